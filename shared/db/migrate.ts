@@ -1,0 +1,97 @@
+/*
+ * Forward-only migrator for numbered .sql files (NNNN_name.sql). Safe when several processes start
+ * at once: all of them queue on one session advisory lock, and whoever comes second finds the work
+ * done. An applied file whose text changed is refused: migrations are never edited once landed.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type pg from 'pg';
+import { Fatal } from '../errors.js';
+
+export const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
+
+// Arbitrary but fixed: the key every devenv-lifecycle process uses to serialise migrations.
+const MIGRATION_LOCK_KEY = 7_326_001;
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+  checksum: string;
+}
+
+export interface MigrationReport {
+  applied: string[];
+  alreadyApplied: number;
+}
+
+export function loadMigrations(directory: string = MIGRATIONS_DIR): Migration[] {
+  const files = readdirSync(directory).filter((file) => file.endsWith('.sql')).sort();
+  return files.map((file) => {
+    const match = /^(\d{4})_([a-z0-9_]+)\.sql$/.exec(file);
+    if (!match) throw new Fatal(`migration file name must look like 0001_name.sql: ${file}`);
+    const sql = readFileSync(join(directory, file), 'utf8');
+    return { version: Number(match[1]), name: file, sql, checksum: sha256(sql) };
+  });
+}
+
+export async function migrate(pool: pg.Pool, migrations: Migration[] = loadMigrations()): Promise<MigrationReport> {
+  const client = await pool.connect();
+  try {
+    await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    try {
+      return await applyPending(client, migrations);
+    } finally {
+      await client.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
+    }
+  } finally {
+    client.release();
+  }
+}
+
+async function applyPending(client: pg.PoolClient, migrations: Migration[]): Promise<MigrationReport> {
+  await client.query(`create table if not exists schema_migrations (
+    version integer primary key,
+    name text not null,
+    checksum text not null,
+    applied_at timestamptz not null default now())`);
+  const { rows } = await client.query<{ version: number; name: string; checksum: string }>(
+    'select version, name, checksum from schema_migrations order by version',
+  );
+  const applied = new Map(rows.map((row) => [row.version, row]));
+  verifyUnchanged(migrations, applied);
+  const pending = migrations.filter((migration) => !applied.has(migration.version));
+  for (const migration of pending) await applyOne(client, migration);
+  return { applied: pending.map((migration) => migration.name), alreadyApplied: applied.size };
+}
+
+function verifyUnchanged(migrations: Migration[], applied: Map<number, { name: string; checksum: string }>): void {
+  for (const migration of migrations) {
+    const previous = applied.get(migration.version);
+    if (previous && previous.checksum !== migration.checksum) {
+      throw new Fatal(`migration ${migration.name} was edited after it was applied (as ${previous.name}); add a new migration instead`);
+    }
+  }
+}
+
+async function applyOne(client: pg.PoolClient, migration: Migration): Promise<void> {
+  await client.query('begin');
+  try {
+    await client.query(migration.sql);
+    await client.query('insert into schema_migrations (version, name, checksum) values ($1, $2, $3)', [
+      migration.version,
+      migration.name,
+      migration.checksum,
+    ]);
+    await client.query('commit');
+  } catch (err) {
+    await client.query('rollback');
+    throw new Fatal(`migration ${migration.name} failed: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}

@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { readSecretFiles, secretFileName } from './config-secrets.js';
 import { Invalid } from './errors.js';
+import type { InvalidIssue } from './errors.js';
 
 export const DEFAULT_SECRETS_DIR = '/var/openfaas/secrets';
 
@@ -15,11 +16,14 @@ const bool = z.stringbool({ error: 'must be true or false' });
 const wholeNumber = (min: number) =>
   z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(min, `must be at least ${min}`);
 const minutesListError = 'must be a comma-separated list of positive whole minutes, e.g. 30,15,5';
-const minutesList = z
-  .string()
-  .transform((raw) => raw.split(',').map((part) => part.trim()).filter((part) => part !== ''))
-  .pipe(z.array(z.coerce.number({ error: minutesListError }).int(minutesListError).positive(minutesListError)).min(1, minutesListError))
-  .transform((levels) => [...new Set(levels)].sort((a, b) => b - a));
+const minutesList = z.string().transform((raw, ctx) => {
+  const levels = raw.split(',').map((part) => part.trim()).filter((part) => part !== '').map(Number);
+  if (levels.length === 0 || levels.some((level) => !Number.isInteger(level) || level <= 0)) {
+    ctx.addIssue({ code: 'custom', message: minutesListError });
+    return z.NEVER;
+  }
+  return [...new Set(levels)].sort((a, b) => b - a);
+});
 
 /** Flat schema over variable names, so every error names the variable the operator must fix. */
 export const EnvSchema = z
@@ -86,24 +90,6 @@ export const EnvSchema = z
     OPENFAAS_GATEWAY_URL: z.url({ error: 'must be a URL' }).default('http://gateway.openfaas:8080'),
     EVENT_DELIVERY: z.enum(['auto', 'knative', 'openfaas', 'none']).default('auto'),
     EVENT_BODY_LIMIT_BYTES: wholeNumber(1024).default(262_144),
-  })
-  .superRefine((env, ctx) => {
-    if (env.DATABASE_URL === undefined && !env.POSTGRES_PASSWORD) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['POSTGRES_PASSWORD'],
-        message: `required when DATABASE_URL is not set (env or secret file ${secretFileName('POSTGRES_PASSWORD')})`,
-      });
-    }
-    if (env.KUBE_API_SERVER !== undefined && env.KUBECONFIG !== undefined) {
-      ctx.addIssue({ code: 'custom', path: ['KUBE_API_SERVER'], message: 'set either KUBE_API_SERVER or KUBECONFIG, not both' });
-    }
-    if ((env.AWS_ACCESS_KEY_ID === undefined) !== (env.AWS_SECRET_ACCESS_KEY === undefined)) {
-      ctx.addIssue({ code: 'custom', path: ['AWS_SECRET_ACCESS_KEY'], message: 'AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY go together' });
-    }
-    if (env.EVENT_DELIVERY === 'knative' && env.K_SINK === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['K_SINK'], message: 'required when EVENT_DELIVERY=knative (set by a SinkBinding)' });
-    }
   });
 
 export type Env = z.output<typeof EnvSchema>;
@@ -123,12 +109,34 @@ export function loadConfig(env: Record<string, string | undefined>, options: Loa
   const known = Object.keys(EnvSchema.shape);
   const merged = { ...readSecretFiles(secretsDir, known), ...pickDefined(env, known) };
   const parsed = EnvSchema.safeParse(merged);
-  if (!parsed.success) {
-    const issues = parsed.error.issues.map((issue) => ({ field: String(issue.path[0] ?? '(config)'), message: issue.message }));
+  const issues = [
+    ...(parsed.success ? [] : parsed.error.issues.map((issue) => ({ field: String(issue.path[0] ?? '(config)'), message: issue.message }))),
+    ...crossFieldIssues(merged),
+  ];
+  if (!parsed.success || issues.length > 0) {
     const detail = issues.map((issue) => `${issue.field}: ${issue.message}`).join('; ');
     throw new Invalid(`Invalid configuration: ${detail}`, issues);
   }
   return shapeConfig(parsed.data);
+}
+
+/** Rules spanning variables, checked on the raw values so they are reported with all the others. */
+function crossFieldIssues(raw: Record<string, string>): InvalidIssue[] {
+  const issues: InvalidIssue[] = [];
+  const add = (field: string, message: string) => issues.push({ field, message });
+  if (raw.DATABASE_URL === undefined && raw.POSTGRES_PASSWORD === undefined) {
+    add('POSTGRES_PASSWORD', `required when DATABASE_URL is not set (env or secret file ${secretFileName('POSTGRES_PASSWORD')})`);
+  }
+  if (raw.KUBE_API_SERVER !== undefined && raw.KUBECONFIG !== undefined) {
+    add('KUBE_API_SERVER', 'set either KUBE_API_SERVER or KUBECONFIG, not both');
+  }
+  if ((raw.AWS_ACCESS_KEY_ID === undefined) !== (raw.AWS_SECRET_ACCESS_KEY === undefined)) {
+    add('AWS_SECRET_ACCESS_KEY', 'AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY go together');
+  }
+  if (raw.EVENT_DELIVERY === 'knative' && raw.K_SINK === undefined) {
+    add('K_SINK', 'required when EVENT_DELIVERY=knative (set by a SinkBinding)');
+  }
+  return issues;
 }
 
 function pickDefined(env: Record<string, string | undefined>, keys: string[]): Record<string, string> {
@@ -208,4 +216,9 @@ function policySettings(env: Env) {
 function eventSettings(env: Env) {
   const mode = env.EVENT_DELIVERY === 'auto' ? (env.K_SINK ? 'knative' : 'openfaas') : env.EVENT_DELIVERY;
   return { mode, sinkUrl: env.K_SINK, gatewayUrl: env.OPENFAAS_GATEWAY_URL, bodyLimitBytes: env.EVENT_BODY_LIMIT_BYTES };
+}
+
+/** The process environment, for entry points only: everything else receives a parsed Config. */
+export function processEnvironment(): Record<string, string | undefined> {
+  return { ...process.env };
 }

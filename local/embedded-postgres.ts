@@ -51,7 +51,9 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     await server.start();
   } catch (err) {
     // start() rejects with undefined when postgres exits early (port taken, stale lock file).
-    throw new Error(`embedded PostgreSQL did not start on port ${port}: ${errors.slice(-3).join(' | ') || String(err)}`);
+    throw new Error(`embedded PostgreSQL did not start on port ${port}: ${errors.slice(-3).join(' | ') || String(err)}`, {
+      cause: err,
+    });
   }
   return {
     host: '127.0.0.1',

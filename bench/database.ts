@@ -1,0 +1,42 @@
+/*
+ * Foundation costs: starting the embedded server, applying all migrations to an empty database,
+ * and cloning the migrated template (what every test file pays).
+ */
+import pg from 'pg';
+import { startEmbeddedPostgres } from '../local/embedded-postgres.js';
+import { migrate } from '../shared/db/migrate.js';
+import { fmt, median, timeMs } from './stats.js';
+
+async function admin(url: string, sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  await client.query(sql).finally(() => client.end());
+}
+
+export async function benchDatabase(rounds: number): Promise<string[]> {
+  const starts: number[] = [];
+  const migrations: number[] = [];
+  const clones: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    let server: Awaited<ReturnType<typeof startEmbeddedPostgres>> | undefined;
+    starts.push(await timeMs(async () => {
+      server = await startEmbeddedPostgres({ dataDir: `/dev/shm/devenv-lifecycle-bench-${process.pid}`, persistent: false, fast: true });
+    }));
+    const adminUrl = server!.url('postgres');
+    await admin(adminUrl, 'create database bench_template');
+    const pool = new pg.Pool({ connectionString: server!.url('bench_template'), max: 1 });
+    migrations.push(await timeMs(() => migrate(pool)));
+    await pool.end();
+    for (let copy = 0; copy < 5; copy++) {
+      clones.push(await timeMs(() => admin(adminUrl, `create database copy_${copy} template bench_template strategy file_copy`)));
+    }
+    await server!.stop();
+  }
+  return [
+    '| measure | median | runs |',
+    '|---|---|---|',
+    `| embedded PostgreSQL initdb + start (tmpfs) | ${fmt(median(starts))} | ${starts.length} |`,
+    `| apply all migrations to an empty database | ${fmt(median(migrations))} | ${migrations.length} |`,
+    `| clone the migrated template (one per test file) | ${fmt(median(clones))} | ${clones.length} |`,
+  ];
+}

@@ -1,0 +1,119 @@
+/*
+ * The event outbox. Rows are written in the same transaction as the state change they announce,
+ * leased with SKIP LOCKED so two runners never send the same row at once, and released with a
+ * backoff when delivery fails. A lease that outlives a crashed runner simply expires.
+ */
+import type { Db } from '../pool.js';
+
+export interface OutboxEventInput {
+  eventId: string;
+  destination: string;
+  type: string;
+  source: string;
+  subject?: string;
+  data: unknown;
+  traceparent?: string;
+}
+
+export interface OutboxRow {
+  id: string;
+  event_id: string;
+  destination: string;
+  type: string;
+  source: string;
+  subject: string | null;
+  data: unknown;
+  traceparent: string | null;
+  created_at: Date;
+  attempts: number;
+}
+
+/** Insert events (one row per destination); a repeated (event, destination) is ignored. */
+export async function enqueueEvents(db: Db, events: OutboxEventInput[], now: Date): Promise<number> {
+  if (events.length === 0) return 0;
+  const result = await db.query(
+    `insert into event_outbox (event_id, destination, type, source, subject, data, traceparent, created_at, available_at)
+     select e.event_id, e.destination, e.type, e.source, e.subject, e.data, e.traceparent, $2, $2
+     from jsonb_to_recordset($1::jsonb) as e(event_id uuid, destination text, type text, source text, subject text, data jsonb, traceparent text)
+     on conflict (event_id, destination) do nothing`,
+    [JSON.stringify(events.map(toRecord)), now],
+  );
+  return result.rowCount ?? 0;
+}
+
+function toRecord(event: OutboxEventInput) {
+  return {
+    event_id: event.eventId,
+    destination: event.destination,
+    type: event.type,
+    source: event.source,
+    subject: event.subject ?? null,
+    data: event.data,
+    traceparent: event.traceparent ?? null,
+  };
+}
+
+export interface LeaseRequest {
+  owner: string;
+  now: Date;
+  limit: number;
+  leaseSeconds: number;
+  /** Only these event ids (the events a run just wrote); all due events when absent. */
+  eventIds?: string[];
+}
+
+export async function leaseDueEvents(db: Db, request: LeaseRequest): Promise<OutboxRow[]> {
+  const { rows } = await db.query<OutboxRow>(
+    `with due as (
+       select id from event_outbox
+       where delivered_at is null and available_at <= $1
+         and (lease_expires_at is null or lease_expires_at < $1)
+         and ($5::uuid[] is null or event_id = any($5::uuid[]))
+       order by available_at, id
+       limit $3
+       for update skip locked)
+     update event_outbox o
+     set lease_owner = $2, lease_expires_at = $1::timestamptz + make_interval(secs => $4), attempts = o.attempts + 1
+     from due where o.id = due.id
+     returning o.id, o.event_id, o.destination, o.type, o.source, o.subject, o.data, o.traceparent, o.created_at, o.attempts`,
+    [request.now, request.owner, request.limit, request.leaseSeconds, request.eventIds ?? null],
+  );
+  return rows;
+}
+
+export async function markDelivered(db: Db, ids: string[], owner: string, now: Date): Promise<number> {
+  const result = await db.query(
+    `update event_outbox set delivered_at = $2, lease_owner = null, lease_expires_at = null, last_error = null
+     where id = any($1::bigint[]) and lease_owner = $3 and delivered_at is null`,
+    [ids, now, owner],
+  );
+  return result.rowCount ?? 0;
+}
+
+export async function markFailed(db: Db, id: string, owner: string, error: string, availableAt: Date): Promise<void> {
+  await db.query(
+    `update event_outbox set available_at = $4, last_error = $3, lease_owner = null, lease_expires_at = null
+     where id = $1 and lease_owner = $2 and delivered_at is null`,
+    [id, owner, error.slice(0, 2000), availableAt],
+  );
+}
+
+export interface OutboxBacklog {
+  undelivered: number;
+  oldestCreatedAt: Date | null;
+}
+
+export async function outboxBacklog(db: Db): Promise<OutboxBacklog> {
+  const { rows } = await db.query<{ undelivered: string; oldest: Date | null }>(
+    'select count(*) as undelivered, min(created_at) as oldest from event_outbox where delivered_at is null',
+  );
+  return { undelivered: Number(rows[0]?.undelivered ?? 0), oldestCreatedAt: rows[0]?.oldest ?? null };
+}
+
+const BASE_DELAY_SECONDS = 5;
+const MAX_DELAY_SECONDS = 3600;
+
+/** Exponential backoff per attempt: 5 s, 10 s, 20 s, … capped at an hour. */
+export function redeliveryDelaySeconds(attempts: number): number {
+  return Math.min(MAX_DELAY_SECONDS, BASE_DELAY_SECONDS * 2 ** Math.max(0, attempts - 1));
+}

@@ -1,0 +1,62 @@
+/* The function_runs table: one row per invocation, opened at the start and closed at the end. */
+import type { Db } from '../pool.js';
+
+export type RunTrigger = 'schedule' | 'manual' | 'event';
+export type RunOutcome = 'succeeded' | 'failed' | 'skipped' | 'accepted';
+
+export interface RunStart {
+  id: string;
+  fn: string;
+  trigger: RunTrigger;
+  callId?: string;
+  eventId?: string;
+  eventType?: string;
+  dryRun: boolean;
+  startedAt: Date;
+}
+
+export interface RunEnd {
+  outcome: RunOutcome;
+  counts: Record<string, number>;
+  error?: string;
+  finishedAt: Date;
+}
+
+export interface RunRow {
+  id: string;
+  function: string;
+  trigger: RunTrigger;
+  call_id: string | null;
+  event_id: string | null;
+  dry_run: boolean;
+  started_at: Date;
+  finished_at: Date | null;
+  outcome: RunOutcome | 'running';
+  counts: Record<string, number>;
+  error: string | null;
+}
+
+export async function startRun(db: Db, run: RunStart): Promise<void> {
+  await db.query(
+    `insert into function_runs (id, function, trigger, call_id, event_id, event_type, dry_run, started_at)
+     values ($1, $2, $3, $4, $5, $6, $7, $8)`,
+    [run.id, run.fn, run.trigger, run.callId ?? null, run.eventId ?? null, run.eventType ?? null, run.dryRun, run.startedAt],
+  );
+}
+
+export async function finishRun(db: Db, id: string, end: RunEnd): Promise<void> {
+  await db.query(
+    `update function_runs set outcome = $2, counts = $3, error = $4, finished_at = greatest($5::timestamptz, started_at)
+     where id = $1 and outcome = 'running'`,
+    [id, end.outcome, JSON.stringify(end.counts), end.error?.slice(0, 4000) ?? null, end.finishedAt],
+  );
+}
+
+export async function recentRuns(db: Db, filter: { fn?: string; limit: number }): Promise<RunRow[]> {
+  const { rows } = await db.query<RunRow>(
+    `select id, function, trigger, call_id, event_id, dry_run, started_at, finished_at, outcome, counts, error
+     from function_runs where ($1::text is null or function = $1) order by started_at desc limit $2`,
+    [filter.fn ?? null, filter.limit],
+  );
+  return rows;
+}

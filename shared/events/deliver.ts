@@ -1,0 +1,64 @@
+/*
+ * Send one event, binary mode, by HTTP POST, and believe only the status code: the SDK's
+ * httpTransport resolves on a 500 (platform-notes section 4). Retryable answers follow Knative's
+ * delivery spec (5xx, 408, 429 and network errors); any other 4xx is permanent.
+ * Where to send: Knative -> the SinkBinding's K_SINK (the Broker routes by type); OpenFaaS -> the
+ * gateway's /async-function/<fn> of every consumer in the routing table.
+ */
+import type { CloudEventV1 } from 'cloudevents';
+import { Invalid, Transient } from '../errors.js';
+import { toBinaryHttp } from './build.js';
+import { consumersOf } from './routing.js';
+import type { EventType } from './types.js';
+
+export type DeliveryMode = { mode: 'knative'; sinkUrl: string } | { mode: 'openfaas'; gatewayUrl: string };
+
+export interface DeliveryTarget {
+  url: string;
+  /** The consuming function, on OpenFaaS; the Broker decides on Knative. */
+  consumer?: string;
+}
+
+export function resolveTargets(type: EventType, delivery: DeliveryMode): DeliveryTarget[] {
+  if (delivery.mode === 'knative') return [{ url: delivery.sinkUrl }];
+  const gateway = delivery.gatewayUrl.replace(/\/+$/, '');
+  return consumersOf(type).map((fn) => ({ url: `${gateway}/async-function/${fn}`, consumer: fn }));
+}
+
+export interface DeliverOptions {
+  timeoutMs: number;
+}
+
+const RETRYABLE_4XX = new Set([408, 429]);
+
+export async function deliver(event: CloudEventV1<unknown>, target: DeliveryTarget, options: DeliverOptions): Promise<void> {
+  const message = toBinaryHttp(event);
+  let response: Response;
+  try {
+    response = await fetch(target.url, {
+      method: 'POST',
+      headers: message.headers,
+      body: message.body,
+      signal: AbortSignal.timeout(options.timeoutMs),
+    });
+  } catch (err) {
+    throw new Transient(`event ${event.id} not delivered to ${target.url}: ${describe(err)}`, undefined, { cause: err });
+  }
+  // Read the body so the connection is released; its text is not needed.
+  await response.arrayBuffer().catch(() => undefined);
+  if (response.ok) return;
+  const what = `event ${event.id} refused by ${target.url} with HTTP ${response.status}`;
+  if (response.status >= 500 || RETRYABLE_4XX.has(response.status)) throw new Transient(what, retryAfterMs(response));
+  throw new Invalid(what, [{ field: 'event', message: `rejected with HTTP ${response.status}` }]);
+}
+
+function retryAfterMs(response: Response): number | undefined {
+  const seconds = Number(response.headers.get('retry-after'));
+  return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : undefined;
+}
+
+function describe(err: unknown): string {
+  if (err instanceof Error && err.name === 'TimeoutError') return 'timed out';
+  const cause = err instanceof Error && err.cause instanceof Error ? err.cause.message : undefined;
+  return cause ?? (err instanceof Error ? err.message : String(err));
+}

@@ -1,0 +1,103 @@
+/*
+ * The one request path behind both adapters: classify, validate the options, call the function,
+ * answer. It never throws; every failure becomes an HttpAnswer (the OpenFaaS template would turn
+ * a throw into HTTP 200).
+ */
+import type { Logger } from 'pino';
+import { Invalid } from '../errors.js';
+import { classify } from './classify.js';
+import type { BaseOptions, FunctionDefinition, Invocation, RunResult, TriggerKind } from './invocation.js';
+import { invalidFrom, zodIssues } from './issues.js';
+import type { Metrics } from './metrics.js';
+import { answerError, answerResult, jsonAnswer, methodNotAllowed, notFound } from './problem.js';
+import type { HttpAnswer } from './problem.js';
+import type { RawRequest } from './request.js';
+
+export interface RuntimeOptions {
+  metrics: Metrics;
+  logger: Logger;
+  bodyLimitBytes: number;
+}
+
+/** Builds what `handle` needs for one invocation (the lead's Deps plus a run logger, say). */
+export type ContextFactory<Options, Context> = (invocation: Invocation<Options>) => Context | Promise<Context>;
+
+export type Endpoint = (request: RawRequest) => Promise<HttpAnswer>;
+
+const OUTCOMES: ReadonlySet<string> = new Set(['succeeded', 'failed', 'skipped', 'accepted']);
+
+export function createEndpoint<Options extends BaseOptions, Context>(
+  fn: FunctionDefinition<Options, Context>,
+  contextFor: ContextFactory<Options, Context>,
+  options: RuntimeOptions,
+): Endpoint {
+  const invoke = invoker(fn, contextFor, options);
+  return async (request) => {
+    const method = request.method.toUpperCase();
+    if (method === 'GET') return serveGet(request.path, fn.name, options.metrics);
+    if (method !== 'POST') return methodNotAllowed();
+    return invoke(request);
+  };
+}
+
+async function serveGet(path: string, name: string, metrics: Metrics): Promise<HttpAnswer> {
+  if (path === '/healthz') return jsonAnswer(200, { status: 'ok', function: name });
+  if (path !== '/metrics') return notFound();
+  return { status: 200, headers: { 'content-type': metrics.registry.contentType }, body: await metrics.registry.metrics() };
+}
+
+function invoker<Options extends BaseOptions, Context>(
+  fn: FunctionDefinition<Options, Context>,
+  contextFor: ContextFactory<Options, Context>,
+  { metrics, logger, bodyLimitBytes }: RuntimeOptions,
+): Endpoint {
+  return async (request) => {
+    const stopTimer = metrics.runDurationSeconds.startTimer({ function: fn.name });
+    const count = (trigger: TriggerKind | 'unknown', outcome: string) => {
+      metrics.runs.inc({ function: fn.name, trigger, outcome });
+      stopTimer({ trigger });
+    };
+    let invocation: Invocation<Options>;
+    try {
+      invocation = resolveOptions(fn, classify(request, { bodyLimitBytes }));
+    } catch (err) {
+      count('unknown', 'invalid');
+      logger.warn({ err, fn: fn.name, path: request.path }, 'request rejected');
+      return answerError(err);
+    }
+    const meta = { fn: fn.name, trigger: invocation.kind, callId: invocation.callId };
+    try {
+      const result = checkResult(await fn.handle(invocation, await contextFor(invocation)));
+      count(invocation.kind, result.outcome);
+      return answerResult(result, meta);
+    } catch (err) {
+      count(invocation.kind, err instanceof Invalid ? 'invalid' : 'error');
+      logger.error({ err, ...meta }, 'run did not complete');
+      return answerError(err, meta.callId);
+    }
+  };
+}
+
+/** Parse the raw options with the function's schema, and refuse events it does not consume. */
+function resolveOptions<Options extends BaseOptions, Context>(
+  fn: FunctionDefinition<Options, Context>,
+  invocation: Invocation,
+): Invocation<Options> {
+  if (invocation.kind === 'event' && !fn.consumes.includes(invocation.event.type)) {
+    throw new Invalid(`${fn.name} does not consume this event type`, [{ field: 'type', message: `not consumed by ${fn.name}` }]);
+  }
+  const parsed = fn.optionsSchema.safeParse(invocation.options);
+  if (!parsed.success) {
+    const root = invocation.kind === 'schedule' && invocation.source === 'pingsource' ? 'data' : 'body';
+    throw invalidFrom('invalid options', zodIssues(parsed.error, '', root));
+  }
+  return { ...invocation, options: parsed.data };
+}
+
+/** A function that resolves with something other than a RunResult is a defect, not a success. */
+function checkResult(result: RunResult): RunResult {
+  if (typeof result !== 'object' || result === null || !OUTCOMES.has(result.outcome)) {
+    throw new TypeError('handle() resolved without a valid RunResult');
+  }
+  return result;
+}

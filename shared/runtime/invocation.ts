@@ -1,0 +1,67 @@
+/*
+ * The function contract. A request from either platform is classified into an Invocation; the
+ * function's options are validated against its own schema; `handle` turns the invocation into a
+ * RunResult. Nothing here knows about HTTP, OpenFaaS or Knative, and the context a function needs
+ * (database, clients, logger) is a type parameter so the runtime never depends on concrete deps.
+ */
+import { z } from 'zod';
+import type { ZodType } from 'zod';
+import type { EventType } from '../events/types.js';
+import type { ParsedEvent } from '../events/parse.js';
+import { typesConsumedBy } from '../events/routing.js';
+
+export const FUNCTION_NAMES = ['warn', 'expire', 'cleanup-pod', 'snapshot-sync', 'oom-scan', 'ending-watchdog'] as const;
+export type FunctionName = (typeof FUNCTION_NAMES)[number];
+
+export type ScheduleSource = 'cron-connector' | 'pingsource';
+export type TriggerKind = Invocation['kind'];
+
+/** Options every function accepts on every trigger (SPEC section 2). Unknown fields are errors. */
+export const baseOptionsSchema = z.strictObject({
+  dryRun: z.boolean().default(false),
+  maxItems: z.int().positive().optional(),
+});
+export type BaseOptions = z.output<typeof baseOptionsSchema>;
+
+/**
+ * `options` is raw JSON (`unknown`) straight out of the classifier and the function's parsed
+ * options after `resolveOptions`. Events carry no options of their own: they get the defaults.
+ */
+export type Invocation<Options = unknown> =
+  | { kind: 'schedule'; source: ScheduleSource; callId: string; options: Options; traceparent?: string }
+  | { kind: 'manual'; callId: string; options: Options; traceparent?: string }
+  | { kind: 'event'; callId: string; event: ParsedEvent; options: Options };
+
+export type RunOutcome = 'succeeded' | 'failed' | 'skipped' | 'accepted';
+
+type JsonScalar = string | number | boolean | null;
+
+export interface RunResult {
+  outcome: RunOutcome;
+  /** Counts by name, e.g. { expired: 2, skippedNullExpiry: 1 }. */
+  summary: Record<string, number>;
+  message?: string;
+  /** The runs-table id, so an operator can find the run's decisions. */
+  runId?: string;
+  /** What a dry run would do, one flat record per entity (ids masked by the function). */
+  items?: Record<string, JsonScalar>[];
+}
+
+export interface FunctionDefinition<Options extends BaseOptions = BaseOptions, Context = unknown> {
+  name: FunctionName;
+  /** Must be strict (extend `baseOptionsSchema`) so a misspelt option is a 400, not ignored. */
+  optionsSchema: ZodType<Options, unknown>;
+  /** The event types this function accepts; anything else is answered 400. */
+  consumes: readonly EventType[];
+  handle(invocation: Invocation<Options>, ctx: Context): Promise<RunResult>;
+}
+
+/**
+ * Build a definition whose consumed types come from the one routing table, so a function can
+ * never accept an event the Triggers and the gateway would not route to it.
+ */
+export function defineFunction<Options extends BaseOptions, Context>(
+  definition: Omit<FunctionDefinition<Options, Context>, 'consumes'>,
+): FunctionDefinition<Options, Context> {
+  return { ...definition, consumes: typesConsumedBy(definition.name) };
+}

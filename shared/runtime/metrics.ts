@@ -1,0 +1,72 @@
+/*
+ * Prometheus metrics (SPEC section 8), one Registry per process, served at GET /metrics by both
+ * adapters. The runtime records runs and durations; functions record their actions, warnings,
+ * OOM kills and snapshots; the outbox sets its backlog.
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export interface Metrics {
+  registry: Registry;
+  /** outcome: a RunResult outcome, or `invalid` (400) / `error` (thrown). */
+  runs: Counter<'function' | 'trigger' | 'outcome'>;
+  runDurationSeconds: Histogram<'function' | 'trigger'>;
+  /** kind: the action's name (expire, delete-pod, create-snapshot…); outcome: done | failed | skipped. */
+  actions: Counter<'function' | 'kind' | 'outcome'>;
+  outboxBacklog: Gauge;
+  warningsSent: Counter<'level'>;
+  oomKills: Counter;
+  /** state: the state a snapshot reached (pending, completed, error, deleted). */
+  snapshots: Counter<'state'>;
+}
+
+const PREFIX = 'devenv_lifecycle_';
+
+export function createMetrics(): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  return {
+    registry,
+    runs: new Counter({
+      name: `${PREFIX}runs_total`,
+      help: 'Function runs by trigger and outcome',
+      labelNames: ['function', 'trigger', 'outcome'],
+      registers,
+    }),
+    runDurationSeconds: new Histogram({
+      name: `${PREFIX}run_duration_seconds`,
+      help: 'Wall time of one run, from request to answer',
+      labelNames: ['function', 'trigger'],
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600],
+      registers,
+    }),
+    actions: new Counter({
+      name: `${PREFIX}actions_total`,
+      help: 'Actions taken by functions, by kind and outcome',
+      labelNames: ['function', 'kind', 'outcome'],
+      registers,
+    }),
+    outboxBacklog: new Gauge({
+      name: `${PREFIX}outbox_backlog`,
+      help: 'Events written to the outbox and not yet delivered',
+      registers,
+    }),
+    warningsSent: new Counter({
+      name: `${PREFIX}warnings_sent_total`,
+      help: 'Expiry warnings delivered, by level in minutes',
+      labelNames: ['level'],
+      registers,
+    }),
+    oomKills: new Counter({
+      name: `${PREFIX}oom_kills_total`,
+      help: 'Out-of-memory kills recorded (each kill once)',
+      registers,
+    }),
+    snapshots: new Counter({
+      name: `${PREFIX}snapshots_total`,
+      help: 'Snapshots that reached a state',
+      labelNames: ['state'],
+      registers,
+    }),
+  };
+}

@@ -1,0 +1,77 @@
+/*
+ * Reading EC2 Query parameters. The SDK flattens lists as `Name.1`, `Name.2`, … and structures as
+ * `Name.N.Member`; a gap ends the list, as in the real service.
+ */
+import { Ec2Error } from './ec2-error.js';
+
+export type Ec2Params = ReadonlyMap<string, string>;
+
+export interface Ec2Filter {
+  name: string;
+  values: string[];
+}
+
+export interface Ec2Tag {
+  key: string;
+  value: string;
+}
+
+export function parseForm(body: string): Map<string, string> {
+  return new Map(new URLSearchParams(body));
+}
+
+/** `prefix.1`, `prefix.2`, … (or `prefix.1.suffix`, …) until the first missing index. */
+export function list(params: Ec2Params, prefix: string, suffix = ''): string[] {
+  const values: string[] = [];
+  for (let n = 1; ; n++) {
+    const value = params.get(`${prefix}.${n}${suffix}`);
+    if (value === undefined) return values;
+    values.push(value);
+  }
+}
+
+export function required(params: Ec2Params, name: string): string {
+  const value = params.get(name);
+  if (value === undefined || value === '') {
+    throw new Ec2Error('MissingParameter', `The request must contain the parameter ${name}`);
+  }
+  return value;
+}
+
+export function filters(params: Ec2Params): Ec2Filter[] {
+  return list(params, 'Filter', '.Name').map((name, i) => ({ name, values: list(params, `Filter.${i + 1}.Value`) }));
+}
+
+export function tags(params: Ec2Params, prefix: string): Ec2Tag[] {
+  return list(params, prefix, '.Key').map((key, i) => ({ key, value: params.get(`${prefix}.${i + 1}.Value`) ?? '' }));
+}
+
+/** Tags from `TagSpecification.N` entries whose ResourceType is `resourceType`. */
+export function tagSpecifications(params: Ec2Params, resourceType: string): Ec2Tag[] {
+  return list(params, 'TagSpecification', '.ResourceType').flatMap((type, i) => {
+    if (type !== resourceType) {
+      throw new Ec2Error('InvalidParameterValue', `'${type}' is not a valid taggable resource type for this operation.`);
+    }
+    return tags(params, `TagSpecification.${i + 1}.Tag`);
+  });
+}
+
+/** MaxResults within the service's documented range, or undefined when absent. */
+export function maxResults(params: Ec2Params, min: number, max: number): number | undefined {
+  const raw = params.get('MaxResults');
+  if (raw === undefined) return undefined;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new Ec2Error('InvalidParameterValue', `Value ( ${raw} ) for parameter maxResults is invalid. Expecting a value between ${min} and ${max}.`);
+  }
+  return value;
+}
+
+export function validateIds(ids: string[], prefix: 'vol' | 'snap'): void {
+  const kind = prefix === 'vol' ? 'Volume' : 'Snapshot';
+  for (const id of ids) {
+    if (!new RegExp(`^${prefix}-[0-9a-f]{8,17}$`).test(id)) {
+      throw new Ec2Error(`Invalid${kind}ID.Malformed`, `Invalid id: "${id}"`);
+    }
+  }
+}

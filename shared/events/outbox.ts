@@ -1,0 +1,118 @@
+/*
+ * Publishing through the outbox (SPEC section 3: nothing that changed state is ever without its
+ * event). `stageEvents` runs inside the transaction of the state change; `flushOutbox` runs after
+ * commit and again at the start of later runs, so an event whose delivery failed is retried with
+ * backoff until a consumer takes it.
+ */
+import type { CloudEventV1 } from 'cloudevents';
+import { Transient, coerceError } from '../errors.js';
+import { mapWithConcurrency } from '../resilience.js';
+import type { Db } from '../db/pool.js';
+import { enqueueEvents, leaseDueEvents, markDelivered, markFailed, redeliveryDelaySeconds } from '../db/queries/outbox.js';
+import type { OutboxRow } from '../db/queries/outbox.js';
+import type { LifecycleEvent } from './build.js';
+import { deliver } from './deliver.js';
+import { consumersOf } from './routing.js';
+
+export type PublishMode =
+  | { mode: 'knative'; sinkUrl: string }
+  | { mode: 'openfaas'; gatewayUrl: string }
+  | { mode: 'none' };
+
+const SINK = 'sink';
+
+/** One outbox row per destination: the Knative sink, or each consuming function on OpenFaaS. */
+function destinationsFor(event: LifecycleEvent, publish: PublishMode): string[] {
+  if (publish.mode === 'none') return [];
+  if (publish.mode === 'knative') return [SINK];
+  return [...consumersOf(event.type)];
+}
+
+export async function stageEvents(db: Db, events: LifecycleEvent[], publish: PublishMode, now: Date): Promise<void> {
+  const rows = events.flatMap((event) =>
+    destinationsFor(event, publish).map((destination) => ({
+      eventId: event.id,
+      destination,
+      type: event.type,
+      source: event.source,
+      subject: event.subject,
+      data: event.data,
+      traceparent: typeof event.traceparent === 'string' ? event.traceparent : undefined,
+    })),
+  );
+  await enqueueEvents(db, rows, now);
+}
+
+export interface FlushOptions {
+  db: Db;
+  publish: PublishMode;
+  now: () => Date;
+  owner: string;
+  limit: number;
+  timeoutMs: number;
+  concurrency: number;
+  /** Only these events (the ones a run just staged); all due events when absent. */
+  eventIds?: string[];
+}
+
+export interface FlushReport {
+  delivered: number;
+  failed: number;
+  errors: string[];
+}
+
+export async function flushOutbox(options: FlushOptions): Promise<FlushReport> {
+  const { db, publish } = options;
+  if (publish.mode === 'none') return { delivered: 0, failed: 0, errors: [] };
+  const leased = await leaseDueEvents(db, {
+    owner: options.owner,
+    now: options.now(),
+    limit: options.limit,
+    // Long enough for one delivery attempt per row at the given concurrency.
+    leaseSeconds: Math.ceil((options.timeoutMs / 1000) * (options.limit / options.concurrency + 1)),
+    eventIds: options.eventIds,
+  });
+  const results = await mapWithConcurrency(leased, options.concurrency, (row) => send(row, publish, options.timeoutMs));
+  const report: FlushReport = { delivered: 0, failed: 0, errors: [] };
+  for (const [index, result] of results.entries()) {
+    const row = leased[index]!;
+    if (result.status === 'fulfilled') {
+      report.delivered += await markDelivered(db, [row.id], options.owner, options.now());
+      continue;
+    }
+    const error = coerceError(result.reason).message;
+    const retryAt = new Date(options.now().getTime() + redeliveryDelaySeconds(row.attempts) * 1000);
+    await markFailed(db, row.id, options.owner, error, retryAt);
+    report.failed += 1;
+    report.errors.push(error);
+  }
+  return report;
+}
+
+async function send(row: OutboxRow, publish: Exclude<PublishMode, { mode: 'none' }>, timeoutMs: number): Promise<void> {
+  const url = targetUrl(row.destination, publish);
+  await deliver(toCloudEvent(row), { url }, { timeoutMs });
+}
+
+function targetUrl(destination: string, publish: Exclude<PublishMode, { mode: 'none' }>): string {
+  if (destination === SINK) {
+    if (publish.mode !== 'knative') throw new Transient('event staged for the Knative sink but no K_SINK is configured');
+    return publish.sinkUrl;
+  }
+  if (publish.mode !== 'openfaas') throw new Transient(`event staged for ${destination} but delivery is not through an OpenFaaS gateway`);
+  return `${publish.gatewayUrl.replace(/\/+$/, '')}/async-function/${destination}`;
+}
+
+function toCloudEvent(row: OutboxRow): CloudEventV1<unknown> {
+  return {
+    specversion: '1.0',
+    id: row.event_id,
+    type: row.type,
+    source: row.source,
+    ...(row.subject === null ? {} : { subject: row.subject }),
+    time: row.created_at.toISOString(),
+    datacontenttype: 'application/json',
+    data: row.data,
+    ...(row.traceparent === null ? {} : { traceparent: row.traceparent }),
+  };
+}

@@ -11,6 +11,7 @@ import {
   DescribeVolumesCommand,
   paginateDescribeSnapshots,
 } from '@aws-sdk/client-ec2';
+import type { DescribeSnapshotsCommandInput } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { AwsHarness } from './aws-harness.js';
 import { startAwsHarness } from './aws-harness.js';
@@ -26,7 +27,7 @@ async function errorOf(promise: Promise<unknown>): Promise<{ name: string; statu
   return { name: e.name, status: e.$metadata?.httpStatusCode };
 }
 
-const describeSnapshots = (input: ConstructorParameters<typeof DescribeSnapshotsCommand>[0]) =>
+const describeSnapshots = (input: DescribeSnapshotsCommandInput) =>
   h.ec2Client.send(new DescribeSnapshotsCommand(input));
 
 describe('snapshots', () => {

@@ -29,6 +29,7 @@ const condition = z.looseObject({
   type: z.string().min(1),
   status: z.enum(['True', 'False', 'Unknown']),
   reason: z.string().optional(),
+  message: z.string().optional(),
 });
 
 export const podSchema = z.looseObject({
@@ -43,6 +44,7 @@ export const podSchema = z.looseObject({
     .looseObject({
       phase: z.enum(['Pending', 'Running', 'Succeeded', 'Failed', 'Unknown']).optional(),
       reason: z.string().optional(),
+      message: z.string().optional(),
       conditions: z.array(condition).optional(),
       containerStatuses: z.array(containerStatus).optional(),
     })

@@ -1,0 +1,148 @@
+/*
+ * What every run shares, around a function's own work: a runs-table row from start to end,
+ * single-flight for scheduled runs, the global pause switch, redelivery of older outbox events,
+ * and delivery after commit of the events this run staged. A run whose actions failed ends
+ * `failed` (SPEC 5.8), never "succeeded after swallowed errors".
+ */
+import { randomUUID } from 'node:crypto';
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import type { Clock } from '../clock.js';
+import { coerceError } from '../errors.js';
+import type { Db } from '../db/pool.js';
+import { finishRun, startRun } from '../db/queries/runs.js';
+import { outboxBacklog } from '../db/queries/outbox.js';
+import { withSingleFlight } from '../db/single-flight.js';
+import type { LifecycleEvent } from '../events/build.js';
+import { flushOutbox, stageEvents } from '../events/outbox.js';
+import type { PublishMode } from '../events/outbox.js';
+import { runLogger } from '../log.js';
+import type { BaseOptions, FunctionName, Invocation, RunResult } from './invocation.js';
+import type { Metrics } from './metrics.js';
+
+export interface RunServices {
+  pool: pg.Pool;
+  clock: Clock;
+  log: Logger;
+  metrics: Metrics;
+  publish: PublishMode;
+  paused: boolean;
+  defaultMaxItems: number;
+  budgetSeconds: number;
+  deliveryTimeoutMs: number;
+  concurrency: number;
+}
+
+export interface RunScope {
+  runId: string;
+  fn: FunctionName;
+  log: Logger;
+  dryRun: boolean;
+  maxItems: number;
+  /** Stop starting new work after this instant: urgent work goes first, the rest waits. */
+  deadline: Date;
+  now(): Date;
+  /** Write events in the caller's transaction; they are delivered after the run's work. */
+  stage(db: Db, events: LifecycleEvent[]): Promise<void>;
+}
+
+export interface RunReport {
+  summary: Record<string, number>;
+  /** Actions that failed; any failure makes the run `failed`. */
+  failures: string[];
+  message?: string;
+  items?: RunResult['items'];
+}
+
+export async function runScoped(
+  services: RunServices,
+  fn: FunctionName,
+  invocation: Invocation<BaseOptions>,
+  work: (scope: RunScope) => Promise<RunReport>,
+): Promise<RunResult> {
+  const dryRun = invocation.options.dryRun || services.paused;
+  // Dry runs take no locks (B-11); scheduled runs of one function never overlap.
+  if (invocation.kind !== 'schedule' || dryRun) return recorded(services, fn, invocation, dryRun, work);
+  const flight = await withSingleFlight(services.pool, fn, () => recorded(services, fn, invocation, dryRun, work));
+  if (flight.ran) return flight.value;
+  return { outcome: 'skipped', summary: {}, message: 'skipped: already running' };
+}
+
+async function recorded(
+  services: RunServices,
+  fn: FunctionName,
+  invocation: Invocation<BaseOptions>,
+  dryRun: boolean,
+  work: (scope: RunScope) => Promise<RunReport>,
+): Promise<RunResult> {
+  const runId = randomUUID();
+  const startedAt = services.clock.now();
+  const log = runLogger(services.log, { fn, runId, trigger: invocation.kind });
+  const staged: string[] = [];
+  const scope: RunScope = {
+    runId,
+    fn,
+    log,
+    dryRun,
+    maxItems: invocation.options.maxItems ?? services.defaultMaxItems,
+    deadline: new Date(startedAt.getTime() + services.budgetSeconds * 1000),
+    now: () => services.clock.now(),
+    stage: async (db, events) => {
+      if (dryRun) return;
+      await stageEvents(db, events, services.publish, services.clock.now());
+      staged.push(...events.map((event) => event.id));
+    },
+  };
+  await startRun(services.pool, { id: runId, fn, trigger: invocation.kind, ...invocationIds(invocation), dryRun, startedAt });
+  try {
+    const redelivery = dryRun ? undefined : await deliver(services, runId);
+    const report = await work(scope);
+    const delivery = staged.length > 0 ? await deliver(services, runId, staged) : undefined;
+    return await finish(services, scope, report, [redelivery, delivery], services.paused);
+  } catch (err) {
+    const error = coerceError(err);
+    log.error({ err: error }, 'run failed');
+    await finishRun(services.pool, runId, { outcome: 'failed', counts: {}, error: error.message, finishedAt: services.clock.now() });
+    throw err;
+  }
+}
+
+function invocationIds(invocation: Invocation<BaseOptions>) {
+  if (invocation.kind === 'event') return { callId: invocation.callId, eventId: invocation.event.id, eventType: invocation.event.type };
+  return { callId: invocation.callId };
+}
+
+type Delivery = { delivered: number; failed: number; errors: string[] } | undefined;
+
+async function deliver(services: RunServices, owner: string, eventIds?: string[]): Promise<Delivery> {
+  const report = await flushOutbox({
+    db: services.pool,
+    publish: services.publish,
+    now: () => services.clock.now(),
+    owner,
+    limit: eventIds ? Math.max(eventIds.length * 4, 10) : 100,
+    timeoutMs: services.deliveryTimeoutMs,
+    concurrency: services.concurrency,
+    eventIds,
+  });
+  services.metrics.outboxBacklog.set((await outboxBacklog(services.pool)).undelivered);
+  return report;
+}
+
+async function finish(services: RunServices, scope: RunScope, report: RunReport, deliveries: Delivery[], paused: boolean): Promise<RunResult> {
+  const summary = { ...report.summary };
+  for (const delivery of deliveries) {
+    if (!delivery) continue;
+    summary.events_delivered = (summary.events_delivered ?? 0) + delivery.delivered;
+    // An undelivered event stays in the outbox and is retried by later runs: reported, not fatal.
+    summary.events_deferred = (summary.events_deferred ?? 0) + delivery.failed;
+  }
+  const outcome = report.failures.length > 0 ? 'failed' : 'succeeded';
+  const error = report.failures.length > 0 ? report.failures.slice(0, 5).join('; ') : undefined;
+  await finishRun(services.pool, scope.runId, { outcome, counts: summary, error, finishedAt: services.clock.now() });
+  const message = [paused ? 'paused: decided and reported, changed nothing' : undefined, report.message, error]
+    .filter((part) => part !== undefined)
+    .join(' | ');
+  scope.log.info({ outcome, summary }, 'run finished');
+  return { outcome, summary, runId: scope.runId, ...(message ? { message } : {}), ...(report.items ? { items: report.items } : {}) };
+}

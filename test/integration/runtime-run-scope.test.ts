@@ -1,0 +1,126 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../shared/clock.js';
+import { recentRuns } from '../../shared/db/queries/runs.js';
+import { withTransaction } from '../../shared/db/transaction.js';
+import { buildEvent, sourceFor } from '../../shared/events/build.js';
+import { EventTypes } from '../../shared/events/types.js';
+import { createLogger } from '../../shared/log.js';
+import type { Invocation, BaseOptions } from '../../shared/runtime/invocation.js';
+import { createMetrics } from '../../shared/runtime/metrics.js';
+import { runScoped } from '../../shared/runtime/run-scope.js';
+import type { RunServices } from '../../shared/runtime/run-scope.js';
+import { useTestDatabase } from '../support/database.js';
+
+const db = useTestDatabase();
+const clock = new ManualClock('2026-06-01T12:00:00Z');
+const deliveries: string[] = [];
+const consumer = http.createServer((req, res) => {
+  deliveries.push(`${req.url} ${String(req.headers['ce-id'])}`);
+  req.resume();
+  res.writeHead(202).end();
+});
+let services: RunServices;
+
+beforeAll(async () => {
+  await new Promise<void>((resolve) => consumer.listen(0, '127.0.0.1', resolve));
+  const gatewayUrl = `http://127.0.0.1:${(consumer.address() as AddressInfo).port}`;
+  services = {
+    pool: db.pool,
+    clock,
+    log: createLogger({ level: 'silent', hashSalt: 's', destination: new Writable({ write: (_c, _e, d) => d() }) }),
+    metrics: createMetrics(),
+    publish: { mode: 'openfaas', gatewayUrl },
+    paused: false,
+    defaultMaxItems: 50,
+    budgetSeconds: 50,
+    deliveryTimeoutMs: 2000,
+    concurrency: 4,
+  };
+});
+afterAll(() => new Promise<void>((resolve) => consumer.close(() => resolve())));
+
+const schedule = (options: Partial<BaseOptions> = {}): Invocation<BaseOptions> => ({
+  kind: 'schedule', source: 'cron-connector', callId: 'c-1', options: { dryRun: false, ...options },
+});
+const manual = (options: Partial<BaseOptions> = {}): Invocation<BaseOptions> => ({ kind: 'manual', callId: 'm-1', options: { dryRun: false, ...options } });
+
+function expiredEvent(reservationId: string) {
+  return buildEvent(EventTypes.reservationExpired, {
+    reservationId, previousStatus: 'active', reason: 'deadline', podName: null, namespace: null, expiresAt: null, endedAt: clock.now().toISOString(),
+  }, { source: sourceFor('expire'), subject: reservationId, time: clock.now() });
+}
+
+describe('run scope', () => {
+  it('records a run with its counts and delivers the events it staged after the work', async () => {
+    const event = expiredEvent('r-1');
+    const result = await runScoped(services, 'expire', schedule(), async (scope) => {
+      await withTransaction(db.pool, (client) => scope.stage(client, [event]));
+      expect(deliveries).toEqual([]); // not before the work is done
+      return { summary: { expired: 1 }, failures: [] };
+    });
+    expect(result).toMatchObject({ outcome: 'succeeded', summary: { expired: 1, events_delivered: 1 } });
+    expect(deliveries).toEqual([`/async-function/cleanup-pod ${event.id}`]);
+    const [run] = await recentRuns(db.pool, { fn: 'expire', limit: 1 });
+    expect(run).toMatchObject({ id: result.runId, outcome: 'succeeded', trigger: 'schedule', counts: { expired: 1, events_delivered: 1 } });
+  });
+
+  it('answers skipped to a second scheduled tick while the first runs', async () => {
+    let release = () => undefined as void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const first = runScoped(services, 'warn', schedule(), async () => {
+      await gate;
+      return { summary: {}, failures: [] };
+    });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const second = await runScoped(services, 'warn', schedule(), async () => ({ summary: {}, failures: [] }));
+    expect(second).toEqual({ outcome: 'skipped', summary: {}, message: 'skipped: already running' });
+    // A dry run takes no lock, so it runs even now.
+    const dry = await runScoped(services, 'warn', schedule({ dryRun: true }), async (scope) => ({ summary: { would: scope.dryRun ? 1 : 0 }, failures: [] }));
+    expect(dry).toMatchObject({ outcome: 'succeeded', summary: { would: 1 } });
+    release();
+    expect((await first).outcome).toBe('succeeded');
+  });
+
+  it('reports failed when any action failed, with the errors', async () => {
+    const result = await runScoped(services, 'cleanup-pod', manual(), async () => ({ summary: { cleaned: 1, failed: 1 }, failures: ['delete pod p: HTTP 503'] }));
+    expect(result).toMatchObject({ outcome: 'failed', message: 'delete pod p: HTTP 503' });
+    const [run] = await recentRuns(db.pool, { fn: 'cleanup-pod', limit: 1 });
+    expect(run).toMatchObject({ outcome: 'failed', error: 'delete pod p: HTTP 503' });
+  });
+
+  it('closes the run as failed and rethrows when the work throws', async () => {
+    await expect(runScoped(services, 'oom-scan', manual(), async () => Promise.reject(new Error('database went away')))).rejects.toThrow('database went away');
+    const [run] = await recentRuns(db.pool, { fn: 'oom-scan', limit: 1 });
+    expect(run).toMatchObject({ outcome: 'failed', error: 'database went away' });
+    expect(run!.finished_at).not.toBeNull();
+  });
+
+  it('stages nothing in a dry run, and the pause switch turns every run into a dry run', async () => {
+    deliveries.length = 0;
+    const paused = { ...services, paused: true };
+    const result = await runScoped(paused, 'expire', schedule(), async (scope) => {
+      expect(scope.dryRun).toBe(true);
+      await withTransaction(db.pool, (client) => scope.stage(client, [expiredEvent('r-paused')]));
+      return { summary: {}, failures: [] };
+    });
+    expect(result.message).toMatch(/paused/);
+    expect(deliveries).toEqual([]);
+    const { rowCount } = await db.pool.query(`select 1 from event_outbox where subject = 'r-paused'`);
+    expect(rowCount).toBe(0);
+  });
+
+  it('uses maxItems from the options, else the default, and sets the budget deadline from the clock', async () => {
+    await runScoped(services, 'warn', manual({ maxItems: 3 }), async (scope) => {
+      expect(scope.maxItems).toBe(3);
+      expect(scope.deadline.toISOString()).toBe('2026-06-01T12:00:50.000Z');
+      return { summary: {}, failures: [] };
+    });
+    await runScoped(services, 'warn', manual(), async (scope) => {
+      expect(scope.maxItems).toBe(50);
+      return { summary: {}, failures: [] };
+    });
+  });
+});

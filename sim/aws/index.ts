@@ -4,17 +4,14 @@
  * non-Kubernetes request to `handle`. State follows the injected clock, never the wall clock.
  */
 import type http from 'node:http';
-import { once } from 'node:events';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Clock } from '../../shared/clock.js';
-import type { SimAnswer } from './answer.js';
 import { FaultBook, faultAnswer } from './aws-faults.js';
 import type { AwsFault, AwsFaultRule, AwsService } from './aws-faults.js';
 import { Ec2Sim } from './ec2-sim.js';
 import type { SnapshotSpec, SnapshotView, VolumeSpec, VolumeView } from './ec2-sim.js';
-import { parseForm } from './ec2-params.js';
-import { LambdaSim, parseLambdaRequest } from './lambda.js';
+import { LambdaSim } from './lambda.js';
 import type { LambdaInvocation, LambdaResponder } from './lambda.js';
+import { classify, holdAnswer, send } from './requests.js';
 
 export type { AwsFault, AwsFaultRule, LambdaInvocation, LambdaResponder, SnapshotSpec, SnapshotView, VolumeSpec, VolumeView };
 
@@ -65,70 +62,40 @@ export interface AwsSim {
   reset(): void;
 }
 
-interface AwsRequest {
-  service: AwsService;
-  action: string;
-  params: Record<string, string>;
-  run: () => SimAnswer;
+interface SimParts {
+  clock: Clock;
+  ec2: Ec2Sim;
+  lambda: LambdaSim;
+  faults: FaultBook;
+  callLog: AwsCall[];
 }
 
-function classify(req: http.IncomingMessage, body: Buffer, ec2: Ec2Sim, lambda: LambdaSim): AwsRequest | undefined {
-  const url = req.url ?? '/';
-  const invoke = parseLambdaRequest(req.method, url, req.headers, body);
-  if (invoke) {
-    const params = { FunctionName: invoke.functionName, InvocationType: invoke.invocationType };
-    return { service: 'lambda', action: 'Invoke', params, run: () => lambda.invoke(invoke) };
-  }
-  if (req.method !== 'POST' || new URL(url, 'http://sim').pathname !== '/') return undefined;
-  const form = parseForm(body.toString('utf8'));
-  const action = form.get('Action');
-  if (action === undefined) return undefined;
-  const params = Object.fromEntries([...form].filter(([key]) => key !== 'Action' && key !== 'Version'));
-  return { service: 'ec2', action, params, run: () => ec2.run(action, form) };
-}
-
-/** Waits `ms`, or less if the client gives up first. */
-async function holdAnswer(res: http.ServerResponse, ms: number): Promise<void> {
-  const gaveUp = new AbortController();
-  await Promise.race([sleep(ms, undefined, { signal: gaveUp.signal }).catch(() => undefined), once(res, 'close')]);
-  gaveUp.abort();
-}
-
-function send(res: http.ServerResponse, answer: SimAnswer): void {
-  if (res.destroyed || res.writableEnded) return;
-  res.writeHead(answer.status, { ...answer.headers, 'Content-Length': Buffer.byteLength(answer.body) });
-  res.end(answer.body);
-}
-
-export function createAwsSim(options: AwsSimOptions): AwsSim {
-  const { clock } = options;
-  const ec2 = new Ec2Sim(clock, options.snapshotCompletionSeconds ?? 60);
-  const lambda = new LambdaSim(clock);
-  const faults = new FaultBook();
-  const callLog: AwsCall[] = [];
-
-  async function handle(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): Promise<boolean> {
-    const request = classify(req, body, ec2, lambda);
-    if (!request) return false;
-    const fault = faults.take(request.service, request.action);
-    callLog.push({ service: request.service, action: request.action, params: request.params, at: clock.now(), fault: fault?.kind });
-    if (fault?.kind === 'reset') {
-      req.socket.destroy();
-      return true;
-    }
-    const answer = fault?.kind === 'throttle' || fault?.kind === 'error' ? faultAnswer(request.service, fault) : request.run();
-    if (fault?.kind === 'lose-response') {
-      req.socket.destroy();
-      return true;
-    }
-    if (fault?.kind === 'delay') await holdAnswer(res, fault.delayMs);
-    send(res, answer);
+async function handleRequest(parts: SimParts, req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): Promise<boolean> {
+  const request = classify(req, body, parts.ec2, parts.lambda);
+  if (!request) return false;
+  const fault = parts.faults.take(request.service, request.action);
+  const { service, action, params } = request;
+  parts.callLog.push({ service, action, params, at: parts.clock.now(), fault: fault?.kind });
+  if (fault?.kind === 'reset') {
+    req.socket.destroy();
     return true;
   }
+  const answer = fault?.kind === 'throttle' || fault?.kind === 'error' ? faultAnswer(service, fault) : request.run();
+  if (fault?.kind === 'lose-response') {
+    req.socket.destroy();
+    return true;
+  }
+  if (fault?.kind === 'delay') await holdAnswer(res, fault.delayMs);
+  send(res, answer);
+  return true;
+}
 
+type Scenario = Omit<AwsSim, 'handle' | Inspection>;
+type Inspection = 'volumes' | 'volume' | 'snapshots' | 'snapshot' | 'invocations' | 'calls' | 'clear' | 'reset';
+
+function scenario({ ec2, lambda, faults }: SimParts): Scenario {
   const { state } = ec2;
   return {
-    handle,
     addVolume: (spec) => ec2.addVolume(spec),
     attachVolume: (volumeId, attachedTo) => state.attach(volumeId, attachedTo),
     detachVolume: (volumeId) => state.detach(volumeId),
@@ -138,6 +105,16 @@ export function createAwsSim(options: AwsSimOptions): AwsSim {
     addFunction: (name, respond) => lambda.addFunction(name, respond),
     addFault: (rule) => faults.add(rule),
     clearFaults: () => faults.clear(),
+  };
+}
+
+function inspection({ ec2, lambda, faults, callLog }: SimParts): Pick<AwsSim, Inspection> {
+  const { state } = ec2;
+  const forget = () => {
+    callLog.length = 0;
+    lambda.invocations.length = 0;
+  };
+  return {
     volumes: () => [...state.volumes.values()].map((v) => ec2.volumeView(v)),
     volume: (volumeId) => {
       const volume = state.volumes.get(volumeId);
@@ -150,15 +127,27 @@ export function createAwsSim(options: AwsSimOptions): AwsSim {
     },
     invocations: (functionName) => lambda.invocations.filter((i) => functionName === undefined || i.functionName === functionName),
     calls: () => [...callLog],
-    clear: () => {
-      callLog.length = 0;
-      lambda.invocations.length = 0;
-    },
+    clear: forget,
     reset: () => {
       state.reset();
       lambda.reset();
       faults.clear();
-      callLog.length = 0;
+      forget();
     },
+  };
+}
+
+export function createAwsSim(options: AwsSimOptions): AwsSim {
+  const parts: SimParts = {
+    clock: options.clock,
+    ec2: new Ec2Sim(options.clock, options.snapshotCompletionSeconds ?? 60),
+    lambda: new LambdaSim(options.clock),
+    faults: new FaultBook(),
+    callLog: [],
+  };
+  return {
+    handle: (req, res, body) => handleRequest(parts, req, res, body),
+    ...scenario(parts),
+    ...inspection(parts),
   };
 }

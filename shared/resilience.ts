@@ -58,10 +58,13 @@ function isRetryable(options: RetryPolicyOptions): (err: Error) => boolean {
   return (err) => isTimeout(err) || (isTransient(err) && (err.retryAfterMs ?? 0) <= options.maxDelayMs);
 }
 
-function assertPositive(options: RetryPolicyOptions): void {
-  for (const [name, value] of Object.entries(options)) {
-    if (!Number.isFinite(value) || value < (name === 'maxAttempts' ? 1 : 0)) {
-      throw new RangeError(`RetryPolicyOptions.${name} must be a finite number >= ${name === 'maxAttempts' ? 1 : 0}, got ${value}`);
+const minimums: Record<keyof RetryPolicyOptions, number> = { maxAttempts: 1, initialDelayMs: 0, maxDelayMs: 0, callTimeoutMs: 1 };
+
+function assertSensible(options: RetryPolicyOptions): void {
+  for (const [name, minimum] of Object.entries(minimums) as [keyof RetryPolicyOptions, number][]) {
+    const value = options[name];
+    if (!Number.isFinite(value) || value < minimum) {
+      throw new RangeError(`RetryPolicyOptions.${name} must be a finite number >= ${minimum}, got ${value}`);
     }
   }
 }
@@ -80,7 +83,7 @@ function assertPositive(options: RetryPolicyOptions): void {
  *   { maxAttempts: 4, initialDelayMs: 200, maxDelayMs: 5_000, callTimeoutMs: 10_000 });
  */
 export async function withRetries<T>(fn: (signal: AbortSignal) => Promise<T>, options: RetryPolicyOptions): Promise<T> {
-  assertPositive(options);
+  assertSensible(options);
   const policy = wrap(
     retry(handleWhen(isRetryable(options)), {
       maxAttempts: options.maxAttempts - 1, // cockatiel counts retries, not attempts

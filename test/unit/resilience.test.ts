@@ -79,7 +79,8 @@ describe('withRetries', () => {
   it('rejects nonsensical options before calling anything', async () => {
     const call = scripted([], 'ok');
     await expect(withRetries(call.fn, { ...fast, maxAttempts: 0 })).rejects.toThrow(/maxAttempts/);
-    await expect(withRetries(call.fn, { ...fast, callTimeoutMs: Number.NaN })).rejects.toThrow(/callTimeoutMs/);
+    await expect(withRetries(call.fn, { ...fast, callTimeoutMs: 0 })).rejects.toThrow(/callTimeoutMs/);
+    await expect(withRetries(call.fn, { ...fast, maxDelayMs: Number.NaN })).rejects.toThrow(/maxDelayMs/);
     expect(call.calls()).toBe(0);
   });
 });

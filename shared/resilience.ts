@@ -24,7 +24,7 @@ import { Transient, isTransient } from './errors.js';
 export interface RetryPolicyOptions {
   /** Total attempts including the first; 1 means "never retry". */
   maxAttempts: number;
-  /** Median of the first backoff; later ones grow exponentially, with decorrelated jitter. */
+  /** Roughly the median first backoff; later ones grow exponentially, with decorrelated jitter. */
   initialDelayMs: number;
   /** Cap on any single backoff. A server asking for a longer pause (`retryAfterMs`) is not retried. */
   maxDelayMs: number;

@@ -92,7 +92,8 @@ function readBinary(request: EventRequest): { attributes: Attributes; data: unkn
   }
   const attributes = checkAttributes(raw, 'binary');
   if (request.body.trim() === '') return { attributes, data: undefined };
-  requireJsonContent(request.mediaType, 'content-type');
+  // The OpenFaaS template turns a missing Content-Type into text/plain before we see it.
+  if (request.mediaType !== 'text/plain') requireJsonContent(request.mediaType, 'content-type');
   return { attributes, data: parseJson(request.body, 'body') };
 }
 

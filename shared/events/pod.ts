@@ -50,5 +50,3 @@ export const podSchema = z.looseObject({
     })
     .optional(),
 });
-
-export type PodData = z.output<typeof podSchema>;

@@ -25,7 +25,6 @@ export const EventTypes = {
 export type EventType = (typeof EventTypes)[keyof typeof EventTypes];
 
 export const POD_EVENT_TYPES = [EventTypes.podAdded, EventTypes.podUpdated, EventTypes.podDeleted] as const;
-export type PodEventType = (typeof POD_EVENT_TYPES)[number];
 
 /** A Knative PingSource tick: a schedule trigger, not a domain event. */
 export const PING_EVENT_TYPE = 'dev.knative.sources.ping';

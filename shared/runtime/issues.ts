@@ -16,7 +16,7 @@ export function clip(text: string, max: number): string {
   return printable.length > max ? `${printable.slice(0, max - 1)}…` : printable;
 }
 
-export function fieldPath(prefix: string, path: readonly PropertyKey[]): string {
+function fieldPath(prefix: string, path: readonly PropertyKey[]): string {
   let field = prefix;
   for (const key of path) {
     if (typeof key === 'number') field += `[${key}]`;

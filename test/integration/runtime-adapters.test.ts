@@ -300,6 +300,22 @@ describe('node:http listener: body limit while reading', () => {
   });
 });
 
+describe('node:http listener: aborted uploads', () => {
+  it('logs an upload cut off mid-body and keeps serving', async () => {
+    const { fn, calls } = recordingFunction('expire');
+    const options = runtimeOptions();
+    const port = await serve(createRequestListener(fn, contextFor, options));
+    await new Promise<void>((resolve) => {
+      const req = httpRequest({ host: '127.0.0.1', port, method: 'POST', path: '/', headers: { 'content-length': '100' } });
+      req.on('error', () => resolve());
+      req.write('{"dryRun":', () => setTimeout(() => req.destroy(), 20));
+    });
+    await expect.poll(() => options.logLines.join('')).toContain('request failed before reaching the function');
+    expect((await post(port, {})).status).toBe(200);
+    expect(calls).toHaveLength(1);
+  });
+});
+
 describe('arbitrary requests', () => {
   it('are answered 200, 400 or 413 by a function that succeeds, never 5xx', async () => {
     const { fn } = recordingFunction('cleanup-pod');

@@ -153,7 +153,13 @@ describe('classify: CloudEvents', () => {
 
   it('refuses malformed JSON data and non-JSON data', () => {
     expect(issuesOf(post(binaryHeaders, '{"reservationId":'))[0]?.field).toBe('body');
-    expect(issuesOf(post({ ...binaryHeaders, 'content-type': 'text/plain' }, 'hello'))[0]?.field).toBe('content-type');
+    expect(issuesOf(post({ ...binaryHeaders, 'content-type': 'application/xml' }, '<a/>'))[0]?.field).toBe('content-type');
+    expect(issuesOf(post({ ...binaryHeaders, 'content-type': 'text/plain' }, 'hello'))[0]?.field).toBe('body');
+  });
+
+  it('reads JSON data sent as text/plain, which is what the template makes of a missing Content-Type', () => {
+    const headers = { ...binaryHeaders, 'content-type': 'text/plain', 'ce-type': 'dev.knative.sources.ping' };
+    expect(classify(post(headers, '{"maxItems":2}'), limits)).toMatchObject({ kind: 'schedule', options: { maxItems: 2 } });
   });
 
   it('reads JSON data whatever the charset parameter looks like (the SDK would leave a string)', () => {

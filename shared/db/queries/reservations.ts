@@ -1,0 +1,112 @@
+/*
+ * Reservation reads for the sweeps (each served by a partial index, see 0002) and the one guarded
+ * write that ends a reservation: a compare-and-set on the state that justified it. An empty result
+ * means someone else changed the row first (an extension, a cancellation, another runner).
+ */
+import type { Db } from '../pool.js';
+
+export interface ReservationRow {
+  reservation_id: string;
+  user_id: string;
+  status: string;
+  expires_at: Date | null;
+  launched_at: Date | null;
+  status_changed_at: Date;
+  pod_name: string | null;
+  namespace: string | null;
+  disk_name: string | null;
+  ebs_volume_id: string | null;
+}
+
+const COLUMNS = `reservation_id, user_id, status, expires_at, launched_at, status_changed_at, pod_name, namespace, disk_name, ebs_volume_id`;
+
+/** Active reservations past deadline + grace, most overdue first. */
+export async function overdueReservations(db: Db, now: Date, graceSeconds: number, limit: number): Promise<ReservationRow[]> {
+  const { rows } = await db.query<ReservationRow>(
+    `select ${COLUMNS} from reservations
+     where status = 'active' and expires_at < $1::timestamptz - make_interval(secs => $2)
+     order by expires_at limit $3`,
+    [now, graceSeconds, limit],
+  );
+  return rows;
+}
+
+/** Active reservations whose deadline falls in [now, now + horizon]: the ones warn may warn. */
+export async function reservationsDueForWarning(db: Db, now: Date, horizonMinutes: number, limit: number): Promise<ReservationRow[]> {
+  const { rows } = await db.query<ReservationRow>(
+    `select ${COLUMNS} from reservations
+     where status = 'active' and expires_at > $1::timestamptz and expires_at <= $1::timestamptz + make_interval(mins => $2)
+     order by expires_at limit $3`,
+    [now, horizonMinutes, limit],
+  );
+  return rows;
+}
+
+/** Active reservations without a deadline: skipped by every sweep, reported each run. */
+export async function activeWithoutDeadline(db: Db, limit: number): Promise<string[]> {
+  const { rows } = await db.query<{ reservation_id: string }>(
+    `select reservation_id from reservations where status = 'active' and expires_at is null order by reservation_id limit $1`,
+    [limit],
+  );
+  return rows.map((row) => row.reservation_id);
+}
+
+/** preparing / queued / pending longer than allowed since they entered that state (A-13). */
+export async function overdueWaiting(
+  db: Db,
+  now: Date,
+  limits: { preparingMinutes: number; queueHours: number },
+  limit: number,
+): Promise<ReservationRow[]> {
+  const { rows } = await db.query<ReservationRow>(
+    `select ${COLUMNS} from reservations
+     where (status = 'preparing' and status_changed_at < $1::timestamptz - make_interval(mins => $2))
+        or (status in ('queued', 'pending') and status_changed_at < $1::timestamptz - make_interval(hours => $3))
+     order by status_changed_at limit $4`,
+    [now, limits.preparingMinutes, limits.queueHours, limit],
+  );
+  return rows;
+}
+
+export type EndStatus = 'expired' | 'failed' | 'cancelled';
+
+export interface EndRequest {
+  reservationId: string;
+  from: string;
+  to: EndStatus;
+  reason: string;
+  /** Compare-and-set on the deadline that was read (an extension in between wins). */
+  expectedExpiresAt?: Date;
+  /** Compare-and-set on when the row entered its state (a status bounce in between wins). */
+  expectedStatusChangedAt?: Date;
+  /** Write the reason to failure_reason (not for a plain deadline expiry). */
+  recordReason: boolean;
+  now: Date;
+}
+
+export async function endReservation(db: Db, request: EndRequest): Promise<ReservationRow | undefined> {
+  const { rows } = await db.query<ReservationRow>(
+    `update reservations set
+       status = $3::text, status_changed_at = $7, reservation_ended = coalesce(reservation_ended, $7),
+       failure_reason = case when $8 then $4::text else failure_reason end,
+       failed_at = case when $3::text = 'failed' then $7 else failed_at end,
+       cancelled_at = case when $3::text = 'cancelled' then $7 else cancelled_at end,
+       status_history = coalesce(status_history, '[]'::jsonb)
+         || jsonb_build_array(jsonb_build_object('status', $3::text, 'at', $7::timestamptz, 'reason', $4::text, 'by', 'devenv-lifecycle'))
+     where reservation_id = $1 and status = $2
+       and ($5::timestamptz is null or expires_at = $5::timestamptz)
+       and ($6::timestamptz is null or status_changed_at = $6::timestamptz)
+     returning ${COLUMNS}`,
+    [
+      request.reservationId,
+      request.from,
+      request.to,
+      request.reason,
+      request.expectedExpiresAt ?? null,
+      request.expectedStatusChangedAt ?? null,
+      request.now,
+      request.recordReason,
+    ],
+  );
+  return rows[0];
+}

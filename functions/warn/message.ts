@@ -1,0 +1,60 @@
+/*
+ * The words of a warning, pure. The file name is what the image's prompt hook looks for
+ * (WARN_EXPIRES_IN_<N>MIN.txt, N whole minutes, digits only); the bands follow the origin's
+ * INFO / NOTICE / WARNING / URGENT wording so users see what they are used to.
+ */
+export const WARNING_DIR = '/home/dev';
+
+export function warningFileName(minutesLeft: number): string {
+  return `${WARNING_DIR}/WARN_EXPIRES_IN_${Math.max(0, Math.floor(minutesLeft))}MIN.txt`;
+}
+
+export interface WarningText {
+  reservationId: string;
+  minutesLeft: number;
+  expiresAt: Date;
+  now: Date;
+}
+
+function headline({ reservationId, minutesLeft }: WarningText): string {
+  const short = reservationId.slice(0, 8);
+  if (minutesLeft <= 0) return `URGENT: reservation ${short} expires in less than 1 minute!`;
+  const span = `${minutesLeft} minute${minutesLeft === 1 ? '' : 's'}`;
+  if (minutesLeft <= 5) return `WARNING: reservation ${short} expires in ${span}!`;
+  if (minutesLeft <= 15) return `NOTICE: reservation ${short} expires in ${span}.`;
+  return `INFO: reservation ${short} expires in ${span}.`;
+}
+
+/** The file content: banner, time left, exact expiry (UTC), advice, and how to extend. */
+export function warningFileContent(text: WarningText): string {
+  const rule = '='.repeat(72);
+  return [
+    rule,
+    '  GPU DEV SERVER EXPIRY WARNING',
+    rule,
+    '',
+    headline(text),
+    '',
+    `Time remaining: ${Math.max(0, text.minutesLeft)} minutes`,
+    `Expires at:     ${utc(text.expiresAt)}`,
+    '',
+    'Save your work now: commit and push your code and copy anything you need off this machine.',
+    'When the reservation expires, this server is shut down.',
+    '',
+    'Need more time? Extend the reservation:',
+    `    gpu-dev extend ${text.reservationId}`,
+    '',
+    `Generated at ${utc(text.now)}`,
+    rule,
+    '',
+  ].join('\n');
+}
+
+/** The one-line notice broadcast to logged-in terminals. */
+export function broadcastText(text: WarningText): string {
+  return `${headline(text)} Expires at ${utc(text.expiresAt)}. Extend with: gpu-dev extend ${text.reservationId}\n`;
+}
+
+function utc(instant: Date): string {
+  return `${instant.toISOString().replace('T', ' ').replace(/\.\d{3}Z$/, '')} UTC`;
+}

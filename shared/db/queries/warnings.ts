@@ -1,0 +1,52 @@
+/*
+ * The warning ledger: one row per (reservation, deadline, level). A level counts as sent only once
+ * its delivery succeeded; a failed attempt is kept with its error and retried by the next run.
+ */
+import type { Db } from '../pool.js';
+
+export interface DeadlineKey {
+  reservationId: string;
+  expiresAt: Date;
+}
+
+/** Levels already delivered for each reservation's current deadline. */
+export async function sentLevels(db: Db, keys: DeadlineKey[]): Promise<Map<string, number[]>> {
+  const sent = new Map<string, number[]>();
+  if (keys.length === 0) return sent;
+  const { rows } = await db.query<{ reservation_id: string; level_minutes: number }>(
+    `select l.reservation_id, l.level_minutes
+     from unnest($1::text[], $2::timestamptz[]) as d(reservation_id, expires_at)
+     join warning_ledger l on l.reservation_id = d.reservation_id and l.expires_at = d.expires_at
+     where l.state = 'sent'`,
+    [keys.map((key) => key.reservationId), keys.map((key) => key.expiresAt)],
+  );
+  for (const row of rows) sent.set(row.reservation_id, [...(sent.get(row.reservation_id) ?? []), row.level_minutes]);
+  return sent;
+}
+
+export interface WarningOutcome extends DeadlineKey {
+  levelMinutes: number;
+  minutesLeft: number;
+  delivered: boolean;
+  error?: string;
+  /** Queue the webhook channel for this warning (only when one is configured). */
+  webhook: boolean;
+}
+
+/**
+ * Record a delivery attempt. Returns false when the level was already recorded as sent (another
+ * runner got there first): the ledger never goes from sent back to failed.
+ */
+export async function recordWarning(db: Db, outcome: WarningOutcome, now: Date): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `insert into warning_ledger (reservation_id, expires_at, level_minutes, state, last_error, minutes_left, first_attempt_at, sent_at, webhook_state)
+     values ($1, $2, $3, case when $4 then 'sent' else 'failed' end, $5, $6, $7, case when $4 then $7::timestamptz end,
+             case when $4 and $8 then 'pending' end)
+     on conflict (reservation_id, expires_at, level_minutes) do update set
+       state = excluded.state, last_error = excluded.last_error, minutes_left = excluded.minutes_left,
+       sent_at = excluded.sent_at, webhook_state = excluded.webhook_state, attempts = warning_ledger.attempts + 1
+     where warning_ledger.state <> 'sent'`,
+    [outcome.reservationId, outcome.expiresAt, outcome.levelMinutes, outcome.delivered, outcome.error ?? null, outcome.minutesLeft, now, outcome.webhook],
+  );
+  return rowCount === 1;
+}

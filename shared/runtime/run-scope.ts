@@ -11,6 +11,7 @@ import type { Clock } from '../clock.js';
 import { coerceError } from '../errors.js';
 import type { Db } from '../db/pool.js';
 import { finishRun, startRun } from '../db/queries/runs.js';
+import { recordProcessedEvent } from '../db/queries/inbox.js';
 import { outboxBacklog } from '../db/queries/outbox.js';
 import { withSingleFlight } from '../db/single-flight.js';
 import type { LifecycleEvent } from '../events/build.js';
@@ -44,6 +45,11 @@ export interface RunScope {
   now(): Date;
   /** Write events in the caller's transaction; they are delivered after the run's work. */
   stage(db: Db, events: LifecycleEvent[]): Promise<void>;
+  /**
+   * For an event run: record the CloudEvent (source, id) as processed by this function, in the
+   * caller's transaction with its effect. False means a duplicate delivery: skip the effect.
+   */
+  claimEvent(db: Db): Promise<boolean>;
 }
 
 export interface RunReport {
@@ -92,13 +98,19 @@ async function recorded(
       await stageEvents(db, events, services.publish, services.clock.now());
       staged.push(...events.map((event) => event.id));
     },
+    claimEvent: async (db) => {
+      if (invocation.kind !== 'event') return true;
+      if (dryRun) return true;
+      const { source, id, type } = invocation.event;
+      return recordProcessedEvent(db, { consumer: fn, source, eventId: id, type }, services.clock.now());
+    },
   };
   await startRun(services.pool, { id: runId, fn, trigger: invocation.kind, ...invocationIds(invocation), dryRun, startedAt });
   try {
     const redelivery = dryRun ? undefined : await deliver(services, runId);
     const report = await work(scope);
     const delivery = staged.length > 0 ? await deliver(services, runId, staged) : undefined;
-    return await finish(services, scope, report, [redelivery, delivery], services.paused);
+    return await finish(services, scope, report, [redelivery, delivery], invocation.kind === 'event');
   } catch (err) {
     const error = coerceError(err);
     log.error({ err: error }, 'run failed');
@@ -129,7 +141,7 @@ async function deliver(services: RunServices, owner: string, eventIds?: string[]
   return report;
 }
 
-async function finish(services: RunServices, scope: RunScope, report: RunReport, deliveries: Delivery[], paused: boolean): Promise<RunResult> {
+async function finish(services: RunServices, scope: RunScope, report: RunReport, deliveries: Delivery[], isEvent: boolean): Promise<RunResult> {
   const summary = { ...report.summary };
   for (const delivery of deliveries) {
     if (!delivery) continue;
@@ -137,10 +149,11 @@ async function finish(services: RunServices, scope: RunScope, report: RunReport,
     // An undelivered event stays in the outbox and is retried by later runs: reported, not fatal.
     summary.events_deferred = (summary.events_deferred ?? 0) + delivery.failed;
   }
-  const outcome = report.failures.length > 0 ? 'failed' : 'succeeded';
+  // A consumed event answers 202 (accepted); Knative does not treat it as a reply to route.
+  const outcome = report.failures.length > 0 ? 'failed' : isEvent ? 'accepted' : 'succeeded';
   const error = report.failures.length > 0 ? report.failures.slice(0, 5).join('; ') : undefined;
   await finishRun(services.pool, scope.runId, { outcome, counts: summary, error, finishedAt: services.clock.now() });
-  const message = [paused ? 'paused: decided and reported, changed nothing' : undefined, report.message, error]
+  const message = [services.paused ? 'paused: decided and reported, changed nothing' : undefined, report.message, error]
     .filter((part) => part !== undefined)
     .join(' | ');
   scope.log.info({ outcome, summary }, 'run finished');

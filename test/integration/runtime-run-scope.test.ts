@@ -124,3 +124,24 @@ describe('run scope', () => {
     });
   });
 });
+
+describe('run scope for events', () => {
+  const eventInvocation = (id: string): Invocation<BaseOptions> => ({
+    kind: 'event',
+    callId: id,
+    options: { dryRun: false },
+    event: { id, source: '/devenv-lifecycle/expire', type: EventTypes.reservationExpired, specversion: '1.0', data: {} } as never,
+  });
+
+  it('answers accepted and claims each CloudEvent once per consumer', async () => {
+    const claims: boolean[] = [];
+    for (let delivery = 0; delivery < 2; delivery++) {
+      const result = await runScoped(services, 'cleanup-pod', eventInvocation('ev-1'), async (scope) => {
+        claims.push(await withTransaction(db.pool, (client) => scope.claimEvent(client)));
+        return { summary: {}, failures: [] };
+      });
+      expect(result.outcome).toBe('accepted');
+    }
+    expect(claims).toEqual([true, false]);
+  });
+});

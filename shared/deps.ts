@@ -1,0 +1,80 @@
+/*
+ * The composition root: every client and service a function needs, built once from the parsed
+ * configuration and passed in (DESIGN.md habit 4). Tests build the same object with clients pointed
+ * at the simulator and a real test database.
+ */
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import { createEc2Client, createLambdaClient } from './aws/clients.js';
+import { createEc2Api } from './aws/ec2.js';
+import type { Ec2Api } from './aws/ec2.js';
+import { createLambdaApi } from './aws/lambda.js';
+import type { LambdaApi } from './aws/lambda.js';
+import type { Clock } from './clock.js';
+import { systemClock } from './clock.js';
+import type { Config } from './config.js';
+import { createPool } from './db/pool.js';
+import type { PublishMode } from './events/outbox.js';
+import { createLogger } from './log.js';
+import { createMetrics } from './runtime/metrics.js';
+import type { Metrics } from './runtime/metrics.js';
+import type { RunServices } from './runtime/run-scope.js';
+
+export interface Deps {
+  config: Config;
+  pool: pg.Pool;
+  clock: Clock;
+  log: Logger;
+  metrics: Metrics;
+  ec2: Ec2Api;
+  lambda: LambdaApi;
+  run: RunServices;
+  close(): Promise<void>;
+}
+
+export interface DepsOverrides {
+  clock?: Clock;
+  log?: Logger;
+  metrics?: Metrics;
+  pool?: pg.Pool;
+}
+
+export function makeDeps(config: Config, overrides: DepsOverrides = {}): Deps {
+  const clock = overrides.clock ?? systemClock;
+  const log = overrides.log ?? createLogger({ level: config.logLevel, hashSalt: config.logHashSalt });
+  const metrics = overrides.metrics ?? createMetrics();
+  const pool = overrides.pool ?? createPool(config.database);
+  const awsOptions = { region: config.aws.region, endpoint: config.aws.endpoint, credentials: config.aws.credentials, requestTimeoutMs: config.aws.requestTimeoutMs };
+  const run: RunServices = {
+    pool,
+    clock,
+    log,
+    metrics,
+    publish: publishMode(config),
+    paused: config.run.paused,
+    defaultMaxItems: config.run.maxItems,
+    budgetSeconds: config.run.budgetSeconds,
+    deliveryTimeoutMs: 5_000,
+    concurrency: config.run.concurrency,
+  };
+  return {
+    config,
+    pool,
+    clock,
+    log,
+    metrics,
+    ec2: createEc2Api(createEc2Client(awsOptions)),
+    lambda: createLambdaApi(createLambdaClient(awsOptions)),
+    run,
+    close: async () => {
+      if (!overrides.pool) await pool.end();
+    },
+  };
+}
+
+function publishMode(config: Config): PublishMode {
+  const events = config.events;
+  if (events.mode === 'knative' && events.sinkUrl) return { mode: 'knative', sinkUrl: events.sinkUrl };
+  if (events.mode === 'openfaas') return { mode: 'openfaas', gatewayUrl: events.gatewayUrl };
+  return { mode: 'none' };
+}

@@ -2,27 +2,16 @@
  * Send one event, binary mode, by HTTP POST, and believe only the status code: the SDK's
  * httpTransport resolves on a 500 (platform-notes section 4). Retryable answers follow Knative's
  * delivery spec (5xx, 408, 429 and network errors); any other 4xx is permanent.
- * Where to send: Knative -> the SinkBinding's K_SINK (the Broker routes by type); OpenFaaS -> the
- * gateway's /async-function/<fn> of every consumer in the routing table.
+ * Where to send is the outbox's concern (shared/events/outbox.ts): Knative -> the SinkBinding's
+ * K_SINK (the Broker routes by type); OpenFaaS -> the gateway's /async-function/<fn> of every
+ * consumer in the routing table.
  */
 import type { CloudEventV1 } from 'cloudevents';
 import { Invalid, Transient } from '../errors.js';
 import { toBinaryHttp } from './build.js';
-import { consumersOf } from './routing.js';
-import type { EventType } from './types.js';
-
-export type DeliveryMode = { mode: 'knative'; sinkUrl: string } | { mode: 'openfaas'; gatewayUrl: string };
 
 export interface DeliveryTarget {
   url: string;
-  /** The consuming function, on OpenFaaS; the Broker decides on Knative. */
-  consumer?: string;
-}
-
-export function resolveTargets(type: EventType, delivery: DeliveryMode): DeliveryTarget[] {
-  if (delivery.mode === 'knative') return [{ url: delivery.sinkUrl }];
-  const gateway = delivery.gatewayUrl.replace(/\/+$/, '');
-  return consumersOf(type).map((fn) => ({ url: `${gateway}/async-function/${fn}`, consumer: fn }));
 }
 
 export interface DeliverOptions {

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Invalid, Transient } from '../../shared/errors.js';
 import { buildEvent, sourceFor } from '../../shared/events/build.js';
-import { deliver, resolveTargets } from '../../shared/events/deliver.js';
+import { deliver } from '../../shared/events/deliver.js';
 import { EventTypes } from '../../shared/events/types.js';
 import { classify } from '../../shared/runtime/classify.js';
 
@@ -109,22 +109,5 @@ describe('deliver', () => {
     const err = await failureOf(deliver(event, { url: baseUrl }, { timeoutMs: 150 }));
     expect(err).toBeInstanceOf(Transient);
     expect((err as Error).message).toContain('timed out');
-  });
-});
-
-describe('resolveTargets', () => {
-  it('sends everything to K_SINK on Knative: the Broker routes by type', () => {
-    expect(resolveTargets(EventTypes.labFinished, { mode: 'knative', sinkUrl: 'http://broker-ingress/ns/devenv' })).toEqual([
-      { url: 'http://broker-ingress/ns/devenv' },
-    ]);
-  });
-
-  it("sends to each consumer's async endpoint on OpenFaaS, and nowhere when nobody consumes", () => {
-    const gateway = { mode: 'openfaas' as const, gatewayUrl: 'http://gateway.openfaas:8080/' };
-    expect(resolveTargets(EventTypes.podUpdated, gateway)).toEqual([
-      { url: 'http://gateway.openfaas:8080/async-function/expire', consumer: 'expire' },
-      { url: 'http://gateway.openfaas:8080/async-function/oom-scan', consumer: 'oom-scan' },
-    ]);
-    expect(resolveTargets(EventTypes.labFinished, gateway)).toEqual([]);
   });
 });

@@ -35,7 +35,7 @@ export function createRequestListener<Options extends BaseOptions, Context>(
 }
 
 /** The whole body, or undefined once it is known to exceed the limit (the rest is discarded). */
-function readBody(req: IncomingMessage, limitBytes: number): Promise<Buffer | undefined> {
+export function readBody(req: IncomingMessage, limitBytes: number): Promise<Buffer | undefined> {
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > limitBytes) return Promise.resolve(discard(req));
   return new Promise((resolve, reject) => {
@@ -61,7 +61,7 @@ function discard(req: IncomingMessage): undefined {
   return undefined;
 }
 
-function send(res: ServerResponse, answer: HttpAnswer): void {
+export function send(res: ServerResponse, answer: HttpAnswer): void {
   res.writeHead(answer.status, { ...answer.headers, 'content-length': Buffer.byteLength(answer.body) });
   res.end(answer.body);
 }

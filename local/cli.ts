@@ -1,0 +1,80 @@
+/*
+ * devenv-lifecycle <command>:
+ *   invoke <fn> [--dry-run] [--max-items N] [--json '{…}'] [--gateway URL]
+ *   migrate
+ *   runs [--fn F] [--limit N]
+ * Failures print one line on stderr and exit non-zero.
+ */
+import { parseArgs } from 'node:util';
+import type { ParseArgsConfig } from 'node:util';
+import { loadConfig, processEnvironment } from '../shared/config.js';
+import { migrate } from '../shared/db/migrate.js';
+import { createPool } from '../shared/db/pool.js';
+import { recentRuns } from '../shared/db/queries/runs.js';
+import { Invalid } from '../shared/errors.js';
+import { runCli } from './cli-errors.js';
+import { invokeThroughGateway } from './cli-invoke.js';
+import { formatRuns } from './cli-runs.js';
+
+const USAGE = 'usage: devenv-lifecycle invoke <fn> [--dry-run] [--max-items N] [--json JSON] --gateway URL | migrate | runs [--fn F] [--limit N]';
+
+runCli(async () => {
+  const [command, ...rest] = process.argv.slice(2);
+  if (command === 'invoke') return invoke(rest);
+  if (command === 'migrate') return withPool(async (pool) => {
+    const report = await migrate(pool);
+    process.stdout.write(`migrations applied: ${report.applied.join(', ') || 'nothing (schema is up to date)'}\n`);
+  });
+  if (command === 'runs') return runs(rest);
+  throw new Invalid(`unknown command ${command ?? '(none)'}; ${USAGE}`, [{ field: 'command', message: 'unknown' }]);
+});
+
+async function invoke(args: string[]): Promise<void> {
+  const { values, positionals } = parse(args, {
+    'dry-run': { type: 'boolean', default: false },
+    'max-items': { type: 'string' },
+    json: { type: 'string' },
+    gateway: { type: 'string' },
+  });
+  const fn = positionals[0];
+  if (!fn) throw new Invalid(`invoke needs a function name; ${USAGE}`, [{ field: 'fn', message: 'missing' }]);
+  if (typeof values.gateway !== 'string') {
+    throw new Invalid('invoke needs --gateway URL (for example http://127.0.0.1:8080, the local stack)', [{ field: '--gateway', message: 'missing' }]);
+  }
+  const answer = await invokeThroughGateway(values.gateway, {
+    fn,
+    dryRun: values['dry-run'] === true,
+    maxItems: values['max-items'] as string | undefined,
+    json: values.json as string | undefined,
+  });
+  process.stdout.write(`${answer.text}\n`);
+  if (!answer.ok) throw new Error(`${fn} answered with an error (see above)`);
+}
+
+async function runs(args: string[]): Promise<void> {
+  const { values } = parse(args, { fn: { type: 'string' }, limit: { type: 'string', default: '20' } });
+  const limit = Number(values.limit);
+  if (!Number.isInteger(limit) || limit <= 0) throw new Invalid('--limit must be a positive whole number', [{ field: '--limit', message: 'positive whole number' }]);
+  await withPool(async (pool) => {
+    const rows = await recentRuns(pool, { fn: values.fn as string | undefined, limit });
+    process.stdout.write(formatRuns(rows));
+  });
+}
+
+function parse(args: string[], options: NonNullable<ParseArgsConfig['options']>) {
+  try {
+    return parseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new Invalid((err as Error).message, [{ field: 'arguments', message: (err as Error).message }]);
+  }
+}
+
+async function withPool(work: (pool: ReturnType<typeof createPool>) => Promise<void>): Promise<void> {
+  const config = loadConfig(processEnvironment());
+  const pool = createPool({ ...config.database, poolMax: 2, applicationName: 'devenv-lifecycle-cli' });
+  try {
+    await work(pool);
+  } finally {
+    await pool.end();
+  }
+}

@@ -1,0 +1,85 @@
+import { execFile } from 'node:child_process';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRun, finishRun } from '../../shared/db/queries/runs.js';
+import { invocationBody } from '../../local/cli-invoke.js';
+import { useTestDatabase } from '../support/database.js';
+
+const db = useTestDatabase();
+const execFileAsync = promisify(execFile);
+const requests: { url: string; body: string }[] = [];
+let gatewayUrl = '';
+const gateway = http.createServer((req, res) => {
+  let body = '';
+  req.on('data', (chunk) => (body += chunk));
+  req.on('end', () => {
+    requests.push({ url: req.url ?? '', body });
+    const failing = req.url?.includes('broken');
+    res.writeHead(failing ? 500 : 200, { 'content-type': 'application/json' }).end(JSON.stringify({ outcome: failing ? 'failed' : 'succeeded' }));
+  });
+});
+
+beforeAll(async () => {
+  await new Promise<void>((resolve) => gateway.listen(0, '127.0.0.1', resolve));
+  gatewayUrl = `http://127.0.0.1:${(gateway.address() as AddressInfo).port}`;
+});
+afterAll(() => new Promise<void>((resolve) => gateway.close(() => resolve())));
+
+async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await execFileAsync(process.execPath, ['bin/devenv-lifecycle.mjs', ...args], {
+      env: { ...process.env, DATABASE_URL: db.url, SECRETS_DIR: join(tmpdir(), 'no-secrets') },
+      timeout: 30_000,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const failed = err as { code: number; stdout: string; stderr: string };
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+  }
+}
+
+describe('devenv-lifecycle CLI', () => {
+  it('invokes a function through a gateway with the options as JSON, like faas-cli invoke', async () => {
+    const result = await cli('invoke', 'expire', '--dry-run', '--max-items', '5', '--gateway', gatewayUrl);
+    expect(result.code).toBe(0);
+    expect(requests.at(-1)).toEqual({ url: '/function/expire', body: '{"dryRun":true,"maxItems":5}' });
+    expect(result.stdout).toContain('"succeeded"');
+  });
+
+  it('exits non-zero with one line when the function answers an error', async () => {
+    const result = await cli('invoke', 'broken', '--gateway', gatewayUrl);
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it.each([
+    [['invoke', 'expire', '--max-items=0', '--gateway', 'http://127.0.0.1:1'], /--max-items must be a positive whole number/],
+    [['invoke', 'expire', '--json', '[1]', '--gateway', 'http://127.0.0.1:1'], /--json must be a JSON object/],
+    [['invoke', 'expire', '--bogus'], /Unknown option '--bogus'/],
+    [['frobnicate'], /unknown command frobnicate/],
+    [['runs', '--limit', 'lots'], /--limit must be a positive whole number/],
+  ])('rejects %j with exit 2 and one readable line', async (args, message) => {
+    const result = await cli(...args);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(message);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('lists recent runs as a table', async () => {
+    const id = '00000000-0000-4000-8000-000000000001';
+    await startRun(db.pool, { id, fn: 'warn', trigger: 'schedule', dryRun: false, startedAt: new Date('2026-06-01T12:00:00Z') });
+    await finishRun(db.pool, id, { outcome: 'succeeded', counts: { warned: 3 }, finishedAt: new Date('2026-06-01T12:00:02Z') });
+    const result = await cli('runs', '--fn', 'warn');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/STARTED \(UTC\)\s+FUNCTION/);
+    expect(result.stdout).toMatch(/2026-06-01 12:00:00\s+warn\s+schedule\s+succeeded\s+2\.0\s+warned=3/);
+  });
+
+  it('merges --json with the flags', () => {
+    expect(invocationBody({ fn: 'x', dryRun: true, json: '{"labId":"a"}', maxItems: '2' })).toEqual({ labId: 'a', dryRun: true, maxItems: 2 });
+  });
+});

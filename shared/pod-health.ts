@@ -13,7 +13,25 @@ export interface PodSummary {
   message?: string;
   deleting: boolean;
   conditions: { type: string; status: string; reason?: string; message?: string }[];
-  containers: { name: string; running: boolean; waitingReason?: string; terminatedReason?: string }[];
+  labels?: Record<string, string>;
+  containers: ContainerSummary[];
+}
+
+export interface ContainerSummary {
+  name: string;
+  running: boolean;
+  restartCount?: number;
+  waitingReason?: string;
+  /** The current state's termination, if the container is terminated now. */
+  terminated?: Termination;
+  /** The previous run's termination (what an OOM kill followed by a restart leaves behind). */
+  lastTerminated?: Termination;
+}
+
+export interface Termination {
+  reason?: string;
+  exitCode?: number;
+  finishedAt?: Date;
 }
 
 export type PodHealth = { dead: false } | { dead: true; reason: string };

@@ -134,7 +134,7 @@ describe('expire: dead pods', () => {
   it.each([
     ['running', pod()],
     ['pending', pod({ phase: 'Pending', containers: [{ name: 'gpu-dev', running: false }] })],
-    ['restarted after an OOM kill', pod({ containers: [{ name: 'gpu-dev', running: true, terminatedReason: undefined }] })],
+    ['restarted after an OOM kill', pod({ containers: [{ name: 'gpu-dev', running: true, restartCount: 1, lastTerminated: { reason: 'OOMKilled', exitCode: 137 } }] })],
     ['disrupted but the main container still runs', pod({ conditions: [{ type: 'DisruptionTarget', status: 'True' }] })],
     ['with a DisruptionTarget condition that is False', pod({ conditions: [{ type: 'DisruptionTarget', status: 'False' }], containers: [] })],
   ])('keeps a reservation whose pod is %s', (_label, summary) => {

@@ -12,6 +12,8 @@ import type { InvalidIssue } from './errors.js';
 export const DEFAULT_SECRETS_DIR = '/var/openfaas/secrets';
 
 const text = z.string().trim().min(1, 'must not be empty');
+// A Kubernetes label key: optional DNS prefix and a name of at most 63 characters.
+const labelKey = z.string().regex(/^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/, 'must be a Kubernetes label key');
 const bool = z.stringbool({ error: 'must be true or false' });
 const wholeNumber = (min: number) =>
   z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(min, `must be at least ${min}`);
@@ -59,6 +61,9 @@ export const EnvSchema = z
     RESERVATION_NAMESPACE: text.default('gpu-dev'),
     MAIN_CONTAINER: text.default('gpu-dev'),
     LAB_NAMESPACE: text.default('octolab-labs'),
+    RESERVATION_LABEL: labelKey.default('reservation-id'),
+    LAB_LABEL: labelKey.default('lab-id'),
+    POD_CHECK_BATCH: wholeNumber(1).default(200),
 
     WARNING_MINUTES: minutesList.default([30, 15, 5]),
     GRACE_PERIOD_SECONDS: wholeNumber(0).default(120),
@@ -195,6 +200,9 @@ function policySettings(env: Env) {
     reservationNamespace: env.RESERVATION_NAMESPACE,
     mainContainer: env.MAIN_CONTAINER,
     labNamespace: env.LAB_NAMESPACE,
+    reservationLabel: env.RESERVATION_LABEL,
+    labLabel: env.LAB_LABEL,
+    podCheckBatch: env.POD_CHECK_BATCH,
     warningMinutes: env.WARNING_MINUTES,
     gracePeriodSeconds: env.GRACE_PERIOD_SECONDS,
     launchGraceMinutes: env.LAUNCH_GRACE_MINUTES,

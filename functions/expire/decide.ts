@@ -45,6 +45,11 @@ export interface ExpireInput {
   pods: ReadonlyMap<string, PodObservation>;
   /** When each reservation's pod was first seen absent, from earlier runs. */
   absentSince: ReadonlyMap<string, Date>;
+  /**
+   * Reservations whose pod the API server itself reported deleted (a pod-change event). With the
+   * 404 of this run that makes two independent observations, so no waiting for the next run.
+   */
+  deletedByEvent?: ReadonlySet<string>;
   policy: ExpirePolicy;
 }
 
@@ -131,12 +136,14 @@ function judgeAbsentPod(reservation: Deadlined, input: ExpireInput): Verdict {
   const { reservationId, expiresAt } = reservation;
   const launchedAt = reservation.launchedAt ?? reservation.statusChangedAt;
   if (now.getTime() - launchedAt.getTime() < policy.launchGraceMinutes * MINUTE_MS) return {};
+  const gone = { end: { kind: 'expire-pod-gone' as const, reservationId, expectedExpiresAt: expiresAt, reason: POD_GONE_REASON } };
+  if (input.deletedByEvent?.has(reservationId)) return gone;
   const firstSeen = input.absentSince.get(reservationId);
   if (firstSeen === undefined) {
     return { bookkeeping: { kind: 'record-absence', reservationId, observedAt: now, reason: 'pod not found (first observation)' } };
   }
   if (now.getTime() - firstSeen.getTime() < policy.podAbsentConfirmSeconds * 1000) return {};
-  return { end: { kind: 'expire-pod-gone', reservationId, expectedExpiresAt: expiresAt, reason: POD_GONE_REASON } };
+  return gone;
 }
 
 function judgeWaiting(reservation: WaitingReservation, now: Date, policy: ExpirePolicy): EndAction | undefined {

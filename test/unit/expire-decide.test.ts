@@ -219,3 +219,22 @@ describe('expire: properties', () => {
     }));
   });
 });
+
+describe('expire: pod deleted events', () => {
+  it('ends at once when the API server reported the deletion and the pod is now a 404', () => {
+    const result = decide(input({ active: [active()], pods: new Map([['r-1', { kind: 'absent' }]]), deletedByEvent: new Set(['r-1']) }));
+    expect(result.ends.map((end) => end.kind)).toEqual(['expire-pod-gone']);
+  });
+
+  it('does nothing for a deletion event when the pod is back (recreated) or the read failed', () => {
+    for (const observation of [present(), { kind: 'unknown', error: 'timeout' } as PodObservation]) {
+      const result = decide(input({ active: [active()], pods: new Map([['r-1', observation]]), deletedByEvent: new Set(['r-1']) }));
+      expect(result.ends).toEqual([]);
+    }
+  });
+
+  it('still honours the launch grace for a deletion event', () => {
+    const result = decide(input({ active: [active({ launchedAt: at(-2) })], pods: new Map([['r-1', { kind: 'absent' }]]), deletedByEvent: new Set(['r-1']) }));
+    expect(result.ends).toEqual([]);
+  });
+});

@@ -1,0 +1,14 @@
+/*
+ * What the functions ask the cluster about reservation pods, as a narrow port. The evidence rules
+ * live here once: a pod is `absent` only on a definite 404 for its name; a label listing that does
+ * not show a pod proves nothing (the pod may simply lack our label), so callers read such pods by
+ * name before drawing any conclusion.
+ */
+import type { PodSummary } from './pod-health.js';
+
+export interface PodReader {
+  /** Pods labelled with these reservation ids (one list call per chunk), keyed by reservation id. */
+  podsForReservations(namespace: string, reservationIds: readonly string[]): Promise<Map<string, PodSummary>>;
+  /** One pod by name: its summary, or 'absent' on a definite 404. Any other failure throws. */
+  readPod(namespace: string, name: string): Promise<PodSummary | 'absent'>;
+}

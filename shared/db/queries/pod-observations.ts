@@ -54,3 +54,11 @@ export async function recordObservations(db: Db, observations: Observation[], no
     [JSON.stringify(observations.map((o) => ({ reservation_id: o.reservationId, kind: o.kind, error: o.error ?? null }))), now],
   );
 }
+
+export async function absentSinceFor(db: Db, reservationIds: string[]): Promise<Map<string, Date>> {
+  const { rows } = await db.query<{ reservation_id: string; absent_since: Date }>(
+    'select reservation_id, absent_since from pod_observations where reservation_id = any($1::text[]) and absent_since is not null',
+    [reservationIds],
+  );
+  return new Map(rows.map((row) => [row.reservation_id, row.absent_since]));
+}

@@ -110,3 +110,20 @@ export async function endReservation(db: Db, request: EndRequest): Promise<Reser
   );
   return rows[0];
 }
+
+/** The active reservation a pod belongs to: by the reservation label when the pod has it, else by name. */
+export async function activeReservationForPod(
+  db: Db,
+  pod: { reservationId?: string; namespace: string; podName: string },
+  defaultNamespace: string,
+): Promise<ReservationRow | undefined> {
+  const { rows } = await db.query<ReservationRow>(
+    `select ${COLUMNS} from reservations
+     where status = 'active'
+       and (reservation_id = $1 or ($1::text is null and pod_name = $2 and coalesce(namespace, $4) = $3))
+     limit 2`,
+    [pod.reservationId ?? null, pod.podName, pod.namespace, defaultNamespace],
+  );
+  // Two active reservations claiming one pod name is ambiguous: act on neither.
+  return rows.length === 1 ? rows[0] : undefined;
+}

@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { NotFound, Transient } from '../../shared/errors.js';
+import type { PodSummary } from '../../shared/pod-health.js';
+import type { PodReader } from '../../shared/pods.js';
+import { observePods } from '../../functions/expire/observe.js';
+
+const pod = (name: string): PodSummary => ({ name, namespace: 'gpu-dev', uid: `uid-${name}`, phase: 'Running', deleting: false, conditions: [], containers: [] });
+
+// A narrow in-memory reader: this file tests the evidence rules, not the Kubernetes client.
+function reader(options: { labelled?: Record<string, PodSummary>; byName?: Record<string, PodSummary | 'absent' | Error>; listError?: Error }): PodReader & { reads: string[] } {
+  const reads: string[] = [];
+  return {
+    reads,
+    podsForReservations: async () => {
+      if (options.listError) throw options.listError;
+      return new Map(Object.entries(options.labelled ?? {}));
+    },
+    readPod: async (_namespace, name) => {
+      reads.push(name);
+      const answer = options.byName?.[name];
+      if (answer instanceof Error) throw answer;
+      if (answer === undefined) throw new NotFound('not scripted');
+      return answer;
+    },
+  };
+}
+
+const targets = [
+  { reservationId: 'r1', namespace: 'gpu-dev', podName: 'p1' },
+  { reservationId: 'r2', namespace: 'gpu-dev', podName: 'p2' },
+  { reservationId: 'r3', namespace: 'gpu-dev', podName: 'p3' },
+];
+
+describe('observePods evidence rules', () => {
+  it('trusts a labelled pod, reads the others by name, and calls only a definite 404 absent', async () => {
+    const source = reader({ labelled: { r1: pod('p1') }, byName: { p2: 'absent', p3: new Transient('HTTP 503') } });
+    const observed = await observePods(source, targets, 2);
+    expect(observed.get('r1')).toMatchObject({ kind: 'present' });
+    expect(observed.get('r2')).toEqual({ kind: 'absent' });
+    expect(observed.get('r3')).toEqual({ kind: 'unknown', error: 'HTTP 503' });
+    expect(source.reads.sort()).toEqual(['p2', 'p3']);
+  });
+
+  it('finds an unlabelled pod by name instead of calling it gone', async () => {
+    const observed = await observePods(reader({ byName: { p1: pod('p1') } }), targets.slice(0, 1), 1);
+    expect(observed.get('r1')).toMatchObject({ kind: 'present' });
+  });
+
+  it('does not trust a labelled pod with another name (a stale label): reads the right name', async () => {
+    const source = reader({ labelled: { r1: pod('someone-else') }, byName: { p1: 'absent' } });
+    expect((await observePods(source, targets.slice(0, 1), 1)).get('r1')).toEqual({ kind: 'absent' });
+  });
+
+  it('knows nothing about any pod when the label listing fails', async () => {
+    const observed = await observePods(reader({ listError: new Transient('timeout'), byName: { p1: 'absent' } }), targets, 2);
+    expect([...observed.values()].map((o) => o.kind)).toEqual(['unknown', 'unknown', 'unknown']);
+  });
+});

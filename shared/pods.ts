@@ -12,3 +12,18 @@ export interface PodReader {
   /** One pod by name: its summary, or 'absent' on a definite 404. Any other failure throws. */
   readPod(namespace: string, name: string): Promise<PodSummary | 'absent'>;
 }
+
+export interface ExecResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+/**
+ * Run a fixed argv in a pod's container with `stdin` as input. Nothing user-supplied is ever put in
+ * the argv: content travels on stdin (SPEC 5.6, origin bug A-16).
+ * @throws NotFound when the pod is gone; Transient on timeouts and API trouble
+ */
+export interface PodExec {
+  exec(target: { namespace: string; pod: string; container: string }, argv: readonly string[], stdin?: string): Promise<ExecResult>;
+}

@@ -50,3 +50,31 @@ export async function recordWarning(db: Db, outcome: WarningOutcome, now: Date):
   );
   return rowCount === 1;
 }
+
+export interface PendingWebhook {
+  reservation_id: string;
+  expires_at: Date;
+  level_minutes: number;
+  minutes_left: number | null;
+  webhook_attempts: number;
+}
+
+/** Warnings delivered in the pod whose webhook notice is still owed (bounded attempts). */
+export async function pendingWebhooks(db: Db, maxAttempts: number, limit: number): Promise<PendingWebhook[]> {
+  const { rows } = await db.query<PendingWebhook>(
+    `select reservation_id, expires_at, level_minutes, minutes_left, webhook_attempts from warning_ledger
+     where webhook_state in ('pending', 'failed') and webhook_attempts < $1
+     order by first_attempt_at limit $2`,
+    [maxAttempts, limit],
+  );
+  return rows;
+}
+
+export async function markWebhook(db: Db, key: DeadlineKey & { levelMinutes: number }, sent: boolean, error?: string): Promise<void> {
+  await db.query(
+    `update warning_ledger set webhook_state = case when $4 then 'sent' else 'failed' end,
+       webhook_attempts = webhook_attempts + 1, last_error = coalesce($5, last_error)
+     where reservation_id = $1 and expires_at = $2 and level_minutes = $3 and webhook_state in ('pending', 'failed')`,
+    [key.reservationId, key.expiresAt, key.levelMinutes, sent, error ?? null],
+  );
+}

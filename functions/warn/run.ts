@@ -1,0 +1,97 @@
+/*
+ * warn's shell: one indexed query for the reservations whose deadline is within the largest level,
+ * one ledger query, decide, then deliver with bounded concurrency. The ledger is written after
+ * each delivery (sent, or failed with the error), with the reservation.warned event.
+ */
+import type pg from 'pg';
+import type { Config } from '../../shared/config.js';
+import { reservationsDueForWarning } from '../../shared/db/queries/reservations.js';
+import { recordWarning, sentLevels } from '../../shared/db/queries/warnings.js';
+import { withTransaction } from '../../shared/db/transaction.js';
+import { buildEvent, sourceFor } from '../../shared/events/build.js';
+import { EventTypes } from '../../shared/events/types.js';
+import type { PodExec } from '../../shared/pods.js';
+import { mapWithConcurrency } from '../../shared/resilience.js';
+import type { Metrics } from '../../shared/runtime/metrics.js';
+import type { RunReport, RunScope } from '../../shared/runtime/run-scope.js';
+import { decide } from './decide.js';
+import type { WarnAction } from './decide.js';
+import { deliverWarning } from './deliver.js';
+import type { Delivery } from './deliver.js';
+import { sendPendingWebhooks } from './webhook.js';
+
+export interface WarnDeps {
+  pool: pg.Pool;
+  exec: PodExec;
+  config: Config;
+  metrics: Metrics;
+}
+
+export async function warnRun(scope: RunScope, deps: WarnDeps): Promise<RunReport> {
+  const { policy } = deps.config;
+  const now = scope.now();
+  const horizon = Math.max(...policy.warningMinutes);
+  const due = await reservationsDueForWarning(deps.pool, now, horizon, Math.max(scope.maxItems * 4, 100));
+  const sent = await sentLevels(deps.pool, due.map((row) => ({ reservationId: row.reservation_id, expiresAt: row.expires_at! })));
+  const decision = decide({
+    now,
+    reservations: due.map((row) => ({ reservationId: row.reservation_id, expiresAt: row.expires_at!, podName: row.pod_name, namespace: row.namespace ?? policy.reservationNamespace })),
+    sentLevels: sent,
+    levelsMinutes: policy.warningMinutes,
+    maxItems: scope.maxItems,
+  });
+  const summary: Record<string, number> = { warned: 0, warn_failed: 0, skipped_no_pod: decision.skipped.length, deferred: decision.deferred };
+  if (scope.dryRun) {
+    const items = decision.warnings.map((w) => ({ reservationId: w.reservationId, level: w.levelMinutes, minutesLeft: w.minutesLeft }));
+    return { summary: { ...summary, would_warn: decision.warnings.length }, failures: [], items };
+  }
+  // Past the run's time budget, the remaining warnings wait for the next run (a minute later).
+  const results = await mapWithConcurrency(decision.warnings, deps.config.run.concurrency, async (action) =>
+    scope.now() < scope.deadline ? deliverAndRecord(scope, deps, action) : DEFERRED,
+  );
+  const failures = results.flatMap((result, index) => outcomeOf(result, decision.warnings[index]!, summary));
+  if (deps.config.webhook) {
+    const webhooks = await sendPendingWebhooks(deps.pool, deps.config.webhook, 50);
+    Object.assign(summary, { webhook_sent: webhooks.sent, webhook_failed: webhooks.failed });
+  }
+  return { summary, failures };
+}
+
+async function deliverAndRecord(scope: RunScope, deps: WarnDeps, action: WarnAction): Promise<Delivery> {
+  const delivery = await deliverWarning(deps.exec, deps.config.policy.mainContainer, action, scope.now());
+  await withTransaction(deps.pool, async (client) => {
+    const outcome = { reservationId: action.reservationId, expiresAt: action.expiresAt, levelMinutes: action.levelMinutes, minutesLeft: action.minutesLeft };
+    const recorded = await recordWarning(client, { ...outcome, delivered: delivery.delivered, error: delivery.error, webhook: deps.config.webhook !== undefined }, scope.now());
+    if (recorded && delivery.delivered) await scope.stage(client, [warnedEvent(action, scope.now())]);
+  });
+  deps.metrics.actions.inc({ function: 'warn', kind: 'warn', outcome: delivery.delivered ? 'done' : 'failed' });
+  if (delivery.delivered) deps.metrics.warningsSent.inc({ level: String(action.levelMinutes) });
+  return delivery;
+}
+
+const DEFERRED = 'deferred' as const;
+
+function outcomeOf(result: PromiseSettledResult<Delivery | typeof DEFERRED>, action: WarnAction, summary: Record<string, number>): string[] {
+  if (result.status === 'fulfilled' && result.value === DEFERRED) {
+    summary.deferred = (summary.deferred ?? 0) + 1;
+    return [];
+  }
+  const delivered = result.status === 'fulfilled' && result.value.delivered;
+  const key = delivered ? 'warned' : 'warn_failed';
+  summary[key] = (summary[key] ?? 0) + 1;
+  if (delivered) return [];
+  const error = result.status === 'rejected' ? String(result.reason) : (result.value as Delivery).error;
+  return [`warn ${action.reservationId} (${action.levelMinutes} min): ${error}`];
+}
+
+function warnedEvent(action: WarnAction, now: Date) {
+  return buildEvent(EventTypes.reservationWarned, {
+    reservationId: action.reservationId,
+    podName: action.podName,
+    namespace: action.namespace,
+    expiresAt: action.expiresAt.toISOString(),
+    levelMinutes: action.levelMinutes,
+    minutesLeft: action.minutesLeft,
+    warnedAt: now.toISOString(),
+  }, { source: sourceFor('warn'), subject: action.reservationId, time: now });
+}

@@ -1,0 +1,41 @@
+/*
+ * What EC2 says, turned into the observations decide.ts takes. A failed call is reported and
+ * yields "unknown" (volumes) or nothing at all (snapshots), never "missing": only a definite
+ * NotFound for an id counts as evidence that something is gone.
+ */
+import type { SnapshotInfo } from '../../shared/aws/ec2-shapes.js';
+import type { SyncContext } from './context.js';
+import type { SnapshotSeen, VolumeSeen } from './decide.js';
+import type { Observed } from './decide-deletions.js';
+
+export function snapshotSeen(info: SnapshotInfo): SnapshotSeen {
+  return { snapshotId: info.snapshotId, state: info.state, startTime: info.startTime, sizeGb: info.volumeSizeGiB, tags: info.tags };
+}
+
+export async function observeVolumes(ctx: SyncContext, volumeIds: string[]): Promise<Map<string, VolumeSeen>> {
+  const seen = new Map<string, VolumeSeen>();
+  if (volumeIds.length === 0) return seen;
+  try {
+    const { found, missingIds } = await ctx.aws((signal) => ctx.deps.ec2.describeVolumesByIds(volumeIds, signal));
+    for (const volume of found) {
+      const detached = volume.state === 'available' && volume.attachedTo.length === 0;
+      seen.set(volume.volumeId, detached ? { kind: 'available' } : { kind: 'busy', state: volume.attachedTo.length > 0 ? 'attached' : volume.state });
+    }
+    for (const volumeId of missingIds) seen.set(volumeId, { kind: 'missing' });
+  } catch (err) {
+    ctx.fail('describe-volumes', `${volumeIds.length} volume(s)`, err);
+  }
+  return seen;
+}
+
+/** Undefined when EC2 could not be asked: the caller decides nothing about these snapshots. */
+export async function observeSnapshots(ctx: SyncContext, snapshotIds: string[]): Promise<Observed | undefined> {
+  if (snapshotIds.length === 0) return { seen: new Map(), missing: new Set() };
+  try {
+    const { found, missingIds } = await ctx.aws((signal) => ctx.deps.ec2.describeSnapshotsByIds(snapshotIds, signal));
+    return { seen: new Map(found.map((info) => [info.snapshotId, snapshotSeen(info)])), missing: new Set(missingIds) };
+  } catch (err) {
+    ctx.fail('describe-snapshots', `${snapshotIds.length} snapshot(s)`, err);
+    return undefined;
+  }
+}

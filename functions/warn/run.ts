@@ -72,15 +72,16 @@ async function deliverAndRecord(scope: RunScope, deps: WarnDeps, action: WarnAct
 const DEFERRED = 'deferred' as const;
 
 function outcomeOf(result: PromiseSettledResult<Delivery | typeof DEFERRED>, action: WarnAction, summary: Record<string, number>): string[] {
-  if (result.status === 'fulfilled' && result.value === DEFERRED) {
+  const value = result.status === 'fulfilled' ? result.value : undefined;
+  if (value === DEFERRED) {
     summary.deferred = (summary.deferred ?? 0) + 1;
     return [];
   }
-  const delivered = result.status === 'fulfilled' && result.value.delivered;
+  const delivered = value?.delivered === true;
   const key = delivered ? 'warned' : 'warn_failed';
   summary[key] = (summary[key] ?? 0) + 1;
   if (delivered) return [];
-  const error = result.status === 'rejected' ? String(result.reason) : (result.value as Delivery).error;
+  const error = result.status === 'rejected' ? String(result.reason) : value?.error;
   return [`warn ${action.reservationId} (${action.levelMinutes} min): ${error}`];
 }
 

@@ -51,7 +51,10 @@ export interface SoftDeletedDiskRow {
   synced: boolean;
 }
 
-/** Soft-deleted disks with snapshots still to find or to tag for their current delete date. */
+/**
+ * Soft-deleted disks with snapshots still to find or to tag for their current delete date, and
+ * those without a delete date (reported each run: nothing is tagged or deleted without one).
+ */
 export async function softDeletedDisksToSync(db: Db, limit: number): Promise<SoftDeletedDiskRow[]> {
   const { rows } = await db.query<SoftDeletedDiskRow>(
     `select d.disk_id, d.user_id, d.disk_name, d.delete_date::text as delete_date,
@@ -59,7 +62,7 @@ export async function softDeletedDisksToSync(db: Db, limit: number): Promise<Sof
        coalesce(sync.delete_date = d.delete_date, false) as synced
      from disks d left join snapshot_disk_sync sync on sync.disk_id = d.disk_id
      where d.is_deleted
-       and (sync.delete_date is distinct from d.delete_date
+       and (d.delete_date is null or sync.delete_date is distinct from d.delete_date
             or exists (select 1 from snapshots s where s.disk_id = d.disk_id and s.state in ('pending', 'completed', 'error')
                        and s.delete_after is distinct from d.delete_date))
      order by d.delete_date nulls last, d.disk_id limit $1`,

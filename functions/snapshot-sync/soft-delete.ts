@@ -19,8 +19,12 @@ const IDS_PER_CREATE_TAGS = 100;
 export async function tagSoftDeletedDisks(ctx: SyncContext): Promise<void> {
   const disks = await softDeletedDisksToSync(ctx.deps.pool, ctx.scope.maxItems);
   if (disks.length === 0) return;
-  await mapWithConcurrency(disks.filter((disk) => !disk.synced && disk.delete_date !== null), ctx.concurrency, (disk) => adopt(ctx, disk));
-  const rows = await snapshotsOfDisks(ctx.deps.pool, disks.map((disk) => disk.disk_id));
+  const diskIds = disks.map((disk) => disk.disk_id);
+  let rows = await snapshotsOfDisks(ctx.deps.pool, diskIds);
+  const known = new Set(rows.map((row) => row.snapshot_id));
+  const unsynced = disks.filter((disk) => !disk.synced && disk.delete_date !== null);
+  const adopted = await mapWithConcurrency(unsynced, ctx.concurrency, (disk) => adopt(ctx, disk, known));
+  if (adopted.some((result) => result.status === 'fulfilled' && result.value > 0)) rows = await snapshotsOfDisks(ctx.deps.pool, diskIds);
   const actions = decideDeletionTags(
     disks.map((disk) => ({ diskId: disk.disk_id, deleteDate: disk.delete_date, markedDeletedAt: disk.marked_deleted_at, synced: disk.synced })),
     rows.map((row) => ({ rowId: row.id, diskId: row.disk_id, snapshotId: row.snapshot_id, deleteAfter: row.delete_after })),
@@ -28,22 +32,26 @@ export async function tagSoftDeletedDisks(ctx: SyncContext): Promise<void> {
   await mapWithConcurrency(actions, ctx.concurrency, (action) => executeTag(ctx, action));
 }
 
-const adoptable = (info: SnapshotInfo): info is SnapshotInfo & { state: AdoptedSnapshot['state'] } =>
-  info.state === 'pending' || info.state === 'completed' || info.state === 'error';
+type Adoptable = SnapshotInfo & { state: AdoptedSnapshot['state'] };
+const adoptable = (info: SnapshotInfo): info is Adoptable => info.state === 'pending' || info.state === 'completed' || info.state === 'error';
 
 /** The disk's snapshots made by anyone (the origin, say), found by its tags, join our table. */
-async function adopt(ctx: SyncContext, disk: SoftDeletedDiskRow): Promise<void> {
+async function adopt(ctx: SyncContext, disk: SoftDeletedDiskRow, known: ReadonlySet<string>): Promise<number> {
   try {
     const query = { tags: { [USER_TAG]: disk.user_id, [DISK_NAME_TAG]: disk.disk_name } };
-    const found = (await ctx.aws((signal) => ctx.deps.ec2.describeSnapshots(query, signal))).filter(adoptable);
+    const found = (await ctx.aws((signal) => ctx.deps.ec2.describeSnapshots(query, signal)))
+      .filter((info) => adoptable(info) && !known.has(info.snapshotId)) as Adoptable[];
     if (ctx.dryRun) {
       for (const info of found) ctx.plan('adopt-snapshot', { diskId: disk.disk_id, snapshotId: info.snapshotId }, 'found by the soft-deleted disk\'s tags');
-      return;
+      return 0;
     }
     const snapshots = found.map((info) => ({ snapshotId: info.snapshotId, volumeId: info.volumeId, state: info.state, sizeGb: info.volumeSizeGiB, startTime: info.startTime }));
-    ctx.count('adopted_snapshots', await adoptSnapshots(ctx.deps.pool, disk, snapshots, ctx.now()));
+    const adopted = await adoptSnapshots(ctx.deps.pool, disk, snapshots, ctx.now());
+    ctx.count('adopted_snapshots', adopted);
+    return adopted;
   } catch (err) {
     ctx.fail('adopt-snapshots', disk.disk_id, err);
+    return 0;
   }
 }
 

@@ -32,7 +32,7 @@ export interface SyncHarness {
   /** Empty database tables and simulator, so each test sees only what it seeds. */
   reset(): Promise<void>;
   run(options?: Partial<BaseOptions>): Promise<RunResult>;
-  runEvent(data: PodCleanedData, eventId?: string): Promise<RunResult>;
+  runEvent(data: PodCleanedData, eventId?: string, options?: Partial<BaseOptions>): Promise<RunResult>;
   close(): Promise<void>;
 }
 
@@ -78,10 +78,10 @@ export async function startSyncHarness(db: TestDatabase, env: Record<string, str
         event_outbox, decision_log, function_runs cascade`);
     },
     run: (options = {}) => invoke({ kind: 'schedule', source: 'cron-connector', callId: randomUUID(), options: { dryRun: false, ...options } }),
-    runEvent: (data, eventId = randomUUID()) => {
+    runEvent: (data, eventId = randomUUID(), options = {}) => {
       const built = buildEvent(EventTypes.podCleaned, data, { source: sourceFor('cleanup-pod'), subject: data.reservationId, id: eventId, time: aws.clock.now() });
       const event = { type: built.type, source: built.source, id: built.id, subject: built.subject, data: built.data } as ParsedEvent;
-      return invoke({ kind: 'event', callId: eventId, event, options: { dryRun: false } });
+      return invoke({ kind: 'event', callId: eventId, event, options: { dryRun: false, ...options } });
     },
     close: async () => {
       await deps.close();

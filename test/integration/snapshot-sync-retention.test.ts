@@ -35,7 +35,7 @@ async function disk(userId = 'dev@example.com'): Promise<Disk> {
 /** A completed snapshot of the disk, `ageDays` old, in EC2 and (unless `tracked` is false) in our table. */
 async function completed(d: Disk, ageDays: number, options: { ours?: boolean; tracked?: boolean } = {}): Promise<string> {
   const startTime = new Date(h.clock.now().getTime() - ageDays * DAY_MS);
-  const marker = options.ours === false ? {} : { 'devenv-lifecycle/managed': 'true' };
+  const marker: Record<string, string> = options.ours === false ? {} : { 'devenv-lifecycle/managed': 'true' };
   const tags = { 'gpu-dev-user': d.userId, disk_name: d.diskName, ...marker };
   const { snapshotId } = h.aws.sim.addSnapshot({ volumeId: d.volumeId, startTime, tags });
   if (options.tracked === false) return snapshotId;

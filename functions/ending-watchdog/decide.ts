@@ -1,0 +1,57 @@
+/*
+ * ending-watchdog's decisions, pure. Which labs to take (stuck in ENDING longer than the limit
+ * since they *entered* ENDING, oldest first, at most maxLabs; or exactly one by id), and what the
+ * teardown's evidence allows: `finished` only when the teardown succeeded and nothing labelled with
+ * the lab remains (origin bug B-4 declared success on a guess); otherwise `failed`.
+ */
+export interface EndingLab {
+  id: string;
+  ownerId: string;
+  endingSince: Date | null;
+  namespace: string;
+}
+
+export type WatchdogAction = 'force' | 'fail';
+
+export interface SelectionPolicy {
+  olderThanMinutes: number;
+  maxLabs: number;
+  labId?: string;
+}
+
+const MINUTE_MS = 60_000;
+
+/** Labs to act on, oldest first. In lab-id mode age and limit do not apply (the operator chose). */
+export function selectLabs(labs: EndingLab[], now: Date, policy: SelectionPolicy): EndingLab[] {
+  if (policy.labId !== undefined) return labs.filter((lab) => lab.id === policy.labId);
+  const cutoff = now.getTime() - policy.olderThanMinutes * MINUTE_MS;
+  return labs
+    .filter((lab) => lab.endingSince !== null && lab.endingSince.getTime() < cutoff)
+    .sort((a, b) => a.endingSince!.getTime() - b.endingSince!.getTime())
+    .slice(0, policy.maxLabs);
+}
+
+export interface TeardownEvidence {
+  /** Every delete call succeeded or found the resource already gone. */
+  deletesSucceeded: boolean;
+  /** What the verifying listing still found labelled with the lab ("kind/name"), or null if it failed. */
+  remaining: string[] | null;
+  errors: string[];
+}
+
+export type Verdict = { status: 'finished' } | { status: 'failed'; reason: string };
+
+export function verdict(action: WatchdogAction, evidence?: TeardownEvidence): Verdict {
+  if (action === 'fail') return { status: 'failed', reason: 'marked failed by the ENDING watchdog (action=fail)' };
+  if (!evidence) return { status: 'failed', reason: 'teardown did not run' };
+  if (evidence.remaining === null) return { status: 'failed', reason: `could not verify the teardown: ${evidence.errors.join('; ') || 'listing failed'}` };
+  if (evidence.remaining.length > 0) return { status: 'failed', reason: `resources remain after teardown: ${evidence.remaining.slice(0, 10).join(', ')}` };
+  if (!evidence.deletesSucceeded) return { status: 'failed', reason: `teardown errors: ${evidence.errors.join('; ')}` };
+  return { status: 'finished' };
+}
+
+/** Age in minutes to one decimal, as the origin's dry-run lines showed it. */
+export function ageMinutes(lab: EndingLab, now: Date): string {
+  if (lab.endingSince === null) return 'unknown';
+  return ((now.getTime() - lab.endingSince.getTime()) / MINUTE_MS).toFixed(1);
+}

@@ -16,7 +16,7 @@ import type { RunReport, RunScope } from '../../shared/runtime/run-scope.js';
 
 export type SyncDeps = Pick<Deps, 'config' | 'pool' | 'ec2' | 'metrics'>;
 type Item = NonNullable<RunReport['items']>[number];
-export type DecisionEntry = Omit<Decision, 'runId' | 'fn' | 'outcome'> & { outcome?: Decision['outcome'] };
+type DecisionEntry = Omit<Decision, 'runId' | 'fn' | 'outcome'> & { outcome?: Decision['outcome'] };
 
 const FN = 'snapshot-sync';
 const throttleCodes = new Set(['RequestLimitExceeded', 'Throttling', 'ThrottlingException']);
@@ -77,6 +77,15 @@ export class SyncContext {
     this.count('actions_failed');
     this.done(kind, 'failed');
     this.scope.log.error({ err: coerceError(err), kind, subject }, 'snapshot-sync action failed');
+  }
+
+  /** A failed action on an entity: reported, and kept in the decision log with its error. */
+  async failAction(kind: string, entity: Pick<Decision, 'entityKind' | 'entityId' | 'inputs'>, err: unknown): Promise<void> {
+    this.fail(kind, entity.entityId, err);
+    const error = coerceError(err).message;
+    const decision: DecisionEntry = { ...entity, action: kind, reason: 'the action failed; a later run retries it', outcome: 'failed', error };
+    // The failure is already reported; losing its log entry too (the database is down) adds nothing.
+    await this.logDecisions(this.deps.pool, [decision]).catch(() => undefined);
   }
 
   /** One EC2 call, retried on Transient errors (throttling, 5xx, timeouts). */

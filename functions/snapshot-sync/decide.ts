@@ -29,7 +29,7 @@ export interface SnapshotSeen {
 }
 
 /** EC2 is eventually consistent: for this long after a request, not seeing its result proves nothing. */
-export const CONSISTENCY_MINUTES = 5;
+const CONSISTENCY_MINUTES = 5;
 
 const minutesBetween = (from: Date, to: Date) => (to.getTime() - from.getTime()) / 60_000;
 

@@ -27,7 +27,7 @@ export async function executeDeletion(ctx: SyncContext, action: DeleteAction): P
     if (action.kind === 'forget') await forget(ctx, rowId, snapshotId, reason);
     else if (await markForDeletion(ctx, rowId, snapshotId, action.reason, action.cause)) await finishDeletion(ctx, rowId, snapshotId);
   } catch (err) {
-    ctx.fail(action.kind === 'forget' ? 'forget-snapshot' : 'delete-snapshot', snapshotId, err);
+    await ctx.failAction(action.kind === 'forget' ? 'forget-snapshot' : 'delete-snapshot', { entityKind: 'snapshot', entityId: snapshotId }, err);
   }
 }
 
@@ -79,5 +79,7 @@ async function forget(ctx: SyncContext, rowId: string, snapshotId: string, reaso
     const decision = { entityKind: 'snapshot' as const, entityId: snapshotId, action: 'forget-snapshot', reason, inputs: { rowId } };
     return { value: row !== undefined, decisions: row ? [decision] : [] };
   });
-  if (forgotten) ctx.count('snapshots_forgotten');
+  if (!forgotten) return;
+  ctx.count('snapshots_forgotten');
+  ctx.done('forget-snapshot');
 }

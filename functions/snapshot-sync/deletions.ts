@@ -24,7 +24,8 @@ async function finishUnfinished(ctx: SyncContext, budget: number): Promise<numbe
   const rows = await unfinishedDeletions(ctx.deps.pool, Math.min(budget, ctx.scope.maxItems));
   await mapWithConcurrency(rows, ctx.concurrency, async (row) => {
     if (!ctx.take()) return;
-    await finishDeletion(ctx, row.id, row.snapshot_id).catch((err: unknown) => ctx.fail('delete-snapshot', row.snapshot_id, err));
+    await finishDeletion(ctx, row.id, row.snapshot_id)
+      .catch((err: unknown) => ctx.failAction('delete-snapshot', { entityKind: 'snapshot', entityId: row.snapshot_id }, err));
   });
   return rows.length;
 }

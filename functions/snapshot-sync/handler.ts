@@ -1,5 +1,6 @@
 /* snapshot-sync's entry: the invocation contract over runScoped and the run. */
 import type { Deps } from '../../shared/deps.js';
+import { Invalid } from '../../shared/errors.js';
 import { EventTypes } from '../../shared/events/types.js';
 import { baseOptionsSchema, defineFunction } from '../../shared/runtime/invocation.js';
 import type { BaseOptions, Invocation } from '../../shared/runtime/invocation.js';
@@ -7,13 +8,15 @@ import { runScoped } from '../../shared/runtime/run-scope.js';
 import { runSnapshotSync } from './run.js';
 import type { PodCleaned } from './shutdown.js';
 
-export type SnapshotSyncOptions = BaseOptions;
+type SnapshotSyncOptions = BaseOptions;
 
 function podCleanedOf(invocation: Invocation<SnapshotSyncOptions>): PodCleaned | undefined {
   if (invocation.kind !== 'event') return undefined;
   const { event } = invocation;
-  // The routing table only sends pod.cleaned here; anything else is refused before `handle`.
-  return event.type === EventTypes.podCleaned ? event.data : undefined;
+  // The routing table only sends pod.cleaned here, and the endpoint refuses anything else; an event
+  // run must never turn into a full sweep.
+  if (event.type !== EventTypes.podCleaned) throw new Invalid(`snapshot-sync does not consume ${event.type}`, [{ field: 'type', message: 'not consumed by snapshot-sync' }]);
+  return event.data;
 }
 
 export const snapshotSync = defineFunction<SnapshotSyncOptions, Deps>({

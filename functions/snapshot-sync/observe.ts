@@ -12,18 +12,26 @@ export function snapshotSeen(info: SnapshotInfo): SnapshotSeen {
   return { snapshotId: info.snapshotId, state: info.state, startTime: info.startTime, sizeGb: info.volumeSizeGiB, tags: info.tags };
 }
 
+const VOLUME_ID = /^vol-[0-9a-f]+$/;
+
 export async function observeVolumes(ctx: SyncContext, volumeIds: string[]): Promise<Map<string, VolumeSeen>> {
   const seen = new Map<string, VolumeSeen>();
-  if (volumeIds.length === 0) return seen;
+  // One malformed id in the database would make EC2 refuse the whole batch, every run.
+  const valid = volumeIds.filter((volumeId) => VOLUME_ID.test(volumeId));
+  for (const volumeId of volumeIds.filter((id) => !VOLUME_ID.test(id))) {
+    seen.set(volumeId, { kind: 'unknown', error: 'not an EBS volume id' });
+    ctx.count('malformed_volume_ids');
+  }
+  if (valid.length === 0) return seen;
   try {
-    const { found, missingIds } = await ctx.aws((signal) => ctx.deps.ec2.describeVolumesByIds(volumeIds, signal));
+    const { found, missingIds } = await ctx.aws((signal) => ctx.deps.ec2.describeVolumesByIds(valid, signal));
     for (const volume of found) {
       const detached = volume.state === 'available' && volume.attachedTo.length === 0;
       seen.set(volume.volumeId, detached ? { kind: 'available' } : { kind: 'busy', state: volume.attachedTo.length > 0 ? 'attached' : volume.state });
     }
     for (const volumeId of missingIds) seen.set(volumeId, { kind: 'missing' });
   } catch (err) {
-    ctx.fail('describe-volumes', `${volumeIds.length} volume(s)`, err);
+    ctx.fail('describe-volumes', `${valid.length} volume(s)`, err);
   }
   return seen;
 }

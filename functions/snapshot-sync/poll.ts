@@ -48,7 +48,7 @@ async function executePoll(ctx: SyncContext, action: PollAction): Promise<void> 
     ctx.deps.metrics.snapshots.inc({ state: finish.state });
     ctx.done(`${finish.state}-snapshot`);
   } catch (err) {
-    ctx.fail(`${finish.state}-snapshot`, snapshotId, err);
+    await ctx.failAction(`${finish.state}-snapshot`, { entityKind: 'snapshot', entityId: snapshotId }, err);
   }
 }
 

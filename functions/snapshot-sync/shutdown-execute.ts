@@ -33,7 +33,7 @@ export async function executeShutdown(ctx: SyncContext, action: ShutdownAction, 
     if (action.kind === 'create') await create(ctx, action, claimEvent);
     if (action.kind === 'record' && action.duplicates.length > 0) reportDuplicates(ctx, action);
   } catch (err) {
-    ctx.fail(`${action.kind}-snapshot`, `${target.reservationId}/${target.volumeId}`, err);
+    await ctx.failAction(`${action.kind}-snapshot`, { entityKind: 'volume', entityId: target.volumeId, inputs: inputsOf(target) }, err);
   }
 }
 

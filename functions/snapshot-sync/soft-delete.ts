@@ -77,7 +77,7 @@ async function executeTag(ctx: SyncContext, action: TagAction): Promise<void> {
     ctx.count('synced_disks');
     ctx.done('tag-for-deletion');
   } catch (err) {
-    ctx.fail('tag-for-deletion', action.diskId, err);
+    await ctx.failAction('tag-for-deletion', { entityKind: 'disk', entityId: action.diskId }, err);
   }
 }
 

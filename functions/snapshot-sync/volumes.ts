@@ -50,7 +50,7 @@ async function executeVolume(ctx: SyncContext, action: VolumeAction, diskId: str
     if (action.kind === 'delete-volume') await deleteVolume(ctx, candidate, diskId, action.reason);
     else await settle(ctx, candidate, action.kind === 'keep-volume' ? 'kept' : 'gone', action.kind, action.reason);
   } catch (err) {
-    ctx.fail(action.kind, candidate.volumeId, err);
+    await ctx.failAction(action.kind, { entityKind: 'volume', entityId: candidate.volumeId, inputs: { snapshotId: candidate.snapshotId } }, err);
   }
 }
 

@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runSnapshotSync } from '../../functions/snapshot-sync/run.js';
+import { decisionsFor } from '../../shared/db/queries/decisions.js';
 import { useTestDatabase } from '../support/database.js';
 import { seedTeardown, snapshotRows, startSyncHarness } from './snapshot-sync-harness.js';
 import type { SyncHarness } from './snapshot-sync-harness.js';
@@ -48,6 +49,16 @@ describe('throttling', () => {
     expect(h.aws.sim.volume(t.volumeId)).toBeDefined();
     expect(await snapshotRows(db)).toEqual([expect.objectContaining({ state: 'completed', volume_outcome: null })]);
     expect((await h.run()).summary).toMatchObject({ volumes_deleted: 1 });
+  });
+
+  it('on DeleteVolume is reported, kept in the decision log, and the volume stays', async () => {
+    const t = await volumeDue();
+    h.aws.sim.addFault({ service: 'ec2', action: 'DeleteVolume', times: 3, fault: { kind: 'throttle' } });
+    expect(await h.run()).toMatchObject({ outcome: 'failed', summary: { volumes_deleted: 0 } });
+    expect(h.aws.sim.volume(t.volumeId)).toBeDefined();
+    const [decision] = await decisionsFor(db.pool, 'volume', t.volumeId, 1);
+    expect(decision).toMatchObject({ action: 'delete-volume', outcome: 'failed', error: expect.stringMatching(/RequestLimitExceeded/) });
+    expect(await snapshotRows(db)).toEqual([expect.objectContaining({ volume_outcome: null })]);
   });
 
   it('on CreateSnapshot leaves the row requested and no snapshot behind; a later run makes exactly one', async () => {

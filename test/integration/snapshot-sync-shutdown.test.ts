@@ -84,6 +84,17 @@ describe('the sweep', () => {
   });
 });
 
+describe('bad data in the database', () => {
+  it('a malformed volume id is reported and does not hold up the other teardowns', async () => {
+    const bad = await seedTeardown(h, db);
+    await db.pool.query(`update cleanup_progress set volume_id = 'vol-NOT-HEX' where reservation_id = $1`, [bad.reservationId]);
+    const good = await seedTeardown(h, db);
+    const result = await h.run();
+    expect(result.summary).toMatchObject({ snapshots_created: 1, malformed_volume_ids: 1, awaiting_volume: 1 });
+    expect(h.aws.sim.snapshots().map((s) => s.volumeId)).toEqual([good.volumeId]);
+  });
+});
+
 describe('a crash between CreateSnapshot and recording its id', () => {
   const failRecording = () => db.pool.query(`
     create or replace function test_fail_record() returns trigger language plpgsql as $$

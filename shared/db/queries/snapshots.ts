@@ -101,10 +101,14 @@ export async function requestedSnapshots(db: Db, limit: number): Promise<Request
   return rows;
 }
 
-/** Claim a requested row for another CreateSnapshot: a compare-and-set on when it was last touched. */
+/**
+ * Claim a requested row for another CreateSnapshot: a compare-and-set on when it was last touched
+ * (within the millisecond a JavaScript Date keeps of PostgreSQL's microseconds).
+ */
 export async function claimRequested(db: Db, id: string, seenUpdatedAt: Date, now: Date): Promise<boolean> {
   const { rowCount } = await db.query(
-    `update snapshots set updated_at = $3 where id = $1 and state = 'requested' and updated_at = $2`,
+    `update snapshots set updated_at = $3 where id = $1 and state = 'requested'
+       and updated_at > $2::timestamptz - interval '1 millisecond' and updated_at < $2::timestamptz + interval '1 millisecond'`,
     [id, seenUpdatedAt, now],
   );
   return rowCount === 1;

@@ -61,6 +61,21 @@ describe('polling', () => {
     expect(await diskCounters(db, t.diskId)).toMatchObject({ pending_snapshot_count: 0, is_backing_up: false, snapshot_count: 1 });
   });
 
+  it('asks EC2 about pending snapshots by id only, never rescanning completed ones (A-10)', async () => {
+    const t = await snapshotted();
+    for (let i = 0; i < 5; i++) h.aws.sim.addSnapshot({ volumeId: t.volumeId, tags: { 'gpu-dev-user': t.userId, disk_name: t.diskName } });
+    h.aws.sim.clear();
+    await h.run();
+    const describes = h.aws.sim.calls().filter((call) => call.action === 'DescribeSnapshots');
+    expect(describes.map((call) => call.params)).toEqual([expect.objectContaining({ 'SnapshotId.1': t.snapshotId })]);
+    expect(describes[0]?.params).not.toHaveProperty('SnapshotId.2');
+    h.aws.sim.clear();
+    h.clock.advanceMinutes(2);
+    await h.run();
+    await h.run(); // nothing pending any more: EC2 is not asked about snapshots at all
+    expect(h.aws.sim.calls().filter((call) => call.action === 'DescribeSnapshots')).toHaveLength(1);
+  });
+
   it('marks a failed snapshot error, releases its pending count, and keeps the volume', async () => {
     const t = await snapshotted();
     h.aws.sim.failSnapshot(t.snapshotId);

@@ -55,6 +55,15 @@ describe('shutdown snapshot on pod.cleaned', () => {
     expect(snapshotsOf(t.volumeId)).toHaveLength(1);
   });
 
+  it('never takes someone else\'s pending snapshot of the volume for the shutdown snapshot (A-12)', async () => {
+    const t = await seedTeardown(h, db);
+    const stale = h.aws.sim.addSnapshot({ volumeId: t.volumeId, state: 'pending', startTime: new Date(h.clock.now().getTime() - 3_600_000) });
+    expect((await h.runEvent(t.podCleaned)).summary).toMatchObject({ snapshots_created: 1 });
+    const [row] = await rowsOf(t.reservationId);
+    expect(row?.snapshot_id).toMatch(/^snap-/);
+    expect(row?.snapshot_id).not.toBe(stale.snapshotId);
+  });
+
   it('does not snapshot for a reservation that has not ended', async () => {
     const t = await seedTeardown(h, db, { status: 'active', step: null });
     expect((await h.runEvent(t.podCleaned)).summary).toMatchObject({ events_reservation_not_ended: 1, snapshots_created: 0 });

@@ -19,7 +19,7 @@ export async function deleteSnapshottedVolumes(ctx: SyncContext): Promise<void> 
   if (rows.length === 0) return;
   const volumes = await observeVolumes(ctx, [...new Set(rows.map((row) => row.volume_id))]);
   const diskOf = new Map(rows.map((row) => [row.id, row.disk_id]));
-  const actions = decideVolumes(rows.map(toCandidate), volumes, true);
+  const actions = decideVolumes(rows.map(toCandidate), volumes, ctx.deps.config.policy.deleteVolumeAfterSnapshot);
   await mapWithConcurrency(actions, ctx.concurrency, (action) => executeVolume(ctx, action, diskOf.get(action.candidate.rowId) ?? null));
 }
 

@@ -9,6 +9,8 @@ import type { PodSummary } from './pod-health.js';
 export interface PodReader {
   /** Pods labelled with these reservation ids (one list call per chunk), keyed by reservation id. */
   podsForReservations(namespace: string, reservationIds: readonly string[]): Promise<Map<string, PodSummary>>;
+  /** Every pod in the namespace carrying the reservation label (all pages). */
+  listReservationPods(namespace: string): Promise<PodSummary[]>;
   /** One pod by name: its summary, or 'absent' on a definite 404. Any other failure throws. */
   readPod(namespace: string, name: string): Promise<PodSummary | 'absent'>;
 }

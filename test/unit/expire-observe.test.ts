@@ -11,6 +11,7 @@ function reader(options: { labelled?: Record<string, PodSummary>; byName?: Recor
   const reads: string[] = [];
   return {
     reads,
+    listReservationPods: async () => [...(options.labelled ? Object.values(options.labelled) : [])],
     podsForReservations: async () => {
       if (options.listError) throw options.listError;
       return new Map(Object.entries(options.labelled ?? {}));

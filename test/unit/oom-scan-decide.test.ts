@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import { findOomKills, oomNoticeContent } from '../../functions/oom-scan/decide.js';
+import type { ContainerSummary, PodSummary } from '../../shared/pod-health.js';
+
+const finishedAt = new Date('2026-06-01T11:58:00Z');
+const pod = (containers: ContainerSummary[], uid = 'uid-1'): PodSummary => ({
+  name: 'gpu-dev-r1', namespace: 'gpu-dev', uid, phase: 'Running', deleting: false, conditions: [], containers, labels: { 'reservation-id': 'r1' },
+});
+const byLabel = (p: PodSummary) => p.labels?.['reservation-id'];
+
+describe('findOomKills', () => {
+  it('finds a kill in the last state after a restart', () => {
+    const kills = findOomKills([pod([{ name: 'gpu-dev', running: true, restartCount: 1, lastTerminated: { reason: 'OOMKilled', exitCode: 137, finishedAt } }])], byLabel);
+    expect(kills).toEqual([{ reservationId: 'r1', podUid: 'uid-1', podName: 'gpu-dev-r1', namespace: 'gpu-dev', container: 'gpu-dev', ordinal: 1, finishedAt }]);
+  });
+
+  it('gives the same identity to a kill seen before and after the restart', () => {
+    const down = findOomKills([pod([{ name: 'gpu-dev', running: false, restartCount: 2, terminated: { reason: 'OOMKilled', finishedAt } }])], byLabel);
+    const up = findOomKills([pod([{ name: 'gpu-dev', running: true, restartCount: 3, lastTerminated: { reason: 'OOMKilled', finishedAt } }])], byLabel);
+    expect(down[0]!.ordinal).toBe(up[0]!.ordinal);
+  });
+
+  it('finds kills in several containers, and ignores other terminations', () => {
+    const kills = findOomKills([pod([
+      { name: 'a', running: true, restartCount: 1, lastTerminated: { reason: 'OOMKilled' } },
+      { name: 'b', running: true, restartCount: 4, lastTerminated: { reason: 'OOMKilled' } },
+      { name: 'c', running: true, restartCount: 1, lastTerminated: { reason: 'Error', exitCode: 1 } },
+      { name: 'd', running: true, restartCount: 0 },
+    ])], byLabel);
+    expect(kills.map((k) => [k.container, k.ordinal])).toEqual([['a', 1], ['b', 4]]);
+  });
+
+  it('skips pods without a reservation', () => {
+    expect(findOomKills([pod([{ name: 'x', running: true, restartCount: 1, lastTerminated: { reason: 'OOMKilled' } }])], () => undefined)).toEqual([]);
+  });
+
+  it('writes a notice with the container, the time, the count and advice', () => {
+    const text = oomNoticeContent({ container: 'gpu-dev', finishedAt, oomCount: 3 }, new Date('2026-06-01T12:00:00Z'));
+    expect(text).toContain('Container:        gpu-dev');
+    expect(text).toContain('Killed at:        2026-06-01 11:58:00 UTC');
+    expect(text).toContain('OOM kills so far: 3');
+    expect(text).toMatch(/reduce batch sizes/);
+  });
+});

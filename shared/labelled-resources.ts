@@ -12,3 +12,10 @@ export interface LabelledResources {
   /** What still matches, as "kind/name" (pods still terminating included). Throws if it cannot tell. */
   listLabelled(namespace: string, labelSelector: string): Promise<string[]>;
 }
+
+/** Single named objects, for what older writers created without our label. */
+export interface NamedResources {
+  /** 'absent' when it was already gone (404). Throws on any other failure. */
+  deletePod(namespace: string, name: string, graceSeconds: number): Promise<'deleted' | 'absent'>;
+  deleteService(namespace: string, name: string): Promise<'deleted' | 'absent'>;
+}

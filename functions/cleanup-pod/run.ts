@@ -1,0 +1,131 @@
+/*
+ * cleanup-pod's shell: start teardowns for ended reservations (from an event, or the sweep that
+ * catches lost events), lease the due ones, and advance each as far as the evidence allows in this
+ * run. Progress is saved after every step, so a run may stop anywhere and the next one continues.
+ */
+import type pg from 'pg';
+import type { LambdaApi } from '../../shared/aws/lambda.js';
+import type { Config } from '../../shared/config.js';
+import { claimTeardowns, dueTeardowns, releaseDisks, releaseTeardownLease, saveStep, startTeardowns } from '../../shared/db/queries/cleanup.js';
+import type { TeardownRow } from '../../shared/db/queries/cleanup.js';
+import { appendDecisions } from '../../shared/db/queries/decisions.js';
+import { withTransaction } from '../../shared/db/transaction.js';
+import { buildEvent, sourceFor } from '../../shared/events/build.js';
+import type { LifecycleEvent } from '../../shared/events/build.js';
+import { EventTypes } from '../../shared/events/types.js';
+import { coerceError } from '../../shared/errors.js';
+import { stableUuid } from '../../shared/ids.js';
+import type { Metrics } from '../../shared/runtime/metrics.js';
+import type { RunReport, RunScope } from '../../shared/runtime/run-scope.js';
+import { advance } from './decide.js';
+import type { Step, Transition } from './decide.js';
+import { deleteEverything, observe, targetOf } from './steps.js';
+import type { StepDeps, Target } from './steps.js';
+
+export interface CleanupDeps extends Omit<StepDeps, 'reservationLabel' | 'defaultNamespace' | 'podDeleteGraceSeconds'> {
+  pool: pg.Pool;
+  lambda: LambdaApi;
+  config: Config;
+  metrics: Metrics;
+}
+
+const POLICY = { stuckTerminatingSeconds: 300, retryDelaySeconds: 30 };
+const LEASE_SECONDS = 120;
+const SWEEP_DAYS = 7;
+
+export async function cleanupRun(scope: RunScope, deps: CleanupDeps, reservationIds?: string[]): Promise<RunReport> {
+  const now = scope.now();
+  if (scope.dryRun) {
+    const due = await dueTeardowns(deps.pool, now, SWEEP_DAYS, scope.maxItems, reservationIds);
+    return { summary: { would_advance: due.length }, failures: [], items: due.map((d) => ({ reservationId: d.reservation_id, step: d.step })) };
+  }
+  const started = await startTeardowns(deps.pool, reservationIds ?? 'sweep', now, SWEEP_DAYS);
+  const rows = await claimTeardowns(deps.pool, { owner: scope.runId, now, leaseSeconds: LEASE_SECONDS, limit: scope.maxItems, reservationIds });
+  const summary: Record<string, number> = { started, claimed: rows.length, pods_deleted: 0, cleaned: 0, disks_released: 0, retrying: 0, deferred: 0 };
+  const failures: string[] = [];
+  for (const row of rows) {
+    if (scope.now() >= scope.deadline) {
+      await releaseTeardownLease(deps.pool, row.reservation_id, scope.runId);
+      summary.deferred = (summary.deferred ?? 0) + 1;
+      continue;
+    }
+    await advanceTeardown(scope, deps, row, summary).catch((err: unknown) => failures.push(`teardown ${row.reservation_id}: ${coerceError(err).message}`));
+  }
+  await notifyAvailability(deps, summary, failures);
+  return { summary, failures };
+}
+
+async function advanceTeardown(scope: RunScope, deps: CleanupDeps, row: TeardownRow, summary: Record<string, number>): Promise<void> {
+  const stepDeps = toStepDeps(deps);
+  const target = targetOf(row, stepDeps);
+  let step = row.step as Step;
+  let enteredAt = row.updated_at;
+  while (step !== 'done') {
+    const secondsInStep = (scope.now().getTime() - enteredAt.getTime()) / 1000;
+    const observation = (await observe(step, target, stepDeps, secondsInStep)) ?? { step };
+    const transition = advance(observation as Parameters<typeof advance>[0], POLICY);
+    const next = await apply(scope, deps, row, target, step, transition, summary);
+    if (next === step) return;
+    if (step === 'delete_resources') summary.pods_deleted = (summary.pods_deleted ?? 0) + 1;
+    step = next;
+    enteredAt = scope.now();
+  }
+  summary.cleaned = (summary.cleaned ?? 0) + 1;
+}
+
+/** Save the transition (and its events) as the lease holder; returns the step now current. */
+async function apply(scope: RunScope, deps: CleanupDeps, row: TeardownRow, target: Target, step: Step, transition: Transition, summary: Record<string, number>): Promise<Step> {
+  const now = scope.now();
+  if (transition.kind === 'retry') {
+    if (transition.forceDeletePod) await deleteEverything(target, toStepDeps(deps), 0);
+    await saveStep(deps.pool, { reservationId: row.reservation_id, owner: scope.runId, step, now, nextAttemptAt: new Date(now.getTime() + transition.delaySeconds * 1000), error: transition.reason, failedAttempt: true });
+    summary.retrying = (summary.retrying ?? 0) + 1;
+    return step;
+  }
+  const to: Step = transition.kind === 'restart' ? 'delete_resources' : transition.to;
+  await withTransaction(deps.pool, async (client) => {
+    const events: LifecycleEvent[] = [];
+    if (transition.kind === 'advance' && transition.snapshot) events.push(podCleaned(row, target, now));
+    if (step === 'release_disk') {
+      const released = await releaseDisks(client, row.reservation_id, now);
+      summary.disks_released = (summary.disks_released ?? 0) + released.length;
+      events.push(...released.map((disk) => diskReleased(row, disk, now)));
+    }
+    const saved = await saveStep(client, { reservationId: row.reservation_id, owner: scope.runId, step: to, now, nextAttemptAt: now, failedAttempt: transition.kind === 'restart' });
+    if (!saved) throw new Error('lease lost to another runner');
+    await scope.stage(client, events);
+    await appendDecisions(client, [{ runId: scope.runId, fn: 'cleanup-pod', entityKind: 'reservation', entityId: row.reservation_id, action: `${step}->${to}`, reason: transition.reason, outcome: 'applied' }], now);
+  });
+  deps.metrics.actions.inc({ function: 'cleanup-pod', kind: step, outcome: 'done' });
+  return to;
+}
+
+function podCleaned(row: TeardownRow, target: Target, now: Date) {
+  return buildEvent(EventTypes.podCleaned, {
+    reservationId: row.reservation_id, userId: row.user_id, podName: row.pod_name, namespace: target.namespace,
+    diskName: row.disk_name, volumeId: row.ebs_volume_id, cleanedAt: now.toISOString(),
+  }, { source: sourceFor('cleanup-pod'), subject: row.reservation_id, time: now, id: stableUuid(`${row.reservation_id}:pod.cleaned`) });
+}
+
+function diskReleased(row: TeardownRow, disk: { user_id: string; disk_name: string; ebs_volume_id: string | null }, now: Date) {
+  return buildEvent(EventTypes.diskReleased, {
+    reservationId: row.reservation_id, userId: disk.user_id, diskName: disk.disk_name, volumeId: disk.ebs_volume_id, releasedAt: now.toISOString(),
+  }, { source: sourceFor('cleanup-pod'), subject: row.reservation_id, time: now });
+}
+
+/** The availability updater, once per run (not once per pod) and only when something was torn down. */
+async function notifyAvailability(deps: CleanupDeps, summary: Record<string, number>, failures: string[]): Promise<void> {
+  const name = deps.config.aws.availabilityUpdaterFunctionName;
+  if (!name || ((summary.pods_deleted ?? 0) === 0 && (summary.cleaned ?? 0) === 0)) return;
+  try {
+    await deps.lambda.invokeAsync(name, {});
+    summary.availability_updates = 1;
+  } catch (err) {
+    failures.push(`availability updater ${name}: ${coerceError(err).message}`);
+  }
+}
+
+function toStepDeps(deps: CleanupDeps): StepDeps {
+  const { policy } = deps.config;
+  return { ...deps, reservationLabel: policy.reservationLabel, defaultNamespace: policy.reservationNamespace, podDeleteGraceSeconds: policy.podDeleteGraceSeconds };
+}

@@ -1,0 +1,48 @@
+/*
+ * get and list (with selectors and paging). List items leave out kind and apiVersion, as the real
+ * server's typed lists do; the list itself carries them.
+ */
+import type { KubeContext, Target } from './context.js';
+import { paginate } from './paging.js';
+import { apiVersionOf } from './resources.js';
+import { matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector } from './selectors.js';
+import type { KubeObject } from './store.js';
+import { notFound } from './status.js';
+
+/** Objects of the target's type (in its namespace, if any) that match the query's selectors. */
+export function select(ctx: KubeContext, target: Target, query: URLSearchParams): KubeObject[] {
+  const labels = parseLabelSelector(query.get('labelSelector'));
+  const fields = parseFieldSelector(query.get('fieldSelector'), target.type.fields);
+  return ctx.store.list(target.type.plural, target.namespace)
+    .filter((object) => matchesLabels(labels, object.metadata.labels) && matchesFields(fields, object));
+}
+
+export function getObject(ctx: KubeContext, target: Target): KubeObject {
+  const found = ctx.store.get(target.type.plural, target.namespace, target.name!);
+  if (!found) throw notFound(target.type.plural, target.name!, target.type.group);
+  return found;
+}
+
+export function listItem(object: KubeObject): Omit<KubeObject, 'kind' | 'apiVersion'> {
+  const { kind: _kind, apiVersion: _apiVersion, ...item } = object;
+  return item;
+}
+
+export function listBody(target: Target, items: KubeObject[], resourceVersion: number, extra: Record<string, unknown> = {}): object {
+  return {
+    kind: `${target.type.kind}List`,
+    apiVersion: apiVersionOf(target.type),
+    metadata: { resourceVersion: String(resourceVersion), ...extra },
+    items: items.map(listItem),
+  };
+}
+
+export function listObjects(ctx: KubeContext, target: Target, query: URLSearchParams): object {
+  const selected = select(ctx, target, query);
+  const page = paginate(selected, query, ctx.store.currentVersion(), ctx.store.oldestServableVersion());
+  const unfiltered = !query.get('labelSelector') && !query.get('fieldSelector');
+  const extra = page.continueToken
+    ? { continue: page.continueToken, ...(unfiltered && { remainingItemCount: page.remaining }) }
+    : {};
+  return listBody(target, page.items, page.resourceVersion, extra);
+}

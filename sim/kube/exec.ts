@@ -40,7 +40,7 @@ interface ExecRequest {
   stderr: boolean;
 }
 
-const supported = ['v5.channel.k8s.io', 'v4.channel.k8s.io'];
+export type ExecProtocol = 'v5.channel.k8s.io' | 'v4.channel.k8s.io';
 
 function offeredProtocols(req: http.IncomingMessage): string[] {
   return (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
@@ -65,12 +65,12 @@ function checkRunnable(pod: Pod, container: string): void {
   if (phase !== 'Running' || !status?.state.running) throw badRequest(`container not found ("${container}")`);
 }
 
-function parseExec(pod: Pod, query: URLSearchParams, req: http.IncomingMessage): ExecRequest {
+function parseExec(pod: Pod, query: URLSearchParams, req: http.IncomingMessage, supported: readonly ExecProtocol[]): ExecRequest {
   const container = pickContainer(pod, query.get('container'));
   checkRunnable(pod, container);
   const argv = query.getAll('command');
   if (argv.length === 0) throw badRequest('you must specify at least 1 command');
-  if (!offeredProtocols(req).some((p) => supported.includes(p))) {
+  if (!offeredProtocols(req).some((p) => (supported as readonly string[]).includes(p))) {
     throw badRequest(`unable to upgrade connection: none of the offered subprotocols is supported (want one of ${supported.join(', ')})`);
   }
   const flag = (name: string) => query.get(name) === 'true' || query.get(name) === '1';
@@ -100,9 +100,11 @@ function frame(channel: number, data: Buffer | string): Buffer {
 
 export class ExecServer {
   readonly records: ExecRecord[] = [];
+  /** In order of preference; only v4 imitates an API server older than Kubernetes 1.30. */
+  protocols: readonly ExecProtocol[] = ['v5.channel.k8s.io', 'v4.channel.k8s.io'];
   private readonly wss = new WebSocketServer({
     noServer: true,
-    handleProtocols: (offered) => supported.find((p) => offered.has(p)) ?? false,
+    handleProtocols: (offered) => this.protocols.find((p) => offered.has(p)) ?? false,
   });
 
   constructor(private readonly pods: Pods, private readonly clock: Clock) {}
@@ -110,7 +112,7 @@ export class ExecServer {
   upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, pod: Pod, query: URLSearchParams): void {
     let request: ExecRequest;
     try {
-      request = parseExec(pod, query, req);
+      request = parseExec(pod, query, req, this.protocols);
     } catch (err) {
       if (!(err instanceof KubeApiError)) throw err;
       refuseUpgrade(socket, err.status);

@@ -5,7 +5,7 @@
  * Every change goes through the store, so watches see it exactly as they would see the API's own.
  */
 import type { KubeContext } from './context.js';
-import type { ExecRecord } from './exec.js';
+import type { ExecProtocol, ExecRecord } from './exec.js';
 import { FsError } from './filesystem.js';
 import type { EventSpec, IngressSpec, NodeSpec, ServiceSpec } from './objects.js';
 import { eventBody, ingressBody, namespaceBody, nodeBody, serviceBody } from './objects.js';
@@ -123,6 +123,10 @@ export function createScenario(ctx: KubeContext) {
     listFiles: (target: PodRef, dir: string, container?: string): string[] => files(target, container).list(dir),
     broadcasts: (target?: PodRef): Broadcast[] =>
       pods.broadcasts.filter((b) => !target || (b.namespace === target.namespace && b.pod === target.name)),
+    /** Which exec subprotocols the server accepts, preferred first; `['v4.channel.k8s.io']` imitates Kubernetes < 1.30. */
+    setExecProtocols: (protocols: readonly ExecProtocol[]): void => {
+      ctx.exec.protocols = [...protocols];
+    },
     execs: (target?: PodRef): ExecRecord[] =>
       ctx.exec.records.filter((r) => !target || (r.namespace === target.namespace && r.pod === target.name)),
   };

@@ -1,0 +1,155 @@
+/*
+ * The Kubernetes operations the functions need, over @kubernetes/client-node 1.4.0: pods (list by
+ * selector across pages, get, delete with a grace period, exec, watch), services and ingresses
+ * (list and delete by label), and events. Every request has its own timeout and throws only the
+ * project's typed errors. Each call is one attempt; callers compose retries with
+ * shared/resilience.ts (`withRetries((signal) => kube.getPod({ …, signal }), policy)`).
+ */
+import { CoreV1Api, NetworkingV1Api } from '@kubernetes/client-node';
+import type { CoreV1Event, V1ListMeta, V1Pod } from '@kubernetes/client-node';
+import { Fatal, NotFound } from '../errors.js';
+import type { ExecResult } from '../pods.js';
+import type { CallSettings } from './call.js';
+import { callApi } from './call.js';
+import type { KubeOptions } from './config.js';
+import { kubeConfigFrom } from './config.js';
+import type { ExecTarget } from './exec.js';
+import { execInPod } from './exec.js';
+import type { WatchPodsOptions } from './watch.js';
+import { watchPods } from './watch.js';
+
+export type { KubeOptions, ExecTarget, WatchPodsOptions };
+export type { PodEvent, PodEventType } from './watch.js';
+
+export interface PodList {
+  items: V1Pod[];
+  /** The first page's version: a watch from here misses nothing that changed while paging. */
+  resourceVersion: string;
+}
+
+export interface Selection {
+  /** All namespaces when absent (pods and events only). */
+  namespace?: string;
+  labelSelector?: string;
+  fieldSelector?: string;
+  signal?: AbortSignal;
+}
+
+export interface ObjectName {
+  namespace: string;
+  name: string;
+  signal?: AbortSignal;
+}
+
+export interface LabelledIn {
+  namespace: string;
+  labelSelector: string;
+  signal?: AbortSignal;
+}
+
+// The page size kubectl uses; big enough that a quiet fleet is one request.
+const defaultPageSize = 500;
+// Servers end a watch after this; the informer in client-go picks 5–10 minutes.
+const watchTimeoutSeconds = 300;
+
+interface Page<T> {
+  items: T[];
+  metadata?: V1ListMeta;
+}
+
+/** Follows `continue` tokens to the end; the version is the first page's. */
+async function allPages<T>(fetchPage: (token: string | undefined) => Promise<Page<T>>): Promise<{ items: T[]; resourceVersion: string }> {
+  const first = await fetchPage(undefined);
+  const items = [...first.items];
+  let token = first.metadata?._continue;
+  const seen = new Set<string>();
+  while (token) {
+    if (seen.has(token)) throw new Fatal('the API server repeated a continue token; refusing to loop');
+    seen.add(token);
+    const page = await fetchPage(token);
+    items.push(...page.items);
+    token = page.metadata?._continue;
+  }
+  return { items, resourceVersion: first.metadata?.resourceVersion ?? '' };
+}
+
+async function existed(deletion: Promise<unknown>): Promise<boolean> {
+  try {
+    await deletion;
+    return true;
+  } catch (err) {
+    if (err instanceof NotFound) return false;
+    throw err;
+  }
+}
+
+export function createKube(options: KubeOptions) {
+  const kc = kubeConfigFrom(options);
+  const core = kc.makeApiClient(CoreV1Api);
+  const networking = kc.makeApiClient(NetworkingV1Api);
+  const limit = options.listPageSize ?? defaultPageSize;
+  const call = (action: string, signal: AbortSignal | undefined, name?: string): CallSettings =>
+    ({ action, timeoutMs: options.requestTimeoutMs, ...(signal && { signal }), ...(name !== undefined && { name }) });
+  const where = (namespace: string | undefined) => namespace ?? 'all namespaces';
+
+  const listPods = ({ namespace, labelSelector, fieldSelector, signal }: Selection): Promise<PodList> =>
+    allPages((_continue) => callApi(call(`list pods in ${where(namespace)}`, signal), (o) => (namespace === undefined
+      ? core.listPodForAllNamespaces({ labelSelector, fieldSelector, limit, _continue }, o)
+      : core.listNamespacedPod({ namespace, labelSelector, fieldSelector, limit, _continue }, o))));
+
+  const listServices = ({ namespace, labelSelector, signal }: LabelledIn) =>
+    allPages((_continue) => callApi(call(`list services in ${namespace}`, signal), (o) =>
+      core.listNamespacedService({ namespace, labelSelector, limit, _continue }, o))).then((list) => list.items);
+
+  const listIngresses = ({ namespace, labelSelector, signal }: LabelledIn) =>
+    allPages((_continue) => callApi(call(`list ingresses in ${namespace}`, signal), (o) =>
+      networking.listNamespacedIngress({ namespace, labelSelector, limit, _continue }, o))).then((list) => list.items);
+
+  return {
+    listPods,
+
+    /** @throws NotFound when the API server says the pod does not exist. */
+    getPod: ({ namespace, name, signal }: ObjectName): Promise<V1Pod> =>
+      callApi(call(`get pod ${namespace}/${name}`, signal, name), (o) => core.readNamespacedPod({ namespace, name }, o)),
+
+    /** Starts a graceful deletion; false when the pod was already gone (404). */
+    deletePod: ({ namespace, name, gracePeriodSeconds, signal }: ObjectName & { gracePeriodSeconds: number }): Promise<boolean> =>
+      existed(callApi(call(`delete pod ${namespace}/${name}`, signal, name), (o) =>
+        core.deleteNamespacedPod({ namespace, name, gracePeriodSeconds }, o))),
+
+    listServices,
+    /** Deletes every matching service; returns the names that were deleted (already-gone ones are skipped). */
+    async deleteServices(selection: LabelledIn): Promise<string[]> {
+      const { namespace, signal } = selection;
+      const names = (await listServices(selection)).map((s) => s.metadata?.name ?? '');
+      const results = await Promise.all(names.map((name) => existed(callApi(call(`delete service ${namespace}/${name}`, signal, name), (o) =>
+        core.deleteNamespacedService({ namespace, name }, o)))));
+      return names.filter((_, i) => results[i]);
+    },
+
+    listIngresses,
+    /** Deletes every matching ingress; returns the names that were deleted (already-gone ones are skipped). */
+    async deleteIngresses(selection: LabelledIn): Promise<string[]> {
+      const { namespace, signal } = selection;
+      const names = (await listIngresses(selection)).map((i) => i.metadata?.name ?? '');
+      const results = await Promise.all(names.map((name) => existed(callApi(call(`delete ingress ${namespace}/${name}`, signal, name), (o) =>
+        networking.deleteNamespacedIngress({ namespace, name }, o)))));
+      return names.filter((_, i) => results[i]);
+    },
+
+    listEvents: ({ namespace, labelSelector, fieldSelector, signal }: Selection): Promise<CoreV1Event[]> =>
+      allPages((_continue) => callApi(call(`list events in ${where(namespace)}`, signal), (o) => (namespace === undefined
+        ? core.listEventForAllNamespaces({ labelSelector, fieldSelector, limit, _continue }, o)
+        : core.listNamespacedEvent({ namespace, labelSelector, fieldSelector, limit, _continue }, o)))).then((list) => list.items),
+
+    /** Runs a fixed argv (content only ever on stdin); satisfies the PodExec port in shared/pods.ts. */
+    exec: (target: ExecTarget, argv: readonly string[], stdin?: string): Promise<ExecResult> =>
+      execInPod(kc, target, argv, stdin, options.execTimeoutMs),
+
+    /** Keeps watching until `signal` aborts; see watch.ts for what survives what. */
+    watchPods: (watch: WatchPodsOptions): Promise<void> =>
+      watchPods({ kc, list: (signal) => listPods({ ...watch, signal }), watchTimeoutSeconds, requestTimeoutMs: options.requestTimeoutMs }, watch),
+  };
+}
+
+export type Kube = ReturnType<typeof createKube>;

@@ -15,13 +15,22 @@ import { systemClock } from './clock.js';
 import type { Config } from './config.js';
 import { createPool } from './db/pool.js';
 import type { PublishMode } from './events/outbox.js';
+import { createKube } from './kube/index.js';
+import type { Kube } from './kube/index.js';
+import { createClusterResources, createPodReader } from './kube-ports.js';
+import type { LabelledResources, NamedResources } from './labelled-resources.js';
 import { createLogger } from './log.js';
+import type { PodExec, PodReader } from './pods.js';
 import { createMetrics } from './runtime/metrics.js';
 import type { Metrics } from './runtime/metrics.js';
 import type { RunServices } from './runtime/run-scope.js';
 
 export interface Deps {
   config: Config;
+  kube: Kube;
+  pods: PodReader;
+  exec: PodExec;
+  resources: LabelledResources & NamedResources;
   pool: pg.Pool;
   clock: Clock;
   log: Logger;
@@ -57,8 +66,13 @@ export function makeDeps(config: Config, overrides: DepsOverrides = {}): Deps {
     deliveryTimeoutMs: 5_000,
     concurrency: config.run.concurrency,
   };
+  const kube = createKube(config.kube);
   return {
     config,
+    kube,
+    pods: createPodReader(kube, { reservationLabel: config.policy.reservationLabel }),
+    exec: kube,
+    resources: createClusterResources(kube),
     pool,
     clock,
     log,

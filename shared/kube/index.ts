@@ -118,6 +118,9 @@ export function createKube(options: KubeOptions) {
         core.deleteNamespacedPod({ namespace, name, gracePeriodSeconds }, o))),
 
     listServices,
+    /** Deletes one service by name; false when it was already gone (404). */
+    deleteService: ({ namespace, name, signal }: ObjectName): Promise<boolean> =>
+      existed(callApi(call(`delete service ${namespace}/${name}`, signal, name), (o) => core.deleteNamespacedService({ namespace, name }, o))),
     /** Deletes every matching service; returns the names that were deleted (already-gone ones are skipped). */
     async deleteServices(selection: LabelledIn): Promise<string[]> {
       const { namespace, signal } = selection;

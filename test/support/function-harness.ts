@@ -26,7 +26,7 @@ export interface FunctionHarness {
   event<O extends BaseOptions>(fn: FunctionDefinition<O, Deps>, event: Omit<ParsedEvent, 'id'> & { id?: string }): Promise<RunResult>;
 }
 
-export function useFunctionHarness(env: Record<string, string> = {}): FunctionHarness {
+export function useFunctionHarness(env: Record<string, string> | (() => Record<string, string>) = {}): FunctionHarness {
   const db = useTestDatabase();
   const clock = new ManualClock('2026-06-01T12:00:00Z');
   const harness = { clock } as FunctionHarness;
@@ -35,7 +35,7 @@ export function useFunctionHarness(env: Record<string, string> = {}): FunctionHa
     const config = loadConfig({
       DATABASE_URL: db.url, KUBE_API_SERVER: harness.sim.url, KUBE_TOKEN: harness.sim.token,
       AWS_ENDPOINT_URL: harness.sim.url, AWS_ACCESS_KEY_ID: 'AKIDTEST', AWS_SECRET_ACCESS_KEY: 'secret', AWS_REGION: 'us-east-1',
-      EVENT_DELIVERY: 'none', KUBE_REQUEST_TIMEOUT_MS: '3000', EXEC_TIMEOUT_SECONDS: '5', SECRETS_DIR: '/nonexistent', ...env,
+      EVENT_DELIVERY: 'none', KUBE_REQUEST_TIMEOUT_MS: '3000', EXEC_TIMEOUT_SECONDS: '5', SECRETS_DIR: '/nonexistent', ...(typeof env === 'function' ? env() : env),
     });
     const log = createLogger({ level: 'silent', hashSalt: 's', destination: new Writable({ write: (_c, _e, done) => done() }) });
     harness.deps = makeDeps(config, { clock, log, pool: db.pool });

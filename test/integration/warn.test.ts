@@ -1,0 +1,99 @@
+/* warn end to end: exec into simulated pods with the real client, ledger in a real database. */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { warn } from '../../functions/warn/handler.js';
+import { useFunctionHarness } from '../support/function-harness.js';
+import { insertReservation } from '../support/fixtures.js';
+
+const webhookCalls: unknown[] = [];
+let webhookStatus = 200;
+const webhook = http.createServer((req, res) => {
+  let body = '';
+  req.on('data', (chunk) => (body += chunk));
+  req.on('end', () => {
+    webhookCalls.push(JSON.parse(body));
+    res.writeHead(webhookStatus).end();
+  });
+});
+let webhookUrl = '';
+beforeAll(async () => {
+  await new Promise<void>((resolve) => webhook.listen(0, '127.0.0.1', resolve));
+  webhookUrl = `http://127.0.0.1:${(webhook.address() as AddressInfo).port}/hook`;
+});
+afterAll(() => new Promise<void>((resolve) => webhook.close(() => resolve())));
+
+const h = useFunctionHarness(() => ({ WEBHOOK_URL: webhookUrl }));
+const inMinutes = (minutes: number) => new Date(h.clock.now().getTime() + minutes * 60_000);
+const pod = (id: string) => ({ namespace: 'gpu-dev', name: `gpu-dev-${id.slice(0, 8)}` });
+
+async function reservation(id: string, expiresInMinutes: number, withPod = true) {
+  await insertReservation(h.deps.pool, { reservation_id: id, pod_name: pod(id).name, namespace: 'gpu-dev', expires_at: inMinutes(expiresInMinutes) });
+  if (withPod) h.sim.kube.addPod({ ...pod(id), labels: { 'reservation-id': id } });
+}
+
+const warningFiles = (id: string) => h.sim.kube.listFiles(pod(id), '/home/dev').filter((name) => name.startsWith('WARN_'));
+
+beforeEach(() => {
+  webhookCalls.length = 0;
+  webhookStatus = 200;
+});
+
+describe('warn', () => {
+  it('writes the most urgent crossed level once per deadline, replacing older files, and broadcasts', async () => {
+    await reservation('wwww0001-main', 14.5);
+    const first = await h.schedule(warn);
+    expect(first).toMatchObject({ outcome: 'succeeded', summary: { warned: 1 } });
+    expect(warningFiles('wwww0001-main')).toEqual(['WARN_EXPIRES_IN_14MIN.txt']);
+    const text = h.sim.kube.readFile(pod('wwww0001-main'), '/home/dev/WARN_EXPIRES_IN_14MIN.txt')!;
+    expect(text).toContain('gpu-dev extend wwww0001-main');
+    expect(text).toContain('Expires at:     2026-06-01 12:14:30 UTC');
+    expect(h.sim.kube.broadcasts(pod('wwww0001-main'))).toHaveLength(1);
+
+    expect((await h.schedule(warn)).summary.warned).toBe(0);
+    h.clock.advanceMinutes(11);
+    expect((await h.schedule(warn)).summary.warned).toBe(1);
+    expect(warningFiles('wwww0001-main')).toEqual(['WARN_EXPIRES_IN_3MIN.txt']);
+    h.clock.advanceMinutes(4);
+    expect((await h.schedule(warn)).summary.warned).toBe(0); // past the deadline: never
+  });
+
+  it('passes content on stdin with a fixed argv (A-16)', async () => {
+    await reservation('wwww0002-argv', 20);
+    await h.schedule(warn);
+    const exec = h.sim.kube.execs(pod('wwww0002-argv'))[0]!;
+    expect(exec.argv.slice(0, 3)).toEqual(['sh', '-c', 'rm -f /home/dev/WARN_EXPIRES_IN_*MIN.txt && cat > "$1"']);
+    expect(exec.argv.join(' ')).not.toContain('gpu-dev extend');
+    expect(exec.stdin).toContain('gpu-dev extend wwww0002-argv');
+  });
+
+  it('re-arms the levels when the reservation is extended', async () => {
+    await reservation('wwww0003-extend', 10);
+    await h.schedule(warn);
+    await h.deps.pool.query('update reservations set expires_at = $2 where reservation_id = $1', ['wwww0003-extend', inMinutes(25)]);
+    const result = await h.schedule(warn);
+    expect(result.summary.warned).toBe(1);
+    expect(warningFiles('wwww0003-extend')).toEqual(['WARN_EXPIRES_IN_25MIN.txt']);
+  });
+
+  it('records a failed delivery, reports the run failed, and succeeds on a later run', async () => {
+    await reservation('wwww0004-nopod', 12, false);
+    const failed = await h.schedule(warn);
+    expect(failed).toMatchObject({ outcome: 'failed', summary: { warn_failed: 1 } });
+    h.sim.kube.addPod({ ...pod('wwww0004-nopod'), labels: { 'reservation-id': 'wwww0004-nopod' } });
+    expect((await h.schedule(warn)).summary.warned).toBe(1);
+    const { rows } = await h.deps.pool.query(`select state, attempts from warning_ledger where reservation_id = 'wwww0004-nopod'`);
+    expect(rows).toEqual([{ state: 'sent', attempts: 2 }]);
+  });
+
+  it('posts the warning to the webhook, and retries a refused post on the next run without re-warning', async () => {
+    await reservation('wwww0005-hook', 4);
+    webhookStatus = 500;
+    const first = await h.schedule(warn);
+    expect(first.summary).toMatchObject({ warned: 1, webhook_failed: 1 });
+    webhookStatus = 200;
+    const second = await h.schedule(warn);
+    expect(second.summary).toMatchObject({ warned: 0, webhook_sent: 1 });
+    expect(webhookCalls.at(-1)).toMatchObject({ type: 'reservation.warned', reservationId: 'wwww0005-hook', levelMinutes: 5 });
+  });
+});

@@ -94,7 +94,8 @@ class GuardedSocket implements WebSocketInterface {
           this.fail(new Transient(`${this.action}: unreadable frame on channel ${data[0]}`, undefined, { cause: err }));
         }
       });
-      ws.on('close', (code) => this.fail(new Transient(`${this.action}: the stream closed (${code}) before the command's status arrived`)));
+      // Before open, a failed handshake has already rejected through 'error' or the refusal above.
+      ws.on('close', (code) => opened && this.fail(new Transient(`${this.action}: the stream closed (${code}) before the command's status arrived`)));
     });
   }
 }

@@ -37,7 +37,10 @@ export function createKubeSim(options: { clock: Clock; token: string }): KubeSim
   const scenario = createScenario(ctx);
   scenario.addNamespace('default');
   scenario.addNode({ name: 'sim-node-1' });
-  const authorized = (req: http.IncomingMessage) => req.headers.authorization === `Bearer ${options.token}`;
+  // kubectl (client-go) sends no credentials over plain http (kubernetes/kubectl#744), so a request
+  // without any is let in, as the API server's old insecure port did; a wrong token is still a 401.
+  const authorized = (req: http.IncomingMessage) =>
+    req.headers.authorization === undefined || req.headers.authorization === `Bearer ${options.token}`;
 
   return {
     scenario,

@@ -29,7 +29,9 @@ export function parseTarget(pathname: string): Target | undefined {
   const scoped = parts[0] === 'namespaces' && parts.length >= 3;
   const [plural, name, subresource, ...extra] = scoped ? parts.slice(2) : parts;
   const type = resourceType(prefix[1], plural!);
-  if (!type || extra.length > 0 || type.namespaced !== scoped) return undefined;
+  // A namespaced type is also listed and watched across all namespaces, at /api/v1/pods.
+  const allNamespaces = type?.namespaced && !scoped && name === undefined;
+  if (!type || extra.length > 0 || (type.namespaced !== scoped && !allNamespaces)) return undefined;
   if (!scoped && subresource !== undefined) return undefined;
   return { type, ...(scoped && { namespace: parts[1] }), ...(name !== undefined && { name }), ...(subresource !== undefined && { subresource }) };
 }
@@ -74,6 +76,7 @@ function methodNotAllowed(method: string): KubeApiError {
 }
 
 function onCollection(ctx: KubeContext, target: Target, x: Exchange): void {
+  if (target.type.namespaced && target.namespace === undefined && x.req.method !== 'GET') throw methodNotAllowed(x.req.method ?? '');
   switch (x.req.method) {
     case 'GET':
       if (isWatch(x.query)) return watch(ctx, target, x.query, x.res, x.dropWatchAfterMs);

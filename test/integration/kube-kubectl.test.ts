@@ -1,0 +1,78 @@
+/*
+ * kubectl, a standard client, against the simulator: discovery, listing with selectors (kubectl
+ * asks for Tables and falls back to the plain lists served), deletion that waits for the pod to go
+ * (by watch), and exec over WebSocket. Skipped, saying so, where kubectl is not installed.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSim } from '../../sim/server.js';
+import type { Sim } from '../../sim/server.js';
+
+const run = promisify(execFile);
+
+async function kubectlInstalled(): Promise<boolean> {
+  try {
+    await run('kubectl', ['version', '--client'], { timeout: 10_000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const installed = await kubectlInstalled();
+if (!installed) console.warn('kube-kubectl.test.ts: kubectl is not installed, so the kubectl checks are skipped (apt-get install kubectl)');
+
+describe.skipIf(!installed)('kubectl against the simulator', () => {
+  let sim: Sim;
+  let dir: string;
+  const kubectl = async (...args: string[]) => {
+    const env = { ...process.env, KUBECONFIG: path.join(dir, 'kubeconfig'), KUBECACHEDIR: path.join(dir, 'cache') };
+    return run('kubectl', args, { env, timeout: 15_000 });
+  };
+
+  beforeAll(async () => {
+    sim = await startSim();
+    dir = mkdtempSync(path.join(tmpdir(), 'kubectl-sim-'));
+    writeFileSync(path.join(dir, 'kubeconfig'), sim.kubeconfigYaml());
+    sim.kube.addPod({ name: 'web-1', namespace: 'dev', labels: { app: 'web' } });
+    sim.kube.addPod({ name: 'db-1', namespace: 'dev', labels: { app: 'db' } });
+    const box = sim.kube.addPod({ name: 'box', namespace: 'default', terminationGracePeriodSeconds: 1 });
+    sim.kube.writeFile(box, '/home/dev/f', 'hello from the simulator\n');
+  });
+  afterAll(async () => {
+    await sim.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('get pods -A lists every namespace', async () => {
+    const { stdout } = await kubectl('get', 'pods', '-A', '--no-headers');
+    expect(stdout.trim().split('\n').map((line) => line.split(/\s+/).slice(0, 2).join('/'))).toEqual(['default/box', 'dev/db-1', 'dev/web-1']);
+  });
+
+  it('get pods -n ns -l selects by label', async () => {
+    const { stdout } = await kubectl('get', 'pods', '-n', 'dev', '-l', 'app=web', '-o', 'name');
+    expect(stdout.trim()).toBe('pod/web-1');
+  });
+
+  it('exec runs a command in the pod over WebSocket', async () => {
+    const { stdout } = await kubectl('exec', 'box', '--', 'cat', '/home/dev/f');
+    expect(stdout).toBe('hello from the simulator\n');
+    expect(sim.kube.execs({ namespace: 'default', name: 'box' }).at(-1)).toMatchObject({ argv: ['cat', '/home/dev/f'], exitCode: 0 });
+  });
+
+  it('exec reports a non-zero exit', async () => {
+    const failure = await kubectl('exec', 'box', '--', 'sh', '-c', 'exit 4').then(() => undefined, (err: unknown) => err as { code: number; stderr: string });
+    expect(failure?.code).toBe(4);
+    expect(failure?.stderr).toMatch(/command terminated with exit code 4/);
+  });
+
+  it('delete pod waits until the pod is gone after its grace period', async () => {
+    const { stdout } = await kubectl('delete', 'pod', 'box');
+    expect(stdout.trim()).toBe('pod "box" deleted');
+    expect(sim.kube.pod({ namespace: 'default', name: 'box' })).toBeUndefined();
+  });
+});

@@ -1,35 +1,45 @@
 /*
- * `npm start`: the local stack. Starts PostgreSQL (embedded unless one is configured) and applies
- * the migrations, then stays up until Ctrl-C.
+ * `npm start [-- --port N] [-- --no-demo]`: the local stack. PostgreSQL (embedded unless
+ * DATABASE_URL / POSTGRES_PASSWORD is set), migrations, a cluster (simulated unless KUBECONFIG /
+ * KUBE_API_SERVER is set), the gateway with every function, the stack.yml schedules. Ctrl-C stops.
  */
-import { loadConfig, processEnvironment } from '../shared/config.js';
-import { migrate } from '../shared/db/migrate.js';
-import { createPool } from '../shared/db/pool.js';
+import { parseArgs } from 'node:util';
+import { processEnvironment } from '../shared/config.js';
+import { Invalid } from '../shared/errors.js';
 import { runCli } from './cli-errors.js';
-import { localDatabase } from './database.js';
+import { startLocalStack } from './stack.js';
+
+function options(env: Record<string, string | undefined>) {
+  let values;
+  try {
+    ({ values } = parseArgs({ options: { port: { type: 'string' }, 'no-demo': { type: 'boolean', default: false } }, strict: true }));
+  } catch (err) {
+    throw new Invalid((err as Error).message, [{ field: 'arguments', message: (err as Error).message }]);
+  }
+  const port = Number(values.port ?? env.GATEWAY_PORT ?? 8080);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Invalid('--port / GATEWAY_PORT must be a port number', [{ field: '--port', message: 'must be 0-65535' }]);
+  return { port, demo: !values['no-demo'] };
+}
 
 runCli(async () => {
   const env = processEnvironment();
-  const database = await localDatabase(env);
-  const config = loadConfig({ ...env, ...(database.url ? { DATABASE_URL: database.url } : {}) });
-  const pool = createPool({ ...config.database, applicationName: 'devenv-lifecycle-local' });
-  const report = await migrate(pool);
-  say(`database: ${database.description}`);
-  say(`migrations: ${report.applied.length > 0 ? `applied ${report.applied.join(', ')}` : 'schema is up to date'}`);
-  say('ready. Press Ctrl-C to stop.');
-  await untilSignal();
-  say('stopping...');
-  await pool.end();
-  await database.stop();
-});
-
-function say(line: string): void {
-  process.stdout.write(`[devenv-lifecycle] ${line}\n`);
-}
-
-function untilSignal(): Promise<void> {
-  return new Promise((resolve) => {
+  const { port, demo } = options(env);
+  const stack = await startLocalStack({ env, port, demo, schedules: true });
+  const say = (line: string) => process.stdout.write(`[devenv-lifecycle] ${line}\n`);
+  say(`database:  ${stack.database.description}`);
+  say(`cluster:   ${stack.cluster.description}`);
+  if (stack.cluster.simulated) {
+    say(`           watch it: kubectl --kubeconfig ${stack.cluster.kubeconfigPath} get pods -A -w`);
+    say(`demo:      ${demo ? 'seeded (reservations expiring in the next minutes, an OOM kill, stuck and stale ones, labs stuck in ENDING)' : 'off (--no-demo)'}`);
+  }
+  say(`gateway:   ${stack.url}  functions: ${stack.functions.join(', ')}`);
+  say(`try:       curl -s -XPOST ${stack.url}/function/expire -d '{"dryRun":true}'`);
+  say(`           npx devenv-lifecycle runs    (with DATABASE_URL set to the database above)`);
+  say('schedules: from stack.yml (UTC). Press Ctrl-C to stop.');
+  await new Promise<void>((resolve) => {
     process.once('SIGINT', () => resolve());
     process.once('SIGTERM', () => resolve());
   });
-}
+  say('stopping...');
+  await stack.stop();
+});

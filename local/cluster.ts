@@ -1,0 +1,42 @@
+/*
+ * The local stack's cluster: the one configured (KUBECONFIG, KUBE_API_SERVER, or in a cluster),
+ * never replaced by the simulator; otherwise the built-in simulated cluster (Kubernetes API, EC2
+ * and Lambda on one loopback port), with a kubeconfig written for kubectl.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startSim } from '../sim/server.js';
+import type { Sim } from '../sim/server.js';
+import { DATA_DIR } from './database.js';
+import { seedDemoCluster } from './demo-seed-cluster.js';
+
+export type LocalCluster =
+  | { simulated: false; description: string; env: Record<string, string>; stop(): Promise<void> }
+  | { simulated: true; description: string; env: Record<string, string>; sim: Sim; kubeconfigPath: string; seedDemo(): void; stop(): Promise<void> };
+
+export async function localCluster(env: Record<string, string | undefined>): Promise<LocalCluster> {
+  const configured = env.KUBECONFIG ?? env.KUBE_API_SERVER ?? (env.KUBERNETES_SERVICE_HOST ? 'in-cluster service account' : undefined);
+  if (configured !== undefined) {
+    return { simulated: false, description: `configured cluster (${configured})`, env: {}, stop: async () => undefined };
+  }
+  const sim = await startSim();
+  mkdirSync(DATA_DIR, { recursive: true });
+  const kubeconfigPath = join(DATA_DIR, 'sim-kubeconfig');
+  writeFileSync(kubeconfigPath, sim.kubeconfigYaml());
+  return {
+    simulated: true,
+    description: `SIMULATED cluster (Kubernetes API, EC2 and Lambda) at ${sim.url}; kubeconfig in ${kubeconfigPath}`,
+    env: {
+      KUBE_API_SERVER: sim.url,
+      KUBE_TOKEN: sim.token,
+      AWS_ENDPOINT_URL: sim.url,
+      AWS_ACCESS_KEY_ID: 'local-simulator',
+      AWS_SECRET_ACCESS_KEY: 'local-simulator',
+      AVAILABILITY_UPDATER_FUNCTION_NAME: 'gpu-dev-availability-updater',
+    },
+    sim,
+    kubeconfigPath,
+    seedDemo: () => seedDemoCluster(sim),
+    stop: () => sim.close(),
+  };
+}

@@ -59,6 +59,7 @@ export function serveWatch(store: ObjectStore, request: WatchRequest, res: http.
   const matches = matcher(request);
   const replay = from === undefined ? undefined : store.changesSince(from);
   res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked', 'Cache-Control': 'no-cache' });
+  res.flushHeaders(); // the stream is open from the client's point of view before any event
   const write = (event: WatchEvent) => {
     if (!res.writableEnded && !res.destroyed) res.write(`${JSON.stringify(event)}\n`);
   };

@@ -78,7 +78,7 @@ async function apply(scope: RunScope, deps: CleanupDeps, row: TeardownRow, targe
   const now = scope.now();
   if (transition.kind === 'retry') {
     if (transition.forceDeletePod) await deleteEverything(target, toStepDeps(deps), 0);
-    await saveStep(deps.pool, { reservationId: row.reservation_id, owner: scope.runId, step, now, nextAttemptAt: new Date(now.getTime() + transition.delaySeconds * 1000), error: transition.reason, failedAttempt: true });
+    await saveStep(deps.pool, { reservationId: row.reservation_id, owner: scope.runId, step, now, nextAttemptAt: new Date(now.getTime() + transition.delaySeconds * 1000), error: transition.reason, failedAttempt: true, releaseLease: true });
     summary.retrying = (summary.retrying ?? 0) + 1;
     return step;
   }
@@ -91,7 +91,7 @@ async function apply(scope: RunScope, deps: CleanupDeps, row: TeardownRow, targe
       summary.disks_released = (summary.disks_released ?? 0) + released.length;
       events.push(...released.map((disk) => diskReleased(row, disk, now)));
     }
-    const saved = await saveStep(client, { reservationId: row.reservation_id, owner: scope.runId, step: to, now, nextAttemptAt: now, failedAttempt: transition.kind === 'restart' });
+    const saved = await saveStep(client, { reservationId: row.reservation_id, owner: scope.runId, step: to, now, nextAttemptAt: now, failedAttempt: transition.kind === 'restart', releaseLease: false });
     if (!saved) throw new Error('lease lost to another runner');
     await scope.stage(client, events);
     await appendDecisions(client, [{ runId: scope.runId, fn: 'cleanup-pod', entityKind: 'reservation', entityId: row.reservation_id, action: `${step}->${to}`, reason: transition.reason, outcome: 'applied' }], now);

@@ -57,18 +57,20 @@ export interface StepUpdate {
   nextAttemptAt: Date;
   error?: string;
   failedAttempt: boolean;
+  /** Give the lease back (the run is done with this teardown for now). */
+  releaseLease: boolean;
 }
 
 /** Record a step's outcome as the lease holder; false if the lease was lost meanwhile. */
 export async function saveStep(db: Db, update: StepUpdate): Promise<boolean> {
   const { rowCount } = await db.query(
-    `update cleanup_progress set step = $3, updated_at = $4, next_attempt_at = $5, last_error = $6,
+    `update cleanup_progress set step = $3::text, updated_at = $4, next_attempt_at = $5, last_error = $6,
        attempts = attempts + case when $7 then 1 else 0 end,
-       completed_at = case when $3 = 'done' then $4::timestamptz end,
-       lease_owner = case when $3 = 'done' then null else lease_owner end,
-       lease_expires_at = case when $3 = 'done' then null else lease_expires_at end
+       completed_at = case when $3::text = 'done' then $4::timestamptz end,
+       lease_owner = case when $3::text = 'done' or $8 then null else lease_owner end,
+       lease_expires_at = case when $3::text = 'done' or $8 then null else lease_expires_at end
      where reservation_id = $1 and lease_owner = $2`,
-    [update.reservationId, update.owner, update.step, update.now, update.nextAttemptAt, update.error ?? null, update.failedAttempt],
+    [update.reservationId, update.owner, update.step, update.now, update.nextAttemptAt, update.error ?? null, update.failedAttempt, update.releaseLease],
   );
   return rowCount === 1;
 }

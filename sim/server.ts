@@ -10,8 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { KubeConfig } from '@kubernetes/client-node';
-import { stringify } from 'yaml';
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { Clock } from '../shared/clock.js';
 import { systemClock } from '../shared/clock.js';
 import { createAwsSim } from './aws/index.js';
@@ -20,6 +19,8 @@ import { Faults, seededRandom } from './faults.js';
 import type { Fault, FaultEffect } from './faults.js';
 import { createKubeSim } from './kube/index.js';
 import type { KubeScenario, KubeSim } from './kube/index.js';
+import { appendBounded } from './kube/bounded.js';
+import { simKubeConfig, simKubeconfigYaml } from './kube/kubeconfig.js';
 import { sendJson, statusBody } from './kube/status.js';
 
 export interface SimOptions {
@@ -48,6 +49,7 @@ export interface Sim {
   kube: KubeScenario;
   aws: AwsSim;
   faults: Faults;
+  /** The most recent 10,000 requests, oldest first. */
   requests: { all(): RecordedRequest[]; clear(): void };
   /** A client configuration for the simulator: plain http, bearer token, namespace `default`. */
   kubeConfig(): KubeConfig;
@@ -65,7 +67,7 @@ function record(log: RecordedRequest[], req: http.IncomingMessage, url: URL, bod
     const value = req.headers[name];
     return value === undefined ? [] : [[name, Array.isArray(value) ? value.join(', ') : value]];
   }));
-  log.push({ method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, headers, body: body.toString('utf8'), at: clock.now() });
+  appendBounded(log, { method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, headers, body: body.toString('utf8'), at: clock.now() });
 }
 
 function isWatch(url: URL): boolean {
@@ -148,28 +150,6 @@ function listen(server: http.Server, port: number, host: string): Promise<Addres
   });
 }
 
-function clientConfig(url: string): KubeConfig {
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'devenv-sim', server: url, skipTLSVerify: true }],
-    users: [{ name: 'devenv-sim', token }],
-    contexts: [{ name: 'devenv-sim', cluster: 'devenv-sim', user: 'devenv-sim', namespace: 'default' }],
-    currentContext: 'devenv-sim',
-  });
-  return kc;
-}
-
-function kubeconfigText(url: string): string {
-  return stringify({
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [{ name: 'devenv-sim', cluster: { server: url, 'insecure-skip-tls-verify': true } }],
-    users: [{ name: 'devenv-sim', user: { token } }],
-    contexts: [{ name: 'devenv-sim', context: { cluster: 'devenv-sim', user: 'devenv-sim', namespace: 'default' } }],
-    'current-context': 'devenv-sim',
-  });
-}
-
 export async function startSim(options: SimOptions = {}): Promise<Sim> {
   const clock = options.clock ?? systemClock;
   const parts: Parts = {
@@ -199,8 +179,8 @@ export async function startSim(options: SimOptions = {}): Promise<Sim> {
     aws: parts.aws,
     faults: parts.faults,
     requests: { all: () => [...parts.log], clear: () => void (parts.log.length = 0) },
-    kubeConfig: () => clientConfig(url),
-    kubeconfigYaml: () => kubeconfigText(url),
+    kubeConfig: () => simKubeConfig(url, token),
+    kubeconfigYaml: () => simKubeconfigYaml(url, token),
     close: async () => {
       parts.kube.close();
       server.closeAllConnections();

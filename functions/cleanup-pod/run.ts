@@ -41,7 +41,7 @@ export async function cleanupRun(scope: RunScope, deps: CleanupDeps, reservation
   }
   const started = await startTeardowns(deps.pool, reservationIds ?? 'sweep', now, SWEEP_DAYS);
   const rows = await claimTeardowns(deps.pool, { owner: scope.runId, now, leaseSeconds: LEASE_SECONDS, limit: scope.maxItems, reservationIds });
-  const summary: Record<string, number> = { started, claimed: rows.length, pods_deleted: 0, cleaned: 0, disks_released: 0, retrying: 0, deferred: 0 };
+  const summary: Record<string, number> = { started, claimed: rows.length, resources_deleted: 0, cleaned: 0, disks_released: 0, retrying: 0, deferred: 0 };
   const failures: string[] = [];
   for (const row of rows) {
     if (scope.now() >= scope.deadline) {
@@ -66,7 +66,7 @@ async function advanceTeardown(scope: RunScope, deps: CleanupDeps, row: Teardown
     const transition = advance(observation as Parameters<typeof advance>[0], POLICY);
     const next = await apply(scope, deps, row, target, step, transition, summary);
     if (next === step) return;
-    if (step === 'delete_resources') summary.pods_deleted = (summary.pods_deleted ?? 0) + 1;
+    if (step === 'delete_resources') summary.resources_deleted = (summary.resources_deleted ?? 0) + 1;
     step = next;
     enteredAt = scope.now();
   }
@@ -116,7 +116,7 @@ function diskReleased(row: TeardownRow, disk: { user_id: string; disk_name: stri
 /** The availability updater, once per run (not once per pod) and only when something was torn down. */
 async function notifyAvailability(deps: CleanupDeps, summary: Record<string, number>, failures: string[]): Promise<void> {
   const name = deps.config.aws.availabilityUpdaterFunctionName;
-  if (!name || ((summary.pods_deleted ?? 0) === 0 && (summary.cleaned ?? 0) === 0)) return;
+  if (!name || ((summary.resources_deleted ?? 0) === 0 && (summary.cleaned ?? 0) === 0)) return;
   try {
     await deps.lambda.invokeAsync(name, {});
     summary.availability_updates = 1;

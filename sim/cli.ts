@@ -5,7 +5,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { startSim } from './server.js';
 
 const usage = 'usage: npm run sim -- [--port N] [--host 127.0.0.1]';
 
@@ -26,6 +25,9 @@ async function main(): Promise<void> {
     console.error(`sim: ${err instanceof Error ? err.message : String(err)}. ${usage}`);
     process.exit(2);
   }
+  // Loaded only once the flags are good, so a typo is answered at once rather than after the
+  // Kubernetes client and the AWS simulator have loaded.
+  const { startSim } = await import('./server.js');
   const sim = await startSim(options);
   const kubeconfig = path.resolve('.data', 'sim-kubeconfig');
   mkdirSync(path.dirname(kubeconfig), { recursive: true });

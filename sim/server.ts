@@ -165,8 +165,13 @@ export async function startSim(options: SimOptions = {}): Promise<Sim> {
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => void serve(parts, req, res, Buffer.concat(chunks)).catch((err: unknown) => internalError(res, err)));
   });
+  // Upgraded sockets are not the HTTP server's to close, and a paused one never notices its client
+  // leaving, so close() ends them itself.
+  const upgraded = new Set<Duplex>();
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => undefined); // a client that vanishes mid-upgrade is not the simulator's failure
+    upgraded.add(socket);
+    socket.once('close', () => upgraded.delete(socket));
     void serveUpgrade(parts, req, socket, head).catch(() => socket.destroy());
   });
   const address = await listen(server, options.port ?? 0, options.host ?? '127.0.0.1');
@@ -183,6 +188,7 @@ export async function startSim(options: SimOptions = {}): Promise<Sim> {
     kubeconfigYaml: () => simKubeconfigYaml(url, token),
     close: async () => {
       parts.kube.close();
+      for (const socket of upgraded) socket.destroy();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },

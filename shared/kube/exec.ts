@@ -49,6 +49,8 @@ function exitCodeOf(status: V1Status, action: string): number {
 
 /** The socket under the client's Exec, with the hazards handled; `fail` reports trouble after open. */
 class GuardedSocket implements WebSocketInterface {
+  private socket: WebSocket | undefined;
+
   constructor(
     private readonly kc: KubeConfig,
     private readonly target: ExecTarget,
@@ -63,6 +65,7 @@ class GuardedSocket implements WebSocketInterface {
     const options: WebSocket.ClientOptions = {};
     await this.kc.applyToHTTPSOptions(options);
     const ws = new WebSocket(`${server.replace(/^http/, 'ws')}${path}`, [v5, 'v4.channel.k8s.io'], options);
+    this.socket = ws;
     return new Promise<WebSocket>((resolve, reject) => {
       let opened = false;
       const trouble = (err: AppError) => (opened ? this.fail(err) : reject(err));
@@ -98,6 +101,13 @@ class GuardedSocket implements WebSocketInterface {
       ws.on('close', (code) => opened && this.fail(new Transient(`${this.action}: the stream closed (${code}) before the command's status arrived`)));
     });
   }
+
+  /** Ends the exchange: a clean close once the status is in, else at once, even mid-handshake. */
+  finish(completed: boolean): void {
+    if (!this.socket || this.socket.readyState === WebSocket.CLOSED) return;
+    if (completed) this.socket.close();
+    else this.socket.terminate();
+  }
 }
 
 /**
@@ -108,31 +118,28 @@ export function execInPod(kc: KubeConfig, target: ExecTarget, argv: readonly str
   const action = `exec in pod ${target.namespace}/${target.pod} (${target.container})`;
   return new Promise<ExecResult>((resolve, reject) => {
     let settled = false;
-    let socket: WebSocket | undefined;
-    const settle = (outcome: () => void) => {
+    const settle = (completed: boolean, outcome: () => void) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       outcome();
-      if (socket && socket.readyState !== WebSocket.CLOSED) socket.close();
+      socket.finish(completed);
     };
-    const timer = setTimeout(() => settle(() => reject(new Transient(`${action}: no status within ${timeoutMs} ms`))), timeoutMs);
-    const fail = (err: AppError) => settle(() => reject(err));
+    const timer = setTimeout(() => settle(false, () => reject(new Transient(`${action}: no status within ${timeoutMs} ms`))), timeoutMs);
+    const fail = (err: AppError) => settle(false, () => reject(err));
+    const socket = new GuardedSocket(kc, target, action, stdin !== undefined, fail);
     const stdout = collector();
     const stderr = collector();
     const input = stdin === undefined ? null : Readable.from([Buffer.from(stdin, 'utf8')]);
-    const onStatus = (status: V1Status) => settle(() => {
+    const onStatus = (status: V1Status) => settle(true, () => {
       try {
         resolve({ stdout: stdout.text(), stderr: stderr.text(), exitCode: exitCodeOf(status, action) });
       } catch (err) {
         reject(err);
       }
     });
-    new Exec(kc, new GuardedSocket(kc, target, action, input !== null, fail))
+    new Exec(kc, socket)
       .exec(target.namespace, target.pod, target.container, [...argv], stdout.stream, stderr.stream, input, false, onStatus)
-      .then((ws) => {
-        socket = ws;
-        if (settled) ws.terminate();
-      }, (err: unknown) => fail(translateKubeError(err, action, target.pod)));
+      .then(() => settled && socket.finish(false), (err: unknown) => fail(translateKubeError(err, action, target.pod)));
   });
 }

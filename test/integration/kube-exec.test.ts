@@ -7,9 +7,11 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
+import { deliverWarning } from '../../functions/warn/deliver.js';
 import { Fatal, Invalid, NotFound, Transient } from '../../shared/errors.js';
 import { createKube } from '../../shared/kube/index.js';
 import type { Kube } from '../../shared/kube/index.js';
+import type { PodExec } from '../../shared/pods.js';
 import { startSim } from '../../sim/server.js';
 import type { Sim } from '../../sim/server.js';
 
@@ -51,6 +53,17 @@ describe('exec with stdin (v5)', () => {
     expect(sim.kube.readFile(pod, '/home/dev/WARN_EXPIRES_IN_15MIN.txt')).toBe(text);
     const [record] = sim.kube.execs(pod);
     expect(record).toMatchObject({ container: 'gpu-dev', stdin: text, exitCode: 0, protocol: 'v5.channel.k8s.io' });
+  });
+
+  it('carries warn\'s real delivery: the file replaced and the broadcast sent', async () => {
+    sim.kube.writeFile(pod, '/home/dev/WARN_EXPIRES_IN_30MIN.txt', 'old');
+    const exec: PodExec = kube;
+    const expiresAt = new Date('2026-03-01T12:15:00Z');
+    const action = { kind: 'warn' as const, reservationId: 'r-1', podName: pod.name, namespace, expiresAt, levelMinutes: 15, minutesLeft: 15, reason: 'test' };
+    expect(await deliverWarning(exec, 'gpu-dev', action, new Date('2026-03-01T12:00:00Z'))).toEqual({ delivered: true, broadcast: true });
+    expect(sim.kube.listFiles(pod, '/home/dev')).toEqual(['WARN_EXPIRES_IN_15MIN.txt']);
+    expect(sim.kube.readFile(pod, '/home/dev/WARN_EXPIRES_IN_15MIN.txt')).toContain('gpu-dev extend r-1');
+    expect(sim.kube.broadcasts(pod)).toHaveLength(1);
   });
 
   it('broadcasts with wall, recorded per pod', async () => {

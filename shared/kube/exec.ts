@@ -73,7 +73,8 @@ class GuardedSocket implements WebSocketInterface {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
         res.on('end', () => {
-          const failure = { code: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') };
+          const retryAfter = res.headers['retry-after'];
+          const failure = { code: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), ...(retryAfter !== undefined && { retryAfter }) };
           reject(fromHttpFailure(failure, this.action, new Error(`exec upgrade refused with HTTP ${failure.code}`), this.target.pod));
           ws.terminate();
         });

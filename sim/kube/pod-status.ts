@@ -23,7 +23,7 @@ interface ContainerState {
   terminated?: Terminated;
 }
 
-export interface ContainerStatus {
+interface ContainerStatus {
   name: string;
   image: string;
   imageID: string;

@@ -23,7 +23,7 @@ export function getObject(ctx: KubeContext, target: Target): KubeObject {
   return found;
 }
 
-export function listItem(object: KubeObject): Omit<KubeObject, 'kind' | 'apiVersion'> {
+function listItem(object: KubeObject): Omit<KubeObject, 'kind' | 'apiVersion'> {
   const { kind: _kind, apiVersion: _apiVersion, ...item } = object;
   return item;
 }

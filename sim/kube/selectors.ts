@@ -9,7 +9,7 @@ type LabelRequirement =
   | { op: 'in' | 'notin'; key: string; values: string[] };
 
 export type LabelSelector = LabelRequirement[];
-export type Labels = Record<string, string> | undefined;
+type Labels = Record<string, string> | undefined;
 
 const keyPattern = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 const valuePattern = /^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/;

@@ -7,10 +7,10 @@
  */
 export class ShellSyntaxError extends Error {}
 
-export type Segment = { kind: 'text'; text: string; quoted: boolean } | { kind: 'param'; name: string; quoted: boolean };
+type Segment = { kind: 'text'; text: string; quoted: boolean } | { kind: 'param'; name: string; quoted: boolean };
 export type Word = Segment[];
 
-export interface Redirect {
+interface Redirect {
   fd: 1 | 2;
   append: boolean;
   target: Word;

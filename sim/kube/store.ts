@@ -36,7 +36,7 @@ export interface NewObject {
   [field: string]: unknown;
 }
 
-export type ChangeType = 'ADDED' | 'MODIFIED' | 'DELETED';
+type ChangeType = 'ADDED' | 'MODIFIED' | 'DELETED';
 
 export interface Change {
   rv: number;

@@ -131,9 +131,13 @@ describe('refusals and failures', () => {
     await expect(kube.exec(target, ['true'])).rejects.toThrow(/no status within 500 ms/);
   });
 
-  it('a 503 on the upgrade is Transient', async () => {
+  it('a 503 on the upgrade is Transient, and a 429 carries its Retry-After', async () => {
     sim.faults.add({ path: `/api/v1/namespaces/${namespace}/pods/${pod.name}/exec`, status: 503, count: 1 });
     await expect(kube.exec(target, ['true'])).rejects.toThrow(Transient);
+    sim.faults.add({ path: `/api/v1/namespaces/${namespace}/pods/${pod.name}/exec`, status: 429, retryAfterSeconds: 5, count: 1 });
+    const throttled: unknown = await kube.exec(target, ['true']).catch((e: unknown) => e);
+    expect(throttled).toBeInstanceOf(Transient);
+    expect((throttled as Transient).retryAfterMs).toBe(5_000);
   });
 });
 

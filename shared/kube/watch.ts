@@ -15,6 +15,7 @@ import type { KubeConfig, V1Pod } from '@kubernetes/client-node';
 import { ObjectSerializer } from '@kubernetes/client-node/dist/gen/models/ObjectSerializer.js';
 import { ExponentialBackoff } from 'cockatiel';
 import type { IBackoff } from 'cockatiel';
+import type { AppError } from '../errors.js';
 import { Transient } from '../errors.js';
 import { fromHttpFailure, translateKubeError } from './errors.js';
 
@@ -43,6 +44,24 @@ export interface WatchDeps {
   /** The server ends each watch after this long; a stream that outlives it by requestTimeoutMs is abandoned. */
   watchTimeoutSeconds: number;
   requestTimeoutMs: number;
+}
+
+type WatchedObject = { code?: number; metadata?: { resourceVersion?: string } };
+
+/** How a stream ended: normally, with 410 Gone (`gone`), or with an error to retry or give up on. */
+type StreamEnd = { gone: boolean } | { error: AppError };
+
+function endOfStream(err: unknown): StreamEnd {
+  const code = (err as { statusCode?: number } | null)?.statusCode;
+  if (code === 410) return { gone: true };
+  if (code !== undefined) return { error: fromHttpFailure({ code }, 'watch pods', err) };
+  if (err) return { error: translateKubeError(err, 'watch pods') };
+  return { gone: false };
+}
+
+function endOfErrorEvent(status: WatchedObject | undefined): StreamEnd {
+  if (status?.code === 410) return { gone: true };
+  return { error: fromHttpFailure({ code: status?.code ?? 500, body: JSON.stringify(status) }, 'watch pods', status) };
 }
 
 function keyOf(pod: V1Pod): string {
@@ -116,52 +135,53 @@ class PodWatch {
     return namespace === undefined ? '/api/v1/pods' : `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`;
   }
 
-  /** One watch stream, from `from` until it ends; true when the server says the version expired (410). */
-  private watchFrom(from: string): Promise<boolean> {
-    const { signal, labelSelector, fieldSelector } = this.options;
-    const query = {
+  private query(from: string): Record<string, string | number | boolean> {
+    const { labelSelector, fieldSelector } = this.options;
+    return {
       resourceVersion: from,
       allowWatchBookmarks: true,
       timeoutSeconds: this.deps.watchTimeoutSeconds,
       ...(labelSelector !== undefined && { labelSelector }),
       ...(fieldSelector !== undefined && { fieldSelector }),
     };
+  }
+
+  /** Applies one event line; an ERROR line ends the stream. */
+  private onLine(type: string, object: WatchedObject | undefined): StreamEnd | undefined {
+    if (type === 'ERROR') return endOfErrorEvent(object);
+    this.version = object?.metadata?.resourceVersion ?? this.version;
+    if (type === 'ADDED' || type === 'MODIFIED' || type === 'DELETED') this.apply(type, object);
+    return undefined;
+  }
+
+  /** One watch stream, from `from` until it ends; true when the server says the version expired (410). */
+  private watchFrom(from: string): Promise<boolean> {
+    const { signal } = this.options;
     return new Promise<boolean>((resolve, reject) => {
       let controller: AbortController | undefined;
       let finished = false;
-      const finish = (settle: () => void) => {
+      const finish = (end: StreamEnd) => {
         if (finished) return;
         finished = true;
         clearTimeout(stall);
         signal.removeEventListener('abort', stop);
         controller?.abort();
-        settle();
+        if ('error' in end) reject(end.error);
+        else resolve(end.gone);
       };
-      const stop = () => finish(() => resolve(false));
+      const stop = () => finish({ gone: false });
       signal.addEventListener('abort', stop);
       // The client has no timeout of its own on a watch; a server that never ends it is abandoned.
-      const stall = setTimeout(() => finish(() => reject(new Transient('watch pods: the stream outlived its timeout'))),
+      const stall = setTimeout(() => finish({ error: new Transient('watch pods: the stream outlived its timeout') }),
         this.deps.watchTimeoutSeconds * 1000 + this.deps.requestTimeoutMs);
-      const onLine = (type: string, object: { code?: number; metadata?: { resourceVersion?: string } } | undefined) => {
-        if (finished) return;
-        if (type === 'ERROR') {
-          const failure = fromHttpFailure({ code: object?.code ?? 500, body: JSON.stringify(object) }, 'watch pods', object);
-          return finish(object?.code === 410 ? () => resolve(true) : () => reject(failure));
-        }
-        this.version = object?.metadata?.resourceVersion ?? this.version;
-        if (type === 'ADDED' || type === 'MODIFIED' || type === 'DELETED') this.apply(type, object);
+      const onLine = (type: string, object: WatchedObject | undefined) => {
+        const end = finished ? undefined : this.onLine(type, object);
+        if (end) finish(end);
       };
-      const onDone = (err: unknown) => {
-        const code = (err as { statusCode?: number } | null)?.statusCode;
-        if (code === 410) return finish(() => resolve(true));
-        if (code !== undefined) return finish(() => reject(fromHttpFailure({ code }, 'watch pods', err)));
-        if (err) return finish(() => reject(translateKubeError(err, 'watch pods')));
-        finish(() => resolve(false));
-      };
-      new Watch(this.deps.kc).watch(this.path(), query, onLine, onDone).then((c) => {
+      new Watch(this.deps.kc).watch(this.path(), this.query(from), onLine, (err: unknown) => finish(endOfStream(err))).then((c) => {
         controller = c;
         if (finished) c.abort();
-      }, (err: unknown) => finish(() => reject(translateKubeError(err, 'watch pods'))));
+      }, (err: unknown) => finish({ error: translateKubeError(err, 'watch pods') }));
     });
   }
 }

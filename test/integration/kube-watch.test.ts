@@ -149,6 +149,19 @@ describe('watchPods', () => {
     expect(lists).toHaveLength(2);
   });
 
+  it('lists again when the watch request itself is answered 410', async () => {
+    sim.kube.addPod({ name: 'a', namespace });
+    sim.faults.add({ path: new RegExp(`^/api/v1/namespaces/${namespace}/pods\\?.*watch=true`), status: 410, count: 1 });
+    start();
+    await until(() => watchRequests().length === 2, 'a second watch');
+    sim.kube.addPod({ name: 'b', namespace });
+    await until(() => events.length === 2, 'the new pod');
+    expect(events).toEqual(['ADDED a Running', 'ADDED b Running']);
+    const lists = sim.requests.all().filter((r) => r.path === `/api/v1/namespaces/${namespace}/pods` && !r.query.has('watch'));
+    expect(lists).toHaveLength(2);
+    expect(errors).toEqual([]);
+  });
+
   it('rejects when the server refuses it for good (403), instead of retrying forever', async () => {
     sim.faults.add({ path: `/api/v1/namespaces/${namespace}/pods`, status: 403 });
     start();

@@ -2,6 +2,10 @@
  * `devenv-lifecycle invoke <fn>` against a gateway, like `faas-cli invoke`: the options go as a
  * JSON body, the answer is printed as it came, and a non-2xx answer exits non-zero.
  */
+import { randomUUID } from 'node:crypto';
+import { allFunctions } from '../functions/index.js';
+import { loadConfig, processEnvironment } from '../shared/config.js';
+import { makeDeps } from '../shared/deps.js';
 import { Invalid } from '../shared/errors.js';
 
 export interface InvokeArgs {
@@ -44,4 +48,25 @@ export async function invokeThroughGateway(gateway: string, args: InvokeArgs): P
     body: JSON.stringify(invocationBody(args)),
   });
   return { ok: response.ok, text: await response.text() };
+}
+
+/**
+ * Run the function in this process against the configured database and cluster (the same
+ * configuration the function reads when deployed), as a manual invocation.
+ */
+export async function invokeInProcess(args: InvokeArgs): Promise<{ ok: boolean; text: string }> {
+  const fn = allFunctions.find((candidate) => candidate.name === args.fn);
+  if (!fn) throw new Invalid(`unknown function ${args.fn}; one of ${allFunctions.map((f) => f.name).join(', ')}`, [{ field: 'fn', message: 'unknown' }]);
+  const parsed = fn.optionsSchema.safeParse(invocationBody(args));
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((issue) => ({ field: issue.path.join('.') || '(options)', message: issue.message }));
+    throw new Invalid(`invalid options: ${issues.map((i) => `${i.field}: ${i.message}`).join('; ')}`, issues);
+  }
+  const deps = makeDeps(loadConfig(processEnvironment()));
+  try {
+    const result = await fn.handle({ kind: 'manual', callId: randomUUID(), options: parsed.data }, deps);
+    return { ok: result.outcome !== 'failed', text: JSON.stringify(result) };
+  } finally {
+    await deps.close();
+  }
 }

@@ -13,10 +13,10 @@ import { createPool } from '../shared/db/pool.js';
 import { recentRuns } from '../shared/db/queries/runs.js';
 import { Invalid } from '../shared/errors.js';
 import { runCli } from './cli-errors.js';
-import { invokeThroughGateway } from './cli-invoke.js';
+import { invokeInProcess, invokeThroughGateway } from './cli-invoke.js';
 import { formatRuns } from './cli-runs.js';
 
-const USAGE = 'usage: devenv-lifecycle invoke <fn> [--dry-run] [--max-items N] [--json JSON] --gateway URL | migrate | runs [--fn F] [--limit N]';
+const USAGE = 'usage: devenv-lifecycle invoke <fn> [--dry-run] [--max-items N] [--json JSON] [--gateway URL] | migrate | runs [--fn F] [--limit N]';
 
 runCli(async () => {
   const [command, ...rest] = process.argv.slice(2);
@@ -38,15 +38,8 @@ async function invoke(args: string[]): Promise<void> {
   });
   const fn = positionals[0];
   if (!fn) throw new Invalid(`invoke needs a function name; ${USAGE}`, [{ field: 'fn', message: 'missing' }]);
-  if (typeof values.gateway !== 'string') {
-    throw new Invalid('invoke needs --gateway URL (for example http://127.0.0.1:8080, the local stack)', [{ field: '--gateway', message: 'missing' }]);
-  }
-  const answer = await invokeThroughGateway(values.gateway, {
-    fn,
-    dryRun: values['dry-run'] === true,
-    maxItems: values['max-items'] as string | undefined,
-    json: values.json as string | undefined,
-  });
+  const request = { fn, dryRun: values['dry-run'] === true, maxItems: values['max-items'] as string | undefined, json: values.json as string | undefined };
+  const answer = typeof values.gateway === 'string' ? await invokeThroughGateway(values.gateway, request) : await invokeInProcess(request);
   process.stdout.write(`${answer.text}\n`);
   if (!answer.ok) throw new Error(`${fn} answered with an error (see above)`);
 }

@@ -85,6 +85,9 @@ async function recorded(
   const startedAt = services.clock.now();
   const log = runLogger(services.log, { fn, runId, trigger: invocation.kind });
   const staged: string[] = [];
+  // The trace that reached this run continues in every event it publishes (W3C traceparent).
+  const traceparent = invocation.kind === 'event' ? invocation.event.traceparent : invocation.traceparent;
+  const traced = (event: LifecycleEvent): LifecycleEvent => (event.traceparent || !traceparent ? event : { ...event, traceparent });
   const scope: RunScope = {
     runId,
     fn,
@@ -95,7 +98,7 @@ async function recorded(
     now: () => services.clock.now(),
     stage: async (db, events) => {
       if (dryRun) return;
-      await stageEvents(db, events, services.publish, services.clock.now());
+      await stageEvents(db, events.map(traced), services.publish, services.clock.now());
       staged.push(...events.map((event) => event.id));
     },
     claimEvent: async (db) => {

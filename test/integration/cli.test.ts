@@ -32,7 +32,7 @@ afterAll(() => new Promise<void>((resolve) => gateway.close(() => resolve())));
 async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
     const { stdout, stderr } = await execFileAsync(process.execPath, ['bin/devenv-lifecycle.mjs', ...args], {
-      env: { ...process.env, DATABASE_URL: db.url, SECRETS_DIR: join(tmpdir(), 'no-secrets') },
+      env: { ...process.env, DATABASE_URL: db.url, SECRETS_DIR: join(tmpdir(), 'no-secrets'), KUBE_API_SERVER: 'http://127.0.0.1:1', LOG_LEVEL: 'silent' },
       timeout: 30_000,
     });
     return { code: 0, stdout, stderr };
@@ -77,6 +77,19 @@ describe('devenv-lifecycle CLI', () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/STARTED \(UTC\)\s+FUNCTION/);
     expect(result.stdout).toMatch(/2026-06-01 12:00:00\s+warn\s+schedule\s+succeeded\s+2\.0\s+warned=3/);
+  });
+
+  it('runs a function in process when no gateway is given, against the configured database', async () => {
+    const result = await cli('invoke', 'ending-watchdog', '--dry-run', '--json', '{"olderThanMinutes":45}');
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({ outcome: 'succeeded', summary: { selected: 0 } });
+  });
+
+  it('names the unknown function and the bad option of an in-process call', async () => {
+    expect((await cli('invoke', 'nope')).stderr).toMatch(/unknown function nope/);
+    const bad = await cli('invoke', 'ending-watchdog', '--json', '{"maxLabs":-1}');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/maxLabs/);
   });
 
   it('merges --json with the flags', () => {

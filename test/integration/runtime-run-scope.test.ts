@@ -145,3 +145,16 @@ describe('run scope for events', () => {
     expect(claims).toEqual([true, false]);
   });
 });
+
+describe('trace context', () => {
+  it('carries the traceparent of the triggering request into the events a run publishes', async () => {
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    const event = expiredEvent('r-traced');
+    await runScoped(services, 'expire', { kind: 'manual', callId: 't-1', options: { dryRun: false }, traceparent }, async (scope) => {
+      await withTransaction(db.pool, (client) => scope.stage(client, [event]));
+      return { summary: {}, failures: [] };
+    });
+    const { rows } = await db.pool.query('select traceparent from event_outbox where event_id = $1', [event.id]);
+    expect(rows).toEqual([{ traceparent }]);
+  });
+});

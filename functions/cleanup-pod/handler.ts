@@ -1,5 +1,4 @@
 /* cleanup-pod's entry: an ended-reservation event tears that one down; a schedule tick sweeps. */
-import { withTransaction } from '../../shared/db/transaction.js';
 import { baseOptionsSchema, defineFunction } from '../../shared/runtime/invocation.js';
 import type { BaseOptions } from '../../shared/runtime/invocation.js';
 import { runScoped } from '../../shared/runtime/run-scope.js';
@@ -13,7 +12,7 @@ export const cleanupPod = defineFunction<BaseOptions, CleanupDeps & { run: RunSe
   handle: (invocation, deps) =>
     runScoped(deps.run, 'cleanup-pod', invocation, async (scope) => {
       if (invocation.kind !== 'event') return cleanupRun(scope, deps);
-      if (!(await withTransaction(deps.pool, (client) => scope.claimEvent(client)))) return { summary: { duplicate_events: 1 }, failures: [] };
+      if (!(await scope.claimEvent(deps.pool))) return { summary: { duplicate_events: 1 }, failures: [] };
       return cleanupRun(scope, deps, [invocation.event.subject ?? '']);
     }),
 });

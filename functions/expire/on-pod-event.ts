@@ -5,7 +5,6 @@
  */
 import { absentSinceFor, recordObservations } from '../../shared/db/queries/pod-observations.js';
 import { activeReservationForPod } from '../../shared/db/queries/reservations.js';
-import { withTransaction } from '../../shared/db/transaction.js';
 import type { ParsedEvent } from '../../shared/events/parse.js';
 import { EventTypes } from '../../shared/events/types.js';
 import { summarizePod } from '../../shared/pod-summary.js';
@@ -16,7 +15,7 @@ import { execute, podTarget, toActive } from './run.js';
 import type { ExpireDeps } from './run.js';
 
 export async function onPodEvent(scope: RunScope, deps: ExpireDeps, event: ParsedEvent): Promise<RunReport> {
-  if (!(await withTransaction(deps.pool, (client) => scope.claimEvent(client)))) {
+  if (!(await scope.claimEvent(deps.pool))) {
     return { summary: { duplicate_events: 1 }, failures: [] };
   }
   const { policy } = deps.config;

@@ -5,7 +5,6 @@ import { baseOptionsSchema, defineFunction } from '../../shared/runtime/invocati
 import type { BaseOptions } from '../../shared/runtime/invocation.js';
 import { runScoped } from '../../shared/runtime/run-scope.js';
 import type { RunServices } from '../../shared/runtime/run-scope.js';
-import { withTransaction } from '../../shared/db/transaction.js';
 import { podEventRun, scanRun } from './run.js';
 import type { OomDeps } from './run.js';
 
@@ -16,7 +15,7 @@ export const oomScan = defineFunction<BaseOptions, OomDeps & { run: RunServices 
     runScoped(deps.run, 'oom-scan', invocation, async (scope) => {
       if (invocation.kind !== 'event') return scanRun(scope, deps);
       // Kills are keyed, so a duplicate event could not double-count; the inbox still answers it cheaply.
-      if (!(await withTransaction(deps.pool, (client) => scope.claimEvent(client)))) return { summary: { duplicate_events: 1 }, failures: [] };
+      if (!(await scope.claimEvent(deps.pool))) return { summary: { duplicate_events: 1 }, failures: [] };
       return podEventRun(scope, deps, summarizePod(invocation.event.data as PodLike));
     }),
 });

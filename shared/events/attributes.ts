@@ -1,6 +1,6 @@
 /*
  * CloudEvents 1.0 context attributes, checked before the SDK sees them: the SDK would invent an
- * id or a time rather than report one missing (platform-notes section 4).
+ * id or a time rather than report one missing.
  */
 import { ValidationError } from 'cloudevents';
 import { z } from 'zod';

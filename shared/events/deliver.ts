@@ -1,6 +1,6 @@
 /*
  * Send one event, binary mode, by HTTP POST, and believe only the status code: the SDK's
- * httpTransport resolves on a 500 (platform-notes section 4). Retryable answers follow Knative's
+ * httpTransport resolves on a 500. Retryable answers follow Knative's
  * delivery spec (5xx, 408, 429 and network errors); any other 4xx is permanent.
  * Where to send is the outbox's concern (shared/events/outbox.ts): Knative -> the SinkBinding's
  * K_SINK (the Broker routes by type); OpenFaaS -> the gateway's /async-function/<fn> of every

@@ -1,7 +1,7 @@
 /*
  * The consuming end: one HTTP request -> one validated CloudEvent. The SDK's HTTP.toEvent does
  * not validate, fills a missing `time` with "now", turns an unparseable `time` into "now" and
- * wraps non-JSON bodies in quotes (platform-notes section 4), so the attributes and the data are
+ * wraps non-JSON bodies in quotes, so the attributes and the data are
  * checked here first and the SDK only confirms the result with `validate()`.
  */
 import { HTTP } from 'cloudevents';

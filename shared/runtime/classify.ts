@@ -1,5 +1,5 @@
 /*
- * One HTTP request -> one Invocation, for both platforms (platform-notes section 7.3):
+ * One HTTP request -> one Invocation, for both platforms:
  *   - a CloudEvent (any `ce-*` header, or an application/cloudevents* body): a PingSource tick is
  *     a schedule, anything else an event; batches are refused;
  *   - `X-Connector: cron-connector` (empty body): a schedule;

@@ -1,6 +1,6 @@
 /*
  * The `handle(event, context)` export for the unmodified OpenFaaS node22 template
- * (template/node22/index.js, platform-notes section 1.2). The template answers a thrown error
+ * (template/node22/index.js). The template answers a thrown error
  * with HTTP 200 and drops our headers on `context.fail`, so this adapter never throws and always
  * answers through `status().headers().succeed()`.
  *

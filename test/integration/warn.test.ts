@@ -67,6 +67,16 @@ describe('warn', () => {
     expect(exec.stdin).toContain('gpu-dev extend wwww0002-argv');
   });
 
+  it('delivers text with shell metacharacters byte for byte (nothing reaches a shell)', async () => {
+    const hostile = `wwww0006-$(touch /tmp/pwned);\`id\`|'"&&rm -rf ~`;
+    await insertReservation(h.deps.pool, { reservation_id: hostile, pod_name: 'gpu-dev-hostile', namespace: 'gpu-dev', expires_at: inMinutes(20) });
+    h.sim.kube.addPod({ namespace: 'gpu-dev', name: 'gpu-dev-hostile' });
+    await h.schedule(warn);
+    const text = h.sim.kube.readFile({ namespace: 'gpu-dev', name: 'gpu-dev-hostile' }, '/home/dev/WARN_EXPIRES_IN_20MIN.txt')!;
+    expect(text).toContain(`gpu-dev extend ${hostile}\n`);
+    expect(h.sim.kube.listFiles({ namespace: 'gpu-dev', name: 'gpu-dev-hostile' }, '/tmp')).not.toContain('pwned');
+  });
+
   it('re-arms the levels when the reservation is extended', async () => {
     await reservation('wwww0003-extend', 10);
     await h.schedule(warn);

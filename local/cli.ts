@@ -3,6 +3,7 @@
  *   invoke <fn> [--dry-run] [--max-items N] [--json '{…}'] [--gateway URL]
  *   migrate
  *   runs [--fn F] [--limit N]
+ *   ending-watchdog [--lab-id ID] [--older-than-minutes N] [--max-labs N] [--action force|fail] [--dry-run]
  * Failures print one line on stderr and exit non-zero.
  */
 import { parseArgs } from 'node:util';
@@ -16,7 +17,7 @@ import { runCli } from './cli-errors.js';
 import { invokeInProcess, invokeThroughGateway } from './cli-invoke.js';
 import { formatRuns } from './cli-runs.js';
 
-const USAGE = 'usage: devenv-lifecycle invoke <fn> [--dry-run] [--max-items N] [--json JSON] [--gateway URL] | migrate | runs [--fn F] [--limit N]';
+const USAGE = 'usage: devenv-lifecycle invoke <fn> [--dry-run] [--max-items N] [--json JSON] [--gateway URL] | migrate | runs [--fn F] [--limit N] | ending-watchdog [--lab-id ID] [--older-than-minutes N] [--max-labs N] [--action force|fail] [--dry-run]';
 
 runCli(async () => {
   const [command, ...rest] = process.argv.slice(2);
@@ -26,6 +27,7 @@ runCli(async () => {
     process.stdout.write(`migrations applied: ${report.applied.join(', ') || 'nothing (schema is up to date)'}\n`);
   });
   if (command === 'runs') return runs(rest);
+  if (command === 'ending-watchdog') return endingWatchdog(rest);
   throw new Invalid(`unknown command ${command ?? '(none)'}; ${USAGE}`, [{ field: 'command', message: 'unknown' }]);
 });
 
@@ -42,6 +44,27 @@ async function invoke(args: string[]): Promise<void> {
   const answer = typeof values.gateway === 'string' ? await invokeThroughGateway(values.gateway, request) : await invokeInProcess(request);
   process.stdout.write(`${answer.text}\n`);
   if (!answer.ok) throw new Error(`${fn} answered with an error (see above)`);
+}
+
+/** The OctoLab watchdog's own command line, run in process (flags as the origin script took them). */
+async function endingWatchdog(args: string[]): Promise<void> {
+  const { values } = parse(args, {
+    'lab-id': { type: 'string' },
+    'older-than-minutes': { type: 'string' },
+    'max-labs': { type: 'string' },
+    action: { type: 'string' },
+    'dry-run': { type: 'boolean', default: false },
+  });
+  const numeric = (flag: string) => (values[flag] === undefined ? undefined : Number(values[flag]));
+  const options = {
+    ...(values['lab-id'] !== undefined && { labId: values['lab-id'] }),
+    ...(values['older-than-minutes'] !== undefined && { olderThanMinutes: numeric('older-than-minutes') }),
+    ...(values['max-labs'] !== undefined && { maxLabs: numeric('max-labs') }),
+    ...(values.action !== undefined && { action: values.action }),
+  };
+  const answer = await invokeInProcess({ fn: 'ending-watchdog', dryRun: values['dry-run'] === true, json: JSON.stringify(options) });
+  process.stdout.write(`${answer.text}\n`);
+  if (!answer.ok) throw new Error('ending-watchdog finished with failures (see above)');
 }
 
 async function runs(args: string[]): Promise<void> {

@@ -92,6 +92,15 @@ describe('devenv-lifecycle CLI', () => {
     expect(bad.stderr).toMatch(/maxLabs/);
   });
 
+  it('takes the OctoLab watchdog flags and refuses a negative age (B-12)', async () => {
+    const ok = await cli('ending-watchdog', '--older-than-minutes', '45', '--max-labs', '5', '--action', 'fail', '--dry-run');
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.stdout)).toMatchObject({ outcome: 'succeeded', summary: { selected: 0 } });
+    const bad = await cli('ending-watchdog', '--older-than-minutes=-5');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/olderThanMinutes/);
+  });
+
   it('merges --json with the flags', () => {
     expect(invocationBody({ fn: 'x', dryRun: true, json: '{"labId":"a"}', maxItems: '2' })).toEqual({ labId: 'a', dryRun: true, maxItems: 2 });
   });

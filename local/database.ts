@@ -3,6 +3,7 @@
  * otherwise an embedded PostgreSQL whose data stays under .data/postgres between runs.
  */
 import { join } from 'node:path';
+import pg from 'pg';
 import { startEmbeddedPostgres } from './embedded-postgres.js';
 
 export interface LocalDatabase {
@@ -29,7 +30,6 @@ export async function localDatabase(env: Record<string, string | undefined>): Pr
 }
 
 async function ensureDatabase(adminUrl: string, name: string): Promise<void> {
-  const { default: pg } = await import('pg');
   const client = new pg.Client({ connectionString: adminUrl });
   await client.connect();
   try {

@@ -5,6 +5,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Clock } from '../shared/clock.js';
 import { startSim } from '../sim/server.js';
 import type { Sim } from '../sim/server.js';
 import { DATA_DIR } from './database.js';
@@ -14,12 +15,12 @@ export type LocalCluster =
   | { simulated: false; description: string; env: Record<string, string>; stop(): Promise<void> }
   | { simulated: true; description: string; env: Record<string, string>; sim: Sim; kubeconfigPath: string; seedDemo(): void; stop(): Promise<void> };
 
-export async function localCluster(env: Record<string, string | undefined>): Promise<LocalCluster> {
+export async function localCluster(env: Record<string, string | undefined>, clock?: Clock): Promise<LocalCluster> {
   const configured = env.KUBECONFIG ?? env.KUBE_API_SERVER ?? (env.KUBERNETES_SERVICE_HOST ? 'in-cluster service account' : undefined);
   if (configured !== undefined) {
     return { simulated: false, description: `configured cluster (${configured})`, env: {}, stop: async () => undefined };
   }
-  const sim = await startSim();
+  const sim = await startSim(clock ? { clock } : {});
   mkdirSync(DATA_DIR, { recursive: true });
   const kubeconfigPath = join(DATA_DIR, 'sim-kubeconfig');
   writeFileSync(kubeconfigPath, sim.kubeconfigYaml());

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import type { Clock } from '../shared/clock.js';
 import { loadConfig } from '../shared/config.js';
 import { migrate } from '../shared/db/migrate.js';
 import { makeDeps } from '../shared/deps.js';
@@ -27,6 +28,8 @@ export interface LocalStackOptions {
   /** Fire the stack.yml schedules (off in tests that drive every run by hand). */
   schedules: boolean;
   log?: Logger;
+  /** Time for the functions and the simulator; e2e tests move it by hand instead of sleeping. */
+  clock?: Clock;
 }
 
 export interface LocalStack {
@@ -39,7 +42,7 @@ export interface LocalStack {
 
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
   const database = await localDatabase(options.env);
-  const cluster = await localCluster(options.env);
+  const cluster = await localCluster(options.env, options.clock);
   const server = http.createServer();
   await new Promise<void>((resolve) => server.listen(options.port, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -50,7 +53,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     OPENFAAS_GATEWAY_URL: url,
     EVENT_DELIVERY: 'openfaas',
   });
-  const deps = makeDeps(config, options.log ? { log: options.log } : {});
+  const deps = makeDeps(config, { ...(options.log ? { log: options.log } : {}), ...(options.clock ? { clock: options.clock } : {}) });
   await migrate(deps.pool);
   if (options.demo && cluster.simulated) {
     await seedDemoDatabase(deps.pool, deps.clock.now());

@@ -40,3 +40,20 @@ export async function benchDatabase(rounds: number): Promise<string[]> {
     `| clone the migrated template (one per test file) | ${fmt(median(clones))} | ${clones.length} |`,
   ];
 }
+
+export interface BenchDatabase {
+  /** A migrated, empty database of its own on the embedded server. */
+  url: string;
+  pool: pg.Pool;
+  stop(): Promise<void>;
+}
+
+/** One embedded server on tmpfs with a migrated database, for a benchmark section to fill. */
+export async function startBenchDatabase(name: string): Promise<BenchDatabase> {
+  const server = await startEmbeddedPostgres({ dataDir: `/dev/shm/devenv-lifecycle-bench-${name}-${process.pid}`, persistent: false, fast: true });
+  await admin(server.url('postgres'), 'create database bench');
+  const url = server.url('bench');
+  const pool = new pg.Pool({ connectionString: url, max: 10 });
+  await migrate(pool);
+  return { url, pool, stop: async () => { await pool.end(); await server.stop(); } };
+}

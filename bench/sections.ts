@@ -1,0 +1,23 @@
+/*
+ * The benchmark sections, in the order BENCHMARKS.md shows them. Each section measures one claim
+ * and answers markdown lines (a short lead and a table); `npm run bench -- --only <id>` reruns one
+ * section and replaces just its part of BENCHMARKS.md.
+ */
+import { benchDatabase } from './database.js';
+
+export interface BenchContext {
+  /** Quick mode: the whole `npm run bench -- --quick` stays under two minutes. */
+  quick: boolean;
+  /** How many times each measure is repeated; figures are medians. */
+  rounds: number;
+}
+
+export interface BenchSection {
+  id: string;
+  title: string;
+  run(context: BenchContext): Promise<string[]>;
+}
+
+export const sections: BenchSection[] = [
+  { id: 'database', title: 'Database foundation', run: (context) => benchDatabase(context.rounds) },
+];

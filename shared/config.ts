@@ -95,6 +95,13 @@ export const EnvSchema = z
     OPENFAAS_GATEWAY_URL: z.url({ error: 'must be a URL' }).default('http://gateway.openfaas:8080'),
     EVENT_DELIVERY: z.enum(['auto', 'knative', 'openfaas', 'none']).default('auto'),
     EVENT_BODY_LIMIT_BYTES: wholeNumber(1024).default(262_144),
+
+    // The pod-watch source (pod-watch/main.ts): namespaces to watch (RESERVATION_NAMESPACE when
+    // empty), its health and metrics port, and how hard it tries to hand events to the gateway.
+    POD_WATCH_NAMESPACES: z.string().default('').transform((raw) => raw.split(',').map((ns) => ns.trim()).filter((ns) => ns !== '')),
+    POD_WATCH_PORT: wholeNumber(1).max(65535).default(8080),
+    POD_WATCH_QUEUE_LIMIT: wholeNumber(1).default(10_000),
+    POD_WATCH_DELIVERY_ATTEMPTS: wholeNumber(1).default(5),
   });
 
 export type Env = z.output<typeof EnvSchema>;
@@ -158,14 +165,7 @@ function shapeConfig(env: Env) {
     database: databaseSettings(env),
     logLevel: env.LOG_LEVEL,
     logHashSalt: env.LOG_HASH_SALT,
-    kube: {
-      kubeconfigPath: env.KUBECONFIG,
-      server: env.KUBE_API_SERVER,
-      token: env.KUBE_TOKEN,
-      inCluster: env.KUBERNETES_SERVICE_HOST !== undefined && env.KUBECONFIG === undefined && env.KUBE_API_SERVER === undefined,
-      requestTimeoutMs: env.KUBE_REQUEST_TIMEOUT_MS,
-      execTimeoutMs: env.EXEC_TIMEOUT_SECONDS * 1000,
-    },
+    kube: kubeSettings(env),
     aws: {
       region: env.AWS_REGION,
       endpoint: env.AWS_ENDPOINT_URL,
@@ -179,6 +179,19 @@ function shapeConfig(env: Env) {
     run: { maxItems: env.MAX_ITEMS, budgetSeconds: env.RUN_BUDGET_SECONDS, concurrency: env.CONCURRENCY, paused: env.LIFECYCLE_PAUSED },
     webhook: env.WEBHOOK_URL ? { url: env.WEBHOOK_URL, timeoutMs: env.WEBHOOK_TIMEOUT_MS } : undefined,
     events: eventSettings(env),
+  };
+}
+
+type KubeEnv = Pick<Env, 'KUBECONFIG' | 'KUBE_API_SERVER' | 'KUBE_TOKEN' | 'KUBERNETES_SERVICE_HOST' | 'KUBE_REQUEST_TIMEOUT_MS' | 'EXEC_TIMEOUT_SECONDS'>;
+
+export function kubeSettings(env: KubeEnv) {
+  return {
+    kubeconfigPath: env.KUBECONFIG,
+    server: env.KUBE_API_SERVER,
+    token: env.KUBE_TOKEN,
+    inCluster: env.KUBERNETES_SERVICE_HOST !== undefined && env.KUBECONFIG === undefined && env.KUBE_API_SERVER === undefined,
+    requestTimeoutMs: env.KUBE_REQUEST_TIMEOUT_MS,
+    execTimeoutMs: env.EXEC_TIMEOUT_SECONDS * 1000,
   };
 }
 

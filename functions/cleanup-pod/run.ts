@@ -15,6 +15,7 @@ import type { LifecycleEvent } from '../../shared/events/build.js';
 import { EventTypes } from '../../shared/events/types.js';
 import { coerceError } from '../../shared/errors.js';
 import { stableUuid } from '../../shared/ids.js';
+import { mapWithConcurrency } from '../../shared/resilience.js';
 import type { Metrics } from '../../shared/runtime/metrics.js';
 import type { RunReport, RunScope } from '../../shared/runtime/run-scope.js';
 import { advance } from './decide.js';
@@ -41,16 +42,18 @@ export async function cleanupRun(scope: RunScope, deps: CleanupDeps, reservation
   }
   const started = await startTeardowns(deps.pool, reservationIds ?? 'sweep', now, SWEEP_DAYS);
   const rows = await claimTeardowns(deps.pool, { owner: scope.runId, now, leaseSeconds: LEASE_SECONDS, limit: scope.maxItems, reservationIds });
-  const summary: Record<string, number> = { started, claimed: rows.length, resources_deleted: 0, cleaned: 0, disks_released: 0, retrying: 0, deferred: 0 };
+  const summary: Record<string, number> = { started, claimed: rows.length, resources_deleted: 0, pods_gone: 0, cleaned: 0, disks_released: 0, retrying: 0, deferred: 0 };
   const failures: string[] = [];
-  for (const row of rows) {
+  // Teardowns are independent; bounded concurrency keeps a sweep of hundreds within the run's
+  // budget (the origin tore down one at a time, A-6) without flooding the API server or EC2.
+  await mapWithConcurrency(rows, deps.config.run.concurrency, async (row) => {
     if (scope.now() >= scope.deadline) {
       await releaseTeardownLease(deps.pool, row.reservation_id, scope.runId);
       summary.deferred = (summary.deferred ?? 0) + 1;
-      continue;
+      return;
     }
     await advanceTeardown(scope, deps, row, summary).catch((err: unknown) => failures.push(`teardown ${row.reservation_id}: ${coerceError(err).message}`));
-  }
+  });
   await notifyAvailability(deps, summary, failures);
   return { summary, failures };
 }
@@ -67,6 +70,7 @@ async function advanceTeardown(scope: RunScope, deps: CleanupDeps, row: Teardown
     const next = await apply(scope, deps, row, target, step, transition, summary);
     if (next === step) return;
     if (step === 'delete_resources') summary.resources_deleted = (summary.resources_deleted ?? 0) + 1;
+    if (step === 'await_gone') summary.pods_gone = (summary.pods_gone ?? 0) + 1;
     step = next;
     enteredAt = scope.now();
   }
@@ -113,10 +117,14 @@ function diskReleased(row: TeardownRow, disk: { user_id: string; disk_name: stri
   }, { source: sourceFor('cleanup-pod'), subject: row.reservation_id, time: now });
 }
 
-/** The availability updater, once per run (not once per pod) and only when something was torn down. */
+/**
+ * The availability updater, once per run (not once per pod, as the origin did), and only when
+ * capacity really changed: a pod confirmed gone (its GPUs are free) or a disk released. A pod that
+ * is still terminating frees nothing yet, so a delete alone does not count.
+ */
 async function notifyAvailability(deps: CleanupDeps, summary: Record<string, number>, failures: string[]): Promise<void> {
   const name = deps.config.aws.availabilityUpdaterFunctionName;
-  if (!name || ((summary.resources_deleted ?? 0) === 0 && (summary.cleaned ?? 0) === 0)) return;
+  if (!name || ((summary.pods_gone ?? 0) === 0 && (summary.disks_released ?? 0) === 0)) return;
   try {
     await deps.lambda.invokeAsync(name, {});
     summary.availability_updates = 1;

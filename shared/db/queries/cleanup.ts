@@ -61,10 +61,15 @@ export interface StepUpdate {
   releaseLease: boolean;
 }
 
-/** Record a step's outcome as the lease holder; false if the lease was lost meanwhile. */
+/**
+ * Record a step's outcome as the lease holder; false if the lease was lost meanwhile. `updated_at`
+ * is when the current step was entered: a retry keeps it, so a pod stuck terminating is noticed
+ * after minutes of retries (and deleted again with grace 0) instead of never.
+ */
 export async function saveStep(db: Db, update: StepUpdate): Promise<boolean> {
   const { rowCount } = await db.query(
-    `update cleanup_progress set step = $3::text, updated_at = $4, next_attempt_at = $5, last_error = $6,
+    `update cleanup_progress set step = $3::text, next_attempt_at = $5, last_error = $6,
+       updated_at = case when step = $3::text then updated_at else $4 end,
        attempts = attempts + case when $7 then 1 else 0 end,
        completed_at = case when $3::text = 'done' then $4::timestamptz end,
        lease_owner = case when $3::text = 'done' or $8 then null else lease_owner end,

@@ -1,0 +1,40 @@
+/*
+ * An ended reservation as cleanup-pod finds it: the row, the user's disk held by it, and in the
+ * simulated cluster its labelled pod (mounting the EBS volume), the `<pod>-ssh` service that older
+ * writers created without our label, a labelled service, and the attached volume.
+ */
+import type { FunctionHarness } from '../support/function-harness.js';
+import { insertDisk, insertReservation } from '../support/fixtures.js';
+
+let serial = 0;
+
+export interface EndedReservation {
+  id: string;
+  podName: string;
+  volumeId: string | null;
+  diskId: string;
+}
+
+export async function seedEndedReservation(h: FunctionHarness, options: { volume?: boolean; status?: string } = {}): Promise<EndedReservation> {
+  const n = ++serial;
+  const id = `cccc${String(n).padStart(4, '0')}-0000-4000-8000-000000000000`;
+  const podName = `gpu-dev-${id.slice(0, 8)}`;
+  const volumeId = options.volume === false ? null : `vol-0000000000000${String(n).padStart(4, '0')}`;
+  await insertReservation(h.deps.pool, { reservation_id: id, status: options.status ?? 'expired', pod_name: podName, namespace: 'gpu-dev', ebs_volume_id: volumeId, disk_name: `home-${n}`, status_changed_at: h.clock.now() });
+  const disk = await insertDisk(h.deps.pool, { user_id: 'dev@example.com', disk_name: `home-${n}`, in_use: true, reservation_id: id, ebs_volume_id: volumeId });
+  const volumes = volumeId ? [{ name: 'home', awsElasticBlockStore: { volumeID: volumeId } }] : undefined;
+  h.sim.kube.addPod({ name: podName, namespace: 'gpu-dev', labels: { 'reservation-id': id }, ...(volumes && { volumes }) });
+  h.sim.kube.addService({ name: `${podName}-ssh`, namespace: 'gpu-dev' });
+  h.sim.kube.addService({ name: `${podName}-web`, namespace: 'gpu-dev', labels: { 'reservation-id': id } });
+  if (volumeId) h.sim.aws.addVolume({ volumeId, sizeGiB: 50, attachedTo: podName });
+  return { id, podName, volumeId, diskId: disk.disk_id };
+}
+
+export const teardownOf = async (h: FunctionHarness, id: string) =>
+  (await h.deps.pool.query('select step, attempts, last_error from cleanup_progress where reservation_id = $1', [id])).rows[0];
+
+export const diskOf = async (h: FunctionHarness, diskId: string) =>
+  (await h.deps.pool.query('select in_use, reservation_id from disks where disk_id = $1', [diskId])).rows[0];
+
+export const transitionsOf = async (h: FunctionHarness, id: string): Promise<string[]> =>
+  (await h.deps.pool.query(`select action from decision_log where entity_id = $1 and function = 'cleanup-pod' order by id`, [id])).rows.map((row) => row.action as string);

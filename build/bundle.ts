@@ -9,6 +9,7 @@ import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import type { BuildOptions } from 'esbuild';
 import { FUNCTION_NAMES } from '../shared/runtime/invocation.js';
 import type { FunctionName } from '../shared/runtime/invocation.js';
 
@@ -24,7 +25,7 @@ export interface BundleResult {
 // The image's runtime (node:22-alpine). Optional native add-ons of pg and ws stay out: both
 // fall back to JavaScript when they are missing. Minified because start-up time is mostly
 // parsing; names are kept so logged errors still say which class they are.
-const common = {
+const common: BuildOptions = {
   bundle: true,
   platform: 'node',
   format: 'cjs',
@@ -34,7 +35,7 @@ const common = {
   legalComments: 'linked',
   external: ['pg-native', 'bufferutil', 'utf-8-validate'],
   logLevel: 'error',
-} as const;
+};
 
 /** `functions/cleanup-pod/handler.ts` exports `cleanupPod`. */
 export function exportNameOf(fn: FunctionName): string {

@@ -1,6 +1,6 @@
 /*
- * warn's shell: one indexed query for the reservations whose deadline is within the largest level,
- * one ledger query, decide, then deliver with bounded concurrency. The ledger is written after
+ * warn's shell: one indexed query for the reservations that owe a warning (deadline within the
+ * largest level, the crossed level not yet in the ledger), one ledger query, decide, then deliver with bounded concurrency. The ledger is written after
  * each delivery (sent, or failed with the error), with the reservation.warned event.
  */
 import type pg from 'pg';
@@ -30,8 +30,7 @@ export interface WarnDeps {
 export async function warnRun(scope: RunScope, deps: WarnDeps): Promise<RunReport> {
   const { policy } = deps.config;
   const now = scope.now();
-  const horizon = Math.max(...policy.warningMinutes);
-  const due = await reservationsDueForWarning(deps.pool, now, horizon, Math.max(scope.maxItems * 4, 100));
+  const due = await reservationsDueForWarning(deps.pool, now, policy.warningMinutes, Math.max(scope.maxItems * 4, 100));
   const sent = await sentLevels(deps.pool, due.map((row) => ({ reservationId: row.reservation_id, expiresAt: row.expires_at! })));
   const decision = decide({
     now,

@@ -106,4 +106,23 @@ describe('warn', () => {
     expect(second.summary).toMatchObject({ warned: 0, webhook_sent: 1 });
     expect(webhookCalls.at(-1)).toMatchObject({ type: 'reservation.warned', reservationId: 'wwww0005-hook', levelMinutes: 5 });
   });
+
+  it('is not crowded out by a horizon full of reservations already warned for their level', async () => {
+    // 120 reservations 20 minutes out, already warned at 30: more than the query's slack (100).
+    await h.deps.pool.query(
+      `insert into reservations (reservation_id, user_id, status, expires_at, pod_name, namespace)
+       select 'wwww0007-warned-' || i, 'u', 'active', $1, 'gpu-dev-warned-' || i, 'gpu-dev' from generate_series(1, 120) as i`,
+      [inMinutes(20)],
+    );
+    await h.deps.pool.query(
+      `insert into warning_ledger (reservation_id, expires_at, level_minutes, state, minutes_left, first_attempt_at, sent_at)
+       select reservation_id, expires_at, 30, 'sent', 29, $1, $1 from reservations where reservation_id like 'wwww0007-warned-%'`,
+      [h.clock.now()],
+    );
+    await reservation('wwww0008-crossed', 29.5);
+    const result = await h.manual(warn, { maxItems: 1 });
+    expect(result.summary).toMatchObject({ warned: 1 });
+    expect(warningFiles('wwww0008-crossed')).toEqual(['WARN_EXPIRES_IN_29MIN.txt']);
+    await h.deps.pool.query(`delete from reservations where reservation_id like 'wwww0007-%'`);
+  });
 });

@@ -18,7 +18,9 @@ export interface ReservationRow {
   ebs_volume_id: string | null;
 }
 
-const COLUMNS = `reservation_id, user_id, status, expires_at, launched_at, status_changed_at, pod_name, namespace, disk_name, ebs_volume_id`;
+const COLUMN_NAMES = ['reservation_id', 'user_id', 'status', 'expires_at', 'launched_at', 'status_changed_at', 'pod_name', 'namespace', 'disk_name', 'ebs_volume_id'];
+const COLUMNS = COLUMN_NAMES.join(', ');
+const prefixed = (alias: string) => COLUMN_NAMES.map((name) => `${alias}.${name}`).join(', ');
 
 /** Active reservations past deadline + grace, most overdue first. */
 export async function overdueReservations(db: Db, now: Date, graceSeconds: number, limit: number): Promise<ReservationRow[]> {
@@ -31,13 +33,26 @@ export async function overdueReservations(db: Db, now: Date, graceSeconds: numbe
   return rows;
 }
 
-/** Active reservations whose deadline falls in [now, now + horizon]: the ones warn may warn. */
-export async function reservationsDueForWarning(db: Db, now: Date, horizonMinutes: number, limit: number): Promise<ReservationRow[]> {
+/**
+ * Active reservations that owe a warning now: deadline in (now, now + largest level], and the most
+ * urgent level crossed not yet sent (nor a more urgent one) for the current deadline. Filtering on
+ * the ledger here, not after the limit, keeps a busy horizon of already-warned reservations from
+ * crowding out the ones that just crossed a level.
+ */
+export async function reservationsDueForWarning(db: Db, now: Date, levelsMinutes: readonly number[], limit: number): Promise<ReservationRow[]> {
   const { rows } = await db.query<ReservationRow>(
-    `select ${COLUMNS} from reservations
-     where status = 'active' and expires_at > $1::timestamptz and expires_at <= $1::timestamptz + make_interval(mins => $2)
-     order by expires_at limit $3`,
-    [now, horizonMinutes, limit],
+    `select ${prefixed('r')} from reservations r
+     cross join lateral (
+       select min(level) as level from unnest($2::int[]) as level
+       where r.expires_at <= $1::timestamptz + make_interval(mins => level)) crossed
+     where r.status = 'active' and r.expires_at > $1::timestamptz
+       and r.expires_at <= $1::timestamptz + make_interval(mins => $3)
+       and not exists (
+         select 1 from warning_ledger l
+         where l.reservation_id = r.reservation_id and l.expires_at = r.expires_at
+           and l.state = 'sent' and l.level_minutes <= crossed.level)
+     order by r.expires_at limit $4`,
+    [now, levelsMinutes, Math.max(...levelsMinutes), limit],
   );
   return rows;
 }

@@ -28,7 +28,7 @@ describe('reservation sweeps', () => {
     const stale = await insertReservation(db.pool, { status: 'queued', status_changed_at: at(-49 * 60) });
 
     expect((await overdueReservations(db.pool, now, 120, 10)).map((r) => r.reservation_id)).toEqual([overdue.reservation_id]);
-    expect((await reservationsDueForWarning(db.pool, now, 30, 10)).map((r) => r.reservation_id)).toEqual([soon.reservation_id]);
+    expect((await reservationsDueForWarning(db.pool, now, [30, 15, 5], 10)).map((r) => r.reservation_id)).toEqual([soon.reservation_id]);
     expect(await activeWithoutDeadline(db.pool, 10)).toEqual([noDeadline.reservation_id]);
     expect((await overdueWaiting(db.pool, now, { preparingMinutes: 60, queueHours: 48 }, 10)).map((r) => r.reservation_id)).toEqual([
       stale.reservation_id,

@@ -19,7 +19,7 @@ describe('demo seed', () => {
 
   it('has something due for every sweep, relative to the start time', async () => {
     await seedDemoDatabase(db.pool, now);
-    expect((await reservationsDueForWarning(db.pool, now, 30, 10)).length).toBe(3);
+    expect((await reservationsDueForWarning(db.pool, now, [30, 15, 5], 10)).length).toBe(3);
     expect((await overdueReservations(db.pool, now, 120, 10)).length).toBe(1);
     expect((await overdueWaiting(db.pool, now, { preparingMinutes: 60, queueHours: 48 }, 10)).length).toBe(2);
     const { rows } = await db.pool.query(`select count(*)::int n from labs where status = 'ending' and ending_since < $1::timestamptz - interval '30 minutes'`, [now]);

@@ -35,6 +35,8 @@ export interface WatchPodsOptions {
   onEvent(event: PodEvent): void;
   /** Trouble the watch survived (it reconnects), and errors thrown by onEvent. */
   onError?(err: Error): void;
+  /** Called after each successful list (the first one, and each after a 410): the view is complete. */
+  onListed?(): void;
   signal: AbortSignal;
 }
 
@@ -120,6 +122,7 @@ class PodWatch {
       this.known.delete(key);
       this.emit('DELETED', pod);
     }
+    this.options.onListed?.();
     return list.resourceVersion;
   }
 

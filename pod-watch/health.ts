@@ -1,0 +1,48 @@
+/*
+ * pod-watch's HTTP side, for the kubelet and Prometheus: GET /healthz (alive: the watches have not
+ * given up), GET /readyz (every namespace listed at least once), GET /metrics.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { PodWatchMetrics } from './metrics.js';
+
+export interface HealthState {
+  alive(): boolean;
+  ready(): boolean;
+  depth(): number;
+}
+
+export interface HealthServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startHealthServer(port: number, host: string, state: HealthState, metrics: PodWatchMetrics): Promise<HealthServer> {
+  const server = http.createServer((req, res) => {
+    void answer(req.url ?? '/', state, metrics).then(({ status, type, body }) => {
+      res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(port, host, resolve));
+  const address = server.address() as AddressInfo;
+  return {
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`,
+    close: () => new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
+}
+
+async function answer(url: string, state: HealthState, metrics: PodWatchMetrics) {
+  const path = new URL(url, 'http://pod-watch').pathname;
+  const json = (ok: boolean) => ({ status: ok ? 200 : 503, type: 'application/json', body: JSON.stringify({ status: ok ? 'ok' : 'unavailable' }) });
+  if (path === '/healthz') return json(state.alive());
+  if (path === '/readyz') return json(state.alive() && state.ready());
+  if (path === '/metrics') {
+    metrics.queueDepth.set(state.depth());
+    return { status: 200, type: metrics.registry.contentType, body: await metrics.registry.metrics() };
+  }
+  return { status: 404, type: 'application/json', body: JSON.stringify({ status: 'not found' }) };
+}

@@ -99,7 +99,7 @@ export const EnvSchema = z
     // The pod-watch source (pod-watch/main.ts): namespaces to watch (RESERVATION_NAMESPACE when
     // empty), its health and metrics port, and how hard it tries to hand events to the gateway.
     POD_WATCH_NAMESPACES: z.string().default('').transform((raw) => raw.split(',').map((ns) => ns.trim()).filter((ns) => ns !== '')),
-    POD_WATCH_PORT: wholeNumber(1).max(65535).default(8080),
+    POD_WATCH_PORT: wholeNumber(0).max(65535).default(8080),
     POD_WATCH_QUEUE_LIMIT: wholeNumber(1).default(10_000),
     POD_WATCH_DELIVERY_ATTEMPTS: wholeNumber(1).default(5),
   });

@@ -13,6 +13,9 @@ import { migrate } from '../shared/db/migrate.js';
 import { makeDeps } from '../shared/deps.js';
 import { createEndpoint } from '../shared/runtime/endpoint.js';
 import { allFunctions } from '../functions/index.js';
+import { loadPodWatchConfig } from '../pod-watch/config.js';
+import { startPodWatch } from '../pod-watch/run.js';
+import type { PodWatch } from '../pod-watch/run.js';
 import { localCluster } from './cluster.js';
 import type { LocalCluster } from './cluster.js';
 import { localDatabase } from './database.js';
@@ -27,6 +30,8 @@ export interface LocalStackOptions {
   demo: boolean;
   /** Fire the stack.yml schedules (off in tests that drive every run by hand). */
   schedules: boolean;
+  /** Run the pod-watch source, so pod changes reach expire and oom-scan within seconds, as on a cluster (off when absent). */
+  podWatch?: boolean;
   log?: Logger;
   /** Time for the functions and the simulator; e2e tests move it by hand instead of sleeping. */
   clock?: Clock;
@@ -37,6 +42,8 @@ export interface LocalStack {
   database: LocalDatabase;
   cluster: LocalCluster;
   functions: string[];
+  /** The pod-watch source, when it runs; stopping it leaves the scheduled scans as the only path. */
+  podWatch: PodWatch | undefined;
   stop(): Promise<void>;
 }
 
@@ -73,6 +80,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   });
   server.on('request', gateway.listener);
   const served = new Set(allFunctions.map((fn) => fn.name as string));
+  const podWatch = options.podWatch === true ? await startLocalPodWatch(options, cluster.env, url, deps) : undefined;
   const scheduler = options.schedules
     ? startSchedules(schedules.filter((schedule) => served.has(schedule.fn)), (fn) => void tick(url, fn, deps.log))
     : undefined;
@@ -81,8 +89,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     database,
     cluster,
     functions: [...served],
+    podWatch,
     stop: async () => {
       scheduler?.stop();
+      await podWatch?.stop(2_000);
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await gateway.drain();
       await deps.close();
@@ -90,6 +100,12 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       await database.stop();
     },
   };
+}
+
+/** The same source the cluster runs beside the gateway, pointed at this gateway; health on a free loopback port. */
+function startLocalPodWatch(options: LocalStackOptions, clusterEnv: Record<string, string>, gatewayUrl: string, deps: { clock: Clock; log: Logger }): Promise<PodWatch> {
+  const config = loadPodWatchConfig({ ...options.env, ...clusterEnv, OPENFAAS_GATEWAY_URL: gatewayUrl, POD_WATCH_PORT: '0' });
+  return startPodWatch(config, { clock: deps.clock, log: deps.log, host: '127.0.0.1' });
 }
 
 /** A tick exactly as the cron-connector sends it: empty body, its two headers. */

@@ -116,7 +116,7 @@ describe('pod-watch source', () => {
     const event = (parsed as Extract<typeof parsed, { kind: 'event' }>).event;
     expect(typesConsumedBy('oom-scan')).toContain(event.type);
     expect(event).toMatchObject({ source: '/devenv-lifecycle/pod-watch', subject: `/apis/v1/namespaces/${namespace}/pods/a` });
-    const data = event.data as { kind: string; metadata: { uid: string; managedFields?: unknown }; status: { containerStatuses: { lastState: { terminated: { reason: string; finishedAt: string } } }[] } };
+    const data = event.data as unknown as { kind: string; metadata: { uid: string; managedFields?: unknown }; status: { containerStatuses: { lastState: { terminated: { reason: string; finishedAt: string } } }[] } };
     expect(data.kind).toBe('Pod');
     expect(data.status.containerStatuses[0]!.lastState.terminated).toMatchObject({ reason: 'OOMKilled', finishedAt: '2026-06-01T12:00:00.000Z' });
     // The same CloudEvent attributes as Knative's ApiServerSource sends (its arrival stamp is the Broker's).

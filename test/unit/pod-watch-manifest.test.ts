@@ -6,8 +6,8 @@ import { Role, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v
 import { parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
 
-const docs = parseAllDocuments(readFileSync('k8s/openfaas/pod-watch.yaml', 'utf8')).map((doc) => doc.toJS() as { kind: string });
-const byKind = (kind: string) => docs.filter((doc) => doc.kind === kind);
+const docs = parseAllDocuments(readFileSync('k8s/openfaas/pod-watch.yaml', 'utf8')).map((doc) => doc.toJS() as { kind: string } & Record<string, unknown>);
+const byKind = (kind: string): unknown[] => docs.filter((doc) => doc.kind === kind);
 const models = { ServiceAccount, Role, RoleBinding, Deployment } as const;
 
 describe('pod-watch manifest', () => {

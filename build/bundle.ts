@@ -5,11 +5,11 @@
  * function: no node_modules in the image beyond the template's own, and a fast start.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, stat, writeFile } from 'node:fs/promises';
+import { stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import type { BuildOptions } from 'esbuild';
+import type { BuildOptions, Plugin } from 'esbuild';
 import { FUNCTION_NAMES } from '../shared/runtime/invocation.js';
 import type { FunctionName } from '../shared/runtime/invocation.js';
 
@@ -51,31 +51,52 @@ function functionEntry(fn: FunctionName): string {
   ].join('\n');
 }
 
+/**
+ * pod-watch is a long-running source, not a function. In the node22 image it starts when the
+ * template loads handler.js (one replica, never scaled to zero) and answers invocations with 404:
+ * there is nothing to invoke. Its own health and metrics are on POD_WATCH_PORT.
+ */
+function podWatchEntry(): string {
+  const problem = JSON.stringify({ title: 'pod-watch is an event source', status: 404, detail: 'it takes no invocations; see /healthz on POD_WATCH_PORT' });
+  return [
+    `require('./${POD_WATCH_ENTRY}');`,
+    `module.exports = async (event, context) => context.status(404).headers({ 'content-type': 'application/problem+json' }).succeed(${JSON.stringify(problem)});`,
+  ].join('\n');
+}
+
 function packageJson(name: string): string {
-  const description = name === 'pod-watch'
-    ? 'devenv-lifecycle pod-watch source (bundled; no dependencies)'
-    : `devenv-lifecycle ${name} function for the OpenFaaS node22 template (bundled; no dependencies)`;
+  const description = `devenv-lifecycle ${name} for the OpenFaaS node22 template (bundled; no dependencies)`;
   // The template's Dockerfile runs `npm test` in this folder; the tests ran before bundling.
   return `${JSON.stringify({ name: `devenv-lifecycle-${name}`, version: '1.0.0', private: true, description, main: 'handler.js', scripts: { test: 'exit 0' } }, null, 2)}\n`;
 }
 
-async function bundleOne(outDir: string, name: string, contents: string, fileName: string): Promise<BundleResult> {
-  const folder = join(outDir, name);
-  await mkdir(folder, { recursive: true });
-  const file = join(folder, fileName);
-  await build({ ...common, stdin: { contents, resolveDir: ROOT, sourcefile: `${name}-entry.js`, loader: 'js' }, outfile: file });
-  await writeFile(join(folder, 'package.json'), packageJson(name));
-  return { name, file, bytes: (await stat(file)).size };
+// Each bundle's entry is generated; one esbuild run builds them all, parsing shared code once.
+function virtualEntries(entries: Map<string, string>): Plugin {
+  return {
+    name: 'devenv-entries',
+    setup(build) {
+      build.onResolve({ filter: /^entry:/ }, (args) => ({ path: args.path.slice('entry:'.length), namespace: 'entry' }));
+      build.onLoad({ filter: /.*/, namespace: 'entry' }, (args) => ({ contents: entries.get(args.path), resolveDir: ROOT, loader: 'js' }));
+    },
+  };
 }
 
 /** Bundle the six functions (and the pod-watch source once it exists) into `outDir`. */
 export async function bundleAll(outDir = join(ROOT, 'dist', 'openfaas'), only?: readonly string[]): Promise<BundleResult[]> {
-  const wanted = (name: string) => !only || only.includes(name);
-  const jobs = FUNCTION_NAMES.filter(wanted).map((fn) => bundleOne(outDir, fn, functionEntry(fn), 'handler.js'));
-  if (wanted('pod-watch') && existsSync(join(ROOT, POD_WATCH_ENTRY))) {
-    jobs.push(bundleOne(outDir, 'pod-watch', `require('./${POD_WATCH_ENTRY}');`, 'main.js'));
-  }
-  return Promise.all(jobs);
+  const entries = new Map<string, string>(FUNCTION_NAMES.map((fn) => [fn, functionEntry(fn)]));
+  if (existsSync(join(ROOT, POD_WATCH_ENTRY))) entries.set('pod-watch', podWatchEntry());
+  const names = [...entries.keys()].filter((name) => !only || only.includes(name));
+  await build({
+    ...common,
+    entryPoints: names.map((name) => ({ in: `entry:${name}`, out: `${name}/handler` })),
+    outdir: outDir,
+    plugins: [virtualEntries(entries)],
+  });
+  return Promise.all(names.map(async (name) => {
+    const file = join(outDir, name, 'handler.js');
+    await writeFile(join(outDir, name, 'package.json'), packageJson(name));
+    return { name, file, bytes: (await stat(file)).size };
+  }));
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -1,0 +1,130 @@
+/*
+ * The bundles as the node22 image runs them: `npm run build`'s output, each loaded at start-up by
+ * a separate process through the port of the template's index.js (RAW_BODY=true, as stack.yml
+ * sets), against a real database and the simulated cluster and AWS. Every trigger the platforms
+ * send must reach the right function and leave its run in the database.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../local/free-port.js';
+import { FUNCTION_NAMES } from '../../shared/runtime/invocation.js';
+import type { FunctionName } from '../../shared/runtime/invocation.js';
+import { startSim } from '../../sim/server.js';
+import type { Sim } from '../../sim/server.js';
+import { loadRequestFixtures } from '../fixtures/requests/index.js';
+import { useTestDatabase } from '../support/database.js';
+import { buildBundles, firstAnswer, hostBundle } from './hosted-bundles.js';
+import type { BuiltBundles, HostedFunction } from './hosted-bundles.js';
+
+const db = useTestDatabase();
+let sim: Sim;
+let built: BuiltBundles;
+const hosted = new Map<FunctionName, HostedFunction>();
+
+function functionEnv(): Record<string, string> {
+  return {
+    DATABASE_URL: db.url, KUBE_API_SERVER: sim.url, KUBE_TOKEN: sim.token,
+    AWS_ENDPOINT_URL: sim.url, AWS_ACCESS_KEY_ID: 'AKIDTEST', AWS_SECRET_ACCESS_KEY: 'secret', AWS_REGION: 'us-east-1',
+    EVENT_DELIVERY: 'none', LOG_LEVEL: 'error', SECRETS_DIR: '/nonexistent', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  };
+}
+
+beforeAll(async () => {
+  sim = await startSim();
+  built = await buildBundles(FUNCTION_NAMES);
+  await Promise.all(built.bundles.map(async (bundle) => {
+    const fn = bundle.name as FunctionName;
+    const started = performance.now();
+    hosted.set(fn, hostBundle(built.host, bundle, await freePort(), functionEnv()));
+    await firstAnswer(hosted.get(fn)!, started, 30_000);
+  }));
+}, 90_000);
+
+afterAll(async () => {
+  await Promise.all([...hosted.values()].map((h) => h.stop()));
+  await sim?.close();
+  await built?.remove();
+});
+
+async function post(fn: FunctionName, headers: Record<string, string>, body = '') {
+  const res = await fetch(`${hosted.get(fn)!.url}/`, { method: 'POST', headers, body });
+  const text = await res.text();
+  return { status: res.status, type: res.headers.get('content-type') ?? '', json: JSON.parse(text) as Record<string, unknown> };
+}
+
+const runsOf = async (fn: string, callId: string) =>
+  (await db.pool.query<{ trigger: string; outcome: string; dry_run: boolean; event_type: string | null }>(
+    'select trigger, outcome, dry_run, event_type from function_runs where function = $1 and call_id = $2', [fn, callId])).rows;
+
+describe('npm run build', () => {
+  it('writes one handler.js per function with the package.json the template installs and tests', () => {
+    expect(built.bundles.map((b) => b.name).sort()).toEqual([...FUNCTION_NAMES].sort());
+    for (const bundle of built.bundles) {
+      const pkg = JSON.parse(readFileSync(join(dirname(bundle.file), 'package.json'), 'utf8')) as Record<string, unknown>;
+      expect(pkg).toMatchObject({ main: 'handler.js', scripts: { test: 'exit 0' } });
+      expect(pkg.dependencies).toBeUndefined(); // everything is in the bundle
+      expect(readFileSync(bundle.file, 'utf8')).not.toMatch(/require\("(pg|@kubernetes\/client-node|@aws-sdk\/[a-z-]+|zod|pino)"\)/);
+    }
+  });
+});
+
+describe.each(FUNCTION_NAMES)('bundled %s in the template', (fn) => {
+  it('is the right function, serving health and metrics', async () => {
+    const health = await fetch(`${hosted.get(fn)!.url}/healthz`);
+    expect(await health.json()).toEqual({ status: 'ok', function: fn });
+    const metrics = await (await fetch(`${hosted.get(fn)!.url}/metrics`)).text();
+    expect(metrics).toContain('devenv_lifecycle_runs_total');
+  });
+
+  it('runs a cron-connector tick and records it in the database', async () => {
+    const callId = `cron-${fn}`;
+    const answer = await post(fn, { 'x-connector': 'cron-connector', 'x-topic': 'cron-function', 'x-call-id': callId });
+    expect(answer.status).toBe(200);
+    expect(answer.json).toMatchObject({ outcome: 'succeeded' });
+    expect(await runsOf(fn, callId)).toEqual([{ trigger: 'schedule', outcome: 'succeeded', dry_run: false, event_type: null }]);
+  });
+
+  it('runs a manual JSON call as a dry run and refuses an unknown option with 400', async () => {
+    const callId = `manual-${fn}`;
+    const answer = await post(fn, { 'content-type': 'application/json', 'x-call-id': callId }, '{"dryRun":true,"maxItems":5}');
+    expect(answer.status).toBe(200);
+    expect(await runsOf(fn, callId)).toEqual([expect.objectContaining({ trigger: 'manual', dry_run: true })]);
+    const refused = await post(fn, { 'content-type': 'application/json' }, '{"dryRn":true}');
+    expect(refused.status).toBe(400);
+    expect(refused.type).toContain('application/problem+json');
+  });
+});
+
+describe('recorded platform requests against the bundles', () => {
+  const fixtures = loadRequestFixtures();
+
+  it.each(fixtures.map((f) => [f.name, f] as const))('%s', async (_name, fixture) => {
+    const headers = Object.fromEntries(Object.entries(fixture.headers).filter(([name]) => name !== 'content-length' && name !== 'host'));
+    const answer = await post(fixture.function, headers, fixture.body);
+    if (fixture.expect.status >= 400) {
+      expect(answer.status).toBe(fixture.expect.status);
+      return;
+    }
+    expect([200, 202]).toContain(answer.status);
+    const runs = await runsOf(fixture.function, fixture.expect.callId ?? '');
+    if (fixture.expect.callId) expect(runs).toEqual([expect.objectContaining({ trigger: fixture.expect.kind })]);
+    if (fixture.expect.kind === 'event') expect(runs[0]?.event_type).toBe(fixture.expect.type);
+  });
+
+  it('includes binary and structured CloudEvents, PingSource ticks and cron-connector ticks', () => {
+    const shapes = fixtures.map((f) => `${f.expect.kind}:${f.headers['content-type']?.startsWith('application/cloudevents+json') ? 'structured' : f.headers['ce-id'] ? 'binary' : 'plain'}`);
+    expect(shapes).toEqual(expect.arrayContaining(['event:binary', 'event:structured', 'schedule:binary', 'schedule:plain', 'manual:plain']));
+  });
+});
+
+describe('a bundle without its settings', () => {
+  it('stops at start-up naming the missing variable, before answering anything', async () => {
+    const bundle = built.bundles.find((b) => b.name === 'expire')!;
+    const { DATABASE_URL: _omitted, ...withoutDatabase } = functionEnv();
+    const broken = hostBundle(built.host, bundle, await freePort(), withoutDatabase);
+    await new Promise((resolve) => broken.process.once('exit', resolve));
+    expect(broken.process.exitCode).not.toBe(0);
+    expect(broken.stderr()).toContain('POSTGRES_PASSWORD');
+  });
+});

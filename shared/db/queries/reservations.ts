@@ -37,7 +37,8 @@ export async function overdueReservations(db: Db, now: Date, graceSeconds: numbe
  * Active reservations that owe a warning now: deadline in (now, now + largest level], and the most
  * urgent level crossed not yet sent (nor a more urgent one) for the current deadline. Filtering on
  * the ledger here, not after the limit, keeps a busy horizon of already-warned reservations from
- * crowding out the ones that just crossed a level.
+ * crowding out the ones that just crossed a level. The ledger holds deadlines as the run read them
+ * (milliseconds), hence the truncation.
  */
 export async function reservationsDueForWarning(db: Db, now: Date, levelsMinutes: readonly number[], limit: number): Promise<ReservationRow[]> {
   const { rows } = await db.query<ReservationRow>(
@@ -49,7 +50,7 @@ export async function reservationsDueForWarning(db: Db, now: Date, levelsMinutes
        and r.expires_at <= $1::timestamptz + make_interval(mins => $3)
        and not exists (
          select 1 from warning_ledger l
-         where l.reservation_id = r.reservation_id and l.expires_at = r.expires_at
+         where l.reservation_id = r.reservation_id and l.expires_at = date_trunc('milliseconds', r.expires_at)
            and l.state = 'sent' and l.level_minutes <= crossed.level)
      order by r.expires_at limit $4`,
     [now, levelsMinutes, Math.max(...levelsMinutes), limit],
@@ -100,30 +101,46 @@ export interface EndRequest {
 }
 
 export async function endReservation(db: Db, request: EndRequest): Promise<ReservationRow | undefined> {
+  return (await endReservations(db, [request]))[0];
+}
+
+/**
+ * End many reservations in one statement, each under its own compare-and-set; returns the rows that
+ * changed. Instants are compared at millisecond precision: the expected values were read into
+ * JavaScript Dates, while rows written with now() carry microseconds and would never match exactly.
+ */
+export async function endReservations(db: Db, requests: EndRequest[]): Promise<ReservationRow[]> {
+  if (requests.length === 0) return [];
   const { rows } = await db.query<ReservationRow>(
-    `update reservations set
-       status = $3::text, status_changed_at = $7, reservation_ended = coalesce(reservation_ended, $7),
-       failure_reason = case when $8 then $4::text else failure_reason end,
-       failed_at = case when $3::text = 'failed' then $7 else failed_at end,
-       cancelled_at = case when $3::text = 'cancelled' then $7 else cancelled_at end,
-       status_history = coalesce(status_history, '[]'::jsonb)
-         || jsonb_build_array(jsonb_build_object('status', $3::text, 'at', $7::timestamptz, 'reason', $4::text, 'by', 'devenv-lifecycle'))
-     where reservation_id = $1 and status = $2
-       and ($5::timestamptz is null or expires_at = $5::timestamptz)
-       and ($6::timestamptz is null or status_changed_at = $6::timestamptz)
-     returning ${COLUMNS}`,
-    [
-      request.reservationId,
-      request.from,
-      request.to,
-      request.reason,
-      request.expectedExpiresAt ?? null,
-      request.expectedStatusChangedAt ?? null,
-      request.now,
-      request.recordReason,
-    ],
+    `update reservations r set
+       status = q.to_status, status_changed_at = q.now, reservation_ended = coalesce(r.reservation_ended, q.now),
+       failure_reason = case when q.record_reason then q.reason else r.failure_reason end,
+       failed_at = case when q.to_status = 'failed' then q.now else r.failed_at end,
+       cancelled_at = case when q.to_status = 'cancelled' then q.now else r.cancelled_at end,
+       status_history = coalesce(r.status_history, '[]'::jsonb)
+         || jsonb_build_array(jsonb_build_object('status', q.to_status, 'at', q.now, 'reason', q.reason, 'by', 'devenv-lifecycle'))
+     from jsonb_to_recordset($1::jsonb) as q(reservation_id text, from_status text, to_status text, reason text,
+       expected_expires_at timestamptz, expected_status_changed_at timestamptz, record_reason boolean, now timestamptz)
+     where r.reservation_id = q.reservation_id and r.status = q.from_status
+       and (q.expected_expires_at is null or date_trunc('milliseconds', r.expires_at) = q.expected_expires_at)
+       and (q.expected_status_changed_at is null or date_trunc('milliseconds', r.status_changed_at) = q.expected_status_changed_at)
+     returning ${prefixed('r')}`,
+    [JSON.stringify(requests.map(toRecord))],
   );
-  return rows[0];
+  return rows;
+}
+
+function toRecord(request: EndRequest) {
+  return {
+    reservation_id: request.reservationId,
+    from_status: request.from,
+    to_status: request.to,
+    reason: request.reason,
+    expected_expires_at: request.expectedExpiresAt?.toISOString() ?? null,
+    expected_status_changed_at: request.expectedStatusChangedAt?.toISOString() ?? null,
+    record_reason: request.recordReason,
+    now: request.now.toISOString(),
+  };
 }
 
 /** The active reservation a pod belongs to: by the reservation label when the pod has it, else by name. */

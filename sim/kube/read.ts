@@ -13,8 +13,7 @@ import { notFound } from './status.js';
 export function select(ctx: KubeContext, target: Target, query: URLSearchParams): KubeObject[] {
   const labels = parseLabelSelector(query.get('labelSelector'));
   const fields = parseFieldSelector(query.get('fieldSelector'), target.type.fields);
-  return ctx.store.list(target.type.plural, target.namespace)
-    .filter((object) => matchesLabels(labels, object.metadata.labels) && matchesFields(fields, object));
+  return ctx.store.list(target.type.plural, target.namespace, (object) => matchesLabels(labels, object.metadata.labels) && matchesFields(fields, object));
 }
 
 export function getObject(ctx: KubeContext, target: Target): KubeObject {

@@ -70,10 +70,13 @@ export class ObjectStore {
     return found && structuredClone(found);
   }
 
-  /** Objects in key order (namespace, then name), as the real server lists them. */
-  list(plural: string, namespace?: string): KubeObject[] {
+  /**
+   * Objects in key order (namespace, then name), as the real server lists them. `keep` filters
+   * before copying, so a selective list costs what it returns, not the whole bucket.
+   */
+  list(plural: string, namespace?: string, keep: (object: KubeObject) => boolean = () => true): KubeObject[] {
     return [...this.bucket(plural).entries()]
-      .filter(([, object]) => namespace === undefined || object.metadata.namespace === namespace)
+      .filter(([, object]) => (namespace === undefined || object.metadata.namespace === namespace) && keep(object))
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
       .map(([, object]) => structuredClone(object));
   }

@@ -1,7 +1,8 @@
 /*
  * expire's shell: load what is due (indexed, bounded), observe the pods of a rotating slice of
- * active reservations, decide, then apply each transition with a compare-and-set. Deadlines go
- * first; the run stops starting new transitions when its time budget is spent.
+ * active reservations, decide, then apply the transitions in set-based batches, each a
+ * compare-and-set per row. Deadlines go first; the run stops starting new batches when its time
+ * budget is spent.
  */
 import type pg from 'pg';
 import type { Config } from '../../shared/config.js';
@@ -12,7 +13,7 @@ import type { ReservationRow } from '../../shared/db/queries/reservations.js';
 import type { PodReader } from '../../shared/pods.js';
 import type { Metrics } from '../../shared/runtime/metrics.js';
 import type { RunReport, RunScope } from '../../shared/runtime/run-scope.js';
-import { applyEnd } from './apply.js';
+import { applyEnds } from './apply.js';
 import { decide } from './decide.js';
 import type { ActiveReservation, EndAction, ExpireDecision, ExpireInput, PodObservation, WaitingReservation } from './decide.js';
 import { observePods } from './observe.js';
@@ -50,21 +51,28 @@ export async function sweep(scope: RunScope, deps: ExpireDeps): Promise<RunRepor
   return execute(scope, deps, decision, { skipped_null_expiry: noDeadline.length, pods_checked: checkable.length, pods_unknown: countKind(pods, 'unknown') });
 }
 
+// Transitions per transaction: set-based, yet a batch that fails costs little to retry one by one.
+const BATCH = 100;
+
 export async function execute(scope: RunScope, deps: ExpireDeps, decision: ExpireDecision, extra: Record<string, number>): Promise<RunReport> {
   const summary: Record<string, number> = { expired: 0, expired_pod_gone: 0, failed_dead_pod: 0, failed_stuck_preparing: 0, stale_cancelled: 0, conflicts: 0, deferred: decision.deferred, ...extra };
   const failures: string[] = [];
   const items: NonNullable<RunReport['items']> = [];
-  for (const action of decision.ends) {
+  for (let start = 0; start < decision.ends.length; start += BATCH) {
+    const batch = decision.ends.slice(start, start + BATCH);
     if (scope.now() >= scope.deadline) {
-      summary.deferred = (summary.deferred ?? 0) + 1;
+      summary.deferred = (summary.deferred ?? 0) + batch.length;
       continue;
     }
-    const result = await applyEnd(deps.pool, scope, action);
-    deps.metrics.actions.inc({ function: 'expire', kind: action.kind, outcome: result.outcome });
-    if (result.outcome === 'applied') summary[COUNTER[action.kind]] = (summary[COUNTER[action.kind]] ?? 0) + 1;
-    if (result.outcome === 'conflict') summary.conflicts = (summary.conflicts ?? 0) + 1;
-    if (result.outcome === 'failed') failures.push(`${action.kind} ${action.reservationId}: ${result.error}`);
-    if (result.outcome === 'dry_run') items.push({ reservationId: action.reservationId, action: action.kind, reason: action.reason });
+    const results = await applyEnds(deps.pool, scope, batch);
+    batch.forEach((action, index) => {
+      const result = results[index]!;
+      deps.metrics.actions.inc({ function: 'expire', kind: action.kind, outcome: result.outcome });
+      if (result.outcome === 'applied') summary[COUNTER[action.kind]] = (summary[COUNTER[action.kind]] ?? 0) + 1;
+      if (result.outcome === 'conflict') summary.conflicts = (summary.conflicts ?? 0) + 1;
+      if (result.outcome === 'failed') failures.push(`${action.kind} ${action.reservationId}: ${result.error}`);
+      if (result.outcome === 'dry_run') items.push({ reservationId: action.reservationId, action: action.kind, reason: action.reason });
+    });
   }
   return { summary, failures, ...(scope.dryRun ? { items } : {}) };
 }

@@ -107,3 +107,29 @@ describe('expire: an API timeout is not evidence (A-1)', () => {
     expect((await rowOf('ffff0002-event')).status).toBe('active');
   });
 });
+
+describe('expire: a transition the database refuses', () => {
+  it('fails alone: the rest of its batch is applied and the run reports failure', async () => {
+    // A trigger on this test's database copy refuses to end one reservation.
+    await h.deps.pool.query(`create or replace function refuse_hhhh0002() returns trigger language plpgsql as $$
+      begin if new.reservation_id = 'hhhh0002-refused' then raise exception 'refused for the test'; end if; return new; end $$`);
+    await h.deps.pool.query('create trigger refuse_hhhh0002 before update on reservations for each row execute function refuse_hhhh0002()');
+    try {
+      for (const id of ['hhhh0001-ok', 'hhhh0002-refused', 'hhhh0003-ok']) await active(id, -10, false);
+      const result = await h.schedule(expire);
+      expect(result).toMatchObject({ outcome: 'failed', summary: { expired: 2 } });
+      expect(result.message ?? JSON.stringify(result)).toContain('hhhh0002-refused');
+      expect((await rowOf('hhhh0001-ok')).status).toBe('expired');
+      expect((await rowOf('hhhh0002-refused')).status).toBe('active');
+      expect((await rowOf('hhhh0003-ok')).status).toBe('expired');
+      const { rows } = await h.deps.pool.query(`select entity_id, outcome from decision_log where entity_id like 'hhhh%' order by entity_id`);
+      expect(rows).toEqual([
+        { entity_id: 'hhhh0001-ok', outcome: 'applied' },
+        { entity_id: 'hhhh0002-refused', outcome: 'failed' },
+        { entity_id: 'hhhh0003-ok', outcome: 'applied' },
+      ]);
+    } finally {
+      await h.deps.pool.query('drop trigger refuse_hhhh0002 on reservations');
+    }
+  });
+});

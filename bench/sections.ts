@@ -4,6 +4,7 @@
  * section and replaces just its part of BENCHMARKS.md.
  */
 import { benchDatabase } from './database.js';
+import { benchTeardown } from './teardown.js';
 
 export interface BenchContext {
   /** Quick mode: the whole `npm run bench -- --quick` stays under two minutes. */
@@ -20,4 +21,5 @@ export interface BenchSection {
 
 export const sections: BenchSection[] = [
   { id: 'database', title: 'Database foundation', run: (context) => benchDatabase(context.rounds) },
+  { id: 'teardown', title: 'cleanup-pod: teardown of 500 reservations in one sweep', run: benchTeardown },
 ];

@@ -1,0 +1,258 @@
+/*
+ * cleanup-pod at fleet scale: one sweep that tears down 500 ended reservations (a delete run, then
+ * after the grace period a run that confirms, waits for detach, requests snapshots, releases disks
+ * and verifies), with the calls it makes per reservation; throughput with every simulated call held
+ * 20 ms, at concurrency 1 and at the configured concurrency; and the plans of the sweep's queries
+ * over a large reservations table. Real clients, the simulator over HTTP, a real PostgreSQL.
+ */
+import { randomUUID } from 'node:crypto';
+import { Writable } from 'node:stream';
+import pg from 'pg';
+import { cleanupPod } from '../functions/cleanup-pod/handler.js';
+import { ManualClock } from '../shared/clock.js';
+import { loadConfig } from '../shared/config.js';
+import { claimTeardowns, startTeardowns } from '../shared/db/queries/cleanup.js';
+import type { Db } from '../shared/db/pool.js';
+import { makeDeps } from '../shared/deps.js';
+import type { Deps } from '../shared/deps.js';
+import { createLogger } from '../shared/log.js';
+import type { FunctionDefinition, RunResult } from '../shared/runtime/invocation.js';
+import { startSim } from '../sim/server.js';
+import type { Sim } from '../sim/server.js';
+import { startBenchDatabase } from './database.js';
+import type { BenchDatabase } from './database.js';
+import type { BenchContext } from './sections.js';
+import { median } from './stats.js';
+
+let statements = 0;
+const clientQuery = pg.Client.prototype.query;
+// Every SQL statement any pool client sends (BEGIN and COMMIT included), for per-run counts.
+pg.Client.prototype.query = function countedQuery(this: pg.Client, ...args: unknown[]) {
+  statements += 1;
+  return (clientQuery as (...a: unknown[]) => unknown).apply(this, args);
+} as typeof pg.Client.prototype.query;
+
+export interface FunctionBench {
+  db: BenchDatabase;
+  sim: Sim;
+  clock: ManualClock;
+  /** Deps for the given extra environment (e.g. CONCURRENCY), sharing the database and simulator. */
+  deps(env?: Record<string, string>): Deps;
+  close(): Promise<void>;
+}
+
+export interface MeasuredRun {
+  result: RunResult;
+  ms: number;
+  statements: number;
+  kubeCalls: number;
+  ec2Calls: number;
+  lambdaCalls: number;
+}
+
+const silent = createLogger({ level: 'silent', hashSalt: 'bench', destination: new Writable({ write: (_c, _e, done) => done() }) });
+
+/** A migrated database, the simulator on a ManualClock, and deps built as the functions get them. */
+export async function startFunctionBench(name: string, baseEnv: Record<string, string> = {}): Promise<FunctionBench> {
+  const db = await startBenchDatabase(name);
+  const clock = new ManualClock('2026-06-01T12:00:00Z');
+  const sim = await startSim({ clock });
+  const built: Deps[] = [];
+  return {
+    db, sim, clock,
+    deps: (env = {}) => {
+      const config = loadConfig({
+        DATABASE_URL: db.url, KUBE_API_SERVER: sim.url, KUBE_TOKEN: sim.token, AWS_ENDPOINT_URL: sim.url,
+        AWS_ACCESS_KEY_ID: 'AKIDBENCH', AWS_SECRET_ACCESS_KEY: 'bench', AWS_REGION: 'us-east-1',
+        EVENT_DELIVERY: 'none', SECRETS_DIR: '/nonexistent', ...baseEnv, ...env,
+      });
+      const deps = makeDeps(config, { clock, log: silent, pool: db.pool });
+      built.push(deps);
+      return deps;
+    },
+    close: async () => {
+      for (const deps of built) await deps.close();
+      await sim.close();
+      // pg's pool.end() resolves before its sockets are closed; a server stopping meanwhile
+      // terminates them, which is expected here and not an error of the benchmark.
+      db.pool.on('error', () => undefined);
+      await db.stop();
+    },
+  };
+}
+
+/** One scheduled run (a cron-connector tick), with its wall time, statements and simulator calls. */
+export async function measureRun(bench: FunctionBench, fn: FunctionDefinition<never, Deps>, deps: Deps, options: Record<string, unknown>): Promise<MeasuredRun> {
+  bench.sim.requests.clear();
+  bench.sim.aws.clear();
+  const before = statements;
+  const started = process.hrtime.bigint();
+  const parsed = fn.optionsSchema.parse(options);
+  const result = await fn.handle({ kind: 'schedule', source: 'cron-connector', callId: randomUUID(), options: parsed }, deps);
+  const ms = Number(process.hrtime.bigint() - started) / 1e6;
+  const calls = bench.sim.aws.calls();
+  return {
+    result, ms, statements: statements - before,
+    kubeCalls: bench.sim.requests.all().filter((request) => /^\/(api|apis)\//.test(request.path)).length,
+    ec2Calls: calls.filter((call) => call.service === 'ec2').length,
+    lambdaCalls: calls.filter((call) => call.service === 'lambda').length,
+  };
+}
+
+/** EXPLAIN (ANALYZE, BUFFERS) of exactly the statement a query function sends, rolled back after. */
+export async function explainQuery(pool: pg.Pool, send: (db: Db) => Promise<unknown>): Promise<string[]> {
+  let captured: { text: string; values: unknown[] } | undefined;
+  await send({ query: async (text: string, values: unknown[] = []) => { captured ??= { text, values }; return { rows: [], rowCount: 0 } as never; } });
+  const client = await pool.connect();
+  try {
+    await client.query('begin');
+    const { rows } = await client.query<{ 'QUERY PLAN': string }>(`explain (analyze, buffers, costs off, timing off, summary on) ${captured!.text}`, captured!.values);
+    return rows.map((row) => row['QUERY PLAN']);
+  } finally {
+    await client.query('rollback');
+    client.release();
+  }
+}
+
+export const planBlock = (title: string, plan: string[]) => [`${title}:`, '', '```', ...plan, '```', ''];
+
+const UPDATER = 'gpu-dev-availability-updater';
+
+/** Ended reservations with a labelled pod (mounting its volume), `<pod>-ssh`, a labelled service, a held disk. */
+let seeded = 0;
+
+async function seedEnded(bench: FunctionBench, prefix: string, count: number): Promise<string[]> {
+  if (!/^[a-z0-9]{4}$/.test(prefix)) throw new Error(`seedEnded: prefix must be 4 characters, got ${prefix}`);
+  const ids = Array.from({ length: count }, (_, i) => `${prefix}${String(i).padStart(4, '0')}-0000-4000-8000-000000000000`);
+  await bench.db.pool.query(
+    `with ids as (select id, ord from unnest($1::text[]) with ordinality as t(id, ord))
+     insert into reservations (reservation_id, user_id, status, created_at, status_changed_at, pod_name, namespace, disk_name, ebs_volume_id)
+     select id, 'user-' || left(id, 8) || '@example.com', 'expired', $2::timestamptz - interval '3 hours', $2, 'gpu-dev-' || left(id, 8),
+       'gpu-dev', 'home', 'vol-' || lpad(to_hex($3::bigint + ord), 17, '0') from ids`,
+    [ids, bench.clock.now(), seeded],
+  );
+  seeded += count;
+  await bench.db.pool.query(
+    `insert into disks (user_id, disk_name, in_use, reservation_id, ebs_volume_id)
+     select user_id, disk_name, true, reservation_id, ebs_volume_id from reservations where reservation_id = any($1::text[])`,
+    [ids],
+  );
+  const { rows } = await bench.db.pool.query<{ reservation_id: string; pod_name: string; ebs_volume_id: string }>(
+    'select reservation_id, pod_name, ebs_volume_id from reservations where reservation_id = any($1::text[])', [ids]);
+  for (const row of rows) {
+    bench.sim.kube.addPod({ name: row.pod_name, namespace: 'gpu-dev', labels: { 'reservation-id': row.reservation_id }, volumes: [{ name: 'home', awsElasticBlockStore: { volumeID: row.ebs_volume_id } }] });
+    bench.sim.kube.addService({ name: `${row.pod_name}-ssh`, namespace: 'gpu-dev', type: 'NodePort' });
+    bench.sim.kube.addService({ name: `${row.pod_name}-web`, namespace: 'gpu-dev', labels: { 'reservation-id': row.reservation_id } });
+    bench.sim.aws.addVolume({ volumeId: row.ebs_volume_id, sizeGiB: 100, attachedTo: row.pod_name });
+  }
+  return ids;
+}
+
+/** The delete run, the grace period, then the run that finishes every teardown. */
+async function tearDown(bench: FunctionBench, deps: Deps, count: number): Promise<[MeasuredRun, MeasuredRun]> {
+  const fn = cleanupPod as unknown as FunctionDefinition<never, Deps>;
+  const first = await measureRun(bench, fn, deps, { maxItems: count });
+  bench.clock.advanceSeconds(31);
+  bench.sim.kube.tick();
+  const second = await measureRun(bench, fn, deps, { maxItems: count });
+  if (second.result.summary.cleaned !== count) throw new Error(`teardown bench: ${JSON.stringify(second.result.summary)}`);
+  bench.clock.advanceSeconds(60);
+  return [first, second];
+}
+
+const perReservation = (runs: MeasuredRun[], key: 'kubeCalls' | 'ec2Calls' | 'lambdaCalls' | 'statements', count: number) =>
+  String(Number((runs.reduce((sum, run) => sum + run[key], 0) / count).toFixed(3)));
+
+async function sweepTable(bench: FunctionBench, count: number): Promise<string[]> {
+  const deps = bench.deps();
+  const [first, second] = await tearDown(bench, deps, count);
+  const concurrency = deps.config.run.concurrency;
+  return [
+    `### One sweep over ${count} ended reservations (concurrency ${concurrency}, no added latency)`,
+    '',
+    '| run | wall time | Kubernetes calls | EC2 calls | Lambda calls | SQL statements |',
+    '|---|---|---|---|---|---|',
+    ...[['delete (pods, services, labelled resources)', first], ['finish (gone, detached, snapshot request, disk released, verified)', second]].map(([label, run]) => {
+      const r = run as MeasuredRun;
+      return `| ${label as string} | ${(r.ms / 1000).toFixed(2)} s | ${r.kubeCalls} | ${r.ec2Calls} | ${r.lambdaCalls} | ${r.statements} |`;
+    }),
+    `| **per reservation** | ${((first.ms + second.ms) / count).toFixed(1)} ms | ${perReservation([first, second], 'kubeCalls', count)} | ${perReservation([first, second], 'ec2Calls', count)} | ${perReservation([first, second], 'lambdaCalls', count)} | ${perReservation([first, second], 'statements', count)} |`,
+    '',
+  ];
+}
+
+async function latencyTable(bench: FunctionBench, count: number, rounds: number): Promise<string[]> {
+  bench.sim.faults.add({ path: /^\//, delayMs: 20 });
+  const rows: string[] = [];
+  let serial = 0;
+  for (const concurrency of [1, 8]) {
+    const deps = bench.deps({ CONCURRENCY: String(concurrency) });
+    const perMinute: number[] = [];
+    for (let round = 0; round < rounds; round++) {
+      await seedEnded(bench, `l${String.fromCharCode(97 + serial++)}c${concurrency}`, count);
+      const [first, second] = await tearDown(bench, deps, count);
+      perMinute.push(count / ((first.ms + second.ms) / 60_000));
+    }
+    rows.push(`| ${concurrency} | ${count} | ${median(perMinute).toFixed(0)} | ${rounds} |`);
+  }
+  bench.sim.faults.clear();
+  return [
+    `### Throughput with every simulated call held 20 ms`,
+    '',
+    '| concurrency | reservations per round | teardowns per minute (median) | rounds |',
+    '|---|---|---|---|',
+    ...rows,
+    '',
+  ];
+}
+
+/** A large reservations table: many long-finished teardowns, active reservations, and the due ones. */
+async function explainAtScale(bench: FunctionBench, finished: number): Promise<string[]> {
+  const now = bench.clock.now();
+  await bench.db.pool.query(
+    `insert into reservations (reservation_id, user_id, status, created_at, status_changed_at, expires_at)
+     select 'old-' || g, 'u' || g, case when g % 10 = 0 then 'active' else 'expired' end, $1::timestamptz - interval '30 days',
+       $1::timestamptz - (g % 60 + 8) * interval '1 day', $1::timestamptz + interval '1 hour' from generate_series(1, $2) g`,
+    [now, finished],
+  );
+  await bench.db.pool.query(
+    `insert into cleanup_progress (reservation_id, step, next_attempt_at, started_at, updated_at, completed_at)
+     select reservation_id, 'done', status_changed_at, status_changed_at, status_changed_at, status_changed_at from reservations
+     where reservation_id like 'old-%' and status = 'expired'`,
+  );
+  await bench.db.pool.query('analyze');
+  const owner = randomUUID();
+  const lines = [
+    `### Query plans over ${finished.toLocaleString('en')} older reservations (90% ended with finished teardowns, 10% active)`,
+    '',
+    ...planBlock('Sweep: start teardowns for recently ended reservations that have none (`startTeardowns`)',
+      await explainQuery(bench.db.pool, (db) => startTeardowns(db, 'sweep', now, 7))),
+  ];
+  await startTeardowns(bench.db.pool, 'sweep', now, 7);
+  return [
+    ...lines,
+    ...planBlock('Sweep: lease the due teardowns (`claimTeardowns`)',
+      await explainQuery(bench.db.pool, (db) => claimTeardowns(db, { owner, now, leaseSeconds: 120, limit: 200 }))),
+  ];
+}
+
+export async function benchTeardown(context: BenchContext): Promise<string[]> {
+  const bench = await startFunctionBench('teardown', { AVAILABILITY_UPDATER_FUNCTION_NAME: UPDATER });
+  bench.sim.aws.addFunction(UPDATER);
+  try {
+    const count = 500;
+    await seedEnded(bench, 'swep', count);
+    const sweep = await sweepTable(bench, count);
+    const latency = await latencyTable(bench, context.quick ? 12 : 80, context.quick ? 1 : 3);
+    await seedEnded(bench, 'due0', 200);
+    const plans = await explainAtScale(bench, context.quick ? 20_000 : 200_000);
+    return [
+      'cleanup-pod against the simulator (real Kubernetes and AWS clients over HTTP) and an embedded PostgreSQL.',
+      'A teardown takes two runs by design: the pod gets its 30 s grace period between them.',
+      '',
+      ...sweep, ...latency, ...plans,
+    ];
+  } finally {
+    await bench.close();
+  }
+}

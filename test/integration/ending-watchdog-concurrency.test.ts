@@ -114,7 +114,7 @@ describe('ending-watchdog under concurrency', () => {
     expect(await decisions(lab.id)).toEqual([{ action: 'force:failed', outcome: 'applied' }]);
   });
 
-  it('a dry run lists a lab another session holds a row lock on, without waiting for it or locking anything', async () => {
+  it('a dry run lists a lab another session holds a row lock on, without waiting for the lock', async () => {
     const lab = await endingLab();
     const holder = await h.deps.pool.connect();
     try {

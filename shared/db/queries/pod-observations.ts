@@ -1,6 +1,7 @@
 /*
  * What expire last learned about each active reservation's pod. The health check rotates through
- * active reservations oldest-checked first, a bounded slice per run.
+ * active reservations oldest-checked first, a bounded slice per run; every active reservation has
+ * a row (a trigger adds it, never checked, when the reservation becomes active).
  */
 import type { Db } from '../pool.js';
 import type { ReservationRow } from './reservations.js';
@@ -9,13 +10,14 @@ export interface CheckCandidate extends ReservationRow {
   absent_since: Date | null;
 }
 
+/** The next batch of the rotation: an index range read, whatever the size of the fleet (see 0005). */
 export async function reservationsToCheck(db: Db, limit: number): Promise<CheckCandidate[]> {
   const { rows } = await db.query<CheckCandidate>(
     `select r.reservation_id, r.user_id, r.status, r.expires_at, r.launched_at, r.status_changed_at, r.pod_name,
             r.namespace, r.disk_name, r.ebs_volume_id, o.absent_since
-     from reservations r left join pod_observations o using (reservation_id)
+     from pod_observations o join reservations r using (reservation_id)
      where r.status = 'active' and r.pod_name is not null
-     order by o.checked_at nulls first, r.reservation_id
+     order by o.checked_at nulls first, o.reservation_id
      limit $1`,
     [limit],
   );

@@ -1,0 +1,143 @@
+/*
+ * The world the reliability tests run in: one database, one simulated cluster and cloud, one
+ * manual clock, and N independent replicas of all six functions (each its own Deps, pool and
+ * clients, exactly as separate pods would have), driven round by round over HTTP requests through
+ * the real entry (classification, options, runs table, outbox, inbox).
+ */
+import { randomUUID } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { allFunctions } from '../../functions/index.js';
+import { ManualClock } from '../../shared/clock.js';
+import { loadConfig } from '../../shared/config.js';
+import { makeDeps } from '../../shared/deps.js';
+import type { Deps } from '../../shared/deps.js';
+import { EventTypes } from '../../shared/events/types.js';
+import { createLogger } from '../../shared/log.js';
+import { createEndpoint } from '../../shared/runtime/endpoint.js';
+import type { Endpoint } from '../../shared/runtime/endpoint.js';
+import { seededRandom } from '../../sim/faults.js';
+import { startSim } from '../../sim/server.js';
+import type { Sim } from '../../sim/server.js';
+import type { TestDatabase } from '../support/database.js';
+import { startBus } from './bus.js';
+import type { Bus } from './bus.js';
+import { blowsAt, planFleet, RES_NS, seedFleet } from './fleet.js';
+import type { Fleet, PodChange } from './fleet.js';
+
+export const START = '2026-06-01T12:00:00Z';
+export const UPDATER = 'gpu-dev-availability-updater';
+const BODY_LIMIT = 262_144;
+
+export const silentLog = createLogger({ level: 'silent', hashSalt: 's', destination: new Writable({ write: (_c, _e, done) => done() }) });
+
+/** One instance of every function; each function has its own Deps and pool, as its own pod would. */
+export interface Replica {
+  deps: Deps[];
+  endpoints: Map<string, Endpoint>;
+}
+
+export interface WorldOptions {
+  replicas: number;
+  seed: number;
+  units: number;
+  rounds: number;
+  /** Extra configuration for every replica (timeouts for the fault runs). */
+  env?: Record<string, string>;
+}
+
+export interface World {
+  sim: Sim;
+  clock: ManualClock;
+  db: TestDatabase;
+  bus: Bus;
+  fleet: Fleet;
+  replicas: Replica[];
+  random: () => number;
+  /** HTTP status of every function answer, by status. */
+  answers: Map<number, number>;
+  round(index: number, options?: { duplicateRate?: number; during?: () => Promise<void> }): Promise<void>;
+  /** Clean rounds with a faster clock until every teardown, snapshot and event has settled. */
+  settle(rounds?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Configuration every replica and every crash child shares. */
+export function replicaEnv(db: TestDatabase, sim: Sim, busUrl: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    DATABASE_URL: db.url, DB_POOL_MAX: '3', KUBE_API_SERVER: sim.url, KUBE_TOKEN: sim.token,
+    AWS_ENDPOINT_URL: sim.url, AWS_ACCESS_KEY_ID: 'AKIDTEST', AWS_SECRET_ACCESS_KEY: 'secret', AWS_REGION: 'us-east-1',
+    EVENT_DELIVERY: 'knative', K_SINK: `${busUrl}/`, AVAILABILITY_UPDATER_FUNCTION_NAME: UPDATER,
+    KUBE_REQUEST_TIMEOUT_MS: '3000', EXEC_TIMEOUT_SECONDS: '5', AWS_REQUEST_TIMEOUT_MS: '3000', LOG_LEVEL: 'silent',
+    SECRETS_DIR: '/nonexistent', ...extra,
+  };
+}
+
+function makeReplica(env: Record<string, string>, clock: ManualClock): Replica {
+  const replica: Replica = { deps: [], endpoints: new Map() };
+  for (const fn of allFunctions) {
+    const deps = makeDeps(loadConfig(env), { clock, log: silentLog });
+    replica.deps.push(deps);
+    replica.endpoints.set(fn.name, createEndpoint(fn, () => deps, { metrics: deps.metrics, logger: silentLog, bodyLimitBytes: BODY_LIMIT }));
+  }
+  return replica;
+}
+
+/** A pod change as a Knative ApiServerSource (or our pod-watch source) sends it, to each consumer. */
+export function podEventDeliveries(change: PodChange) {
+  const type = change.type === 'delete' ? EventTypes.podDeleted : EventTypes.podUpdated;
+  const body = Buffer.from(JSON.stringify(change.pod));
+  const headers = { 'ce-specversion': '1.0', 'ce-id': randomUUID(), 'ce-type': type, 'ce-source': `/apis/v1/namespaces/${RES_NS}/pods`, 'content-type': 'application/json' };
+  return ['expire', 'oom-scan'].map((fn) => ({ fn, headers, body }));
+}
+
+/**
+ * A cron-connector tick or a manual `faas-cli invoke`, half and half. warn gets ticks only: by
+ * design (SPEC 2.1) its ledger is written after delivery, so only single-flight keeps two runs from
+ * delivering the same warning, and a manual run bypasses it (RELIABILITY.md, known limits).
+ */
+function invocationRequest(fn: string, random: () => number) {
+  return fn === 'warn' || random() < 0.5
+    ? { method: 'POST', path: '/', headers: { 'x-connector': 'cron-connector', 'x-topic': 'cron-function' }, rawBody: '' }
+    : { method: 'POST', path: '/', headers: { 'content-type': 'application/json' }, rawBody: '{}' };
+}
+
+export async function startWorld(db: TestDatabase, options: WorldOptions): Promise<World> {
+  const clock = new ManualClock(START);
+  const random = seededRandom(options.seed);
+  const sim = await startSim({ clock, faultSeed: options.seed });
+  sim.aws.addFunction(UPDATER);
+  sim.aws.setSnapshotCompletionSeconds(120);
+  const replicas: Replica[] = [];
+  const bus = await startBus(() => replicas.map((r) => r.endpoints), random);
+  const env = replicaEnv(db, sim, bus.url, options.env);
+  for (let i = 0; i < options.replicas; i++) replicas.push(makeReplica(env, clock));
+  const fleet = planFleet(options.units, options.rounds);
+  await seedFleet(db.pool, sim, fleet, clock.now());
+  const answers = new Map<number, number>();
+  const invokeAll = async () => {
+    const calls = replicas.flatMap((replica) => [...replica.endpoints].map(([fn, endpoint]) => endpoint(invocationRequest(fn, random))));
+    for (const answer of await Promise.all(calls)) answers.set(answer.status, (answers.get(answer.status) ?? 0) + 1);
+  };
+  const step = async (seconds: number, duplicateRate: number, during?: () => Promise<void>) => {
+    clock.advanceSeconds(seconds);
+    sim.kube.tick();
+    await Promise.all([invokeAll(), during?.()]);
+    await bus.flush(random, { duplicateRate });
+  };
+  return {
+    sim, clock, db, bus, fleet, replicas, random, answers,
+    round: async (index, { duplicateRate = 0.3, during } = {}) => {
+      for (const change of await blowsAt(fleet, index, sim, db.pool, clock.now())) podEventDeliveries(change).forEach((d) => bus.push(d));
+      await step(90, duplicateRate, during);
+    },
+    settle: async (rounds = 10) => {
+      for (let i = 0; i < rounds; i++) await step(300, 0.3);
+      for (let i = 0; i < 5 && bus.pending() > 0; i++) await bus.flush(random, { duplicateRate: 0 });
+    },
+    close: async () => {
+      await Promise.all(replicas.flatMap((r) => r.deps.map((deps) => deps.close())));
+      await bus.close();
+      await sim.close();
+    },
+  };
+}

@@ -43,6 +43,10 @@ export function createPool(settings: DatabaseSettings): pg.Pool {
   // An idle client that loses its server (restart, pg_terminate_backend) emits 'error' on the
   // pool; without a listener that would crash the process. The next checkout reconnects.
   pool.on('error', () => undefined);
+  // A checked-out client has no pool listener: a session ended while its holder awaits other work
+  // (the single-flight lock's connection, a transaction between statements) would emit an
+  // unhandled 'error' and kill the process. Its next query fails instead, and the holder discards it.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   return pool;
 }
 

@@ -1,0 +1,130 @@
+/*
+ * The Knative manifests that follow from stack.yml and the routing table, generated so they
+ * cannot drift: a Service per function (the same image as OpenFaaS, the same environment,
+ * secrets mounted where OpenFaaS mounts them), a PingSource per schedule, a Trigger per routed
+ * event type and consumer, and the shared settings. `npm run build` rewrites them; a test fails
+ * when the committed files differ from what this renders.
+ */
+import { writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { consumersOf } from '../shared/events/routing.js';
+import { EventTypes, POD_EVENT_TYPES } from '../shared/events/types.js';
+import type { EventType } from '../shared/events/types.js';
+import { FUNCTION_NAMES } from '../shared/runtime/invocation.js';
+import { durationSeconds, readSharedEnvironment, readStack } from './stack.js';
+import type { StackFunction } from './stack.js';
+
+export const NAMESPACE = 'devenv-lifecycle';
+export const BROKER = 'devenv-lifecycle';
+export const SETTINGS = 'devenv-lifecycle-settings';
+// Secrets a function can run without (IRSA instead of static keys; no webhook).
+const OPTIONAL_SECRETS = new Set(['devenv-lifecycle-aws', 'devenv-lifecycle-webhook']);
+// Settings that differ on Knative: events go to the Broker through K_SINK (SinkBinding).
+const PLATFORM_ONLY = new Set(['EVENT_DELIVERY', 'OPENFAAS_GATEWAY_URL']);
+const partOf = { 'app.kubernetes.io/part-of': 'devenv-lifecycle' };
+
+const ref = (name: string) => ({ apiVersion: 'serving.knative.dev/v1', kind: 'Service', name });
+const labelsOf = (name: string) => ({ 'app.kubernetes.io/name': name, ...partOf });
+
+// faas-netes sets user 12000 (setNonRootUser); the template image's user is named, not numbered.
+export const containerSecurity = {
+  runAsNonRoot: true, runAsUser: 12000, runAsGroup: 12000, allowPrivilegeEscalation: false,
+  readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' },
+};
+
+function service(fn: StackFunction) {
+  const consumesEvents = (fn.annotations['devenv-lifecycle.dev/consumes'] ?? '') !== '';
+  return {
+    apiVersion: 'serving.knative.dev/v1', kind: 'Service',
+    metadata: { name: fn.name, namespace: NAMESPACE, labels: { ...labelsOf(fn.name), 'networking.knative.dev/visibility': 'cluster-local' } },
+    spec: {
+      template: {
+        metadata: {
+          labels: labelsOf(fn.name),
+          // Scheduled runs are single-flight anyway; event consumers may fan out a little.
+          annotations: { 'autoscaling.knative.dev/min-scale': '0', 'autoscaling.knative.dev/max-scale': consumesEvents ? '3' : '1' },
+        },
+        spec: {
+          serviceAccountName: `devenv-lifecycle-${fn.name}`,
+          containerConcurrency: 10,
+          // The request may last as long as the watchdog lets the run go on.
+          timeoutSeconds: Math.ceil(durationSeconds(fn.environment.write_timeout ?? '60s')),
+          containers: [{
+            name: 'function',
+            image: fn.image,
+            ports: [{ containerPort: 8080 }],
+            envFrom: [{ configMapRef: { name: SETTINGS } }],
+            env: Object.entries(fn.ownEnvironment).map(([name, value]) => ({ name, value })),
+            readinessProbe: { httpGet: { path: '/_/health' } },
+            resources: { requests: fn.requests, limits: fn.limits },
+            securityContext: containerSecurity,
+            volumeMounts: [
+              { name: 'secrets', mountPath: '/var/openfaas/secrets', readOnly: true },
+              { name: 'tmp', mountPath: '/tmp' },
+            ],
+          }],
+          volumes: [
+            { name: 'secrets', projected: { sources: fn.secrets.map((name) => ({ secret: OPTIONAL_SECRETS.has(name) ? { name, optional: true } : { name } })) } },
+            // of-watchdog keeps its lock file in /tmp; the root filesystem is read-only.
+            { name: 'tmp', emptyDir: { sizeLimit: '16Mi' } },
+          ],
+        },
+      },
+    },
+  };
+}
+
+function pingSource(fn: StackFunction) {
+  return {
+    apiVersion: 'sources.knative.dev/v1', kind: 'PingSource',
+    metadata: { name: `${fn.name}-schedule`, namespace: NAMESPACE, labels: labelsOf(fn.name) },
+    spec: { schedule: fn.annotations.schedule, timezone: 'UTC', sink: { ref: ref(fn.name) } },
+  };
+}
+
+/** `dev.devenv.lifecycle.reservation.expired` -> `reservation-expired`; pod changes -> `pod-update`. */
+export function triggerSuffix(type: EventType): string {
+  return type.replace('dev.knative.apiserver.resource.', 'pod.').replace('dev.devenv.lifecycle.', '').replaceAll('.', '-');
+}
+
+function trigger(type: EventType, consumer: string) {
+  const podEvent = (POD_EVENT_TYPES as readonly string[]).includes(type);
+  return {
+    apiVersion: 'eventing.knative.dev/v1', kind: 'Trigger',
+    metadata: { name: `${consumer}-${triggerSuffix(type)}`, namespace: NAMESPACE, labels: labelsOf(consumer) },
+    spec: {
+      broker: BROKER,
+      filter: { attributes: podEvent ? { type, kind: 'Pod' } : { type } },
+      subscriber: { ref: ref(consumer) },
+      // 5xx, 404, 408, 409 and 429 are retried; a 400 (invalid event) is not.
+      delivery: { retry: 5, backoffPolicy: 'exponential', backoffDelay: 'PT2S' },
+    },
+  };
+}
+
+export function renderKnative(root: string): Record<string, object[]> {
+  const stack = readStack(root);
+  const functions = FUNCTION_NAMES.map((name) => stack.functions.find((fn) => fn.name === name)!);
+  const settings = Object.fromEntries(Object.entries(readSharedEnvironment(root)).filter(([key]) => !PLATFORM_ONLY.has(key)));
+  const types = Object.values(EventTypes) as EventType[];
+  return {
+    'settings.yaml': [{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: SETTINGS, namespace: NAMESPACE, labels: partOf }, data: { ...settings, EVENT_DELIVERY: 'knative' } }],
+    'services.yaml': functions.map(service),
+    'pingsources.yaml': functions.filter((fn) => fn.annotations.topic === 'cron-function').map(pingSource),
+    'triggers.yaml': types.flatMap((type) => consumersOf(type).map((consumer) => trigger(type, consumer))),
+  };
+}
+
+export const GENERATED_HEADER = '# Generated from stack.yml and the routing table by `npm run build` (build/knative.ts); do not edit.\n';
+
+export function renderFiles(root: string): Record<string, string> {
+  return Object.fromEntries(Object.entries(renderKnative(root)).map(([file, docs]) =>
+    [file, GENERATED_HEADER + docs.map((doc) => stringify(doc, { lineWidth: 0 })).join('---\n')]));
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
+  for (const [file, text] of Object.entries(renderFiles(root))) writeFileSync(join(root, 'k8s', 'knative', file), text);
+}

@@ -4,6 +4,7 @@
  * section and replaces just its part of BENCHMARKS.md.
  */
 import { benchDatabase } from './database.js';
+import { benchSnapshotSync } from './snapshot-sync.js';
 import { benchTeardown } from './teardown.js';
 
 export interface BenchContext {
@@ -22,4 +23,5 @@ export interface BenchSection {
 export const sections: BenchSection[] = [
   { id: 'database', title: 'Database foundation', run: (context) => benchDatabase(context.rounds) },
   { id: 'teardown', title: 'cleanup-pod: teardown of 500 reservations in one sweep', run: benchTeardown },
+  { id: 'snapshot-sync', title: 'snapshot-sync: polling scales with pending snapshots, not history', run: benchSnapshotSync },
 ];

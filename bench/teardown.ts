@@ -48,6 +48,8 @@ export interface MeasuredRun {
   kubeCalls: number;
   ec2Calls: number;
   lambdaCalls: number;
+  /** The EC2 actions called, in order. */
+  ec2Actions: string[];
 }
 
 const silent = createLogger({ level: 'silent', hashSalt: 'bench', destination: new Writable({ write: (_c, _e, done) => done() }) });
@@ -96,6 +98,7 @@ export async function measureRun(bench: FunctionBench, fn: FunctionDefinition<ne
     kubeCalls: bench.sim.requests.all().filter((request) => /^\/(api|apis)\//.test(request.path)).length,
     ec2Calls: calls.filter((call) => call.service === 'ec2').length,
     lambdaCalls: calls.filter((call) => call.service === 'lambda').length,
+    ec2Actions: calls.filter((call) => call.service === 'ec2').map((call) => call.action),
   };
 }
 
@@ -114,7 +117,18 @@ export async function explainQuery(pool: pg.Pool, send: (db: Db) => Promise<unkn
   }
 }
 
-export const planBlock = (title: string, plan: string[]) => [`${title}:`, '', '```', ...plan, '```', ''];
+const planBlock = (title: string, plan: string[]) => [`${title}:`, '', '```', ...plan, '```', ''];
+
+/** Whether each plan reads the index its query was written for, as a table above the plans. */
+export function indexTable(checks: { query: string; index: string; plan: string[] }[]): string[] {
+  return [
+    '| query | intended index | used |',
+    '|---|---|---|',
+    ...checks.map((c) => `| ${c.query} | \`${c.index}\` | ${c.plan.some((line) => new RegExp(`\\b${c.index}\\b`).test(line)) ? 'yes' : '**no**'} |`),
+    '',
+    ...checks.flatMap((c) => planBlock(c.query, c.plan)),
+  ];
+}
 
 const UPDATER = 'gpu-dev-availability-updater';
 
@@ -222,17 +236,16 @@ async function explainAtScale(bench: FunctionBench, finished: number): Promise<s
   );
   await bench.db.pool.query('analyze');
   const owner = randomUUID();
-  const lines = [
-    `### Query plans over ${finished.toLocaleString('en')} older reservations (90% ended with finished teardowns, 10% active)`,
-    '',
-    ...planBlock('Sweep: start teardowns for recently ended reservations that have none (`startTeardowns`)',
-      await explainQuery(bench.db.pool, (db) => startTeardowns(db, 'sweep', now, 7))),
-  ];
+  const start = await explainQuery(bench.db.pool, (db) => startTeardowns(db, 'sweep', now, 7));
   await startTeardowns(bench.db.pool, 'sweep', now, 7);
+  const claim = await explainQuery(bench.db.pool, (db) => claimTeardowns(db, { owner, now, leaseSeconds: 120, limit: 200 }));
   return [
-    ...lines,
-    ...planBlock('Sweep: lease the due teardowns (`claimTeardowns`)',
-      await explainQuery(bench.db.pool, (db) => claimTeardowns(db, { owner, now, leaseSeconds: 120, limit: 200 }))),
+    `### Query plans over ${finished.toLocaleString('en')} older reservations (90% ended with finished teardowns, 10% active) and 200 just ended`,
+    '',
+    ...indexTable([
+      { query: '`startTeardowns`: the sweep finds ended reservations without a teardown', index: 'reservations_terminal_since', plan: start },
+      { query: '`claimTeardowns`: lease the due teardowns', index: 'cleanup_progress_due', plan: claim },
+    ]),
   ];
 }
 

@@ -6,7 +6,7 @@
  */
 import type pg from 'pg';
 import type { Config } from '../../shared/config.js';
-import { activeNamespaces, activeReservationsFor, markOomNotice, pendingOomNotices, recordOomKill } from '../../shared/db/queries/oom.js';
+import { activeNamespaces, activeReservationsFor, claimOomNotices, markOomNotice, recordOomKill } from '../../shared/db/queries/oom.js';
 import type { PendingNotice } from '../../shared/db/queries/oom.js';
 import { withTransaction } from '../../shared/db/transaction.js';
 import { buildEvent, sourceFor } from '../../shared/events/build.js';
@@ -47,7 +47,8 @@ async function recordAndNotify(scope: RunScope, deps: OomDeps, pods: PodSummary[
   for (const kill of kills.slice(0, scope.maxItems)) {
     if (await record(scope, deps, kill, detectedBy)) summary.oom_detected = (summary.oom_detected ?? 0) + 1;
   }
-  const notices = await sendNotices(scope, deps);
+  // An event run writes only its pod's notices; the scan retries every due one.
+  const notices = await sendNotices(scope, deps, detectedBy === 'event' ? pods.map((pod) => pod.uid) : undefined);
   return { summary: { ...summary, notices_sent: notices.sent, notices_failed: notices.errors.length }, failures: notices.errors };
 }
 
@@ -76,8 +77,9 @@ async function record(scope: RunScope, deps: OomDeps, kill: OomKill, detectedBy:
   });
 }
 
-async function sendNotices(scope: RunScope, deps: OomDeps): Promise<{ sent: number; errors: string[] }> {
-  const pending = await pendingOomNotices(deps.pool, MAX_NOTICE_ATTEMPTS, 50);
+async function sendNotices(scope: RunScope, deps: OomDeps, podUids?: string[]): Promise<{ sent: number; errors: string[] }> {
+  const leaseSeconds = Math.ceil((2 * deps.config.kube.execTimeoutMs) / 1000);
+  const pending = await claimOomNotices(deps.pool, { now: scope.now(), leaseSeconds, maxAttempts: MAX_NOTICE_ATTEMPTS, limit: 50, ...(podUids && { podUids }) });
   const errors: string[] = [];
   for (const notice of pending) {
     const error = await writeNotice(deps, notice, scope.now());

@@ -2,7 +2,7 @@
  * oom-scan's "exactly once" against the simulated cluster and a real database whose sessions run in
  * a non-UTC time zone (origin bug A-15 compared timestamp strings, which a non-UTC session breaks):
  * one kill seen before its restart and after it, by events (some duplicated) and by scans, is one
- * record; two containers killed in one pod are two records.
+ * record; two containers killed in one pod are two records; a notice is written by one run at a time.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { oomScan } from '../../functions/oom-scan/handler.js';
@@ -72,5 +72,18 @@ describe('oom-scan records each kill exactly once', () => {
     expect((await h.schedule(oomScan)).summary.oom_detected).toBe(0);
     expect(await kills()).toEqual(['gpu-dev#1', 'gpu-dev#2', 'sidecar#1']);
     expect(await reservation()).toMatchObject({ oom_count: 3, last_oom_at: h.clock.now() });
+  });
+
+  it('runs at the same time write a failed notice once between them: each write is claimed first', async () => {
+    const other = { namespace: 'gpu-dev', name: 'gpu-dev-oooo0003' };
+    await insertReservation(h.deps.pool, { reservation_id: 'oooo0003-res', pod_name: other.name, namespace: other.namespace });
+    h.sim.kube.addPod({ ...other, labels: { 'reservation-id': 'oooo0003-res' } });
+    h.sim.kube.oomKill(other, 'gpu-dev');
+    h.sim.faults.add({ path: new RegExp(`/pods/${other.name}/exec`), status: 500, count: 1 });
+    expect((await h.schedule(oomScan)).summary).toMatchObject({ oom_detected: 1, notices_failed: 1 });
+    const results = await Promise.all([h.manual(oomScan), h.manual(oomScan), podEvent(h.sim.kube.pod(other)!)]);
+    expect(results.reduce((sum, run) => sum + (run.summary.notices_sent ?? 0), 0)).toBe(1);
+    expect(h.sim.kube.execs(other).filter((exec) => exec.argv.includes('/home/dev/OOM_DETECTED.txt'))).toHaveLength(1);
+    expect(h.sim.kube.readFile(other, '/home/dev/OOM_DETECTED.txt')).toContain('OOM kills so far: 1');
   });
 });

@@ -66,20 +66,41 @@ export interface PendingNotice {
   oom_count: number;
 }
 
-export async function pendingOomNotices(db: Db, maxAttempts: number, limit: number): Promise<PendingNotice[]> {
+export interface NoticeClaim {
+  now: Date;
+  leaseSeconds: number;
+  maxAttempts: number;
+  limit: number;
+  /** Only these pods' notices (an event run); every due notice when absent (the scan). */
+  podUids?: string[];
+}
+
+/**
+ * Claim due notices (pending, or failed with attempts left) with a lease and count the attempt.
+ * Rows another run is claiming are skipped, and a claimed row is not due again until its lease
+ * ends, so one notice is written by one run at a time.
+ */
+export async function claimOomNotices(db: Db, claim: NoticeClaim): Promise<PendingNotice[]> {
   const { rows } = await db.query<PendingNotice>(
-    `select k.pod_uid, k.container, k.restart_count, k.pod_name, k.namespace, k.finished_at, r.oom_count
-     from oom_kills k join reservations r using (reservation_id)
-     where k.notice_state in ('pending', 'failed') and k.notice_attempts < $1 and r.status = 'active'
-     order by k.detected_at limit $2`,
-    [maxAttempts, limit],
+    `with due as (
+       select k.pod_uid, k.container, k.restart_count from oom_kills k join reservations r using (reservation_id)
+       where k.notice_state in ('pending', 'failed') and k.notice_attempts < $1 and r.status = 'active'
+         and (k.notice_lease_until is null or k.notice_lease_until < $3)
+         and ($5::text[] is null or k.pod_uid = any($5::text[]))
+       order by k.detected_at limit $2
+       for update of k skip locked)
+     update oom_kills k set notice_attempts = k.notice_attempts + 1, notice_lease_until = $3::timestamptz + make_interval(secs => $4)
+     from due, reservations r
+     where k.pod_uid = due.pod_uid and k.container = due.container and k.restart_count = due.restart_count and r.reservation_id = k.reservation_id
+     returning k.pod_uid, k.container, k.restart_count, k.pod_name, k.namespace, k.finished_at, r.oom_count`,
+    [claim.maxAttempts, claim.limit, claim.now, claim.leaseSeconds, claim.podUids ?? null],
   );
   return rows;
 }
 
 export async function markOomNotice(db: Db, notice: PendingNotice, sent: boolean, error?: string): Promise<void> {
   await db.query(
-    `update oom_kills set notice_state = case when $4 then 'sent' else 'failed' end, notice_attempts = notice_attempts + 1, last_error = $5
+    `update oom_kills set notice_state = case when $4 then 'sent' else 'failed' end, notice_lease_until = null, last_error = $5
      where pod_uid = $1 and container = $2 and restart_count = $3`,
     [notice.pod_uid, notice.container, notice.restart_count, sent, error ?? null],
   );

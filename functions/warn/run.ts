@@ -1,12 +1,14 @@
 /*
  * warn's shell: one indexed query for the reservations that owe a warning (deadline within the
- * largest level, the crossed level not yet in the ledger), one ledger query, decide, then deliver with bounded concurrency. The ledger is written after
- * each delivery (sent, or failed with the error), with the reservation.warned event.
+ * largest level, the crossed level not yet in the ledger), one ledger query, decide, then deliver
+ * with bounded concurrency. The ledger is written right after each delivery (sent, or failed with
+ * the error), with the reservation.warned event; deliveries that finish together share one
+ * transaction (group commit).
  */
 import type pg from 'pg';
 import type { Config } from '../../shared/config.js';
 import { reservationsDueForWarning } from '../../shared/db/queries/reservations.js';
-import { recordWarning, sentLevels } from '../../shared/db/queries/warnings.js';
+import { recordWarnings, sentLevels } from '../../shared/db/queries/warnings.js';
 import { withTransaction } from '../../shared/db/transaction.js';
 import { buildEvent, sourceFor } from '../../shared/events/build.js';
 import { EventTypes } from '../../shared/events/types.js';
@@ -18,6 +20,7 @@ import { decide } from './decide.js';
 import type { WarnAction } from './decide.js';
 import { deliverWarning } from './deliver.js';
 import type { Delivery } from './deliver.js';
+import { groupCommit } from './group-commit.js';
 import { sendPendingWebhooks } from './webhook.js';
 
 export interface WarnDeps {
@@ -45,8 +48,9 @@ export async function warnRun(scope: RunScope, deps: WarnDeps): Promise<RunRepor
     return { summary: { ...summary, would_warn: decision.warnings.length }, failures: [], items };
   }
   // Past the run's time budget, the remaining warnings wait for the next run (a minute later).
+  const record = groupCommit((delivered: Delivered[]) => recordDeliveries(scope, deps, delivered));
   const results = await mapWithConcurrency(decision.warnings, deps.config.run.concurrency, async (action) =>
-    scope.now() < scope.deadline ? deliverAndRecord(scope, deps, action) : DEFERRED,
+    scope.now() < scope.deadline ? deliverAndRecord(scope, deps, action, record) : DEFERRED,
   );
   const failures = results.flatMap((result, index) => outcomeOf(result, decision.warnings[index]!, summary));
   if (deps.config.webhook) {
@@ -56,16 +60,31 @@ export async function warnRun(scope: RunScope, deps: WarnDeps): Promise<RunRepor
   return { summary, failures };
 }
 
-async function deliverAndRecord(scope: RunScope, deps: WarnDeps, action: WarnAction): Promise<Delivery> {
+interface Delivered {
+  action: WarnAction;
+  delivery: Delivery;
+}
+
+async function deliverAndRecord(scope: RunScope, deps: WarnDeps, action: WarnAction, record: (delivered: Delivered) => Promise<void>): Promise<Delivery> {
   const delivery = await deliverWarning(deps.exec, deps.config.policy.mainContainer, action, scope.now());
-  await withTransaction(deps.pool, async (client) => {
-    const outcome = { reservationId: action.reservationId, expiresAt: action.expiresAt, levelMinutes: action.levelMinutes, minutesLeft: action.minutesLeft };
-    const recorded = await recordWarning(client, { ...outcome, delivered: delivery.delivered, error: delivery.error, webhook: deps.config.webhook !== undefined }, scope.now());
-    if (recorded && delivery.delivered) await scope.stage(client, [warnedEvent(action, scope.now())]);
-  });
+  await record({ action, delivery });
   deps.metrics.actions.inc({ function: 'warn', kind: 'warn', outcome: delivery.delivered ? 'done' : 'failed' });
   if (delivery.delivered) deps.metrics.warningsSent.inc({ level: String(action.levelMinutes) });
   return delivery;
+}
+
+/** One transaction for the deliveries that finished together: their ledger rows and their events. */
+async function recordDeliveries(scope: RunScope, deps: WarnDeps, delivered: Delivered[]): Promise<void> {
+  const webhook = deps.config.webhook !== undefined;
+  const outcomes = delivered.map(({ action, delivery }) => ({
+    reservationId: action.reservationId, expiresAt: action.expiresAt, levelMinutes: action.levelMinutes, minutesLeft: action.minutesLeft,
+    delivered: delivery.delivered, error: delivery.error, webhook, action,
+  }));
+  await withTransaction(deps.pool, async (client) => {
+    const recorded = await recordWarnings(client, outcomes, scope.now());
+    const events = recorded.flatMap((outcome) => (outcome.delivered ? [warnedEvent(outcome.action, scope.now())] : []));
+    if (events.length > 0) await scope.stage(client, events);
+  });
 }
 
 const DEFERRED = 'deferred' as const;

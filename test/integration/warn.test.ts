@@ -1,4 +1,5 @@
 /* warn end to end: exec into simulated pods with the real client, ledger in a real database. */
+import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -124,5 +125,18 @@ describe('warn', () => {
     expect(result.summary).toMatchObject({ warned: 1 });
     expect(warningFiles('wwww0008-crossed')).toEqual(['WARN_EXPIRES_IN_29MIN.txt']);
     await h.deps.pool.query(`delete from reservations where reservation_id like 'wwww0007-%'`);
+  });
+
+  it('records every delivery of a busy run once, with one reservation.warned event each', async () => {
+    const ids = Array.from({ length: 12 }, (_, i) => `wb${String(i).padStart(2, '0')}0009-busy`);
+    for (const id of ids) await reservation(id, 12);
+    // Publish to a sink (the loopback server) so the staged events land in the outbox.
+    const deps = { ...h.deps, run: { ...h.deps.run, publish: { mode: 'knative' as const, sinkUrl: webhookUrl } } };
+    const result = await warn.handle({ kind: 'schedule', source: 'cron-connector', callId: randomUUID(), options: warn.optionsSchema.parse({}) }, deps);
+    expect(result.summary).toMatchObject({ warned: 12, warn_failed: 0 });
+    const ledger = await h.deps.pool.query(`select reservation_id, level_minutes, state from warning_ledger where reservation_id like 'wb%0009-busy' order by 1`);
+    expect(ledger.rows).toEqual(ids.map((id) => ({ reservation_id: id, level_minutes: 15, state: 'sent' })));
+    const events = await h.deps.pool.query(`select subject from event_outbox where type like '%reservation.warned' and subject like 'wb%0009-busy' order by 1`);
+    expect(events.rows).toEqual(ids.map((id) => ({ subject: id })));
   });
 });

@@ -38,17 +38,47 @@ export interface WarningOutcome extends DeadlineKey {
  * runner got there first): the ledger never goes from sent back to failed.
  */
 export async function recordWarning(db: Db, outcome: WarningOutcome, now: Date): Promise<boolean> {
-  const { rowCount } = await db.query(
-    `insert into warning_ledger (reservation_id, expires_at, level_minutes, state, last_error, minutes_left, first_attempt_at, sent_at, webhook_state)
-     values ($1, $2, $3, case when $4 then 'sent' else 'failed' end, $5, $6, $7, case when $4 then $7::timestamptz end,
-             case when $4 and $8 then 'pending' end)
+  return (await recordWarnings(db, [outcome], now)).length === 1;
+}
+
+/** Record many delivery attempts in one statement; returns the ones written (see recordWarning). */
+export async function recordWarnings<T extends WarningOutcome>(db: Db, outcomes: T[], now: Date): Promise<T[]> {
+  if (outcomes.length === 0) return [];
+  const { rows } = await db.query<LedgerKey>(
+    `insert into warning_ledger as l (reservation_id, expires_at, level_minutes, state, last_error, minutes_left, first_attempt_at, sent_at, webhook_state)
+     select o.reservation_id, o.expires_at, o.level_minutes, case when o.delivered then 'sent' else 'failed' end, o.error, o.minutes_left,
+            $2, case when o.delivered then $2::timestamptz end, case when o.delivered and o.webhook then 'pending' end
+     from jsonb_to_recordset($1::jsonb) as o(reservation_id text, expires_at timestamptz, level_minutes int, delivered boolean,
+       error text, minutes_left int, webhook boolean)
      on conflict (reservation_id, expires_at, level_minutes) do update set
        state = excluded.state, last_error = excluded.last_error, minutes_left = excluded.minutes_left,
-       sent_at = excluded.sent_at, webhook_state = excluded.webhook_state, attempts = warning_ledger.attempts + 1
-     where warning_ledger.state <> 'sent'`,
-    [outcome.reservationId, outcome.expiresAt, outcome.levelMinutes, outcome.delivered, outcome.error ?? null, outcome.minutesLeft, now, outcome.webhook],
+       sent_at = excluded.sent_at, webhook_state = excluded.webhook_state, attempts = l.attempts + 1
+     where l.state <> 'sent'
+     returning reservation_id, expires_at, level_minutes`,
+    [JSON.stringify(outcomes.map(toRecord)), now],
   );
-  return rowCount === 1;
+  const written = new Set(rows.map(keyOf));
+  return outcomes.filter((outcome) => written.has(keyOf({ reservation_id: outcome.reservationId, expires_at: outcome.expiresAt, level_minutes: outcome.levelMinutes })));
+}
+
+interface LedgerKey {
+  reservation_id: string;
+  expires_at: Date;
+  level_minutes: number;
+}
+
+const keyOf = (key: LedgerKey) => JSON.stringify([key.reservation_id, key.expires_at.getTime(), key.level_minutes]);
+
+function toRecord(outcome: WarningOutcome) {
+  return {
+    reservation_id: outcome.reservationId,
+    expires_at: outcome.expiresAt.toISOString(),
+    level_minutes: outcome.levelMinutes,
+    delivered: outcome.delivered,
+    error: outcome.error ?? null,
+    minutes_left: outcome.minutesLeft,
+    webhook: outcome.webhook,
+  };
 }
 
 export interface PendingWebhook {

@@ -33,6 +33,8 @@ export interface FaultRule {
   reset?: boolean;
   /** Watch requests only: serve the stream, then destroy the connection (after `delayMs`, default at once). */
   dropWatch?: boolean;
+  /** The name this rule's faults are counted under in `fired()`; derived from the effect when absent. */
+  label?: string;
 }
 
 export type FaultEffect =
@@ -85,8 +87,18 @@ function effectOf(rule: FaultRule): FaultEffect {
   return { kind: 'none' };
 }
 
+/** `reset`, `drop-watch`, `delay`, the EC2 error code, or `http-<status>`. */
+function labelOf(rule: FaultRule): string {
+  if (rule.label !== undefined) return rule.label;
+  if (rule.reset) return 'reset';
+  if (rule.dropWatch) return 'drop-watch';
+  if (rule.status !== undefined) return rule.awsErrorCode ?? `http-${rule.status}`;
+  return 'delay';
+}
+
 export class Faults {
   private rules: { rule: FaultRule; left: number }[] = [];
+  private counts = new Map<string, number>();
 
   constructor(private readonly random: () => number) {}
 
@@ -97,18 +109,29 @@ export class Faults {
     this.rules.push({ rule, left: rule.count ?? Infinity });
   }
 
+  /** Removes the rules; the counts of faults already fired stay. */
   clear(): void {
     this.rules = [];
   }
 
-  /** The fault for this request, if a rule matches and fires; consumes one use of that rule. */
+  /** How many faults fired since the simulator started, by rule label. */
+  fired(): Record<string, number> {
+    return Object.fromEntries(this.counts);
+  }
+
+  /**
+   * The fault for this request: matching rules are tried in the order they were added, each with
+   * its own chance, and the first that fires wins and spends one use.
+   */
   take(method: string, url: URL, isWatch: boolean): Fault | undefined {
-    const armed = this.rules.find(({ rule, left }) => left > 0 && this.matches(rule, method, url, isWatch));
+    const armed = this.rules.find(({ rule, left }) =>
+      left > 0 && this.matches(rule, method, url, isWatch) && (rule.probability === undefined || this.random() < rule.probability));
     if (!armed) return undefined;
     const { rule } = armed;
-    if (rule.probability !== undefined && this.random() >= rule.probability) return undefined;
     armed.left -= 1;
     this.rules = this.rules.filter((r) => r.left > 0);
+    const label = labelOf(rule);
+    this.counts.set(label, (this.counts.get(label) ?? 0) + 1);
     return { delayMs: rule.dropWatch ? 0 : (rule.delayMs ?? 0), effect: effectOf(rule) };
   }
 

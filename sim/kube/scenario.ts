@@ -13,6 +13,7 @@ import type { Pod, PodPhase } from './pod-status.js';
 import { afterOomKill, afterTermination } from './pod-status.js';
 import type { Broadcast, PodRef } from './pods.js';
 import type { KubeObject } from './store.js';
+import { dropWatches } from './watch.js';
 
 export interface PodSpec {
   name: string;
@@ -107,6 +108,8 @@ export function createScenario(ctx: KubeContext) {
     tick: (): number => pods.tick(),
     /** Forgets the change history: watches from any earlier resourceVersion now get 410 Gone. */
     compact: (): void => store.compact(),
+    /** Cuts every open watch stream, as an API server restart or a proxy reset does; returns how many. */
+    dropWatches: (): number => dropWatches(store),
     /** Called with the last state of every pod that disappears; returns an unsubscribe function. */
     onPodGone: (listener: (pod: Pod) => void): (() => void) => pods.onGone(listener),
 

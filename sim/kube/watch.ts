@@ -46,6 +46,16 @@ function eventFor(change: Change, matches: (object: KubeObject | undefined) => b
   return undefined;
 }
 
+// Open streams per store, so a scenario can drop them all at once (an API server restart).
+const openStreams = new WeakMap<ObjectStore, Set<http.ServerResponse>>();
+
+/** Destroys the connection of every open watch on this store; returns how many there were. */
+export function dropWatches(store: ObjectStore): number {
+  const streams = openStreams.get(store) ?? new Set();
+  for (const res of streams) res.socket?.destroy();
+  return streams.size;
+}
+
 function startVersion(text: string | null): number | undefined {
   if (text === null || text === '' || text === '0') return undefined;
   if (!/^\d+$/.test(text)) throw badRequest(`resourceVersion: Invalid value: "${text}": must be a decimal number`);
@@ -86,7 +96,10 @@ export function serveWatch(store: ObjectStore, request: WatchRequest, res: http.
     }, request.timeoutSeconds * 1000));
   }
   if (request.dropAfterMs !== undefined) timers.push(setTimeout(() => res.socket?.destroy(), request.dropAfterMs));
+  const open = openStreams.get(store) ?? new Set();
+  openStreams.set(store, open.add(res));
   res.on('close', () => {
+    open.delete(res);
     unsubscribe();
     for (const timer of timers) clearTimeout(timer);
   });

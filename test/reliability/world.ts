@@ -21,6 +21,11 @@ import type { Sim } from '../../sim/server.js';
 import type { TestDatabase } from '../support/database.js';
 import { startBus } from './bus.js';
 import type { Bus } from './bus.js';
+import { loadPodWatchConfig } from '../../pod-watch/config.js';
+import { createPodWatchMetrics } from '../../pod-watch/metrics.js';
+import { startPodWatchSource } from '../../pod-watch/source.js';
+import type { PodWatchSource } from '../../pod-watch/source.js';
+import { createKube } from '../../shared/kube/index.js';
 import { blowsAt, planFleet, RES_NS, seedFleet } from './fleet.js';
 import type { Fleet, PodChange } from './fleet.js';
 
@@ -43,6 +48,8 @@ export interface WorldOptions {
   rounds: number;
   /** Extra configuration for every replica (timeouts for the fault runs). */
   env?: Record<string, string>;
+  /** Also run the pod-watch source against the simulator, publishing pod changes to the bus. */
+  podWatch?: boolean;
 }
 
 export interface World {
@@ -101,6 +108,12 @@ function invocationRequest(fn: string, random: () => number) {
     : { method: 'POST', path: '/', headers: { 'content-type': 'application/json' }, rawBody: '{}' };
 }
 
+function startPodWatch(env: Record<string, string>, busUrl: string, clock: ManualClock): PodWatchSource {
+  const config = loadPodWatchConfig({ ...env, OPENFAAS_GATEWAY_URL: busUrl, POD_WATCH_NAMESPACES: RES_NS });
+  const deps = { kube: createKube(config.kube), clock, log: silentLog, metrics: createPodWatchMetrics() };
+  return startPodWatchSource(deps, { ...config, retry: { ...config.retry, initialDelayMs: 20, maxDelayMs: 200 } });
+}
+
 export async function startWorld(db: TestDatabase, options: WorldOptions): Promise<World> {
   const clock = new ManualClock(START);
   const random = seededRandom(options.seed);
@@ -113,6 +126,7 @@ export async function startWorld(db: TestDatabase, options: WorldOptions): Promi
   for (let i = 0; i < options.replicas; i++) replicas.push(makeReplica(env, clock));
   const fleet = planFleet(options.units, options.rounds);
   await seedFleet(db.pool, sim, fleet, clock.now());
+  const podWatch = options.podWatch ? startPodWatch(env, bus.url, clock) : undefined;
   const answers = new Map<number, number>();
   const invokeAll = async () => {
     const calls = replicas.flatMap((replica) => [...replica.endpoints].map(([fn, endpoint]) => endpoint(invocationRequest(fn, random))));
@@ -135,6 +149,7 @@ export async function startWorld(db: TestDatabase, options: WorldOptions): Promi
       for (let i = 0; i < 5 && bus.pending() > 0; i++) await bus.flush(random, { duplicateRate: 0 });
     },
     close: async () => {
+      await podWatch?.stop(500);
       await Promise.all(replicas.flatMap((r) => r.deps.map((deps) => deps.close())));
       await bus.close();
       await sim.close();

@@ -4,6 +4,7 @@
  * section and replaces just its part of BENCHMARKS.md.
  */
 import { benchDatabase } from './database.js';
+import { benchEventLatency } from './event-latency.js';
 import { benchSnapshotSync } from './snapshot-sync.js';
 import { benchTeardown } from './teardown.js';
 
@@ -24,4 +25,5 @@ export const sections: BenchSection[] = [
   { id: 'database', title: 'Database foundation', run: (context) => benchDatabase(context.rounds) },
   { id: 'teardown', title: 'cleanup-pod: teardown of 500 reservations in one sweep', run: benchTeardown },
   { id: 'snapshot-sync', title: 'snapshot-sync: polling scales with pending snapshots, not history', run: benchSnapshotSync },
+  { id: 'event-latency', title: 'Event latency: reservation.expired to cleanup-pod, pod OOM to recorded', run: benchEventLatency },
 ];

@@ -148,6 +148,14 @@ describe('soft-deleted disks', () => {
     expect(deletedEvents()).toEqual(expect.arrayContaining([expect.objectContaining({ snapshotId: ours, reason: 'disk-deleted' })]));
   });
 
+  it('are left to the purge by retention: more snapshots than kept, and none deleted before the date', async () => {
+    const d = await disk();
+    const ids = [await completed(d, 1), await completed(d, 2), await completed(d, 3), await completed(d, 4), await completed(d, 5)];
+    await softDelete(d, day(2));
+    expect((await h.run()).summary).toMatchObject({ deleted_snapshots: 0 });
+    expect(inEc2(ids)).toEqual(ids);
+  });
+
   it('deletes nothing when the disk was restored before the date', async () => {
     const d = await disk();
     const ours = await completed(d, 3);

@@ -214,8 +214,8 @@ export async function retentionCandidates(db: Db, keep: number, limit: number): 
     `select s.id::text, s.disk_id, s.snapshot_id, s.disk_name, coalesce(s.started_at, s.requested_at) as started_at
      from snapshots s
      where s.state = 'completed' and s.disk_id in (
-       select c.disk_id from snapshots c join disks d on d.disk_id = c.disk_id
-       where c.state = 'completed' and not d.is_deleted group by c.disk_id having count(*) > $1)
+       select c.disk_id from snapshots c where c.state = 'completed' group by c.disk_id having count(*) > $1)
+       and exists (select 1 from disks d where d.disk_id = s.disk_id and not d.is_deleted)
      order by s.disk_id, coalesce(s.started_at, s.requested_at) desc, s.snapshot_id desc limit $2`,
     [keep, limit],
   );

@@ -1,0 +1,127 @@
+/*
+ * RBAC derived from what the code does: every function runs against the simulated cluster over a
+ * fleet that exercises each of its paths (warnings, expiry by deadline and by a vanished pod, an
+ * OOM kill, a full teardown with services and ingresses, labs stuck in ENDING), every request the
+ * real client sends is translated into the RBAC verb the API server checks, and each function's
+ * Role must grant exactly that: nothing it lacks, nothing more.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { cleanupPod } from '../../functions/cleanup-pod/handler.js';
+import { endingWatchdog } from '../../functions/ending-watchdog/handler.js';
+import { expire } from '../../functions/expire/handler.js';
+import { oomScan } from '../../functions/oom-scan/handler.js';
+import { snapshotSync } from '../../functions/snapshot-sync/handler.js';
+import { warn } from '../../functions/warn/handler.js';
+import { DEMO_LAB_NAMESPACE, DEMO_NAMESPACE, demoLabs, demoReservations, podNameFor } from '../../local/demo-plan.js';
+import { seedDemoCluster } from '../../local/demo-seed-cluster.js';
+import { seedDemoDatabase } from '../../local/demo-seed-db.js';
+import type { Deps } from '../../shared/deps.js';
+import type { BaseOptions, FunctionDefinition } from '../../shared/runtime/invocation.js';
+import type { RecordedRequest } from '../../sim/server.js';
+import { useFunctionHarness } from '../support/function-harness.js';
+import { ofKind, readObjects } from './manifests.js';
+
+const h = useFunctionHarness({ AVAILABILITY_UPDATER_FUNCTION_NAME: 'gpu-dev-availability-updater' });
+const objects = readObjects(process.cwd());
+const observed = new Map<string, Set<string>>();
+
+type Rule = { apiGroups: string[]; resources: string[]; verbs: string[] };
+const roles = ofKind<{ rules: Rule[] }>(objects, 'Role');
+
+const KUBE_PATH = /^\/(?:api\/v1|apis\/([^/]+)\/[^/]+)\/(?:namespaces\/([^/]+)\/)?([^/]+)(?:\/([^/]+)(?:\/([^/]+))?)?$/;
+
+/** The permissions the API server checks for one request, as `namespace group/resource verb`. */
+function permissionsFor(request: Pick<RecordedRequest, 'method' | 'path' | 'query'>): string[] {
+  const match = KUBE_PATH.exec(request.path);
+  if (!match) return [];
+  const [, group = '', namespace = '*cluster*', resource, name, subresource] = match;
+  const what = `${namespace} ${group}/${resource}${subresource ? `/${subresource}` : ''}`;
+  // Exec upgrades a GET to a WebSocket: Kubernetes 1.30+ checks create, older releases get.
+  if (subresource === 'exec') return [`${what} create`, `${what} get`];
+  const verb = request.method === 'GET'
+    ? (name ? 'get' : request.query.get('watch') === 'true' ? 'watch' : 'list')
+    : ({ DELETE: 'delete', POST: 'create', PUT: 'update', PATCH: 'patch' } as Record<string, string>)[request.method] ?? request.method;
+  return [`${what} ${verb}`];
+}
+
+function granted(fn: string): Set<string> {
+  const role = roles.find((r) => r.metadata.name === `devenv-lifecycle-${fn}`);
+  if (!role) return new Set();
+  return new Set(role.rules.flatMap((rule) => rule.apiGroups.flatMap((group) => rule.resources.flatMap((resource) =>
+    rule.verbs.map((verb) => `${role.metadata.namespace} ${group}/${resource} ${verb}`)))));
+}
+
+async function runRecorded(fn: FunctionDefinition<BaseOptions, Deps>, times = 1): Promise<void> {
+  for (let i = 0; i < times; i++) {
+    h.sim.requests.clear();
+    const result = await h.schedule(fn);
+    expect(result.outcome, `${fn.name}: ${JSON.stringify(result)}`).not.toBe('failed');
+    const seen = observed.get(fn.name) ?? new Set<string>();
+    for (const request of h.sim.requests.all()) permissionsFor(request).forEach((p) => seen.add(p));
+    observed.set(fn.name, seen);
+    h.clock.advanceSeconds(61);
+    h.sim.kube.tick();
+  }
+}
+
+beforeAll(async () => {
+  await seedDemoDatabase(h.deps.pool, h.clock.now());
+  seedDemoCluster(h.sim);
+  const expiring = demoReservations.find((r) => r.expiresInMinutes !== null && r.expiresInMinutes < 0 && r.status === 'active')!;
+  h.sim.kube.addIngress({ name: `${podNameFor(expiring.id)}-web`, namespace: DEMO_NAMESPACE, labels: { 'reservation-id': expiring.id } });
+  h.sim.kube.addIngress({ name: 'lab-novnc', namespace: DEMO_LAB_NAMESPACE, labels: { 'lab-id': demoLabs[0]!.id } });
+  await runRecorded(warn as FunctionDefinition<BaseOptions, Deps>);
+  await runRecorded(expire as FunctionDefinition<BaseOptions, Deps>, 2); // a vanished pod needs two 404s a minute apart
+  await runRecorded(oomScan as FunctionDefinition<BaseOptions, Deps>);
+  await runRecorded(endingWatchdog as unknown as FunctionDefinition<BaseOptions, Deps>);
+  await runRecorded(cleanupPod as FunctionDefinition<BaseOptions, Deps>, 4);
+  await runRecorded(snapshotSync as unknown as FunctionDefinition<BaseOptions, Deps>);
+}, 60_000);
+
+describe('RBAC derived from the calls each function makes', () => {
+  it('the fleet exercised the destructive paths (so the comparison below means something)', async () => {
+    const { rows } = await h.deps.pool.query<{ step: string }>('select step from cleanup_progress');
+    expect(rows.map((r) => r.step)).toContain('done');
+    expect(observed.get('cleanup-pod')).toContain(`${DEMO_NAMESPACE} networking.k8s.io/ingresses delete`);
+    expect(observed.get('ending-watchdog')).toContain(`${DEMO_LAB_NAMESPACE} networking.k8s.io/ingresses delete`);
+    expect(observed.get('expire')).toContain(`${DEMO_NAMESPACE} /pods get`);
+  });
+
+  it.each(['warn', 'expire', 'cleanup-pod', 'snapshot-sync', 'oom-scan', 'ending-watchdog'])('%s: its Role grants exactly what it calls', (fn) => {
+    expect([...granted(fn)].sort()).toEqual([...(observed.get(fn) ?? [])].sort());
+  });
+
+  it('a function that execs into pods gets pods/exec get and create, and nothing on pods beyond what it reads', () => {
+    expect([...granted('warn')].sort()).toEqual([`${DEMO_NAMESPACE} /pods/exec create`, `${DEMO_NAMESPACE} /pods/exec get`]);
+    expect([...granted('oom-scan')].filter((p) => p.includes('/pods ')).sort()).toEqual([`${DEMO_NAMESPACE} /pods list`]);
+  });
+
+  it('translates requests into the verbs the API server checks', () => {
+    const q = (s = '') => new URLSearchParams(s);
+    expect(permissionsFor({ method: 'GET', path: '/api/v1/namespaces/a/pods', query: q('labelSelector=x') })).toEqual(['a /pods list']);
+    expect(permissionsFor({ method: 'GET', path: '/api/v1/namespaces/a/pods', query: q('watch=true') })).toEqual(['a /pods watch']);
+    expect(permissionsFor({ method: 'GET', path: '/api/v1/pods', query: q() })).toEqual(['*cluster* /pods list']);
+    expect(permissionsFor({ method: 'DELETE', path: '/apis/networking.k8s.io/v1/namespaces/a/ingresses/i', query: q() })).toEqual(['a networking.k8s.io/ingresses delete']);
+    expect(permissionsFor({ method: 'GET', path: '/api/v1/namespaces/a/pods/p/exec', query: q('command=sh') })).toEqual(['a /pods/exec create', 'a /pods/exec get']);
+  });
+});
+
+describe('bindings', () => {
+  const accounts = ofKind(objects, 'ServiceAccount').map((sa) => `${sa.metadata.namespace}/${sa.metadata.name}`);
+  const bindings = ofKind<{ roleRef: { name: string }; subjects: { name: string; namespace: string }[] }>(objects, 'RoleBinding');
+
+  it.each([['openfaas-fn'], ['devenv-lifecycle']])('in %s every function account exists and is bound to its Role in that Role\'s namespace', (namespace) => {
+    for (const role of roles.filter((r) => r.metadata.name !== 'devenv-lifecycle-pod-events')) {
+      const fn = role.metadata.name.replace('devenv-lifecycle-', '');
+      if (fn === 'pod-watch' && namespace === 'devenv-lifecycle') continue;
+      const binding = bindings.find((b) => b.metadata.namespace === role.metadata.namespace && b.roleRef.name === role.metadata.name && b.subjects[0]!.namespace === namespace);
+      expect(binding?.subjects, `${fn} in ${namespace}`).toEqual([{ kind: 'ServiceAccount', name: `devenv-lifecycle-${fn}`, namespace }]);
+      expect(accounts).toContain(`${namespace}/devenv-lifecycle-${fn}`);
+    }
+  });
+
+  it('binds nothing to a Role that does not exist, and never grants wildcards', () => {
+    for (const binding of bindings) expect(roles.some((r) => r.metadata.name === binding.roleRef.name && r.metadata.namespace === binding.metadata.namespace), binding.metadata.name).toBe(true);
+    for (const rule of roles.flatMap((r) => r.rules)) expect([...rule.verbs, ...rule.resources, ...rule.apiGroups]).not.toContain('*');
+  });
+});

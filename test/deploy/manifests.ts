@@ -1,7 +1,8 @@
 /*
  * Every Kubernetes object under k8s/, parsed, with the maintained schema package that validates
  * its kind (kubernetes-models for the core APIs, @kubernetes-models/knative for Knative). Helm
- * values, the OpenFaaS environment file and the kustomization are not API objects.
+ * values, the OpenFaaS environment file, the kustomization and the Prometheus rule file are not
+ * API objects.
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -15,6 +16,7 @@ import { parseAllDocuments } from 'yaml';
 
 export const NOT_API_OBJECTS = new Set([
   'k8s/openfaas/openfaas-values.yaml', 'k8s/openfaas/cron-connector-values.yaml', 'k8s/openfaas/function-env.yml', 'k8s/knative/kustomization.yaml',
+  'k8s/observability/prometheus-rules.yml',
 ]);
 
 type Model = new (data: never) => { validate(): void };

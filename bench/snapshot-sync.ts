@@ -164,7 +164,7 @@ export async function benchSnapshotSync(context: BenchContext): Promise<string[]
       ratio('10× the history (1,000 → 10,000 completed, 100 pending)', last[0]!, last[1]!),
       ratio('2× the pending (100 → 200, 10,000 completed)', last[1]!, last[3]!),
       '',
-      ...(await plans(bench, 10_000)),
+      ...(await plans(bench, context.quick ? 10_000 : 100_000)),
     ];
   } finally {
     await bench.close();

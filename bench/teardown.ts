@@ -258,7 +258,7 @@ export async function benchTeardown(context: BenchContext): Promise<string[]> {
     const sweep = await sweepTable(bench, count);
     const latency = await latencyTable(bench, context.quick ? 12 : 80, context.quick ? 1 : 3);
     await seedEnded(bench, 'due0', 200);
-    const plans = await explainAtScale(bench, context.quick ? 20_000 : 200_000);
+    const plans = await explainAtScale(bench, context.quick ? 20_000 : 100_000);
     return [
       'cleanup-pod against the simulator (real Kubernetes and AWS clients over HTTP) and an embedded PostgreSQL.',
       'A teardown takes two runs by design: the pod gets its 30 s grace period between them.',

@@ -4,7 +4,7 @@
  * logged-in terminals. The file is what the prompt hook shows, so it decides success; the broadcast
  * is best effort.
  */
-import { coerceError } from '../../shared/errors.js';
+import { NotFound, coerceError } from '../../shared/errors.js';
 import type { PodExec } from '../../shared/pods.js';
 import type { WarnAction } from './decide.js';
 import { WARNING_DIR, broadcastText, warningFileContent, warningFileName } from './message.js';
@@ -16,6 +16,8 @@ export interface Delivery {
   delivered: boolean;
   broadcast: boolean;
   error?: string;
+  /** Not attempted, or the pod vanished under us: nothing to record, nothing failed. */
+  skipped?: 'pod_missing' | 'pod_mismatch';
 }
 
 export async function deliverWarning(exec: PodExec, container: string, action: WarnAction, now: Date): Promise<Delivery> {
@@ -25,6 +27,8 @@ export async function deliverWarning(exec: PodExec, container: string, action: W
     const file = await exec.exec(target, ['sh', '-c', REPLACE_WARNING_SCRIPT, 'sh', warningFileName(action.minutesLeft)], warningFileContent(text));
     if (file.exitCode !== 0) return { delivered: false, broadcast: false, error: `writing the warning file exited ${file.exitCode}: ${file.stderr.trim().slice(0, 200)}` };
   } catch (err) {
+    // A pod deleted since it was checked is left to expire, like one that was never there.
+    if (err instanceof NotFound) return { delivered: false, broadcast: false, skipped: 'pod_missing' };
     return { delivered: false, broadcast: false, error: coerceError(err).message };
   }
   const broadcast = await exec.exec(target, ['wall'], broadcastText(text)).then((r) => r.exitCode === 0, () => false);

@@ -1,7 +1,7 @@
 /*
  * warn's shell: one indexed query for the reservations that owe a warning (deadline within the
- * largest level, the crossed level not yet in the ledger), one ledger query, decide, then deliver
- * with bounded concurrency. The ledger is written right after each delivery (sent, or failed with
+ * largest level, the crossed level not yet in the ledger), one ledger query, decide, check that each
+ * pod is the reservation's (label listing, pods.ts), then deliver with bounded concurrency. The ledger is written right after each delivery (sent, or failed with
  * the error), with the reservation.warned event; deliveries that finish together share one
  * transaction (group commit).
  */
@@ -12,7 +12,7 @@ import { recordWarnings, sentLevels } from '../../shared/db/queries/warnings.js'
 import { withTransaction } from '../../shared/db/transaction.js';
 import { buildEvent, sourceFor } from '../../shared/events/build.js';
 import { EventTypes } from '../../shared/events/types.js';
-import type { PodExec } from '../../shared/pods.js';
+import type { PodExec, PodReader } from '../../shared/pods.js';
 import { mapWithConcurrency } from '../../shared/resilience.js';
 import type { Metrics } from '../../shared/runtime/metrics.js';
 import type { RunReport, RunScope } from '../../shared/runtime/run-scope.js';
@@ -21,11 +21,14 @@ import type { WarnAction } from './decide.js';
 import { deliverWarning } from './deliver.js';
 import type { Delivery } from './deliver.js';
 import { groupCommit } from './group-commit.js';
+import { podVerdicts } from './pods.js';
+import type { PodVerdict } from './pods.js';
 import { sendPendingWebhooks } from './webhook.js';
 
 export interface WarnDeps {
   pool: pg.Pool;
   exec: PodExec;
+  pods: PodReader;
   config: Config;
   metrics: Metrics;
 }
@@ -42,15 +45,16 @@ export async function warnRun(scope: RunScope, deps: WarnDeps): Promise<RunRepor
     levelsMinutes: policy.warningMinutes,
     maxItems: scope.maxItems,
   });
-  const summary: Record<string, number> = { warned: 0, warn_failed: 0, skipped_no_pod: decision.skipped.length, deferred: decision.deferred };
+  const summary: Record<string, number> = { warned: 0, warn_failed: 0, skipped_no_pod: decision.skipped.length, pod_missing: 0, pod_mismatch: 0, deferred: decision.deferred };
   if (scope.dryRun) {
     const items = decision.warnings.map((w) => ({ reservationId: w.reservationId, level: w.levelMinutes, minutesLeft: w.minutesLeft }));
     return { summary: { ...summary, would_warn: decision.warnings.length }, failures: [], items };
   }
+  const verdicts = await podVerdicts(deps.pods, policy.reservationLabel, decision.warnings, deps.config.run.concurrency);
   // Past the run's time budget, the remaining warnings wait for the next run (a minute later).
   const record = groupCommit((delivered: Delivered[]) => recordDeliveries(scope, deps, delivered));
   const results = await mapWithConcurrency(decision.warnings, deps.config.run.concurrency, async (action) =>
-    scope.now() < scope.deadline ? deliverAndRecord(scope, deps, action, record) : DEFERRED,
+    scope.now() < scope.deadline ? deliverAndRecord(scope, deps, { action, verdict: verdicts.get(action.reservationId)! }, record) : DEFERRED,
   );
   const failures = results.flatMap((result, index) => outcomeOf(result, decision.warnings[index]!, summary));
   if (deps.config.webhook) {
@@ -65,8 +69,13 @@ interface Delivered {
   delivery: Delivery;
 }
 
-async function deliverAndRecord(scope: RunScope, deps: WarnDeps, action: WarnAction, record: (delivered: Delivered) => Promise<void>): Promise<Delivery> {
-  const delivery = await deliverWarning(deps.exec, deps.config.policy.mainContainer, action, scope.now());
+async function deliverAndRecord(scope: RunScope, deps: WarnDeps, target: { action: WarnAction; verdict: PodVerdict }, record: (delivered: Delivered) => Promise<void>): Promise<Delivery> {
+  const { action, verdict } = target;
+  if (verdict.kind === 'pod_missing' || verdict.kind === 'pod_mismatch') return { delivered: false, broadcast: false, skipped: verdict.kind };
+  const delivery = verdict.kind === 'unknown'
+    ? { delivered: false, broadcast: false, error: verdict.error }
+    : await deliverWarning(deps.exec, deps.config.policy.mainContainer, action, scope.now());
+  if (delivery.skipped) return delivery;
   await record({ action, delivery });
   deps.metrics.actions.inc({ function: 'warn', kind: 'warn', outcome: delivery.delivered ? 'done' : 'failed' });
   if (delivery.delivered) deps.metrics.warningsSent.inc({ level: String(action.levelMinutes) });
@@ -91,8 +100,9 @@ const DEFERRED = 'deferred' as const;
 
 function outcomeOf(result: PromiseSettledResult<Delivery | typeof DEFERRED>, action: WarnAction, summary: Record<string, number>): string[] {
   const value = result.status === 'fulfilled' ? result.value : undefined;
-  if (value === DEFERRED) {
-    summary.deferred = (summary.deferred ?? 0) + 1;
+  if (value === DEFERRED || value?.skipped) {
+    const key = value === DEFERRED ? 'deferred' : value.skipped!;
+    summary[key] = (summary[key] ?? 0) + 1;
     return [];
   }
   const delivered = value?.delivered === true;

@@ -38,6 +38,7 @@ const warningFiles = (id: string) => h.sim.kube.listFiles(pod(id), '/home/dev').
 beforeEach(() => {
   webhookCalls.length = 0;
   webhookStatus = 200;
+  h.sim.faults.clear();
 });
 
 describe('warn', () => {
@@ -88,13 +89,45 @@ describe('warn', () => {
   });
 
   it('records a failed delivery, reports the run failed, and succeeds on a later run', async () => {
-    await reservation('wwww0004-nopod', 12, false);
+    await reservation('wwww0004-execfail', 12);
+    h.sim.faults.add({ path: /\/exec/, status: 500, count: 1 });
     const failed = await h.schedule(warn);
     expect(failed).toMatchObject({ outcome: 'failed', summary: { warn_failed: 1 } });
-    h.sim.kube.addPod({ ...pod('wwww0004-nopod'), labels: { 'reservation-id': 'wwww0004-nopod' } });
+    expect(warningFiles('wwww0004-execfail')).toEqual([]);
     expect((await h.schedule(warn)).summary.warned).toBe(1);
-    const { rows } = await h.deps.pool.query(`select state, attempts from warning_ledger where reservation_id = 'wwww0004-nopod'`);
+    const { rows } = await h.deps.pool.query(`select state, attempts from warning_ledger where reservation_id = 'wwww0004-execfail'`);
     expect(rows).toEqual([{ state: 'sent', attempts: 2 }]);
+  });
+
+  it('leaves a reservation whose pod is gone to expire: not warned, not a failure, warned once the pod is back', async () => {
+    await reservation('wwww0010-nopod', 12, false);
+    const result = await h.schedule(warn);
+    expect(result).toMatchObject({ outcome: 'succeeded', summary: { warned: 0, warn_failed: 0, pod_missing: 1 } });
+    const { rows } = await h.deps.pool.query(`select 1 from warning_ledger where reservation_id = 'wwww0010-nopod'`);
+    expect(rows).toEqual([]);
+    h.sim.kube.addPod({ ...pod('wwww0010-nopod'), labels: { 'reservation-id': 'wwww0010-nopod' } });
+    expect((await h.schedule(warn)).summary.warned).toBe(1);
+  });
+
+  it('never writes into a pod that carries another reservation\'s label (colliding pod names, A-17)', async () => {
+    await insertReservation(h.deps.pool, { reservation_id: 'wwww0011-mine', pod_name: 'gpu-dev-shared', namespace: 'gpu-dev', expires_at: inMinutes(12) });
+    h.sim.kube.addPod({ namespace: 'gpu-dev', name: 'gpu-dev-shared', labels: { 'reservation-id': 'wwww0099-someone-else' } });
+    const result = await h.schedule(warn);
+    expect(result).toMatchObject({ outcome: 'succeeded', summary: { warned: 0, pod_mismatch: 1 } });
+    expect(h.sim.kube.listFiles({ namespace: 'gpu-dev', name: 'gpu-dev-shared' }, '/home/dev')).toEqual([]);
+    expect(h.sim.kube.execs({ namespace: 'gpu-dev', name: 'gpu-dev-shared' })).toEqual([]);
+    await h.deps.pool.query(`delete from reservations where reservation_id = 'wwww0011-mine'`);
+  });
+
+  it('does not deliver when it cannot tell whose pod it is, and says the run failed', async () => {
+    await insertReservation(h.deps.pool, { reservation_id: 'wwww0012-unknown', pod_name: 'gpu-dev-unlabelled', namespace: 'gpu-dev', expires_at: inMinutes(12) });
+    h.sim.kube.addPod({ namespace: 'gpu-dev', name: 'gpu-dev-unlabelled' });
+    h.sim.faults.add({ method: 'GET', path: '/api/v1/namespaces/gpu-dev/pods/gpu-dev-unlabelled', status: 503 });
+    const result = await h.schedule(warn);
+    expect(result).toMatchObject({ outcome: 'failed', summary: { warned: 0, warn_failed: 1 } });
+    expect(h.sim.kube.execs({ namespace: 'gpu-dev', name: 'gpu-dev-unlabelled' })).toEqual([]);
+    h.sim.faults.clear();
+    expect((await h.schedule(warn)).summary.warned).toBe(1);
   });
 
   it('posts the warning to the webhook, and retries a refused post on the next run without re-warning', async () => {

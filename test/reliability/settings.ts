@@ -18,7 +18,7 @@ export const settings = {
   replicas: positive('RELIABILITY_REPLICAS', 4),
   seed: positive('RELIABILITY_SEED', Math.floor(Math.random() * 1_000_000) + 1),
   hostileRuns: positive('RELIABILITY_HOSTILE_RUNS', 60),
-  crashes: positive('RELIABILITY_CRASHES', 6),
+  crashes: positive('RELIABILITY_CRASHES', 5),
 };
 
 /** One block per test file, printed at its end; figures only, so runs can be compared. */

@@ -62,7 +62,11 @@ export interface World {
   random: () => number;
   /** HTTP status of every function answer, by status. */
   answers: Map<number, number>;
-  round(index: number, options?: { duplicateRate?: number; during?: () => Promise<void> }): Promise<void>;
+  /**
+   * One round: the fleet's blows, the clock 90 s on, every function of every replica at once (or
+   * `invoke` instead), then the queued events delivered.
+   */
+  round(index: number, options?: { duplicateRate?: number; during?: () => Promise<void>; invoke?: () => Promise<void> }): Promise<void>;
   /** Clean rounds with a faster clock until every teardown, snapshot and event has settled. */
   settle(rounds?: number): Promise<void>;
   close(): Promise<void>;
@@ -132,17 +136,17 @@ export async function startWorld(db: TestDatabase, options: WorldOptions): Promi
     const calls = replicas.flatMap((replica) => [...replica.endpoints].map(([fn, endpoint]) => endpoint(invocationRequest(fn, random))));
     for (const answer of await Promise.all(calls)) answers.set(answer.status, (answers.get(answer.status) ?? 0) + 1);
   };
-  const step = async (seconds: number, duplicateRate: number, during?: () => Promise<void>) => {
+  const step = async (seconds: number, duplicateRate: number, during?: () => Promise<void>, invoke = invokeAll) => {
     clock.advanceSeconds(seconds);
     sim.kube.tick();
-    await Promise.all([invokeAll(), during?.()]);
+    await Promise.all([invoke(), during?.()]);
     await bus.flush(random, { duplicateRate });
   };
   return {
     sim, clock, db, bus, fleet, replicas, random, answers,
-    round: async (index, { duplicateRate = 0.3, during } = {}) => {
+    round: async (index, { duplicateRate = 0.3, during, invoke } = {}) => {
       for (const change of await blowsAt(fleet, index, sim, db.pool, clock.now())) podEventDeliveries(change).forEach((d) => bus.push(d));
-      await step(90, duplicateRate, during);
+      await step(90, duplicateRate, during, invoke);
     },
     settle: async (rounds = 10) => {
       for (let i = 0; i < rounds; i++) await step(300, 0.3);

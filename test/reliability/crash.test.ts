@@ -1,0 +1,79 @@
+/*
+ * Crashes: the functions run in a separate process that is SIGKILLed at random checkpoints (before
+ * or after an SQL statement, so between a committed state change and its side effect, or between
+ * a side effect and its record) and restarted. After clean rounds the system reaches the same
+ * final state as the same fleet run without a crash, and every invariant holds.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seededRandom } from '../../sim/faults.js';
+import { useTestDatabase } from '../support/database.js';
+import { startCrashable } from './crashable.js';
+import type { Crashable, CrashPoint } from './crashable.js';
+import { finalState } from './final-state.js';
+import { checkInvariants } from './invariants.js';
+import { printSummary, settings } from './settings.js';
+import { replicaEnv, startWorld } from './world.js';
+import type { World } from './world.js';
+
+const FUNCTIONS = ['expire', 'warn', 'cleanup-pod', 'snapshot-sync', 'oom-scan', 'ending-watchdog'];
+const ROUNDS = Math.min(settings.rounds, 16);
+const crashDb = useTestDatabase();
+const cleanDb = useTestDatabase();
+let crashWorld: World;
+let cleanWorld: World;
+let crashable: Crashable;
+
+beforeAll(async () => {
+  const options = { replicas: 1, seed: settings.seed, units: 1, rounds: ROUNDS };
+  [crashWorld, cleanWorld] = await Promise.all([startWorld(crashDb, options), startWorld(cleanDb, options)]);
+  crashable = await startCrashable(replicaEnv(crashDb, crashWorld.sim, crashWorld.bus.url));
+}, 60_000);
+afterAll(async () => {
+  await crashable?.close();
+  await Promise.all([crashWorld?.close(), cleanWorld?.close()]);
+});
+
+/** The functions one after another in the crash process, some runs armed to be killed part-way. */
+function crashingRuns(crashes: CrashPoint[], random: () => number, armRate: number) {
+  return async () => {
+    for (const fn of FUNCTIONS) {
+      const killAt = crashes.length < settings.crashes && random() < armRate ? 1 + Math.floor(random() * 20) : undefined;
+      const outcome = await crashable.run(fn, crashWorld.clock.now(), killAt);
+      if ('killed' in outcome) crashes.push(outcome.killed);
+    }
+  };
+}
+
+function cleanRuns() {
+  return async () => {
+    const endpoints = cleanWorld.replicas[0]!.endpoints;
+    for (const fn of FUNCTIONS) await endpoints.get(fn)!({ method: 'POST', path: '/', headers: { 'content-type': 'application/json' }, rawBody: '{}' });
+  };
+}
+
+describe(`crashes (seed ${settings.seed})`, () => {
+  it('a process killed between a state change and its side effect converges to the state of a run without crashes', async () => {
+    const crashes: CrashPoint[] = [];
+    const random = seededRandom(settings.seed);
+    const armRate = Math.min(1, (settings.crashes * 1.3) / (ROUNDS * FUNCTIONS.length));
+    for (let round = 1; round <= ROUNDS; round++) {
+      await crashWorld.round(round, { duplicateRate: 0.3, invoke: crashingRuns(crashes, random, armRate) });
+      await cleanWorld.round(round, { duplicateRate: 0.3, invoke: cleanRuns() });
+    }
+    await Promise.all([crashWorld.settle(), cleanWorld.settle()]);
+    const violations = await checkInvariants(crashDb.pool, crashWorld.sim, crashWorld.fleet, crashWorld.bus.published);
+    const [crashed, clean] = await Promise.all([
+      finalState(crashDb.pool, crashWorld.sim, crashWorld.bus.published),
+      finalState(cleanDb.pool, cleanWorld.sim, cleanWorld.bus.published),
+    ]);
+    printSummary('crashes', {
+      seed: settings.seed, rounds: `${ROUNDS} + 10 clean`, 'processes killed': crashes.length,
+      'killed after a statement': crashes.filter((c) => c.when === 'after').length,
+      'killed by function': Object.fromEntries(FUNCTIONS.map((fn) => [fn, crashes.filter((c) => c.fn === fn).length])),
+      'invariant violations': violations.length,
+    });
+    expect(crashes.length).toBeGreaterThan(0);
+    expect(violations).toEqual([]);
+    expect(crashed).toEqual(clean);
+  }, 180_000);
+});

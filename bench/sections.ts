@@ -3,6 +3,7 @@
  * and answers markdown lines (a short lead and a table); `npm run bench -- --only <id>` reruns one
  * section and replaces just its part of BENCHMARKS.md.
  */
+import { benchColdStart } from './cold-start.js';
 import { benchDatabase } from './database.js';
 import { benchEventLatency } from './event-latency.js';
 import { benchSnapshotSync } from './snapshot-sync.js';
@@ -25,5 +26,6 @@ export const sections: BenchSection[] = [
   { id: 'database', title: 'Database foundation', run: (context) => benchDatabase(context.rounds) },
   { id: 'teardown', title: 'cleanup-pod: teardown of 500 reservations in one sweep', run: benchTeardown },
   { id: 'snapshot-sync', title: 'snapshot-sync: polling scales with pending snapshots, not history', run: benchSnapshotSync },
+  { id: 'cold-start', title: 'Bundles: size, cold start and memory per function', run: benchColdStart },
   { id: 'event-latency', title: 'Event latency: reservation.expired to cleanup-pod, pod OOM to recorded', run: benchEventLatency },
 ];

@@ -47,12 +47,13 @@ export async function cleanupRun(scope: RunScope, deps: CleanupDeps, reservation
   // Teardowns are independent; bounded concurrency keeps a sweep of hundreds within the run's
   // budget (the origin tore down one at a time, A-6) without flooding the API server or EC2.
   await mapWithConcurrency(rows, deps.config.run.concurrency, async (row) => {
-    if (scope.now() >= scope.deadline) {
-      await releaseTeardownLease(deps.pool, row.reservation_id, scope.runId);
+    try {
+      if (scope.now() < scope.deadline) return await advanceTeardown(scope, deps, row, summary);
       summary.deferred = (summary.deferred ?? 0) + 1;
-      return;
+      await releaseTeardownLease(deps.pool, row.reservation_id, scope.runId);
+    } catch (err) {
+      failures.push(`teardown ${row.reservation_id}: ${coerceError(err).message}`);
     }
-    await advanceTeardown(scope, deps, row, summary).catch((err: unknown) => failures.push(`teardown ${row.reservation_id}: ${coerceError(err).message}`));
   });
   await notifyAvailability(deps, summary, failures);
   return { summary, failures };

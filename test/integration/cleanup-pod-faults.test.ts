@@ -150,6 +150,15 @@ describe('cleanup-pod finds what to tear down', () => {
     expect(await teardownOf(h, r.id)).toMatchObject({ step: 'done' });
   });
 
+  it('advances at most maxItems teardowns in a run; the rest wait for the next one', async () => {
+    const seeded = await Promise.all([1, 2, 3].map(() => seedEndedReservation(h, { volume: false })));
+    const capped = await h.schedule(cleanupPod, { maxItems: 2 });
+    expect(capped.summary).toMatchObject({ started: 3, claimed: 2, resources_deleted: 2 });
+    const steps = await Promise.all(seeded.map(async (r) => (await teardownOf(h, r.id)).step));
+    expect(steps.sort()).toEqual(['await_gone', 'await_gone', 'delete_resources']);
+    expect((await h.schedule(cleanupPod, { maxItems: 2 })).summary).toMatchObject({ claimed: 1, resources_deleted: 1 });
+  });
+
   it('lets only one of two concurrent runners advance a teardown', async () => {
     const seeded = await Promise.all([1, 2, 3].map(() => seedEndedReservation(h, { volume: false })));
     for (const r of seeded) h.sim.kube.deleteBehindOurBack({ namespace: 'gpu-dev', name: r.podName });

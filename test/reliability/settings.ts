@@ -17,7 +17,7 @@ export const settings = {
   units: positive('RELIABILITY_UNITS', 2),
   replicas: positive('RELIABILITY_REPLICAS', 4),
   seed: positive('RELIABILITY_SEED', Math.floor(Math.random() * 1_000_000) + 1),
-  hostileRuns: positive('RELIABILITY_HOSTILE_RUNS', 60),
+  hostileRuns: positive('RELIABILITY_HOSTILE_RUNS', 100),
   crashes: positive('RELIABILITY_CRASHES', 5),
 };
 

@@ -39,7 +39,7 @@ const anyJson = fc.oneof(hostileString, fc.integer(), fc.double(), fc.boolean(),
 const unknownKey = hostileString.filter((key) => !KNOWN_OPTIONS.has(key) && key !== '__proto__');
 
 function badOptionsFor(fn: FunctionName): fc.Arbitrary<Record<string, unknown>> {
-  const wrongTyped = [
+  const wrongTyped: fc.Arbitrary<Record<string, unknown>>[] = [
     fc.record({ dryRun: fc.oneof(hostileString, fc.integer(), fc.constant(null)) }),
     fc.record({ maxItems: fc.oneof(fc.integer({ max: 0 }), hostileString, fc.double({ noInteger: true, noNaN: true }), fc.constant(null)) }),
   ];

@@ -1,6 +1,8 @@
 /*
  * expire's evidence rules at run level, where the races happen: an extension or cancellation
- * committed while the run is between its read and its write (here: inside its pod check) wins, and an API that does not answer in time (a timeout,
+ * committed while the run is between its read and its write (here: inside its pod check) wins,
+ * a run whose budget is spent starts no transition, a pod-change event about an evicted pod ends
+ * its reservation at once, and an API that does not answer in time (a timeout,
  * not an error status) is never read as "the pod is gone", on the schedule or on a pod event.
  */
 import { randomUUID } from 'node:crypto';
@@ -29,6 +31,19 @@ async function active(id: string, expiresInMinutes: number, withPod: boolean) {
   return podName;
 }
 
+/** Runs a scheduled sweep whose pod check (after the overdue rows were read) first runs `meanwhile`. */
+function sweepWith(meanwhile: () => Promise<unknown>) {
+  const pods: PodReader = {
+    ...h.deps.pods,
+    podsForReservations: async (namespace, ids) => {
+      await meanwhile();
+      return h.deps.pods.podsForReservations(namespace, ids);
+    },
+  };
+  const invocation = { kind: 'schedule', source: 'cron-connector', callId: randomUUID(), options: expire.optionsSchema.parse({}) } as const;
+  return expire.handle(invocation, { ...h.deps, pods });
+}
+
 beforeEach(async () => {
   h.sim.faults.clear();
   h.sim.requests.clear();
@@ -37,19 +52,6 @@ beforeEach(async () => {
 });
 
 describe('expire: an extension committed between the run\'s read and its write wins (A-5)', () => {
-  /** Runs a scheduled sweep whose pod check (after the overdue rows were read) first runs `meanwhile`. */
-  function sweepWith(meanwhile: () => Promise<unknown>) {
-    const pods: PodReader = {
-      ...h.deps.pods,
-      podsForReservations: async (namespace, ids) => {
-        await meanwhile();
-        return h.deps.pods.podsForReservations(namespace, ids);
-      },
-    };
-    const invocation = { kind: 'schedule', source: 'cron-connector', callId: randomUUID(), options: expire.optionsSchema.parse({}) } as const;
-    return expire.handle(invocation, { ...h.deps, pods });
-  }
-
   it('leaves the reservation active with its new deadline and counts a conflict', async () => {
     await active('eeee0001-extended', -10, true);
     const extended = minutesFromNow(60);
@@ -131,5 +133,29 @@ describe('expire: a transition the database refuses', () => {
     } finally {
       await h.deps.pool.query('drop trigger refuse_hhhh0002 on reservations');
     }
+  });
+});
+
+describe('expire: the per-run time budget', () => {
+  it('starts no transition once the budget is spent; the next run does them', async () => {
+    await active('iiii0001-late', -10, true);
+    await active('iiii0002-later', -20, true);
+    // The pod check is slow: by the time it answers, the run's budget is over.
+    const result = await sweepWith(async () => h.clock.advanceSeconds(h.deps.config.run.budgetSeconds + 1));
+    expect(result.summary).toMatchObject({ expired: 0, deferred: 2 });
+    expect((await rowOf('iiii0001-late')).status).toBe('active');
+    expect((await h.schedule(expire)).summary).toMatchObject({ expired: 2, deferred: 0 });
+  });
+});
+
+describe('expire: pod events', () => {
+  it('fails a reservation within one event when its pod is evicted, with the pod\'s reason', async () => {
+    const podName = await active('jjjj0001-evicted', 120, true);
+    h.sim.kube.evict({ namespace: 'gpu-dev', name: podName });
+    const pod = h.sim.kube.pod({ namespace: 'gpu-dev', name: podName })!;
+    const result = await h.event(expire, { type: EventTypes.podUpdated, source: '/apis/v1/namespaces/gpu-dev/pods', data: pod } as never);
+    expect(result).toMatchObject({ outcome: 'accepted', summary: { failed_dead_pod: 1 } });
+    const { rows } = await h.deps.pool.query(`select status, failure_reason from reservations where reservation_id = 'jjjj0001-evicted'`);
+    expect(rows).toEqual([{ status: 'failed', failure_reason: expect.stringMatching(/^Pod failed: Evicted/) }]);
   });
 });

@@ -172,4 +172,18 @@ describe('warn', () => {
     const events = await h.deps.pool.query(`select subject from event_outbox where type like '%reservation.warned' and subject like 'wb%0009-busy' order by 1`);
     expect(events.rows).toEqual(ids.map((id) => ({ subject: id })));
   });
+
+  it('leaves warnings for the next run once the run\'s time budget is spent', async () => {
+    await reservation('wwww0013-budget', 12);
+    // The pod check is slow: by the time it answers, the run's budget is over.
+    const pods = { ...h.deps.pods, podsForReservations: async (namespace: string, ids: readonly string[]) => {
+      h.clock.advanceSeconds(h.deps.config.run.budgetSeconds + 1);
+      return h.deps.pods.podsForReservations(namespace, ids);
+    } };
+    const invocation = { kind: 'schedule' as const, source: 'cron-connector' as const, callId: randomUUID(), options: warn.optionsSchema.parse({}) };
+    const late = await warn.handle(invocation, { ...h.deps, pods });
+    expect(late).toMatchObject({ outcome: 'succeeded', summary: { warned: 0, deferred: 1 } });
+    expect(warningFiles('wwww0013-budget')).toEqual([]);
+    expect((await h.schedule(warn)).summary.warned).toBe(1);
+  });
 });

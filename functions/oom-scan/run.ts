@@ -2,22 +2,21 @@
  * oom-scan's shell. The scheduled scan lists the labelled pods of every namespace with active
  * reservations (pod events can be dropped, so the scan is the baseline); a pod event checks just
  * that pod. Each new kill is recorded with its counter and event in one transaction; the notice
- * file is written afterwards and retried by later runs until it lands.
+ * file (and the webhook, when configured) follows, retried by later runs until it lands.
  */
 import type pg from 'pg';
 import type { Config } from '../../shared/config.js';
-import { activeNamespaces, activeReservationsFor, claimOomNotices, markOomNotice, recordOomKill } from '../../shared/db/queries/oom.js';
-import type { PendingNotice } from '../../shared/db/queries/oom.js';
+import { activeNamespaces, activeReservationsFor, recordOomKill } from '../../shared/db/queries/oom.js';
 import { withTransaction } from '../../shared/db/transaction.js';
 import { buildEvent, sourceFor } from '../../shared/events/build.js';
 import { EventTypes } from '../../shared/events/types.js';
-import { coerceError } from '../../shared/errors.js';
 import type { PodSummary } from '../../shared/pod-health.js';
 import type { PodExec, PodReader } from '../../shared/pods.js';
 import type { Metrics } from '../../shared/runtime/metrics.js';
 import type { RunReport, RunScope } from '../../shared/runtime/run-scope.js';
-import { findOomKills, oomNoticeContent } from './decide.js';
+import { findOomKills } from './decide.js';
 import type { OomKill } from './decide.js';
+import { sendNotices } from './notices.js';
 
 export interface OomDeps {
   pool: pg.Pool;
@@ -26,9 +25,6 @@ export interface OomDeps {
   config: Config;
   metrics: Metrics;
 }
-
-export const OOM_NOTICE_FILE = '/home/dev/OOM_DETECTED.txt';
-const MAX_NOTICE_ATTEMPTS = 10;
 
 export async function scanRun(scope: RunScope, deps: OomDeps): Promise<RunReport> {
   const namespaces = await activeNamespaces(deps.pool, deps.config.policy.reservationNamespace);
@@ -47,9 +43,15 @@ async function recordAndNotify(scope: RunScope, deps: OomDeps, pods: PodSummary[
   for (const kill of kills.slice(0, scope.maxItems)) {
     if (await record(scope, deps, kill, detectedBy)) summary.oom_detected = (summary.oom_detected ?? 0) + 1;
   }
-  // An event run writes only its pod's notices; the scan retries every due one.
-  const notices = await sendNotices(scope, deps, detectedBy === 'event' ? pods.map((pod) => pod.uid) : undefined);
-  return { summary: { ...summary, notices_sent: notices.sent, notices_failed: notices.errors.length }, failures: notices.errors };
+  const podUids = detectedBy === 'event' ? pods.map((pod) => pod.uid) : undefined;
+  const notices = await sendNotices(scope, deps, 'pod', podUids);
+  Object.assign(summary, { notices_sent: notices.sent, notices_failed: notices.errors.length });
+  if (deps.config.webhook) {
+    // The webhook is best effort beside the pod notice: counted and retried, never failing the run.
+    const webhooks = await sendNotices(scope, deps, 'webhook', podUids);
+    Object.assign(summary, { webhook_sent: webhooks.sent, webhook_failed: webhooks.errors.length });
+  }
+  return { summary, failures: notices.errors };
 }
 
 /** Map pods to active reservations: by the reservation label, else by pod name and namespace. */
@@ -66,7 +68,7 @@ async function reservationMatcher(deps: OomDeps, pods: PodSummary[]): Promise<(p
 
 async function record(scope: RunScope, deps: OomDeps, kill: OomKill, detectedBy: 'event' | 'scan'): Promise<boolean> {
   return withTransaction(deps.pool, async (client) => {
-    const oomCount = await recordOomKill(client, { ...kill, detectedBy }, scope.now());
+    const oomCount = await recordOomKill(client, { ...kill, detectedBy, webhook: deps.config.webhook !== undefined }, scope.now());
     if (oomCount === undefined) return false;
     deps.metrics.oomKills.inc();
     await scope.stage(client, [buildEvent(EventTypes.reservationOom, {
@@ -75,27 +77,4 @@ async function record(scope: RunScope, deps: OomDeps, kill: OomKill, detectedBy:
     }, { source: sourceFor('oom-scan'), subject: kill.reservationId, time: scope.now() })]);
     return true;
   });
-}
-
-async function sendNotices(scope: RunScope, deps: OomDeps, podUids?: string[]): Promise<{ sent: number; errors: string[] }> {
-  const leaseSeconds = Math.ceil((2 * deps.config.kube.execTimeoutMs) / 1000);
-  const pending = await claimOomNotices(deps.pool, { now: scope.now(), leaseSeconds, maxAttempts: MAX_NOTICE_ATTEMPTS, limit: 50, ...(podUids && { podUids }) });
-  const errors: string[] = [];
-  for (const notice of pending) {
-    const error = await writeNotice(deps, notice, scope.now());
-    await markOomNotice(deps.pool, notice, error === undefined, error);
-    if (error !== undefined) errors.push(`OOM notice in ${notice.namespace}/${notice.pod_name}: ${error}`);
-  }
-  return { sent: pending.length - errors.length, errors };
-}
-
-async function writeNotice(deps: OomDeps, notice: PendingNotice, now: Date): Promise<string | undefined> {
-  const content = oomNoticeContent({ container: notice.container, finishedAt: notice.finished_at ?? undefined, oomCount: notice.oom_count }, now);
-  try {
-    const target = { namespace: notice.namespace, pod: notice.pod_name, container: deps.config.policy.mainContainer };
-    const result = await deps.exec.exec(target, ['sh', '-c', 'cat > "$1"', 'sh', OOM_NOTICE_FILE], content);
-    return result.exitCode === 0 ? undefined : `writing ${OOM_NOTICE_FILE} exited ${result.exitCode}`;
-  } catch (err) {
-    return coerceError(err).message;
-  }
 }

@@ -13,21 +13,23 @@ export interface OomKillRecord {
   namespace: string;
   finishedAt: Date | undefined;
   detectedBy: 'event' | 'scan';
+  /** A webhook is configured: the kill owes one webhook notice too. */
+  webhook: boolean;
 }
 
 /** Returns the reservation's new oom_count, or undefined when this kill was already recorded. */
 export async function recordOomKill(db: Db, kill: OomKillRecord, now: Date): Promise<number | undefined> {
   const { rows } = await db.query<{ oom_count: number }>(
     `with inserted as (
-       insert into oom_kills (pod_uid, container, restart_count, reservation_id, pod_name, namespace, finished_at, detected_at, detected_by)
-       values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+       insert into oom_kills (pod_uid, container, restart_count, reservation_id, pod_name, namespace, finished_at, detected_at, detected_by, webhook_state)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, case when $10 then 'pending' end)
        on conflict do nothing
        returning reservation_id, container, coalesce(finished_at, detected_at) as killed_at)
      update reservations r set oom_count = r.oom_count + 1,
        last_oom_at = greatest(r.last_oom_at, i.killed_at), oom_container = i.container
      from inserted i where r.reservation_id = i.reservation_id
      returning r.oom_count`,
-    [kill.podUid, kill.container, kill.ordinal, kill.reservationId, kill.podName, kill.namespace, kill.finishedAt ?? null, now, kill.detectedBy],
+    [kill.podUid, kill.container, kill.ordinal, kill.reservationId, kill.podName, kill.namespace, kill.finishedAt ?? null, now, kill.detectedBy, kill.webhook],
   );
   return rows[0]?.oom_count;
 }
@@ -60,11 +62,21 @@ export interface PendingNotice {
   pod_uid: string;
   container: string;
   restart_count: number;
+  reservation_id: string;
   pod_name: string;
   namespace: string;
   finished_at: Date | null;
   oom_count: number;
 }
+
+/** The two ways a kill is told: the file in the pod, and the optional webhook. */
+export type NoticeChannel = 'pod' | 'webhook';
+
+// Column names per channel: constants, never input, so the statements stay fixed text.
+const COLUMNS = {
+  pod: { state: 'notice_state', attempts: 'notice_attempts', lease: 'notice_lease_until' },
+  webhook: { state: 'webhook_state', attempts: 'webhook_attempts', lease: 'webhook_lease_until' },
+} as const;
 
 export interface NoticeClaim {
   now: Date;
@@ -76,31 +88,33 @@ export interface NoticeClaim {
 }
 
 /**
- * Claim due notices (pending, or failed with attempts left) with a lease and count the attempt.
- * Rows another run is claiming are skipped, and a claimed row is not due again until its lease
- * ends, so one notice is written by one run at a time.
+ * Claim due notices on a channel (pending, or failed with attempts left) with a lease, counting the
+ * attempt. Rows another run is claiming are skipped, and a claimed row is not due again until its
+ * lease ends, so one notice is sent by one run at a time.
  */
-export async function claimOomNotices(db: Db, claim: NoticeClaim): Promise<PendingNotice[]> {
+export async function claimOomNotices(db: Db, channel: NoticeChannel, claim: NoticeClaim): Promise<PendingNotice[]> {
+  const c = COLUMNS[channel];
   const { rows } = await db.query<PendingNotice>(
     `with due as (
        select k.pod_uid, k.container, k.restart_count from oom_kills k join reservations r using (reservation_id)
-       where k.notice_state in ('pending', 'failed') and k.notice_attempts < $1 and r.status = 'active'
-         and (k.notice_lease_until is null or k.notice_lease_until < $3)
+       where k.${c.state} in ('pending', 'failed') and k.${c.attempts} < $1 and r.status = 'active'
+         and (k.${c.lease} is null or k.${c.lease} < $3)
          and ($5::text[] is null or k.pod_uid = any($5::text[]))
        order by k.detected_at limit $2
        for update of k skip locked)
-     update oom_kills k set notice_attempts = k.notice_attempts + 1, notice_lease_until = $3::timestamptz + make_interval(secs => $4)
+     update oom_kills k set ${c.attempts} = k.${c.attempts} + 1, ${c.lease} = $3::timestamptz + make_interval(secs => $4)
      from due, reservations r
      where k.pod_uid = due.pod_uid and k.container = due.container and k.restart_count = due.restart_count and r.reservation_id = k.reservation_id
-     returning k.pod_uid, k.container, k.restart_count, k.pod_name, k.namespace, k.finished_at, r.oom_count`,
+     returning k.pod_uid, k.container, k.restart_count, k.reservation_id, k.pod_name, k.namespace, k.finished_at, r.oom_count`,
     [claim.maxAttempts, claim.limit, claim.now, claim.leaseSeconds, claim.podUids ?? null],
   );
   return rows;
 }
 
-export async function markOomNotice(db: Db, notice: PendingNotice, sent: boolean, error?: string): Promise<void> {
+export async function markOomNotice(db: Db, channel: NoticeChannel, notice: PendingNotice, sent: boolean, error?: string): Promise<void> {
+  const c = COLUMNS[channel];
   await db.query(
-    `update oom_kills set notice_state = case when $4 then 'sent' else 'failed' end, notice_lease_until = null, last_error = $5
+    `update oom_kills set ${c.state} = case when $4 then 'sent' else 'failed' end, ${c.lease} = null, last_error = coalesce($5, last_error)
      where pod_uid = $1 and container = $2 and restart_count = $3`,
     [notice.pod_uid, notice.container, notice.restart_count, sent, error ?? null],
   );

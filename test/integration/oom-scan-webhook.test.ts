@@ -1,0 +1,58 @@
+/*
+ * oom-scan's optional webhook, against the simulated cluster, a real database and a local HTTP
+ * receiver: each kill is posted once as JSON; a refused post is retried by a later run without
+ * writing the pod notice again, and never fails the run.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { oomScan } from '../../functions/oom-scan/handler.js';
+import { useFunctionHarness } from '../support/function-harness.js';
+import { insertReservation } from '../support/fixtures.js';
+
+const posts: Record<string, unknown>[] = [];
+const answers: number[] = [];
+let url = '';
+const receiver = http.createServer((req, res) => {
+  let body = '';
+  req.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
+  req.on('end', () => {
+    const status = answers.shift() ?? 200;
+    if (status === 200) posts.push(JSON.parse(body) as Record<string, unknown>);
+    res.writeHead(status).end();
+  });
+});
+beforeAll(async () => {
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+});
+afterAll(() => new Promise<void>((resolve) => receiver.close(() => resolve())));
+
+const h = useFunctionHarness(() => ({ WEBHOOK_URL: url, WEBHOOK_TIMEOUT_MS: '2000' }));
+const pod = { namespace: 'gpu-dev', name: 'gpu-dev-oooo0004' };
+const noticeWrites = () => h.sim.kube.execs(pod).filter((exec) => exec.argv.includes('/home/dev/OOM_DETECTED.txt'));
+
+describe('oom-scan webhook', () => {
+  it('posts each kill once; a refused post is retried by the next run, which leaves the pod notice alone', async () => {
+    await insertReservation(h.deps.pool, { reservation_id: 'oooo0004-res', pod_name: pod.name, namespace: pod.namespace });
+    h.sim.kube.addPod({ ...pod, labels: { 'reservation-id': 'oooo0004-res' } });
+    h.sim.kube.oomKill(pod, 'gpu-dev');
+    answers.push(503);
+    const first = await h.schedule(oomScan);
+    expect(first.outcome).toBe('succeeded');
+    expect(first.summary).toMatchObject({ oom_detected: 1, notices_sent: 1, webhook_sent: 0, webhook_failed: 1 });
+    expect(posts).toEqual([]);
+
+    const second = await h.schedule(oomScan);
+    expect(second.summary).toMatchObject({ oom_detected: 0, notices_sent: 0, webhook_sent: 1, webhook_failed: 0 });
+    expect(posts).toEqual([expect.objectContaining({
+      type: 'reservation.oom', reservationId: 'oooo0004-res', podName: pod.name, namespace: pod.namespace,
+      container: 'gpu-dev', restartCount: 1, killedAt: h.clock.now().toISOString(), oomCount: 1,
+    })]);
+    expect(posts[0]!.text).toContain('Out of memory');
+    expect(noticeWrites()).toHaveLength(1);
+
+    expect((await h.schedule(oomScan)).summary).toMatchObject({ webhook_sent: 0, webhook_failed: 0 });
+    expect(posts).toHaveLength(1);
+  });
+});

@@ -19,6 +19,7 @@ export const settings = {
   seed: positive('RELIABILITY_SEED', Math.floor(Math.random() * 1_000_000) + 1),
   hostileRuns: positive('RELIABILITY_HOSTILE_RUNS', 100),
   crashes: positive('RELIABILITY_CRASHES', 5),
+  loadSeconds: positive('RELIABILITY_LOAD_SECONDS', 4),
 };
 
 /** One block per test file, printed at its end; figures only, so runs can be compared. */

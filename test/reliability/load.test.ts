@@ -1,0 +1,44 @@
+/*
+ * Load: the gateway with all six functions under sustained concurrent invocations and event
+ * bursts (autocannon over loopback): no errors, no non-2xx answers, every distinct event consumed
+ * exactly once however often it was repeated, and the heap after a longer run no larger than after
+ * a short one (within a margin). Figures for a longer run: bench/reliability-load.ts.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { useFunctionHarness } from '../support/function-harness.js';
+import { planFleet, RES_NS, seedFleet } from './fleet.js';
+import { heapAfterGcMiB, loadMix, runLoad, startLoadGateway } from './load.js';
+import type { LoadGateway } from './load.js';
+import { printSummary, settings } from './settings.js';
+import { silentLog } from './world.js';
+
+const h = useFunctionHarness();
+let gateway: LoadGateway;
+
+beforeAll(async () => {
+  const fleet = planFleet(1, 10);
+  await seedFleet(h.deps.pool, h.sim, fleet, h.clock.now());
+  gateway = await startLoadGateway(h.deps, silentLog);
+});
+afterAll(() => gateway?.close());
+
+describe('load', () => {
+  it('serves sustained invocations and event bursts without errors, losing no event and holding memory', async () => {
+    const pod = h.sim.kube.list('pods', RES_NS)[0]!;
+    const mix = loadMix(pod, h.clock.now());
+    const warmUp = await runLoad(gateway.url, mix, { connections: 8, seconds: 1 });
+    const heapBefore = heapAfterGcMiB();
+    const sustained = await runLoad(gateway.url, mix, { connections: 16, seconds: settings.loadSeconds });
+    const heapAfter = heapAfterGcMiB();
+    const { rows } = await h.deps.pool.query<{ n: string; events: string }>(`select count(*) as n, count(distinct event_id) as events from event_inbox where consumer = 'cleanup-pod'`);
+    printSummary('load', {
+      connections: 16, seconds: settings.loadSeconds, requests: warmUp.requests + sustained.requests, 'requests/s': sustained.requestsPerSecond,
+      'latency p50/p99 ms': `${sustained.latencyP50Ms}/${sustained.latencyP99Ms}`, 'errors, timeouts, non-2xx': `${sustained.errors}, ${sustained.timeouts}, ${sustained.non2xx}`,
+      'heap after gc MiB': `${heapBefore.toFixed(1)} -> ${heapAfter.toFixed(1)}`,
+    });
+    for (const figures of [warmUp, sustained]) expect([figures.errors, figures.timeouts, figures.non2xx]).toEqual([0, 0, 0]);
+    expect(sustained.requests).toBeGreaterThan(100);
+    expect(rows[0]).toEqual({ n: '40', events: '40' });
+    expect(heapAfter - heapBefore).toBeLessThan(32);
+  }, 60_000);
+});

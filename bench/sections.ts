@@ -8,6 +8,7 @@ import { benchDatabase } from './database.js';
 import { benchEventLatency } from './event-latency.js';
 import { benchSnapshotSync } from './snapshot-sync.js';
 import { benchTeardown } from './teardown.js';
+import { benchWarnExpire } from './warn-expire.js';
 
 export interface BenchContext {
   /** Quick mode: the whole `npm run bench -- --quick` stays under two minutes. */
@@ -24,6 +25,7 @@ export interface BenchSection {
 
 export const sections: BenchSection[] = [
   { id: 'database', title: 'Database foundation', run: (context) => benchDatabase(context.rounds) },
+  { id: 'warn-expire', title: 'warn and expire at fleet scale', run: benchWarnExpire },
   { id: 'teardown', title: 'cleanup-pod: teardown of 500 reservations in one sweep', run: benchTeardown },
   { id: 'snapshot-sync', title: 'snapshot-sync: polling scales with pending snapshots, not history', run: benchSnapshotSync },
   { id: 'cold-start', title: 'Bundles: size, cold start and memory per function', run: benchColdStart },

@@ -6,7 +6,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
+import { AWS_FUNCTIONS } from '../../build/bundle.js';
+import type { WatchdogDeps } from '../../functions/ending-watchdog/run.js';
+import type { ExpireDeps } from '../../functions/expire/run.js';
+import type { OomDeps } from '../../functions/oom-scan/run.js';
+import type { WarnDeps } from '../../functions/warn/run.js';
 import { freePort } from '../../local/free-port.js';
 import { FUNCTION_NAMES } from '../../shared/runtime/invocation.js';
 import type { FunctionName } from '../../shared/runtime/invocation.js';
@@ -65,6 +70,20 @@ describe('npm run build', () => {
       expect(pkg).toMatchObject({ main: 'handler.js', scripts: { test: 'exit 0' } });
       expect(pkg.dependencies).toBeUndefined(); // everything is in the bundle
       expect(readFileSync(bundle.file, 'utf8')).not.toMatch(/require\("(pg|@kubernetes\/client-node|@aws-sdk\/[a-z-]+|zod|pino)"\)/);
+    }
+  });
+});
+
+describe('bundles without the AWS SDK', () => {
+  it('are exactly those of the functions whose dependencies hold no AWS client', () => {
+    // Checked by the type checker: these functions cannot reach ec2 or lambda.
+    expectTypeOf<WarnDeps>().not.toHaveProperty('ec2');
+    expectTypeOf<ExpireDeps>().not.toHaveProperty('ec2');
+    expectTypeOf<OomDeps>().not.toHaveProperty('lambda');
+    expectTypeOf<WatchdogDeps>().not.toHaveProperty('ec2');
+    expect(FUNCTION_NAMES.filter((fn) => !AWS_FUNCTIONS.includes(fn)).sort()).toEqual(['ending-watchdog', 'expire', 'oom-scan', 'warn']);
+    for (const bundle of built.bundles) {
+      expect(readFileSync(bundle.file, 'utf8').includes('amazonaws.com'), bundle.name).toBe(AWS_FUNCTIONS.includes(bundle.name));
     }
   });
 });

@@ -100,7 +100,7 @@ export const EnvSchema = z
     // empty), its health and metrics port, and how hard it tries to hand events to the gateway.
     POD_WATCH_NAMESPACES: z.string().default('').transform((raw) => raw.split(',').map((ns) => ns.trim()).filter((ns) => ns !== '')),
     POD_WATCH_PORT: wholeNumber(0).max(65535).default(8080),
-    POD_WATCH_QUEUE_LIMIT: wholeNumber(1).default(10_000),
+    POD_WATCH_QUEUE_LIMIT: wholeNumber(1).default(2_000),
     POD_WATCH_DELIVERY_ATTEMPTS: wholeNumber(1).default(5),
   });
 

@@ -3,7 +3,7 @@
  * earlier run left unfinished, then the purge of soft-deleted disks whose date has passed (the
  * user asked for those), then retention per disk.
  */
-import { purgeDue, retentionCandidates } from '../../shared/db/queries/disks.js';
+import { markRetentionChecked, purgeDue, retentionCandidates } from '../../shared/db/queries/disks.js';
 import { unfinishedDeletions } from '../../shared/db/queries/snapshots.js';
 import { mapWithConcurrency } from '../../shared/resilience.js';
 import type { SyncContext } from './context.js';
@@ -51,14 +51,17 @@ async function retain(ctx: SyncContext, budget: number): Promise<void> {
   const keep = Math.max(1, ctx.deps.config.policy.snapshotRetentionCount);
   const rows = await retentionCandidates(ctx.deps.pool, keep, ctx.scope.maxItems * (keep + 1));
   const observed = await observe(ctx, rows.map((row) => row.snapshot_id));
-  if (!observed) return;
-  const plan = decideRetention({
-    observed,
-    budget,
-    retentionCount: keep,
-    rows: rows.map((row) => ({ rowId: row.id, diskId: row.disk_id, snapshotId: row.snapshot_id, diskName: row.disk_name, startedAt: row.started_at })),
-  });
-  await carryOut(ctx, plan);
+  if (observed) {
+    const plan = decideRetention({
+      observed,
+      budget,
+      retentionCount: keep,
+      rows: rows.map((row) => ({ rowId: row.id, diskId: row.disk_id, snapshotId: row.snapshot_id, diskName: row.disk_name, startedAt: row.started_at })),
+    });
+    await carryOut(ctx, plan);
+  }
+  // Counted from the rows as they are now, after this run's deletions: a disk still over is kept due.
+  if (!ctx.dryRun) ctx.count('retention_disks_checked', await markRetentionChecked(ctx.deps.pool, keep));
 }
 
 async function observe(ctx: SyncContext, snapshotIds: string[]): Promise<Observed | undefined> {

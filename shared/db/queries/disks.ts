@@ -208,16 +208,33 @@ export interface RetentionRow {
 /**
  * Every completed snapshot of the disks (not soft-deleted) that have more than `keep`, newest
  * first per disk, so a limit that cuts a disk's list short drops its oldest, never its newest.
+ * Only disks not yet found within `keep` since their last completion are counted (0006).
  */
 export async function retentionCandidates(db: Db, keep: number, limit: number): Promise<RetentionRow[]> {
   const { rows } = await db.query<RetentionRow>(
     `select s.id::text, s.disk_id, s.snapshot_id, s.disk_name, coalesce(s.started_at, s.requested_at) as started_at
      from snapshots s
      where s.state = 'completed' and s.disk_id in (
-       select c.disk_id from snapshots c where c.state = 'completed' group by c.disk_id having count(*) > $1)
-       and exists (select 1 from disks d where d.disk_id = s.disk_id and not d.is_deleted)
+       select r.disk_id from snapshot_retention r join disks d on d.disk_id = r.disk_id and not d.is_deleted
+       where (r.checked_keep is null or r.checked_keep > $1)
+         and (select count(*) from snapshots c where c.disk_id = r.disk_id and c.state = 'completed') > $1)
      order by s.disk_id, coalesce(s.started_at, s.requested_at) desc, s.snapshot_id desc limit $2`,
     [keep, limit],
   );
   return rows;
+}
+
+/**
+ * Remember the disks now within `keep` completed snapshots, so later runs skip them until one of
+ * their snapshots completes. Disks still over the count (deletions left to a later run, snapshots
+ * that are not ours) stay due. Returns how many were marked.
+ */
+export async function markRetentionChecked(db: Db, keep: number): Promise<number> {
+  const { rowCount } = await db.query(
+    `update snapshot_retention r set checked_keep = $1
+     where (r.checked_keep is null or r.checked_keep > $1)
+       and (select count(*) from snapshots c where c.disk_id = r.disk_id and c.state = 'completed') <= $1`,
+    [keep],
+  );
+  return rowCount ?? 0;
 }

@@ -1,0 +1,79 @@
+/*
+ * Retention looks only at disks that changed: a disk found within the retention count is skipped
+ * until one of its snapshots completes, or the count is lowered (migration 0006). Its cost follows
+ * what changed, not the history, and nothing that needs trimming is ever skipped.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { retentionCandidates } from '../../shared/db/queries/disks.js';
+import { useTestDatabase } from '../support/database.js';
+import { insertDisk } from '../support/fixtures.js';
+import { startSyncHarness } from './snapshot-sync-harness.js';
+import type { SyncHarness } from './snapshot-sync-harness.js';
+
+const db = useTestDatabase();
+let h: SyncHarness;
+beforeAll(async () => { h = await startSyncHarness(db); });
+afterAll(async () => { await h.close(); });
+beforeEach(() => h.reset());
+
+const DAY_MS = 86_400_000;
+
+async function diskWithSnapshots(ages: number[]) {
+  const { volumeId } = h.aws.sim.addVolume({ sizeGiB: 50 });
+  const disk = await insertDisk(db.pool, { user_id: 'dev@example.com', disk_name: `home-${randomUUID().slice(0, 6)}` });
+  const complete = async (ageDays: number) => {
+    const startTime = new Date(h.clock.now().getTime() - ageDays * DAY_MS);
+    const tags = { 'gpu-dev-user': disk.user_id, disk_name: disk.disk_name, 'devenv-lifecycle/managed': 'true' };
+    const { snapshotId } = h.aws.sim.addSnapshot({ volumeId, startTime, tags });
+    await db.pool.query(
+      `insert into snapshots (kind, snapshot_id, volume_id, disk_id, user_id, disk_name, state, requested_at, started_at, completed_at)
+       values ('shutdown', $1, $2, $3, $4, $5, 'completed', $6, $6, $6)`,
+      [snapshotId, volumeId, disk.disk_id, disk.user_id, disk.disk_name, startTime],
+    );
+    return snapshotId;
+  };
+  const ids: string[] = [];
+  for (const age of ages) ids.push(await complete(age));
+  return { diskId: disk.disk_id, ids, complete };
+}
+
+const describeCalls = () => h.aws.sim.calls().filter((call) => call.action === 'DescribeSnapshots').length;
+const inEc2 = (ids: string[]) => ids.filter((id) => h.aws.sim.snapshot(id) !== undefined);
+
+describe('retention of disks that changed', () => {
+  it('skips a disk once within the count, and trims it again after a new snapshot completed', async () => {
+    const d = await diskWithSnapshots([1, 2, 3, 4, 5]);
+    expect((await h.run()).summary).toMatchObject({ deleted_snapshots: 2, retention_disks_checked: 1 });
+    expect(inEc2(d.ids)).toEqual(d.ids.slice(0, 3));
+
+    h.aws.sim.clear();
+    expect((await h.run()).summary).toMatchObject({ deleted_snapshots: 0, retention_disks_checked: 0 });
+    expect(describeCalls()).toBe(0); // nothing pending, nothing changed: EC2 is not asked
+
+    const newest = await d.complete(0);
+    expect((await h.run()).summary).toMatchObject({ deleted_snapshots: 1, retention_disks_checked: 1 });
+    expect(inEc2([newest, ...d.ids])).toEqual([newest, ...d.ids.slice(0, 2)]);
+  });
+
+  it('keeps a disk due while deletions wait for the budget of a later run', async () => {
+    const d = await diskWithSnapshots(Array.from({ length: 15 }, (_, i) => i + 1));
+    expect((await h.run()).summary).toMatchObject({ deleted_snapshots: 10, retention_disks_checked: 0 });
+    expect((await h.run()).summary).toMatchObject({ deleted_snapshots: 2, retention_disks_checked: 1 });
+    expect(inEc2(d.ids)).toEqual(d.ids.slice(0, 3));
+  });
+
+  it('looks again at disks checked against a larger count when the count is lowered', async () => {
+    const d = await diskWithSnapshots([1, 2, 3]);
+    await h.run();
+    expect(await retentionCandidates(db.pool, 3, 100)).toEqual([]);
+    expect((await retentionCandidates(db.pool, 2, 100)).map((row) => row.snapshot_id)).toEqual(d.ids);
+  });
+
+  it('marks nothing in a dry run', async () => {
+    await diskWithSnapshots([1, 2, 3]);
+    expect((await h.run({ dryRun: true })).summary.retention_disks_checked).toBeUndefined();
+    const { rows } = await db.pool.query('select checked_keep from snapshot_retention');
+    expect(rows).toEqual([{ checked_keep: null }]);
+  });
+});

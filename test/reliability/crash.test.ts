@@ -11,12 +11,12 @@ import { startCrashable } from './crashable.js';
 import type { Crashable, CrashPoint } from './crashable.js';
 import { finalState } from './final-state.js';
 import { checkInvariants } from './invariants.js';
-import { printSummary, settings } from './settings.js';
+import { printSummary, settings, timeLimitMs } from './settings.js';
 import { replicaEnv, startWorld } from './world.js';
 import type { World } from './world.js';
 
 const FUNCTIONS = ['expire', 'warn', 'cleanup-pod', 'snapshot-sync', 'oom-scan', 'ending-watchdog'];
-const ROUNDS = Math.min(settings.rounds, 16);
+const ROUNDS = settings.crashRounds;
 const crashDb = useTestDatabase();
 const cleanDb = useTestDatabase();
 let crashWorld: World;
@@ -75,5 +75,5 @@ describe(`crashes (seed ${settings.seed})`, () => {
     expect(crashes.length).toBeGreaterThan(0);
     expect(violations).toEqual([]);
     expect(crashed).toEqual(clean);
-  }, 180_000);
+  }, timeLimitMs(180_000));
 });

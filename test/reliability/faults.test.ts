@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../support/database.js';
 import { clearFaults, installFaults, rateOf, terminateFunctionSessions } from './fault-plan.js';
 import { checkInvariants, falseTeardowns } from './invariants.js';
-import { printSummary, settings } from './settings.js';
+import { printSummary, settings, timeLimitMs } from './settings.js';
 import { startWorld } from './world.js';
 import type { World } from './world.js';
 
@@ -57,5 +57,5 @@ describe(`faults (seed ${settings.seed})`, () => {
     expect(terminated).toBeGreaterThan(0);
     expect(watchesCut).toBeGreaterThan(0);
     expect(Object.keys(world.sim.faults.fired())).toEqual(expect.arrayContaining(['http-503', 'reset', 'RequestLimitExceeded']));
-  }, 180_000);
+  }, timeLimitMs(180_000));
 });

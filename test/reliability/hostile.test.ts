@@ -16,7 +16,7 @@ import { useFunctionHarness } from '../support/function-harness.js';
 import { planFleet, seedFleet } from './fleet.js';
 import { hostileRequests } from './hostile-inputs.js';
 import type { HostileRequest } from './hostile-inputs.js';
-import { printSummary, settings } from './settings.js';
+import { printSummary, settings, timeLimitMs } from './settings.js';
 import { silentLog } from './world.js';
 
 const LIMIT_BYTES = 4096;
@@ -69,5 +69,5 @@ describe(`hostile input (seed ${settings.seed})`, () => {
     expect((await fetch(`${baseUrl}/healthz`)).status).toBe(200);
     const dryRun = await fetch(`${baseUrl}/function/${fn}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"dryRun":true}' });
     expect(dryRun.status).toBe(200);
-  }, 60_000);
+  }, timeLimitMs(60_000));
 });

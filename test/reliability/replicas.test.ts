@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../support/database.js';
 import { checkInvariants } from './invariants.js';
-import { printSummary, settings } from './settings.js';
+import { printSummary, settings, timeLimitMs } from './settings.js';
 import { startWorld } from './world.js';
 import type { World } from './world.js';
 
@@ -33,7 +33,7 @@ describe(`replicas (seed ${settings.seed})`, () => {
     expect(world.bus.stats.rejected).toEqual([]);
     expect(violations).toEqual([]);
     expect(world.bus.stats.duplicated).toBeGreaterThan(0);
-  }, 120_000);
+  }, timeLimitMs(120_000));
 
   it('the invariants notice a released live disk, a second end event and a live pod deleted', async () => {
     const live = world.fleet.reservations.find((r) => r.role === 'live')!;

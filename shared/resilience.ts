@@ -92,7 +92,9 @@ export async function withRetries<T>(fn: (signal: AbortSignal) => Promise<T>, op
     timeout(options.callTimeoutMs, TimeoutStrategy.Aggressive),
   );
   try {
-    return await policy.execute(({ signal }) => fn(signal));
+    // A parent signal of its own: without one, cockatiel hangs every call's listener on one shared
+    // signal, and more than ten calls at once trip Node's MaxListenersExceededWarning.
+    return await policy.execute(({ signal }) => fn(signal), new AbortController().signal);
   } catch (err) {
     if (isTimeout(err)) {
       throw new Transient(`call timed out after ${options.callTimeoutMs} ms`, undefined, { cause: err });

@@ -37,7 +37,8 @@ export const EnvSchema = z
     POSTGRES_PASSWORD: z.string().optional(),
     POSTGRES_DB: text.default('gpudev'),
     POSTGRES_SSLMODE: z.enum(['disable', 'require', 'verify-full']).default('disable'),
-    DB_POOL_MAX: wholeNumber(1).default(10),
+    // A scheduled run holds its single-flight lock on one connection and works on another.
+    DB_POOL_MAX: wholeNumber(2).default(10),
     DB_STATEMENT_TIMEOUT_MS: wholeNumber(100).default(15_000),
     DB_LOCK_TIMEOUT_MS: wholeNumber(10).default(5_000),
 

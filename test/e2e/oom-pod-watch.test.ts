@@ -3,6 +3,7 @@
  * container, the pod-watch source sends the change through the gateway to oom-scan, and within 2
  * seconds the reservation counts the kill and the notice file is in the pod. Scan path: with the
  * pod watch stopped nothing arrives, and the next scheduled scan (a cron-connector tick) records it.
+ * The same events reach expire: a pod deleted behind our back ends its reservation at once.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalStack } from '../../local/stack.js';
@@ -53,6 +54,17 @@ describe('OOM kills in the local stack', () => {
     expect(sim.kube.readFile(pod, NOTICE)).toContain('OOM kills so far: 1');
     const detectedBy = await db.pool.query('select detected_by from oom_kills where reservation_id = $1', [id]);
     expect(detectedBy.rows).toEqual([{ detected_by: 'event' }]);
+  });
+
+  it('the same source tells expire: a reservation whose pod is deleted behind our back ends within 2 seconds', async () => {
+    const id = 'e2e0oom3-0000-4000-8000-000000000003';
+    const pod = await reservationWithPod(id);
+    await new Promise((resolve) => setTimeout(resolve, 100)); // let the pod's own add event pass first
+    sim.kube.deleteBehindOurBack(pod);
+    const status = async () => (await db.pool.query<{ status: string }>('select status from reservations where reservation_id = $1', [id])).rows[0]!.status;
+    expect(await within(2_000, async () => (await status()) === 'expired')).toBe(true);
+    const inbox = await db.pool.query(`select type from event_inbox where consumer = 'expire' and source = '/devenv-lifecycle/pod-watch' and type like '%.delete'`);
+    expect(inbox.rowCount).toBeGreaterThanOrEqual(1);
   });
 
   it('scan path: with the pod watch stopped, the next scheduled scan records the kill', async () => {

@@ -3,13 +3,12 @@
  * until one of its snapshots completes, or the count is lowered (migration 0006). Its cost follows
  * what changed, not the history, and nothing that needs trimming is ever skipped.
  */
-import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { retentionCandidates } from '../../shared/db/queries/disks.js';
 import { useTestDatabase } from '../support/database.js';
-import { insertDisk } from '../support/fixtures.js';
 import { startSyncHarness } from './snapshot-sync-harness.js';
 import type { SyncHarness } from './snapshot-sync-harness.js';
+import { seedCompleted, seedDisk } from './snapshot-sync-seed.js';
 
 const db = useTestDatabase();
 let h: SyncHarness;
@@ -17,25 +16,12 @@ beforeAll(async () => { h = await startSyncHarness(db); });
 afterAll(async () => { await h.close(); });
 beforeEach(() => h.reset());
 
-const DAY_MS = 86_400_000;
-
 async function diskWithSnapshots(ages: number[]) {
-  const { volumeId } = h.aws.sim.addVolume({ sizeGiB: 50 });
-  const disk = await insertDisk(db.pool, { user_id: 'dev@example.com', disk_name: `home-${randomUUID().slice(0, 6)}` });
-  const complete = async (ageDays: number) => {
-    const startTime = new Date(h.clock.now().getTime() - ageDays * DAY_MS);
-    const tags = { 'gpu-dev-user': disk.user_id, disk_name: disk.disk_name, 'devenv-lifecycle/managed': 'true' };
-    const { snapshotId } = h.aws.sim.addSnapshot({ volumeId, startTime, tags });
-    await db.pool.query(
-      `insert into snapshots (kind, snapshot_id, volume_id, disk_id, user_id, disk_name, state, requested_at, started_at, completed_at)
-       values ('shutdown', $1, $2, $3, $4, $5, 'completed', $6, $6, $6)`,
-      [snapshotId, volumeId, disk.disk_id, disk.user_id, disk.disk_name, startTime],
-    );
-    return snapshotId;
-  };
+  const disk = await seedDisk(h, db);
+  const complete = (ageDays: number) => seedCompleted(h, db, disk, ageDays);
   const ids: string[] = [];
   for (const age of ages) ids.push(await complete(age));
-  return { diskId: disk.disk_id, ids, complete };
+  return { diskId: disk.diskId, ids, complete };
 }
 
 const describeCalls = () => h.aws.sim.calls().filter((call) => call.action === 'DescribeSnapshots').length;

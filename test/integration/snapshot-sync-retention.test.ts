@@ -2,13 +2,14 @@
  * Deleting snapshots: retention per disk (never another disk's, never one that is not ours, never
  * the newest) and the purge of soft-deleted disks (tagged first, deleted only after the date).
  */
-import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { EventTypes } from '../../shared/events/types.js';
 import { useTestDatabase } from '../support/database.js';
 import { insertDisk } from '../support/fixtures.js';
 import { snapshotRows, startSyncHarness } from './snapshot-sync-harness.js';
 import type { SyncHarness } from './snapshot-sync-harness.js';
+import { DAY_MS, seedCompleted, seedDisk } from './snapshot-sync-seed.js';
+import type { SeededDisk } from './snapshot-sync-seed.js';
 
 const db = useTestDatabase();
 let h: SyncHarness;
@@ -16,36 +17,9 @@ beforeAll(async () => { h = await startSyncHarness(db); });
 afterAll(async () => { await h.close(); });
 beforeEach(() => h.reset());
 
-const DAY_MS = 86_400_000;
 const day = (offsetDays: number) => new Date(h.clock.now().getTime() + offsetDays * DAY_MS).toISOString().slice(0, 10);
-
-interface Disk {
-  diskId: string;
-  userId: string;
-  diskName: string;
-  volumeId: string;
-}
-
-async function disk(userId = 'dev@example.com'): Promise<Disk> {
-  const { volumeId } = h.aws.sim.addVolume({ sizeGiB: 50 });
-  const row = await insertDisk(db.pool, { user_id: userId, disk_name: `home-${randomUUID().slice(0, 6)}` });
-  return { diskId: row.disk_id, userId, diskName: row.disk_name, volumeId };
-}
-
-/** A completed snapshot of the disk, `ageDays` old, in EC2 and (unless `tracked` is false) in our table. */
-async function completed(d: Disk, ageDays: number, options: { ours?: boolean; tracked?: boolean } = {}): Promise<string> {
-  const startTime = new Date(h.clock.now().getTime() - ageDays * DAY_MS);
-  const marker: Record<string, string> = options.ours === false ? {} : { 'devenv-lifecycle/managed': 'true' };
-  const tags = { 'gpu-dev-user': d.userId, disk_name: d.diskName, ...marker };
-  const { snapshotId } = h.aws.sim.addSnapshot({ volumeId: d.volumeId, startTime, tags });
-  if (options.tracked === false) return snapshotId;
-  await db.pool.query(
-    `insert into snapshots (kind, snapshot_id, volume_id, disk_id, user_id, disk_name, state, requested_at, started_at, completed_at)
-     values ('shutdown', $1, $2, $3, $4, $5, 'completed', $6, $6, $6)`,
-    [snapshotId, d.volumeId, d.diskId, d.userId, d.diskName, startTime],
-  );
-  return snapshotId;
-}
+const disk = (userId?: string) => seedDisk(h, db, userId);
+const completed = (d: SeededDisk, ageDays: number, options: { ours?: boolean; tracked?: boolean } = {}) => seedCompleted(h, db, d, ageDays, options);
 
 const inEc2 = (ids: string[]) => ids.filter((id) => h.aws.sim.snapshot(id) !== undefined);
 const deletedEvents = () => h.delivered.filter((e) => e.type === EventTypes.snapshotDeleted).map((e) => e.data);
@@ -117,7 +91,7 @@ describe('retention within the deletion budget', () => {
 });
 
 describe('soft-deleted disks', () => {
-  async function softDelete(d: Disk, deleteDate: string | null): Promise<Date> {
+  async function softDelete(d: SeededDisk, deleteDate: string | null): Promise<Date> {
     const markedAt = new Date(h.clock.now().getTime() - DAY_MS);
     await db.pool.query('update disks set is_deleted = true, delete_date = $2::date, marked_deleted_at = $3 where disk_id = $1', [d.diskId, deleteDate, markedAt]);
     return markedAt;

@@ -18,6 +18,7 @@ import { seedDemoDatabase } from '../../local/demo-seed-db.js';
 import type { Deps } from '../../shared/deps.js';
 import type { BaseOptions, FunctionDefinition } from '../../shared/runtime/invocation.js';
 import type { RecordedRequest } from '../../sim/server.js';
+import { insertReservation } from '../support/fixtures.js';
 import { useFunctionHarness } from '../support/function-harness.js';
 import { ofKind, readObjects } from './manifests.js';
 
@@ -70,6 +71,9 @@ beforeAll(async () => {
   const expiring = demoReservations.find((r) => r.expiresInMinutes !== null && r.expiresInMinutes < 0 && r.status === 'active')!;
   h.sim.kube.addIngress({ name: `${podNameFor(expiring.id)}-web`, namespace: DEMO_NAMESPACE, labels: { 'reservation-id': expiring.id } });
   h.sim.kube.addIngress({ name: 'lab-novnc', namespace: DEMO_LAB_NAMESPACE, labels: { 'lab-id': demoLabs[0]!.id } });
+  // A reservation due for a warning whose pod an older writer created without our label: read by name.
+  const unlabelled = await insertReservation(h.deps.pool, { expires_at: new Date(h.clock.now().getTime() + 10 * 60_000), launched_at: new Date(h.clock.now().getTime() - 3_600_000) });
+  h.sim.kube.addPod({ name: unlabelled.pod_name!, namespace: DEMO_NAMESPACE });
   await runRecorded(warn as FunctionDefinition<BaseOptions, Deps>);
   await runRecorded(expire as FunctionDefinition<BaseOptions, Deps>, 2); // a vanished pod needs two 404s a minute apart
   await runRecorded(oomScan as FunctionDefinition<BaseOptions, Deps>);
@@ -85,6 +89,7 @@ describe('RBAC derived from the calls each function makes', () => {
     expect(observed.get('cleanup-pod')).toContain(`${DEMO_NAMESPACE} networking.k8s.io/ingresses delete`);
     expect(observed.get('ending-watchdog')).toContain(`${DEMO_LAB_NAMESPACE} networking.k8s.io/ingresses delete`);
     expect(observed.get('expire')).toContain(`${DEMO_NAMESPACE} /pods get`);
+    expect(observed.get('warn')).toContain(`${DEMO_NAMESPACE} /pods get`);
   });
 
   it.each(['warn', 'expire', 'cleanup-pod', 'snapshot-sync', 'oom-scan', 'ending-watchdog'])('%s: its Role grants exactly what it calls', (fn) => {
@@ -92,7 +97,7 @@ describe('RBAC derived from the calls each function makes', () => {
   });
 
   it('a function that execs into pods gets pods/exec get and create, and nothing on pods beyond what it reads', () => {
-    expect([...granted('warn')].sort()).toEqual([`${DEMO_NAMESPACE} /pods/exec create`, `${DEMO_NAMESPACE} /pods/exec get`]);
+    expect([...granted('warn')].filter((p) => p.includes('/pods/exec')).sort()).toEqual([`${DEMO_NAMESPACE} /pods/exec create`, `${DEMO_NAMESPACE} /pods/exec get`]);
     expect([...granted('oom-scan')].filter((p) => p.includes('/pods ')).sort()).toEqual([`${DEMO_NAMESPACE} /pods list`]);
   });
 
@@ -111,13 +116,20 @@ describe('bindings', () => {
   const bindings = ofKind<{ roleRef: { name: string }; subjects: { name: string; namespace: string }[] }>(objects, 'RoleBinding');
 
   it.each([['openfaas-fn'], ['devenv-lifecycle']])('in %s every function account exists and is bound to its Role in that Role\'s namespace', (namespace) => {
-    for (const role of roles.filter((r) => r.metadata.name !== 'devenv-lifecycle-pod-events')) {
+    for (const role of roles.filter((r) => r.file === 'k8s/rbac/roles.yaml' && !r.metadata.name.startsWith('devenv-lifecycle-pod-watch'))) {
       const fn = role.metadata.name.replace('devenv-lifecycle-', '');
-      if (fn === 'pod-watch' && namespace === 'devenv-lifecycle') continue;
       const binding = bindings.find((b) => b.metadata.namespace === role.metadata.namespace && b.roleRef.name === role.metadata.name && b.subjects[0]!.namespace === namespace);
       expect(binding?.subjects, `${fn} in ${namespace}`).toEqual([{ kind: 'ServiceAccount', name: `devenv-lifecycle-${fn}`, namespace }]);
       expect(accounts).toContain(`${namespace}/devenv-lifecycle-${fn}`);
     }
+  });
+
+  it('pod-watch as a stack.yml function may get, list and watch pods, as its own Deployment may', () => {
+    const rulesOf = (name: string) => roles.find((r) => r.metadata.name === name)!.rules;
+    expect(rulesOf('devenv-lifecycle-pod-watch-function')).toEqual(rulesOf('devenv-lifecycle-pod-watch'));
+    const binding = bindings.find((b) => b.roleRef.name === 'devenv-lifecycle-pod-watch-function');
+    expect(binding?.subjects).toEqual([{ kind: 'ServiceAccount', name: 'devenv-lifecycle-pod-watch', namespace: 'openfaas-fn' }]);
+    expect(accounts).toContain('openfaas-fn/devenv-lifecycle-pod-watch');
   });
 
   it('binds nothing to a Role that does not exist, and never grants wildcards', () => {

@@ -30,7 +30,7 @@ afterAll(() => stack?.stop());
 
 /** Short polling for what arrives asynchronously (events delivered after a run's commit). */
 async function eventually(check: () => Promise<boolean>): Promise<void> {
-  for (let attempt = 0; attempt < 150; attempt++) {
+  for (let attempt = 0; attempt < 500; attempt++) {
     if (await check()) return;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }

@@ -1,5 +1,6 @@
 /*
- * pod-watch's decisions, pure: is this pod ours, and which CloudEvent does a change to it make?
+ * pod-watch's decisions, pure: is this pod ours, does a change matter to the consumers, and which
+ * CloudEvent does it make?
  * The event has the shape Knative's ApiServerSource sends in Resource mode (type
  * dev.knative.apiserver.resource.add|update|delete, the Pod as data, subject
  * /apis/v1/namespaces/<ns>/pods/<name>, extensions kind, name, namespace, apiversion), so a
@@ -8,6 +9,7 @@
 import { createHash } from 'node:crypto';
 import type { CloudEventV1 } from 'cloudevents';
 import { EventTypes } from '../shared/events/types.js';
+import { summarizePod } from '../shared/pod-summary.js';
 
 export type ChangeType = 'ADDED' | 'MODIFIED' | 'DELETED';
 
@@ -42,10 +44,23 @@ export function isOurs(pod: PodJson, reservationLabel: string): boolean {
   return typeof value === 'string' && value !== '';
 }
 
-/** The event for one change, or undefined when the pod is not ours or cannot be named. */
-export function podChangeEvent(type: ChangeType, pod: PodJson, policy: ChangePolicy, now: Date): PodChangeEvent | undefined {
+/**
+ * Whether an update changes anything the consumers read. Both read a pod through summarizePod
+ * (phase, conditions, container states and restarts, deletion, labels), so an update that leaves
+ * the summary alone (a readiness flip, an annotation, kubelet bookkeeping) is not worth an event.
+ */
+export function changesForConsumers(previous: PodJson, pod: PodJson): boolean {
+  return JSON.stringify(summarizePod(previous)) !== JSON.stringify(summarizePod(pod));
+}
+
+/**
+ * The event for one change, or undefined when the pod is not ours, cannot be named, or (given the
+ * previous state of an update) changed nothing a consumer reads.
+ */
+export function podChangeEvent(type: ChangeType, pod: PodJson, policy: ChangePolicy, now: Date, previous?: PodJson): PodChangeEvent | undefined {
   const { name, namespace, uid } = pod.metadata ?? {};
   if (!name || !namespace || !uid || !isOurs(pod, policy.reservationLabel)) return undefined;
+  if (type === 'MODIFIED' && previous && !changesForConsumers(previous, pod)) return undefined;
   return {
     specversion: '1.0',
     id: eventId(type, uid, pod.metadata?.resourceVersion ?? ''),

@@ -56,8 +56,9 @@ export function startPodWatchSource(deps: SourceDeps, options: SourceOptions): P
   });
   const abort = new AbortController();
   const listed = new Set<string>();
-  const onEvent = ({ type, pod }: PodEvent) => {
-    const event = podChangeEvent(type, toJson(pod), { reservationLabel: options.reservationLabel, source: POD_WATCH_SOURCE }, deps.clock.now());
+  const onEvent = ({ type, pod, previous }: PodEvent) => {
+    const policy = { reservationLabel: options.reservationLabel, source: POD_WATCH_SOURCE };
+    const event = podChangeEvent(type, toJson(pod), policy, deps.clock.now(), previous && toJson(previous));
     metrics.changes.inc({ change: type, emitted: String(event !== undefined) });
     if (!event) return;
     queue.push(event);

@@ -24,6 +24,8 @@ export type PodEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 export interface PodEvent {
   type: PodEventType;
   pod: V1Pod;
+  /** For MODIFIED: the pod as last reported, so a consumer can tell what changed. */
+  previous?: V1Pod;
 }
 
 export interface WatchPodsOptions {
@@ -96,9 +98,9 @@ class PodWatch {
     }
   }
 
-  private emit(type: PodEventType, pod: V1Pod): void {
+  private emit(type: PodEventType, pod: V1Pod, previous?: V1Pod): void {
     try {
-      this.options.onEvent({ type, pod });
+      this.options.onEvent({ type, pod, ...(type === 'MODIFIED' && previous && { previous }) });
     } catch (err) {
       this.options.onError?.(err instanceof Error ? err : new Error(String(err)));
     }
@@ -115,7 +117,7 @@ class PodWatch {
       this.known.set(key, pod);
       if (before && before.metadata?.uid !== pod.metadata?.uid) this.emit('DELETED', before);
       if (!before || before.metadata?.uid !== pod.metadata?.uid) this.emit('ADDED', pod);
-      else if (before.metadata?.resourceVersion !== pod.metadata?.resourceVersion) this.emit('MODIFIED', pod);
+      else if (before.metadata?.resourceVersion !== pod.metadata?.resourceVersion) this.emit('MODIFIED', pod, before);
     }
     for (const [key, pod] of this.known) {
       if (seen.has(key)) continue;
@@ -128,9 +130,10 @@ class PodWatch {
 
   private apply(type: PodEventType, raw: unknown): void {
     const pod = ObjectSerializer.deserialize(raw, 'V1Pod', '') as V1Pod;
+    const previous = this.known.get(keyOf(pod));
     if (type === 'DELETED') this.known.delete(keyOf(pod));
     else this.known.set(keyOf(pod), pod);
-    this.emit(type, pod);
+    this.emit(type, pod, previous);
   }
 
   private path(): string {

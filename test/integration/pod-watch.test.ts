@@ -125,6 +125,23 @@ describe('pod-watch source', () => {
     expect([update.headers['ce-kind'], update.headers['ce-name'], update.headers['ce-namespace'], update.headers['ce-apiversion']]).toEqual(['Pod', 'a', namespace, 'v1']);
   });
 
+  it('sends no event for an update that changes nothing a consumer reads (an annotation), and does for one that does', async () => {
+    sim.kube.addPod(ours('a'));
+    start();
+    await until(() => toExpire().length === 1, 'the listed pod');
+    await fetch(`${sim.url}/api/v1/namespaces/${namespace}/pods/a`, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${sim.token}`, 'content-type': 'application/merge-patch+json' },
+      body: JSON.stringify({ metadata: { annotations: { touched: 'yes' } } }),
+    });
+    sim.kube.setPodPhase({ namespace, name: 'a' }, 'Failed');
+    await until(() => toExpire().length === 2, 'the phase change');
+    expect(toExpire()).toEqual(['expire add a', 'expire update a']);
+    const changes = Object.fromEntries((await metrics.changes.get()).values.map((v) => [`${v.labels.change} ${v.labels.emitted}`, v.value]));
+    expect(changes).toEqual({ 'ADDED true': 1, 'MODIFIED false': 1, 'MODIFIED true': 1 });
+    expect(JSON.parse(received.at(-1)!.body)).toMatchObject({ metadata: { annotations: { touched: 'yes' } }, status: { phase: 'Failed' } });
+  });
+
   it('resumes a dropped stream from where it was: the change made while it was down, nothing repeated', async () => {
     sim.kube.addPod(ours('a'));
     sim.faults.add({ path: `/api/v1/namespaces/${namespace}/pods`, dropWatch: true, delayMs: 50, count: 1 });

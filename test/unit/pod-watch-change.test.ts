@@ -1,4 +1,4 @@
-/* pod-watch's pure part: which pods are ours, what event a change makes; and its bounded queue. */
+/* pod-watch's pure part: which pods are ours, what event a change makes (if any); and its bounded queue. */
 import { describe, expect, it } from 'vitest';
 import { isOurs, podChangeEvent } from '../../pod-watch/change.js';
 import { DeliveryQueue } from '../../pod-watch/queue.js';
@@ -48,6 +48,27 @@ describe('podChangeEvent', () => {
     expect(id('ADDED', '42')).toBe(id('ADDED', '42'));
     expect(new Set([id('ADDED', '42'), id('ADDED', '43'), id('DELETED', '42'), id('ADDED', '42', 'u-2')]).size).toBe(4);
     expect(id('ADDED', '42')).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+  });
+});
+
+describe('podChangeEvent for an update', () => {
+  const running = pod({ 'reservation-id': 'r' }, { status: { phase: 'Running', containerStatuses: [{ name: 'gpu-dev', restartCount: 0, ready: true, state: { running: { startedAt: '2026-06-01T08:00:00Z' } } }] } });
+  const withStatus = (status: object, metadata: object = {}) => ({ ...running, metadata: { ...running.metadata, ...metadata }, status: { ...running.status, ...status } });
+
+  it.each([
+    ['an annotation or a new resourceVersion', withStatus({}, { resourceVersion: '43', annotations: { note: 'x' } }), false],
+    ['a readiness flip', withStatus({ containerStatuses: [{ ...running.status.containerStatuses[0], ready: false }] }), false],
+    ['an OOM kill with its restart', withStatus({ containerStatuses: [{ name: 'gpu-dev', restartCount: 1, state: { running: {} }, lastState: { terminated: { reason: 'OOMKilled', exitCode: 137, finishedAt: '2026-06-01T12:00:00Z' } } }] }), true],
+    ['a phase change', withStatus({ phase: 'Failed' }), true],
+    ['a deletion starting', withStatus({}, { deletionTimestamp: '2026-06-01T12:00:00Z' }), true],
+    ['a label change', withStatus({}, { labels: { 'reservation-id': 'r', team: 'x' } }), true],
+  ])('%s -> event: %s', (_what, next, expected) => {
+    expect(podChangeEvent('MODIFIED', next, policy, now, running) !== undefined).toBe(expected);
+  });
+
+  it('emits an update whose previous state is unknown, and never filters adds or deletes', () => {
+    expect(podChangeEvent('MODIFIED', running, policy, now)).toBeDefined();
+    expect(podChangeEvent('DELETED', running, policy, now, running)).toBeDefined();
   });
 });
 

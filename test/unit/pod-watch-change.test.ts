@@ -52,12 +52,13 @@ describe('podChangeEvent', () => {
 });
 
 describe('podChangeEvent for an update', () => {
-  const running = pod({ 'reservation-id': 'r' }, { status: { phase: 'Running', containerStatuses: [{ name: 'gpu-dev', restartCount: 0, ready: true, state: { running: { startedAt: '2026-06-01T08:00:00Z' } } }] } });
+  const container = { name: 'gpu-dev', restartCount: 0, ready: true, state: { running: { startedAt: '2026-06-01T08:00:00Z' } } };
+  const running = pod({ 'reservation-id': 'r' }, { status: { phase: 'Running', containerStatuses: [container] } });
   const withStatus = (status: object, metadata: object = {}) => ({ ...running, metadata: { ...running.metadata, ...metadata }, status: { ...running.status, ...status } });
 
   it.each([
     ['an annotation or a new resourceVersion', withStatus({}, { resourceVersion: '43', annotations: { note: 'x' } }), false],
-    ['a readiness flip', withStatus({ containerStatuses: [{ ...running.status.containerStatuses[0], ready: false }] }), false],
+    ['a readiness flip', withStatus({ containerStatuses: [{ ...container, ready: false }] }), false],
     ['an OOM kill with its restart', withStatus({ containerStatuses: [{ name: 'gpu-dev', restartCount: 1, state: { running: {} }, lastState: { terminated: { reason: 'OOMKilled', exitCode: 137, finishedAt: '2026-06-01T12:00:00Z' } } }] }), true],
     ['a phase change', withStatus({ phase: 'Failed' }), true],
     ['a deletion starting', withStatus({}, { deletionTimestamp: '2026-06-01T12:00:00Z' }), true],

@@ -1,0 +1,95 @@
+/*
+ * The pod-watch bundle on both routes: run directly (`node function/handler.js`, the Deployment in
+ * k8s/openfaas/pod-watch.yaml) and loaded by the template (stack.yml's one-replica entry). Either
+ * way it watches the simulated cluster and hands a reservation pod's change to each consumer's
+ * /async-function on the gateway it is given.
+ */
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../local/free-port.js';
+import { startSim } from '../../sim/server.js';
+import type { Sim } from '../../sim/server.js';
+import { buildBundles, hostBundle } from './hosted-bundles.js';
+import type { BuiltBundles, HostedFunction } from './hosted-bundles.js';
+
+let sim: Sim;
+let built: BuiltBundles;
+let gateway: Server;
+const received: { path: string; type: string; subject: string }[] = [];
+
+beforeAll(async () => {
+  [sim, built] = await Promise.all([startSim(), buildBundles(['pod-watch'])]);
+  gateway = createServer((req, res) => {
+    req.resume().on('end', () => {
+      received.push({ path: req.url ?? '', type: String(req.headers['ce-type']), subject: String(req.headers['ce-subject']) });
+      res.writeHead(202).end();
+    });
+  });
+  await new Promise<void>((resolve) => gateway.listen(0, '127.0.0.1', resolve));
+}, 60_000);
+
+afterAll(async () => {
+  await new Promise((resolve) => gateway?.close(resolve));
+  await sim?.close();
+  await built?.remove();
+});
+
+async function env(port: number) {
+  return {
+    KUBE_API_SERVER: sim.url, KUBE_TOKEN: sim.token, POD_WATCH_NAMESPACES: 'gpu-dev', POD_WATCH_PORT: String(port),
+    OPENFAAS_GATEWAY_URL: `http://127.0.0.1:${(gateway.address() as AddressInfo).port}`, LOG_LEVEL: 'error',
+  };
+}
+
+async function until<T>(probe: () => Promise<T | undefined>, what: string): Promise<T> {
+  for (let attempt = 0; attempt < 300; attempt++) {
+    const value = await probe().catch(() => undefined);
+    if (value !== undefined) return value;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+const ready = (port: number) => until(async () => ((await fetch(`http://127.0.0.1:${port}/readyz`)).ok ? true : undefined), 'readiness');
+
+async function expectChangeDelivered(podName: string): Promise<void> {
+  sim.kube.addPod({ name: podName, namespace: 'gpu-dev', labels: { 'reservation-id': `${podName}-id` } });
+  const paths = await until(async () => {
+    const seen = received.filter((r) => r.subject.endsWith(`/pods/${podName}`)).map((r) => r.path).sort();
+    return seen.length >= 2 ? seen : undefined;
+  }, `the change of ${podName}`);
+  expect(paths).toEqual(['/async-function/expire', '/async-function/oom-scan']);
+  expect(received.find((r) => r.subject.endsWith(`/pods/${podName}`))!.type).toBe('dev.knative.apiserver.resource.add');
+}
+
+describe('pod-watch bundle', () => {
+  it('runs on its own, as the Deployment starts it, and delivers pod changes to both consumers', async () => {
+    const port = await freePort();
+    const child = spawn(process.execPath, [built.bundles[0]!.file], { env: { PATH: process.env.PATH ?? '', ...(await env(port)) }, stdio: 'ignore' });
+    try {
+      await ready(port);
+      await expectChangeDelivered('gpu-dev-direct01');
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
+    }
+  });
+
+  it('runs inside the template as a stack.yml entry, refuses invocations and still delivers', async () => {
+    const port = await freePort();
+    let hosted: HostedFunction | undefined;
+    try {
+      hosted = hostBundle(built.host, built.bundles[0]!, await freePort(), await env(port));
+      await ready(port);
+      const invoked = await fetch(`${hosted.url}/`, { method: 'POST', body: '{}' });
+      expect(invoked.status).toBe(404);
+      expect(await invoked.json()).toMatchObject({ title: 'pod-watch is an event source' });
+      await expectChangeDelivered('gpu-dev-hosted01');
+    } finally {
+      await hosted?.stop();
+    }
+  });
+});

@@ -12,7 +12,8 @@ import { makeDeps } from '../shared/deps.js';
 import { createLogger } from '../shared/log.js';
 import { startSim } from '../sim/server.js';
 import { planFleet, RES_NS, seedFleet } from '../test/reliability/fleet.js';
-import { heapAfterGcMiB, loadMix, runLoad, startLoadGateway } from '../test/reliability/load.js';
+import { serveGateway } from '../test/reliability/gateway.js';
+import { heapAfterGcMiB, loadMix, runLoad } from '../test/reliability/load.js';
 import { startBenchDatabase } from './database.js';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '30' }, connections: { type: 'string', default: '16,64' } } });
@@ -29,7 +30,7 @@ const config = loadConfig({
 });
 const deps = makeDeps(config, { clock, log });
 await seedFleet(deps.pool, sim, planFleet(4, 10), clock.now());
-const gateway = await startLoadGateway(deps, log);
+const gateway = await serveGateway(deps, log);
 const mix = loadMix(sim.kube.list('pods', RES_NS)[0]!, clock.now());
 
 const lines = [

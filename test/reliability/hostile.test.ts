@@ -4,16 +4,14 @@
  * or 413 with a JSON problem body, the gateway keeps serving, and not one row of the database
  * changes (all tables compared before and after).
  */
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { allFunctions } from '../../functions/index.js';
-import { createGateway } from '../../local/gateway.js';
 import type { Db } from '../../shared/db/pool.js';
-import { createEndpoint } from '../../shared/runtime/endpoint.js';
+import { allFunctions } from '../../functions/index.js';
 import { useFunctionHarness } from '../support/function-harness.js';
 import { planFleet, seedFleet } from './fleet.js';
+import { serveGateway } from './gateway.js';
+import type { ServedGateway } from './gateway.js';
 import { hostileRequests } from './hostile-inputs.js';
 import type { HostileRequest } from './hostile-inputs.js';
 import { printSummary, settings, timeLimitMs } from './settings.js';
@@ -21,25 +19,18 @@ import { silentLog } from './world.js';
 
 const LIMIT_BYTES = 4096;
 const h = useFunctionHarness();
-let server: http.Server;
+let gateway: ServedGateway;
 let baseUrl = '';
 const tried = new Map<string, number>();
 
 beforeAll(async () => {
   await seedFleet(h.deps.pool, h.sim, planFleet(1, 10), h.clock.now());
-  const runtime = { metrics: h.deps.metrics, logger: silentLog, bodyLimitBytes: LIMIT_BYTES };
-  const gateway = createGateway({
-    functions: allFunctions.map((fn) => ({ name: fn.name, endpoint: createEndpoint(fn, () => h.deps, runtime) })),
-    bodyLimitBytes: LIMIT_BYTES, log: silentLog, metrics: h.deps.metrics,
-  });
-  server = http.createServer(gateway.listener);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  gateway = await serveGateway(h.deps, silentLog, LIMIT_BYTES);
+  baseUrl = gateway.url;
 });
 afterAll(async () => {
   printSummary('hostile input', { seed: settings.seed, 'inputs tried by family': Object.fromEntries(tried), 'inputs tried': [...tried.values()].reduce((a, b) => a + b, 0) });
-  server?.closeAllConnections();
-  await new Promise<void>((resolve) => server?.close(() => resolve()));
+  await gateway?.close();
 });
 
 /** Every row of every table, as sorted JSON lines per table. */

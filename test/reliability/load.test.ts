@@ -7,18 +7,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useFunctionHarness } from '../support/function-harness.js';
 import { planFleet, RES_NS, seedFleet } from './fleet.js';
-import { heapAfterGcMiB, loadMix, runLoad, startLoadGateway } from './load.js';
-import type { LoadGateway } from './load.js';
+import { serveGateway } from './gateway.js';
+import type { ServedGateway } from './gateway.js';
+import { heapAfterGcMiB, loadMix, runLoad } from './load.js';
 import { printSummary, settings } from './settings.js';
 import { silentLog } from './world.js';
 
 const h = useFunctionHarness();
-let gateway: LoadGateway;
+let gateway: ServedGateway;
 
 beforeAll(async () => {
   const fleet = planFleet(1, 10);
   await seedFleet(h.deps.pool, h.sim, fleet, h.clock.now());
-  gateway = await startLoadGateway(h.deps, silentLog);
+  gateway = await serveGateway(h.deps, silentLog);
 });
 afterAll(() => gateway?.close());
 

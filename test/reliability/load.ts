@@ -4,42 +4,12 @@
  * reservations to cleanup-pod, pod changes to expire and oom-scan), many of them repeats of an
  * event already delivered. Used by the test (short) and by bench/reliability-load.ts (long).
  */
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import vm from 'node:vm';
 import v8 from 'node:v8';
 import autocannon from 'autocannon';
-import { allFunctions } from '../../functions/index.js';
-import { createGateway } from '../../local/gateway.js';
-import type { Deps } from '../../shared/deps.js';
 import { buildEvent, sourceFor, toBinaryHttp } from '../../shared/events/build.js';
 import { EventTypes } from '../../shared/events/types.js';
 import { stableUuid } from '../../shared/ids.js';
-import { createEndpoint } from '../../shared/runtime/endpoint.js';
-import type { Logger } from '../../shared/log.js';
-
-export interface LoadGateway {
-  url: string;
-  close(): Promise<void>;
-}
-
-export async function startLoadGateway(deps: Deps, log: Logger, bodyLimitBytes = 262_144): Promise<LoadGateway> {
-  const runtime = { metrics: deps.metrics, logger: log, bodyLimitBytes };
-  const gateway = createGateway({
-    functions: allFunctions.map((fn) => ({ name: fn.name, endpoint: createEndpoint(fn, () => deps, runtime) })),
-    bodyLimitBytes, log, metrics: deps.metrics,
-  });
-  const server = http.createServer(gateway.listener);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await gateway.drain();
-    },
-  };
-}
 
 type Request = { method: 'POST'; path: string; headers: Record<string, string>; body: string };
 

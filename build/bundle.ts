@@ -4,7 +4,6 @@
  * handler folder), so the unmodified template builds the image. One self-contained file per
  * function: no node_modules in the image beyond the template's own, and a fast start.
  */
-import { existsSync } from 'node:fs';
 import { stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,8 +12,8 @@ import type { BuildOptions, Plugin } from 'esbuild';
 import { FUNCTION_NAMES } from '../shared/runtime/invocation.js';
 import type { FunctionName } from '../shared/runtime/invocation.js';
 
-export const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
-export const POD_WATCH_ENTRY = 'pod-watch/main.ts';
+const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
+const POD_WATCH_ENTRY = 'pod-watch/main.ts';
 
 export interface BundleResult {
   name: string;
@@ -38,7 +37,7 @@ const common: BuildOptions = {
 };
 
 /** `functions/cleanup-pod/handler.ts` exports `cleanupPod`. */
-export function exportNameOf(fn: FunctionName): string {
+function exportNameOf(fn: FunctionName): string {
   return fn.replace(/-([a-z])/g, (_, letter: string) => letter.toUpperCase());
 }
 
@@ -88,10 +87,9 @@ const withoutAws = {
   '@aws-sdk/client-lambda': join(ROOT, 'build', 'without-aws.ts'),
 };
 
-/** Bundle the six functions (and the pod-watch source once it exists) into `outDir`. */
+/** Bundle the six functions and the pod-watch source (or those named in `only`) into `outDir`. */
 export async function bundleAll(outDir = join(ROOT, 'dist', 'openfaas'), only?: readonly string[]): Promise<BundleResult[]> {
-  const entries = new Map<string, string>(FUNCTION_NAMES.map((fn) => [fn, functionEntry(fn)]));
-  if (existsSync(join(ROOT, POD_WATCH_ENTRY))) entries.set('pod-watch', podWatchEntry());
+  const entries = new Map<string, string>([...FUNCTION_NAMES.map((fn) => [fn, functionEntry(fn)] as const), ['pod-watch', podWatchEntry()]]);
   const names = [...entries.keys()].filter((name) => !only || only.includes(name));
   // One esbuild run per group: with and without the SDK; shared code is parsed once per run.
   const groups = [names.filter((name) => AWS_FUNCTIONS.includes(name)), names.filter((name) => !AWS_FUNCTIONS.includes(name))];

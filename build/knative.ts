@@ -16,9 +16,9 @@ import { FUNCTION_NAMES } from '../shared/runtime/invocation.js';
 import { durationSeconds, readSharedEnvironment, readStack } from './stack.js';
 import type { StackFunction } from './stack.js';
 
-export const NAMESPACE = 'devenv-lifecycle';
-export const BROKER = 'devenv-lifecycle';
-export const SETTINGS = 'devenv-lifecycle-settings';
+const NAMESPACE = 'devenv-lifecycle';
+const BROKER = 'devenv-lifecycle';
+const SETTINGS = 'devenv-lifecycle-settings';
 // Secrets a function can run without (IRSA instead of static keys; no webhook).
 const OPTIONAL_SECRETS = new Set(['devenv-lifecycle-aws', 'devenv-lifecycle-webhook']);
 // Settings that differ on Knative: events go to the Broker through K_SINK (SinkBinding).
@@ -29,7 +29,7 @@ const ref = (name: string) => ({ apiVersion: 'serving.knative.dev/v1', kind: 'Se
 const labelsOf = (name: string) => ({ 'app.kubernetes.io/name': name, ...partOf });
 
 // faas-netes sets user 12000 (setNonRootUser); the template image's user is named, not numbered.
-export const containerSecurity = {
+const containerSecurity = {
   runAsNonRoot: true, runAsUser: 12000, runAsGroup: 12000, allowPrivilegeEscalation: false,
   readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' },
 };
@@ -85,7 +85,7 @@ function pingSource(fn: StackFunction) {
 }
 
 /** `dev.devenv.lifecycle.reservation.expired` -> `reservation-expired`; pod changes -> `pod-update`. */
-export function triggerSuffix(type: EventType): string {
+function triggerSuffix(type: EventType): string {
   return type.replace('dev.knative.apiserver.resource.', 'pod.').replace('dev.devenv.lifecycle.', '').replaceAll('.', '-');
 }
 
@@ -104,7 +104,7 @@ function trigger(type: EventType, consumer: string) {
   };
 }
 
-export function renderKnative(root: string): Record<string, object[]> {
+function renderKnative(root: string): Record<string, object[]> {
   const stack = readStack(root);
   const functions = FUNCTION_NAMES.map((name) => stack.functions.find((fn) => fn.name === name)!);
   const settings = Object.fromEntries(Object.entries(readSharedEnvironment(root)).filter(([key]) => !PLATFORM_ONLY.has(key)));
@@ -117,7 +117,7 @@ export function renderKnative(root: string): Record<string, object[]> {
   };
 }
 
-export const GENERATED_HEADER = '# Generated from stack.yml and the routing table by `npm run build` (build/knative.ts); do not edit.\n';
+const GENERATED_HEADER = '# Generated from stack.yml and the routing table by `npm run build` (build/knative.ts); do not edit.\n';
 
 export function renderFiles(root: string): Record<string, string> {
   return Object.fromEntries(Object.entries(renderKnative(root)).map(([file, docs]) =>

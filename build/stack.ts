@@ -25,7 +25,6 @@ export interface StackFunction {
 }
 
 export interface Stack {
-  raw: Record<string, unknown>;
   functions: StackFunction[];
 }
 
@@ -44,7 +43,7 @@ interface RawFunction {
 }
 
 /** `${REGISTRY:-ghcr.io/x}` -> `ghcr.io/x`, as faas-cli's envsubst does with nothing set. */
-export function withDefaults(text: string): string {
+function withDefaults(text: string): string {
   return text.replace(/\$\{[A-Z_]+:-([^}]*)\}/g, '$1');
 }
 
@@ -71,10 +70,10 @@ export function readStack(root: string): Stack {
       readonlyRootFilesystem: fn.readonly_root_filesystem === true,
     };
   });
-  return { raw, functions };
+  return { functions };
 }
 
-export const SHARED_ENVIRONMENT_FILE = 'k8s/openfaas/function-env.yml';
+const SHARED_ENVIRONMENT_FILE = 'k8s/openfaas/function-env.yml';
 
 /** The settings every function shares (stack.yml's environment_file). */
 export function readSharedEnvironment(root: string): Record<string, string> {

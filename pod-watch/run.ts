@@ -43,7 +43,8 @@ export async function startPodWatch(config: PodWatchConfig, overrides: PodWatchO
     log.error({ err }, 'pod watch stopped for good');
   });
   const health = await startHealthServer(config.port, overrides.host ?? '0.0.0.0', { alive: () => !failed, ready: source.ready, depth: source.depth }, metrics);
-  log.info({ namespaces: config.namespaces, gateway: config.gatewayUrl, health: health.url }, 'pod watch started');
+  // The origin only: a gateway URL may carry credentials.
+  log.info({ namespaces: config.namespaces, gateway: new URL(config.gatewayUrl).origin, health: health.url }, 'pod watch started');
   return {
     source,
     health,

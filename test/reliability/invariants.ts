@@ -146,7 +146,7 @@ async function eventsConsumedOnce(db: Db): Promise<string[]> {
   return found;
 }
 
-/** No live reservation or lab lost its pod, service or volume, whatever the run went through. */
+/** No live reservation or lab lost its status, pods or volume, whatever the run went through. */
 export async function falseTeardowns(db: Db, sim: Sim, fleet: Fleet): Promise<string[]> {
   const found: string[] = [];
   const status = new Map((await rows<{ reservation_id: string; status: string }>(db, 'select reservation_id, status from reservations')).map((r) => [r.reservation_id, r.status]));
@@ -155,6 +155,12 @@ export async function falseTeardowns(db: Db, sim: Sim, fleet: Fleet): Promise<st
     if (status.get(r.id) !== 'active') found.push(`live reservation ${r.id} (${r.role}) became ${status.get(r.id)}`);
     if (r.podName && (!pod || pod.metadata.deletionTimestamp)) found.push(`live reservation ${r.id}: pod deleted`);
     if (r.volumeId && sim.aws.volume(r.volumeId)?.state !== 'in-use') found.push(`live reservation ${r.id}: volume ${r.volumeId} ${sim.aws.volume(r.volumeId)?.state}`);
+  }
+  const labs = new Map((await rows<{ id: string; status: string }>(db, 'select id::text, status from labs')).map((l) => [l.id, l.status]));
+  for (const lab of fleet.labs.filter((l) => l.role === 'live')) {
+    if (labs.get(lab.id) !== 'ready') found.push(`live lab ${lab.id} became ${labs.get(lab.id)}`);
+    const gone = lab.pods.filter((name) => !sim.kube.pod({ namespace: LAB_NS, name }));
+    if (gone.length > 0) found.push(`live lab ${lab.id}: pods deleted ${gone.join(', ')}`);
   }
   return found;
 }

@@ -8,6 +8,10 @@
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { ITrigger } from '@kubernetes-models/knative/eventing.knative.dev/v1/Trigger';
+import type { IService } from '@kubernetes-models/knative/serving.knative.dev/v1/Service';
+import type { IPingSource } from '@kubernetes-models/knative/sources.knative.dev/v1/PingSource';
+import type { IConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { stringify } from 'yaml';
 import { consumersOf } from '../shared/events/routing.js';
 import { EventTypes, POD_EVENT_TYPES } from '../shared/events/types.js';
@@ -34,7 +38,8 @@ const containerSecurity = {
   readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' },
 };
 
-function service(fn: StackFunction) {
+// Typed with the schema package's interfaces, so a misspelt field fails the type check.
+function service(fn: StackFunction): IService {
   const consumesEvents = (fn.annotations['devenv-lifecycle.dev/consumes'] ?? '') !== '';
   return {
     apiVersion: 'serving.knative.dev/v1', kind: 'Service',
@@ -76,7 +81,7 @@ function service(fn: StackFunction) {
   };
 }
 
-function pingSource(fn: StackFunction) {
+function pingSource(fn: StackFunction): IPingSource {
   return {
     apiVersion: 'sources.knative.dev/v1', kind: 'PingSource',
     metadata: { name: `${fn.name}-schedule`, namespace: NAMESPACE, labels: labelsOf(fn.name) },
@@ -89,7 +94,7 @@ function triggerSuffix(type: EventType): string {
   return type.replace('dev.knative.apiserver.resource.', 'pod.').replace('dev.devenv.lifecycle.', '').replaceAll('.', '-');
 }
 
-function trigger(type: EventType, consumer: string) {
+function trigger(type: EventType, consumer: string): ITrigger {
   const podEvent = (POD_EVENT_TYPES as readonly string[]).includes(type);
   return {
     apiVersion: 'eventing.knative.dev/v1', kind: 'Trigger',
@@ -104,13 +109,17 @@ function trigger(type: EventType, consumer: string) {
   };
 }
 
+function settingsMap(settings: Record<string, string>): IConfigMap {
+  return { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: SETTINGS, namespace: NAMESPACE, labels: partOf }, data: { ...settings, EVENT_DELIVERY: 'knative' } };
+}
+
 function renderKnative(root: string): Record<string, object[]> {
   const stack = readStack(root);
   const functions = FUNCTION_NAMES.map((name) => stack.functions.find((fn) => fn.name === name)!);
   const settings = Object.fromEntries(Object.entries(readSharedEnvironment(root)).filter(([key]) => !PLATFORM_ONLY.has(key)));
   const types = Object.values(EventTypes) as EventType[];
   return {
-    'settings.yaml': [{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: SETTINGS, namespace: NAMESPACE, labels: partOf }, data: { ...settings, EVENT_DELIVERY: 'knative' } }],
+    'settings.yaml': [settingsMap(settings)],
     'services.yaml': functions.map(service),
     'pingsources.yaml': functions.filter((fn) => fn.annotations.topic === 'cron-function').map(pingSource),
     'triggers.yaml': types.flatMap((type) => consumersOf(type).map((consumer) => trigger(type, consumer))),

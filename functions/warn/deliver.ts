@@ -17,7 +17,7 @@ export interface Delivery {
   broadcast: boolean;
   error?: string;
   /** Not attempted, or the pod vanished under us: nothing to record, nothing failed. */
-  skipped?: 'pod_missing' | 'pod_mismatch';
+  skipped?: 'pod_missing' | 'pod_mismatch' | 'claimed_elsewhere';
 }
 
 export async function deliverWarning(exec: PodExec, container: string, action: WarnAction, now: Date): Promise<Delivery> {

@@ -1,14 +1,16 @@
 /*
- * warn's shell: one indexed query for the reservations that owe a warning (deadline within the
- * largest level, the crossed level not yet in the ledger), one ledger query, decide, check that each
- * pod is the reservation's (label listing, pods.ts), then deliver with bounded concurrency. The ledger is written right after each delivery (sent, or failed with
- * the error), with the reservation.warned event; deliveries that finish together share one
- * transaction (group commit).
+ * warn's shell: settle the claims of runs that died mid-delivery; one indexed query for the
+ * reservations that owe a warning (deadline within the largest level, the crossed level neither
+ * sent nor claimed); one ledger query; decide; check that each pod is the reservation's (pods.ts);
+ * claim the levels in the ledger (only a won claim is delivered: a level goes out at most once,
+ * even across overlapping or killed runs); deliver with bounded concurrency; record each outcome
+ * (sent, or failed and retried next run) with its reservation.warned event, deliveries that finish
+ * together sharing one transaction (group commit).
  */
 import type pg from 'pg';
 import type { Config } from '../../shared/config.js';
 import { reservationsDueForWarning } from '../../shared/db/queries/reservations.js';
-import { recordWarnings, sentLevels } from '../../shared/db/queries/warnings.js';
+import { claimWarnings, recordWarnings, sentLevels, settleAbandonedClaims } from '../../shared/db/queries/warnings.js';
 import { withTransaction } from '../../shared/db/transaction.js';
 import { buildEvent, sourceFor } from '../../shared/events/build.js';
 import { EventTypes } from '../../shared/events/types.js';
@@ -36,6 +38,7 @@ export interface WarnDeps {
 export async function warnRun(scope: RunScope, deps: WarnDeps): Promise<RunReport> {
   const { policy } = deps.config;
   const now = scope.now();
+  const settled = scope.dryRun ? 0 : await settleClaims(scope, deps);
   const due = await reservationsDueForWarning(deps.pool, now, policy.warningMinutes, Math.max(scope.maxItems * 4, 100));
   const sent = await sentLevels(deps.pool, due.map((row) => ({ reservationId: row.reservation_id, expiresAt: row.expires_at! })));
   const decision = decide({
@@ -45,18 +48,18 @@ export async function warnRun(scope: RunScope, deps: WarnDeps): Promise<RunRepor
     levelsMinutes: policy.warningMinutes,
     maxItems: scope.maxItems,
   });
-  const summary: Record<string, number> = { warned: 0, warn_failed: 0, skipped_no_pod: decision.skipped.length, pod_missing: 0, pod_mismatch: 0, deferred: decision.deferred };
+  const summary: Record<string, number> = { warned: 0, warn_failed: 0, skipped_no_pod: decision.skipped.length, pod_missing: 0, pod_mismatch: 0, claimed_elsewhere: 0, claims_settled: settled, deferred: decision.deferred };
   if (scope.dryRun) {
     const items = decision.warnings.map((w) => ({ reservationId: w.reservationId, level: w.levelMinutes, minutesLeft: w.minutesLeft }));
     return { summary: { ...summary, would_warn: decision.warnings.length }, failures: [], items };
   }
-  const verdicts = await podVerdicts(deps.pods, policy.reservationLabel, decision.warnings, deps.config.run.concurrency);
+  const targets = await claimTargets(scope, deps, decision.warnings);
   // Past the run's time budget, the remaining warnings wait for the next run (a minute later).
   const record = groupCommit((delivered: Delivered[]) => recordDeliveries(scope, deps, delivered));
-  const results = await mapWithConcurrency(decision.warnings, deps.config.run.concurrency, async (action) =>
-    scope.now() < scope.deadline ? deliverAndRecord(scope, deps, { action, verdict: verdicts.get(action.reservationId)! }, record) : DEFERRED,
+  const results = await mapWithConcurrency(targets, deps.config.run.concurrency, (target): Promise<Delivery | typeof DEFERRED> =>
+    scope.now() < scope.deadline ? deliverAndRecord(scope, deps, target, record) : defer(target, record),
   );
-  const failures = results.flatMap((result, index) => outcomeOf(result, decision.warnings[index]!, summary));
+  const failures = results.flatMap((result, index) => outcomeOf(result, targets[index]!.action, summary));
   if (deps.config.webhook) {
     const webhooks = await sendPendingWebhooks(deps.pool, deps.config.webhook, 50);
     Object.assign(summary, { webhook_sent: webhooks.sent, webhook_failed: webhooks.failed });
@@ -64,22 +67,63 @@ export async function warnRun(scope: RunScope, deps: WarnDeps): Promise<RunRepor
   return { summary, failures };
 }
 
+type Verdict = PodVerdict | { kind: 'claimed_elsewhere' };
+
+interface Target {
+  action: WarnAction;
+  verdict: Verdict;
+}
+
+/** Check the pods, then claim in the ledger the warnings that can go: only the claims won are delivered. */
+async function claimTargets(scope: RunScope, deps: WarnDeps, warnings: WarnAction[]): Promise<Target[]> {
+  const verdicts = await podVerdicts(deps.pods, deps.config.policy.reservationLabel, warnings, deps.config.run.concurrency);
+  const deliverable = warnings.filter((w) => verdicts.get(w.reservationId)!.kind === 'deliver');
+  const won = new Set((await claimWarnings(deps.pool, deliverable, scope.now())).map((w) => w.reservationId));
+  return warnings.map((action) => {
+    const verdict = verdicts.get(action.reservationId)!;
+    return { action, verdict: verdict.kind === 'deliver' && !won.has(action.reservationId) ? { kind: 'claimed_elsewhere' } : verdict };
+  });
+}
+
+/** Settle the claims of runs that died mid-delivery as sent, each with its reservation.warned event. */
+async function settleClaims(scope: RunScope, deps: WarnDeps): Promise<number> {
+  // A claim must not outlive any run that could still be delivering it: the run budget plus one exec.
+  const leaseSeconds = deps.config.run.budgetSeconds + Math.ceil(deps.config.kube.execTimeoutMs / 1000);
+  const namespace = deps.config.policy.reservationNamespace;
+  return withTransaction(deps.pool, async (client) => {
+    const settled = await settleAbandonedClaims(client, scope.now(), leaseSeconds, deps.config.webhook !== undefined);
+    const events = settled.flatMap((row) => (row.pod_name ? [warnedEvent({
+      reservationId: row.reservation_id, podName: row.pod_name, namespace: row.namespace ?? namespace,
+      expiresAt: row.expires_at, levelMinutes: row.level_minutes, minutesLeft: row.minutes_left,
+    }, scope.now())] : []));
+    if (events.length > 0) await scope.stage(client, events);
+    return settled.length;
+  });
+}
+
 interface Delivered {
   action: WarnAction;
   delivery: Delivery;
 }
 
-async function deliverAndRecord(scope: RunScope, deps: WarnDeps, target: { action: WarnAction; verdict: PodVerdict }, record: (delivered: Delivered) => Promise<void>): Promise<Delivery> {
+async function deliverAndRecord(scope: RunScope, deps: WarnDeps, target: Target, record: (delivered: Delivered) => Promise<void>): Promise<Delivery> {
   const { action, verdict } = target;
-  if (verdict.kind === 'pod_missing' || verdict.kind === 'pod_mismatch') return { delivered: false, broadcast: false, skipped: verdict.kind };
+  if (verdict.kind !== 'deliver' && verdict.kind !== 'unknown') return { delivered: false, broadcast: false, skipped: verdict.kind };
   const delivery = verdict.kind === 'unknown'
     ? { delivered: false, broadcast: false, error: verdict.error }
     : await deliverWarning(deps.exec, deps.config.policy.mainContainer, action, scope.now());
+  // A pod gone since it was checked: the claim is released as failed, retried if the pod returns.
+  await record({ action, delivery: delivery.skipped ? { ...delivery, error: 'the pod was gone when the warning was sent' } : delivery });
   if (delivery.skipped) return delivery;
-  await record({ action, delivery });
   deps.metrics.actions.inc({ function: 'warn', kind: 'warn', outcome: delivery.delivered ? 'done' : 'failed' });
   if (delivery.delivered) deps.metrics.warningsSent.inc({ level: String(action.levelMinutes) });
   return delivery;
+}
+
+/** Past the budget: a claim already won is released (as failed) so the next run takes it up. */
+async function defer(target: Target, record: (delivered: Delivered) => Promise<void>): Promise<typeof DEFERRED> {
+  if (target.verdict.kind === 'deliver') await record({ action: target.action, delivery: { delivered: false, broadcast: false, error: "not delivered: the run's time budget was spent" } });
+  return DEFERRED;
 }
 
 /** One transaction for the deliveries that finished together: their ledger rows and their events. */
@@ -113,7 +157,7 @@ function outcomeOf(result: PromiseSettledResult<Delivery | typeof DEFERRED>, act
   return [`warn ${action.reservationId} (${action.levelMinutes} min): ${error}`];
 }
 
-function warnedEvent(action: WarnAction, now: Date) {
+function warnedEvent(action: Pick<WarnAction, 'reservationId' | 'podName' | 'namespace' | 'expiresAt' | 'levelMinutes' | 'minutesLeft'>, now: Date) {
   return buildEvent(EventTypes.reservationWarned, {
     reservationId: action.reservationId,
     podName: action.podName,

@@ -51,7 +51,7 @@ export async function reservationsDueForWarning(db: Db, now: Date, levelsMinutes
        and not exists (
          select 1 from warning_ledger l
          where l.reservation_id = r.reservation_id and l.expires_at = date_trunc('milliseconds', r.expires_at)
-           and l.state = 'sent' and l.level_minutes <= crossed.level)
+           and l.state in ('sent', 'sending') and l.level_minutes <= crossed.level)
      order by r.expires_at limit $4`,
     [now, levelsMinutes, Math.max(...levelsMinutes), limit],
   );

@@ -1,6 +1,8 @@
 /*
- * The warning ledger: one row per (reservation, deadline, level). A level counts as sent only once
- * its delivery succeeded; a failed attempt is kept with its error and retried by the next run.
+ * The warning ledger: one row per (reservation, deadline, level). A run claims a level ('sending')
+ * before it delivers, then records the outcome: sent, or failed with the error (retried by the next
+ * run). A claim blocks every other run, and one left behind by a run that died is settled as sent
+ * once no run can still be delivering it: a level is delivered at most once (0008).
  */
 import type { Db } from '../pool.js';
 
@@ -9,7 +11,7 @@ export interface DeadlineKey {
   expiresAt: Date;
 }
 
-/** Levels already delivered for each reservation's current deadline. */
+/** Levels already delivered (or being delivered) for each reservation's current deadline. */
 export async function sentLevels(db: Db, keys: DeadlineKey[]): Promise<Map<string, number[]>> {
   const sent = new Map<string, number[]>();
   if (keys.length === 0) return sent;
@@ -17,7 +19,7 @@ export async function sentLevels(db: Db, keys: DeadlineKey[]): Promise<Map<strin
     `select l.reservation_id, l.level_minutes
      from unnest($1::text[], $2::timestamptz[]) as d(reservation_id, expires_at)
      join warning_ledger l on l.reservation_id = d.reservation_id and l.expires_at = d.expires_at
-     where l.state = 'sent'`,
+     where l.state in ('sent', 'sending')`,
     [keys.map((key) => key.reservationId), keys.map((key) => key.expiresAt)],
   );
   for (const row of rows) sent.set(row.reservation_id, [...(sent.get(row.reservation_id) ?? []), row.level_minutes]);
@@ -52,7 +54,8 @@ export async function recordWarnings<T extends WarningOutcome>(db: Db, outcomes:
        error text, minutes_left int, webhook boolean)
      on conflict (reservation_id, expires_at, level_minutes) do update set
        state = excluded.state, last_error = excluded.last_error, minutes_left = excluded.minutes_left,
-       sent_at = excluded.sent_at, webhook_state = excluded.webhook_state, attempts = l.attempts + 1
+       sent_at = excluded.sent_at, webhook_state = excluded.webhook_state,
+       attempts = l.attempts + case when l.state = 'sending' then 0 else 1 end
      where l.state <> 'sent'
      returning reservation_id, expires_at, level_minutes`,
     [JSON.stringify(outcomes.map(toRecord)), now],
@@ -79,6 +82,56 @@ function toRecord(outcome: WarningOutcome) {
     minutes_left: outcome.minutesLeft,
     webhook: outcome.webhook,
   };
+}
+
+export interface WarningClaim extends DeadlineKey {
+  levelMinutes: number;
+  minutesLeft: number;
+}
+
+/**
+ * Claim levels before delivering them: a new row, or a failed one, becomes 'sending'. Returns the
+ * claims this call won; anything else is sent, or being sent by another run.
+ */
+export async function claimWarnings<T extends WarningClaim>(db: Db, claims: T[], now: Date): Promise<T[]> {
+  if (claims.length === 0) return [];
+  const { rows } = await db.query<LedgerKey>(
+    `insert into warning_ledger as l (reservation_id, expires_at, level_minutes, state, minutes_left, first_attempt_at, claimed_at)
+     select c.reservation_id, c.expires_at, c.level_minutes, 'sending', c.minutes_left, $2, $2
+     from jsonb_to_recordset($1::jsonb) as c(reservation_id text, expires_at timestamptz, level_minutes int, minutes_left int)
+     on conflict (reservation_id, expires_at, level_minutes) do update set
+       state = 'sending', claimed_at = excluded.claimed_at, minutes_left = excluded.minutes_left, attempts = l.attempts + 1
+     where l.state = 'failed'
+     returning reservation_id, expires_at, level_minutes`,
+    [JSON.stringify(claims.map((c) => ({ reservation_id: c.reservationId, expires_at: c.expiresAt.toISOString(), level_minutes: c.levelMinutes, minutes_left: c.minutesLeft }))), now],
+  );
+  const won = new Set(rows.map(keyOf));
+  return claims.filter((claim) => won.has(keyOf({ reservation_id: claim.reservationId, expires_at: claim.expiresAt, level_minutes: claim.levelMinutes })));
+}
+
+export interface SettledClaim {
+  reservation_id: string;
+  expires_at: Date;
+  level_minutes: number;
+  minutes_left: number;
+  pod_name: string | null;
+  namespace: string | null;
+}
+
+/**
+ * Claims older than any run can last belong to a run that died between delivering and recording:
+ * the warning may well be in the pod, so it counts as sent and is never delivered again.
+ */
+export async function settleAbandonedClaims(db: Db, now: Date, leaseSeconds: number, webhook: boolean): Promise<SettledClaim[]> {
+  const { rows } = await db.query<SettledClaim>(
+    `update warning_ledger l set state = 'sent', sent_at = $1, webhook_state = case when $3 then 'pending' end,
+       last_error = 'settled as sent: the run that claimed it ended without recording the delivery'
+     from reservations r
+     where r.reservation_id = l.reservation_id and l.state = 'sending' and l.claimed_at < $1::timestamptz - make_interval(secs => $2)
+     returning l.reservation_id, l.expires_at, l.level_minutes, l.minutes_left, r.pod_name, r.namespace`,
+    [now, leaseSeconds, webhook],
+  );
+  return rows;
 }
 
 export interface PendingWebhook {

@@ -11,6 +11,7 @@ import { invalidFrom, zodIssues } from './issues.js';
 import type { Metrics } from './metrics.js';
 import { answerError, answerResult, jsonAnswer, methodNotAllowed, notFound } from './problem.js';
 import type { HttpAnswer } from './problem.js';
+import { normalizeHeaders } from './request.js';
 import type { RawRequest } from './request.js';
 
 export interface RuntimeOptions {
@@ -36,8 +37,20 @@ export function createEndpoint<Options extends BaseOptions, Context>(
     const method = request.method.toUpperCase();
     if (method === 'GET') return serveGet(request.path, fn.name, options.metrics);
     if (method !== 'POST') return methodNotAllowed();
-    return invoke(request);
+    return withoutReplyBody(request, await invoke(request));
   };
+}
+
+/**
+ * A Knative Broker or Channel sends `Prefer: reply` and takes a 2xx answer's body as a reply
+ * event: anything that is not a CloudEvent fails the delivery (502, retried, then dead-lettered).
+ * So those callers get the status alone; the run's summary is in the log and the runs table.
+ */
+function withoutReplyBody(request: RawRequest, answer: HttpAnswer): HttpAnswer {
+  const prefer = normalizeHeaders(request.headers).prefer ?? '';
+  if (answer.status >= 300 || !/(^|,)\s*reply\s*(,|;|$)/i.test(prefer)) return answer;
+  const { 'content-type': _type, ...headers } = answer.headers;
+  return { ...answer, headers, body: '' };
 }
 
 async function serveGet(path: string, name: string, metrics: Metrics): Promise<HttpAnswer> {

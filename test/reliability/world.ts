@@ -101,13 +101,9 @@ export function podEventDeliveries(change: PodChange) {
   return ['expire', 'oom-scan'].map((fn) => ({ fn, headers, body }));
 }
 
-/**
- * A cron-connector tick or a manual `faas-cli invoke`, half and half. warn gets ticks only: by
- * design (SPEC 2.1) its ledger is written after delivery, so only single-flight keeps two runs from
- * delivering the same warning, and a manual run bypasses it (RELIABILITY.md, known limits).
- */
-function invocationRequest(fn: string, random: () => number) {
-  return fn === 'warn' || random() < 0.5
+/** A cron-connector tick or a manual `faas-cli invoke` (which single-flight does not hold back), half and half. */
+function invocationRequest(random: () => number) {
+  return random() < 0.5
     ? { method: 'POST', path: '/', headers: { 'x-connector': 'cron-connector', 'x-topic': 'cron-function' }, rawBody: '' }
     : { method: 'POST', path: '/', headers: { 'content-type': 'application/json' }, rawBody: '{}' };
 }
@@ -133,7 +129,7 @@ export async function startWorld(db: TestDatabase, options: WorldOptions): Promi
   const podWatch = options.podWatch ? startPodWatch(env, bus.url, clock) : undefined;
   const answers = new Map<number, number>();
   const invokeAll = async () => {
-    const calls = replicas.flatMap((replica) => [...replica.endpoints].map(([fn, endpoint]) => endpoint(invocationRequest(fn, random))));
+    const calls = replicas.flatMap((replica) => [...replica.endpoints.values()].map((endpoint) => endpoint(invocationRequest(random))));
     for (const answer of await Promise.all(calls)) answers.set(answer.status, (answers.get(answer.status) ?? 0) + 1);
   };
   const step = async (seconds: number, duplicateRate: number, during?: () => Promise<void>, invoke = invokeAll) => {

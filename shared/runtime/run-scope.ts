@@ -11,7 +11,7 @@ import type { Clock } from '../clock.js';
 import { coerceError } from '../errors.js';
 import type { Db } from '../db/pool.js';
 import { finishRun, startRun } from '../db/queries/runs.js';
-import { recordProcessedEvent } from '../db/queries/inbox.js';
+import { recordProcessedEvent, releaseProcessedEvent } from '../db/queries/inbox.js';
 import { outboxBacklog } from '../db/queries/outbox.js';
 import { withSingleFlight } from '../db/single-flight.js';
 import type { LifecycleEvent } from '../events/build.js';
@@ -85,6 +85,7 @@ async function recorded(
   const startedAt = services.clock.now();
   const log = runLogger(services.log, { fn, runId, trigger: invocation.kind });
   const staged: string[] = [];
+  let claimed = false;
   // The trace that reached this run continues in every event it publishes (W3C traceparent).
   const traceparent = invocation.kind === 'event' ? invocation.event.traceparent : invocation.traceparent;
   const traced = (event: LifecycleEvent): LifecycleEvent => (event.traceparent || !traceparent ? event : { ...event, traceparent });
@@ -105,18 +106,27 @@ async function recorded(
       if (invocation.kind !== 'event') return true;
       if (dryRun) return true;
       const { source, id, type } = invocation.event;
-      return recordProcessedEvent(db, { consumer: fn, source, eventId: id, type }, services.clock.now());
+      claimed = await recordProcessedEvent(db, { consumer: fn, source, eventId: id, type }, services.clock.now());
+      return claimed;
     },
+  };
+  // A failed event run gives its claim back: the platform retries a 5xx, and that retry must work.
+  const releaseClaim = async () => {
+    if (!claimed || invocation.kind !== 'event') return;
+    await releaseProcessedEvent(services.pool, { consumer: fn, source: invocation.event.source, eventId: invocation.event.id })
+      .catch((err: unknown) => log.error({ err }, 'could not release the event claim; the scheduled sweep will catch up'));
   };
   await startRun(services.pool, { id: runId, fn, trigger: invocation.kind, ...invocationIds(invocation), dryRun, startedAt });
   try {
     const redelivery = dryRun ? undefined : await deliver(services, runId);
     const report = await work(scope);
+    if (report.failures.length > 0) await releaseClaim();
     const delivery = staged.length > 0 ? await deliver(services, runId, staged) : undefined;
     return await finish(services, scope, report, [redelivery, delivery], invocation.kind === 'event');
   } catch (err) {
     const error = coerceError(err);
     log.error({ err: error }, 'run failed');
+    await releaseClaim();
     await finishRun(services.pool, runId, { outcome: 'failed', counts: {}, error: error.message, finishedAt: services.clock.now() });
     throw err;
   }

@@ -144,6 +144,31 @@ describe('run scope for events', () => {
     }
     expect(claims).toEqual([true, false]);
   });
+
+  it('gives the claim back when the run fails, so the retry by the platform does the work', async () => {
+    const claims: boolean[] = [];
+    const failing = await runScoped(services, 'cleanup-pod', eventInvocation('ev-2'), async (scope) => {
+      claims.push(await scope.claimEvent(db.pool));
+      return { summary: {}, failures: ['pod delete: 503'] };
+    });
+    expect(failing.outcome).toBe('failed');
+    await expect(runScoped(services, 'cleanup-pod', eventInvocation('ev-2'), async (scope) => {
+      claims.push(await scope.claimEvent(db.pool));
+      throw new Error('database went away');
+    })).rejects.toThrow('database went away');
+    const retried = await runScoped(services, 'cleanup-pod', eventInvocation('ev-2'), async (scope) => {
+      claims.push(await scope.claimEvent(db.pool));
+      return { summary: {}, failures: [] };
+    });
+    expect(retried.outcome).toBe('accepted');
+    expect(claims).toEqual([true, true, true]);
+    const duplicate = await runScoped(services, 'cleanup-pod', eventInvocation('ev-2'), async (scope) => {
+      claims.push(await scope.claimEvent(db.pool));
+      return { summary: {}, failures: [] };
+    });
+    expect(duplicate.outcome).toBe('accepted');
+    expect(claims).toEqual([true, true, true, false]);
+  });
 });
 
 describe('trace context', () => {

@@ -19,3 +19,12 @@ export async function recordProcessedEvent(db: Db, entry: InboxEntry, now: Date)
   );
   return result.rowCount === 1;
 }
+
+/**
+ * Forget that `consumer` processed the CloudEvent: its run failed, so the platform's redelivery must
+ * do the work instead of being answered as a duplicate. Consumers' effects are compare-and-sets,
+ * so whatever the failed run already did is not repeated by the retry.
+ */
+export async function releaseProcessedEvent(db: Db, entry: Omit<InboxEntry, 'type'>): Promise<void> {
+  await db.query(`delete from event_inbox where consumer = $1 and source = $2 and event_id = $3`, [entry.consumer, entry.source, entry.eventId]);
+}

@@ -27,6 +27,9 @@ export interface BundleResult {
 const common: BuildOptions = {
   bundle: true,
   platform: 'node',
+  // The ES module builds first: esbuild can drop what a bundle never calls (most of the AWS SDK
+  // clients and client-node's generated API classes), which the single-file CommonJS builds defeat.
+  mainFields: ['module', 'main'],
   format: 'cjs',
   target: 'node22',
   minify: true,

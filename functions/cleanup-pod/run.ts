@@ -85,6 +85,7 @@ async function apply(scope: RunScope, deps: CleanupDeps, row: TeardownRow, targe
     if (transition.forceDeletePod) await deleteEverything(target, toStepDeps(deps), 0);
     await saveStep(deps.pool, { reservationId: row.reservation_id, owner: scope.runId, step, now, nextAttemptAt: new Date(now.getTime() + transition.delaySeconds * 1000), error: transition.reason, failedAttempt: true, releaseLease: true });
     summary.retrying = (summary.retrying ?? 0) + 1;
+    deps.metrics.actions.inc({ function: 'cleanup-pod', kind: step, outcome: 'retry' });
     return step;
   }
   const to: Step = transition.kind === 'restart' ? 'delete_resources' : transition.to;
@@ -101,7 +102,8 @@ async function apply(scope: RunScope, deps: CleanupDeps, row: TeardownRow, targe
     await scope.stage(client, events);
     await appendDecisions(client, [{ runId: scope.runId, fn: 'cleanup-pod', entityKind: 'reservation', entityId: row.reservation_id, action: `${step}->${to}`, reason: transition.reason, outcome: 'applied' }], now);
   });
-  deps.metrics.actions.inc({ function: 'cleanup-pod', kind: step, outcome: 'done' });
+  // A verification that found leftovers is counted apart, so an alert can tell it from success.
+  deps.metrics.actions.inc({ function: 'cleanup-pod', kind: step, outcome: transition.kind === 'restart' ? 'leftovers' : 'done' });
   return to;
 }
 

@@ -27,6 +27,13 @@ const expiredEvent = (reservationId: string, podName: string) => ({
   data: { reservationId, previousStatus: 'active' as const, reason: 'deadline', podName, namespace: 'gpu-dev', expiresAt: null, endedAt: h.clock.now().toISOString() },
 });
 
+/** cleanup-pod's verification outcomes so far, as its metric counts them. */
+async function verifyOutcomes(): Promise<Record<'retry' | 'leftovers' | 'done', number>> {
+  const values = (await h.deps.metrics.actions.get()).values.filter((v) => v.labels.function === 'cleanup-pod' && v.labels.kind === 'verify');
+  const count = (outcome: string) => values.find((v) => v.labels.outcome === outcome)?.value ?? 0;
+  return { retry: count('retry'), leftovers: count('leftovers'), done: count('done') };
+}
+
 /** The first run deletes; after the grace period the pod is gone from the simulated cluster. */
 async function deletedAndGone(): Promise<void> {
   await h.schedule(cleanupPod);
@@ -91,6 +98,7 @@ describe('cleanup-pod resumes after faults', () => {
 
   it('does not call the teardown done while something labelled is left, and retries when verification cannot list', async () => {
     const r = await seedEndedReservation(h, { volume: false });
+    const before = await verifyOutcomes();
     await deletedAndGone();
     h.sim.faults.add({ method: 'GET', path: /\/ingresses\?/, status: 500 });
     await h.schedule(cleanupPod);
@@ -103,6 +111,8 @@ describe('cleanup-pod resumes after faults', () => {
     expect(await teardownOf(h, r.id)).toMatchObject({ step: 'done' });
     expect(h.sim.kube.list('ingresses', 'gpu-dev')).toEqual([]);
     expect(await transitionsOf(h, r.id)).toContain('verify->delete_resources');
+    const after = await verifyOutcomes();
+    expect({ retry: after.retry - before.retry, leftovers: after.leftovers - before.leftovers, done: after.done - before.done }).toEqual({ retry: 1, leftovers: 1, done: 1 });
   });
 });
 

@@ -9,6 +9,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
 import { Fatal } from '../errors.js';
+import type { AdoptOptions } from './adopt.js';
+import { adoptOrigin, originTablesPresent } from './adopt.js';
 
 export const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
 
@@ -25,6 +27,13 @@ export interface Migration {
 export interface MigrationReport {
   applied: string[];
   alreadyApplied: number;
+  /** What adopting an origin database changed; empty when there was nothing to adopt. */
+  adopted: string[];
+}
+
+export interface MigrateOptions extends AdoptOptions {
+  /** Take over origin tables that exist without a record of 0001 (see adopt.ts). */
+  adoptExisting?: boolean;
 }
 
 export function loadMigrations(directory: string = MIGRATIONS_DIR): Migration[] {
@@ -37,12 +46,17 @@ export function loadMigrations(directory: string = MIGRATIONS_DIR): Migration[] 
   });
 }
 
-export async function migrate(pool: pg.Pool, migrations: Migration[] = loadMigrations()): Promise<MigrationReport> {
+export async function migrate(
+  pool: pg.Pool,
+  migrations: Migration[] = loadMigrations(),
+  options: MigrateOptions = {},
+): Promise<MigrationReport> {
   const client = await pool.connect();
   try {
     await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
     try {
-      return await applyPending(client, migrations);
+      const adopted = await adoptIfNeeded(client, migrations, options);
+      return { ...(await applyPending(client, migrations)), adopted };
     } finally {
       await client.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
     }
@@ -51,12 +65,46 @@ export async function migrate(pool: pg.Pool, migrations: Migration[] = loadMigra
   }
 }
 
-async function applyPending(client: pg.PoolClient, migrations: Migration[]): Promise<MigrationReport> {
-  await client.query(`create table if not exists schema_migrations (
+const LEDGER_SQL = `create table if not exists schema_migrations (
     version integer primary key,
     name text not null,
     checksum text not null,
-    applied_at timestamptz not null default now())`);
+    applied_at timestamptz not null default now())`;
+
+/**
+ * Origin tables without a record of 0001 would make 0001 fail half-way ("relation already
+ * exists"). Checked before anything is written, so a plain migrate refuses and changes nothing.
+ */
+async function adoptIfNeeded(client: pg.PoolClient, migrations: Migration[], options: MigrateOptions): Promise<string[]> {
+  const origin = migrations.find((migration) => migration.version === 1);
+  if (!origin || (await isRecorded(client, 1))) return [];
+  const present = await originTablesPresent(client);
+  if (present.length === 0) return [];
+  if (!options.adoptExisting) {
+    throw new Fatal(`the database already has origin tables (${present.join(', ')}) but no record of ${origin.name}; take a backup, then adopt them with: npm run migrate -- --adopt-existing (or devenv-lifecycle migrate --adopt-existing)`);
+  }
+  await client.query('begin');
+  try {
+    const changes = await adoptOrigin(client, origin.sql, options);
+    await client.query(LEDGER_SQL);
+    await record(client, origin);
+    await client.query('commit');
+    return changes;
+  } catch (err) {
+    await client.query('rollback');
+    throw err;
+  }
+}
+
+async function isRecorded(client: pg.PoolClient, version: number): Promise<boolean> {
+  const ledger = await client.query<{ exists: boolean }>(`select to_regclass('schema_migrations') is not null as exists`);
+  if (!ledger.rows[0]!.exists) return false;
+  const { rowCount } = await client.query('select 1 from schema_migrations where version = $1', [version]);
+  return (rowCount ?? 0) > 0;
+}
+
+async function applyPending(client: pg.PoolClient, migrations: Migration[]): Promise<Omit<MigrationReport, 'adopted'>> {
+  await client.query(LEDGER_SQL);
   const { rows } = await client.query<{ version: number; name: string; checksum: string }>(
     'select version, name, checksum from schema_migrations order by version',
   );
@@ -80,16 +128,20 @@ async function applyOne(client: pg.PoolClient, migration: Migration): Promise<vo
   await client.query('begin');
   try {
     await client.query(migration.sql);
-    await client.query('insert into schema_migrations (version, name, checksum) values ($1, $2, $3)', [
-      migration.version,
-      migration.name,
-      migration.checksum,
-    ]);
+    await record(client, migration);
     await client.query('commit');
   } catch (err) {
     await client.query('rollback');
     throw new Fatal(`migration ${migration.name} failed: ${(err as Error).message}`, { cause: err });
   }
+}
+
+async function record(client: pg.PoolClient, migration: Migration): Promise<void> {
+  await client.query('insert into schema_migrations (version, name, checksum) values ($1, $2, $3)', [
+    migration.version,
+    migration.name,
+    migration.checksum,
+  ]);
 }
 
 function sha256(text: string): string {

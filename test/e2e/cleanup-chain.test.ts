@@ -13,6 +13,7 @@ import { ManualClock } from '../../shared/clock.js';
 import type { Sim } from '../../sim/server.js';
 import { useTestDatabase } from '../support/database.js';
 import { insertDisk, insertReservation } from '../support/fixtures.js';
+import { eventually } from '../support/eventually.js';
 
 const UPDATER = 'gpu-dev-availability-updater';
 const db = useTestDatabase();
@@ -29,14 +30,6 @@ beforeAll(async () => {
 afterAll(() => stack?.stop());
 
 /** Short polling for what arrives asynchronously (events delivered after a run's commit). */
-async function eventually(check: () => Promise<boolean>): Promise<void> {
-  for (let attempt = 0; attempt < 500; attempt++) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  throw new Error('condition not reached');
-}
-
 /** A tick exactly as the cron-connector sends it: empty body, its two headers. */
 async function cronTick(fn: string): Promise<{ outcome: string; summary: Record<string, number> }> {
   const answer = await fetch(`${stack.url}/function/${fn}`, { method: 'POST', headers: { 'x-connector': 'cron-connector', 'x-topic': 'cron-function' } });

@@ -23,6 +23,7 @@ import { runScoped } from '../../shared/runtime/run-scope.js';
 import type { RunServices } from '../../shared/runtime/run-scope.js';
 import { createGateway } from '../../local/gateway.js';
 import { useTestDatabase } from '../support/database.js';
+import { eventually } from '../support/eventually.js';
 
 const db = useTestDatabase();
 const clock = new ManualClock('2026-06-01T12:00:00Z');
@@ -66,14 +67,6 @@ const consumer = defineFunction<{ dryRun: boolean; maxItems?: number }, Ctx>({
 async function consumedCount(): Promise<number> {
   const { rows } = await db.pool.query<{ n: string }>(`select count(*) as n from decision_log where action = 'consume'`);
   return Number(rows[0]!.n);
-}
-
-async function eventually(check: () => Promise<boolean>): Promise<void> {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  throw new Error('condition not reached');
 }
 
 beforeAll(async () => {

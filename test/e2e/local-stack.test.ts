@@ -8,6 +8,7 @@ import { startLocalStack } from '../../local/stack.js';
 import type { LocalStack } from '../../local/stack.js';
 import { useTestDatabase } from '../support/database.js';
 import { insertReservation } from '../support/fixtures.js';
+import { eventually } from '../support/eventually.js';
 
 const db = useTestDatabase();
 let stack: LocalStack;
@@ -16,14 +17,6 @@ beforeAll(async () => {
   stack = await startLocalStack({ env: { DATABASE_URL: db.url, SECRETS_DIR: '/nonexistent', LOG_LEVEL: 'silent' }, port: 0, demo: false, schedules: false });
 });
 afterAll(() => stack?.stop());
-
-async function eventually(check: () => Promise<boolean>): Promise<void> {
-  for (let attempt = 0; attempt < 150; attempt++) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  throw new Error('condition not reached');
-}
 
 describe('local stack', () => {
   it('uses the simulator when no cluster is configured and serves every function', async () => {

@@ -14,6 +14,7 @@ import { ManualClock } from '../../shared/clock.js';
 import type { Sim } from '../../sim/server.js';
 import { useTestDatabase } from '../support/database.js';
 import { insertReservation } from '../support/fixtures.js';
+import { eventually } from '../support/eventually.js';
 
 const db = useTestDatabase();
 const clock = new ManualClock('2026-06-01T12:00:00Z');
@@ -52,14 +53,6 @@ async function tick(fn: string): Promise<{ outcome: string; summary: Record<stri
   const response = await fetch(`${stack.url}/function/${fn}`, { method: 'POST', headers: { 'x-connector': 'cron-connector', 'x-topic': 'cron-function' } });
   expect(response.status).toBe(200);
   return (await response.json()) as { outcome: string; summary: Record<string, number> };
-}
-
-async function eventually(check: () => Promise<boolean>): Promise<void> {
-  for (let attempt = 0; attempt < 250; attempt++) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  throw new Error('condition not reached');
 }
 
 const minute = () => clock.now().toISOString().slice(11, 16);

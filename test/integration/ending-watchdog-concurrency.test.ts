@@ -15,6 +15,7 @@ import { makeDeps } from '../../shared/deps.js';
 import { createLogger } from '../../shared/log.js';
 import { useFunctionHarness } from '../support/function-harness.js';
 import { insertLab } from '../support/fixtures.js';
+import { eventually } from '../support/eventually.js';
 
 const h = useFunctionHarness();
 const NS = 'octolab-labs';
@@ -33,14 +34,6 @@ const remaining = (id: string) => h.sim.kube.list('pods', NS).filter((o) => o.me
 const decisions = async (id: string) =>
   (await h.deps.pool.query<{ action: string; outcome: string }>('select action, outcome from decision_log where entity_id = $1 order by id', [id])).rows;
 const podDeletes = (id: string) => h.sim.requests.all().filter((r) => r.method === 'DELETE' && r.path.includes(`/pods/lab-${id.slice(0, 8)}-`));
-
-async function eventually(check: () => Promise<boolean>, what: string): Promise<void> {
-  for (let attempt = 0; attempt < 250; attempt++) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  throw new Error(`condition not reached: ${what}`);
-}
 
 beforeEach(async () => {
   h.sim.faults.clear();

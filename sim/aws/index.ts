@@ -12,6 +12,7 @@ import type { SnapshotSpec, SnapshotView, VolumeSpec, VolumeView } from './ec2-s
 import { LambdaSim } from './lambda.js';
 import type { LambdaInvocation, LambdaResponder } from './lambda.js';
 import { classify, holdAnswer, send } from './requests.js';
+import { appendBounded } from '../kube/bounded.js';
 
 export type { AwsFault, AwsFaultRule, LambdaInvocation, LambdaResponder, SnapshotSpec, SnapshotView, VolumeSpec, VolumeView };
 
@@ -75,7 +76,7 @@ async function handleRequest(parts: SimParts, req: http.IncomingMessage, res: ht
   if (!request) return false;
   const fault = parts.faults.take(request.service, request.action);
   const { service, action, params } = request;
-  parts.callLog.push({ service, action, params, at: parts.clock.now(), fault: fault?.kind });
+  appendBounded(parts.callLog, { service, action, params, at: parts.clock.now(), fault: fault?.kind });
   if (fault?.kind === 'reset') {
     req.socket.destroy();
     return true;

@@ -8,6 +8,7 @@ import type { Clock } from '../../shared/clock.js';
 import { simAccountId } from './ec2-state.js';
 import type { SimAnswer } from './answer.js';
 import { lambdaErrorAnswer } from './answer.js';
+import { appendBounded } from '../kube/bounded.js';
 
 export type InvocationType = 'Event' | 'RequestResponse' | 'DryRun';
 
@@ -88,7 +89,7 @@ export class LambdaSim {
       return lambdaErrorAnswer(400, 'InvalidRequestContentException', `Could not parse request body into json: ${parsed.error}`);
     }
     if (type === 'DryRun') return { status: 204, headers: { 'x-amzn-RequestId': randomUUID() }, body: '' };
-    this.invocations.push({ functionName: request.functionName, invocationType: type, payload: parsed.payload, at: this.clock.now() });
+    appendBounded(this.invocations, { functionName: request.functionName, invocationType: type, payload: parsed.payload, at: this.clock.now() });
     // Event invocations are queued by real Lambda; nobody sees their result, so the responder is not run.
     if (type === 'Event') return { status: 202, headers: { 'x-amzn-RequestId': randomUUID() }, body: '' };
     return respondSync(respond, parsed.payload);

@@ -107,7 +107,7 @@ async function explain(pool: pg.Pool, statement: Statement) {
 export async function plans(pool: pg.Pool, statements: Statement[]): Promise<string[]> {
   const sweeps = [
     { name: 'warn: reservations owing a warning', marker: 'cross join lateral', index: 'reservations_active_expires_at' },
-    { name: 'expire: overdue reservations', marker: 'make_interval(secs => $2)', index: 'reservations_active_expires_at' },
+    { name: 'expire: overdue reservations', marker: "where status = 'active' and expires_at < $1::timestamptz - make_interval(secs => $2)", index: 'reservations_active_expires_at' },
     { name: "expire: the pod health check's rotation", marker: 'from pod_observations o join reservations', index: 'pod_observations_rotation' },
     { name: 'expire: the batch compare-and-set (rolled back)', marker: 'update reservations r set', index: 'reservations_pkey' },
   ];

@@ -1,7 +1,7 @@
 /*
  * devenv-lifecycle <command>:
  *   invoke <fn> [--dry-run] [--max-items N] [--json '{…}'] [--gateway URL]
- *   migrate
+ *   migrate [--adopt-existing [--assume-time-zone ZONE]]
  *   runs [--fn F] [--limit N]
  *   ending-watchdog [--lab-id ID] [--older-than-minutes N] [--max-labs N] [--action force|fail] [--dry-run]
  * Failures print one line on stderr and exit non-zero.
@@ -9,23 +9,23 @@
 import { parseArgs } from 'node:util';
 import type { ParseArgsConfig } from 'node:util';
 import { loadConfig, processEnvironment } from '../shared/config.js';
-import { migrate } from '../shared/db/migrate.js';
 import { createPool } from '../shared/db/pool.js';
 import { recentRuns } from '../shared/db/queries/runs.js';
 import { Invalid } from '../shared/errors.js';
 import { runCli } from './cli-errors.js';
 import { invokeInProcess, invokeThroughGateway } from './cli-invoke.js';
 import { formatRuns } from './cli-runs.js';
+import { MIGRATE_USAGE, parseMigrateArgs, runMigrate } from './migrate-command.js';
 
-const USAGE = 'usage: devenv-lifecycle invoke <fn> [--dry-run] [--max-items N] [--json JSON] [--gateway URL] | migrate | runs [--fn F] [--limit N] | ending-watchdog [--lab-id ID] [--older-than-minutes N] [--max-labs N] [--action force|fail] [--dry-run]';
+const USAGE = `usage: devenv-lifecycle invoke <fn> [--dry-run] [--max-items N] [--json JSON] [--gateway URL] | ${MIGRATE_USAGE} | runs [--fn F] [--limit N] | ending-watchdog [--lab-id ID] [--older-than-minutes N] [--max-labs N] [--action force|fail] [--dry-run]`;
 
 runCli(async () => {
   const [command, ...rest] = process.argv.slice(2);
   if (command === 'invoke') return invoke(rest);
-  if (command === 'migrate') return withPool(async (pool) => {
-    const report = await migrate(pool);
-    process.stdout.write(`migrations applied: ${report.applied.join(', ') || 'nothing (schema is up to date)'}\n`);
-  });
+  if (command === 'migrate') {
+    const options = parseMigrateArgs(rest);
+    return withPool((pool) => runMigrate(pool, options, process.stdout, process.stderr));
+  }
   if (command === 'runs') return runs(rest);
   if (command === 'ending-watchdog') return endingWatchdog(rest);
   throw new Invalid(`unknown command ${command ?? '(none)'}; ${USAGE}`, [{ field: 'command', message: 'unknown' }]);

@@ -1,0 +1,65 @@
+import { execFile } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { OriginDatabase } from '../fixtures/origin-schema/load.js';
+import { createOriginDatabase } from '../fixtures/origin-schema/load.js';
+
+const execFileAsync = promisify(execFile);
+
+async function run(url: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await execFileAsync(process.execPath, args, {
+      env: { ...process.env, DATABASE_URL: url, SECRETS_DIR: join(tmpdir(), 'no-secrets'), LOG_LEVEL: 'silent' },
+      timeout: 60_000,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const failed = err as { code: number; stdout: string; stderr: string };
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+  }
+}
+
+const npmMigrate = (url: string, ...flags: string[]) => run(url, ['--import', 'tsx', 'local/migrate.ts', ...flags]);
+const cliMigrate = (url: string, ...flags: string[]) => run(url, ['bin/devenv-lifecycle.mjs', 'migrate', ...flags]);
+
+describe('migrate commands on an origin database', () => {
+  let origin: OriginDatabase;
+  beforeAll(async () => {
+    origin = await createOriginDatabase();
+    await origin.pool.query(`update reservations set status = 'terminated' where status = 'queued'`);
+  });
+  afterAll(() => origin.drop());
+
+  it('npm run migrate refuses in one line that names the flag', async () => {
+    const result = await npmMigrate(origin.url);
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^error: the database already has origin tables .*npm run migrate -- --adopt-existing/)]);
+  }, 60_000);
+
+  it('an adoption refusal lists every problem, then one error line, and exits 1', async () => {
+    const result = await cliMigrate(origin.url, '--adopt-existing');
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim().split('\n')).toEqual([
+      'cannot adopt the existing origin tables; nothing was changed:',
+      expect.stringMatching(/^ {2}- reservations: 1 rows violate reservations_status_known .*, e\.g\. 4fb29608-51de-4099-9e95-ad506b4ace05$/),
+      expect.stringMatching(/^error: adoption refused: 1 problem\(s\), listed above/),
+    ]);
+  }, 60_000);
+
+  it('--assume-time-zone without --adopt-existing is bad input (exit 2)', async () => {
+    const result = await cliMigrate(origin.url, '--assume-time-zone', 'UTC');
+    expect(result.code).toBe(2);
+  }, 60_000);
+
+  it('adopts once the rows are fixed, then reports nothing to do', async () => {
+    await origin.pool.query(`update reservations set status = 'queued' where status = 'terminated'`);
+    const adopted = await npmMigrate(origin.url, '--adopt-existing');
+    expect(adopted.code).toBe(0);
+    expect(adopted.stdout).toMatch(/^adopted the existing origin tables \(\d+ changes\):\n {2}added labs\.namespace/);
+    expect(adopted.stdout).toMatch(/migrations applied: 0002_lifecycle_tables\.sql, /);
+    const again = await cliMigrate(origin.url, '--adopt-existing');
+    expect(again).toEqual({ code: 0, stdout: 'migrations applied: nothing (schema is up to date)\n', stderr: '' });
+  }, 60_000);
+});

@@ -40,8 +40,11 @@ const lines = [
 try {
   await runLoad(gateway.url, mix, { connections: 8, seconds: 2 });
   for (const connections of connectionCounts) {
+    // The simulator runs in this process and keeps its latest 10,000 requests: empty that first.
+    sim.requests.clear();
     const before = heapAfterGcMiB();
     const figures = await runLoad(gateway.url, mix, { connections, seconds });
+    sim.requests.clear();
     const after = heapAfterGcMiB();
     const rss = process.memoryUsage().rss / 1_048_576;
     lines.push(`| ${connections} | ${seconds} | ${figures.requests} | ${figures.requestsPerSecond} | ${figures.latencyP50Ms} | ${figures.latencyP99Ms} | ${figures.errors + figures.timeouts} | ${figures.non2xx} | ${before.toFixed(1)} → ${after.toFixed(1)} | ${rss.toFixed(0)} |`);

@@ -30,9 +30,10 @@ function columnDefinition(column: Column): string {
 
 async function convertTimestamps(client: pg.ClientBase, plan: ColumnPlan, timeZone: string, log: AdoptionLog): Promise<void> {
   // Values with an explicit offset keep their instant; values without one are read in the zone
-  // the operator named, which is what the session time zone does for the cast below.
+  // the operator named, which is what the session time zone does for the cast below. Words the
+  // input parser also accepts ('now', 'epoch', 'infinity') are not recorded instants: refused.
   await client.query(`create or replace function pg_temp.devenv_parses_as_timestamptz(value text) returns boolean
-    language plpgsql as $$ begin perform value::timestamptz; return true; exception when others then return false; end $$`);
+    language plpgsql as $$ begin perform value::timestamptz; return value ~ '^ *[0-9]'; exception when others then return false; end $$`);
   const previous = (await client.query<{ tz: string }>('select current_setting($1) as tz', ['timezone'])).rows[0]!.tz;
   await client.query('select set_config($1, $2, true)', ['timezone', timeZone]);
   for (const { target, existing } of plan.convert) {
@@ -49,19 +50,31 @@ async function convertTimestamps(client: pg.ClientBase, plan: ColumnPlan, timeZo
   await client.query('select set_config($1, $2, true)', ['timezone', previous]);
 }
 
-/** Existing columns get 0001's default where they have none, and its NOT NULL once no row is null. */
+/** Existing columns get 0001's defaults, and its NOT NULL once no row is null. */
 export async function alignColumns(client: pg.ClientBase, reference: Column[], existing: Column[], log: AdoptionLog): Promise<void> {
   const byKey = new Map(existing.map((column) => [`${column.table}.${column.name}`, column]));
   for (const target of reference) {
     const found = byKey.get(`${target.table}.${target.name}`);
     if (!found || target.identity) continue;
-    const table = q(target.table);
-    const column = q(target.name);
-    if (target.default !== null && found.default === null) {
-      await client.query(`alter table ${table} alter column ${column} set default ${target.default}`);
-      log.changes.push(`set default ${target.default} on ${target.table}.${target.name}`);
-    }
+    if (target.default !== found.default) await alignDefault(client, target, found, log);
     if (target.notNull && !found.notNull) await requireValues(client, target, log);
+  }
+}
+
+/**
+ * Defaults follow 0001, so rows other writers insert look like ours. One exception: a required
+ * column keeps the origin's default, since the origin's writers may rely on it to insert at all.
+ * Dropping matters for namespace: the origin's 'default' sent lookups to the wrong namespace
+ * (A-23), while NULL means the configured one.
+ */
+async function alignDefault(client: pg.ClientBase, target: Column, found: Column, log: AdoptionLog): Promise<void> {
+  const where = `${q(target.table)} alter column ${q(target.name)}`;
+  if (target.default !== null) {
+    await client.query(`alter table ${where} set default ${target.default}`);
+    log.changes.push(`set default ${target.default} on ${target.table}.${target.name}${found.default ? ` (was ${found.default})` : ''}`);
+  } else if (!target.notNull) {
+    await client.query(`alter table ${where} drop default`);
+    log.changes.push(`dropped default ${found.default} on ${target.table}.${target.name} (0001 declares none)`);
   }
 }
 

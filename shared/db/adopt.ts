@@ -73,7 +73,6 @@ async function verifyTimeZone(client: pg.ClientBase, zone: string): Promise<void
 /** 0001 run in a scratch schema: the catalog of exactly what the migration would have created. */
 async function buildReference(client: pg.ClientBase, originMigrationSql: string): Promise<Catalog> {
   const { rows } = await client.query<{ path: string }>('select current_setting($1) as path', ['search_path']);
-  await client.query(`drop schema if exists ${q(SCRATCH_SCHEMA)} cascade`);
   await client.query(`create schema ${q(SCRATCH_SCHEMA)}`);
   await client.query('select set_config($1, $2, true)', ['search_path', SCRATCH_SCHEMA]);
   await client.query(originMigrationSql);

@@ -1,14 +1,33 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Catalog } from '../../shared/db/adopt-catalog.js';
+import { normalise, readCatalog } from '../../shared/db/adopt-catalog.js';
 import { loadMigrations, migrate } from '../../shared/db/migrate.js';
 import { endingLabs } from '../../shared/db/queries/labs.js';
 import { overdueWaiting } from '../../shared/db/queries/reservations.js';
 import type { OriginDatabase } from '../fixtures/origin-schema/load.js';
 import { createOriginDatabase, schemaFingerprint, tableContents } from '../fixtures/origin-schema/load.js';
-import { useEmptyDatabase } from '../support/database.js';
+import { useEmptyDatabase, useTestDatabase } from '../support/database.js';
 
 const ORIGIN_TABLES = ['reservations', 'disks', 'labs', 'port_reservations', 'domain_mappings', 'users'];
 const allVersions = loadMigrations().map((migration) => migration.version);
+const fresh = useTestDatabase({ poolMax: 2 });
+
+/** What a freshly migrated database has on the origin tables and the adopted one lacks. */
+function missingFrom(adopted: Catalog, expected: Catalog): string[] {
+  const shapes = (catalog: Catalog, items: { table: string; name: string; definition: string }[]) =>
+    new Set(items.map((item) => `${item.table}: ${normalise(item.definition, [catalog.schema], item.name)}`));
+  const have = (catalog: Catalog) => new Set([
+    ...catalog.columns.map((c) => `${c.table}.${c.name} ${c.notNull ? 'not null' : 'null'} default ${c.default}`),
+    // A CHECK added from its deparsed text deparses differently again (same meaning): by name.
+    ...shapes(catalog, catalog.constraints.filter((c) => c.kind !== 'c')),
+    ...catalog.constraints.filter((c) => c.kind === 'c').map((c) => `${c.table}: ${c.name}`),
+    ...shapes(catalog, catalog.indexes),
+    ...shapes(catalog, catalog.triggers),
+  ]);
+  const adoptedHas = have(adopted);
+  return [...have(expected)].filter((item) => !adoptedHas.has(item));
+}
 
 async function originColumnsOnly(pool: pg.Pool, before: Record<string, unknown[]>): Promise<Record<string, unknown[]>> {
   const after = await tableContents(pool, ORIGIN_TABLES);
@@ -54,6 +73,18 @@ describe('a database the origin systems created', () => {
     const expected = structuredClone(before);
     (expected.reservations!.find((row) => (row as { oom_count: unknown }).oom_count === null) as { oom_count: number }).oom_count = 0;
     expect(await originColumnsOnly(origin.pool, before)).toEqual(sortedLike(expected));
+  });
+
+  it('has everything a freshly migrated database has on those tables, but the origin key it kept', async () => {
+    const adoptedClient = await origin.pool.connect();
+    const freshClient = await fresh.pool.connect();
+    try {
+      const missing = missingFrom(await readCatalog(adoptedClient, 'public'), await readCatalog(freshClient, 'public'));
+      expect(missing).toEqual(['port_reservations.id not null default null']);
+    } finally {
+      adoptedClient.release();
+      freshClient.release();
+    }
   });
 
   it('backfills the status anchors from the best recorded time', async () => {

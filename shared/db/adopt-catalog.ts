@@ -38,14 +38,14 @@ export interface Index {
   predicate: string | null;
 }
 
-export interface Trigger {
+interface Trigger {
   table: string;
   name: string;
   definition: string;
   functionName: string;
 }
 
-export interface TriggerFunction {
+interface TriggerFunction {
   name: string;
   result: string;
   language: string;

@@ -26,7 +26,7 @@ const ACCEPTED: Record<string, string[]> = {
  * origin must have it. Generated surrogate keys are the exception: nothing reads them, and the
  * origin's own key (of any type) is kept.
  */
-export function isRequired(column: Column): boolean {
+function isRequired(column: Column): boolean {
   return column.notNull && column.default === null && !column.identity;
 }
 

@@ -1,8 +1,9 @@
 /*
  * The faults of one round at a given rate: Kubernetes 5xx, 429 with Retry-After, connection
  * resets, answers slower than the client's timeout, dropped watch streams; EC2 throttling
- * (RequestLimitExceeded) and Lambda 429s; the event plane refusing publications. Everything is
- * drawn from the simulator's seeded generator, so a seed replays the same run.
+ * (RequestLimitExceeded), Lambda 429s, and EC2 actions that happen but whose answer is lost; the
+ * event plane refusing publications. Every chance comes from a seeded generator, so a seed
+ * replays the same run.
  */
 import type pg from 'pg';
 import type { Sim } from '../../sim/server.js';
@@ -15,8 +16,12 @@ export function rateOf(round: number, rounds: number): number {
   return rounds <= 1 ? 0.5 : 0.05 + (0.45 * (round - 1)) / (rounds - 1);
 }
 
-export function installFaults(sim: Sim, bus: Bus, rate: number, timeoutMs: number): void {
+export function installFaults(sim: Sim, bus: Bus, rate: number, timeoutMs: number, random: () => number): void {
   sim.faults.clear();
+  sim.aws.clearFaults();
+  // The snapshot is made but its answer is lost: a retry must find it by its token, not make another.
+  if (random() < rate) sim.aws.addFault({ service: 'ec2', action: 'CreateSnapshot', fault: { kind: 'lose-response' } });
+  if (random() < rate) sim.aws.addFault({ service: 'ec2', action: 'DeleteVolume', fault: { kind: 'lose-response' } });
   sim.faults.add({ path: KUBE, dropWatch: true, delayMs: 50, probability: rate });
   sim.faults.add({ path: KUBE, status: 503, probability: rate / 4 });
   sim.faults.add({ path: KUBE, status: 500, probability: rate / 6 });
@@ -28,8 +33,16 @@ export function installFaults(sim: Sim, bus: Bus, rate: number, timeoutMs: numbe
   bus.setRefuseRate(rate / 3);
 }
 
+/** The per-action EC2 faults that fired, by kind (route faults are counted by `sim.faults.fired()`). */
+export function awsFaultsFired(sim: Sim): Record<string, number> {
+  const fired: Record<string, number> = {};
+  for (const call of sim.aws.calls()) if (call.fault) fired[`ec2-${call.action}-${call.fault}`] = (fired[`ec2-${call.action}-${call.fault}`] ?? 0) + 1;
+  return fired;
+}
+
 export function clearFaults(sim: Sim, bus: Bus): void {
   sim.faults.clear();
+  sim.aws.clearFaults();
   bus.setRefuseRate(0);
 }
 

@@ -8,7 +8,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../support/database.js';
-import { clearFaults, installFaults, rateOf, terminateFunctionSessions } from './fault-plan.js';
+import { awsFaultsFired, clearFaults, installFaults, rateOf, terminateFunctionSessions } from './fault-plan.js';
 import { checkInvariants, falseTeardowns } from './invariants.js';
 import { printSummary, settings, timeLimitMs } from './settings.js';
 import { startWorld } from './world.js';
@@ -32,7 +32,7 @@ describe(`faults (seed ${settings.seed})`, () => {
     let terminated = 0;
     let watchesCut = 0;
     for (let round = 1; round <= settings.rounds; round++) {
-      installFaults(world.sim, world.bus, rateOf(round, settings.rounds), TIMEOUT_MS);
+      installFaults(world.sim, world.bus, rateOf(round, settings.rounds), TIMEOUT_MS, world.random);
       const rate = rateOf(round, settings.rounds);
       const during = async () => {
         await sleep(Math.floor(world.random() * 40));
@@ -47,7 +47,7 @@ describe(`faults (seed ${settings.seed})`, () => {
     const violations = await checkInvariants(db.pool, world.sim, world.fleet, world.bus.published);
     printSummary('faults', {
       seed: settings.seed, rounds: `${settings.rounds} with faults (5% to 50%) + 10 clean`, replicas: settings.replicas,
-      'faults injected by kind': { ...world.sim.faults.fired(), 'event-publish-refused': world.bus.stats.refusedByBus, 'pg-sessions-terminated': terminated, 'watch-streams-cut': watchesCut },
+      'faults injected by kind': { ...world.sim.faults.fired(), ...awsFaultsFired(world.sim), 'event-publish-refused': world.bus.stats.refusedByBus, 'pg-sessions-terminated': terminated, 'watch-streams-cut': watchesCut },
       'function answers by status': Object.fromEntries(world.answers),
       'false teardowns': duringFaults.length, 'invariant violations': violations.length,
     });

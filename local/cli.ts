@@ -1,7 +1,7 @@
 /*
  * devenv-lifecycle <command>:
  *   invoke <fn> [--dry-run] [--max-items N] [--json '{…}'] [--gateway URL]
- *   migrate [--adopt-existing [--assume-time-zone ZONE]]
+ *   migrate [--adopt-existing [--assume-time-zone ZONE] [--dry-run]]
  *   runs [--fn F] [--limit N]
  *   ending-watchdog [--lab-id ID] [--older-than-minutes N] [--max-labs N] [--action force|fail] [--dry-run]
  * Failures print one line on stderr and exit non-zero.

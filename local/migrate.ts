@@ -1,7 +1,7 @@
 /*
- * `npm run migrate [-- --adopt-existing [--assume-time-zone ZONE]]`: apply pending migrations to
- * the configured database (DATABASE_URL or the POSTGRES_* variables), adopting the origin systems'
- * tables when asked. Safe to run from several places at once.
+ * `npm run migrate [-- --adopt-existing [--assume-time-zone ZONE] [--dry-run]]`: apply pending
+ * migrations to the configured database (DATABASE_URL or the POSTGRES_* variables), adopting the
+ * origin systems' tables when asked. Safe to run from several places at once.
  */
 import { loadConfig, processEnvironment } from '../shared/config.js';
 import { createPool } from '../shared/db/pool.js';

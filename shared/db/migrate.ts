@@ -34,6 +34,8 @@ export interface MigrationReport {
 export interface MigrateOptions extends AdoptOptions {
   /** Take over origin tables that exist without a record of 0001 (see adopt.ts). */
   adoptExisting?: boolean;
+  /** With adoptExisting: check and report what adopting would change, then roll it all back. */
+  dryRun?: boolean;
 }
 
 export function loadMigrations(directory: string = MIGRATIONS_DIR): Migration[] {
@@ -56,6 +58,7 @@ export async function migrate(
     await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
     try {
       const adopted = await adoptIfNeeded(client, migrations, options);
+      if (options.dryRun) return { applied: [], alreadyApplied: await recordedCount(client), adopted };
       return { ...(await applyPending(client, migrations)), adopted };
     } finally {
       await client.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
@@ -88,7 +91,7 @@ async function adoptIfNeeded(client: pg.PoolClient, migrations: Migration[], opt
     const changes = await adoptOrigin(client, origin.sql, options);
     await client.query(LEDGER_SQL);
     await record(client, origin);
-    await client.query('commit');
+    await client.query(options.dryRun ? 'rollback' : 'commit');
     return changes;
   } catch (err) {
     await client.query('rollback');
@@ -97,10 +100,19 @@ async function adoptIfNeeded(client: pg.PoolClient, migrations: Migration[], opt
 }
 
 async function isRecorded(client: pg.PoolClient, version: number): Promise<boolean> {
-  const ledger = await client.query<{ exists: boolean }>(`select to_regclass('schema_migrations') is not null as exists`);
-  if (!ledger.rows[0]!.exists) return false;
+  if (!(await hasLedger(client))) return false;
   const { rowCount } = await client.query('select 1 from schema_migrations where version = $1', [version]);
   return (rowCount ?? 0) > 0;
+}
+
+async function recordedCount(client: pg.PoolClient): Promise<number> {
+  if (!(await hasLedger(client))) return 0;
+  return (await client.query<{ n: number }>('select count(*)::int as n from schema_migrations')).rows[0]!.n;
+}
+
+async function hasLedger(client: pg.PoolClient): Promise<boolean> {
+  const { rows } = await client.query<{ exists: boolean }>(`select to_regclass('schema_migrations') is not null as exists`);
+  return rows[0]!.exists;
 }
 
 async function applyPending(client: pg.PoolClient, migrations: Migration[]): Promise<Omit<MigrationReport, 'adopted'>> {

@@ -48,13 +48,15 @@ describe('migrate commands on an origin database', () => {
     ]);
   }, 60_000);
 
-  it('--assume-time-zone without --adopt-existing is bad input (exit 2)', async () => {
-    const result = await cliMigrate(origin.url, '--assume-time-zone', 'UTC');
-    expect(result.code).toBe(2);
+  it('--dry-run without --adopt-existing is bad input (exit 2)', async () => {
+    const result = await cliMigrate(origin.url, '--dry-run');
+    expect(result).toEqual({ code: 2, stdout: '', stderr: 'error: --dry-run only applies with --adopt-existing\n' });
   }, 60_000);
 
   it('adopts once the rows are fixed, then reports nothing to do', async () => {
     await origin.pool.query(`update reservations set status = 'queued' where status = 'terminated'`);
+    const dryRun = await cliMigrate(origin.url, '--adopt-existing', '--dry-run');
+    expect(dryRun.stdout).toMatch(/^dry run: adopting would make \d+ changes \(nothing was changed\):\n {2}added labs\.namespace/);
     const adopted = await npmMigrate(origin.url, '--adopt-existing');
     expect(adopted.code).toBe(0);
     expect(adopted.stdout).toMatch(/^adopted the existing origin tables \(\d+ changes\):\n {2}added labs\.namespace/);

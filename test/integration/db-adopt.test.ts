@@ -59,6 +59,14 @@ describe('a database the origin systems created', () => {
     expect(rows[0]).toEqual({ ledger: null });
   });
 
+  it('a dry run reports what adopting would change, and changes nothing', async () => {
+    const fingerprint = await schemaFingerprint(origin.pool);
+    const report = await migrate(origin.pool, undefined, { adoptExisting: true, dryRun: true });
+    expect(report).toEqual({ applied: [], alreadyApplied: 0, adopted: expect.arrayContaining(['backfilled labs.ending_since on 1 labs in ENDING']) });
+    expect(await schemaFingerprint(origin.pool)).toBe(fingerprint);
+    expect(await tableContents(origin.pool, ORIGIN_TABLES)).toEqual(before);
+  });
+
   it('adopts: every row and value kept, 0001 recorded with its checksum, 0002+ applied', async () => {
     const report = await migrate(origin.pool, undefined, { adoptExisting: true });
     expect(report.adopted).toEqual(expect.arrayContaining([

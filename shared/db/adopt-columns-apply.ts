@@ -95,8 +95,9 @@ async function requireValues(client: pg.ClientBase, target: Column, log: Adoptio
 }
 
 /**
- * The user triggers that are enabled now, switched off until `restore` runs. Disabling by name
- * (not DISABLE TRIGGER USER) leaves a trigger the origin had switched off as it was.
+ * Switches off the user triggers that are enabled now; the returned function switches them back on.
+ * Disabling by name (not DISABLE TRIGGER USER) leaves a trigger the origin had switched off as it
+ * was. Other sessions never see them off: the ALTERs hold their locks until commit.
  */
 export async function pauseTriggers(client: pg.ClientBase, tables: string[]): Promise<() => Promise<void>> {
   const { rows } = await client.query<{ table: string; name: string }>(

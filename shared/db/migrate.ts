@@ -110,9 +110,22 @@ async function recordedCount(client: pg.PoolClient): Promise<number> {
   return (await client.query<{ n: number }>('select count(*)::int as n from schema_migrations')).rows[0]!.n;
 }
 
+/**
+ * Whether our ledger exists. A schema_migrations table of another shape belongs to another
+ * migration tool (the origin's, say): its version numbers are not ours, so trusting them could
+ * skip 0001 on a database that never had it.
+ */
 async function hasLedger(client: pg.PoolClient): Promise<boolean> {
-  const { rows } = await client.query<{ exists: boolean }>(`select to_regclass('schema_migrations') is not null as exists`);
-  return rows[0]!.exists;
+  const { rows } = await client.query<{ columns: string[] | null }>(
+    `select array_agg(column_name::text order by column_name) as columns from information_schema.columns
+     where table_schema = current_schema() and table_name = 'schema_migrations'`,
+  );
+  const columns = rows[0]!.columns;
+  if (columns === null) return false;
+  if (!['version', 'name', 'checksum'].every((column) => columns.includes(column))) {
+    throw new Fatal(`schema_migrations exists but is not devenv-lifecycle's (columns ${columns.join(', ')}; another migration tool's?): rename it, e.g. alter table schema_migrations rename to origin_schema_migrations, and run again`);
+  }
+  return true;
 }
 
 async function applyPending(client: pg.PoolClient, migrations: Migration[]): Promise<Omit<MigrationReport, 'adopted'>> {

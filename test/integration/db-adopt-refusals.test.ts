@@ -82,6 +82,19 @@ describe('adoption refuses, changing nothing', () => {
   });
 });
 
+describe("another tool's schema_migrations", () => {
+  it('is not taken for ours: its version 1 is not our 0001, and nothing is changed', async () => {
+    const target = await origin(`create table schema_migrations (version bigint primary key, dirty boolean not null);
+      insert into schema_migrations values (1, false), (8, false)`);
+    const fingerprint = await schemaFingerprint(target.pool);
+    await expect(migrate(target.pool)).rejects.toThrow(/schema_migrations exists but is not devenv-lifecycle's \(columns dirty, version; another migration tool's\?\): rename it/);
+    await expect(migrate(target.pool, undefined, { adoptExisting: true })).rejects.toThrow(/not devenv-lifecycle's/);
+    expect(await schemaFingerprint(target.pool)).toBe(fingerprint);
+    await target.pool.query('alter table schema_migrations rename to origin_schema_migrations');
+    expect((await migrate(target.pool, undefined, { adoptExisting: true })).adopted.length).toBeGreaterThan(0);
+  });
+});
+
 describe('timestamps stored without a time zone (the origin bug)', () => {
   const naive = `alter table reservations alter column expires_at type timestamp without time zone using expires_at at time zone 'UTC';
     alter table reservations alter column launched_at type text using to_char(launched_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS');

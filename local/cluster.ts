@@ -11,6 +11,8 @@ import type { Sim } from '../sim/server.js';
 import { DATA_DIR } from './database.js';
 import { seedDemoCluster } from './demo-seed-cluster.js';
 
+const AVAILABILITY_UPDATER = 'gpu-dev-availability-updater';
+
 export type LocalCluster =
   | { simulated: false; description: string; env: Record<string, string>; stop(): Promise<void> }
   | { simulated: true; description: string; env: Record<string, string>; sim: Sim; kubeconfigPath: string; seedDemo(): void; stop(): Promise<void> };
@@ -21,6 +23,8 @@ export async function localCluster(env: Record<string, string | undefined>, cloc
     return { simulated: false, description: `configured cluster (${configured})`, env: {}, stop: async () => undefined };
   }
   const sim = await startSim(clock ? { clock } : {});
+  // The stack names this updater in its configuration, so the simulated cloud must have it.
+  sim.aws.addFunction(AVAILABILITY_UPDATER);
   mkdirSync(DATA_DIR, { recursive: true });
   const kubeconfigPath = join(DATA_DIR, 'sim-kubeconfig');
   writeFileSync(kubeconfigPath, sim.kubeconfigYaml());
@@ -33,7 +37,7 @@ export async function localCluster(env: Record<string, string | undefined>, cloc
       AWS_ENDPOINT_URL: sim.url,
       AWS_ACCESS_KEY_ID: 'local-simulator',
       AWS_SECRET_ACCESS_KEY: 'local-simulator',
-      AVAILABILITY_UPDATER_FUNCTION_NAME: 'gpu-dev-availability-updater',
+      AVAILABILITY_UPDATER_FUNCTION_NAME: AVAILABILITY_UPDATER,
     },
     sim,
     kubeconfigPath,

@@ -32,6 +32,9 @@ describe('local stack', () => {
     expect(answer.status).toBe(200);
     expect(await answer.json()).toMatchObject({ outcome: 'succeeded', summary: { expired: 1, events_delivered: 1 } });
     await eventually(async () => (await db.pool.query(`select 1 from cleanup_progress where reservation_id = $1 and step = 'done'`, [id])).rowCount === 1);
+    const finished = `select outcome, error from function_runs where function = 'cleanup-pod' and trigger = 'event' and finished_at is not null`;
+    await eventually(async () => (await db.pool.query(finished)).rowCount === 1);
+    expect((await db.pool.query(finished)).rows).toEqual([{ outcome: 'accepted', error: null }]);
     const inbox = await db.pool.query(`select type from event_inbox where consumer = 'cleanup-pod'`);
     expect(inbox.rows).toEqual([{ type: 'dev.devenv.lifecycle.reservation.expired' }]);
   });

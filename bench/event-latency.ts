@@ -108,7 +108,6 @@ function row(path: string, sent: number, perSecond: number, latencies: number[])
 export async function benchEventLatency(context: BenchContext): Promise<string[]> {
   const n = context.quick ? 200 : 1_000;
   const db = await startBenchDatabase('event-latency');
-  db.pool.on('error', () => undefined); // an idle client losing its server must not end the benchmark
   const stack = await startLocalStack({ env: { DATABASE_URL: db.url, SECRETS_DIR: '/nonexistent', LOG_LEVEL: 'silent' }, port: 0, demo: false, schedules: false, podWatch: true });
   try {
     if (!stack.cluster.simulated) throw new Error('event-latency needs the simulated cluster');

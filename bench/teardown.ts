@@ -75,9 +75,6 @@ export async function startFunctionBench(name: string, baseEnv: Record<string, s
     close: async () => {
       for (const deps of built) await deps.close();
       await sim.close();
-      // pg's pool.end() resolves before its sockets are closed; a server stopping meanwhile
-      // terminates them, which is expected here and not an error of the benchmark.
-      db.pool.on('error', () => undefined);
       await db.stop();
     },
   };

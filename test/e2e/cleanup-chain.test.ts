@@ -29,7 +29,6 @@ beforeAll(async () => {
 });
 afterAll(() => stack?.stop());
 
-/** Short polling for what arrives asynchronously (events delivered after a run's commit). */
 /** A tick exactly as the cron-connector sends it: empty body, its two headers. */
 async function cronTick(fn: string): Promise<{ outcome: string; summary: Record<string, number> }> {
   const answer = await fetch(`${stack.url}/function/${fn}`, { method: 'POST', headers: { 'x-connector': 'cron-connector', 'x-topic': 'cron-function' } });
@@ -53,6 +52,8 @@ describe('expire → cleanup-pod → snapshot-sync in the local stack', () => {
     const expired = await fetch(`${stack.url}/function/expire`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     expect(await expired.json()).toMatchObject({ outcome: 'succeeded', summary: { expired: 1, events_delivered: 1 } });
     await eventually(async () => (await one('select step from cleanup_progress where reservation_id = $1', [id]))?.step === 'await_gone');
+    // The event run may still hold the teardown's lease after its step commits; the tick comes after it.
+    await eventually(async () => (await one(`select outcome from function_runs where function = 'cleanup-pod' and trigger = 'event' and finished_at is not null`, []))?.outcome === 'accepted');
     expect(sim.kube.pod({ namespace: 'gpu-dev', name: podName })?.metadata.deletionTimestamp).toBeTruthy();
     expect(sim.aws.snapshots()).toEqual([]); // nothing is snapshotted while the pod may still write
 

@@ -16,7 +16,7 @@ type Request = { method: 'POST'; path: string; headers: Record<string, string>; 
 const json = { 'content-type': 'application/json' };
 
 /** An ended reservation's event; `serial` modulo `distinct` picks one of a few ids, so most are repeats. */
-function endedEvent(serial: number, distinct: number, at: Date): Request {
+export function endedEvent(serial: number, distinct: number, at: Date): Request {
   const n = serial % distinct;
   const reservationId = stableUuid(`load-ended-${n}`);
   const event = buildEvent(EventTypes.reservationExpired, {
@@ -32,19 +32,21 @@ function podEvent(fn: 'expire' | 'oom-scan', pod: object, serial: number, distin
 }
 
 /** The request mix one connection cycles through; event ids repeat so duplicates are part of the load. */
+export const ENDED_DISTINCT = 40;
+
 export function loadMix(pod: object, at: Date): () => Request[] {
   let serial = 0;
   return () => {
     serial += 1;
     return [
       { method: 'POST', path: '/function/expire', headers: json, body: '{"dryRun":true}' },
-      endedEvent(serial, 40, at),
+      endedEvent(serial, ENDED_DISTINCT, at),
       { method: 'POST', path: '/function/warn', headers: json, body: '{"dryRun":true}' },
       podEvent('oom-scan', pod, serial, 30),
       { method: 'POST', path: '/function/oom-scan', headers: json, body: '{}' },
       podEvent('expire', pod, serial, 30),
       { method: 'POST', path: '/function/snapshot-sync', headers: json, body: '{"dryRun":true}' },
-      endedEvent(serial + 7, 40, at),
+      endedEvent(serial + 7, ENDED_DISTINCT, at),
       { method: 'POST', path: '/function/ending-watchdog', headers: json, body: '{"dryRun":true}' },
     ];
   };

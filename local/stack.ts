@@ -20,6 +20,7 @@ import { localCluster } from './cluster.js';
 import type { LocalCluster } from './cluster.js';
 import { localDatabase } from './database.js';
 import type { LocalDatabase } from './database.js';
+import { startDemoKickoff } from './demo-kickoff.js';
 import { seedDemoDatabase } from './demo-seed-db.js';
 import { createGateway } from './gateway.js';
 import { schedulesFromStack, startSchedules } from './schedules.js';
@@ -84,6 +85,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const scheduler = options.schedules
     ? startSchedules(schedules.filter((schedule) => served.has(schedule.fn)), (fn) => void tick(url, fn, deps.log))
     : undefined;
+  const kickoff = options.demo && options.schedules && cluster.simulated ? startDemoKickoff([...served], (fn) => tick(url, fn, deps.log)) : undefined;
   return {
     url,
     database,
@@ -92,6 +94,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     podWatch,
     stop: async () => {
       scheduler?.stop();
+      kickoff?.stop();
       await podWatch?.stop(2_000);
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await gateway.drain();

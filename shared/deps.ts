@@ -5,10 +5,8 @@
  */
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import { createEc2Client, createLambdaClient } from './aws/clients.js';
-import { createEc2Api } from './aws/ec2.js';
 import type { Ec2Api } from './aws/ec2.js';
-import { createLambdaApi } from './aws/lambda.js';
+import { lazyEc2Api, lazyLambdaApi } from './aws/lazy.js';
 import type { LambdaApi } from './aws/lambda.js';
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
@@ -77,8 +75,8 @@ export function makeDeps(config: Config, overrides: DepsOverrides = {}): Deps {
     clock,
     log,
     metrics,
-    ec2: createEc2Api(createEc2Client(awsOptions)),
-    lambda: createLambdaApi(createLambdaClient(awsOptions)),
+    ec2: lazyEc2Api(awsOptions),
+    lambda: lazyLambdaApi(awsOptions),
     run,
     close: async () => {
       if (!overrides.pool) await pool.end();

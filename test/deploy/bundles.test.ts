@@ -19,6 +19,7 @@ import { startSim } from '../../sim/server.js';
 import type { Sim } from '../../sim/server.js';
 import { loadRequestFixtures } from '../fixtures/requests/index.js';
 import { useTestDatabase } from '../support/database.js';
+import { insertReservation } from '../support/fixtures.js';
 import { buildBundles, firstAnswer, hostBundle } from './hosted-bundles.js';
 import type { BuiltBundles, HostedFunction } from './hosted-bundles.js';
 
@@ -32,6 +33,7 @@ function functionEnv(): Record<string, string> {
     DATABASE_URL: db.url, KUBE_API_SERVER: sim.url, KUBE_TOKEN: sim.token,
     AWS_ENDPOINT_URL: sim.url, AWS_ACCESS_KEY_ID: 'AKIDTEST', AWS_SECRET_ACCESS_KEY: 'secret', AWS_REGION: 'us-east-1',
     EVENT_DELIVERY: 'none', LOG_LEVEL: 'error', SECRETS_DIR: '/nonexistent', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    AVAILABILITY_UPDATER_FUNCTION_NAME: 'gpu-dev-availability-updater',
   };
 }
 
@@ -147,5 +149,19 @@ describe('a bundle without its settings', () => {
     await new Promise((resolve) => broken.process.once('exit', resolve));
     expect(broken.process.exitCode).not.toBe(0);
     expect(broken.stderr()).toContain('POSTGRES_PASSWORD');
+  });
+});
+
+describe('bundles that call AWS', () => {
+  it('load the AWS SDK on their first call: cleanup-pod checks the volume in EC2 and invokes the updater Lambda', async () => {
+    const updater = 'gpu-dev-availability-updater';
+    sim.aws.addFunction(updater);
+    const volumeId = 'vol-0b0d1e0000000001';
+    sim.aws.addVolume({ volumeId, sizeGiB: 10 });
+    await insertReservation(db.pool, { reservation_id: 'b0d1e000-0000-4000-8000-000000000001', status: 'expired', status_changed_at: new Date(), ebs_volume_id: volumeId });
+    const answer = await post('cleanup-pod', { 'content-type': 'application/json', 'x-call-id': 'aws-cleanup' }, '{}');
+    expect(answer.json).toMatchObject({ outcome: 'succeeded', summary: { cleaned: 1, availability_updates: 1 } });
+    expect(sim.aws.calls().some((call) => call.action === 'DescribeVolumes')).toBe(true);
+    expect(sim.aws.invocations(updater)).toHaveLength(1);
   });
 });

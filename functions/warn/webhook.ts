@@ -1,25 +1,21 @@
 /*
- * The optional webhook channel (a Slack incoming webhook, or anything taking JSON). It runs after
- * the pod channel and never blocks it: a notice that fails is retried by later runs, a bounded
- * number of times, and counted.
+ * warn's webhook notices (the POST itself is shared/webhook.ts). They run after the pod channel
+ * and never block it: a notice that fails is retried by later runs, a bounded number of times,
+ * and counted.
  */
 import type pg from 'pg';
 import { markWebhook, pendingWebhooks } from '../../shared/db/queries/warnings.js';
 import type { PendingWebhook } from '../../shared/db/queries/warnings.js';
-import { coerceError } from '../../shared/errors.js';
+import { postWebhook } from '../../shared/webhook.js';
+import type { WebhookSettings } from '../../shared/webhook.js';
 
 const MAX_ATTEMPTS = 10;
-
-export interface WebhookSettings {
-  url: string;
-  timeoutMs: number;
-}
 
 export async function sendPendingWebhooks(pool: pg.Pool, webhook: WebhookSettings, limit: number): Promise<{ sent: number; failed: number }> {
   const pending = await pendingWebhooks(pool, MAX_ATTEMPTS, limit);
   let sent = 0;
   for (const row of pending) {
-    const error = await post(webhook, payload(row));
+    const error = await postWebhook(webhook, payload(row));
     await markWebhook(pool, { reservationId: row.reservation_id, expiresAt: row.expires_at, levelMinutes: row.level_minutes }, error === undefined, error);
     if (error === undefined) sent += 1;
   }
@@ -36,19 +32,4 @@ function payload(row: PendingWebhook) {
     minutesLeft: minutes,
     expiresAt: row.expires_at.toISOString(),
   };
-}
-
-async function post(webhook: WebhookSettings, body: unknown): Promise<string | undefined> {
-  try {
-    const response = await fetch(webhook.url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(webhook.timeoutMs),
-    });
-    await response.arrayBuffer().catch(() => undefined);
-    return response.ok ? undefined : `webhook answered HTTP ${response.status}`;
-  } catch (err) {
-    return `webhook failed: ${coerceError(err).message}`;
-  }
 }

@@ -80,6 +80,19 @@ describe('adoption refuses, changing nothing', () => {
     const target = await origin(`alter table labs add constraint labs_status_known check (status <> '')`);
     await expectRefused(target, [/^labs: labs_status_known is CHECK .*, but 0001 declares labs_status_known CHECK/]);
   });
+
+  it('another primary key, or an index, trigger function or trigger under 0001’s name that does something else', async () => {
+    const target = await origin(`alter table disks drop constraint disks_pkey; alter table disks add constraint disks_pkey primary key (user_id, disk_name);
+      create index disks_holder on disks (user_id);
+      create function labs_track_status() returns trigger language plpgsql as $$ begin return new; end $$;
+      create trigger disks_track_changes before update on disks for each row execute function update_disks_last_updated()`);
+    await expectRefused(target, [
+      /^disks: disks_pkey is PRIMARY KEY \(user_id, disk_name\), but 0001 declares disks_pkey PRIMARY KEY \(disk_id\)$/,
+      /^disks: an index named disks_holder exists with another definition than 0001's/,
+      /^a different function named labs_track_status\(\) exists; 0001 needs its own$/,
+      /^disks: a trigger named disks_track_changes exists with another definition than 0001's/,
+    ]);
+  });
 });
 
 describe("another tool's schema_migrations", () => {

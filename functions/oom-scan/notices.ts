@@ -24,15 +24,22 @@ export interface NoticeReport {
 export async function sendNotices(scope: RunScope, deps: OomDeps, channel: NoticeChannel, podUids?: string[]): Promise<NoticeReport> {
   const send = channel === 'pod' ? writeNoticeFile : postWebhook;
   const timeoutMs = channel === 'pod' ? deps.config.kube.execTimeoutMs : (deps.config.webhook?.timeoutMs ?? 0);
-  const claim = { now: scope.now(), leaseSeconds: Math.ceil((2 * timeoutMs) / 1000) + 1, maxAttempts: MAX_ATTEMPTS, limit: PER_RUN, ...(podUids && { podUids }) };
-  const pending = await claimOomNotices(deps.pool, channel, claim);
   const errors: string[] = [];
+  if (scope.now() >= scope.deadline) return { sent: 0, errors };
+  // The sends are one after another, so a claim must outlive the whole run, not one send: no send
+  // starts after the deadline, and the last one ends within its timeout (as warn's claims).
+  const leaseSeconds = deps.config.run.budgetSeconds + Math.ceil(timeoutMs / 1000);
+  const claim = { now: scope.now(), leaseSeconds, maxAttempts: MAX_ATTEMPTS, limit: PER_RUN, ...(podUids && { podUids }) };
+  const pending = await claimOomNotices(deps.pool, channel, claim);
+  let sent = 0;
   for (const notice of pending) {
+    if (scope.now() >= scope.deadline) break; // the rest stay claimed until the lease ends, then a later run sends them
     const error = await send(deps, notice, scope.now());
     await markOomNotice(deps.pool, channel, notice, error === undefined, error);
-    if (error !== undefined) errors.push(`OOM ${channel === 'pod' ? 'notice in' : 'webhook for'} ${notice.namespace}/${notice.pod_name}: ${error}`);
+    if (error === undefined) sent += 1;
+    else errors.push(`OOM ${channel === 'pod' ? 'notice in' : 'webhook for'} ${notice.namespace}/${notice.pod_name}: ${error}`);
   }
-  return { sent: pending.length - errors.length, errors };
+  return { sent, errors };
 }
 
 async function writeNoticeFile(deps: OomDeps, notice: PendingNotice, now: Date): Promise<string | undefined> {
@@ -63,7 +70,7 @@ async function postWebhook(deps: OomDeps, notice: PendingNotice): Promise<string
   }
 }
 
-export function webhookPayload(notice: PendingNotice) {
+function webhookPayload(notice: PendingNotice) {
   const killedAt = notice.finished_at?.toISOString() ?? null;
   return {
     text: `Out of memory: container ${notice.container} of reservation ${notice.reservation_id.slice(0, 8)} was killed${killedAt ? ` at ${killedAt}` : ''} (${notice.oom_count} OOM kill(s) so far).`,

@@ -12,11 +12,14 @@ import { insertReservation } from '../support/fixtures.js';
 
 const posts: Record<string, unknown>[] = [];
 const answers: number[] = [];
+/** Run when a post arrives, before it is answered: lets a test move the clock mid-run. */
+const onPost: (() => void)[] = [];
 let url = '';
 const receiver = http.createServer((req, res) => {
   let body = '';
   req.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
   req.on('end', () => {
+    onPost.shift()?.();
     const status = answers.shift() ?? 200;
     if (status === 200) posts.push(JSON.parse(body) as Record<string, unknown>);
     res.writeHead(status).end();
@@ -54,5 +57,27 @@ describe('oom-scan webhook', () => {
 
     expect((await h.schedule(oomScan)).summary).toMatchObject({ webhook_sent: 0, webhook_failed: 0 });
     expect(posts).toHaveLength(1);
+  });
+
+  it('stops sending at the run deadline; what it claimed stays its own until the lease ends, then a later run sends it', async () => {
+    const pods = ['gpu-dev-oooo0005', 'gpu-dev-oooo0006'].map((name) => ({ namespace: 'gpu-dev', name }));
+    for (const [i, p] of pods.entries()) {
+      await insertReservation(h.deps.pool, { reservation_id: `oooo000${5 + i}-res`, pod_name: p.name, namespace: p.namespace });
+      h.sim.kube.addPod({ ...p, labels: { 'reservation-id': `oooo000${5 + i}-res` } });
+      h.sim.kube.oomKill(p, 'gpu-dev');
+    }
+    posts.length = 0;
+    // The first post takes the run past its 50 s budget (the lease is 50 s + the 2 s webhook timeout).
+    onPost.push(() => h.clock.advanceSeconds(51));
+    const first = await h.schedule(oomScan);
+    expect(first.summary).toMatchObject({ oom_detected: 2, webhook_sent: 1, webhook_failed: 0 });
+    expect(posts).toHaveLength(1);
+
+    expect((await h.manual(oomScan)).summary).toMatchObject({ webhook_sent: 0 });
+    expect(posts).toHaveLength(1);
+
+    h.clock.advanceSeconds(2);
+    expect((await h.manual(oomScan)).summary).toMatchObject({ webhook_sent: 1 });
+    expect(posts.map((post) => post.podName).sort()).toEqual(pods.map((p) => p.name));
   });
 });

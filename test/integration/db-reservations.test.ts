@@ -2,17 +2,19 @@ import { describe, expect, it } from 'vitest';
 import { recordObservations, reservationsToCheck } from '../../shared/db/queries/pod-observations.js';
 import {
   activeWithoutDeadline,
-  endReservation,
+  endReservations,
   overdueReservations,
   overdueWaiting,
   reservationsDueForWarning,
 } from '../../shared/db/queries/reservations.js';
+import type { EndRequest } from '../../shared/db/queries/reservations.js';
 import { useTestDatabase } from '../support/database.js';
 import { insertReservation } from '../support/fixtures.js';
 
 const db = useTestDatabase();
 const now = new Date('2026-06-01T12:00:00Z');
 const at = (minutes: number) => new Date(now.getTime() + minutes * 60_000);
+const endReservation = async (request: EndRequest) => (await endReservations(db.pool, [request]))[0];
 
 describe('reservation sweeps', () => {
   it('finds overdue, due-for-warning, waiting and deadline-less reservations', async () => {
@@ -41,9 +43,9 @@ describe('endReservation compare-and-set', () => {
   it('expires a reservation whose deadline and status are as read, once', async () => {
     const row = await insertReservation(db.pool, { expires_at: at(-10) });
     const request = { reservationId: row.reservation_id, from: 'active', to: 'expired' as const, reason: 'deadline', expectedExpiresAt: at(-10), recordReason: false, now };
-    const ended = await endReservation(db.pool, request);
+    const ended = await endReservation(request);
     expect(ended).toMatchObject({ status: 'expired', status_changed_at: now });
-    expect(await endReservation(db.pool, request)).toBeUndefined();
+    expect(await endReservation(request)).toBeUndefined();
     const { rows } = await db.pool.query('select reservation_ended, failure_reason, status_history from reservations where reservation_id = $1', [row.reservation_id]);
     expect(rows[0]).toMatchObject({ reservation_ended: now, failure_reason: null });
     expect(rows[0].status_history).toEqual([{ status: 'expired', at: '2026-06-01T12:00:00+00:00', reason: 'deadline', by: 'devenv-lifecycle' }]);
@@ -52,22 +54,33 @@ describe('endReservation compare-and-set', () => {
   it('loses to an extension that landed after the read (A-5)', async () => {
     const row = await insertReservation(db.pool, { expires_at: at(-10) });
     await db.pool.query('update reservations set expires_at = $2 where reservation_id = $1', [row.reservation_id, at(60)]);
-    const ended = await endReservation(db.pool, { reservationId: row.reservation_id, from: 'active', to: 'expired', reason: 'deadline', expectedExpiresAt: at(-10), recordReason: false, now });
+    const ended = await endReservation({ reservationId: row.reservation_id, from: 'active', to: 'expired', reason: 'deadline', expectedExpiresAt: at(-10), recordReason: false, now });
     expect(ended).toBeUndefined();
     const { rows } = await db.pool.query('select status from reservations where reservation_id = $1', [row.reservation_id]);
     expect(rows[0].status).toBe('active');
   });
 
+  it('in a batch, ends only the rows still as read: an extended one in the same statement stays active', async () => {
+    const due = await insertReservation(db.pool, { expires_at: at(-10) });
+    const extended = await insertReservation(db.pool, { expires_at: at(-10) });
+    await db.pool.query('update reservations set expires_at = $2 where reservation_id = $1', [extended.reservation_id, at(60)]);
+    const request = (id: string): EndRequest => ({ reservationId: id, from: 'active', to: 'expired', reason: 'deadline', expectedExpiresAt: at(-10), recordReason: false, now });
+    const ended = await endReservations(db.pool, [request(due.reservation_id), request(extended.reservation_id)]);
+    expect(ended.map((r) => r.reservation_id)).toEqual([due.reservation_id]);
+    const { rows } = await db.pool.query('select status, expires_at from reservations where reservation_id = $1', [extended.reservation_id]);
+    expect(rows[0]).toEqual({ status: 'active', expires_at: at(60) });
+  });
+
   it('loses to a status change in between', async () => {
     const row = await insertReservation(db.pool, { status: 'preparing', status_changed_at: at(-90) });
     await db.pool.query(`update reservations set status = 'active' where reservation_id = $1`, [row.reservation_id]);
-    const ended = await endReservation(db.pool, { reservationId: row.reservation_id, from: 'preparing', to: 'failed', reason: 'stuck', expectedStatusChangedAt: at(-90), recordReason: true, now });
+    const ended = await endReservation({ reservationId: row.reservation_id, from: 'preparing', to: 'failed', reason: 'stuck', expectedStatusChangedAt: at(-90), recordReason: true, now });
     expect(ended).toBeUndefined();
   });
 
   it('records the reason and the failed/cancelled time when asked', async () => {
     const row = await insertReservation(db.pool, { status: 'queued', status_changed_at: at(-3000) });
-    await endReservation(db.pool, { reservationId: row.reservation_id, from: 'queued', to: 'cancelled', reason: 'Stale reservation - exceeded 48 hour queue time', expectedStatusChangedAt: at(-3000), recordReason: true, now });
+    await endReservation({ reservationId: row.reservation_id, from: 'queued', to: 'cancelled', reason: 'Stale reservation - exceeded 48 hour queue time', expectedStatusChangedAt: at(-3000), recordReason: true, now });
     const { rows } = await db.pool.query('select status, failure_reason, cancelled_at, failed_at from reservations where reservation_id = $1', [row.reservation_id]);
     expect(rows[0]).toEqual({ status: 'cancelled', failure_reason: 'Stale reservation - exceeded 48 hour queue time', cancelled_at: now, failed_at: null });
   });

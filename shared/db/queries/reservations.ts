@@ -100,10 +100,6 @@ export interface EndRequest {
   now: Date;
 }
 
-export async function endReservation(db: Db, request: EndRequest): Promise<ReservationRow | undefined> {
-  return (await endReservations(db, [request]))[0];
-}
-
 /**
  * End many reservations in one statement, each under its own compare-and-set; returns the rows that
  * changed. Instants are compared at millisecond precision: the expected values were read into

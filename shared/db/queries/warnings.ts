@@ -36,14 +36,9 @@ export interface WarningOutcome extends DeadlineKey {
 }
 
 /**
- * Record a delivery attempt. Returns false when the level was already recorded as sent (another
- * runner got there first): the ledger never goes from sent back to failed.
+ * Record delivery attempts in one statement; returns the ones written. A level already recorded as
+ * sent (another runner got there first) is left alone: the ledger never goes from sent back to failed.
  */
-export async function recordWarning(db: Db, outcome: WarningOutcome, now: Date): Promise<boolean> {
-  return (await recordWarnings(db, [outcome], now)).length === 1;
-}
-
-/** Record many delivery attempts in one statement; returns the ones written (see recordWarning). */
 export async function recordWarnings<T extends WarningOutcome>(db: Db, outcomes: T[], now: Date): Promise<T[]> {
   if (outcomes.length === 0) return [];
   const { rows } = await db.query<LedgerKey>(

@@ -49,7 +49,7 @@ export function isOurs(pod: PodJson, reservationLabel: string): boolean {
  * (phase, conditions, container states and restarts, deletion, labels), so an update that leaves
  * the summary alone (a readiness flip, an annotation, kubelet bookkeeping) is not worth an event.
  */
-export function changesForConsumers(previous: PodJson, pod: PodJson): boolean {
+function changesForConsumers(previous: PodJson, pod: PodJson): boolean {
   return JSON.stringify(summarizePod(previous)) !== JSON.stringify(summarizePod(pod));
 }
 

@@ -24,7 +24,7 @@ export interface ConsumerOutcome {
   error?: string;
 }
 
-export function asyncFunctionUrl(gatewayUrl: string, fn: FunctionName): string {
+function asyncFunctionUrl(gatewayUrl: string, fn: FunctionName): string {
   return `${gatewayUrl.replace(/\/+$/, '')}/async-function/${fn}`;
 }
 

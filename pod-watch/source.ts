@@ -16,7 +16,7 @@ import type { EmitOptions } from './emit.js';
 import type { PodWatchMetrics } from './metrics.js';
 import { DeliveryQueue } from './queue.js';
 
-export const POD_WATCH_SOURCE = '/devenv-lifecycle/pod-watch';
+const POD_WATCH_SOURCE = '/devenv-lifecycle/pod-watch';
 
 export interface SourceDeps {
   kube: Pick<Kube, 'watchPods'>;

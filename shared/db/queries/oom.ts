@@ -96,16 +96,16 @@ export async function claimOomNotices(db: Db, channel: NoticeChannel, claim: Not
   const c = COLUMNS[channel];
   const { rows } = await db.query<PendingNotice>(
     `with due as (
-       select k.pod_uid, k.container, k.restart_count from oom_kills k join reservations r using (reservation_id)
+       select k.pod_uid, k.container, k.restart_count, r.oom_count from oom_kills k join reservations r using (reservation_id)
        where k.${c.state} in ('pending', 'failed') and k.${c.attempts} < $1 and r.status = 'active'
          and (k.${c.lease} is null or k.${c.lease} < $3)
          and ($5::text[] is null or k.pod_uid = any($5::text[]))
        order by k.detected_at limit $2
        for update of k skip locked)
      update oom_kills k set ${c.attempts} = k.${c.attempts} + 1, ${c.lease} = $3::timestamptz + make_interval(secs => $4)
-     from due, reservations r
-     where k.pod_uid = due.pod_uid and k.container = due.container and k.restart_count = due.restart_count and r.reservation_id = k.reservation_id
-     returning k.pod_uid, k.container, k.restart_count, k.reservation_id, k.pod_name, k.namespace, k.finished_at, r.oom_count`,
+     from due
+     where k.pod_uid = due.pod_uid and k.container = due.container and k.restart_count = due.restart_count
+     returning k.pod_uid, k.container, k.restart_count, k.reservation_id, k.pod_name, k.namespace, k.finished_at, due.oom_count`,
     [claim.maxAttempts, claim.limit, claim.now, claim.leaseSeconds, claim.podUids ?? null],
   );
   return rows;

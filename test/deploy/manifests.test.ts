@@ -135,6 +135,11 @@ describe('security', () => {
     expect(pods.length).toBe(FUNCTION_NAMES.length + 1);
   });
 
+  it('stack.yml builds each function and pod-watch from its bundle, with the node22 template', () => {
+    expect(stack.functions.map((fn) => fn.name).sort()).toEqual([...FUNCTION_NAMES, 'pod-watch'].sort());
+    for (const fn of stack.functions) expect({ lang: fn.lang, handler: fn.handler }, fn.name).toEqual({ lang: 'node22', handler: `./dist/openfaas/${fn.name}` });
+  });
+
   it('OpenFaaS functions have a read-only root, and faas-netes forces a non-root user', () => {
     for (const fn of stack.functions) expect(fn.readonlyRootFilesystem, fn.name).toBe(true);
     const values = parse(readFileSync('k8s/openfaas/openfaas-values.yaml', 'utf8')) as { faasnetes: { setNonRootUser: boolean } };

@@ -160,6 +160,19 @@ describe('cleanup-pod finds what to tear down', () => {
     expect(await teardownOf(h, r.id)).toMatchObject({ step: 'done' });
   });
 
+  it('does not force a pod terminating for less than five minutes, however many retries it took', async () => {
+    const r = await seedEndedReservation(h, { volume: false });
+    await h.schedule(cleanupPod);
+    for (let run = 0; run < 9; run++) { // 279 s in await_gone, nine retries
+      h.clock.advanceSeconds(31);
+      await h.schedule(cleanupPod);
+    }
+    const forced = h.sim.requests.all().filter((q) => q.method === 'DELETE' && q.path.endsWith(`/pods/${r.podName}`) && q.query.get('gracePeriodSeconds') === '0');
+    expect(forced).toEqual([]);
+    expect(h.sim.kube.pod({ namespace: 'gpu-dev', name: r.podName })?.metadata.deletionTimestamp).toBeTruthy();
+    expect(await teardownOf(h, r.id)).toMatchObject({ step: 'await_gone' });
+  });
+
   it('advances at most maxItems teardowns in a run; the rest wait for the next one', async () => {
     const seeded = await Promise.all([1, 2, 3].map(() => seedEndedReservation(h, { volume: false })));
     const capped = await h.schedule(cleanupPod, { maxItems: 2 });

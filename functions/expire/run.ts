@@ -29,13 +29,12 @@ export async function sweep(scope: RunScope, deps: ExpireDeps): Promise<RunRepor
   const { policy } = deps.config;
   const now = scope.now();
   const limit = scope.maxItems + 1;
-  const [overdue, waiting, noDeadline, candidates] = await Promise.all([
+  const [overdue, waiting, noDeadline, checkable] = await Promise.all([
     overdueReservations(deps.pool, now, policy.gracePeriodSeconds, limit),
     overdueWaiting(deps.pool, now, { preparingMinutes: policy.preparingTimeoutMinutes, queueHours: policy.queueTimeoutHours }, limit),
     activeWithoutDeadline(deps.pool, 100),
     reservationsToCheck(deps.pool, policy.podCheckBatch),
   ]);
-  const checkable = candidates.filter((row) => row.expires_at !== null);
   const pods = await observePods(deps.pods, checkable.map((row) => podTarget(row, policy.reservationNamespace)), deps.config.run.concurrency);
   if (!scope.dryRun) await recordObservations(deps.pool, observationsOf(pods), now);
   const input: ExpireInput = {

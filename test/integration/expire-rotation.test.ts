@@ -44,6 +44,14 @@ describe('pod check rotation', () => {
     expect(await ids()).toEqual(['rot-pod']);
   });
 
+  it('keeps reservations without a deadline out of the batch, so they cannot hold its head for good', async () => {
+    await insertReservation(db.pool, { reservation_id: 'rot-0-nodeadline', expires_at: null });
+    await insertReservation(db.pool, { reservation_id: 'rot-1-deadline' });
+    expect(await ids(1)).toEqual(['rot-1-deadline']);
+    await recordObservations(db.pool, [{ reservationId: 'rot-1-deadline', kind: 'present' }], at(0));
+    expect(await ids(1)).toEqual(['rot-1-deadline']);
+  });
+
   it('reads the next batch through the rotation index, not by sorting the fleet', async () => {
     await db.pool.query(
       `insert into reservations (reservation_id, user_id, status, expires_at, pod_name, namespace)

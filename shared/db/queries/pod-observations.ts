@@ -10,13 +10,17 @@ export interface CheckCandidate extends ReservationRow {
   absent_since: Date | null;
 }
 
-/** The next batch of the rotation: an index range read, whatever the size of the fleet (see 0005). */
+/**
+ * The next batch of the rotation: an index range read, whatever the size of the fleet (see 0005).
+ * A row the check cannot take (no pod name, no deadline) is left out here: handed out, it would never
+ * be marked checked and would hold the head of the rotation for good.
+ */
 export async function reservationsToCheck(db: Db, limit: number): Promise<CheckCandidate[]> {
   const { rows } = await db.query<CheckCandidate>(
     `select r.reservation_id, r.user_id, r.status, r.expires_at, r.launched_at, r.status_changed_at, r.pod_name,
             r.namespace, r.disk_name, r.ebs_volume_id, o.absent_since
      from pod_observations o join reservations r using (reservation_id)
-     where r.status = 'active' and r.pod_name is not null
+     where r.status = 'active' and r.pod_name is not null and r.expires_at is not null
      order by o.checked_at nulls first, o.reservation_id
      limit $1`,
     [limit],

@@ -133,7 +133,8 @@ const TRIGGERS_SQL = `
 const FUNCTIONS_SQL = `
   select p.proname as name, pg_get_function_result(p.oid) as result, l.lanname as language, p.prosrc as source
   from pg_proc p join pg_namespace n on n.oid = p.pronamespace join pg_language l on l.oid = p.prolang
-  where n.nspname = $1 and pg_get_function_result(p.oid) = 'trigger' and p.pronargs = 0`;
+  where n.nspname = $1 and pg_get_function_result(p.oid) = 'trigger' and p.pronargs = 0
+  order by p.proname`;
 
 /** A definition with schema qualifiers and its own name removed, so equivalent objects compare equal. */
 export function normalise(definition: string, schemas: string[], ownName?: string): string {

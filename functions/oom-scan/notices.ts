@@ -8,6 +8,7 @@ import type { NoticeChannel, PendingNotice } from '../../shared/db/queries/oom.j
 import { claimOomNotices, markOomNotice } from '../../shared/db/queries/oom.js';
 import { coerceError } from '../../shared/errors.js';
 import type { RunScope } from '../../shared/runtime/run-scope.js';
+import { postWebhook } from '../../shared/webhook.js';
 import { oomNoticeContent } from './decide.js';
 import type { OomDeps } from './run.js';
 
@@ -22,7 +23,7 @@ export interface NoticeReport {
 
 /** `podUids`: an event run tells only about its pod's kills; the scan retries every due notice. */
 export async function sendNotices(scope: RunScope, deps: OomDeps, channel: NoticeChannel, podUids?: string[]): Promise<NoticeReport> {
-  const send = channel === 'pod' ? writeNoticeFile : postWebhook;
+  const send = channel === 'pod' ? writeNoticeFile : sendWebhook;
   const timeoutMs = channel === 'pod' ? deps.config.kube.execTimeoutMs : (deps.config.webhook?.timeoutMs ?? 0);
   const errors: string[] = [];
   if (scope.now() >= scope.deadline) return { sent: 0, errors };
@@ -53,21 +54,8 @@ async function writeNoticeFile(deps: OomDeps, notice: PendingNotice, now: Date):
   }
 }
 
-async function postWebhook(deps: OomDeps, notice: PendingNotice): Promise<string | undefined> {
-  const webhook = deps.config.webhook;
-  if (!webhook) return 'no webhook is configured';
-  try {
-    const response = await fetch(webhook.url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(webhookPayload(notice)),
-      signal: AbortSignal.timeout(webhook.timeoutMs),
-    });
-    await response.arrayBuffer().catch(() => undefined);
-    return response.ok ? undefined : `webhook answered HTTP ${response.status}`;
-  } catch (err) {
-    return `webhook failed: ${coerceError(err).message}`;
-  }
+async function sendWebhook(deps: OomDeps, notice: PendingNotice): Promise<string | undefined> {
+  return deps.config.webhook ? postWebhook(deps.config.webhook, webhookPayload(notice)) : 'no webhook is configured';
 }
 
 function webhookPayload(notice: PendingNotice) {

@@ -95,19 +95,20 @@ async function requireValues(client: pg.ClientBase, target: Column, log: Adoptio
 }
 
 /**
- * Switches off the user triggers that are enabled now; the returned function switches them back on.
- * Disabling by name (not DISABLE TRIGGER USER) leaves a trigger the origin had switched off as it
- * was. Other sessions never see them off: the ALTERs hold their locks until commit.
+ * Switches off the user triggers that fire now (enabled, or enabled ALWAYS); the returned function
+ * switches them back on as they were. Disabling by name (not DISABLE TRIGGER USER) leaves a trigger
+ * the origin had switched off (or set to fire on replicas only) as it was. Other sessions never
+ * see them off: the ALTERs hold their locks until commit.
  */
 export async function pauseTriggers(client: pg.ClientBase, tables: string[]): Promise<() => Promise<void>> {
-  const { rows } = await client.query<{ table: string; name: string }>(
-    `select c.relname as "table", t.tgname as name from pg_trigger t join pg_class c on c.oid = t.tgrelid
+  const { rows } = await client.query<{ table: string; name: string; always: boolean }>(
+    `select c.relname as "table", t.tgname as name, t.tgenabled = 'A' as always from pg_trigger t join pg_class c on c.oid = t.tgrelid
      where c.relnamespace = (select oid from pg_namespace where nspname = current_schema()) and c.relname = any($1::text[])
-       and not t.tgisinternal and t.tgenabled = 'O'`,
+       and not t.tgisinternal and t.tgenabled in ('O', 'A')`,
     [tables],
   );
   for (const row of rows) await client.query(`alter table ${q(row.table)} disable trigger ${q(row.name)}`);
   return async () => {
-    for (const row of rows) await client.query(`alter table ${q(row.table)} enable trigger ${q(row.name)}`);
+    for (const row of rows) await client.query(`alter table ${q(row.table)} enable ${row.always ? 'always ' : ''}trigger ${q(row.name)}`);
   };
 }

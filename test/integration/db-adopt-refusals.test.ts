@@ -157,3 +157,17 @@ describe('a database with only the GPU dev-server tables', () => {
     expect(stamped.rows[0]).toEqual({ set: true });
   });
 });
+
+describe("the origin's own triggers", () => {
+  it('do not fire while adoption fills values, even enabled ALWAYS, and are left as the origin set them', async () => {
+    const target = await origin(`alter table reservations enable always trigger update_reservations_updated_at;
+      alter table disks disable trigger update_disks_last_updated`);
+    const report = await migrate(target.pool, undefined, { adoptExisting: true });
+    expect(report.adopted).toContain('filled 1 null reservations.oom_count with 0');
+    const { rows } = await target.pool.query<{ updated: Date }>(`select updated_at as updated from reservations where reservation_id like '72e5%'`);
+    expect(rows[0]!.updated.toISOString()).toBe('2026-03-02T07:40:00.000Z');
+    const triggers = await target.pool.query<{ name: string; enabled: string }>(
+      `select tgname as name, tgenabled::text as enabled from pg_trigger where tgname in ('update_reservations_updated_at', 'update_disks_last_updated') order by 1`);
+    expect(triggers.rows).toEqual([{ name: 'update_disks_last_updated', enabled: 'D' }, { name: 'update_reservations_updated_at', enabled: 'A' }]);
+  });
+});

@@ -2,8 +2,9 @@
  * expire's evidence rules at run level, where the races happen: an extension or cancellation
  * committed while the run is between its read and its write (here: inside its pod check) wins,
  * a run whose budget is spent starts no transition, a pod-change event about an evicted pod ends
- * its reservation at once, and an API that does not answer in time (a timeout,
- * not an error status) is never read as "the pod is gone", on the schedule or on a pod event.
+ * its reservation at once (but not when its name is shared by two active reservations), and an API
+ * that does not answer in time (a timeout, not an error status) is never read as "the pod is
+ * gone", on the schedule or on a pod event.
  */
 import { randomUUID } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -149,6 +150,20 @@ describe('expire: the per-run time budget', () => {
 });
 
 describe('expire: pod events', () => {
+  it('ends neither reservation when a deleted unlabelled pod\'s name belongs to two active ones', async () => {
+    const podName = 'gpu-dev-shared0';
+    for (const id of ['llll0001-first', 'llll0002-second']) {
+      await insertReservation(h.deps.pool, { reservation_id: id, pod_name: podName, namespace: 'gpu-dev', launched_at: minutesFromNow(-60), status_changed_at: minutesFromNow(-60), expires_at: minutesFromNow(120) });
+    }
+    h.sim.kube.addPod({ name: podName, namespace: 'gpu-dev' });
+    const pod = h.sim.kube.pod({ namespace: 'gpu-dev', name: podName })!;
+    h.sim.kube.deleteBehindOurBack({ namespace: 'gpu-dev', name: podName });
+    const result = await h.event(expire, { type: EventTypes.podDeleted, source: '/apis/v1/namespaces/gpu-dev/pods', data: pod } as never);
+    expect(result.summary).toMatchObject({ ignored_events: 1 });
+    expect((await rowOf('llll0001-first')).status).toBe('active');
+    expect((await rowOf('llll0002-second')).status).toBe('active');
+  });
+
   it('fails a reservation within one event when its pod is evicted, with the pod\'s reason', async () => {
     const podName = await active('jjjj0001-evicted', 120, true);
     h.sim.kube.evict({ namespace: 'gpu-dev', name: podName });

@@ -169,6 +169,18 @@ describe('run scope for events', () => {
     expect(duplicate.outcome).toBe('accepted');
     expect(claims).toEqual([true, true, true, false]);
   });
+
+  it('a duplicate delivery that fails leaves the claim of the run that did the work in place', async () => {
+    const claims: boolean[] = [];
+    const claimAnd = (failures: string[]) => runScoped(services, 'cleanup-pod', eventInvocation('ev-3'), async (scope) => {
+      claims.push(await scope.claimEvent(db.pool));
+      return { summary: {}, failures };
+    });
+    expect((await claimAnd([])).outcome).toBe('accepted');
+    expect((await claimAnd(['pod delete: 503'])).outcome).toBe('failed');
+    await claimAnd([]);
+    expect(claims).toEqual([true, false, false]);
+  });
 });
 
 describe('trace context', () => {

@@ -19,7 +19,9 @@ export interface HealthServer {
 
 export async function startHealthServer(port: number, host: string, state: HealthState, metrics: PodWatchMetrics): Promise<HealthServer> {
   const server = http.createServer((req, res) => {
-    void answer(req.url ?? '/', state, metrics).then(({ status, type, body }) => {
+    // A failing scrape answers 500; it must not become an unhandled rejection that ends the process.
+    const failed = { status: 500, type: 'application/json', body: JSON.stringify({ status: 'error' }) };
+    void answer(req.url ?? '/', state, metrics).catch(() => failed).then(({ status, type, body }) => {
       res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
       res.end(body);
     });

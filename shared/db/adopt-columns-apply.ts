@@ -45,7 +45,8 @@ async function convertTimestamps(client: pg.ClientBase, plan: ColumnPlan, timeZo
     }
     await client.query(`alter table ${q(target.table)} alter column ${column} drop default,
       alter column ${column} type ${target.type} using ${column}::timestamptz`);
-    log.changes.push(`converted ${target.table}.${target.name} from ${existing.type} to ${target.type}, reading values without an offset as ${timeZone}`);
+    const dropped = existing.default === null ? '' : `; dropped its default ${existing.default}`;
+    log.changes.push(`converted ${target.table}.${target.name} from ${existing.type} to ${target.type}, reading values without an offset as ${timeZone}${dropped}`);
   }
   await client.query('select set_config($1, $2, true)', ['timezone', previous]);
 }

@@ -137,6 +137,19 @@ describe('timestamps stored without a time zone (the origin bug)', () => {
     await expectRefused(target, [/^reservations\.launched_at: 3 rows hold text that is not a timestamp, e\.g\. 0b7e52c4-1d9a-4c55-9a51-6f1c2f0d8a01, 1c8f63d5-2eab-4d66-8b62-7a2d3e1e9b02, 72e5c93b-8401-43cc-a1c8-d0839e7df108$/], { assumeTimeZone: 'UTC' });
   });
 
+  it("a converted column's origin default is dropped and reported, and 0001's (if any) set", async () => {
+    const target = await origin(`${naive}; alter table reservations alter column expires_at set default localtimestamp + interval '1 hour';
+      alter table reservations alter column created_at type timestamp without time zone using created_at at time zone 'UTC'`);
+    const report = await migrate(target.pool, undefined, { adoptExisting: true, assumeTimeZone: 'UTC' });
+    expect(report.adopted).toEqual(expect.arrayContaining([
+      expect.stringMatching(/^converted reservations\.expires_at from .* as UTC; dropped its default \(LOCALTIMESTAMP \+ '01:00:00'::interval\)$/),
+      expect.stringMatching(/^converted reservations\.created_at from .* as UTC; dropped its default now\(\)$/),
+      'set default now() on reservations.created_at',
+    ]));
+    const { rows } = await target.pool.query(`select column_default as d from information_schema.columns where table_name = 'reservations' and column_name = 'expires_at'`);
+    expect(rows[0]).toEqual({ d: null });
+  });
+
   it('an unknown zone name is bad input', async () => {
     const target = await origin(naive);
     await expect(migrate(target.pool, undefined, { adoptExisting: true, assumeTimeZone: 'Mars/Olympus' })).rejects.toThrow(Invalid);

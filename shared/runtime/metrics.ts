@@ -10,7 +10,7 @@ export interface Metrics {
   /** outcome: a RunResult outcome, or `invalid` (400) / `error` (thrown). */
   runs: Counter<'function' | 'trigger' | 'outcome'>;
   runDurationSeconds: Histogram<'function' | 'trigger'>;
-  /** kind: the action's name (expire, delete-pod, create-snapshot…); outcome: done | failed | skipped. */
+  /** kind: the action's name (expire, delete-pod, create-snapshot…); outcome: done | failed | skipped, and for cleanup-pod's steps retry | leftovers. */
   actions: Counter<'function' | 'kind' | 'outcome'>;
   outboxBacklog: Gauge;
   warningsSent: Counter<'level'>;

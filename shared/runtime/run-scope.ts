@@ -85,7 +85,9 @@ async function recorded(
   const startedAt = services.clock.now();
   const log = runLogger(services.log, { fn, runId, trigger: invocation.kind });
   const staged: string[] = [];
-  let claimed = false;
+  // When this run recorded the event: a claim made in a transaction that rolled back, and then taken
+  // by a duplicate delivery, carries another time and is never released by this run.
+  let claimedAt: Date | undefined;
   // The trace that reached this run continues in every event it publishes (W3C traceparent).
   const traceparent = invocation.kind === 'event' ? invocation.event.traceparent : invocation.traceparent;
   const traced = (event: LifecycleEvent): LifecycleEvent => (event.traceparent || !traceparent ? event : { ...event, traceparent });
@@ -106,14 +108,16 @@ async function recorded(
       if (invocation.kind !== 'event') return true;
       if (dryRun) return true;
       const { source, id, type } = invocation.event;
-      claimed = await recordProcessedEvent(db, { consumer: fn, source, eventId: id, type }, services.clock.now());
-      return claimed;
+      const at = services.clock.now();
+      const inserted = await recordProcessedEvent(db, { consumer: fn, source, eventId: id, type }, at);
+      if (inserted) claimedAt = at;
+      return inserted;
     },
   };
   // A failed event run gives its claim back: the platform retries a 5xx, and that retry must work.
   const releaseClaim = async () => {
-    if (!claimed || invocation.kind !== 'event') return;
-    await releaseProcessedEvent(services.pool, { consumer: fn, source: invocation.event.source, eventId: invocation.event.id })
+    if (!claimedAt || invocation.kind !== 'event') return;
+    await releaseProcessedEvent(services.pool, { consumer: fn, source: invocation.event.source, eventId: invocation.event.id }, claimedAt)
       .catch((err: unknown) => log.error({ err }, 'could not release the event claim; the scheduled sweep will catch up'));
   };
   await startRun(services.pool, { id: runId, fn, trigger: invocation.kind, ...invocationIds(invocation), dryRun, startedAt });

@@ -170,6 +170,25 @@ describe('run scope for events', () => {
     expect(claims).toEqual([true, true, true, false]);
   });
 
+  it('a run whose claim rolled back with its transaction never releases the claim a duplicate delivery made meanwhile', async () => {
+    const inboxRows = async () => (await db.pool.query(`select 1 from event_inbox where consumer = 'cleanup-pod' and event_id = 'ev-5'`)).rowCount;
+    const failing = await runScoped(services, 'cleanup-pod', eventInvocation('ev-5'), async (scope) => {
+      await withTransaction(db.pool, async (client) => {
+        expect(await scope.claimEvent(client)).toBe(true);
+        throw new Error('the effect failed');
+      }).catch(() => undefined);
+      clock.advanceSeconds(1);
+      const duplicate = await runScoped(services, 'cleanup-pod', eventInvocation('ev-5'), async (other) => {
+        expect(await other.claimEvent(db.pool)).toBe(true);
+        return { summary: {}, failures: [] };
+      });
+      expect(duplicate.outcome).toBe('accepted');
+      return { summary: {}, failures: ['the effect failed'] };
+    });
+    expect(failing.outcome).toBe('failed');
+    expect(await inboxRows()).toBe(1);
+  });
+
   it('a duplicate delivery that fails leaves the claim of the run that did the work in place', async () => {
     const claims: boolean[] = [];
     const claimAnd = (failures: string[]) => runScoped(services, 'cleanup-pod', eventInvocation('ev-3'), async (scope) => {

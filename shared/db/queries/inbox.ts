@@ -23,8 +23,12 @@ export async function recordProcessedEvent(db: Db, entry: InboxEntry, now: Date)
 /**
  * Forget that `consumer` processed the CloudEvent: its run failed, so the platform's redelivery must
  * do the work instead of being answered as a duplicate. Consumers' effects are compare-and-sets,
- * so whatever the failed run already did is not repeated by the retry.
+ * so whatever the failed run already did is not repeated by the retry. Only the row this run wrote
+ * (its `processedAt`) is removed, never a duplicate delivery's.
  */
-export async function releaseProcessedEvent(db: Db, entry: Omit<InboxEntry, 'type'>): Promise<void> {
-  await db.query(`delete from event_inbox where consumer = $1 and source = $2 and event_id = $3`, [entry.consumer, entry.source, entry.eventId]);
+export async function releaseProcessedEvent(db: Db, entry: Omit<InboxEntry, 'type'>, processedAt: Date): Promise<void> {
+  await db.query(
+    `delete from event_inbox where consumer = $1 and source = $2 and event_id = $3 and processed_at = $4`,
+    [entry.consumer, entry.source, entry.eventId, processedAt],
+  );
 }

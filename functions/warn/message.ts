@@ -16,8 +16,31 @@ export interface WarningText {
   now: Date;
 }
 
+/**
+ * An id as text a person reads: control characters (newlines, ESC sequences, C1 codes, bidi
+ * overrides) are removed so an id cannot forge lines or repaint a terminal through `wall`.
+ */
+export function printable(text: string): string {
+  return text.replace(/[\p{Cc}\u200e\u200f\u202a-\u202e\u2066-\u2069]/gu, '');
+}
+
+/**
+ * An id as one word of a POSIX shell command the user may paste: left bare when it is made only of
+ * characters no shell treats specially, otherwise single-quoted ('\'' for a quote inside).
+ */
+export function shellWord(text: string): string {
+  const clean = printable(text);
+  if (/^[A-Za-z0-9._-]+$/.test(clean)) return clean;
+  return `'${clean.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The command that extends a reservation, safe to paste into the user's shell. */
+export function extendCommand(reservationId: string): string {
+  return `gpu-dev extend ${shellWord(reservationId)}`;
+}
+
 function headline({ reservationId, minutesLeft }: WarningText): string {
-  const short = reservationId.slice(0, 8);
+  const short = printable(reservationId).slice(0, 8);
   if (minutesLeft <= 0) return `URGENT: reservation ${short} expires in less than 1 minute!`;
   const span = `${minutesLeft} minute${minutesLeft === 1 ? '' : 's'}`;
   if (minutesLeft <= 5) return `WARNING: reservation ${short} expires in ${span}!`;
@@ -42,7 +65,7 @@ export function warningFileContent(text: WarningText): string {
     'When the reservation expires, this server is shut down.',
     '',
     'Need more time? Extend the reservation:',
-    `    gpu-dev extend ${text.reservationId}`,
+    `    ${extendCommand(text.reservationId)}`,
     '',
     `Generated at ${utc(text.now)}`,
     rule,
@@ -52,7 +75,7 @@ export function warningFileContent(text: WarningText): string {
 
 /** The one-line notice broadcast to logged-in terminals. */
 export function broadcastText(text: WarningText): string {
-  return `${headline(text)} Expires at ${utc(text.expiresAt)}. Extend with: gpu-dev extend ${text.reservationId}\n`;
+  return `${headline(text)} Expires at ${utc(text.expiresAt)}. Extend with: ${extendCommand(text.reservationId)}\n`;
 }
 
 function utc(instant: Date): string {

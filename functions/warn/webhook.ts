@@ -7,6 +7,7 @@ import type pg from 'pg';
 import { markWebhook, pendingWebhooks } from '../../shared/db/queries/warnings.js';
 import type { PendingWebhook } from '../../shared/db/queries/warnings.js';
 import { postWebhook } from '../../shared/webhook.js';
+import { extendCommand, printable } from './message.js';
 import type { WebhookSettings } from '../../shared/webhook.js';
 
 const MAX_ATTEMPTS = 10;
@@ -25,7 +26,7 @@ export async function sendPendingWebhooks(pool: pg.Pool, webhook: WebhookSetting
 function payload(row: PendingWebhook) {
   const minutes = row.minutes_left ?? row.level_minutes;
   return {
-    text: `Reservation ${row.reservation_id.slice(0, 8)} expires in ${minutes} minute(s), at ${row.expires_at.toISOString()}. Extend with: gpu-dev extend ${row.reservation_id}`,
+    text: `Reservation ${printable(row.reservation_id).slice(0, 8)} expires in ${minutes} minute(s), at ${row.expires_at.toISOString()}. Extend with: ${extendCommand(row.reservation_id)}`,
     type: 'reservation.warned',
     reservationId: row.reservation_id,
     levelMinutes: row.level_minutes,

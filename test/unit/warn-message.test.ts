@@ -1,5 +1,6 @@
+import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { broadcastText, warningFileContent, warningFileName } from '../../functions/warn/message.js';
+import { broadcastText, extendCommand, printable, shellWord, warningFileContent, warningFileName } from '../../functions/warn/message.js';
 
 const base = { reservationId: '0123abcd-1111-2222-3333-444455556666', expiresAt: new Date('2026-06-01T12:30:00Z'), now: new Date('2026-06-01T12:16:00Z') };
 
@@ -29,5 +30,35 @@ describe('warning text', () => {
     [0, 'URGENT: reservation 0123abcd expires in less than 1 minute!'],
   ])('uses the origin bands: %i minutes -> %s', (minutesLeft, expected) => {
     expect(broadcastText({ ...base, minutesLeft })).toContain(expected);
+  });
+});
+
+describe('ids in user-visible text (issue 14)', () => {
+  const hostile = `ab'cd$(touch /tmp/x)\`id\` ;rm -rf ~\n\u001b[2Jfake line\u0007`;
+  const text = { ...base, reservationId: hostile, minutesLeft: 5 };
+
+  it('quotes the id in the copy-paste extend command so the shell reads it as one literal word', () => {
+    const line = warningFileContent(text).split('\n').find((l) => l.includes('gpu-dev extend'))!;
+    const word = line.trim().slice('gpu-dev extend '.length);
+    const echoed = execFileSync('sh', ['-c', `printf '%s|' ${word}`], { encoding: 'utf8' });
+    expect(echoed).toBe(`${printable(hostile)}|`);
+    expect(echoed).not.toContain('\n');
+  });
+
+  it('strips control characters (newline, ESC, BEL) from the file, the wall line and the headline', () => {
+    const content = warningFileContent(text);
+    const wall = broadcastText(text);
+    for (const out of [content, wall]) {
+      expect(out.replace(/\n/g, '')).not.toMatch(/\p{Cc}/u);
+      expect(out).not.toContain('fake line\n');
+    }
+    expect(wall.trimEnd()).not.toContain('\n');
+    expect(wall).toContain(`gpu-dev extend ${shellWord(hostile)}`);
+  });
+
+  it('leaves an ordinary id bare, and quotes an empty or quote-only id', () => {
+    expect(extendCommand('0123abcd-1111-2222-3333-444455556666')).toBe('gpu-dev extend 0123abcd-1111-2222-3333-444455556666');
+    expect(shellWord('')).toBe(`''`);
+    expect(execFileSync('sh', ['-c', `printf '%s' ${shellWord(`'`)}`], { encoding: 'utf8' })).toBe(`'`);
   });
 });

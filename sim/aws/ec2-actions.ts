@@ -5,7 +5,7 @@
  */
 import { Ec2Error } from './ec2-error.js';
 import type { Ec2State, SimSnapshot, SimVolume } from './ec2-state.js';
-import { simAccountId } from './ec2-state.js';
+import { observedVolumeState, simAccountId } from './ec2-state.js';
 import type { Ec2Params } from './ec2-params.js';
 import { filters, list, required, tagSpecifications, tags, validateIds } from './ec2-params.js';
 import { filterPredicate } from './filters.js';
@@ -30,11 +30,11 @@ function snapshotXml(state: Ec2State, s: SimSnapshot): XmlObject {
 function volumeXml(v: SimVolume): XmlObject {
   const attachments = v.attachment
     ? [{ volumeId: v.volumeId, instanceId: v.attachment.instanceId, device: v.attachment.device,
-        status: 'attached', attachTime: v.attachment.attachTime, deleteOnTermination: false }]
+        status: v.attachment.state, attachTime: v.attachment.attachTime, deleteOnTermination: false }]
     : [];
   return {
     volumeId: v.volumeId, size: v.sizeGiB, snapshotId: '', availabilityZone: v.availabilityZone,
-    status: v.attachment ? 'in-use' : 'available', createTime: v.createTime, attachmentSet: attachments,
+    status: observedVolumeState(v), createTime: v.createTime, attachmentSet: attachments,
     volumeType: 'gp3', iops: 3000, throughput: 125, encrypted: false, multiAttachEnabled: false,
     tagSet: tagSet(v.tags),
   };
@@ -65,10 +65,17 @@ const describeSnapshots: Ec2Action = (state, params) => {
   return { snapshotSet: page.items.map((s) => snapshotXml(state, s)), nextToken: page.nextToken };
 };
 
+/** The message real EC2 gives, e.g. "vol-6eed552a is not 'available'." for an attach too early. */
+function incorrectState(volume: SimVolume, wanted: string): Ec2Error {
+  return new Ec2Error('IncorrectState', `${volume.volumeId} is not '${wanted}'.`);
+}
+
 const createSnapshot: Ec2Action = (state, params) => {
   const volumeId = required(params, 'VolumeId');
   validateIds([volumeId], 'vol');
   const volume = state.volume(volumeId);
+  const observed = observedVolumeState(volume);
+  if (observed !== 'available' && observed !== 'in-use') throw incorrectState(volume, 'available');
   const startTime = state.now();
   const snapshot: SimSnapshot = {
     snapshotId: state.newSnapshotId(), volumeId, sizeGiB: volume.sizeGiB,
@@ -105,8 +112,8 @@ const createTags: Ec2Action = (state, params) => {
 };
 
 const volumeFields: FilterFields<SimVolume> = {
-  status: (v) => [v.attachment ? 'in-use' : 'available'],
-  'attachment.status': (v) => (v.attachment ? ['attached'] : []),
+  status: (v) => [observedVolumeState(v)],
+  'attachment.status': (v) => (v.attachment ? [v.attachment.state] : []),
   'volume-id': (v) => [v.volumeId],
 };
 
@@ -122,10 +129,13 @@ const deleteVolume: Ec2Action = (state, params) => {
   const volumeId = required(params, 'VolumeId');
   validateIds([volumeId], 'vol');
   const volume = state.volume(volumeId);
-  if (volume.attachment) {
-    throw new Ec2Error('VolumeInUse', `Volume ${volumeId} is currently attached to ${volume.attachment.instanceId}`);
+  const observed = observedVolumeState(volume);
+  if (observed === 'in-use') {
+    throw new Ec2Error('VolumeInUse', `Volume ${volumeId} is currently attached to ${volume.attachment?.instanceId ?? 'an instance'}`);
   }
-  state.volumes.delete(volumeId);
+  // EC2 deletes `available` and `error` volumes; one still being created or already going is refused.
+  if (observed !== 'available' && observed !== 'error') throw incorrectState(volume, 'available');
+  state.beginDelete(volume);
   return { return: true };
 };
 

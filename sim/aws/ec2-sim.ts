@@ -11,7 +11,8 @@ import { Ec2Error } from './ec2-error.js';
 import type { Ec2Params } from './ec2-params.js';
 import { validateIds } from './ec2-params.js';
 import { Ec2State } from './ec2-state.js';
-import type { SimSnapshot, SimSnapshotState, SimVolume, SimVolumeState } from './ec2-state.js';
+import { observedVolumeState } from './ec2-state.js';
+import type { SimAttachmentState, SimSnapshot, SimSnapshotState, SimVolume, SimVolumeState } from './ec2-state.js';
 import { ec2ResponseXml } from './ec2-xml.js';
 
 export interface VolumeSpec {
@@ -21,6 +22,8 @@ export interface VolumeSpec {
   tags?: Record<string, string>;
   /** Instance id or pod reference the volume is attached to; the volume is `in-use` when set. */
   attachedTo?: string;
+  /** `available` (or `in-use` with attachedTo) by default; any other state holds until changed. */
+  state?: SimVolumeState;
 }
 
 export interface SnapshotSpec {
@@ -41,6 +44,7 @@ export interface VolumeView {
   sizeGiB: number;
   availabilityZone: string;
   attachedTo?: string;
+  attachmentState?: SimAttachmentState;
   tags: Record<string, string>;
 }
 
@@ -63,6 +67,7 @@ export class Ec2Sim {
   }
 
   run(action: string, params: Ec2Params): SimAnswer {
+    this.state.settle();
     const handler = Object.hasOwn(ec2Actions, action) ? ec2Actions[action] : undefined;
     if (!handler) return ec2ErrorAnswer(400, 'InvalidAction', `The action ${action} is not valid for this web service.`);
     try {
@@ -79,10 +84,12 @@ export class Ec2Sim {
     validateIds([volumeId], 'vol');
     const volume: SimVolume = {
       volumeId, sizeGiB: spec.sizeGiB, availabilityZone: spec.availabilityZone ?? 'us-east-1a',
-      createTime: this.state.now(), tags: new Map(Object.entries(spec.tags ?? {})),
+      createTime: this.state.now(), tags: new Map(Object.entries(spec.tags ?? {})), lifecycle: 'available',
     };
     this.state.volumes.set(volumeId, volume);
     if (spec.attachedTo !== undefined) this.state.attach(volumeId, spec.attachedTo);
+    if (spec.state !== undefined && spec.state !== 'in-use') this.state.setVolumeState(volumeId, spec.state);
+    if (spec.state === 'in-use' && spec.attachedTo === undefined) this.state.setVolumeState(volumeId, 'in-use');
     return this.volumeView(volume);
   }
 
@@ -109,8 +116,9 @@ export class Ec2Sim {
 
   volumeView(volume: SimVolume): VolumeView {
     return {
-      volumeId: volume.volumeId, state: volume.attachment ? 'in-use' : 'available', sizeGiB: volume.sizeGiB,
+      volumeId: volume.volumeId, state: observedVolumeState(volume), sizeGiB: volume.sizeGiB,
       availabilityZone: volume.availabilityZone, attachedTo: volume.attachment?.instanceId,
+      attachmentState: volume.attachment?.state,
       tags: Object.fromEntries(volume.tags),
     };
   }

@@ -1,20 +1,34 @@
 /*
  * The simulated EC2 account: volumes with their attachment and snapshots whose state follows the
  * clock. Snapshot progress is computed on every read from `startTime` and the clock rather than by
- * timers, so a ManualClock moved by a test is all it takes to complete a snapshot.
+ * timers, so a ManualClock moved by a test is all it takes to complete a snapshot. Timed volume
+ * transitions (a `deleting` volume vanishing, a `detaching` attachment ending) are applied by
+ * `settle()`, which every action and every inspection calls first, for the same reason.
  */
 import type { Clock } from '../../shared/clock.js';
 import { Ec2Error, notFound } from './ec2-error.js';
 
 export const simAccountId = '123456789012';
 
-export type SimVolumeState = 'available' | 'in-use';
+/** The volume states DescribeVolumes reports (EC2 API reference, `Volume.State`). */
+export type SimVolumeState = 'creating' | 'available' | 'in-use' | 'deleting' | 'deleted' | 'error';
+/** The attachment states (EC2 API reference, `VolumeAttachment.State`). */
+export type SimAttachmentState = 'attaching' | 'attached' | 'detaching' | 'detached';
 export type SimSnapshotState = 'pending' | 'completed' | 'error';
+
+/**
+ * The stored life-cycle state; `in-use` is not stored but observed: an `available` volume with a
+ * live attachment (attaching, attached or detaching) reports `in-use`, as EC2 does.
+ */
+export type SimVolumeLifecycle = Exclude<SimVolumeState, 'in-use'>;
 
 export interface SimAttachment {
   instanceId: string;
   device: string;
   attachTime: Date;
+  state: SimAttachmentState;
+  /** A `detaching` attachment started by a detach ends (is removed) at this instant. */
+  endsAt?: Date;
 }
 
 export interface SimVolume {
@@ -23,6 +37,9 @@ export interface SimVolume {
   availabilityZone: string;
   createTime: Date;
   tags: Map<string, string>;
+  lifecycle: SimVolumeLifecycle;
+  /** A volume DeleteVolume put in `deleting` vanishes (NotFound from then on) at this instant. */
+  goneAt?: Date;
   attachment?: SimAttachment;
 }
 
@@ -45,12 +62,37 @@ export interface SnapshotObservation {
 
 const hexId = (prefix: string, n: number) => `${prefix}-${n.toString(16).padStart(17, '0')}`;
 
+/** How long the timed volume transitions take, in seconds on the clock; 0 makes them instant. */
+export interface VolumeTimings {
+  /** DeleteVolume → `deleting` for this long → gone. */
+  deleteSeconds: number;
+  /** A detach → attachment `detaching` (volume still `in-use`) for this long → `available`. */
+  detachSeconds: number;
+}
+
+/** The volume EC2 would report: `in-use` while an attachment other than `detached` exists. */
+export function observedVolumeState(volume: SimVolume): SimVolumeState {
+  const attached = volume.attachment !== undefined && volume.attachment.state !== 'detached';
+  return volume.lifecycle === 'available' && attached ? 'in-use' : volume.lifecycle;
+}
+
 export class Ec2State {
   readonly volumes = new Map<string, SimVolume>();
   readonly snapshots = new Map<string, SimSnapshot>();
+  readonly volumeTimings: VolumeTimings = { deleteSeconds: 0, detachSeconds: 0 };
   private nextId = 1;
 
   constructor(private readonly clock: Clock, public snapshotCompletionSeconds: number) {}
+
+  /** Applies the timed transitions that are due by the clock. */
+  settle(): void {
+    const now = this.clock.now().getTime();
+    for (const [volumeId, volume] of this.volumes) {
+      if (volume.goneAt !== undefined && volume.goneAt.getTime() <= now) this.volumes.delete(volumeId);
+      const endsAt = volume.attachment?.endsAt;
+      if (endsAt !== undefined && endsAt.getTime() <= now) delete volume.attachment;
+    }
+  }
 
   now(): Date {
     return this.clock.now();
@@ -85,16 +127,64 @@ export class Ec2State {
     return { state: 'pending', progressPercent: Math.min(99, Math.floor((Math.max(0, elapsedMs) / totalMs) * 100)) };
   }
 
-  attach(volumeId: string, instanceId: string, device = '/dev/xvdf'): void {
+  attach(volumeId: string, instanceId: string, device = '/dev/xvdf', state: SimAttachmentState = 'attached'): void {
     const volume = this.volume(volumeId);
-    if (volume.attachment) {
+    if (volume.attachment && volume.attachment.state !== 'detached') {
       throw new Ec2Error('VolumeInUse', `${volumeId} is already attached to an instance`);
     }
-    volume.attachment = { instanceId, device, attachTime: this.clock.now() };
+    volume.attachment = { instanceId, device, attachTime: this.clock.now(), state };
   }
 
+  /**
+   * What the attach/detach controller's DetachVolume does: `detaching` for `detachSeconds`, then
+   * no attachment (the volume is `available`). A detach already under way keeps its end time.
+   */
   detach(volumeId: string): void {
-    delete this.volume(volumeId).attachment;
+    const volume = this.volume(volumeId);
+    const attachment = volume.attachment;
+    if (!attachment || attachment.state === 'detaching') return;
+    const seconds = this.volumeTimings.detachSeconds;
+    if (seconds <= 0 || attachment.state === 'detached') return void delete volume.attachment;
+    attachment.state = 'detaching';
+    attachment.endsAt = new Date(this.clock.now().getTime() + seconds * 1000);
+  }
+
+  /** DeleteVolume accepted: `deleting` for `deleteSeconds`, then gone. */
+  beginDelete(volume: SimVolume): void {
+    const seconds = this.volumeTimings.deleteSeconds;
+    if (seconds <= 0) return void this.volumes.delete(volume.volumeId);
+    volume.lifecycle = 'deleting';
+    volume.goneAt = new Date(this.clock.now().getTime() + seconds * 1000);
+  }
+
+  /**
+   * Scripts a volume state; it holds until changed (no timer). `in-use` attaches the volume (to
+   * `sim-instance` when it had no attachment); `available` removes its attachment; `deleting` and
+   * `deleted` remove it too, as EC2 only deletes detached volumes.
+   */
+  setVolumeState(volumeId: string, state: SimVolumeState): void {
+    const volume = this.volume(volumeId);
+    delete volume.goneAt;
+    if (state === 'in-use') {
+      volume.lifecycle = 'available';
+      if (!volume.attachment || volume.attachment.state === 'detached') this.attach(volumeId, 'sim-instance');
+      return;
+    }
+    volume.lifecycle = state;
+    if (state === 'available' || state === 'deleting' || state === 'deleted') delete volume.attachment;
+  }
+
+  /**
+   * Scripts the attachment state; it holds until changed (no timer). A volume without an
+   * attachment gets one to `sim-instance`. `detached` keeps the attachment item, as DescribeVolumes
+   * shows it briefly after a detach, and the volume reports `available`.
+   */
+  setAttachmentState(volumeId: string, state: SimAttachmentState): void {
+    const volume = this.volume(volumeId);
+    if (!volume.attachment) this.attach(volumeId, 'sim-instance', '/dev/xvdf', state);
+    const attachment = volume.attachment as SimAttachment;
+    attachment.state = state;
+    delete attachment.endsAt;
   }
 
   reset(): void {

@@ -9,17 +9,24 @@ import { FaultBook, faultAnswer } from './aws-faults.js';
 import type { AwsFault, AwsFaultRule, AwsService } from './aws-faults.js';
 import { Ec2Sim } from './ec2-sim.js';
 import type { SnapshotSpec, SnapshotView, VolumeSpec, VolumeView } from './ec2-sim.js';
+import type { SimAttachmentState, SimSnapshotState, SimVolumeState, VolumeTimings } from './ec2-state.js';
 import { LambdaSim } from './lambda.js';
 import type { LambdaInvocation, LambdaResponder } from './lambda.js';
 import { classify, holdAnswer, send } from './requests.js';
 import { appendBounded } from '../kube/bounded.js';
 
 export type { AwsFault, AwsFaultRule, LambdaInvocation, LambdaResponder, SnapshotSpec, SnapshotView, VolumeSpec, VolumeView };
+export type { SimAttachmentState, SimSnapshotState, SimVolumeState, VolumeTimings };
 
 export interface AwsSimOptions {
   clock: Clock;
   /** How long a new snapshot stays `pending`, measured on the clock; 60 s when absent. */
   snapshotCompletionSeconds?: number;
+  /**
+   * How long a deleted volume stays `deleting` and a detaching attachment `detaching`, on the
+   * clock; 0 (instant) when absent.
+   */
+  volumeTimings?: Partial<VolumeTimings>;
 }
 
 /** One request that reached the simulator, in arrival order, including those a fault answered. */
@@ -39,8 +46,17 @@ export interface AwsSim {
 
   addVolume(spec: VolumeSpec): VolumeView;
   attachVolume(volumeId: string, attachedTo: string): void;
-  /** What the cluster does when a pod holding the volume is gone: `in-use` → `available`. */
+  /**
+   * What the cluster does when a pod holding the volume is gone: `in-use` → `available`, through
+   * an attachment `detaching` for `volumeTimings.detachSeconds` when that is above 0.
+   */
   detachVolume(volumeId: string): void;
+  /** Scripts the volume's state; it holds until changed. See Ec2State.setVolumeState. */
+  setVolumeState(volumeId: string, state: SimVolumeState): void;
+  /** Scripts the attachment's state (creating one when there is none); it holds until changed. */
+  setAttachmentState(volumeId: string, state: SimAttachmentState): void;
+  /** Applies to deletes and detaches started after the call. */
+  setVolumeTimings(timings: Partial<VolumeTimings>): void;
   addSnapshot(spec: SnapshotSpec): SnapshotView;
   /** The snapshot reports `error` from now on. */
   failSnapshot(snapshotId: string): void;
@@ -59,7 +75,7 @@ export interface AwsSim {
   calls(): AwsCall[];
   /** Forgets recorded calls and invocations; state stays. */
   clear(): void;
-  /** Forgets everything: volumes, snapshots, functions, faults and records. */
+  /** Forgets everything: volumes, snapshots, functions, faults and records; volume timings go back to the options'. */
   reset(): void;
 }
 
@@ -69,6 +85,7 @@ interface SimParts {
   lambda: LambdaSim;
   faults: FaultBook;
   callLog: AwsCall[];
+  initialTimings: Partial<VolumeTimings>;
 }
 
 async function handleRequest(parts: SimParts, req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): Promise<boolean> {
@@ -96,10 +113,18 @@ type Inspection = 'volumes' | 'volume' | 'snapshots' | 'snapshot' | 'invocations
 
 function scenario({ ec2, lambda, faults }: SimParts): Scenario {
   const { state } = ec2;
+  // Scenario changes start from the state the clock has reached, as API calls do.
+  const settled = <A extends unknown[]>(change: (...args: A) => void) => (...args: A) => {
+    state.settle();
+    change(...args);
+  };
   return {
     addVolume: (spec) => ec2.addVolume(spec),
-    attachVolume: (volumeId, attachedTo) => state.attach(volumeId, attachedTo),
-    detachVolume: (volumeId) => state.detach(volumeId),
+    attachVolume: settled((volumeId: string, attachedTo: string) => state.attach(volumeId, attachedTo)),
+    detachVolume: settled((volumeId: string) => state.detach(volumeId)),
+    setVolumeState: settled((volumeId: string, volumeState: SimVolumeState) => state.setVolumeState(volumeId, volumeState)),
+    setAttachmentState: settled((volumeId: string, attachmentState: SimAttachmentState) => state.setAttachmentState(volumeId, attachmentState)),
+    setVolumeTimings: (timings) => void Object.assign(state.volumeTimings, timings),
     addSnapshot: (spec) => ec2.addSnapshot(spec),
     failSnapshot: (snapshotId) => ec2.failSnapshot(snapshotId),
     setSnapshotCompletionSeconds: (seconds) => { state.snapshotCompletionSeconds = seconds; },
@@ -109,15 +134,19 @@ function scenario({ ec2, lambda, faults }: SimParts): Scenario {
   };
 }
 
-function inspection({ ec2, lambda, faults, callLog }: SimParts): Pick<AwsSim, Inspection> {
+function inspection({ ec2, lambda, faults, callLog, initialTimings }: SimParts): Pick<AwsSim, Inspection> {
   const { state } = ec2;
   const forget = () => {
     callLog.length = 0;
     lambda.invocations.length = 0;
   };
   return {
-    volumes: () => [...state.volumes.values()].map((v) => ec2.volumeView(v)),
+    volumes: () => {
+      state.settle();
+      return [...state.volumes.values()].map((v) => ec2.volumeView(v));
+    },
     volume: (volumeId) => {
+      state.settle();
       const volume = state.volumes.get(volumeId);
       return volume && ec2.volumeView(volume);
     },
@@ -131,6 +160,7 @@ function inspection({ ec2, lambda, faults, callLog }: SimParts): Pick<AwsSim, In
     clear: forget,
     reset: () => {
       state.reset();
+      Object.assign(state.volumeTimings, { deleteSeconds: 0, detachSeconds: 0 }, initialTimings);
       lambda.reset();
       faults.clear();
       forget();
@@ -145,7 +175,9 @@ export function createAwsSim(options: AwsSimOptions): AwsSim {
     lambda: new LambdaSim(options.clock),
     faults: new FaultBook(),
     callLog: [],
+    initialTimings: { ...options.volumeTimings },
   };
+  Object.assign(parts.ec2.state.volumeTimings, options.volumeTimings);
   return {
     handle: (req, res, body) => handleRequest(parts, req, res, body),
     ...scenario(parts),

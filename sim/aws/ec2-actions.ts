@@ -7,7 +7,7 @@ import { Ec2Error } from './ec2-error.js';
 import type { Ec2State, SimSnapshot, SimVolume } from './ec2-state.js';
 import { observedVolumeState, simAccountId } from './ec2-state.js';
 import type { Ec2Params } from './ec2-params.js';
-import { filters, list, required, tagSpecifications, tags, validateIds } from './ec2-params.js';
+import { filters, list, required, tagSpecifications, tags, unlessDryRun, validateIds } from './ec2-params.js';
 import { filterPredicate } from './filters.js';
 import type { FilterFields } from './filters.js';
 import { paginate } from './ec2-pages.js';
@@ -62,6 +62,7 @@ const describeSnapshots: Ec2Action = (state, params) => {
   const ownedBySelf = owners.length === 0 || owners.some((o) => o === 'self' || o === simAccountId);
   const candidates = ids.length > 0 ? ids.map((id) => state.snapshot(id)) : [...state.snapshots.values()];
   const page = paginate(ownedBySelf ? candidates.filter(matches) : [], (s) => s.snapshotId, params, [5, 1000]);
+  unlessDryRun(params);
   return { snapshotSet: page.items.map((s) => snapshotXml(state, s)), nextToken: page.nextToken };
 };
 
@@ -76,14 +77,18 @@ const createSnapshot: Ec2Action = (state, params) => {
   const volume = state.volume(volumeId);
   const observed = observedVolumeState(volume);
   if (observed !== 'available' && observed !== 'in-use') throw incorrectState(volume, 'available');
+  const tagList = tagSpecifications(params, 'snapshot');
+  state.checkSnapshotRate(volumeId);
+  unlessDryRun(params);
   const startTime = state.now();
   const snapshot: SimSnapshot = {
     snapshotId: state.newSnapshotId(), volumeId, sizeGiB: volume.sizeGiB,
     description: params.get('Description') ?? '', startTime, failed: false,
     completesAt: new Date(startTime.getTime() + state.snapshotCompletionSeconds * 1000),
-    tags: new Map(tagSpecifications(params, 'snapshot').map((t) => [t.key, t.value])),
+    tags: new Map(tagList.map((t) => [t.key, t.value])),
   };
   state.snapshots.set(snapshot.snapshotId, snapshot);
+  state.snapshotTaken(volumeId);
   return snapshotXml(state, snapshot);
 };
 
@@ -91,6 +96,7 @@ const deleteSnapshot: Ec2Action = (state, params) => {
   const snapshotId = required(params, 'SnapshotId');
   validateIds([snapshotId], 'snap');
   state.snapshot(snapshotId);
+  unlessDryRun(params);
   state.snapshots.delete(snapshotId);
   return { return: true };
 };
@@ -107,6 +113,7 @@ const createTags: Ec2Action = (state, params) => {
   const newTags = tags(params, 'Tag');
   if (newTags.length === 0) required(params, 'Tag.1.Key');
   const targets = resources.map((id) => taggable(state, id)); // all must exist before any is changed
+  unlessDryRun(params);
   for (const target of targets) for (const { key, value } of newTags) target.set(key, value);
   return { return: true };
 };
@@ -122,6 +129,7 @@ const describeVolumes: Ec2Action = (state, params) => {
   const matches = filterPredicate(filters(params), volumeFields, (v) => v.tags);
   const candidates = ids.length > 0 ? ids.map((id) => state.volume(id)) : [...state.volumes.values()];
   const page = paginate(candidates.filter(matches), (v) => v.volumeId, params, [5, 500]);
+  unlessDryRun(params);
   return { volumeSet: page.items.map(volumeXml), nextToken: page.nextToken };
 };
 
@@ -135,6 +143,7 @@ const deleteVolume: Ec2Action = (state, params) => {
   }
   // EC2 deletes `available` and `error` volumes; one still being created or already going is refused.
   if (observed !== 'available' && observed !== 'error') throw incorrectState(volume, 'available');
+  unlessDryRun(params);
   state.beginDelete(volume);
   return { return: true };
 };

@@ -56,15 +56,36 @@ export function tagSpecifications(params: Ec2Params, resourceType: string): Ec2T
   });
 }
 
-/** MaxResults within the service's documented range, or undefined when absent. */
+/**
+ * MaxResults: below `min` is refused; above `max` is capped, as the API reference says for
+ * DescribeVolumes ("if you specify a value larger than 500, only 500 items are returned") and
+ * DescribeSnapshots (1000). The AWS CLI sends MaxResults=1000 by default (its EC2 page-size
+ * injector), so refusing it would break `aws ec2 describe-volumes`. Undefined when absent.
+ */
 export function maxResults(params: Ec2Params, min: number, max: number): number | undefined {
   const raw = params.get('MaxResults');
   if (raw === undefined) return undefined;
   const value = Number(raw);
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new Ec2Error('InvalidParameterValue', `Value ( ${raw} ) for parameter maxResults is invalid. Expecting a value between ${min} and ${max}.`);
+  if (!Number.isInteger(value) || value < min) {
+    throw new Ec2Error('InvalidParameterValue', `Value ( ${raw} ) for parameter maxResults is invalid. Expecting a value greater than ${min - 1}.`);
   }
-  return value;
+  return Math.min(value, max);
+}
+
+/** The Query API's boolean: `true` (any case) is true, anything else false. */
+export function flag(params: Ec2Params, name: string): boolean {
+  return params.get(name)?.toLowerCase() === 'true';
+}
+
+/**
+ * Called by every action once its checks passed and before it changes anything: with DryRun=true
+ * EC2 answers DryRunOperation (HTTP 412) and does nothing (API reference, DryRun parameter:
+ * "If you have the required permissions, the error response is DryRunOperation").
+ */
+export function unlessDryRun(params: Ec2Params): void {
+  if (flag(params, 'DryRun')) {
+    throw new Ec2Error('DryRunOperation', 'Request would have succeeded, but DryRun flag is set.', 412);
+  }
 }
 
 export function validateIds(ids: string[], prefix: 'vol' | 'snap'): void {

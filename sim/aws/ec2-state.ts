@@ -60,6 +60,7 @@ export interface SnapshotObservation {
   progressPercent: number;
 }
 
+const snapshotIntervalMs = 15_000;
 const hexId = (prefix: string, n: number) => `${prefix}-${n.toString(16).padStart(17, '0')}`;
 
 /** How long the timed volume transitions take, in seconds on the clock; 0 makes them instant. */
@@ -80,6 +81,8 @@ export class Ec2State {
   readonly volumes = new Map<string, SimVolume>();
   readonly snapshots = new Map<string, SimSnapshot>();
   readonly volumeTimings: VolumeTimings = { deleteSeconds: 0, detachSeconds: 0 };
+  /** When CreateSnapshot last succeeded for each volume, for the per-volume rate limit. */
+  private readonly lastSnapshotAt = new Map<string, number>();
   private nextId = 1;
 
   constructor(private readonly clock: Clock, public snapshotCompletionSeconds: number) {}
@@ -98,12 +101,36 @@ export class Ec2State {
     return this.clock.now();
   }
 
+  /** Ids never repeat one already in use, seeded ones included (a seeded id is never overwritten). */
   newVolumeId(): string {
-    return hexId('vol', this.nextId++);
+    return this.freshId('vol', this.volumes);
   }
 
   newSnapshotId(): string {
-    return hexId('snap', this.nextId++);
+    return this.freshId('snap', this.snapshots);
+  }
+
+  private freshId(prefix: string, taken: ReadonlyMap<string, unknown>): string {
+    let id = hexId(prefix, this.nextId++);
+    while (taken.has(id)) id = hexId(prefix, this.nextId++);
+    return id;
+  }
+
+  /**
+   * EC2 allows one CreateSnapshot per volume every 15 seconds ("SnapshotCreationPerVolumeRateExceeded:
+   * The rate limit for creating concurrent snapshots of an EBS volume has been exceeded. Wait at
+   * least 15 seconds between concurrent volume snapshots", EC2 API error codes).
+   */
+  checkSnapshotRate(volumeId: string): void {
+    const last = this.lastSnapshotAt.get(volumeId);
+    if (last !== undefined && this.clock.now().getTime() - last < snapshotIntervalMs) {
+      throw new Ec2Error('SnapshotCreationPerVolumeRateExceeded',
+        'The maximum per volume CreateSnapshot request rate has been exceeded. Use an increasing or variable sleep interval between requests.');
+    }
+  }
+
+  snapshotTaken(volumeId: string): void {
+    this.lastSnapshotAt.set(volumeId, this.clock.now().getTime());
   }
 
   volume(volumeId: string): SimVolume {
@@ -190,6 +217,7 @@ export class Ec2State {
   reset(): void {
     this.volumes.clear();
     this.snapshots.clear();
+    this.lastSnapshotAt.clear();
     this.nextId = 1;
   }
 }

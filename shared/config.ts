@@ -10,17 +10,21 @@ import { Invalid } from './errors.js';
 import type { InvalidIssue } from './errors.js';
 
 export const DEFAULT_SECRETS_DIR = '/var/openfaas/secrets';
+export const DEFAULT_EVENT_MAX_ATTEMPTS = 30;
 
 const text = z.string().trim().min(1, 'must not be empty');
 // A Kubernetes label key: optional DNS prefix and a name of at most 63 characters.
 const labelKey = z.string().regex(/^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/, 'must be a Kubernetes label key');
 const bool = z.stringbool({ error: 'must be true or false' });
-const wholeNumber = (min: number) =>
-  z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(min, `must be at least ${min}`);
-const minutesListError = 'must be a comma-separated list of positive whole minutes, e.g. 30,15,5';
+// Every number has both bounds: an unbounded one (a timeout of 1e12 ms, an age of 1e10 minutes)
+// turns into an invalid date or a timer that fires at once, far from the setting that caused it.
+const wholeNumber = (min: number, max: number) =>
+  z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(min, `must be at least ${min}`).max(max, `must be at most ${max}`);
+const MAX_WARNING_MINUTES = 10_080;
+const minutesListError = `must be a comma-separated list of whole minutes from 1 to ${MAX_WARNING_MINUTES}, e.g. 30,15,5`;
 const minutesList = z.string().transform((raw, ctx) => {
   const levels = raw.split(',').map((part) => part.trim()).filter((part) => part !== '').map(Number);
-  if (levels.length === 0 || levels.some((level) => !Number.isInteger(level) || level <= 0)) {
+  if (levels.length === 0 || levels.some((level) => !Number.isInteger(level) || level <= 0 || level > MAX_WARNING_MINUTES)) {
     ctx.addIssue({ code: 'custom', message: minutesListError });
     return z.NEVER;
   }
@@ -32,15 +36,15 @@ export const EnvSchema = z
   .object({
     DATABASE_URL: text.optional(),
     POSTGRES_HOST: text.default('postgres-primary.controlplane.svc.cluster.local'),
-    POSTGRES_PORT: wholeNumber(1).max(65535).default(5432),
+    POSTGRES_PORT: wholeNumber(1, 65_535).default(5432),
     POSTGRES_USER: text.default('gpudev'),
     POSTGRES_PASSWORD: z.string().optional(),
     POSTGRES_DB: text.default('gpudev'),
     POSTGRES_SSLMODE: z.enum(['disable', 'require', 'verify-full']).default('disable'),
     // A scheduled run holds its single-flight lock on one connection and works on another.
-    DB_POOL_MAX: wholeNumber(2).default(10),
-    DB_STATEMENT_TIMEOUT_MS: wholeNumber(100).default(15_000),
-    DB_LOCK_TIMEOUT_MS: wholeNumber(10).default(5_000),
+    DB_POOL_MAX: wholeNumber(2, 100).default(10),
+    DB_STATEMENT_TIMEOUT_MS: wholeNumber(100, 3_600_000).default(15_000),
+    DB_LOCK_TIMEOUT_MS: wholeNumber(10, 600_000).default(5_000),
 
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     LOG_HASH_SALT: z.string().default('devenv-lifecycle'),
@@ -49,14 +53,14 @@ export const EnvSchema = z
     KUBE_API_SERVER: z.url({ error: 'must be a URL such as https://10.0.0.1:6443' }).optional(),
     KUBE_TOKEN: text.optional(),
     KUBERNETES_SERVICE_HOST: text.optional(),
-    KUBE_REQUEST_TIMEOUT_MS: wholeNumber(100).default(10_000),
-    EXEC_TIMEOUT_SECONDS: wholeNumber(1).default(30),
+    KUBE_REQUEST_TIMEOUT_MS: wholeNumber(100, 300_000).default(10_000),
+    EXEC_TIMEOUT_SECONDS: wholeNumber(1, 3600).default(30),
 
     AWS_REGION: text.default('us-east-2'),
     AWS_ENDPOINT_URL: z.url({ error: 'must be a URL' }).optional(),
     AWS_ACCESS_KEY_ID: text.optional(),
     AWS_SECRET_ACCESS_KEY: text.optional(),
-    AWS_REQUEST_TIMEOUT_MS: wholeNumber(100).default(15_000),
+    AWS_REQUEST_TIMEOUT_MS: wholeNumber(100, 300_000).default(15_000),
     AVAILABILITY_UPDATER_FUNCTION_NAME: text.optional(),
 
     RESERVATION_NAMESPACE: text.default('gpu-dev'),
@@ -64,45 +68,49 @@ export const EnvSchema = z
     LAB_NAMESPACE: text.default('octolab-labs'),
     RESERVATION_LABEL: labelKey.default('reservation-id'),
     LAB_LABEL: labelKey.default('lab-id'),
-    POD_CHECK_BATCH: wholeNumber(1).default(200),
+    POD_CHECK_BATCH: wholeNumber(1, 1000).default(200),
 
     WARNING_MINUTES: minutesList.default([30, 15, 5]),
-    GRACE_PERIOD_SECONDS: wholeNumber(0).default(120),
-    LAUNCH_GRACE_MINUTES: wholeNumber(0).default(10),
-    POD_ABSENT_CONFIRM_SECONDS: wholeNumber(1).default(60),
-    PREPARING_TIMEOUT_MINUTES: wholeNumber(1).default(60),
-    QUEUE_TIMEOUT_HOURS: wholeNumber(1).default(48),
-    POD_DELETE_GRACE_SECONDS: wholeNumber(0).default(30),
+    GRACE_PERIOD_SECONDS: wholeNumber(0, 86_400).default(120),
+    LAUNCH_GRACE_MINUTES: wholeNumber(0, 1440).default(10),
+    POD_ABSENT_CONFIRM_SECONDS: wholeNumber(1, 86_400).default(60),
+    PREPARING_TIMEOUT_MINUTES: wholeNumber(1, 10_080).default(60),
+    QUEUE_TIMEOUT_HOURS: wholeNumber(1, 8760).default(48),
+    POD_DELETE_GRACE_SECONDS: wholeNumber(0, 3600).default(30),
+    TEARDOWN_ESCALATE_MINUTES: wholeNumber(1, 10_080).default(30),
 
-    SNAPSHOT_RETENTION_COUNT: wholeNumber(1).default(3),
-    SNAPSHOT_DELETE_BUDGET: wholeNumber(0).default(10),
+    SNAPSHOT_RETENTION_COUNT: wholeNumber(1, 1000).default(3),
+    SNAPSHOT_DELETE_BUDGET: wholeNumber(0, 1000).default(10),
     DELETE_VOLUME_AFTER_SNAPSHOT: bool.default(true),
+    SNAPSHOT_WAIT_ESCALATE_MINUTES: wholeNumber(1, 10_080).default(60),
 
-    WATCHDOG_OLDER_THAN_MINUTES: wholeNumber(1).default(30),
-    WATCHDOG_MAX_LABS: wholeNumber(1).default(20),
+    WATCHDOG_OLDER_THAN_MINUTES: wholeNumber(1, 525_600).default(30),
+    WATCHDOG_MAX_LABS: wholeNumber(1, 1000).default(20),
     WATCHDOG_ACTION: z.enum(['force', 'fail']).default('force'),
-    LAB_LEASE_SECONDS: wholeNumber(10).default(300),
-    EVIDENCE_RETENTION_HOURS: wholeNumber(1).default(24),
+    LAB_LEASE_SECONDS: wholeNumber(10, 86_400).default(300),
+    EVIDENCE_RETENTION_HOURS: wholeNumber(1, 8760).default(24),
 
-    MAX_ITEMS: wholeNumber(1).default(200),
-    RUN_BUDGET_SECONDS: wholeNumber(1).default(50),
-    CONCURRENCY: wholeNumber(1).max(64).default(8),
+    MAX_ITEMS: wholeNumber(1, 10_000).default(200),
+    RUN_BUDGET_SECONDS: wholeNumber(1, 3600).default(50),
+    CONCURRENCY: wholeNumber(1, 64).default(8),
     LIFECYCLE_PAUSED: bool.default(false),
 
     WEBHOOK_URL: z.url({ error: 'must be a URL' }).optional(),
-    WEBHOOK_TIMEOUT_MS: wholeNumber(100).default(5_000),
+    WEBHOOK_TIMEOUT_MS: wholeNumber(100, 300_000).default(5_000),
 
     K_SINK: z.url({ error: 'must be a URL' }).optional(),
     OPENFAAS_GATEWAY_URL: z.url({ error: 'must be a URL' }).default('http://gateway.openfaas:8080'),
     EVENT_DELIVERY: z.enum(['auto', 'knative', 'openfaas', 'none']).default('auto'),
-    EVENT_BODY_LIMIT_BYTES: wholeNumber(1024).default(262_144),
+    EVENT_BODY_LIMIT_BYTES: wholeNumber(1024, 16_777_216).default(262_144),
+    // Delivery attempts before an event is dead-lettered (about 21 hours of backoff at 30).
+    EVENT_MAX_ATTEMPTS: wholeNumber(1, 1_000).default(DEFAULT_EVENT_MAX_ATTEMPTS),
 
     // The pod-watch source (pod-watch/main.ts): namespaces to watch (RESERVATION_NAMESPACE when
     // empty), its health and metrics port, and how hard it tries to hand events to the gateway.
     POD_WATCH_NAMESPACES: z.string().default('').transform((raw) => raw.split(',').map((ns) => ns.trim()).filter((ns) => ns !== '')),
-    POD_WATCH_PORT: wholeNumber(0).max(65535).default(8080),
-    POD_WATCH_QUEUE_LIMIT: wholeNumber(1).default(2_000),
-    POD_WATCH_DELIVERY_ATTEMPTS: wholeNumber(1).default(5),
+    POD_WATCH_PORT: wholeNumber(0, 65_535).default(8080),
+    POD_WATCH_QUEUE_LIMIT: wholeNumber(1, 1_000_000).default(2_000),
+    POD_WATCH_DELIVERY_ATTEMPTS: wholeNumber(1, 100).default(5),
   });
 
 export type Env = z.output<typeof EnvSchema>;
@@ -224,9 +232,11 @@ function policySettings(env: Env) {
     preparingTimeoutMinutes: env.PREPARING_TIMEOUT_MINUTES,
     queueTimeoutHours: env.QUEUE_TIMEOUT_HOURS,
     podDeleteGraceSeconds: env.POD_DELETE_GRACE_SECONDS,
+    teardownEscalateMinutes: env.TEARDOWN_ESCALATE_MINUTES,
     snapshotRetentionCount: env.SNAPSHOT_RETENTION_COUNT,
     snapshotDeleteBudget: env.SNAPSHOT_DELETE_BUDGET,
     deleteVolumeAfterSnapshot: env.DELETE_VOLUME_AFTER_SNAPSHOT,
+    snapshotWaitEscalateMinutes: env.SNAPSHOT_WAIT_ESCALATE_MINUTES,
     watchdogOlderThanMinutes: env.WATCHDOG_OLDER_THAN_MINUTES,
     watchdogMaxLabs: env.WATCHDOG_MAX_LABS,
     watchdogAction: env.WATCHDOG_ACTION,
@@ -237,7 +247,7 @@ function policySettings(env: Env) {
 
 function eventSettings(env: Env) {
   const mode = env.EVENT_DELIVERY === 'auto' ? (env.K_SINK ? 'knative' : 'openfaas') : env.EVENT_DELIVERY;
-  return { mode, sinkUrl: env.K_SINK, gatewayUrl: env.OPENFAAS_GATEWAY_URL, bodyLimitBytes: env.EVENT_BODY_LIMIT_BYTES };
+  return { mode, sinkUrl: env.K_SINK, gatewayUrl: env.OPENFAAS_GATEWAY_URL, bodyLimitBytes: env.EVENT_BODY_LIMIT_BYTES, maxAttempts: env.EVENT_MAX_ATTEMPTS };
 }
 
 /** The process environment, for entry points only: everything else receives a parsed Config. */

@@ -9,6 +9,7 @@ import type { CloudEventV1 } from 'cloudevents';
 import { Invalid } from '../errors.js';
 import type { FunctionName } from '../runtime/invocation.js';
 import { invalidFrom, zodIssues } from '../runtime/issues.js';
+import { encodeHeaderValue } from './header-value.js';
 import { eventDataSchemas } from './schemas.js';
 import type { EventData } from './schemas.js';
 import { isTraceparent } from './traceparent.js';
@@ -61,15 +62,17 @@ export interface BinaryMessage {
 }
 
 /**
- * Binary-mode HTTP message. The trace context also goes in the plain `traceparent` header so the
- * transport (Broker, gateway) joins the same trace.
+ * Binary-mode HTTP message. Attribute headers are percent-encoded (header-value.ts), so any id
+ * the database holds can travel; a value with no UTF-8 form throws BadHeaderValue. The trace
+ * context also goes in the plain `traceparent` header so the transport (Broker, gateway) joins
+ * the same trace.
  */
 export function toBinaryHttp(event: CloudEventV1<unknown>): BinaryMessage {
   const message = HTTP.binary(event);
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(message.headers)) {
-    if (value !== undefined) headers[name] = String(value);
+    if (value !== undefined) headers[name] = name.startsWith('ce-') ? encodeHeaderValue(String(value)) : String(value);
   }
-  if (typeof event.traceparent === 'string') headers.traceparent = event.traceparent;
+  if (typeof event.traceparent === 'string' && isTraceparent(event.traceparent)) headers.traceparent = event.traceparent;
   return { headers, body: typeof message.body === 'string' ? message.body : '' };
 }

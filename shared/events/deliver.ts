@@ -1,7 +1,8 @@
 /*
  * Send one event, binary mode, by HTTP POST, and believe only the status code: the SDK's
  * httpTransport resolves on a 500. Retryable answers follow Knative's
- * delivery spec (5xx, 408, 429 and network errors); any other 4xx is permanent.
+ * delivery spec (5xx, 408, 429 and network errors); any other 4xx is permanent, and so is an
+ * event that cannot be written as an HTTP message: both throw Undeliverable.
  * Where to send is the outbox's concern (shared/events/outbox.ts): Knative -> the SinkBinding's
  * K_SINK (the Broker routes by type); OpenFaaS -> the gateway's /async-function/<fn> of every
  * consumer in the routing table.
@@ -9,6 +10,7 @@
 import type { CloudEventV1 } from 'cloudevents';
 import { Invalid, Transient } from '../errors.js';
 import { toBinaryHttp } from './build.js';
+import type { BinaryMessage } from './build.js';
 
 export interface DeliveryTarget {
   url: string;
@@ -20,8 +22,15 @@ export interface DeliverOptions {
 
 const RETRYABLE_4XX = new Set([408, 429]);
 
+/** An event that no retry can deliver: refused for good by the receiver, or not writable as HTTP. */
+export class Undeliverable extends Invalid {
+  constructor(message: string, readonly reason: 'rejected' | 'unencodable', options?: ErrorOptions) {
+    super(message, [{ field: 'event', message: reason === 'rejected' ? 'rejected by the receiver' : 'cannot be written as an HTTP message' }], options);
+  }
+}
+
 export async function deliver(event: CloudEventV1<unknown>, target: DeliveryTarget, options: DeliverOptions): Promise<void> {
-  const message = toBinaryHttp(event);
+  const message = encode(event);
   let response: Response;
   try {
     response = await fetch(target.url, {
@@ -38,7 +47,15 @@ export async function deliver(event: CloudEventV1<unknown>, target: DeliveryTarg
   if (response.ok) return;
   const what = `event ${event.id} refused by ${target.url} with HTTP ${response.status}`;
   if (response.status >= 500 || RETRYABLE_4XX.has(response.status)) throw new Transient(what, retryAfterMs(response));
-  throw new Invalid(what, [{ field: 'event', message: `rejected with HTTP ${response.status}` }]);
+  throw new Undeliverable(what, 'rejected');
+}
+
+function encode(event: CloudEventV1<unknown>): BinaryMessage {
+  try {
+    return toBinaryHttp(event);
+  } catch (err) {
+    throw new Undeliverable(`event ${event.id} cannot be written as an HTTP message: ${describe(err)}`, 'unencodable', { cause: err });
+  }
 }
 
 function retryAfterMs(response: Response): number | undefined {

@@ -2,16 +2,19 @@
  * Publishing through the outbox (SPEC section 3: nothing that changed state is ever without its
  * event). `stageEvents` runs inside the transaction of the state change; `flushOutbox` runs after
  * commit and again at the start of later runs, so an event whose delivery failed is retried with
- * backoff until a consumer takes it.
+ * backoff until a consumer takes it. An event no retry can deliver (refused with a permanent 4xx,
+ * not writable as HTTP, or out of attempts) is dead-lettered instead, on its own: the others in
+ * the same flush go on as usual.
  */
 import type { CloudEventV1 } from 'cloudevents';
+import { DEFAULT_EVENT_MAX_ATTEMPTS } from '../config.js';
 import { Transient, coerceError } from '../errors.js';
 import { mapWithConcurrency } from '../resilience.js';
 import type { Db } from '../db/pool.js';
-import { enqueueEvents, leaseDueEvents, markDelivered, markFailed, redeliveryDelaySeconds } from '../db/queries/outbox.js';
-import type { OutboxRow } from '../db/queries/outbox.js';
+import { enqueueEvents, leaseDueEvents, markDead, markDelivered, markFailed, redeliveryDelaySeconds } from '../db/queries/outbox.js';
+import type { DeadReason, OutboxRow } from '../db/queries/outbox.js';
 import type { LifecycleEvent } from './build.js';
-import { deliver } from './deliver.js';
+import { deliver, Undeliverable } from './deliver.js';
 import { consumersOf } from './routing.js';
 
 export type PublishMode =
@@ -53,17 +56,22 @@ export interface FlushOptions {
   concurrency: number;
   /** Only these events (the ones a run just staged); all due events when absent. */
   eventIds?: string[];
+  /** Dead-letter a row whose attempt number reaches this (EVENT_MAX_ATTEMPTS). */
+  maxAttempts?: number;
 }
 
 export interface FlushReport {
   delivered: number;
+  /** Failed this time and due again later. */
   failed: number;
+  /** Failed for good: dead-lettered, by reason. */
+  dead: Partial<Record<DeadReason, number>>;
   errors: string[];
 }
 
 export async function flushOutbox(options: FlushOptions): Promise<FlushReport> {
   const { db, publish } = options;
-  if (publish.mode === 'none') return { delivered: 0, failed: 0, errors: [] };
+  if (publish.mode === 'none') return { delivered: 0, failed: 0, dead: {}, errors: [] };
   const leased = await leaseDueEvents(db, {
     owner: options.owner,
     now: options.now(),
@@ -73,7 +81,7 @@ export async function flushOutbox(options: FlushOptions): Promise<FlushReport> {
     eventIds: options.eventIds,
   });
   const results = await mapWithConcurrency(leased, options.concurrency, (row) => send(row, publish, options.timeoutMs));
-  const report: FlushReport = { delivered: 0, failed: 0, errors: [] };
+  const report: FlushReport = { delivered: 0, failed: 0, dead: {}, errors: [] };
   for (const [index, result] of results.entries()) {
     const row = leased[index]!;
     if (result.status === 'fulfilled') {
@@ -81,12 +89,23 @@ export async function flushOutbox(options: FlushOptions): Promise<FlushReport> {
       continue;
     }
     const error = coerceError(result.reason).message;
+    report.errors.push(error);
+    const reason = deadReason(result.reason, row.attempts, options.maxAttempts ?? DEFAULT_EVENT_MAX_ATTEMPTS);
+    if (reason) {
+      if (await markDead(db, row.id, options.owner, reason, error, options.now())) report.dead[reason] = (report.dead[reason] ?? 0) + 1;
+      continue;
+    }
     const retryAt = new Date(options.now().getTime() + redeliveryDelaySeconds(row.attempts) * 1000);
     await markFailed(db, row.id, options.owner, error, retryAt);
     report.failed += 1;
-    report.errors.push(error);
   }
   return report;
+}
+
+/** Undefined while a retry can still help. */
+function deadReason(err: unknown, attempts: number, maxAttempts: number): DeadReason | undefined {
+  if (err instanceof Undeliverable) return err.reason;
+  return attempts >= maxAttempts ? 'exhausted' : undefined;
 }
 
 async function send(row: OutboxRow, publish: Exclude<PublishMode, { mode: 'none' }>, timeoutMs: number): Promise<void> {

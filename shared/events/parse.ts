@@ -11,6 +11,7 @@ import type { InvalidIssue } from '../errors.js';
 import { invalidFrom, zodIssues } from '../runtime/issues.js';
 import { attributeField, attributeSchema, checkAttributeNames, sdkIssues } from './attributes.js';
 import type { Attributes, Mode } from './attributes.js';
+import { decodeHeaderValue, BadHeaderValue } from './header-value.js';
 import { eventDataSchemas } from './schemas.js';
 import type { EventData } from './schemas.js';
 import { isTraceparent } from './traceparent.js';
@@ -88,13 +89,23 @@ function readStructured(request: EventRequest): { attributes: Attributes; data: 
 function readBinary(request: EventRequest): { attributes: Attributes; data: unknown } {
   const raw: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(request.headers)) {
-    if (name.startsWith('ce-')) raw[name.slice(3)] = value;
+    if (name.startsWith('ce-')) raw[name.slice(3)] = decodeAttribute(name, value);
   }
   const attributes = checkAttributes(raw, 'binary');
   if (request.body.trim() === '') return { attributes, data: undefined };
   // The OpenFaaS template turns a missing Content-Type into text/plain before we see it.
   if (request.mediaType !== 'text/plain') requireJsonContent(request.mediaType, 'content-type');
   return { attributes, data: parseJson(request.body, 'body') };
+}
+
+/** Attribute headers are percent-encoded by the sender (CloudEvents HTTP binding 3.1.3.2). */
+function decodeAttribute(header: string, value: string): string {
+  try {
+    return decodeHeaderValue(value);
+  } catch (err) {
+    if (!(err instanceof BadHeaderValue)) throw err;
+    throw new Invalid('invalid CloudEvent', [{ field: attributeField('binary', header.slice(3)), message: err.message }]);
+  }
 }
 
 function checkAttributes(raw: Record<string, unknown>, mode: Mode): Attributes {

@@ -1,7 +1,8 @@
 /*
  * The event outbox. Rows are written in the same transaction as the state change they announce,
  * leased with SKIP LOCKED so two runners never send the same row at once, and released with a
- * backoff when delivery fails. A lease that outlives a crashed runner simply expires.
+ * backoff when delivery fails. A lease that outlives a crashed runner simply expires. A row that
+ * can never be delivered is dead-lettered: kept with its reason, never retried until requeued.
  */
 import type { Db } from '../pool.js';
 
@@ -66,7 +67,7 @@ export async function leaseDueEvents(db: Db, request: LeaseRequest): Promise<Out
   const { rows } = await db.query<OutboxRow>(
     `with due as (
        select id from event_outbox
-       where delivered_at is null and available_at <= $1
+       where delivered_at is null and dead_at is null and available_at <= $1
          and (lease_expires_at is null or lease_expires_at < $1)
          and ($5::uuid[] is null or event_id = any($5::uuid[]))
        order by available_at, id
@@ -98,16 +99,69 @@ export async function markFailed(db: Db, id: string, owner: string, error: strin
   );
 }
 
+/** Why a row will never be delivered: refused for good, not expressible as HTTP, or out of attempts. */
+export type DeadReason = 'rejected' | 'unencodable' | 'exhausted';
+
+export async function markDead(db: Db, id: string, owner: string, reason: DeadReason, error: string, now: Date): Promise<boolean> {
+  const result = await db.query(
+    `update event_outbox set dead_at = $4, dead_reason = $3, last_error = $5, lease_owner = null, lease_expires_at = null
+     where id = $1 and lease_owner = $2 and delivered_at is null and dead_at is null`,
+    [id, owner, reason, now, error.slice(0, 2000)],
+  );
+  return (result.rowCount ?? 0) > 0;
+}
+
+export interface DeadLetter {
+  id: string;
+  event_id: string;
+  destination: string;
+  type: string;
+  subject: string | null;
+  attempts: number;
+  dead_at: Date;
+  dead_reason: DeadReason;
+  last_error: string | null;
+}
+
+export async function deadLetters(db: Db, limit: number): Promise<DeadLetter[]> {
+  const { rows } = await db.query<DeadLetter>(
+    `select id, event_id, destination, type, subject, attempts, dead_at, dead_reason, last_error
+     from event_outbox where dead_at is not null order by dead_at desc, id desc limit $1`,
+    [limit],
+  );
+  return rows;
+}
+
+/**
+ * Give dead rows (these outbox ids or event ids, or all of them) a fresh set of attempts, due now.
+ * The last error stays until the next attempt replaces it.
+ */
+export async function requeueDead(db: Db, filter: { ids?: string[]; eventIds?: string[] }, now: Date): Promise<number> {
+  const result = await db.query(
+    `update event_outbox set dead_at = null, dead_reason = null, attempts = 0, available_at = $3
+     where dead_at is not null
+       and ($1::bigint[] is null or id = any($1::bigint[]))
+       and ($2::uuid[] is null or event_id = any($2::uuid[]))`,
+    [filter.ids ?? null, filter.eventIds ?? null, now],
+  );
+  return result.rowCount ?? 0;
+}
+
 export interface OutboxBacklog {
+  /** Waiting to be delivered (dead rows excluded: they wait for an operator, not for a retry). */
   undelivered: number;
   oldestCreatedAt: Date | null;
+  dead: number;
 }
 
 export async function outboxBacklog(db: Db): Promise<OutboxBacklog> {
-  const { rows } = await db.query<{ undelivered: string; oldest: Date | null }>(
-    'select count(*) as undelivered, min(created_at) as oldest from event_outbox where delivered_at is null',
+  const { rows } = await db.query<{ undelivered: string; oldest: Date | null; dead: string }>(
+    `select count(*) as undelivered, min(created_at) as oldest,
+            (select count(*) from event_outbox where dead_at is not null) as dead
+     from event_outbox where delivered_at is null and dead_at is null`,
   );
-  return { undelivered: Number(rows[0]?.undelivered ?? 0), oldestCreatedAt: rows[0]?.oldest ?? null };
+  const row = rows[0];
+  return { undelivered: Number(row?.undelivered ?? 0), oldestCreatedAt: row?.oldest ?? null, dead: Number(row?.dead ?? 0) };
 }
 
 const BASE_DELAY_SECONDS = 5;

@@ -9,7 +9,8 @@ import { appendDecisions } from '../../shared/db/queries/decisions.js';
 import type { Decision } from '../../shared/db/queries/decisions.js';
 import type { Db } from '../../shared/db/pool.js';
 import { withTransaction } from '../../shared/db/transaction.js';
-import { Transient, coerceError } from '../../shared/errors.js';
+import { isThrottled } from '../../shared/aws/errors.js';
+import { coerceError } from '../../shared/errors.js';
 import { withRetries } from '../../shared/resilience.js';
 import type { RetryPolicyOptions } from '../../shared/resilience.js';
 import type { RunReport, RunScope } from '../../shared/runtime/run-scope.js';
@@ -19,7 +20,6 @@ type Item = NonNullable<RunReport['items']>[number];
 type DecisionEntry = Omit<Decision, 'runId' | 'fn' | 'outcome'> & { outcome?: Decision['outcome'] };
 
 const FN = 'snapshot-sync';
-const throttleCodes = new Set(['RequestLimitExceeded', 'Throttling', 'ThrottlingException']);
 
 /** The origin's run-summary keys, always present so dashboards see zeros rather than gaps. */
 const ORIGIN_COUNTERS = ['snapshots_created', 'snapshots_completed', 'snapshots_failed', 'volumes_deleted',
@@ -103,7 +103,7 @@ export class SyncContext {
       try {
         return await withRetries(call, { ...this.retry, maxAttempts: 1 });
       } catch (err) {
-        if (!isThrottle(err) || attempt >= this.retry.maxAttempts) throw err;
+        if (!isThrottled(err) || attempt >= this.retry.maxAttempts) throw err;
         await sleep(this.retry.initialDelayMs * 2 ** (attempt - 1));
       }
     }
@@ -137,10 +137,4 @@ export class SyncContext {
     this.count(key);
     return false;
   }
-}
-
-function isThrottle(err: unknown): boolean {
-  if (!(err instanceof Transient)) return false;
-  const cause = err.cause as { name?: unknown } | undefined;
-  return typeof cause?.name === 'string' && throttleCodes.has(cause.name);
 }

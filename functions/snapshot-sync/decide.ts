@@ -5,20 +5,20 @@
  * reservation uses it; a snapshot only when EC2 confirms it is the one we mean and it is ours (or its
  * disk was soft-deleted and the date has passed, decide-deletions.ts). Anything unknown waits.
  */
+import { ownershipOf, phaseOf } from './volume-state.js';
+import type { VolumeSeen } from './volume-state.js';
+
+export type { VolumeSeen } from './volume-state.js';
+
 export interface ShutdownTarget {
   reservationId: string;
   userId: string;
   diskName: string | null;
   diskId: string | null;
   volumeId: string;
+  /** The disk row's holder when it is another reservation: the disk moved on, so did its volume. */
+  heldBy: string | null;
 }
-
-/** What DescribeVolumes said about a volume in this run. */
-export type VolumeSeen =
-  | { kind: 'available' }
-  | { kind: 'busy'; state: string } // attached, or creating/deleting/error: anything but detached
-  | { kind: 'missing' } // a definite NotFound
-  | { kind: 'unknown'; error: string }; // not asked, or the call failed
 
 export interface SnapshotSeen {
   snapshotId: string;
@@ -58,7 +58,10 @@ export type ShutdownAction =
   /** `requested`: the row an earlier attempt left (claim it first); null: write a new row first. */
   | { kind: 'create'; requested: RequestedRow | null; target: ShutdownTarget; reason: string }
   | { kind: 'abandon'; rowId: string | null; target: ShutdownTarget; reason: string }
-  | { kind: 'wait'; target: ShutdownTarget; reason: string };
+  /** Never snapshotted for this reservation: another holds the disk, or the volume is not its. */
+  | { kind: 'refuse'; rowId: string | null; target: ShutdownTarget; cause: 'disk-moved' | 'not-owned'; reason: string }
+  /** `escalate`: wait, but a person has to look now (the volume is in `error`). */
+  | { kind: 'wait'; target: ShutdownTarget; reason: string; escalate?: boolean; tracked?: boolean };
 
 export function decideShutdowns(input: ShutdownInput): ShutdownAction[] {
   const requested = input.requested.map((row) => judgeRequested(row, input));
@@ -72,22 +75,32 @@ function judgeRequested(row: RequestedRow, input: ShutdownInput): ShutdownAction
     return { kind: 'record', rowId: row.rowId, target: row.target, snapshot: first, duplicates: others.map((s) => s.snapshotId), reason };
   }
   if (minutesBetween(row.updatedAt, input.now) < CONSISTENCY_MINUTES) {
-    return { kind: 'wait', target: row.target, reason: 'requested moments ago: EC2 may not list the snapshot yet' };
+    return { kind: 'wait', target: row.target, reason: 'requested moments ago: EC2 may not list the snapshot yet', tracked: false };
   }
   return judgeVolume(row, row.target, input.volumes);
 }
 
 function judgeVolume(requested: RequestedRow | null, target: ShutdownTarget, volumes: ReadonlyMap<string, VolumeSeen>): ShutdownAction {
-  const seen = volumes.get(target.volumeId) ?? { kind: 'unknown', error: 'not observed' };
-  switch (seen.kind) {
-    case 'available':
+  const rowId = requested?.rowId ?? null;
+  if (target.heldBy !== null) {
+    return { kind: 'refuse', rowId, target, cause: 'disk-moved', reason: `the disk is held by reservation ${target.heldBy}: its teardown snapshots the volume, not this one` };
+  }
+  const seen = volumes.get(target.volumeId);
+  const { phase, detail } = phaseOf(seen);
+  if (phase === 'gone') return { kind: 'abandon', rowId, target, reason: `EC2 says the volume is ${detail}: nothing to snapshot` };
+  if (seen?.kind === 'seen') {
+    const ownership = ownershipOf(seen.tags, target);
+    if (!ownership.owned) return { kind: 'refuse', rowId, target, cause: 'not-owned', reason: `not this disk's volume: ${ownership.reason}` };
+  }
+  switch (phase) {
+    case 'detached':
       return { kind: 'create', requested, target, reason: 'the volume is detached (available)' };
-    case 'missing':
-      return { kind: 'abandon', rowId: requested?.rowId ?? null, target, reason: 'EC2 says the volume does not exist: nothing to snapshot' };
-    case 'busy':
-      return { kind: 'wait', target, reason: `the volume is ${seen.state}: only a detached volume is snapshotted` };
+    case 'broken':
+      return { kind: 'wait', target, reason: 'the volume is in error: it cannot be snapshotted, a person has to look', escalate: true };
     case 'unknown':
-      return { kind: 'wait', target, reason: `the volume's state is unknown (${seen.error})` };
+      return { kind: 'wait', target, reason: `the volume's state is unknown (${detail})` };
+    default:
+      return { kind: 'wait', target, reason: `the volume is ${detail}: only a detached volume is snapshotted` };
   }
 }
 
@@ -133,6 +146,9 @@ export interface VolumeCandidate {
   snapshotId: string;
   volumeId: string;
   reservationId: string;
+  /** Whose disk the snapshot was of: the volume's tags must name it. */
+  userId: string;
+  diskName: string | null;
   /** The reservation is expired, cancelled or failed. */
   reservationEnded: boolean;
   /** A later snapshot row, or a later reservation, refers to this volume. */
@@ -146,24 +162,36 @@ export interface VolumeCandidate {
 export type VolumeAction =
   | { kind: 'delete-volume'; candidate: VolumeCandidate; reason: string }
   | { kind: 'keep-volume'; candidate: VolumeCandidate; reason: string }
+  /** Tags name another owner, or none: kept for good, and reported. */
+  | { kind: 'refuse-volume'; candidate: VolumeCandidate; reason: string }
+  /** Proven gone: settled, and the disk row stops pointing at it. */
   | { kind: 'volume-gone'; candidate: VolumeCandidate; reason: string }
-  | { kind: 'hold-volume'; candidate: VolumeCandidate; reason: string };
+  /** `tracked`: a wait on EC2 that escalates once it lasts too long (`escalate`: at once). */
+  | { kind: 'hold-volume'; candidate: VolumeCandidate; reason: string; tracked: boolean; escalate?: boolean };
 
 export function decideVolumes(candidates: VolumeCandidate[], volumes: ReadonlyMap<string, VolumeSeen>, deleteAfterSnapshot: boolean): VolumeAction[] {
   if (!deleteAfterSnapshot) return [];
-  return candidates.map((candidate) => {
-    const [kind, reason] = judgeVolumeDeletion(candidate, volumes.get(candidate.volumeId) ?? { kind: 'unknown', error: 'not observed' });
-    return { kind, candidate, reason };
-  });
+  return candidates.map((candidate) => judgeVolumeDeletion(candidate, volumes.get(candidate.volumeId)));
 }
 
-function judgeVolumeDeletion(c: VolumeCandidate, seen: VolumeSeen): [VolumeAction['kind'], string] {
-  if (!c.reservationEnded) return ['hold-volume', 'the reservation has not ended'];
-  if (seen.kind === 'missing') return ['volume-gone', 'EC2 says the volume is already gone'];
-  if (c.superseded) return ['keep-volume', 'a newer reservation or snapshot uses this volume'];
-  if (!c.diskKnown) return ['keep-volume', 'no disk row: cannot tell whether another reservation holds the volume'];
-  if (c.heldByOther) return ['keep-volume', 'the disk is held by another reservation using this volume'];
-  if (seen.kind === 'busy') return ['keep-volume', `the volume is ${seen.state} again: it is in use`];
-  if (seen.kind === 'unknown') return ['hold-volume', `the volume's state is unknown (${seen.error})`];
-  return ['delete-volume', `shutdown snapshot ${c.snapshotId} completed and the volume is detached`];
+function judgeVolumeDeletion(c: VolumeCandidate, seen: VolumeSeen | undefined): VolumeAction {
+  const { phase, detail } = phaseOf(seen);
+  const act = <K extends 'delete-volume' | 'keep-volume' | 'refuse-volume' | 'volume-gone'>(kind: K, reason: string) => ({ kind, candidate: c, reason });
+  const hold = (reason: string, tracked = true, escalate = false): VolumeAction => ({ kind: 'hold-volume', candidate: c, reason, tracked, escalate });
+  if (!c.reservationEnded) return hold('the reservation has not ended', false);
+  if (phase === 'gone') return act('volume-gone', `EC2 says the volume is ${detail}`);
+  if (c.superseded) return act('keep-volume', 'a newer reservation or snapshot uses this volume');
+  if (!c.diskKnown) return act('keep-volume', 'no disk row: cannot tell whether another reservation holds the volume');
+  if (c.heldByOther) return act('keep-volume', 'the disk is held by another reservation using this volume');
+  if (seen?.kind === 'seen') {
+    const ownership = ownershipOf(seen.tags, c);
+    if (!ownership.owned) return act('refuse-volume', `not this disk's volume: ${ownership.reason}`);
+  }
+  switch (phase) {
+    case 'detached': return act('delete-volume', `shutdown snapshot ${c.snapshotId} completed and the volume is detached`);
+    case 'attached': return act('keep-volume', `the volume is ${detail} again: it is in use`);
+    case 'broken': return hold('the volume is in error: it is neither deleted nor kept, a person has to look', true, true);
+    case 'unknown': return hold(`the volume's state is unknown (${detail})`);
+    default: return hold(`the volume is ${detail}: decided once it settles`);
+  }
 }

@@ -5,7 +5,8 @@
  */
 import type { SnapshotInfo } from '../../shared/aws/ec2-shapes.js';
 import type { SyncContext } from './context.js';
-import type { SnapshotSeen, VolumeSeen } from './decide.js';
+import type { SnapshotSeen } from './decide.js';
+import type { VolumeSeen } from './volume-state.js';
 import type { Observed } from './decide-deletions.js';
 
 export function snapshotSeen(info: SnapshotInfo): SnapshotSeen {
@@ -26,8 +27,7 @@ export async function observeVolumes(ctx: SyncContext, volumeIds: string[]): Pro
   try {
     const { found, missingIds } = await ctx.aws((signal) => ctx.deps.ec2.describeVolumesByIds(valid, signal));
     for (const volume of found) {
-      const detached = volume.state === 'available' && volume.attachedTo.length === 0;
-      seen.set(volume.volumeId, detached ? { kind: 'available' } : { kind: 'busy', state: volume.attachedTo.length > 0 ? 'attached' : volume.state });
+      seen.set(volume.volumeId, { kind: 'seen', state: volume.state, attachments: volume.attachmentStates, tags: volume.tags });
     }
     for (const volumeId of missingIds) seen.set(volumeId, { kind: 'missing' });
   } catch (err) {

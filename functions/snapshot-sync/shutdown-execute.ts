@@ -7,7 +7,8 @@
 import { countSnapshotStarted } from '../../shared/db/queries/disks.js';
 import { abandonRequested, claimRequested, insertShutdownRow, recordStarted } from '../../shared/db/queries/snapshots.js';
 import type { Db } from '../../shared/db/pool.js';
-import { NotFound } from '../../shared/errors.js';
+import { awsErrorCode } from '../../shared/aws/errors.js';
+import { Conflict, NotFound } from '../../shared/errors.js';
 import type { SyncContext } from './context.js';
 import type { ShutdownAction, ShutdownTarget, SnapshotSeen } from './decide.js';
 import { shutdownDescription, shutdownTags } from './tags.js';
@@ -17,6 +18,7 @@ type Of<K extends ShutdownAction['kind']> = Extract<ShutdownAction, { kind: K }>
 export async function executeShutdown(ctx: SyncContext, action: ShutdownAction, claimEvent: boolean): Promise<void> {
   if (action.kind === 'wait') {
     ctx.count('awaiting_volume');
+    if (action.escalate) ctx.count('volumes_in_error');
     ctx.scope.log.info({ reservationId: action.target.reservationId, volumeId: action.target.volumeId, reason: action.reason }, 'shutdown snapshot waits');
     return;
   }
@@ -30,6 +32,7 @@ export async function executeShutdown(ctx: SyncContext, action: ShutdownAction, 
   try {
     if (action.kind === 'record' && await record(ctx, action.rowId, target, action.snapshot, action.reason)) ctx.count('snapshots_recovered');
     if (action.kind === 'abandon') await abandon(ctx, action, claimEvent);
+    if (action.kind === 'refuse') await abandon(ctx, action, claimEvent);
     if (action.kind === 'create') await create(ctx, action, claimEvent);
     if (action.kind === 'record' && action.duplicates.length > 0) reportDuplicates(ctx, action);
   } catch (err) {
@@ -71,6 +74,7 @@ async function create(ctx: SyncContext, action: Of<'create'>, claimEvent: boolea
   try {
     info = await ctx.awsOnce((signal) => ctx.deps.ec2.createSnapshot({ volumeId: target.volumeId, description, tags }, signal));
   } catch (err) {
+    if (err instanceof Conflict) return refusedByEc2(ctx, target, request.rowId, err);
     if (!(err instanceof NotFound)) throw err;
     await abandon(ctx, { kind: 'abandon', rowId: request.rowId, target, reason: 'CreateSnapshot: the volume does not exist' }, false);
     return;
@@ -103,18 +107,40 @@ async function writeRequest(ctx: SyncContext, target: ShutdownTarget, claimEvent
   return typeof outcome === 'string' ? undefined : outcome;
 }
 
-async function abandon(ctx: SyncContext, action: Of<'abandon'>, claimEvent: boolean): Promise<void> {
+/**
+ * CreateSnapshot answered IncorrectState (the volume changed state since we read it): a definite
+ * refusal, so nothing was made. The row stays `requested`; the next run looks at the volume again.
+ */
+async function refusedByEc2(ctx: SyncContext, target: ShutdownTarget, rowId: string, err: Conflict): Promise<void> {
+  ctx.count('snapshots_refused_by_ec2');
+  ctx.done('create-snapshot', 'skipped');
+  const reason = `EC2 refused (${awsErrorCode(err) ?? 'conflict'}): the volume is looked at again by a later run`;
+  await ctx.logDecisions(ctx.deps.pool, [{ entityKind: 'volume', entityId: target.volumeId, action: 'create-snapshot', reason, inputs: inputsOf(target, { rowId }), outcome: 'conflict' }]);
+}
+
+/** Why no shutdown snapshot is taken, per action: the counter, and the metric for refusals. */
+const NOT_TAKEN = {
+  abandon: { action: 'abandon-snapshot', counter: 'volumes_missing', metric: null },
+  'disk-moved': { action: 'refuse-snapshot', counter: 'refused_disk_moved', metric: 'disk-moved' },
+  'not-owned': { action: 'refuse-snapshot', counter: 'volumes_not_owned', metric: 'not-owned' },
+} as const;
+
+/** No snapshot for this (reservation, volume), for good: the row records why, the sweep stops asking. */
+async function abandon(ctx: SyncContext, action: Of<'abandon'> | Of<'refuse'>, claimEvent: boolean): Promise<void> {
   const { target, reason } = action;
+  const why = NOT_TAKEN[action.kind === 'refuse' ? action.cause : 'abandon'];
   const applied = await ctx.tx(async (db: Db) => {
     if (claimEvent && !(await ctx.scope.claimEvent(db))) return { value: false, decisions: [] };
     const done = action.rowId === null
       ? (await insertShutdownRow(db, toRow(target), 'abandoned', reason, ctx.now())) !== undefined
       : await abandonRequested(db, action.rowId, reason, ctx.now());
-    const decision = { entityKind: 'volume' as const, entityId: target.volumeId, action: 'abandon-snapshot', reason, inputs: inputsOf(target) };
+    const decision = { entityKind: 'volume' as const, entityId: target.volumeId, action: why.action, reason, inputs: inputsOf(target, { heldBy: target.heldBy }) };
     return { value: done, decisions: done ? [decision] : [] };
   });
-  if (applied) ctx.count('volumes_missing');
-  ctx.done('abandon-snapshot', applied ? 'done' : 'skipped');
+  if (applied) ctx.count(why.counter);
+  if (applied && why.metric) ctx.done(why.metric, 'skipped');
+  if (applied && why.metric) ctx.scope.log.warn({ reservationId: target.reservationId, volumeId: target.volumeId, reason }, 'shutdown snapshot refused');
+  ctx.done(why.action, applied ? 'done' : 'skipped');
 }
 
 const toRow = (target: ShutdownTarget) => ({

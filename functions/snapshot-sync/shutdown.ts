@@ -10,10 +10,12 @@ import type { EventTypes } from '../../shared/events/types.js';
 import { mapWithConcurrency } from '../../shared/resilience.js';
 import type { SyncContext } from './context.js';
 import { decideShutdowns } from './decide.js';
-import type { RequestedRow, ShutdownTarget, SnapshotSeen } from './decide.js';
+import type { RequestedRow, ShutdownAction, ShutdownTarget, SnapshotSeen } from './decide.js';
 import { observeVolumes, snapshotSeen } from './observe.js';
 import { executeShutdown } from './shutdown-execute.js';
 import { REQUEST_TOKEN_TAG } from './tags.js';
+import { trackWaits } from './waits.js';
+import type { Wait } from './waits.js';
 
 export type PodCleaned = EventData<typeof EventTypes.podCleaned>;
 
@@ -36,6 +38,15 @@ export async function syncShutdowns(ctx: SyncContext, event?: PodCleaned): Promi
   const volumes = await observeVolumes(ctx, [...new Set(all.map((target) => target.volumeId))]);
   const actions = decideShutdowns({ now: ctx.now(), fresh: targets.fresh, requested, volumes, byToken: byToken ?? new Map() });
   await mapWithConcurrency(actions, ctx.concurrency, (action) => executeShutdown(ctx, action, event !== undefined));
+  await trackWaits(ctx, actions.flatMap(waitOf), actions.map((action) => waitKey(action.target)));
+}
+
+const waitKey = (target: ShutdownTarget) => `shutdown:${target.reservationId}:${target.volumeId}`;
+
+function waitOf(action: ShutdownAction): Wait[] {
+  if (action.kind !== 'wait' || action.tracked === false) return [];
+  const { target } = action;
+  return [{ key: waitKey(target), entityKind: 'volume', entityId: target.volumeId, reason: `shutdown snapshot of reservation ${target.reservationId}: ${action.reason}`, escalateNow: action.escalate === true }];
 }
 
 const toTarget = (row: ShutdownTargetRow): ShutdownTarget => ({
@@ -44,6 +55,7 @@ const toTarget = (row: ShutdownTargetRow): ShutdownTarget => ({
   diskName: row.disk_name,
   diskId: row.disk_id,
   volumeId: row.volume_id,
+  heldBy: row.held_by,
 });
 
 const toRequested = (row: RequestedDbRow): RequestedRow => ({

@@ -7,6 +7,7 @@ import { Fatal } from '../errors.js';
 
 export type SnapshotState = 'pending' | 'completed' | 'error' | 'recoverable' | 'recovering';
 export type VolumeState = 'creating' | 'available' | 'in-use' | 'deleting' | 'deleted' | 'error';
+export type AttachmentState = 'attaching' | 'attached' | 'detaching' | 'detached' | 'busy';
 
 export interface SnapshotInfo {
   snapshotId: string;
@@ -15,6 +16,8 @@ export interface SnapshotInfo {
   startTime: Date;
   tags: Record<string, string>;
   volumeSizeGiB: number;
+  /** Empty when EC2 gave none. */
+  description: string;
 }
 
 export interface VolumeInfo {
@@ -22,6 +25,8 @@ export interface VolumeInfo {
   state: VolumeState;
   /** Instance ids of current attachments; empty when the volume is detached. */
   attachedTo: string[];
+  /** The state of each attachment EC2 listed (a detached one may linger in the list). */
+  attachmentStates: AttachmentState[];
   tags: Record<string, string>;
   sizeGiB: number;
 }
@@ -66,6 +71,7 @@ export function toSnapshotInfo(s: Snapshot): SnapshotInfo {
     startTime: present(s.StartTime, `the StartTime of ${snapshotId}`),
     tags: tagsToRecord(s.Tags),
     volumeSizeGiB: present(s.VolumeSize, `the VolumeSize of ${snapshotId}`),
+    description: s.Description ?? '',
   };
 }
 
@@ -75,6 +81,8 @@ export function toVolumeInfo(v: Volume): VolumeInfo {
     volumeId,
     state: present(v.State, `the State of ${volumeId}`),
     attachedTo: (v.Attachments ?? []).flatMap((a) => (a.InstanceId === undefined ? [] : [a.InstanceId])),
+    // An attachment without a state is read as attached: never as detached.
+    attachmentStates: (v.Attachments ?? []).map((a) => a.State ?? 'attached'),
     tags: tagsToRecord(v.Tags),
     sizeGiB: present(v.Size, `the Size of ${volumeId}`),
   };

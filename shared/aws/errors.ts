@@ -7,7 +7,13 @@
 import { AppError, Conflict, Fatal, Invalid, NotFound, Transient, coerceError } from '../errors.js';
 
 const notFoundCodes = new Set(['InvalidSnapshot.NotFound', 'InvalidVolume.NotFound', 'ResourceNotFoundException']);
-const throttleCodes = new Set(['RequestLimitExceeded', 'Throttling', 'ThrottlingException', 'TooManyRequestsException']);
+/**
+ * EC2 refused the call for its rate, before doing anything: safe to send again after a pause.
+ * SnapshotCreationPerVolumeRateExceeded is CreateSnapshot's per-volume limit (a 400, not a 429).
+ */
+const throttleCodes = new Set([
+  'RequestLimitExceeded', 'Throttling', 'ThrottlingException', 'TooManyRequestsException', 'SnapshotCreationPerVolumeRateExceeded',
+]);
 const conflictCodes = new Set(['VolumeInUse', 'IncorrectState', 'InvalidSnapshot.InUse', 'ResourceConflictException']);
 const authCodes = new Set([
   'AuthFailure', 'UnauthorizedOperation', 'AccessDeniedException', 'UnrecognizedClientException',
@@ -55,6 +61,18 @@ export function translateAwsError(thrown: unknown, operation: string): AppError 
   if (status !== undefined && status >= 400) return new Invalid(message, [], options);
   if (isTransportFailure(err)) return new Transient(message, undefined, options);
   return new Fatal(message, options);
+}
+
+/** The AWS error code behind a translated error (`VolumeInUse`, `IncorrectState`…), if any. */
+export function awsErrorCode(err: unknown): string | undefined {
+  const cause = err instanceof AppError ? (err.cause as { name?: unknown } | undefined) : undefined;
+  return typeof cause?.name === 'string' ? cause.name : undefined;
+}
+
+/** EC2 refused the call outright for its rate: nothing was done, so sending it again is safe. */
+export function isThrottled(err: unknown): boolean {
+  const code = awsErrorCode(err);
+  return err instanceof Transient && code !== undefined && throttleCodes.has(code);
 }
 
 /** Sends one SDK call, translating whatever it throws. */

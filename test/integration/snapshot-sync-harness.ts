@@ -109,6 +109,8 @@ export interface TeardownOptions {
   step?: string | null;
   withDisk?: boolean;
   userId?: string;
+  /** The volume's tags; by default they name the user and the disk, as the platform's do. */
+  volumeTags?: Record<string, string>;
 }
 
 /** An ended reservation, its disk (released) and its volume, with cleanup-pod's progress row. */
@@ -117,7 +119,8 @@ export async function seedTeardown(h: SyncHarness, db: TestDatabase, options: Te
   const minutesAgo = (minutes: number) => new Date(now.getTime() - minutes * 60_000);
   const userId = options.userId ?? `dev-${randomUUID().slice(0, 6)}@example.com`;
   const diskName = `home-${randomUUID().slice(0, 6)}`;
-  const { volumeId } = h.aws.sim.addVolume({ sizeGiB: 100, attachedTo: options.attached ? 'i-0abc' : undefined });
+  const tags = options.volumeTags ?? { 'gpu-dev-user': userId, disk_name: diskName };
+  const { volumeId } = h.aws.sim.addVolume({ sizeGiB: 100, tags, attachedTo: options.attached ? 'i-0abc' : undefined });
   const reservation = await insertReservation(db.pool, {
     user_id: userId, status: options.status ?? 'expired', created_at: minutesAgo(300), launched_at: minutesAgo(290),
     expires_at: minutesAgo(20), status_changed_at: minutesAgo(15), disk_name: diskName, ebs_volume_id: volumeId,

@@ -6,7 +6,7 @@ import { EC2ServiceException } from '@aws-sdk/client-ec2';
 import { TooManyRequestsException } from '@aws-sdk/client-lambda';
 import { describe, expect, it } from 'vitest';
 import { Conflict, Fatal, Invalid, NotFound, Transient } from '../../shared/errors.js';
-import { translateAwsError } from '../../shared/aws/errors.js';
+import { awsErrorCode, isThrottled, translateAwsError } from '../../shared/aws/errors.js';
 
 type ErrorClass = abstract new (...args: never[]) => Error;
 
@@ -24,6 +24,8 @@ describe('translateAwsError', () => {
     ['InvalidVolume.NotFound', ec2Error('InvalidVolume.NotFound', 400), NotFound],
     ['ResourceNotFoundException', ec2Error('ResourceNotFoundException', 404), NotFound],
     ['RequestLimitExceeded', ec2Error('RequestLimitExceeded', 503), Transient],
+    ['RequestLimitExceeded as a 400', ec2Error('RequestLimitExceeded', 400), Transient],
+    ['SnapshotCreationPerVolumeRateExceeded (a 400)', ec2Error('SnapshotCreationPerVolumeRateExceeded', 400), Transient],
     ['Throttling', ec2Error('Throttling', 400), Transient],
     ['ThrottlingException', ec2Error('ThrottlingException', 400), Transient],
     ['a bare 429', ec2Error('SlowDown', 429), Transient],
@@ -63,5 +65,23 @@ describe('translateAwsError', () => {
   it('passes an already classified error through unchanged', () => {
     const fatal = new Fatal('EC2 answered without a SnapshotId');
     expect(translateAwsError(fatal, 'EC2 DescribeSnapshots')).toBe(fatal);
+  });
+});
+
+describe('isThrottled: EC2 refused the call for its rate, so sending it again is safe', () => {
+  it.each<[string, Error, boolean]>([
+    ['RequestLimitExceeded', ec2Error('RequestLimitExceeded', 503), true],
+    ['SnapshotCreationPerVolumeRateExceeded', ec2Error('SnapshotCreationPerVolumeRateExceeded', 400), true],
+    ['a 500 (the call may have been done)', ec2Error('InternalError', 500), false],
+    ['a timeout (the answer may be lost)', transportError('TimeoutError', 'ETIMEDOUT'), false],
+    ['IncorrectState', ec2Error('IncorrectState', 400), false],
+  ])('%s → %s', (_name, sdkError, throttled) => {
+    expect(isThrottled(translateAwsError(sdkError, 'EC2 CreateSnapshot'))).toBe(throttled);
+  });
+
+  it('keeps the EC2 code, so VolumeInUse and IncorrectState can be told apart', () => {
+    expect(awsErrorCode(translateAwsError(ec2Error('IncorrectState', 400), 'op'))).toBe('IncorrectState');
+    expect(awsErrorCode(translateAwsError(ec2Error('VolumeInUse', 400), 'op'))).toBe('VolumeInUse');
+    expect(awsErrorCode(new Error('plain'))).toBeUndefined();
   });
 });

@@ -130,6 +130,8 @@ export interface VolumeCandidateRow {
   snapshot_id: string;
   volume_id: string;
   reservation_id: string;
+  user_id: string;
+  disk_name: string | null;
   disk_id: string | null;
   reservation_ended: boolean;
   superseded: boolean;
@@ -143,7 +145,7 @@ export interface VolumeCandidateRow {
  */
 export async function volumesAfterSnapshot(db: Db, limit: number): Promise<VolumeCandidateRow[]> {
   const { rows } = await db.query<VolumeCandidateRow>(
-    `select s.id::text, s.snapshot_id, s.volume_id, s.reservation_id, d.disk_id,
+    `select s.id::text, s.snapshot_id, s.volume_id, s.reservation_id, s.user_id, s.disk_name, d.disk_id,
        r.status in ('expired', 'cancelled', 'failed') as reservation_ended,
        exists (select 1 from snapshots later where later.volume_id = s.volume_id and later.id <> s.id
                and later.requested_at >= s.requested_at)

@@ -13,7 +13,17 @@ export interface ShutdownTargetRow {
   disk_name: string | null;
   disk_id: string | null;
   volume_id: string;
+  /** Another reservation that holds or held the disk after this one (the disk moved on). */
+  held_by: string | null;
 }
+
+/**
+ * Who holds the disk now, when not `r`: the disk row's holder, else the user's newest reservation
+ * of the same disk created after `r` (a holder that has already released the disk again).
+ */
+const HELD_BY = `coalesce(case when d.reservation_id <> r.reservation_id then d.reservation_id end,
+  (select n.reservation_id from reservations n where n.user_id = r.user_id and n.disk_name = r.disk_name
+     and n.created_at > r.created_at order by n.created_at desc limit 1)) as held_by`;
 
 /**
  * Ended reservations whose teardown is past the snapshot request, with a volume and no shutdown
@@ -21,7 +31,7 @@ export interface ShutdownTargetRow {
  */
 export async function shutdownsDue(db: Db, now: Date, windowDays: number, limit: number): Promise<ShutdownTargetRow[]> {
   const { rows } = await db.query<ShutdownTargetRow>(
-    `select r.reservation_id, r.user_id, r.disk_name, d.disk_id, v.volume_id
+    `select r.reservation_id, r.user_id, r.disk_name, d.disk_id, v.volume_id, ${HELD_BY}
      from cleanup_progress cp
      join reservations r on r.reservation_id = cp.reservation_id
      cross join lateral (select coalesce(cp.volume_id, r.ebs_volume_id) as volume_id) v
@@ -46,7 +56,7 @@ export interface EventTargetRow extends Omit<ShutdownTargetRow, 'volume_id'> {
 /** The shutdown target a pod.cleaned event names; the event's volume wins over the rows'. */
 export async function shutdownTargetOf(db: Db, reservationId: string, volumeId: string | null): Promise<EventTargetRow | undefined> {
   const { rows } = await db.query<EventTargetRow>(
-    `select r.reservation_id, r.user_id, r.disk_name, d.disk_id, v.volume_id, r.status in ${TERMINAL} as ended,
+    `select r.reservation_id, r.user_id, r.disk_name, d.disk_id, v.volume_id, ${HELD_BY}, r.status in ${TERMINAL} as ended,
        exists (select 1 from snapshots s where s.kind = 'shutdown' and s.reservation_id = r.reservation_id
                and s.volume_id = v.volume_id) as has_row
      from reservations r
@@ -70,7 +80,7 @@ export interface NewShutdownRow {
  */
 export async function insertShutdownRow(
   db: Db,
-  target: ShutdownTargetRow,
+  target: Omit<ShutdownTargetRow, 'held_by'>,
   state: 'requested' | 'abandoned',
   note: string | null,
   now: Date,
@@ -94,8 +104,9 @@ export interface RequestedRow extends ShutdownTargetRow {
 /** Rows whose CreateSnapshot outcome was never recorded (a crash, a lost answer), oldest first. */
 export async function requestedSnapshots(db: Db, limit: number): Promise<RequestedRow[]> {
   const { rows } = await db.query<RequestedRow>(
-    `select id::text, request_token::text, updated_at, reservation_id, user_id, disk_name, disk_id, volume_id
-     from snapshots where state = 'requested' and reservation_id is not null order by requested_at limit $1`,
+    `select s.id::text, s.request_token::text, s.updated_at, s.reservation_id, s.user_id, s.disk_name, s.disk_id, s.volume_id, ${HELD_BY}
+     from snapshots s join reservations r on r.reservation_id = s.reservation_id left join disks d on d.disk_id = s.disk_id
+     where s.state = 'requested' and s.reservation_id is not null order by s.requested_at limit $1`,
     [limit],
   );
   return rows;
@@ -227,4 +238,49 @@ export async function markDeleted(db: Db, id: string, note: string | null, now: 
 /** deleting → completed when EC2 refused the deletion (in use by an AMI, say). */
 export async function revertDeleting(db: Db, id: string, note: string, now: Date): Promise<void> {
   await db.query(`update snapshots set state = 'completed', last_error = $2, updated_at = $3 where id = $1 and state = 'deleting'`, [id, note, now]);
+}
+
+// ---- bounded waits (0011) ---------------------------------------------------------------------
+
+export interface WaitInput {
+  key: string;
+  entityKind: string;
+  entityId: string;
+  reason: string;
+}
+
+export interface WaitRow {
+  wait_key: string;
+  since: Date;
+  escalated_at: Date | null;
+}
+
+/** Starts the waits not yet recorded and refreshes the others; returns when each began. */
+export async function recordWaits(db: Db, waits: WaitInput[], now: Date): Promise<WaitRow[]> {
+  if (waits.length === 0) return [];
+  const { rows } = await db.query<WaitRow>(
+    `insert into snapshot_sync_waits (wait_key, entity_kind, entity_id, reason, since, last_seen_at)
+     select w.key, w."entityKind", w."entityId", w.reason, $2, $2
+     from jsonb_to_recordset($1::jsonb) as w(key text, "entityKind" text, "entityId" text, reason text)
+     on conflict (wait_key) do update set reason = excluded.reason, last_seen_at = excluded.last_seen_at
+     returning wait_key, since, escalated_at`,
+    [JSON.stringify(waits), now],
+  );
+  return rows;
+}
+
+/** The waits are over (acted on, or no longer waiting). */
+export async function endWaits(db: Db, keys: string[]): Promise<void> {
+  if (keys.length === 0) return;
+  await db.query(`delete from snapshot_sync_waits where wait_key = any($1::text[])`, [keys]);
+}
+
+/** Escalated once: returns the keys this call marked (not those marked before). */
+export async function markEscalated(db: Db, keys: string[], now: Date): Promise<string[]> {
+  if (keys.length === 0) return [];
+  const { rows } = await db.query<{ wait_key: string }>(
+    `update snapshot_sync_waits set escalated_at = $2 where wait_key = any($1::text[]) and escalated_at is null returning wait_key`,
+    [keys, now],
+  );
+  return rows.map((row) => row.wait_key);
 }

@@ -23,7 +23,10 @@ import type { LocalDatabase } from './database.js';
 import { startDemoKickoff } from './demo-kickoff.js';
 import { seedDemoDatabase } from './demo-seed-db.js';
 import { createGateway } from './gateway.js';
+import { text } from './gateway-system.js';
 import { schedulesFromStack, startSchedules } from './schedules.js';
+import type { FunctionSchedule } from './schedules.js';
+import { functionsFromStack } from './stack-functions.js';
 
 export interface LocalStackOptions {
   env: Record<string, string | undefined>;
@@ -36,6 +39,10 @@ export interface LocalStackOptions {
   log?: Logger;
   /** Time for the functions and the simulator; e2e tests move it by hand instead of sleeping. */
   clock?: Clock;
+  /** Serve (and fire, when schedules are on) this cron for every scheduled function, for testing a real cron-connector quickly. */
+  scheduleOverride?: string;
+  /** Told each start-up step as it begins (the banner says them; start-up takes a while). */
+  progress?: (step: string) => void;
 }
 
 export interface LocalStack {
@@ -49,10 +56,19 @@ export interface LocalStack {
 }
 
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
+  const progress = options.progress ?? (() => undefined);
+  // The port is bound first (its URL is in the functions' configuration): until the gateway
+  // exists, a request gets 503 and a Retry-After instead of hanging.
+  const ready: { listener?: http.RequestListener } = {};
+  const server = http.createServer((req, res) => (ready.listener ? ready.listener(req, res) : starting(res)));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, '127.0.0.1', resolve);
+  });
+  progress('database: starting PostgreSQL (the first start initialises it, which takes a while)');
   const database = await localDatabase(options.env);
+  progress('cluster: starting the simulated cluster unless one is configured');
   const cluster = await localCluster(options.env, options.clock);
-  const server = http.createServer();
-  await new Promise<void>((resolve) => server.listen(options.port, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const config = loadConfig({
     ...options.env,
@@ -62,24 +78,29 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     EVENT_DELIVERY: 'openfaas',
   });
   const deps = makeDeps(config, { ...(options.log ? { log: options.log } : {}), ...(options.clock ? { clock: options.clock } : {}) });
+  progress('migrations: bringing the schema up to date');
   await migrate(deps.pool);
   if (options.demo && cluster.simulated) {
+    progress('demo: seeding reservations and pods');
     await seedDemoDatabase(deps.pool, deps.clock.now());
     cluster.seedDemo();
   }
-  const schedules = schedulesFromStack(readFileSync('stack.yml', 'utf8'));
+  const stackYaml = readFileSync('stack.yml', 'utf8');
+  const schedules = overridden(schedulesFromStack(stackYaml), options.scheduleOverride);
+  const described = functionsFromStack(stackYaml);
   const runtime = { metrics: deps.metrics, logger: deps.log, bodyLimitBytes: config.events.bodyLimitBytes };
   const gateway = createGateway({
     functions: allFunctions.map((fn) => ({
       name: fn.name,
       endpoint: createEndpoint(fn, () => deps, runtime),
+      stack: described.find((entry) => entry.name === fn.name),
       schedule: schedules.find((schedule) => schedule.fn === fn.name)?.cron,
     })),
     bodyLimitBytes: config.events.bodyLimitBytes,
     log: deps.log,
     metrics: deps.metrics,
   });
-  server.on('request', gateway.listener);
+  ready.listener = gateway.listener;
   const served = new Set(allFunctions.map((fn) => fn.name as string));
   const podWatch = options.podWatch === true ? await startLocalPodWatch(options, cluster.env, url, deps) : undefined;
   const scheduler = options.schedules
@@ -103,6 +124,15 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       await database.stop();
     },
   };
+}
+
+function starting(res: http.ServerResponse): void {
+  const answer = text(503, 'the local stack is starting; try again in a few seconds');
+  res.writeHead(answer.status, { ...answer.headers, 'retry-after': '2' }).end(answer.body);
+}
+
+function overridden(schedules: FunctionSchedule[], cron: string | undefined): FunctionSchedule[] {
+  return cron === undefined ? schedules : schedules.map((schedule) => ({ ...schedule, cron }));
 }
 
 /** The same source the cluster runs beside the gateway, pointed at this gateway; health on a free loopback port. */

@@ -4,6 +4,7 @@
  * event travels through the outbox and the gateway to cleanup-pod, which tears it down.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../local/free-port.js';
 import { startLocalStack } from '../../local/stack.js';
 import type { LocalStack } from '../../local/stack.js';
 import { useTestDatabase } from '../support/database.js';
@@ -12,9 +13,16 @@ import { eventually } from '../support/eventually.js';
 
 const db = useTestDatabase();
 let stack: LocalStack;
+const duringStartUp: Promise<{ status: number; retryAfter: string | null }>[] = [];
+const steps: string[] = [];
 
 beforeAll(async () => {
-  stack = await startLocalStack({ env: { DATABASE_URL: db.url, SECRETS_DIR: '/nonexistent', LOG_LEVEL: 'silent' }, port: 0, demo: false, schedules: false });
+  const port = await freePort();
+  const progress = (step: string) => {
+    steps.push(step);
+    if (steps.length === 1) duringStartUp.push(fetch(`http://127.0.0.1:${port}/system/functions`).then((answer) => ({ status: answer.status, retryAfter: answer.headers.get('retry-after') })));
+  };
+  stack = await startLocalStack({ env: { DATABASE_URL: db.url, SECRETS_DIR: '/nonexistent', LOG_LEVEL: 'silent' }, port, demo: false, schedules: false, scheduleOverride: '*/2 * * * *', progress });
 });
 afterAll(() => stack?.stop());
 
@@ -23,6 +31,39 @@ describe('local stack', () => {
     expect(stack.cluster.simulated).toBe(true);
     const list = (await (await fetch(`${stack.url}/system/functions`)).json()) as { name: string }[];
     expect(list.map((fn) => fn.name).sort()).toEqual(['cleanup-pod', 'ending-watchdog', 'expire', 'oom-scan', 'snapshot-sync', 'warn']);
+  });
+
+  it('answers 503 with Retry-After while starting, and says each start-up step', async () => {
+    expect(await Promise.all(duringStartUp)).toEqual([{ status: 503, retryAfter: '2' }]);
+    expect(steps.map((step) => step.split(':')[0])).toEqual(['database', 'cluster', 'migrations']);
+  });
+
+  it('answers the /system routes the cron-connector and faas-cli read, from stack.yml', async () => {
+    expect(await (await fetch(`${stack.url}/system/namespaces`)).json()).toEqual(['openfaas-fn']);
+    const listed = (await (await fetch(`${stack.url}/system/functions?namespace=openfaas-fn`)).json()) as { name: string; annotations: Record<string, string> }[];
+    expect(listed.find((fn) => fn.name === 'warn')?.annotations).toMatchObject({ topic: 'cron-function', schedule: '*/2 * * * *' });
+    const described = await (await fetch(`${stack.url}/system/function/expire?namespace=openfaas-fn`)).json();
+    expect(described).toMatchObject({ name: 'expire', namespace: 'openfaas-fn', image: 'ghcr.io/devenv-lifecycle/expire:dev', secrets: ['devenv-lifecycle-db'], labels: { 'app.kubernetes.io/name': 'expire' } });
+    const info = (await (await fetch(`${stack.url}/system/info`)).json()) as { provider: { orchestration: string } };
+    expect(info.provider.orchestration).toBe('local');
+  });
+
+  it('refuses another namespace and names an unknown function instead of describing GET routes', async () => {
+    expect((await fetch(`${stack.url}/system/functions?namespace=other`)).status).toBe(400);
+    const missing = await fetch(`${stack.url}/system/function/nope`);
+    expect([missing.status, await missing.text()]).toEqual([404, 'no function named nope in namespace openfaas-fn\n']);
+    const unknown = await fetch(`${stack.url}/function/nope`, { method: 'POST', body: '{}' });
+    expect([unknown.status, await unknown.text()]).toEqual([404, 'no function named nope in namespace openfaas-fn\n']);
+    for (const path of ['/function/expire.other', '/function/expire?namespace=other']) {
+      expect((await fetch(`${stack.url}${path}`, { method: 'POST', body: '{"dryRun":true}' })).status).toBe(404);
+    }
+    const namespaced = await fetch(`${stack.url}/function/expire.openfaas-fn?namespace=openfaas-fn`, { method: 'POST', body: '{"dryRun":true}' });
+    expect(namespaced.status).toBe(200);
+  });
+
+  it('forwards GET to the function, as a real gateway does', async () => {
+    const answer = await fetch(`${stack.url}/function/expire/healthz`);
+    expect(await answer.json()).toEqual({ status: 'ok', function: 'expire' });
   });
 
   it('expires over HTTP and chains reservation.expired to cleanup-pod through the outbox', async () => {

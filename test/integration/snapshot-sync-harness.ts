@@ -76,7 +76,7 @@ export async function startSyncHarness(db: TestDatabase, env: Record<string, str
     reset: async () => {
       aws.sim.reset();
       delivered.length = 0;
-      await db.pool.query(`truncate snapshots, snapshot_disk_sync, cleanup_progress, disks, reservations, event_inbox,
+      await db.pool.query(`truncate snapshots, snapshot_disk_sync, snapshot_sync_waits, cleanup_progress, disks, reservations, event_inbox,
         event_outbox, decision_log, function_runs cascade`);
     },
     run: (options = {}) => invoke({ kind: 'schedule', source: 'cron-connector', callId: randomUUID(), options: { dryRun: false, ...options } }),

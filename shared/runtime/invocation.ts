@@ -16,10 +16,13 @@ export type FunctionName = (typeof FUNCTION_NAMES)[number];
 export type ScheduleSource = 'cron-connector' | 'pingsource';
 export type TriggerKind = Invocation['kind'];
 
+/** The most items one run may be asked to handle (MAX_ITEMS has the same ceiling). */
+export const MAX_ITEMS_LIMIT = 10_000;
+
 /** Options every function accepts on every trigger (SPEC section 2). Unknown fields are errors. */
 export const baseOptionsSchema = z.strictObject({
   dryRun: z.boolean().default(false),
-  maxItems: z.int().positive().optional(),
+  maxItems: z.int({ error: 'must be a whole number' }).positive('must be greater than 0').max(MAX_ITEMS_LIMIT, `must be at most ${MAX_ITEMS_LIMIT}`).optional(),
 });
 export type BaseOptions = z.output<typeof baseOptionsSchema>;
 

@@ -1,7 +1,7 @@
 /*
  * Prometheus metrics (SPEC section 8), one Registry per process, served at GET /metrics by both
  * adapters. The runtime records runs and durations; functions record their actions, warnings,
- * OOM kills and snapshots; the outbox sets its backlog.
+ * OOM kills and snapshots; the outbox sets its backlog and its dead letters.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
@@ -10,10 +10,18 @@ export interface Metrics {
   /** outcome: a RunResult outcome, or `invalid` (400) / `error` (thrown). */
   runs: Counter<'function' | 'trigger' | 'outcome'>;
   runDurationSeconds: Histogram<'function' | 'trigger'>;
-  /** kind: the action's name (expire, delete-pod, create-snapshot…); outcome: done | failed | skipped, and for cleanup-pod's steps retry | leftovers. */
+  /** kind: the action's name (expire, delete-pod, create-snapshot…); outcome: done | failed | skipped, and for cleanup-pod's steps retry | leftovers | escalated. */
   actions: Counter<'function' | 'kind' | 'outcome'>;
+  /** Objects under an entity's expected name that belong to another entity (owner=other) or to none (owner=none): left alone. */
+  foreignObjects: Counter<'function' | 'kind' | 'owner'>;
   outboxBacklog: Gauge;
+  /** Events dead-lettered (never retried until an operator requeues them), as last counted. */
+  outboxDeadLetters: Gauge;
+  /** reason: rejected (permanent 4xx) | unencodable | exhausted (out of attempts). */
+  eventsDeadLettered: Counter<'reason'>;
   warningsSent: Counter<'level'>;
+  /** A pod read by name answered 404 in a namespace that does not exist: the read proved nothing. */
+  podNamespaceMissing: Counter<'namespace'>;
   oomKills: Counter;
   /** state: the state a snapshot reached (pending, completed, error, deleted). */
   snapshots: Counter<'state'>;
@@ -46,15 +54,38 @@ export function createMetrics(): Metrics {
       labelNames: ['function', 'kind', 'outcome'],
       registers,
     }),
+    foreignObjects: new Counter({
+      name: `${PREFIX}foreign_objects_total`,
+      help: 'Objects with the expected name that do not provably belong to the entity being torn down, left alone',
+      labelNames: ['function', 'kind', 'owner'],
+      registers,
+    }),
     outboxBacklog: new Gauge({
       name: `${PREFIX}outbox_backlog`,
       help: 'Events written to the outbox and not yet delivered',
+      registers,
+    }),
+    outboxDeadLetters: new Gauge({
+      name: `${PREFIX}outbox_dead_letters`,
+      help: 'Events that can never be delivered, waiting in the dead-letter state for an operator',
+      registers,
+    }),
+    eventsDeadLettered: new Counter({
+      name: `${PREFIX}events_dead_lettered_total`,
+      help: 'Events moved to the dead-letter state, by reason',
+      labelNames: ['reason'],
       registers,
     }),
     warningsSent: new Counter({
       name: `${PREFIX}warnings_sent_total`,
       help: 'Expiry warnings delivered, by level in minutes',
       labelNames: ['level'],
+      registers,
+    }),
+    podNamespaceMissing: new Counter({
+      name: `${PREFIX}pod_namespace_missing_total`,
+      help: 'Pod reads refused as evidence because the namespace does not exist, by namespace',
+      labelNames: ['namespace'],
       registers,
     }),
     oomKills: new Counter({

@@ -2,7 +2,8 @@
  * What every run shares, around a function's own work: a runs-table row from start to end,
  * single-flight for scheduled runs, the global pause switch, redelivery of older outbox events,
  * and delivery after commit of the events this run staged. A run whose actions failed ends
- * `failed` (SPEC 5.8), never "succeeded after swallowed errors".
+ * `failed` (SPEC 5.8), never "succeeded after swallowed errors". Each run first closes, as
+ * `abandoned`, the rows its function's killed runs left `running`.
  */
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
@@ -10,13 +11,13 @@ import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import { coerceError } from '../errors.js';
 import type { Db } from '../db/pool.js';
-import { finishRun, startRun } from '../db/queries/runs.js';
+import { finishRun, reapAbandonedRuns, startRun } from '../db/queries/runs.js';
 import { recordProcessedEvent, releaseProcessedEvent } from '../db/queries/inbox.js';
 import { outboxBacklog } from '../db/queries/outbox.js';
 import { withSingleFlight } from '../db/single-flight.js';
 import type { LifecycleEvent } from '../events/build.js';
 import { flushOutbox, stageEvents } from '../events/outbox.js';
-import type { PublishMode } from '../events/outbox.js';
+import type { FlushReport, PublishMode } from '../events/outbox.js';
 import { runLogger } from '../log.js';
 import type { BaseOptions, FunctionName, Invocation, RunResult } from './invocation.js';
 import type { Metrics } from './metrics.js';
@@ -32,7 +33,12 @@ export interface RunServices {
   budgetSeconds: number;
   deliveryTimeoutMs: number;
   concurrency: number;
+  /** EVENT_MAX_ATTEMPTS (its default when absent). */
+  eventMaxAttempts?: number;
 }
+
+/** How long past its budget a run may still be working before its row counts as abandoned. */
+export const ABANDON_MARGIN_SECONDS = 600;
 
 export interface RunScope {
   runId: string;
@@ -120,12 +126,14 @@ async function recorded(
     await releaseProcessedEvent(services.pool, { consumer: fn, source: invocation.event.source, eventId: invocation.event.id }, claimedAt)
       .catch((err: unknown) => log.error({ err }, 'could not release the event claim; the scheduled sweep will catch up'));
   };
+  const abandoned = await reapAbandoned(services, fn, startedAt, log);
   await startRun(services.pool, { id: runId, fn, trigger: invocation.kind, ...invocationIds(invocation), dryRun, startedAt });
   try {
     const redelivery = dryRun ? undefined : await deliver(services, runId);
     const report = await work(scope);
     if (report.failures.length > 0) await releaseClaim();
     const delivery = staged.length > 0 ? await deliver(services, runId, staged) : undefined;
+    if (abandoned > 0) report.summary = { ...report.summary, runs_abandoned: abandoned };
     return await finish(services, scope, report, [redelivery, delivery], invocation.kind === 'event');
   } catch (err) {
     const error = coerceError(err);
@@ -136,12 +144,25 @@ async function recorded(
   }
 }
 
+/** Bookkeeping only: a failure here is logged and never stops the run. */
+async function reapAbandoned(services: RunServices, fn: FunctionName, startedAt: Date, log: Logger): Promise<number> {
+  const startedBefore = new Date(startedAt.getTime() - (services.budgetSeconds + ABANDON_MARGIN_SECONDS) * 1000);
+  try {
+    const reaped = await reapAbandonedRuns(services.pool, fn, startedBefore, startedAt);
+    if (reaped > 0) log.warn({ reaped, startedBefore }, 'closed runs left running by a killed process as abandoned');
+    return reaped;
+  } catch (err) {
+    log.error({ err }, 'could not close abandoned runs; the next run tries again');
+    return 0;
+  }
+}
+
 function invocationIds(invocation: Invocation<BaseOptions>) {
   if (invocation.kind === 'event') return { callId: invocation.callId, eventId: invocation.event.id, eventType: invocation.event.type };
   return { callId: invocation.callId };
 }
 
-type Delivery = { delivered: number; failed: number; errors: string[] } | undefined;
+type Delivery = FlushReport | undefined;
 
 async function deliver(services: RunServices, owner: string, eventIds?: string[]): Promise<Delivery> {
   const report = await flushOutbox({
@@ -153,8 +174,12 @@ async function deliver(services: RunServices, owner: string, eventIds?: string[]
     timeoutMs: services.deliveryTimeoutMs,
     concurrency: services.concurrency,
     eventIds,
+    maxAttempts: services.eventMaxAttempts,
   });
-  services.metrics.outboxBacklog.set((await outboxBacklog(services.pool)).undelivered);
+  for (const [reason, count] of Object.entries(report.dead)) services.metrics.eventsDeadLettered.inc({ reason }, count);
+  const backlog = await outboxBacklog(services.pool);
+  services.metrics.outboxBacklog.set(backlog.undelivered);
+  services.metrics.outboxDeadLetters.set(backlog.dead);
   return report;
 }
 
@@ -165,6 +190,9 @@ async function finish(services: RunServices, scope: RunScope, report: RunReport,
     summary.events_delivered = (summary.events_delivered ?? 0) + delivery.delivered;
     // An undelivered event stays in the outbox and is retried by later runs: reported, not fatal.
     summary.events_deferred = (summary.events_deferred ?? 0) + delivery.failed;
+    // A dead-lettered one waits for an operator (metric, alert, `runs`); the run's own work stands.
+    const dead = Object.values(delivery.dead).reduce((sum, count) => sum + count, 0);
+    if (dead > 0) summary.events_dead_lettered = (summary.events_dead_lettered ?? 0) + dead;
   }
   // A consumed event answers 202 (accepted); Knative does not treat it as a reply to route.
   const outcome = report.failures.length > 0 ? 'failed' : isEvent ? 'accepted' : 'succeeded';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { appendDecisions, decisionsFor } from '../../shared/db/queries/decisions.js';
-import { finishRun, recentRuns, startRun } from '../../shared/db/queries/runs.js';
+import { finishRun, reapAbandonedRuns, recentRuns, startRun } from '../../shared/db/queries/runs.js';
 import { withSingleFlight } from '../../shared/db/single-flight.js';
 import { useTestDatabase } from '../support/database.js';
 
@@ -28,6 +28,39 @@ describe('function runs', () => {
     await finishRun(db.pool, id, { outcome: 'failed', counts: {}, finishedAt: now });
     const [run] = await recentRuns(db.pool, { fn: 'expire', limit: 1 });
     expect(run!.outcome).toBe('succeeded');
+  });
+});
+
+describe('abandoned runs', () => {
+  const minutes = (n: number) => new Date(now.getTime() + n * 60_000);
+
+  it('closes as abandoned, in one statement, the runs of one function left running before the cutoff, and no others', async () => {
+    const stale = [randomUUID(), randomUUID()];
+    const fresh = randomUUID();
+    const otherFunction = randomUUID();
+    const finished = randomUUID();
+    for (const id of stale) await startRun(db.pool, { id, fn: 'snapshot-sync', trigger: 'schedule', dryRun: false, startedAt: minutes(-60) });
+    await startRun(db.pool, { id: fresh, fn: 'snapshot-sync', trigger: 'schedule', dryRun: false, startedAt: minutes(-5) });
+    await startRun(db.pool, { id: otherFunction, fn: 'oom-scan', trigger: 'schedule', dryRun: false, startedAt: minutes(-60) });
+    await startRun(db.pool, { id: finished, fn: 'snapshot-sync', trigger: 'manual', dryRun: false, startedAt: minutes(-90) });
+    await finishRun(db.pool, finished, { outcome: 'succeeded', counts: {}, finishedAt: minutes(-89) });
+
+    expect(await reapAbandonedRuns(db.pool, 'snapshot-sync', minutes(-15), now)).toBe(2);
+    const outcome = async (id: string) => (await db.pool.query<{ outcome: string; finished_at: Date | null }>('select outcome, finished_at from function_runs where id = $1', [id])).rows[0];
+    for (const id of stale) expect(await outcome(id)).toEqual({ outcome: 'abandoned', finished_at: now });
+    expect(await outcome(fresh)).toEqual({ outcome: 'running', finished_at: null });
+    expect(await outcome(otherFunction)).toMatchObject({ outcome: 'running' });
+    expect(await outcome(finished)).toMatchObject({ outcome: 'succeeded' });
+    expect(await reapAbandonedRuns(db.pool, 'snapshot-sync', minutes(-15), now)).toBe(0);
+  });
+
+  it('lets a run reaped while it was only slow still record how it ended', async () => {
+    const id = randomUUID();
+    await startRun(db.pool, { id, fn: 'warn', trigger: 'schedule', dryRun: false, startedAt: minutes(-60) });
+    await reapAbandonedRuns(db.pool, 'warn', minutes(-15), now);
+    await finishRun(db.pool, id, { outcome: 'succeeded', counts: { warned: 1 }, finishedAt: minutes(1) });
+    const [run] = (await recentRuns(db.pool, { fn: 'warn', limit: 10 })).filter((row) => row.id === id);
+    expect(run).toMatchObject({ outcome: 'succeeded', counts: { warned: 1 }, error: null });
   });
 });
 

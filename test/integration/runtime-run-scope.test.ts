@@ -1,16 +1,17 @@
+import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../shared/clock.js';
-import { recentRuns } from '../../shared/db/queries/runs.js';
+import { recentRuns, startRun } from '../../shared/db/queries/runs.js';
 import { withTransaction } from '../../shared/db/transaction.js';
 import { buildEvent, sourceFor } from '../../shared/events/build.js';
 import { EventTypes } from '../../shared/events/types.js';
 import { createLogger } from '../../shared/log.js';
 import type { Invocation, BaseOptions } from '../../shared/runtime/invocation.js';
 import { createMetrics } from '../../shared/runtime/metrics.js';
-import { runScoped } from '../../shared/runtime/run-scope.js';
+import { ABANDON_MARGIN_SECONDS, runScoped } from '../../shared/runtime/run-scope.js';
 import type { RunServices } from '../../shared/runtime/run-scope.js';
 import { useTestDatabase } from '../support/database.js';
 
@@ -20,7 +21,8 @@ const deliveries: string[] = [];
 const consumer = http.createServer((req, res) => {
   deliveries.push(`${req.url} ${String(req.headers['ce-id'])}`);
   req.resume();
-  res.writeHead(202).end();
+  // A subject the consumer refuses for good, to see dead letters counted.
+  res.writeHead(req.headers['ce-subject'] === 'r-refused' ? 400 : 202).end();
 });
 let services: RunServices;
 
@@ -122,6 +124,39 @@ describe('run scope', () => {
       expect(scope.maxItems).toBe(50);
       return { summary: {}, failures: [] };
     });
+  });
+});
+
+describe('run scope bookkeeping', () => {
+  it('closes the runs a killed process left running past budget plus margin as abandoned, and leaves a fresh one running', async () => {
+    const budgetAndMargin = services.budgetSeconds + ABANDON_MARGIN_SECONDS;
+    const startedAgo = (seconds: number) => new Date(clock.now().getTime() - seconds * 1000);
+    const stale = randomUUID();
+    const fresh = randomUUID();
+    const otherFunction = randomUUID();
+    await startRun(db.pool, { id: stale, fn: 'ending-watchdog', trigger: 'schedule', dryRun: false, startedAt: startedAgo(budgetAndMargin + 1) });
+    await startRun(db.pool, { id: fresh, fn: 'ending-watchdog', trigger: 'manual', dryRun: false, startedAt: startedAgo(budgetAndMargin - 1) });
+    await startRun(db.pool, { id: otherFunction, fn: 'oom-scan', trigger: 'schedule', dryRun: false, startedAt: startedAgo(budgetAndMargin + 1) });
+
+    const result = await runScoped(services, 'ending-watchdog', manual(), async () => ({ summary: {}, failures: [] }));
+    expect(result).toMatchObject({ outcome: 'succeeded', summary: { runs_abandoned: 1 } });
+    const runs = new Map((await recentRuns(db.pool, { limit: 100 })).map((run) => [run.id, run]));
+    expect(runs.get(stale)).toMatchObject({ outcome: 'abandoned', error: expect.stringMatching(/abandoned/) });
+    expect(runs.get(fresh)).toMatchObject({ outcome: 'running', finished_at: null });
+    expect(runs.get(otherFunction)).toMatchObject({ outcome: 'running' });
+  });
+
+  it('counts an event refused for good as dead-lettered, in the summary and the metrics, and the run still succeeds', async () => {
+    const metrics = createMetrics();
+    const refused = expiredEvent('r-refused');
+    const accepted = expiredEvent('r-accepted');
+    const result = await runScoped({ ...services, metrics }, 'expire', manual(), async (scope) => {
+      await withTransaction(db.pool, (client) => scope.stage(client, [refused, accepted]));
+      return { summary: {}, failures: [] };
+    });
+    expect(result).toMatchObject({ outcome: 'succeeded', summary: { events_delivered: 1, events_dead_lettered: 1 } });
+    expect((await metrics.eventsDeadLettered.get()).values).toEqual([expect.objectContaining({ labels: { reason: 'rejected' }, value: 1 })]);
+    expect((await metrics.outboxDeadLetters.get()).values[0]?.value).toBe(1);
   });
 });
 

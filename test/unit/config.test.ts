@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../shared/config.js';
+import { EnvSchema, loadConfig } from '../../shared/config.js';
 import { Invalid } from '../../shared/errors.js';
 
 const noSecrets = join(tmpdir(), 'devenv-lifecycle-no-secrets-here');
@@ -134,5 +134,37 @@ describe('loadConfig errors name the variable', () => {
     const err = errorOf({ GRACE_PERIOD_SECONDS: 'soon', LOG_LEVEL: 'loud' });
     expect(err.issues.map((issue) => issue.field).sort()).toEqual(['GRACE_PERIOD_SECONDS', 'LOG_LEVEL', 'POSTGRES_PASSWORD']);
     expect(err.message.split('; ')).toHaveLength(3);
+  });
+});
+
+describe('numeric bounds', () => {
+  // Every setting the schema coerces to a number, found from the schema itself so a new one is covered.
+  const numericSettings = Object.keys(EnvSchema.shape).filter((name) => {
+    const refused = EnvSchema.shape[name as keyof typeof EnvSchema.shape].safeParse('not a number');
+    return !refused.success && refused.error.issues.some((issue) => issue.message === 'must be a number');
+  });
+
+  it('finds the numeric settings', () => {
+    expect(numericSettings).toEqual(expect.arrayContaining(['DB_STATEMENT_TIMEOUT_MS', 'WATCHDOG_OLDER_THAN_MINUTES', 'MAX_ITEMS', 'EVENT_MAX_ATTEMPTS']));
+  });
+
+  it('refuses an absurdly large value for every numeric setting, naming it', () => {
+    const problems = numericSettings.filter((name) => !errorOf({ ...minimal, [name]: '1e15' }).issues.some((issue) => issue.field === name));
+    expect(problems).toEqual([]);
+  });
+
+  it('accepts the largest sensible values', () => {
+    const config = load({ ...minimal, WATCHDOG_OLDER_THAN_MINUTES: '525600', MAX_ITEMS: '10000', EVENT_MAX_ATTEMPTS: '1000', WARNING_MINUTES: '10080,5' });
+    expect(config.run.maxItems).toBe(10_000);
+    expect(config.events.maxAttempts).toBe(1000);
+    expect(config.policy.warningMinutes).toEqual([10_080, 5]);
+  });
+
+  it('refuses a warning level longer than a week', () => {
+    expect(errorOf({ ...minimal, WARNING_MINUTES: '30,20000' }).issues.map((issue) => issue.field)).toEqual(['WARNING_MINUTES']);
+  });
+
+  it('dead-letters after 30 delivery attempts unless told otherwise', () => {
+    expect(load(minimal).events.maxAttempts).toBe(30);
   });
 });

@@ -31,7 +31,7 @@ export interface RunRow {
   dry_run: boolean;
   started_at: Date;
   finished_at: Date | null;
-  outcome: RunOutcome | 'running';
+  outcome: RunOutcome | 'running' | 'abandoned';
   counts: Record<string, number>;
   error: string | null;
 }
@@ -44,10 +44,11 @@ export async function startRun(db: Db, run: RunStart): Promise<void> {
   );
 }
 
+// `abandoned` is an inference from silence: a run that was only slow still records how it ended.
 export async function finishRun(db: Db, id: string, end: RunEnd): Promise<void> {
   await db.query(
     `update function_runs set outcome = $2, counts = $3, error = $4, finished_at = greatest($5::timestamptz, started_at)
-     where id = $1 and outcome = 'running'`,
+     where id = $1 and outcome in ('running', 'abandoned')`,
     [id, end.outcome, JSON.stringify(end.counts), end.error?.slice(0, 4000) ?? null, end.finishedAt],
   );
 }
@@ -59,4 +60,19 @@ export async function recentRuns(db: Db, filter: { fn?: string; limit: number })
     [filter.fn ?? null, filter.limit],
   );
   return rows;
+}
+
+/**
+ * Close as `abandoned` the runs of this function still `running` that started before `startedBefore`
+ * (their budget and a margin ago): a process killed outright never closes its own row.
+ */
+export async function reapAbandonedRuns(db: Db, fn: string, startedBefore: Date, now: Date): Promise<number> {
+  const result = await db.query(
+    `update function_runs
+     set outcome = 'abandoned', finished_at = greatest($3::timestamptz, started_at),
+         error = 'abandoned: still running after its budget and a margin (the process was killed or lost)'
+     where function = $1 and outcome = 'running' and started_at < $2`,
+    [fn, startedBefore, now],
+  );
+  return result.rowCount ?? 0;
 }

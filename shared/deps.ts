@@ -68,7 +68,7 @@ export function makeDeps(config: Config, overrides: DepsOverrides = {}): Deps {
   return {
     config,
     kube,
-    pods: createPodReader(kube, { reservationLabel: config.policy.reservationLabel }),
+    pods: createPodReader(kube, { reservationLabel: config.policy.reservationLabel, clock, metrics }),
     exec: kube,
     resources: createClusterResources(kube),
     pool,

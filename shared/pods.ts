@@ -1,17 +1,32 @@
 /*
  * What the functions ask the cluster about reservation pods, as a narrow port. The evidence rules
- * live here once: a pod is `absent` only on a definite 404 for its name; a label listing that does
- * not show a pod proves nothing (the pod may simply lack our label), so callers read such pods by
- * name before drawing any conclusion.
+ * live here once: a pod is `absent` only on a definite 404 for its name in a namespace that
+ * exists; a label listing that does not show a pod proves nothing (the pod may simply lack our
+ * label, or its id cannot be a label value), so callers read such pods by name before drawing any
+ * conclusion.
  */
 import type { PodSummary } from './pod-health.js';
 
+export interface LabelledPods {
+  /** Pods found by the reservation label, keyed by reservation id. */
+  pods: Map<string, PodSummary>;
+  /** Ids whose listing failed, with the error: unknown, not absent. Other unlisted ids are to be read by name. */
+  failed: Map<string, string>;
+}
+
 export interface PodReader {
-  /** Pods labelled with these reservation ids (one list call per chunk), keyed by reservation id. */
-  podsForReservations(namespace: string, reservationIds: readonly string[]): Promise<Map<string, PodSummary>>;
+  /**
+   * Pods labelled with these reservation ids, one list call per chunk. A chunk that fails marks
+   * only its own ids failed; ids that are not valid label values are never put in a selector.
+   */
+  podsForReservations(namespace: string, reservationIds: readonly string[]): Promise<LabelledPods>;
   /** Every pod in the namespace carrying the reservation label (all pages). */
   listReservationPods(namespace: string): Promise<PodSummary[]>;
-  /** One pod by name: its summary, or 'absent' on a definite 404. Any other failure throws. */
+  /**
+   * One pod by name: its summary, or 'absent' on a definite 404 in a namespace that exists
+   * (checked once a minute per namespace). A 404 in a missing namespace, and any other failure,
+   * throws.
+   */
   readPod(namespace: string, name: string): Promise<PodSummary | 'absent'>;
 }
 

@@ -22,9 +22,13 @@ export async function onPodEvent(scope: RunScope, deps: ExpireDeps, event: Parse
   const pod = summarizePod(event.data as Parameters<typeof summarizePod>[0]);
   const reservationId = pod.labels?.[policy.reservationLabel];
   const row = await activeReservationForPod(deps.pool, { reservationId, namespace: pod.namespace, podName: pod.name }, policy.reservationNamespace);
-  if (!row || row.expires_at === null || row.pod_name !== pod.name) return { summary: { ignored_events: 1 }, failures: [] };
+  const target = row && podTarget(row, policy.reservationNamespace);
+  // The event speaks of one pod in one namespace: it is about the row only if both match the row.
+  if (!row || !target || row.expires_at === null || target.podName !== pod.name || target.namespace !== pod.namespace) {
+    return { summary: { ignored_events: 1 }, failures: [] };
+  }
   const now = scope.now();
-  const pods = await observePods(deps.pods, [podTarget(row, policy.reservationNamespace)], 1);
+  const pods = await observePods(deps.pods, [target], { label: policy.reservationLabel, concurrency: 1 });
   const observation = pods.get(row.reservation_id)!;
   if (!scope.dryRun) {
     const error = observation.kind === 'unknown' ? { error: observation.error } : {};

@@ -8,7 +8,7 @@ import type pg from 'pg';
 import type { Config } from '../../shared/config.js';
 import { recordObservations, reservationsToCheck } from '../../shared/db/queries/pod-observations.js';
 import type { CheckCandidate } from '../../shared/db/queries/pod-observations.js';
-import { activeWithoutDeadline, overdueReservations, overdueWaiting } from '../../shared/db/queries/reservations.js';
+import { activeWithoutDeadline, countOverdue, overdueReservations, overdueWaiting } from '../../shared/db/queries/reservations.js';
 import type { ReservationRow } from '../../shared/db/queries/reservations.js';
 import type { PodReader } from '../../shared/pods.js';
 import type { Metrics } from '../../shared/runtime/metrics.js';
@@ -29,13 +29,15 @@ export async function sweep(scope: RunScope, deps: ExpireDeps): Promise<RunRepor
   const { policy } = deps.config;
   const now = scope.now();
   const limit = scope.maxItems + 1;
+  const waitLimits = { preparingMinutes: policy.preparingTimeoutMinutes, queueHours: policy.queueTimeoutHours };
   const [overdue, waiting, noDeadline, checkable] = await Promise.all([
     overdueReservations(deps.pool, now, policy.gracePeriodSeconds, limit),
-    overdueWaiting(deps.pool, now, { preparingMinutes: policy.preparingTimeoutMinutes, queueHours: policy.queueTimeoutHours }, limit),
+    overdueWaiting(deps.pool, now, waitLimits, limit),
     activeWithoutDeadline(deps.pool, 100),
     reservationsToCheck(deps.pool, policy.podCheckBatch),
   ]);
-  const pods = await observePods(deps.pods, checkable.map((row) => podTarget(row, policy.reservationNamespace)), deps.config.run.concurrency);
+  const targets = checkable.map((row) => podTarget(row, policy.reservationNamespace));
+  const pods = await observePods(deps.pods, targets, { label: policy.reservationLabel, concurrency: deps.config.run.concurrency });
   if (!scope.dryRun) await recordObservations(deps.pool, observationsOf(pods), now);
   const input: ExpireInput = {
     now,
@@ -46,8 +48,22 @@ export async function sweep(scope: RunScope, deps: ExpireDeps): Promise<RunRepor
     policy: { ...policy, mainContainer: policy.mainContainer, maxItems: scope.maxItems },
   };
   const decision = decide(input);
+  // The reads stop at maxItems + 1: when one is full, the rows it did not return are due too.
+  if (overdue.length === limit || waiting.length === limit) {
+    const due = await countOverdue(deps.pool, now, policy.gracePeriodSeconds, waitLimits, BACKLOG_COUNT_CAP);
+    decision.deferred += Math.max(0, due.active - overdueAmong(input)) + Math.max(0, due.waiting - waiting.length);
+  }
   if (noDeadline.length > 0) scope.log.warn({ reservationIds: noDeadline }, 'active reservations without expires_at skipped');
   return execute(scope, deps, decision, { skipped_null_expiry: noDeadline.length, pods_checked: checkable.length, pods_unknown: countKind(pods, 'unknown') });
+}
+
+// Enough to say how far behind a run is without counting a whole table.
+const BACKLOG_COUNT_CAP = 100_000;
+
+/** Overdue rows the run saw (read as overdue, or among the checked ones), as decide judges them. */
+function overdueAmong(input: ExpireInput): number {
+  const cutoff = input.now.getTime() - input.policy.gracePeriodSeconds * 1000;
+  return input.active.filter((row) => row.expiresAt !== null && row.expiresAt.getTime() < cutoff).length;
 }
 
 // Transitions per transaction: set-based, yet a batch that fails costs little to retry one by one.

@@ -2,9 +2,10 @@
  * Whose pod a warning goes into. The reservation's row names its pod, but a warning must only be
  * written into a pod that belongs to that reservation (short pod names can collide, origin A-17).
  * Pods are listed by the reservation label, 50 reservations per call; a pod the listing does not
- * show (unlabelled, or gone) is read by name. A pod that is not there is left to expire; one that
- * carries another reservation's label is not ours to write into; an unanswered question is a
- * failed delivery, retried by the next run.
+ * show (unlabelled, gone, its chunk's listing failed, or an id that cannot be a label value) is
+ * read by name. A pod that is not there is left to expire; one that carries another reservation's
+ * label is not ours to write into; an unanswered question is a failed delivery, retried by the
+ * next run.
  */
 import { coerceError } from '../../shared/errors.js';
 import type { PodSummary } from '../../shared/pod-health.js';
@@ -17,7 +18,9 @@ export type PodVerdict = { kind: 'deliver' } | { kind: 'pod_missing' } | { kind:
 export async function podVerdicts(reader: PodReader, label: string, warnings: WarnAction[], concurrency: number): Promise<Map<string, PodVerdict>> {
   const verdicts = new Map<string, PodVerdict>();
   for (const [namespace, group] of byNamespace(warnings)) {
-    const listed = await reader.podsForReservations(namespace, group.map((w) => w.reservationId)).catch(() => new Map<string, PodSummary>());
+    // A failed listing (or chunk of it) proves nothing: its pods are read by name like unlabelled ones.
+    const listed = await reader.podsForReservations(namespace, group.map((w) => w.reservationId))
+      .then((found) => found.pods, () => new Map<string, PodSummary>());
     const unlisted = group.filter((w) => !listed.has(w.reservationId));
     for (const warning of group) {
       const pod = listed.get(warning.reservationId);

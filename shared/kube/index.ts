@@ -112,6 +112,10 @@ export function createKube(options: KubeOptions) {
     getPod: ({ namespace, name, signal }: ObjectName): Promise<V1Pod> =>
       callApi(call(`get pod ${namespace}/${name}`, signal, name), (o) => core.readNamespacedPod({ namespace, name }, o)),
 
+    /** Whether the namespace exists: false only on a definite 404; any other failure throws. */
+    namespaceExists: ({ name, signal }: { name: string; signal?: AbortSignal }): Promise<boolean> =>
+      existed(callApi(call(`get namespace ${name}`, signal, name), (o) => core.readNamespace({ name }, o))),
+
     /** Starts a graceful deletion; false when the pod was already gone (404). */
     deletePod: ({ namespace, name, gracePeriodSeconds, signal }: ObjectName & { gracePeriodSeconds: number }): Promise<boolean> =>
       existed(callApi(call(`delete pod ${namespace}/${name}`, signal, name), (o) =>

@@ -75,7 +75,8 @@ describe('warn', () => {
     h.sim.kube.addPod({ namespace: 'gpu-dev', name: 'gpu-dev-hostile' });
     await h.schedule(warn);
     const text = h.sim.kube.readFile({ namespace: 'gpu-dev', name: 'gpu-dev-hostile' }, '/home/dev/WARN_EXPIRES_IN_20MIN.txt')!;
-    expect(text).toContain(`gpu-dev extend ${hostile}\n`);
+    // Delivered byte for byte, and the copy-paste command quotes the id for the user's shell.
+    expect(text).toContain("gpu-dev extend 'wwww0006-$(touch /tmp/pwned);`id`|'\\''\"&&rm -rf ~'\n");
     expect(h.sim.kube.listFiles({ namespace: 'gpu-dev', name: 'gpu-dev-hostile' }, '/tmp')).not.toContain('pwned');
   });
 

@@ -39,6 +39,10 @@ export function useFunctionHarness(env: Record<string, string> | (() => Record<s
     });
     const log = createLogger({ level: 'silent', hashSalt: 's', destination: new Writable({ write: (_c, _e, done) => done() }) });
     harness.deps = makeDeps(config, { clock, log, pool: db.pool });
+    // A real cluster has the namespaces the deployment names; the simulator starts with `default` only.
+    for (const namespace of new Set([config.policy.reservationNamespace, config.policy.labNamespace])) {
+      if (!harness.sim.kube.list('namespaces').some((ns) => ns.metadata.name === namespace)) harness.sim.kube.addNamespace(namespace);
+    }
     const run = <O extends BaseOptions>(fn: FunctionDefinition<O, Deps>, invocation: Invocation<unknown>) =>
       fn.handle({ ...invocation, options: fn.optionsSchema.parse(invocation.options) } as Invocation<O>, harness.deps);
     harness.schedule = (fn, options = {}) => run(fn, { kind: 'schedule', source: 'cron-connector', callId: randomUUID(), options });

@@ -7,14 +7,14 @@ import { observePods } from '../../functions/expire/observe.js';
 const pod = (name: string): PodSummary => ({ name, namespace: 'gpu-dev', uid: `uid-${name}`, phase: 'Running', deleting: false, conditions: [], containers: [] });
 
 // A narrow in-memory reader: this file tests the evidence rules, not the Kubernetes client.
-function reader(options: { labelled?: Record<string, PodSummary>; byName?: Record<string, PodSummary | 'absent' | Error>; listError?: Error }): PodReader & { reads: string[] } {
+function reader(options: { labelled?: Record<string, PodSummary>; byName?: Record<string, PodSummary | 'absent' | Error>; listError?: Error; failedIds?: string[] }): PodReader & { reads: string[] } {
   const reads: string[] = [];
   return {
     reads,
     listReservationPods: async () => [...(options.labelled ? Object.values(options.labelled) : [])],
     podsForReservations: async () => {
       if (options.listError) throw options.listError;
-      return new Map(Object.entries(options.labelled ?? {}));
+      return { pods: new Map(Object.entries(options.labelled ?? {})), failed: new Map((options.failedIds ?? []).map((id) => [id, 'HTTP 500'])) };
     },
     readPod: async (_namespace, name) => {
       reads.push(name);
@@ -26,6 +26,8 @@ function reader(options: { labelled?: Record<string, PodSummary>; byName?: Recor
   };
 }
 
+const LABEL = 'reservation-id';
+
 const targets = [
   { reservationId: 'r1', namespace: 'gpu-dev', podName: 'p1' },
   { reservationId: 'r2', namespace: 'gpu-dev', podName: 'p2' },
@@ -35,7 +37,7 @@ const targets = [
 describe('observePods evidence rules', () => {
   it('trusts a labelled pod, reads the others by name, and calls only a definite 404 absent', async () => {
     const source = reader({ labelled: { r1: pod('p1') }, byName: { p2: 'absent', p3: new Transient('HTTP 503') } });
-    const observed = await observePods(source, targets, 2);
+    const observed = await observePods(source, targets, { label: LABEL, concurrency: 2 });
     expect(observed.get('r1')).toMatchObject({ kind: 'present' });
     expect(observed.get('r2')).toEqual({ kind: 'absent' });
     expect(observed.get('r3')).toEqual({ kind: 'unknown', error: 'HTTP 503' });
@@ -43,17 +45,32 @@ describe('observePods evidence rules', () => {
   });
 
   it('finds an unlabelled pod by name instead of calling it gone', async () => {
-    const observed = await observePods(reader({ byName: { p1: pod('p1') } }), targets.slice(0, 1), 1);
+    const observed = await observePods(reader({ byName: { p1: pod('p1') } }), targets.slice(0, 1), { label: LABEL, concurrency: 1 });
     expect(observed.get('r1')).toMatchObject({ kind: 'present' });
   });
 
   it('does not trust a labelled pod with another name (a stale label): reads the right name', async () => {
     const source = reader({ labelled: { r1: pod('someone-else') }, byName: { p1: 'absent' } });
-    expect((await observePods(source, targets.slice(0, 1), 1)).get('r1')).toEqual({ kind: 'absent' });
+    expect((await observePods(source, targets.slice(0, 1), { label: LABEL, concurrency: 1 })).get('r1')).toEqual({ kind: 'absent' });
   });
 
   it('knows nothing about any pod when the label listing fails', async () => {
-    const observed = await observePods(reader({ listError: new Transient('timeout'), byName: { p1: 'absent' } }), targets, 2);
+    const observed = await observePods(reader({ listError: new Transient('timeout'), byName: { p1: 'absent' } }), targets, { label: LABEL, concurrency: 2 });
     expect([...observed.values()].map((o) => o.kind)).toEqual(['unknown', 'unknown', 'unknown']);
+  });
+
+  it('a failed listing chunk leaves only its own reservations unknown; the others are still read', async () => {
+    const source = reader({ labelled: { r1: pod('p1') }, failedIds: ['r2'], byName: { p3: 'absent' } });
+    const observed = await observePods(source, targets, { label: LABEL, concurrency: 2 });
+    expect(observed.get('r1')).toMatchObject({ kind: 'present' });
+    expect(observed.get('r2')).toEqual({ kind: 'unknown', error: 'HTTP 500' });
+    expect(observed.get('r3')).toEqual({ kind: 'absent' });
+    expect(source.reads).toEqual(['p3']);
+  });
+
+  it('a pod under the name that carries another reservation\'s label is neither ours nor proof of absence', async () => {
+    const other = { ...pod('p1'), phase: 'Failed', labels: { [LABEL]: 'someone-else' } };
+    const observed = await observePods(reader({ byName: { p1: other } }), targets.slice(0, 1), { label: LABEL, concurrency: 1 });
+    expect(observed.get('r1')).toMatchObject({ kind: 'unknown', error: expect.stringContaining('another reservation') });
   });
 });

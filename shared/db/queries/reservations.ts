@@ -84,6 +84,29 @@ export async function overdueWaiting(
   return rows;
 }
 
+/**
+ * How many rows overdueReservations and overdueWaiting would return without their limit, each
+ * counted up to `cap` over the same partial indexes: the true backlog when a run can take only part.
+ */
+export async function countOverdue(
+  db: Db,
+  now: Date,
+  graceSeconds: number,
+  limits: { preparingMinutes: number; queueHours: number },
+  cap: number,
+): Promise<{ active: number; waiting: number }> {
+  const { rows } = await db.query<{ active: number; waiting: number }>(
+    `select
+       (select count(*)::int from (select 1 from reservations
+          where status = 'active' and expires_at < $1::timestamptz - make_interval(secs => $2) limit $5) a) as active,
+       (select count(*)::int from (select 1 from reservations
+          where (status = 'preparing' and status_changed_at < $1::timestamptz - make_interval(mins => $3))
+             or (status in ('queued', 'pending') and status_changed_at < $1::timestamptz - make_interval(hours => $4)) limit $5) w) as waiting`,
+    [now, graceSeconds, limits.preparingMinutes, limits.queueHours, cap],
+  );
+  return rows[0]!;
+}
+
 export type EndStatus = 'expired' | 'failed' | 'cancelled';
 
 export interface EndRequest {

@@ -6,6 +6,7 @@
 import type { Clock } from './clock.js';
 import { Fatal, Invalid, NotFound, coerceError } from './errors.js';
 import type { Kube } from './kube/index.js';
+import { createOwnedResources } from './kube/owned-resources.js';
 import type { LabelledResources, NamedResources } from './labelled-resources.js';
 import type { PodReader } from './pods.js';
 import { summarizePod } from './pod-summary.js';
@@ -121,9 +122,7 @@ export function createClusterResources(kube: Kube): LabelledResources & NamedRes
         ...ingresses.map((ingress) => `ingress/${ingress.metadata?.name ?? ''}`),
       ];
     },
-    deletePod: async (namespace, name, graceSeconds) =>
-      ((await kube.deletePod({ namespace, name, gracePeriodSeconds: graceSeconds })) ? 'deleted' : 'absent'),
-    deleteService: async (namespace, name) => ((await kube.deleteService({ namespace, name })) ? 'deleted' : 'absent'),
+    ...createOwnedResources(kube),
   };
 }
 

@@ -6,12 +6,13 @@
 import type pg from 'pg';
 import type { LambdaApi } from '../../shared/aws/lambda.js';
 import type { Config } from '../../shared/config.js';
-import { claimTeardowns, dueTeardowns, releaseDisks, releaseTeardownLease, saveStep, startTeardowns } from '../../shared/db/queries/cleanup.js';
+import { claimTeardowns, dueTeardowns, releaseDisks, releaseTeardownLease, saveStep, startTeardowns, stillHoldsDisk } from '../../shared/db/queries/cleanup.js';
 import type { TeardownRow } from '../../shared/db/queries/cleanup.js';
 import { appendDecisions } from '../../shared/db/queries/decisions.js';
 import { withTransaction } from '../../shared/db/transaction.js';
 import { buildEvent, sourceFor } from '../../shared/events/build.js';
 import type { LifecycleEvent } from '../../shared/events/build.js';
+import type { LeftAlone } from '../../shared/labelled-resources.js';
 import { EventTypes } from '../../shared/events/types.js';
 import { coerceError } from '../../shared/errors.js';
 import { stableUuid } from '../../shared/ids.js';
@@ -19,9 +20,10 @@ import { mapWithConcurrency } from '../../shared/resilience.js';
 import type { Metrics } from '../../shared/runtime/metrics.js';
 import type { RunReport, RunScope } from '../../shared/runtime/run-scope.js';
 import { advance } from './decide.js';
-import type { Step, Transition } from './decide.js';
-import { deleteEverything, observe, targetOf } from './steps.js';
-import type { StepDeps, Target } from './steps.js';
+import type { Step, TeardownPolicy, Transition } from './decide.js';
+import { leftAloneDecisions } from './left-alone.js';
+import { observe, targetOf } from './steps.js';
+import type { Observed, StepDeps, Target } from './steps.js';
 
 export interface CleanupDeps extends Omit<StepDeps, 'reservationLabel' | 'defaultNamespace' | 'podDeleteGraceSeconds'> {
   pool: pg.Pool;
@@ -30,7 +32,8 @@ export interface CleanupDeps extends Omit<StepDeps, 'reservationLabel' | 'defaul
   metrics: Metrics;
 }
 
-const POLICY = { stuckTerminatingSeconds: 300, retryDelaySeconds: 30 };
+/** A wait past the configured bound is retried this often: alerting, without a retry every 30 s. */
+const ESCALATED_RETRY_DELAY_SECONDS = 600;
 const LEASE_SECONDS = 120;
 const SWEEP_DAYS = 7;
 
@@ -64,11 +67,15 @@ async function advanceTeardown(scope: RunScope, deps: CleanupDeps, row: Teardown
   const target = targetOf(row, stepDeps);
   let step = row.step as Step;
   let enteredAt = row.updated_at;
+  // What this run already left alone: recorded once, and a pod judged not the reservation's is not read again.
+  const leftAlone = new Set<string>();
   while (step !== 'done') {
     const secondsInStep = (scope.now().getTime() - enteredAt.getTime()) / 1000;
-    const observation = (await observe(step, target, stepDeps, secondsInStep)) ?? { step };
-    const transition = advance(observation as Parameters<typeof advance>[0], POLICY);
-    const next = await apply(scope, deps, row, target, step, transition, summary);
+    const observed = await observe(step, target, stepDeps, { secondsInStep, podLeftAlone: leftAlone.has(`pod/${target.podName}`) });
+    const transition = advance(observed.observation, policyOf(deps.config), secondsInStep);
+    await recordLeftAlone(scope, deps, target, observed.leftAlone.filter((object) => !leftAlone.has(`${object.kind}/${object.name}`)));
+    for (const object of observed.leftAlone) leftAlone.add(`${object.kind}/${object.name}`);
+    const next = await apply(scope, deps, { row, target, step, observed }, transition, summary);
     if (next === step) return;
     if (step === 'delete_resources') summary.resources_deleted = (summary.resources_deleted ?? 0) + 1;
     if (step === 'await_gone') summary.pods_gone = (summary.pods_gone ?? 0) + 1;
@@ -78,20 +85,27 @@ async function advanceTeardown(scope: RunScope, deps: CleanupDeps, row: Teardown
   summary.cleaned = (summary.cleaned ?? 0) + 1;
 }
 
+interface StepContext {
+  row: TeardownRow;
+  target: Target;
+  step: Step;
+  observed: Observed;
+}
+
 /** Save the transition (and its events) as the lease holder; returns the step now current. */
-async function apply(scope: RunScope, deps: CleanupDeps, row: TeardownRow, target: Target, step: Step, transition: Transition, summary: Record<string, number>): Promise<Step> {
+async function apply(scope: RunScope, deps: CleanupDeps, context: StepContext, transition: Transition, summary: Record<string, number>): Promise<Step> {
+  const { row, target, step } = context;
+  if (transition.kind === 'retry') return retry(scope, deps, context, transition, summary);
   const now = scope.now();
-  if (transition.kind === 'retry') {
-    if (transition.forceDeletePod) await deleteEverything(target, toStepDeps(deps), 0);
-    await saveStep(deps.pool, { reservationId: row.reservation_id, owner: scope.runId, step, now, nextAttemptAt: new Date(now.getTime() + transition.delaySeconds * 1000), error: transition.reason, failedAttempt: true, releaseLease: true });
-    summary.retrying = (summary.retrying ?? 0) + 1;
-    deps.metrics.actions.inc({ function: 'cleanup-pod', kind: step, outcome: 'retry' });
-    return step;
-  }
   const to: Step = transition.kind === 'restart' ? 'delete_resources' : transition.to;
+  let reason = transition.reason;
   await withTransaction(deps.pool, async (client) => {
     const events: LifecycleEvent[] = [];
-    if (transition.kind === 'advance' && transition.snapshot) events.push(podCleaned(row, target, now));
+    if (transition.kind === 'advance' && transition.snapshot) {
+      // The holder is read again under a row lock: a disk that moved since the claim is not snapshotted here.
+      if (await stillHoldsDisk(client, row.reservation_id)) events.push(podCleaned(row, target, now));
+      else reason = 'the disk moved off this reservation before the snapshot request: no snapshot for this reservation';
+    }
     if (step === 'release_disk') {
       const released = await releaseDisks(client, row.reservation_id, now);
       summary.disks_released = (summary.disks_released ?? 0) + released.length;
@@ -100,11 +114,40 @@ async function apply(scope: RunScope, deps: CleanupDeps, row: TeardownRow, targe
     const saved = await saveStep(client, { reservationId: row.reservation_id, owner: scope.runId, step: to, now, nextAttemptAt: now, failedAttempt: transition.kind === 'restart', releaseLease: false });
     if (!saved) throw new Error('lease lost to another runner');
     await scope.stage(client, events);
-    await appendDecisions(client, [{ runId: scope.runId, fn: 'cleanup-pod', entityKind: 'reservation', entityId: row.reservation_id, action: `${step}->${to}`, reason: transition.reason, outcome: 'applied' }], now);
+    await appendDecisions(client, [{ runId: scope.runId, fn: 'cleanup-pod', entityKind: 'reservation', entityId: row.reservation_id, action: `${step}->${to}`, reason, outcome: 'applied' }], now);
   });
   // A verification that found leftovers is counted apart, so an alert can tell it from success.
   deps.metrics.actions.inc({ function: 'cleanup-pod', kind: step, outcome: transition.kind === 'restart' ? 'leftovers' : 'done' });
   return to;
+}
+
+/**
+ * A wait or failure: keep the step and try again later. A grace-0 delete names the uid read in
+ * this same step, so it can only hit the pod that was judged the reservation's and stuck.
+ */
+async function retry(scope: RunScope, deps: CleanupDeps, context: StepContext, transition: Extract<Transition, { kind: 'retry' }>, summary: Record<string, number>): Promise<Step> {
+  const { row, target, step, observed } = context;
+  const now = scope.now();
+  let reason = transition.reason;
+  if (transition.forceDeletePod && target.podName && observed.podUid) {
+    const forced = await deps.resources.forceDeletePod(target.namespace, target.podName, observed.podUid).catch((err: unknown) => `failed: ${coerceError(err).message}`);
+    reason = `${reason} (${forced})`;
+  }
+  await saveStep(deps.pool, { reservationId: row.reservation_id, owner: scope.runId, step, now, nextAttemptAt: new Date(now.getTime() + transition.delaySeconds * 1000), error: reason, failedAttempt: true, releaseLease: true });
+  summary.retrying = (summary.retrying ?? 0) + 1;
+  deps.metrics.actions.inc({ function: 'cleanup-pod', kind: step, outcome: transition.escalated ? 'escalated' : 'retry' });
+  if (transition.escalated) {
+    summary.escalated = (summary.escalated ?? 0) + 1;
+    await appendDecisions(deps.pool, [{ runId: scope.runId, fn: 'cleanup-pod', entityKind: 'reservation', entityId: row.reservation_id, action: `${step}:escalated`, reason, outcome: 'failed' }], now);
+  }
+  return step;
+}
+
+/** Objects under the reservation's names that are not its own: counted and logged, never touched. */
+async function recordLeftAlone(scope: RunScope, deps: CleanupDeps, target: Target, objects: LeftAlone[]): Promise<void> {
+  if (objects.length === 0) return;
+  for (const object of objects) deps.metrics.foreignObjects.inc({ function: 'cleanup-pod', kind: object.kind, owner: object.owner });
+  await appendDecisions(deps.pool, leftAloneDecisions(target, objects, scope.runId), scope.now());
 }
 
 function podCleaned(row: TeardownRow, target: Target, now: Date) {
@@ -139,4 +182,13 @@ async function notifyAvailability(deps: CleanupDeps, summary: Record<string, num
 function toStepDeps(deps: CleanupDeps): StepDeps {
   const { policy } = deps.config;
   return { ...deps, reservationLabel: policy.reservationLabel, defaultNamespace: policy.reservationNamespace, podDeleteGraceSeconds: policy.podDeleteGraceSeconds };
+}
+
+function policyOf(config: Config): TeardownPolicy {
+  return {
+    stuckTerminatingSeconds: 300,
+    retryDelaySeconds: 30,
+    escalateAfterSeconds: config.policy.teardownEscalateMinutes * 60,
+    escalatedRetryDelaySeconds: ESCALATED_RETRY_DELAY_SECONDS,
+  };
 }

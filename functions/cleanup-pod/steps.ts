@@ -1,17 +1,19 @@
 /*
- * What each teardown step does in the world and what it observed. Steps are idempotent: a pod or
- * service already gone counts as deleted, a disk released twice is released once (compare-and-set
- * on the holder), an event staged twice has the same id.
+ * What each teardown step does in the world and what it observed. Steps are idempotent: an object
+ * already gone counts as deleted, a disk released twice is released once (compare-and-set on the
+ * holder), an event staged twice has the same id. Every object is judged by ownership
+ * (shared/kube/ownership.ts) from the one read the step makes, and the evidence is reused: the
+ * uid read in await_gone is the one a grace-0 delete names.
  */
 import type { Ec2Api } from '../../shared/aws/ec2.js';
+import type { VolumeInfo } from '../../shared/aws/ec2-shapes.js';
 import type { TeardownRow } from '../../shared/db/queries/cleanup.js';
-import { coerceError } from '../../shared/errors.js';
-import type { LabelledResources, NamedResources } from '../../shared/labelled-resources.js';
-import type { PodReader } from '../../shared/pods.js';
-import type { Observation, Step } from './decide.js';
+import { Conflict, coerceError } from '../../shared/errors.js';
+import type { Owner } from '../../shared/kube/ownership.js';
+import type { ExpectedNames, LabelledResources, LeftAlone, NamedResources } from '../../shared/labelled-resources.js';
+import type { DiskHolding, Observation, Step, VolumeView } from './decide.js';
 
 export interface StepDeps {
-  pods: PodReader;
   resources: LabelledResources & NamedResources;
   ec2: Ec2Api;
   reservationLabel: string;
@@ -24,79 +26,96 @@ export interface Target {
   namespace: string;
   podName: string | null;
   volumeId: string | null;
-  selector: string;
+  owner: Owner;
+  names: ExpectedNames;
+  disk: DiskHolding;
 }
 
-export function targetOf(row: TeardownRow, deps: StepDeps): Target {
+/** An observation with the evidence behind it. */
+export interface Observed {
+  observation: Observation;
+  /** Objects under the reservation's names that belong to someone else or no one: left alone. */
+  leftAlone: LeftAlone[];
+  /** The reservation's pod as read in await_gone, for a grace-0 delete of exactly that pod. */
+  podUid?: string;
+}
+
+export function targetOf(row: TeardownRow, deps: Pick<StepDeps, 'reservationLabel' | 'defaultNamespace'>): Target {
   return {
     reservationId: row.reservation_id,
     namespace: row.namespace ?? deps.defaultNamespace,
     podName: row.pod_name,
     volumeId: row.ebs_volume_id,
-    selector: `${deps.reservationLabel}=${row.reservation_id}`,
+    owner: { key: deps.reservationLabel, id: row.reservation_id },
+    names: row.pod_name ? { pod: row.pod_name, service: `${row.pod_name}-ssh` } : {},
+    disk: row.holds_disk ? { holds: true } : { holds: false, holder: row.disk_holder },
   };
 }
 
-/** Observe the world for the steps that need it; database-only steps observe nothing. */
-export async function observe(step: Step, target: Target, deps: StepDeps, secondsInStep: number): Promise<Observation | undefined> {
+const seen = (observation: Observation, leftAlone: LeftAlone[] = []): Observed => ({ observation, leftAlone });
+
+export interface StepState {
+  /** How long the teardown has been in this step. */
+  secondsInStep: number;
+  /** This run already judged the pod under the name not the reservation's (no second read). */
+  podLeftAlone: boolean;
+}
+
+export async function observe(step: Step, target: Target, deps: StepDeps, state: StepState): Promise<Observed> {
   switch (step) {
     case 'delete_resources':
-      return deleteEverything(target, deps, deps.podDeleteGraceSeconds);
+      return deleteOwned(target, deps);
     case 'await_gone':
-      return { step, ...(await podState(target, deps)), terminatingForSeconds: secondsInStep };
+      return state.podLeftAlone ? seen({ step, pod: 'not-ours' }) : podState(target, deps, state.secondsInStep);
     case 'await_detach':
-      return { step, volume: await volumeState(target, deps.ec2) };
+      return seen({ step, volume: target.disk.holds ? await volumeState(target, deps.ec2) : { kind: 'not-held', holder: target.disk.holder } });
+    case 'request_snapshot':
+      return seen({ step, disk: target.disk });
     case 'verify':
-      return { step, remaining: await remaining(target, deps) };
-    default:
-      return undefined;
+      return seen({ step, remaining: await deps.resources.listOwned(target.namespace, target.owner, target.names).catch(() => null) });
+    case 'release_disk':
+    case 'done':
+      return seen({ step: 'release_disk' });
   }
 }
 
-export async function deleteEverything(target: Target, deps: StepDeps, graceSeconds: number): Promise<Observation> {
-  const errors: string[] = [];
-  if (target.podName) {
-    // Grace first, so the user's processes can exit cleanly; grace 0 only if that call failed.
-    await deps.resources.deletePod(target.namespace, target.podName, graceSeconds)
-      .catch(() => deps.resources.deletePod(target.namespace, target.podName!, 0))
-      .catch((err: unknown) => errors.push(`pod ${target.podName}: ${coerceError(err).message}`));
-    await deps.resources.deleteService(target.namespace, `${target.podName}-ssh`)
-      .catch((err: unknown) => errors.push(`service ${target.podName}-ssh: ${coerceError(err).message}`));
-  }
-  const labelled = await deps.resources.deleteLabelled(target.namespace, target.selector, graceSeconds)
-    .catch((err: unknown) => ({ errors: [coerceError(err).message] }));
-  errors.push(...labelled.errors);
-  return { step: 'delete_resources', deleted: errors.length === 0, errors };
+async function deleteOwned(target: Target, deps: StepDeps): Promise<Observed> {
+  const { errors, leftAlone } = await deps.resources.deleteOwned(target.namespace, target.owner, target.names, deps.podDeleteGraceSeconds)
+    .catch((err: unknown) => ({ errors: [coerceError(err).message], leftAlone: [] }));
+  return seen({ step: 'delete_resources', deleted: errors.length === 0, errors }, leftAlone);
 }
 
-async function podState(target: Target, deps: StepDeps): Promise<{ pod: 'gone' | 'present' | 'unknown' }> {
-  if (!target.podName) return { pod: 'gone' };
+async function podState(target: Target, deps: StepDeps, secondsInStep: number): Promise<Observed> {
+  const step = 'await_gone';
+  if (!target.podName) return seen({ step, pod: 'gone' });
   try {
-    return { pod: (await deps.pods.readPod(target.namespace, target.podName)) === 'absent' ? 'gone' : 'present' };
+    const evidence = await deps.resources.podEvidence(target.namespace, target.podName, target.owner);
+    if (evidence.state === 'absent') return seen({ step, pod: 'gone' });
+    if (evidence.state === 'not-owned') return seen({ step, pod: 'not-ours' }, [evidence.leftAlone]);
+    return { observation: { step, pod: 'present', terminatingForSeconds: secondsInStep }, leftAlone: [], podUid: evidence.uid };
   } catch {
-    return { pod: 'unknown' };
+    return seen({ step, pod: 'unknown' });
   }
 }
 
-async function volumeState(target: Target, ec2: Ec2Api): Promise<'available' | 'attached' | 'missing' | 'none' | 'unknown'> {
-  if (!target.volumeId) return 'none';
+async function volumeState(target: Target, ec2: Ec2Api): Promise<VolumeView> {
+  if (!target.volumeId) return { kind: 'none' };
   try {
     const { found, missingIds } = await ec2.describeVolumesByIds([target.volumeId]);
-    if (missingIds.includes(target.volumeId)) return 'missing';
-    const volume = found[0];
-    if (!volume) return 'unknown';
-    return volume.state === 'available' ? 'available' : 'attached';
-  } catch {
-    return 'unknown';
+    if (missingIds.includes(target.volumeId)) return { kind: 'missing' };
+    const volume = found.find((v) => v.volumeId === target.volumeId);
+    if (!volume) return { kind: 'unknown', reason: 'EC2 answered without the volume' };
+    return { kind: 'seen', state: volume.state, attachments: attachmentStates(volume) };
+  } catch (err) {
+    const reason = err instanceof Conflict ? `IncorrectState: ${err.message}` : coerceError(err).message;
+    return { kind: 'unknown', reason };
   }
 }
 
-async function remaining(target: Target, deps: StepDeps): Promise<string[] | null> {
-  try {
-    const labelled = await deps.resources.listLabelled(target.namespace, target.selector);
-    const pod = target.podName ? await deps.pods.readPod(target.namespace, target.podName) : 'absent';
-    return pod === 'absent' ? labelled : [...new Set([...labelled, `pod/${target.podName}`])];
-  } catch {
-    return null;
-  }
+/**
+ * Our volume shape lists each current attachment by instance; EC2 keeps listing one until the
+ * detach finishes, so a listed attachment counts as attached (never as progress).
+ */
+function attachmentStates(volume: VolumeInfo): string[] {
+  return volume.attachedTo.map(() => 'attached');
 }

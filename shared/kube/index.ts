@@ -6,7 +6,7 @@
  * shared/resilience.ts (`withRetries((signal) => kube.getPod({ …, signal }), policy)`).
  */
 import { CoreV1Api, NetworkingV1Api } from '@kubernetes/client-node';
-import type { CoreV1Event, V1ListMeta, V1Pod } from '@kubernetes/client-node';
+import type { CoreV1Event, V1ListMeta, V1Pod, V1Service } from '@kubernetes/client-node';
 import { Fatal, NotFound } from '../errors.js';
 import type { ExecResult } from '../pods.js';
 import type { CallSettings } from './call.js';
@@ -116,15 +116,22 @@ export function createKube(options: KubeOptions) {
     namespaceExists: ({ name, signal }: { name: string; signal?: AbortSignal }): Promise<boolean> =>
       existed(callApi(call(`get namespace ${name}`, signal, name), (o) => core.readNamespace({ name }, o))),
 
-    /** Starts a graceful deletion; false when the pod was already gone (404). */
-    deletePod: ({ namespace, name, gracePeriodSeconds, signal }: ObjectName & { gracePeriodSeconds: number }): Promise<boolean> =>
+    /**
+     * Starts a graceful deletion; false when the pod was already gone (404). With `uid`, the API
+     * server deletes only that object (a precondition): a pod recreated under the name is a Conflict.
+     */
+    deletePod: ({ namespace, name, gracePeriodSeconds, uid, signal }: ObjectName & { gracePeriodSeconds: number; uid?: string }): Promise<boolean> =>
       existed(callApi(call(`delete pod ${namespace}/${name}`, signal, name), (o) =>
-        core.deleteNamespacedPod({ namespace, name, gracePeriodSeconds }, o))),
+        core.deleteNamespacedPod({ namespace, name, gracePeriodSeconds, ...(uid !== undefined && { body: { preconditions: { uid } } }) }, o))),
 
     listServices,
-    /** Deletes one service by name; false when it was already gone (404). */
-    deleteService: ({ namespace, name, signal }: ObjectName): Promise<boolean> =>
-      existed(callApi(call(`delete service ${namespace}/${name}`, signal, name), (o) => core.deleteNamespacedService({ namespace, name }, o))),
+    /** @throws NotFound when the API server says the service does not exist. */
+    getService: ({ namespace, name, signal }: ObjectName): Promise<V1Service> =>
+      callApi(call(`get service ${namespace}/${name}`, signal, name), (o) => core.readNamespacedService({ namespace, name }, o)),
+    /** Deletes one service by name (only the object with `uid`, when given); false when it was already gone (404). */
+    deleteService: ({ namespace, name, uid, signal }: ObjectName & { uid?: string }): Promise<boolean> =>
+      existed(callApi(call(`delete service ${namespace}/${name}`, signal, name), (o) =>
+        core.deleteNamespacedService({ namespace, name, ...(uid !== undefined && { body: { preconditions: { uid } } }) }, o))),
     /** Deletes every matching service; returns the names that were deleted (already-gone ones are skipped). */
     async deleteServices(selection: LabelledIn): Promise<string[]> {
       const { namespace, signal } = selection;

@@ -68,7 +68,7 @@ describe('cleanup-pod resumes after faults', () => {
     h.sim.aws.addFault({ service: 'ec2', action: 'DescribeVolumes', times: 10, fault: { kind: 'throttle' } });
     const throttled = await h.schedule(cleanupPod);
     expect(throttled.summary).toMatchObject({ pods_gone: 1, retrying: 1, disks_released: 0 });
-    expect(await teardownOf(h, r.id)).toMatchObject({ step: 'await_detach', last_error: 'could not read the volume' });
+    expect(await teardownOf(h, r.id)).toMatchObject({ step: 'await_detach', last_error: expect.stringContaining('could not read the volume') });
     expect(await transitionsOf(h, r.id)).not.toContain('await_detach->request_snapshot');
     expect((await diskOf(h, r.diskId)).in_use).toBe(true);
 

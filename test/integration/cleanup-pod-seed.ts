@@ -1,7 +1,8 @@
 /*
  * An ended reservation as cleanup-pod finds it: the row, the user's disk held by it, and in the
  * simulated cluster its labelled pod (mounting the EBS volume), the `<pod>-ssh` service that older
- * writers created without our label, a labelled service, and the attached volume.
+ * writers created without our label (selecting the pod by `reservation: <pod name>`, as the origin's
+ * processor does), a labelled service, and the attached volume.
  */
 import type { FunctionHarness } from '../support/function-harness.js';
 import { insertDisk, insertReservation } from '../support/fixtures.js';
@@ -23,8 +24,8 @@ export async function seedEndedReservation(h: FunctionHarness, options: { volume
   await insertReservation(h.deps.pool, { reservation_id: id, status: options.status ?? 'expired', pod_name: podName, namespace: 'gpu-dev', ebs_volume_id: volumeId, disk_name: `home-${n}`, status_changed_at: h.clock.now() });
   const disk = await insertDisk(h.deps.pool, { user_id: 'dev@example.com', disk_name: `home-${n}`, in_use: true, reservation_id: id, ebs_volume_id: volumeId });
   const volumes = volumeId ? [{ name: 'home', awsElasticBlockStore: { volumeID: volumeId } }] : undefined;
-  h.sim.kube.addPod({ name: podName, namespace: 'gpu-dev', labels: { 'reservation-id': id }, ...(volumes && { volumes }) });
-  h.sim.kube.addService({ name: `${podName}-ssh`, namespace: 'gpu-dev' });
+  h.sim.kube.addPod({ name: podName, namespace: 'gpu-dev', labels: { 'reservation-id': id, reservation: podName }, ...(volumes && { volumes }) });
+  h.sim.kube.addService({ name: `${podName}-ssh`, namespace: 'gpu-dev', type: 'NodePort', selector: { reservation: podName } });
   h.sim.kube.addService({ name: `${podName}-web`, namespace: 'gpu-dev', labels: { 'reservation-id': id } });
   if (volumeId) h.sim.aws.addVolume({ volumeId, sizeGiB: 50, attachedTo: podName });
   return { id, podName, volumeId, diskId: disk.disk_id };
@@ -36,5 +37,10 @@ export const teardownOf = async (h: FunctionHarness, id: string) =>
 export const diskOf = async (h: FunctionHarness, diskId: string) =>
   (await h.deps.pool.query('select in_use, reservation_id from disks where disk_id = $1', [diskId])).rows[0];
 
+/** The step transitions recorded for a teardown, in order (entries about objects left alone apart). */
 export const transitionsOf = async (h: FunctionHarness, id: string): Promise<string[]> =>
-  (await h.deps.pool.query(`select action from decision_log where entity_id = $1 and function = 'cleanup-pod' order by id`, [id])).rows.map((row) => row.action as string);
+  (await h.deps.pool.query(`select action from decision_log where entity_id = $1 and function = 'cleanup-pod' and action like '%->%' order by id`, [id])).rows.map((row) => row.action as string);
+
+/** What a teardown left alone, as decision-log actions (`left_alone:<kind>/<name>`). */
+export const leftAloneOf = async (h: FunctionHarness, id: string): Promise<string[]> =>
+  (await h.deps.pool.query(`select action from decision_log where entity_id = $1 and function = 'cleanup-pod' and action like 'left_alone:%' order by id`, [id])).rows.map((row) => row.action as string);

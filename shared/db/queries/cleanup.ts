@@ -16,6 +16,10 @@ export interface TeardownRow {
   namespace: string | null;
   disk_name: string | null;
   ebs_volume_id: string | null;
+  /** A disk names this reservation as its holder (`disks.reservation_id`). */
+  holds_disk: boolean;
+  /** The holder of the user's disk named by the reservation, when it is not this one (or null). */
+  disk_holder: string | null;
 }
 
 /** Start teardowns for ended reservations that have none; returns how many were started. */
@@ -43,7 +47,9 @@ export async function claimTeardowns(db: Db, request: { owner: string; now: Date
      update cleanup_progress c set lease_owner = $1, lease_expires_at = $2::timestamptz + make_interval(secs => $3)
      from due, reservations r
      where c.reservation_id = due.reservation_id and r.reservation_id = c.reservation_id
-     returning c.reservation_id, c.step, c.attempts, c.started_at, c.updated_at, r.user_id, r.pod_name, r.namespace, r.disk_name, r.ebs_volume_id`,
+     returning c.reservation_id, c.step, c.attempts, c.started_at, c.updated_at, r.user_id, r.pod_name, r.namespace, r.disk_name, r.ebs_volume_id,
+       exists (select 1 from disks d where d.reservation_id = c.reservation_id) as holds_disk,
+       (select d.reservation_id from disks d where d.user_id = r.user_id and d.disk_name = r.disk_name) as disk_holder`,
     [request.owner, request.now, request.leaseSeconds, request.limit, request.reservationIds ?? null],
   );
   return rows;
@@ -88,6 +94,15 @@ export interface ReleasedDisk {
   user_id: string;
   disk_name: string;
   ebs_volume_id: string | null;
+}
+
+/**
+ * Whether this reservation still holds a disk, locking the holder row until the transaction ends,
+ * so a snapshot request staged in it is for a disk this reservation held when it committed.
+ */
+export async function stillHoldsDisk(db: Db, reservationId: string): Promise<boolean> {
+  const { rowCount } = await db.query(`select 1 from disks where reservation_id = $1 for share`, [reservationId]);
+  return (rowCount ?? 0) > 0;
 }
 
 /** Free the disk only if this reservation still holds it (origin bug A-4 freed a newer holder's disk). */

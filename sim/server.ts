@@ -20,6 +20,7 @@ import type { Fault, FaultEffect } from './faults.js';
 import { createKubeSim } from './kube/index.js';
 import type { KubeScenario, KubeSim } from './kube/index.js';
 import { appendBounded } from './kube/bounded.js';
+import { queryFlag } from './kube/query.js';
 import { simKubeConfig, simKubeconfigYaml } from './kube/kubeconfig.js';
 import { sendJson, statusBody } from './kube/status.js';
 
@@ -71,8 +72,7 @@ function record(log: RecordedRequest[], req: http.IncomingMessage, url: URL, bod
 }
 
 function isWatch(url: URL): boolean {
-  const watch = url.searchParams.get('watch');
-  return kubePath.test(url.pathname) && (watch === 'true' || watch === '1');
+  return kubePath.test(url.pathname) && queryFlag(url.searchParams, 'watch');
 }
 
 /** Waits `ms`, or less if the client hangs up first. */

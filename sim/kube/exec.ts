@@ -1,11 +1,16 @@
 /*
- * Pod exec over WebSocket, as the API server and kubelet serve it: the upgrade is refused with an
- * HTTP Status (404 missing pod, 400 bad container, pod not running, no command, no usable
- * subprotocol); otherwise `v5.channel.k8s.io` (preferred) or `v4.channel.k8s.io` is negotiated,
- * stdin is read from channel 0 until the v5 close frame [255, 0], the command runs against the
- * container's in-memory filesystem, and the answer is binary frames on channels 1 and 2 then a
- * JSON Status on channel 3 and a normal close. Nothing else is ever sent: the client treats other
- * channels and non-JSON statuses as fatal (see the test-harness notes).
+ * Pod exec over WebSocket, as the API server and kubelet serve it. What the API server checks
+ * itself is refused with an HTTP Status on the upgrade (404 missing pod, 400 bad container,
+ * completed pod, no command, no usable subprotocol). What the kubelet refuses (a container that is
+ * not running, a node that does not answer, a missing binary) reaches a v5 client, as on a 1.30+
+ * server whose stream translator proxies to the kubelet, as an `InternalError` Status on the error
+ * channel after the upgrade; a v4 client (no translator) gets it as a refused upgrade.
+ *
+ * After the upgrade the server sends an empty frame on the lowest writable channel
+ * (apiserver/pkg/util/proxy/websocket.go). stdin arrives on channel 0, in binary or text frames,
+ * until the v5 close frame [255, 0] or the socket closes; a command that never reads stdin runs at
+ * once. A command whose client went away still runs to the end of its input, as a kubelet's does.
+ * The answer is frames on channels 1 and 2, then a JSON Status on channel 3 and a normal close.
  */
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -15,9 +20,10 @@ import type { Clock } from '../../shared/clock.js';
 import type { Pod } from './pod-status.js';
 import type { Pods } from './pods.js';
 import { appendBounded } from './bounded.js';
-import { runInContainer } from './shell.js';
+import { hasProgram, readsStdin, runInContainer } from './shell.js';
 import type { ShellResult } from './shell.js';
-import { KubeApiError, badRequest } from './status.js';
+import { KubeApiError, badRequest, statusBody } from './status.js';
+import { queryFlag } from './query.js';
 import type { StatusBody } from './status.js';
 
 export interface ExecRecord {
@@ -27,9 +33,12 @@ export interface ExecRecord {
   argv: string[];
   /** What arrived on stdin, as UTF-8; absent when the request had no stdin. */
   stdin?: string;
+  /** -1 when the kubelet refused to run it (see `refused`). */
   exitCode: number;
   protocol: string;
   at: Date;
+  /** The InternalError message when the command never ran. */
+  refused?: string;
 }
 
 interface ExecRequest {
@@ -39,6 +48,8 @@ interface ExecRequest {
   stdin: boolean;
   stdout: boolean;
   stderr: boolean;
+  /** Why the kubelet cannot run it (v5: an InternalError on the error channel after the upgrade). */
+  kubeletRefusal?: string;
 }
 
 export type ExecProtocol = 'v5.channel.k8s.io' | 'v4.channel.k8s.io';
@@ -57,25 +68,45 @@ function pickContainer(pod: Pod, requested: string | null): string {
   return requested;
 }
 
-function checkRunnable(pod: Pod, container: string): void {
+function checkNotCompleted(pod: Pod): void {
   const phase = pod.status.phase;
   if (phase === 'Succeeded' || phase === 'Failed') {
     throw badRequest(`cannot exec into a container in a completed pod; current phase is ${phase}`);
   }
-  const status = pod.status.containerStatuses.find((c) => c.name === container);
-  if (phase !== 'Running' || !status?.state.running) throw badRequest(`container not found ("${container}")`);
 }
 
-function parseExec(pod: Pod, query: URLSearchParams, req: http.IncomingMessage, supported: readonly ExecProtocol[]): ExecRequest {
+/** What the kubelet answers when it cannot run the command, or undefined when it can. */
+function kubeletRefusal(pod: Pod, container: string, argv: string[], nodeLost: boolean): string | undefined {
+  if (nodeLost) return `error dialing backend: dial tcp ${pod.status.hostIP ?? '10.0.0.1'}:10250: i/o timeout`;
+  const status = pod.status.containerStatuses.find((c) => c.name === container);
+  if (pod.status.phase !== 'Running' || !status?.state.running) return `unable to upgrade connection: container not found ("${container}")`;
+  if (!hasProgram(argv)) {
+    return `error executing command in container: failed to exec in container: failed to start exec: OCI runtime exec failed: exec failed: unable to start container process: exec: "${argv[0]}": executable file not found in $PATH: unknown`;
+  }
+  return undefined;
+}
+
+function parseExec(pod: Pod, query: URLSearchParams, req: http.IncomingMessage, supported: readonly ExecProtocol[], nodeLost: boolean): ExecRequest {
   const container = pickContainer(pod, query.get('container'));
-  checkRunnable(pod, container);
+  checkNotCompleted(pod);
   const argv = query.getAll('command');
   if (argv.length === 0) throw badRequest('you must specify at least 1 command');
-  if (!offeredProtocols(req).some((p) => (supported as readonly string[]).includes(p))) {
+  const protocol = supported.find((p) => offeredProtocols(req).includes(p));
+  if (!protocol) {
     throw badRequest(`unable to upgrade connection: none of the offered subprotocols is supported (want one of ${supported.join(', ')})`);
   }
-  const flag = (name: string) => query.get(name) === 'true' || query.get(name) === '1';
-  return { pod, container, argv, stdin: flag('stdin'), stdout: flag('stdout'), stderr: flag('stderr') };
+  const refusal = kubeletRefusal(pod, container, argv, nodeLost);
+  // Without the 1.30 stream translator (v4), the kubelet's refusal comes back on the upgrade.
+  if (refusal !== undefined && protocol !== 'v5.channel.k8s.io') {
+    throw nodeLost ? new KubeApiError(internalError(refusal)) : badRequest(refusal.replace('unable to upgrade connection: ', ''));
+  }
+  const flag = (name: string) => queryFlag(query, name);
+  return { pod, container, argv, stdin: flag('stdin'), stdout: flag('stdout'), stderr: flag('stderr'), ...(refusal !== undefined && { kubeletRefusal: refusal }) };
+}
+
+/** apimachinery's errors.NewInternalError as a Status. */
+function internalError(message: string): StatusBody {
+  return statusBody(500, `Internal error occurred: ${message}`, 'InternalError', { causes: [{ message }] });
 }
 
 export function refuseUpgrade(socket: Duplex, status: StatusBody): void {
@@ -110,10 +141,10 @@ export class ExecServer {
 
   constructor(private readonly pods: Pods, private readonly clock: Clock) {}
 
-  upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, pod: Pod, query: URLSearchParams): void {
+  upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, pod: Pod, query: URLSearchParams, nodeLost = false): void {
     let request: ExecRequest;
     try {
-      request = parseExec(pod, query, req, this.protocols);
+      request = parseExec(pod, query, req, this.protocols, nodeLost);
     } catch (err) {
       if (!(err instanceof KubeApiError)) throw err;
       refuseUpgrade(socket, err.status);
@@ -130,16 +161,32 @@ export class ExecServer {
   }
 
   private session(ws: WebSocket, request: ExecRequest): void {
-    if (!request.stdin) {
-      this.run(ws, request, undefined);
-      return;
-    }
+    const lowestWritable = request.stdout ? 1 : request.stderr ? 2 : 3;
+    ws.send(frame(lowestWritable, ''));
+    if (request.kubeletRefusal !== undefined) return this.refuse(ws, request, request.kubeletRefusal);
+    const fs = this.pods.filesystem(request.pod, request.container);
+    if (!request.stdin || !readsStdin(request.argv, fs)) return this.run(ws, request, undefined);
     const input: Buffer[] = [];
-    ws.on('message', (data: Buffer, isBinary) => {
-      if (!isBinary || data.length === 0) return;
+    let started = false;
+    const start = () => {
+      if (started) return;
+      started = true;
+      this.run(ws, request, Buffer.concat(input));
+    };
+    ws.on('message', (data: Buffer) => {
+      // Binary or text frames alike: the first byte is the channel (wsstream reads both).
+      if (data.length === 0 || started) return;
       if (data[0] === 0) input.push(data.subarray(1));
-      if (data[0] === 255 && data[1] === 0) this.run(ws, request, Buffer.concat(input));
+      if (data[0] === 255 && data[1] === 0) start();
     });
+    ws.on('close', start); // the client went away: the command still runs to the end of its input
+  }
+
+  private refuse(ws: WebSocket, request: ExecRequest, message: string): void {
+    const { pod, container, argv } = request;
+    appendBounded(this.records, { namespace: pod.metadata.namespace!, pod: pod.metadata.name, container, argv, exitCode: -1, protocol: ws.protocol, at: this.clock.now(), refused: message });
+    ws.send(frame(3, JSON.stringify(internalError(message))));
+    ws.close(1000);
   }
 
   private run(ws: WebSocket, request: ExecRequest, stdin: Buffer | undefined): void {
@@ -148,6 +195,7 @@ export class ExecServer {
     const ref = { namespace: pod.metadata.namespace!, pod: pod.metadata.name, container };
     const result = runInContainer(argv, stdin, fs, (message) => appendBounded(this.pods.broadcasts, { ...ref, message, at: this.clock.now() }));
     appendBounded(this.records, { ...ref, argv, ...(stdin && { stdin: stdin.toString('utf8') }), exitCode: result.exitCode, protocol: ws.protocol, at: this.clock.now() });
+    if (ws.readyState !== ws.OPEN) return;
     if (request.stdout && result.stdout.length > 0) ws.send(frame(1, result.stdout));
     if (request.stderr && result.stderr.length > 0) ws.send(frame(2, result.stderr));
     ws.send(frame(3, JSON.stringify(statusFrame(result, argv))));

@@ -72,6 +72,14 @@ export class MemoryFilesystem {
     return this.list(dir).filter((name) => !name.startsWith('.') && base.test(name)).map((name) => path.join(dir, name));
   }
 
+  /** An independent copy, for a trial run that must change nothing. */
+  clone(): MemoryFilesystem {
+    const copy = new MemoryFilesystem([]);
+    for (const dir of this.dirs) copy.dirs.add(dir);
+    for (const [file, content] of this.files) copy.files.set(file, content);
+    return copy;
+  }
+
   private mkdirs(dir: string): void {
     let at = this.resolve(dir);
     while (!this.dirs.has(at)) {

@@ -56,7 +56,8 @@ export function createKubeSim(options: { clock: Clock; token: string }): KubeSim
         if (!authorized(req)) throw unauthorized();
         if (target?.type.plural !== 'pods' || target.subresource !== 'exec') throw unknownPath();
         const pod = pods.get({ namespace: target.namespace!, name: target.name! });
-        ctx.exec.upgrade(req, socket, head, pod, url.searchParams);
+        const nodeLost = pod.spec.nodeName !== undefined && pods.lostNodes.has(pod.spec.nodeName);
+        ctx.exec.upgrade(req, socket, head, pod, url.searchParams, nodeLost);
       } catch (err) {
         if (!(err instanceof KubeApiError)) throw err;
         refuseUpgrade(socket, err.status);

@@ -30,6 +30,8 @@ export class Pods {
   private readonly goneListeners = new Set<(pod: Pod) => void>();
   private addresses = 0;
   readonly broadcasts: Broadcast[] = [];
+  /** Nodes whose kubelet stopped answering: nothing on them finishes terminating. */
+  readonly lostNodes = new Set<string>();
 
   constructor(private readonly store: ObjectStore, private readonly clock: Clock) {}
 
@@ -60,30 +62,37 @@ export class Pods {
   /**
    * Deletes as the API server does: unscheduled and finished pods go at once; others are marked
    * Terminating (deletionTimestamp = now + grace) and removed when the grace period has passed.
-   * A repeated delete may shorten the grace period, never lengthen it.
+   * A repeated delete may only shorten the grace period, and the new deadline counts from the
+   * first delete: deletionTimestamp - old grace + new grace (apiserver registry/rest BeforeDelete).
    */
   delete(ref: PodRef, graceSeconds: number | undefined): Pod {
     const pod = this.get(ref);
     const finished = !pod.spec.nodeName || pod.status.phase === 'Succeeded' || pod.status.phase === 'Failed';
     const grace = finished ? 0 : Math.max(0, graceSeconds ?? Number(pod.spec.terminationGracePeriodSeconds ?? 30));
-    const deadline = new Date(this.clock.now().getTime() + grace * 1000);
-    const current = pod.metadata.deletionTimestamp;
     if (grace === 0) return this.removeNow(ref);
-    if (current !== undefined && Date.parse(current) <= deadline.getTime()) return pod;
+    const current = pod.metadata.deletionTimestamp;
+    const currentGrace = pod.metadata.deletionGracePeriodSeconds;
+    if (current !== undefined && (graceSeconds === undefined || currentGrace === undefined || grace >= currentGrace)) return pod;
+    const since = current !== undefined ? Date.parse(current) - (currentGrace ?? 0) * 1000 : this.clock.now().getTime();
+    const deadline = new Date(since + grace * 1000);
     const terminating = this.store.update('pods', {
       ...pod,
       metadata: { ...pod.metadata, deletionTimestamp: timestamp(deadline), deletionGracePeriodSeconds: grace },
     }) as Pod;
-    this.wakeAt(grace * 1000);
+    if (!this.store.dryRunning) this.wakeAt(Math.max(0, deadline.getTime() - this.clock.now().getTime()));
     return terminating;
   }
 
-  /** Removes pods whose grace period has ended by the clock; returns how many went. */
+  /**
+   * Removes pods whose grace period has ended by the clock; returns how many went. Pods on a lost
+   * node stay Terminating: only their kubelet confirms the end (or a grace-0 force delete).
+   */
   tick(): number {
     const now = this.clock.now().getTime();
     const due = (this.store.list('pods') as Pod[]).filter((pod) => {
       const at = pod.metadata.deletionTimestamp;
-      return at !== undefined && Date.parse(at) <= now;
+      const onLostNode = pod.spec.nodeName !== undefined && this.lostNodes.has(pod.spec.nodeName);
+      return at !== undefined && Date.parse(at) <= now && !onLostNode;
     });
     for (const pod of due) this.removeNow({ namespace: pod.metadata.namespace!, name: pod.metadata.name });
     return due.length;
@@ -91,6 +100,7 @@ export class Pods {
 
   removeNow(ref: PodRef): Pod {
     const gone = this.store.remove('pods', ref.namespace, ref.name) as Pod;
+    if (this.store.dryRunning) return gone;
     for (const key of this.filesystems.keys()) {
       if (key.startsWith(`${gone.metadata.uid}/`)) this.filesystems.delete(key);
     }

@@ -8,6 +8,7 @@ import type { KubeContext, Target } from './context.js';
 import { discoveryDocument } from './discovery.js';
 import { getObject, listObjects } from './read.js';
 import { resourceType } from './resources.js';
+import { queryFlag } from './query.js';
 import { parseFieldSelector, parseLabelSelector } from './selectors.js';
 import { KubeApiError, badRequest, sendJson, sendStatus, statusBody, unknownPath } from './status.js';
 import { serveWatch } from './watch.js';
@@ -46,7 +47,7 @@ function parseBody(body: Buffer): unknown {
 }
 
 function isWatch(query: URLSearchParams): boolean {
-  return query.get('watch') === 'true' || query.get('watch') === '1';
+  return queryFlag(query, 'watch');
 }
 
 function watch(ctx: KubeContext, target: Target, query: URLSearchParams, res: http.ServerResponse, dropAfterMs?: number): void {
@@ -58,7 +59,7 @@ function watch(ctx: KubeContext, target: Target, query: URLSearchParams, res: ht
     fields: parseFieldSelector(query.get('fieldSelector'), target.type.fields),
     resourceVersion: query.get('resourceVersion'),
     ...(timeout > 0 && { timeoutSeconds: timeout }),
-    bookmarks: query.get('allowWatchBookmarks') === 'true',
+    bookmarks: queryFlag(query, 'allowWatchBookmarks'),
     ...(dropAfterMs !== undefined && { dropAfterMs }),
   }, res);
 }
@@ -75,6 +76,21 @@ function methodNotAllowed(method: string): KubeApiError {
   return new KubeApiError(statusBody(405, `the server does not allow this method on the requested resource (${method})`, 'MethodNotAllowed'));
 }
 
+/**
+ * `dryRun=All` runs the write with every check and answers what it would have done, changing
+ * nothing (API concepts, "Dry-run"); any other value is refused, as ValidateDryRun does.
+ */
+function writing<T>(ctx: KubeContext, x: Exchange, write: () => T): T {
+  const modes = x.query.getAll('dryRun');
+  const bad = modes.find((mode) => mode !== 'All');
+  if (bad !== undefined) {
+    const options = x.req.method === 'POST' ? 'CreateOptions' : x.req.method === 'DELETE' ? 'DeleteOptions' : x.req.method === 'PATCH' ? 'PatchOptions' : 'UpdateOptions';
+    const message = `${options}.meta.k8s.io "" is invalid: dryRun: Unsupported value: "${bad}": supported values: "All"`;
+    throw new KubeApiError(statusBody(422, message, 'Invalid', { kind: options, group: 'meta.k8s.io', causes: [{ reason: 'FieldValueNotSupported', message, field: 'dryRun' }] }));
+  }
+  return modes.length > 0 ? ctx.store.dryRun(write) : write();
+}
+
 function onCollection(ctx: KubeContext, target: Target, x: Exchange): void {
   if (target.type.namespaced && target.namespace === undefined && x.req.method !== 'GET') throw methodNotAllowed(x.req.method ?? '');
   switch (x.req.method) {
@@ -82,9 +98,9 @@ function onCollection(ctx: KubeContext, target: Target, x: Exchange): void {
       if (isWatch(x.query)) return watch(ctx, target, x.query, x.res, x.dropWatchAfterMs);
       return sendJson(x.res, 200, listObjects(ctx, target, x.query));
     case 'POST':
-      return sendJson(x.res, 201, createObject(ctx, target, parseBody(x.body)));
+      return sendJson(x.res, 201, writing(ctx, x, () => createObject(ctx, target, parseBody(x.body))));
     case 'DELETE':
-      return sendJson(x.res, 200, deleteCollection(ctx, target, x.query, parseBody(x.body)));
+      return sendJson(x.res, 200, writing(ctx, x, () => deleteCollection(ctx, target, x.query, parseBody(x.body))));
     default:
       throw methodNotAllowed(x.req.method ?? '');
   }
@@ -98,11 +114,11 @@ function onObject(ctx: KubeContext, target: Target, x: Exchange): void {
     case 'GET':
       return sendJson(x.res, 200, current);
     case 'PUT':
-      return sendJson(x.res, 200, replaceObject(ctx, target, current, parseBody(x.body)));
+      return sendJson(x.res, 200, writing(ctx, x, () => replaceObject(ctx, target, current, parseBody(x.body))));
     case 'PATCH':
-      return sendJson(x.res, 200, patchObject(ctx, target, current, parseBody(x.body), x.req.headers['content-type'] ?? ''));
+      return sendJson(x.res, 200, writing(ctx, x, () => patchObject(ctx, target, current, parseBody(x.body), x.req.headers['content-type'] ?? '')));
     case 'DELETE':
-      return sendJson(x.res, 200, deleteObject(ctx, target, current, x.query, parseBody(x.body)));
+      return sendJson(x.res, 200, writing(ctx, x, () => deleteObject(ctx, target, current, x.query, parseBody(x.body))));
     default:
       throw methodNotAllowed(x.req.method ?? '');
   }

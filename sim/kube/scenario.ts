@@ -14,6 +14,7 @@ import { afterOomKill, afterTermination } from './pod-status.js';
 import type { Broadcast, PodRef } from './pods.js';
 import type { KubeObject } from './store.js';
 import { dropWatches } from './watch.js';
+import { timestamp } from './status.js';
 
 export interface PodSpec {
   name: string;
@@ -50,6 +51,23 @@ export function createScenario(ctx: KubeContext) {
     const namespace = spec.namespace ?? 'default';
     ensureNamespace(namespace);
     return namespace;
+  };
+  const setNodeReachable = (name: string, reachable: boolean) => {
+    const node = store.get('nodes', undefined, name);
+    if (!node) throw new Error(`no node named ${name}`);
+    const at = timestamp(clock.now());
+    const ready = reachable
+      ? { type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status', lastHeartbeatTime: at, lastTransitionTime: at }
+      : { type: 'Ready', status: 'Unknown', reason: 'NodeStatusUnknown', message: 'Kubelet stopped posting node status.', lastTransitionTime: at };
+    const status = node.status as { conditions: { type: string }[] };
+    const taints = reachable ? [] : [
+      { key: 'node.kubernetes.io/unreachable', effect: 'NoSchedule', timeAdded: at },
+      { key: 'node.kubernetes.io/unreachable', effect: 'NoExecute', timeAdded: at },
+    ];
+    const spec = { ...(node.spec as object), taints };
+    store.update('nodes', { ...node, spec, status: { ...status, conditions: [ready, ...status.conditions.filter((c) => c.type !== 'Ready')] } });
+    if (reachable) pods.lostNodes.delete(name);
+    else pods.lostNodes.add(name);
   };
   const firstContainer = (target: PodRef) => pods.get(target).spec.containers[0]!.name;
   const files = (target: PodRef, container?: string) => pods.filesystem(pods.get(target), container ?? firstContainer(target));
@@ -101,6 +119,30 @@ export function createScenario(ctx: KubeContext) {
     failPod(target: PodRef, reason: string, message = ''): void {
       const pod = pods.get(target);
       pods.setStatus(pod, afterTermination(pod, clock.now(), reason, message, false));
+    },
+    /**
+     * The node's kubelet stops answering: the node goes Ready=Unknown with the unreachable taints,
+     * its pods' Ready condition goes False (what the node lifecycle controller does), exec into
+     * them fails, and a pod deleted there stays Terminating, as nothing confirms its end, until it
+     * is force-deleted (grace 0) or the node comes back.
+     */
+    loseNode(name: string): void {
+      setNodeReachable(name, false);
+      for (const pod of store.list('pods') as Pod[]) {
+        if (pod.spec.nodeName !== name) continue;
+        const conditions = pod.status.conditions.map((c) => (c.type === 'Ready' ? { ...c, status: 'False' as const, lastTransitionTime: timestamp(clock.now()) } : c));
+        pods.setStatus(pod, { ...pod.status, conditions });
+      }
+    },
+    /** The kubelet answers again: the node is Ready, and the pods whose grace period passed meanwhile go. */
+    restoreNode(name: string): void {
+      setNodeReachable(name, true);
+      for (const pod of store.list('pods') as Pod[]) {
+        if (pod.spec.nodeName !== name || pod.status.phase !== 'Running') continue;
+        const conditions = pod.status.conditions.map((c) => (c.type === 'Ready' ? { ...c, status: 'True' as const, lastTransitionTime: timestamp(clock.now()) } : c));
+        pods.setStatus(pod, { ...pod.status, conditions });
+      }
+      pods.tick();
     },
     /** Gone at once, without a grace period, as if someone else deleted it with --force. */
     deleteBehindOurBack: (target: PodRef): void => void pods.removeNow(target),

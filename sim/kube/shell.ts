@@ -24,6 +24,8 @@ interface Session {
   stdout: Buffer[];
   stderr: string[];
   broadcast(message: string): void;
+  /** Set when a command read stdin. */
+  stdinRead?: boolean;
 }
 
 const shells = new Set(['sh', 'bash', 'dash']);
@@ -36,6 +38,7 @@ function ioFor(session: Session, out: (data: Buffer | string) => void, err: (tex
   return {
     fs: session.fs,
     readStdin: () => {
+      session.stdinRead = true;
       const input = session.stdin ?? Buffer.alloc(0);
       session.stdin = undefined;
       return input;
@@ -163,6 +166,25 @@ function openRedirects(command: SimpleCommand, params: Parameters, session: Sess
       }
     },
   };
+}
+
+/**
+ * Whether the container has `argv[0]`: a shell or one of the simulated commands. A missing binary
+ * fails in the runtime before anything runs (runc: "executable file not found in $PATH").
+ */
+export function hasProgram(argv: readonly string[]): boolean {
+  const name = program(argv[0] ?? '');
+  return shells.has(name) || commands.has(name);
+}
+
+/**
+ * Whether running `argv` would read stdin. It runs against a copy of the files with broadcasts
+ * dropped, so nothing changes; the commands are deterministic, so the real run does the same.
+ */
+export function readsStdin(argv: string[], fs: MemoryFilesystem): boolean {
+  const session: Session = { fs: fs.clone(), stdin: Buffer.alloc(0), stdout: [], stderr: [], broadcast: () => undefined };
+  if (argv.length > 0) runProgram(argv, session, ioFor(session, () => undefined, () => undefined));
+  return session.stdinRead === true;
 }
 
 export function runInContainer(argv: string[], stdin: Buffer | undefined, fs: MemoryFilesystem, broadcast: (message: string) => void): ShellResult {

@@ -59,7 +59,23 @@ export class ObjectStore {
   private readonly objects = new Map<string, Map<string, KubeObject>>();
   private readonly listeners = new Set<(change: Change) => void>();
 
+  /** While true (inside `dryRun`), writes are checked and answered but nothing is stored. */
+  dryRunning = false;
+
   constructor(private readonly clock: Clock, private readonly historyLimit: number) {}
+
+  /**
+   * Runs a write as `dryRun=All` does: every check and the answer as usual, nothing persisted, no
+   * resourceVersion spent and no watch event.
+   */
+  dryRun<T>(write: () => T): T {
+    this.dryRunning = true;
+    try {
+      return write();
+    } finally {
+      this.dryRunning = false;
+    }
+  }
 
   currentVersion(): number {
     return this.version;
@@ -132,6 +148,11 @@ export class ObjectStore {
   }
 
   private commit(plural: string, type: ChangeType, object: KubeObject, previous?: KubeObject): KubeObject {
+    if (this.dryRunning) {
+      // A dry-run create has no resourceVersion yet; an update or delete shows the stored one.
+      object.metadata.resourceVersion = previous?.metadata.resourceVersion ?? (type === 'DELETED' ? object.metadata.resourceVersion : '');
+      return structuredClone(object);
+    }
     this.version += 1;
     object.metadata.resourceVersion = String(this.version);
     const key = keyOf(object.metadata.namespace, object.metadata.name);

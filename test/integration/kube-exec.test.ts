@@ -85,9 +85,11 @@ describe('exit codes and output', () => {
     });
   });
 
-  it('passes the shell\'s exit status through, and 127 for an unknown program', async () => {
+  it('passes the shell\'s exit status through, 127 for an unknown program under sh, and a missing binary as an error status', async () => {
     expect((await kube.exec(target, ['sh', '-c', 'exit 3'])).exitCode).toBe(3);
-    expect(await kube.exec(target, ['notify-send', 'hi'])).toMatchObject({ exitCode: 127, stderr: 'notify-send: command not found\n' });
+    expect(await kube.exec(target, ['sh', '-c', 'notify-send hi'])).toMatchObject({ exitCode: 127 });
+    // exec'd directly, the runtime fails before anything runs: an InternalError status, not an exit code
+    await expect(kube.exec(target, ['notify-send', 'hi'])).rejects.toThrow(/executable file not found/);
   });
 
   it('returns stdout', async () => {

@@ -125,10 +125,16 @@ export class SyncContext {
 
   report(): RunReport {
     const deferred = (this.summary.deferred_deadline ?? 0) + (this.summary.deferred_max_items ?? 0);
+    const unexplained = this.summary.disks_backing_up_unexplained ?? 0;
+    const notes = [
+      ...(deferred > 0 ? [`${deferred} action(s) left for the next run (time budget or maxItems)`] : []),
+      // Not synced, and said so: a disk stays backing up until someone accounts for its snapshots.
+      ...(unexplained > 0 ? [`${unexplained} disk(s) still backing up with snapshots nobody accounts for`] : []),
+    ];
     return {
       summary: this.summary,
       failures: this.failures,
-      ...(deferred > 0 ? { message: `${deferred} action(s) left for the next run (time budget or maxItems)` } : {}),
+      ...(notes.length > 0 ? { message: notes.join('; ') } : {}),
       ...(this.dryRun ? { items: this.items } : {}),
     };
   }

@@ -1,13 +1,14 @@
 /*
  * One snapshot-sync run. An event run makes the shutdown snapshot the pod.cleaned event asks for;
  * a scheduled or manual run does every stage, most urgent first, and starts no stage after the
- * run's deadline: a user's work into a snapshot, polling, the volume after its snapshot, then the
- * tagging and deletion of old snapshots.
+ * run's deadline: a user's work into a snapshot, the origin's leftover pending snapshots, polling, the
+ * volume after its snapshot, then the tagging and deletion of old snapshots.
  */
 import type { RunReport, RunScope } from '../../shared/runtime/run-scope.js';
 import { SyncContext } from './context.js';
 import type { SyncDeps } from './context.js';
 import { deleteSnapshots } from './deletions.js';
+import { reconcileOriginPending } from './origin-pending.js';
 import { pollPending } from './poll.js';
 import { syncShutdowns } from './shutdown.js';
 import type { PodCleaned } from './shutdown.js';
@@ -16,6 +17,7 @@ import { deleteSnapshottedVolumes } from './volumes.js';
 
 const STAGES: [string, (ctx: SyncContext) => Promise<void>][] = [
   ['shutdown-snapshots', (ctx) => syncShutdowns(ctx)],
+  ['reconcile-origin-pending', reconcileOriginPending],
   ['poll-pending', pollPending],
   ['delete-volumes', deleteSnapshottedVolumes],
   ['tag-soft-deleted', tagSoftDeletedDisks],

@@ -46,7 +46,7 @@ async function adopt(ctx: SyncContext, disk: SoftDeletedDiskRow, known: Readonly
       return 0;
     }
     const snapshots = found.map((info) => ({ snapshotId: info.snapshotId, volumeId: info.volumeId, state: info.state, sizeGb: info.volumeSizeGiB, startTime: info.startTime }));
-    const adopted = await adoptSnapshots(ctx.deps.pool, disk, snapshots, ctx.now());
+    const adopted = (await adoptSnapshots(ctx.deps.pool, disk, snapshots, ctx.now())).length;
     ctx.count('adopted_snapshots', adopted);
     return adopted;
   } catch (err) {

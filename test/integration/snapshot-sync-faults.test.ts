@@ -143,7 +143,7 @@ describe('limits', () => {
       deadline: h.clock.now(), now: () => h.clock.now(), stage: async () => undefined, claimEvent: async () => true,
     };
     const report = await runSnapshotSync(scope, h.deps);
-    expect(report.summary).toMatchObject({ stages_deferred: 5, snapshots_created: 0 });
+    expect(report.summary).toMatchObject({ stages_deferred: 6, snapshots_created: 0 });
     expect(h.aws.sim.calls()).toEqual([]);
   });
 });

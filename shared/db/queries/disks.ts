@@ -95,24 +95,36 @@ export interface AdoptedSnapshot {
   startTime: Date;
 }
 
-/** Snapshots of a soft-deleted disk found by its tags (the origin's, say) join our table. */
+export interface AdoptedRow {
+  snapshot_id: string;
+  state: AdoptedSnapshot['state'];
+  size_gb: number | null;
+}
+
+/**
+ * Snapshots found by a disk's tags (the origin's, say) join our table; those already in it are left
+ * as they are. `countPending`: a pending one is already in the disk's pending count (the origin
+ * counted it), so its completion takes it off again. Returns the rows this call inserted.
+ */
 export async function adoptSnapshots(
   db: Db,
   disk: Pick<SoftDeletedDiskRow, 'disk_id' | 'user_id' | 'disk_name'>,
   found: AdoptedSnapshot[],
   now: Date,
-): Promise<number> {
-  if (found.length === 0) return 0;
-  const { rowCount } = await db.query(
+  countPending = false,
+): Promise<AdoptedRow[]> {
+  if (found.length === 0) return [];
+  const { rows } = await db.query<AdoptedRow>(
     `insert into snapshots (kind, snapshot_id, volume_id, disk_id, user_id, disk_name, state, size_gb,
-                            requested_at, started_at, completed_at, updated_at)
+                            requested_at, started_at, completed_at, updated_at, counted_on_disk)
      select 'adopted', a."snapshotId", a."volumeId", $2, $3, $4, a.state, a."sizeGb", a."startTime", a."startTime",
-            case when a.state = 'completed' then $5::timestamptz end, $5
+            case when a.state = 'completed' then $5::timestamptz end, $5, $6 and a.state = 'pending'
      from jsonb_to_recordset($1::jsonb) as a("snapshotId" text, "volumeId" text, state text, "sizeGb" int, "startTime" timestamptz)
-     on conflict (snapshot_id) do nothing`,
-    [JSON.stringify(found), disk.disk_id, disk.user_id, disk.disk_name, now],
+     on conflict (snapshot_id) do nothing
+     returning snapshot_id, state, size_gb`,
+    [JSON.stringify(found), disk.disk_id, disk.user_id, disk.disk_name, now, countPending],
   );
-  return rowCount ?? 0;
+  return rows;
 }
 
 /** The rows' snapshots now carry the delete-date tag; the disk is synced for that date. */
@@ -239,4 +251,47 @@ export async function markRetentionChecked(db: Db, keep: number): Promise<number
     [keep],
   );
   return rowCount ?? 0;
+}
+
+// ---- cut-over leftovers: disks the origin left backing up ------------------------------------
+
+export interface BackingUpDiskRow {
+  disk_id: string;
+  user_id: string;
+  disk_name: string;
+  ebs_volume_id: string | null;
+  pending_snapshot_count: number;
+  is_backing_up: boolean;
+  /** Our own pending snapshots counted in pending_snapshot_count. */
+  explained: number;
+}
+
+/**
+ * Disks whose pending count is more than our own counted pending snapshots explain, or that are
+ * flagged backing up with nothing pending at all (0011's partial index finds the candidates).
+ */
+export async function disksBackingUpUnexplained(db: Db, limit: number): Promise<BackingUpDiskRow[]> {
+  const { rows } = await db.query<BackingUpDiskRow>(
+    `select d.disk_id, d.user_id, d.disk_name, d.ebs_volume_id, d.pending_snapshot_count, d.is_backing_up, ours.explained
+     from disks d
+     cross join lateral (select count(*) filter (where s.counted_on_disk)::int as explained, count(*)::int as pending
+                         from snapshots s where s.disk_id = d.disk_id and s.state = 'pending') ours
+     where (d.is_backing_up or d.pending_snapshot_count > 0)
+       and (d.pending_snapshot_count > ours.explained or (d.pending_snapshot_count = 0 and ours.pending = 0))
+     order by d.disk_id limit $1`,
+    [limit],
+  );
+  return rows;
+}
+
+/**
+ * Holds the disk's counters for the reconciliation, if they are still what it read (a poll or
+ * another run may have changed them since: then nothing is done, and a later run reads again).
+ */
+export async function lockDiskCount(db: Db, diskId: string, pendingCount: number): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `select 1 from disks where disk_id = $1 and pending_snapshot_count = $2 for update`,
+    [diskId, pendingCount],
+  );
+  return rowCount === 1;
 }

@@ -284,3 +284,30 @@ export async function markEscalated(db: Db, keys: string[], now: Date): Promise<
   );
   return rows.map((row) => row.wait_key);
 }
+
+export interface KnownSnapshotRow {
+  id: string;
+  snapshot_id: string;
+  disk_id: string | null;
+  state: string;
+  counted_on_disk: boolean;
+}
+
+export async function snapshotRowsByIds(db: Db, snapshotIds: string[]): Promise<KnownSnapshotRow[]> {
+  if (snapshotIds.length === 0) return [];
+  const { rows } = await db.query<KnownSnapshotRow>(
+    `select id::text, snapshot_id, disk_id::text, state, counted_on_disk from snapshots where snapshot_id = any($1::text[])`,
+    [snapshotIds],
+  );
+  return rows;
+}
+
+/** Pending rows of the disk now counted in its pending count (they were not). Returns how many. */
+export async function countPendingOnDisk(db: Db, diskId: string, rowIds: string[]): Promise<number> {
+  if (rowIds.length === 0) return 0;
+  const { rowCount } = await db.query(
+    `update snapshots set counted_on_disk = true where id = any($1::bigint[]) and disk_id = $2 and state = 'pending' and not counted_on_disk`,
+    [rowIds, diskId],
+  );
+  return rowCount ?? 0;
+}

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Invalid, Transient } from '../../shared/errors.js';
 import { buildEvent, sourceFor } from '../../shared/events/build.js';
-import { deliver } from '../../shared/events/deliver.js';
+import { deliver, Undeliverable } from '../../shared/events/deliver.js';
 import { EventTypes } from '../../shared/events/types.js';
 import { classify } from '../../shared/runtime/classify.js';
 
@@ -94,6 +94,16 @@ describe('deliver', () => {
       expect(err).toBeInstanceOf(Invalid);
       expect((err as Error).message).toContain(`HTTP ${status}`);
     }
+  });
+
+  it('reports a permanent refusal and an event with no HTTP form as Undeliverable, sending nothing for the latter', async () => {
+    reply = { status: 422 };
+    expect(await failureOf(deliver(event, { url: baseUrl }, { timeoutMs: 2_000 }))).toMatchObject({ reason: 'rejected' });
+    received = [];
+    const err = await failureOf(deliver({ ...event, subject: 'r-\uD800' }, { url: baseUrl }, { timeoutMs: 2_000 }));
+    expect(err).toBeInstanceOf(Undeliverable);
+    expect(err).toMatchObject({ reason: 'unencodable' });
+    expect(received).toEqual([]);
   });
 
   it('turns a refused connection into Transient', async () => {

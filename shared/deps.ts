@@ -63,6 +63,7 @@ export function makeDeps(config: Config, overrides: DepsOverrides = {}): Deps {
     budgetSeconds: config.run.budgetSeconds,
     deliveryTimeoutMs: 5_000,
     concurrency: config.run.concurrency,
+    eventMaxAttempts: config.events.maxAttempts,
   };
   const kube = createKube(config.kube);
   return {

@@ -59,7 +59,7 @@ export type ShutdownAction =
   | { kind: 'create'; requested: RequestedRow | null; target: ShutdownTarget; reason: string }
   | { kind: 'abandon'; rowId: string | null; target: ShutdownTarget; reason: string }
   /** Never snapshotted for this reservation: another holds the disk, or the volume is not its. */
-  | { kind: 'refuse'; rowId: string | null; target: ShutdownTarget; cause: 'disk-moved' | 'not-owned'; reason: string }
+  | { kind: 'refuse'; rowId: string | null; target: ShutdownTarget; cause: 'disk-moved' | 'not-owned'; reason: string; owner?: 'other' | 'none' }
   /** `escalate`: wait, but a person has to look now (the volume is in `error`). */
   | { kind: 'wait'; target: ShutdownTarget; reason: string; escalate?: boolean; tracked?: boolean };
 
@@ -90,7 +90,7 @@ function judgeVolume(requested: RequestedRow | null, target: ShutdownTarget, vol
   if (phase === 'gone') return { kind: 'abandon', rowId, target, reason: `EC2 says the volume is ${detail}: nothing to snapshot` };
   if (seen?.kind === 'seen') {
     const ownership = ownershipOf(seen.tags, target);
-    if (!ownership.owned) return { kind: 'refuse', rowId, target, cause: 'not-owned', reason: `not this disk's volume: ${ownership.reason}` };
+    if (!ownership.owned) return { kind: 'refuse', rowId, target, cause: 'not-owned', owner: ownership.owner, reason: `not this disk's volume: ${ownership.reason}` };
   }
   switch (phase) {
     case 'detached':
@@ -163,7 +163,7 @@ export type VolumeAction =
   | { kind: 'delete-volume'; candidate: VolumeCandidate; reason: string }
   | { kind: 'keep-volume'; candidate: VolumeCandidate; reason: string }
   /** Tags name another owner, or none: kept for good, and reported. */
-  | { kind: 'refuse-volume'; candidate: VolumeCandidate; reason: string }
+  | { kind: 'refuse-volume'; candidate: VolumeCandidate; reason: string; owner: 'other' | 'none' }
   /** Proven gone: settled, and the disk row stops pointing at it. */
   | { kind: 'volume-gone'; candidate: VolumeCandidate; reason: string }
   /** `tracked`: a wait on EC2 that escalates once it lasts too long (`escalate`: at once). */
@@ -176,7 +176,7 @@ export function decideVolumes(candidates: VolumeCandidate[], volumes: ReadonlyMa
 
 function judgeVolumeDeletion(c: VolumeCandidate, seen: VolumeSeen | undefined): VolumeAction {
   const { phase, detail } = phaseOf(seen);
-  const act = <K extends 'delete-volume' | 'keep-volume' | 'refuse-volume' | 'volume-gone'>(kind: K, reason: string) => ({ kind, candidate: c, reason });
+  const act = <K extends 'delete-volume' | 'keep-volume' | 'volume-gone'>(kind: K, reason: string) => ({ kind, candidate: c, reason });
   const hold = (reason: string, tracked = true, escalate = false): VolumeAction => ({ kind: 'hold-volume', candidate: c, reason, tracked, escalate });
   if (!c.reservationEnded) return hold('the reservation has not ended', false);
   if (phase === 'gone') return act('volume-gone', `EC2 says the volume is ${detail}`);
@@ -185,7 +185,7 @@ function judgeVolumeDeletion(c: VolumeCandidate, seen: VolumeSeen | undefined): 
   if (c.heldByOther) return act('keep-volume', 'the disk is held by another reservation using this volume');
   if (seen?.kind === 'seen') {
     const ownership = ownershipOf(seen.tags, c);
-    if (!ownership.owned) return act('refuse-volume', `not this disk's volume: ${ownership.reason}`);
+    if (!ownership.owned) return { kind: 'refuse-volume', candidate: c, owner: ownership.owner, reason: `not this disk's volume: ${ownership.reason}` };
   }
   switch (phase) {
     case 'detached': return act('delete-volume', `shutdown snapshot ${c.snapshotId} completed and the volume is detached`);

@@ -139,6 +139,7 @@ async function abandon(ctx: SyncContext, action: Of<'abandon'> | Of<'refuse'>, c
   });
   if (applied) ctx.count(why.counter);
   if (applied && why.metric) ctx.done(why.metric, 'skipped');
+  if (applied && action.kind === 'refuse' && action.owner) ctx.deps.metrics.foreignObjects.inc({ function: 'snapshot-sync', kind: 'volume', owner: action.owner });
   if (applied && why.metric) ctx.scope.log.warn({ reservationId: target.reservationId, volumeId: target.volumeId, reason }, 'shutdown snapshot refused');
   ctx.done(why.action, applied ? 'done' : 'skipped');
 }

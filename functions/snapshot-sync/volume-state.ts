@@ -51,7 +51,8 @@ export interface VolumeOwner {
   diskName: string | null;
 }
 
-export type Ownership = { owned: true } | { owned: false; reason: string };
+/** `owner`: another user or disk is named (`other`), or nobody is (`none`). */
+export type Ownership = { owned: true } | { owned: false; owner: 'other' | 'none'; reason: string };
 
 /**
  * The volume's tags must name the disk: at least one of `gpu-dev-user` and `disk_name`, and every one
@@ -60,8 +61,8 @@ export type Ownership = { owned: true } | { owned: false; reason: string };
 export function ownershipOf(tags: Record<string, string>, owner: VolumeOwner): Ownership {
   const user = tags[USER_TAG];
   const disk = tags[DISK_NAME_TAG];
-  if (user === undefined && disk === undefined) return { owned: false, reason: `the volume carries neither ${USER_TAG} nor ${DISK_NAME_TAG}` };
-  if (user !== undefined && user !== owner.userId) return { owned: false, reason: `its ${USER_TAG} tag names another user` };
-  if (disk !== undefined && disk !== owner.diskName) return { owned: false, reason: `its ${DISK_NAME_TAG} tag names another disk` };
+  if (user === undefined && disk === undefined) return { owned: false, owner: 'none', reason: `the volume carries neither ${USER_TAG} nor ${DISK_NAME_TAG}` };
+  if (user !== undefined && user !== owner.userId) return { owned: false, owner: 'other', reason: `its ${USER_TAG} tag names another user` };
+  if (disk !== undefined && disk !== owner.diskName) return { owned: false, owner: 'other', reason: `its ${DISK_NAME_TAG} tag names another disk` };
   return { owned: true };
 }

@@ -69,7 +69,10 @@ async function executeVolume(ctx: SyncContext, action: VolumeAction, diskId: str
     if (action.kind === 'delete-volume') await deleteVolume(ctx, candidate, diskId, action.reason);
     else if (action.kind === 'volume-gone') await settle(ctx, candidate, 'gone', action.kind, action.reason, candidate.heldByOther ? null : diskId);
     else await settle(ctx, candidate, 'kept', action.kind, action.reason);
-    if (action.kind === 'refuse-volume') ctx.scope.log.warn({ volumeId: candidate.volumeId, reason: action.reason }, 'volume not deleted: not this disk\'s');
+    if (action.kind === 'refuse-volume') {
+      ctx.deps.metrics.foreignObjects.inc({ function: 'snapshot-sync', kind: 'volume', owner: action.owner });
+      ctx.scope.log.warn({ volumeId: candidate.volumeId, reason: action.reason }, 'volume not deleted: not this disk\'s');
+    }
   } catch (err) {
     await ctx.failAction(action.kind, { entityKind: 'volume', entityId: candidate.volumeId, inputs: { snapshotId: candidate.snapshotId } }, err);
   }

@@ -130,10 +130,10 @@ describe('the shutdown snapshot, in each EC2 state', () => {
     expect(snapshotsOf(t.volumeId)).toHaveLength(1);
   });
 
-  it.each<[string, Record<string, string>]>([
-    ['no tags at all', {}],
-    ['another user\'s tags', { 'gpu-dev-user': 'someone@example.com', disk_name: 'home' }],
-  ])('does NOT snapshot a volume with %s: refused, recorded, counted, and not asked again', async (_label, volumeTags) => {
+  it.each<[string, Record<string, string>, string]>([
+    ['no tags at all', {}, 'none'],
+    ['another user\'s tags', { 'gpu-dev-user': 'someone@example.com', disk_name: 'home' }, 'other'],
+  ])('does NOT snapshot a volume with %s: refused, recorded, counted, and not asked again', async (_label, volumeTags, owner) => {
     const t = await seedTeardown(h, db, { volumeTags });
     expect(summaryOf(await h.runEvent(t.podCleaned))).toMatchObject({ volumes_not_owned: 1, snapshots_created: 0 });
     expect(snapshotsOf(t.volumeId)).toEqual([]);
@@ -141,6 +141,8 @@ describe('the shutdown snapshot, in each EC2 state', () => {
     const [refused] = await decisionsFor(db.pool, 'volume', t.volumeId, 1);
     expect(refused).toMatchObject({ action: 'refuse-snapshot', reason: expect.stringContaining('not this disk\'s volume') });
     expect((await h.run()).summary.volumes_not_owned ?? 0).toBe(0);
+    const foreign = await h.deps.metrics.registry.getSingleMetricAsString('devenv_lifecycle_foreign_objects_total');
+    expect(foreign).toContain(`function="snapshot-sync",kind="volume",owner="${owner}"`);
   });
 });
 

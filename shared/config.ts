@@ -87,6 +87,7 @@ export const EnvSchema = z
     WATCHDOG_OLDER_THAN_MINUTES: wholeNumber(1, 525_600).default(30),
     WATCHDOG_MAX_LABS: wholeNumber(1, 1000).default(20),
     WATCHDOG_ACTION: z.enum(['force', 'fail']).default('force'),
+    WATCHDOG_UNKNOWN_ATTEMPTS_ALERT: wholeNumber(1, 1000).default(3),
     LAB_LEASE_SECONDS: wholeNumber(10, 86_400).default(300),
     EVIDENCE_RETENTION_HOURS: wholeNumber(1, 8760).default(24),
 
@@ -240,6 +241,7 @@ function policySettings(env: Env) {
     watchdogOlderThanMinutes: env.WATCHDOG_OLDER_THAN_MINUTES,
     watchdogMaxLabs: env.WATCHDOG_MAX_LABS,
     watchdogAction: env.WATCHDOG_ACTION,
+    watchdogUnknownAttemptsAlert: env.WATCHDOG_UNKNOWN_ATTEMPTS_ALERT,
     labLeaseSeconds: env.LAB_LEASE_SECONDS,
     evidenceRetentionHours: env.EVIDENCE_RETENTION_HOURS,
   };

@@ -2,7 +2,9 @@
  * ending-watchdog's decisions, pure. Which labs to take (stuck in ENDING longer than the limit
  * since they *entered* ENDING, oldest first, at most maxLabs; or exactly one by id), and what the
  * teardown's evidence allows: `finished` only when the teardown succeeded and nothing labelled with
- * the lab remains (origin bug B-4 declared success on a guess); otherwise `failed`.
+ * the lab remains (origin bug B-4 declared success on a guess). Anything less is `unknown`, never a
+ * terminal state: an API error or a teardown still in progress says nothing final about the lab,
+ * so it stays ENDING, is retried by later runs, and raises an alert after a number of attempts.
  */
 export interface EndingLab {
   id: string;
@@ -39,15 +41,21 @@ export interface TeardownEvidence {
   errors: string[];
 }
 
-export type Verdict = { status: 'finished' } | { status: 'failed'; reason: string };
+export type Verdict = { status: 'finished' } | { status: 'failed'; reason: string } | { status: 'unknown'; reason: string };
 
 export function verdict(action: WatchdogAction, evidence?: TeardownEvidence): Verdict {
+  // The operator's explicit choice, not a reading of evidence.
   if (action === 'fail') return { status: 'failed', reason: 'marked failed by the ENDING watchdog (action=fail)' };
-  if (!evidence) return { status: 'failed', reason: 'teardown did not run' };
-  if (evidence.remaining === null) return { status: 'failed', reason: `could not verify the teardown: ${evidence.errors.join('; ') || 'listing failed'}` };
-  if (evidence.remaining.length > 0) return { status: 'failed', reason: `resources remain after teardown: ${evidence.remaining.slice(0, 10).join(', ')}` };
-  if (!evidence.deletesSucceeded) return { status: 'failed', reason: `teardown errors: ${evidence.errors.join('; ')}` };
+  if (!evidence) return { status: 'unknown', reason: 'teardown did not run' };
+  if (evidence.remaining === null) return { status: 'unknown', reason: `could not verify the teardown: ${evidence.errors.join('; ') || 'listing failed'}` };
+  if (evidence.remaining.length > 0) return { status: 'unknown', reason: `resources remain after teardown: ${evidence.remaining.slice(0, 10).join(', ')}` };
+  if (!evidence.deletesSucceeded) return { status: 'unknown', reason: `teardown errors: ${evidence.errors.join('; ')}` };
   return { status: 'finished' };
+}
+
+/** Whether a lab's unknown attempts, this one included, have reached the alert threshold. */
+export function unknownAttemptsAlert(attempts: number, threshold: number): boolean {
+  return attempts >= threshold;
 }
 
 /** Age in minutes to one decimal, as the origin's dry-run lines showed it. */

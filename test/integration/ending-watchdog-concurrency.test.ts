@@ -3,7 +3,7 @@
  * instances at once (the scheduled run and an operator's manual run, each with its own pool) never
  * process the same lab; a crash after claiming leaves a lease that expires, and the lab is picked
  * up again; a lab that left ENDING while the watchdog worked is not overwritten; a lab whose
- * resources cannot be deleted ends failed; a dry run neither waits for nor takes a row lock.
+ * resources cannot be deleted stays ENDING; a dry run neither waits for nor takes a row lock.
  */
 import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
@@ -97,14 +97,14 @@ describe('ending-watchdog under concurrency', () => {
     expect(await decisions(lab.id)).toEqual([{ action: 'force:finished', outcome: 'conflict' }]);
   });
 
-  it('ends a lab whose resources cannot be deleted failed, never finished', async () => {
+  it('leaves a lab whose resources cannot be deleted in ENDING, never finished nor failed, and reports the run failed', async () => {
     const lab = await endingLab();
     h.sim.faults.add({ method: 'DELETE', path: /\/namespaces\/octolab-labs\/pods\//, status: 403 });
     const result = await h.schedule(endingWatchdog);
     expect(result.outcome).toBe('failed');
     expect(remaining(lab.id)).toHaveLength(2);
-    expect((await labRow(lab.id)).status).toBe('failed');
-    expect(await decisions(lab.id)).toEqual([{ action: 'force:failed', outcome: 'applied' }]);
+    expect((await labRow(lab.id)).status).toBe('ending');
+    expect(await decisions(lab.id)).toEqual([{ action: 'force:unknown', outcome: 'skipped' }]);
   });
 
   it('a dry run lists a lab another session holds a row lock on, without waiting for the lock', async () => {

@@ -36,12 +36,12 @@ describe('ending-watchdog', () => {
     expect(remaining(fresh.id)).toHaveLength(3);
   });
 
-  it('marks failed, not finished, when the teardown cannot be verified (B-4), and reports the run failed', async () => {
+  it('neither finishes (B-4) nor fails a lab whose teardown cannot be verified: it stays ENDING, and the run reports failed', async () => {
     const lab = await endingLab(60);
     h.sim.faults.add({ method: 'GET', path: /\/namespaces\/octolab-labs\/services/, status: 503 });
     const result = await h.schedule(endingWatchdog);
-    expect(result.outcome).toBe('failed');
-    expect((await labStatus(lab.id)).status).toBe('failed');
+    expect(result).toMatchObject({ outcome: 'failed', summary: { unknown: 1, finished: 0, failed: 0 } });
+    expect(await labStatus(lab.id)).toMatchObject({ status: 'ending', claimed_by: null });
   });
 
   it('lists what it would do in a dry run with masked owners, and claims and changes nothing (B-11)', async () => {

@@ -37,10 +37,10 @@ describe('verdict', () => {
     ['the verifying listing failed', { ...clean, remaining: null, errors: ['HTTP 503'] }, /could not verify the teardown: HTTP 503/],
     ['a delete failed even though nothing is listed', { deletesSucceeded: false, remaining: [], errors: ['HTTP 500'] }, /teardown errors: HTTP 500/],
     ['the teardown never ran', undefined, /did not run/],
-  ])('fails the lab when %s', (_label, evidence, reason) => {
+  ])('leaves the lab unknown (never a terminal state) when %s', (_label, evidence, reason) => {
     const result = verdict('force', evidence);
-    expect(result.status).toBe('failed');
-    expect(result.status === 'failed' && result.reason).toMatch(reason);
+    expect(result.status).toBe('unknown');
+    expect(result.status === 'unknown' && result.reason).toMatch(reason);
   });
 
   it('action=fail only marks failed', () => {

@@ -18,13 +18,17 @@ export interface EndingQuery {
   limit: number;
 }
 
-/** Labs in ENDING: one by id, or those in ENDING since before `olderThan`, oldest first. */
+/**
+ * Labs in ENDING: one by id, or those in ENDING since before `olderThan`: never-tried and least
+ * recently tried first (a lab whose teardown keeps failing to verify must not starve the others),
+ * then oldest first.
+ */
 export async function endingLabs(db: Db, query: EndingQuery): Promise<LabRow[]> {
   const { rows } = await db.query<LabRow>(
     `select id, owner_id, ending_since, namespace from labs
      where status = 'ending'
        and (($1::uuid is not null and id = $1::uuid) or ($1::uuid is null and ending_since < $2))
-     order by ending_since nulls last limit $3`,
+     order by watchdog_attempted_at nulls first, ending_since nulls last limit $3`,
     [query.labId ?? null, query.olderThan, query.labId ? 1 : query.limit],
   );
   return rows;
@@ -62,6 +66,28 @@ export async function finishLab(db: Db, finish: LabFinish): Promise<LabRow | und
     await db.query(`update port_reservations set released_at = $2 where lab_id = $1 and released_at is null`, [finish.id, finish.now]);
   }
   return rows[0];
+}
+
+export interface UnknownAttempt {
+  id: string;
+  owner: string;
+  now: Date;
+  error: string;
+}
+
+/**
+ * The teardown could not be verified: the lab stays ENDING, the attempt is counted and the lease
+ * given back so a later run retries. Returns the attempts so far, or undefined if the lease was lost.
+ */
+export async function recordUnknownAttempt(db: Db, attempt: UnknownAttempt): Promise<number | undefined> {
+  const { rows } = await db.query<{ attempts: number }>(
+    `update labs set watchdog_unknown_attempts = watchdog_unknown_attempts + 1, watchdog_attempted_at = $3,
+       watchdog_last_error = $4, claimed_by = null, claim_expires_at = null
+     where id = $1 and status = 'ending' and claimed_by = $2
+     returning watchdog_unknown_attempts as attempts`,
+    [attempt.id, attempt.owner, attempt.now, attempt.error],
+  );
+  return rows[0]?.attempts;
 }
 
 /** Give a lease back without a verdict (the run ran out of time before this lab). */

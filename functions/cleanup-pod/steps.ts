@@ -6,7 +6,6 @@
  * uid read in await_gone is the one a grace-0 delete names.
  */
 import type { Ec2Api } from '../../shared/aws/ec2.js';
-import type { VolumeInfo } from '../../shared/aws/ec2-shapes.js';
 import type { TeardownRow } from '../../shared/db/queries/cleanup.js';
 import { Conflict, coerceError } from '../../shared/errors.js';
 import type { Owner } from '../../shared/kube/ownership.js';
@@ -105,17 +104,9 @@ async function volumeState(target: Target, ec2: Ec2Api): Promise<VolumeView> {
     if (missingIds.includes(target.volumeId)) return { kind: 'missing' };
     const volume = found.find((v) => v.volumeId === target.volumeId);
     if (!volume) return { kind: 'unknown', reason: 'EC2 answered without the volume' };
-    return { kind: 'seen', state: volume.state, attachments: attachmentStates(volume) };
+    return { kind: 'seen', state: volume.state, attachments: volume.attachmentStates };
   } catch (err) {
     const reason = err instanceof Conflict ? `IncorrectState: ${err.message}` : coerceError(err).message;
     return { kind: 'unknown', reason };
   }
-}
-
-/**
- * Our volume shape lists each current attachment by instance; EC2 keeps listing one until the
- * detach finishes, so a listed attachment counts as attached (never as progress).
- */
-function attachmentStates(volume: VolumeInfo): string[] {
-  return volume.attachedTo.map(() => 'attached');
 }

@@ -5,7 +5,7 @@
  * deleted. Only a 404 naming the object is absence; a lost answer is followed by a read.
  */
 import type { V1Pod, V1Service } from '@kubernetes/client-node';
-import { Conflict, NotFound, coerceError } from '../errors.js';
+import { Conflict, Fatal, NotFound, coerceError } from '../errors.js';
 import type { ExpectedNames, LeftAlone, NamedResources, OwnedDeletion, PodEvidence } from '../labelled-resources.js';
 import type { Kube } from './index.js';
 import { ownerSelector, ownershipOf, selectsOwnedPod } from './ownership.js';
@@ -115,7 +115,12 @@ export function createOwnedResources(kube: Kube): NamedResources {
 
     async podEvidence(namespace, name, owner): Promise<PodEvidence> {
       const pod = await readOrAbsent(kube.getPod({ namespace, name }));
-      if (!pod) return { state: 'absent' };
+      if (!pod) {
+        // The API server answers 404 for a pod in a namespace that does not exist, too (a wrong
+        // RESERVATION_NAMESPACE or row): only there does the 404 fail to prove the pod gone.
+        if (!(await kube.namespaceExists({ name: namespace }))) throw new Fatal(`namespace ${namespace} does not exist: the 404 for pod ${name} proves nothing`);
+        return { state: 'absent' };
+      }
       const verdict = ownershipOf(pod, owner);
       if (verdict.verdict === 'owned') return { state: 'owned', uid: verdict.uid, deleting: verdict.deleting };
       return { state: 'not-owned', leftAlone: leftAloneOf('pod', name, pod, owner)! };

@@ -4,6 +4,9 @@
  * writers created without our label (selecting the pod by `reservation: <pod name>`, as the origin's
  * processor does), a labelled service, and the attached volume.
  */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll } from 'vitest';
 import type { FunctionHarness } from '../support/function-harness.js';
 import { insertDisk, insertReservation } from '../support/fixtures.js';
 
@@ -44,3 +47,25 @@ export const transitionsOf = async (h: FunctionHarness, id: string): Promise<str
 /** What a teardown left alone, as decision-log actions (`left_alone:<kind>/<name>`). */
 export const leftAloneOf = async (h: FunctionHarness, id: string): Promise<string[]> =>
   (await h.deps.pool.query(`select action from decision_log where entity_id = $1 and function = 'cleanup-pod' and action like 'left_alone:%' order by id`, [id])).rows.map((row) => row.action as string);
+
+/**
+ * An OpenFaaS gateway on loopback that accepts every async call (202), so staged events are
+ * written to the outbox and delivered. Register before useFunctionHarness: its URL is read then.
+ */
+export function useAcceptingGateway(): { url: string } {
+  const gateway = { url: '' };
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(202).end());
+  });
+  beforeAll(async () => {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    gateway.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return gateway;
+}
+
+/** The shutdown snapshots requested for a reservation: its pod.cleaned events in the outbox. */
+export const snapshotRequestsOf = async (h: FunctionHarness, id: string): Promise<{ volumeId: string | null }[]> =>
+  (await h.deps.pool.query(`select distinct data from event_outbox where type like '%pod.cleaned' and subject = $1`, [id])).rows.map((row) => row.data as { volumeId: string | null });

@@ -27,7 +27,7 @@ describe('snapshots', () => {
     const tags = { Name: 'gpu-dev-shutdown-alice-1772366400', 'gpu-dev-user': 'alice', 'managed-by': 'devenv-lifecycle' };
     const created = await ec2.createSnapshot({ volumeId, description: 'shutdown snapshot', tags });
     expect(created).toEqual({ snapshotId: expect.stringMatching(/^snap-/), volumeId, state: 'pending',
-      startTime: h.clock.now(), tags, volumeSizeGiB: 100 });
+      startTime: h.clock.now(), tags, volumeSizeGiB: 100, description: 'shutdown snapshot' });
 
     h.clock.advanceSeconds(59);
     expect((await ec2.describeSnapshotsByIds([created.snapshotId])).found[0]?.state).toBe('pending');
@@ -108,9 +108,21 @@ describe('volumes', () => {
     const alice = await ec2.describeVolumes({ tags: { 'gpu-dev-user': 'alice' } });
     expect(alice).toHaveLength(7);
     expect(alice[0]).toEqual({ volumeId: volumes[0]!.volumeId, state: 'in-use', attachedTo: ['i-0aaaaaaaaaaaaaaaa'],
-      tags: { 'gpu-dev-user': 'alice' }, sizeGiB: 10 });
+      attachmentStates: ['attached'], tags: { 'gpu-dev-user': 'alice' }, sizeGiB: 10 });
     const detached = await ec2.describeVolumes({ tags: { 'gpu-dev-user': 'alice' }, states: ['available'] });
     expect(detached.map((v) => v.volumeId)).toEqual(volumes.slice(1).map((v) => v.volumeId));
+  });
+
+  it('reads every EC2 volume state and the attachment state, which tell a volume going from one that is settled', async () => {
+    const states = ['creating', 'available', 'in-use', 'deleting', 'deleted', 'error'] as const;
+    const ids = states.map((state) => h.sim.addVolume({ sizeGiB: 1, state }).volumeId);
+    const { found } = await ec2.describeVolumesByIds(ids);
+    expect(found.map((v) => v.state)).toEqual([...states]);
+    const { volumeId } = h.sim.addVolume({ sizeGiB: 1, attachedTo: 'i-0aaaaaaaaaaaaaaaa' });
+    for (const attachment of ['attaching', 'detaching', 'attached'] as const) {
+      h.sim.setAttachmentState(volumeId, attachment);
+      expect((await ec2.describeVolumesByIds([volumeId])).found[0]?.attachmentStates).toEqual([attachment]);
+    }
   });
 
   it('describes volumes by id, reporting the missing ones', async () => {

@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Conflict, Fatal, Invalid, NotFound, Transient } from '../../shared/errors.js';
 import { createEc2Client } from '../../shared/aws/clients.js';
+import { awsErrorCode, isThrottled } from '../../shared/aws/errors.js';
 import type { Ec2Api } from '../../shared/aws/ec2.js';
 import { createEc2Api } from '../../shared/aws/ec2.js';
 import { withRetries } from '../../shared/resilience.js';
@@ -102,6 +103,16 @@ describe('with retries', () => {
     const found = await withRetries((signal) => ec2.describeSnapshots({}, signal), policy);
     expect(found).toHaveLength(1);
     expect(h.sim.calls().map((c) => c.fault)).toEqual(['throttle', 'throttle', undefined]);
+  });
+
+  it('CreateSnapshot\'s per-volume rate limit is a retryable throttle (nothing was made), over the wire', async () => {
+    const { volumeId } = h.sim.addVolume({ sizeGiB: 8 });
+    await ec2.createSnapshot({ volumeId, description: '', tags: {} });
+    const err = await caught(ec2.createSnapshot({ volumeId, description: '', tags: {} }));
+    expect(err).toBeInstanceOf(Transient);
+    expect(awsErrorCode(err)).toBe('SnapshotCreationPerVolumeRateExceeded');
+    expect(isThrottled(err)).toBe(true);
+    expect(h.sim.snapshots().filter((s) => s.volumeId === volumeId)).toHaveLength(1);
   });
 
   it('does not retry NotFound', async () => {

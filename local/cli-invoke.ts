@@ -3,10 +3,9 @@
  * JSON body, the answer is printed as it came, and a non-2xx answer exits non-zero.
  */
 import { randomUUID } from 'node:crypto';
-import { allFunctions } from '../functions/index.js';
-import { loadConfig, processEnvironment } from '../shared/config.js';
-import { makeDeps } from '../shared/deps.js';
+import { loadConfig } from '../shared/config.js';
 import { Invalid } from '../shared/errors.js';
+import { requireCluster } from './cli-env.js';
 
 export interface InvokeArgs {
   fn: string;
@@ -54,7 +53,9 @@ export async function invokeThroughGateway(gateway: string, args: InvokeArgs): P
  * Run the function in this process against the configured database and cluster (the same
  * configuration the function reads when deployed), as a manual invocation.
  */
-export async function invokeInProcess(args: InvokeArgs): Promise<{ ok: boolean; text: string }> {
+export async function invokeInProcess(args: InvokeArgs, env: Record<string, string | undefined>): Promise<{ ok: boolean; text: string }> {
+  // Loaded here: the functions and their clients are most of the CLI, and only this path needs them.
+  const [{ allFunctions }, { makeDeps }] = await Promise.all([import('../functions/index.js'), import('../shared/deps.js')]);
   const fn = allFunctions.find((candidate) => candidate.name === args.fn);
   if (!fn) throw new Invalid(`unknown function ${args.fn}; one of ${allFunctions.map((f) => f.name).join(', ')}`, [{ field: 'fn', message: 'unknown' }]);
   const parsed = fn.optionsSchema.safeParse(invocationBody(args));
@@ -62,7 +63,8 @@ export async function invokeInProcess(args: InvokeArgs): Promise<{ ok: boolean; 
     const issues = parsed.error.issues.map((issue) => ({ field: issue.path.join('.') || '(options)', message: issue.message }));
     throw new Invalid(`invalid options: ${issues.map((i) => `${i.field}: ${i.message}`).join('; ')}`, issues);
   }
-  const deps = makeDeps(loadConfig(processEnvironment()));
+  requireCluster(env);
+  const deps = makeDeps(loadConfig(env));
   try {
     const result = await fn.handle({ kind: 'manual', callId: randomUUID(), options: parsed.data }, deps);
     return { ok: result.outcome !== 'failed', text: JSON.stringify(result) };

@@ -1,96 +1,87 @@
 /*
- * devenv-lifecycle <command>:
- *   invoke <fn> [--dry-run] [--max-items N] [--json '{…}'] [--gateway URL]
- *   migrate [--adopt-existing [--assume-time-zone ZONE] [--dry-run]]
- *   runs [--fn F] [--limit N]
- *   ending-watchdog [--lab-id ID] [--older-than-minutes N] [--max-labs N] [--action force|fail] [--dry-run]
- * Failures print one line on stderr and exit non-zero.
+ * devenv-lifecycle <command> [options]; `devenv-lifecycle help [command]` or `<command> --help`.
+ * The command table names each command's usage; the code behind a command is loaded only when
+ * it runs, so help and bad input answer at once. Failures print one line on stderr and exit
+ * non-zero (2 for bad input or configuration).
  */
-import { parseArgs } from 'node:util';
-import type { ParseArgsConfig } from 'node:util';
-import { loadConfig, processEnvironment } from '../shared/config.js';
-import { createPool } from '../shared/db/pool.js';
-import { recentRuns } from '../shared/db/queries/runs.js';
 import { Invalid } from '../shared/errors.js';
 import { runCli } from './cli-errors.js';
-import { invokeInProcess, invokeThroughGateway } from './cli-invoke.js';
-import { formatRuns } from './cli-runs.js';
-import { MIGRATE_USAGE, parseMigrateArgs, runMigrate } from './migrate-command.js';
 
-const USAGE = `usage: devenv-lifecycle invoke <fn> [--dry-run] [--max-items N] [--json JSON] [--gateway URL] | ${MIGRATE_USAGE} | runs [--fn F] [--limit N] | ending-watchdog [--lab-id ID] [--older-than-minutes N] [--max-labs N] [--action force|fail] [--dry-run]`;
+interface Command {
+  usage: string;
+  summary: string;
+  run(args: string[]): Promise<void>;
+}
+
+const COMMANDS: Record<string, Command> = {
+  invoke: {
+    usage: 'invoke <fn> [--dry-run] [--max-items N] [--json JSON] [--gateway URL]',
+    summary: 'run a function: through a gateway (as faas-cli invoke does) or, without --gateway, in this process against the configured (or running local) database and cluster',
+    run: async (args) => (await import('./cli-commands.js')).invoke(args),
+  },
+  migrate: {
+    usage: 'migrate [--adopt-existing [--assume-time-zone ZONE] [--dry-run]]',
+    summary: 'bring the database schema up to date, or adopt an existing origin schema',
+    run: async (args) => (await import('./cli-commands.js')).migrate(args),
+  },
+  runs: {
+    usage: 'runs [--fn F] [--limit N]',
+    summary: 'recent runs, newest first: trigger (and which scheduler), outcome, non-zero counters',
+    run: async (args) => (await import('./cli-commands.js')).runs(args),
+  },
+  'requeue-events': {
+    usage: 'requeue-events (--all | --id N… | --event-id UUID…)',
+    summary: 'give dead-lettered events (listed by runs) a fresh set of delivery attempts',
+    run: async (args) => (await import('./cli-commands.js')).requeueEvents(args),
+  },
+  'ending-watchdog': {
+    usage: 'ending-watchdog [--lab-id ID] [--older-than-minutes N] [--max-labs N] [--action force|fail] [--dry-run]',
+    summary: 'the OctoLab watchdog with its own flags, run in this process',
+    run: async (args) => (await import('./cli-commands.js')).endingWatchdog(args),
+  },
+  sim: {
+    usage: 'sim <command> [--url URL]   (`sim help` lists the commands)',
+    summary: 'drive the running simulator (npm start, npm run sim): faults, pod and node failures, volume and snapshot states, execs, files, requests, reset',
+    run: async (args) => {
+      const status = await (await import('../sim/control-cli.js')).simCommand(args); // it printed why
+      if (status !== 0) process.exit(status);
+    },
+  },
+};
+
+const ENVIRONMENT = [
+  'Database: DATABASE_URL (or POSTGRES_*). Cluster for in-process runs: KUBECONFIG (or KUBE_API_SERVER + KUBE_TOKEN).',
+  'Run from a checkout whose local stack is up (npm start), it uses that stack for whichever of the two is not set.',
+].join('\n');
+
+function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((name) => name.length));
+  const lines = Object.entries(COMMANDS).map(([name, command]) => `  ${name.padEnd(width)}  ${command.summary}`);
+  return `usage: devenv-lifecycle <command> [options]\n\ncommands:\n${lines.join('\n')}\n  ${'help'.padEnd(width)}  this text; help <command> for its options\n\n${ENVIRONMENT}\n`;
+}
+
+function commandHelp(name: string, command: Command): string {
+  return `usage: devenv-lifecycle ${command.usage}\n\n${command.summary}\n`;
+}
+
+const wantsHelp = (args: string[]) => args.includes('--help') || args.includes('-h');
 
 runCli(async () => {
-  const [command, ...rest] = process.argv.slice(2);
-  if (command === 'invoke') return invoke(rest);
-  if (command === 'migrate') {
-    const options = parseMigrateArgs(rest);
-    return withPool((pool) => runMigrate(pool, options, process.stdout, process.stderr));
+  const [name, ...rest] = process.argv.slice(2);
+  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+    const topic = name === 'help' ? rest[0] : undefined;
+    const command = topic === undefined ? undefined : COMMANDS[topic];
+    if (topic !== undefined && !command) throw unknown(topic);
+    process.stdout.write(command ? commandHelp(topic!, command) : usage());
+    if (name === undefined) throw new Invalid('no command given', [{ field: 'command', message: 'missing' }]);
+    return;
   }
-  if (command === 'runs') return runs(rest);
-  if (command === 'ending-watchdog') return endingWatchdog(rest);
-  throw new Invalid(`unknown command ${command ?? '(none)'}; ${USAGE}`, [{ field: 'command', message: 'unknown' }]);
+  const command = COMMANDS[name];
+  if (!command) throw unknown(name);
+  if (wantsHelp(rest)) return void process.stdout.write(commandHelp(name, command));
+  await command.run(rest);
 });
 
-async function invoke(args: string[]): Promise<void> {
-  const { values, positionals } = parse(args, {
-    'dry-run': { type: 'boolean', default: false },
-    'max-items': { type: 'string' },
-    json: { type: 'string' },
-    gateway: { type: 'string' },
-  });
-  const fn = positionals[0];
-  if (!fn) throw new Invalid(`invoke needs a function name; ${USAGE}`, [{ field: 'fn', message: 'missing' }]);
-  const request = { fn, dryRun: values['dry-run'] === true, maxItems: values['max-items'] as string | undefined, json: values.json as string | undefined };
-  const answer = typeof values.gateway === 'string' ? await invokeThroughGateway(values.gateway, request) : await invokeInProcess(request);
-  process.stdout.write(`${answer.text}\n`);
-  if (!answer.ok) throw new Error(`${fn} answered with an error (see above)`);
-}
-
-/** The OctoLab watchdog's own command line, run in process (flags as the origin script took them). */
-async function endingWatchdog(args: string[]): Promise<void> {
-  const { values } = parse(args, {
-    'lab-id': { type: 'string' },
-    'older-than-minutes': { type: 'string' },
-    'max-labs': { type: 'string' },
-    action: { type: 'string' },
-    'dry-run': { type: 'boolean', default: false },
-  });
-  const numeric = (flag: string) => (values[flag] === undefined ? undefined : Number(values[flag]));
-  const options = {
-    ...(values['lab-id'] !== undefined && { labId: values['lab-id'] }),
-    ...(values['older-than-minutes'] !== undefined && { olderThanMinutes: numeric('older-than-minutes') }),
-    ...(values['max-labs'] !== undefined && { maxLabs: numeric('max-labs') }),
-    ...(values.action !== undefined && { action: values.action }),
-  };
-  const answer = await invokeInProcess({ fn: 'ending-watchdog', dryRun: values['dry-run'] === true, json: JSON.stringify(options) });
-  process.stdout.write(`${answer.text}\n`);
-  if (!answer.ok) throw new Error('ending-watchdog finished with failures (see above)');
-}
-
-async function runs(args: string[]): Promise<void> {
-  const { values } = parse(args, { fn: { type: 'string' }, limit: { type: 'string', default: '20' } });
-  const limit = Number(values.limit);
-  if (!Number.isInteger(limit) || limit <= 0) throw new Invalid('--limit must be a positive whole number', [{ field: '--limit', message: 'positive whole number' }]);
-  await withPool(async (pool) => {
-    const rows = await recentRuns(pool, { fn: values.fn as string | undefined, limit });
-    process.stdout.write(formatRuns(rows));
-  });
-}
-
-function parse(args: string[], options: NonNullable<ParseArgsConfig['options']>) {
-  try {
-    return parseArgs({ args, options, allowPositionals: true, strict: true });
-  } catch (err) {
-    throw new Invalid((err as Error).message, [{ field: 'arguments', message: (err as Error).message }]);
-  }
-}
-
-async function withPool(work: (pool: ReturnType<typeof createPool>) => Promise<void>): Promise<void> {
-  const config = loadConfig(processEnvironment());
-  const pool = createPool({ ...config.database, poolMax: 2, applicationName: 'devenv-lifecycle-cli' });
-  try {
-    await work(pool);
-  } finally {
-    await pool.end();
-  }
+function unknown(name: string): Invalid {
+  return new Invalid(`unknown command ${name}; one of ${Object.keys(COMMANDS).join(', ')} (devenv-lifecycle help)`, [{ field: 'command', message: 'unknown' }]);
 }

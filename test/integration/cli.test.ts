@@ -1,11 +1,13 @@
 import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRun, finishRun } from '../../shared/db/queries/runs.js';
+import { buildCli } from '../../build/cli.js';
 import { invocationBody } from '../../local/cli-invoke.js';
 import { useTestDatabase } from '../support/database.js';
 
@@ -23,16 +25,34 @@ const gateway = http.createServer((req, res) => {
   });
 });
 
+// The CLI as npm ci builds it, into a folder of this file's own (two below the root, as dist/cli):
+// bin/ runs the sources through tsx instead while any source is newer than dist/cli.
+const BUILT = join('dist', `cli-test-${process.pid}`);
+
 beforeAll(async () => {
+  await buildCli(resolve(BUILT));
   await new Promise<void>((resolve) => gateway.listen(0, '127.0.0.1', resolve));
   gatewayUrl = `http://127.0.0.1:${(gateway.address() as AddressInfo).port}`;
 });
-afterAll(() => new Promise<void>((resolve) => gateway.close(() => resolve())));
+afterAll(async () => {
+  rmSync(BUILT, { recursive: true, force: true });
+  await new Promise<void>((resolve) => gateway.close(() => resolve()));
+});
 
+const CONFIGURED = { DATABASE_URL: () => db.url, KUBE_API_SERVER: () => 'http://127.0.0.1:1' };
+
+/** Runs the CLI with a database and a cluster configured, unless `unset` leaves them out; `cwd` is where it looks for a running local stack. */
 async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return cliWith({}, ...args);
+}
+
+async function cliWith(how: { unset?: (keyof typeof CONFIGURED)[]; cwd?: string; entry?: string }, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const { DATABASE_URL: _d, KUBE_API_SERVER: _k, KUBECONFIG: _c, ...inherited } = process.env;
+  const configured = Object.entries(CONFIGURED).filter(([name]) => !how.unset?.includes(name as keyof typeof CONFIGURED)).map(([name, value]) => [name, value()]);
   try {
-    const { stdout, stderr } = await execFileAsync(process.execPath, ['bin/devenv-lifecycle.mjs', ...args], {
-      env: { ...process.env, DATABASE_URL: db.url, SECRETS_DIR: join(tmpdir(), 'no-secrets'), KUBE_API_SERVER: 'http://127.0.0.1:1', LOG_LEVEL: 'silent' },
+    const { stdout, stderr } = await execFileAsync(process.execPath, [resolve(how.entry ?? join(BUILT, 'cli.mjs')), ...args], {
+      env: { ...inherited, ...Object.fromEntries(configured), SECRETS_DIR: join(tmpdir(), 'no-secrets'), LOG_LEVEL: 'silent' },
+      cwd: how.cwd ?? process.cwd(),
       timeout: 30_000,
     });
     return { code: 0, stdout, stderr };
@@ -100,6 +120,52 @@ describe('devenv-lifecycle CLI', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/olderThanMinutes/);
   });
+
+  it.each([['--help'], ['-h'], ['help'], ['help', 'runs'], ['runs', '--help'], ['invoke', '-h'], ['migrate', '--help'], ['ending-watchdog', '--help']])('answers %j with its usage and exit 0', async (...args) => {
+    const result = await cli(...args);
+    expect([result.code, result.stderr]).toEqual([0, '']);
+    expect(result.stdout).toMatch(/^usage: devenv-lifecycle /);
+  });
+
+  it('names KUBECONFIG when an in-process run has no cluster and no local stack is running', async () => {
+    const result = await cliWith({ unset: ['KUBE_API_SERVER'], cwd: mkdtempSync(join(tmpdir(), 'no-stack-')) }, 'invoke', 'expire', '--dry-run');
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/^error: no Kubernetes API configured: set KUBECONFIG/);
+  });
+
+  it('finds the running local stack of the checkout it runs from, without variables', async () => {
+    const checkout = mkdtempSync(join(tmpdir(), 'checkout-'));
+    mkdirSync(join(checkout, '.data'));
+    const state = (pid: number) => JSON.stringify({ pid, gateway: gatewayUrl, env: { DATABASE_URL: db.url } });
+    writeFileSync(join(checkout, '.data', 'local-stack.json'), state(process.pid));
+    const id = '00000000-0000-4000-8000-0000000000a1';
+    await startRun(db.pool, { id, fn: 'oom-scan', trigger: 'manual', dryRun: false, startedAt: new Date('2026-06-02T08:00:00Z') });
+    const found = await cliWith({ unset: ['DATABASE_URL'], cwd: checkout }, 'runs', '--fn', 'oom-scan');
+    expect(found.code, found.stderr).toBe(0);
+    expect(found.stdout).toMatch(/2026-06-02 08:00:00\s+oom-scan/);
+    // A stack that has stopped without removing its file (killed) is not used.
+    writeFileSync(join(checkout, '.data', 'local-stack.json'), state(2 ** 22 + 7));
+    const stale = await cliWith({ unset: ['DATABASE_URL'], cwd: checkout }, 'runs');
+    expect(stale.code).not.toBe(0);
+  });
+
+  it('prints only the non-zero counters, by name', async () => {
+    const id = '00000000-0000-4000-8000-0000000000b1';
+    await startRun(db.pool, { id, fn: 'snapshot-sync', trigger: 'manual', dryRun: false, startedAt: new Date('2026-06-03T09:00:00Z') });
+    await finishRun(db.pool, id, { outcome: 'succeeded', counts: { polled: 2, failed: 0, created: 1, deleted: 0, adopted: 3 }, finishedAt: new Date('2026-06-03T09:00:01Z') });
+    const result = await cli('runs', '--fn', 'snapshot-sync');
+    expect(result.stdout).toMatch(/succeeded\s+1\.0\s+adopted=3 created=1 polled=2\s*$/m);
+  });
+
+  it('migrates from the build, finding the migrations beside the sources', async () => {
+    const migrate = await cli('migrate');
+    expect(migrate.code, migrate.stderr).toBe(0);
+  });
+
+  it('bin/devenv-lifecycle.mjs answers, built or (a source edited since the build) from the sources', async () => {
+    const help = await cliWith({ entry: 'bin/devenv-lifecycle.mjs' }, '--help');
+    expect([help.code, help.stdout]).toEqual([0, expect.stringMatching(/^usage: devenv-lifecycle/)]);
+  }, 60_000);
 
   it('merges --json with the flags', () => {
     expect(invocationBody({ fn: 'x', dryRun: true, json: '{"labId":"a"}', maxItems: '2' })).toEqual({ labId: 'a', dryRun: true, maxItems: 2 });

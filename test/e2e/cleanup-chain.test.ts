@@ -47,7 +47,7 @@ describe('expire → cleanup-pod → snapshot-sync in the local stack', () => {
     const disk = await insertDisk(db.pool, { user_id: 'dev@example.com', disk_name: 'home', in_use: true, reservation_id: id, ebs_volume_id: volumeId });
     sim.kube.addPod({ name: podName, namespace: 'gpu-dev', labels: { 'reservation-id': id }, volumes: [{ name: 'home', awsElasticBlockStore: { volumeID: volumeId } }] });
     sim.kube.addService({ name: `${podName}-ssh`, namespace: 'gpu-dev', type: 'NodePort' });
-    sim.aws.addVolume({ volumeId, sizeGiB: 100, attachedTo: podName });
+    sim.aws.addVolume({ volumeId, sizeGiB: 100, attachedTo: podName, tags: { 'gpu-dev-user': 'dev@example.com', disk_name: 'home' } });
 
     const expired = await fetch(`${stack.url}/function/expire`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     expect(await expired.json()).toMatchObject({ outcome: 'succeeded', summary: { expired: 1, events_delivered: 1 } });

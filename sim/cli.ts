@@ -1,6 +1,8 @@
 /*
  * `npm run sim -- [--port N] [--host ADDR]`: the combined simulator on loopback, on the system clock,
  * with its kubeconfig written to .data/sim-kubeconfig so kubectl (and the local stack) can use it.
+ * `npm run sim -- <command> …` (a word first, not a flag) drives a running one instead: see
+ * sim/control-cli.ts (the same as `devenv-lifecycle sim <command>`).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -18,6 +20,11 @@ function parseOptions(argv: string[]): { port: number; host: string } {
 }
 
 async function main(): Promise<void> {
+  const first = process.argv[2];
+  if (first !== undefined && !first.startsWith('-')) {
+    const { simCommand } = await import('./control-cli.js');
+    process.exit(await simCommand(process.argv.slice(2)));
+  }
   let options: { port: number; host: string };
   try {
     options = parseOptions(process.argv.slice(2));
@@ -35,6 +42,7 @@ async function main(): Promise<void> {
   console.log(`simulated Kubernetes API, EC2 and Lambda at ${sim.url}`);
   console.log(`kubeconfig: ${kubeconfig}   (try: KUBECONFIG=${kubeconfig} kubectl get pods -A)`);
   console.log(`AWS clients: endpoint ${sim.url}, any credentials, any region`);
+  console.log(`control API: ${sim.url}/_sim/   (try: npm run sim -- state)`);
   const stop = (signal: string) => {
     console.log(`${signal}: stopping`);
     sim.close().then(() => process.exit(0), (err: unknown) => {

@@ -35,6 +35,8 @@ export interface FaultRule {
   dropWatch?: boolean;
   /** The name this rule's faults are counted under in `fired()`; derived from the effect when absent. */
   label?: string;
+  /** The rule stops matching at this instant, on the simulator's clock (e.g. "fail for ten minutes"). */
+  until?: Date;
 }
 
 export type FaultEffect =
@@ -100,7 +102,7 @@ export class Faults {
   private rules: { rule: FaultRule; left: number }[] = [];
   private counts = new Map<string, number>();
 
-  constructor(private readonly random: () => number) {}
+  constructor(private readonly random: () => number, private readonly now: () => Date = () => new Date()) {}
 
   add(rule: FaultRule): void {
     if (rule.probability !== undefined && !(rule.probability >= 0 && rule.probability <= 1)) {
@@ -109,9 +111,17 @@ export class Faults {
     this.rules.push({ rule, left: rule.count ?? Infinity });
   }
 
-  /** Removes the rules; the counts of faults already fired stay. */
-  clear(): void {
-    this.rules = [];
+  /** Removes the rules (only those with this label, when given); the counts of faults already fired stay. */
+  clear(label?: string): void {
+    this.rules = label === undefined ? [] : this.rules.filter(({ rule }) => labelOf(rule) !== label);
+  }
+
+  /** The rules still armed, with the uses left (null: unlimited). */
+  active(): { rule: FaultRule; label: string; left: number | null }[] {
+    const now = this.now().getTime();
+    return this.rules
+      .filter(({ rule }) => rule.until === undefined || rule.until.getTime() > now)
+      .map(({ rule, left }) => ({ rule, label: labelOf(rule), left: Number.isFinite(left) ? left : null }));
   }
 
   /** How many faults fired since the simulator started, by rule label. */
@@ -136,6 +146,7 @@ export class Faults {
   }
 
   private matches(rule: FaultRule, method: string, url: URL, isWatch: boolean): boolean {
+    if (rule.until !== undefined && rule.until.getTime() <= this.now().getTime()) return false;
     if (rule.method !== undefined && rule.method.toUpperCase() !== method.toUpperCase()) return false;
     if (rule.dropWatch && !isWatch) return false;
     if (typeof rule.path === 'string') return rule.path === url.pathname;

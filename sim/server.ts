@@ -15,6 +15,7 @@ import type { Clock } from '../shared/clock.js';
 import { systemClock } from '../shared/clock.js';
 import { createAwsSim } from './aws/index.js';
 import type { AwsSim } from './aws/index.js';
+import { controlPrefix, handleControl } from './control.js';
 import { Faults, seededRandom } from './faults.js';
 import type { Fault, FaultEffect } from './faults.js';
 import { createKubeSim } from './kube/index.js';
@@ -60,6 +61,7 @@ export interface Sim {
 }
 
 const kubePath = /^\/(api|apis|version|openapi)(\/|$)/;
+// The control API (sim/control.ts) lives under /_sim/, outside every path a real API answers.
 const keptHeaders = ['accept', 'content-type', 'authorization', 'user-agent', 'sec-websocket-protocol', 'upgrade'];
 const token = 'devenv-sim-token';
 
@@ -103,6 +105,9 @@ interface Parts {
 
 async function serve(parts: Parts, req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://sim');
+  if (url.pathname.startsWith(controlPrefix) || url.pathname === controlPrefix.slice(0, -1)) {
+    return handleControl({ ...parts, kube: parts.kube.scenario }, req, res, body);
+  }
   record(parts.log, req, url, body, parts.clock);
   const fault: Fault | undefined = parts.faults.take(req.method ?? 'GET', url, isWatch(url));
   if (fault && fault.delayMs > 0) await hold(once(res, 'close'), fault.delayMs);
@@ -156,7 +161,7 @@ export async function startSim(options: SimOptions = {}): Promise<Sim> {
     clock,
     kube: createKubeSim({ clock, token }),
     aws: createAwsSim({ clock }),
-    faults: new Faults(seededRandom(options.faultSeed ?? 1)),
+    faults: new Faults(seededRandom(options.faultSeed ?? 1), () => clock.now()),
     log: [],
   };
   detachVolumesOnPodGone(parts.kube.scenario, parts.aws);

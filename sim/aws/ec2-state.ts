@@ -214,6 +214,20 @@ export class Ec2State {
     delete attachment.endsAt;
   }
 
+  /**
+   * Scripts a snapshot's state: `error` from now on; `completed` at once; `pending` again from
+   * now, completing after `snapshotCompletionSeconds`.
+   */
+  setSnapshotState(snapshotId: string, state: SimSnapshotState): void {
+    const snapshot = this.snapshot(snapshotId);
+    snapshot.failed = state === 'error';
+    if (state === 'completed') snapshot.completesAt = snapshot.startTime;
+    if (state === 'pending') {
+      snapshot.startTime = this.clock.now();
+      snapshot.completesAt = new Date(snapshot.startTime.getTime() + this.snapshotCompletionSeconds * 1000);
+    }
+  }
+
   reset(): void {
     this.volumes.clear();
     this.snapshots.clear();

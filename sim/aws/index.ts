@@ -60,6 +60,8 @@ export interface AwsSim {
   addSnapshot(spec: SnapshotSpec): SnapshotView;
   /** The snapshot reports `error` from now on. */
   failSnapshot(snapshotId: string): void;
+  /** `error` from now on, `completed` at once, or `pending` again (completing after the completion time). */
+  setSnapshotState(snapshotId: string, state: SimSnapshotState): void;
   /** Applies to snapshots created after the call. */
   setSnapshotCompletionSeconds(seconds: number): void;
   /** `respond` computes RequestResponse results (default `null`); Event invocations never run it. */
@@ -127,6 +129,7 @@ function scenario({ ec2, lambda, faults }: SimParts): Scenario {
     setVolumeTimings: (timings) => void Object.assign(state.volumeTimings, timings),
     addSnapshot: (spec) => ec2.addSnapshot(spec),
     failSnapshot: (snapshotId) => ec2.failSnapshot(snapshotId),
+    setSnapshotState: (snapshotId, snapshotState) => state.setSnapshotState(snapshotId, snapshotState),
     setSnapshotCompletionSeconds: (seconds) => { state.snapshotCompletionSeconds = seconds; },
     addFunction: (name, respond) => lambda.addFunction(name, respond),
     addFault: (rule) => faults.add(rule),

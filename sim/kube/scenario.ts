@@ -144,6 +144,8 @@ export function createScenario(ctx: KubeContext) {
       }
       pods.tick();
     },
+    /** The nodes lost with loseNode and not restored. */
+    lostNodes: (): string[] => [...pods.lostNodes].sort(),
     /** Gone at once, without a grace period, as if someone else deleted it with --force. */
     deleteBehindOurBack: (target: PodRef): void => void pods.removeNow(target),
     /** Removes pods whose grace period has passed by the clock (call after advancing a ManualClock). */

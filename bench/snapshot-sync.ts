@@ -62,7 +62,7 @@ async function seedPending(bench: FunctionBench, pending: number, serial: number
   const now = bench.clock.now();
   for (let i = 0; i < pending; i++) {
     const tag = `${serial}-${i}`;
-    const { volumeId } = bench.sim.aws.addVolume({ sizeGiB: 100 });
+    const { volumeId } = bench.sim.aws.addVolume({ sizeGiB: 100, tags: { 'gpu-dev-user': `pend-${tag}@example.com`, disk_name: 'home' } });
     const { snapshotId } = bench.sim.aws.addSnapshot({ volumeId, state: 'pending', startTime: now });
     await bench.db.pool.query(
       `with r as (insert into reservations (reservation_id, user_id, status, created_at, status_changed_at, disk_name, ebs_volume_id)

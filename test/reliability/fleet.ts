@@ -102,7 +102,8 @@ export async function seedFleet(db: Db, sim: Sim, fleet: Fleet, now: Date): Prom
     const volumes = r.volumeId ? [{ name: 'home', awsElasticBlockStore: { volumeID: r.volumeId } }] : undefined;
     sim.kube.addPod({ name: r.podName, namespace: RES_NS, labels: { 'reservation-id': r.id }, ...(volumes && { volumes }) });
     sim.kube.addService({ name: `${r.podName}-ssh`, namespace: RES_NS, type: 'NodePort' });
-    if (r.volumeId) sim.aws.addVolume({ volumeId: r.volumeId, sizeGiB: 20, attachedTo: r.podName });
+    // Tagged as the origin tags a user's disk, which is what proves whose the volume is.
+    if (r.volumeId) sim.aws.addVolume({ volumeId: r.volumeId, sizeGiB: 20, attachedTo: r.podName, tags: { 'gpu-dev-user': r.userId, disk_name: r.diskName } });
   }
   for (const lab of fleet.labs) {
     const ending = lab.role === 'ending';

@@ -23,7 +23,7 @@ async function rows<R>(db: Db, text: string, values: unknown[] = []): Promise<R[
 }
 
 /** Distinct events (by id) per key: a redelivered publication is one event, a second event is not. */
-function countBy(published: PublishedEvent[], types: readonly string[], key: (event: PublishedEvent) => string): Map<string, number> {
+export function countBy(published: PublishedEvent[], types: readonly string[], key: (event: PublishedEvent) => string): Map<string, number> {
   const ids = new Map<string, Set<string>>();
   for (const event of published.filter((e) => types.includes(e.type))) {
     const k = key(event);
@@ -32,7 +32,7 @@ function countBy(published: PublishedEvent[], types: readonly string[], key: (ev
   return new Map([...ids].map(([k, set]) => [k, set.size]));
 }
 
-async function warnedOnce(db: Db, sim: Sim, published: PublishedEvent[]): Promise<string[]> {
+export async function warnedOnce(db: Db, sim: Sim, published: PublishedEvent[]): Promise<string[]> {
   const found: string[] = [];
   const perLevel = countBy(published, [EventTypes.reservationWarned], (e) => `${e.subject} ${String(e.data.expiresAt)} ${String(e.data.levelMinutes)}`);
   for (const [key, n] of perLevel) if (n > 1) found.push(`warning ${key}: published ${n} times for one deadline`);
@@ -131,7 +131,7 @@ async function labsOnce(db: Db, sim: Sim, fleet: Fleet, published: PublishedEven
   return found;
 }
 
-async function eventsConsumedOnce(db: Db): Promise<string[]> {
+export async function eventsConsumedOnce(db: Db): Promise<string[]> {
   const found: string[] = [];
   const backlog = await rows<{ n: string }>(db, 'select count(*) as n from event_outbox where delivered_at is null');
   if (Number(backlog[0]!.n) > 0) found.push(`${backlog[0]!.n} events still in the outbox`);

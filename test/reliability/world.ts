@@ -50,6 +50,8 @@ export interface WorldOptions {
   env?: Record<string, string>;
   /** Also run the pod-watch source against the simulator, publishing pod changes to the bus. */
   podWatch?: boolean;
+  /** A fleet of the test's own (generated ones): seeds it instead of the planned fleet, and deals its blows. */
+  custom?: { seed(db: TestDatabase, sim: Sim, now: Date): Promise<void>; blows(round: number, sim: Sim): PodChange[] };
 }
 
 export interface World {
@@ -124,8 +126,8 @@ export async function startWorld(db: TestDatabase, options: WorldOptions): Promi
   const bus = await startBus(() => replicas.map((r) => r.endpoints), random);
   const env = replicaEnv(db, sim, bus.url, options.env);
   for (let i = 0; i < options.replicas; i++) replicas.push(makeReplica(env, clock));
-  const fleet = planFleet(options.units, options.rounds);
-  await seedFleet(db.pool, sim, fleet, clock.now());
+  const fleet = options.custom ? { reservations: [], labs: [] } : planFleet(options.units, options.rounds);
+  await (options.custom ? options.custom.seed(db, sim, clock.now()) : seedFleet(db.pool, sim, fleet, clock.now()));
   const podWatch = options.podWatch ? startPodWatch(env, bus.url, clock) : undefined;
   const answers = new Map<number, number>();
   const invokeAll = async () => {
@@ -141,7 +143,8 @@ export async function startWorld(db: TestDatabase, options: WorldOptions): Promi
   return {
     sim, clock, db, bus, fleet, replicas, random, answers,
     round: async (index, { duplicateRate = 0.3, during, invoke } = {}) => {
-      for (const change of await blowsAt(fleet, index, sim, db.pool, clock.now())) podEventDeliveries(change).forEach((d) => bus.push(d));
+      const changes = options.custom ? options.custom.blows(index, sim) : await blowsAt(fleet, index, sim, db.pool, clock.now());
+      for (const change of changes) podEventDeliveries(change).forEach((d) => bus.push(d));
       await step(90, duplicateRate, during, invoke);
     },
     settle: async (rounds = 10) => {

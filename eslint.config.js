@@ -31,6 +31,16 @@ export default tseslint.config(
     },
   },
   {
+    // The simulator is test and local-stack infrastructure: the product never depends on it.
+    // (decide.ts files get the stricter rule below, which bans sim/ too.)
+    files: ['functions/**/*.ts', 'shared/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [{ group: ['**/sim', '**/sim/**'], message: 'Product code must not import the simulator (sim/); only tests and local/ may.' }],
+      }],
+    },
+  },
+  {
     files: ['functions/*/decide.ts'],
     rules: {
       'no-restricted-imports': ['error', {

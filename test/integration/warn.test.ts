@@ -80,6 +80,21 @@ describe('warn', () => {
     expect(h.sim.kube.listFiles({ namespace: 'gpu-dev', name: 'gpu-dev-hostile' }, '/tmp')).not.toContain('pwned');
   });
 
+  it('an id that cannot be a label value stays out of the batched listing: its batch is listed, it is read by name', async () => {
+    const hostile = `wqqq0002 ${'x'.repeat(70)}\nline`;
+    await reservation('wqqq0001-good', 20);
+    await insertReservation(h.deps.pool, { reservation_id: hostile, pod_name: 'gpu-dev-hostile2', namespace: 'gpu-dev', expires_at: inMinutes(20) });
+    h.sim.kube.addPod({ namespace: 'gpu-dev', name: 'gpu-dev-hostile2' });
+    h.sim.requests.clear();
+    expect((await h.schedule(warn)).summary).toMatchObject({ warned: 2 });
+    const lists = h.sim.requests.all().filter((r) => r.path === '/api/v1/namespaces/gpu-dev/pods');
+    expect(lists.map((r) => r.query.get('labelSelector'))).toEqual(['reservation-id in (wqqq0001-good)']);
+    const text = h.sim.kube.readFile({ namespace: 'gpu-dev', name: 'gpu-dev-hostile2' }, '/home/dev/WARN_EXPIRES_IN_20MIN.txt')!;
+    expect(text).toContain(`gpu-dev extend 'wqqq0002 ${'x'.repeat(70)}line'\n`);
+    // Out of the way of the tests below, which count what is due.
+    await h.deps.pool.query(`update reservations set status = 'expired' where reservation_id = any($1::text[])`, [['wqqq0001-good', hostile]]);
+  });
+
   it('re-arms the levels when the reservation is extended', async () => {
     await reservation('wwww0003-extend', 10);
     await h.schedule(warn);

@@ -136,7 +136,7 @@ describe('bindings', () => {
   it('pod-watch as a stack.yml function may get, list and watch pods, as its own Deployment may', () => {
     const rulesOf = (name: string) => roles.find((r) => r.metadata.name === name)!.rules;
     expect(rulesOf('devenv-lifecycle-pod-watch-function')).toEqual(rulesOf('devenv-lifecycle-pod-watch'));
-    const binding = bindings.find((b) => b.roleRef.name === 'devenv-lifecycle-pod-watch-function');
+    const binding = bindings.find((b) => b.file !== CE_RBAC && b.roleRef.name === 'devenv-lifecycle-pod-watch-function');
     expect(binding?.subjects).toEqual([{ kind: 'ServiceAccount', name: 'devenv-lifecycle-pod-watch', namespace: 'openfaas-fn' }]);
     expect(accounts).toContain('openfaas-fn/devenv-lifecycle-pod-watch');
   });

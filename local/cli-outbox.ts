@@ -70,7 +70,7 @@ export function parseRequeueArgs(args: string[]): RequeueSelection {
   return selection;
 }
 
-export async function requeueEvents(pool: pg.Pool, selection: RequeueSelection, now: Date): Promise<number> {
+export async function requeueDeadEvents(pool: pg.Pool, selection: RequeueSelection, now: Date): Promise<number> {
   checkSelection(selection);
   const filter = selection.all ? {} : {
     ...(selection.ids.length > 0 ? { ids: selection.ids } : {}),

@@ -2,11 +2,15 @@
  * What an operator sees of dead-lettered events (`devenv-lifecycle runs`) and how they give them
  * a fresh set of attempts (`devenv-lifecycle requeue-events`).
  */
+import { execFile } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { enqueueEvents, leaseDueEvents, markDead, outboxBacklog } from '../../shared/db/queries/outbox.js';
 import type { DeadReason } from '../../shared/db/queries/outbox.js';
 import { Invalid } from '../../shared/errors.js';
-import { formatDeadLetters, parseRequeueArgs, requeueEvents } from '../../local/cli-outbox.js';
+import { formatDeadLetters, parseRequeueArgs, requeueDeadEvents } from '../../local/cli-outbox.js';
 import { useTestDatabase } from '../support/database.js';
 
 const db = useTestDatabase();
@@ -47,11 +51,11 @@ describe('dead letters for the operator', () => {
     const first = await deadEvent(1, 'r-1', 'rejected', 'HTTP 400');
     await deadEvent(2, 'r-2', 'rejected', 'HTTP 400');
     const later = new Date(now.getTime() + 3_600_000);
-    expect(await requeueEvents(db.pool, parseRequeueArgs(['--id', first]), later)).toBe(1);
+    expect(await requeueDeadEvents(db.pool, parseRequeueArgs(['--id', first]), later)).toBe(1);
     expect(await outboxBacklog(db.pool)).toMatchObject({ undelivered: 1, dead: 1 });
     const [due] = await leaseDueEvents(db.pool, { owner: 'again', now: later, limit: 10, leaseSeconds: 30 });
     expect(due).toMatchObject({ id: first, attempts: 1 });
-    expect(await requeueEvents(db.pool, parseRequeueArgs(['--all']), later)).toBe(1);
+    expect(await requeueDeadEvents(db.pool, parseRequeueArgs(['--all']), later)).toBe(1);
     expect(await outboxBacklog(db.pool)).toMatchObject({ dead: 0 });
   });
 
@@ -64,4 +68,28 @@ describe('dead letters for the operator', () => {
   ])('refuses %j as bad input, requeueing nothing', (args) => {
     expect(() => parseRequeueArgs(args)).toThrow(Invalid);
   });
+});
+
+describe('the commands', () => {
+  const execFileAsync = promisify(execFile);
+  const cli = async (...args: string[]) => {
+    const env = { ...process.env, DATABASE_URL: db.url, SECRETS_DIR: join(tmpdir(), 'no-secrets'), KUBE_API_SERVER: 'http://127.0.0.1:1', LOG_LEVEL: 'silent' };
+    try {
+      const { stdout } = await execFileAsync(process.execPath, ['bin/devenv-lifecycle.mjs', ...args], { env, timeout: 60_000 });
+      return { code: 0, stdout };
+    } catch (err) {
+      return { code: (err as { code: number }).code, stdout: (err as { stdout: string }).stdout };
+    }
+  };
+
+  it('runs lists the dead events and requeue-events gives them back to delivery', async () => {
+    await deadEvent(1, 'r-1', 'rejected', 'HTTP 400');
+    const runs = await cli('runs');
+    expect(runs.code).toBe(0);
+    expect(runs.stdout).toMatch(/DEAD-LETTERED EVENTS/);
+    expect(runs.stdout).toMatch(/rejected\s+1\s+reservation\.expired/);
+    expect(await cli('requeue-events', '--all')).toEqual({ code: 0, stdout: 'requeued 1 dead-lettered event(s)\n' });
+    expect(await outboxBacklog(db.pool)).toMatchObject({ undelivered: 1, dead: 0 });
+    expect((await cli('requeue-events')).code).toBe(2);
+  }, 120_000);
 });

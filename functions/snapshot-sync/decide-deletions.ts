@@ -136,6 +136,7 @@ export interface RetentionRow {
   rowId: string;
   diskId: string;
   snapshotId: string;
+  userId: string;
   diskName: string | null;
   startedAt: Date;
 }
@@ -167,5 +168,7 @@ function judgeRetention(row: RetentionRow, observed: Observed, keep: number): De
   if (snapshot.state !== 'completed') return spare(row, `EC2 reports it ${snapshot.state}`);
   if (snapshot.tags[MANAGED_TAG] !== 'true') return spare(row, `not ours: no ${MANAGED_TAG} tag`);
   if (row.diskName !== null && snapshot.tags[DISK_NAME_TAG] !== row.diskName) return spare(row, 'its disk_name tag names another disk');
+  // Every user's disk may be called `home`: the user tag is what makes the snapshot this disk's.
+  if (snapshot.tags[USER_TAG] !== row.userId) return spare(row, 'its gpu-dev-user tag names another user, or none');
   return { kind: 'delete-snapshot', ...ids(row), cause: 'retention', reason: `older than the newest ${keep} completed snapshots of its disk` };
 }

@@ -56,7 +56,7 @@ async function retain(ctx: SyncContext, budget: number): Promise<void> {
       observed,
       budget,
       retentionCount: keep,
-      rows: rows.map((row) => ({ rowId: row.id, diskId: row.disk_id, snapshotId: row.snapshot_id, diskName: row.disk_name, startedAt: row.started_at })),
+      rows: rows.map((row) => ({ rowId: row.id, diskId: row.disk_id, snapshotId: row.snapshot_id, userId: row.user_id, diskName: row.disk_name, startedAt: row.started_at })),
     });
     await carryOut(ctx, plan);
   }

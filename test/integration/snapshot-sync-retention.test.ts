@@ -75,7 +75,7 @@ describe('retention within the deletion budget', () => {
     const ids: string[] = [];
     for (let age = 1; age <= 5; age++) {
       const startTime = new Date(small.clock.now().getTime() - age * DAY_MS);
-      const { snapshotId } = small.aws.sim.addSnapshot({ volumeId, startTime, tags: { 'devenv-lifecycle/managed': 'true', disk_name: 'budget' } });
+      const { snapshotId } = small.aws.sim.addSnapshot({ volumeId, startTime, tags: { 'devenv-lifecycle/managed': 'true', 'gpu-dev-user': 'dev@example.com', disk_name: 'budget' } });
       await db.pool.query(
         `insert into snapshots (kind, snapshot_id, volume_id, disk_id, user_id, disk_name, state, requested_at, started_at, completed_at)
          values ('shutdown', $1, $2, $3, 'dev@example.com', 'budget', 'completed', $4, $4, $4)`, [snapshotId, volumeId, row.disk_id, startTime]);

@@ -102,8 +102,8 @@ describe('soft-deleted disks: purge', () => {
 
 describe('retention per disk', () => {
   const row = (snapshotId: string, diskId: string, ageDays: number): RetentionRow =>
-    ({ rowId: snapshotId, diskId, snapshotId, diskName: diskId === 'A' ? 'home' : 'scratch', startedAt: daysAgo(ageDays) });
-  const mine = (r: RetentionRow) => seen(r.snapshotId, { ...ours, disk_name: r.diskName ?? '' });
+    ({ rowId: snapshotId, diskId, snapshotId, userId: 'dev@example.com', diskName: diskId === 'A' ? 'home' : 'scratch', startedAt: daysAgo(ageDays) });
+  const mine = (r: RetentionRow) => seen(r.snapshotId, { ...ours, 'gpu-dev-user': r.userId, disk_name: r.diskName ?? '' });
   const retain = (rows: RetentionRow[], retentionCount = 3, budget = 10, snapshots = rows.map(mine), missing: string[] = []) =>
     decideRetention({ rows, observed: observed(snapshots, missing), retentionCount, budget });
   const deleted = (plan: ReturnType<typeof retain>) => plan.actions.filter((a) => a.kind === 'delete-snapshot').map((a) => a.snapshotId);
@@ -127,6 +127,12 @@ describe('retention per disk', () => {
   it('spares a snapshot that is not ours, or whose tags name another disk', () => {
     const rows = [row('a1', 'A', 1), row('a2', 'A', 2), row('a3', 'A', 3)];
     const snapshots = [mine(rows[0]!), seen('a2', { disk_name: 'home' }), seen('a3', { ...ours, disk_name: 'scratch' })];
+    expect(retain(rows, 1, 10, snapshots).actions.map((a) => [a.snapshotId, a.kind])).toEqual([['a3', 'spare'], ['a2', 'spare']]);
+  });
+
+  it('does NOT delete one of ours whose user tag names another user (every user has a disk called home), or none', () => {
+    const rows = [row('a1', 'A', 1), row('a2', 'A', 2), row('a3', 'A', 3)];
+    const snapshots = [mine(rows[0]!), seen('a2', { ...ours, 'gpu-dev-user': 'other@example.com', disk_name: 'home' }), seen('a3', { ...ours, disk_name: 'home' })];
     expect(retain(rows, 1, 10, snapshots).actions.map((a) => [a.snapshotId, a.kind])).toEqual([['a3', 'spare'], ['a2', 'spare']]);
   });
 

@@ -215,6 +215,7 @@ export interface RetentionRow {
   id: string;
   disk_id: string;
   snapshot_id: string;
+  user_id: string;
   disk_name: string | null;
   started_at: Date;
 }
@@ -226,7 +227,7 @@ export interface RetentionRow {
  */
 export async function retentionCandidates(db: Db, keep: number, limit: number): Promise<RetentionRow[]> {
   const { rows } = await db.query<RetentionRow>(
-    `select s.id::text, s.disk_id, s.snapshot_id, s.disk_name, coalesce(s.started_at, s.requested_at) as started_at
+    `select s.id::text, s.disk_id, s.snapshot_id, s.user_id, s.disk_name, coalesce(s.started_at, s.requested_at) as started_at
      from snapshots s
      where s.state = 'completed' and s.disk_id in (
        select r.disk_id from snapshot_retention r join disks d on d.disk_id = r.disk_id and not d.is_deleted

@@ -217,6 +217,7 @@ describe.each(adapters)('$name: answers', (adapter) => {
   const badRequests: [string, Record<string, string>, string, string, FunctionName?][] = [
     ['an unknown option', { 'content-type': 'text/plain' }, '{"dryrun":true}', 'dryrun'],
     ['a negative maxItems', { 'content-type': 'application/json' }, '{"maxItems":-5}', 'maxItems'],
+    ['a maxItems past its bound', { 'content-type': 'application/json' }, '{"maxItems":1e10}', 'maxItems'],
     ['a wrongly typed option', { 'content-type': 'application/json' }, '{"dryRun":"yes"}', 'dryRun'],
     ['options that are not an object', { 'content-type': 'application/json' }, '[1,2]', 'body'],
     ['malformed JSON', { 'content-type': 'text/plain' }, '{"dryRun":', 'body'],

@@ -14,7 +14,10 @@ export type { VolumeView };
 
 export type Step = 'delete_resources' | 'await_gone' | 'await_detach' | 'request_snapshot' | 'release_disk' | 'verify' | 'done';
 
-/** Whether this reservation holds the disk of its volume (`disks.reservation_id`), read at claim time. */
+/**
+ * Whether this reservation holds the disk of its volume (`disks.reservation_id`), read at claim
+ * time; a reservation whose disk has no row holds its own volume (nothing records another holder).
+ */
 export type DiskHolding = { holds: true } | { holds: false; holder: string | null };
 
 /** What this run saw, for the step being advanced. `unknown` means an API error: wait and retry. */

@@ -103,7 +103,7 @@ async function apply(scope: RunScope, deps: CleanupDeps, context: StepContext, t
     const events: LifecycleEvent[] = [];
     if (transition.kind === 'advance' && transition.snapshot) {
       // The holder is read again under a row lock: a disk that moved since the claim is not snapshotted here.
-      if (await stillHoldsDisk(client, row.reservation_id)) events.push(podCleaned(row, target, now));
+      if (await stillHoldsDisk(client, { reservationId: row.reservation_id, userId: row.user_id, diskName: row.disk_name })) events.push(podCleaned(row, target, now));
       else reason = 'the disk moved off this reservation before the snapshot request: no snapshot for this reservation';
     }
     if (step === 'release_disk') {

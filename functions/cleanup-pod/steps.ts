@@ -47,7 +47,8 @@ export function targetOf(row: TeardownRow, deps: Pick<StepDeps, 'reservationLabe
     volumeId: row.ebs_volume_id,
     owner: { key: deps.reservationLabel, id: row.reservation_id },
     names: row.pod_name ? { pod: row.pod_name, service: `${row.pod_name}-ssh` } : {},
-    disk: row.holds_disk ? { holds: true } : { holds: false, holder: row.disk_holder },
+    // No disk row at all: the reservation's own volume, since nothing records another holder.
+    disk: row.holds_disk || !row.disk_recorded ? { holds: true } : { holds: false, holder: row.disk_holder },
   };
 }
 

@@ -22,7 +22,7 @@ export type VolumeView =
 type Retry = (reason: string) => Transition;
 
 export function heldElsewhere(holder: string | null): string {
-  return holder === null ? 'the disk is not held by this reservation (released or unrecorded)' : `the disk is held by reservation ${JSON.stringify(holder)}`;
+  return holder === null ? 'the disk is not held by any reservation (released)' : `the disk is held by reservation ${JSON.stringify(holder)}`;
 }
 
 const skipDisk = (reason: string): Transition => ({ kind: 'advance', to: 'release_disk', reason });

@@ -70,6 +70,16 @@ describe('cleanup-pod and a disk that moved to the user\'s newer reservation (it
     expect((await reasonOf(r.id, 'request_snapshot->release_disk'))[0]).toContain('no snapshot for this reservation');
   });
 
+  it('treats a volume with no disk row as the reservation\'s own: waits for it and requests its snapshot', async () => {
+    const r = await seedEndedReservation(h);
+    await h.deps.pool.query('delete from disks where disk_id = $1', [r.diskId]);
+    await podDeletedAndGone(r);
+    await h.schedule(cleanupPod);
+    expect(await teardownOf(h, r.id)).toMatchObject({ step: 'done' });
+    expect(volumeCalls(r.volumeId!).length).toBeGreaterThan(0);
+    expect(await snapshotRequestsOf(h, r.id)).toEqual([expect.objectContaining({ volumeId: r.volumeId })]);
+  });
+
   it('still requests the snapshot of a disk it holds (the check does not fire on its own disk)', async () => {
     const r = await seedEndedReservation(h);
     await podDeletedAndGone(r);

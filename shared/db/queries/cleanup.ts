@@ -18,7 +18,9 @@ export interface TeardownRow {
   ebs_volume_id: string | null;
   /** A disk names this reservation as its holder (`disks.reservation_id`). */
   holds_disk: boolean;
-  /** The holder of the user's disk named by the reservation, when it is not this one (or null). */
+  /** The user's disk named by the reservation exists (false: no disk row records any holder). */
+  disk_recorded: boolean;
+  /** The holder of the user's disk named by the reservation (null: released, or no such disk). */
   disk_holder: string | null;
 }
 
@@ -49,6 +51,7 @@ export async function claimTeardowns(db: Db, request: { owner: string; now: Date
      where c.reservation_id = due.reservation_id and r.reservation_id = c.reservation_id
      returning c.reservation_id, c.step, c.attempts, c.started_at, c.updated_at, r.user_id, r.pod_name, r.namespace, r.disk_name, r.ebs_volume_id,
        exists (select 1 from disks d where d.reservation_id = c.reservation_id) as holds_disk,
+       exists (select 1 from disks d where d.user_id = r.user_id and d.disk_name = r.disk_name) as disk_recorded,
        (select d.reservation_id from disks d where d.user_id = r.user_id and d.disk_name = r.disk_name) as disk_holder`,
     [request.owner, request.now, request.leaseSeconds, request.limit, request.reservationIds ?? null],
   );
@@ -97,12 +100,15 @@ export interface ReleasedDisk {
 }
 
 /**
- * Whether this reservation still holds a disk, locking the holder row until the transaction ends,
- * so a snapshot request staged in it is for a disk this reservation held when it committed.
+ * Whether this reservation still holds its disk, locking the holder row until the transaction
+ * ends, so a snapshot request staged in it is for a disk this reservation held when it committed.
+ * A reservation whose disk has no row at all holds its volume: nothing records another holder.
  */
-export async function stillHoldsDisk(db: Db, reservationId: string): Promise<boolean> {
-  const { rowCount } = await db.query(`select 1 from disks where reservation_id = $1 for share`, [reservationId]);
-  return (rowCount ?? 0) > 0;
+export async function stillHoldsDisk(db: Db, reservation: { reservationId: string; userId: string; diskName: string | null }): Promise<boolean> {
+  const held = await db.query(`select 1 from disks where reservation_id = $1 for share`, [reservation.reservationId]);
+  if ((held.rowCount ?? 0) > 0) return true;
+  const recorded = await db.query(`select 1 from disks where user_id = $1 and disk_name = $2`, [reservation.userId, reservation.diskName]);
+  return (recorded.rowCount ?? 0) === 0;
 }
 
 /** Free the disk only if this reservation still holds it (origin bug A-4 freed a newer holder's disk). */

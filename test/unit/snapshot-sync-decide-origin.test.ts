@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decideOriginPending, isOriginSnapshotOf } from '../../functions/snapshot-sync/decide-origin.js';
 import type { BackingUpDisk, KnownRow, OriginSnapshot } from '../../functions/snapshot-sync/decide-origin.js';
@@ -61,5 +62,31 @@ describe('snapshot-sync: the origin\'s pending snapshots after cut-over', () => 
     expect(isOriginSnapshotOf(origin({ description: 'gpu-dev shutdown snapshot for dev@example.com' }), d)).toBe(true);
     expect(isOriginSnapshotOf(origin({ description: 'gpu-dev manual snapshot for dev@example.com (disk: home)' }), d)).toBe(true);
     expect(isOriginSnapshotOf(origin({ description: 'xgpu-dev shutdown snapshot for dev@example.com' }), d)).toBe(false);
+  });
+
+  it('never accounts for more than the count nobody explains, and only with the origin\'s snapshots of the disk\'s volume (property)', () => {
+    const snapArb = fc.record({
+      volumeId: fc.constantFrom('vol-1', 'vol-2'),
+      state: fc.constantFrom('pending', 'completed', 'error', 'recoverable'),
+      minutes: fc.integer({ min: 0, max: 5000 }),
+      user: fc.constantFrom('dev@example.com', 'other@example.com'),
+      managed: fc.boolean(),
+    });
+    fc.assert(fc.property(fc.array(snapArb, { maxLength: 8 }), fc.integer({ min: 0, max: 4 }), fc.integer({ min: 0, max: 4 }), (specs, pendingCount, explained) => {
+      const found = specs.map((x, i) => origin({
+        snapshotId: `snap-${i}`, volumeId: x.volumeId, state: x.state, startTime: minutesAgo(x.minutes),
+        tags: { ...originTags, 'gpu-dev-user': x.user, ...(x.managed ? { 'devenv-lifecycle/managed': 'true' } : {}) },
+        description: `gpu-dev shutdown snapshot for ${x.user} (disk: home)`,
+      }));
+      const d = disk({ pendingCount, explained });
+      for (const action of decide(d, found)) {
+        if (action.kind !== 'reconcile') continue;
+        expect(action.adopt.length + action.count.length).toBeLessThanOrEqual(Math.max(0, pendingCount - explained));
+        for (const s of action.adopt) {
+          expect(s.volumeId).toBe('vol-1');
+          expect(isOriginSnapshotOf(s, d)).toBe(true);
+        }
+      }
+    }));
   });
 });

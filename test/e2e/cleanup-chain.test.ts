@@ -45,8 +45,9 @@ describe('expire → cleanup-pod → snapshot-sync in the local stack', () => {
     const volumeId = 'vol-0c4a1000000000001';
     await insertReservation(db.pool, { reservation_id: id, expires_at: new Date(clock.now().getTime() - 10 * 60_000), pod_name: podName, namespace: 'gpu-dev', disk_name: 'home', ebs_volume_id: volumeId });
     const disk = await insertDisk(db.pool, { user_id: 'dev@example.com', disk_name: 'home', in_use: true, reservation_id: id, ebs_volume_id: volumeId });
-    sim.kube.addPod({ name: podName, namespace: 'gpu-dev', labels: { 'reservation-id': id }, volumes: [{ name: 'home', awsElasticBlockStore: { volumeID: volumeId } }] });
-    sim.kube.addService({ name: `${podName}-ssh`, namespace: 'gpu-dev', type: 'NodePort' });
+    sim.kube.addPod({ name: podName, namespace: 'gpu-dev', labels: { 'reservation-id': id, reservation: podName }, volumes: [{ name: 'home', awsElasticBlockStore: { volumeID: volumeId } }] });
+    // As the origin's processor writes it: no owner label, a selector picking the pod by name.
+    sim.kube.addService({ name: `${podName}-ssh`, namespace: 'gpu-dev', type: 'NodePort', selector: { reservation: podName } });
     sim.aws.addVolume({ volumeId, sizeGiB: 100, attachedTo: podName, tags: { 'gpu-dev-user': 'dev@example.com', disk_name: 'home' } });
 
     const expired = await fetch(`${stack.url}/function/expire`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });

@@ -7,6 +7,9 @@ import { loadConfig } from '../shared/config.js';
 import { Invalid } from '../shared/errors.js';
 import { requireCluster } from './cli-env.js';
 
+/** How the runs table names a run this CLI started in its own process. */
+const CLI_CALLER = 'devenv-lifecycle-cli';
+
 export interface InvokeArgs {
   fn: string;
   dryRun: boolean;
@@ -43,7 +46,7 @@ export async function invokeThroughGateway(gateway: string, args: InvokeArgs): P
   const url = `${gateway.replace(/\/+$/, '')}/function/${encodeURIComponent(args.fn)}`;
   const response = await fetch(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', 'user-agent': `${CLI_CALLER}/gateway` },
     body: JSON.stringify(invocationBody(args)),
   });
   return { ok: response.ok, text: await response.text() };
@@ -66,7 +69,7 @@ export async function invokeInProcess(args: InvokeArgs, env: Record<string, stri
   requireCluster(env);
   const deps = makeDeps(loadConfig(env));
   try {
-    const result = await fn.handle({ kind: 'manual', callId: randomUUID(), options: parsed.data }, deps);
+    const result = await fn.handle({ kind: 'manual', callId: randomUUID(), options: parsed.data, caller: CLI_CALLER }, deps);
     return { ok: result.outcome !== 'failed', text: JSON.stringify(result) };
   } finally {
     await deps.close();

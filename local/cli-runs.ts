@@ -12,7 +12,7 @@ export function formatRuns(rows: RunRow[]): string {
   const lines = rows.map((row) => [
     row.started_at.toISOString().replace('T', ' ').slice(0, 19),
     row.function + (row.dry_run ? ' (dry run)' : ''),
-    row.trigger,
+    row.source ? `${row.trigger} (${row.source})` : row.trigger,
     row.outcome,
     row.finished_at ? ((row.finished_at.getTime() - row.started_at.getTime()) / 1000).toFixed(1) : '-',
     counters(row.counts),

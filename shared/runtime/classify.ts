@@ -4,7 +4,8 @@
  *     a schedule, anything else an event; batches are refused;
  *   - `X-Connector: cron-connector` (empty body): a schedule;
  *   - anything else: a manual run whose body, if any, is the JSON options object (`faas-cli
- *     invoke` sends it as text/plain, curl as application/json).
+ *     invoke` sends it as text/plain, curl as application/json); its caller is the user agent's
+ *     first product token, recorded with the run.
  * Every failure is Invalid or PayloadTooLarge; options are checked later against the function's
  * own schema.
  */
@@ -40,7 +41,23 @@ export function classify(request: RawRequest, { bodyLimitBytes }: ClassifyOption
   if (headers['x-connector'] === 'cron-connector') {
     return { kind: 'schedule', source: 'cron-connector', callId, options, ...trace };
   }
-  return { kind: 'manual', callId, options, ...trace };
+  return { kind: 'manual', callId, options, ...trace, ...callerOf(headers['user-agent']) };
+}
+
+/** What the runs table records as a run's source: the scheduler, the manual caller, or the event's producer. */
+export function sourceOf(invocation: Invocation): string | undefined {
+  if (invocation.kind === 'schedule') return invocation.source;
+  if (invocation.kind === 'event') return invocation.event.source;
+  return invocation.caller;
+}
+
+// The caller's first product token (`curl/8.5.0`, `Go-http-client/1.1` for faas-cli): enough for an
+// operator to tell the CLI from a person with curl, short and safe to store and print.
+const PRODUCT = /^[A-Za-z0-9._-]{1,40}(?:\/[A-Za-z0-9._-]{1,20})?/;
+
+function callerOf(userAgent: string | undefined): { caller?: string } {
+  const product = userAgent === undefined ? undefined : PRODUCT.exec(userAgent.trim())?.[0];
+  return product === undefined ? {} : { caller: product };
 }
 
 function classifyCloudEvent(headers: Record<string, string>, mediaType: string, body: string): Invocation {

@@ -32,7 +32,7 @@ export type BaseOptions = z.output<typeof baseOptionsSchema>;
  */
 export type Invocation<Options = unknown> =
   | { kind: 'schedule'; source: ScheduleSource; callId: string; options: Options; traceparent?: string }
-  | { kind: 'manual'; callId: string; options: Options; traceparent?: string }
+  | { kind: 'manual'; callId: string; options: Options; traceparent?: string; caller?: string }
   | { kind: 'event'; callId: string; event: ParsedEvent; options: Options };
 
 export type RunOutcome = 'succeeded' | 'failed' | 'skipped' | 'accepted';

@@ -19,6 +19,7 @@ import type { LifecycleEvent } from '../events/build.js';
 import { flushOutbox, stageEvents } from '../events/outbox.js';
 import type { FlushReport, PublishMode } from '../events/outbox.js';
 import { runLogger } from '../log.js';
+import { sourceOf } from './classify.js';
 import type { BaseOptions, FunctionName, Invocation, RunResult } from './invocation.js';
 import type { Metrics } from './metrics.js';
 
@@ -127,7 +128,7 @@ async function recorded(
       .catch((err: unknown) => log.error({ err }, 'could not release the event claim; the scheduled sweep will catch up'));
   };
   const abandoned = await reapAbandoned(services, fn, startedAt, log);
-  await startRun(services.pool, { id: runId, fn, trigger: invocation.kind, ...invocationIds(invocation), dryRun, startedAt });
+  await startRun(services.pool, { id: runId, fn, trigger: invocation.kind, source: sourceOf(invocation), ...invocationIds(invocation), dryRun, startedAt });
   try {
     const redelivery = dryRun ? undefined : await deliver(services, runId);
     const report = await work(scope);

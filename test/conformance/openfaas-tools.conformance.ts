@@ -74,7 +74,7 @@ describe.skipIf(!toolsPresent)('the real OpenFaaS tools against the local stack'
     try {
       await until(async () => scheduledFunctions.every((fn) => connector.log().includes(`Added: ${fn}.openfaas-fn [${EVERY_MINUTE}]`)), 'discovery', 20_000, connector.log);
       await until(async () => scheduledFunctions.every((fn) => new RegExp(`Response: ${fn} \\[200\\]`).test(connector.log())), 'a tick answered 200 for every function', 90_000, connector.log);
-      const ticked = await stackRuns(stack, `trigger = 'schedule'`);
+      const ticked = await stackRuns(stack, `trigger = 'schedule' and source = 'cron-connector'`);
       expect([...new Set(ticked)].sort()).toEqual([...scheduledFunctions].sort());
     } finally {
       await connector.stop();

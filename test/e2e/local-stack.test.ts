@@ -66,8 +66,24 @@ describe('local stack', () => {
     expect(await answer.json()).toEqual({ status: 'ok', function: 'expire' });
   });
 
+  it('records which scheduler fired a run, and who called a manual one', async () => {
+    const post = (headers: Record<string, string>, body = '') => fetch(`${stack.url}/function/oom-scan`, { method: 'POST', headers, body });
+    expect((await post({ 'x-connector': 'cron-connector', 'x-topic': 'cron-function' })).status).toBe(200);
+    const ping = { 'ce-specversion': '1.0', 'ce-id': 'ping-1', 'ce-type': 'dev.knative.sources.ping', 'ce-source': '/apis/v1/namespaces/devenv-lifecycle/pingsources/oom-scan', 'content-type': 'application/json' };
+    expect((await post(ping, '{}')).status).toBe(200);
+    expect((await post({ 'user-agent': 'curl/8.5.0', 'content-type': 'application/json' }, '{"dryRun":true}')).status).toBe(200);
+    const { rows } = await db.pool.query(`select trigger, source from function_runs where function = 'oom-scan' order by started_at`);
+    expect(rows).toEqual([
+      { trigger: 'schedule', source: 'cron-connector' },
+      { trigger: 'schedule', source: 'pingsource' },
+      { trigger: 'manual', source: 'curl/8.5.0' },
+    ]);
+  });
+
   it('expires over HTTP and chains reservation.expired to cleanup-pod through the outbox', async () => {
     const id = 'e2e00001-0000-4000-8000-000000000001';
+    // The pod is gone, in a namespace that exists: only then is its 404 proof of absence.
+    if (stack.cluster.simulated) stack.cluster.sim.kube.addNamespace('gpu-dev');
     await insertReservation(db.pool, { reservation_id: id, expires_at: new Date(Date.now() - 10 * 60_000), pod_name: 'gpu-dev-e2e00001', namespace: 'gpu-dev' });
     const answer = await fetch(`${stack.url}/function/expire`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     expect(answer.status).toBe(200);

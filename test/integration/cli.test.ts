@@ -103,6 +103,8 @@ describe('devenv-lifecycle CLI', () => {
     const result = await cli('invoke', 'ending-watchdog', '--dry-run', '--json', '{"olderThanMinutes":45}');
     expect(result.code).toBe(0);
     expect(JSON.parse(result.stdout)).toMatchObject({ outcome: 'succeeded', summary: { selected: 0 } });
+    const { rows } = await db.pool.query(`select source from function_runs where function = 'ending-watchdog' and trigger = 'manual'`);
+    expect(rows).toContainEqual({ source: 'devenv-lifecycle-cli' });
   });
 
   it('names the unknown function and the bad option of an in-process call', async () => {
@@ -151,10 +153,10 @@ describe('devenv-lifecycle CLI', () => {
 
   it('prints only the non-zero counters, by name', async () => {
     const id = '00000000-0000-4000-8000-0000000000b1';
-    await startRun(db.pool, { id, fn: 'snapshot-sync', trigger: 'manual', dryRun: false, startedAt: new Date('2026-06-03T09:00:00Z') });
+    await startRun(db.pool, { id, fn: 'snapshot-sync', trigger: 'manual', source: 'curl/8.5.0', dryRun: false, startedAt: new Date('2026-06-03T09:00:00Z') });
     await finishRun(db.pool, id, { outcome: 'succeeded', counts: { polled: 2, failed: 0, created: 1, deleted: 0, adopted: 3 }, finishedAt: new Date('2026-06-03T09:00:01Z') });
     const result = await cli('runs', '--fn', 'snapshot-sync');
-    expect(result.stdout).toMatch(/succeeded\s+1\.0\s+adopted=3 created=1 polled=2\s*$/m);
+    expect(result.stdout).toMatch(/manual \(curl\/8\.5\.0\)\s+succeeded\s+1\.0\s+adopted=3 created=1 polled=2\s*$/m);
   });
 
   it('migrates from the build, finding the migrations beside the sources', async () => {

@@ -11,6 +11,8 @@ export interface RunStart {
   callId?: string;
   eventId?: string;
   eventType?: string;
+  /** Which scheduler, manual caller or event producer started it (0012). */
+  source?: string;
   dryRun: boolean;
   startedAt: Date;
 }
@@ -26,6 +28,7 @@ export interface RunRow {
   id: string;
   function: string;
   trigger: RunTrigger;
+  source: string | null;
   call_id: string | null;
   event_id: string | null;
   dry_run: boolean;
@@ -38,9 +41,9 @@ export interface RunRow {
 
 export async function startRun(db: Db, run: RunStart): Promise<void> {
   await db.query(
-    `insert into function_runs (id, function, trigger, call_id, event_id, event_type, dry_run, started_at)
-     values ($1, $2, $3, $4, $5, $6, $7, $8)`,
-    [run.id, run.fn, run.trigger, run.callId ?? null, run.eventId ?? null, run.eventType ?? null, run.dryRun, run.startedAt],
+    `insert into function_runs (id, function, trigger, call_id, event_id, event_type, dry_run, started_at, source)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+    [run.id, run.fn, run.trigger, run.callId ?? null, run.eventId ?? null, run.eventType ?? null, run.dryRun, run.startedAt, run.source ?? null],
   );
 }
 
@@ -55,7 +58,7 @@ export async function finishRun(db: Db, id: string, end: RunEnd): Promise<void> 
 
 export async function recentRuns(db: Db, filter: { fn?: string; limit: number }): Promise<RunRow[]> {
   const { rows } = await db.query<RunRow>(
-    `select id, function, trigger, call_id, event_id, dry_run, started_at, finished_at, outcome, counts, error
+    `select id, function, trigger, source, call_id, event_id, dry_run, started_at, finished_at, outcome, counts, error
      from function_runs where ($1::text is null or function = $1) order by started_at desc limit $2`,
     [filter.fn ?? null, filter.limit],
   );

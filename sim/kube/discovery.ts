@@ -2,10 +2,12 @@
  * Discovery documents, so kubectl and the client's generic KubernetesObjectApi can find the served
  * types. Only the legacy (unaggregated) documents are served: asked for the aggregated
  * apidiscovery.k8s.io format, the server answers plain JSON and clients fall back, as they do
- * against API servers older than 1.27. /openapi is not served (a 404 Status).
+ * against API servers older than 1.27. OpenAPI v3 is served as far as kubectl needs it (openapi.ts);
+ * /openapi/v2 is a 404.
  */
 import type { ResourceType } from './resources.js';
 import { resourceTypes } from './resources.js';
+import { openApiDocument } from './openapi.js';
 
 const networking = 'networking.k8s.io';
 
@@ -46,6 +48,6 @@ export function discoveryDocument(path: string, serverAddress: string): object |
     case `/apis/${networking}/v1`:
       return resourceList(networking);
     default:
-      return undefined;
+      return openApiDocument(path);
   }
 }

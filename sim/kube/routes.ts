@@ -9,6 +9,9 @@ import { discoveryDocument } from './discovery.js';
 import { getObject, listObjects } from './read.js';
 import { resourceType } from './resources.js';
 import { queryFlag } from './query.js';
+import { tableOf, wantsTable } from './table.js';
+import type { KubeObject } from './store.js';
+import { apiVersionOf } from './resources.js';
 import { parseFieldSelector, parseLabelSelector } from './selectors.js';
 import { KubeApiError, badRequest, sendJson, sendStatus, statusBody, unknownPath } from './status.js';
 import { serveWatch } from './watch.js';
@@ -50,8 +53,16 @@ function isWatch(query: URLSearchParams): boolean {
   return queryFlag(query, 'watch');
 }
 
-function watch(ctx: KubeContext, target: Target, query: URLSearchParams, res: http.ServerResponse, dropAfterMs?: number): void {
+function watch(ctx: KubeContext, target: Target, x: Exchange): void {
+  const { query, res } = x;
+  const dropAfterMs = x.dropWatchAfterMs;
   const timeout = Number(query.get('timeoutSeconds') ?? 0);
+  let first = true;
+  const asTable = (object: KubeObject) => {
+    const table = tableOf([object], { plural: target.type.plural, now: ctx.clock.now(), includeObject: query.get('includeObject'), noHeaders: !first });
+    first = false;
+    return table;
+  };
   serveWatch(ctx.store, {
     type: target.type,
     ...(target.namespace !== undefined && { namespace: target.namespace }),
@@ -61,7 +72,13 @@ function watch(ctx: KubeContext, target: Target, query: URLSearchParams, res: ht
     ...(timeout > 0 && { timeoutSeconds: timeout }),
     bookmarks: queryFlag(query, 'allowWatchBookmarks'),
     ...(dropAfterMs !== undefined && { dropAfterMs }),
+    ...(wantsTable(x.req.headers.accept) && { render: asTable }),
   }, res);
+}
+
+/** A list or one object, as a Table when the client asked for one (kubectl get). */
+function readAnswer(ctx: KubeContext, target: Target, x: Exchange, objects: KubeObject[], listMetadata?: Record<string, unknown>): object {
+  return tableOf(objects, { plural: target.type.plural, now: ctx.clock.now(), includeObject: x.query.get('includeObject'), ...(listMetadata && { listMetadata }) });
 }
 
 interface Exchange {
@@ -70,6 +87,13 @@ interface Exchange {
   query: URLSearchParams;
   body: Buffer;
   dropWatchAfterMs?: number;
+}
+
+function listAnswer(ctx: KubeContext, target: Target, x: Exchange): object {
+  const list = listObjects(ctx, target, x.query) as { metadata: Record<string, unknown>; items: Omit<KubeObject, 'kind' | 'apiVersion'>[] };
+  if (!wantsTable(x.req.headers.accept)) return list;
+  const objects = list.items.map((item) => ({ ...item, kind: target.type.kind, apiVersion: apiVersionOf(target.type) }) as KubeObject);
+  return readAnswer(ctx, target, x, objects, list.metadata);
 }
 
 function methodNotAllowed(method: string): KubeApiError {
@@ -95,8 +119,8 @@ function onCollection(ctx: KubeContext, target: Target, x: Exchange): void {
   if (target.type.namespaced && target.namespace === undefined && x.req.method !== 'GET') throw methodNotAllowed(x.req.method ?? '');
   switch (x.req.method) {
     case 'GET':
-      if (isWatch(x.query)) return watch(ctx, target, x.query, x.res, x.dropWatchAfterMs);
-      return sendJson(x.res, 200, listObjects(ctx, target, x.query));
+      if (isWatch(x.query)) return watch(ctx, target, x);
+      return sendJson(x.res, 200, listAnswer(ctx, target, x));
     case 'POST':
       return sendJson(x.res, 201, writing(ctx, x, () => createObject(ctx, target, parseBody(x.body))));
     case 'DELETE':
@@ -112,7 +136,7 @@ function onObject(ctx: KubeContext, target: Target, x: Exchange): void {
   const current = getObject(ctx, target);
   switch (x.req.method) {
     case 'GET':
-      return sendJson(x.res, 200, current);
+      return sendJson(x.res, 200, wantsTable(x.req.headers.accept) ? readAnswer(ctx, target, x, [current]) : current);
     case 'PUT':
       return sendJson(x.res, 200, writing(ctx, x, () => replaceObject(ctx, target, current, parseBody(x.body))));
     case 'PATCH':

@@ -22,6 +22,8 @@ export interface WatchRequest {
   bookmarks: boolean;
   /** Fault injection: destroy the connection this long after the stream opened. */
   dropAfterMs?: number;
+  /** How each event's object is sent (a Table row for kubectl get -w); as stored when absent. */
+  render?: (object: KubeObject) => unknown;
 }
 
 interface WatchEvent {
@@ -71,7 +73,9 @@ export function serveWatch(store: ObjectStore, request: WatchRequest, res: http.
   res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked', 'Cache-Control': 'no-cache' });
   res.flushHeaders(); // the stream is open from the client's point of view before any event
   const write = (event: WatchEvent) => {
-    if (!res.writableEnded && !res.destroyed) res.write(`${JSON.stringify(event)}\n`);
+    if (res.writableEnded || res.destroyed) return;
+    const rendered = request.render && event.type !== 'ERROR' && event.type !== 'BOOKMARK' ? { ...event, object: request.render(event.object as KubeObject) } : event;
+    res.write(`${JSON.stringify(rendered)}\n`);
   };
   if (replay === 'expired') {
     const oldest = store.oldestServableVersion();

@@ -1,9 +1,10 @@
 /*
- * kubectl, a standard client, against the simulator: discovery, listing with selectors (kubectl
- * asks for Tables and falls back to the plain lists served), deletion that waits for the pod to go
- * (by watch), and exec over WebSocket. Skipped, saying so, where kubectl is not installed.
+ * kubectl, a standard client, against the simulator as a newcomer uses it: discovery, `get` with
+ * the server-printed Table (NAME READY STATUS RESTARTS AGE), `apply` without flags (validation on
+ * the server through OpenAPI v3), `get -w`, deletion that waits for the pod to go (by watch), and
+ * exec over WebSocket. Skipped, saying so, where kubectl is not installed (apt-get install kubectl).
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -68,6 +69,44 @@ describe.skipIf(!installed)('kubectl against the simulator', () => {
     const failure = await kubectl('exec', 'box', '--', 'sh', '-c', 'exit 4').then(() => undefined, (err: unknown) => err as { code: number; stderr: string });
     expect(failure?.code).toBe(4);
     expect(failure?.stderr).toMatch(/command terminated with exit code 4/);
+  });
+
+  it('get pods prints the Table the server computes: NAME READY STATUS RESTARTS AGE (printers.go printPod)', async () => {
+    const oom = sim.kube.addPod({ name: 'oom-1', namespace: 'table' });
+    sim.kube.oomKill(oom);
+    sim.kube.addPod({ name: 'pending-1', namespace: 'table', phase: 'Pending' });
+    const { stdout } = await kubectl('get', 'pods', '-n', 'table');
+    const [header, ...rows] = stdout.trim().split('\n').map((line) => line.trim().split(/\s{2,}/));
+    expect(header).toEqual(['NAME', 'READY', 'STATUS', 'RESTARTS', 'AGE']);
+    expect(rows.map((r) => r.slice(0, 3))).toEqual([['oom-1', '1/1', 'Running'], ['pending-1', '0/1', 'ContainerCreating']]);
+    expect(rows.map((r) => r[3])).toEqual([expect.stringMatching(/^1 \(\d+s ago\)$/), '0']);
+    const wide = await kubectl('get', 'pods', '-n', 'table', '-o', 'wide');
+    expect(wide.stdout.split('\n')[0]).toMatch(/IP\s+NODE\s+NOMINATED NODE\s+READINESS GATES/);
+  });
+
+  it('apply without --validate=false creates, then leaves an unchanged object unchanged', async () => {
+    const manifest = path.join(dir, 'pod.yaml');
+    writeFileSync(manifest, 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: applied\n  namespace: default\nspec:\n  containers:\n  - name: c\n    image: busybox\n');
+    expect((await kubectl('apply', '-f', manifest)).stdout.trim()).toBe('pod/applied created');
+    expect((await kubectl('apply', '-f', manifest)).stdout.trim()).toBe('pod/applied unchanged');
+    expect(sim.requests.all().some((r) => r.method === 'POST' && r.query.get('fieldValidation') === 'Strict')).toBe(true);
+    expect(sim.kube.pod({ namespace: 'default', name: 'applied' })).toBeDefined();
+  });
+
+  it('get -w prints each change as a row', async () => {
+    sim.kube.addPod({ name: 'watched', namespace: 'watching', terminationGracePeriodSeconds: 30 });
+    const env = { ...process.env, KUBECONFIG: path.join(dir, 'kubeconfig'), KUBECACHEDIR: path.join(dir, 'cache') };
+    const child = spawn('kubectl', ['get', 'pods', '-n', 'watching', '-w'], { env });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    try {
+      await expect.poll(() => out, { timeout: 10_000 }).toMatch(/watched\s+1\/1\s+Running/);
+      await kubectl('delete', 'pod', 'watched', '-n', 'watching', '--wait=false');
+      await expect.poll(() => out, { timeout: 10_000 }).toMatch(/watched\s+1\/1\s+Terminating/);
+      expect(out.match(/^NAME/gm)).toHaveLength(1);
+    } finally {
+      child.kill();
+    }
   });
 
   it('delete pod waits until the pod is gone after its grace period', async () => {

@@ -258,3 +258,31 @@ describe('deletion timing', () => {
     expect(sim.kube.pod(pod)).toBeUndefined();
   });
 });
+
+describe('what kubectl needs without flags (checked here without kubectl too)', () => {
+  const tableAccept = 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json';
+
+  it('answers a Table for pods when asked (printers.go printPod columns and cells)', async () => {
+    const pod = sim.kube.addPod({ name: 'tab', namespace });
+    sim.kube.oomKill(pod);
+    clock.advanceSeconds(90);
+    const res = await fetch(`${sim.url}/api/v1/namespaces/${namespace}/pods`, { headers: { accept: tableAccept } });
+    const table = await res.json() as { kind: string; columnDefinitions: { name: string; priority: number }[]; rows: { cells: unknown[]; object: { kind: string } }[] };
+    expect(table.kind).toBe('Table');
+    expect(table.columnDefinitions.filter((c) => c.priority === 0).map((c) => c.name)).toEqual(['Name', 'Ready', 'Status', 'Restarts', 'Age']);
+    expect(table.rows[0]!.cells.slice(0, 5)).toEqual(['tab', '1/1', 'Running', '1 (90s ago)', '90s']);
+    expect(table.rows[0]!.object.kind).toBe('PartialObjectMetadata');
+    await call('DELETE', `/api/v1/namespaces/${namespace}/pods/tab`);
+    const one = await (await fetch(`${sim.url}/api/v1/namespaces/${namespace}/pods/tab`, { headers: { accept: tableAccept } })).json() as { rows: { cells: unknown[] }[] };
+    expect(one.rows[0]!.cells[2]).toBe('Terminating');
+  });
+
+  it('serves OpenAPI v3 whose PATCH operations take fieldValidation, so kubectl validates on the server (QueryParamVerifierV3)', async () => {
+    const root = (await call('GET', '/openapi/v3')).json as { paths: Record<string, { serverRelativeURL: string }> };
+    expect(Object.keys(root.paths)).toEqual(['api/v1', 'apis/networking.k8s.io/v1']);
+    const doc = (await call('GET', root.paths['api/v1']!.serverRelativeURL)).json as { paths: Record<string, { patch?: { 'x-kubernetes-group-version-kind': object; parameters: { name: string; in: string }[] } }> };
+    const patch = doc.paths['/api/v1/namespaces/{namespace}/pods/{name}']?.patch;
+    expect(patch?.['x-kubernetes-group-version-kind']).toEqual({ group: '', version: 'v1', kind: 'Pod' });
+    expect(patch?.parameters).toContainEqual(expect.objectContaining({ name: 'fieldValidation', in: 'query' }));
+  });
+});

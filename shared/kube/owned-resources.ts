@@ -88,7 +88,9 @@ export function createOwnedResources(kube: Kube): NamedResources {
       await Promise.all((pods?.owned ?? []).filter((pod) => !pod.metadata?.deletionTimestamp)
         .map((pod) => deleteOwnedPod(namespace, pod, podGraceSeconds).catch(note(`pod ${nameOf(pod)}`))));
       const namedPod = pods?.owned.find((pod) => nameOf(pod) === names.pod);
-      const services = await servicesOf(namespace, owner, names.service, namedPod).catch((err: unknown) => (note('services')(err), undefined));
+      // Without the pod's evidence an origin-style service cannot be judged: it waits for the retry
+      // instead of being reported as unowned.
+      const services = await servicesOf(namespace, owner, pods ? names.service : undefined, namedPod).catch((err: unknown) => (note('services')(err), undefined));
       leftAlone.push(...(services?.leftAlone ?? []));
       await Promise.all((services?.owned ?? []).map((service) =>
         kube.deleteService({ namespace, name: nameOf(service), uid: service.metadata?.uid ?? '' }).catch(note(`service ${nameOf(service)}`))));

@@ -104,6 +104,22 @@ describe('cleanup-pod and a pod name two reservations share (item 1)', () => {
   });
 });
 
+describe('cleanup-pod when the pod cannot be read', () => {
+  it('does not report its origin-style ssh service as unowned, and deletes it once the pod is readable', async () => {
+    const r = await seedEndedReservation(h, { volume: false });
+    const before = await foreignCount('none', 'service');
+    h.sim.faults.add({ method: 'GET', path: /\/namespaces\/gpu-dev\/pods\?/, status: 503, count: 1 });
+    await h.schedule(cleanupPod);
+    expect(await teardownOf(h, r.id)).toMatchObject({ step: 'delete_resources' });
+    expect(await foreignCount('none', 'service')).toBe(before);
+    expect(await leftAloneOf(h, r.id)).toEqual([]);
+
+    h.clock.advanceSeconds(31);
+    await h.schedule(cleanupPod);
+    expect(h.sim.kube.list('services', NS).map((s) => s.metadata.name)).not.toContain(`${r.podName}-ssh`);
+  });
+});
+
 describe('cleanup-pod and an id that is not a label value (item 3)', () => {
   const oddIds = [['over 63 characters', `${'d'.repeat(70)}`], ['quotes, spaces and $', `dd"q' $HOME x`], ['a newline', 'dddd\nnewline']];
 

@@ -69,6 +69,8 @@ export const EnvSchema = z
     RESERVATION_LABEL: labelKey.default('reservation-id'),
     LAB_LABEL: labelKey.default('lab-id'),
     POD_CHECK_BATCH: wholeNumber(1, 1000).default(200),
+    // Pods per list request in oom-scan's scan: what one page of processing holds in memory.
+    OOM_SCAN_PAGE_SIZE: wholeNumber(10, 5000).default(500),
 
     WARNING_MINUTES: minutesList.default([30, 15, 5]),
     GRACE_PERIOD_SECONDS: wholeNumber(0, 86_400).default(120),
@@ -226,6 +228,7 @@ function policySettings(env: Env) {
     reservationLabel: env.RESERVATION_LABEL,
     labLabel: env.LAB_LABEL,
     podCheckBatch: env.POD_CHECK_BATCH,
+    oomScanPageSize: env.OOM_SCAN_PAGE_SIZE,
     warningMinutes: env.WARNING_MINUTES,
     gracePeriodSeconds: env.GRACE_PERIOD_SECONDS,
     launchGraceMinutes: env.LAUNCH_GRACE_MINUTES,

@@ -6,6 +6,7 @@
 import type { Clock } from './clock.js';
 import { Fatal, Invalid, NotFound, coerceError } from './errors.js';
 import type { Kube } from './kube/index.js';
+import { ListExpired } from './kube/index.js';
 import { createOwnedResources } from './kube/owned-resources.js';
 import type { LabelledResources, NamedResources } from './labelled-resources.js';
 import type { PodReader } from './pods.js';
@@ -51,9 +52,14 @@ export function createPodReader(kube: Kube, options: PodReaderOptions): PodReade
       }
       return { pods, failed };
     },
-    async listReservationPods(namespace) {
-      const list = await kube.listPods({ namespace, labelSelector: label });
-      return list.items.map((pod) => summarizePod(pod as PodLike));
+    async listReservationPods(namespace, pageSize, continueToken) {
+      try {
+        const page = await kube.listPodsPage({ namespace, labelSelector: label, pageSize, ...(continueToken !== undefined && { continueToken }) });
+        return { pods: page.items.map((pod) => summarizePod(pod as PodLike)), ...(page.continueToken !== undefined && { continueToken: page.continueToken }) };
+      } catch (err) {
+        if (err instanceof ListExpired) return 'expired';
+        throw err;
+      }
     },
     async readPod(namespace, name) {
       try {

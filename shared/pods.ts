@@ -14,14 +14,24 @@ export interface LabelledPods {
   failed: Map<string, string>;
 }
 
+export interface PodPage {
+  pods: PodSummary[];
+  /** Absent on the last page. */
+  continueToken?: string;
+}
+
 export interface PodReader {
   /**
    * Pods labelled with these reservation ids, one list call per chunk. A chunk that fails marks
    * only its own ids failed; ids that are not valid label values are never put in a selector.
    */
   podsForReservations(namespace: string, reservationIds: readonly string[]): Promise<LabelledPods>;
-  /** Every pod in the namespace carrying the reservation label (all pages). */
-  listReservationPods(namespace: string): Promise<PodSummary[]>;
+  /**
+   * One page (at most `pageSize`) of the pods in the namespace carrying the reservation label,
+   * continuing from the previous page's `continueToken`; 'expired' when the server no longer
+   * honours that token (410): the listing must start again.
+   */
+  listReservationPods(namespace: string, pageSize: number, continueToken?: string): Promise<PodPage | 'expired'>;
   /**
    * One pod by name: its summary, or 'absent' on a definite 404 in a namespace that exists
    * (checked once a minute per namespace). A 404 in a missing namespace, and any other failure,

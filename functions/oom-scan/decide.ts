@@ -31,6 +31,40 @@ export function findOomKills(pods: PodSummary[], reservationOf: (pod: PodSummary
   return kills;
 }
 
+/** Whether a pod shows any OOM kill: only such pods need their reservation looked up. */
+export function showsOomKill(pod: PodSummary): boolean {
+  return pod.uid !== '' && pod.containers.some((container) => killIn(container) !== undefined);
+}
+
+export interface ReservationPodRow {
+  reservation_id: string;
+  pod_name: string | null;
+  namespace: string | null;
+}
+
+/**
+ * Maps a pod to its active reservation: the one its reservation label names, when that row has the
+ * pod's name and namespace; for an unlabelled pod, a row with its name and namespace. Lookups are by
+ * key, so matching a page costs O(pods + rows).
+ */
+export function reservationMatcher(rows: ReservationPodRow[], reservationLabel: string, defaultNamespace: string): (pod: PodSummary) => string | undefined {
+  const podKey = (namespace: string, name: string) => `${namespace}\u0000${name}`;
+  const byId = new Map<string, ReservationPodRow>();
+  const byPod = new Map<string, string>();
+  for (const row of rows) {
+    byId.set(row.reservation_id, row);
+    if (row.pod_name === null) continue;
+    const key = podKey(row.namespace ?? defaultNamespace, row.pod_name);
+    if (!byPod.has(key)) byPod.set(key, row.reservation_id);
+  }
+  return (pod) => {
+    const labelled = pod.labels?.[reservationLabel];
+    if (labelled === undefined) return byPod.get(podKey(pod.namespace, pod.name));
+    const row = byId.get(labelled);
+    return row && row.pod_name === pod.name && (row.namespace ?? defaultNamespace) === pod.namespace ? row.reservation_id : undefined;
+  };
+}
+
 function killIn(container: ContainerSummary): { ordinal: number; finishedAt: Date | undefined } | undefined {
   const restarts = container.restartCount ?? 0;
   if (container.terminated?.reason === 'OOMKilled') return { ordinal: restarts + 1, finishedAt: container.terminated.finishedAt };

@@ -1,8 +1,9 @@
 /*
- * oom-scan's shell. The scheduled scan lists the labelled pods of every namespace with active
- * reservations (pod events can be dropped, so the scan is the baseline); a pod event checks just
- * that pod. Each new kill is recorded with its counter and event in one transaction; the notice
- * file (and the webhook, when configured) follows, retried by later runs until it lands.
+ * oom-scan's shell. The scheduled scan pages through the labelled pods of every namespace with
+ * active reservations (pod events can be dropped, so the scan is the baseline; see scan.ts); a pod
+ * event checks just that pod. Each new kill is recorded with its counter and event in one
+ * transaction; the notice file (and the webhook, when configured) follows, retried by later runs
+ * until it lands.
  */
 import type pg from 'pg';
 import type { Config } from '../../shared/config.js';
@@ -14,9 +15,15 @@ import type { PodSummary } from '../../shared/pod-health.js';
 import type { PodExec, PodReader } from '../../shared/pods.js';
 import type { Metrics } from '../../shared/runtime/metrics.js';
 import type { RunReport, RunScope } from '../../shared/runtime/run-scope.js';
-import { findOomKills } from './decide.js';
+import { findOomKills, reservationMatcher } from './decide.js';
 import type { OomKill } from './decide.js';
 import { sendNotices } from './notices.js';
+import { scanNamespace } from './scan.js';
+import type { ScanPass } from './scan.js';
+
+// The scan stops reading pages with this share of the budget left, so the notices of what it
+// found still go out in this run.
+const NOTICE_SHARE = 0.2;
 
 export interface OomDeps {
   pool: pg.Pool;
@@ -28,8 +35,28 @@ export interface OomDeps {
 
 export async function scanRun(scope: RunScope, deps: OomDeps): Promise<RunReport> {
   const namespaces = await activeNamespaces(deps.pool, deps.config.policy.reservationNamespace);
-  const pods = (await Promise.all(namespaces.map((ns) => deps.pods.listReservationPods(ns)))).flat();
-  return recordAndNotify(scope, deps, pods, 'scan');
+  const deadline = new Date(scope.deadline.getTime() - deps.config.run.budgetSeconds * 1000 * NOTICE_SHARE);
+  const pass: ScanPass = {
+    scope, deps, deadline, seen: [],
+    tally: { pods_scanned: 0, pages: 0, relists: 0, oom_seen: 0, oom_detected: 0 },
+    record: (kill) => record(scope, deps, kill, 'scan'),
+  };
+  const failures: string[] = [];
+  const stopped = { stopped_at_deadline: 0, stopped_at_max_items: 0 };
+  for (const namespace of namespaces) {
+    const outcome = await scanNamespace(pass, namespace);
+    if (outcome.done) continue;
+    if ('failure' in outcome) {
+      failures.push(outcome.failure); // one namespace's failure does not blind the others
+      continue;
+    }
+    stopped[outcome.stop === 'deadline' ? 'stopped_at_deadline' : 'stopped_at_max_items'] = 1;
+    break;
+  }
+  const summary = { ...pass.tally, ...stopped };
+  if (scope.dryRun) return { summary, failures, items: pass.seen.map(dryRunItem) };
+  const notices = await notify(scope, deps, summary);
+  return { summary, failures: [...failures, ...notices] };
 }
 
 export async function podEventRun(scope: RunScope, deps: OomDeps, pod: PodSummary): Promise<RunReport> {
@@ -37,13 +64,23 @@ export async function podEventRun(scope: RunScope, deps: OomDeps, pod: PodSummar
 }
 
 async function recordAndNotify(scope: RunScope, deps: OomDeps, pods: PodSummary[], detectedBy: 'event' | 'scan'): Promise<RunReport> {
-  const kills = findOomKills(pods, await reservationMatcher(deps, pods));
+  const { reservationLabel, reservationNamespace } = deps.config.policy;
+  const labelled = pods.flatMap((pod) => (pod.labels?.[reservationLabel] ? [pod.labels[reservationLabel]] : []));
+  const rows = await activeReservationsFor(deps.pool, labelled, pods.map((pod) => pod.name));
+  const kills = findOomKills(pods, reservationMatcher(rows, reservationLabel, reservationNamespace));
   const summary: Record<string, number> = { pods_scanned: pods.length, oom_seen: kills.length, oom_detected: 0 };
-  if (scope.dryRun) return { summary, failures: [], items: kills.map((k) => ({ reservationId: k.reservationId, container: k.container, ordinal: k.ordinal })) };
+  if (scope.dryRun) return { summary, failures: [], items: kills.map(dryRunItem) };
   for (const kill of kills.slice(0, scope.maxItems)) {
     if (await record(scope, deps, kill, detectedBy)) summary.oom_detected = (summary.oom_detected ?? 0) + 1;
   }
-  const podUids = detectedBy === 'event' ? pods.map((pod) => pod.uid) : undefined;
+  const failures = await notify(scope, deps, summary, pods.map((pod) => pod.uid));
+  return { summary, failures };
+}
+
+const dryRunItem = (kill: OomKill) => ({ reservationId: kill.reservationId, container: kill.container, ordinal: kill.ordinal });
+
+/** Sends due notices (only these pods' for an event run); answers the pod notices that failed. */
+async function notify(scope: RunScope, deps: OomDeps, summary: Record<string, number>, podUids?: string[]): Promise<string[]> {
   const notices = await sendNotices(scope, deps, 'pod', podUids);
   Object.assign(summary, { notices_sent: notices.sent, notices_failed: notices.errors.length });
   if (deps.config.webhook) {
@@ -51,19 +88,7 @@ async function recordAndNotify(scope: RunScope, deps: OomDeps, pods: PodSummary[
     const webhooks = await sendNotices(scope, deps, 'webhook', podUids);
     Object.assign(summary, { webhook_sent: webhooks.sent, webhook_failed: webhooks.errors.length });
   }
-  return { summary, failures: notices.errors };
-}
-
-/** Map pods to active reservations: by the reservation label, else by pod name and namespace. */
-async function reservationMatcher(deps: OomDeps, pods: PodSummary[]): Promise<(pod: PodSummary) => string | undefined> {
-  const { reservationLabel, reservationNamespace } = deps.config.policy;
-  const labelled = pods.flatMap((pod) => (pod.labels?.[reservationLabel] ? [pod.labels[reservationLabel]] : []));
-  const rows = await activeReservationsFor(deps.pool, labelled, pods.map((pod) => pod.name));
-  return (pod) => {
-    const match = rows.find((row) => row.pod_name === pod.name && (row.namespace ?? reservationNamespace) === pod.namespace
-      && (pod.labels?.[reservationLabel] ?? row.reservation_id) === row.reservation_id);
-    return match?.reservation_id;
-  };
+  return notices.errors;
 }
 
 async function record(scope: RunScope, deps: OomDeps, kill: OomKill, detectedBy: 'event' | 'scan'): Promise<boolean> {

@@ -5,9 +5,9 @@
  * project's typed errors. Each call is one attempt; callers compose retries with
  * shared/resilience.ts (`withRetries((signal) => kube.getPod({ …, signal }), policy)`).
  */
-import { CoreV1Api, NetworkingV1Api } from '@kubernetes/client-node';
+import { ApiException, CoreV1Api, NetworkingV1Api } from '@kubernetes/client-node';
 import type { CoreV1Event, V1ListMeta, V1Pod, V1Service } from '@kubernetes/client-node';
-import { Fatal, NotFound } from '../errors.js';
+import { Fatal, NotFound, Transient } from '../errors.js';
 import type { ExecResult } from '../pods.js';
 import type { CallSettings } from './call.js';
 import { callApi } from './call.js';
@@ -73,6 +73,18 @@ async function allPages<T>(fetchPage: (token: string | undefined) => Promise<Pag
   return { items, resourceVersion: first.metadata?.resourceVersion ?? '' };
 }
 
+/** A continue token the server refuses as too old (410 Gone): the listing must start over. */
+export class ListExpired extends Transient {}
+
+async function expiring<T>(call: Promise<T>): Promise<T> {
+  try {
+    return await call;
+  } catch (err) {
+    if (err instanceof Transient && err.cause instanceof ApiException && err.cause.code === 410) throw new ListExpired(err.message, undefined, { cause: err.cause });
+    throw err;
+  }
+}
+
 async function existed(deletion: Promise<unknown>): Promise<boolean> {
   try {
     await deletion;
@@ -107,6 +119,16 @@ export function createKube(options: KubeOptions) {
 
   return {
     listPods,
+    /**
+     * One page of a namespace's pods (`pageSize` of them at most), for callers that process a page
+     * before reading the next. `continueToken` is absent on the last page.
+     * @throws ListExpired when the server no longer honours `continueToken` (410): list again.
+     */
+    listPodsPage: async ({ namespace, labelSelector, pageSize, continueToken, signal }: LabelledIn & { pageSize: number; continueToken?: string }) => {
+      const page = await expiring(callApi(call(`list pods in ${namespace}`, signal), (o) =>
+        core.listNamespacedPod({ namespace, labelSelector, limit: pageSize, ...(continueToken !== undefined && { _continue: continueToken }) }, o)));
+      return { items: page.items, ...(page.metadata?._continue && { continueToken: page.metadata._continue }) };
+    },
 
     /** @throws NotFound when the API server says the pod does not exist. */
     getPod: ({ namespace, name, signal }: ObjectName): Promise<V1Pod> =>

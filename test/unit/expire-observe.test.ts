@@ -11,7 +11,7 @@ function reader(options: { labelled?: Record<string, PodSummary>; byName?: Recor
   const reads: string[] = [];
   return {
     reads,
-    listReservationPods: async () => [...(options.labelled ? Object.values(options.labelled) : [])],
+    listReservationPods: async () => ({ pods: Object.values(options.labelled ?? {}) }),
     podsForReservations: async () => {
       if (options.listError) throw options.listError;
       return { pods: new Map(Object.entries(options.labelled ?? {})), failed: new Map((options.failedIds ?? []).map((id) => [id, 'HTTP 500'])) };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { findOomKills, oomNoticeContent } from '../../functions/oom-scan/decide.js';
+import { findOomKills, oomNoticeContent, reservationMatcher, showsOomKill } from '../../functions/oom-scan/decide.js';
 import type { ContainerSummary, PodSummary } from '../../shared/pod-health.js';
 
 const finishedAt = new Date('2026-06-01T11:58:00Z');
@@ -40,5 +40,36 @@ describe('findOomKills', () => {
     expect(text).toContain('Killed at:        2026-06-01 11:58:00 UTC');
     expect(text).toContain('OOM kills so far: 3');
     expect(text).toMatch(/reduce batch sizes/);
+  });
+});
+
+describe('reservationMatcher', () => {
+  const rows = [
+    { reservation_id: 'r1', pod_name: 'gpu-dev-r1', namespace: 'gpu-dev' },
+    { reservation_id: 'r2', pod_name: 'gpu-dev-r2', namespace: null },
+    { reservation_id: 'r3', pod_name: 'shared-name', namespace: 'other' },
+  ];
+  const match = reservationMatcher(rows, 'reservation-id', 'gpu-dev');
+  const at = (name: string, namespace: string, labels?: Record<string, string>): PodSummary => ({ ...pod([]), name, namespace, ...(labels ? { labels } : { labels: undefined }) });
+
+  it('matches a labelled pod to the row its label names, when the name and namespace agree', () => {
+    expect(match(at('gpu-dev-r1', 'gpu-dev', { 'reservation-id': 'r1' }))).toBe('r1');
+    expect(match(at('gpu-dev-r2', 'gpu-dev', { 'reservation-id': 'r2' }))).toBe('r2'); // no namespace: the default one
+    expect(match(at('gpu-dev-r2', 'gpu-dev', { 'reservation-id': 'r1' }))).toBeUndefined(); // label names another pod's row
+    expect(match(at('gpu-dev-r1', 'elsewhere', { 'reservation-id': 'r1' }))).toBeUndefined();
+  });
+
+  it('matches an unlabelled pod by name and namespace only', () => {
+    expect(match(at('shared-name', 'other'))).toBe('r3');
+    expect(match(at('shared-name', 'gpu-dev'))).toBeUndefined();
+  });
+});
+
+describe('showsOomKill', () => {
+  it('is true only for a pod with a uid whose container was OOM killed, now or last time', () => {
+    expect(showsOomKill(pod([{ name: 'a', running: true, restartCount: 1, lastTerminated: { reason: 'OOMKilled' } }]))).toBe(true);
+    expect(showsOomKill(pod([{ name: 'a', running: false, restartCount: 0, terminated: { reason: 'OOMKilled' } }]))).toBe(true);
+    expect(showsOomKill(pod([{ name: 'a', running: true, restartCount: 1, lastTerminated: { reason: 'Error' } }]))).toBe(false);
+    expect(showsOomKill(pod([{ name: 'a', running: true, restartCount: 1, lastTerminated: { reason: 'OOMKilled' } }], ''))).toBe(false);
   });
 });

@@ -50,6 +50,25 @@ export async function activeReservationsFor(db: Db, reservationIds: string[], po
   return rows;
 }
 
+export interface OomKillKey {
+  podUid: string;
+  container: string;
+  ordinal: number;
+}
+
+/** Which of these kills are already recorded, as `podUid/container/ordinal` keys: one statement. */
+export async function recordedOomKills(db: Db, kills: OomKillKey[]): Promise<Set<string>> {
+  const { rows } = await db.query<{ key: string }>(
+    `select k.pod_uid || '/' || k.container || '/' || k.restart_count as key
+     from unnest($1::text[], $2::text[], $3::int[]) as seen(pod_uid, container, restart_count)
+     join oom_kills k using (pod_uid, container, restart_count)`,
+    [kills.map((k) => k.podUid), kills.map((k) => k.container), kills.map((k) => k.ordinal)],
+  );
+  return new Set(rows.map((row) => row.key));
+}
+
+export const oomKillKey = (kill: OomKillKey) => `${kill.podUid}/${kill.container}/${kill.ordinal}`;
+
 export async function activeNamespaces(db: Db, defaultNamespace: string): Promise<string[]> {
   const { rows } = await db.query<{ namespace: string }>(
     `select distinct coalesce(namespace, $1) as namespace from reservations where status = 'active' and pod_name is not null`,

@@ -23,8 +23,11 @@ export type DiskHolding = { holds: true } | { holds: false; holder: string | nul
 /** What this run saw, for the step being advanced. `unknown` means an API error: wait and retry. */
 export type Observation =
   | { step: 'delete_resources'; deleted: boolean; errors: string[] }
-  /** `not-ours`: the name holds a pod that is not provably this reservation's; it is left alone. */
-  | { step: 'await_gone'; pod: 'gone' | 'present' | 'not-ours' | 'unknown'; terminatingForSeconds?: number }
+  /**
+   * `present`: the reservation's pod, terminating; `running`: the reservation's pod and not
+   * terminating (its delete never took); `not-ours`: not provably this reservation's, left alone.
+   */
+  | { step: 'await_gone'; pod: 'gone' | 'present' | 'running' | 'not-ours' | 'unknown'; terminatingForSeconds?: number }
   | { step: 'await_detach'; volume: VolumeView }
   | { step: 'request_snapshot'; disk: DiskHolding }
   | { step: 'release_disk' }
@@ -85,6 +88,9 @@ function awaitGone(observation: Extract<Observation, { step: 'await_gone' }>, po
       return { kind: 'advance', to: 'await_detach', reason: 'the pod under this name does not belong to the reservation: left alone' };
     case 'unknown':
       return retry('could not read the pod');
+    case 'running':
+      // Grace 0 is only for a pod stuck terminating; one that is not terminating gets a graceful delete.
+      return { kind: 'restart', reason: 'the reservation\'s pod is not terminating: deleting it again' };
     case 'present':
       return (observation.terminatingForSeconds ?? 0) > policy.stuckTerminatingSeconds
         ? retry('pod stuck terminating: deleting again with grace 0', { forceDeletePod: true })

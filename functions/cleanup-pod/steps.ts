@@ -92,6 +92,7 @@ async function podState(target: Target, deps: StepDeps, secondsInStep: number): 
     const evidence = await deps.resources.podEvidence(target.namespace, target.podName, target.owner);
     if (evidence.state === 'absent') return seen({ step, pod: 'gone' });
     if (evidence.state === 'not-owned') return seen({ step, pod: 'not-ours' }, [evidence.leftAlone]);
+    if (!evidence.deleting) return seen({ step, pod: 'running' });
     return { observation: { step, pod: 'present', terminatingForSeconds: secondsInStep }, leftAlone: [], podUid: evidence.uid };
   } catch {
     return seen({ step, pod: 'unknown' });

@@ -178,4 +178,21 @@ describe('cleanup-pod when a delete answer is lost (item 7)', () => {
     expect(deletesOf(podPath(r.podName)).map((q) => q.query.get('gracePeriodSeconds'))).toEqual(['30', '30']);
     expect(await teardownOf(h, r.id)).toMatchObject({ step: 'await_gone' });
   }, 20_000);
+
+  it('deletes its own pod that is found running in await_gone gracefully again, never with grace 0', async () => {
+    const r = await seedEndedReservation(h, { volume: false });
+    await h.schedule(cleanupPod);
+    // Recreated under the name with the reservation's label (say, by a controller) while the teardown waited.
+    h.sim.kube.deleteBehindOurBack({ namespace: NS, name: r.podName });
+    h.sim.kube.addPod({ name: r.podName, namespace: NS, labels: { 'reservation-id': r.id } });
+    for (let run = 0; run < 12; run++) { // six minutes: past the five after which a stuck pod is forced
+      h.clock.advanceSeconds(31);
+      h.sim.kube.tick(); // a terminating pod finishes; a running one stays
+      await h.schedule(cleanupPod);
+    }
+    expect(deletesOf(podPath(r.podName)).map((q) => q.query.get('gracePeriodSeconds'))).toEqual(['30', '30']);
+    expect(await transitionsOf(h, r.id)).toContain('await_gone->delete_resources');
+    expect(h.sim.kube.pod({ namespace: NS, name: r.podName })).toBeUndefined();
+    expect(await teardownOf(h, r.id)).toMatchObject({ step: 'done' });
+  });
 });

@@ -29,6 +29,12 @@ describe('cleanup-pod state machine', () => {
     expect(to({ step: 'await_gone', pod: 'present', terminatingForSeconds: 301 })).toMatchObject({ kind: 'retry', forceDeletePod: true });
   });
 
+  it('deletes its own pod again, gracefully, when it is not terminating: never grace 0 for a running pod', () => {
+    const transition = to({ step: 'await_gone', pod: 'running', terminatingForSeconds: 3600 });
+    expect(transition).toMatchObject({ kind: 'restart' });
+    expect(transition).not.toHaveProperty('forceDeletePod');
+  });
+
   it('moves past a name that holds another reservation\'s pod without waiting on it', () => {
     expect(to({ step: 'await_gone', pod: 'not-ours' })).toMatchObject({ kind: 'advance', to: 'await_detach' });
   });

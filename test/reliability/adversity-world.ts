@@ -9,6 +9,9 @@ import type { PodChange } from './fleet.js';
 import { LAB_NS, PASSING_CONDITIONS } from './adversity.js';
 import type { GeneratedFleet, GenReservation, Outage, VolumeCondition } from './adversity.js';
 
+/** Longer than the functions' Kubernetes request timeout (KUBE_REQUEST_TIMEOUT_MS in world.ts). */
+const LOST_ANSWER_MS = 3_200;
+
 const minutes = (now: Date, n: number) => new Date(now.getTime() + n * 60_000);
 
 function rowFor(r: GenReservation, now: Date) {
@@ -73,12 +76,13 @@ export const outageActive = (o: Outage, round: number) => round >= o.from && rou
  */
 export function applyRound(sim: Sim, fleet: GeneratedFleet, round: number): void {
   for (const r of fleet.reservations.filter((x) => x.volume && PASSING_CONDITIONS.includes(x.volume.condition) && x.volume.until === round - 1)) {
-    if (sim.aws.volume(r.volumeId!)) sim.aws.setVolumeState(r.volumeId!, 'available');
+    if (sim.aws.volume(r.volumeId!)) sim.aws.setVolumeState(r.volumeId!, r.volume!.condition === 'deleting' ? 'deleted' : 'available');
   }
   sim.faults.clear();
   sim.aws.clearFaults();
   for (const o of fleet.outages.filter((x) => outageActive(x, round))) {
-    if (o.path) sim.faults.add({ path: o.path, status: o.status, label: o.kind });
+    if (o.path && o.status === 0) sim.faults.add({ path: o.path, method: o.method, delayMs: LOST_ANSWER_MS, count: 1, label: o.kind });
+    else if (o.path) sim.faults.add({ path: o.path, status: o.status, label: o.kind });
     if (o.action) sim.aws.addFault({ service: 'ec2', action: o.action, fault: { kind: 'throttle' } });
   }
 }

@@ -26,16 +26,16 @@ export type Adversity =
   | 'id-long' | 'id-at-255' | 'id-quote' | 'id-space' | 'id-dollar' | 'id-newline' | 'id-unicode' | 'id-selector-syntax' | 'id-label-limit-63'
   | 'id-not-a-label' | 'shared-prefix' | 'reused-pod-name' | 'pod-name-of-live' | 'disk-moved' | 'missing-namespace'
   | 'outage-namespace' | 'outage-pod-route' | 'outage-pod-list' | 'outage-lab-namespace' | 'outage-ec2-describe' | 'outage-ec2-snapshot'
-  | `volume-${VolumeCondition}`;
+  | 'outage-delete-timeout' | `volume-${VolumeCondition}`;
 
 /**
  * The EC2 state of an ended reservation's own volume. creating, in-use (a detach that hangs with no
- * pod), attaching and detaching hold until `until`, then the volume is `available`; deleting,
- * deleted and error stay. Volumes whose pod goes away pass through `detaching` anyway (the
+ * pod), attaching and detaching hold until `until`, then the volume is `available`; deleting holds
+ * until `until`, then the volume is `deleted`; deleted and error stay. Volumes whose pod goes away pass through `detaching` anyway (the
  * simulator's detach takes two minutes on the clock).
  */
 export type VolumeCondition = 'available' | 'creating' | 'in-use' | 'attaching' | 'detaching' | 'deleting' | 'deleted' | 'error';
-export const PASSING_CONDITIONS: VolumeCondition[] = ['creating', 'in-use', 'attaching', 'detaching'];
+export const PASSING_CONDITIONS: VolumeCondition[] = ['creating', 'in-use', 'attaching', 'detaching', 'deleting'];
 
 export interface GenReservation {
   id: string;
@@ -68,7 +68,9 @@ export interface Outage {
   /** A route rule (regular expression on path and query) or an EC2 action. */
   path?: RegExp;
   action?: string;
+  /** A status to answer, or 0: the answer is held past the client's timeout, once. */
   status: number;
+  method?: string;
   from: number;
   to: number;
 }
@@ -112,7 +114,7 @@ const draftArb = fc.record({
 });
 
 const outageArb = fc.record({
-  kind: fc.constantFrom<Outage['kind']>('outage-namespace', 'outage-pod-route', 'outage-pod-list', 'outage-lab-namespace', 'outage-ec2-describe', 'outage-ec2-snapshot'),
+  kind: fc.constantFrom<Outage['kind']>('outage-namespace', 'outage-pod-route', 'outage-pod-list', 'outage-lab-namespace', 'outage-ec2-describe', 'outage-ec2-snapshot', 'outage-delete-timeout'),
   from: fc.integer({ min: 1, max: 3 }),
   length: fc.integer({ min: 3, max: 7 }),
   status: fc.constantFrom(500, 503),
@@ -211,6 +213,13 @@ function resolveOutages(draft: FleetDraft, reservations: GenReservation[], round
       case 'outage-lab-namespace': return { kind: o.kind, path: new RegExp(`^/api/v1/namespaces/${LAB_NS}/`), ...window };
       case 'outage-ec2-describe': return { kind: o.kind, action: 'DescribeVolumes', ...window };
       case 'outage-ec2-snapshot': return { kind: o.kind, action: 'CreateSnapshot', ...window };
+      case 'outage-delete-timeout': {
+        // The graceful delete of an ended reservation's pod whose answer is lost: it happens, the caller times out.
+        const ended = reservations.filter((r) => r.kind === 'ended' && r.ownPod);
+        const target = ended[o.pick % Math.max(1, ended.length)];
+        target?.adversity.push(o.kind);
+        return { kind: o.kind, method: 'DELETE', path: new RegExp(`^/api/v1/namespaces/${target?.namespace ?? GOOD_NS}/pods/${escape(target?.podName ?? 'none')}\\?`), status: 0, from: 1, to: 1 };
+      }
     }
   });
   if (draft.labOutage && !outages.some((o) => o.kind === 'outage-lab-namespace')) {
@@ -238,7 +247,7 @@ export const ALL_ADVERSITY: Adversity[] = [
   'id-long', 'id-at-255', 'id-quote', 'id-space', 'id-dollar', 'id-newline', 'id-unicode', 'id-selector-syntax', 'id-label-limit-63', 'id-not-a-label',
   'shared-prefix', 'reused-pod-name', 'pod-name-of-live', 'disk-moved', 'missing-namespace',
   'outage-namespace', 'outage-pod-route', 'outage-pod-list', 'outage-lab-namespace', 'outage-ec2-describe', 'outage-ec2-snapshot',
-  'volume-creating', 'volume-in-use', 'volume-attaching', 'volume-detaching', 'volume-deleting', 'volume-deleted', 'volume-error',
+  'outage-delete-timeout', 'volume-creating', 'volume-in-use', 'volume-attaching', 'volume-detaching', 'volume-deleting', 'volume-deleted', 'volume-error',
 ];
 
 /** The fleet of one seed: fast-check's generator, replayed exactly by the seed. */

@@ -59,6 +59,16 @@ function routeOf(method: string | undefined, url: string | undefined, type: stri
   return match ? [match[1]!] : undefined;
 }
 
+/** Attribute headers are percent-encoded (CloudEvents HTTP binding 3.1.3.2): a subject with a newline is sent as %0A. */
+function decodeAttribute(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
+}
+
 function shuffle<T>(items: T[], pick: () => number): T[] {
   for (let i = items.length - 1; i > 0; i--) {
     const j = Math.floor(pick() * (i + 1));
@@ -84,7 +94,7 @@ export async function startBus(replicaEndpoints: () => Map<string, Endpoint>[], 
       }
       const headers = Object.fromEntries(Object.entries(req.headers).filter(([name]) => KEPT.test(name)).map(([name, value]) => [name, String(value)]));
       const body = Buffer.concat(chunks);
-      published.push({ id: headers['ce-id']!, type: headers['ce-type']!, subject: headers['ce-subject'], data: JSON.parse(body.toString('utf8') || '{}') as Record<string, unknown> });
+      published.push({ id: headers['ce-id']!, type: headers['ce-type']!, subject: decodeAttribute(headers['ce-subject']), data: JSON.parse(body.toString('utf8') || '{}') as Record<string, unknown> });
       for (const fn of targets) queue.push({ fn, headers, body });
       stats.published += 1;
       res.writeHead(202).end();

@@ -13,6 +13,9 @@ export interface KubeDelete {
   /** Absent for a collection delete. */
   name?: string;
   labelSelector?: string;
+  graceSeconds?: number;
+  /** On the simulator's clock. */
+  at: Date;
 }
 
 export interface Ec2Write {
@@ -54,7 +57,11 @@ export async function recordRound(record: HarmRecord, round: number, sim: Sim, d
     const match = request.method === 'DELETE' ? OBJECT_PATH.exec(request.path) : null;
     if (!match) continue;
     const labelSelector = request.query.get('labelSelector') ?? undefined;
-    record.deletes.push({ round, namespace: decodeURIComponent(match[1]!), kind: match[2]!, ...(match[3] && { name: decodeURIComponent(match[3]) }), ...(labelSelector && { labelSelector }) });
+    const grace = request.query.get('gracePeriodSeconds');
+    record.deletes.push({
+      round, at: request.at, namespace: decodeURIComponent(match[1]!), kind: match[2]!, ...(match[3] && { name: decodeURIComponent(match[3]) }),
+      ...(labelSelector && { labelSelector }), ...(grace !== null && { graceSeconds: Number(grace) }),
+    });
   }
   sim.requests.clear();
   for (const call of sim.aws.calls().filter((c) => c.service === 'ec2' && EC2_WRITES.includes(c.action))) {

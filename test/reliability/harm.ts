@@ -11,7 +11,7 @@ import { LAB_NS, PASSING_CONDITIONS } from './adversity.js';
 import type { GeneratedFleet, GenReservation } from './adversity.js';
 import type { HarmRecord } from './harm-record.js';
 
-export type Invariant = 'ownership' | 'live-stays-live' | 'volume-holder' | 'volume-state' | 'liveness' | 'old';
+export type Invariant = 'ownership' | 'live-stays-live' | 'no-force-on-unknown' | 'volume-holder' | 'volume-state' | 'liveness' | 'old';
 
 export interface Violation {
   invariant: Invariant;
@@ -67,6 +67,21 @@ export function ownershipViolations(fleet: GeneratedFleet, record: HarmRecord, s
     }
   }
   return dedupe(found);
+}
+
+/** A graceful pod delete whose answer was lost is followed by a read, never by grace 0 before the grace has passed. */
+export function forceViolations(fleet: GeneratedFleet, record: HarmRecord): Violation[] {
+  const found: Violation[] = [];
+  const objects = owners(fleet);
+  const graceful = record.deletes.filter((d) => d.kind === 'pods' && d.name && (d.graceSeconds ?? 30) > 0);
+  for (const d of record.deletes.filter((x) => x.kind === 'pods' && x.name && x.graceSeconds === 0)) {
+    const first = graceful.find((g) => g.namespace === d.namespace && g.name === d.name && g.at <= d.at);
+    const waited = first ? (d.at.getTime() - first.at.getTime()) / 1000 : Infinity;
+    if (first && waited < (first.graceSeconds ?? 30)) {
+      found.push({ invariant: 'no-force-on-unknown', entity: objects.get(`${d.namespace}/pods/${d.name}`)?.id ?? '', what: `round ${d.round}: pod ${d.name} deleted with grace 0 ${waited} s after a graceful delete of ${first.graceSeconds ?? 30} s` });
+    }
+  }
+  return found;
 }
 
 export function liveViolations(fleet: GeneratedFleet, record: HarmRecord, sim: Sim): Violation[] {

@@ -158,6 +158,8 @@ describe('bundles that call AWS', () => {
     sim.aws.addFunction(updater);
     const volumeId = 'vol-0b0d1e0000000001';
     sim.aws.addVolume({ volumeId, sizeGiB: 10 });
+    // The pod's 404 proves it gone only in a namespace that exists.
+    sim.kube.addNamespace('gpu-dev');
     await insertReservation(db.pool, { reservation_id: 'b0d1e000-0000-4000-8000-000000000001', status: 'expired', status_changed_at: new Date(), ebs_volume_id: volumeId });
     const answer = await post('cleanup-pod', { 'content-type': 'application/json', 'x-call-id': 'aws-cleanup' }, '{}');
     expect(answer.json).toMatchObject({ outcome: 'succeeded', summary: { cleaned: 1, availability_updates: 1 } });

@@ -6,6 +6,7 @@
 import { benchColdStart } from './cold-start.js';
 import { benchDatabase } from './database.js';
 import { benchEventLatency } from './event-latency.js';
+import { benchOomScan } from './oom-scan.js';
 import { benchSnapshotSync } from './snapshot-sync.js';
 import { benchTeardown } from './teardown.js';
 import { benchWarnExpire } from './warn-expire.js';
@@ -26,6 +27,7 @@ export interface BenchSection {
 export const sections: BenchSection[] = [
   { id: 'database', title: 'Database foundation', run: (context) => benchDatabase(context.rounds) },
   { id: 'warn-expire', title: 'warn and expire at fleet scale', run: benchWarnExpire },
+  { id: 'oom-scan', title: 'oom-scan: the scheduled scan over a pod for every active reservation', run: benchOomScan },
   { id: 'teardown', title: 'cleanup-pod: teardown of 500 reservations in one sweep', run: benchTeardown },
   { id: 'snapshot-sync', title: 'snapshot-sync: polling scales with pending snapshots, not history', run: benchSnapshotSync },
   { id: 'cold-start', title: 'Bundles: size, cold start and memory per function', run: benchColdStart },

@@ -159,16 +159,19 @@ async function seedEnded(bench: FunctionBench, prefix: string, count: number): P
   return ids;
 }
 
-/** The delete run, the grace period, then the run that finishes every teardown. */
-async function tearDown(bench: FunctionBench, deps: Deps, count: number): Promise<[MeasuredRun, MeasuredRun]> {
+/**
+ * The delete run, the grace period, then the run that finishes the teardowns. Teardowns the second
+ * run did not finish (still retrying, e.g. a call that timed out under load) are a figure, not a
+ * failure of the benchmark: they are counted and reported with the run.
+ */
+async function tearDown(bench: FunctionBench, deps: Deps, count: number): Promise<[MeasuredRun, MeasuredRun, number]> {
   const fn = cleanupPod as unknown as FunctionDefinition<never, Deps>;
   const first = await measureRun(bench, fn, deps, { maxItems: count });
   bench.clock.advanceSeconds(31);
   bench.sim.kube.tick();
   const second = await measureRun(bench, fn, deps, { maxItems: count });
-  if (second.result.summary.cleaned !== count) throw new Error(`teardown bench: ${JSON.stringify(second.result.summary)}`);
   bench.clock.advanceSeconds(60);
-  return [first, second];
+  return [first, second, count - (second.result.summary.cleaned ?? 0)];
 }
 
 const perReservation = (runs: MeasuredRun[], key: 'kubeCalls' | 'ec2Calls' | 'lambdaCalls' | 'statements', count: number) =>
@@ -176,10 +179,12 @@ const perReservation = (runs: MeasuredRun[], key: 'kubeCalls' | 'ec2Calls' | 'la
 
 async function sweepTable(bench: FunctionBench, count: number): Promise<string[]> {
   const deps = bench.deps();
-  const [first, second] = await tearDown(bench, deps, count);
+  const [first, second, retrying] = await tearDown(bench, deps, count);
   const concurrency = deps.config.run.concurrency;
   return [
     `### One sweep over ${count} ended reservations (concurrency ${concurrency}, no added latency)`,
+    '',
+    `Teardowns not finished by the second run (still retrying): ${retrying} of ${count}.`,
     '',
     '| run | wall time | Kubernetes calls | EC2 calls | Lambda calls | SQL statements |',
     '|---|---|---|---|---|---|',
@@ -199,19 +204,21 @@ async function latencyTable(bench: FunctionBench, count: number, rounds: number)
   for (const concurrency of [1, 8]) {
     const deps = bench.deps({ CONCURRENCY: String(concurrency) });
     const perMinute: number[] = [];
+    let stillRetrying = 0;
     for (let round = 0; round < rounds; round++) {
       await seedEnded(bench, `l${String.fromCharCode(97 + serial++)}c${concurrency}`, count);
-      const [first, second] = await tearDown(bench, deps, count);
-      perMinute.push(count / ((first.ms + second.ms) / 60_000));
+      const [first, second, retrying] = await tearDown(bench, deps, count);
+      perMinute.push((count - retrying) / ((first.ms + second.ms) / 60_000));
+      stillRetrying += retrying;
     }
-    rows.push(`| ${concurrency} | ${count} | ${median(perMinute).toFixed(0)} | ${rounds} |`);
+    rows.push(`| ${concurrency} | ${count} | ${median(perMinute).toFixed(0)} | ${stillRetrying} | ${rounds} |`);
   }
   bench.sim.faults.clear();
   return [
     `### Throughput with every simulated call held 20 ms`,
     '',
-    '| concurrency | reservations per round | teardowns per minute (median) | rounds |',
-    '|---|---|---|---|',
+    '| concurrency | reservations per round | finished teardowns per minute (median) | still retrying after two runs (all rounds) | rounds |',
+    '|---|---|---|---|---|',
     ...rows,
     '',
   ];

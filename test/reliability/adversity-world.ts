@@ -6,7 +6,7 @@ import type { Db } from '../../shared/db/pool.js';
 import type { Sim } from '../../sim/server.js';
 import { insertDisk, insertLab, insertReservation } from '../support/fixtures.js';
 import type { PodChange } from './fleet.js';
-import { LAB_NS, PASSING_CONDITIONS } from './adversity.js';
+import { GOOD_NS, LAB_NS, PASSING_CONDITIONS, SECOND_NS } from './adversity.js';
 import type { GeneratedFleet, GenReservation, Outage, VolumeCondition } from './adversity.js';
 
 /** Longer than the functions' Kubernetes request timeout (KUBE_REQUEST_TIMEOUT_MS in world.ts). */
@@ -23,6 +23,8 @@ function rowFor(r: GenReservation, now: Date) {
 }
 
 export async function seedGenerated(db: Db, sim: Sim, fleet: GeneratedFleet, now: Date): Promise<void> {
+  // The configured namespaces exist whether or not a pod is in them; only MISSING_NS does not.
+  for (const namespace of [GOOD_NS, SECOND_NS, LAB_NS]) sim.kube.addNamespace(namespace);
   for (const r of fleet.reservations) await insertReservation(db, rowFor(r, now));
   for (const r of fleet.reservations.filter((x) => x.volumeId && x.kind !== 'newer')) {
     await insertDisk(db, { user_id: r.userId, disk_name: r.diskName, in_use: true, reservation_id: r.diskHolder, ebs_volume_id: r.volumeId });

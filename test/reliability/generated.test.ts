@@ -109,9 +109,11 @@ for (const seed of SEEDS) {
       finished = record;
     }, 180_000);
 
-    it('the new invariants notice a live pod deleted, a force delete on a lost answer, a volume snapshotted for a non-holder, and an unfinished teardown', async () => {
-      const live = fleet.reservations.find((r) => r.kind === 'newer' || (r.kind === 'live' && r.volumeId))!;
-      const ended = fleet.reservations.find((r) => r.kind === 'ended' && r.diskHolder === r.id && r.volumeId && r.volume?.condition !== 'error')!;
+    const live = fleet.reservations.find((r) => r.kind === 'newer' || (r.kind === 'live' && r.volumeId));
+    const ended = fleet.reservations.find((r) => r.kind === 'ended' && r.diskHolder === r.id && r.volumeId && r.volume?.condition !== 'error');
+    // Every default seed has both; another seed may not.
+    it.runIf(live && ended)('the new invariants notice a live pod deleted, a force delete on a lost answer, a volume snapshotted for a non-holder, and an unfinished teardown', async () => {
+      if (!live || !ended) return;
       const record = finished ?? newHarmRecord();
       record.deletes.push({ round: 99, at: world.clock.now(), namespace: live.namespace, kind: 'pods', name: live.podName! });
       record.ec2.push({ round: 99, action: 'CreateSnapshot', volumeId: ended.volumeId!, tags: { 'devenv-lifecycle/reservation-id': live.id } });

@@ -32,7 +32,8 @@ function start(args: string[]) {
 describe('npm run sim', () => {
   it('serves the API, writes its kubeconfig, and stops on SIGTERM', async () => {
     const sim = start(['--port', '0']);
-    for (let i = 0; i < 150 && !sim.output().stdout.includes('kubeconfig:'); i++) await new Promise((r) => setTimeout(r, 50));
+    // tsx compiles the simulator on start: seconds on a busy machine, so allow up to 40 s.
+    for (let i = 0; i < 800 && !sim.output().stdout.includes('kubeconfig:'); i++) await new Promise((r) => setTimeout(r, 50));
     const url = /at (http:\/\/127\.0\.0\.1:\d+)/.exec(sim.output().stdout)?.[1];
     expect(url).toBeDefined();
     const kubeconfig = readFileSync(path.join(dir, '.data', 'sim-kubeconfig'), 'utf8');
@@ -41,7 +42,7 @@ describe('npm run sim', () => {
     expect((await fetch(`${url}/api/v1/namespaces`)).status).toBe(200);
     sim.child.kill('SIGTERM');
     expect(await sim.exited).toBe(0);
-  });
+  }, 60_000);
 
   it('refuses an unknown flag or a host off loopback with one line and status 2', async () => {
     for (const args of [['--bogus'], ['--host', '0.0.0.0']]) {
@@ -51,5 +52,5 @@ describe('npm run sim', () => {
       expect(lines).toHaveLength(1);
       expect(lines[0]).toMatch(/^sim: .*usage: npm run sim/);
     }
-  });
+  }, 60_000);
 });

@@ -7,6 +7,7 @@
 import { loadConfig, processEnvironment } from '../shared/config.js';
 import { makeDeps } from '../shared/deps.js';
 import type { Deps } from '../shared/deps.js';
+import { deadLetterSink } from '../shared/events/dead-letter-sink.js';
 import type { BaseOptions, FunctionDefinition } from '../shared/runtime/invocation.js';
 import { openfaasHandler } from '../shared/runtime/openfaas.js';
 import type { OpenFaasHandler } from '../shared/runtime/openfaas.js';
@@ -15,5 +16,6 @@ export function openfaasEntry(fn: FunctionDefinition<BaseOptions, Deps>): OpenFa
   const config = loadConfig(processEnvironment());
   const deps = makeDeps(config);
   deps.log.info({ fn: fn.name, events: config.events.mode }, 'function loaded');
-  return openfaasHandler(fn, () => deps, { metrics: deps.metrics, logger: deps.log, bodyLimitBytes: config.events.bodyLimitBytes });
+  const deadLetters = deadLetterSink({ db: deps.pool, metrics: deps.metrics, now: () => deps.clock.now() });
+  return openfaasHandler(fn, () => deps, { metrics: deps.metrics, logger: deps.log, bodyLimitBytes: config.events.bodyLimitBytes, deadLetterSink: deadLetters });
 }

@@ -5,6 +5,7 @@
  */
 import type { Logger } from 'pino';
 import { Invalid } from '../errors.js';
+import { DEAD_LETTER_PATH } from '../events/dead-letter-sink.js';
 import { classify } from './classify.js';
 import type { BaseOptions, FunctionDefinition, Invocation, RunResult, TriggerKind } from './invocation.js';
 import { invalidFrom, zodIssues } from './issues.js';
@@ -18,6 +19,8 @@ export interface RuntimeOptions {
   metrics: Metrics;
   logger: Logger;
   bodyLimitBytes: number;
+  /** Serves POST /dead-letters (the Knative dead-letter sink) when set. */
+  deadLetterSink?: Endpoint;
 }
 
 /** Builds what `handle` needs for one invocation (the lead's Deps plus a run logger, say). */
@@ -37,6 +40,7 @@ export function createEndpoint<Options extends BaseOptions, Context>(
     const method = request.method.toUpperCase();
     if (method === 'GET') return serveGet(request.path, fn.name, options.metrics);
     if (method !== 'POST') return methodNotAllowed();
+    if (request.path === DEAD_LETTER_PATH && options.deadLetterSink) return options.deadLetterSink(request);
     return withoutReplyBody(request, await invoke(request));
   };
 }

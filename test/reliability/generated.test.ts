@@ -101,7 +101,7 @@ for (const seed of SEEDS) {
       printSummary(`generated adversity (seed ${seed})`, {
         seed, rounds: `${ROUNDS} with outages + ${SETTLE_ROUNDS} clean`, reservations: fleet.reservations.length, labs: fleet.labs.length,
         kinds: fleet.reservations.reduce<Record<string, number>>((n, r) => ({ ...n, [r.kind]: (n[r.kind] ?? 0) + 1 }), {}),
-        adversity: adversityOf(fleet), 'invariant violations': violations.length,
+        adversity: adversityOf(fleet), 'recorded (deletes, EC2 writes)': `${record.deletes.length}, ${record.ec2.length}`, 'invariant violations': violations.length,
         'open defects (listed)': open.map((v) => `${openDefectOf(v, fleet)}: ${v.invariant}: ${v.what}`),
         ...(violations.length > 0 && await diagnostics(world)),
       });

@@ -4,10 +4,11 @@
  * routing table, and nothing runs as root or with a writable root filesystem.
  */
 import { readFileSync, readdirSync } from 'node:fs';
-import { parse } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { renderFiles } from '../../build/knative.js';
+import { DEFAULT_IMAGE_PULL_SECRET, renderFiles } from '../../build/knative.js';
 import { readStack } from '../../build/stack.js';
+import { DEAD_LETTER_PATH } from '../../shared/events/dead-letter-sink.js';
 import { consumersOf, typesConsumedBy } from '../../shared/events/routing.js';
 import { EventTypes } from '../../shared/events/types.js';
 import type { EventType } from '../../shared/events/types.js';
@@ -110,6 +111,43 @@ describe('schedules and subscriptions', () => {
     const [source] = ofKind<{ spec: { mode: string; resources: { kind: string; selector: object }[]; sink: { ref: { kind: string } } } }>(objects, 'ApiServerSource');
     expect(source!.spec).toMatchObject({ mode: 'Resource', sink: { ref: { kind: 'Broker' } } });
     expect(source!.spec.resources).toEqual([{ apiVersion: 'v1', kind: 'Pod', selector: { matchExpressions: [{ key: 'reservation-id', operator: 'Exists' }] } }]);
+  });
+});
+
+interface Delivery {
+  retry?: number;
+  backoffPolicy?: string;
+  backoffDelay?: string;
+  deadLetterSink?: { ref?: { apiVersion: string; kind: string; name: string }; uri?: string };
+}
+
+describe('nothing that fails is lost', () => {
+  const knativeServices = ofKind(objects, 'Service').filter((o) => o.apiVersion === 'serving.knative.dev/v1').map((o) => o.metadata.name);
+  const deliveries = [...ofKind(objects, 'Broker'), ...ofKind(objects, 'Trigger')]
+    .map((o) => [`${o.kind}/${o.metadata.name}`, (o.spec as { delivery?: Delivery }).delivery] as const);
+
+  it('there is a Broker, and Triggers for it', () => {
+    expect(ofKind(objects, 'Broker').map((b) => b.metadata.name)).toEqual(['devenv-lifecycle']);
+    expect(deliveries.length).toBeGreaterThan(1);
+  });
+
+  it.each(deliveries)('%s retries with exponential backoff, then sends the event to the dead-letter sink', (_name, delivery) => {
+    expect(delivery?.retry).toBeGreaterThanOrEqual(3);
+    expect(delivery?.backoffPolicy).toBe('exponential');
+    expect(delivery?.backoffDelay).toMatch(/^PT\d+(\.\d+)?S$/);
+    // A relative uri is resolved against the ref's address: the path the function serves the sink on.
+    expect(delivery?.deadLetterSink).toEqual({ ref: { apiVersion: 'serving.knative.dev/v1', kind: 'Service', name: expect.any(String) }, uri: DEAD_LETTER_PATH });
+    expect(knativeServices).toContain(delivery!.deadLetterSink!.ref!.name);
+  });
+
+  it('every function runs as a ServiceAccount that pulls with the registry secret, whose name the generator takes', () => {
+    const accounts = ofKind<{ imagePullSecrets?: { name: string }[] }>(objects, 'ServiceAccount').filter((o) => o.file === 'k8s/knative/serviceaccounts.yaml');
+    const used = ofKind<{ spec: { template: { spec: KnativePodSpec } } }>(objects, 'Service')
+      .filter((o) => o.apiVersion === 'serving.knative.dev/v1').map((o) => o.spec.template.spec.serviceAccountName);
+    expect(accounts.map((a) => a.metadata.name).sort()).toEqual(used.sort());
+    for (const account of accounts) expect(account.imagePullSecrets, account.metadata.name).toEqual([{ name: DEFAULT_IMAGE_PULL_SECRET }]);
+    const custom = parseAllDocuments(renderFiles(root, { imagePullSecret: 'regcred' })['serviceaccounts.yaml']!).map((d) => d.toJSON() as { imagePullSecrets: unknown });
+    expect(custom.map((a) => a.imagePullSecrets)).toEqual(used.map(() => [{ name: 'regcred' }]));
   });
 });
 

@@ -133,13 +133,26 @@ async function serveUpgrade(parts: Parts, req: http.IncomingMessage, socket: Dup
   socket.destroy();
 }
 
+/**
+ * The attach/detach controller: a gone pod's EBS volumes are detached. For a pod on a lost node
+ * the detach waits until the node is back, as the volume stays attached to an instance nobody can
+ * reach (a real controller force-detaches after six minutes; the simulator waits for restoreNode).
+ */
 function detachVolumesOnPodGone(kube: KubeScenario, aws: AwsSim): void {
+  const waiting = new Map<string, string[]>();
+  const detach = (ids: string[]) => {
+    for (const id of ids) if (aws.volume(id)?.attachedTo !== undefined) aws.detachVolume(id);
+  };
   kube.onPodGone((pod) => {
     const volumes = (pod.spec.volumes ?? []) as { awsElasticBlockStore?: { volumeID?: string } }[];
-    for (const volume of volumes) {
-      const id = volume.awsElasticBlockStore?.volumeID;
-      if (id && aws.volume(id)?.attachedTo !== undefined) aws.detachVolume(id);
-    }
+    const ids = volumes.flatMap((volume) => (volume.awsElasticBlockStore?.volumeID ? [volume.awsElasticBlockStore.volumeID] : []));
+    const node = pod.spec.nodeName;
+    if (node !== undefined && kube.lostNodes().includes(node)) waiting.set(node, [...(waiting.get(node) ?? []), ...ids]);
+    else detach(ids);
+  });
+  kube.onNodeRestored((node) => {
+    detach(waiting.get(node) ?? []);
+    waiting.delete(node);
   });
 }
 

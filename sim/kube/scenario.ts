@@ -52,6 +52,7 @@ export function createScenario(ctx: KubeContext) {
     ensureNamespace(namespace);
     return namespace;
   };
+  const restoredListeners = new Set<(node: string) => void>();
   const setNodeReachable = (name: string, reachable: boolean) => {
     const node = store.get('nodes', undefined, name);
     if (!node) throw new Error(`no node named ${name}`);
@@ -142,7 +143,13 @@ export function createScenario(ctx: KubeContext) {
         const conditions = pod.status.conditions.map((c) => (c.type === 'Ready' ? { ...c, status: 'True' as const, lastTransitionTime: timestamp(clock.now()) } : c));
         pods.setStatus(pod, { ...pod.status, conditions });
       }
+      for (const listener of restoredListeners) listener(name);
       pods.tick();
+    },
+    /** Called with the node's name when restoreNode brings it back; returns an unsubscribe function. */
+    onNodeRestored: (listener: (node: string) => void): (() => void) => {
+      restoredListeners.add(listener);
+      return () => restoredListeners.delete(listener);
     },
     /** The nodes lost with loseNode and not restored. */
     lostNodes: (): string[] => [...pods.lostNodes].sort(),

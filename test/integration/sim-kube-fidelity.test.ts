@@ -246,6 +246,18 @@ describe('deletion timing', () => {
     expect(sim.kube.pod(pod)).toBeUndefined();
   });
 
+  it('a force-deleted pod on a lost node leaves its EBS volume attached until the node is back (no detach from a node nobody reaches)', async () => {
+    sim.kube.addNode({ name: `ebs-${serial}` });
+    const { volumeId } = sim.aws.addVolume({ sizeGiB: 8, attachedTo: `ebs-${serial}` });
+    sim.kube.addPod({ name: 'ebs', namespace, nodeName: `ebs-${serial}`, volumes: [{ name: 'disk', awsElasticBlockStore: { volumeID: volumeId } }] });
+    sim.kube.loseNode(`ebs-${serial}`);
+    await call('DELETE', `/api/v1/namespaces/${namespace}/pods/ebs?gracePeriodSeconds=0`);
+    expect(sim.kube.pod({ namespace, name: 'ebs' })).toBeUndefined();
+    expect(sim.aws.volume(volumeId)?.state).toBe('in-use');
+    sim.kube.restoreNode(`ebs-${serial}`);
+    expect(sim.aws.volume(volumeId)?.state).toBe('available');
+  });
+
   it('when the node comes back, pods whose grace period passed meanwhile go', async () => {
     sim.kube.addNode({ name: `back-${serial}` });
     const pod = sim.kube.addPod({ name: 'back', namespace, nodeName: `back-${serial}` });

@@ -47,7 +47,9 @@ for (const section of chosen) {
     ].join('\n'));
     process.stderr.write(`bench: ${section.id} FAILED: ${error}\n`);
   }
-  // Written after every section, so an interrupted or failing run keeps what finished.
+  // Written after every section, so an interrupted or failing run keeps what finished; sections
+  // this run does not measure are taken from the file as it is now.
+  refreshOthers();
   writeFileSync('BENCHMARKS.md', report());
 }
 process.stdout.write(report());
@@ -59,7 +61,7 @@ function report(): string {
     '',
     `Machine: ${machine()}.`,
     'Figures are medians over the runs shown unless a section says otherwise; ratios compare measures taken in the same run.',
-    'Each section says when it was measured and the machine\'s load while it ran: a figure taken under load is slower than the code is.',
+    'Sections measured since load was recorded give the machine\'s load while they ran: a figure taken under load is slower than the code is.',
     'Regenerate with `npm run bench` (full) or `npm run bench -- --quick` (under two minutes).',
     '',
     ...sections.flatMap((section) => {
@@ -75,6 +77,14 @@ function loadNote(before: number): string {
   const after = os.loadavg()[0]!;
   const loaded = Math.max(before, after) > cores * 0.75;
   return `1-minute load average ${before.toFixed(1)} before, ${after.toFixed(1)} after, on ${cores} cores${loaded ? ': taken under load' : ''}.`;
+}
+
+function refreshOthers(): void {
+  const current = existsSync('BENCHMARKS.md') ? readFileSync('BENCHMARKS.md', 'utf8') : '';
+  for (const section of sections) {
+    const kept = chosen.includes(section) ? undefined : sectionBody(current, section.id);
+    if (kept !== undefined) bodies.set(section.id, kept);
+  }
 }
 
 /** The text of one section as the previous BENCHMARKS.md had it, between its markers. */

@@ -84,6 +84,25 @@ describe('the Knative dead-letter sink', () => {
     expect(await leaseDueEvents(db.pool, { owner: 'o', now, limit: 5, leaseSeconds: 30 })).toHaveLength(1);
   });
 
+  it('takes a structured dead letter as well', async () => {
+    const { endpoint } = setup();
+    const body = JSON.stringify({
+      specversion: '1.0', id: ID, source: '/devenv-lifecycle/expire', type: EXPIRED, data: { reservationId: 'r-2' },
+      knativeerrordest: 'http://snapshot-sync.devenv-lifecycle.svc.cluster.local', knativeerrorcode: '400',
+    });
+    const answer = await endpoint({ method: 'POST', path: DEAD_LETTER_PATH, headers: { 'content-type': 'application/cloudevents+json' }, rawBody: Buffer.from(body) });
+    expect(answer.status).toBe(202);
+    expect(await rows()).toMatchObject([{ data: { reservationId: 'r-2' }, last_error: 'knative: 400 from http://snapshot-sync.devenv-lifecycle.svc.cluster.local' }]);
+  });
+
+  it('leaves an event still waiting in the outbox to the outbox', async () => {
+    await enqueueEvents(db.pool, [{ eventId: ID, destination: 'sink', type: EXPIRED, source: '/devenv-lifecycle/expire', data: {} }], now);
+    const { metrics, endpoint } = setup();
+    expect((await endpoint(deadLetter())).status).toBe(202);
+    expect(await rows()).toMatchObject([{ dead_reason: null, delivered_at: null }]);
+    expect(await counted(metrics)).toBe(0);
+  });
+
   it.each([
     ['no CloudEvent at all', { 'ce-specversion': '' }, 'not a CloudEvent'],
     ['no knativeerrordest', { 'ce-knativeerrordest': '' }, 'knativeerrordest'],

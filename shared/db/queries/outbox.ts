@@ -100,7 +100,7 @@ export async function markFailed(db: Db, id: string, owner: string, error: strin
 }
 
 /** Why a row will never be delivered: refused for good, not expressible as HTTP, or out of attempts. */
-export type DeadReason = 'rejected' | 'unencodable' | 'exhausted';
+export type DeadReason = 'rejected' | 'unencodable' | 'exhausted' | 'knative';
 
 export async function markDead(db: Db, id: string, owner: string, reason: DeadReason, error: string, now: Date): Promise<boolean> {
   const result = await db.query(

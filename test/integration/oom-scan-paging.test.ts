@@ -92,6 +92,15 @@ describe('oom-scan pages through the fleet', () => {
     expect(await recorded()).toEqual([idOf(FIRST), idOf(LAST)]);
   });
 
+  it('counts only new kills against maxItems, so kills already recorded never hold back later ones', async () => {
+    h.sim.kube.oomKill(podOf(FIRST), 'gpu-dev');
+    h.sim.kube.oomKill(podOf(LAST), 'gpu-dev');
+    expect((await h.schedule(oomScan, { maxItems: 1 })).summary).toMatchObject({ oom_detected: 1, stopped_at_max_items: 1 });
+    expect(await recorded()).toEqual([idOf(FIRST)]);
+    expect((await h.schedule(oomScan, { maxItems: 1 })).summary).toMatchObject({ oom_detected: 1, pages: 3 });
+    expect(await recorded()).toEqual([idOf(FIRST), idOf(LAST)]);
+  });
+
   it('stops reading pages at its deadline, leaving time for the notices of what it recorded', async () => {
     h.sim.kube.oomKill(podOf(FIRST), 'gpu-dev');
     h.sim.kube.oomKill(podOf(LAST), 'gpu-dev');

@@ -17,7 +17,7 @@ export interface Metrics {
   outboxBacklog: Gauge;
   /** Events dead-lettered (never retried until an operator requeues them), as last counted. */
   outboxDeadLetters: Gauge;
-  /** reason: rejected (permanent 4xx) | unencodable | exhausted (out of attempts). */
+  /** reason: rejected (permanent 4xx) | unencodable | exhausted (out of attempts) | knative (the Broker's dead-letter sink). */
   eventsDeadLettered: Counter<'reason'>;
   warningsSent: Counter<'level'>;
   /** A pod read by name answered 404 in a namespace that does not exist: the read proved nothing. */

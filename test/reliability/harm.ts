@@ -64,6 +64,12 @@ export function ownershipViolations(fleet: GeneratedFleet, record: HarmRecord, s
     // The pod's own reservation is a day from its deadline and had no OOM kill: nothing of its own is due in it.
     if (owner?.lab || (reservation && reservation.expiresInMinutes > 60)) {
       found.push({ invariant: 'ownership', entity: owner!.id, what: `exec ${exec.argv.slice(0, 3).join(' ')} into pod ${exec.pod} of ${show(owner!.id)}, which has nothing due` });
+      continue;
+    }
+    // A warning names the reservation it is for; an owner's id is a label value, so it appears verbatim.
+    const named = /gpu-dev extend (.*)/.exec(exec.stdin ?? exec.argv.join(' '))?.[1];
+    if (reservation && named !== undefined && !named.includes(reservation.id)) {
+      found.push({ invariant: 'ownership', entity: reservation.id, what: `warning for ${named} written into pod ${exec.pod} of ${show(reservation.id)}` });
     }
   }
   return dedupe(found);

@@ -36,15 +36,23 @@ export async function warnedOnce(db: Db, sim: Sim, published: PublishedEvent[]):
   const found: string[] = [];
   const perLevel = countBy(published, [EventTypes.reservationWarned], (e) => `${e.subject} ${String(e.data.expiresAt)} ${String(e.data.levelMinutes)}`);
   for (const [key, n] of perLevel) if (n > 1) found.push(`warning ${key}: published ${n} times for one deadline`);
-  const ledger = await rows<{ reservation_id: string; pod_name: string; n: string }>(db, `select l.reservation_id, r.pod_name, count(*) as n
+  // Per pod (namespace and name): several reservations may name one pod, so its writes are held
+  // against the ledger rows of all of them; which reservation a write was for is the ownership
+  // invariant's concern (harm.ts).
+  const ledger = await rows<{ namespace: string | null; pod_name: string; n: string }>(db, `select r.namespace, r.pod_name, count(*) as n
     from warning_ledger l join reservations r using (reservation_id) group by 1, 2`);
   const writes = new Map<string, number>();
   for (const exec of sim.kube.execs()) {
-    if (exec.exitCode === 0 && exec.argv.some((arg) => arg.includes('WARN_EXPIRES_IN_'))) writes.set(exec.pod, (writes.get(exec.pod) ?? 0) + 1);
+    const pod = `${exec.namespace}/${exec.pod}`;
+    if (exec.exitCode === 0 && exec.argv.some((arg) => arg.includes('WARN_EXPIRES_IN_'))) writes.set(pod, (writes.get(pod) ?? 0) + 1);
   }
+  const allowed = new Map<string, number>();
   for (const row of ledger) {
-    const n = writes.get(row.pod_name) ?? 0;
-    if (n > Number(row.n)) found.push(`reservation ${row.reservation_id}: ${n} warning files written for ${row.n} (deadline, level) pairs`);
+    const pod = `${row.namespace ?? RES_NS}/${row.pod_name}`;
+    allowed.set(pod, (allowed.get(pod) ?? 0) + Number(row.n));
+  }
+  for (const [pod, n] of writes) {
+    if (n > (allowed.get(pod) ?? 0)) found.push(`pod ${pod}: ${n} warning files written for ${allowed.get(pod) ?? 0} (deadline, level) pairs`);
   }
   return found;
 }

@@ -16,7 +16,7 @@ import type { PublishMode } from './events/outbox.js';
 import { createKube } from './kube/index.js';
 import type { Kube } from './kube/index.js';
 import { createClusterResources, createPodReader } from './kube-ports.js';
-import type { LabelledResources, NamedResources } from './labelled-resources.js';
+import type { NamedResources } from './labelled-resources.js';
 import { createLogger } from './log.js';
 import type { PodExec, PodReader } from './pods.js';
 import { createMetrics } from './runtime/metrics.js';
@@ -28,7 +28,7 @@ export interface Deps {
   kube: Kube;
   pods: PodReader;
   exec: PodExec;
-  resources: LabelledResources & NamedResources;
+  resources: NamedResources;
   pool: pg.Pool;
   clock: Clock;
   log: Logger;

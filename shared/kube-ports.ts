@@ -4,11 +4,12 @@
  * absence; everything else propagates as the typed error it is.
  */
 import type { Clock } from './clock.js';
-import { Fatal, Invalid, NotFound, coerceError } from './errors.js';
+import { Fatal, NotFound, coerceError } from './errors.js';
 import type { Kube } from './kube/index.js';
 import { ListExpired } from './kube/index.js';
 import { createOwnedResources } from './kube/owned-resources.js';
-import type { LabelledResources, NamedResources } from './labelled-resources.js';
+import type { NamedResources } from './labelled-resources.js';
+import { isLabelValue } from './kube/ownership.js';
 import type { PodReader } from './pods.js';
 import { summarizePod } from './pod-summary.js';
 import type { PodLike } from './pod-summary.js';
@@ -96,45 +97,6 @@ function namespaceCheck(kube: Kube, options: PodReaderOptions): (namespace: stri
   };
 }
 
-/** A Kubernetes label value: at most 63 characters, alphanumeric at both ends, `-_.` inside. */
-function isLabelValue(value: string): boolean {
-  return value.length <= 63 && /^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$/.test(value);
-}
-
-export function createClusterResources(kube: Kube): LabelledResources & NamedResources {
-  return {
-    async deleteLabelled(namespace, labelSelector, podGraceSeconds) {
-      requireEquality(labelSelector);
-      const errors: string[] = [];
-      const note = (what: string) => (err: unknown) => void errors.push(`${what}: ${coerceError(err).message}`);
-      const pods = await kube.listPods({ namespace, labelSelector }).catch((err: unknown) => (note('list pods')(err), { items: [] }));
-      await Promise.all(pods.items.map((pod) => {
-        const name = pod.metadata?.name ?? '';
-        return kube.deletePod({ namespace, name, gracePeriodSeconds: podGraceSeconds }).catch(note(`pod ${name}`));
-      }));
-      await kube.deleteServices({ namespace, labelSelector }).catch(note('services'));
-      await kube.deleteIngresses({ namespace, labelSelector }).catch(note('ingresses'));
-      return { errors };
-    },
-    async listLabelled(namespace, labelSelector) {
-      const [pods, services, ingresses] = await Promise.all([
-        kube.listPods({ namespace, labelSelector }),
-        kube.listServices({ namespace, labelSelector }),
-        kube.listIngresses({ namespace, labelSelector }),
-      ]);
-      return [
-        ...pods.items.map((pod) => `pod/${pod.metadata?.name ?? ''}`),
-        ...services.map((service) => `service/${service.metadata?.name ?? ''}`),
-        ...ingresses.map((ingress) => `ingress/${ingress.metadata?.name ?? ''}`),
-      ];
-    },
-    ...createOwnedResources(kube),
-  };
-}
-
-/** A destructive listing must name one owner: `key=value`. An empty selector would match everything. */
-function requireEquality(labelSelector: string): void {
-  if (!/^[^=,!()\s]+=[^=,!()\s]+$/.test(labelSelector)) {
-    throw new Invalid(`refusing to delete by label selector ${JSON.stringify(labelSelector)}: it must be one key=value`, [{ field: 'labelSelector', message: 'must be key=value' }]);
-  }
+export function createClusterResources(kube: Kube): NamedResources {
+  return createOwnedResources(kube);
 }

@@ -6,16 +6,6 @@
  */
 import type { Owner } from './kube/ownership.js';
 
-export interface LabelledResources {
-  /**
-   * Delete every pod, service and ingress matching `labelSelector`. A resource already gone counts
-   * as deleted; every other failure is returned, not thrown, so the caller can verify anyway.
-   */
-  deleteLabelled(namespace: string, labelSelector: string, podGraceSeconds: number): Promise<{ errors: string[] }>;
-  /** What still matches, as "kind/name" (pods still terminating included). Throws if it cannot tell. */
-  listLabelled(namespace: string, labelSelector: string): Promise<string[]>;
-}
-
 /** Objects expected under a name (older writers created them without our label). */
 export interface ExpectedNames {
   pod?: string;

@@ -9,11 +9,11 @@ import type { Ec2Api } from '../../shared/aws/ec2.js';
 import type { TeardownRow } from '../../shared/db/queries/cleanup.js';
 import { Conflict, coerceError } from '../../shared/errors.js';
 import type { Owner } from '../../shared/kube/ownership.js';
-import type { ExpectedNames, LabelledResources, LeftAlone, NamedResources } from '../../shared/labelled-resources.js';
+import type { ExpectedNames, LeftAlone, NamedResources } from '../../shared/labelled-resources.js';
 import type { DiskHolding, Observation, Step, VolumeView } from './decide.js';
 
 export interface StepDeps {
-  resources: LabelledResources & NamedResources;
+  resources: NamedResources;
   ec2: Ec2Api;
   reservationLabel: string;
   defaultNamespace: string;

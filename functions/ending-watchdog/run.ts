@@ -11,7 +11,7 @@ import { withTransaction } from '../../shared/db/transaction.js';
 import { buildEvent, sourceFor } from '../../shared/events/build.js';
 import { EventTypes } from '../../shared/events/types.js';
 import { coerceError } from '../../shared/errors.js';
-import type { LabelledResources } from '../../shared/labelled-resources.js';
+import type { NamedResources } from '../../shared/labelled-resources.js';
 import { maskOwner } from '../../shared/log.js';
 import type { Metrics } from '../../shared/runtime/metrics.js';
 import type { RunReport, RunScope } from '../../shared/runtime/run-scope.js';
@@ -21,7 +21,7 @@ import type { WatchdogOptions } from './options.js';
 
 export interface WatchdogDeps {
   pool: pg.Pool;
-  resources: LabelledResources;
+  resources: NamedResources;
   config: Config;
   metrics: Metrics;
 }
@@ -96,11 +96,16 @@ async function recordUnknown(scope: RunScope, deps: WatchdogDeps, lab: EndingLab
   return { verdict: outcome, applied: attempts !== undefined, alert };
 }
 
-async function teardown(resources: LabelledResources, lab: EndingLab, labLabel: string): Promise<TeardownEvidence> {
-  const selector = `${labLabel}=${lab.id}`;
-  const deleted = await resources.deleteLabelled(lab.namespace, selector, 0).catch((err: unknown) => ({ errors: [coerceError(err).message] }));
+/**
+ * Delete what provably belongs to the lab (its label, each object deleted with its uid as a
+ * precondition), then list what is left. The ownership rule is shared with cleanup-pod; lab ids are
+ * uuids (labs.id), so they always travel in the label selector.
+ */
+async function teardown(resources: NamedResources, lab: EndingLab, labLabel: string): Promise<TeardownEvidence> {
+  const owner = { key: labLabel, id: lab.id };
+  const deleted = await resources.deleteOwned(lab.namespace, owner, {}, 0).catch((err: unknown) => ({ errors: [coerceError(err).message] }));
   try {
-    const remaining = await resources.listLabelled(lab.namespace, selector);
+    const remaining = await resources.listOwned(lab.namespace, owner, {});
     return { deletesSucceeded: deleted.errors.length === 0, remaining, errors: deleted.errors };
   } catch (err) {
     return { deletesSucceeded: deleted.errors.length === 0, remaining: null, errors: [...deleted.errors, coerceError(err).message] };

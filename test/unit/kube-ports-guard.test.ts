@@ -1,27 +1,29 @@
 import { describe, expect, it } from 'vitest';
-import { Invalid } from '../../shared/errors.js';
 import type { Kube } from '../../shared/kube/index.js';
 import { createClusterResources } from '../../shared/kube-ports.js';
 
-// The guard must refuse before any call reaches the API: a client that records every call proves it.
-function recordingKube(calls: string[]): Kube {
-  const record = (name: string) => async () => {
-    calls.push(name);
-    return { items: [] };
+// Destructive listings go through the ownership rule: a selector is sent only for an id that is a
+// label value, and always as one key=value. A client that records every call proves it.
+function recordingKube(calls: Array<{ name: string; args: unknown }>): Kube {
+  const record = (name: string) => async (args: unknown) => {
+    calls.push({ name, args });
+    return name === 'listPods' ? { items: [] } : [];
   };
   return new Proxy({}, { get: (_target, name) => record(String(name)) }) as unknown as Kube;
 }
 
-describe('deleteLabelled selector guard', () => {
-  it.each(['', ' ', 'reservation-id', 'reservation-id!=x', 'a=b,c=d', 'app in (x)', 'a==b'])('refuses %j and deletes nothing', async (selector) => {
-    const calls: string[] = [];
-    await expect(createClusterResources(recordingKube(calls)).deleteLabelled('ns', selector, 0)).rejects.toThrow(Invalid);
+describe('deleteOwned selector guard', () => {
+  it.each(['', ' ', 'r1,other', 'a b', '"r1"', '$(id)', 'line\nbreak', 'x'.repeat(64), 'app in (x)', '-r1'])('sends no selector and deletes nothing for the id %j', async (id) => {
+    const calls: Array<{ name: string; args: unknown }> = [];
+    const result = await createClusterResources(recordingKube(calls)).deleteOwned('ns', { key: 'lab-id', id }, {}, 0);
     expect(calls).toEqual([]);
+    expect(result).toEqual({ errors: [], leftAlone: [] });
   });
 
-  it('accepts exactly one key=value', async () => {
-    const calls: string[] = [];
-    await createClusterResources(recordingKube(calls)).deleteLabelled('ns', 'reservation-id=r1', 0);
-    expect(calls).toContain('listPods');
+  it('lists by exactly one key=value for an id that is a label value', async () => {
+    const calls: Array<{ name: string; args: unknown }> = [];
+    await createClusterResources(recordingKube(calls)).deleteOwned('ns', { key: 'lab-id', id: 'lab-1' }, {}, 0);
+    expect(calls.map((call) => call.name)).toEqual(['listPods', 'listServices', 'deleteIngresses']);
+    for (const call of calls) expect(call.args).toMatchObject({ namespace: 'ns', labelSelector: 'lab-id=lab-1' });
   });
 });

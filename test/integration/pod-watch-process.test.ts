@@ -44,8 +44,10 @@ function launch(env: Record<string, string>): { child: ChildProcess; exited: Pro
   return { child, exited, stderr: () => stderr };
 }
 
+// The child compiles TypeScript through tsx at start: on a loaded 2-core machine that alone has
+// taken over 15 s, so the wait is bounded by time, generously, not by a count of polls.
 async function until(condition: () => Promise<boolean> | boolean, what: string): Promise<void> {
-  for (let i = 0; i < 300; i++) {
+  for (const deadline = Date.now() + 40_000; Date.now() < deadline;) {
     if (await condition()) return;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
@@ -74,7 +76,7 @@ describe('pod-watch process', () => {
     expect((await get(`http://127.0.0.1:${port}/metrics`)).text).toMatch(/devenv_lifecycle_pod_watch_deliveries_total\{consumer="oom-scan",outcome="delivered"\} 1/);
     run.child.kill('SIGTERM');
     expect(await run.exited).toBe(0);
-  });
+  }, 60_000);
 
   it('exits 1 when the cluster refuses the watch for good, and 2 on bad configuration', async () => {
     sim.faults.add({ path: '/api/v1/namespaces/forbidden/pods', status: 403 });
@@ -82,7 +84,7 @@ describe('pod-watch process', () => {
     const bad = launch({ KUBE_API_SERVER: sim.url, OPENFAAS_GATEWAY_URL: 'not a url', POD_WATCH_PORT: '70000' });
     expect(await Promise.all([refused.exited, bad.exited])).toEqual([1, 2]);
     expect(bad.stderr()).toMatch(/OPENFAAS_GATEWAY_URL.*POD_WATCH_PORT|POD_WATCH_PORT.*OPENFAAS_GATEWAY_URL/);
-  });
+  }, 60_000);
 
   it('reads the project variables: namespaces default to RESERVATION_NAMESPACE; no database settings are needed', () => {
     const config = loadPodWatchConfig({ KUBE_API_SERVER: 'http://127.0.0.1:1', RESERVATION_NAMESPACE: 'dev-envs', RESERVATION_LABEL: 'example.com/reservation' });

@@ -13,7 +13,7 @@ interface Cursor {
 }
 
 export interface Page {
-  items: KubeObject[];
+  items: readonly KubeObject[];
   resourceVersion: number;
   continueToken?: string;
   remaining: number;
@@ -40,7 +40,7 @@ function parseLimit(text: string | null): number | undefined {
 }
 
 /** One page of `sorted` (already filtered and in key order). */
-export function paginate(sorted: KubeObject[], query: URLSearchParams, currentRv: number, oldestRv: number): Page {
+export function paginate(sorted: readonly KubeObject[], query: URLSearchParams, currentRv: number, oldestRv: number): Page {
   const token = query.get('continue');
   const cursor = token ? decode(token) : undefined;
   if (cursor && cursor.rv < oldestRv) {

@@ -10,10 +10,14 @@ import type { KubeObject } from './store.js';
 import { notFound } from './status.js';
 
 /** Objects of the target's type (in its namespace, if any) that match the query's selectors. */
-export function select(ctx: KubeContext, target: Target, query: URLSearchParams): KubeObject[] {
+function matcher(target: Target, query: URLSearchParams): (object: KubeObject) => boolean {
   const labels = parseLabelSelector(query.get('labelSelector'));
   const fields = parseFieldSelector(query.get('fieldSelector'), target.type.fields);
-  return ctx.store.list(target.type.plural, target.namespace, (object) => matchesLabels(labels, object.metadata.labels) && matchesFields(fields, object));
+  return (object) => matchesLabels(labels, object.metadata.labels) && matchesFields(fields, object);
+}
+
+export function select(ctx: KubeContext, target: Target, query: URLSearchParams): KubeObject[] {
+  return ctx.store.list(target.type.plural, target.namespace, matcher(target, query));
 }
 
 export function getObject(ctx: KubeContext, target: Target): KubeObject {
@@ -37,11 +41,13 @@ export function listBody(target: Target, items: KubeObject[], resourceVersion: n
 }
 
 export function listObjects(ctx: KubeContext, target: Target, query: URLSearchParams): object {
-  const selected = select(ctx, target, query);
+  // Page first, copy after: a paged list of a large namespace copies one page, as a real server
+  // reads one page from etcd.
+  const selected = ctx.store.listShared(target.type.plural, target.namespace, matcher(target, query));
   const page = paginate(selected, query, ctx.store.currentVersion(), ctx.store.oldestServableVersion());
   const unfiltered = !query.get('labelSelector') && !query.get('fieldSelector');
   const extra = page.continueToken
     ? { continue: page.continueToken, ...(unfiltered && { remainingItemCount: page.remaining }) }
     : {};
-  return listBody(target, page.items, page.resourceVersion, extra);
+  return listBody(target, page.items.map((object) => structuredClone(object)), page.resourceVersion, extra);
 }

@@ -116,8 +116,8 @@ export async function benchOomScan(context: BenchContext): Promise<string[]> {
       row('next', fleet, next),
       `| ${fleet.toLocaleString('en')} | listing only (baseline) | ${listing.pages} | ${fleet} | – | – | ${fmt(listing.ms)} | ${fmt(listing.cpuMs)} | ${listing.rssGrowthMiB.toFixed(0)} MiB | 0 | ${listing.pages} | – |`,
       '',
-      '"listing only" reads the same pages through the same pod reader and drops them: the simulator serving them (it copies every pod of the namespace',
-      'for each page it serves) and the client decoding them. What the scan adds to it is the scan\'s own cost: CPU '
+      '"listing only" reads the same pages through the same pod reader and drops them: the simulator serving them (it selects over the namespace',
+      'and copies the page it serves) and the client decoding them. What the scan adds to it is the scan\'s own cost: CPU '
         + `${fmt(Math.max(0, next.cpuMs - listing.cpuMs))} for the next run and ${fmt(Math.max(0, first.cpuMs - listing.cpuMs))} for the first (which also writes ${first.run.result.summary.notices_sent ?? 0} notices by exec).`,
       `RSS growth: next run ${next.rssGrowthMiB.toFixed(0)} MiB, listing alone ${listing.rssGrowthMiB.toFixed(0)} MiB; with the simulator in the process this does not show the scan's own peak against 128 MiB.`,
       '',

@@ -144,7 +144,7 @@ export function callFor(positionals: string[], v: Values): Call {
 }
 
 /** Runs one control command; returns the exit status (0 done, 1 refused by the simulator, 2 bad input). */
-export async function simCommand(args: string[], env: Record<string, string | undefined> = process.env, cwd = process.cwd()): Promise<number> {
+export async function simCommand(args: string[], env: Record<string, string | undefined>, cwd: string): Promise<number> {
   try {
     const { values, positionals } = parseArgs({ args, options, allowPositionals: true, strict: true });
     if (positionals.length === 0 || positionals[0] === 'help') {

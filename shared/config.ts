@@ -96,10 +96,14 @@ export const EnvSchema = z
     MAX_ITEMS: wholeNumber(1, 10_000).default(200),
     RUN_BUDGET_SECONDS: wholeNumber(1, 3600).default(50),
     CONCURRENCY: wholeNumber(1, 64).default(8),
+    // warn's pod execs in flight: 1,000 warnings at 100 ms per exec take about 2 s at 64.
+    WARN_CONCURRENCY: wholeNumber(1, 256).default(64),
     LIFECYCLE_PAUSED: bool.default(false),
 
     WEBHOOK_URL: z.url({ error: 'must be a URL' }).optional(),
     WEBHOOK_TIMEOUT_MS: wholeNumber(100, 300_000).default(5_000),
+    // json: a plain JSON body; slack: Block Kit, with one button per action link.
+    WARN_WEBHOOK_FORMAT: z.enum(['json', 'slack']).default('json'),
 
     K_SINK: z.url({ error: 'must be a URL' }).optional(),
     OPENFAAS_GATEWAY_URL: z.url({ error: 'must be a URL' }).default('http://gateway.openfaas:8080'),
@@ -114,6 +118,19 @@ export const EnvSchema = z
     POD_WATCH_PORT: wholeNumber(0, 65_535).default(8080),
     POD_WATCH_QUEUE_LIMIT: wholeNumber(1, 1_000_000).default(2_000),
     POD_WATCH_DELIVERY_ATTEMPTS: wholeNumber(1, 100).default(5),
+
+    // Acting on a warning (the extend function): links are only issued when ACTION_BASE_URL, the
+    // public URL of the extend function, is set; the signing key comes from the secret file
+    // action-signing-key. Policy bounds every extension; the capacity rule refuses one while
+    // reservations for the same GPU type are queued.
+    ACTION_BASE_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
+    ACTION_SIGNING_KEY: z.string().min(32, 'must be at least 32 characters').max(4096, 'must be at most 4096 characters').optional(),
+    ACTION_LINK_TTL_MINUTES: wholeNumber(1, 10_080).default(60),
+    EXTEND_DEFAULT_MINUTES: wholeNumber(1, 10_080).default(120),
+    EXTEND_MAX_MINUTES: wholeNumber(1, 10_080).default(480),
+    EXTEND_MAX_COUNT: wholeNumber(0, 1000).default(5),
+    RESERVATION_MAX_LIFETIME_HOURS: wholeNumber(1, 8760).default(72),
+    EXTEND_CAPACITY_RULE: bool.default(true),
   });
 
 export type Env = z.output<typeof EnvSchema>;
@@ -160,6 +177,12 @@ function crossFieldIssues(raw: Record<string, string>): InvalidIssue[] {
   if (raw.EVENT_DELIVERY === 'knative' && raw.K_SINK === undefined) {
     add('K_SINK', 'required when EVENT_DELIVERY=knative (set by a SinkBinding)');
   }
+  if (raw.ACTION_BASE_URL !== undefined && raw.ACTION_SIGNING_KEY === undefined) {
+    add('ACTION_SIGNING_KEY', `required when ACTION_BASE_URL is set (env or secret file ${secretFileName('ACTION_SIGNING_KEY')})`);
+  }
+  if (Number(raw.EXTEND_DEFAULT_MINUTES ?? 120) > Number(raw.EXTEND_MAX_MINUTES ?? 480)) {
+    add('EXTEND_DEFAULT_MINUTES', 'must not exceed EXTEND_MAX_MINUTES');
+  }
   return issues;
 }
 
@@ -189,8 +212,10 @@ function shapeConfig(env: Env) {
     },
     policy: policySettings(env),
     run: { maxItems: env.MAX_ITEMS, budgetSeconds: env.RUN_BUDGET_SECONDS, concurrency: env.CONCURRENCY, paused: env.LIFECYCLE_PAUSED },
-    webhook: env.WEBHOOK_URL ? { url: env.WEBHOOK_URL, timeoutMs: env.WEBHOOK_TIMEOUT_MS } : undefined,
+    warn: { concurrency: env.WARN_CONCURRENCY },
+    webhook: env.WEBHOOK_URL ? { url: env.WEBHOOK_URL, timeoutMs: env.WEBHOOK_TIMEOUT_MS, format: env.WARN_WEBHOOK_FORMAT } : undefined,
     events: eventSettings(env),
+    actions: actionSettings(env),
   };
 }
 
@@ -249,6 +274,21 @@ function policySettings(env: Env) {
     evidenceRetentionHours: env.EVIDENCE_RETENTION_HOURS,
   };
 }
+
+function actionSettings(env: Env) {
+  return {
+    baseUrl: env.ACTION_BASE_URL,
+    signingKey: env.ACTION_SIGNING_KEY,
+    linkTtlMinutes: env.ACTION_LINK_TTL_MINUTES,
+    defaultExtendMinutes: env.EXTEND_DEFAULT_MINUTES,
+    maxExtendMinutes: env.EXTEND_MAX_MINUTES,
+    maxExtensions: env.EXTEND_MAX_COUNT,
+    maxLifetimeHours: env.RESERVATION_MAX_LIFETIME_HOURS,
+    capacityRule: env.EXTEND_CAPACITY_RULE,
+  };
+}
+
+export type ActionSettings = ReturnType<typeof actionSettings>;
 
 function eventSettings(env: Env) {
   const mode = env.EVENT_DELIVERY === 'auto' ? (env.K_SINK ? 'knative' : 'openfaas') : env.EVENT_DELIVERY;

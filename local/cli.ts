@@ -29,6 +29,11 @@ const COMMANDS: Record<string, Command> = {
     summary: 'recent runs, newest first: trigger (and which scheduler), outcome, non-zero counters',
     run: async (args) => (await import('./cli-commands.js')).runs(args),
   },
+  why: {
+    usage: 'why <reservation-id | lab-id> [--json]',
+    summary: 'what happened to one reservation or lab and why, oldest first: decisions, warnings, pod checks, teardown, snapshots, OOM kills, runs',
+    run: async (args) => (await import('./cli-why.js')).why(args),
+  },
   'requeue-events': {
     usage: 'requeue-events (--all | --id N… | --event-id UUID…)',
     summary: 'give dead-lettered events (listed by runs) a fresh set of delivery attempts',

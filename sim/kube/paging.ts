@@ -1,27 +1,46 @@
 /*
  * `limit`/`continue` paging. A continue token carries the resourceVersion of the first page and the
  * key of the last item served; every page reports that first version, so a client that watches
- * from it after the last page misses nothing that changed while it paged. A token older than the
- * retained history is refused with 410 Expired, as the real server does after a compaction.
+ * from it after the last page misses nothing that changed while it paged. A page is read from the
+ * sorted index onwards from that key, so it costs the page, not the namespace; the simulator serves
+ * the current objects after the key (not a snapshot at the first page's version), so an object
+ * present through the whole listing is listed exactly once.
+ *
+ * As the real server (etcd3 store): a page that fills its limit carries a continue token whenever
+ * any object of the range follows it, matching the selector or not (so a selective listing can end
+ * on an empty page), and `remainingItemCount` counts the objects after the page. A token older than
+ * the retained history is refused with 410 Expired, and the refusal carries a token that resumes
+ * from the same key at the current version (resourceVersion -1): the rest of an inconsistent list.
  */
 import type { KubeObject } from './store.js';
 import { KubeApiError, badRequest, statusBody } from './status.js';
+import { objectKey } from './type-index.js';
 
 interface Cursor {
   rv: number;
   after: string;
 }
 
+/** Where a list reads from: its matching objects after a key, and how many objects follow a key. */
+export interface Listing {
+  matchingAfter(afterKey: string | undefined): Iterable<KubeObject>;
+  countAfter(afterKey: string | undefined): number;
+}
+
 export interface Page {
-  items: readonly KubeObject[];
+  items: KubeObject[];
   resourceVersion: number;
   continueToken?: string;
+  /** Objects of the range after the page, matching or not. */
   remaining: number;
 }
 
-function keyOf(object: KubeObject): string {
-  return `${object.metadata.namespace ?? ''}/${object.metadata.name}`;
-}
+/** The resourceVersion of a token that resumes at the current version, as the server's -1. */
+const LATEST = -1;
+
+const inconsistentContinue = 'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.';
+
+const encode = (cursor: Cursor) => Buffer.from(JSON.stringify(cursor)).toString('base64url');
 
 function decode(token: string): Cursor {
   try {
@@ -39,21 +58,25 @@ function parseLimit(text: string | null): number | undefined {
   return Number(text);
 }
 
-/** One page of `sorted` (already filtered and in key order). */
-export function paginate(sorted: readonly KubeObject[], query: URLSearchParams, currentRv: number, oldestRv: number): Page {
+function expired(cursor: Cursor): KubeApiError {
+  const status = statusBody(410, inconsistentContinue, 'Expired');
+  return new KubeApiError({ ...status, metadata: { continue: encode({ rv: LATEST, after: cursor.after }) } });
+}
+
+/** One page of `listing`, from the query's continue token, at most its limit. */
+export function paginate(listing: Listing, query: URLSearchParams, currentRv: number, oldestRv: number): Page {
   const token = query.get('continue');
   const cursor = token ? decode(token) : undefined;
-  if (cursor && cursor.rv < oldestRv) {
-    throw new KubeApiError(statusBody(410, 'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.', 'Expired'));
-  }
-  const rest = cursor ? sorted.filter((object) => keyOf(object) > cursor.after) : sorted;
+  if (cursor && cursor.rv !== LATEST && cursor.rv < oldestRv) throw expired(cursor);
   const limit = parseLimit(query.get('limit'));
-  const items = limit === undefined ? rest : rest.slice(0, limit);
-  const remaining = rest.length - items.length;
-  const resourceVersion = cursor?.rv ?? currentRv;
+  const items: KubeObject[] = [];
+  for (const object of listing.matchingAfter(cursor?.after)) {
+    items.push(object);
+    if (items.length === limit) break;
+  }
   const last = items[items.length - 1];
-  const continueToken = remaining > 0 && last
-    ? Buffer.from(JSON.stringify({ rv: resourceVersion, after: keyOf(last) })).toString('base64url')
-    : undefined;
+  const remaining = last && items.length === limit ? listing.countAfter(objectKey(last.metadata.namespace, last.metadata.name)) : 0;
+  const resourceVersion = cursor === undefined || cursor.rv === LATEST ? currentRv : cursor.rv;
+  const continueToken = remaining > 0 && last ? encode({ rv: resourceVersion, after: objectKey(last.metadata.namespace, last.metadata.name) }) : undefined;
   return { items, resourceVersion, remaining, ...(continueToken && { continueToken }) };
 }

@@ -89,7 +89,7 @@ export class Pods {
    */
   tick(): number {
     const now = this.clock.now().getTime();
-    const due = (this.store.list('pods') as Pod[]).filter((pod) => {
+    const due = (this.store.listShared('pods') as readonly Pod[]).filter((pod) => {
       const at = pod.metadata.deletionTimestamp;
       const onLostNode = pod.spec.nodeName !== undefined && this.lostNodes.has(pod.spec.nodeName);
       return at !== undefined && Date.parse(at) <= now && !onLostNode;

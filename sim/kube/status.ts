@@ -16,7 +16,8 @@ export interface StatusDetails {
 export interface StatusBody {
   kind: 'Status';
   apiVersion: 'v1';
-  metadata: Record<string, never>;
+  /** `continue` on a 410 for an expired continue token: where the rest of the list resumes. */
+  metadata: { continue?: string };
   status: 'Failure';
   message: string;
   reason: string;

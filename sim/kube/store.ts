@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../shared/clock.js';
 import { resourceTypeByPlural } from './resources.js';
 import { KubeApiError, notFound, statusBody, timestamp } from './status.js';
+import { TypeIndex, objectKey as keyOf } from './type-index.js';
 
 export interface ObjectMeta {
   name: string;
@@ -47,16 +48,13 @@ export interface Change {
   previous?: KubeObject;
 }
 
-function keyOf(namespace: string | undefined, name: string): string {
-  return `${namespace ?? ''}/${name}`;
-}
-
 export class ObjectStore {
   private version = 0;
   /** Watches from a version below this cannot be served: the changes after it were forgotten. */
   private compactedThrough = 0;
   private history: Change[] = [];
   private readonly objects = new Map<string, Map<string, KubeObject>>();
+  private readonly indexes = new Map<string, TypeIndex>();
   private readonly listeners = new Set<(change: Change) => void>();
 
   /** While true (inside `dryRun`), writes are checked and answered but nothing is stored. */
@@ -87,7 +85,7 @@ export class ObjectStore {
   }
 
   /**
-   * Objects in key order (namespace, then name), as the real server lists them. `keep` filters
+   * Objects in key order (`<namespace>/<name>`), as the real server lists them. `keep` filters
    * before copying, so a selective list costs what it returns, not the whole bucket.
    */
   list(plural: string, namespace?: string, keep: (object: KubeObject) => boolean = () => true): KubeObject[] {
@@ -95,14 +93,34 @@ export class ObjectStore {
   }
 
   /**
-   * As `list`, without copies, for a caller that copies only what it hands out: one page of a large
-   * list then costs a page of copies, not the namespace's. The objects must never be changed.
+   * As `list`, without copies, for a caller that copies only what it keeps. The objects must never
+   * be changed.
    */
   listShared(plural: string, namespace?: string, keep: (object: KubeObject) => boolean = () => true): readonly KubeObject[] {
-    return [...this.bucket(plural).entries()]
-      .filter(([, object]) => (namespace === undefined || object.metadata.namespace === namespace) && keep(object))
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([, object]) => object);
+    return [...this.objectsAfter(plural, namespace, undefined)].filter(keep);
+  }
+
+  /**
+   * Objects (shared, never to be changed) in key order after `afterKey`, read lazily from the
+   * sorted index: a caller that stops after a page has paid for a page.
+   */
+  *objectsAfter(plural: string, namespace: string | undefined, afterKey: string | undefined): Generator<KubeObject> {
+    const bucket = this.bucket(plural);
+    for (const key of this.index(plural).keysAfter(namespace, afterKey)) yield bucket.get(key)!;
+  }
+
+  /** How many objects (in the namespace, or in all) sort after `afterKey`. */
+  countAfter(plural: string, namespace: string | undefined, afterKey: string | undefined): number {
+    return this.index(plural).countAfter(namespace, afterKey);
+  }
+
+  /** Objects (shared) whose label `key` has one of `values`, in key order: a cost of the matches. */
+  withLabel(plural: string, namespace: string | undefined, key: string, values: readonly string[]): KubeObject[] {
+    const bucket = this.bucket(plural);
+    return this.index(plural).withLabel(key, values)
+      .map((found) => bucket.get(found)!)
+      .filter((object) => namespace === undefined || object.metadata.namespace === namespace)
+      .sort((a, b) => compare(keyOf(a.metadata.namespace, a.metadata.name), keyOf(b.metadata.namespace, b.metadata.name)));
   }
 
   create(plural: string, input: NewObject): KubeObject {
@@ -164,8 +182,14 @@ export class ObjectStore {
     this.version += 1;
     object.metadata.resourceVersion = String(this.version);
     const key = keyOf(object.metadata.namespace, object.metadata.name);
-    if (type === 'DELETED') this.bucket(plural).delete(key);
-    else this.bucket(plural).set(key, object);
+    const stored = this.bucket(plural).get(key);
+    if (type === 'DELETED') {
+      this.bucket(plural).delete(key);
+      if (stored) this.index(plural).remove(stored);
+    } else {
+      this.bucket(plural).set(key, object);
+      this.index(plural).add(object, stored);
+    }
     const change: Change = { rv: this.version, type, plural, object: structuredClone(object), ...(previous && { previous: structuredClone(previous) }) };
     this.remember(change);
     for (const listener of this.listeners) listener(structuredClone(change));
@@ -180,6 +204,15 @@ export class ObjectStore {
     }
   }
 
+  private index(plural: string): TypeIndex {
+    let index = this.indexes.get(plural);
+    if (!index) {
+      index = new TypeIndex();
+      this.indexes.set(plural, index);
+    }
+    return index;
+  }
+
   private bucket(plural: string): Map<string, KubeObject> {
     let bucket = this.objects.get(plural);
     if (!bucket) {
@@ -188,4 +221,8 @@ export class ObjectStore {
     }
     return bucket;
   }
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -3,9 +3,9 @@
  * reservations that owe a warning (deadline within the largest level, the crossed level neither
  * sent nor claimed); one ledger query; decide; check that each pod is the reservation's (pods.ts);
  * claim the levels in the ledger (only a won claim is delivered: a level goes out at most once,
- * even across overlapping or killed runs); deliver with bounded concurrency; record each outcome
- * (sent, or failed and retried next run) with its reservation.warned event, deliveries that finish
- * together sharing one transaction (group commit).
+ * even across overlapping or killed runs); deliver with one exec per warning at WARN_CONCURRENCY;
+ * record each outcome (sent, or failed and retried next run) with its reservation.warned event,
+ * WARN_CONCURRENCY outcomes per transaction, so the statements of a run depend on its work alone.
  */
 import type pg from 'pg';
 import type { Config } from '../../shared/config.js';
@@ -22,7 +22,7 @@ import { decide } from './decide.js';
 import type { WarnAction } from './decide.js';
 import { deliverWarning } from './deliver.js';
 import type { Delivery } from './deliver.js';
-import { groupCommit } from './group-commit.js';
+import { batchWriter } from './batch.js';
 import { podVerdicts } from './pods.js';
 import type { PodVerdict } from './pods.js';
 import { sendPendingWebhooks } from './webhook.js';
@@ -54,11 +54,7 @@ export async function warnRun(scope: RunScope, deps: WarnDeps): Promise<RunRepor
     return { summary: { ...summary, would_warn: decision.warnings.length }, failures: [], items };
   }
   const targets = await claimTargets(scope, deps, decision.warnings);
-  // Past the run's time budget, the remaining warnings wait for the next run (a minute later).
-  const record = groupCommit((delivered: Delivered[]) => recordDeliveries(scope, deps, delivered));
-  const results = await mapWithConcurrency(targets, deps.config.run.concurrency, (target): Promise<Delivery | typeof DEFERRED> =>
-    scope.now() < scope.deadline ? deliverAndRecord(scope, deps, target, record) : defer(target, record),
-  );
+  const results = await deliverAll(scope, deps, targets);
   const failures = results.flatMap((result, index) => outcomeOf(result, targets[index]!.action, summary));
   if (deps.config.webhook) {
     const webhooks = await sendPendingWebhooks(deps.pool, deps.config.webhook, 50);
@@ -76,7 +72,7 @@ interface Target {
 
 /** Check the pods, then claim in the ledger the warnings that can go: only the claims won are delivered. */
 async function claimTargets(scope: RunScope, deps: WarnDeps, warnings: WarnAction[]): Promise<Target[]> {
-  const verdicts = await podVerdicts(deps.pods, deps.config.policy.reservationLabel, warnings, deps.config.run.concurrency);
+  const verdicts = await podVerdicts(deps.pods, deps.config.policy.reservationLabel, warnings, deps.config.warn.concurrency);
   const deliverable = warnings.filter((w) => verdicts.get(w.reservationId)!.kind === 'deliver');
   const won = new Set((await claimWarnings(deps.pool, deliverable, scope.now())).map((w) => w.reservationId));
   return warnings.map((action) => {
@@ -106,24 +102,55 @@ interface Delivered {
   delivery: Delivery;
 }
 
-async function deliverAndRecord(scope: RunScope, deps: WarnDeps, target: Target, record: (delivered: Delivered) => Promise<void>): Promise<Delivery> {
+type Outcome = Delivery | typeof DEFERRED;
+
+/**
+ * Deliver at WARN_CONCURRENCY, recording outcomes in batches of that size as they finish. Past the
+ * run's time budget, the remaining warnings wait for the next run (a minute later).
+ */
+async function deliverAll(scope: RunScope, deps: WarnDeps, targets: Target[]): Promise<PromiseSettledResult<Outcome>[]> {
+  const fanOut = deps.config.warn.concurrency;
+  const record = batchWriter(fanOut, (delivered: Delivered[]) => recordDeliveries(scope, deps, delivered));
+  const attempts = await mapWithConcurrency(targets, fanOut, async (target) => {
+    const { outcome, toRecord } = scope.now() < scope.deadline ? await deliverOne(deps, scope.now(), target) : deferOne(target);
+    // Not awaited here: a batch fills only as later deliveries finish, and the last one at the flush.
+    const recorded = toRecord && record.add(toRecord);
+    recorded?.catch(() => undefined);
+    return { outcome, recorded };
+  });
+  record.flush();
+  return Promise.all(attempts.map(async (attempt, index): Promise<PromiseSettledResult<Outcome>> => {
+    if (attempt.status === 'rejected') return attempt;
+    const { outcome, recorded: written } = attempt.value;
+    try {
+      await written;
+    } catch (reason) {
+      return { status: 'rejected', reason };
+    }
+    if (outcome !== DEFERRED && !outcome.skipped) countDelivery(deps, targets[index]!.action, outcome);
+    return { status: 'fulfilled', value: outcome };
+  }));
+}
+
+async function deliverOne(deps: WarnDeps, now: Date, target: Target): Promise<{ outcome: Outcome; toRecord?: Delivered }> {
   const { action, verdict } = target;
-  if (verdict.kind !== 'deliver' && verdict.kind !== 'unknown') return { delivered: false, broadcast: false, skipped: verdict.kind };
+  if (verdict.kind !== 'deliver' && verdict.kind !== 'unknown') return { outcome: { delivered: false, broadcast: false, skipped: verdict.kind } };
   const delivery = verdict.kind === 'unknown'
     ? { delivered: false, broadcast: false, error: verdict.error }
-    : await deliverWarning(deps.exec, deps.config.policy.mainContainer, action, scope.now());
+    : await deliverWarning(deps.exec, deps.config.policy.mainContainer, action, now);
   // A pod gone since it was checked: the claim is released as failed, retried if the pod returns.
-  await record({ action, delivery: delivery.skipped ? { ...delivery, error: 'the pod was gone when the warning was sent' } : delivery });
-  if (delivery.skipped) return delivery;
-  deps.metrics.actions.inc({ function: 'warn', kind: 'warn', outcome: delivery.delivered ? 'done' : 'failed' });
-  if (delivery.delivered) deps.metrics.warningsSent.inc({ level: String(action.levelMinutes) });
-  return delivery;
+  return { outcome: delivery, toRecord: { action, delivery: delivery.skipped ? { ...delivery, error: 'the pod was gone when the warning was sent' } : delivery } };
 }
 
 /** Past the budget: a claim already won is released (as failed) so the next run takes it up. */
-async function defer(target: Target, record: (delivered: Delivered) => Promise<void>): Promise<typeof DEFERRED> {
-  if (target.verdict.kind === 'deliver') await record({ action: target.action, delivery: { delivered: false, broadcast: false, error: "not delivered: the run's time budget was spent" } });
-  return DEFERRED;
+function deferOne(target: Target): { outcome: Outcome; toRecord?: Delivered } {
+  if (target.verdict.kind !== 'deliver') return { outcome: DEFERRED };
+  return { outcome: DEFERRED, toRecord: { action: target.action, delivery: { delivered: false, broadcast: false, error: "not delivered: the run's time budget was spent" } } };
+}
+
+function countDelivery(deps: WarnDeps, action: WarnAction, delivery: Delivery): void {
+  deps.metrics.actions.inc({ function: 'warn', kind: 'warn', outcome: delivery.delivered ? 'done' : 'failed' });
+  if (delivery.delivered) deps.metrics.warningsSent.inc({ level: String(action.levelMinutes) });
 }
 
 /** One transaction for the deliveries that finished together: their ledger rows and their events. */
@@ -142,7 +169,7 @@ async function recordDeliveries(scope: RunScope, deps: WarnDeps, delivered: Deli
 
 const DEFERRED = 'deferred' as const;
 
-function outcomeOf(result: PromiseSettledResult<Delivery | typeof DEFERRED>, action: WarnAction, summary: Record<string, number>): string[] {
+function outcomeOf(result: PromiseSettledResult<Outcome>, action: WarnAction, summary: Record<string, number>): string[] {
   const value = result.status === 'fulfilled' ? result.value : undefined;
   if (value === DEFERRED || value?.skipped) {
     const key = value === DEFERRED ? 'deferred' : value.skipped!;

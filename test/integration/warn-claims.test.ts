@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { warn } from '../../functions/warn/handler.js';
-import { REPLACE_WARNING_SCRIPT } from '../../functions/warn/deliver.js';
+import { DELIVER_WARNING_SCRIPT } from '../../functions/warn/deliver.js';
 import { useFunctionHarness } from '../support/function-harness.js';
 import { insertReservation } from '../support/fixtures.js';
 
@@ -20,7 +20,7 @@ async function reservation(id: string, expiresInMinutes: number) {
   return pod;
 }
 
-const fileWrites = (pod: { namespace: string; name: string }) => h.sim.kube.execs(pod).filter((exec) => exec.argv[2] === REPLACE_WARNING_SCRIPT);
+const fileWrites = (pod: { namespace: string; name: string }) => h.sim.kube.execs(pod).filter((exec) => exec.argv[2] === DELIVER_WARNING_SCRIPT);
 
 async function ledger(id: string) {
   const { rows } = await h.deps.pool.query('select level_minutes, state, attempts from warning_ledger where reservation_id = $1 order by level_minutes', [id]);

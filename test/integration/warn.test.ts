@@ -64,8 +64,9 @@ describe('warn', () => {
     await reservation('wwww0002-argv', 20);
     await h.schedule(warn);
     const exec = h.sim.kube.execs(pod('wwww0002-argv'))[0]!;
-    expect(exec.argv.slice(0, 3)).toEqual(['sh', '-c', 'rm -f /home/dev/WARN_EXPIRES_IN_*MIN.txt && cat > "$1"']);
-    expect(exec.argv.join(' ')).not.toContain('gpu-dev extend');
+    expect(exec.argv.slice(0, 5)).toEqual(['sh', '-c', 'rm -f /home/dev/WARN_EXPIRES_IN_*MIN.txt && cat > "$1" || exit 1; wall "$2" || exit 75', 'sh', '/home/dev/WARN_EXPIRES_IN_20MIN.txt']);
+    expect(exec.argv[2]).not.toContain('wwww0002');
+    expect(exec.stdin).toContain('Save your work now');
     expect(exec.stdin).toContain('gpu-dev extend wwww0002-argv');
   });
 

@@ -148,11 +148,21 @@ export async function pendingWebhooks(db: Db, maxAttempts: number, limit: number
   return rows;
 }
 
-export async function markWebhook(db: Db, key: DeadlineKey & { levelMinutes: number }, sent: boolean, error?: string): Promise<void> {
+export interface WebhookOutcome extends DeadlineKey {
+  levelMinutes: number;
+  sent: boolean;
+  error?: string;
+}
+
+/** Record the webhook attempts of a run in one statement. */
+export async function markWebhooks(db: Db, outcomes: WebhookOutcome[]): Promise<void> {
+  if (outcomes.length === 0) return;
   await db.query(
-    `update warning_ledger set webhook_state = case when $4 then 'sent' else 'failed' end,
-       webhook_attempts = webhook_attempts + 1, last_error = coalesce($5, last_error)
-     where reservation_id = $1 and expires_at = $2 and level_minutes = $3 and webhook_state in ('pending', 'failed')`,
-    [key.reservationId, key.expiresAt, key.levelMinutes, sent, error ?? null],
+    `update warning_ledger l set webhook_state = case when o.sent then 'sent' else 'failed' end,
+       webhook_attempts = l.webhook_attempts + 1, last_error = coalesce(o.error, l.last_error)
+     from jsonb_to_recordset($1::jsonb) as o(reservation_id text, expires_at timestamptz, level_minutes int, sent boolean, error text)
+     where l.reservation_id = o.reservation_id and l.expires_at = o.expires_at and l.level_minutes = o.level_minutes
+       and l.webhook_state in ('pending', 'failed')`,
+    [JSON.stringify(outcomes.map((o) => ({ reservation_id: o.reservationId, expires_at: o.expiresAt.toISOString(), level_minutes: o.levelMinutes, sent: o.sent, error: o.error ?? null })))],
   );
 }

@@ -1,9 +1,13 @@
 /*
  * pod-watch's configuration: the project's own variables (one schema, shared/config.ts), only the
- * ones this process needs. It talks to the Kubernetes API and the gateway, never to the database,
- * so it needs no database credentials.
+ * ones this process needs. The watch talks to the Kubernetes API and the gateway only; the
+ * database is optional, for the fleet gauges and GET /why/<id>, and is used when DATABASE_URL or
+ * POSTGRES_PASSWORD is set. Its policy settings are the functions' own, so "stuck" and "overdue"
+ * mean what the functions act on.
  */
-import { EnvSchema, kubeSettings } from '../shared/config.js';
+import { databaseSettings, EnvSchema, kubeSettings } from '../shared/config.js';
+import type { DatabaseSettings } from '../shared/db/pool.js';
+import type { FleetPolicy } from '../shared/db/queries/fleet.js';
 import { Invalid } from '../shared/errors.js';
 import type { KubeOptions } from '../shared/kube/index.js';
 import type { RetryPolicyOptions } from '../shared/resilience.js';
@@ -12,6 +16,9 @@ const PodWatchEnv = EnvSchema.pick({
   KUBECONFIG: true, KUBE_API_SERVER: true, KUBE_TOKEN: true, KUBERNETES_SERVICE_HOST: true, KUBE_REQUEST_TIMEOUT_MS: true, EXEC_TIMEOUT_SECONDS: true,
   OPENFAAS_GATEWAY_URL: true, RESERVATION_NAMESPACE: true, RESERVATION_LABEL: true, LOG_LEVEL: true, LOG_HASH_SALT: true,
   POD_WATCH_NAMESPACES: true, POD_WATCH_PORT: true, POD_WATCH_QUEUE_LIMIT: true, POD_WATCH_DELIVERY_ATTEMPTS: true,
+  DATABASE_URL: true, POSTGRES_HOST: true, POSTGRES_PORT: true, POSTGRES_USER: true, POSTGRES_PASSWORD: true, POSTGRES_DB: true, POSTGRES_SSLMODE: true,
+  DB_STATEMENT_TIMEOUT_MS: true, DB_LOCK_TIMEOUT_MS: true,
+  GRACE_PERIOD_SECONDS: true, PREPARING_TIMEOUT_MINUTES: true, QUEUE_TIMEOUT_HOURS: true, WATCHDOG_OLDER_THAN_MINUTES: true,
 });
 
 export interface PodWatchConfig {
@@ -26,6 +33,9 @@ export interface PodWatchConfig {
   retry: RetryPolicyOptions;
   logLevel: string;
   logHashSalt: string;
+  /** Absent when no database is configured: no fleet gauges, and /why answers 503. */
+  database?: DatabaseSettings;
+  fleetPolicy: FleetPolicy;
 }
 
 export function loadPodWatchConfig(env: Record<string, string | undefined>): PodWatchConfig {
@@ -47,5 +57,13 @@ export function loadPodWatchConfig(env: Record<string, string | undefined>): Pod
     retry: { maxAttempts: e.POD_WATCH_DELIVERY_ATTEMPTS, initialDelayMs: 200, maxDelayMs: 5_000, callTimeoutMs: 5_000 },
     logLevel: e.LOG_LEVEL,
     logHashSalt: e.LOG_HASH_SALT,
+    // Two connections: a scrape and a /why answer at once; neither holds one for long.
+    database: e.DATABASE_URL || e.POSTGRES_PASSWORD ? { ...databaseSettings({ ...e, DB_POOL_MAX: 2 }), applicationName: 'devenv-lifecycle-pod-watch' } : undefined,
+    fleetPolicy: {
+      graceSeconds: e.GRACE_PERIOD_SECONDS,
+      preparingTimeoutMinutes: e.PREPARING_TIMEOUT_MINUTES,
+      queueTimeoutHours: e.QUEUE_TIMEOUT_HOURS,
+      watchdogOlderThanMinutes: e.WATCHDOG_OLDER_THAN_MINUTES,
+    },
   };
 }

@@ -4,10 +4,13 @@
  */
 import type { Clock } from '../shared/clock.js';
 import { systemClock } from '../shared/clock.js';
+import { createPool } from '../shared/db/pool.js';
 import { createKube } from '../shared/kube/index.js';
 import { createLogger } from '../shared/log.js';
 import type { Logger } from '../shared/log.js';
 import type { PodWatchConfig } from './config.js';
+import { createFleetCollector } from './fleet.js';
+import { createFleetMetrics } from './fleet-metrics.js';
 import { startHealthServer } from './health.js';
 import type { HealthServer } from './health.js';
 import { createPodWatchMetrics } from './metrics.js';
@@ -42,9 +45,12 @@ export async function startPodWatch(config: PodWatchConfig, overrides: PodWatchO
     failed = true;
     log.error({ err }, 'pod watch stopped for good');
   });
-  const health = await startHealthServer(config.port, overrides.host ?? '0.0.0.0', { alive: () => !failed, ready: source.ready, depth: source.depth }, metrics);
+  const clock = overrides.clock ?? systemClock;
+  const db = config.database && createPool(config.database);
+  const fleet = db && createFleetCollector({ db, clock, log }, config.fleetPolicy, createFleetMetrics(metrics.registry));
+  const health = await startHealthServer(config.port, overrides.host ?? '0.0.0.0', { alive: () => !failed, ready: source.ready, depth: source.depth }, metrics, { db, fleet, log });
   // The origin only: a gateway URL may carry credentials.
-  log.info({ namespaces: config.namespaces, gateway: new URL(config.gatewayUrl).origin, health: health.url }, 'pod watch started');
+  log.info({ namespaces: config.namespaces, gateway: new URL(config.gatewayUrl).origin, health: health.url, fleetGauges: db !== undefined }, 'pod watch started');
   return {
     source,
     health,
@@ -52,6 +58,7 @@ export async function startPodWatch(config: PodWatchConfig, overrides: PodWatchO
     stop: async (drainMs) => {
       await source.stop(drainMs);
       await health.close();
+      await db?.end();
     },
   };
 }

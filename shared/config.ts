@@ -71,6 +71,8 @@ export const EnvSchema = z
     POD_CHECK_BATCH: wholeNumber(1, 1000).default(200),
     // Pods per list request in oom-scan's scan: what one page of processing holds in memory.
     OOM_SCAN_PAGE_SIZE: wholeNumber(10, 5000).default(500),
+    // Pages one oom-scan run reads at most; the next run resumes where it stopped (a durable cursor).
+    OOM_SCAN_PAGES_PER_RUN: wholeNumber(1, 10_000).default(100),
 
     WARNING_MINUTES: minutesList.default([30, 15, 5]),
     GRACE_PERIOD_SECONDS: wholeNumber(0, 86_400).default(120),
@@ -131,6 +133,8 @@ export const EnvSchema = z
     EXTEND_MAX_COUNT: wholeNumber(0, 1000).default(5),
     RESERVATION_MAX_LIFETIME_HOURS: wholeNumber(1, 8760).default(72),
     EXTEND_CAPACITY_RULE: bool.default(true),
+    // Slack's signing secret (secret file slack-signing-secret): the interactive endpoint is off without it.
+    SLACK_SIGNING_SECRET: z.string().min(8, 'must be at least 8 characters').max(256, 'must be at most 256 characters').optional(),
   });
 
 export type Env = z.output<typeof EnvSchema>;
@@ -232,7 +236,9 @@ export function kubeSettings(env: KubeEnv) {
   };
 }
 
-function databaseSettings(env: Env) {
+type DatabaseEnv = Pick<Env, 'DATABASE_URL' | 'POSTGRES_HOST' | 'POSTGRES_PORT' | 'POSTGRES_USER' | 'POSTGRES_PASSWORD' | 'POSTGRES_DB' | 'POSTGRES_SSLMODE' | 'DB_POOL_MAX' | 'DB_STATEMENT_TIMEOUT_MS' | 'DB_LOCK_TIMEOUT_MS'>;
+
+export function databaseSettings(env: DatabaseEnv) {
   const connection = env.DATABASE_URL
     ? { connectionString: env.DATABASE_URL }
     : { host: env.POSTGRES_HOST, port: env.POSTGRES_PORT, user: env.POSTGRES_USER, password: env.POSTGRES_PASSWORD, database: env.POSTGRES_DB };
@@ -254,6 +260,7 @@ function policySettings(env: Env) {
     labLabel: env.LAB_LABEL,
     podCheckBatch: env.POD_CHECK_BATCH,
     oomScanPageSize: env.OOM_SCAN_PAGE_SIZE,
+    oomScanPagesPerRun: env.OOM_SCAN_PAGES_PER_RUN,
     warningMinutes: env.WARNING_MINUTES,
     gracePeriodSeconds: env.GRACE_PERIOD_SECONDS,
     launchGraceMinutes: env.LAUNCH_GRACE_MINUTES,
@@ -285,6 +292,7 @@ function actionSettings(env: Env) {
     maxExtensions: env.EXTEND_MAX_COUNT,
     maxLifetimeHours: env.RESERVATION_MAX_LIFETIME_HOURS,
     capacityRule: env.EXTEND_CAPACITY_RULE,
+    slackSigningSecret: env.SLACK_SIGNING_SECRET,
   };
 }
 

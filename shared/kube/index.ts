@@ -164,6 +164,10 @@ export function createKube(options: KubeOptions) {
     },
 
     listIngresses,
+    /** Deletes one ingress by name (only the object with `uid`); false when it was already gone (404). */
+    deleteIngress: ({ namespace, name, uid, signal }: ObjectName & { uid: string }): Promise<boolean> =>
+      existed(callApi(call(`delete ingress ${namespace}/${name}`, signal, name), (o) =>
+        networking.deleteNamespacedIngress({ namespace, name, body: { preconditions: { uid } } }, o))),
     /** Deletes every matching ingress; returns the names that were deleted (already-gone ones are skipped). */
     async deleteIngresses(selection: LabelledIn): Promise<string[]> {
       const { namespace, signal } = selection;

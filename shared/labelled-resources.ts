@@ -25,6 +25,8 @@ export interface OwnedDeletion {
   /** Failures (unknown outcomes): the caller retries and never treats them as done. */
   errors: string[];
   leftAlone: LeftAlone[];
+  /** Set when an owned pod is terminating after the call (deleted by it, or already): reading it again now would only say so. */
+  podsTerminating?: true;
 }
 
 /** The named pod as evidence: absent only on a definite 404; any other failure throws. */
@@ -33,6 +35,12 @@ export type PodEvidence =
   | { state: 'owned'; uid: string; deleting: boolean }
   | { state: 'not-owned'; leftAlone: LeftAlone };
 
+/** One entity of a batched call: its owner and the names its objects may have. */
+export interface OwnedTarget {
+  owner: Owner;
+  names: ExpectedNames;
+}
+
 export interface NamedResources {
   /**
    * Delete what belongs to `owner`: everything labelled with it (when its id is a label value) and
@@ -40,10 +48,20 @@ export interface NamedResources {
    * A delete whose answer is lost is followed by a read, never by a grace-0 delete.
    */
   deleteOwned(namespace: string, owner: Owner, names: ExpectedNames, podGraceSeconds: number): Promise<OwnedDeletion>;
+  /**
+   * deleteOwned for many owners of one namespace (one result per target, in order): one labelled
+   * listing per kind for up to 50 owners, then per target only the reads and deletes it needs.
+   */
+  deleteOwnedMany(namespace: string, targets: OwnedTarget[], podGraceSeconds: number, concurrency: number): Promise<OwnedDeletion[]>;
   /** What of the owner's still exists, as "kind/name". Throws if it cannot tell. */
   listOwned(namespace: string, owner: Owner, names: ExpectedNames): Promise<string[]>;
-  /** Read the pod under `name` and say whose it is. */
-  podEvidence(namespace: string, name: string, owner: Owner): Promise<PodEvidence>;
+  /** listOwned for many owners of one namespace; an Error where it cannot tell (a failed listing). */
+  listOwnedMany(namespace: string, targets: OwnedTarget[]): Promise<Array<string[] | Error>>;
+  /**
+   * Read each pod under its name and say whose it is; an Error where that is unknown. The
+   * namespace is read once, and only when some pod answered 404.
+   */
+  podsEvidence(namespace: string, pods: Array<{ name: string; owner: Owner }>, concurrency: number): Promise<Array<PodEvidence | Error>>;
   /** Grace-0 delete of exactly the pod with `uid`; `replaced` when the name now holds another pod. */
   forceDeletePod(namespace: string, name: string, uid: string): Promise<'deleted' | 'absent' | 'replaced'>;
 }

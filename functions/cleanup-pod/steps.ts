@@ -1,16 +1,18 @@
 /*
- * What each teardown step does in the world and what it observed. Steps are idempotent: an object
- * already gone counts as deleted, a disk released twice is released once (compare-and-set on the
- * holder), an event staged twice has the same id. Every object is judged by ownership
- * (shared/kube/ownership.ts) from the one read the step makes, and the evidence is reused: the
- * uid read in await_gone is the one a grace-0 delete names.
+ * What each teardown step does in the world and what it observed, for every teardown of the sweep
+ * at that step at once. Steps are idempotent: an object already gone counts as deleted, a disk
+ * released twice is released once (compare-and-set on the holder), an event staged twice has the
+ * same id. Every object is judged by ownership (shared/kube/ownership.ts) from the one read the
+ * step makes, and the evidence is reused: the uid read in await_gone is the one a grace-0 delete
+ * names. Reads are shared across teardowns where the API allows it: one labelled listing per kind
+ * for 50 reservations, one namespace read per namespace, one DescribeVolumes for 200 volumes.
  */
 import type { Ec2Api } from '../../shared/aws/ec2.js';
 import type { TeardownRow } from '../../shared/db/queries/cleanup.js';
-import { Conflict, coerceError } from '../../shared/errors.js';
 import type { Owner } from '../../shared/kube/ownership.js';
-import type { ExpectedNames, LeftAlone, NamedResources } from '../../shared/labelled-resources.js';
-import type { DiskHolding, Observation, Step, VolumeView } from './decide.js';
+import type { ExpectedNames, LeftAlone, NamedResources, PodEvidence } from '../../shared/labelled-resources.js';
+import type { DiskHolding, Observation, Step } from './decide.js';
+import { volumeViews } from './volume-read.js';
 
 export interface StepDeps {
   resources: NamedResources;
@@ -18,6 +20,8 @@ export interface StepDeps {
   reservationLabel: string;
   defaultNamespace: string;
   podDeleteGraceSeconds: number;
+  /** Bound on the reads and deletes in flight for one step of the sweep. */
+  concurrency: number;
 }
 
 export interface Target {
@@ -37,6 +41,8 @@ export interface Observed {
   leftAlone: LeftAlone[];
   /** The reservation's pod as read in await_gone, for a grace-0 delete of exactly that pod. */
   podUid?: string;
+  /** delete_resources: a pod of the reservation is terminating (deleted just now, or already). */
+  podsTerminating?: boolean;
 }
 
 export function targetOf(row: TeardownRow, deps: Pick<StepDeps, 'reservationLabel' | 'defaultNamespace'>): Target {
@@ -55,60 +61,75 @@ export function targetOf(row: TeardownRow, deps: Pick<StepDeps, 'reservationLabe
 const seen = (observation: Observation, leftAlone: LeftAlone[] = []): Observed => ({ observation, leftAlone });
 
 export interface StepState {
+  target: Target;
   /** How long the teardown has been in this step. */
   secondsInStep: number;
   /** This run already judged the pod under the name not the reservation's (no second read). */
   podLeftAlone: boolean;
+  /**
+   * This run's delete of the reservation's resources was just answered and left its pod
+   * terminating: a read now would only say so. The next run reads it.
+   */
+  justDeleted: boolean;
 }
 
-export async function observe(step: Step, target: Target, deps: StepDeps, state: StepState): Promise<Observed> {
+/** Observations for every teardown at `step`, in the order given. */
+export async function observeAll(step: Step, states: StepState[], deps: StepDeps): Promise<Observed[]> {
   switch (step) {
     case 'delete_resources':
-      return deleteOwned(target, deps);
+      return byNamespace(states, (namespace, group) => deleteOwned(namespace, group, deps));
     case 'await_gone':
-      return state.podLeftAlone ? seen({ step, pod: 'not-ours' }) : podState(target, deps, state.secondsInStep);
+      return byNamespace(states, (namespace, group) => podStates(namespace, group, deps));
     case 'await_detach':
-      return seen({ step, volume: target.disk.holds ? await volumeState(target, deps.ec2) : { kind: 'not-held', holder: target.disk.holder } });
+      return (await volumeViews(states.map((state) => state.target), deps.ec2)).map((volume) => seen({ step, volume }));
     case 'request_snapshot':
-      return seen({ step, disk: target.disk });
+      return states.map(({ target }) => seen({ step, disk: target.disk }));
     case 'verify':
-      return seen({ step, remaining: await deps.resources.listOwned(target.namespace, target.owner, target.names).catch(() => null) });
+      return byNamespace(states, async (namespace, group) => (await deps.resources.listOwnedMany(namespace, group.map(({ target }) => target)))
+        .map((remaining) => seen({ step, remaining: remaining instanceof Error ? null : remaining })));
     case 'release_disk':
     case 'done':
-      return seen({ step: 'release_disk' });
+      return states.map(() => seen({ step: 'release_disk' }));
   }
 }
 
-async function deleteOwned(target: Target, deps: StepDeps): Promise<Observed> {
-  const { errors, leftAlone } = await deps.resources.deleteOwned(target.namespace, target.owner, target.names, deps.podDeleteGraceSeconds)
-    .catch((err: unknown) => ({ errors: [coerceError(err).message], leftAlone: [] }));
-  return seen({ step: 'delete_resources', deleted: errors.length === 0, errors }, leftAlone);
+/** Runs `observe` once per namespace and puts the answers back in the order of `states`. */
+async function byNamespace(states: StepState[], observe: (namespace: string, group: StepState[]) => Promise<Observed[]>): Promise<Observed[]> {
+  const groups = new Map<string, number[]>();
+  states.forEach((state, i) => groups.set(state.target.namespace, [...(groups.get(state.target.namespace) ?? []), i]));
+  const out: Observed[] = new Array<Observed>(states.length);
+  await Promise.all([...groups].map(async ([namespace, indexes]) => {
+    const observed = await observe(namespace, indexes.map((i) => states[i]!));
+    indexes.forEach((i, k) => { out[i] = observed[k]!; });
+  }));
+  return out;
 }
 
-async function podState(target: Target, deps: StepDeps, secondsInStep: number): Promise<Observed> {
+async function deleteOwned(namespace: string, group: StepState[], deps: StepDeps): Promise<Observed[]> {
+  const results = await deps.resources.deleteOwnedMany(namespace, group.map(({ target }) => target), deps.podDeleteGraceSeconds, deps.concurrency);
+  return results.map(({ errors, leftAlone, podsTerminating }) => ({
+    ...seen({ step: 'delete_resources', deleted: errors.length === 0, errors }, leftAlone), podsTerminating: podsTerminating === true,
+  }));
+}
+
+async function podStates(namespace: string, group: StepState[], deps: StepDeps): Promise<Observed[]> {
   const step = 'await_gone';
-  if (!target.podName) return seen({ step, pod: 'gone' });
-  try {
-    const evidence = await deps.resources.podEvidence(target.namespace, target.podName, target.owner);
-    if (evidence.state === 'absent') return seen({ step, pod: 'gone' });
-    if (evidence.state === 'not-owned') return seen({ step, pod: 'not-ours' }, [evidence.leftAlone]);
-    if (!evidence.deleting) return seen({ step, pod: 'running' });
-    return { observation: { step, pod: 'present', terminatingForSeconds: secondsInStep }, leftAlone: [], podUid: evidence.uid };
-  } catch {
-    return seen({ step, pod: 'unknown' });
-  }
+  const toRead = group.filter((state) => state.target.podName && !state.podLeftAlone && !state.justDeleted);
+  const evidence = await deps.resources.podsEvidence(namespace, toRead.map(({ target }) => ({ name: target.podName!, owner: target.owner })), deps.concurrency);
+  const read = new Map<StepState, PodEvidence | Error>(toRead.map((state, i) => [state, evidence[i]!]));
+  return group.map((state) => {
+    if (!state.target.podName) return seen({ step, pod: 'gone' });
+    if (state.podLeftAlone) return seen({ step, pod: 'not-ours' });
+    if (state.justDeleted) return seen({ step, pod: 'present', terminatingForSeconds: 0 });
+    return podObserved(read.get(state)!, state.secondsInStep);
+  });
 }
 
-async function volumeState(target: Target, ec2: Ec2Api): Promise<VolumeView> {
-  if (!target.volumeId) return { kind: 'none' };
-  try {
-    const { found, missingIds } = await ec2.describeVolumesByIds([target.volumeId]);
-    if (missingIds.includes(target.volumeId)) return { kind: 'missing' };
-    const volume = found.find((v) => v.volumeId === target.volumeId);
-    if (!volume) return { kind: 'unknown', reason: 'EC2 answered without the volume' };
-    return { kind: 'seen', state: volume.state, attachments: volume.attachmentStates };
-  } catch (err) {
-    const reason = err instanceof Conflict ? `IncorrectState: ${err.message}` : coerceError(err).message;
-    return { kind: 'unknown', reason };
-  }
+function podObserved(evidence: PodEvidence | Error, secondsInStep: number): Observed {
+  const step = 'await_gone';
+  if (evidence instanceof Error) return seen({ step, pod: 'unknown' });
+  if (evidence.state === 'absent') return seen({ step, pod: 'gone' });
+  if (evidence.state === 'not-owned') return seen({ step, pod: 'not-ours' }, [evidence.leftAlone]);
+  if (!evidence.deleting) return seen({ step, pod: 'running' });
+  return { observation: { step, pod: 'present', terminatingForSeconds: secondsInStep }, leftAlone: [], podUid: evidence.uid };
 }

@@ -45,6 +45,7 @@ export interface SnapshotQuery extends TagQuery {
 
 export interface VolumeQuery extends TagQuery {
   states?: VolumeState[];
+  volumeIds?: string[];
 }
 
 function present<T>(value: T | undefined, what: string): T {
@@ -112,5 +113,6 @@ export function snapshotFilters(query: SnapshotQuery): Filter[] {
 export function volumeFilters(query: VolumeQuery): Filter[] {
   const filters = tagFilters(query);
   if (query.states) filters.push({ Name: 'status', Values: query.states });
+  if (query.volumeIds) filters.push({ Name: 'volume-id', Values: query.volumeIds });
   return filters;
 }

@@ -54,6 +54,15 @@ export function ownerSelector(owner: Owner): string | undefined {
 }
 
 /**
+ * One selector for several owners under one key: `key=id` for one, `key in (a,b)` for more. Only
+ * for ids that are label values (callers filter with isLabelValue; others never reach a selector).
+ */
+export function ownersSelector(key: string, ids: readonly string[]): string {
+  if (ids.length === 0 || !ids.every(isLabelValue)) throw new RangeError('ownersSelector: every id must be a label value');
+  return ids.length === 1 ? `${key}=${ids[0]}` : `${key} in (${ids.join(',')})`;
+}
+
+/**
  * A Service without our label (the origin's `<pod>-ssh` selects `reservation: <pod name>`) is the
  * owner's when its selector picks the pod just proven the owner's: a non-empty selector whose every
  * pair that pod carries. Only valid while that pod holds the name, so callers judge both in one step.

@@ -23,7 +23,7 @@ describe('deleteOwned selector guard', () => {
   it('lists by exactly one key=value for an id that is a label value', async () => {
     const calls: Array<{ name: string; args: unknown }> = [];
     await createClusterResources(recordingKube(calls)).deleteOwned('ns', { key: 'lab-id', id: 'lab-1' }, {}, 0);
-    expect(calls.map((call) => call.name)).toEqual(['listPods', 'listServices', 'deleteIngresses']);
+    expect(calls.map((call) => call.name)).toEqual(['listPods', 'listServices', 'listIngresses']);
     for (const call of calls) expect(call.args).toMatchObject({ namespace: 'ns', labelSelector: 'lab-id=lab-1' });
   });
 });

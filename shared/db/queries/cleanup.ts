@@ -60,9 +60,7 @@ export async function claimTeardowns(db: Db, request: { owner: string; now: Date
 
 export interface StepUpdate {
   reservationId: string;
-  owner: string;
   step: string;
-  now: Date;
   nextAttemptAt: Date;
   error?: string;
   failedAttempt: boolean;
@@ -71,54 +69,72 @@ export interface StepUpdate {
 }
 
 /**
- * Record a step's outcome as the lease holder; false if the lease was lost meanwhile. `updated_at`
- * is when the current step was entered: a retry keeps it, so a pod stuck terminating is noticed
- * after minutes of retries (and deleted again with grace 0) instead of never.
+ * Record the outcomes of many teardowns' steps as the lease holder, in one statement; returns the
+ * ids saved (a teardown whose lease was lost meanwhile is left out). `updated_at` is when the
+ * current step was entered: a retry keeps it, so a pod stuck terminating is noticed after minutes
+ * of retries (and deleted again with grace 0) instead of never.
  */
-export async function saveStep(db: Db, update: StepUpdate): Promise<boolean> {
-  const { rowCount } = await db.query(
-    `update cleanup_progress set step = $3::text, next_attempt_at = $5, last_error = $6,
-       updated_at = case when step = $3::text then updated_at else $4 end,
-       attempts = attempts + case when $7 then 1 else 0 end,
-       completed_at = case when $3::text = 'done' then $4::timestamptz end,
-       lease_owner = case when $3::text = 'done' or $8 then null else lease_owner end,
-       lease_expires_at = case when $3::text = 'done' or $8 then null else lease_expires_at end
-     where reservation_id = $1 and lease_owner = $2`,
-    [update.reservationId, update.owner, update.step, update.now, update.nextAttemptAt, update.error ?? null, update.failedAttempt, update.releaseLease],
+export async function saveSteps(db: Db, owner: string, now: Date, updates: StepUpdate[]): Promise<Set<string>> {
+  if (updates.length === 0) return new Set();
+  const { rows } = await db.query<{ reservation_id: string }>(
+    `update cleanup_progress c set step = u.step, next_attempt_at = u.next_attempt_at, last_error = u.error,
+       updated_at = case when c.step = u.step then c.updated_at else $2 end,
+       attempts = c.attempts + case when u.failed then 1 else 0 end,
+       completed_at = case when u.step = 'done' then $2::timestamptz end,
+       lease_owner = case when u.step = 'done' or u.release then null else c.lease_owner end,
+       lease_expires_at = case when u.step = 'done' or u.release then null else c.lease_expires_at end
+     from jsonb_to_recordset($3::jsonb) as u(reservation_id text, step text, next_attempt_at timestamptz, error text, failed boolean, release boolean)
+     where c.reservation_id = u.reservation_id and c.lease_owner = $1
+     returning c.reservation_id`,
+    [owner, now, JSON.stringify(updates.map((u) => ({
+      reservation_id: u.reservationId, step: u.step, next_attempt_at: u.nextAttemptAt.toISOString(), error: u.error ?? null, failed: u.failedAttempt, release: u.releaseLease,
+    })))],
   );
-  return rowCount === 1;
+  return new Set(rows.map((row) => row.reservation_id));
 }
 
-export async function releaseTeardownLease(db: Db, reservationId: string, owner: string): Promise<void> {
-  await db.query(`update cleanup_progress set lease_owner = null, lease_expires_at = null where reservation_id = $1 and lease_owner = $2`, [reservationId, owner]);
+/** Give back the leases of teardowns this run will not advance further (deferred, or out of rounds). */
+export async function releaseTeardownLeases(db: Db, reservationIds: string[], owner: string): Promise<void> {
+  if (reservationIds.length === 0) return;
+  await db.query(`update cleanup_progress set lease_owner = null, lease_expires_at = null where reservation_id = any($1::text[]) and lease_owner = $2`, [reservationIds, owner]);
 }
 
 export interface ReleasedDisk {
+  reservation_id: string;
   user_id: string;
   disk_name: string;
   ebs_volume_id: string | null;
 }
 
 /**
- * Whether this reservation still holds its disk, locking the holder row until the transaction
- * ends, so a snapshot request staged in it is for a disk this reservation held when it committed.
+ * Which of these reservations still hold their disk, locking the holder rows until the transaction
+ * ends, so a snapshot request staged in it is for a disk the reservation held when it committed.
  * A reservation whose disk has no row at all holds its volume: nothing records another holder.
  */
-export async function stillHoldsDisk(db: Db, reservation: { reservationId: string; userId: string; diskName: string | null }): Promise<boolean> {
-  const held = await db.query(`select 1 from disks where reservation_id = $1 for share`, [reservation.reservationId]);
-  if ((held.rowCount ?? 0) > 0) return true;
-  const recorded = await db.query(`select 1 from disks where user_id = $1 and disk_name = $2`, [reservation.userId, reservation.diskName]);
-  return (recorded.rowCount ?? 0) === 0;
+export async function stillHoldDisks(db: Db, reservations: Array<{ reservationId: string; userId: string; diskName: string | null }>): Promise<Set<string>> {
+  if (reservations.length === 0) return new Set();
+  const { rows } = await db.query<{ reservation_id: string }>(
+    `with r as (select * from jsonb_to_recordset($1::jsonb) as r(reservation_id text, user_id text, disk_name text)),
+     held as (select d.reservation_id from disks d where d.reservation_id in (select reservation_id from r) for share of d)
+     select r.reservation_id from r
+     where r.reservation_id in (select reservation_id from held)
+        or not exists (select 1 from disks d where d.user_id = r.user_id and d.disk_name = r.disk_name)`,
+    [JSON.stringify(reservations.map((r) => ({ reservation_id: r.reservationId, user_id: r.userId, disk_name: r.diskName })))],
+  );
+  return new Set(rows.map((row) => row.reservation_id));
 }
 
-/** Free the disk only if this reservation still holds it (origin bug A-4 freed a newer holder's disk). */
-export async function releaseDisks(db: Db, reservationId: string, now: Date): Promise<ReleasedDisk[]> {
-  const { rows } = await db.query<ReleasedDisk>(
+/** Free the disks only where these reservations still hold them (origin bug A-4 freed a newer holder's disk). */
+export async function releaseDisks(db: Db, reservationIds: string[], now: Date): Promise<ReleasedDisk[]> {
+  if (reservationIds.length === 0) return [];
+  const { rows } = await db.query<ReleasedDisk & { previous: string }>(
     `update disks set in_use = false, reservation_id = null, last_used = $2
-     where reservation_id = $1 returning user_id, disk_name, ebs_volume_id`,
-    [reservationId, now],
+     from (select d.disk_id, d.reservation_id as previous from disks d where d.reservation_id = any($1::text[])) held
+     where disks.disk_id = held.disk_id and disks.reservation_id = held.previous
+     returning held.previous, disks.user_id, disks.disk_name, disks.ebs_volume_id`,
+    [reservationIds, now],
   );
-  return rows;
+  return rows.map(({ previous, ...disk }) => ({ ...disk, reservation_id: previous }));
 }
 
 /** What a dry run would work on: unfinished teardowns and ended reservations without one. Reads only. */

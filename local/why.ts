@@ -143,7 +143,8 @@ function volumeReason(outcome: string | null): string {
 
 function decisionSteps(s: TimelineSources): MaybeStep[] {
   const runs = new Map(s.runs.map((run) => [run.id, run]));
-  return s.decisions.map((d) => step(d.decided_at, d.function, decisionWords(d), d.reason, {
+  // Read newest first; in time order, decisions of one instant keep the order they were made in.
+  return [...s.decisions].sort((a, b) => Number(a.id) - Number(b.id)).map((d) => step(d.decided_at, d.function, decisionWords(d), d.reason, {
     ...(d.entity_id !== s.id && { about: `${d.entity_kind} ${d.entity_id}` }),
     ...d.inputs,
     error: d.error,

@@ -10,6 +10,7 @@ import type { Ec2Params } from './ec2-params.js';
 import { filters, list, required, tagSpecifications, tags, unlessDryRun, validateIds } from './ec2-params.js';
 import { filterPredicate } from './filters.js';
 import type { FilterFields } from './filters.js';
+import { candidates } from './ec2-index.js';
 import { paginate } from './ec2-pages.js';
 import type { XmlObject } from './ec2-xml.js';
 import { tagSet } from './ec2-xml.js';
@@ -60,8 +61,9 @@ const describeSnapshots: Ec2Action = (state, params) => {
   const owners = list(params, 'Owner');
   const matches = filterPredicate(filters(params), snapshotFields(state), (s) => s.tags);
   const ownedBySelf = owners.length === 0 || owners.some((o) => o === 'self' || o === simAccountId);
-  const candidates = ids.length > 0 ? ids.map((id) => state.snapshot(id)) : [...state.snapshots.values()];
-  const page = paginate(ownedBySelf ? candidates.filter(matches) : [], (s) => s.snapshotId, params, [5, 1000]);
+  const found = ids.length > 0 ? ids.map((id) => state.snapshot(id)) : candidates(state.snapshots, filters(params), 'snapshot-id', ['volume-id']);
+  state.examined += found.length;
+  const page = paginate(ownedBySelf ? found.filter(matches) : [], (s) => s.snapshotId, params, [5, 1000]);
   unlessDryRun(params);
   return { snapshotSet: page.items.map((s) => snapshotXml(state, s)), nextToken: page.nextToken };
 };
@@ -127,8 +129,9 @@ const volumeFields: FilterFields<SimVolume> = {
 const describeVolumes: Ec2Action = (state, params) => {
   const ids = idsWithoutMaxResults(params, 'VolumeId', 'vol');
   const matches = filterPredicate(filters(params), volumeFields, (v) => v.tags);
-  const candidates = ids.length > 0 ? ids.map((id) => state.volume(id)) : [...state.volumes.values()];
-  const page = paginate(candidates.filter(matches), (v) => v.volumeId, params, [5, 500]);
+  const found = ids.length > 0 ? ids.map((id) => state.volume(id)) : candidates(state.volumes, filters(params), 'volume-id', []);
+  state.examined += found.length;
+  const page = paginate(found.filter(matches), (v) => v.volumeId, params, [5, 500]);
   unlessDryRun(params);
   return { volumeSet: page.items.map(volumeXml), nextToken: page.nextToken };
 };

@@ -25,10 +25,10 @@ function decodeToken(token: string): string {
  * @param range the service's documented MaxResults bounds for this action
  */
 export function paginate<T>(items: T[], idOf: (item: T) => string, params: Ec2Params, range: [number, number]): Page<T> {
-  const sorted = [...items].sort((a, b) => idOf(a).localeCompare(idOf(b)));
   const token = params.get('NextToken');
   const after = token === undefined || token === '' ? undefined : decodeToken(token);
-  const remaining = after === undefined ? sorted : sorted.filter((item) => idOf(item) > after);
+  // Only what is left after the cursor is sorted: a later page does not sort the earlier ones again.
+  const remaining = (after === undefined ? [...items] : items.filter((item) => idOf(item) > after)).sort((a, b) => idOf(a).localeCompare(idOf(b)));
   const size = maxResults(params, range[0], range[1]) ?? remaining.length;
   const page = remaining.slice(0, size);
   const last = page.at(-1);

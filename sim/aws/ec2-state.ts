@@ -7,6 +7,7 @@
  */
 import type { Clock } from '../../shared/clock.js';
 import { Ec2Error, notFound } from './ec2-error.js';
+import { IndexedResources } from './ec2-index.js';
 
 export const simAccountId = '123456789012';
 
@@ -78,8 +79,10 @@ export function observedVolumeState(volume: SimVolume): SimVolumeState {
 }
 
 export class Ec2State {
-  readonly volumes = new Map<string, SimVolume>();
-  readonly snapshots = new Map<string, SimSnapshot>();
+  readonly volumes = new IndexedResources<SimVolume>(() => []);
+  readonly snapshots = new IndexedResources<SimSnapshot>((snapshot) => [['volume-id', snapshot.volumeId]]);
+  /** How many resources the Describe actions have looked at: with the indexes, what they matched. */
+  examined = 0;
   readonly volumeTimings: VolumeTimings = { deleteSeconds: 0, detachSeconds: 0 };
   /** When CreateSnapshot last succeeded for each volume, for the per-volume rate limit. */
   private readonly lastSnapshotAt = new Map<string, number>();

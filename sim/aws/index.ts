@@ -75,6 +75,8 @@ export interface AwsSim {
   snapshot(snapshotId: string): SnapshotView | undefined;
   invocations(functionName?: string): LambdaInvocation[];
   calls(): AwsCall[];
+  /** How many volumes and snapshots the Describe actions have looked at so far (their cost). */
+  examined(): number;
   /** Forgets recorded calls and invocations; state stays. */
   clear(): void;
   /** Forgets everything: volumes, snapshots, functions, faults and records; volume timings go back to the options'. */
@@ -111,7 +113,7 @@ async function handleRequest(parts: SimParts, req: http.IncomingMessage, res: ht
 }
 
 type Scenario = Omit<AwsSim, 'handle' | Inspection>;
-type Inspection = 'volumes' | 'volume' | 'snapshots' | 'snapshot' | 'invocations' | 'calls' | 'clear' | 'reset';
+type Inspection = 'volumes' | 'volume' | 'snapshots' | 'snapshot' | 'invocations' | 'calls' | 'examined' | 'clear' | 'reset';
 
 function scenario({ ec2, lambda, faults }: SimParts): Scenario {
   const { state } = ec2;
@@ -160,6 +162,7 @@ function inspection({ ec2, lambda, faults, callLog, initialTimings }: SimParts):
     },
     invocations: (functionName) => lambda.invocations.filter((i) => functionName === undefined || i.functionName === functionName),
     calls: () => [...callLog],
+    examined: () => state.examined,
     clear: forget,
     reset: () => {
       state.reset();

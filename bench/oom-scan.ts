@@ -75,7 +75,7 @@ async function measureListing(deps: Deps): Promise<{ ms: number; cpuMs: number; 
     let pages = 0;
     do {
       const page = await deps.pods.listReservationPods('gpu-dev', deps.config.policy.oomScanPageSize, token);
-      if (page === 'expired') throw new Error('the continue token expired during the listing baseline');
+      if ('expired' in page) throw new Error('the continue token expired during the listing baseline');
       pages += 1;
       token = page.continueToken;
     } while (token !== undefined);

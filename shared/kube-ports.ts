@@ -58,7 +58,7 @@ export function createPodReader(kube: Kube, options: PodReaderOptions): PodReade
         const page = await kube.listPodsPage({ namespace, labelSelector: label, pageSize, ...(continueToken !== undefined && { continueToken }) });
         return { pods: page.items.map((pod) => summarizePod(pod as PodLike)), ...(page.continueToken !== undefined && { continueToken: page.continueToken }) };
       } catch (err) {
-        if (err instanceof ListExpired) return 'expired';
+        if (err instanceof ListExpired) return { expired: true, ...resumeToken(err) };
         throw err;
       }
     },
@@ -76,6 +76,21 @@ export function createPodReader(kube: Kube, options: PodReaderOptions): PodReade
       }
     },
   };
+}
+
+/**
+ * The continue token a 410 for an expired token carries (Status metadata.continue): the rest of the
+ * list from the same key, at the current version.
+ */
+function resumeToken(err: ListExpired): { resumeToken?: string } {
+  const body = (err.cause as { body?: unknown } | undefined)?.body;
+  try {
+    const status = (typeof body === 'string' ? JSON.parse(body) : body) as { metadata?: { continue?: unknown } } | undefined;
+    const token = status?.metadata?.continue;
+    return typeof token === 'string' && token !== '' ? { resumeToken: token } : {};
+  } catch {
+    return {}; // a body that is not a Status carries no token
+  }
 }
 
 /** Does a namespace exist? Asked at most once a minute per namespace; failures are not kept. */

@@ -20,6 +20,11 @@ export interface PodPage {
   continueToken?: string;
 }
 
+export interface ExpiredList {
+  expired: true;
+  resumeToken?: string;
+}
+
 export interface PodReader {
   /**
    * Pods labelled with these reservation ids, one list call per chunk. A chunk that fails marks
@@ -28,10 +33,11 @@ export interface PodReader {
   podsForReservations(namespace: string, reservationIds: readonly string[]): Promise<LabelledPods>;
   /**
    * One page (at most `pageSize`) of the pods in the namespace carrying the reservation label,
-   * continuing from the previous page's `continueToken`; 'expired' when the server no longer
-   * honours that token (410): the listing must start again.
+   * continuing from the previous page's `continueToken`; `expired` when the server no longer
+   * honours that token (410), with the token its refusal carries to resume after the same pod
+   * (an inconsistent continuation at the current version), when it carries one.
    */
-  listReservationPods(namespace: string, pageSize: number, continueToken?: string): Promise<PodPage | 'expired'>;
+  listReservationPods(namespace: string, pageSize: number, continueToken?: string): Promise<PodPage | ExpiredList>;
   /**
    * One pod by name: its summary, or 'absent' on a definite 404 in a namespace that exists
    * (checked once a minute per namespace). A 404 in a missing namespace, and any other failure,

@@ -65,6 +65,27 @@ export function reservationMatcher(rows: ReservationPodRow[], reservationLabel: 
   };
 }
 
+export interface ScanStart {
+  namespace: string;
+  continueToken?: string | undefined;
+}
+
+/**
+ * The namespaces a scan run reads, in order, from where the last run left the cursor: its
+ * namespace from its continue token, then every later one (in code-point order). A cursor naming a
+ * namespace with no active reservations any more starts at the next one; a cursor past the last,
+ * or none, starts a new pass at the first. A run reads at most to the end of the pass.
+ */
+export function scanOrder(namespaces: readonly string[], cursor: ScanStart | undefined): ScanStart[] {
+  const sorted = [...new Set(namespaces)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const from = cursor === undefined ? 0 : sorted.findIndex((namespace) => namespace >= cursor.namespace);
+  const rest = from < 0 ? sorted : sorted.slice(from);
+  return rest.map((namespace, at) => (
+    at === 0 && from >= 0 && namespace === cursor?.namespace && cursor.continueToken !== undefined
+      ? { namespace, continueToken: cursor.continueToken }
+      : { namespace }));
+}
+
 function killIn(container: ContainerSummary): { ordinal: number; finishedAt: Date | undefined } | undefined {
   const restarts = container.restartCount ?? 0;
   if (container.terminated?.reason === 'OOMKilled') return { ordinal: restarts + 1, finishedAt: container.terminated.finishedAt };

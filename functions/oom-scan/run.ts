@@ -7,7 +7,7 @@
  */
 import type pg from 'pg';
 import type { Config } from '../../shared/config.js';
-import { activeNamespaces, activeReservationsFor, recordOomKill } from '../../shared/db/queries/oom.js';
+import { activeNamespaces, activeReservationsFor, loadScanCursor, recordOomKill, saveScanCursor } from '../../shared/db/queries/oom.js';
 import { withTransaction } from '../../shared/db/transaction.js';
 import { buildEvent, sourceFor } from '../../shared/events/build.js';
 import { EventTypes } from '../../shared/events/types.js';
@@ -15,7 +15,7 @@ import type { PodSummary } from '../../shared/pod-health.js';
 import type { PodExec, PodReader } from '../../shared/pods.js';
 import type { Metrics } from '../../shared/runtime/metrics.js';
 import type { RunReport, RunScope } from '../../shared/runtime/run-scope.js';
-import { findOomKills, reservationMatcher } from './decide.js';
+import { findOomKills, reservationMatcher, scanOrder } from './decide.js';
 import type { OomKill } from './decide.js';
 import { sendNotices } from './notices.js';
 import { scanNamespace } from './scan.js';
@@ -34,30 +34,43 @@ export interface OomDeps {
 }
 
 export async function scanRun(scope: RunScope, deps: OomDeps): Promise<RunReport> {
-  const namespaces = await activeNamespaces(deps.pool, deps.config.policy.reservationNamespace);
+  const order = scanOrder(await activeNamespaces(deps.pool, deps.config.policy.reservationNamespace), await loadScanCursor(deps.pool));
   const deadline = new Date(scope.deadline.getTime() - deps.config.run.budgetSeconds * 1000 * NOTICE_SHARE);
+  const failures: string[] = [];
+  // A dry run moves nothing; after a failed listing the cursor stays, so the next run reads again
+  // what this one could not.
+  const advance = async (namespace: string, continueToken: string | undefined, passCompleted = false) => {
+    if (!scope.dryRun && failures.length === 0) await saveScanCursor(deps.pool, { namespace, continueToken }, scope.now(), passCompleted);
+  };
   const pass: ScanPass = {
-    scope, deps, deadline, seen: [],
-    tally: { pods_scanned: 0, pages: 0, relists: 0, oom_seen: 0, oom_detected: 0 },
+    scope, deps, deadline, seen: [], pagesLeft: deps.config.policy.oomScanPagesPerRun, advance,
+    tally: { pods_scanned: 0, pages: 0, relists: 0, resumed_after_expiry: 0, oom_seen: 0, oom_detected: 0 },
     record: (kill) => record(scope, deps, kill, 'scan'),
   };
-  const failures: string[] = [];
-  const stopped = { stopped_at_deadline: 0, stopped_at_max_items: 0 };
-  for (const namespace of namespaces) {
-    const outcome = await scanNamespace(pass, namespace);
-    if (outcome.done) continue;
+  const stopped = { stopped_at_deadline: 0, stopped_at_max_items: 0, stopped_at_page_budget: 0, pass_completed: 0 };
+  for (const [at, start] of order.entries()) {
+    const outcome = await scanNamespace(pass, start.namespace, start.continueToken);
     if ('failure' in outcome) {
       failures.push(outcome.failure); // one namespace's failure does not blind the others
       continue;
     }
-    stopped[outcome.stop === 'deadline' ? 'stopped_at_deadline' : 'stopped_at_max_items'] = 1;
-    break;
+    if (!outcome.done) {
+      stopped[stopKeys[outcome.stop]] = 1;
+      break;
+    }
+    const next = order[at + 1];
+    // Past the last namespace the pass is complete: the cursor goes back to the start (the empty
+    // name sorts before every namespace) and the next run begins the next pass.
+    await advance(next?.namespace ?? '', undefined, next === undefined);
+    if (next === undefined && failures.length === 0) stopped.pass_completed = 1;
   }
   const summary = { ...pass.tally, ...stopped };
   if (scope.dryRun) return { summary, failures, items: pass.seen.map(dryRunItem) };
   const notices = await notify(scope, deps, summary);
   return { summary, failures: [...failures, ...notices] };
 }
+
+const stopKeys = { 'deadline': 'stopped_at_deadline', 'max items': 'stopped_at_max_items', 'page budget': 'stopped_at_page_budget' } as const;
 
 export async function podEventRun(scope: RunScope, deps: OomDeps, pod: PodSummary): Promise<RunReport> {
   return recordAndNotify(scope, deps, [pod], 'event');

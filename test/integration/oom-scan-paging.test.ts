@@ -1,8 +1,9 @@
 /*
  * oom-scan's scan at fleet scale, against the simulated cluster (real client, real `limit` and
  * `continue`) and a real database: the scan reads the fleet a page at a time, records each page's
- * kills before reading on, keeps them when a later page fails, stops at its deadline, and starts a
- * namespace's listing over when the API server refuses an expired continue token (410).
+ * kills before reading on, keeps them when a later page fails, stops at its deadline (the next run
+ * resumes there), resumes after an expired continue token (410) with the token the refusal
+ * carries, and starts a namespace's listing over when a server's refusal carries none.
  */
 import { randomUUID } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -26,7 +27,7 @@ let fleets = 0;
 beforeEach(async () => {
   h.sim.faults.clear();
   h.sim.requests.clear();
-  await h.deps.pool.query('truncate oom_kills, reservations cascade');
+  await h.deps.pool.query('truncate oom_kills, reservations, oom_scan_cursor cascade');
   namespace = `fleet-${++fleets}`;
   h.sim.kube.addNamespace(namespace);
   for (let i = 0; i < FLEET; i++) {
@@ -49,8 +50,11 @@ function compactAfterChange(): void {
 
 const podLists = () => h.sim.requests.all().filter((r) => r.method === 'GET' && r.path === `/api/v1/namespaces/${namespace}/pods`);
 
-/** A scheduled scan whose pod reader calls `after(n)` once the n-th page (from 1) has been read. */
-function scanWith(after: (pagesRead: number) => void) {
+/**
+ * A scheduled scan whose pod reader calls `after(n)` once the n-th page (from 1) has been read; with
+ * `withoutResume`, as against a server whose 410 carries no continue token.
+ */
+function scanWith(after: (pagesRead: number) => void, withoutResume = false) {
   let read = 0;
   const inner = h.deps.pods;
   const pods: PodReader = {
@@ -58,7 +62,7 @@ function scanWith(after: (pagesRead: number) => void) {
     listReservationPods: async (namespace, pageSize, token) => {
       const page = await inner.listReservationPods(namespace, pageSize, token);
       after(++read);
-      return page;
+      return withoutResume && 'expired' in page ? { expired: true } : page;
     },
   };
   const invocation = { kind: 'schedule', source: 'cron-connector', callId: randomUUID(), options: oomScan.optionsSchema.parse({}) } as const;
@@ -87,8 +91,9 @@ describe('oom-scan pages through the fleet', () => {
     expect(await recorded()).toEqual([idOf(FIRST)]);
     expect(h.sim.kube.readFile(podOf(FIRST), '/home/dev/OOM_DETECTED.txt')).toContain('OOM kills so far: 1');
 
+    // The failed read left the cursor where it was: the next run reads from there.
     const next = await h.schedule(oomScan);
-    expect(next.summary).toMatchObject({ pages: 3, oom_detected: 1 });
+    expect(next.summary).toMatchObject({ pages: 2, oom_detected: 1, pass_completed: 1 });
     expect(await recorded()).toEqual([idOf(FIRST), idOf(LAST)]);
   });
 
@@ -97,7 +102,8 @@ describe('oom-scan pages through the fleet', () => {
     h.sim.kube.oomKill(podOf(LAST), 'gpu-dev');
     expect((await h.schedule(oomScan, { maxItems: 1 })).summary).toMatchObject({ oom_detected: 1, stopped_at_max_items: 1 });
     expect(await recorded()).toEqual([idOf(FIRST)]);
-    expect((await h.schedule(oomScan, { maxItems: 1 })).summary).toMatchObject({ oom_detected: 1, pages: 3 });
+    // The page that hit the cap is read again; the one before it is not.
+    expect((await h.schedule(oomScan, { maxItems: 1 })).summary).toMatchObject({ oom_detected: 1, pages: 1, pass_completed: 1 });
     expect(await recorded()).toEqual([idOf(FIRST), idOf(LAST)]);
   });
 
@@ -110,11 +116,23 @@ describe('oom-scan pages through the fleet', () => {
     expect(run.summary).toMatchObject({ pages: 1, pods_scanned: PAGE, oom_detected: 1, stopped_at_deadline: 1, notices_sent: 1 });
     expect(run.outcome).toBe('succeeded');
     expect(await recorded()).toEqual([idOf(FIRST)]);
+    const next = await h.schedule(oomScan);
+    expect(next.summary).toMatchObject({ pages: 2, pods_scanned: FLEET - PAGE, oom_detected: 1, pass_completed: 1 });
+    expect(await recorded()).toEqual([idOf(FIRST), idOf(LAST)]);
   });
 
-  it('lists the namespace again when the continue token has expired (410), once per run', async () => {
+  it('resumes after the same pod when the continue token has expired (410), with the token the refusal carries', async () => {
+    h.sim.kube.oomKill(podOf(FIRST), 'gpu-dev');
     h.sim.kube.oomKill(podOf(LAST), 'gpu-dev');
-    const run = await scanWith((n) => { if (n === 1) compactAfterChange(); });
+    const run = await scanWith(compactAfterChange);
+    expect(run.outcome).toBe('succeeded');
+    expect(run.summary).toMatchObject({ resumed_after_expiry: 2, relists: 0, pages: 3, pods_scanned: FLEET, oom_detected: 2, pass_completed: 1 });
+    expect(await recorded()).toEqual([idOf(FIRST), idOf(LAST)]);
+  });
+
+  it('lists the namespace again when the continue token has expired (410) and no resume token came, once per run', async () => {
+    h.sim.kube.oomKill(podOf(LAST), 'gpu-dev');
+    const run = await scanWith((n) => { if (n === 1) compactAfterChange(); }, true);
     expect(run.summary).toMatchObject({ relists: 1, pages: 4, pods_scanned: FLEET + PAGE, oom_detected: 1 });
     expect(await recorded()).toEqual([idOf(LAST)]);
   });
@@ -122,7 +140,7 @@ describe('oom-scan pages through the fleet', () => {
   it('reports a second expiry in one run as a failure and keeps what it recorded', async () => {
     h.sim.kube.oomKill(podOf(FIRST), 'gpu-dev');
     h.sim.kube.oomKill(podOf(LAST), 'gpu-dev');
-    const run = await scanWith(compactAfterChange);
+    const run = await scanWith(compactAfterChange, true);
     expect(run.outcome).toBe('failed');
     expect(run.message).toMatch(/continue token expired twice/);
     expect(run.summary).toMatchObject({ relists: 1, pages: 2, oom_detected: 1 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { findOomKills, oomNoticeContent, reservationMatcher, showsOomKill } from '../../functions/oom-scan/decide.js';
+import { findOomKills, oomNoticeContent, reservationMatcher, scanOrder, showsOomKill } from '../../functions/oom-scan/decide.js';
 import type { ContainerSummary, PodSummary } from '../../shared/pod-health.js';
 
 const finishedAt = new Date('2026-06-01T11:58:00Z');
@@ -71,5 +71,18 @@ describe('showsOomKill', () => {
     expect(showsOomKill(pod([{ name: 'a', running: false, restartCount: 0, terminated: { reason: 'OOMKilled' } }]))).toBe(true);
     expect(showsOomKill(pod([{ name: 'a', running: true, restartCount: 1, lastTerminated: { reason: 'Error' } }]))).toBe(false);
     expect(showsOomKill(pod([{ name: 'a', running: true, restartCount: 1, lastTerminated: { reason: 'OOMKilled' } }], ''))).toBe(false);
+  });
+});
+
+describe('scanOrder: where a scan run reads from its cursor', () => {
+  const namespaces = ['gpu-dev', 'alpha', 'team-b'];
+  it.each([
+    ['no cursor: a new pass from the first namespace', undefined, [{ namespace: 'alpha' }, { namespace: 'gpu-dev' }, { namespace: 'team-b' }]],
+    ['the start of the next pass (the empty name)', { namespace: '', continueToken: undefined }, [{ namespace: 'alpha' }, { namespace: 'gpu-dev' }, { namespace: 'team-b' }]],
+    ['mid-namespace: its token, then the later ones', { namespace: 'gpu-dev', continueToken: 't1' }, [{ namespace: 'gpu-dev', continueToken: 't1' }, { namespace: 'team-b' }]],
+    ['a namespace gone: the next one, from its start', { namespace: 'beta', continueToken: 't1' }, [{ namespace: 'gpu-dev' }, { namespace: 'team-b' }]],
+    ['past the last namespace: a new pass', { namespace: 'zeta', continueToken: undefined }, [{ namespace: 'alpha' }, { namespace: 'gpu-dev' }, { namespace: 'team-b' }]],
+  ])('%s', (_name, cursor, expected) => {
+    expect(scanOrder(namespaces, cursor)).toEqual(expected);
   });
 });

@@ -77,6 +77,33 @@ export async function activeNamespaces(db: Db, defaultNamespace: string): Promis
   return rows.map((row) => row.namespace);
 }
 
+/** Where the scan's next read begins: a namespace, and the continue token within it (none: its start). */
+export interface ScanCursor {
+  namespace: string;
+  continueToken: string | undefined;
+}
+
+export async function loadScanCursor(db: Db): Promise<ScanCursor | undefined> {
+  const { rows } = await db.query<{ namespace: string; continue_token: string | null }>('select namespace, continue_token from oom_scan_cursor');
+  const row = rows[0];
+  return row && { namespace: row.namespace, continueToken: row.continue_token ?? undefined };
+}
+
+/**
+ * Moves the cursor; `passCompleted` when the scan has read every namespace to its end (the cursor
+ * then points at the start of the next pass). One statement.
+ */
+export async function saveScanCursor(db: Db, cursor: ScanCursor, now: Date, passCompleted = false): Promise<void> {
+  await db.query(
+    `insert into oom_scan_cursor (namespace, continue_token, pass_started_at, passes_completed, updated_at)
+     values ($1, $2, $3, case when $4 then 1 else 0 end, $3)
+     on conflict (singleton) do update set namespace = excluded.namespace, continue_token = excluded.continue_token, updated_at = $3,
+       passes_completed = oom_scan_cursor.passes_completed + case when $4 then 1 else 0 end,
+       pass_started_at = case when $4 then $3 else oom_scan_cursor.pass_started_at end`,
+    [cursor.namespace, cursor.continueToken ?? null, now, passCompleted],
+  );
+}
+
 export interface PendingNotice {
   pod_uid: string;
   container: string;

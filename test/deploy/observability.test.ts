@@ -1,12 +1,15 @@
 /*
- * The Grafana dashboard and the Prometheus rules speak only of metrics the runtime exports, with
- * labels those metrics carry and label values the code uses; every exported metric is on the
- * dashboard; each function has a "not run in twice its schedule" alert with the right window.
+ * The Grafana dashboard and the Prometheus rules speak only of metrics the runtime and pod-watch's
+ * fleet gauges export, with labels those metrics carry and label values the code uses; every
+ * exported metric is on the dashboard; each function has a "not run in twice its schedule" alert
+ * with the right window; the fleet alerts read the fleet gauges.
  */
 import { readFileSync, readdirSync } from 'node:fs';
+import { Registry } from 'prom-client';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { readStack } from '../../build/stack.js';
+import { createFleetMetrics, LATENESS_BUCKETS } from '../../pod-watch/fleet-metrics.js';
 import { FUNCTION_NAMES } from '../../shared/runtime/invocation.js';
 import { createMetrics } from '../../shared/runtime/metrics.js';
 
@@ -18,7 +21,7 @@ const panelExprs = dashboard.panels.flatMap((p) => p.targets.map((t) => t.expr))
 /** Our series as Prometheus exposes them (histograms as _bucket/_sum/_count) with their label names. */
 function exportedSeries(): Map<string, Set<string>> {
   const series = new Map<string, Set<string>>();
-  for (const metric of Object.values(createMetrics())) {
+  for (const metric of [...Object.values(createMetrics()), ...Object.values(createFleetMetrics(new Registry()))]) {
     const { name, labelNames = [] } = metric as { name?: string; labelNames?: string[] };
     if (typeof name !== 'string') continue;
     if ((metric as object).constructor.name === 'Histogram') {
@@ -54,6 +57,7 @@ describe.each([
           expect(exported.get(metric)!.has(label), `${metric} has no label ${label}`).toBe(true);
           if (label === 'function') expect(FUNCTION_NAMES).toContain(value);
           if (label === 'outcome' && metric.startsWith('devenv_lifecycle_runs')) for (const v of value.split('|')) expect(['succeeded', 'failed', 'skipped', 'accepted', 'invalid', 'error']).toContain(v);
+          if (label === 'status' && metric.startsWith('devenv_lifecycle_fleet_')) expect(['queued', 'pending', 'preparing', 'active', 'ending']).toContain(value);
           if (label === 'kind') {
             const fn = matchers.find(([l]) => l === 'function')![1];
             expect(functionSource(fn), `${fn} never records kind ${value}`).toMatch(new RegExp(`'${value}'`));
@@ -96,5 +100,37 @@ describe('Prometheus rules', () => {
       expect(rule?.labels.severity, alert).toMatch(/^(warning|critical)$/);
     }
     for (const rule of rules) if (rule.for) expect(rule.for).toMatch(/^\d+[smh]$/);
+  });
+});
+
+describe('fleet alerts (pod-watch, from the database)', () => {
+  const rule = (alert: string) => rules.find((r) => r.alert === alert);
+
+  it('warnings late is a lateness alert on the histogram: warnings sent over 2 minutes after their level', () => {
+    const late = rule('DevenvLifecycleWarningsLate')!;
+    expect(late.expr).toContain('devenv_lifecycle_fleet_warning_lateness_seconds_count[15m]');
+    expect(late.expr).toContain('devenv_lifecycle_fleet_warning_lateness_seconds_bucket{le="120"}[15m]');
+    expect(late.expr).not.toContain('devenv_lifecycle_actions_total');
+    // 120 must be a bucket boundary, or the subtraction would count some on-time warnings as late.
+    expect(LATENESS_BUCKETS).toContain(120);
+    expect(rule('DevenvLifecycleWarningsNotDelivered')?.expr).toContain('outcome="failed"');
+  });
+
+  it('outbox alerts read the gauges that survive scale-to-zero', () => {
+    expect(rule('DevenvLifecycleOutboxBacklogGrowing')!.expr).toContain('devenv_lifecycle_fleet_outbox_backlog');
+    expect(rule('DevenvLifecycleEventsDeadLettered')!.expr).toContain('devenv_lifecycle_fleet_outbox_dead_letters');
+  });
+
+  it.each([
+    ['DevenvLifecycleFleetGaugesDown', 'devenv_lifecycle_fleet_up'],
+    ['DevenvLifecycleReservationsOverdue', 'devenv_lifecycle_fleet_overdue_active'],
+    ['DevenvLifecycleReservationsStuck', 'devenv_lifecycle_fleet_stuck'],
+    ['DevenvLifecycleTeardownOld', 'devenv_lifecycle_fleet_teardown_oldest_seconds'],
+    ['DevenvLifecycleSnapshotPendingOld', 'devenv_lifecycle_fleet_snapshot_pending_oldest_seconds'],
+    ['DevenvLifecycleNoRecentSuccess', 'devenv_lifecycle_fleet_last_success_timestamp_seconds'],
+    ['DevenvLifecycleRunsHalted', 'devenv_lifecycle_fleet_halted_runs'],
+  ])('%s reads %s and is explained', (alert, metric) => {
+    expect(rule(alert)?.expr).toContain(metric);
+    expect(rule(alert)?.annotations.description.length).toBeGreaterThan(40);
   });
 });

@@ -6,6 +6,10 @@
  * terminal state: an API error or a teardown still in progress says nothing final about the lab,
  * so it stays ENDING, is retried by later runs, and raises an alert after a number of attempts.
  */
+import { maskOwner } from '../../shared/log.js';
+import type { Action, DecideContext, Plan } from '../../shared/plan.js';
+import type { WatchdogOptions } from './options.js';
+
 export interface EndingLab {
   id: string;
   ownerId: string;
@@ -22,6 +26,49 @@ export interface SelectionPolicy {
 }
 
 const MINUTE_MS = 60_000;
+
+/** The settings that choose labs: the caller's options over the configured policy. */
+export interface WatchdogPolicy {
+  watchdogAction: WatchdogAction;
+  watchdogOlderThanMinutes: number;
+  watchdogMaxLabs: number;
+}
+
+export interface WatchdogLoad {
+  labs: EndingLab[];
+  policy: WatchdogPolicy;
+}
+
+export interface LabAction extends Action {
+  kind: WatchdogAction;
+  lab: EndingLab;
+}
+
+export function selection(options: WatchdogOptions, policy: WatchdogPolicy, maxItems: number): SelectionPolicy {
+  return {
+    olderThanMinutes: options.olderThanMinutes ?? policy.watchdogOlderThanMinutes,
+    maxLabs: Math.min(options.maxLabs ?? policy.watchdogMaxLabs, maxItems),
+    labId: options.labId,
+  };
+}
+
+/** One action per lab to take, oldest first; its dry-run line shows the owner masked and the age. */
+export function decideWatchdog(loaded: WatchdogLoad, context: DecideContext<WatchdogOptions>): Plan<LabAction> {
+  const action = context.options.action ?? loaded.policy.watchdogAction;
+  const labs = selectLabs(loaded.labs, context.now, selection(context.options, loaded.policy, context.maxItems));
+  const actions = labs.map((lab): LabAction => {
+    const age = ageMinutes(lab, context.now);
+    return {
+      kind: action,
+      lab,
+      entity: { kind: 'lab', id: lab.id },
+      reason: context.options.labId !== undefined ? 'chosen by id' : `in ENDING for ${age} minutes`,
+      inputs: { endingSince: lab.endingSince?.toISOString() ?? null, namespace: lab.namespace },
+      item: { labId: lab.id, owner: maskOwner(lab.ownerId), ageMinutes: age, action },
+    };
+  });
+  return { actions, counts: { selected: labs.length } };
+}
 
 /** Labs to act on, oldest first. In lab-id mode age and limit do not apply (the operator chose). */
 export function selectLabs(labs: EndingLab[], now: Date, policy: SelectionPolicy): EndingLab[] {

@@ -1,14 +1,15 @@
-/* ending-watchdog's entry: every trigger runs the same selection; it consumes no events. */
-import { defineFunction } from '../../shared/runtime/invocation.js';
-import { runScoped } from '../../shared/runtime/run-scope.js';
-import type { RunServices } from '../../shared/runtime/run-scope.js';
+/* ending-watchdog: every trigger runs the same selection; it consumes no events. */
+import { defineFunction } from '../../shared/runtime/define-function.js';
+import { decideWatchdog } from './decide.js';
+import { watchdogExecutors } from './execute.js';
+import { loadWatchdog } from './load.js';
 import { watchdogOptionsSchema } from './options.js';
-import type { WatchdogOptions } from './options.js';
-import { watchdogRun } from './run.js';
-import type { WatchdogDeps } from './run.js';
 
-export const endingWatchdog = defineFunction<WatchdogOptions, WatchdogDeps & { run: RunServices }>({
+export const endingWatchdog = defineFunction({
   name: 'ending-watchdog',
   optionsSchema: watchdogOptionsSchema,
-  handle: (invocation, deps) => runScoped(deps.run, 'ending-watchdog', invocation, (scope) => watchdogRun(scope, deps, invocation.options)),
+  counters: ['selected', 'claimed', 'finished', 'failed', 'unknown', 'conflicts', 'deferred'],
+  load: loadWatchdog,
+  decide: decideWatchdog,
+  executors: watchdogExecutors,
 });

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
 import { AWS_FUNCTIONS } from '../../build/bundle.js';
-import type { WatchdogDeps } from '../../functions/ending-watchdog/run.js';
+import type { WatchdogDeps } from '../../functions/ending-watchdog/load.js';
 import type { ExpireDeps } from '../../functions/expire/run.js';
 import type { OomDeps } from '../../functions/oom-scan/run.js';
 import type { WarnDeps } from '../../functions/warn/run.js';

@@ -1,0 +1,31 @@
+/*
+ * What a pure `decide` returns: actions, each with its reason and the inputs it rested on, in the
+ * order they should run. Types only, so decide.ts files can use them without importing I/O.
+ */
+import type { EntityKind } from './db/queries/decisions.js';
+
+type JsonScalar = string | number | boolean | null;
+export type Item = Record<string, JsonScalar>;
+
+/** One decided action: what, on which entity, why, and the inputs the decision rested on. */
+export interface Action {
+  kind: string;
+  entity: { kind: EntityKind; id: string };
+  reason: string;
+  inputs?: Record<string, unknown>;
+  /** What a dry run lists for this action (people's ids masked by the function's decide). */
+  item?: Item;
+}
+
+export interface DecideContext<Options> {
+  now: Date;
+  options: Options;
+  maxItems: number;
+}
+
+/** The actions in the order they should run, and counts of what decide saw. */
+export interface Plan<A extends Action> {
+  actions: A[];
+  counts?: Record<string, number>;
+  message?: string;
+}

@@ -1,0 +1,54 @@
+/*
+ * One shape for every function: `load` (read-only I/O; SQL only gathers candidates) → `decide`
+ * (pure; actions with their reasons and inputs) → `execute` (one executor per action kind, run by
+ * the kernel). The kernel around it records the run, applies dry run, maxItems and the budget,
+ * counts, and commits every effect with its decisions, events and inbox record.
+ */
+import type { ZodType } from 'zod';
+import { defineFunction as defineHandler } from './invocation.js';
+import type { BaseOptions, FunctionDefinition, FunctionName, Invocation } from './invocation.js';
+import { executeActions } from './execute.js';
+import type { Executors } from './execute.js';
+import { Run } from './run.js';
+import type { Action, DecideContext, Plan } from '../plan.js';
+import { runScoped } from './run-scope.js';
+import type { RunServices } from './run-scope.js';
+
+export interface LoadInput<Options, D> {
+  run: Run;
+  deps: D;
+  invocation: Invocation<Options>;
+}
+
+
+export interface FunctionShape<Options extends BaseOptions, D, Loaded, A extends Action> {
+  name: FunctionName;
+  optionsSchema: ZodType<Options, unknown>;
+  /** Summary keys reported even when zero. */
+  counters?: readonly string[];
+  load(input: LoadInput<Options, D>): Promise<Loaded>;
+  decide(loaded: Loaded, context: DecideContext<Options>): Plan<A>;
+  executors: Executors<A, D>;
+  /** Actions in flight at once (default 1). */
+  fanOut?(deps: D): number;
+}
+
+export type KernelDeps = { run: RunServices };
+
+export function defineFunction<Options extends BaseOptions, D extends KernelDeps, Loaded, A extends Action>(
+  shape: FunctionShape<Options, D, Loaded, A>,
+): FunctionDefinition<Options, D> {
+  return defineHandler<Options, D>({
+    name: shape.name,
+    optionsSchema: shape.optionsSchema,
+    handle: (invocation, deps) =>
+      runScoped(deps.run, shape.name, invocation, async (scope) => {
+        const run = new Run(scope, deps.run, shape.counters);
+        const loaded = await shape.load({ run, deps, invocation });
+        const plan = shape.decide(loaded, { now: scope.now(), options: invocation.options, maxItems: scope.maxItems });
+        for (const [key, value] of Object.entries(plan.counts ?? {})) run.count(key, value);
+        await executeActions(run, plan.actions, shape.executors, deps, { fanOut: shape.fanOut?.(deps) });
+        return run.report(plan.message);
+      }),
+  });
+}

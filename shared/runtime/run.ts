@@ -1,0 +1,117 @@
+/*
+ * The run kernel's state: what one run of a function has counted, failed and planned, and the one
+ * commit path. A commit writes the state change, its decision-log entries and its events (outbox)
+ * in one transaction — and, for an event run, the inbox record of the CloudEvent with the first
+ * effect, so a run killed between the two cannot exist. Functions never see dry run, maxItems,
+ * the time budget or metrics: `executeActions` (execute.ts) owns those.
+ */
+import type pg from 'pg';
+import type { Decision } from '../db/queries/decisions.js';
+import { appendDecisions } from '../db/queries/decisions.js';
+import type { Db } from '../db/pool.js';
+import { withTransaction } from '../db/transaction.js';
+import type { LifecycleEvent } from '../events/build.js';
+import type { Item } from '../plan.js';
+import type { Metrics } from './metrics.js';
+import type { RunReport, RunScope } from './run-scope.js';
+
+export type { Action, Item } from '../plan.js';
+
+/** A decision-log entry as a function writes it; the kernel adds the run, the function and the default outcome. */
+export type DecisionEntry = Omit<Decision, 'runId' | 'fn' | 'outcome'> & { outcome?: Decision['outcome'] };
+
+export interface Committed<T> {
+  value: T;
+  decisions?: DecisionEntry[];
+  events?: LifecycleEvent[];
+}
+
+export interface KernelServices {
+  pool: pg.Pool;
+  metrics: Metrics;
+}
+
+/** The event this run consumes was already processed by this function (a duplicate delivery). */
+export class DuplicateDelivery extends Error {
+  constructor() {
+    super('the event was already processed by this function');
+    this.name = 'DuplicateDelivery';
+  }
+}
+
+export class Run {
+  readonly summary: Record<string, number>;
+  readonly failures: string[] = [];
+  readonly items: Item[] = [];
+  private inboxRecorded = false;
+
+  constructor(
+    readonly scope: RunScope,
+    private readonly services: KernelServices,
+    counters: readonly string[] = [],
+  ) {
+    // Always present, so dashboards see zeros rather than gaps.
+    this.summary = Object.fromEntries(counters.map((key) => [key, 0]));
+  }
+
+  get fn() {
+    return this.scope.fn;
+  }
+
+  get log() {
+    return this.scope.log;
+  }
+
+  get metrics(): Metrics {
+    return this.services.metrics;
+  }
+
+  now(): Date {
+    return this.scope.now();
+  }
+
+  count(key: string, by = 1): void {
+    this.summary[key] = (this.summary[key] ?? 0) + by;
+  }
+
+  /**
+   * One transaction: `work`'s writes, then its decisions and events. For an event run the first
+   * commit also records the CloudEvent in the inbox; a duplicate delivery rolls the commit back
+   * and throws DuplicateDelivery, which `executeActions` counts and which stops the run's work.
+   */
+  async commit<T>(work: (db: Db) => Promise<Committed<T>>): Promise<T> {
+    const value = await withTransaction(this.services.pool, async (db) => {
+      if (!this.inboxRecorded && !(await this.scope.claimEvent(db))) throw new DuplicateDelivery();
+      const { value: result, decisions = [], events = [] } = await work(db);
+      await appendDecisions(db, decisions.map((entry) => this.decision(entry)), this.now());
+      if (events.length > 0) await this.scope.stage(db, events);
+      return result;
+    });
+    this.inboxRecorded = true;
+    return value;
+  }
+
+  /** Decisions outside any state change (a failure's record): best effort, never fatal. */
+  async record(decisions: DecisionEntry[]): Promise<void> {
+    await appendDecisions(this.services.pool, decisions.map((entry) => this.decision(entry)), this.now()).catch((err: unknown) =>
+      this.log.error({ err }, 'could not write to the decision log'),
+    );
+  }
+
+  report(message?: string): RunReport {
+    const deferred = this.summary.deferred ?? 0;
+    const notes = [message, deferred > 0 ? `${deferred} action(s) left for the next run (time budget or maxItems)` : undefined].filter(
+      (note): note is string => note !== undefined && note !== '',
+    );
+    return {
+      summary: this.summary,
+      failures: this.failures,
+      ...(notes.length > 0 ? { message: notes.join('; ') } : {}),
+      ...(this.scope.dryRun ? { items: this.items } : {}),
+    };
+  }
+
+  private decision(entry: DecisionEntry): Decision {
+    return { ...entry, outcome: entry.outcome ?? 'applied', runId: this.scope.runId, fn: this.scope.fn };
+  }
+}

@@ -1,0 +1,137 @@
+/*
+ * The run kernel (shared/runtime/define-function.ts, execute.ts, run.ts) with a real database: the
+ * only place that knows dry run, maxItems, the budget and counters; every effect commits with its
+ * decisions, its events and — for an event run — the inbox record of the CloudEvent.
+ */
+import { randomUUID } from 'node:crypto';
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { Deps } from '../../shared/deps.js';
+import { buildEvent, sourceFor } from '../../shared/events/build.js';
+import { EventTypes } from '../../shared/events/types.js';
+import { defineFunction } from '../../shared/runtime/define-function.js';
+import { baseOptionsSchema } from '../../shared/runtime/invocation.js';
+import type { BaseOptions } from '../../shared/runtime/invocation.js';
+import type { Action } from '../../shared/runtime/run.js';
+import { useFunctionHarness } from '../support/function-harness.js';
+import { insertLab } from '../support/fixtures.js';
+
+// Events are staged in the outbox; delivery to a closed port fails fast and leaves them there.
+const h = useFunctionHarness({ EVENT_DELIVERY: 'knative', K_SINK: 'http://127.0.0.1:9/' });
+
+interface Bump extends Action {
+  kind: 'bump' | 'explode';
+  labId: string;
+}
+
+const behaviour = { failInsideCommit: false, advanceClockMs: 0, inboxAfterFailedCommit: -1 };
+const inboxRows = async () => Number((await h.deps.pool.query('select count(*) from event_inbox')).rows[0].count);
+
+// A function of the product's shape whose effect is countable: each action adds one to a lab's attempt count.
+const bumper = defineFunction<BaseOptions, Deps, { id: string }[], Bump>({
+  name: 'ending-watchdog',
+  optionsSchema: baseOptionsSchema,
+  counters: ['bumped'],
+  load: async ({ deps }) => (await deps.pool.query<{ id: string }>(`select id from labs where status = 'ending' order by id`)).rows,
+  decide: (labs: { id: string }[]) => ({
+    actions: labs.map((lab): Bump => ({ kind: lab.id.startsWith('0') ? 'explode' : 'bump', labId: lab.id, entity: { kind: 'lab', id: lab.id }, reason: 'test', inputs: { n: 1 } })),
+    counts: { seen: labs.length },
+  }),
+  executors: {
+    bump: async (run, action) => {
+      h.clock.advanceSeconds(behaviour.advanceClockMs / 1000);
+      const committing = run.commit(async (db) => {
+        await db.query('update labs set watchdog_unknown_attempts = watchdog_unknown_attempts + 1 where id = $1', [action.labId]);
+        if (behaviour.failInsideCommit) throw new Error('killed between the effect and its records');
+        const event = buildEvent(EventTypes.labFinished, { labId: action.labId, endingSince: null, finishedAt: run.now().toISOString(), action: 'force', evidenceExpiresAt: run.now().toISOString() }, { source: sourceFor('ending-watchdog'), subject: action.labId, time: run.now() });
+        return { value: undefined, decisions: [{ entityKind: 'lab', entityId: action.labId, action: 'bump', reason: 'test' }], events: [event] };
+      });
+      // What a process killed right after the failed commit would leave behind: nothing.
+      await committing.catch(async (err: unknown) => {
+        behaviour.inboxAfterFailedCommit = await inboxRows();
+        throw err;
+      });
+      return { outcome: 'applied', counters: ['bumped'] };
+    },
+    explode: async () => {
+      throw new Error('boom');
+    },
+  },
+});
+
+const ports = async () => (await h.deps.pool.query<{ n: number }>('select watchdog_unknown_attempts as n from labs order by id')).rows.map((row) => row.n);
+const decisions = async () => (await h.deps.pool.query<{ action: string; outcome: string; run_id: string; function: string }>(`select action, outcome, run_id, function from decision_log where entity_kind = 'lab' and entity_id in (select id::text from labs)`)).rows;
+const outbox = async () => Number((await h.deps.pool.query('select count(*) from event_outbox')).rows[0].count);
+
+// Ids starting with 0 explode; the others start with a.
+async function labs(count: number, firstExplodes = false) {
+  const made = [];
+  for (let index = 0; index < count; index++) {
+    const id = `${index === 0 && firstExplodes ? '0' : 'a'}${randomUUID().slice(1)}`;
+    made.push(await insertLab(h.deps.pool, { id, status: 'ending' }));
+  }
+  return made;
+}
+
+beforeEach(async () => {
+  behaviour.failInsideCommit = false;
+  behaviour.advanceClockMs = 0;
+  await h.deps.pool.query('delete from labs; delete from event_outbox; delete from event_inbox');
+});
+
+describe('the run kernel', () => {
+  it('commits each effect with its decision (run id and function filled in) and its event', async () => {
+    await labs(2);
+    const result = await h.schedule(bumper);
+    expect(result).toMatchObject({ outcome: 'succeeded', summary: { seen: 2, bumped: 2 } });
+    expect(await ports()).toEqual([1, 1]);
+    expect(await decisions()).toEqual([
+      expect.objectContaining({ action: 'bump', outcome: 'applied', function: 'ending-watchdog', run_id: result.runId }),
+      expect.objectContaining({ action: 'bump', outcome: 'applied', function: 'ending-watchdog', run_id: result.runId }),
+    ]);
+    expect(await outbox()).toBe(2);
+  });
+
+  it('a dry run lists the actions and calls no executor', async () => {
+    await labs(2);
+    const result = await h.manual(bumper, { dryRun: true });
+    expect(result.items).toHaveLength(2);
+    expect(result.items![0]).toMatchObject({ action: 'bump', reason: 'test' });
+    expect(result.summary.bumped).toBe(0);
+    expect(await ports()).toEqual([0, 0]);
+    expect(await decisions()).toEqual([]);
+  });
+
+  it('defers what is past maxItems and what would start after the time budget', async () => {
+    await labs(3);
+    expect((await h.manual(bumper, { maxItems: 1 })).summary).toMatchObject({ bumped: 1, deferred: 2 });
+    behaviour.advanceClockMs = h.deps.config.run.budgetSeconds * 1000;
+    const late = await h.schedule(bumper);
+    expect(late.summary).toMatchObject({ bumped: 1, deferred: 2 });
+    expect(late.message).toContain('2 action(s) left for the next run');
+  });
+
+  it('one failing action fails the run but not the others, and is kept in the decision log', async () => {
+    await labs(3, true);
+    const result = await h.schedule(bumper);
+    expect(result.outcome).toBe('failed');
+    expect(result.summary).toMatchObject({ bumped: 2, actions_failed: 1 });
+    expect(result.message).toContain('boom');
+    expect(await ports()).toEqual([0, 1, 1]);
+    expect((await decisions()).filter((d) => d.outcome === 'failed')).toEqual([expect.objectContaining({ action: 'explode' })]);
+  });
+
+  it('an event run records its CloudEvent with the effect: a run killed inside the commit leaves neither, the retry does the work once, a duplicate nothing', async () => {
+    await labs(1);
+    const event = { id: randomUUID(), type: EventTypes.labFinished, source: '/test', data: {} } as never;
+    behaviour.failInsideCommit = true;
+    expect((await h.event(bumper, event)).outcome).toBe('failed');
+    expect(await ports()).toEqual([0]);
+    expect(behaviour.inboxAfterFailedCommit).toBe(0);
+    expect(await inboxRows()).toBe(0);
+    behaviour.failInsideCommit = false;
+    expect(await h.event(bumper, event)).toMatchObject({ outcome: 'accepted', summary: { bumped: 1 } });
+    expect(await h.event(bumper, event)).toMatchObject({ outcome: 'accepted', summary: { bumped: 0, duplicate_events: 1 } });
+    expect(await ports()).toEqual([1]);
+    expect(await inboxRows()).toBe(1);
+  });
+});

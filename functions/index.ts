@@ -4,6 +4,7 @@ import type { BaseOptions, FunctionDefinition } from '../shared/runtime/invocati
 import { cleanupPod } from './cleanup-pod/handler.js';
 import { endingWatchdog } from './ending-watchdog/handler.js';
 import { expire } from './expire/handler.js';
+import { extend } from './extend/handler.js';
 import { oomScan } from './oom-scan/handler.js';
 import { snapshotSync } from './snapshot-sync/handler.js';
 import { warn } from './warn/handler.js';
@@ -16,4 +17,5 @@ export const allFunctions: FunctionDefinition<BaseOptions, Deps>[] = [
   snapshotSync,
   oomScan,
   endingWatchdog as unknown as FunctionDefinition<BaseOptions, Deps>,
+  extend,
 ];

@@ -13,6 +13,9 @@ const routes: Readonly<Record<EventType, readonly FunctionName[]>> = {
   [EventTypes.reservationFailed]: ['cleanup-pod'],
   [EventTypes.reservationCancelled]: ['cleanup-pod'],
   [EventTypes.reservationOom]: [],
+  [EventTypes.reservationExtended]: [],
+  // The user ended it from a warning: the same teardown (and shutdown snapshot) as an expiry.
+  [EventTypes.reservationEndedByUser]: ['cleanup-pod'],
   [EventTypes.podCleaned]: ['snapshot-sync'],
   [EventTypes.diskReleased]: [],
   [EventTypes.snapshotCompleted]: [],

@@ -43,6 +43,18 @@ const reservationWarned = z.strictObject({
   warnedAt: instant,
 });
 
+/** An extension accepted through an action link or by an operator: the deadline only moves later. */
+const reservationExtended = z.strictObject({
+  reservationId,
+  previousExpiresAt: instant,
+  expiresAt: instant,
+  extensions: z.int().positive(),
+  by: z.enum(['link', 'slack', 'operator']),
+  extendedAt: instant,
+});
+
+const reservationEndedByUser = reservationEnded.extend({ by: z.enum(['link', 'slack', 'operator']) });
+
 const reservationOom = z.strictObject({
   reservationId,
   podName: kubeName,
@@ -111,6 +123,8 @@ export const eventDataSchemas = {
   [EventTypes.reservationFailed]: reservationEnded,
   [EventTypes.reservationCancelled]: reservationEnded,
   [EventTypes.reservationOom]: reservationOom,
+  [EventTypes.reservationExtended]: reservationExtended,
+  [EventTypes.reservationEndedByUser]: reservationEndedByUser,
   [EventTypes.podCleaned]: podCleaned,
   [EventTypes.diskReleased]: diskReleased,
   [EventTypes.snapshotCompleted]: snapshotCompleted,

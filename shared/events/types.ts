@@ -11,6 +11,8 @@ export const EventTypes = {
   reservationFailed: `${P}reservation.failed`,
   reservationCancelled: `${P}reservation.cancelled`,
   reservationOom: `${P}reservation.oom`,
+  reservationExtended: `${P}reservation.extended`,
+  reservationEndedByUser: `${P}reservation.ended-by-user`,
   podCleaned: `${P}pod.cleaned`,
   diskReleased: `${P}disk.released`,
   snapshotCompleted: `${P}snapshot.completed`,

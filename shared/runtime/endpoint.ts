@@ -28,20 +28,42 @@ export type ContextFactory<Options, Context> = (invocation: Invocation<Options>)
 
 export type Endpoint = (request: RawRequest) => Promise<HttpAnswer>;
 
+/**
+ * Routes a function serves itself besides invocations (extend's action links and Slack endpoint):
+ * an answer, or undefined when the request is not one of them. It gets its context on demand.
+ */
+export type OwnRoutes<Context> = (request: RawRequest, context: () => Promise<Context>) => Promise<HttpAnswer | undefined>;
+
 const OUTCOMES: ReadonlySet<string> = new Set(['succeeded', 'failed', 'skipped', 'accepted']);
 
 export function createEndpoint<Options extends BaseOptions, Context>(
-  fn: FunctionDefinition<Options, Context>,
+  fn: FunctionDefinition<Options, Context> & { routes?: OwnRoutes<Context> },
   contextFor: ContextFactory<Options, Context>,
   options: RuntimeOptions,
 ): Endpoint {
   const invoke = invoker(fn, contextFor, options);
+  const own = fn.routes && ownRoutes(fn.routes, contextFor, options.logger);
   return async (request) => {
+    const answer = own && (await own(request));
+    if (answer) return answer;
     const method = request.method.toUpperCase();
     if (method === 'GET') return serveGet(request.path, fn.name, options.metrics);
     if (method !== 'POST') return methodNotAllowed();
     if (request.path === DEAD_LETTER_PATH && options.deadLetterSink) return options.deadLetterSink(request);
     return withoutReplyBody(request, await invoke(request));
+  };
+}
+
+function ownRoutes<Options extends BaseOptions, Context>(routes: OwnRoutes<Context>, contextFor: ContextFactory<Options, Context>, logger: Logger) {
+  // The context factories ignore the invocation; a route's work records its own runs.
+  const context = async () => contextFor({ kind: 'manual', callId: 'route', options: { dryRun: false } as Options });
+  return async (request: RawRequest): Promise<HttpAnswer | undefined> => {
+    try {
+      return await routes(request, context);
+    } catch (err) {
+      logger.error({ err, path: request.path.replace(/\/a\/.*/, '/a/…') }, 'route failed');
+      return answerError(err);
+    }
   };
 }
 

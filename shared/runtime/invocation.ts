@@ -10,7 +10,7 @@ import type { EventType } from '../events/types.js';
 import type { ParsedEvent } from '../events/parse.js';
 import { typesConsumedBy } from '../events/routing.js';
 
-export const FUNCTION_NAMES = ['warn', 'expire', 'cleanup-pod', 'snapshot-sync', 'oom-scan', 'ending-watchdog'] as const;
+export const FUNCTION_NAMES = ['warn', 'expire', 'cleanup-pod', 'snapshot-sync', 'oom-scan', 'ending-watchdog', 'extend'] as const;
 export type FunctionName = (typeof FUNCTION_NAMES)[number];
 
 export type ScheduleSource = 'cron-connector' | 'pingsource';

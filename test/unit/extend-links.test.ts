@@ -42,7 +42,7 @@ describe('action settings', () => {
     const config = loadConfig({ ...base, ACTION_BASE_URL: 'https://fn.example/extend' }, { secretsDir: dir });
     expect(config.actions).toEqual({
       baseUrl: 'https://fn.example/extend', signingKey: KEY, linkTtlMinutes: 60, defaultExtendMinutes: 120,
-      maxExtendMinutes: 480, maxExtensions: 5, maxLifetimeHours: 72, capacityRule: true,
+      maxExtendMinutes: 480, maxExtensions: 5, maxLifetimeHours: 72, capacityRule: true, slackSigningSecret: undefined,
     });
   });
 

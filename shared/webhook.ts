@@ -8,6 +8,8 @@ import { coerceError } from './errors.js';
 export interface WebhookSettings {
   url: string;
   timeoutMs: number;
+  /** How warn renders its notices: plain JSON, or Slack Block Kit with a button per action. */
+  format?: 'json' | 'slack';
 }
 
 /** POST `body` as JSON; undefined when the webhook answered 2xx, else what went wrong. */

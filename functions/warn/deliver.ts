@@ -2,14 +2,14 @@
  * Deliver one warning into the reservation's pod with ONE exec: a fixed script removes every older
  * warning file, writes stdin to the file named by $1, then broadcasts $2 with `wall`. The file name
  * and the broadcast text are arguments (argv), never spliced into the script, so no user text ever
- * reaches a shell parser. The file is what the prompt hook shows, so it decides success; the
+ * reaches a shell parser. The action links travel in the file (stdin) only. The file is what the prompt hook shows, so it decides success; the
  * broadcast is best effort, reported by its own exit code.
  */
 import { NotFound, coerceError } from '../../shared/errors.js';
 import type { PodExec } from '../../shared/pods.js';
 import type { WarnAction } from './decide.js';
 import { WARNING_DIR, broadcastText, warningFileContent, warningFileName } from './message.js';
-import type { WarningText } from './message.js';
+import type { LinkText, WarningText } from './message.js';
 
 /** The script's exit code when the file was written but `wall` failed. */
 export const BROADCAST_FAILED = 75;
@@ -31,9 +31,9 @@ export function deliveryArgv(text: WarningText): string[] {
   return ['sh', '-c', DELIVER_WARNING_SCRIPT, 'sh', warningFileName(text.minutesLeft), broadcastText(text).replace(/\n$/, '')];
 }
 
-export async function deliverWarning(exec: PodExec, container: string, action: WarnAction, now: Date): Promise<Delivery> {
+export async function deliverWarning(exec: PodExec, container: string, action: WarnAction, now: Date, links: readonly LinkText[] = []): Promise<Delivery> {
   const target = { namespace: action.namespace, pod: action.podName, container };
-  const text = { reservationId: action.reservationId, minutesLeft: action.minutesLeft, expiresAt: action.expiresAt, now };
+  const text = { reservationId: action.reservationId, minutesLeft: action.minutesLeft, expiresAt: action.expiresAt, now, links };
   try {
     const result = await exec.exec(target, deliveryArgv(text), warningFileContent(text));
     if (result.exitCode === 0) return { delivered: true, broadcast: true };

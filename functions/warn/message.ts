@@ -14,6 +14,14 @@ export interface WarningText {
   minutesLeft: number;
   expiresAt: Date;
   now: Date;
+  /** Signed action links (extend, snooze, end now); only the file shows them, never an argv. */
+  links?: readonly LinkText[];
+}
+
+export interface LinkText {
+  label: string;
+  url: string;
+  expiresAt: Date;
 }
 
 /**
@@ -67,13 +75,32 @@ export function warningFileContent(text: WarningText): string {
     'Need more time? Extend the reservation:',
     `    ${extendCommand(text.reservationId)}`,
     '',
+    ...linkLines(text.links ?? []),
     `Generated at ${utc(text.now)}`,
     rule,
     '',
   ].join('\n');
 }
 
-/** The one-line notice broadcast to logged-in terminals. */
+/**
+ * The action links, each on its own line so a terminal can select it. Opening one only shows a
+ * confirmation page; nothing happens until its button is pressed.
+ */
+function linkLines(links: readonly LinkText[]): string[] {
+  if (links.length === 0) return [];
+  const width = Math.max(...links.map((link) => printable(link.label).length)) + 1;
+  return [
+    `Or open a link (it shows what will happen and asks you to confirm; valid until ${utc(links[0]!.expiresAt)}):`,
+    ...links.map((link) => `    ${`${printable(link.label)}:`.padEnd(width + 1)} ${printable(link.url)}`),
+    '',
+  ];
+}
+
+/**
+ * The one-line notice broadcast to logged-in terminals. It never carries an action link: it is an
+ * exec argument, and exec arguments travel in the request URL, which API servers write to their
+ * audit logs.
+ */
 export function broadcastText(text: WarningText): string {
   return `${headline(text)} Expires at ${utc(text.expiresAt)}. Extend with: ${extendCommand(text.reservationId)}\n`;
 }

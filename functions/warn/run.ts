@@ -8,6 +8,8 @@
  * WARN_CONCURRENCY outcomes per transaction, so the statements of a run depend on its work alone.
  */
 import type pg from 'pg';
+import { actionLinks } from '../../shared/actions/links.js';
+import type { ActionLink } from '../../shared/actions/links.js';
 import type { Config } from '../../shared/config.js';
 import { reservationsDueForWarning } from '../../shared/db/queries/reservations.js';
 import { claimWarnings, recordWarnings, sentLevels, settleAbandonedClaims } from '../../shared/db/queries/warnings.js';
@@ -57,7 +59,7 @@ export async function warnRun(scope: RunScope, deps: WarnDeps): Promise<RunRepor
   const results = await deliverAll(scope, deps, targets);
   const failures = results.flatMap((result, index) => outcomeOf(result, targets[index]!.action, summary));
   if (deps.config.webhook) {
-    const webhooks = await sendPendingWebhooks(deps.pool, deps.config.webhook, 50);
+    const webhooks = await sendPendingWebhooks(deps.pool, { webhook: deps.config.webhook, actions: deps.config.actions, now: scope.now(), limit: 50 });
     Object.assign(summary, { webhook_sent: webhooks.sent, webhook_failed: webhooks.failed });
   }
   return { summary, failures };
@@ -137,9 +139,14 @@ async function deliverOne(deps: WarnDeps, now: Date, target: Target): Promise<{ 
   if (verdict.kind !== 'deliver' && verdict.kind !== 'unknown') return { outcome: { delivered: false, broadcast: false, skipped: verdict.kind } };
   const delivery = verdict.kind === 'unknown'
     ? { delivered: false, broadcast: false, error: verdict.error }
-    : await deliverWarning(deps.exec, deps.config.policy.mainContainer, action, now);
+    : await deliverWarning(deps.exec, deps.config.policy.mainContainer, action, now, await linksFor(deps, action, now));
   // A pod gone since it was checked: the claim is released as failed, retried if the pod returns.
   return { outcome: delivery, toRecord: { action, delivery: delivery.skipped ? { ...delivery, error: 'the pod was gone when the warning was sent' } : delivery } };
+}
+
+/** The warning's action links; a warning without them still goes out (they are an extra, not the message). */
+function linksFor(deps: WarnDeps, action: WarnAction, now: Date): Promise<ActionLink[]> {
+  return actionLinks(deps.config.actions, { reservationId: action.reservationId, deadline: action.expiresAt, now }).catch(() => []);
 }
 
 /** Past the budget: a claim already won is released (as failed) so the next run takes it up. */

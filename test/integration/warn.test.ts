@@ -156,6 +156,8 @@ describe('warn', () => {
     const second = await h.schedule(warn);
     expect(second.summary).toMatchObject({ warned: 0, webhook_sent: 1 });
     expect(webhookCalls.at(-1)).toMatchObject({ type: 'reservation.warned', reservationId: 'wwww0005-hook', levelMinutes: 5 });
+    // No ACTION_BASE_URL here: the notice offers no links.
+    expect(webhookCalls.at(-1)).toMatchObject({ actions: [] });
   });
 
   it('is not crowded out by a horizon full of reservations already warned for their level', async () => {

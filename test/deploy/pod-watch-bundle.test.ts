@@ -2,19 +2,26 @@
  * The pod-watch bundle on both routes: run directly (`node function/handler.js`, the Deployment in
  * k8s/openfaas/pod-watch.yaml) and loaded by the template (stack.yml's one-replica entry). Either
  * way it watches the simulated cluster and hands a reservation pod's change to each consumer's
- * /async-function on the gateway it is given.
+ * /async-function on the gateway it is given. Given a database, the bundle also serves the fleet
+ * gauges and GET /why/<id>; the Deployment's settings give it the functions' own policy.
  */
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { parseAllDocuments } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadPodWatchConfig } from '../../pod-watch/config.js';
+import { loadConfig } from '../../shared/config.js';
+import { useTestDatabase } from '../support/database.js';
 import { freePort } from '../../local/free-port.js';
 import { startSim } from '../../sim/server.js';
 import type { Sim } from '../../sim/server.js';
 import { buildBundles, hostBundle } from './hosted-bundles.js';
 import type { BuiltBundles, HostedFunction } from './hosted-bundles.js';
 
+const db = useTestDatabase();
 let sim: Sim;
 let built: BuiltBundles;
 let gateway: Server;
@@ -91,5 +98,41 @@ describe('pod-watch bundle', () => {
     } finally {
       await hosted?.stop();
     }
+  });
+});
+
+interface EnvVar { name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string; optional?: boolean } } }
+
+describe('pod-watch fleet gauges and /why', () => {
+  it('the bundle, given a database, serves the fleet gauges on /metrics and answers /why/<id>', async () => {
+    const port = await freePort();
+    const child = spawn(process.execPath, [built.bundles[0]!.file], { env: { PATH: process.env.PATH ?? '', ...(await env(port)), DATABASE_URL: db.url }, stdio: 'ignore' });
+    try {
+      await ready(port);
+      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      expect(metrics).toMatch(/^devenv_lifecycle_fleet_up 1$/m);
+      expect(metrics).toMatch(/^devenv_lifecycle_fleet_reservations\{status="active"\} 0$/m);
+      const unknown = await fetch(`http://127.0.0.1:${port}/why/no-such-reservation`);
+      expect(unknown.status).toBe(404);
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
+    }
+  });
+
+  it("the Deployment reads the database password from a secret and judges 'overdue' and 'stuck' by the functions' defaults", () => {
+    const deployment = parseAllDocuments(readFileSync('k8s/openfaas/pod-watch.yaml', 'utf8')).map((d) => d.toJSON() as { kind: string; spec: { template: { spec: { containers: { env: EnvVar[] }[] } } } })
+      .find((o) => o.kind === 'Deployment')!;
+    const vars = deployment.spec.template.spec.containers[0]!.env;
+    expect(vars.find((v) => v.name === 'POSTGRES_PASSWORD')?.valueFrom?.secretKeyRef).toEqual({ name: 'devenv-lifecycle-db', key: 'postgres-password', optional: true });
+    const plain = Object.fromEntries(vars.filter((v) => v.value !== undefined).map((v) => [v.name, v.value]));
+    const podWatch = loadPodWatchConfig({ ...plain, POSTGRES_PASSWORD: 'from-the-secret', KUBERNETES_SERVICE_HOST: '10.96.0.1' });
+    const functions = loadConfig({ POSTGRES_PASSWORD: 'x', SECRETS_DIR: '/nonexistent' }).policy;
+    expect(podWatch.fleetPolicy).toEqual({
+      graceSeconds: functions.gracePeriodSeconds, preparingTimeoutMinutes: functions.preparingTimeoutMinutes,
+      queueTimeoutHours: functions.queueTimeoutHours, watchdogOlderThanMinutes: functions.watchdogOlderThanMinutes,
+    });
+    expect(podWatch.database).toMatchObject({ host: 'postgres-primary.controlplane.svc.cluster.local', user: 'gpudev', password: 'from-the-secret', poolMax: 2 });
+    expect(loadPodWatchConfig({ ...plain, KUBERNETES_SERVICE_HOST: '10.96.0.1' }).database).toBeUndefined(); // no secret: it watches, without gauges
   });
 });

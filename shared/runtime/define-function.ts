@@ -7,8 +7,8 @@
 import type { ZodType } from 'zod';
 import { defineFunction as defineHandler } from './invocation.js';
 import type { BaseOptions, FunctionDefinition, FunctionName, Invocation } from './invocation.js';
-import { executeActions } from './execute.js';
-import type { Executors } from './execute.js';
+import { executeActions, executeBatches } from './execute.js';
+import type { BatchExecutor, Executors } from './execute.js';
 import { Run } from './run.js';
 import type { Action, DecideContext, Plan } from '../plan.js';
 import { runScoped } from './run-scope.js';
@@ -20,18 +20,21 @@ export interface LoadInput<Options, D> {
   invocation: Invocation<Options>;
 }
 
+/** One executor per action kind, or one set-based executor for batches of actions. */
+export type Execution<A extends Action, D> =
+  | { executors: Executors<A, D>; /** Actions in flight at once (default 1). */ fanOut?(deps: D): number }
+  | { batch: { size: number; execute: BatchExecutor<A, D> } };
 
-export interface FunctionShape<Options extends BaseOptions, D, Loaded, A extends Action> {
+interface ShapeBase<Options extends BaseOptions, D, Loaded, A extends Action> {
   name: FunctionName;
   optionsSchema: ZodType<Options, unknown>;
   /** Summary keys reported even when zero. */
   counters?: readonly string[];
   load(input: LoadInput<Options, D>): Promise<Loaded>;
   decide(loaded: Loaded, context: DecideContext<Options>): Plan<A>;
-  executors: Executors<A, D>;
-  /** Actions in flight at once (default 1). */
-  fanOut?(deps: D): number;
 }
+
+export type FunctionShape<Options extends BaseOptions, D, Loaded, A extends Action> = ShapeBase<Options, D, Loaded, A> & Execution<A, D>;
 
 export type KernelDeps = { run: RunServices };
 
@@ -47,8 +50,13 @@ export function defineFunction<Options extends BaseOptions, D extends KernelDeps
         const loaded = await shape.load({ run, deps, invocation });
         const plan = shape.decide(loaded, { now: scope.now(), options: invocation.options, maxItems: scope.maxItems });
         for (const [key, value] of Object.entries(plan.counts ?? {})) run.count(key, value);
-        await executeActions(run, plan.actions, shape.executors, deps, { fanOut: shape.fanOut?.(deps) });
+        await execute(shape, run, plan.actions, deps);
         return run.report(plan.message);
       }),
   });
+}
+
+function execute<A extends Action, D>(execution: Execution<A, D>, run: Run, actions: A[], deps: D): Promise<void> {
+  if ('batch' in execution) return executeBatches(run, actions, execution.batch.execute, deps, execution.batch.size);
+  return executeActions(run, actions, execution.executors, deps, { fanOut: execution.fanOut?.(deps) });
 }

@@ -26,6 +26,12 @@ export type Executor<A extends Action, D> = (run: Run, action: A, deps: D) => Pr
 /** One executor per action kind. */
 export type Executors<A extends Action, D> = { [K in A['kind']]: Executor<A & { kind: K }, D> };
 
+/**
+ * Set-based execution: one call applies a batch of actions (each still a compare-and-set per row)
+ * and answers one result per action, in order.
+ */
+export type BatchExecutor<A extends Action, D> = (run: Run, actions: A[], deps: D) => Promise<ActionResult[]>;
+
 export interface ExecuteOptions {
   /** Actions in flight at once (default 1: in order). */
   fanOut?: number;
@@ -41,6 +47,36 @@ export async function executeActions<A extends Action, D>(
   const limit = pLimit(Math.max(1, options.fanOut ?? 1));
   const state = { left: run.scope.maxItems, duplicate: false };
   await Promise.all(actions.map((action) => limit(() => executeOne(run, action, executors, deps, state))));
+}
+
+/**
+ * Batches of `size`, in order: a batch started after the budget is deferred whole, maxItems cuts
+ * the last one short, and a batch that throws fails its actions only.
+ */
+export async function executeBatches<A extends Action, D>(run: Run, actions: readonly A[], execute: BatchExecutor<A, D>, deps: D, size: number): Promise<void> {
+  const taken = actions.slice(0, run.scope.maxItems);
+  run.count('deferred', actions.length - taken.length);
+  for (let start = 0; start < taken.length; start += size) {
+    const batch = taken.slice(start, start + size);
+    if (run.now() >= run.scope.deadline) {
+      run.count('deferred', batch.length);
+      continue;
+    }
+    if (run.scope.dryRun) {
+      batch.forEach((action) => plan(run, action));
+      continue;
+    }
+    await executeBatch(run, batch, execute, deps);
+  }
+}
+
+async function executeBatch<A extends Action, D>(run: Run, batch: A[], execute: BatchExecutor<A, D>, deps: D): Promise<void> {
+  try {
+    const results = await execute(run, batch, deps);
+    batch.forEach((action, index) => settle(run, action, results[index] ?? { outcome: 'failed', failure: 'no result for the action' }));
+  } catch (err) {
+    for (const action of batch) await fail(run, action, err);
+  }
 }
 
 interface ExecutionState {

@@ -23,7 +23,7 @@ interface Bump extends Action {
   labId: string;
 }
 
-const behaviour = { failInsideCommit: false, advanceClockMs: 0, inboxAfterFailedCommit: -1 };
+const behaviour = { failInsideCommit: false, advanceClockMs: 0, inboxAfterFailedCommit: -1, batches: 0 };
 const inboxRows = async () => Number((await h.deps.pool.query('select count(*) from event_inbox')).rows[0].count);
 
 // A function of the product's shape whose effect is countable: each action adds one to a lab's attempt count.
@@ -58,6 +58,26 @@ const bumper = defineFunction<BaseOptions, Deps, { id: string }[], Bump>({
   },
 });
 
+// The same effect, set-based: one statement per batch; a batch holding an id starting with 0 throws.
+const batcher = defineFunction<BaseOptions, Deps, { id: string }[], Bump>({
+  name: 'expire',
+  optionsSchema: baseOptionsSchema,
+  load: async ({ deps }) => (await deps.pool.query<{ id: string }>(`select id from labs where status = 'ending' order by id`)).rows,
+  decide: (labs: { id: string }[]) => ({ actions: labs.map((lab): Bump => ({ kind: 'bump', labId: lab.id, entity: { kind: 'lab', id: lab.id }, reason: 'test' })) }),
+  batch: {
+    size: 2,
+    execute: async (run, actions) => {
+      behaviour.batches += 1;
+      if (actions.some((action) => action.labId.startsWith('0'))) throw new Error('batch failed');
+      await run.commit(async (db) => {
+        await db.query('update labs set watchdog_unknown_attempts = watchdog_unknown_attempts + 1 where id = any($1::uuid[])', [actions.map((action) => action.labId)]);
+        return { value: undefined };
+      });
+      return actions.map(() => ({ outcome: 'applied' as const, counters: ['bumped'] }));
+    },
+  },
+});
+
 const ports = async () => (await h.deps.pool.query<{ n: number }>('select watchdog_unknown_attempts as n from labs order by id')).rows.map((row) => row.n);
 const decisions = async () => (await h.deps.pool.query<{ action: string; outcome: string; run_id: string; function: string }>(`select action, outcome, run_id, function from decision_log where entity_kind = 'lab' and entity_id in (select id::text from labs)`)).rows;
 const outbox = async () => Number((await h.deps.pool.query('select count(*) from event_outbox')).rows[0].count);
@@ -75,6 +95,7 @@ async function labs(count: number, firstExplodes = false) {
 beforeEach(async () => {
   behaviour.failInsideCommit = false;
   behaviour.advanceClockMs = 0;
+  behaviour.batches = 0;
   await h.deps.pool.query('delete from labs; delete from event_outbox; delete from event_inbox');
 });
 
@@ -133,5 +154,17 @@ describe('the run kernel', () => {
     expect(await h.event(bumper, event)).toMatchObject({ outcome: 'accepted', summary: { bumped: 0, duplicate_events: 1 } });
     expect(await ports()).toEqual([1]);
     expect(await inboxRows()).toBe(1);
+  });
+
+  it('set-based execution: batches in order, maxItems cuts the last one short, a failing batch fails its own actions only', async () => {
+    await labs(5);
+    expect((await h.manual(batcher, { maxItems: 3 })).summary).toMatchObject({ bumped: 3, deferred: 2 });
+    expect(behaviour.batches).toBe(2);
+    expect((await ports()).filter((n) => n === 1)).toHaveLength(3);
+    await h.deps.pool.query('delete from labs');
+    await labs(3, true);
+    const result = await h.schedule(batcher);
+    expect(result).toMatchObject({ outcome: 'failed', summary: { bumped: 1, actions_failed: 2 } });
+    expect(await ports()).toEqual([0, 0, 1]);
   });
 });

@@ -50,13 +50,24 @@ export async function executeActions<A extends Action, D>(
 }
 
 /**
+ * Upkeep: a write that goes with what the run read (e.g. recording the pod observations it made),
+ * not an item of work. With batches it is never cut by maxItems nor listed by a dry run (which
+ * writes nothing), and it commits with the first batch (alone when there is no other action).
+ */
+export type Upkeep = { upkeep: true };
+
+const isUpkeep = (action: Action): boolean => (action as Partial<Upkeep>).upkeep === true;
+
+/**
  * Batches of `size`, in order: a batch started after the budget is deferred whole, maxItems cuts
  * the last one short, and a batch that throws fails its actions only.
  */
 export async function executeBatches<A extends Action, D>(run: Run, actions: readonly A[], execute: BatchExecutor<A, D>, deps: D, size: number): Promise<void> {
-  const taken = actions.slice(0, run.scope.maxItems);
-  run.count('deferred', actions.length - taken.length);
-  for (let start = 0; start < taken.length; start += size) {
+  const upkeep = actions.filter(isUpkeep);
+  const work = actions.filter((action) => !isUpkeep(action));
+  const taken = work.slice(0, run.scope.maxItems);
+  run.count('deferred', work.length - taken.length);
+  for (let start = 0; start < taken.length || (start === 0 && upkeep.length > 0); start += size) {
     const batch = taken.slice(start, start + size);
     if (run.now() >= run.scope.deadline) {
       run.count('deferred', batch.length);
@@ -66,7 +77,7 @@ export async function executeBatches<A extends Action, D>(run: Run, actions: rea
       batch.forEach((action) => plan(run, action));
       continue;
     }
-    await executeBatch(run, batch, execute, deps);
+    await executeBatch(run, start === 0 ? [...upkeep, ...batch] : batch, execute, deps);
   }
 }
 

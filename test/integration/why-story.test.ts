@@ -16,6 +16,7 @@ import { cleanupPod } from '../../functions/cleanup-pod/handler.js';
 import { expire } from '../../functions/expire/handler.js';
 import { snapshotSync } from '../../functions/snapshot-sync/handler.js';
 import { warn } from '../../functions/warn/handler.js';
+import { appendDecisions } from '../../shared/db/queries/decisions.js';
 import { loadTimeline } from '../../shared/db/queries/timeline.js';
 import { buildWhy } from '../../local/why.js';
 import type { WhyAnswer } from '../../local/why.js';
@@ -23,7 +24,7 @@ import { loadPodWatchConfig } from '../../pod-watch/config.js';
 import { startPodWatch } from '../../pod-watch/run.js';
 import type { PodWatch } from '../../pod-watch/run.js';
 import { useFunctionHarness } from '../support/function-harness.js';
-import { insertDisk, insertReservation } from '../support/fixtures.js';
+import { insertDisk, insertLab, insertReservation } from '../support/fixtures.js';
 
 const h = useFunctionHarness({ WARNING_MINUTES: '30,15,5', GRACE_PERIOD_SECONDS: '120' });
 const execFileAsync = promisify(execFile);
@@ -144,7 +145,9 @@ describe('why <reservation-id>', () => {
     const response = await fetch(`${podWatch.health.url}/why/${encodeURIComponent(id)}`);
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toMatch(/^application\/json/);
-    expect(await response.json()).toEqual(JSON.parse(JSON.stringify(answer)));
+    const body = await response.text();
+    expect(body).not.toContain(USER);
+    expect(JSON.parse(body)).toEqual(JSON.parse(JSON.stringify(answer)));
     expect((await h.deps.pool.query('select count(*)::int n from decision_log')).rows[0].n).toBe(before);
   });
 });
@@ -182,5 +185,20 @@ describe('why with an odd or unknown id', () => {
     expect(response.status).toBe(200);
     expect(await response.json()).toMatchObject({ id: long, kind: 'reservation', summary: { status: 'cancelled', user: '****le.com' } });
     expect((await fetch(`${podWatch.health.url}/why/%E0%A4%A`)).status).toBe(400); // broken percent-encoding
+  });
+});
+
+describe('why <lab-id>', () => {
+  it("tells a lab's ENDING and the watchdog's decisions, the owner masked", async () => {
+    const owner = '0b5e55ed-0000-4000-8000-0000000a11ce';
+    const lab = await insertLab(h.deps.pool, { owner_id: owner, status: 'ending', ending_since: new Date('2026-06-01T11:00:00Z') });
+    await appendDecisions(h.deps.pool, [{ fn: 'ending-watchdog', entityKind: 'lab', entityId: lab.id, action: 'force:unknown', reason: `listing failed for lab of ${owner}`, inputs: { ownerId: owner }, outcome: 'skipped' }], new Date('2026-06-01T11:40:00Z'));
+    const response = await fetch(`${podWatch.health.url}/why/${lab.id}`);
+    expect(response.status).toBe(200);
+    const answer = (await response.json()) as WhyAnswer;
+    expect(answer).toMatchObject({ kind: 'lab', summary: { status: 'ending', owner: '****0a11ce' } });
+    expect(answer.steps.map((s) => `${s.function}: ${s.decision}`)).toEqual(['platform: lab created', 'platform: lab entered ENDING', 'ending-watchdog: force:unknown (not acted on)']);
+    expect(answer.steps[2]).toMatchObject({ reason: 'listing failed for lab of ****0a11ce', evidence: { ownerId: '****0a11ce' } });
+    expect(JSON.stringify(answer)).not.toContain(owner);
   });
 });

@@ -39,6 +39,11 @@ const COMMANDS: Record<string, Command> = {
     summary: 'give dead-lettered events (listed by runs) a fresh set of delivery attempts',
     run: async (args) => (await import('./cli-commands.js')).requeueEvents(args),
   },
+  extend: {
+    usage: 'extend <reservation-id> --by DURATION [--bypass-capacity]   (DURATION: 2h, 90m, 1h30m)',
+    summary: 'extend a reservation from its current deadline, under the same policy as a warning\'s link; --bypass-capacity ignores waiting reservations (logged)',
+    run: async (args) => (await import('./cli-extend.js')).extendCommand(args),
+  },
   'ending-watchdog': {
     usage: 'ending-watchdog [--lab-id ID] [--older-than-minutes N] [--max-labs N] [--action force|fail] [--dry-run]',
     summary: 'the OctoLab watchdog with its own flags, run in this process',

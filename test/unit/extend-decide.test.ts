@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { decide, needsCapacity } from '../../functions/extend/decide.js';
-import type { ActionRequest, Subject } from '../../functions/extend/decide.js';
+import type { ActionRequest, Capacity, Subject } from '../../functions/extend/decide.js';
 
 const now = new Date('2026-06-01T12:00:00Z');
 const at = (minutes: number) => new Date(now.getTime() + minutes * 60_000);
 const subject: Subject = { reservationId: 'r-1', status: 'active', expiresAt: at(20), startedAt: at(-60), gpuType: 'h100', extensions: 0 };
 const policy = { maxExtendMinutes: 240, maxExtensions: 3, maxLifetimeHours: 8, capacityRule: true };
 const extend = (minutes: number, extra: Partial<ActionRequest> = {}): ActionRequest => ({ kind: 'extend', minutes, issuedForDeadline: at(20), by: 'link', ...extra });
-const run = (request: ActionRequest, overrides: Partial<Subject> = {}, capacity = { waiting: 0, oldestWaitingSince: null, nextFreeAt: null }) =>
+const run = (request: ActionRequest, overrides: Partial<Subject> = {}, capacity: Capacity = { waiting: 0, oldestWaitingSince: null, nextFreeAt: null }) =>
   decide({ request, subject: { ...subject, ...overrides }, capacity, policy, now });
 
 describe('extend decide', () => {

@@ -7,6 +7,8 @@
 import { z } from 'zod';
 import { readSecretFiles, secretFileName } from './config-secrets.js';
 import { Invalid } from './errors.js';
+import { FUNCTION_NAMES } from './runtime/invocation.js';
+import type { FunctionName } from './runtime/invocation.js';
 import type { InvalidIssue } from './errors.js';
 
 export const DEFAULT_SECRETS_DIR = '/var/openfaas/secrets';
@@ -135,6 +137,25 @@ export const EnvSchema = z
     EXTEND_CAPACITY_RULE: bool.default(true),
     // Slack's signing secret (secret file slack-signing-secret): the interactive endpoint is off without it.
     SLACK_SIGNING_SECRET: z.string().min(8, 'must be at least 8 characters').max(256, 'must be at most 256 characters').optional(),
+
+    // Safety rails (shared/runtime/rails): a function may take at most max(BREAKER_MIN_ACTIONS,
+    // BREAKER_FLEET_PERCENT of the live fleet) destructive actions in BREAKER_WINDOW_MINUTES, this
+    // run included, before its runs halt and wait for an operator's override; destructive actions
+    // are refused while the function's clock and the database's differ by more than
+    // CLOCK_SKEW_MAX_SECONDS; SHADOW_FUNCTIONS decide and record without acting.
+    BREAKER_MIN_ACTIONS: wholeNumber(1, 100_000).default(20),
+    BREAKER_FLEET_PERCENT: wholeNumber(1, 100).default(20),
+    BREAKER_WINDOW_MINUTES: wholeNumber(1, 1440).default(10),
+    CLOCK_SKEW_MAX_SECONDS: wholeNumber(1, 3600).default(30),
+    SHADOW_FUNCTIONS: z.string().default('').transform((raw, ctx) => {
+      const names = raw.split(',').map((name) => name.trim()).filter((name) => name !== '');
+      const unknown = names.filter((name) => !(FUNCTION_NAMES as readonly string[]).includes(name));
+      if (unknown.length > 0) {
+        ctx.addIssue({ code: 'custom', message: `unknown function(s) ${unknown.join(', ')}; one of ${FUNCTION_NAMES.join(', ')}` });
+        return z.NEVER;
+      }
+      return names as FunctionName[];
+    }),
   });
 
 export type Env = z.output<typeof EnvSchema>;
@@ -220,6 +241,13 @@ function shapeConfig(env: Env) {
     webhook: env.WEBHOOK_URL ? { url: env.WEBHOOK_URL, timeoutMs: env.WEBHOOK_TIMEOUT_MS, format: env.WARN_WEBHOOK_FORMAT } : undefined,
     events: eventSettings(env),
     actions: actionSettings(env),
+    rails: {
+      breakerMinActions: env.BREAKER_MIN_ACTIONS,
+      breakerFleetPercent: env.BREAKER_FLEET_PERCENT,
+      breakerWindowMinutes: env.BREAKER_WINDOW_MINUTES,
+      clockSkewMaxSeconds: env.CLOCK_SKEW_MAX_SECONDS,
+      shadowFunctions: env.SHADOW_FUNCTIONS,
+    },
   };
 }
 

@@ -64,6 +64,7 @@ export function makeDeps(config: Config, overrides: DepsOverrides = {}): Deps {
     deliveryTimeoutMs: 5_000,
     concurrency: config.run.concurrency,
     eventMaxAttempts: config.events.maxAttempts,
+    rails: config.rails,
   };
   const kube = createKube(config.kube);
   return {

@@ -15,6 +15,11 @@ export interface Action {
   inputs?: Record<string, unknown>;
   /** What a dry run lists for this action (people's ids masked by the function's decide). */
   item?: Item;
+  /**
+   * Ends, deletes or fails something an owner would miss. The kernel's safety rails (the breaker,
+   * clock sanity) count and may withhold these; others run whatever the rails say.
+   */
+  destructive?: boolean;
 }
 
 export interface DecideContext<Options> {

@@ -65,6 +65,8 @@ export function decideWatchdog(loaded: WatchdogLoad, context: DecideContext<Watc
       reason: context.options.labId !== undefined ? 'chosen by id' : `in ENDING for ${age} minutes`,
       inputs: { endingSince: lab.endingSince?.toISOString() ?? null, namespace: lab.namespace },
       item: { labId: lab.id, owner: maskOwner(lab.ownerId), ageMinutes: age, action },
+      // Both end a lab (force tears it down, fail marks it failed): the breaker counts them.
+      destructive: true,
     };
   });
   return { actions, counts: { selected: labs.length } };

@@ -12,6 +12,7 @@ import type { BatchExecutor, Executors } from './execute.js';
 import { Run } from './run.js';
 import type { Action, DecideContext, Plan } from '../plan.js';
 import { runScoped } from './run-scope.js';
+import { guard, startRails } from './rails/guard.js';
 import type { RunServices } from './run-scope.js';
 
 export interface LoadInput<Options, D> {
@@ -38,22 +39,30 @@ export type FunctionShape<Options extends BaseOptions, D, Loaded, A extends Acti
 
 export type KernelDeps = { run: RunServices };
 
+/** A function on the kernel: its load and decide are exposed, so a policy preview can run them alone. */
+export type KernelDefinition<Options extends BaseOptions, D, Loaded, A extends Action> = FunctionDefinition<Options, D> &
+  Pick<ShapeBase<Options, D, Loaded, A>, 'load' | 'decide'>;
+
 export function defineFunction<Options extends BaseOptions, D extends KernelDeps, Loaded, A extends Action>(
   shape: FunctionShape<Options, D, Loaded, A>,
-): FunctionDefinition<Options, D> {
-  return defineHandler<Options, D>({
+): KernelDefinition<Options, D, Loaded, A> {
+  const definition = defineHandler<Options, D>({
     name: shape.name,
     optionsSchema: shape.optionsSchema,
     handle: (invocation, deps) =>
       runScoped(deps.run, shape.name, invocation, async (scope) => {
         const run = new Run(scope, deps.run, shape.counters);
+        const clock = await startRails(run, deps.run);
         const loaded = await shape.load({ run, deps, invocation });
         const plan = shape.decide(loaded, { now: scope.now(), options: invocation.options, maxItems: scope.maxItems });
         for (const [key, value] of Object.entries(plan.counts ?? {})) run.count(key, value);
-        await execute(shape, run, plan.actions, deps);
-        return run.report(plan.message);
+        const guarded = await guard(run, deps.run, plan.actions, clock);
+        await execute(shape, run, guarded.actions, deps);
+        const message = [plan.message, guarded.message].filter((part) => part !== undefined).join('; ');
+        return { ...run.report(message), ...(guarded.halted !== undefined ? { halted: guarded.halted } : {}) };
       }),
   });
+  return { ...definition, load: shape.load, decide: shape.decide };
 }
 
 function execute<A extends Action, D>(execution: Execution<A, D>, run: Run, actions: A[], deps: D): Promise<void> {

@@ -34,7 +34,7 @@ export type Endpoint = (request: RawRequest) => Promise<HttpAnswer>;
  */
 export type OwnRoutes<Context> = (request: RawRequest, context: () => Promise<Context>) => Promise<HttpAnswer | undefined>;
 
-const OUTCOMES: ReadonlySet<string> = new Set(['succeeded', 'failed', 'skipped', 'accepted']);
+const OUTCOMES: ReadonlySet<string> = new Set(['succeeded', 'failed', 'skipped', 'accepted', 'halted']);
 
 export function createEndpoint<Options extends BaseOptions, Context>(
   fn: FunctionDefinition<Options, Context> & { routes?: OwnRoutes<Context> },

@@ -35,7 +35,8 @@ export type Invocation<Options = unknown> =
   | { kind: 'manual'; callId: string; options: Options; traceparent?: string; caller?: string }
   | { kind: 'event'; callId: string; event: ParsedEvent; options: Options };
 
-export type RunOutcome = 'succeeded' | 'failed' | 'skipped' | 'accepted';
+/** halted: a safety rail (shared/runtime/rails) withheld the run's destructive actions. */
+export type RunOutcome = 'succeeded' | 'failed' | 'skipped' | 'accepted' | 'halted';
 
 type JsonScalar = string | number | boolean | null;
 

@@ -44,7 +44,8 @@ function problem({ slug, ...rest }: Problem, headers: Record<string, string> = {
   };
 }
 
-const STATUS_BY_OUTCOME = { succeeded: 200, skipped: 200, accepted: 202 } as const;
+// halted: the run finished and chose to act on nothing; the report says why and how to override.
+const STATUS_BY_OUTCOME = { succeeded: 200, skipped: 200, accepted: 202, halted: 200 } as const;
 
 export function answerResult(result: RunResult, meta: RunMeta): HttpAnswer {
   const report = { function: meta.fn, trigger: meta.trigger, callId: meta.callId, ...result };

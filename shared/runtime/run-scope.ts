@@ -22,6 +22,7 @@ import { runLogger } from '../log.js';
 import { sourceOf } from './classify.js';
 import type { BaseOptions, FunctionName, Invocation, RunResult } from './invocation.js';
 import type { Metrics } from './metrics.js';
+import type { RailsSettings } from './rails/settings.js';
 
 export interface RunServices {
   pool: pg.Pool;
@@ -36,6 +37,8 @@ export interface RunServices {
   concurrency: number;
   /** EVENT_MAX_ATTEMPTS (its default when absent). */
   eventMaxAttempts?: number;
+  /** The safety rails for functions on the kernel (deps.ts always sets them; absent: none). */
+  rails?: RailsSettings;
 }
 
 /** How long past its budget a run may still be working before its row counts as abandoned. */
@@ -65,6 +68,8 @@ export interface RunReport {
   failures: string[];
   message?: string;
   items?: RunResult['items'];
+  /** Set when a safety rail withheld destructive actions: the run ends `halted`, with this as its error. */
+  halted?: string;
 }
 
 export async function runScoped(
@@ -196,8 +201,10 @@ async function finish(services: RunServices, scope: RunScope, report: RunReport,
     if (dead > 0) summary.events_dead_lettered = (summary.events_dead_lettered ?? 0) + dead;
   }
   // A consumed event answers 202 (accepted); Knative does not treat it as a reply to route.
-  const outcome = report.failures.length > 0 ? 'failed' : isEvent ? 'accepted' : 'succeeded';
-  const error = report.failures.length > 0 ? report.failures.slice(0, 5).join('; ') : undefined;
+  // A halt waits for an operator, so it outranks a failure that later runs retry on their own.
+  const outcome = report.halted !== undefined ? 'halted' : report.failures.length > 0 ? 'failed' : isEvent ? 'accepted' : 'succeeded';
+  const errors = [report.halted, ...report.failures.slice(0, 5)].filter((part) => part !== undefined);
+  const error = errors.length > 0 ? errors.join('; ') : undefined;
   await finishRun(services.pool, scope.runId, { outcome, counts: summary, error, finishedAt: services.clock.now() });
   const message = [services.paused ? 'paused: decided and reported, changed nothing' : undefined, report.message, error]
     .filter((part) => part !== undefined)

@@ -93,9 +93,12 @@ export class Run {
 
   /** Decisions outside any state change (a failure's record): best effort, never fatal. */
   async record(decisions: DecisionEntry[]): Promise<void> {
-    await appendDecisions(this.services.pool, decisions.map((entry) => this.decision(entry)), this.now()).catch((err: unknown) =>
-      this.log.error({ err }, 'could not write to the decision log'),
-    );
+    await this.append(decisions).catch((err: unknown) => this.log.error({ err }, 'could not write to the decision log'));
+  }
+
+  /** Decisions that are the run's whole effect (a rail's evidence, shadow decisions): a failure fails the run. */
+  async append(decisions: DecisionEntry[]): Promise<void> {
+    await appendDecisions(this.services.pool, decisions.map((entry) => this.decision(entry)), this.now());
   }
 
   report(message?: string): RunReport {

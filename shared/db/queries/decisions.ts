@@ -1,8 +1,10 @@
 /* The append-only decision log: what was decided about which entity, why, and how it ended. */
 import type { Db } from '../pool.js';
 
-export type DecisionOutcome = 'applied' | 'dry_run' | 'conflict' | 'skipped' | 'failed';
-export type EntityKind = 'reservation' | 'lab' | 'disk' | 'snapshot' | 'pod' | 'volume';
+/** halted: withheld by a safety rail; shadow: decided in shadow mode, not acted on (0022). */
+export type DecisionOutcome = 'applied' | 'dry_run' | 'conflict' | 'skipped' | 'failed' | 'halted' | 'shadow';
+/** function: a rail's or an operator's record about a whole function (0022). */
+export type EntityKind = 'reservation' | 'lab' | 'disk' | 'snapshot' | 'pod' | 'volume' | 'function';
 
 export interface Decision {
   runId?: string;

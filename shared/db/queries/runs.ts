@@ -2,7 +2,7 @@
 import type { Db } from '../pool.js';
 
 export type RunTrigger = 'schedule' | 'manual' | 'event';
-export type RunOutcome = 'succeeded' | 'failed' | 'skipped' | 'accepted';
+export type RunOutcome = 'succeeded' | 'failed' | 'skipped' | 'accepted' | 'halted';
 
 export interface RunStart {
   id: string;

@@ -1,0 +1,102 @@
+/*
+ * The safety rails between `decide` and execution, for every function on the kernel. In order:
+ * shadow mode (record every decision as `shadow`, act on nothing); clock sanity (refuse the
+ * destructive actions while the clocks disagree); the blast-radius breaker (past the limit and
+ * without a live override, act on nothing). Whatever a rail withholds is counted and logged with
+ * its evidence, and a halting rail ends the run `halted`. A dry run passes through untouched.
+ */
+import { ManualClock } from '../../clock.js';
+import { fleetSize, liveOverride, recentDestructive } from '../../db/queries/breaker.js';
+import type { Action } from '../../plan.js';
+import type { DecisionEntry, Run } from '../run.js';
+import type { RunServices } from '../run-scope.js';
+import { breakerEvidence, breakerReason, breakerTrips } from './breaker.js';
+import { clockEvidence, clockRefuses, readClock } from './clock.js';
+import type { ClockReading } from './clock.js';
+import { clockSkew, railHalts } from './metrics.js';
+import type { RailsSettings } from './settings.js';
+
+export interface Guarded<A extends Action> {
+  /** What may run now. */
+  actions: A[];
+  /** Why the run ends `halted`, when a rail withheld destructive actions. */
+  halted?: string;
+  message?: string;
+}
+
+/**
+ * Measured at the start of the run, before anything is loaded. A manual clock (tests, benchmarks)
+ * keeps a time of its own on purpose and is never compared with the database's.
+ */
+export async function startRails(run: Run, services: RunServices): Promise<ClockReading | undefined> {
+  if (!services.rails || run.scope.dryRun || services.clock instanceof ManualClock) return undefined;
+  const reading = await readClock(services.pool, () => run.now());
+  clockSkew(run.metrics).set({ function: run.fn }, reading.skewSeconds);
+  return reading;
+}
+
+export async function guard<A extends Action>(run: Run, services: RunServices, actions: A[], clock: ClockReading | undefined): Promise<Guarded<A>> {
+  const settings = services.rails;
+  if (!settings || run.scope.dryRun) return { actions };
+  if (settings.shadowFunctions.includes(run.fn)) return shadow(run, actions);
+  const destructive = actions.filter((action) => action.destructive === true);
+  if (destructive.length === 0) return { actions };
+  if (clock && clockRefuses(clock, settings.clockSkewMaxSeconds)) return refuseForClock(run, actions, clock, settings);
+  return breaker(run, services, settings, actions, destructive);
+}
+
+async function shadow<A extends Action>(run: Run, actions: A[]): Promise<Guarded<A>> {
+  run.count('shadow', actions.length);
+  await run.append(actions.map((action) => entry(action, 'shadow mode: decided, not acted on', 'shadow')));
+  return { actions: [], message: `shadow mode: ${actions.length} decision(s) recorded, nothing acted on` };
+}
+
+async function refuseForClock<A extends Action>(run: Run, actions: A[], clock: ClockReading, settings: RailsSettings): Promise<Guarded<A>> {
+  const evidence = clockEvidence(clock, settings.clockSkewMaxSeconds);
+  const reason = `clock sanity: this function's clock is ${evidence.skewSeconds} s from the database's (limit ${settings.clockSkewMaxSeconds} s); destructive actions refused until the clocks agree`;
+  const refused = actions.filter((action) => action.destructive === true);
+  run.count('refused_clock', refused.length);
+  railHalts(run.metrics).inc({ function: run.fn, rail: 'clock' });
+  run.log.error({ clock: evidence, refused: refused.length }, 'clock skew past the limit: destructive actions refused');
+  await run.append([functionEntry(run, 'clock-skew', reason, evidence, 'halted'), ...refused.map((action) => entry(action, reason, 'halted', { clock: evidence }))]);
+  return { actions: actions.filter((action) => action.destructive !== true), halted: reason };
+}
+
+async function breaker<A extends Action>(run: Run, services: RunServices, settings: RailsSettings, actions: A[], destructive: A[]): Promise<Guarded<A>> {
+  const since = new Date(run.now().getTime() - settings.breakerWindowMinutes * 60_000);
+  const [recent, size] = await Promise.all([recentDestructive(services.pool, run.fn, since), fleetSize(services.pool)]);
+  const evidence = breakerEvidence(destructive, recent, size, settings);
+  run.count('destructive', destructive.length);
+  if (!breakerTrips(evidence)) return { actions };
+  const override = await liveOverride(services.pool, run.fn, run.now());
+  if (override) {
+    run.count('breaker_overridden');
+    const reason = `blast-radius breaker passed by operator override #${override.id} until ${override.expires_at.toISOString()}: ${override.reason}`;
+    run.log.warn({ breaker: evidence, override: override.id }, 'breaker limit exceeded; acting under an operator override');
+    await run.append([functionEntry(run, 'breaker-override', reason, { ...evidence, overrideId: override.id }, 'applied')]);
+    return { actions, message: reason };
+  }
+  const reason = breakerReason(evidence, run.fn);
+  // Nothing was done: the window must not count what the breaker withheld.
+  run.summary.destructive = 0;
+  run.count('withheld', actions.length);
+  railHalts(run.metrics).inc({ function: run.fn, rail: 'breaker' });
+  run.log.error({ breaker: evidence }, 'blast-radius breaker tripped: the run acts on nothing');
+  await run.append([functionEntry(run, 'breaker-trip', reason, evidence, 'halted'), ...actions.map((action) => entry(action, reason, 'halted', { breaker: evidence }))]);
+  return { actions: [], halted: reason };
+}
+
+function entry(action: Action, reason: string, outcome: 'halted' | 'shadow', evidence: Record<string, unknown> = {}): DecisionEntry {
+  return {
+    entityKind: action.entity.kind,
+    entityId: action.entity.id,
+    action: action.kind,
+    reason: outcome === 'shadow' ? action.reason : reason,
+    inputs: { ...action.inputs, ...evidence, ...(action.destructive ? { destructive: true } : {}) },
+    outcome,
+  };
+}
+
+function functionEntry(run: Run, action: string, reason: string, evidence: object, outcome: 'halted' | 'applied'): DecisionEntry {
+  return { entityKind: 'function', entityId: run.fn, action, reason, inputs: { ...evidence }, outcome };
+}

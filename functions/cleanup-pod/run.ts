@@ -1,9 +1,9 @@
 /*
  * cleanup-pod's shell: start teardowns for ended reservations (from an event, or the sweep that
  * catches lost events), lease the due ones, and advance them step by step as far as the evidence
- * allows in this run. The sweep moves all its teardowns through one step at a time, so reads are
- * shared (one listing per kind for 50 reservations, one DescribeVolumes for 200 volumes) and each
- * step's outcomes are saved in one commit. Progress is saved after every step, so a run may stop
+ * allows in this run. The sweep moves its teardowns through one step at a time, 50 together, so
+ * reads are shared (one listing per kind for the 50, one DescribeVolumes) and each group's
+ * outcomes are saved in one commit. Progress is saved after every step, so a run may stop
  * anywhere and the next one continues.
  */
 import type pg from 'pg';
@@ -34,6 +34,13 @@ const ESCALATED_RETRY_DELAY_SECONDS = 600;
 const LEASE_SECONDS = 120;
 const SWEEP_DAYS = 7;
 const ORDER: Step[] = ['delete_resources', 'await_gone', 'await_detach', 'request_snapshot', 'release_disk', 'verify'];
+/**
+ * Teardowns advanced together through one step: one labelled listing's worth (one DescribeVolumes
+ * call's for the detach wait). No group starts after 80% of the run's budget, so a large sweep
+ * ends inside its budget and the rest waits for the next run.
+ */
+const groupSize = (step: Step) => (step === 'await_detach' ? 200 : 50);
+const STOP_AT_BUDGET_FRACTION = 0.8;
 /** A verification that finds leftovers starts over; a run goes round at most this often. */
 const MAX_ROUNDS = 3;
 
@@ -64,12 +71,14 @@ export async function cleanupRun(scope: RunScope, deps: CleanupDeps, reservation
   const failures: string[] = [];
   const stepDeps = toStepDeps(deps);
   const teardowns: Teardown[] = rows.map((row) => ({ row, target: targetOf(row, stepDeps), step: row.step as Step, enteredAt: row.updated_at, leftAlone: new Set(), justDeleted: false, settled: false }));
+  const stopAt = now.getTime() + (scope.deadline.getTime() - now.getTime()) * STOP_AT_BUDGET_FRACTION;
   for (let round = 0; round < MAX_ROUNDS; round++) {
     let moved = false;
     for (const step of ORDER) {
       const batch = teardowns.filter((t) => !t.settled && t.step === step);
-      if (batch.length === 0 || scope.now() >= scope.deadline) continue;
-      moved = (await advanceStep(scope, deps, stepDeps, step, batch, summary, failures)) || moved;
+      for (let i = 0; i < batch.length && scope.now().getTime() < stopAt; i += groupSize(step)) {
+        moved = (await advanceStep(scope, deps, stepDeps, step, batch.slice(i, i + groupSize(step)), summary, failures)) || moved;
+      }
     }
     if (!moved) break;
   }

@@ -1,9 +1,11 @@
 /*
- * expire's decisions, pure: which reservations end now, and why. Destroy only on positive evidence
- * (SPEC section 5): a deadline read from the row (compare-and-set on it later), a pod the API
- * definitely reported as gone twice a minute apart, a pod the API reported dead. An unknown pod
- * state or a missing deadline changes nothing.
+ * expire's rules, pure: which reservations end now, and why, and what this run saw of each pod.
+ * Destroy only on positive evidence (SPEC section 5): a deadline read from the row (compare-and-set
+ * on it later), a pod the API definitely reported as gone twice a minute apart, a pod the API
+ * reported dead. An unknown pod state or a missing deadline changes nothing. The grace rule and
+ * the absence rule live here only; the SQL keeps an index predicate (see expire-rule.test.ts).
  */
+import type { Action, DecideContext, Plan } from '../../shared/plan.js';
 import { podHealth } from '../../shared/pod-health.js';
 import type { PodSummary } from '../../shared/pod-health.js';
 
@@ -35,13 +37,13 @@ export interface ExpirePolicy {
   preparingTimeoutMinutes: number;
   queueTimeoutHours: number;
   mainContainer: string;
-  maxItems: number;
 }
 
-export interface ExpireInput {
-  now: Date;
+/** What load gathered: candidates, the pods observed this run, and what earlier runs saw. */
+export interface ExpireLoad {
   active: ActiveReservation[];
   waiting: WaitingReservation[];
+  /** Observations of this run, recorded as upkeep (a dry run records nothing). */
   pods: ReadonlyMap<string, PodObservation>;
   /** When each reservation's pod was first seen absent, from earlier runs. */
   absentSince: ReadonlyMap<string, Date>;
@@ -50,99 +52,106 @@ export interface ExpireInput {
    * 404 of this run that makes two independent observations, so no waiting for the next run.
    */
   deletedByEvent?: ReadonlySet<string>;
+  /** Due rows counted beyond those loaded (the reads stop at maxItems + 1). */
+  due?: { active: number; waiting: number };
+  /** Counts load reports as they are (e.g. active rows without a deadline, pod events). */
+  counts?: Record<string, number>;
   policy: ExpirePolicy;
 }
 
+export type ExpireInput = ExpireLoad & { now: Date };
+
 export const POD_GONE_REASON = 'Pod was manually deleted or removed outside of reservation system';
 
+type EndBase = Action & { reservationId: string; reason: string };
 export type EndAction =
-  | { kind: 'expire'; reservationId: string; expectedExpiresAt: Date; reason: string }
-  | { kind: 'expire-pod-gone'; reservationId: string; expectedExpiresAt: Date; reason: string }
-  | { kind: 'fail-dead-pod'; reservationId: string; expectedExpiresAt: Date; reason: string }
-  | { kind: 'fail-stuck-preparing'; reservationId: string; expectedStatusChangedAt: Date; reason: string }
-  | { kind: 'cancel-stale'; reservationId: string; expectedStatus: 'queued' | 'pending'; expectedStatusChangedAt: Date; reason: string };
+  | (EndBase & { kind: 'expire' | 'expire-pod-gone' | 'fail-dead-pod'; expectedExpiresAt: Date })
+  | (EndBase & { kind: 'fail-stuck-preparing'; expectedStatusChangedAt: Date })
+  | (EndBase & { kind: 'cancel-stale'; expectedStatus: 'queued' | 'pending'; expectedStatusChangedAt: Date });
 
-export type BookkeepingAction =
-  | { kind: 'record-absence'; reservationId: string; observedAt: Date; reason: string }
-  | { kind: 'clear-absence'; reservationId: string; reason: string };
+/** Upkeep: record what this run saw of a pod (the absence rule reads it next run). */
+export type RecordObservation = Action & {
+  kind: 'record-observation';
+  upkeep: true;
+  reservationId: string;
+  observation: PodObservation['kind'];
+  error?: string;
+};
 
-export interface ExpireDecision {
-  /** Transitions to apply, most urgent first, at most maxItems. */
-  ends: EndAction[];
-  /** Transitions left for the next run because of maxItems. */
-  deferred: number;
-  bookkeeping: BookkeepingAction[];
-  /** Active reservations without a usable deadline: skipped, logged and counted. */
-  invalidDeadlines: string[];
-}
+export type ExpireAction = EndAction | RecordObservation;
 
 const MINUTE_MS = 60_000;
 
-export function decide(input: ExpireInput): ExpireDecision {
+export function decideExpire(loaded: ExpireLoad, context: DecideContext<unknown>): Plan<ExpireAction> {
+  return decide({ ...loaded, now: context.now });
+}
+
+/** Actions most urgent first: all of them (the kernel defers what is past maxItems or the budget). */
+export function decide(input: ExpireInput): Plan<ExpireAction> {
   const ends: EndAction[] = [];
-  const bookkeeping: BookkeepingAction[] = [];
-  const invalidDeadlines: string[] = [];
+  let invalid = 0;
   for (const row of input.active) {
     if (row.expiresAt === null || Number.isNaN(row.expiresAt.getTime())) {
       // The origin read a missing deadline as 0 and deleted the pod (A-2): skip the row entirely.
-      invalidDeadlines.push(row.reservationId);
+      invalid += 1;
       continue;
     }
-    const verdict = judgeActive({ ...row, expiresAt: row.expiresAt }, input);
-    if (verdict.end) ends.push(verdict.end);
-    if (verdict.bookkeeping) bookkeeping.push(verdict.bookkeeping);
+    const end = judgeActive({ ...row, expiresAt: row.expiresAt }, input);
+    if (end) ends.push(end);
   }
   for (const reservation of input.waiting) {
     const end = judgeWaiting(reservation, input.now, input.policy);
     if (end) ends.push(end);
   }
   const ordered = ends.sort((a, b) => urgency(a) - urgency(b) || overdueFirst(a, b));
-  const limit = Math.max(0, input.policy.maxItems);
-  return { ends: ordered.slice(0, limit), deferred: Math.max(0, ordered.length - limit), bookkeeping, invalidDeadlines };
+  const counts: Record<string, number> = { ...input.counts, deferred: unloadedBacklog(input) };
+  if (invalid > 0) counts.skipped_null_expiry = (counts.skipped_null_expiry ?? 0) + invalid;
+  return { actions: [...records(input), ...ordered], counts };
 }
 
-interface Verdict {
-  end?: EndAction;
-  bookkeeping?: BookkeepingAction;
+/** The deadline rule: past deadline + grace, to the millisecond. */
+export function pastGrace(expiresAt: Date, now: Date, policy: Pick<ExpirePolicy, 'gracePeriodSeconds'>): boolean {
+  return expiresAt.getTime() + policy.gracePeriodSeconds * 1000 < now.getTime();
+}
+
+/**
+ * The absence rule: since when a pod has been seen absent, given what earlier runs saw and this
+ * run's observation. Absent keeps the first absence time, present clears it, unknown (an API
+ * error) changes nothing, so it neither confirms nor resets.
+ */
+export function absentSince(previous: Date | undefined, observation: PodObservation['kind'], now: Date): Date | undefined {
+  if (observation === 'absent') return previous ?? now;
+  if (observation === 'present') return undefined;
+  return previous;
 }
 
 type Deadlined = ActiveReservation & { expiresAt: Date };
 
-function judgeActive(reservation: Deadlined, input: ExpireInput): Verdict {
+function judgeActive(reservation: Deadlined, input: ExpireInput): EndAction | undefined {
   const { now, policy } = input;
   const { reservationId, expiresAt } = reservation;
-  if (expiresAt.getTime() + policy.gracePeriodSeconds * 1000 < now.getTime()) {
-    const reason = `Reservation expired at ${expiresAt.toISOString()} (grace ${policy.gracePeriodSeconds} s)`;
-    return { end: { kind: 'expire', reservationId, expectedExpiresAt: expiresAt, reason } };
+  if (pastGrace(expiresAt, now, policy)) {
+    return end('expire', reservationId, `Reservation expired at ${expiresAt.toISOString()} (grace ${policy.gracePeriodSeconds} s)`, { expectedExpiresAt: expiresAt });
   }
   const observation = input.pods.get(reservationId) ?? { kind: 'unknown', error: 'not observed' };
-  if (observation.kind === 'present') return judgePresentPod(reservation, observation.pod, input);
+  if (observation.kind === 'present') {
+    const health = podHealth(observation.pod, policy.mainContainer);
+    return health.dead ? end('fail-dead-pod', reservationId, health.reason, { expectedExpiresAt: expiresAt }) : undefined;
+  }
   if (observation.kind === 'absent') return judgeAbsentPod(reservation, input);
-  return {};
+  return undefined;
 }
 
-function judgePresentPod(reservation: Deadlined, pod: PodSummary, input: ExpireInput): Verdict {
-  const { reservationId, expiresAt } = reservation;
-  const bookkeeping: BookkeepingAction | undefined = input.absentSince.has(reservationId)
-    ? { kind: 'clear-absence', reservationId, reason: 'pod is present again' }
-    : undefined;
-  const health = podHealth(pod, input.policy.mainContainer);
-  if (!health.dead) return { bookkeeping };
-  return { end: { kind: 'fail-dead-pod', reservationId, expectedExpiresAt: expiresAt, reason: health.reason }, bookkeeping };
-}
-
-function judgeAbsentPod(reservation: Deadlined, input: ExpireInput): Verdict {
+function judgeAbsentPod(reservation: Deadlined, input: ExpireInput): EndAction | undefined {
   const { now, policy } = input;
   const { reservationId, expiresAt } = reservation;
   const launchedAt = reservation.launchedAt ?? reservation.statusChangedAt;
-  if (now.getTime() - launchedAt.getTime() < policy.launchGraceMinutes * MINUTE_MS) return {};
-  const gone = { end: { kind: 'expire-pod-gone' as const, reservationId, expectedExpiresAt: expiresAt, reason: POD_GONE_REASON } };
+  if (now.getTime() - launchedAt.getTime() < policy.launchGraceMinutes * MINUTE_MS) return undefined;
+  const gone = end('expire-pod-gone', reservationId, POD_GONE_REASON, { expectedExpiresAt: expiresAt });
   if (input.deletedByEvent?.has(reservationId)) return gone;
-  const firstSeen = input.absentSince.get(reservationId);
-  if (firstSeen === undefined) {
-    return { bookkeeping: { kind: 'record-absence', reservationId, observedAt: now, reason: 'pod not found (first observation)' } };
-  }
-  if (now.getTime() - firstSeen.getTime() < policy.podAbsentConfirmSeconds * 1000) return {};
+  const since = absentSince(input.absentSince.get(reservationId), 'absent', now)!;
+  // The first 404 only starts the clock: a second one at least a minute later confirms it.
+  if (now.getTime() - since.getTime() < policy.podAbsentConfirmSeconds * 1000) return undefined;
   return gone;
 }
 
@@ -152,11 +161,40 @@ function judgeWaiting(reservation: WaitingReservation, now: Date, policy: Expire
   if (reservation.status === 'preparing') {
     if (waitedMs <= policy.preparingTimeoutMinutes * MINUTE_MS) return undefined;
     const reason = `Reservation stuck in preparing state for more than ${describeMinutes(policy.preparingTimeoutMinutes)}`;
-    return { kind: 'fail-stuck-preparing', reservationId, expectedStatusChangedAt: statusChangedAt, reason };
+    return end('fail-stuck-preparing', reservationId, reason, { expectedStatusChangedAt: statusChangedAt });
   }
   if (waitedMs <= policy.queueTimeoutHours * 60 * MINUTE_MS) return undefined;
   const reason = `Stale reservation - exceeded ${policy.queueTimeoutHours} hour queue time`;
-  return { kind: 'cancel-stale', reservationId, expectedStatus: reservation.status, expectedStatusChangedAt: statusChangedAt, reason };
+  return end('cancel-stale', reservationId, reason, { expectedStatus: reservation.status, expectedStatusChangedAt: statusChangedAt });
+}
+
+type Expected = { expectedExpiresAt: Date } | { expectedStatusChangedAt: Date; expectedStatus?: 'queued' | 'pending' };
+
+function end(kind: EndAction['kind'], reservationId: string, reason: string, expected: Expected): EndAction {
+  const inputs = 'expectedExpiresAt' in expected
+    ? { expiresAt: expected.expectedExpiresAt.toISOString() }
+    : { statusChangedAt: expected.expectedStatusChangedAt.toISOString() };
+  const entity = { kind: 'reservation' as const, id: reservationId };
+  return { kind, reservationId, reason, ...expected, entity, inputs, item: { reservationId, action: kind, reason } } as EndAction;
+}
+
+function records(input: ExpireInput): RecordObservation[] {
+  return [...input.pods].map(([reservationId, observation]) => ({
+    kind: 'record-observation',
+    upkeep: true,
+    reservationId,
+    observation: observation.kind,
+    ...(observation.kind === 'unknown' ? { error: observation.error } : {}),
+    entity: { kind: 'reservation', id: reservationId },
+    reason: `pod observed ${observation.kind}`,
+  }));
+}
+
+/** Due rows the reads did not return (they stop at maxItems + 1): left for the next run. */
+function unloadedBacklog(input: ExpireInput): number {
+  if (!input.due) return 0;
+  const overdueSeen = input.active.filter((row) => row.expiresAt !== null && pastGrace(row.expiresAt, input.now, input.policy)).length;
+  return Math.max(0, input.due.active - overdueSeen) + Math.max(0, input.due.waiting - input.waiting.length);
 }
 
 function describeMinutes(minutes: number): string {

@@ -1,17 +1,15 @@
-/* expire's entry: a schedule tick or a manual call sweeps; a pod-change event takes the fast path. */
-import { baseOptionsSchema, defineFunction } from '../../shared/runtime/invocation.js';
-import type { BaseOptions } from '../../shared/runtime/invocation.js';
-import { runScoped } from '../../shared/runtime/run-scope.js';
-import type { RunServices } from '../../shared/runtime/run-scope.js';
-import { onPodEvent } from './on-pod-event.js';
-import { sweep } from './run.js';
-import type { ExpireDeps } from './run.js';
+/* expire: a schedule tick or a manual call sweeps; a pod-change event takes the fast path (load.ts). */
+import { defineFunction } from '../../shared/runtime/define-function.js';
+import { baseOptionsSchema } from '../../shared/runtime/invocation.js';
+import { decideExpire } from './decide.js';
+import { BATCH_SIZE, executeExpire } from './execute.js';
+import { loadExpire } from './load.js';
 
-export const expire = defineFunction<BaseOptions, ExpireDeps & { run: RunServices }>({
+export const expire = defineFunction({
   name: 'expire',
   optionsSchema: baseOptionsSchema,
-  handle: (invocation, deps) =>
-    runScoped(deps.run, 'expire', invocation, (scope) =>
-      invocation.kind === 'event' ? onPodEvent(scope, deps, invocation.event) : sweep(scope, deps),
-    ),
+  counters: ['expired', 'expired_pod_gone', 'failed_dead_pod', 'failed_stuck_preparing', 'stale_cancelled', 'conflicts', 'deferred'],
+  load: loadExpire,
+  decide: decideExpire,
+  batch: { size: BATCH_SIZE, execute: executeExpire },
 });

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { POD_GONE_REASON, decide } from '../../functions/expire/decide.js';
-import type { ActiveReservation, ExpireInput, PodObservation, WaitingReservation } from '../../functions/expire/decide.js';
+import { POD_GONE_REASON, absentSince, decide as decidePlan } from '../../functions/expire/decide.js';
+import type { ActiveReservation, EndAction, ExpireInput, PodObservation, WaitingReservation } from '../../functions/expire/decide.js';
 import type { PodSummary } from '../../shared/pod-health.js';
 
 const now = new Date('2026-06-01T12:00:00Z');
@@ -13,8 +13,19 @@ const policy = {
   preparingTimeoutMinutes: 60,
   queueTimeoutHours: 48,
   mainContainer: 'gpu-dev',
-  maxItems: 100,
 };
+
+// The end actions decide returns, without what the kernel reads (entity, inputs, dry-run item),
+// and what it counted; the upkeep (observations to record) is tested on its own below.
+function decide(given: ExpireInput) {
+  const plan = decidePlan(given);
+  const ends = plan.actions.flatMap((action) => {
+    if (action.kind === 'record-observation') return [];
+    const { entity: _entity, inputs: _inputs, item: _item, ...end } = action;
+    return [end as Omit<EndAction, 'entity' | 'inputs' | 'item'>];
+  });
+  return { ends, counts: plan.counts ?? {}, records: plan.actions.filter((action) => action.kind === 'record-observation') };
+}
 
 const active = (overrides: Partial<ActiveReservation> = {}): ActiveReservation => ({
   reservationId: 'r-1',
@@ -70,7 +81,7 @@ describe('expire: deadlines', () => {
       absentSince: new Map([['null', at(-30)]]),
     }));
     expect(result.ends).toEqual([]);
-    expect(result.invalidDeadlines).toEqual(['null', 'bad']);
+    expect(result.counts.skipped_null_expiry).toBe(2);
   });
 });
 
@@ -80,7 +91,8 @@ describe('expire: pods that are gone', () => {
   it('records the first 404 and does not expire yet', () => {
     const result = decide(input({ active: [active()], pods: gone }));
     expect(result.ends).toEqual([]);
-    expect(result.bookkeeping).toEqual([{ kind: 'record-absence', reservationId: 'r-1', observedAt: now, reason: expect.any(String) }]);
+    expect(result.records).toEqual([expect.objectContaining({ kind: 'record-observation', reservationId: 'r-1', observation: 'absent', upkeep: true })]);
+    expect(absentSince(undefined, 'absent', now)).toEqual(now);
   });
 
   it('waits until the second 404 is at least a minute after the first', () => {
@@ -93,7 +105,7 @@ describe('expire: pods that are gone', () => {
   it('never treats an API error as absence (A-1)', () => {
     const result = decide(input({ active: [active()], pods: new Map([['r-1', { kind: 'unknown', error: 'HTTP 500' }]]), absentSince: new Map([['r-1', at(-30)]]) }));
     expect(result.ends).toEqual([]);
-    expect(result.bookkeeping).toEqual([]);
+    expect(absentSince(at(-30), 'unknown', now)).toEqual(at(-30));
   });
 
   it('does nothing for a pod not observed at all', () => {
@@ -112,7 +124,8 @@ describe('expire: pods that are gone', () => {
 
   it('forgets an absence when the pod is seen again', () => {
     const result = decide(input({ active: [active()], pods: new Map([['r-1', present()]]), absentSince: new Map([['r-1', at(-5)]]) }));
-    expect(result.bookkeeping).toEqual([{ kind: 'clear-absence', reservationId: 'r-1', reason: 'pod is present again' }]);
+    expect(result.records).toEqual([expect.objectContaining({ reservationId: 'r-1', observation: 'present' })]);
+    expect(absentSince(at(-5), 'present', now)).toBeUndefined();
     expect(result.ends).toEqual([]);
   });
 });
@@ -165,21 +178,18 @@ describe('expire: waiting reservations', () => {
   });
 });
 
-describe('expire: budget and order', () => {
-  it('does deadlines first, most overdue first, and defers the rest beyond maxItems', () => {
+describe('expire: order', () => {
+  it('does deadlines first, most overdue first, then the queues (the kernel defers what is past maxItems)', () => {
     const result = decide(input({
-      policy: { ...policy, maxItems: 2 },
       active: [active({ reservationId: 'late', expiresAt: at(-10) }), active({ reservationId: 'later', expiresAt: at(-60) })],
       waiting: [{ reservationId: 'stale', status: 'queued', statusChangedAt: at(-50 * 60) }],
     }));
-    expect(result.ends.map((end) => end.reservationId)).toEqual(['later', 'late']);
-    expect(result.deferred).toBe(1);
+    expect(result.ends.map((end) => end.reservationId)).toEqual(['later', 'late', 'stale']);
   });
 
-  it('does nothing destructive with maxItems 0', () => {
-    const result = decide(input({ policy: { ...policy, maxItems: 0 }, active: [active({ expiresAt: at(-10) })] }));
-    expect(result.ends).toEqual([]);
-    expect(result.deferred).toBe(1);
+  it('counts as deferred the due rows the reads did not return', () => {
+    const result = decide(input({ active: [active({ expiresAt: at(-10) })], due: { active: 5, waiting: 2 } }));
+    expect(result.counts.deferred).toBe(4 + 2);
   });
 });
 

@@ -138,6 +138,23 @@ describe('cleanup-pod and EC2 volume states (item 8)', () => {
     expect(await snapshotRequestsOf(h, r.id)).toHaveLength(1);
   });
 
+  it('reads the sweep\'s volumes together, and a volume EC2 refuses leaves only its own teardown waiting', async () => {
+    const good = await seedEndedReservation(h);
+    const bad = await seedEndedReservation(h);
+    await h.deps.pool.query(`update reservations set ebs_volume_id = 'vol-NOT-AN-ID' where reservation_id = $1`, [bad.id]);
+    await podDeletedAndGone(good);
+    h.sim.aws.clear();
+    await h.schedule(cleanupPod);
+    expect(await teardownOf(h, good.id)).toMatchObject({ step: 'done' });
+    expect(await snapshotRequestsOf(h, good.id)).toHaveLength(1);
+    expect(await teardownOf(h, bad.id)).toMatchObject({ step: 'await_detach', last_error: expect.stringContaining('could not read the volume') });
+    expect(await snapshotRequestsOf(h, bad.id)).toEqual([]);
+    expect((await diskOf(h, bad.diskId)).in_use).toBe(true);
+    const filtered = h.sim.aws.calls().filter((c) => c.action === 'DescribeVolumes' && Object.values(c.params).includes('volume-id'));
+    expect(filtered).toHaveLength(1);
+    expect(Object.values(filtered[0]!.params)).toEqual(expect.arrayContaining([good.volumeId, 'vol-NOT-AN-ID']));
+  });
+
   it('goes on without a snapshot when the volume was deleted', async () => {
     const r = await seedEndedReservation(h);
     await podDeletedAndGone(r);

@@ -1,130 +1,153 @@
 /*
- * oom-scan's scheduled scan over a fleet with a pod for every active reservation (10,000 in quick
- * mode, 100,000 in full), 0.5% of them OOM-killed once: the first run records and tells every kill,
- * the next run sees the same kills (already recorded) and nothing new. Real handler, the real
- * Kubernetes client paging against the simulator, an embedded PostgreSQL.
+ * oom-scan's scheduled scan as deployed, over a fleet with a pod for every active reservation
+ * (10,000 in quick mode, 100,000 in full), 0.5% of them OOM-killed once. The simulator runs in a
+ * process of its own (bench/oom-scan-sim.ts) and is reached over HTTP by the real Kubernetes
+ * client, as an API server is; the function runs in another (bench/oom-scan-run.ts, a warm
+ * instance) on the system clock, so its run budget and deadline bite as they do deployed;
+ * PostgreSQL is the embedded server.
  *
- * CPU and memory are the benchmark process's: the simulator serves the list pages from this same
- * process, so both include its work (and its copy of the fleet's pods, held before the run starts
- * and outside the figure: RSS is reported as the peak growth over the level before the run). A
- * listing-only baseline (the same pages read and dropped) separates the simulator's and the
- * client's share from what the scan itself adds.
+ * The runs: a pass over the fleet at OOM_SCAN_PAGES_PER_RUN (the default) from a fresh cursor, run
+ * after run until the pass completes, then the first run of the next pass (nothing new); then one
+ * run that may read the whole fleet (pages per run = the fleet's pages), which shows whether a
+ * full scan fits the budget. CPU and peak RSS are the function process's; the simulator's CPU
+ * is shown beside them.
  */
-import { oomScan } from '../functions/oom-scan/handler.js';
-import type { Deps } from '../shared/deps.js';
-import type { FunctionDefinition } from '../shared/runtime/invocation.js';
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { systemClock } from '../shared/clock.js';
+import { loadConfig } from '../shared/config.js';
+import { startBenchDatabase } from './database.js';
+import type { BenchDatabase } from './database.js';
+import type { RunFigures, RunRequest } from './oom-scan-run.js';
+import type { SimCommand, SimStats } from './oom-scan-sim.js';
 import type { BenchContext } from './sections.js';
-import { fmt } from './stats.js';
-import { measureRun, startFunctionBench } from './teardown.js';
-import type { FunctionBench, MeasuredRun } from './teardown.js';
 
 const KILLED_EVERY = 200; // 0.5% of the pods
-const podName = (i: number) => `gpu-dev-oom-${String(i).padStart(7, '0')}`;
-const reservationId = (i: number) => `oom-${String(i).padStart(7, '0')}`;
+const NAMESPACE = 'gpu-dev';
+const MEMORY_LIMIT_MIB = 128;
 
-async function seedFleet(bench: FunctionBench, fleet: number): Promise<void> {
-  await bench.db.pool.query(
+interface Worker<Ask, Answer> {
+  ready: Record<string, unknown>;
+  ask(request: Ask): Promise<Answer>;
+  stop(): void;
+}
+
+/** A child process run through tsx, asked over IPC: each request carries an id its answer repeats. */
+async function startWorker<Ask, Answer>(file: string): Promise<Worker<Ask, Answer>> {
+  const child = fork(fileURLToPath(new URL(file, import.meta.url)), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const waiting = new Map<number, (answer: Answer & { error?: string }) => void>();
+  let serial = 0;
+  const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`${file} exited (${code}) before it was ready`)));
+    child.on('message', (message: { id?: number; ready?: Record<string, unknown> } & Answer & { error?: string }) => {
+      if (message.ready) resolve(message.ready);
+      else if (message.id !== undefined) waiting.get(message.id)?.(message);
+    });
+  });
+  return {
+    ready,
+    ask: (request) => new Promise((resolve, reject) => {
+      const id = ++serial;
+      waiting.set(id, (answer) => {
+        waiting.delete(id);
+        if (answer.error !== undefined) reject(new Error(answer.error));
+        else resolve(answer);
+      });
+      child.send({ ...request, id });
+    }),
+    stop: () => child.disconnect(),
+  };
+}
+
+type SimProcess = Worker<SimCommand, { stats?: SimStats }>;
+type FunctionProcess = Worker<Omit<RunRequest, 'id'>, { figures: RunFigures }>;
+
+async function seedReservations(db: BenchDatabase, fleet: number): Promise<void> {
+  await db.pool.query(
     `insert into reservations (reservation_id, user_id, status, created_at, launched_at, status_changed_at, expires_at, pod_name, namespace)
      select 'oom-' || lpad(i::text, 7, '0'), 'user-' || (i % 5000), 'active', $1::timestamptz - interval '3 hours',
-            $1::timestamptz - interval '3 hours', $1::timestamptz - interval '3 hours', $1::timestamptz + interval '2 hours',
-            'gpu-dev-oom-' || lpad(i::text, 7, '0'), 'gpu-dev'
+            $1::timestamptz - interval '3 hours', $1::timestamptz - interval '3 hours', $1::timestamptz + interval '20 hours',
+            'gpu-dev-oom-' || lpad(i::text, 7, '0'), $3
      from generate_series(0, $2 - 1) as i`,
-    [bench.clock.now(), fleet],
+    [systemClock.now(), fleet, NAMESPACE],
   );
-  await bench.db.pool.query('analyze reservations');
-  for (let i = 0; i < fleet; i++) {
-    const pod = { name: podName(i), namespace: 'gpu-dev' };
-    bench.sim.kube.addPod({ ...pod, labels: { 'reservation-id': reservationId(i) } });
-    if (i % KILLED_EVERY === 0) bench.sim.kube.oomKill(pod, 'gpu-dev');
-  }
+  await db.pool.query('analyze reservations');
 }
 
-interface ScanFigures {
-  run: MeasuredRun;
-  cpuMs: number;
-  rssGrowthMiB: number;
+interface Figures extends RunFigures {
+  label: string;
+  simCpuMs: number;
+  kubeCalls: number;
 }
 
-/** `work` with the process's wall and CPU time and its RSS sampled every 10 ms. */
-async function measured<T>(work: () => Promise<T>): Promise<{ value: T; ms: number; cpuMs: number; rssGrowthMiB: number }> {
-  global.gc?.();
-  const baseline = process.memoryUsage().rss;
-  let peak = baseline;
-  const sampler = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss); }, 10);
-  const cpuBefore = process.cpuUsage();
-  const started = process.hrtime.bigint();
-  try {
-    const value = await work();
-    const cpu = process.cpuUsage(cpuBefore);
-    peak = Math.max(peak, process.memoryUsage().rss);
-    return { value, ms: Number(process.hrtime.bigint() - started) / 1e6, cpuMs: (cpu.user + cpu.system) / 1000, rssGrowthMiB: (peak - baseline) / 2 ** 20 };
-  } finally {
-    clearInterval(sampler);
-  }
+async function measureRun(label: string, fn: FunctionProcess, sim: SimProcess, env: Record<string, string>, maxItems: number): Promise<Figures> {
+  const simBefore = (await sim.ask({ type: 'stats' })).stats!;
+  const { figures } = await fn.ask({ env, maxItems });
+  const simAfter = (await sim.ask({ type: 'stats' })).stats!;
+  return { ...figures, label, simCpuMs: simAfter.cpuMs - simBefore.cpuMs, kubeCalls: simAfter.kubeCalls - simBefore.kubeCalls };
 }
 
-async function measureScan(bench: FunctionBench, deps: Deps, maxItems: number): Promise<ScanFigures> {
-  const { value: run, cpuMs, rssGrowthMiB } = await measured(() => measureRun(bench, oomScan as unknown as FunctionDefinition<never, Deps>, deps, { maxItems }));
-  return { run, cpuMs, rssGrowthMiB };
-}
-
-/** The same pages read through the same pod reader and dropped: what listing alone costs here. */
-async function measureListing(deps: Deps): Promise<{ ms: number; cpuMs: number; rssGrowthMiB: number; pages: number }> {
-  const { value: pages, ...figures } = await measured(async () => {
-    let token: string | undefined;
-    let pages = 0;
-    do {
-      const page = await deps.pods.listReservationPods('gpu-dev', deps.config.policy.oomScanPageSize, token);
-      if ('expired' in page) throw new Error('the continue token expired during the listing baseline');
-      pages += 1;
-      token = page.continueToken;
-    } while (token !== undefined);
-    return pages;
-  });
-  return { ...figures, pages };
-}
-
-function row(label: string, fleet: number, { run, cpuMs, rssGrowthMiB }: ScanFigures): string {
-  const s = run.result.summary;
-  return `| ${fleet.toLocaleString('en')} | ${label} | ${s.pages ?? '–'} | ${s.pods_scanned ?? '–'} | ${s.oom_detected ?? 0} | ${s.notices_sent ?? 0} | ${fmt(run.ms)} | ${fmt(cpuMs)} | ${rssGrowthMiB.toFixed(0)} MiB | ${run.statements} | ${run.kubeCalls} | ${run.result.outcome} |`;
+function row(f: Figures): string {
+  const s = f.result.summary;
+  const pages = s.pages ?? 0;
+  const stop = s.pass_completed ? 'pass completed' : s.stopped_at_page_budget ? 'page budget' : s.stopped_at_deadline ? 'deadline' : s.stopped_at_max_items ? 'max items' : '–';
+  const perPage = pages > 0 ? `${(f.cpuMs / pages).toFixed(1)} ms` : '–';
+  return `| ${f.label} | ${pages} | ${s.pods_scanned ?? 0} | ${stop} | ${s.oom_detected ?? 0} | ${s.notices_sent ?? 0} | ${(f.ms / 1000).toFixed(1)} s | ${(f.cpuMs / 1000).toFixed(1)} s | ${perPage} | ${f.rssPeakMiB.toFixed(0)} MiB (${f.rssBeforeMiB.toFixed(0)} before) | ${f.heapPeakMiB.toFixed(0)} MiB | ${(f.simCpuMs / 1000).toFixed(1)} s | ${f.kubeCalls} | ${f.result.outcome} |`;
 }
 
 export async function benchOomScan(context: BenchContext): Promise<string[]> {
   const fleet = context.quick ? 10_000 : 100_000;
-  const bench = await startFunctionBench('oom-scan');
+  const kills = Math.ceil(fleet / KILLED_EVERY);
+  const sim: SimProcess = await startWorker('./oom-scan-sim.ts');
+  const fn: FunctionProcess = await startWorker('./oom-scan-run.ts');
+  const db = await startBenchDatabase('oom-scan');
+  const { url, token } = sim.ready as { url: string; token: string };
+  // MAX_ITEMS caps new kills per run; raised so a run records every kill its pages show.
+  const env: Record<string, string> = {
+    DATABASE_URL: db.url, KUBE_API_SERVER: url, KUBE_TOKEN: token, AWS_ENDPOINT_URL: url,
+    AWS_ACCESS_KEY_ID: 'AKIDBENCH', AWS_SECRET_ACCESS_KEY: 'bench', AWS_REGION: 'us-east-1',
+    EVENT_DELIVERY: 'none', SECRETS_DIR: '/nonexistent', LOG_LEVEL: 'silent', MAX_ITEMS: String(Math.min(10_000, kills)),
+  };
   try {
-    await seedFleet(bench, fleet);
-    const kills = Math.ceil(fleet / KILLED_EVERY);
-    // MAX_ITEMS caps new kills per run; raised so the first run records every kill the fleet shows.
-    const deps = bench.deps({ MAX_ITEMS: String(Math.min(10_000, kills)) });
-    const first = await measureScan(bench, deps, kills);
-    bench.clock.advanceSeconds(60);
-    const next = await measureScan(bench, deps, kills);
-    const listing = await measureListing(deps);
-    const budget = deps.config.run.budgetSeconds;
+    const seedStarted = Date.now();
+    await Promise.all([sim.ask({ type: 'seed', namespace: NAMESPACE, count: fleet, killedEvery: KILLED_EVERY }), seedReservations(db, fleet)]);
+    const seedSeconds = (Date.now() - seedStarted) / 1000;
+    const simSeeded = (await sim.ask({ type: 'stats' })).stats!;
+    const config = loadConfig(env);
+    const { budgetSeconds } = config.run;
+    const { oomScanPageSize: pageSize, oomScanPagesPerRun: pagesPerRun } = config.policy;
+    const fleetPages = Math.ceil(fleet / pageSize);
+    const runsPerPass = Math.ceil(fleetPages / pagesPerRun);
+    const runs: Figures[] = [];
+    for (let run = 1; run <= runsPerPass + 1; run++) {
+      const label = run <= runsPerPass ? `pass 1, run ${run} of ${runsPerPass}` : 'pass 2, run 1 (nothing new)';
+      runs.push(await measureRun(label, fn, sim, env, kills));
+      if (runs.at(-1)!.result.outcome !== 'succeeded') break;
+    }
+    await db.pool.query('truncate oom_scan_cursor');
+    runs.push(await measureRun(`whole fleet in one run (${fleetPages} pages per run)`, fn, sim, { ...env, OOM_SCAN_PAGES_PER_RUN: String(fleetPages) }, kills));
+    const paged = runs.slice(0, runsPerPass);
+    const worst = (pick: (f: Figures) => number) => Math.max(...paged.map(pick));
+    const perPage = paged.reduce((sum, f) => sum + f.cpuMs, 0) / Math.max(1, paged.reduce((sum, f) => sum + (f.result.summary.pages ?? 0), 0));
+    const full = runs.at(-1)!;
     return [
-      `A fleet of ${fleet.toLocaleString('en')} active reservations, each with its labelled pod in the simulator; every ${KILLED_EVERY}th pod (${kills} pods) was OOM-killed once.`,
-      `The scan lists ${deps.config.policy.oomScanPageSize} pods per call (OOM_SCAN_PAGE_SIZE) and records each page's new kills before reading the next; each kill's notice is written into its pod by exec after the scan.`,
-      '"first" records and tells every kill; "next" is a minute later: the same kills, already recorded, nothing new.',
-      'CPU is the benchmark process\'s user + system time during the run, which includes the in-process simulator serving the list pages and the execs;',
-      'RSS is the peak growth of the process over its level before the run (the simulator\'s copy of the fleet is held before and excluded), sampled every 10 ms.',
-      `Limits compared with: the run budget (RUN_BUDGET_SECONDS = ${budget} s) for wall time, 128 MiB for memory. Single runs, not medians.`,
-      "Not as deployed: the clock stands still during a run (it moves 60 s between runs), so the run's deadline never stopped a scan; the simulator runs in the benchmark's process.",
+      `A fleet of ${fleet.toLocaleString('en')} active reservations in one namespace, each with its labelled pod; every ${KILLED_EVERY}th pod (${kills} pods) was OOM-killed once.`,
+      `As deployed: the simulator is its own process (seeded with the pods in ${seedSeconds.toFixed(0)} s; it then held ${simSeeded.rssMiB.toFixed(0)} MiB), reached over HTTP by the real client; the function is another process (a warm instance serving the runs in turn, loaded through tsx), on the system clock (its deadline bites), against the embedded PostgreSQL.`,
+      `The scan lists ${pageSize} pods per call (OOM_SCAN_PAGE_SIZE) and reads at most ${pagesPerRun} pages per run (OOM_SCAN_PAGES_PER_RUN) from a durable cursor: the fleet's ${fleetPages} pages take ${runsPerPass} runs per pass.`,
+      'Each page\'s new kills are recorded before the next is read; up to 50 notices per run are written into their pods by exec after the scan.',
+      'CPU is the function process\'s user + system time during the run; "simulator CPU" is the simulator process\'s over the same run. Peak RSS is the function process\'s, sampled every 10 ms, with its level before the run.',
+      `Limits compared with: the run budget (RUN_BUDGET_SECONDS = ${budgetSeconds} s; the scan stops reading pages at 80% of it) for wall time, ${MEMORY_LIMIT_MIB} MiB for peak RSS. Single runs, not medians.`,
       '',
-      '| active (pods) | run | pages | pods scanned | kills recorded | notices written | wall | CPU | RSS growth | SQL statements | Kubernetes calls | outcome |',
-      '|---|---|---|---|---|---|---|---|---|---|---|---|',
-      row('first', fleet, first),
-      row('next', fleet, next),
-      `| ${fleet.toLocaleString('en')} | listing only (baseline) | ${listing.pages} | ${fleet} | – | – | ${fmt(listing.ms)} | ${fmt(listing.cpuMs)} | ${listing.rssGrowthMiB.toFixed(0)} MiB | 0 | ${listing.pages} | – |`,
+      '| run | pages | pods scanned | ended by | kills recorded | notices written | wall | CPU | CPU per page | peak RSS | peak V8 heap used | simulator CPU | Kubernetes calls | outcome |',
+      '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+      ...runs.map(row),
       '',
-      '"listing only" reads the same pages through the same pod reader and drops them: the simulator serving them (it selects over the namespace',
-      'and copies the page it serves) and the client decoding them. What the scan adds to it is the scan\'s own cost: CPU '
-        + `${fmt(Math.max(0, next.cpuMs - listing.cpuMs))} for the next run and ${fmt(Math.max(0, first.cpuMs - listing.cpuMs))} for the first (which also writes ${first.run.result.summary.notices_sent ?? 0} notices by exec).`,
-      `RSS growth: next run ${next.rssGrowthMiB.toFixed(0)} MiB, listing alone ${listing.rssGrowthMiB.toFixed(0)} MiB; with the simulator in the process this does not show the scan's own peak against 128 MiB.`,
-      '',
-      `Wall time within the ${budget} s budget: first ${(first.run.ms / 1000).toFixed(1)} s, next ${(next.run.ms / 1000).toFixed(1)} s.`,
+      `Paged runs (pass 1): worst wall ${(worst((f) => f.ms) / 1000).toFixed(1)} s against the ${budgetSeconds} s budget; worst peak RSS ${worst((f) => f.rssPeakMiB).toFixed(0)} MiB against ${MEMORY_LIMIT_MIB} MiB; ${perPage.toFixed(1)} ms of function CPU per page of ${pageSize} pods.`,
+      `Whole fleet in one run: ${full.result.summary.pages ?? 0} of ${fleetPages} pages in ${(full.ms / 1000).toFixed(1)} s, ended by ${full.result.summary.pass_completed ? 'completing the pass' : full.result.summary.stopped_at_deadline ? 'the deadline' : 'something else'}.`,
     ];
   } finally {
-    await bench.close();
+    fn.stop();
+    sim.stop();
+    await db.stop();
   }
 }

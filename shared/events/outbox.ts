@@ -82,12 +82,12 @@ export async function flushOutbox(options: FlushOptions): Promise<FlushReport> {
   });
   const results = await mapWithConcurrency(leased, options.concurrency, (row) => send(row, publish, options.timeoutMs));
   const report: FlushReport = { delivered: 0, failed: 0, dead: {}, errors: [] };
+  // Delivered rows are marked in one statement, whatever their number (a run's events are many).
+  const delivered = leased.filter((_, index) => results[index]!.status === 'fulfilled').map((row) => row.id);
+  if (delivered.length > 0) report.delivered = await markDelivered(db, delivered, options.owner, options.now());
   for (const [index, result] of results.entries()) {
     const row = leased[index]!;
-    if (result.status === 'fulfilled') {
-      report.delivered += await markDelivered(db, [row.id], options.owner, options.now());
-      continue;
-    }
+    if (result.status === 'fulfilled') continue;
     const error = coerceError(result.reason).message;
     report.errors.push(error);
     const reason = deadReason(result.reason, row.attempts, options.maxAttempts ?? DEFAULT_EVENT_MAX_ATTEMPTS);

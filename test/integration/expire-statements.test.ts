@@ -1,0 +1,79 @@
+/*
+ * expire at fleet scale (issue 18): a run that ends 1,000 due reservations with event delivery on
+ * executes O(batches) SQL statements, not O(rows) — each batch of transitions, their outbox rows
+ * and decisions commits in a few set-based statements, and the delivered events are marked in one
+ * UPDATE. Counted exactly, at the pg client, for two sizes: the difference is per batch only.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import pg from 'pg';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { expire } from '../../functions/expire/handler.js';
+import { BATCH_SIZE } from '../../functions/expire/execute.js';
+import { useFunctionHarness } from '../support/function-harness.js';
+
+const sink = http.createServer((req, res) => req.resume().on('end', () => res.writeHead(202).end()));
+let sinkUrl = '';
+beforeAll(async () => {
+  await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
+  sinkUrl = `http://127.0.0.1:${(sink.address() as AddressInfo).port}/`;
+});
+afterAll(() => new Promise<void>((resolve) => sink.close(() => resolve())));
+
+// Event delivery on, as deployed; a pod check of 1 keeps the rotation's share constant.
+const h = useFunctionHarness(() => ({ EVENT_DELIVERY: 'knative', K_SINK: sinkUrl, POD_CHECK_BATCH: '1', MAX_ITEMS: '5000' }));
+
+const texts: string[] = [];
+const proto = pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
+const original = proto.query;
+beforeAll(() => {
+  proto.query = function (this: unknown, ...args: unknown[]) {
+    const first = args[0];
+    texts.push(typeof first === 'string' ? first : String((first as { text?: string })?.text ?? ''));
+    return original.apply(this, args);
+  };
+});
+afterAll(() => {
+  proto.query = original;
+});
+
+beforeEach(async () => {
+  await h.deps.pool.query('delete from event_outbox; delete from reservations');
+});
+
+async function due(count: number) {
+  const expiresAt = new Date(h.clock.now().getTime() - 3_600_000);
+  await h.deps.pool.query(
+    `insert into reservations (reservation_id, user_id, status, created_at, launched_at, expires_at, status_changed_at, pod_name, namespace)
+     select 'due-' || lpad(i::text, 5, '0'), 'dev@example.com', 'active', $1::timestamptz - interval '3 hours', $1::timestamptz - interval '3 hours',
+            $1::timestamptz + make_interval(secs => i), $1::timestamptz - interval '3 hours', 'gpu-dev-due-' || i, 'gpu-dev'
+     from generate_series(1, $2::int) as i`,
+    [expiresAt, count],
+  );
+}
+
+async function statementsOfRun(count: number) {
+  await due(count);
+  texts.length = 0;
+  const result = await h.schedule(expire);
+  const run = [...texts];
+  expect(result.summary).toMatchObject({ expired: count, events_delivered: count });
+  return { texts: run, runId: result.runId! };
+}
+
+const marking = (texts: string[]) => texts.filter((text) => /update event_outbox set delivered_at/i.test(text)).length;
+
+describe('expire: statements per run are O(batches)', () => {
+  it('1,000 due with delivery on: a fixed number of statements per batch of transitions, one UPDATE marks every delivered event', async () => {
+    const small = (await statementsOfRun(500)).texts;
+    await h.deps.pool.query('delete from event_outbox; delete from reservations');
+    const { texts: large, runId } = await statementsOfRun(1000);
+    const extraBatches = (1000 - 500) / BATCH_SIZE;
+    // Begin, the compare-and-set UPDATE, the decisions, the outbox rows, commit.
+    expect(large.length - small.length).toBe(extraBatches * 5);
+    expect(marking(large)).toBe(1);
+    expect(large.length).toBeLessThan(100);
+    expect(Number((await h.deps.pool.query(`select count(*) from decision_log where run_id = $1`, [runId])).rows[0].count)).toBe(1000);
+    expect(Number((await h.deps.pool.query('select count(*) from event_outbox where delivered_at is not null')).rows[0].count)).toBe(1000);
+  }, 120_000);
+});

@@ -1,0 +1,104 @@
+/*
+ * What the shadow report reads: a function's shadow decisions in a window, one row per entity with
+ * the entity's current status (written by the system still in charge), and the entities that
+ * system ended in the window on the function's ground.
+ */
+import type { Db } from '../pool.js';
+
+export interface ShadowWindow {
+  fn: string;
+  since: Date;
+  until: Date;
+}
+
+export interface ShadowDecisionRow {
+  entity_kind: 'reservation' | 'lab';
+  entity_id: string;
+  action: string;
+  reason: string;
+  inputs: Record<string, unknown>;
+  first_decided_at: Date;
+  last_decided_at: Date;
+  decisions: number;
+  /** The entity's status now, and since when; null when the row is gone. */
+  status: string | null;
+  status_changed_at: Date | null;
+}
+
+/** Destructive shadow decisions only: a shadow run's bookkeeping (observations) has no counterpart to compare. */
+export async function shadowDecisions(db: Db, window: ShadowWindow): Promise<ShadowDecisionRow[]> {
+  const { rows } = await db.query<ShadowDecisionRow>(
+    `with shadow as (
+       select entity_kind, entity_id, min(decided_at) as first_decided_at, max(decided_at) as last_decided_at, count(*)::int as decisions,
+              (array_agg(action order by decided_at desc, id desc))[1] as action,
+              (array_agg(reason order by decided_at desc, id desc))[1] as reason,
+              (array_agg(inputs order by decided_at desc, id desc))[1] as inputs
+       from decision_log
+       where outcome = 'shadow' and function = $1 and decided_at >= $2::timestamptz and decided_at <= $3::timestamptz
+         and entity_kind in ('reservation', 'lab') and inputs ->> 'destructive' = 'true'
+       group by entity_kind, entity_id)
+     select s.*, coalesce(r.status, l.status) as status, coalesce(r.status_changed_at, l.status_changed_at) as status_changed_at
+     from shadow s
+     left join reservations r on s.entity_kind = 'reservation' and r.reservation_id = s.entity_id
+     left join labs l on s.entity_kind = 'lab' and l.id::text = s.entity_id
+     order by s.first_decided_at, s.entity_id`,
+    [window.fn, window.since, window.until],
+  );
+  return rows;
+}
+
+/** When the function's first shadow run in the window started: the report compares from there. */
+export async function firstShadowRun(db: Db, window: ShadowWindow): Promise<Date | null> {
+  const { rows } = await db.query<{ at: Date | null }>(
+    `select min(started_at) as at from function_runs
+     where function = $1 and started_at >= $2::timestamptz and started_at <= $3::timestamptz and counts ? 'shadow'`,
+    [window.fn, window.since, window.until],
+  );
+  return rows[0]?.at ?? null;
+}
+
+/** Functions with shadow runs in the window. */
+export async function shadowedFunctions(db: Db, since: Date, until: Date): Promise<string[]> {
+  const { rows } = await db.query<{ function: string }>(
+    `select distinct function from function_runs where started_at >= $1::timestamptz and started_at <= $2::timestamptz and counts ? 'shadow' order by function`,
+    [since, until],
+  );
+  return rows.map((row) => row.function);
+}
+
+export interface EndedRow {
+  entity_kind: 'reservation' | 'lab';
+  entity_id: string;
+  status: string;
+  status_changed_at: Date;
+  /** What the function would have looked at: the expiry, or the time the lab entered ENDING. */
+  basis_at: Date | null;
+}
+
+/**
+ * Entities the system in charge ended in the window on the function's ground: reservations it
+ * expired (expire), labs finished or failed after their ENDING outlasted the watchdog's limit
+ * (ending-watchdog). Other functions have no ground to compare here.
+ */
+export async function endedByOthers(db: Db, window: ShadowWindow, watchdogOlderThanMinutes: number): Promise<EndedRow[]> {
+  if (window.fn === 'expire') {
+    const { rows } = await db.query<EndedRow>(
+      `select 'reservation' as entity_kind, reservation_id as entity_id, status, status_changed_at, expires_at as basis_at from reservations
+       where status = 'expired' and status_changed_at >= $1::timestamptz and status_changed_at <= $2::timestamptz order by status_changed_at`,
+      [window.since, window.until],
+    );
+    return rows;
+  }
+  if (window.fn === 'ending-watchdog') {
+    const { rows } = await db.query<EndedRow>(
+      `select 'lab' as entity_kind, id::text as entity_id, status, status_changed_at, ending_since as basis_at from labs
+       where status in ('finished', 'failed') and ending_since is not null
+         and status_changed_at >= $1::timestamptz and status_changed_at <= $2::timestamptz
+         and status_changed_at - ending_since > make_interval(mins => $3)
+       order by status_changed_at`,
+      [window.since, window.until, watchdogOlderThanMinutes],
+    );
+    return rows;
+  }
+  return [];
+}

@@ -30,7 +30,7 @@ const NAMESPACE = 'devenv-lifecycle';
 const BROKER = 'devenv-lifecycle';
 const SETTINGS = 'devenv-lifecycle-settings';
 // Secrets a function can run without (IRSA instead of static keys; no webhook).
-const OPTIONAL_SECRETS = new Set(['devenv-lifecycle-aws', 'devenv-lifecycle-webhook']);
+const OPTIONAL_SECRETS = new Set(['devenv-lifecycle-aws', 'devenv-lifecycle-webhook', 'devenv-lifecycle-actions']);
 // Settings that differ on Knative: events go to the Broker through K_SINK (SinkBinding).
 const PLATFORM_ONLY = new Set(['EVENT_DELIVERY', 'OPENFAAS_GATEWAY_URL']);
 const partOf = { 'app.kubernetes.io/part-of': 'devenv-lifecycle' };
@@ -52,9 +52,11 @@ const containerSecurity = {
 // Typed with the schema package's interfaces, so a misspelt field fails the type check.
 function service(fn: StackFunction): IService {
   const consumesEvents = (fn.annotations['devenv-lifecycle.dev/consumes'] ?? '') !== '';
+  // Only a function people reach from outside (extend's action links) gets an external route.
+  const visibility = fn.annotations['devenv-lifecycle.dev/public'] === 'true' ? {} : { 'networking.knative.dev/visibility': 'cluster-local' };
   return {
     apiVersion: 'serving.knative.dev/v1', kind: 'Service',
-    metadata: { name: fn.name, namespace: NAMESPACE, labels: { ...labelsOf(fn.name), 'networking.knative.dev/visibility': 'cluster-local' } },
+    metadata: { name: fn.name, namespace: NAMESPACE, labels: { ...labelsOf(fn.name), ...visibility } },
     spec: {
       template: {
         metadata: {

@@ -1,6 +1,6 @@
 /*
  * extend's entry. It acts through its own routes (http.ts: the action links and Slack) and the
- * operator CLI; a schedule tick or a manual call only forgets used tokens that expired a day ago
+ * operator CLI; a schedule tick (every 30 minutes) or a manual call only forgets used tokens that expired a day ago
  * (after that their signature check refuses them on its own).
  */
 import { pruneUsedTokens } from '../../shared/db/queries/actions.js';

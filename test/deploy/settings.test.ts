@@ -24,7 +24,7 @@ const settings = new Set(Object.keys(EnvSchema.shape));
 // Read by the node22 template and of-watchdog, not by our code.
 const TEMPLATE_VARIABLES = new Set(['RAW_BODY', 'MAX_RAW_SIZE', 'exec_timeout', 'read_timeout', 'write_timeout']);
 // Settings that are credentials: only ever from a secret file, never in a manifest in clear.
-const SECRET_SETTINGS = ['POSTGRES_PASSWORD', 'DATABASE_URL', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'WEBHOOK_URL', 'KUBE_TOKEN'];
+const SECRET_SETTINGS = ['POSTGRES_PASSWORD', 'DATABASE_URL', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'WEBHOOK_URL', 'KUBE_TOKEN', 'ACTION_SIGNING_KEY', 'SLACK_SIGNING_SECRET'];
 const IN_CLUSTER = { KUBERNETES_SERVICE_HOST: '10.96.0.1' };
 
 interface Container { env?: { name: string; value?: string }[]; envFrom?: { configMapRef: { name: string } }[] }
@@ -50,7 +50,8 @@ afterAll(() => folders.forEach((folder) => rmSync(folder, { recursive: true, for
 function mountedSecrets(keys: string[]): string {
   const folder = mkdtempSync(join(tmpdir(), 'devenv-secrets-'));
   folders.push(folder);
-  for (const key of keys) writeFileSync(join(folder, key), key.endsWith('-url') ? 'https://hooks.example.com/x\n' : 'placeholder\n');
+  // A signing key must be at least 32 characters.
+  for (const key of keys) writeFileSync(join(folder, key), key.endsWith('-url') ? 'https://hooks.example.com/x\n' : key.endsWith('-key') ? `${'placeholder'.repeat(3)}\n` : 'placeholder\n');
   return folder;
 }
 

@@ -18,6 +18,7 @@ describe('stack.yml', () => {
       'snapshot-sync': '*/5 * * * *',
       'oom-scan': '*/5 * * * *',
       'ending-watchdog': '*/10 * * * *',
+      extend: '*/30 * * * *',
     });
   });
 

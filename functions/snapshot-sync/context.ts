@@ -25,6 +25,8 @@ const FN = 'snapshot-sync';
 const ORIGIN_COUNTERS = ['snapshots_created', 'snapshots_completed', 'snapshots_failed', 'volumes_deleted',
   'deleted_snapshots', 'tagged_snapshots', 'synced_disks'];
 
+const STOP_AT_BUDGET_FRACTION = 0.8;
+
 export class SyncContext {
   readonly summary: Record<string, number> = Object.fromEntries(ORIGIN_COUNTERS.map((key) => [key, 0]));
   readonly failures: string[] = [];
@@ -32,7 +34,15 @@ export class SyncContext {
   private actionsLeft: number;
   readonly retry: RetryPolicyOptions;
 
+  /**
+   * No stage or action starts after this: 80% of the run's budget, so what is under way when it
+   * passes (and the outbox delivery after the run) still ends inside the budget.
+   */
+  readonly stopAt: Date;
+
   constructor(readonly scope: RunScope, readonly deps: SyncDeps) {
+    const startedAt = scope.now().getTime();
+    this.stopAt = new Date(startedAt + (scope.deadline.getTime() - startedAt) * STOP_AT_BUDGET_FRACTION);
     this.actionsLeft = scope.maxItems;
     this.retry = { maxAttempts: 3, initialDelayMs: 200, maxDelayMs: 2_000, callTimeoutMs: deps.config.aws.requestTimeoutMs + 1_000 };
   }
@@ -55,10 +65,15 @@ export class SyncContext {
 
   /** May another action start? Counts what is left for the next run when not. */
   take(): boolean {
-    if (this.now() >= this.scope.deadline) return this.defer('deferred_deadline');
+    if (this.pastStop()) return this.defer('deferred_deadline');
     if (this.actionsLeft <= 0) return this.defer('deferred_max_items');
     this.actionsLeft -= 1;
     return true;
+  }
+
+  /** Past the point where nothing new starts (see stopAt). */
+  pastStop(): boolean {
+    return this.now() >= this.stopAt;
   }
 
   /** In a dry run: note what would be done instead of doing it. */

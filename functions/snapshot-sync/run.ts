@@ -1,7 +1,7 @@
 /*
  * One snapshot-sync run. An event run makes the shutdown snapshot the pod.cleaned event asks for;
- * a scheduled or manual run does every stage, most urgent first, and starts no stage after the
- * run's deadline: a user's work into a snapshot, the origin's leftover pending snapshots, polling, the
+ * a scheduled or manual run does every stage, most urgent first, and starts no stage after 80% of
+ * the run's budget: a user's work into a snapshot, the origin's leftover pending snapshots, polling, the
  * volume after its snapshot, then the tagging and deletion of old snapshots.
  */
 import type { RunReport, RunScope } from '../../shared/runtime/run-scope.js';
@@ -28,7 +28,7 @@ export async function runSnapshotSync(scope: RunScope, deps: SyncDeps, event?: P
   const ctx = new SyncContext(scope, deps);
   const stages: typeof STAGES = event ? [['shutdown-snapshots', (c) => syncShutdowns(c, event)]] : STAGES;
   for (const [name, stage] of stages) {
-    if (ctx.now() >= scope.deadline) {
+    if (ctx.pastStop()) {
       ctx.count('stages_deferred');
       continue;
     }

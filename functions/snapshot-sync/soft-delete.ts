@@ -37,6 +37,8 @@ const adoptable = (info: SnapshotInfo): info is Adoptable => info.state === 'pen
 
 /** The disk's snapshots made by anyone (the origin, say), found by its tags, join our table. */
 async function adopt(ctx: SyncContext, disk: SoftDeletedDiskRow, known: ReadonlySet<string>): Promise<number> {
+  // A read per disk: past the stop point the next run looks instead.
+  if (ctx.pastStop()) return (ctx.count('deferred_deadline'), 0);
   try {
     const query = { tags: { [USER_TAG]: disk.user_id, [DISK_NAME_TAG]: disk.disk_name } };
     const found = (await ctx.aws((signal) => ctx.deps.ec2.describeSnapshots(query, signal)))

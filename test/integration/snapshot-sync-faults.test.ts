@@ -146,4 +146,19 @@ describe('limits', () => {
     expect(report.summary).toMatchObject({ stages_deferred: 6, snapshots_created: 0 });
     expect(h.aws.sim.calls()).toEqual([]);
   });
+
+  it('starts nothing after 80% of the run\'s budget, so what is under way ends inside it', async () => {
+    await seedTeardown(h, db);
+    const start = h.clock.now().getTime();
+    let reads = 0;
+    // The run starts at 0 s of a 10 s budget; every later look at the clock says 8.5 s.
+    const now = () => new Date(start + (reads++ === 0 ? 0 : 8_500));
+    const scope = {
+      runId: randomUUID(), fn: 'snapshot-sync' as const, log: h.deps.log, dryRun: false, maxItems: 10,
+      deadline: new Date(start + 10_000), now, stage: async () => undefined, claimEvent: async () => true,
+    };
+    const report = await runSnapshotSync(scope, h.deps);
+    expect(report.summary).toMatchObject({ stages_deferred: 6, snapshots_created: 0 });
+    expect(h.aws.sim.calls()).toEqual([]);
+  });
 });

@@ -33,9 +33,9 @@ async function startSink(): Promise<http.Server> {
  * History: `completed` shutdown snapshots of ended reservations (teardowns long done, volumes long
  * decided), KEEP per disk, so retention has nothing to do and every row is only history.
  */
-async function seedHistory(bench: FunctionBench, completed: number): Promise<void> {
+async function seedHistory(bench: FunctionBench, completed: number, perDisk = KEEP): Promise<void> {
   const now = bench.clock.now();
-  const params = [now, completed, KEEP];
+  const params = [now, completed, perDisk];
   const series = `from generate_series(1, $2) g cross join lateral (select $1::timestamptz - (g % 5000 + 1) * interval '1 hour' as t,
     'hist-' || ((g - 1) / $3 + 1) || '@example.com' as user_id, 'vol-f' || lpad(to_hex(g), 16, '0') as volume_id) h`;
   await bench.db.pool.query(
@@ -54,7 +54,7 @@ async function seedHistory(bench: FunctionBench, completed: number): Promise<voi
        h.t, h.t, h.t + interval '10 minutes', true, 'deleted', h.t + interval '1 hour', h.t + interval '1 hour'
      ${series} join disks d on d.user_id = h.user_id and d.disk_name = 'home'`, params);
   // Steady state: earlier runs found these disks within the retention count.
-  await bench.db.pool.query('update snapshot_retention set checked_keep = $1', [KEEP]);
+  await bench.db.pool.query('update snapshot_retention set checked_keep = $1', [perDisk]);
 }
 
 /** Pending shutdown snapshots of ended reservations, each with its disk and its detached volume. */
@@ -132,6 +132,90 @@ async function plans(bench: FunctionBench, completed: number): Promise<string[]>
   ];
 }
 
+const FLEET_DISKS = 10_000;
+const FLEET_SNAPSHOTS_PER_DISK = 10;
+const FLEET_SOFT_DELETED = 100;
+
+/**
+ * The fleet of issue 18 in EC2 as well as in the database: 10,000 disks with 10 completed snapshots
+ * each (100,000), every snapshot also in the simulated EC2 under the same id and tags; then what is
+ * due: 100 pending shutdown snapshots and 100 disks soft-deleted since the last run, whose snapshots
+ * are found by the disk's tags (one DescribeSnapshots per disk) and tagged for deletion.
+ */
+async function seedFleet(bench: FunctionBench): Promise<void> {
+  await seedHistory(bench, FLEET_DISKS * FLEET_SNAPSHOTS_PER_DISK, FLEET_SNAPSHOTS_PER_DISK);
+  const { rows } = await bench.db.pool.query<{ snapshot_id: string; volume_id: string; user_id: string }>('select snapshot_id, volume_id, user_id from snapshots');
+  for (const row of rows) {
+    bench.sim.aws.addSnapshot({ snapshotId: row.snapshot_id, volumeId: row.volume_id, sizeGiB: 100, tags: { 'gpu-dev-user': row.user_id, disk_name: 'home' } });
+  }
+  await seedPending(bench, 100, 0);
+  await bench.db.pool.query(
+    `update disks set is_deleted = true, delete_date = ($1::timestamptz + interval '30 days')::date, marked_deleted_at = $1
+     where disk_id in (select disk_id from disks where user_id like 'hist-%' order by user_id limit $2)`,
+    [bench.clock.now(), FLEET_SOFT_DELETED],
+  );
+  await bench.db.pool.query('vacuum analyze');
+}
+
+/** Peak RSS of this process while `work` runs, sampled every 10 ms. */
+async function peakRss<T>(work: () => Promise<T>): Promise<[T, number]> {
+  let peak = process.memoryUsage().rss;
+  const sampler = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss); }, 10);
+  try {
+    return [await work(), Math.max(peak, process.memoryUsage().rss)];
+  } finally {
+    clearInterval(sampler);
+  }
+}
+
+const byAction = (run: MeasuredRun) => {
+  const actions = new Map<string, number>();
+  for (const call of run.ec2Actions) actions.set(call, (actions.get(call) ?? 0) + 1);
+  return [...actions.entries()].sort().map(([action, n]) => `${action} ${n}`).join(', ') || 'none';
+};
+
+async function fleetSection(): Promise<string[]> {
+  const sink = await startSink();
+  const env = { EVENT_DELIVERY: 'knative', K_SINK: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/`, SNAPSHOT_RETENTION_COUNT: String(FLEET_SNAPSHOTS_PER_DISK) };
+  const bench = await startFunctionBench('snapshot-sync-fleet', env, { movingClock: true });
+  try {
+    await seedFleet(bench);
+    const deps = bench.deps();
+    const budgetSeconds = deps.config.run.budgetSeconds;
+    bench.clock.advanceSeconds(61); // the simulated pending snapshots complete after 60 s
+    const fn = snapshotSync as unknown as FunctionDefinition<never, Deps>;
+    const rows: string[] = [];
+    let peak = 0;
+    for (const label of ['first run (100 pending snapshots due, 100 disks newly soft-deleted)', 'second run, 60 s later (what the first left)']) {
+      const [run, rss] = await peakRss(() => measureRun(bench, fn, deps, { maxItems: 1000 }));
+      peak = Math.max(peak, rss);
+      const outcome = run.result.outcome === 'succeeded' ? 'succeeded' : `${run.result.outcome}: ${(run.result.message ?? '').slice(0, 200)}`;
+      rows.push(`| ${label} | ${(run.ms / 1000).toFixed(2)} s (${budgetSeconds} s) | ${run.ec2Calls} (${byAction(run)}) | ${outcome} | ${run.statements} | ${(rss / 1_048_576).toFixed(0)} MiB |`);
+      bench.clock.advanceSeconds(60);
+    }
+    return [
+      `### ${FLEET_DISKS.toLocaleString('en')} disks and ${(FLEET_DISKS * FLEET_SNAPSHOTS_PER_DISK).toLocaleString('en')} snapshots of history, in the database and in EC2`,
+      '',
+      'As deployed: events delivered (Knative mode, to a local sink), the clock moving in real time during each run, the',
+      'simulator over HTTP. Not as deployed: the simulator runs in the benchmark\'s process, so the RSS is the function, the',
+      'simulator and its 100,000 snapshots together (an upper bound of the function\'s when within the limit).',
+      `Limits: each run within its budget (RUN_BUDGET_SECONDS), no failed call (outcome succeeded), RSS ≤ 128 MiB; EC2 calls follow what is due`,
+      '(the pending snapshots, one DescribeSnapshots per newly soft-deleted disk, one CreateTags per snapshot to tag), not the history.',
+      '',
+      '| run | wall time (budget) | EC2 calls (by action) | outcome | SQL statements | peak RSS |',
+      '|---|---|---|---|---|---|',
+      ...rows,
+      '',
+      `Peak RSS over both runs: ${(peak / 1_048_576).toFixed(0)} MiB.`,
+      '',
+    ];
+  } finally {
+    await bench.close();
+    sink.closeAllConnections();
+    await new Promise<void>((resolve) => sink.close(() => resolve()));
+  }
+}
+
 /** How two scenarios' EC2 calls and statements compare. */
 function ratio(label: string, a: MeasuredRun, b: MeasuredRun): string {
   return `| ${label} | ×${(b.ec2Calls / Math.max(1, a.ec2Calls)).toFixed(2)} | ×${(b.statements / a.statements).toFixed(2)} |`;
@@ -168,6 +252,7 @@ export async function benchSnapshotSync(context: BenchContext): Promise<string[]
       ratio('2× the pending (100 → 200, 10,000 completed)', last[1]!, last[3]!),
       '',
       ...(await plans(bench, context.quick ? 10_000 : 100_000)),
+      ...(await fleetSection()),
     ];
   } finally {
     await bench.close();

@@ -44,6 +44,21 @@ const COMMANDS: Record<string, Command> = {
     summary: 'extend a reservation from its current deadline, under the same policy as a warning\'s link; --bypass-capacity ignores waiting reservations (logged)',
     run: async (args) => (await import('./cli-extend.js')).extendCommand(args),
   },
+  breaker: {
+    usage: 'breaker override <fn> --for DURATION --reason "..." [--by NAME] | breaker status [<fn>]   (DURATION: 30m, 1h, at most 24h)',
+    summary: 'let a function act past its blast-radius breaker for a while (recorded, expiring), or list the overrides in force',
+    run: async (args) => (await import('./cli-breaker.js')).breaker(args),
+  },
+  'shadow-report': {
+    usage: 'shadow-report [--since 24h] [--fn F] [--tolerance 15m] [--json]',
+    summary: 'functions in shadow mode (SHADOW_FUNCTIONS): their decisions beside what the system still in charge did, every disagreement with both sides\' evidence',
+    run: async (args) => (await import('./cli-shadow.js')).shadowReport(args),
+  },
+  preview: {
+    usage: 'preview <fn> --set KEY=VALUE… [--json]',
+    summary: 'what a function on the run kernel would do now with changed settings that it does not do with the current ones, and the reverse; changes nothing',
+    run: async (args) => (await import('./cli-preview.js')).preview(args),
+  },
   'ending-watchdog': {
     usage: 'ending-watchdog [--lab-id ID] [--older-than-minutes N] [--max-labs N] [--action force|fail] [--dry-run]',
     summary: 'the OctoLab watchdog with its own flags, run in this process',

@@ -50,15 +50,17 @@ export async function startPodWatch(config: PodWatchConfig, overrides: PodWatchO
   const fleet = db && createFleetCollector({ db, clock, log }, config.fleetPolicy, createFleetMetrics(metrics.registry));
   const health = await startHealthServer(config.port, overrides.host ?? '0.0.0.0', { alive: () => !failed, ready: source.ready, depth: source.depth }, metrics, { db, fleet, log });
   // The origin only: a gateway URL may carry credentials.
+  let stopping: Promise<void> | undefined;
   log.info({ namespaces: config.namespaces, gateway: new URL(config.gatewayUrl).origin, health: health.url, fleetGauges: db !== undefined }, 'pod watch started');
   return {
     source,
     health,
     metrics,
-    stop: async (drainMs) => {
+    // Idempotent: the local stack stops it on the way out even when a test already did.
+    stop: (drainMs) => (stopping ??= (async () => {
       await source.stop(drainMs);
       await health.close();
       await db?.end();
-    },
+    })()),
   };
 }

@@ -11,6 +11,7 @@ import { benchSnapshotSync } from './snapshot-sync.js';
 import { benchTeardown } from './teardown.js';
 import { benchWarnExpire } from './warn-expire.js';
 import { benchWarnDelivery } from './warn-expire-delivery.js';
+import { benchExpireOutbox } from './warn-expire-outbox.js';
 
 export interface BenchContext {
   /** Quick mode: the whole `npm run bench -- --quick` stays under two minutes. */
@@ -29,6 +30,7 @@ export const sections: BenchSection[] = [
   { id: 'database', title: 'Database foundation', run: (context) => benchDatabase(context.rounds) },
   { id: 'warn-expire', title: 'warn and expire at fleet scale', run: benchWarnExpire },
   { id: 'warn-delivery', title: 'warn: delivery at 100 ms per pod exec, with a moving clock', run: benchWarnDelivery },
+  { id: 'expire-outbox', title: 'expire: 1,000 due at 100k with event delivery on', run: benchExpireOutbox },
   { id: 'oom-scan', title: 'oom-scan: the scheduled scan over a pod for every active reservation', run: benchOomScan },
   { id: 'teardown', title: 'cleanup-pod: teardown of 500 reservations in one sweep', run: benchTeardown },
   { id: 'snapshot-sync', title: 'snapshot-sync: polling scales with pending snapshots, not history', run: benchSnapshotSync },

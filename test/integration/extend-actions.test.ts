@@ -91,6 +91,7 @@ describe('extend: a link acts once, on POST only', () => {
     expect(events[0]).toMatchObject({ type: 'dev.devenv.lifecycle.reservation.extended', data: { extensions: 1, by: 'link' } });
     const { rows: decisions } = await h.deps.pool.query(`select action, outcome, inputs from decision_log where entity_id = 'ex000002-post'`);
     expect(decisions).toEqual([expect.objectContaining({ action: 'extend', outcome: 'applied', inputs: expect.objectContaining({ minutes: 120, maxExtensions: 2 }) })]);
+    expect(await h.deps.metrics.registry.metrics()).toMatch(/devenv_lifecycle_actions_total\{function="extend",kind="extend",outcome="applied"\} [1-9]/);
   });
 
   it('a double click (concurrent POSTs of one link) extends once; the other is a replay', async () => {

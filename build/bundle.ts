@@ -1,14 +1,22 @@
 /*
- * `npm run build`: bundle each function with esbuild into dist/openfaas/<fn>/handler.js plus the
- * package.json the node22 template expects (its Dockerfile runs `npm i` and `npm test` in the
- * handler folder), so the unmodified template builds the image. One self-contained file per
- * function: no node_modules in the image beyond the template's own, and a fast start.
+ * `npm run build`: bundle each function with esbuild into dist/openfaas/<fn>/ — handler.js, the
+ * module the node22 template requires at start-up, its chunks in chunks/, and the package.json the
+ * template expects (its Dockerfile runs `npm i` and `npm test` in the handler folder and copies the
+ * whole folder), so the unmodified template builds the image. No node_modules in the image beyond
+ * the template's own.
+ *
+ * Start-up is mostly parsing, so a function parses at start only what answers a health check and
+ * parses a request: the AWS SDK and @kubernetes/client-node sit behind `import()` (shared/aws/lazy.ts,
+ * shared/kube/index.ts), and esbuild's code splitting puts each such import in its own chunk, read
+ * on the first call that needs it. Splitting is an ES module feature; every output is then turned
+ * into CommonJS (static imports become require, `import()` a deferred require), which the template's
+ * `require('./function/handler')` loads on any Node version.
  */
-import { stat, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
-import type { BuildOptions, Plugin } from 'esbuild';
+import { build, transform } from 'esbuild';
+import type { BuildOptions, Metafile, OutputFile, Plugin } from 'esbuild';
 import { FUNCTION_NAMES } from '../shared/runtime/invocation.js';
 import type { FunctionName } from '../shared/runtime/invocation.js';
 
@@ -17,8 +25,17 @@ const POD_WATCH_ENTRY = 'pod-watch/main.ts';
 
 export interface BundleResult {
   name: string;
+  /** handler.js: what the template requires. */
   file: string;
+  /** Every JavaScript file of the bundle, and their bytes. */
+  files: string[];
   bytes: number;
+  /** handler.js and the chunks it requires before answering anything. */
+  startFiles: string[];
+  startBytes: number;
+  /** Source files (relative to the root) whose code is in the bundle, and those of them in startFiles. */
+  inputs: string[];
+  startInputs: string[];
 }
 
 // The image's runtime (node:22-alpine). Optional native add-ons of pg and ws stay out: both
@@ -30,12 +47,17 @@ const common: BuildOptions = {
   // The ES module builds first: esbuild can drop what a bundle never calls (most of the AWS SDK
   // clients and client-node's generated API classes), which the single-file CommonJS builds defeat.
   mainFields: ['module', 'main'],
-  format: 'cjs',
+  format: 'esm',
+  splitting: true,
+  entryNames: '[name]',
+  chunkNames: 'chunks/[name]-[hash]',
   target: 'node22',
   minify: true,
   keepNames: true,
-  legalComments: 'linked',
+  legalComments: 'external',
   external: ['pg-native', 'bufferutil', 'utf-8-validate'],
+  metafile: true,
+  write: false,
   logLevel: 'error',
 };
 
@@ -44,12 +66,12 @@ function exportNameOf(fn: FunctionName): string {
   return fn.replace(/-([a-z])/g, (_, letter: string) => letter.toUpperCase());
 }
 
-/** The CommonJS module the template requires: `module.exports = handle(event, context)`. */
+/** The module the template requires: its default export becomes `module.exports = handle(event, context)`. */
 function functionEntry(fn: FunctionName): string {
   return [
-    `const { openfaasEntry } = require('./build/openfaas-entry.ts');`,
-    `const { ${exportNameOf(fn)} } = require('./functions/${fn}/handler.ts');`,
-    `module.exports = openfaasEntry(${exportNameOf(fn)});`,
+    `import { openfaasEntry } from './build/openfaas-entry.ts';`,
+    `import { ${exportNameOf(fn)} } from './functions/${fn}/handler.ts';`,
+    `export default openfaasEntry(${exportNameOf(fn)});`,
   ].join('\n');
 }
 
@@ -61,8 +83,8 @@ function functionEntry(fn: FunctionName): string {
 function podWatchEntry(): string {
   const problem = JSON.stringify({ title: 'pod-watch is an event source', status: 404, detail: 'it takes no invocations; see /healthz on POD_WATCH_PORT' });
   return [
-    `require('./${POD_WATCH_ENTRY}');`,
-    `module.exports = async (event, context) => context.status(404).headers({ 'content-type': 'application/problem+json' }).succeed(${JSON.stringify(problem)});`,
+    `import './${POD_WATCH_ENTRY}';`,
+    `export default async (event, context) => context.status(404).headers({ 'content-type': 'application/problem+json' }).succeed(${JSON.stringify(problem)});`,
   ].join('\n');
 }
 
@@ -83,34 +105,104 @@ function virtualEntries(entries: Map<string, string>): Plugin {
   };
 }
 
-// The functions whose Deps include ec2 or lambda. The others are bundled without the AWS SDK.
-export const AWS_FUNCTIONS: readonly string[] = ['cleanup-pod', 'snapshot-sync'];
-const withoutAws = {
-  '@aws-sdk/client-ec2': join(ROOT, 'build', 'without-aws.ts'),
-  '@aws-sdk/client-lambda': join(ROOT, 'build', 'without-aws.ts'),
+/**
+ * zod's `z` and `z.core` namespaces re-export every locale (`z.locales`), over a quarter of what a function
+ * parses at start-up. Nothing here sets a locale, and zod itself only uses English (its default,
+ * imported on its own), so the namespace keeps English alone.
+ */
+const zodEnglishOnly: Plugin = {
+  name: 'zod-english-only',
+  setup(build) {
+    build.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
+      (/[\\/]node_modules[\\/]zod[\\/]v4[\\/](classic|core)[\\/]/.test(args.importer) ? { path: join(dirname(args.importer), '..', 'locales', 'index.js'), namespace: 'zod-locales' } : undefined));
+    build.onLoad({ filter: /.*/, namespace: 'zod-locales' }, (args) => ({ contents: `export { default as en } from './en.js';`, resolveDir: dirname(args.path), loader: 'js' }));
+  },
 };
 
-/** Bundle the six functions and the pod-watch source (or those named in `only`) into `outDir`. */
+/** One ES module output as CommonJS; the entry's default export becomes module.exports itself. */
+async function asCommonJs(file: OutputFile, isEntry: boolean): Promise<string> {
+  const { code } = await transform(file.text, {
+    format: 'cjs', target: 'node22', minifyWhitespace: true, logLevel: 'error',
+    // import() of a chunk becomes a deferred require: Node would otherwise load the CommonJS chunk
+    // as an ES module, whose named exports it cannot see.
+    supported: { 'dynamic-import': false },
+    ...(isEntry && { footer: 'module.exports=module.exports.default;' }),
+  });
+  return code;
+}
+
+/** `entry` and every output it imports, transitively: statically only, or also through import(). */
+function reachable(metafile: Metafile, entry: string, kinds: readonly string[]): string[] {
+  const seen = new Set<string>();
+  const visit = (output: string) => {
+    if (seen.has(output)) return;
+    seen.add(output);
+    for (const imported of metafile.outputs[output]!.imports) if (kinds.includes(imported.kind) && !imported.external) visit(imported.path);
+  };
+  visit(entry);
+  return [...seen];
+}
+
+const STATIC = ['import-statement'];
+const STATIC_AND_LAZY = ['import-statement', 'dynamic-import'];
+
+/**
+ * One folder per bundle from the shared build: handler.js (the entry, renamed) and every chunk it
+ * can reach, at the same relative paths, with their license texts. Each folder is self-contained.
+ */
+async function writeBundle(name: string, outDir: string, staging: string, metafile: Metafile, write: (output: string, to: string) => Promise<void>): Promise<BundleResult> {
+  const folder = join(outDir, name);
+  // Chunk names carry content hashes: a rebuild would leave the old ones beside the new.
+  await rm(folder, { recursive: true, force: true });
+  const entry = relative(ROOT, join(staging, `${name}.js`));
+  const outputs = reachable(metafile, entry, STATIC_AND_LAZY);
+  const start = reachable(metafile, entry, STATIC);
+  const target = (output: string) => (output === entry ? join(folder, 'handler.js') : join(folder, relative(staging, join(ROOT, output))));
+  await Promise.all(outputs.map((output) => write(output, target(output))));
+  await writeFile(join(folder, 'package.json'), packageJson(name));
+  const inputsOf = (of: string[]) => [...new Set(of.flatMap((output) => Object.keys(metafile.outputs[output]!.inputs)))].sort();
+  const bytesOf = (of: string[]) => of.reduce((sum, output) => sum + metafile.outputs[output]!.bytes, 0);
+  return {
+    name, file: join(folder, 'handler.js'),
+    files: outputs.map(target), bytes: bytesOf(outputs),
+    startFiles: start.map(target), startBytes: bytesOf(start),
+    inputs: inputsOf(outputs), startInputs: inputsOf(start),
+  };
+}
+
+/**
+ * Bundle every function of FUNCTION_NAMES and the pod-watch source (or those named in `only`) into
+ * `outDir`. One esbuild run for all (the sources are parsed once); chunks are split across the
+ * entries, and each bundle's folder gets the ones it reaches.
+ */
 export async function bundleAll(outDir = join(ROOT, 'dist', 'openfaas'), only?: readonly string[]): Promise<BundleResult[]> {
   const entries = new Map<string, string>([...FUNCTION_NAMES.map((fn) => [fn, functionEntry(fn)] as const), ['pod-watch', podWatchEntry()]]);
   const names = [...entries.keys()].filter((name) => !only || only.includes(name));
-  // One esbuild run per group: with and without the SDK; shared code is parsed once per run.
-  const groups = [names.filter((name) => AWS_FUNCTIONS.includes(name)), names.filter((name) => !AWS_FUNCTIONS.includes(name))];
-  await Promise.all(groups.filter((group) => group.length > 0).map((group) => build({
-    ...common,
-    entryPoints: group.map((name) => ({ in: `entry:${name}`, out: `${name}/handler` })),
-    outdir: outDir,
-    plugins: [virtualEntries(entries)],
-    ...(AWS_FUNCTIONS.includes(group[0]!) ? {} : { alias: withoutAws }),
-  })));
-  return Promise.all(names.map(async (name) => {
-    const file = join(outDir, name, 'handler.js');
-    await writeFile(join(outDir, name, 'package.json'), packageJson(name));
-    return { name, file, bytes: (await stat(file)).size };
-  }));
+  // Never written as such: the outputs go to each bundle's folder.
+  const staging = join(outDir, '.staging');
+  const result = await build({
+    ...common, absWorkingDir: ROOT, outdir: staging,
+    entryPoints: Object.fromEntries(names.map((name) => [name, `entry:${name}`])),
+    plugins: [virtualEntries(entries), zodEnglishOnly],
+  });
+  const files = new Map(result.outputFiles!.map((file) => [relative(ROOT, file.path), file]));
+  const converted = new Map<string, Promise<string>>();
+  const entryOutputs = new Set(names.map((name) => relative(ROOT, join(staging, `${name}.js`))));
+  const write = async (output: string, to: string) => {
+    if (!converted.has(output)) converted.set(output, asCommonJs(files.get(output)!, entryOutputs.has(output)));
+    await mkdir(dirname(to), { recursive: true });
+    await writeFile(to, await converted.get(output)!);
+    const legal = files.get(`${output}.LEGAL.txt`);
+    if (legal) await writeFile(`${to}.LEGAL.txt`, legal.contents);
+  };
+  const results: BundleResult[] = [];
+  // One bundle after another: two bundles share no folder, but a folder is removed before it is written.
+  for (const name of names) results.push(await writeBundle(name, outDir, staging, result.metafile!, write));
+  return results;
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const results = await bundleAll(process.argv[2] ? resolve(process.argv[2]) : undefined);
-  for (const { name, file, bytes } of results) console.log(`${name.padEnd(16)} ${(bytes / 1024 / 1024).toFixed(2)} MB  ${file}`);
+  const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(2)} MB`;
+  for (const { name, file, bytes, startBytes } of results) console.log(`${name.padEnd(16)} ${mb(startBytes)} at start of ${mb(bytes)}  ${file}`);
 }

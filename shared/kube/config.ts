@@ -1,9 +1,11 @@
 /*
  * Where the Kubernetes API is and how to authenticate, as a plain options object the composition
  * root fills from configuration (this module never reads the environment): in-cluster service
- * account, a kubeconfig file, or an explicit server and bearer token (the simulator).
+ * account, a kubeconfig file, or an explicit server and bearer token (the simulator). The client
+ * library reads these on the first request (connection.ts); what can be checked without it is
+ * checked here, when the client is created, so a function without a way to the API stops at start.
  */
-import { KubeConfig } from '@kubernetes/client-node';
+import { readFileSync } from 'node:fs';
 import { Fatal } from '../errors.js';
 
 export interface KubeOptions {
@@ -21,31 +23,19 @@ export interface KubeOptions {
   listPageSize?: number;
 }
 
-function fromServer(server: string, token: string | undefined): KubeConfig {
-  const kc = new KubeConfig();
-  const name = 'devenv-lifecycle';
-  kc.loadFromOptions({
-    // The client builds request URLs as server + path, so a trailing slash would double up.
-    clusters: [{ name, server: server.replace(/\/+$/, ''), skipTLSVerify: server.startsWith('http://') }],
-    users: [{ name, ...(token !== undefined && { token }) }],
-    contexts: [{ name, cluster: name, user: name }],
-    currentContext: name,
-  });
-  return kc;
-}
-
-/** @throws Fatal when no way to reach the API is configured, or the kubeconfig cannot be loaded. */
-export function kubeConfigFrom(options: KubeOptions): KubeConfig {
+/**
+ * @throws Fatal when no way to reach the API is configured, or the kubeconfig file cannot be read.
+ * Its content (a current cluster) is checked when it is loaded, on the first request.
+ */
+export function checkKubeOptions(options: KubeOptions): void {
+  if (options.server !== undefined) return;
+  if (options.kubeconfigPath === undefined) {
+    if (options.inCluster) return;
+    throw new Fatal('no Kubernetes API configured: set a server, a kubeconfig path, or in-cluster');
+  }
   try {
-    if (options.server !== undefined) return fromServer(options.server, options.token);
-    const kc = new KubeConfig();
-    if (options.kubeconfigPath !== undefined) kc.loadFromFile(options.kubeconfigPath);
-    else if (options.inCluster) kc.loadFromCluster();
-    else throw new Fatal('no Kubernetes API configured: set a server, a kubeconfig path, or in-cluster');
-    if (!kc.getCurrentCluster()) throw new Fatal('the kubeconfig has no current cluster');
-    return kc;
+    readFileSync(options.kubeconfigPath);
   } catch (err) {
-    if (err instanceof Fatal) throw err;
     throw new Fatal(`cannot load the Kubernetes configuration: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
 }

@@ -5,18 +5,15 @@
  * project's typed errors. Each call is one attempt; callers compose retries with
  * shared/resilience.ts (`withRetries((signal) => kube.getPod({ …, signal }), policy)`).
  */
-import { ApiException, CoreV1Api, NetworkingV1Api } from '@kubernetes/client-node';
-import type { CoreV1Event, V1ListMeta, V1Pod, V1Service } from '@kubernetes/client-node';
+import type { ConfigurationOptions, CoreV1Api, CoreV1Event, NetworkingV1Api, V1ListMeta, V1Pod, V1Service } from '@kubernetes/client-node';
 import { Fatal, NotFound, Transient } from '../errors.js';
 import type { ExecResult } from '../pods.js';
 import type { CallSettings } from './call.js';
-import { callApi } from './call.js';
 import type { KubeOptions } from './config.js';
-import { kubeConfigFrom } from './config.js';
+import { checkKubeOptions } from './config.js';
+import type { Connection } from './connection.js';
 import type { ExecTarget } from './exec.js';
-import { execInPod } from './exec.js';
 import type { WatchPodsOptions } from './watch.js';
-import { watchPods } from './watch.js';
 
 export type { KubeOptions, ExecTarget, WatchPodsOptions };
 export type { PodEvent, PodEventType } from './watch.js';
@@ -76,11 +73,11 @@ async function allPages<T>(fetchPage: (token: string | undefined) => Promise<Pag
 /** A continue token the server refuses as too old (410 Gone): the listing must start over. */
 export class ListExpired extends Transient {}
 
-async function expiring<T>(call: Promise<T>): Promise<T> {
+async function expiring<T>(call: Promise<T>, isGone: Connection['isGone']): Promise<T> {
   try {
     return await call;
   } catch (err) {
-    if (err instanceof Transient && err.cause instanceof ApiException && err.cause.code === 410) throw new ListExpired(err.message, undefined, { cause: err.cause });
+    if (err instanceof Transient && isGone(err.cause)) throw new ListExpired(err.message, undefined, { cause: err.cause });
     throw err;
   }
 }
@@ -96,9 +93,21 @@ async function existed(deletion: Promise<unknown>): Promise<boolean> {
 }
 
 export function createKube(options: KubeOptions) {
-  const kc = kubeConfigFrom(options);
-  const core = kc.makeApiClient(CoreV1Api);
-  const networking = kc.makeApiClient(NetworkingV1Api);
+  checkKubeOptions(options);
+  // The client library is loaded, and the configuration read, on the first request: functions
+  // answer health checks and parse requests without the cluster, and a bundle leaves the library
+  // out of what it parses at start-up. Every request goes through callApi, which connects first,
+  // so core and networking are set wherever the request callbacks below run.
+  let core!: CoreV1Api;
+  let networking!: NetworkingV1Api;
+  let connecting: Promise<Connection> | undefined;
+  const connection = () => (connecting ??= import('./connection.js').then(({ connect }) => {
+    const connected = connect(options);
+    ({ core, networking } = connected);
+    return connected;
+  }));
+  const callApi = async <T>(settings: CallSettings, request: (o: ConfigurationOptions) => Promise<T>): Promise<T> =>
+    (await connection()).callApi(settings, request);
   const limit = options.listPageSize ?? defaultPageSize;
   const call = (action: string, signal: AbortSignal | undefined, name?: string): CallSettings =>
     ({ action, timeoutMs: options.requestTimeoutMs, ...(signal && { signal }), ...(name !== undefined && { name }) });
@@ -125,8 +134,9 @@ export function createKube(options: KubeOptions) {
      * @throws ListExpired when the server no longer honours `continueToken` (410): list again.
      */
     listPodsPage: async ({ namespace, labelSelector, pageSize, continueToken, signal }: LabelledIn & { pageSize: number; continueToken?: string }) => {
+      const { isGone } = await connection();
       const page = await expiring(callApi(call(`list pods in ${namespace}`, signal), (o) =>
-        core.listNamespacedPod({ namespace, labelSelector, limit: pageSize, ...(continueToken !== undefined && { _continue: continueToken }) }, o)));
+        core.listNamespacedPod({ namespace, labelSelector, limit: pageSize, ...(continueToken !== undefined && { _continue: continueToken }) }, o)), isGone);
       return { items: page.items, ...(page.metadata?._continue && { continueToken: page.metadata._continue }) };
     },
 
@@ -183,12 +193,16 @@ export function createKube(options: KubeOptions) {
         : core.listNamespacedEvent({ namespace, labelSelector, fieldSelector, limit, _continue }, o)))).then((list) => list.items),
 
     /** Runs a fixed argv (content only ever on stdin); satisfies the PodExec port in shared/pods.ts. */
-    exec: (target: ExecTarget, argv: readonly string[], stdin?: string): Promise<ExecResult> =>
-      execInPod(kc, target, argv, stdin, options.execTimeoutMs),
+    exec: async (target: ExecTarget, argv: readonly string[], stdin?: string): Promise<ExecResult> => {
+      const { execInPod, kc } = await connection();
+      return execInPod(kc, target, argv, stdin, options.execTimeoutMs);
+    },
 
     /** Keeps watching until `signal` aborts; see watch.ts for what survives what. */
-    watchPods: (watch: WatchPodsOptions): Promise<void> =>
-      watchPods({ kc, list: (signal) => listPods({ ...watch, signal }), watchTimeoutSeconds, requestTimeoutMs: options.requestTimeoutMs }, watch),
+    watchPods: async (watch: WatchPodsOptions): Promise<void> => {
+      const { watchPods, kc } = await connection();
+      return watchPods({ kc, list: (signal) => listPods({ ...watch, signal }), watchTimeoutSeconds, requestTimeoutMs: options.requestTimeoutMs }, watch);
+    },
   };
 }
 

@@ -6,12 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
-import { AWS_FUNCTIONS } from '../../build/bundle.js';
-import type { WatchdogDeps } from '../../functions/ending-watchdog/load.js';
-import type { ExpireDeps } from '../../functions/expire/run.js';
-import type { OomDeps } from '../../functions/oom-scan/run.js';
-import type { WarnDeps } from '../../functions/warn/run.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../local/free-port.js';
 import { FUNCTION_NAMES } from '../../shared/runtime/invocation.js';
 import type { FunctionName } from '../../shared/runtime/invocation.js';
@@ -20,7 +15,7 @@ import type { Sim } from '../../sim/server.js';
 import { loadRequestFixtures } from '../fixtures/requests/index.js';
 import { useTestDatabase } from '../support/database.js';
 import { insertReservation } from '../support/fixtures.js';
-import { buildBundles, firstAnswer, hostBundle } from './hosted-bundles.js';
+import { buildBundles, firstAnswer, hostBundle, startFilesOnly } from './hosted-bundles.js';
 import type { BuiltBundles, HostedFunction } from './hosted-bundles.js';
 
 const db = useTestDatabase();
@@ -65,29 +60,50 @@ const runsOf = async (fn: string, callId: string) =>
     'select trigger, outcome, dry_run, event_type from function_runs where function = $1 and call_id = $2', [fn, callId])).rows;
 
 describe('npm run build', () => {
-  it('writes one handler.js per function with the package.json the template installs and tests', () => {
+  it('writes one handler.js per function, its chunks beside it, and the package.json the template installs and tests', () => {
     expect(built.bundles.map((b) => b.name).sort()).toEqual([...FUNCTION_NAMES].sort());
     for (const bundle of built.bundles) {
       const pkg = JSON.parse(readFileSync(join(dirname(bundle.file), 'package.json'), 'utf8')) as Record<string, unknown>;
       expect(pkg).toMatchObject({ main: 'handler.js', scripts: { test: 'exit 0' } });
       expect(pkg.dependencies).toBeUndefined(); // everything is in the bundle
-      expect(readFileSync(bundle.file, 'utf8')).not.toMatch(/require\("(pg|@kubernetes\/client-node|@aws-sdk\/[a-z-]+|zod|pino)"\)/);
+      expect(pkg.type).toBeUndefined(); // CommonJS, as the template's require() expects
+      // The template copies the handler folder whole: every chunk must be inside it.
+      for (const file of bundle.files) {
+        expect(file.startsWith(dirname(bundle.file)), file).toBe(true);
+        expect(readFileSync(file, 'utf8')).not.toMatch(/require\("(pg|@kubernetes\/client-node|@aws-sdk\/[a-z-]+|zod|pino)"\)/);
+      }
     }
   });
 });
 
-describe('bundles without the AWS SDK', () => {
-  it('are exactly those of the functions whose dependencies hold no AWS client', () => {
-    // Checked by the type checker: these functions cannot reach ec2 or lambda.
-    expectTypeOf<WarnDeps>().not.toHaveProperty('ec2');
-    expectTypeOf<ExpireDeps>().not.toHaveProperty('ec2');
-    expectTypeOf<OomDeps>().not.toHaveProperty('lambda');
-    expectTypeOf<WatchdogDeps>().not.toHaveProperty('ec2');
-    expect(FUNCTION_NAMES.filter((fn) => !AWS_FUNCTIONS.includes(fn)).sort()).toEqual(['ending-watchdog', 'expire', 'oom-scan', 'warn']);
+// The esbuild metafile says which sources end up in the files a bundle reads before its first answer.
+describe('what a bundle parses at start-up', () => {
+  const lazy = { 'the AWS SDK': /^node_modules\/@aws-sdk\//, '@kubernetes/client-node': /^node_modules\/@kubernetes\/client-node\// };
+
+  it.each(Object.entries(lazy))('leaves out %s, which is in a chunk read on the first call that needs it', (_library, path) => {
     for (const bundle of built.bundles) {
-      expect(readFileSync(bundle.file, 'utf8').includes('amazonaws.com'), bundle.name).toBe(AWS_FUNCTIONS.includes(bundle.name));
+      expect(bundle.inputs.some((input) => path.test(input)), bundle.name).toBe(true);
+      expect(bundle.startInputs.filter((input) => path.test(input)), bundle.name).toEqual([]);
+      expect(bundle.startFiles.length, bundle.name).toBeLessThan(bundle.files.length);
     }
   });
+
+  it('is enough to answer health checks, metrics and a refused request: each bundle without its other chunks', async () => {
+    await Promise.all(built.bundles.map(async (bundle) => {
+      const started = performance.now();
+      const trimmed = hostBundle(built.host, await startFilesOnly(bundle, built.folder), await freePort(), functionEnv());
+      try {
+        await firstAnswer(trimmed, started, 30_000);
+        expect(await (await fetch(`${trimmed.url}/healthz`)).json()).toEqual({ status: 'ok', function: bundle.name });
+        expect(await (await fetch(`${trimmed.url}/metrics`)).text()).toContain('devenv_lifecycle_runs_total');
+        const refused = await fetch(`${trimmed.url}/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"dryRn":true}' });
+        expect(refused.status, bundle.name).toBe(400);
+        expect(refused.headers.get('content-type')).toContain('application/problem+json');
+      } finally {
+        await trimmed.stop();
+      }
+    }));
+  }, 60_000);
 });
 
 describe.each(FUNCTION_NAMES)('bundled %s in the template', (fn) => {

@@ -5,9 +5,9 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { build } from 'esbuild';
 import { bundleAll } from '../../build/bundle.js';
 import type { BundleResult } from '../../build/bundle.js';
@@ -27,6 +27,18 @@ export async function buildBundles(only?: readonly string[]): Promise<BuiltBundl
     build({ entryPoints: [new URL('./template-host.ts', import.meta.url).pathname], bundle: true, platform: 'node', format: 'cjs', target: 'node20', outfile: host, logLevel: 'error' }),
   ]);
   return { folder, host, bundles, remove: () => rm(folder, { recursive: true, force: true }) };
+}
+
+/**
+ * A copy of a bundle with only the files it reads at start-up (handler.js and the chunks it
+ * requires before answering), under `folder`: whatever it loads lazily is missing there.
+ */
+export async function startFilesOnly(bundle: BundleResult, folder: string): Promise<BundleResult> {
+  const from = dirname(bundle.file);
+  const to = join(folder, 'start-only', bundle.name);
+  await Promise.all(bundle.startFiles.map((file) => cp(file, join(to, relative(from, file)))));
+  const copied = bundle.startFiles.map((start) => join(to, relative(from, start)));
+  return { ...bundle, file: join(to, 'handler.js'), files: copied, startFiles: copied };
 }
 
 export interface HostedFunction {

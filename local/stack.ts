@@ -26,6 +26,7 @@ import { createGateway } from './gateway.js';
 import { text } from './gateway-system.js';
 import { schedulesFromStack, startSchedules } from './schedules.js';
 import type { FunctionSchedule } from './schedules.js';
+import { demoActionEnv } from './demo-actions.js';
 import { functionsFromStack } from './stack-functions.js';
 
 export interface LocalStackOptions {
@@ -72,6 +73,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const config = loadConfig({
     ...options.env,
+    ...(options.demo ? demoActionEnv(options.env, url) : {}),
     ...(database.url ? { DATABASE_URL: database.url } : {}),
     ...cluster.env,
     OPENFAAS_GATEWAY_URL: url,

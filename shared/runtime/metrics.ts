@@ -25,6 +25,10 @@ export interface Metrics {
   oomKills: Counter;
   /** state: the state a snapshot reached (pending, completed, error, deleted). */
   snapshots: Counter<'state'>;
+  /** Runs halted by a safety rail (shared/runtime/rails); rail: breaker | clock. */
+  railHalts: Counter<'function' | 'rail'>;
+  /** The function's clock minus the database's now(), at the start of its last run. */
+  clockSkewSeconds: Gauge<'function'>;
 }
 
 const PREFIX = 'devenv_lifecycle_';
@@ -97,6 +101,18 @@ export function createMetrics(): Metrics {
       name: `${PREFIX}snapshots_total`,
       help: 'Snapshots that reached a state',
       labelNames: ['state'],
+      registers,
+    }),
+    railHalts: new Counter({
+      name: `${PREFIX}rail_halts_total`,
+      help: 'Runs halted by a safety rail (nothing destructive done), by function and rail (breaker, clock)',
+      labelNames: ['function', 'rail'],
+      registers,
+    }),
+    clockSkewSeconds: new Gauge({
+      name: `${PREFIX}clock_skew_seconds`,
+      help: "The function's clock minus the database's now(), at the start of its last run",
+      labelNames: ['function'],
       registers,
     }),
   };

@@ -13,7 +13,6 @@ import type { RunServices } from '../run-scope.js';
 import { breakerEvidence, breakerReason, breakerTrips } from './breaker.js';
 import { clockEvidence, clockRefuses, readClock } from './clock.js';
 import type { ClockReading } from './clock.js';
-import { clockSkew, railHalts } from './metrics.js';
 import type { RailsSettings } from './settings.js';
 
 export interface Guarded<A extends Action> {
@@ -31,7 +30,7 @@ export interface Guarded<A extends Action> {
 export async function startRails(run: Run, services: RunServices): Promise<ClockReading | undefined> {
   if (!services.rails || run.scope.dryRun || services.clock instanceof ManualClock) return undefined;
   const reading = await readClock(services.pool, () => run.now());
-  clockSkew(run.metrics).set({ function: run.fn }, reading.skewSeconds);
+  run.metrics.clockSkewSeconds.set({ function: run.fn }, reading.skewSeconds);
   return reading;
 }
 
@@ -56,7 +55,7 @@ async function refuseForClock<A extends Action>(run: Run, actions: A[], clock: C
   const reason = `clock sanity: this function's clock is ${evidence.skewSeconds} s from the database's (limit ${settings.clockSkewMaxSeconds} s); destructive actions refused until the clocks agree`;
   const refused = actions.filter((action) => action.destructive === true);
   run.count('refused_clock', refused.length);
-  railHalts(run.metrics).inc({ function: run.fn, rail: 'clock' });
+  run.metrics.railHalts.inc({ function: run.fn, rail: 'clock' });
   run.log.error({ clock: evidence, refused: refused.length }, 'clock skew past the limit: destructive actions refused');
   await run.append([functionEntry(run, 'clock-skew', reason, evidence, 'halted'), ...refused.map((action) => entry(action, reason, 'halted', { clock: evidence }))]);
   return { actions: actions.filter((action) => action.destructive !== true), halted: reason };
@@ -80,7 +79,7 @@ async function breaker<A extends Action>(run: Run, services: RunServices, settin
   // Nothing was done: the window must not count what the breaker withheld.
   run.summary.destructive = 0;
   run.count('withheld', actions.length);
-  railHalts(run.metrics).inc({ function: run.fn, rail: 'breaker' });
+  run.metrics.railHalts.inc({ function: run.fn, rail: 'breaker' });
   run.log.error({ breaker: evidence }, 'blast-radius breaker tripped: the run acts on nothing');
   await run.append([functionEntry(run, 'breaker-trip', reason, evidence, 'halted'), ...actions.map((action) => entry(action, reason, 'halted', { breaker: evidence }))]);
   return { actions: [], halted: reason };

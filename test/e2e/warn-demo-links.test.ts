@@ -32,6 +32,9 @@ describe('the demo warning carries working links', () => {
     const text = stack.cluster.sim.kube.readFile(pod, `/home/dev/${file!}`)!;
     const link = /Extend by 2h:\s+(\S+)/.exec(text)![1]!;
     expect(link.startsWith(`${stack.url}/function/extend/a/`)).toBe(true);
+    // README's first minute finds it the same way, through the simulator's files endpoint.
+    const files = await (await fetch(`${stack.cluster.sim.url}/_sim/pods/gpu-dev/${pod.name}/files?dir=/home/dev`)).text();
+    expect(files.match(/http:\/\/[^" ]*\/function\/extend\/a\/[A-Za-z0-9_.-]*/)?.[0]).toBe(link);
     const deadline = async () => (await db.pool.query<{ expires_at: Date }>('select expires_at from reservations where reservation_id = $1', [first.id])).rows[0]!.expires_at.getTime();
     const before = await deadline();
 

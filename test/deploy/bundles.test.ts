@@ -89,11 +89,12 @@ describe('what a bundle parses at start-up', () => {
   });
 
   it('is enough to answer health checks, metrics and a refused request: each bundle without its other chunks', async () => {
-    await Promise.all(built.bundles.map(async (bundle) => {
+    // One at a time: every bundle of the file is already running beside these.
+    for (const bundle of built.bundles) {
       const started = performance.now();
       const trimmed = hostBundle(built.host, await startFilesOnly(bundle, built.folder), await freePort(), functionEnv());
       try {
-        await firstAnswer(trimmed, started, 30_000);
+        await firstAnswer(trimmed, started, 60_000);
         expect(await (await fetch(`${trimmed.url}/healthz`)).json()).toEqual({ status: 'ok', function: bundle.name });
         expect(await (await fetch(`${trimmed.url}/metrics`)).text()).toContain('devenv_lifecycle_runs_total');
         const refused = await fetch(`${trimmed.url}/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"dryRn":true}' });
@@ -102,8 +103,8 @@ describe('what a bundle parses at start-up', () => {
       } finally {
         await trimmed.stop();
       }
-    }));
-  }, 60_000);
+    }
+  }, 300_000);
 });
 
 describe.each(FUNCTION_NAMES)('bundled %s in the template', (fn) => {

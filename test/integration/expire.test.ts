@@ -2,6 +2,7 @@
  * expire end to end: the real Kubernetes client against the simulated cluster, a real database.
  * Every destructive path has a test showing it does not fire on missing or ambiguous evidence.
  */
+import { randomUUID } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { expire } from '../../functions/expire/handler.js';
 import { EventTypes } from '../../shared/events/types.js';
@@ -97,6 +98,31 @@ describe('expire: pods that are gone', () => {
     h.sim.kube.deleteBehindOurBack({ namespace: 'gpu-dev', name: 'gpu-dev-bbbb0004' });
     const result = await h.event(expire, { type: EventTypes.podDeleted, source: '/apis/v1/namespaces/gpu-dev/pods', data: pod } as never);
     expect(result).toMatchObject({ outcome: 'accepted', summary: { expired_pod_gone: 1 } });
+  });
+
+  it('commits the event\'s inbox record with its effect: a run killed inside the commit leaves neither, the retry ends the reservation once, a duplicate does nothing', async () => {
+    await activeWithPod('bbbb0006-killed');
+    const pod = h.sim.kube.pod({ namespace: 'gpu-dev', name: 'gpu-dev-bbbb0006' })!;
+    h.sim.kube.deleteBehindOurBack({ namespace: 'gpu-dev', name: 'gpu-dev-bbbb0006' });
+    const event = { id: randomUUID(), type: EventTypes.podDeleted, source: '/apis/v1/namespaces/gpu-dev/pods', data: pod } as never;
+    const inbox = async () => Number((await h.deps.pool.query(`select count(*) from event_inbox where consumer = 'expire'`)).rows[0].count);
+    const before = await inbox();
+    // The decision-log insert is the commit's last write: failing it rolls back the transition and the inbox record.
+    await h.deps.pool.query(`create function fail_expire_decision() returns trigger language plpgsql as $$ begin raise exception 'killed inside the commit'; end $$;
+      create trigger fail_expire_decision before insert on decision_log for each row execute function fail_expire_decision()`);
+    try {
+      expect((await h.event(expire, event)).outcome).toBe('failed');
+    } finally {
+      await h.deps.pool.query('drop trigger fail_expire_decision on decision_log; drop function fail_expire_decision()');
+    }
+    expect((await statusOf('bbbb0006-killed')).status).toBe('active');
+    expect(await inbox()).toBe(before);
+    expect(await h.event(expire, event)).toMatchObject({ outcome: 'accepted', summary: { expired_pod_gone: 1 } });
+    expect((await statusOf('bbbb0006-killed')).status).toBe('expired');
+    // Redelivered after the work: the reservation is no longer active, so nothing is done again.
+    expect((await h.event(expire, event)).summary).toMatchObject({ expired_pod_gone: 0, failed_dead_pod: 0 });
+    const decisions = await h.deps.pool.query(`select outcome from decision_log where entity_id = 'bbbb0006-killed' and outcome = 'applied'`);
+    expect(decisions.rows).toHaveLength(1);
   });
 
   it('ignores a stale delete event for a pod that is still there', async () => {

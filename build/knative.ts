@@ -53,7 +53,7 @@ const containerSecurity = {
 function service(fn: StackFunction): IService {
   const consumesEvents = (fn.annotations['devenv-lifecycle.dev/consumes'] ?? '') !== '';
   // Only a function people reach from outside (extend's action links) gets an external route.
-  const visibility = fn.annotations['devenv-lifecycle.dev/public'] === 'true' ? {} : { 'networking.knative.dev/visibility': 'cluster-local' };
+  const visibility: Record<string, string> = fn.annotations['devenv-lifecycle.dev/public'] === 'true' ? {} : { 'networking.knative.dev/visibility': 'cluster-local' };
   return {
     apiVersion: 'serving.knative.dev/v1', kind: 'Service',
     metadata: { name: fn.name, namespace: NAMESPACE, labels: { ...labelsOf(fn.name), ...visibility } },

@@ -48,7 +48,7 @@ describe(`extend's own routes under hostile input (seed ${settings.seed})`, () =
     const before = await snapshot();
     await fc.assert(fc.asyncProperty(tokenPart, oddBody, fc.constantFrom('GET', 'POST', 'PUT'), fc.boolean(), async (token, body, method, slack) => {
       const path = slack ? '/slack' : `/a/${token}`;
-      const headers = slack
+      const headers: Record<string, string> = slack
         ? { 'content-type': 'application/x-www-form-urlencoded', 'x-slack-request-timestamp': String(Math.floor(h.clock.now().getTime() / 1000)), 'x-slack-signature': `v0=${token.slice(0, 64)}` }
         : { 'content-type': body.startsWith('{') ? 'application/json' : 'application/x-www-form-urlencoded' };
       const answer = await fetch(`${gateway.url}/function/extend${path}`, { method, headers, ...(method === 'GET' ? {} : { body: `payload=${encodeURIComponent(body)}` }) });

@@ -175,7 +175,8 @@ function end(kind: EndAction['kind'], reservationId: string, reason: string, exp
     ? { expiresAt: expected.expectedExpiresAt.toISOString() }
     : { statusChangedAt: expected.expectedStatusChangedAt.toISOString() };
   const entity = { kind: 'reservation' as const, id: reservationId };
-  return { kind, reservationId, reason, ...expected, entity, inputs, item: { reservationId, action: kind, reason } } as EndAction;
+  // Every end is destructive: the safety rails (breaker, clock sanity, shadow mode) weigh it.
+  return { kind, reservationId, reason, ...expected, entity, inputs, destructive: true, item: { reservationId, action: kind, reason } } as EndAction;
 }
 
 function records(input: ExpireInput): RecordObservation[] {

@@ -35,7 +35,10 @@ export function useFunctionHarness(env: Record<string, string> | (() => Record<s
     const config = loadConfig({
       DATABASE_URL: db.url, KUBE_API_SERVER: harness.sim.url, KUBE_TOKEN: harness.sim.token,
       AWS_ENDPOINT_URL: harness.sim.url, AWS_ACCESS_KEY_ID: 'AKIDTEST', AWS_SECRET_ACCESS_KEY: 'secret', AWS_REGION: 'us-east-1',
-      EVENT_DELIVERY: 'none', KUBE_REQUEST_TIMEOUT_MS: '3000', EXEC_TIMEOUT_SECONDS: '5', SECRETS_DIR: '/nonexistent', ...(typeof env === 'function' ? env() : env),
+      EVENT_DELIVERY: 'none', KUBE_REQUEST_TIMEOUT_MS: '3000', EXEC_TIMEOUT_SECONDS: '5', SECRETS_DIR: '/nonexistent',
+      // Tests of a function's own rules end far more than 20% of their small fleets in one run; the
+      // blast-radius breaker has its own tests (rails-breaker), which set its limits.
+      BREAKER_MIN_ACTIONS: '100000', ...(typeof env === 'function' ? env() : env),
     });
     const log = createLogger({ level: 'silent', hashSalt: 's', destination: new Writable({ write: (_c, _e, done) => done() }) });
     harness.deps = makeDeps(config, { clock, log, pool: db.pool });

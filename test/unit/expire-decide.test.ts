@@ -15,14 +15,16 @@ const policy = {
   mainContainer: 'gpu-dev',
 };
 
-// The end actions decide returns, without what the kernel reads (entity, inputs, dry-run item),
-// and what it counted; the upkeep (observations to record) is tested on its own below.
+// The end actions decide returns, without what the kernel reads (entity, inputs, dry-run item, the
+// destructive flag the safety rails weigh — every end carries it), and what it counted; the upkeep
+// (observations to record) is tested on its own below.
 function decide(given: ExpireInput) {
   const plan = decidePlan(given);
   const ends = plan.actions.flatMap((action) => {
     if (action.kind === 'record-observation') return [];
-    const { entity: _entity, inputs: _inputs, item: _item, ...end } = action;
-    return [end as Omit<EndAction, 'entity' | 'inputs' | 'item'>];
+    const { entity: _entity, inputs: _inputs, item: _item, destructive, ...end } = action;
+    if (destructive !== true) throw new Error(`end action ${end.kind} is not marked destructive`);
+    return [end as Omit<EndAction, 'entity' | 'inputs' | 'item' | 'destructive'>];
   });
   return { ends, counts: plan.counts ?? {}, records: plan.actions.filter((action) => action.kind === 'record-observation') };
 }
@@ -92,6 +94,7 @@ describe('expire: pods that are gone', () => {
     const result = decide(input({ active: [active()], pods: gone }));
     expect(result.ends).toEqual([]);
     expect(result.records).toEqual([expect.objectContaining({ kind: 'record-observation', reservationId: 'r-1', observation: 'absent', upkeep: true })]);
+    expect(result.records.some((record) => 'destructive' in record)).toBe(false);
     expect(absentSince(undefined, 'absent', now)).toEqual(now);
   });
 

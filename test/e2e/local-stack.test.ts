@@ -30,7 +30,7 @@ describe('local stack', () => {
   it('uses the simulator when no cluster is configured and serves every function', async () => {
     expect(stack.cluster.simulated).toBe(true);
     const list = (await (await fetch(`${stack.url}/system/functions`)).json()) as { name: string }[];
-    expect(list.map((fn) => fn.name).sort()).toEqual(['cleanup-pod', 'ending-watchdog', 'expire', 'oom-scan', 'snapshot-sync', 'warn']);
+    expect(list.map((fn) => fn.name).sort()).toEqual(['cleanup-pod', 'ending-watchdog', 'expire', 'extend', 'oom-scan', 'snapshot-sync', 'warn']);
   });
 
   it('answers 503 with Retry-After while starting, and says each start-up step', async () => {

@@ -36,8 +36,8 @@ function invalidFields(build: () => unknown): string[] {
 describe('event types', () => {
   it('puts our own types under one lower-case reverse-DNS prefix and keeps the ApiServerSource names', () => {
     const ours = Object.values(EventTypes).filter((type) => !(POD_EVENT_TYPES as readonly string[]).includes(type));
-    expect(ours).toHaveLength(11);
-    for (const type of ours) expect(type).toMatch(/^dev\.devenv\.lifecycle\.[a-z]+\.[a-z]+$/);
+    expect(ours).toHaveLength(13);
+    for (const type of ours) expect(type).toMatch(/^dev\.devenv\.lifecycle\.[a-z]+\.[a-z]+(-[a-z]+)*$/);
     expect(POD_EVENT_TYPES).toEqual(['dev.knative.apiserver.resource.add', 'dev.knative.apiserver.resource.update', 'dev.knative.apiserver.resource.delete']);
     expect(isEventType('dev.knative.sources.ping')).toBe(false);
   });
@@ -146,7 +146,7 @@ describe('routing table', () => {
 
   it('is what defineFunction gives a function to consume', () => {
     const fn = defineFunction({ name: 'cleanup-pod', optionsSchema: baseOptionsSchema, handle: async () => ({ outcome: 'succeeded', summary: {} }) });
-    expect([...fn.consumes].sort()).toEqual([EventTypes.reservationCancelled, EventTypes.reservationExpired, EventTypes.reservationFailed].sort());
+    expect([...fn.consumes].sort()).toEqual([EventTypes.reservationCancelled, EventTypes.reservationEndedByUser, EventTypes.reservationExpired, EventTypes.reservationFailed].sort());
   });
 });
 

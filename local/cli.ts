@@ -68,7 +68,7 @@ const COMMANDS: Record<string, Command> = {
     usage: 'sim <command> [--url URL]   (`sim help` lists the commands)',
     summary: 'drive the running simulator (npm start, npm run sim): faults, pod and node failures, volume and snapshot states, execs, files, requests, reset',
     run: async (args) => {
-      const status = await (await import('../sim/control-cli.js')).simCommand(args, process.env, process.cwd()); // it printed why
+      const status = await (await import('../sim/control-cli.js')).simCommand(args, (await import('../shared/config.js')).processEnvironment(), process.cwd()); // it printed why
       if (status !== 0) process.exit(status);
     },
   },

@@ -23,7 +23,8 @@ async function main(): Promise<void> {
   const first = process.argv[2];
   if (first !== undefined && !first.startsWith('-')) {
     const { simCommand } = await import('./control-cli.js');
-    process.exit(await simCommand(process.argv.slice(2), process.env, process.cwd()));
+    const { processEnvironment } = await import('../shared/config.js');
+    process.exit(await simCommand(process.argv.slice(2), processEnvironment(), process.cwd()));
   }
   let options: { port: number; host: string };
   try {

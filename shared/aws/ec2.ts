@@ -18,6 +18,7 @@ import { NotFound } from '../errors.js';
 import { callAws } from './errors.js';
 import type { SnapshotInfo, SnapshotQuery, VolumeInfo, VolumeQuery } from './ec2-shapes.js';
 import { recordToTags, snapshotFilters, toSnapshotInfo, toVolumeInfo, volumeFilters } from './ec2-shapes.js';
+import { chunks } from '../chunks.js';
 
 /** Ids asked for, split into what EC2 returned and what it says does not exist. */
 export interface ByIds<T> {
@@ -58,12 +59,6 @@ export interface Ec2Tuning {
 
 /** EC2 refuses MaxResults together with ids, so id lists are sent in bounded chunks instead. */
 const idsPerCall = 200;
-
-function chunks<T>(items: readonly T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-}
 
 /**
  * Describes ids chunk by chunk. A chunk with an unknown id fails as a whole (NotFound), so it is

@@ -13,6 +13,7 @@ import { mapWithConcurrency } from '../resilience.js';
 import type { Kube } from './index.js';
 import { isLabelValue, ownersSelector, ownershipOf, selectsOwnedPod } from './ownership.js';
 import type { Owner, OwnedObject } from './ownership.js';
+import { chunks } from '../chunks.js';
 
 type Kind = LeftAlone['kind'];
 /** Per owner id: the objects labelled with it, or the error of the listing that should have shown them. */
@@ -62,12 +63,6 @@ async function ownedOfKind<T extends OwnedObject>(kind: Kind, listed: T[], expec
   if (!object) return { owned, leftAlone: [] };
   const alone = leftAloneOf(kind, expected, object, owner, alsoProof);
   return alone ? { owned, leftAlone: [alone] } : { owned: [...owned, object], leftAlone: [] };
-}
-
-function chunks<T>(items: readonly T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
 }
 
 /** One listing per key and 50 label-value ids; owners whose id is not a label value get no entry. */

@@ -18,7 +18,7 @@ import { startSim } from '../sim/server.js';
 import { buildBundles, firstAnswer, hostBundle } from '../test/deploy/hosted-bundles.js';
 import type { BundleResult } from '../build/bundle.js';
 import { startBenchDatabase } from './database.js';
-import type { BenchContext } from './sections.js';
+import type { BenchContext } from './context.js';
 import { fmt, median } from './stats.js';
 
 const LIMIT = 3;

@@ -17,7 +17,7 @@ import { EventTypes } from '../shared/events/types.js';
 import type { Sim } from '../sim/server.js';
 import { startBenchDatabase } from './database.js';
 import type { BenchDatabase } from './database.js';
-import type { BenchContext } from './sections.js';
+import type { BenchContext } from './context.js';
 import { fmt } from './stats.js';
 
 const EXPIRED_PER_SECOND = 100;

@@ -20,7 +20,7 @@ import { startBenchDatabase } from './database.js';
 import type { BenchDatabase } from './database.js';
 import type { RunFigures, RunRequest } from './oom-scan-run.js';
 import type { SimCommand, SimStats } from './oom-scan-sim.js';
-import type { BenchContext } from './sections.js';
+import type { BenchContext } from './context.js';
 
 const KILLED_EVERY = 200; // 0.5% of the pods
 const NAMESPACE = 'gpu-dev';

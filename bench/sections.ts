@@ -9,22 +9,10 @@ import { benchEventLatency } from './event-latency.js';
 import { benchOomScan } from './oom-scan.js';
 import { benchSnapshotSync } from './snapshot-sync.js';
 import { benchTeardown } from './teardown.js';
+import type { BenchSection } from './context.js';
 import { benchWarnExpire } from './warn-expire.js';
 import { benchWarnDelivery } from './warn-expire-delivery.js';
 import { benchExpireOutbox } from './warn-expire-outbox.js';
-
-export interface BenchContext {
-  /** Quick mode: the whole `npm run bench -- --quick` stays under two minutes. */
-  quick: boolean;
-  /** How many times each measure is repeated; figures are medians. */
-  rounds: number;
-}
-
-export interface BenchSection {
-  id: string;
-  title: string;
-  run(context: BenchContext): Promise<string[]>;
-}
 
 export const sections: BenchSection[] = [
   { id: 'database', title: 'Database foundation', run: (context) => benchDatabase(context.rounds) },

@@ -12,7 +12,7 @@ import { pendingSnapshots, shutdownsDue } from '../shared/db/queries/snapshots.j
 import { markRetentionChecked, retentionCandidates, volumesAfterSnapshot } from '../shared/db/queries/disks.js';
 import type { Deps } from '../shared/deps.js';
 import type { FunctionDefinition } from '../shared/runtime/invocation.js';
-import type { BenchContext } from './sections.js';
+import type { BenchContext } from './context.js';
 import { median } from './stats.js';
 import { explainQuery, indexTable, measureRun, startFunctionBench } from './teardown.js';
 import type { FunctionBench, MeasuredRun } from './teardown.js';

@@ -23,7 +23,7 @@ import { startSim } from '../sim/server.js';
 import type { Sim } from '../sim/server.js';
 import { startBenchDatabase } from './database.js';
 import type { BenchDatabase } from './database.js';
-import type { BenchContext } from './sections.js';
+import type { BenchContext } from './context.js';
 import { median } from './stats.js';
 
 let statements = 0;

@@ -19,7 +19,7 @@ import { startSim } from '../sim/server.js';
 import type { Sim } from '../sim/server.js';
 import { startBenchDatabase } from './database.js';
 import type { BenchDatabase } from './database.js';
-import type { BenchContext } from './sections.js';
+import type { BenchContext } from './context.js';
 import { captureStatements, countStatements, measure, plans } from './warn-expire-measure.js';
 import type { Measure } from './warn-expire-measure.js';
 import { fmt, median, timeMs } from './stats.js';

@@ -6,7 +6,7 @@
  */
 import { parseArgs } from 'node:util';
 import type pg from 'pg';
-import { AdoptionRefused } from '../shared/db/adopt.js';
+import { AdoptionRefused } from '../shared/db/adopt/index.js';
 import type { MigrateOptions } from '../shared/db/migrate.js';
 import { migrate } from '../shared/db/migrate.js';
 import { Fatal, Invalid } from '../shared/errors.js';

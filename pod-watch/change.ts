@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import type { CloudEventV1 } from 'cloudevents';
 import { EventTypes } from '../shared/events/types.js';
-import { summarizePod } from '../shared/pod-summary.js';
+import { summarizePod } from '../shared/kube/pod-summary.js';
 
 export type ChangeType = 'ADDED' | 'MODIFIED' | 'DELETED';
 

@@ -7,8 +7,8 @@
 import { z } from 'zod';
 import { readSecretFiles, secretFileName } from './config-secrets.js';
 import { Invalid } from './errors.js';
-import { FUNCTION_NAMES } from './runtime/invocation.js';
-import type { FunctionName } from './runtime/invocation.js';
+import { FUNCTION_NAMES } from './function-names.js';
+import type { FunctionName } from './function-names.js';
 import type { InvalidIssue } from './errors.js';
 
 export const DEFAULT_SECRETS_DIR = '/var/openfaas/secrets';

@@ -11,7 +11,7 @@ import type { AwsFault, AwsFaultRule, AwsSim, SimAttachmentState, SimSnapshotSta
 import type { FaultRule, Faults } from './faults.js';
 import type { KubeScenario } from './kube/index.js';
 import type { PodPhase } from './kube/pod-status.js';
-import type { RecordedRequest } from './server.js';
+import type { RecordedRequest } from './recorded-request.js';
 
 export const controlPrefix = '/_sim/';
 

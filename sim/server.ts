@@ -16,6 +16,7 @@ import { systemClock } from '../shared/clock.js';
 import { createAwsSim } from './aws/index.js';
 import type { AwsSim } from './aws/index.js';
 import { controlPrefix, handleControl } from './control.js';
+import type { RecordedRequest } from './recorded-request.js';
 import { Faults, seededRandom } from './faults.js';
 import type { Fault, FaultEffect } from './faults.js';
 import { createKubeSim } from './kube/index.js';
@@ -35,15 +36,7 @@ export interface SimOptions {
   faultSeed?: number;
 }
 
-export interface RecordedRequest {
-  method: string;
-  path: string;
-  query: URLSearchParams;
-  /** accept, content-type, authorization, user-agent, sec-websocket-protocol, upgrade, when present. */
-  headers: Record<string, string>;
-  body: string;
-  at: Date;
-}
+export type { RecordedRequest } from './recorded-request.js';
 
 export interface Sim {
   url: string;

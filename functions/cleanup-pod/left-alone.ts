@@ -4,7 +4,7 @@
  * then shows what was not deleted and whose it was.
  */
 import type { Decision } from '../../shared/db/queries/decisions.js';
-import type { LeftAlone } from '../../shared/labelled-resources.js';
+import type { LeftAlone } from '../../shared/kube/labelled-resources.js';
 import type { Target } from './steps.js';
 
 export function leftAloneDecisions(target: Target, leftAlone: LeftAlone[], runId: string): Decision[] {

@@ -10,7 +10,7 @@
 import type { Ec2Api } from '../../shared/aws/ec2.js';
 import type { TeardownRow } from '../../shared/db/queries/cleanup.js';
 import type { Owner } from '../../shared/kube/ownership.js';
-import type { ExpectedNames, LeftAlone, NamedResources, PodEvidence } from '../../shared/labelled-resources.js';
+import type { ExpectedNames, LeftAlone, NamedResources, PodEvidence } from '../../shared/kube/labelled-resources.js';
 import type { DiskHolding, Observation, Step } from './decide.js';
 import { volumeViews } from './volume-read.js';
 

@@ -7,7 +7,7 @@ import { claimLabs, finishLab, recordUnknownAttempt } from '../../shared/db/quer
 import { buildEvent, sourceFor } from '../../shared/events/build.js';
 import { EventTypes } from '../../shared/events/types.js';
 import { coerceError } from '../../shared/errors.js';
-import type { NamedResources } from '../../shared/labelled-resources.js';
+import type { NamedResources } from '../../shared/kube/labelled-resources.js';
 import type { ActionResult, Executors } from '../../shared/runtime/execute.js';
 import type { Run } from '../../shared/runtime/run.js';
 import { ageMinutes, unknownAttemptsAlert, verdict } from './decide.js';

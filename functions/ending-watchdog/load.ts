@@ -3,7 +3,7 @@ import type pg from 'pg';
 import type { Config } from '../../shared/config.js';
 import { endingLabs } from '../../shared/db/queries/labs.js';
 import type { LabRow } from '../../shared/db/queries/labs.js';
-import type { NamedResources } from '../../shared/labelled-resources.js';
+import type { NamedResources } from '../../shared/kube/labelled-resources.js';
 import type { LoadInput } from '../../shared/runtime/define-function.js';
 import type { KernelDeps } from '../../shared/runtime/define-function.js';
 import { selection } from './decide.js';

@@ -6,8 +6,8 @@
  * the absence rule live here only; the SQL keeps an index predicate (see expire-rule.test.ts).
  */
 import type { Action, DecideContext, Plan } from '../../shared/plan.js';
-import { podHealth } from '../../shared/pod-health.js';
-import type { PodSummary } from '../../shared/pod-health.js';
+import { podHealth } from '../../shared/kube/pod-health.js';
+import type { PodSummary } from '../../shared/kube/pod-health.js';
 
 export interface ActiveReservation {
   reservationId: string;

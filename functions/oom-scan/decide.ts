@@ -5,7 +5,7 @@
  * N) and seen again after the restart (lastState.terminated, restartCount N+1) is one kill, so it is
  * recorded once (origin bug A-15 compared timestamp strings and counted some kills every run).
  */
-import type { ContainerSummary, PodSummary } from '../../shared/pod-health.js';
+import type { ContainerSummary, PodSummary } from '../../shared/kube/pod-health.js';
 
 export interface OomKill {
   reservationId: string;

@@ -1,6 +1,6 @@
 /* oom-scan's entry: a schedule tick or a manual call scans; a pod-change event checks that pod. */
-import { summarizePod } from '../../shared/pod-summary.js';
-import type { PodLike } from '../../shared/pod-summary.js';
+import { summarizePod } from '../../shared/kube/pod-summary.js';
+import type { PodLike } from '../../shared/kube/pod-summary.js';
 import { baseOptionsSchema, defineFunction } from '../../shared/runtime/invocation.js';
 import type { BaseOptions } from '../../shared/runtime/invocation.js';
 import { runScoped } from '../../shared/runtime/run-scope.js';

@@ -11,8 +11,8 @@ import { activeNamespaces, activeReservationsFor, loadScanCursor, recordOomKill,
 import { withTransaction } from '../../shared/db/transaction.js';
 import { buildEvent, sourceFor } from '../../shared/events/build.js';
 import { EventTypes } from '../../shared/events/types.js';
-import type { PodSummary } from '../../shared/pod-health.js';
-import type { PodExec, PodReader } from '../../shared/pods.js';
+import type { PodSummary } from '../../shared/kube/pod-health.js';
+import type { PodExec, PodReader } from '../../shared/kube/pods.js';
 import type { Metrics } from '../../shared/runtime/metrics.js';
 import type { RunReport, RunScope } from '../../shared/runtime/run-scope.js';
 import { findOomKills, reservationMatcher, scanOrder } from './decide.js';

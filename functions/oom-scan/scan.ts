@@ -17,7 +17,7 @@
  */
 import { activeReservationsFor, oomKillKey, recordedOomKills } from '../../shared/db/queries/oom.js';
 import { coerceError } from '../../shared/errors.js';
-import type { PodSummary } from '../../shared/pod-health.js';
+import type { PodSummary } from '../../shared/kube/pod-health.js';
 import type { RunScope } from '../../shared/runtime/run-scope.js';
 import { findOomKills, reservationMatcher, showsOomKill } from './decide.js';
 import type { OomKill } from './decide.js';

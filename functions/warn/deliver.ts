@@ -6,7 +6,7 @@
  * broadcast is best effort, reported by its own exit code.
  */
 import { NotFound, coerceError } from '../../shared/errors.js';
-import type { PodExec } from '../../shared/pods.js';
+import type { PodExec } from '../../shared/kube/pods.js';
 import type { WarnAction } from './decide.js';
 import { WARNING_DIR, broadcastText, warningFileContent, warningFileName } from './message.js';
 import type { LinkText, WarningText } from './message.js';

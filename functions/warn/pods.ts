@@ -8,8 +8,8 @@
  * next run.
  */
 import { coerceError } from '../../shared/errors.js';
-import type { PodSummary } from '../../shared/pod-health.js';
-import type { PodReader } from '../../shared/pods.js';
+import type { PodSummary } from '../../shared/kube/pod-health.js';
+import type { PodReader } from '../../shared/kube/pods.js';
 import { mapWithConcurrency } from '../../shared/resilience.js';
 import type { WarnAction } from './decide.js';
 

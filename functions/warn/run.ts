@@ -16,7 +16,7 @@ import { claimWarnings, recordWarnings, sentLevels, settleAbandonedClaims } from
 import { withTransaction } from '../../shared/db/transaction.js';
 import { buildEvent, sourceFor } from '../../shared/events/build.js';
 import { EventTypes } from '../../shared/events/types.js';
-import type { PodExec, PodReader } from '../../shared/pods.js';
+import type { PodExec, PodReader } from '../../shared/kube/pods.js';
 import { mapWithConcurrency } from '../../shared/resilience.js';
 import type { Metrics } from '../../shared/runtime/metrics.js';
 import type { RunReport, RunScope } from '../../shared/runtime/run-scope.js';

@@ -9,8 +9,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
 import { Fatal } from '../errors.js';
-import type { AdoptOptions } from './adopt.js';
-import { adoptOrigin, originTablesPresent } from './adopt.js';
+import type { AdoptOptions } from './adopt/index.js';
+import { adoptOrigin, originTablesPresent } from './adopt/index.js';
 
 export const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
 

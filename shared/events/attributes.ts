@@ -5,7 +5,7 @@
 import { ValidationError } from 'cloudevents';
 import { z } from 'zod';
 import type { InvalidIssue } from '../errors.js';
-import { clip } from '../runtime/issues.js';
+import { clip } from '../issues.js';
 
 const required = z.string({ error: 'is required' }).min(1, 'must not be empty');
 

@@ -8,7 +8,7 @@ import { HTTP } from 'cloudevents';
 import type { CloudEvent } from 'cloudevents';
 import { Invalid } from '../errors.js';
 import type { InvalidIssue } from '../errors.js';
-import { invalidFrom, zodIssues } from '../runtime/issues.js';
+import { invalidFrom, zodIssues } from '../issues.js';
 import { attributeField, attributeSchema, checkAttributeNames, sdkIssues } from './attributes.js';
 import type { Attributes, Mode } from './attributes.js';
 import { decodeHeaderValue, BadHeaderValue } from './header-value.js';

@@ -3,7 +3,7 @@
  * and the local stack's event router follow it, and tests fail when they disagree. A type with no
  * consumer is still published (to the Broker on Knative) for anyone who subscribes later.
  */
-import type { FunctionName } from '../runtime/invocation.js';
+import type { FunctionName } from '../function-names.js';
 import { EventTypes } from './types.js';
 import type { EventType } from './types.js';
 

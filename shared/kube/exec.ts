@@ -15,7 +15,7 @@ import type { KubeConfig, V1Status } from '@kubernetes/client-node';
 import WebSocket from 'ws';
 import type { AppError } from '../errors.js';
 import { Fatal, Transient } from '../errors.js';
-import type { ExecResult } from '../pods.js';
+import type { ExecResult } from './pods.js';
 import { fromHttpFailure, translateKubeError } from './errors.js';
 
 export interface ExecTarget {

@@ -7,7 +7,7 @@
  */
 import type { ConfigurationOptions, CoreV1Api, CoreV1Event, NetworkingV1Api, V1ListMeta, V1Pod, V1Service } from '@kubernetes/client-node';
 import { Fatal, NotFound, Transient } from '../errors.js';
-import type { ExecResult } from '../pods.js';
+import type { ExecResult } from './pods.js';
 import type { CallSettings } from './call.js';
 import type { KubeOptions } from './config.js';
 import { checkKubeOptions } from './config.js';
@@ -192,7 +192,7 @@ export function createKube(options: KubeOptions) {
         ? core.listEventForAllNamespaces({ labelSelector, fieldSelector, limit, _continue }, o)
         : core.listNamespacedEvent({ namespace, labelSelector, fieldSelector, limit, _continue }, o)))).then((list) => list.items),
 
-    /** Runs a fixed argv (content only ever on stdin); satisfies the PodExec port in shared/pods.ts. */
+    /** Runs a fixed argv (content only ever on stdin); satisfies the PodExec port in shared/kube/pods.ts. */
     exec: async (target: ExecTarget, argv: readonly string[], stdin?: string): Promise<ExecResult> => {
       const { execInPod, kc } = await connection();
       return execInPod(kc, target, argv, stdin, options.execTimeoutMs);

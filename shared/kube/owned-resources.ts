@@ -8,7 +8,7 @@
  */
 import type { V1Ingress, V1Pod, V1Service } from '@kubernetes/client-node';
 import { Conflict, Fatal, NotFound, coerceError } from '../errors.js';
-import type { ExpectedNames, LeftAlone, NamedResources, OwnedDeletion, OwnedTarget, PodEvidence } from '../labelled-resources.js';
+import type { ExpectedNames, LeftAlone, NamedResources, OwnedDeletion, OwnedTarget, PodEvidence } from './labelled-resources.js';
 import { mapWithConcurrency } from '../resilience.js';
 import type { Kube } from './index.js';
 import { isLabelValue, ownersSelector, ownershipOf, selectsOwnedPod } from './ownership.js';

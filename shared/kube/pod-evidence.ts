@@ -10,8 +10,8 @@
  * One failed listing chunk or read costs only its own reservations.
  */
 import { coerceError } from '../errors.js';
-import type { PodSummary } from '../pod-health.js';
-import type { PodReader } from '../pods.js';
+import type { PodSummary } from './pod-health.js';
+import type { PodReader } from './pods.js';
 import { mapWithConcurrency } from '../resilience.js';
 
 export interface PodTarget {

@@ -5,10 +5,10 @@
  */
 import type { Logger } from 'pino';
 import { Invalid } from '../errors.js';
-import { DEAD_LETTER_PATH } from '../events/dead-letter-sink.js';
+import { DEAD_LETTER_PATH } from './dead-letter-sink.js';
 import { classify } from './classify.js';
 import type { BaseOptions, FunctionDefinition, Invocation, RunResult, TriggerKind } from './invocation.js';
-import { invalidFrom, zodIssues } from './issues.js';
+import { invalidFrom, zodIssues } from '../issues.js';
 import type { Metrics } from './metrics.js';
 import { answerError, answerResult, jsonAnswer, methodNotAllowed, notFound } from './problem.js';
 import type { HttpAnswer } from './problem.js';

@@ -10,8 +10,10 @@ import type { EventType } from '../events/types.js';
 import type { ParsedEvent } from '../events/parse.js';
 import { typesConsumedBy } from '../events/routing.js';
 
-export const FUNCTION_NAMES = ['warn', 'expire', 'cleanup-pod', 'snapshot-sync', 'oom-scan', 'ending-watchdog', 'extend'] as const;
-export type FunctionName = (typeof FUNCTION_NAMES)[number];
+import type { FunctionName } from '../function-names.js';
+
+export { FUNCTION_NAMES } from '../function-names.js';
+export type { FunctionName } from '../function-names.js';
 
 export type ScheduleSource = 'cron-connector' | 'pingsource';
 export type TriggerKind = Invocation['kind'];

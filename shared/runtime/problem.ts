@@ -8,7 +8,7 @@
 import { Conflict, Invalid, Transient } from '../errors.js';
 import type { InvalidIssue } from '../errors.js';
 import type { FunctionName, RunResult, TriggerKind } from './invocation.js';
-import { clip } from './issues.js';
+import { clip } from '../issues.js';
 import { PayloadTooLarge } from './request.js';
 
 export interface HttpAnswer {

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../local/free-port.js';
-import { DEAD_LETTER_PATH } from '../../shared/events/dead-letter-sink.js';
+import { DEAD_LETTER_PATH } from '../../shared/runtime/dead-letter-sink.js';
 import { useTestDatabase } from '../support/database.js';
 import { buildBundles, firstAnswer, hostBundle } from './hosted-bundles.js';
 import type { BuiltBundles, HostedFunction } from './hosted-bundles.js';

@@ -8,7 +8,7 @@ import { parse, parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_IMAGE_PULL_SECRET, renderFiles } from '../../build/knative.js';
 import { readStack } from '../../build/stack.js';
-import { DEAD_LETTER_PATH } from '../../shared/events/dead-letter-sink.js';
+import { DEAD_LETTER_PATH } from '../../shared/runtime/dead-letter-sink.js';
 import { consumersOf, typesConsumedBy } from '../../shared/events/routing.js';
 import { EventTypes } from '../../shared/events/types.js';
 import type { EventType } from '../../shared/events/types.js';

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { AdoptionRefused } from '../../shared/db/adopt.js';
+import { AdoptionRefused } from '../../shared/db/adopt/index.js';
 import type { MigrateOptions } from '../../shared/db/migrate.js';
 import { loadMigrations, migrate } from '../../shared/db/migrate.js';
 import { Invalid } from '../../shared/errors.js';

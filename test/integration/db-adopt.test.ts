@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Catalog } from '../../shared/db/adopt-catalog.js';
-import { normalise, readCatalog } from '../../shared/db/adopt-catalog.js';
+import type { Catalog } from '../../shared/db/adopt/catalog.js';
+import { normalise, readCatalog } from '../../shared/db/adopt/catalog.js';
 import { loadMigrations, migrate } from '../../shared/db/migrate.js';
 import { endingLabs } from '../../shared/db/queries/labs.js';
 import { overdueWaiting } from '../../shared/db/queries/reservations.js';

@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { expire } from '../../functions/expire/handler.js';
 import { EventTypes } from '../../shared/events/types.js';
-import type { PodReader } from '../../shared/pods.js';
+import type { PodReader } from '../../shared/kube/pods.js';
 import { useFunctionHarness } from '../support/function-harness.js';
 import { insertReservation } from '../support/fixtures.js';
 

@@ -7,7 +7,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { formatDeadLetters, requeueDeadEvents } from '../../local/cli-outbox.js';
 import { enqueueEvents, leaseDueEvents, markDelivered } from '../../shared/db/queries/outbox.js';
-import { DEAD_LETTER_PATH, deadLetterSink } from '../../shared/events/dead-letter-sink.js';
+import { DEAD_LETTER_PATH, deadLetterSink } from '../../shared/runtime/dead-letter-sink.js';
 import { createEndpoint } from '../../shared/runtime/endpoint.js';
 import type { FunctionDefinition } from '../../shared/runtime/invocation.js';
 import { createMetrics } from '../../shared/runtime/metrics.js';

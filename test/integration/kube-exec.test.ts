@@ -11,7 +11,7 @@ import { deliverWarning } from '../../functions/warn/deliver.js';
 import { Fatal, Invalid, NotFound, Transient } from '../../shared/errors.js';
 import { createKube } from '../../shared/kube/index.js';
 import type { Kube } from '../../shared/kube/index.js';
-import type { PodExec } from '../../shared/pods.js';
+import type { PodExec } from '../../shared/kube/pods.js';
 import { startSim } from '../../sim/server.js';
 import type { Sim } from '../../sim/server.js';
 

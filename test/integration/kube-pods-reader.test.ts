@@ -1,5 +1,5 @@
 /*
- * The pod reader (shared/kube-ports.ts) through the real client against the simulator, where the
+ * The pod reader (shared/kube/ports.ts) through the real client against the simulator, where the
  * evidence rules meet the API: an id that cannot be a label value stays out of the batched
  * selector (the API would refuse the whole batch), a failing chunk costs only its own ids, and a
  * 404 for a pod counts as absence only in a namespace that exists (checked once a minute).
@@ -8,8 +8,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../shared/clock.js';
 import { Fatal, Transient } from '../../shared/errors.js';
 import { createKube } from '../../shared/kube/index.js';
-import { createPodReader } from '../../shared/kube-ports.js';
-import type { PodReader } from '../../shared/pods.js';
+import { createPodReader } from '../../shared/kube/ports.js';
+import type { PodReader } from '../../shared/kube/pods.js';
 import { createMetrics } from '../../shared/runtime/metrics.js';
 import type { Metrics } from '../../shared/runtime/metrics.js';
 import { startSim } from '../../sim/server.js';

@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { oomScan } from '../../functions/oom-scan/handler.js';
-import type { PodReader } from '../../shared/pods.js';
+import type { PodReader } from '../../shared/kube/pods.js';
 import { useFunctionHarness } from '../support/function-harness.js';
 import { insertReservation } from '../support/fixtures.js';
 

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { POD_GONE_REASON, absentSince, decide as decidePlan } from '../../functions/expire/decide.js';
 import type { ActiveReservation, EndAction, ExpireInput, PodObservation, WaitingReservation } from '../../functions/expire/decide.js';
-import type { PodSummary } from '../../shared/pod-health.js';
+import type { PodSummary } from '../../shared/kube/pod-health.js';
 
 const now = new Date('2026-06-01T12:00:00Z');
 const at = (minutes: number) => new Date(now.getTime() + minutes * 60_000);

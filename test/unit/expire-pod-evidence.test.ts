@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { NotFound, Transient } from '../../shared/errors.js';
-import type { PodSummary } from '../../shared/pod-health.js';
-import type { PodReader } from '../../shared/pods.js';
+import type { PodSummary } from '../../shared/kube/pod-health.js';
+import type { PodReader } from '../../shared/kube/pods.js';
 import { podEvidence as observePods, podVerdicts } from '../../shared/kube/pod-evidence.js';
 
 const pod = (name: string): PodSummary => ({ name, namespace: 'gpu-dev', uid: `uid-${name}`, phase: 'Running', deleting: false, conditions: [], containers: [] });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Kube } from '../../shared/kube/index.js';
-import { createClusterResources } from '../../shared/kube-ports.js';
+import { createClusterResources } from '../../shared/kube/ports.js';
 
 // Destructive listings go through the ownership rule: a selector is sent only for an id that is a
 // label value, and always as one key=value. A client that records every call proves it.

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { findOomKills, oomNoticeContent, reservationMatcher, scanOrder, showsOomKill } from '../../functions/oom-scan/decide.js';
-import type { ContainerSummary, PodSummary } from '../../shared/pod-health.js';
+import type { ContainerSummary, PodSummary } from '../../shared/kube/pod-health.js';
 
 const finishedAt = new Date('2026-06-01T11:58:00Z');
 const pod = (containers: ContainerSummary[], uid = 'uid-1'): PodSummary => ({

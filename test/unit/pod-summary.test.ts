@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { summarizePod } from '../../shared/pod-summary.js';
+import { summarizePod } from '../../shared/kube/pod-summary.js';
 
 describe('summarizePod', () => {
   const eventPod = {

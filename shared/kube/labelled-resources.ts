@@ -4,7 +4,7 @@
  * ending-watchdog (lab resources). Ownership is decided by shared/kube/ownership.ts; every delete
  * of a single object carries its uid as a precondition, so the object checked is the one deleted.
  */
-import type { Owner } from './kube/ownership.js';
+import type { Owner } from './ownership.js';
 
 /** Objects expected under a name (older writers created them without our label). */
 export interface ExpectedNames {

@@ -7,14 +7,14 @@
  * added and every existing row and value is kept. The caller records 0001 and commits.
  */
 import type pg from 'pg';
-import { Fatal, Invalid } from '../errors.js';
-import type { Catalog } from './adopt-catalog.js';
-import { ORIGIN_TABLES, quoteIdent as q, readCatalog } from './adopt-catalog.js';
-import type { AdoptionLog } from './adopt-columns-apply.js';
-import { alignColumns, applyColumns, pauseTriggers } from './adopt-columns-apply.js';
-import type { ColumnPlan } from './adopt-columns.js';
-import { planColumns } from './adopt-columns.js';
-import { addConstraints, addIndexes, addTriggers } from './adopt-objects.js';
+import { Fatal, Invalid } from '../../errors.js';
+import type { Catalog } from './catalog.js';
+import { ORIGIN_TABLES, quoteIdent as q, readCatalog } from './catalog.js';
+import type { AdoptionLog } from './columns-apply.js';
+import { alignColumns, applyColumns, pauseTriggers } from './columns-apply.js';
+import type { ColumnPlan } from './columns.js';
+import { planColumns } from './columns.js';
+import { addConstraints, addIndexes, addTriggers } from './objects.js';
 
 export interface AdoptOptions {
   /** The zone naive origin timestamps were written in; without it they are refused, not guessed. */

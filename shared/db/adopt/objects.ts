@@ -5,11 +5,11 @@
  * violations become problems that name the constraint, the count and a few ids.
  */
 import type pg from 'pg';
-import type { Catalog, Constraint, Index } from './adopt-catalog.js';
-import { normalise, quoteIdent as q } from './adopt-catalog.js';
-import type { AdoptionLog } from './adopt-columns-apply.js';
-import type { Violations } from './adopt-violations.js';
-import { duplicates, violations } from './adopt-violations.js';
+import type { Catalog, Constraint, Index } from './catalog.js';
+import { normalise, quoteIdent as q } from './catalog.js';
+import type { AdoptionLog } from './columns-apply.js';
+import type { Violations } from './violations.js';
+import { duplicates, violations } from './violations.js';
 
 const CONSTRAINT_ORDER = ['p', 'u', 'c', 'f'];
 

@@ -4,8 +4,8 @@
  * they can reach a response or a log line; values are never echoed.
  */
 import type { ZodError } from 'zod';
-import { Invalid } from '../errors.js';
-import type { InvalidIssue } from '../errors.js';
+import { Invalid } from './errors.js';
+import type { InvalidIssue } from './errors.js';
 
 const FIELD_MAX = 120;
 const MESSAGE_MAX = 200;

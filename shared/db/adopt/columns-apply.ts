@@ -4,10 +4,10 @@
  * existing value (an origin updated_at, say) moves because adoption touched the row.
  */
 import type pg from 'pg';
-import type { Column } from './adopt-catalog.js';
-import { quoteIdent as q } from './adopt-catalog.js';
-import type { ColumnPlan } from './adopt-columns.js';
-import { violations } from './adopt-violations.js';
+import type { Column } from './catalog.js';
+import { quoteIdent as q } from './catalog.js';
+import type { ColumnPlan } from './columns.js';
+import { violations } from './violations.js';
 
 export interface AdoptionLog {
   changes: string[];

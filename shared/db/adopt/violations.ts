@@ -3,7 +3,7 @@
  * The id is the table's own primary key (the row's physical address if it has none).
  */
 import type pg from 'pg';
-import { quoteIdent as q } from './adopt-catalog.js';
+import { quoteIdent as q } from './catalog.js';
 
 export interface Violations {
   count: number;

@@ -13,11 +13,11 @@ import type { CloudEvent } from 'cloudevents';
 import type { Db } from '../db/pool.js';
 import { Invalid } from '../errors.js';
 import type { InvalidIssue } from '../errors.js';
-import type { Metrics } from '../runtime/metrics.js';
-import { answerError } from '../runtime/problem.js';
-import type { HttpAnswer } from '../runtime/problem.js';
-import { normalizeHeaders } from '../runtime/request.js';
-import type { RawRequest } from '../runtime/request.js';
+import type { Metrics } from './metrics.js';
+import { answerError } from './problem.js';
+import type { HttpAnswer } from './problem.js';
+import { normalizeHeaders } from './request.js';
+import type { RawRequest } from './request.js';
 
 export const DEAD_LETTER_PATH = '/dead-letters';
 

@@ -3,7 +3,7 @@
  * product can work with, which are added (with 0001's default), and which timestamps need the
  * time zone their values were written in before they can become timestamptz.
  */
-import type { Column } from './adopt-catalog.js';
+import type { Column } from './catalog.js';
 
 export interface ColumnPlan {
   problems: string[];

@@ -1,19 +1,19 @@
 /*
- * The functions' cluster ports (shared/pods.ts, shared/labelled-resources.ts) over the Kubernetes
+ * The functions' cluster ports (shared/kube/pods.ts, shared/kube/labelled-resources.ts) over the Kubernetes
  * operations in shared/kube. This is where the evidence rules meet the API: only NotFound is
  * absence; everything else propagates as the typed error it is.
  */
-import type { Clock } from './clock.js';
-import { Fatal, NotFound, coerceError } from './errors.js';
-import type { Kube } from './kube/index.js';
-import { ListExpired } from './kube/index.js';
-import { createOwnedResources } from './kube/owned-resources.js';
+import type { Clock } from '../clock.js';
+import { Fatal, NotFound, coerceError } from '../errors.js';
+import type { Kube } from './index.js';
+import { ListExpired } from './index.js';
+import { createOwnedResources } from './owned-resources.js';
 import type { NamedResources } from './labelled-resources.js';
-import { isLabelValue } from './kube/ownership.js';
+import { isLabelValue } from './ownership.js';
 import type { PodReader } from './pods.js';
 import { summarizePod } from './pod-summary.js';
 import type { PodLike } from './pod-summary.js';
-import type { Metrics } from './runtime/metrics.js';
+import type { Metrics } from '../runtime/metrics.js';
 
 // Label selectors travel in the URL; 50 UUIDs keep a request well under common URL limits.
 const IDS_PER_SELECTOR = 50;

@@ -31,7 +31,7 @@ export interface ActDeps {
 }
 
 export type Done = { kind: 'done'; reservationId: string; action: ActionRequest['kind']; detail: string; expiresAt?: Date; runId?: string };
-export type RefusedRule = RefusalRule | 'replay' | 'state-changed' | 'expired-link' | 'invalid-link' | 'paused' | 'not-configured';
+export type RefusedRule = RefusalRule | 'replay' | 'state-changed' | 'expired-link' | 'invalid-link' | 'unknown-link' | 'paused' | 'not-configured';
 export type Refused = { kind: 'refused'; status: number; rule: RefusedRule; detail: string; reservationId?: string; possibleAt?: Date };
 export type Answer = Done | Refused;
 export interface Preview { kind: 'preview'; reservationId: string; request: ActionRequest; decision: Decision; policy: ActionPolicy }

@@ -1,8 +1,9 @@
 /*
  * extend's entry. It acts through its own routes (http.ts: the action links and Slack) and the
- * operator CLI; a schedule tick (every 30 minutes) or a manual call only forgets used tokens that expired a day ago
+ * operator CLI; a schedule tick (every 30 minutes) or a manual call only forgets used tokens and short links that expired a day ago
  * (after that their signature check refuses them on its own).
  */
+import { pruneShortLinks } from '../../shared/db/queries/action-links.js';
 import { pruneUsedTokens } from '../../shared/db/queries/actions.js';
 import { baseOptionsSchema, defineFunction } from '../../shared/runtime/invocation.js';
 import type { BaseOptions } from '../../shared/runtime/invocation.js';
@@ -21,7 +22,8 @@ export const extend = {
       runScoped(deps.run, 'extend', invocation, async (scope): Promise<RunReport> => {
         if (scope.dryRun) return { summary: {}, failures: [], message: 'dry run: used tokens are kept' };
         const expiredBefore = new Date(scope.now().getTime() - KEEP_AFTER_EXPIRY_MS);
-        return { summary: { tokens_pruned: await pruneUsedTokens(deps.pool, expiredBefore, scope.maxItems) }, failures: [] };
+        const tokensPruned = await pruneUsedTokens(deps.pool, expiredBefore, scope.maxItems);
+        return { summary: { tokens_pruned: tokensPruned, short_links_pruned: await pruneShortLinks(deps.pool, expiredBefore, scope.maxItems) }, failures: [] };
       }),
   }),
   routes: extendRoutes,

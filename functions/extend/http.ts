@@ -1,11 +1,13 @@
 /*
- * extend's own routes. GET /a/<token> only shows a confirmation page: link previewers and mail
+ * extend's own routes. /a/<token> and its short form /a/<12-character id> (resolved to the stored
+ * token, then treated exactly alike) are the action links. GET /a/… only shows a confirmation page: link previewers and mail
  * scanners fetch URLs, so a GET never acts. POST /a/<token> acts (JSON, or a small HTML page for
  * the page's own form). POST /slack takes Slack's interactive button clicks, verified by Slack's
  * signature and timestamp before anything in them is read. Tokens never reach a log line.
  */
-import { ACTION_PATH_PREFIX } from '../../shared/actions/links.js';
+import { ACTION_PATH_PREFIX, SHORT_ID_SHAPE } from '../../shared/actions/links.js';
 import { verifySlackRequest } from '../../shared/actions/slack.js';
+import { tokenForShortId } from '../../shared/db/queries/action-links.js';
 import type { OwnRoutes } from '../../shared/runtime/endpoint.js';
 import { jsonAnswer } from '../../shared/runtime/problem.js';
 import type { HttpAnswer } from '../../shared/runtime/problem.js';
@@ -28,7 +30,7 @@ export const extendRoutes: OwnRoutes<ActDeps> = async (request, context) => {
 async function linkRoute(request: RawRequest, deps: ActDeps): Promise<HttpAnswer> {
   const method = request.method.toUpperCase();
   if (method !== 'GET' && method !== 'POST') return problem(405, 'method-not-allowed', 'an action link answers GET (a confirmation page) and POST (act)', { allow: 'GET, POST' });
-  const token = request.path.slice(ACTION_PATH_PREFIX.length);
+  const token = await resolveLink(deps, request.path.slice(ACTION_PATH_PREFIX.length));
   const headers = normalizeHeaders(request.headers);
   const html = method === 'GET' || isForm(headers);
   if (method === 'POST') {
@@ -39,11 +41,17 @@ async function linkRoute(request: RawRequest, deps: ActDeps): Promise<HttpAnswer
       throw err;
     }
   }
+  if (token === undefined) return render(html, { kind: 'refused', status: 404, rule: 'unknown-link', detail: 'no such action link (mistyped, or long expired); use the links of the newest warning' });
   if (!TOKEN_SHAPE.test(token)) return render(html, { kind: 'refused', status: 401, rule: 'invalid-link', detail: 'this action link is not valid (altered, truncated or not ours)' });
   const claims = await checkToken(deps, token, method === 'GET' ? 'preview' : 'act');
   if ('kind' in claims) return render(html, claims);
   if (method === 'GET') return confirmationPage(await preview(deps, claims));
   return render(html, await act(deps, claims.reservationId, requestOf(claims, 'link'), claims));
+}
+
+/** A short link's id stands for its stored token (undefined when unknown); anything else is the token itself. */
+async function resolveLink(deps: ActDeps, tail: string): Promise<string | undefined> {
+  return SHORT_ID_SHAPE.test(tail) ? tokenForShortId(deps.pool, tail) : tail;
 }
 
 async function slackRoute(request: RawRequest, deps: ActDeps): Promise<HttpAnswer> {
@@ -76,7 +84,7 @@ function render(html: boolean, answer: Answer): HttpAnswer {
   if (answer.kind === 'done') {
     return jsonAnswer(200, { status: 'done', reservationId: answer.reservationId, action: answer.action, detail: answer.detail, expiresAt: answer.expiresAt?.toISOString(), runId: answer.runId });
   }
-  return problem(answer.status, answer.rule === 'replay' || answer.rule === 'invalid-link' || answer.rule === 'expired-link' ? answer.rule : 'action-refused', answer.detail, {}, {
+  return problem(answer.status, answer.rule === 'replay' || answer.rule === 'invalid-link' || answer.rule === 'expired-link' || answer.rule === 'unknown-link' ? answer.rule : 'action-refused', answer.detail, {}, {
     rule: answer.rule,
     ...(answer.reservationId ? { reservationId: answer.reservationId } : {}),
     ...(answer.possibleAt ? { possibleAt: answer.possibleAt.toISOString() } : {}),

@@ -4,17 +4,24 @@
  * link only shows a confirmation page (link previewers and mail scanners fetch URLs); the page's
  * POST acts. No links when ACTION_BASE_URL is not configured.
  *
- *   const links = await actionLinks(config.actions, { reservationId, deadline, now });
+ *   const links = await actionLinks(config.actions, { reservationId, deadline, now }, pool);
  *
- * Signing is asynchronous (WebCrypto), hence the Promise.
+ * Given the database, each link also gets a short URL (/a/<12-character random id>, stored with
+ * its token, migration 0028) for the places a person reads: the file in the pod and chat. Both
+ * URLs act alike. Signing is asynchronous (WebCrypto), hence the Promise.
  */
+import { randomBytes } from 'node:crypto';
 import type { ActionSettings } from '../config.js';
+import { insertShortLinks } from '../db/queries/action-links.js';
+import type { Db } from '../db/pool.js';
 import { signActionToken } from './token.js';
 import type { ActionKind } from './token.js';
 
 export interface ActionLink {
   action: ActionKind;
   url: string;
+  /** /a/<short id>: present when the links were issued with the database at hand. */
+  shortUrl?: string;
   label: string;
   expiresAt: Date;
 }
@@ -31,7 +38,22 @@ type LinkSettings = Pick<ActionSettings, 'baseUrl' | 'signingKey' | 'linkTtlMinu
 /** The path under ACTION_BASE_URL that carries a token (query strings do not reach functions). */
 export const ACTION_PATH_PREFIX = '/a/';
 
-export async function actionLinks(settings: LinkSettings, subject: LinkSubject): Promise<ActionLink[]> {
+/** A short id: 9 random bytes, base64url, so exactly 12 characters and 72 bits nobody can guess. */
+export const SHORT_ID_SHAPE = /^[A-Za-z0-9_-]{12}$/;
+
+export function newShortId(): string {
+  return randomBytes(9).toString('base64url');
+}
+
+export async function actionLinks(settings: LinkSettings, subject: LinkSubject, store?: Db): Promise<ActionLink[]> {
+  const links = await signedLinks(settings, subject);
+  if (store === undefined || links.length === 0) return links.map(({ token: _token, ...link }) => link);
+  const rows = links.map(({ token, action, expiresAt }) => ({ shortId: newShortId(), token, action, expiresAt, reservationId: subject.reservationId, deadline: subject.deadline }));
+  await insertShortLinks(store, rows, subject.now);
+  return links.map(({ token: _token, ...link }, index) => ({ ...link, shortUrl: actionUrl(settings.baseUrl!, rows[index]!.shortId) }));
+}
+
+async function signedLinks(settings: LinkSettings, subject: LinkSubject): Promise<(ActionLink & { token: string })[]> {
   const { baseUrl, signingKey } = settings;
   if (baseUrl === undefined || signingKey === undefined) return [];
   const expiresAt = new Date(subject.now.getTime() + settings.linkTtlMinutes * 60_000);
@@ -44,7 +66,7 @@ export async function actionLinks(settings: LinkSettings, subject: LinkSubject):
   return Promise.all(
     wanted.map(async ({ action, label, minutes: by }) => {
       const token = await signActionToken(signingKey, { ...subject, action, minutes: by, expiresAt });
-      return { action, label, expiresAt, url: actionUrl(baseUrl, token) };
+      return { action, label, expiresAt, url: actionUrl(baseUrl, token), token };
     }),
   );
 }

@@ -10,6 +10,7 @@ import type { Decision } from '../db/queries/decisions.js';
 import { appendDecisions } from '../db/queries/decisions.js';
 import type { Db } from '../db/pool.js';
 import { withTransaction } from '../db/transaction.js';
+import { coerceError } from '../errors.js';
 import type { LifecycleEvent } from '../events/build.js';
 import type { Item } from '../plan.js';
 import type { Metrics } from './metrics.js';
@@ -43,6 +44,8 @@ export class Run {
   readonly summary: Record<string, number>;
   readonly failures: string[] = [];
   readonly items: Item[] = [];
+  /** Actions started so far, across every stage of the run: maxItems caps their sum. */
+  started = 0;
   private inboxRecorded = false;
 
   constructor(
@@ -72,6 +75,23 @@ export class Run {
 
   count(key: string, by = 1): void {
     this.summary[key] = (this.summary[key] ?? 0) + by;
+  }
+
+  /** How many more actions maxItems lets this run start. */
+  get itemsLeft(): number {
+    return Math.max(0, this.scope.maxItems - this.started);
+  }
+
+  /**
+   * A failure outside any action (a read that `load` needed and could not make): reported and
+   * counted like a failed action, so the run ends `failed`, while the rest of the run goes on.
+   */
+  fail(kind: string, subject: string, err: unknown): void {
+    const error = coerceError(err);
+    this.count('actions_failed');
+    this.metrics.actions.inc({ function: this.fn, kind, outcome: 'failed' });
+    this.failures.push(`${kind} ${subject}: ${error.message}`);
+    this.log.error({ err: error, kind, subject }, 'a read the run needed failed; a later run retries it');
   }
 
   /**

@@ -3,8 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    globalSetup: ['test/support/pg-global-setup.ts'],
-    setupFiles: ['test/support/network-guard.ts'],
+    globalSetup: ['test/support/pg-global-setup.ts', 'test/support/process-teardown.ts'],
+    setupFiles: ['test/support/network-guard.ts', 'test/support/process-guard.ts'],
     testTimeout: 20_000,
     hookTimeout: 60_000,
     pool: 'forks',

@@ -1,0 +1,16 @@
+/*
+ * Setup file: processes spawned through spawnTracked() inside a test (its beforeEach included) are
+ * ended when that test ends, whether it passed, failed or timed out; those spawned in beforeAll
+ * when the file ends; any still there when the worker exits, at exit.
+ */
+import { afterAll, afterEach, beforeEach, inject } from 'vitest';
+import { endTracked, endTrackedNow, enterScope, useRegistry } from './processes.js';
+
+useRegistry(inject('processRegistry'));
+beforeEach(() => enterScope('test'));
+afterEach(async () => {
+  enterScope('file');
+  await endTracked('test');
+});
+afterAll(() => endTracked('all'));
+process.once('exit', endTrackedNow);

@@ -1,0 +1,150 @@
+/*
+ * Every process a test starts goes through spawnTracked(): it gets a process group of its own
+ * (so `tsx` and whatever it starts go together), and the testkit ends the whole group with
+ * SIGKILL when its test ends, passed, failed or timed out (process-guard.ts, a setup file), or, for
+ * one started in beforeAll, when its file ends. A worker that dies before it can do that leaves
+ * the group's id in a registry directory that the run's global teardown (process-teardown.ts)
+ * sweeps. SIGKILL, because a test's process that ignores SIGTERM must not outlive the test.
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess, SpawnOptions } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export type Scope = 'test' | 'file';
+
+interface Tracked {
+  child: ChildProcess;
+  scope: Scope;
+  record?: string;
+}
+
+const live = new Set<Tracked>();
+let scope: Scope = 'file';
+let registry: string | undefined;
+
+/** Where this run keeps the group ids of live processes (set by the setup file). */
+export function useRegistry(dir: string | undefined): void {
+  registry = dir;
+  if (dir) mkdirSync(dir, { recursive: true });
+}
+
+/** Processes spawned from now on belong to the running test (`test`) or to the file (`file`). */
+export function enterScope(next: Scope): void {
+  scope = next;
+}
+
+/** The start time of a process in clock ticks since boot (/proc), so a reused pid is not mistaken for it. */
+export function startTicks(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether a process exists and is not a zombie waiting to be reaped. */
+export function isRunning(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    if (process.platform === 'linux') return false;
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
+
+function killGroup(pid: number): void {
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // ESRCH: the group is already gone.
+  }
+}
+
+/** child_process.spawn, in a process group of its own that the testkit ends. */
+export function spawnTracked(command: string, args: readonly string[], options: SpawnOptions = {}): ChildProcess {
+  const child = spawn(command, args, { ...options, detached: true });
+  if (child.pid === undefined) return child;
+  const tracked: Tracked = { child, scope };
+  if (registry) {
+    tracked.record = join(registry, String(child.pid));
+    writeFileSync(tracked.record, startTicks(child.pid) ?? '');
+  }
+  live.add(tracked);
+  // The group outlives its leader when the leader's children stay: end them all as soon as it exits.
+  child.once('exit', () => {
+    killGroup(child.pid!);
+    forget(tracked);
+  });
+  return child;
+}
+
+function forget(tracked: Tracked): void {
+  live.delete(tracked);
+  if (tracked.record) rmSync(tracked.record, { force: true });
+}
+
+export interface Finished {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command to its end (tracked, so a test that times out still ends it) and collects its output. */
+export async function runTracked(command: string, args: readonly string[], options: SpawnOptions = {}): Promise<Finished> {
+  const child = spawnTracked(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+  const [code, signal] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null];
+  return { code, signal, stdout, stderr };
+}
+
+/** Ends every tracked group of `which` scope (or all) and waits for each leader to exit. */
+export async function endTracked(which: Scope | 'all'): Promise<void> {
+  const ending = [...live].filter((t) => which === 'all' || t.scope === which);
+  await Promise.all(ending.map(async (tracked) => {
+    const { child } = tracked;
+    const exited = child.exitCode === null && child.signalCode === null ? once(child, 'exit') : undefined;
+    killGroup(child.pid!);
+    await exited;
+    forget(tracked);
+  }));
+}
+
+/** For process exit, where nothing can be awaited. */
+export function endTrackedNow(): void {
+  for (const tracked of live) {
+    killGroup(tracked.child.pid!);
+    forget(tracked);
+  }
+}
+
+/** The global teardown's sweep: groups left by a worker that died, unless their pid was reused since. */
+export function sweepRegistry(dir: string, entries: string[]): void {
+  for (const entry of entries) {
+    const pid = Number(entry);
+    const recorded = readRecord(join(dir, entry));
+    if (recorded === undefined) continue;
+    if (Number.isInteger(pid) && pid > 0 && (recorded === '' || startTicks(pid) === recorded)) killGroup(pid);
+  }
+  rmSync(dir, { recursive: true, force: true });
+}
+
+function readRecord(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}

@@ -16,9 +16,10 @@ import { appendDecisions } from '../../shared/db/queries/decisions.js';
 import type { Metrics } from '../../shared/runtime/metrics.js';
 import { runScoped } from '../../shared/runtime/run-scope.js';
 import type { RunReport, RunServices } from '../../shared/runtime/run-scope.js';
-import { decide } from './decide.js';
+import { decide, needsCapacity } from './decide.js';
 import type { ActionPolicy, ActionRequest, Decision, RefusalRule } from './decide.js';
 import { execute } from './execute.js';
+import type { ExecuteOutcome } from './execute.js';
 import { loadFor } from './load.js';
 
 export interface ActDeps {
@@ -97,6 +98,7 @@ export async function act(deps: ActDeps, reservationId: string, request: ActionR
     const token = claims && request.by !== 'operator' ? { jti: claims.jti, channel: request.by, tokenExpiresAt: claims.expiresAt } : undefined;
     const outcome = await execute(scope, deps.pool, {
       reservationId, request, decision, token, extensionsBefore: loaded.subject!.extensions, warningLevels: deps.config.policy.warningMinutes,
+      capacityGpuType: needsCapacity(request, loaded.subject, policy) ? loaded.subject!.gpuType! : undefined,
     });
     count(outcome);
     answer = answerFor(outcome, reservationId, request, decision);
@@ -106,8 +108,9 @@ export async function act(deps: ActDeps, reservationId: string, request: ActionR
   return answer.kind === 'done' ? { ...answer, runId: result.runId } : answer;
 }
 
-function answerFor(outcome: 'applied' | 'replay' | 'conflict', reservationId: string, request: ActionRequest, decision: Exclude<Decision, { verdict: 'refuse' }>): Answer {
+function answerFor(outcome: ExecuteOutcome, reservationId: string, request: ActionRequest, decision: Exclude<Decision, { verdict: 'refuse' }>): Answer {
   if (outcome === 'replay') return { kind: 'refused', status: 409, rule: 'replay', detail: 'this action link was used already; each link acts once', reservationId };
+  if (outcome === 'capacity') return { kind: 'refused', status: 409, rule: 'capacity', detail: 'reservations for the same GPU type started waiting while acting; nothing was changed', reservationId };
   if (outcome === 'conflict') return { kind: 'refused', status: 409, rule: 'state-changed', detail: 'the reservation changed while acting (another click, an extension or its expiry came first); nothing was changed', reservationId };
   if (decision.verdict === 'extend') return { kind: 'done', reservationId, action: request.kind, detail: `extended by ${decision.minutes} minutes; the new deadline is ${decision.newExpiresAt.toISOString()}`, expiresAt: decision.newExpiresAt };
   if (decision.verdict === 'snooze') return { kind: 'done', reservationId, action: request.kind, detail: `the remaining warnings for the deadline ${decision.expectedExpiresAt.toISOString()} are snoozed; an extension re-arms them`, expiresAt: decision.expectedExpiresAt };

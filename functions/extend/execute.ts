@@ -7,7 +7,7 @@
 import type pg from 'pg';
 import { appendDecisions } from '../../shared/db/queries/decisions.js';
 import type { DecisionOutcome } from '../../shared/db/queries/decisions.js';
-import { extendReservation, lockActiveDeadline, snoozeWarnings, useToken } from '../../shared/db/queries/actions.js';
+import { extendReservation, gpuCapacity, lockActiveDeadline, snoozeWarnings, useToken } from '../../shared/db/queries/actions.js';
 import type { TokenUse } from '../../shared/db/queries/actions.js';
 import { endReservations } from '../../shared/db/queries/reservations.js';
 import type { Db } from '../../shared/db/pool.js';
@@ -19,7 +19,7 @@ import type { RunScope } from '../../shared/runtime/run-scope.js';
 import type { ActionRequest, Decision } from './decide.js';
 
 export type Accepted = Exclude<Decision, { verdict: 'refuse' }>;
-export type ExecuteOutcome = 'applied' | 'replay' | 'conflict';
+export type ExecuteOutcome = 'applied' | 'replay' | 'conflict' | 'capacity';
 
 export interface Execution {
   reservationId: string;
@@ -29,10 +29,12 @@ export interface Execution {
   /** The link's token, recorded as used in the same transaction; none for an operator. */
   token?: Pick<TokenUse, 'jti' | 'channel' | 'tokenExpiresAt'>;
   warningLevels: readonly number[];
+  /** Set when the capacity rule applies: checked again, under a lock per GPU type, as the deadline moves. */
+  capacityGpuType?: string;
 }
 
 class Lost extends Error {
-  constructor(readonly outcome: 'replay' | 'conflict') {
+  constructor(readonly outcome: 'replay' | 'conflict' | 'capacity') {
     super(outcome);
   }
 }
@@ -54,19 +56,27 @@ export async function execute(scope: RunScope, pool: pg.Pool, ex: Execution): Pr
     return 'applied';
   } catch (err) {
     if (!(err instanceof Lost)) throw err;
-    const reason = err.outcome === 'replay' ? 'the link was used already' : 'the reservation changed while acting (another click, an extension or expiry won)';
-    await appendDecisions(pool, [{ ...decisionOf(scope, ex, err.outcome === 'replay' ? 'skipped' : 'conflict'), reason }], scope.now());
+    await appendDecisions(pool, [{ ...decisionOf(scope, ex, err.outcome === 'conflict' ? 'conflict' : 'skipped'), reason: LOST_REASON[err.outcome] }], scope.now());
     return err.outcome;
   }
 }
+
+const LOST_REASON = {
+  replay: 'the link was used already',
+  conflict: 'the reservation changed while acting (another click, an extension or expiry won)',
+  capacity: 'refused (capacity): reservations for the same GPU type started waiting while acting',
+} as const;
 
 /** The events of the change, or undefined when the compare-and-set found the state changed. */
 async function apply(client: Db, ex: Execution, now: Date): Promise<LifecycleEvent[] | undefined> {
   const { decision, reservationId } = ex;
   const subject = { source: sourceFor('extend'), subject: reservationId, time: now };
   if (decision.verdict === 'extend') {
-    const request = { reservationId, expectedExpiresAt: decision.expectedExpiresAt, expectedExtensions: ex.extensionsBefore, newExpiresAt: decision.newExpiresAt, minutes: decision.minutes, now };
-    if (!(await extendReservation(client, request))) return undefined;
+    const request = { reservationId, expectedExpiresAt: decision.expectedExpiresAt, expectedExtensions: ex.extensionsBefore, newExpiresAt: decision.newExpiresAt, minutes: decision.minutes, now, capacityGpuType: ex.capacityGpuType };
+    if (!(await extendReservation(client, request))) {
+      if (ex.capacityGpuType !== undefined && (await gpuCapacity(client, ex.capacityGpuType, reservationId)).waiting > 0) throw new Lost('capacity');
+      return undefined;
+    }
     return [buildEvent(EventTypes.reservationExtended, {
       reservationId, previousExpiresAt: decision.expectedExpiresAt.toISOString(), expiresAt: decision.newExpiresAt.toISOString(),
       extensions: ex.extensionsBefore + 1, by: ex.request.by, extendedAt: now.toISOString(),

@@ -78,19 +78,30 @@ export interface ExtendRequest {
   newExpiresAt: Date;
   minutes: number;
   now: Date;
+  /** When the capacity rule applies: the GPU type whose waiting reservations forbid the extension. */
+  capacityGpuType?: string;
 }
+
+// The first half of the two-part advisory key of the capacity lock (single-flight uses 7_326_002).
+export const CAPACITY_LOCK_NAMESPACE = 7_326_003;
 
 /**
  * Move an active reservation's deadline from the one read to a later one, and count the
  * extension, under compare-and-set on status, deadline and count: a click racing another click or
  * `expire` changes nothing. Instants compare at millisecond precision (rows written with now()
- * carry microseconds). Returns false when the row had changed.
+ * carry microseconds). Returns false when the row had changed or, under the capacity rule,
+ * reservations for its GPU type are now waiting.
  */
 export async function extendReservation(db: Db, request: ExtendRequest): Promise<boolean> {
+  // The capacity rule is checked again in the statement that extends, after the extensions of this
+  // GPU type have queued on one transaction-level lock: the earlier read (which gave the answer's
+  // evidence) cannot be outrun by a reservation queued since.
+  if (request.capacityGpuType !== undefined) await db.query('select pg_advisory_xact_lock($1, hashtext($2))', [CAPACITY_LOCK_NAMESPACE, request.capacityGpuType]);
   const { rowCount } = await db.query(
     `update reservations set expires_at = $3, duration_hours = duration_hours + $4::float / 60
-     where reservation_id = $1 and status = 'active' and date_trunc('milliseconds', expires_at) = $2 and $3 > expires_at`,
-    [request.reservationId, request.expectedExpiresAt, request.newExpiresAt, request.minutes],
+     where reservation_id = $1 and status = 'active' and date_trunc('milliseconds', expires_at) = $2 and $3 > expires_at
+       and ($5::text is null or not exists (select 1 from reservations w where w.gpu_type = $5 and w.status in ('queued', 'pending')))`,
+    [request.reservationId, request.expectedExpiresAt, request.newExpiresAt, request.minutes, request.capacityGpuType ?? null],
   );
   if (rowCount !== 1) return false;
   const counted = await db.query(

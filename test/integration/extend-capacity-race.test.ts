@@ -1,0 +1,87 @@
+/*
+ * The capacity rule under concurrency: extensions for one GPU type read "nobody is waiting", then
+ * a reservation for that type is queued before they write. The extending statement checks again
+ * after the extensions of that type have queued on one transaction-level lock, so none of them
+ * extends past the waiting reservation; with nobody waiting, concurrent extensions all go through
+ * (the lock serialises, it does not refuse) and a double click still extends once.
+ */
+import { beforeEach, describe, expect, it } from 'vitest';
+import { extend } from '../../functions/extend/handler.js';
+import { actionLinks } from '../../shared/actions/links.js';
+import { CAPACITY_LOCK_NAMESPACE } from '../../shared/db/queries/actions.js';
+import type { Deps } from '../../shared/deps.js';
+import { createEndpoint } from '../../shared/runtime/endpoint.js';
+import type { Endpoint } from '../../shared/runtime/endpoint.js';
+import { eventually } from '../support/eventually.js';
+import { useFunctionHarness } from '../support/function-harness.js';
+import { insertReservation } from '../support/fixtures.js';
+
+const KEY = 'c'.repeat(40);
+const BASE = 'https://actions.example/function/extend';
+const h = useFunctionHarness({ ACTION_BASE_URL: BASE, ACTION_SIGNING_KEY: KEY, EXTEND_DEFAULT_MINUTES: '60', EXTEND_CAPACITY_RULE: 'true' });
+const inMinutes = (minutes: number) => new Date(h.clock.now().getTime() + minutes * 60_000);
+const ids = ['cr000001', 'cr000002', 'cr000003', 'cr000004'];
+let endpoint: Endpoint;
+
+const post = (path: string) => endpoint({ method: 'POST', path, headers: {}, rawBody: '' });
+
+async function activeH100(id: string): Promise<string> {
+  const deadline = inMinutes(30);
+  await insertReservation(h.deps.pool, { reservation_id: id, launched_at: inMinutes(-60), created_at: inMinutes(-70), expires_at: deadline });
+  await h.deps.pool.query(`update reservations set gpu_type = 'h100' where reservation_id = $1`, [id]);
+  const links = await actionLinks(h.deps.config.actions, { reservationId: id, deadline, now: h.clock.now() });
+  return links.find((link) => link.action === 'extend')!.url.slice(BASE.length);
+}
+
+async function deadlines(): Promise<Date[]> {
+  const { rows } = await h.deps.pool.query<{ expires_at: Date }>('select expires_at from reservations where reservation_id = any($1) order by reservation_id', [ids]);
+  return rows.map((row) => row.expires_at);
+}
+
+async function waitingOnCapacityLock(): Promise<number> {
+  const { rows } = await h.deps.pool.query<{ n: number }>(
+    `select count(*)::int as n from pg_locks where locktype = 'advisory' and not granted and classid = $1 and database = (select oid from pg_database where datname = current_database())`,
+    [CAPACITY_LOCK_NAMESPACE],
+  );
+  return rows[0]!.n;
+}
+
+beforeEach(async () => {
+  h.clock.set('2026-06-01T12:00:00Z');
+  await h.deps.pool.query('delete from reservations');
+  endpoint = createEndpoint(extend, () => h.deps as Deps, { metrics: h.deps.metrics, logger: h.deps.log, bodyLimitBytes: 65_536 });
+});
+
+describe('extend: the capacity rule holds under concurrent requests', () => {
+  it('refuses every extension whose check ran before a reservation for the same GPU type was queued', async () => {
+    const paths = await Promise.all(ids.map(activeH100));
+    const before = await deadlines();
+    // Hold the GPU type's lock so all four requests have read "nobody waiting" and stand at the write.
+    const holder = await h.deps.pool.connect();
+    try {
+      await holder.query('begin');
+      await holder.query('select pg_advisory_xact_lock($1, hashtext($2))', [CAPACITY_LOCK_NAMESPACE, 'h100']);
+      const answers = Promise.all(paths.map(post));
+      await eventually(async () => (await waitingOnCapacityLock()) === ids.length, 'all four requests waiting on the capacity lock');
+      await insertReservation(h.deps.pool, { reservation_id: 'cr-queued', status: 'queued', launched_at: null, expires_at: null });
+      await h.deps.pool.query(`update reservations set gpu_type = 'h100' where reservation_id = 'cr-queued'`);
+      await holder.query('commit');
+      const settled = await answers;
+      expect(settled.map((answer) => [answer.status, JSON.parse(answer.body).rule])).toEqual(ids.map(() => [409, 'capacity']));
+    } finally {
+      holder.release();
+    }
+    expect(await deadlines()).toEqual(before);
+    const { rows } = await h.deps.pool.query(`select (select count(*)::int from action_tokens) as tokens, (select count(*)::int from reservation_extensions) as counted,
+      (select count(*)::int from decision_log where function = 'extend' and reason like 'refused (capacity)%') as refusals`);
+    expect(rows[0]).toEqual({ tokens: 0, counted: 0, refusals: ids.length });
+  });
+
+  it('lets concurrent extensions of one GPU type all through while nobody waits, and a double click extends once', async () => {
+    const paths = await Promise.all(ids.map(activeH100));
+    const before = await deadlines();
+    const answers = await Promise.all([...paths, paths[0]!].map(post));
+    expect(answers.map((answer) => answer.status).sort()).toEqual([200, 200, 200, 200, 409]);
+    expect(await deadlines()).toEqual(before.map((deadline) => new Date(deadline.getTime() + 60 * 60_000)));
+  });
+});

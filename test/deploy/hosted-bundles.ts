@@ -3,7 +3,6 @@
  * bundles and the template host into a temporary folder, start one process per bundle, and wait
  * until it answers. Shared by the bundle tests and the cold-start benchmark.
  */
-import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,6 +10,7 @@ import { dirname, join, relative } from 'node:path';
 import { build } from 'esbuild';
 import { bundleAll } from '../../build/bundle.js';
 import type { BundleResult } from '../../build/bundle.js';
+import { spawnTracked } from '../support/processes.js';
 
 export interface BuiltBundles {
   folder: string;
@@ -51,7 +51,7 @@ export interface HostedFunction {
 
 /** Start `node template-host.cjs` for one bundle on `port`, with exactly `env` (plus PATH). */
 export function hostBundle(host: string, bundle: BundleResult, port: number, env: Record<string, string>): HostedFunction {
-  const child = spawn(process.execPath, [host], {
+  const child = spawnTracked(process.execPath, [host], {
     env: { PATH: process.env.PATH ?? '', HANDLER_PATH: bundle.file, PORT: String(port), RAW_BODY: 'true', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });

@@ -5,7 +5,6 @@
  * /async-function on the gateway it is given. Given a database, the bundle also serves the fleet
  * gauges and GET /why/<id>; the Deployment's settings give it the functions' own policy.
  */
-import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -18,6 +17,8 @@ import { useTestDatabase } from '../support/database.js';
 import { freePort } from '../../local/free-port.js';
 import { startSim } from '../../sim/server.js';
 import type { Sim } from '../../sim/server.js';
+import { simProductEnv } from '../../sim/product-env.js';
+import { spawnTracked } from '../support/processes.js';
 import { buildBundles, hostBundle } from './hosted-bundles.js';
 import type { BuiltBundles, HostedFunction } from './hosted-bundles.js';
 
@@ -46,13 +47,14 @@ afterAll(async () => {
 
 async function env(port: number) {
   return {
-    KUBE_API_SERVER: sim.url, KUBE_TOKEN: sim.token, POD_WATCH_NAMESPACES: 'gpu-dev', POD_WATCH_PORT: String(port),
+    ...simProductEnv(sim), POD_WATCH_NAMESPACES: 'gpu-dev', POD_WATCH_PORT: String(port),
     OPENFAAS_GATEWAY_URL: `http://127.0.0.1:${(gateway.address() as AddressInfo).port}`, LOG_LEVEL: 'error',
   };
 }
 
 async function until<T>(probe: () => Promise<T | undefined>, what: string): Promise<T> {
-  for (let attempt = 0; attempt < 300; attempt++) {
+  // Bounded by time, generously: the bundle starts in seconds on a loaded machine, not in a count of polls.
+  for (const deadline = Date.now() + 40_000; Date.now() < deadline;) {
     const value = await probe().catch(() => undefined);
     if (value !== undefined) return value;
     await new Promise((resolve) => setTimeout(resolve, 20));
@@ -75,7 +77,7 @@ async function expectChangeDelivered(podName: string): Promise<void> {
 describe('pod-watch bundle', () => {
   it('runs on its own, as the Deployment starts it, and delivers pod changes to both consumers', async () => {
     const port = await freePort();
-    const child = spawn(process.execPath, [built.bundles[0]!.file], { env: { PATH: process.env.PATH ?? '', ...(await env(port)) }, stdio: 'ignore' });
+    const child = spawnTracked(process.execPath, [built.bundles[0]!.file], { env: { PATH: process.env.PATH ?? '', ...(await env(port)) }, stdio: 'ignore' });
     try {
       await ready(port);
       await expectChangeDelivered('gpu-dev-direct01');
@@ -83,7 +85,7 @@ describe('pod-watch bundle', () => {
       child.kill('SIGTERM');
       await new Promise((resolve) => child.once('exit', resolve));
     }
-  });
+  }, 60_000);
 
   it('runs inside the template as a stack.yml entry, refuses invocations and still delivers', async () => {
     const port = await freePort();
@@ -98,7 +100,7 @@ describe('pod-watch bundle', () => {
     } finally {
       await hosted?.stop();
     }
-  });
+  }, 60_000);
 });
 
 interface EnvVar { name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string; optional?: boolean } } }
@@ -106,7 +108,7 @@ interface EnvVar { name: string; value?: string; valueFrom?: { secretKeyRef?: { 
 describe('pod-watch fleet gauges and /why', () => {
   it('the bundle, given a database, serves the fleet gauges on /metrics and answers /why/<id>', async () => {
     const port = await freePort();
-    const child = spawn(process.execPath, [built.bundles[0]!.file], { env: { PATH: process.env.PATH ?? '', ...(await env(port)), DATABASE_URL: db.url }, stdio: 'ignore' });
+    const child = spawnTracked(process.execPath, [built.bundles[0]!.file], { env: { PATH: process.env.PATH ?? '', ...(await env(port)), DATABASE_URL: db.url }, stdio: 'ignore' });
     try {
       await ready(port);
       const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
@@ -118,7 +120,7 @@ describe('pod-watch fleet gauges and /why', () => {
       child.kill('SIGTERM');
       await new Promise((resolve) => child.once('exit', resolve));
     }
-  });
+  }, 60_000);
 
   it("the Deployment reads the database password from a secret and judges 'overdue' and 'stuck' by the functions' defaults", () => {
     const deployment = parseAllDocuments(readFileSync('k8s/openfaas/pod-watch.yaml', 'utf8')).map((d) => d.toJSON() as { kind: string; spec: { template: { spec: { containers: { env: EnvVar[] }[] } } } })

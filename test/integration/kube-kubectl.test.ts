@@ -4,7 +4,7 @@
  * the server through OpenAPI v3), `get -w`, deletion that waits for the pod to go (by watch), and
  * exec over WebSocket. Skipped, saying so, where kubectl is not installed (apt-get install kubectl).
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSim } from '../../sim/server.js';
 import type { Sim } from '../../sim/server.js';
+import { spawnTracked } from '../support/processes.js';
 
 const run = promisify(execFile);
 
@@ -96,9 +97,9 @@ describe.skipIf(!installed)('kubectl against the simulator', () => {
   it('get -w prints each change as a row', async () => {
     sim.kube.addPod({ name: 'watched', namespace: 'watching', terminationGracePeriodSeconds: 30 });
     const env = { ...process.env, KUBECONFIG: path.join(dir, 'kubeconfig'), KUBECACHEDIR: path.join(dir, 'cache') };
-    const child = spawn('kubectl', ['get', 'pods', '-n', 'watching', '-w'], { env });
+    const child = spawnTracked('kubectl', ['get', 'pods', '-n', 'watching', '-w'], { env });
     let out = '';
-    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
     try {
       await expect.poll(() => out, { timeout: 10_000 }).toMatch(/watched\s+1\/1\s+Running/);
       await kubectl('delete', 'pod', 'watched', '-n', 'watching', '--wait=false');

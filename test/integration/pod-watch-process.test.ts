@@ -4,14 +4,15 @@
  * and metrics, emits changes, and on SIGTERM stops and exits 0; a watch refused for good (403)
  * ends it with status 1; bad configuration exits 2 naming the variable.
  */
-import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPodWatchConfig } from '../../pod-watch/config.js';
+import { simProductEnv } from '../../sim/product-env.js';
 import { startSim } from '../../sim/server.js';
 import type { Sim } from '../../sim/server.js';
+import { spawnTracked } from '../support/processes.js';
 
 let sim: Sim;
 let gateway: http.Server;
@@ -34,7 +35,7 @@ afterAll(async () => {
 });
 
 function launch(env: Record<string, string>): { child: ChildProcess; exited: Promise<number | null>; stderr: () => string } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'pod-watch/main.ts'], {
+  const child = spawnTracked(process.execPath, ['--import', 'tsx', 'pod-watch/main.ts'], {
     env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'silent', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -68,7 +69,7 @@ describe('pod-watch process', () => {
   it('serves health and metrics, emits a change to both consumers, and exits 0 on SIGTERM', async () => {
     sim.kube.addPod({ name: 'gpu-dev-proc1', namespace: 'gpu-dev', labels: { 'reservation-id': 'res-proc1' } });
     const port = await freePort();
-    const run = launch({ KUBE_API_SERVER: sim.url, KUBE_TOKEN: sim.token, OPENFAAS_GATEWAY_URL: gatewayUrl, POD_WATCH_NAMESPACES: 'gpu-dev', POD_WATCH_PORT: String(port) });
+    const run = launch({ ...simProductEnv(sim), OPENFAAS_GATEWAY_URL: gatewayUrl, POD_WATCH_NAMESPACES: 'gpu-dev', POD_WATCH_PORT: String(port) });
     await until(async () => (await get(`http://127.0.0.1:${port}/readyz`)).status === 200, 'readiness');
     expect((await get(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
     await until(() => delivered.length === 2, 'the listed pod at both consumers');
@@ -80,7 +81,7 @@ describe('pod-watch process', () => {
 
   it('exits 1 when the cluster refuses the watch for good, and 2 on bad configuration', async () => {
     sim.faults.add({ path: '/api/v1/namespaces/forbidden/pods', status: 403 });
-    const refused = launch({ KUBE_API_SERVER: sim.url, KUBE_TOKEN: sim.token, OPENFAAS_GATEWAY_URL: gatewayUrl, POD_WATCH_NAMESPACES: 'forbidden', POD_WATCH_PORT: String(await freePort()) });
+    const refused = launch({ ...simProductEnv(sim), OPENFAAS_GATEWAY_URL: gatewayUrl, POD_WATCH_NAMESPACES: 'forbidden', POD_WATCH_PORT: String(await freePort()) });
     const bad = launch({ KUBE_API_SERVER: sim.url, OPENFAAS_GATEWAY_URL: 'not a url', POD_WATCH_PORT: '70000' });
     expect(await Promise.all([refused.exited, bad.exited])).toEqual([1, 2]);
     expect(bad.stderr()).toMatch(/OPENFAAS_GATEWAY_URL.*POD_WATCH_PORT|POD_WATCH_PORT.*OPENFAAS_GATEWAY_URL/);

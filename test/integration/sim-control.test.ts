@@ -2,9 +2,7 @@
  * The control API of a running simulator (/_sim/) and the CLI over it: what a person rehearsing
  * an outage against the local stack drives from a shell.
  */
-import { execFile } from 'node:child_process';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../shared/clock.js';
@@ -13,6 +11,7 @@ import { isLoopback } from '../../sim/control.js';
 import { callFor, simUrl } from '../../sim/control-cli.js';
 import { startSim } from '../../sim/server.js';
 import type { Sim } from '../../sim/server.js';
+import { runTracked } from '../support/processes.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const clock = new ManualClock('2026-03-01T12:00:00Z');
@@ -143,11 +142,10 @@ describe('the CLI', () => {
 
   it('npm run sim -- <command> drives a running simulator', async () => {
     const tsx = path.join(root, 'node_modules', '.bin', 'tsx');
-    const run = promisify(execFile);
-    const out = await run(tsx, [path.join(root, 'sim', 'cli.ts'), 'node', 'lose', 'sim-node-1', '--url', sim.url], { cwd: root });
-    expect(out.stdout).toContain('ok');
+    const out = await runTracked(tsx, [path.join(root, 'sim', 'cli.ts'), 'node', 'lose', 'sim-node-1', '--url', sim.url], { cwd: root });
+    expect(out).toMatchObject({ code: 0, stdout: expect.stringContaining('ok') });
     expect(sim.kube.lostNodes()).toEqual(['sim-node-1']);
-    const refused = await run(tsx, [path.join(root, 'sim', 'cli.ts'), 'node', 'lose', 'nope', '--url', sim.url], { cwd: root }).then(() => 0, (e: { code: number; stderr: string }) => e);
+    const refused = await runTracked(tsx, [path.join(root, 'sim', 'cli.ts'), 'node', 'lose', 'nope', '--url', sim.url], { cwd: root });
     expect(refused).toMatchObject({ code: 1, stderr: expect.stringContaining('no node named nope') });
   }, 30_000);
 });

@@ -4,9 +4,17 @@
  */
 export interface Clock {
   now(): Date;
+  /**
+   * Resolves once now() has reached `at`. Absent on a clock nobody moves while a run waits (a
+   * ManualClock, moved by its test between runs): such a clock cannot be waited on.
+   */
+  waitUntil?(at: Date): Promise<void>;
 }
 
-export const systemClock: Clock = { now: () => new Date() };
+export const systemClock: Clock = {
+  now: () => new Date(),
+  waitUntil: (at) => new Promise((resolve) => setTimeout(resolve, Math.max(0, at.getTime() - Date.now()))),
+};
 
 /** A clock that only moves when told to; for tests, the simulator and benchmarks. */
 export class ManualClock implements Clock {

@@ -1,24 +1,20 @@
 /*
- * Saving a step's outcomes for every teardown of the sweep at that step: one transaction with one
- * statement per kind of write (steps, holder check, disk release, events, decisions), so a sweep's
- * SQL grows with its steps, not with its reservations. A teardown whose lease was lost is left
- * out of every write. If the shared transaction fails, each teardown is saved in its own, so one
- * bad row never blocks the others.
+ * Saving a step's outcomes for every teardown of the sweep at that step: one commit (through the
+ * run kernel, with its decisions and events) holding one statement per kind of write (steps,
+ * holder check, disk release), so a sweep's SQL grows with its steps, not with its reservations.
+ * A teardown whose lease was lost is left out of every write. If the shared commit fails, each
+ * teardown is saved in its own, so one bad row never blocks the others.
  */
-import type pg from 'pg';
 import { releaseDisks, saveSteps, stillHoldDisks } from '../../shared/db/queries/cleanup.js';
 import type { TeardownRow } from '../../shared/db/queries/cleanup.js';
-import { appendDecisions } from '../../shared/db/queries/decisions.js';
-import type { Decision } from '../../shared/db/queries/decisions.js';
-import { withTransaction } from '../../shared/db/transaction.js';
+import type { Db } from '../../shared/db/pool.js';
 import { buildEvent, sourceFor } from '../../shared/events/build.js';
 import type { LifecycleEvent } from '../../shared/events/build.js';
 import { EventTypes } from '../../shared/events/types.js';
 import { coerceError } from '../../shared/errors.js';
 import { stableUuid } from '../../shared/ids.js';
-import type { RunScope } from '../../shared/runtime/run-scope.js';
-import type { Step, Transition } from './decide.js';
-import type { Target } from './steps.js';
+import type { Committed as KernelCommitted, DecisionEntry, Run } from '../../shared/runtime/run.js';
+import type { Step, Target, Transition } from './types.js';
 
 /** One teardown's outcome for the step it was at. */
 export interface Outcome {
@@ -32,33 +28,35 @@ export interface Outcome {
   nextAttemptAt: Date;
   reason: string;
   /** Entries about objects left alone, written with the step. */
-  decisions: Decision[];
+  decisions: DecisionEntry[];
 }
 
 export interface Committed {
   /** Teardowns whose outcome was saved (lease still held). */
   saved: Set<string>;
-  disksReleased: number;
-  failures: string[];
+  /** Teardowns whose disk this commit released. */
+  released: Set<string>;
+  /** Per teardown, why its outcome was not saved. */
+  failures: Map<string, string>;
 }
 
-export async function commitOutcomes(scope: RunScope, pool: pg.Pool, outcomes: Outcome[]): Promise<Committed> {
+export async function commitOutcomes(run: Run, outcomes: Outcome[]): Promise<Committed> {
   try {
-    return await withTransaction(pool, (client) => write(scope, client, outcomes));
+    return await run.commit((db) => write(run, db, outcomes));
   } catch (err) {
-    if (outcomes.length === 1) return { saved: new Set(), disksReleased: 0, failures: [`teardown ${outcomes[0]!.row.reservation_id}: ${coerceError(err).message}`] };
+    if (outcomes.length === 1) return { saved: new Set(), released: new Set(), failures: new Map([[outcomes[0]!.row.reservation_id, coerceError(err).message]]) };
   }
-  const each = await Promise.all(outcomes.map((outcome) => commitOutcomes(scope, pool, [outcome])));
+  const each = await Promise.all(outcomes.map((outcome) => commitOutcomes(run, [outcome])));
   return {
     saved: new Set(each.flatMap((c) => [...c.saved])),
-    disksReleased: each.reduce((sum, c) => sum + c.disksReleased, 0),
-    failures: each.flatMap((c) => c.failures),
+    released: new Set(each.flatMap((c) => [...c.released])),
+    failures: new Map(each.flatMap((c) => [...c.failures])),
   };
 }
 
-async function write(scope: RunScope, client: pg.PoolClient, outcomes: Outcome[]): Promise<Committed> {
-  const now = scope.now();
-  const saved = await saveSteps(client, scope.runId, now, outcomes.map(({ row, transition, to, nextAttemptAt, reason }) => ({
+async function write(run: Run, db: Db, outcomes: Outcome[]): Promise<KernelCommitted<Committed>> {
+  const now = run.now();
+  const saved = await saveSteps(db, run.scope.runId, now, outcomes.map(({ row, transition, to, nextAttemptAt, reason }) => ({
     reservationId: row.reservation_id, step: to, nextAttemptAt,
     ...(transition.kind === 'retry' && { error: reason }),
     failedAttempt: transition.kind !== 'advance',
@@ -68,21 +66,23 @@ async function write(scope: RunScope, client: pg.PoolClient, outcomes: Outcome[]
   const events: LifecycleEvent[] = [];
   const snapshots = kept.filter((o) => o.transition.kind === 'advance' && o.transition.snapshot);
   // The holder is read again under a row lock: a disk that moved since the claim is not snapshotted here.
-  const holding = await stillHoldDisks(client, snapshots.map(({ row }) => ({ reservationId: row.reservation_id, userId: row.user_id, diskName: row.disk_name })));
+  const holding = await stillHoldDisks(db, snapshots.map(({ row }) => ({ reservationId: row.reservation_id, userId: row.user_id, diskName: row.disk_name })));
   for (const outcome of snapshots) {
     if (holding.has(outcome.row.reservation_id)) events.push(podCleaned(outcome, now));
     else outcome.reason = 'the disk moved off this reservation before the snapshot request: no snapshot for this reservation';
   }
-  const released = await releaseDisks(client, kept.filter((o) => o.step === 'release_disk' && o.transition.kind === 'advance').map((o) => o.row.reservation_id), now);
+  const released = await releaseDisks(db, kept.filter((o) => o.step === 'release_disk' && o.transition.kind === 'advance').map((o) => o.row.reservation_id), now);
   events.push(...released.map((disk) => diskReleased(disk, now)));
-  await scope.stage(client, events);
-  await appendDecisions(client, kept.flatMap((outcome) => [...outcome.decisions, ...stepDecision(scope, outcome)]), now);
-  const lost = outcomes.filter((o) => !saved.has(o.row.reservation_id)).map((o) => `teardown ${o.row.reservation_id}: lease lost to another runner`);
-  return { saved, disksReleased: released.length, failures: lost };
+  const lost = outcomes.filter((o) => !saved.has(o.row.reservation_id)).map((o): [string, string] => [o.row.reservation_id, 'lease lost to another runner']);
+  return {
+    value: { saved, released: new Set(released.map((disk) => disk.reservation_id)), failures: new Map(lost) },
+    decisions: kept.flatMap((outcome) => [...outcome.decisions, ...stepDecision(outcome)]),
+    events,
+  };
 }
 
-function stepDecision(scope: RunScope, { row, step, to, transition, reason }: Outcome): Decision[] {
-  const base = { runId: scope.runId, fn: 'cleanup-pod', entityKind: 'reservation' as const, entityId: row.reservation_id, reason };
+function stepDecision({ row, step, to, transition, reason }: Outcome): DecisionEntry[] {
+  const base = { entityKind: 'reservation' as const, entityId: row.reservation_id, reason };
   if (transition.kind !== 'retry') return [{ ...base, action: `${step}->${to}`, outcome: 'applied' }];
   return transition.escalated ? [{ ...base, action: `${step}:escalated`, outcome: 'failed' }] : [];
 }

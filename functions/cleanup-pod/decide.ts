@@ -1,24 +1,19 @@
 /*
- * cleanup-pod's teardown state machine, pure. One step at a time, each idempotent, in the order
- * that keeps users' data safe: delete what provably belongs to the reservation, wait until its pod
- * is really gone and the volume detached, then ask for the shutdown snapshot, then release the
- * disk (compare-and-set on the holder), then verify nothing remains (origin bug A-6 snapshotted a
- * live disk and deleted volumes that were still attached). The disk steps run only while this
+ * cleanup-pod's rules, pure. Which teardowns a run takes (`decideTeardowns`), and the teardown
+ * state machine (`advance`): one step at a time, each idempotent, in the order that keeps users'
+ * data safe: delete what provably belongs to the reservation, wait until its pod is really gone
+ * and the volume detached, then ask for the shutdown snapshot, then release the disk
+ * (compare-and-set on the holder), then verify nothing remains (origin bug A-6 snapshotted a live
+ * disk and deleted volumes that were still attached). The disk steps run only while this
  * reservation holds the disk: a disk that moved to the user's newer reservation is not waited on,
  * snapshotted or released here. Every wait escalates after `escalateAfterSeconds`.
  */
+import type { Action, DecideContext, Plan } from '../../shared/plan.js';
+import type { DiskHolding, Step, Transition } from './types.js';
 import { heldElsewhere, volumeVerdict } from './volume.js';
 import type { VolumeView } from './volume.js';
 
-export type { VolumeView };
-
-export type Step = 'delete_resources' | 'await_gone' | 'await_detach' | 'request_snapshot' | 'release_disk' | 'verify' | 'done';
-
-/**
- * Whether this reservation holds the disk of its volume (`disks.reservation_id`), read at claim
- * time; a reservation whose disk has no row holds its own volume (nothing records another holder).
- */
-export type DiskHolding = { holds: true } | { holds: false; holder: string | null };
+export type { DiskHolding, Step, Transition, VolumeView };
 
 /** What this run saw, for the step being advanced. `unknown` means an API error: wait and retry. */
 export type Observation =
@@ -32,12 +27,6 @@ export type Observation =
   | { step: 'request_snapshot'; disk: DiskHolding }
   | { step: 'release_disk' }
   | { step: 'verify'; remaining: string[] | null };
-
-export type Transition =
-  | { kind: 'advance'; to: Step; reason: string; snapshot?: boolean }
-  /** `escalated`: the step has waited past the policy's bound (metric, decision-log entry, alert). */
-  | { kind: 'retry'; delaySeconds: number; reason: string; forceDeletePod?: boolean; escalated?: boolean }
-  | { kind: 'restart'; reason: string };
 
 export interface TeardownPolicy {
   /** A pod still terminating after this long is deleted again with grace 0. */
@@ -96,4 +85,62 @@ function awaitGone(observation: Extract<Observation, { step: 'await_gone' }>, po
         ? retry('pod stuck terminating: deleting again with grace 0', { forceDeletePod: true })
         : retry('pod still terminating');
   }
+}
+
+/** The step a teardown is at after `transition`. */
+export function nextStep(step: Step, transition: Transition): Step {
+  if (transition.kind === 'retry') return step;
+  return transition.kind === 'restart' ? 'delete_resources' : transition.to;
+}
+
+/** A teardown due now, as load found it (`fresh`: the reservation ended and has no teardown yet). */
+export interface TeardownCandidate {
+  reservationId: string;
+  step: Step;
+  attempts: number;
+  dueAt: Date;
+  fresh: boolean;
+}
+
+export interface TeardownLoad {
+  candidates: TeardownCandidate[];
+  /** Ended reservations whose teardown this run starts (the event's, or those the sweep found). */
+  toStart: string[];
+}
+
+/** Upkeep: start the teardown of an ended reservation that has none (a no-op for any other id). */
+export interface StartTeardown {
+  reservationId: string;
+}
+
+/**
+ * One teardown, carried through as many steps as the evidence allows. `tear-down` is its first
+ * delete: destructive, so the safety rails weigh it — once per teardown. `resume` continues a
+ * teardown that already deleted (a wait, a retry, the disk steps): the rails weighed it when it
+ * deleted, and counting every retry of a wait would trip the breaker on a few stuck volumes.
+ */
+export interface TeardownAction extends Action {
+  kind: 'tear-down' | 'resume';
+  reservationId: string;
+  step: Step;
+}
+
+/** Due teardowns oldest first, then the fresh ones; the starts go with the first batch. */
+export function decideTeardowns(loaded: TeardownLoad, _context: DecideContext<unknown>): Plan<TeardownAction, StartTeardown> {
+  const ordered = [...loaded.candidates].sort((a, b) => Number(a.fresh) - Number(b.fresh) || a.dueAt.getTime() - b.dueAt.getTime());
+  return { actions: ordered.map(teardownAction), upkeep: loaded.toStart.map((reservationId) => ({ reservationId })) };
+}
+
+function teardownAction(candidate: TeardownCandidate): TeardownAction {
+  const first = candidate.step === 'delete_resources' && candidate.attempts === 0;
+  return {
+    kind: first ? 'tear-down' : 'resume',
+    reservationId: candidate.reservationId,
+    step: candidate.step,
+    entity: { kind: 'reservation', id: candidate.reservationId },
+    reason: first ? 'the reservation ended: delete what belongs to it, then release its disk' : `teardown continues at ${candidate.step}`,
+    inputs: { step: candidate.step, attempts: candidate.attempts },
+    item: { reservationId: candidate.reservationId, step: candidate.step },
+    ...(first ? { destructive: true } : {}),
+  };
 }

@@ -1,18 +1,18 @@
-/* cleanup-pod's entry: an ended-reservation event tears that one down; a schedule tick sweeps. */
-import { baseOptionsSchema, defineFunction } from '../../shared/runtime/invocation.js';
-import type { BaseOptions } from '../../shared/runtime/invocation.js';
-import { runScoped } from '../../shared/runtime/run-scope.js';
-import type { RunServices } from '../../shared/runtime/run-scope.js';
-import { cleanupRun } from './run.js';
-import type { CleanupDeps } from './run.js';
+/*
+ * cleanup-pod on the run kernel: an ended-reservation event tears that one down; a schedule tick
+ * sweeps the due teardowns and the ended reservations whose event was lost.
+ */
+import { defineFunction } from '../../shared/runtime/define-function.js';
+import { baseOptionsSchema } from '../../shared/runtime/invocation.js';
+import { decideTeardowns } from './decide.js';
+import { SWEEP_SIZE, executeTeardowns } from './execute.js';
+import { loadTeardowns } from './load.js';
 
-export const cleanupPod = defineFunction<BaseOptions, CleanupDeps & { run: RunServices }>({
+export const cleanupPod = defineFunction({
   name: 'cleanup-pod',
   optionsSchema: baseOptionsSchema,
-  handle: (invocation, deps) =>
-    runScoped(deps.run, 'cleanup-pod', invocation, async (scope) => {
-      if (invocation.kind !== 'event') return cleanupRun(scope, deps);
-      if (!(await scope.claimEvent(deps.pool))) return { summary: { duplicate_events: 1 }, failures: [] };
-      return cleanupRun(scope, deps, [invocation.event.subject ?? '']);
-    }),
+  counters: ['started', 'claimed', 'resources_deleted', 'pods_gone', 'cleaned', 'disks_released', 'retrying', 'deferred'],
+  load: loadTeardowns,
+  decide: decideTeardowns,
+  batch: { size: SWEEP_SIZE, execute: executeTeardowns },
 });

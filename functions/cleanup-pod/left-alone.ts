@@ -3,14 +3,12 @@
  * labelled for another entity or for none (SPEC 5.9). "What happened to reservation X and why"
  * then shows what was not deleted and whose it was.
  */
-import type { Decision } from '../../shared/db/queries/decisions.js';
 import type { LeftAlone } from '../../shared/kube/labelled-resources.js';
-import type { Target } from './steps.js';
+import type { DecisionEntry } from '../../shared/runtime/run.js';
+import type { Target } from './types.js';
 
-export function leftAloneDecisions(target: Target, leftAlone: LeftAlone[], runId: string): Decision[] {
+export function leftAloneDecisions(target: Target, leftAlone: LeftAlone[]): DecisionEntry[] {
   return leftAlone.map((object) => ({
-    runId,
-    fn: 'cleanup-pod',
     entityKind: 'reservation',
     entityId: target.reservationId,
     action: `left_alone:${object.kind}/${object.name}`,

@@ -1,6 +1,7 @@
 /*
  * What each teardown step does in the world and what it observed, for every teardown of the sweep
- * at that step at once. Steps are idempotent: an object already gone counts as deleted, a disk
+ * at that step at once: delete_resources deletes (`deleteResources`), every other step only reads
+ * (`observe`), and `performStep` says which. Steps are idempotent: an object already gone counts as deleted, a disk
  * released twice is released once (compare-and-set on the holder), an event staged twice has the
  * same id. Every object is judged by ownership (shared/kube/ownership.ts) from the one read the
  * step makes, and the evidence is reused: the uid read in await_gone is the one a grace-0 delete
@@ -9,9 +10,9 @@
  */
 import type { Ec2Api } from '../../shared/aws/ec2.js';
 import type { TeardownRow } from '../../shared/db/queries/cleanup.js';
-import type { Owner } from '../../shared/kube/ownership.js';
-import type { ExpectedNames, LeftAlone, NamedResources, PodEvidence } from '../../shared/kube/labelled-resources.js';
-import type { DiskHolding, Observation, Step } from './decide.js';
+import type { LeftAlone, NamedResources, PodEvidence } from '../../shared/kube/labelled-resources.js';
+import type { Observation } from './decide.js';
+import type { Step, Target } from './types.js';
 import { volumeViews } from './volume-read.js';
 
 export interface StepDeps {
@@ -22,16 +23,6 @@ export interface StepDeps {
   podDeleteGraceSeconds: number;
   /** Bound on the reads and deletes in flight for one step of the sweep. */
   concurrency: number;
-}
-
-export interface Target {
-  reservationId: string;
-  namespace: string;
-  podName: string | null;
-  volumeId: string | null;
-  owner: Owner;
-  names: ExpectedNames;
-  disk: DiskHolding;
 }
 
 /** An observation with the evidence behind it. */
@@ -67,17 +58,25 @@ export interface StepState {
   /** This run already judged the pod under the name not the reservation's (no second read). */
   podLeftAlone: boolean;
   /**
-   * This run's delete of the reservation's resources was just answered and left its pod
-   * terminating: a read now would only say so. The next run reads it.
+   * This run's delete left the reservation's pod terminating and its grace period has not been
+   * waited out: a read now would only say so. A later run (or this one, after the wait) reads it.
    */
   justDeleted: boolean;
 }
 
-/** Observations for every teardown at `step`, in the order given. */
-export async function observeAll(step: Step, states: StepState[], deps: StepDeps): Promise<Observed[]> {
+/** Carry out `step` for every teardown at it (deleting at delete_resources), in the order given. */
+export function performStep(step: Step, states: StepState[], deps: StepDeps): Promise<Observed[]> {
+  return step === 'delete_resources' ? deleteResources(states, deps) : observe(step, states, deps);
+}
+
+/** Delete what provably belongs to each reservation; the observation is how the deletes went. */
+function deleteResources(states: StepState[], deps: StepDeps): Promise<Observed[]> {
+  return byNamespace(states, (namespace, group) => deleteOwned(namespace, group, deps));
+}
+
+/** What every teardown at a waiting or disk step sees; reads only. */
+async function observe(step: Exclude<Step, 'delete_resources'>, states: StepState[], deps: StepDeps): Promise<Observed[]> {
   switch (step) {
-    case 'delete_resources':
-      return byNamespace(states, (namespace, group) => deleteOwned(namespace, group, deps));
     case 'await_gone':
       return byNamespace(states, (namespace, group) => podStates(namespace, group, deps));
     case 'await_detach':

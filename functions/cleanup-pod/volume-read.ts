@@ -8,7 +8,7 @@ import type { Ec2Api } from '../../shared/aws/ec2.js';
 import type { VolumeInfo } from '../../shared/aws/ec2-shapes.js';
 import { Conflict, coerceError } from '../../shared/errors.js';
 import type { VolumeView } from './volume.js';
-import type { Target } from './steps.js';
+import type { Target } from './types.js';
 
 const IDS_PER_CALL = 200;
 

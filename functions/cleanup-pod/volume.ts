@@ -5,7 +5,7 @@
  * in-use (attaching, attached, detaching, even detached while still in-use), deleting, error, a
  * state we do not know, an API error or IncorrectState — waits, and the wait escalates.
  */
-import type { Transition } from './decide.js';
+import type { Transition } from './types.js';
 
 export type VolumeView =
   /** The reservation records no volume. */

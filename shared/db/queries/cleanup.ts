@@ -1,7 +1,7 @@
 /*
  * cleanup-pod's teardown progress: one row per ended reservation, claimed with a committed lease,
  * advanced one step at a time. The sweep finds ended reservations that never got a row (a lost
- * event) and rows that are due again.
+ * event) and rows that are due again; both reads are read-only, the start and the lease are writes.
  */
 import type { Db } from '../pool.js';
 
@@ -24,18 +24,54 @@ export interface TeardownRow {
   disk_holder: string | null;
 }
 
-/** Start teardowns for ended reservations that have none; returns how many were started. */
-export async function startTeardowns(db: Db, reservationIds: string[] | 'sweep', now: Date, sweepDays: number): Promise<number> {
-  const { rowCount } = await db.query(
+export interface TeardownCandidateRow {
+  reservation_id: string;
+  step: string;
+  attempts: number;
+  next_attempt_at: Date;
+}
+
+/** Read only: teardowns due now and not leased (or only the given ones), oldest first, through cleanup_progress_due. */
+export async function dueTeardownRows(db: Db, request: { now: Date; limit: number; reservationIds?: string[] }): Promise<TeardownCandidateRow[]> {
+  const { rows } = await db.query<TeardownCandidateRow>(
+    `select reservation_id, step, attempts, next_attempt_at from cleanup_progress
+     where step <> 'done' and next_attempt_at <= $1 and (lease_expires_at is null or lease_expires_at < $1)
+       and ($3::text[] is null or reservation_id = any($3::text[]))
+     order by next_attempt_at limit $2`,
+    [request.now, request.limit, request.reservationIds ?? null],
+  );
+  return rows;
+}
+
+/**
+ * Read only: ended reservations without a teardown (a lost event leaves one behind), ended in the
+ * last `sweepDays` (through reservations_terminal_since) or among the given ids, oldest first.
+ */
+export async function endedWithoutTeardown(db: Db, request: { now: Date; sweepDays: number; limit: number; reservationIds?: string[] }): Promise<{ reservation_id: string; status_changed_at: Date }[]> {
+  const { rows } = await db.query<{ reservation_id: string; status_changed_at: Date }>(
+    `select r.reservation_id, r.status_changed_at from reservations r
+     where r.status in ('expired', 'cancelled', 'failed')
+       and ($4::text[] is not null and r.reservation_id = any($4::text[])
+            or $4::text[] is null and r.status_changed_at > $1::timestamptz - make_interval(days => $2))
+       and not exists (select 1 from cleanup_progress c where c.reservation_id = r.reservation_id)
+     order by r.status_changed_at limit $3`,
+    [request.now, request.sweepDays, request.limit, request.reservationIds ?? null],
+  );
+  return rows;
+}
+
+/** Start teardowns for these reservations where they ended and have none; returns the ids started. */
+export async function startTeardowns(db: Db, reservationIds: string[], now: Date): Promise<string[]> {
+  if (reservationIds.length === 0) return [];
+  const { rows } = await db.query<{ reservation_id: string }>(
     `insert into cleanup_progress (reservation_id, step, next_attempt_at, started_at, updated_at)
      select r.reservation_id, 'delete_resources', $2, $2, $2 from reservations r
-     where r.status in ('expired', 'cancelled', 'failed')
-       and ($1::text[] is not null and r.reservation_id = any($1::text[])
-            or $1::text[] is null and r.status_changed_at > $2::timestamptz - make_interval(days => $3))
-     on conflict (reservation_id) do nothing`,
-    [reservationIds === 'sweep' ? null : reservationIds, now, sweepDays],
+     where r.status in ('expired', 'cancelled', 'failed') and r.reservation_id = any($1::text[])
+     on conflict (reservation_id) do nothing
+     returning reservation_id`,
+    [reservationIds, now],
   );
-  return rowCount ?? 0;
+  return rows.map((row) => row.reservation_id);
 }
 
 /** Lease due teardowns (or the given ones), oldest first. */
@@ -135,18 +171,4 @@ export async function releaseDisks(db: Db, reservationIds: string[], now: Date):
     [reservationIds, now],
   );
   return rows.map(({ previous, ...disk }) => ({ ...disk, reservation_id: previous }));
-}
-
-/** What a dry run would work on: unfinished teardowns and ended reservations without one. Reads only. */
-export async function dueTeardowns(db: Db, now: Date, sweepDays: number, limit: number, reservationIds?: string[]): Promise<{ reservation_id: string; step: string }[]> {
-  const { rows } = await db.query<{ reservation_id: string; step: string }>(
-    `select r.reservation_id, coalesce(c.step, 'delete_resources') as step
-     from reservations r left join cleanup_progress c using (reservation_id)
-     where r.status in ('expired', 'cancelled', 'failed') and (c.step is null or c.step <> 'done')
-       and ($4::text[] is not null and r.reservation_id = any($4::text[])
-            or $4::text[] is null and r.status_changed_at > $1::timestamptz - make_interval(days => $2))
-     order by r.status_changed_at limit $3`,
-    [now, sweepDays, limit, reservationIds ?? null],
-  );
-  return rows;
 }

@@ -3,7 +3,8 @@
  * token, then treated exactly alike) are the action links. GET /a/… only shows a confirmation page: link previewers and mail
  * scanners fetch URLs, so a GET never acts. POST /a/<token> acts (JSON, or a small HTML page for
  * the page's own form). POST /slack takes Slack's interactive button clicks, verified by Slack's
- * signature and timestamp before anything in them is read. Tokens never reach a log line.
+ * signature and timestamp before anything in them is read; the outcome also replaces the clicked
+ * message through its response_url (slack-reply.ts). Tokens never reach a log line.
  */
 import { ACTION_PATH_PREFIX, SHORT_ID_SHAPE } from '../../shared/actions/links.js';
 import { verifySlackRequest } from '../../shared/actions/slack.js';
@@ -17,6 +18,8 @@ import { act, checkToken, preview, requestOf } from './act.js';
 import type { ActDeps, Answer } from './act.js';
 import { confirmationPage, resultPage } from './page.js';
 import { BodyError, parseActBody, parseSlackBody } from './parse.js';
+import type { SlackClick } from './parse.js';
+import { replyToSlack } from './slack-reply.js';
 
 export const SLACK_PATH = '/slack';
 const TOKEN_SHAPE = /^[A-Za-z0-9_-]{1,1024}\.[A-Za-z0-9_-]{1,2048}\.[A-Za-z0-9_-]{0,512}$/;
@@ -66,17 +69,24 @@ async function slackRoute(request: RawRequest, deps: ActDeps): Promise<HttpAnswe
     const detail = verdict === 'stale' ? 'the request timestamp is missing or more than 5 minutes away' : 'the Slack signature is missing or wrong';
     return problem(401, verdict === 'stale' ? 'stale-request' : 'bad-signature', detail);
   }
-  let token: string;
+  let click: SlackClick;
   try {
-    token = parseSlackBody(body);
+    click = parseSlackBody(body);
   } catch (err) {
     if (err instanceof BodyError) return invalid(err);
     throw err;
   }
-  if (!TOKEN_SHAPE.test(token)) return render(false, { kind: 'refused', status: 401, rule: 'invalid-link', detail: 'the button carries no valid action token' });
+  const answer = await slackAnswer(deps, click.token);
+  // The message's buttons are replaced by the outcome; Slack's 200 never waits for that.
+  void replyToSlack(deps.log, click.responseUrl, answer);
+  return render(false, answer);
+}
+
+async function slackAnswer(deps: ActDeps, token: string): Promise<Answer> {
+  if (!TOKEN_SHAPE.test(token)) return { kind: 'refused', status: 401, rule: 'invalid-link', detail: 'the button carries no valid action token' };
   const claims = await checkToken(deps, token, 'act');
-  if ('kind' in claims) return render(false, claims);
-  return render(false, await act(deps, claims.reservationId, requestOf(claims, 'slack'), claims));
+  if ('kind' in claims) return claims;
+  return act(deps, claims.reservationId, requestOf(claims, 'slack'), claims);
 }
 
 function render(html: boolean, answer: Answer): HttpAnswer {

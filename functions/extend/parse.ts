@@ -1,7 +1,8 @@
 /*
  * The bodies extend accepts. An acting POST carries nothing but, from the confirmation page's
  * form, `confirm`; anything else is a 400 naming the field (a misspelt field is never ignored).
- * Slack posts `payload=<JSON>` whose first action's value is the link's token.
+ * Slack posts `payload=<JSON>` whose first action's value is the link's token, with the
+ * `response_url` the outcome is posted back to.
  */
 import { z } from 'zod';
 
@@ -36,9 +37,15 @@ export function parseActBody(body: string, contentType: string | undefined): voi
 const slackPayload = z.object({
   type: z.literal('block_actions'),
   actions: z.array(z.object({ action_id: z.string().max(255), value: z.string().min(1).max(2000) })).min(1).max(5),
+  response_url: z.url({ protocol: /^https?$/ }).max(2048).optional(),
 });
 
-export function parseSlackBody(body: string): string {
+export interface SlackClick {
+  token: string;
+  responseUrl?: string;
+}
+
+export function parseSlackBody(body: string): SlackClick {
   const raw = new URLSearchParams(body).get('payload');
   if (raw === null) throw new BodyError('payload', 'required (Slack posts payload=<JSON>)');
   let json: unknown;
@@ -52,5 +59,5 @@ export function parseSlackBody(body: string): string {
     const issue = parsed.error.issues[0]!;
     throw new BodyError(['payload', ...issue.path.map(String)].join('.'), issue.message);
   }
-  return parsed.data.actions[0]!.value;
+  return { token: parsed.data.actions[0]!.value, responseUrl: parsed.data.response_url };
 }

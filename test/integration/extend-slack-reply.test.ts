@@ -1,0 +1,111 @@
+/*
+ * After a Slack button click, extend posts the outcome to the click's response_url, replacing the
+ * message's buttons with the answer: best effort, bounded by a timeout, never holding up the 200
+ * to Slack. Tested against a real HTTP receiver on the loopback interface.
+ */
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { extend } from '../../functions/extend/handler.js';
+import { SLACK_REPLY_TIMEOUT_MS, postSlackReply } from '../../functions/extend/slack-reply.js';
+import { actionLinks } from '../../shared/actions/links.js';
+import { slackButtons, slackSignature } from '../../shared/actions/slack.js';
+import type { Deps } from '../../shared/deps.js';
+import { createEndpoint } from '../../shared/runtime/endpoint.js';
+import type { Endpoint } from '../../shared/runtime/endpoint.js';
+import { eventually } from '../support/eventually.js';
+import { useFunctionHarness } from '../support/function-harness.js';
+import { insertReservation } from '../support/fixtures.js';
+
+const SECRET = 'slack-signing-secret-for-replies';
+const h = useFunctionHarness({ ACTION_BASE_URL: 'https://actions.example/extend', ACTION_SIGNING_KEY: 'r'.repeat(40), SLACK_SIGNING_SECRET: SECRET, EXTEND_DEFAULT_MINUTES: '120' });
+let endpoint: Endpoint;
+let receiver: Server;
+let receiverUrl = '';
+const received: { path: string; body: Record<string, unknown> }[] = [];
+const held: ServerResponse[] = [];
+
+beforeAll(async () => {
+  receiver = createServer((request: IncomingMessage, response: ServerResponse) => {
+    let body = '';
+    request.on('data', (chunk) => { body += String(chunk); });
+    request.on('end', () => {
+      received.push({ path: request.url ?? '', body: JSON.parse(body) as Record<string, unknown> });
+      if (request.url?.startsWith('/hang')) held.push(response);
+      else response.end('ok');
+    });
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
+});
+afterAll(async () => {
+  for (const response of held) response.end();
+  await new Promise((resolve) => receiver.close(resolve));
+});
+
+beforeEach(async () => {
+  await h.deps.pool.query('delete from reservations');
+  received.length = 0;
+  endpoint = createEndpoint(extend, () => h.deps as Deps, { metrics: h.deps.metrics, logger: h.deps.log, bodyLimitBytes: 65_536 });
+});
+
+async function clickBody(id: string, responseUrl: string): Promise<string> {
+  const expiresAt = new Date(h.clock.now().getTime() + 20 * 60_000);
+  await insertReservation(h.deps.pool, { reservation_id: id, expires_at: expiresAt });
+  const links = await actionLinks(h.deps.config.actions, { reservationId: id, deadline: expiresAt, now: h.clock.now() });
+  const [block] = slackButtons(links) as { elements: { action_id: string; value: string }[] }[];
+  const button = block!.elements.find((element) => element.action_id === 'devenv-lifecycle:extend')!;
+  const payload = { type: 'block_actions', user: { id: 'U1' }, response_url: responseUrl, actions: [{ action_id: button.action_id, value: button.value }] };
+  return `payload=${encodeURIComponent(JSON.stringify(payload))}`;
+}
+
+function signed(body: string) {
+  const timestamp = String(Math.floor(h.clock.now().getTime() / 1000));
+  const headers = { 'content-type': 'application/x-www-form-urlencoded', 'x-slack-request-timestamp': timestamp, 'x-slack-signature': slackSignature(SECRET, timestamp, body) };
+  return endpoint({ method: 'POST', path: '/slack', headers, rawBody: body });
+}
+
+describe('extend: the outcome of a Slack click replaces the message through response_url', () => {
+  it('posts "done" with the new deadline, replacing the original message', async () => {
+    const answer = await signed(await clickBody('sr000001', `${receiverUrl}/ok/1`));
+    expect(answer.status).toBe(200);
+    await eventually(async () => received.length === 1, 'the reply at the receiver');
+    const { expires_at } = (await h.deps.pool.query('select expires_at from reservations')).rows[0] as { expires_at: Date };
+    expect(received[0]!.path).toBe('/ok/1');
+    expect(received[0]!.body).toMatchObject({ replace_original: true, text: expect.stringContaining(`Done: extended by 120 minutes; the new deadline is ${expires_at.toISOString()}`) });
+    expect(JSON.stringify(received[0]!.body.blocks)).not.toContain('"button"');
+  });
+
+  it('posts the refusal and its reason for a second click', async () => {
+    const body = await clickBody('sr000002', `${receiverUrl}/ok/2`);
+    expect((await signed(body)).status).toBe(200);
+    expect((await signed(body)).status).toBe(409);
+    await eventually(async () => received.length === 2, 'both replies at the receiver');
+    expect(received.map((r) => String(r.body.text).split(':')[0])).toEqual(expect.arrayContaining(['Done', 'Not done (replay)']));
+  });
+
+  it('answers Slack at once while the receiver has not answered', async () => {
+    const body = await clickBody('sr000003', `${receiverUrl}/hang/3`);
+    const started = performance.now();
+    const answer = await signed(body);
+    // Had the answer waited for the reply, it would have come only when the reply timed out.
+    expect(performance.now() - started).toBeLessThan(SLACK_REPLY_TIMEOUT_MS);
+    expect(answer.status).toBe(200);
+    await eventually(async () => received.length === 1, 'the reply at the receiver');
+    expect(held.every((response) => !response.writableEnded)).toBe(true);
+  });
+
+  it('gives up on a receiver that does not answer within the timeout', async () => {
+    const started = performance.now();
+    await expect(postSlackReply(`${receiverUrl}/hang/4`, { kind: 'done', reservationId: 'x', action: 'extend', detail: 'd' }, 300)).rejects.toThrow(/timeout|aborted/i);
+    expect(performance.now() - started).toBeLessThan(2_000);
+  });
+
+  it('refuses a response_url that is not http(s), naming the field, and changes nothing', async () => {
+    const answer = await signed(await clickBody('sr000005', 'file:///etc/passwd'));
+    expect(answer.status).toBe(400);
+    expect(JSON.parse(answer.body)).toMatchObject({ errors: [{ field: 'payload.response_url' }] });
+    expect(received).toHaveLength(0);
+  });
+});

@@ -4,16 +4,11 @@
  * migrated database and the simulator, autocannon over loopback, and the heap after gc before
  * and after each run. Prints a markdown table for RELIABILITY.md.
  */
-import { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
-import { ManualClock } from '../shared/clock.js';
-import { loadConfig } from '../shared/config.js';
-import { makeDeps } from '../shared/deps.js';
-import { createLogger } from '../shared/log.js';
-import { startSim } from '../sim/server.js';
 import { planFleet, RES_NS, seedFleet } from '../test/reliability/fleet.js';
 import { serveGateway } from '../test/reliability/gateway.js';
 import { heapAfterGcMiB, loadMix, runLoad } from '../test/reliability/load.js';
+import { silentLog, startWorld } from '../test/support/world.js';
 import { startBenchDatabase } from './database.js';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '30' }, connections: { type: 'string', default: '16,64' } } });
@@ -21,16 +16,13 @@ const seconds = Number(values.seconds);
 const connectionCounts = (values.connections ?? '16').split(',').map(Number);
 
 const database = await startBenchDatabase('reliability');
-const clock = new ManualClock('2026-06-01T12:00:00Z');
-const sim = await startSim({ clock });
-const log = createLogger({ level: 'silent', hashSalt: 's', destination: new Writable({ write: (_c, _e, done) => done() }) });
-const config = loadConfig({
-  DATABASE_URL: database.url, DB_POOL_MAX: '10', KUBE_API_SERVER: sim.url, KUBE_TOKEN: sim.token, AWS_ENDPOINT_URL: sim.url,
-  AWS_ACCESS_KEY_ID: 'AKIDTEST', AWS_SECRET_ACCESS_KEY: 'secret', AWS_REGION: 'us-east-1', EVENT_DELIVERY: 'none', SECRETS_DIR: '/nonexistent',
+const world = await startWorld(database, {
+  // The manual clock keeps its own time: clock sanity off. Request timeouts as deployed.
+  env: { CLOCK_SKEW_MAX_SECONDS: '0', KUBE_REQUEST_TIMEOUT_MS: '10000', EXEC_TIMEOUT_SECONDS: '30' },
 });
-const deps = makeDeps(config, { clock, log });
+const { sim, deps, clock } = world;
 await seedFleet(deps.pool, sim, planFleet(4, 10), clock.now());
-const gateway = await serveGateway(deps, log);
+const gateway = await serveGateway(deps, silentLog);
 const mix = loadMix(sim.kube.list('pods', RES_NS)[0]!, clock.now());
 
 const lines = [
@@ -52,8 +44,7 @@ try {
   }
 } finally {
   await gateway.close();
-  await deps.close();
-  await sim.close();
+  await world.close();
   await database.stop();
 }
 process.stdout.write(`${lines.join('\n')}\n`);

@@ -6,17 +6,14 @@
  * same state change in the same database. Then a quiet run (nothing due), and the plans of the sweep
  * queries at the largest fleet.
  */
-import { Writable } from 'node:stream';
 import type pg from 'pg';
 import { expire } from '../functions/expire/handler.js';
 import { warn } from '../functions/warn/handler.js';
 import { ManualClock } from '../shared/clock.js';
-import { loadConfig } from '../shared/config.js';
-import { makeDeps } from '../shared/deps.js';
 import type { Deps } from '../shared/deps.js';
-import { createLogger } from '../shared/log.js';
-import { startSim } from '../sim/server.js';
 import type { Sim } from '../sim/server.js';
+import { startWorld } from '../test/support/world.js';
+import type { World } from '../test/support/world.js';
 import { startBenchDatabase } from './database.js';
 import type { BenchDatabase } from './database.js';
 import type { BenchContext } from './context.js';
@@ -83,14 +80,13 @@ async function round(deps: Deps, sim: Sim): Promise<Round> {
   return { warnDue, warnQuiet, expireDue, expireQuiet, limit: await limits(deps.pool) };
 }
 
-function depsFor(db: BenchDatabase, sim: Sim, due: number): Deps {
-  const config = loadConfig({
-    DATABASE_URL: db.url, KUBE_API_SERVER: sim.url, KUBE_TOKEN: sim.token, AWS_ENDPOINT_URL: sim.url,
-    AWS_ACCESS_KEY_ID: 'AKIDBENCH', AWS_SECRET_ACCESS_KEY: 'secret', AWS_REGION: 'us-east-1',
-    EVENT_DELIVERY: 'none', SECRETS_DIR: '/nonexistent', MAX_ITEMS: String(Math.max(200, due)),
+/** The functions' world on the benchmark's database: a simulator and Deps sharing one manual clock at NOW. */
+function worldFor(db: BenchDatabase, due: number): Promise<World> {
+  return startWorld(db, {
+    clock: new ManualClock(NOW),
+    // The benchmark's manual clock keeps its own time: clock sanity off. Request timeouts as deployed.
+    env: { MAX_ITEMS: String(Math.max(200, due)), CLOCK_SKEW_MAX_SECONDS: '0', KUBE_REQUEST_TIMEOUT_MS: '10000', EXEC_TIMEOUT_SECONDS: '30' },
   });
-  const log = createLogger({ level: 'silent', hashSalt: 's', destination: new Writable({ write: (_c, _e, done) => done() }) });
-  return makeDeps(config, { clock: new ManualClock(NOW), log, pool: db.pool });
 }
 
 const pick = (rounds: Round[], run: keyof Omit<Round, 'limit'>, value: (m: Measure) => number) => median(rounds.map((r) => value(r[run])));
@@ -123,8 +119,7 @@ export async function benchWarnExpire(context: BenchContext): Promise<string[]> 
   try {
     for (const fleet of fleets) {
       const due = fleet / 100;
-      const sim = await startSim({ clock: new ManualClock(NOW) });
-      const deps = depsFor(db, sim, due);
+      const { sim, deps, close } = await worldFor(db, due);
       await seedFleet(db.pool, sim, fleet, due);
       const rounds: Round[] = [];
       for (let r = 0; r < context.rounds; r++) {
@@ -134,7 +129,7 @@ export async function benchWarnExpire(context: BenchContext): Promise<string[]> 
       }
       table.push(...rows(fleet, due, rounds));
       quiet.push({ fleet, warn: quietOf(rounds, 'warnQuiet'), expire: quietOf(rounds, 'expireQuiet') });
-      await sim.close();
+      await close();
     }
   } finally {
     await db.stop();

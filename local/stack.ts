@@ -72,6 +72,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const cluster = await localCluster(options.env, options.clock);
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const config = loadConfig({
+    // A clock handed in (e2e tests) keeps a time of its own on purpose: clock sanity off unless the env says otherwise.
+    ...(options.clock ? { CLOCK_SKEW_MAX_SECONDS: '0' } : {}),
     ...options.env,
     ...(options.demo ? demoActionEnv(options.env, url) : {}),
     ...(database.url ? { DATABASE_URL: database.url } : {}),

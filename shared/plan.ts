@@ -29,8 +29,14 @@ export interface DecideContext<Options> {
 }
 
 /** The actions in the order they should run, and counts of what decide saw. */
-export interface Plan<A extends Action> {
+export interface Plan<A extends Action, U = never> {
   actions: A[];
+  /**
+   * Upkeep: writes that go with what the run read (e.g. the pod observations it made), not items
+   * of work. Never cut by maxItems nor listed by a dry run (which writes nothing); handed to the
+   * batch executor with the first batch, or alone when there is no action.
+   */
+  upkeep?: U[];
   counts?: Record<string, number>;
   message?: string;
 }

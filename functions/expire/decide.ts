@@ -43,7 +43,7 @@ export interface ExpirePolicy {
 export interface ExpireLoad {
   active: ActiveReservation[];
   waiting: WaitingReservation[];
-  /** Observations of this run, recorded as upkeep (a dry run records nothing). */
+  /** Observations of this run, recorded as the plan's upkeep (a dry run records nothing). */
   pods: ReadonlyMap<string, PodObservation>;
   /** When each reservation's pod was first seen absent, from earlier runs. */
   absentSince: ReadonlyMap<string, Date>;
@@ -69,25 +69,23 @@ export type EndAction =
   | (EndBase & { kind: 'fail-stuck-preparing'; expectedStatusChangedAt: Date })
   | (EndBase & { kind: 'cancel-stale'; expectedStatus: 'queued' | 'pending'; expectedStatusChangedAt: Date });
 
-/** Upkeep: record what this run saw of a pod (the absence rule reads it next run). */
-export type RecordObservation = Action & {
-  kind: 'record-observation';
-  upkeep: true;
+/** The plan's upkeep: what this run saw of a pod, recorded for the absence rule of the next run. */
+export interface SeenPod {
   reservationId: string;
-  observation: PodObservation['kind'];
+  kind: PodObservation['kind'];
   error?: string;
-};
+}
 
-export type ExpireAction = EndAction | RecordObservation;
+export type ExpireAction = EndAction;
 
 const MINUTE_MS = 60_000;
 
-export function decideExpire(loaded: ExpireLoad, context: DecideContext<unknown>): Plan<ExpireAction> {
+export function decideExpire(loaded: ExpireLoad, context: DecideContext<unknown>): Plan<ExpireAction, SeenPod> {
   return decide({ ...loaded, now: context.now });
 }
 
 /** Actions most urgent first: all of them (the kernel defers what is past maxItems or the budget). */
-export function decide(input: ExpireInput): Plan<ExpireAction> {
+export function decide(input: ExpireInput): Plan<ExpireAction, SeenPod> {
   const ends: EndAction[] = [];
   let invalid = 0;
   for (const row of input.active) {
@@ -106,7 +104,7 @@ export function decide(input: ExpireInput): Plan<ExpireAction> {
   const ordered = ends.sort((a, b) => urgency(a) - urgency(b) || overdueFirst(a, b));
   const counts: Record<string, number> = { ...input.counts, deferred: unloadedBacklog(input) };
   if (invalid > 0) counts.skipped_null_expiry = (counts.skipped_null_expiry ?? 0) + invalid;
-  return { actions: [...records(input), ...ordered], counts };
+  return { actions: ordered, upkeep: seen(input), counts };
 }
 
 /** The deadline rule: past deadline + grace, to the millisecond. */
@@ -179,15 +177,11 @@ function end(kind: EndAction['kind'], reservationId: string, reason: string, exp
   return { kind, reservationId, reason, ...expected, entity, inputs, destructive: true, item: { reservationId, action: kind, reason } } as EndAction;
 }
 
-function records(input: ExpireInput): RecordObservation[] {
+function seen(input: ExpireInput): SeenPod[] {
   return [...input.pods].map(([reservationId, observation]) => ({
-    kind: 'record-observation',
-    upkeep: true,
     reservationId,
-    observation: observation.kind,
+    kind: observation.kind,
     ...(observation.kind === 'unknown' ? { error: observation.error } : {}),
-    entity: { kind: 'reservation', id: reservationId },
-    reason: `pod observed ${observation.kind}`,
   }));
 }
 

@@ -21,31 +21,35 @@ export interface LoadInput<Options, D> {
   invocation: Invocation<Options>;
 }
 
-/** One executor per action kind, or one set-based executor for batches of actions. */
-export type Execution<A extends Action, D> =
+/**
+ * One executor per action kind, or one set-based executor for batches of actions (which also takes
+ * the plan's upkeep, `U`, with its first batch).
+ */
+export type Execution<A extends Action, D, U = never> =
   | { executors: Executors<A, D>; /** Actions in flight at once (default 1). */ fanOut?(deps: D): number }
-  | { batch: { size: number; execute: BatchExecutor<A, D> } };
+  | { batch: { size: number; execute: BatchExecutor<A, D, U> } };
 
-interface ShapeBase<Options extends BaseOptions, D, Loaded, A extends Action> {
+interface ShapeBase<Options extends BaseOptions, D, Loaded, A extends Action, U = never> {
   name: FunctionName;
   optionsSchema: ZodType<Options, unknown>;
   /** Summary keys reported even when zero. */
   counters?: readonly string[];
   load(input: LoadInput<Options, D>): Promise<Loaded>;
-  decide(loaded: Loaded, context: DecideContext<Options>): Plan<A>;
+  decide(loaded: Loaded, context: DecideContext<Options>): Plan<A, U>;
 }
 
-export type FunctionShape<Options extends BaseOptions, D, Loaded, A extends Action> = ShapeBase<Options, D, Loaded, A> & Execution<A, D>;
+export type FunctionShape<Options extends BaseOptions, D, Loaded, A extends Action, U = never> = ShapeBase<Options, D, Loaded, A, U> &
+  Execution<A, D, U>;
 
 export type KernelDeps = { run: RunServices };
 
 /** A function on the kernel: its load and decide are exposed, so a policy preview can run them alone. */
-export type KernelDefinition<Options extends BaseOptions, D, Loaded, A extends Action> = FunctionDefinition<Options, D> &
-  Pick<ShapeBase<Options, D, Loaded, A>, 'load' | 'decide'>;
+export type KernelDefinition<Options extends BaseOptions, D, Loaded, A extends Action, U = never> = FunctionDefinition<Options, D> &
+  Pick<ShapeBase<Options, D, Loaded, A, U>, 'load' | 'decide'>;
 
-export function defineFunction<Options extends BaseOptions, D extends KernelDeps, Loaded, A extends Action>(
-  shape: FunctionShape<Options, D, Loaded, A>,
-): KernelDefinition<Options, D, Loaded, A> {
+export function defineFunction<Options extends BaseOptions, D extends KernelDeps, Loaded, A extends Action, U = never>(
+  shape: FunctionShape<Options, D, Loaded, A, U>,
+): KernelDefinition<Options, D, Loaded, A, U> {
   const definition = defineHandler<Options, D>({
     name: shape.name,
     optionsSchema: shape.optionsSchema,
@@ -57,7 +61,8 @@ export function defineFunction<Options extends BaseOptions, D extends KernelDeps
         const plan = shape.decide(loaded, { now: scope.now(), options: invocation.options, maxItems: scope.maxItems });
         for (const [key, value] of Object.entries(plan.counts ?? {})) run.count(key, value);
         const guarded = await guard(run, deps.run, plan.actions, clock);
-        await execute(shape, run, guarded.actions, deps);
+        // A run that acts on nothing (shadow mode, a tripped breaker) writes no upkeep either.
+        await execute(shape, run, guarded.actions, deps, guarded.actsOnNothing ? [] : (plan.upkeep ?? []));
         const message = [plan.message, guarded.message].filter((part) => part !== undefined).join('; ');
         return { ...run.report(message), ...(guarded.halted !== undefined ? { halted: guarded.halted } : {}) };
       }),
@@ -65,7 +70,8 @@ export function defineFunction<Options extends BaseOptions, D extends KernelDeps
   return { ...definition, load: shape.load, decide: shape.decide };
 }
 
-function execute<A extends Action, D>(execution: Execution<A, D>, run: Run, actions: A[], deps: D): Promise<void> {
-  if ('batch' in execution) return executeBatches(run, actions, execution.batch.execute, deps, execution.batch.size);
+function execute<A extends Action, D, U>(execution: Execution<A, D, U>, run: Run, actions: A[], deps: D, upkeep: readonly U[] = []): Promise<void> {
+  if ('batch' in execution) return executeBatches(run, actions, execution.batch.execute, deps, execution.batch.size, upkeep);
+  if (upkeep.length > 0) throw new Error(`${run.fn}: a plan's upkeep needs a batch executor`);
   return executeActions(run, actions, execution.executors, deps, { fanOut: execution.fanOut?.(deps) });
 }

@@ -15,6 +15,8 @@ export interface ActionResult {
   outcome: ActionOutcome;
   /** Summary counters this action adds one to. */
   counters?: string[];
+  /** Summary counters this action adds a number to (zero included: the key is then reported). */
+  counts?: Record<string, number>;
   /** `actions_total` outcome labels to add one to (default: the outcome). */
   metrics?: string[];
   /** Set when the run must end `failed` because of this action (unverified evidence, an error). */
@@ -28,9 +30,11 @@ export type Executors<A extends Action, D> = { [K in A['kind']]: Executor<A & { 
 
 /**
  * Set-based execution: one call applies a batch of actions (each still a compare-and-set per row)
- * and answers one result per action, in order.
+ * in one commit and answers one result per action, in order. `upkeep` (the plan's) comes with the
+ * first batch only, or alone; it is empty otherwise. Throwing fails the batch: the kernel splits it
+ * and retries the parts, so the executor never handles a partial failure itself.
  */
-export type BatchExecutor<A extends Action, D> = (run: Run, actions: A[], deps: D) => Promise<ActionResult[]>;
+export type BatchExecutor<A extends Action, D, U = never> = (run: Run, actions: A[], deps: D, upkeep: readonly U[]) => Promise<ActionResult[]>;
 
 export interface ExecuteOptions {
   /** Actions in flight at once (default 1: in order). */
@@ -45,30 +49,31 @@ export async function executeActions<A extends Action, D>(
   options: ExecuteOptions = {},
 ): Promise<void> {
   const limit = pLimit(Math.max(1, options.fanOut ?? 1));
-  const state = { left: run.scope.maxItems, duplicate: false };
+  const state = { duplicate: false };
   await Promise.all(actions.map((action) => limit(() => executeOne(run, action, executors, deps, state))));
 }
 
 /**
- * Upkeep: a write that goes with what the run read (e.g. recording the pod observations it made),
- * not an item of work. With batches it is never cut by maxItems nor listed by a dry run (which
- * writes nothing), and it commits with the first batch (alone when there is no other action).
- */
-export type Upkeep = { upkeep: true };
-
-const isUpkeep = (action: Action): boolean => (action as Partial<Upkeep>).upkeep === true;
-
-/**
  * Batches of `size`, in order: a batch started after the budget is deferred whole, maxItems cuts
- * the last one short, and a batch that throws fails its actions only.
+ * the last one short, and the plan's upkeep commits with the first batch (alone when no action is
+ * taken). A batch that throws is halved and each half retried on its own (the upkeep with the
+ * first), down to single actions, so one bad row costs only itself and a few extra commits. A
+ * DuplicateDelivery stops the run's work: the run that recorded the event did it in full.
  */
-export async function executeBatches<A extends Action, D>(run: Run, actions: readonly A[], execute: BatchExecutor<A, D>, deps: D, size: number): Promise<void> {
-  const upkeep = actions.filter(isUpkeep);
-  const work = actions.filter((action) => !isUpkeep(action));
-  const taken = work.slice(0, run.scope.maxItems);
-  run.count('deferred', work.length - taken.length);
+export async function executeBatches<A extends Action, D, U = never>(
+  run: Run,
+  actions: readonly A[],
+  execute: BatchExecutor<A, D, U>,
+  deps: D,
+  size: number,
+  upkeep: readonly U[] = [],
+): Promise<void> {
+  const taken = actions.slice(0, run.scope.maxItems);
+  run.count('deferred', actions.length - taken.length);
+  const state = { duplicate: false };
   for (let start = 0; start < taken.length || (start === 0 && upkeep.length > 0); start += size) {
     const batch = taken.slice(start, start + size);
+    if (state.duplicate) return;
     if (run.now() >= run.scope.deadline) {
       run.count('deferred', batch.length);
       continue;
@@ -77,42 +82,85 @@ export async function executeBatches<A extends Action, D>(run: Run, actions: rea
       batch.forEach((action) => plan(run, action));
       continue;
     }
-    await executeBatch(run, start === 0 ? [...upkeep, ...batch] : batch, execute, deps);
+    await executeBatch(run, batch, start === 0 ? upkeep : [], execute, deps, state);
   }
 }
 
-async function executeBatch<A extends Action, D>(run: Run, batch: A[], execute: BatchExecutor<A, D>, deps: D): Promise<void> {
+async function executeBatch<A extends Action, D, U>(
+  run: Run,
+  batch: A[],
+  upkeep: readonly U[],
+  execute: BatchExecutor<A, D, U>,
+  deps: D,
+  state: ExecutionState,
+): Promise<void> {
+  if (state.duplicate) return;
   try {
-    const results = await execute(run, batch, deps);
+    const results = await execute(run, batch, deps, upkeep);
     batch.forEach((action, index) => settle(run, action, results[index] ?? { outcome: 'failed', failure: 'no result for the action' }));
   } catch (err) {
-    for (const action of batch) await fail(run, action, err);
+    if (err instanceof DuplicateDelivery) return duplicate(run, state);
+    const parts = halves(batch, upkeep);
+    if (parts.length < 2) return failBatch(run, batch, upkeep, err);
+    for (const [actions, withUpkeep] of parts) await executeBatch(run, actions, withUpkeep, execute, deps, state);
   }
+}
+
+/** Two parts that together hold the batch (the upkeep with the first), or one when it cannot split. */
+function halves<A, U>(batch: A[], upkeep: readonly U[]): [A[], readonly U[]][] {
+  if (batch.length > 1) {
+    const middle = Math.ceil(batch.length / 2);
+    return [[batch.slice(0, middle), upkeep], [batch.slice(middle), []]];
+  }
+  if (batch.length === 1 && upkeep.length > 0) return [[[], upkeep], [batch, []]];
+  return [[batch, upkeep]];
+}
+
+async function failBatch<A extends Action, U>(run: Run, batch: A[], upkeep: readonly U[], err: unknown): Promise<void> {
+  if (upkeep.length > 0) {
+    const error = coerceError(err);
+    run.count('upkeep_failed', upkeep.length);
+    run.failures.push(`upkeep (${upkeep.length} write(s)): ${error.message}`);
+    run.log.error({ err: error, writes: upkeep.length }, 'upkeep could not be written; a later run writes its own');
+  }
+  for (const action of batch) await fail(run, action, err);
+}
+
+/** Counted once however many actions or batches it stops. */
+function duplicate(run: Run, state: ExecutionState): void {
+  if (state.duplicate) return;
+  state.duplicate = true;
+  run.count('duplicate_events');
 }
 
 interface ExecutionState {
-  left: number;
   duplicate: boolean;
 }
+
+/**
+ * Per-action upkeep for executors (an action flagged `upkeep: true`): run outside maxItems and never
+ * in a dry run. Batch executors take the plan's `upkeep` instead.
+ */
+const isUpkeep = (action: Action): boolean => (action as { upkeep?: unknown }).upkeep === true;
 
 async function executeOne<A extends Action, D>(run: Run, action: A, executors: Executors<A, D>, deps: D, state: ExecutionState): Promise<void> {
   // A duplicate delivery was already done in full by the run that recorded it.
   if (state.duplicate) return;
-  if (state.left <= 0 || run.now() >= run.scope.deadline) {
-    run.count('deferred');
-    return;
+  if (isUpkeep(action)) {
+    if (run.scope.dryRun || run.now() >= run.scope.deadline) return;
+  } else {
+    if (run.itemsLeft <= 0 || run.now() >= run.scope.deadline) {
+      run.count('deferred');
+      return;
+    }
+    run.started += 1;
+    if (run.scope.dryRun) return plan(run, action);
   }
-  state.left -= 1;
-  if (run.scope.dryRun) return plan(run, action);
   const executor = executors[action.kind as A['kind']] as unknown as Executor<A, D>;
   try {
     settle(run, action, await executor(run, action, deps));
   } catch (err) {
-    if (err instanceof DuplicateDelivery) {
-      state.duplicate = true;
-      run.count('duplicate_events');
-      return;
-    }
+    if (err instanceof DuplicateDelivery) return duplicate(run, state);
     await fail(run, action, err);
   }
 }
@@ -125,6 +173,7 @@ function plan(run: Run, action: Action): void {
 
 function settle(run: Run, action: Action, result: ActionResult): void {
   for (const counter of result.counters ?? []) run.count(counter);
+  for (const [key, by] of Object.entries(result.counts ?? {})) run.count(key, by);
   for (const outcome of result.metrics ?? [result.outcome]) run.metrics.actions.inc({ function: run.fn, kind: action.kind, outcome });
   if (result.failure !== undefined) run.failures.push(`${action.entity.kind} ${action.entity.id}: ${result.failure}`);
 }

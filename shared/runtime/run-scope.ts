@@ -139,6 +139,7 @@ async function recorded(
     const report = await work(scope);
     if (report.failures.length > 0) await releaseClaim();
     const delivery = staged.length > 0 ? await deliver(services, runId, staged) : undefined;
+    if (!dryRun) await gaugeBacklog(services);
     if (abandoned > 0) report.summary = { ...report.summary, runs_abandoned: abandoned };
     return await finish(services, scope, report, [redelivery, delivery], invocation.kind === 'event');
   } catch (err) {
@@ -183,10 +184,14 @@ async function deliver(services: RunServices, owner: string, eventIds?: string[]
     maxAttempts: services.eventMaxAttempts,
   });
   for (const [reason, count] of Object.entries(report.dead)) services.metrics.eventsDeadLettered.inc({ reason }, count);
+  return report;
+}
+
+/** Once per run, after the run's own delivery (the fleet gauges in pod-watch hold it between runs). */
+async function gaugeBacklog(services: RunServices): Promise<void> {
   const backlog = await outboxBacklog(services.pool);
   services.metrics.outboxBacklog.set(backlog.undelivered);
   services.metrics.outboxDeadLetters.set(backlog.dead);
-  return report;
 }
 
 async function finish(services: RunServices, scope: RunScope, report: RunReport, deliveries: Delivery[], isEvent: boolean): Promise<RunResult> {

@@ -1,8 +1,9 @@
 /*
  * expire at fleet scale (issue 18): a run that ends 1,000 due reservations with event delivery on
- * executes O(batches) SQL statements, not O(rows) — each batch of transitions, their outbox rows
- * and decisions commits in a few set-based statements, and the delivered events are marked in one
- * UPDATE. Counted exactly, at the pg client, for two sizes: the difference is per batch only.
+ * executes O(batches) SQL statements, not O(rows) — each batch of transitions and their decisions
+ * is one statement, their outbox rows one more, and the delivered events are marked in one UPDATE.
+ * Counted exactly, at the pg client: the same work twice gives the same count, and two more batches
+ * add exactly their own statements.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -21,7 +22,7 @@ beforeAll(async () => {
 afterAll(() => new Promise<void>((resolve) => sink.close(() => resolve())));
 
 // Event delivery on, as deployed; a pod check of 1 keeps the rotation's share constant.
-const h = useFunctionHarness(() => ({ EVENT_DELIVERY: 'knative', K_SINK: sinkUrl, POD_CHECK_BATCH: '1', MAX_ITEMS: '5000' }));
+const h = useFunctionHarness(() => ({ EVENT_DELIVERY: 'knative', K_SINK: sinkUrl, POD_CHECK_BATCH: '1', MAX_ITEMS: '10000' }));
 
 const texts: string[] = [];
 const proto = pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
@@ -64,16 +65,21 @@ async function statementsOfRun(count: number) {
 const marking = (texts: string[]) => texts.filter((text) => /update event_outbox set delivered_at/i.test(text)).length;
 
 describe('expire: statements per run are O(batches)', () => {
-  it('1,000 due with delivery on: a fixed number of statements per batch of transitions, one UPDATE marks every delivered event', async () => {
-    const small = (await statementsOfRun(500)).texts;
+  it('1,000 due with delivery on: the same statements for the same work, a fixed number per batch, one UPDATE marks every delivered event', async () => {
+    const first = (await statementsOfRun(1000)).texts;
     await h.deps.pool.query('delete from event_outbox; delete from reservations');
-    const { texts: large, runId } = await statementsOfRun(1000);
-    const extraBatches = (1000 - 500) / BATCH_SIZE;
-    // Begin, the compare-and-set UPDATE, the decisions, the outbox rows, commit.
-    expect(large.length - small.length).toBe(extraBatches * 5);
-    expect(marking(large)).toBe(1);
-    expect(large.length).toBeLessThan(100);
+    const { texts: again, runId } = await statementsOfRun(1000);
+    // Deterministic: the same work, the same statements.
+    expect(again.length).toBe(first.length);
+    expect(marking(again)).toBe(1);
     expect(Number((await h.deps.pool.query(`select count(*) from decision_log where run_id = $1`, [runId])).rows[0].count)).toBe(1000);
     expect(Number((await h.deps.pool.query('select count(*) from event_outbox where delivered_at is not null')).rows[0].count)).toBe(1000);
-  }, 120_000);
+    // The whole run: runs table, lock, rails, reads, one batch, delivery.
+    expect(again.length).toBeLessThanOrEqual(30);
+    await h.deps.pool.query('delete from event_outbox; delete from reservations');
+    const large = (await statementsOfRun(1000 + 2 * BATCH_SIZE)).texts;
+    // Per extra batch: begin, the compare-and-set UPDATE with its decisions (one statement), the outbox rows, commit.
+    expect(large.length - again.length).toBe(2 * 4);
+    expect(marking(large)).toBe(1);
+  }, 180_000);
 });

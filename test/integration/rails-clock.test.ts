@@ -2,7 +2,8 @@
  * Clock sanity: a function whose clock is more than CLOCK_SKEW_MAX_SECONDS from the database's
  * refuses its destructive actions (not executed, reported, counted, decision-logged) and ends
  * `halted`; with the clocks in agreement it acts. A wall clock shifted by a fixed offset stands in
- * for a node whose time drifted (the harness's manual clock is never compared with the database).
+ * for a node whose time drifted; a manual clock is checked the same way (the other harnesses turn
+ * the rail off explicitly with CLOCK_SKEW_MAX_SECONDS=0, since their clocks keep their own time).
  */
 import { randomUUID } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -59,6 +60,18 @@ describe('clock sanity', () => {
     expect(Math.abs(logged[1].inputs.clock.skewSeconds)).toBeGreaterThan(110);
     expect(Math.abs((await skewGauge())!)).toBeGreaterThan(110);
     expect(await q('select outcome from function_runs where id = $1', [result.runId])).toEqual([{ outcome: 'halted' }]);
+  });
+
+  it('a manual clock is checked too: two minutes from the database it refuses, set to the database time it acts', async () => {
+    const ids = await stuckLabs(2);
+    const databaseNow = (await q('select now() as now'))[0].now as Date;
+    h.clock.set(new Date(databaseNow.getTime() + 120_000));
+    const refused = await h.schedule(endingWatchdog);
+    expect(refused).toMatchObject({ outcome: 'halted', summary: { refused_clock: 2, finished: 0 } });
+    expect(await statuses(ids)).toEqual(['ending', 'ending']);
+    h.clock.set((await q('select now() as now'))[0].now as Date);
+    expect(await h.schedule(endingWatchdog)).toMatchObject({ outcome: 'succeeded', summary: { finished: 2 } });
+    expect(await statuses(ids)).toEqual(['finished', 'finished']);
   });
 
   it('does NOT refuse within the limit: a clock 10 s off acts as usual', async () => {

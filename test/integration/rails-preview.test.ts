@@ -5,8 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { endingWatchdog } from '../../functions/ending-watchdog/handler.js';
-import { warn } from '../../functions/warn/handler.js';
 import { formatPreview, parsePreviewArgs } from '../../local/cli-preview.js';
+import { baseOptionsSchema } from '../../shared/runtime/invocation.js';
 import type { FunctionDefinition, BaseOptions } from '../../shared/runtime/invocation.js';
 import { kernelFunction, previewPolicy } from '../../shared/runtime/rails/preview.js';
 import { useFunctionHarness } from '../support/function-harness.js';
@@ -71,7 +71,9 @@ describe('policy preview', () => {
   });
 
   it('a function not on the run kernel answers a clear error', () => {
-    expect(() => kernelFunction(warn as unknown as FunctionDefinition<BaseOptions, never>)).toThrow(/warn is not on the run kernel yet .* cannot be previewed/);
+    // A bare handler (no load, no decide), as a function off the kernel is.
+    const bare: FunctionDefinition<BaseOptions, never> = { name: 'warn', optionsSchema: baseOptionsSchema, consumes: [], handle: async () => ({ outcome: 'succeeded', summary: {} }) };
+    expect(() => kernelFunction(bare)).toThrow(/warn is not on the run kernel yet .* cannot be previewed/);
   });
 
   it('parses --set and refuses unknown settings', () => {

@@ -78,6 +78,31 @@ const batcher = defineFunction<BaseOptions, Deps, { id: string }[], Bump>({
   },
 });
 
+// Set-based with the plan's upkeep (the last lab gets +100 once, committed with the first batch); a
+// batch holding a poisoned lab (id starting with 0) fails inside its commit, after the upkeep's write.
+const keeper = defineFunction<BaseOptions, Deps, { id: string }[], Bump, string>({
+  name: 'expire',
+  optionsSchema: baseOptionsSchema,
+  load: async ({ deps }) => (await deps.pool.query<{ id: string }>(`select id from labs where status = 'ending' order by id`)).rows,
+  decide: (labs: { id: string }[]) => ({
+    actions: labs.map((lab): Bump => ({ kind: 'bump', labId: lab.id, entity: { kind: 'lab', id: lab.id }, reason: 'test' })),
+    upkeep: labs.slice(-1).map((lab) => lab.id),
+  }),
+  batch: {
+    size: 4,
+    execute: async (run, actions, _deps, upkeep) => {
+      behaviour.batches += 1;
+      await run.commit(async (db) => {
+        await db.query('update labs set watchdog_unknown_attempts = watchdog_unknown_attempts + 100 where id = any($1::uuid[])', [upkeep]);
+        await db.query('update labs set watchdog_unknown_attempts = watchdog_unknown_attempts + 1 where id = any($1::uuid[])', [actions.map((action) => action.labId)]);
+        if (actions.some((action) => action.labId.startsWith('0'))) throw new Error('poisoned row');
+        return { value: undefined, decisions: actions.map((action) => ({ entityKind: 'lab' as const, entityId: action.labId, action: 'bump', reason: 'test' })) };
+      });
+      return actions.map(() => ({ outcome: 'applied' as const, counters: ['bumped'] }));
+    },
+  },
+});
+
 const ports = async () => (await h.deps.pool.query<{ n: number }>('select watchdog_unknown_attempts as n from labs order by id')).rows.map((row) => row.n);
 const decisions = async () => (await h.deps.pool.query<{ action: string; outcome: string; run_id: string; function: string }>(`select action, outcome, run_id, function from decision_log where entity_kind = 'lab' and entity_id in (select id::text from labs)`)).rows;
 const outbox = async () => Number((await h.deps.pool.query('select count(*) from event_outbox')).rows[0].count);
@@ -164,7 +189,48 @@ describe('the run kernel', () => {
     await h.deps.pool.query('delete from labs');
     await labs(3, true);
     const result = await h.schedule(batcher);
-    expect(result).toMatchObject({ outcome: 'failed', summary: { bumped: 1, actions_failed: 2 } });
-    expect(await ports()).toEqual([0, 0, 1]);
+    // The failed batch [0…, a…] is split: the poisoned action fails alone, its neighbour is applied.
+    expect(result).toMatchObject({ outcome: 'failed', summary: { bumped: 2, actions_failed: 1 } });
+    expect(await ports()).toEqual([0, 1, 1]);
+  });
+
+  it('a batch with one poisoned row settles the others: the batch is halved down to the bad row, which alone fails and is logged', async () => {
+    const made = await labs(8, true);
+    const result = await h.schedule(keeper);
+    expect(result).toMatchObject({ outcome: 'failed', summary: { bumped: 7, actions_failed: 1 } });
+    expect(result.message).toContain('poisoned row');
+    // ids sort the poisoned lab first; the upkeep (+100, the last lab) is written once, with the first part that commits.
+    expect(await ports()).toEqual([0, 1, 1, 1, 1, 1, 1, 101]);
+    const logged = await decisions();
+    expect(logged.filter((d) => d.outcome === 'applied')).toHaveLength(7);
+    expect(logged.filter((d) => d.outcome === 'failed')).toEqual([expect.objectContaining({ action: 'bump' })]);
+    // Batches of 4: [0 a a a]+upkeep fails → [0 a]+upkeep fails → [0]+upkeep fails → upkeep alone ok, [0] fails;
+    // then [a], [a a] and the second batch [a a a a] commit: 8 calls, 4 of them for the poisoned row.
+    expect(behaviour.batches).toBe(8);
+    expect(made).toHaveLength(8);
+  });
+
+  it("the plan's upkeep commits alone when nothing is to be done, and is NOT written by a dry run", async () => {
+    await labs(2);
+    await h.manual(keeper, { dryRun: true });
+    expect(await ports()).toEqual([0, 0]);
+    expect(behaviour.batches).toBe(0);
+    expect((await h.manual(keeper, { maxItems: 1 })).summary).toMatchObject({ bumped: 1, deferred: 1 });
+    expect(await ports()).toEqual([1, 100]);
+  });
+
+  it('a duplicate delivery stops a batched run: counted once, no batch after the first, nothing done twice', async () => {
+    await labs(5);
+    const event = { id: randomUUID(), type: EventTypes.labFinished, source: '/test', data: {} } as never;
+    expect(await h.event(batcher, event)).toMatchObject({ outcome: 'accepted', summary: { bumped: 5 } });
+    expect(await inboxRows()).toBe(1);
+    expect(behaviour.batches).toBe(3);
+    behaviour.batches = 0;
+    const again = await h.event(batcher, event);
+    expect(again).toMatchObject({ outcome: 'accepted', summary: { duplicate_events: 1 } });
+    expect(again.summary.actions_failed).toBeUndefined();
+    expect(again.summary.bumped).toBeUndefined();
+    expect(behaviour.batches).toBe(1);
+    expect(await ports()).toEqual([1, 1, 1, 1, 1]);
   });
 });

@@ -5,20 +5,19 @@
  * the real entry (classification, options, runs table, outbox, inbox).
  */
 import { randomUUID } from 'node:crypto';
-import { Writable } from 'node:stream';
 import { allFunctions } from '../../functions/index.js';
 import { ManualClock } from '../../shared/clock.js';
 import { loadConfig } from '../../shared/config.js';
 import { makeDeps } from '../../shared/deps.js';
 import type { Deps } from '../../shared/deps.js';
 import { EventTypes } from '../../shared/events/types.js';
-import { createLogger } from '../../shared/log.js';
 import { createEndpoint } from '../../shared/runtime/endpoint.js';
 import type { Endpoint } from '../../shared/runtime/endpoint.js';
 import { seededRandom } from '../../sim/faults.js';
 import { startSim } from '../../sim/server.js';
 import type { Sim } from '../../sim/server.js';
 import type { TestDatabase } from '../support/database.js';
+import { functionEnv, silentLog, WORLD_START } from '../support/world.js';
 import { startBus } from './bus.js';
 import type { Bus } from './bus.js';
 import { loadPodWatchConfig } from '../../pod-watch/config.js';
@@ -29,11 +28,11 @@ import { createKube } from '../../shared/kube/index.js';
 import { blowsAt, planFleet, RES_NS, seedFleet } from './fleet.js';
 import type { Fleet, PodChange } from './fleet.js';
 
-export const START = '2026-06-01T12:00:00Z';
+export const START = WORLD_START;
 export const UPDATER = 'gpu-dev-availability-updater';
 const BODY_LIMIT = 262_144;
 
-export const silentLog = createLogger({ level: 'silent', hashSalt: 's', destination: new Writable({ write: (_c, _e, done) => done() }) });
+export { silentLog };
 
 /** One instance of every function; each function has its own Deps and pool, as its own pod would. */
 export interface Replica {
@@ -76,13 +75,12 @@ export interface World {
 
 /** Configuration every replica and every crash child shares. */
 export function replicaEnv(db: TestDatabase, sim: Sim, busUrl: string, extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    DATABASE_URL: db.url, DB_POOL_MAX: '3', KUBE_API_SERVER: sim.url, KUBE_TOKEN: sim.token,
-    AWS_ENDPOINT_URL: sim.url, AWS_ACCESS_KEY_ID: 'AKIDTEST', AWS_SECRET_ACCESS_KEY: 'secret', AWS_REGION: 'us-east-1',
-    EVENT_DELIVERY: 'knative', K_SINK: `${busUrl}/`, AVAILABILITY_UPDATER_FUNCTION_NAME: UPDATER,
-    KUBE_REQUEST_TIMEOUT_MS: '3000', EXEC_TIMEOUT_SECONDS: '5', AWS_REQUEST_TIMEOUT_MS: '3000', LOG_LEVEL: 'silent',
-    SECRETS_DIR: '/nonexistent', ...extra,
-  };
+  return functionEnv(db.url, sim, {
+    DB_POOL_MAX: '3', EVENT_DELIVERY: 'knative', K_SINK: `${busUrl}/`, AVAILABILITY_UPDATER_FUNCTION_NAME: UPDATER,
+    AWS_REQUEST_TIMEOUT_MS: '3000', LOG_LEVEL: 'silent',
+    // The replicas share a manual clock that keeps its own time: clock sanity off.
+    CLOCK_SKEW_MAX_SECONDS: '0', ...extra,
+  });
 }
 
 function makeReplica(env: Record<string, string>, clock: ManualClock): Replica {

@@ -17,16 +17,15 @@ const policy = {
 
 // The end actions decide returns, without what the kernel reads (entity, inputs, dry-run item, the
 // destructive flag the safety rails weigh — every end carries it), and what it counted; the upkeep
-// (observations to record) is tested on its own below.
+// (the plan's observations to record) is tested on its own below.
 function decide(given: ExpireInput) {
   const plan = decidePlan(given);
   const ends = plan.actions.flatMap((action) => {
-    if (action.kind === 'record-observation') return [];
     const { entity: _entity, inputs: _inputs, item: _item, destructive, ...end } = action;
     if (destructive !== true) throw new Error(`end action ${end.kind} is not marked destructive`);
     return [end as Omit<EndAction, 'entity' | 'inputs' | 'item' | 'destructive'>];
   });
-  return { ends, counts: plan.counts ?? {}, records: plan.actions.filter((action) => action.kind === 'record-observation') };
+  return { ends, counts: plan.counts ?? {}, records: plan.upkeep ?? [] };
 }
 
 const active = (overrides: Partial<ActiveReservation> = {}): ActiveReservation => ({
@@ -93,8 +92,7 @@ describe('expire: pods that are gone', () => {
   it('records the first 404 and does not expire yet', () => {
     const result = decide(input({ active: [active()], pods: gone }));
     expect(result.ends).toEqual([]);
-    expect(result.records).toEqual([expect.objectContaining({ kind: 'record-observation', reservationId: 'r-1', observation: 'absent', upkeep: true })]);
-    expect(result.records.some((record) => 'destructive' in record)).toBe(false);
+    expect(result.records).toEqual([{ reservationId: 'r-1', kind: 'absent' }]);
     expect(absentSince(undefined, 'absent', now)).toEqual(now);
   });
 
@@ -127,7 +125,7 @@ describe('expire: pods that are gone', () => {
 
   it('forgets an absence when the pod is seen again', () => {
     const result = decide(input({ active: [active()], pods: new Map([['r-1', present()]]), absentSince: new Map([['r-1', at(-5)]]) }));
-    expect(result.records).toEqual([expect.objectContaining({ reservationId: 'r-1', observation: 'present' })]);
+    expect(result.records).toEqual([{ reservationId: 'r-1', kind: 'present' }]);
     expect(absentSince(at(-5), 'present', now)).toBeUndefined();
     expect(result.ends).toEqual([]);
   });

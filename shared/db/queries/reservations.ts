@@ -123,6 +123,33 @@ export interface EndRequest {
   now: Date;
 }
 
+/** What each end is recorded as in the decision log (applied when its row changed, conflict when not). */
+export interface EndDecision {
+  action: string;
+  inputs?: Record<string, unknown>;
+}
+
+export interface DecisionLogTarget {
+  runId: string;
+  fn: string;
+  decidedAt: Date;
+}
+
+const END_SET = `
+       status = q.to_status, status_changed_at = q.now, reservation_ended = coalesce(r.reservation_ended, q.now),
+       failure_reason = case when q.record_reason then q.reason else r.failure_reason end,
+       failed_at = case when q.to_status = 'failed' then q.now else r.failed_at end,
+       cancelled_at = case when q.to_status = 'cancelled' then q.now else r.cancelled_at end,
+       status_history = coalesce(r.status_history, '[]'::jsonb)
+         || jsonb_build_array(jsonb_build_object('status', q.to_status, 'at', q.now, 'reason', q.reason, 'by', 'devenv-lifecycle'))`;
+const END_WHERE = `
+     where r.reservation_id = q.reservation_id and r.status = q.from_status
+       and (q.expected_expires_at is null or date_trunc('milliseconds', r.expires_at) = q.expected_expires_at)
+       and (q.expected_status_changed_at is null or date_trunc('milliseconds', r.status_changed_at) = q.expected_status_changed_at)`;
+const END_RECORD = `jsonb_to_recordset($1::jsonb) as q(reservation_id text, from_status text, to_status text, reason text,
+       expected_expires_at timestamptz, expected_status_changed_at timestamptz, record_reason boolean, now timestamptz,
+       action text, inputs jsonb)`;
+
 /**
  * End many reservations in one statement, each under its own compare-and-set; returns the rows that
  * changed. Instants are compared at millisecond precision: the expected values were read into
@@ -131,25 +158,39 @@ export interface EndRequest {
 export async function endReservations(db: Db, requests: EndRequest[]): Promise<ReservationRow[]> {
   if (requests.length === 0) return [];
   const { rows } = await db.query<ReservationRow>(
-    `update reservations r set
-       status = q.to_status, status_changed_at = q.now, reservation_ended = coalesce(r.reservation_ended, q.now),
-       failure_reason = case when q.record_reason then q.reason else r.failure_reason end,
-       failed_at = case when q.to_status = 'failed' then q.now else r.failed_at end,
-       cancelled_at = case when q.to_status = 'cancelled' then q.now else r.cancelled_at end,
-       status_history = coalesce(r.status_history, '[]'::jsonb)
-         || jsonb_build_array(jsonb_build_object('status', q.to_status, 'at', q.now, 'reason', q.reason, 'by', 'devenv-lifecycle'))
-     from jsonb_to_recordset($1::jsonb) as q(reservation_id text, from_status text, to_status text, reason text,
-       expected_expires_at timestamptz, expected_status_changed_at timestamptz, record_reason boolean, now timestamptz)
-     where r.reservation_id = q.reservation_id and r.status = q.from_status
-       and (q.expected_expires_at is null or date_trunc('milliseconds', r.expires_at) = q.expected_expires_at)
-       and (q.expected_status_changed_at is null or date_trunc('milliseconds', r.status_changed_at) = q.expected_status_changed_at)
+    `update reservations r set ${END_SET}
+     from ${END_RECORD} ${END_WHERE}
      returning ${prefixed('r')}`,
-    [JSON.stringify(requests.map(toRecord))],
+    [JSON.stringify(requests.map((request) => toRecord(request)))],
   );
   return rows;
 }
 
-function toRecord(request: EndRequest) {
+/**
+ * endReservations and, in the same statement, one decision-log entry per request: `applied` when
+ * its row changed, `conflict` when the compare-and-set matched nothing (an extension or another
+ * runner won). One round trip for a whole batch, whatever its size.
+ */
+export async function endReservationsLogged(db: Db, requests: (EndRequest & EndDecision)[], log: DecisionLogTarget): Promise<ReservationRow[]> {
+  if (requests.length === 0) return [];
+  const { rows } = await db.query<ReservationRow>(
+    `with q as (select * from ${END_RECORD}),
+     ended as (
+       update reservations r set ${END_SET}
+       from q ${END_WHERE}
+       returning ${prefixed('r')}),
+     logged as (
+       insert into decision_log (decided_at, run_id, function, entity_kind, entity_id, action, reason, inputs, outcome)
+       select $2, $3::uuid, $4, 'reservation', q.reservation_id, q.action, q.reason, coalesce(q.inputs, '{}'::jsonb),
+              case when ended.reservation_id is null then 'conflict' else 'applied' end
+       from q left join ended using (reservation_id))
+     select * from ended`,
+    [JSON.stringify(requests.map((request) => toRecord(request, request))), log.decidedAt, log.runId, log.fn],
+  );
+  return rows;
+}
+
+function toRecord(request: EndRequest, decision?: EndDecision) {
   return {
     reservation_id: request.reservationId,
     from_status: request.from,
@@ -159,6 +200,8 @@ function toRecord(request: EndRequest) {
     expected_status_changed_at: request.expectedStatusChangedAt?.toISOString() ?? null,
     record_reason: request.recordReason,
     now: request.now.toISOString(),
+    action: decision?.action ?? null,
+    inputs: decision?.inputs ?? null,
   };
 }
 

@@ -5,6 +5,7 @@
  */
 import { databaseNow } from '../../db/queries/breaker.js';
 import type { Db } from '../../db/pool.js';
+import type { RailsSettings } from './settings.js';
 
 export interface ClockReading {
   /** The function's clock minus the database's, in seconds (positive: the function is ahead). */
@@ -23,6 +24,11 @@ export async function readClock(db: Db, now: () => Date): Promise<ClockReading> 
   const after = now().getTime();
   const functionNow = new Date((before + after) / 2);
   return { skewSeconds: (functionNow.getTime() - database.getTime()) / 1000, functionNow, databaseNow: database };
+}
+
+/** CLOCK_SKEW_MAX_SECONDS=0: the rail is off (set explicitly by harnesses that keep their own time). */
+export function clockRailOn(settings: Pick<RailsSettings, 'clockSkewMaxSeconds'>): boolean {
+  return settings.clockSkewMaxSeconds > 0;
 }
 
 export function clockRefuses(reading: ClockReading, maxSkewSeconds: number): boolean {

@@ -5,13 +5,13 @@
  * without a live override, act on nothing). Whatever a rail withholds is counted and logged with
  * its evidence, and a halting rail ends the run `halted`. A dry run passes through untouched.
  */
-import { ManualClock } from '../../clock.js';
 import { fleetSize, liveOverride, recentDestructive } from '../../db/queries/breaker.js';
+import type { FleetSize } from '../../db/queries/breaker.js';
 import type { Action } from '../../plan.js';
 import type { DecisionEntry, Run } from '../run.js';
 import type { RunServices } from '../run-scope.js';
 import { breakerEvidence, breakerReason, breakerTrips } from './breaker.js';
-import { clockEvidence, clockRefuses, readClock } from './clock.js';
+import { clockEvidence, clockRailOn, clockRefuses, readClock } from './clock.js';
 import type { ClockReading } from './clock.js';
 import type { RailsSettings } from './settings.js';
 
@@ -20,15 +20,17 @@ export interface Guarded<A extends Action> {
   actions: A[];
   /** Why the run ends `halted`, when a rail withheld destructive actions. */
   halted?: string;
+  /** Shadow mode or a tripped breaker: the run acts on nothing, its upkeep included. */
+  actsOnNothing?: true;
   message?: string;
 }
 
 /**
- * Measured at the start of the run, before anything is loaded. A manual clock (tests, benchmarks)
- * keeps a time of its own on purpose and is never compared with the database's.
+ * Measured at the start of the run, before anything is loaded, whatever the clock. Only a limit of 0
+ * turns the rail off: a harness whose clock keeps a time of its own on purpose says so explicitly.
  */
 export async function startRails(run: Run, services: RunServices): Promise<ClockReading | undefined> {
-  if (!services.rails || run.scope.dryRun || services.clock instanceof ManualClock) return undefined;
+  if (!services.rails || run.scope.dryRun || !clockRailOn(services.rails)) return undefined;
   const reading = await readClock(services.pool, () => run.now());
   run.metrics.clockSkewSeconds.set({ function: run.fn }, reading.skewSeconds);
   return reading;
@@ -47,7 +49,7 @@ export async function guard<A extends Action>(run: Run, services: RunServices, a
 async function shadow<A extends Action>(run: Run, actions: A[]): Promise<Guarded<A>> {
   run.count('shadow', actions.length);
   await run.append(actions.map((action) => entry(action, 'shadow mode: decided, not acted on', 'shadow')));
-  return { actions: [], message: `shadow mode: ${actions.length} decision(s) recorded, nothing acted on` };
+  return { actions: [], actsOnNothing: true, message: `shadow mode: ${actions.length} decision(s) recorded, nothing acted on` };
 }
 
 async function refuseForClock<A extends Action>(run: Run, actions: A[], clock: ClockReading, settings: RailsSettings): Promise<Guarded<A>> {
@@ -63,8 +65,8 @@ async function refuseForClock<A extends Action>(run: Run, actions: A[], clock: C
 
 async function breaker<A extends Action>(run: Run, services: RunServices, settings: RailsSettings, actions: A[], destructive: A[]): Promise<Guarded<A>> {
   const since = new Date(run.now().getTime() - settings.breakerWindowMinutes * 60_000);
-  const [recent, size] = await Promise.all([recentDestructive(services.pool, run.fn, since), fleetSize(services.pool)]);
-  const evidence = breakerEvidence(destructive, recent, size, settings);
+  const recent = await recentDestructive(services.pool, run.fn, since);
+  const evidence = breakerEvidence(destructive, recent, await fleetFor(services, settings, destructive.length + recent), settings);
   run.count('destructive', destructive.length);
   if (!breakerTrips(evidence)) return { actions };
   const override = await liveOverride(services.pool, run.fn, run.now());
@@ -82,7 +84,16 @@ async function breaker<A extends Action>(run: Run, services: RunServices, settin
   run.metrics.railHalts.inc({ function: run.fn, rail: 'breaker' });
   run.log.error({ breaker: evidence }, 'blast-radius breaker tripped: the run acts on nothing');
   await run.append([functionEntry(run, 'breaker-trip', reason, evidence, 'halted'), ...actions.map((action) => entry(action, reason, 'halted', { breaker: evidence }))]);
-  return { actions: [], halted: reason };
+  return { actions: [], actsOnNothing: true, halted: reason };
+}
+
+/**
+ * The fleet only matters past BREAKER_MIN_ACTIONS, and then only up to the size at which its share
+ * covers the run: counted no further (a fleet that reaches the cap is reported as the cap).
+ */
+async function fleetFor(services: RunServices, settings: RailsSettings, actions: number): Promise<FleetSize> {
+  if (actions <= settings.breakerMinActions) return { reservations: 0, labs: 0 };
+  return fleetSize(services.pool, Math.ceil((actions * 100) / settings.breakerFleetPercent));
 }
 
 function entry(action: Action, reason: string, outcome: 'halted' | 'shadow', evidence: Record<string, unknown> = {}): DecisionEntry {

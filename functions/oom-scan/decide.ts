@@ -1,11 +1,13 @@
 /*
- * oom-scan's decisions, pure: which OOM kills do these pods show? A kill is identified by (pod uid,
- * container, kill ordinal), where the ordinal is the number of terminations the container has had
- * counting this one. A kill seen while the container is still down (state.terminated, restartCount
- * N) and seen again after the restart (lastState.terminated, restartCount N+1) is one kill, so it is
- * recorded once (origin bug A-15 compared timestamp strings and counted some kills every run).
+ * oom-scan's decisions, pure: which OOM kills do these pods show, which of them to record, and
+ * which notices to send. A kill is identified by (pod uid, container, kill ordinal), where the
+ * ordinal is the number of terminations the container has had counting this one. A kill seen while
+ * the container is still down (state.terminated, restartCount N) and seen again after the restart
+ * (lastState.terminated, restartCount N+1) is one kill, so it is recorded once (origin bug A-15
+ * compared timestamp strings and counted some kills every run).
  */
 import type { ContainerSummary, PodSummary } from '../../shared/kube/pod-health.js';
+import type { Action, Plan } from '../../shared/plan.js';
 
 export interface OomKill {
   reservationId: string;
@@ -112,4 +114,99 @@ export function oomNoticeContent(kill: { container: string; finishedAt: Date | u
     '='.repeat(72),
     '',
   ].join('\n');
+}
+
+/** A kill's identity as one string: pod uid, container, ordinal. */
+export const killKey = (kill: { podUid: string; container: string; ordinal: number }): string => `${kill.podUid}/${kill.container}/${kill.ordinal}`;
+
+export interface OomPolicy {
+  reservationLabel: string;
+  reservationNamespace: string;
+}
+
+/** A page of pods as load read it: a page of the scan, or the one pod of a pod event. */
+export interface PodPage {
+  detectedBy: 'scan' | 'event';
+  /** The page's pods that show a kill; the others are only counted. */
+  killed: PodSummary[];
+  /** Active reservations that may own the killed pods. */
+  reservations: ReservationPodRow[];
+  /** Keys (killKey) of the killed pods' kills already recorded. */
+  recorded: ReadonlySet<string>;
+  /** What reading the page took: pods, pages, relists, resumed expiries. */
+  counts: Record<string, number>;
+  policy: OomPolicy;
+}
+
+export interface RecordKill extends Action {
+  kind: 'record-kill';
+  kill: OomKill;
+  detectedBy: 'scan' | 'event';
+}
+
+/**
+ * One action per kill the page shows that is not recorded yet. An event's kills are all proposed:
+ * recording is keyed, so one already there is a no-op, and the event is still recorded as consumed.
+ */
+export function decideKills(page: PodPage): Plan<RecordKill> {
+  const kills = findOomKills(page.killed, reservationMatcher(page.reservations, page.policy.reservationLabel, page.policy.reservationNamespace));
+  const actions = kills.filter((kill) => !page.recorded.has(killKey(kill))).map((kill): RecordKill => ({
+    kind: 'record-kill',
+    kill,
+    detectedBy: page.detectedBy,
+    entity: { kind: 'reservation', id: kill.reservationId },
+    reason: `container ${kill.container} of pod ${kill.namespace}/${kill.podName} was OOM-killed (its termination #${kill.ordinal}), seen by the ${page.detectedBy}`,
+    inputs: { podUid: kill.podUid, container: kill.container, ordinal: kill.ordinal, finishedAt: kill.finishedAt?.toISOString() ?? null },
+    item: { reservationId: kill.reservationId, container: kill.container, ordinal: kill.ordinal },
+  }));
+  // A scan reports its new kills even when there are none; an event that turns out a duplicate does not.
+  return { actions, counts: { ...page.counts, oom_seen: kills.length, ...(page.detectedBy === 'scan' ? { oom_detected: 0 } : {}) } };
+}
+
+/** The two ways a kill is told: the file in the pod, and the optional webhook. */
+export type NoticeChannel = 'pod' | 'webhook';
+
+export interface OomNotice {
+  podUid: string;
+  container: string;
+  ordinal: number;
+  reservationId: string;
+  podName: string;
+  namespace: string;
+  finishedAt: Date | null;
+  oomCount: number;
+  /** Sends tried so far (0: never). */
+  attempts: number;
+  lastError: string | null;
+}
+
+export interface DueNotices {
+  channel: NoticeChannel;
+  notices: OomNotice[];
+  maxAttempts: number;
+}
+
+export interface Notify extends Action {
+  kind: 'notify';
+  channel: NoticeChannel;
+  notice: OomNotice;
+}
+
+const NOTICE_COUNTERS = { pod: { notices_sent: 0, notices_failed: 0 }, webhook: { webhook_sent: 0, webhook_failed: 0 } } as const;
+
+/** One action per due notice, oldest kill first: the first send, or a retry after a failed one. */
+export function decideNotices(due: DueNotices): Plan<Notify> {
+  const what = due.channel === 'pod' ? 'the notice file in the pod' : 'the webhook';
+  const actions = due.notices.map((notice): Notify => ({
+    kind: 'notify',
+    channel: due.channel,
+    notice,
+    entity: { kind: 'reservation', id: notice.reservationId },
+    reason: notice.attempts === 0
+      ? `OOM kill #${notice.ordinal} of container ${notice.container} is recorded and ${what} is not sent yet`
+      : `retry ${notice.attempts + 1} of ${due.maxAttempts} of ${what}: ${notice.lastError ?? 'the last send did not settle'}`,
+    inputs: { podUid: notice.podUid, container: notice.container, ordinal: notice.ordinal, pod: `${notice.namespace}/${notice.podName}`, attempts: notice.attempts },
+    item: { action: `notify-${due.channel}`, reservationId: notice.reservationId, container: notice.container, ordinal: notice.ordinal },
+  }));
+  return { actions, counts: { ...NOTICE_COUNTERS[due.channel] } };
 }

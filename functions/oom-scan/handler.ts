@@ -1,21 +1,29 @@
-/* oom-scan's entry: a schedule tick or a manual call scans; a pod-change event checks that pod. */
-import { summarizePod } from '../../shared/kube/pod-summary.js';
-import type { PodLike } from '../../shared/kube/pod-summary.js';
-import { baseOptionsSchema, defineFunction } from '../../shared/runtime/invocation.js';
-import type { BaseOptions } from '../../shared/runtime/invocation.js';
-import { runScoped } from '../../shared/runtime/run-scope.js';
-import type { RunServices } from '../../shared/runtime/run-scope.js';
-import { podEventRun, scanRun } from './run.js';
-import type { OomDeps } from './run.js';
+/*
+ * oom-scan: a schedule tick or a manual call scans the pods a page at a time from the durable
+ * cursor; a pod-change event checks that pod. Each page's new kills are recorded before the next
+ * is read; the notices they made due (the file in the pod, and the webhook when configured) follow.
+ */
+import { definePagedFunction, defineStep } from '../../shared/runtime/paged.js';
+import { baseOptionsSchema } from '../../shared/runtime/invocation.js';
+import { decideKills, decideNotices } from './decide.js';
+import { checkpoint, killExecutors, noticeExecutors } from './execute.js';
+import { loadOom, nextOomPage, noticesLoader } from './load.js';
+import type { OomDeps } from './load.js';
 
-export const oomScan = defineFunction<BaseOptions, OomDeps & { run: RunServices }>({
+const podNotices = defineStep({ load: noticesLoader('pod'), decide: decideNotices, executors: noticeExecutors });
+const webhookNotices = defineStep({ load: noticesLoader('webhook'), decide: decideNotices, executors: noticeExecutors });
+
+export const oomScan = definePagedFunction({
   name: 'oom-scan',
   optionsSchema: baseOptionsSchema,
-  handle: (invocation, deps) =>
-    runScoped(deps.run, 'oom-scan', invocation, async (scope) => {
-      if (invocation.kind !== 'event') return scanRun(scope, deps);
-      // Kills are keyed, so a duplicate event could not double-count; the inbox still answers it cheaply.
-      if (!(await scope.claimEvent(deps.pool))) return { summary: { duplicate_events: 1 }, failures: [] };
-      return podEventRun(scope, deps, summarizePod(invocation.event.data as PodLike));
-    }),
+  counters: ['pods_scanned', 'pages', 'relists', 'resumed_after_expiry', 'oom_seen', 'stopped_at_deadline', 'stopped_at_max_items', 'stopped_at_page_budget', 'pass_completed'],
+  load: loadOom,
+  next: nextOomPage,
+  decide: decideKills,
+  executors: killExecutors,
+  pagesPerRun: (deps: OomDeps) => deps.config.policy.oomScanPagesPerRun,
+  // The scan stops reading pages with a fifth of the budget left, so the notices of what it found go out in this run.
+  stopReadingAt: 0.8,
+  checkpoint,
+  then: (_invocation, deps) => (deps.config.webhook ? [podNotices, webhookNotices] : [podNotices]),
 });

@@ -1,7 +1,8 @@
 /*
  * oom-scan's optional webhook, against the simulated cluster, a real database and a local HTTP
  * receiver: each kill is posted once as JSON; a refused post is retried by a later run without
- * writing the pod notice again, and never fails the run.
+ * writing the pod notice again, and never fails the run. A claim left by a killed run is taken over
+ * for the pod file (writing it again is harmless) and never for the webhook (at most once).
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -59,7 +60,7 @@ describe('oom-scan webhook', () => {
     expect(posts).toHaveLength(1);
   });
 
-  it('stops sending at the run deadline; what it claimed stays its own until the lease ends, then a later run sends it', async () => {
+  it('stops sending at the run deadline; what it did not send is not claimed, so the next run sends it, each post once', async () => {
     const pods = ['gpu-dev-oooo0005', 'gpu-dev-oooo0006'].map((name) => ({ namespace: 'gpu-dev', name }));
     for (const [i, p] of pods.entries()) {
       await insertReservation(h.deps.pool, { reservation_id: `oooo000${5 + i}-res`, pod_name: p.name, namespace: p.namespace });
@@ -67,17 +68,38 @@ describe('oom-scan webhook', () => {
       h.sim.kube.oomKill(p, 'gpu-dev');
     }
     posts.length = 0;
-    // The first post takes the run past its 50 s budget (the lease is 50 s + the 2 s webhook timeout).
+    // The first post takes the run past its 50 s budget: no other send starts after it.
     onPost.push(() => h.clock.advanceSeconds(51));
     const first = await h.schedule(oomScan);
     expect(first.summary).toMatchObject({ oom_detected: 2, webhook_sent: 1, webhook_failed: 0 });
     expect(posts).toHaveLength(1);
+    const claimed = await h.deps.pool.query(`select pod_name from oom_kills where pod_name = any($1) and webhook_lease_until is not null`, [pods.map((p) => p.name)]);
+    expect(claimed.rows).toEqual([]);
 
-    expect((await h.manual(oomScan)).summary).toMatchObject({ webhook_sent: 0 });
-    expect(posts).toHaveLength(1);
-
-    h.clock.advanceSeconds(2);
     expect((await h.manual(oomScan)).summary).toMatchObject({ webhook_sent: 1 });
     expect(posts.map((post) => post.podName).sort()).toEqual(pods.map((p) => p.name));
+    expect((await h.manual(oomScan)).summary).toMatchObject({ webhook_sent: 0 });
+    expect(posts).toHaveLength(2);
+  });
+
+  it('after a run killed between send and mark: the pod file is written again once its claim is abandoned, the webhook is never posted twice', async () => {
+    const p = { namespace: 'gpu-dev', name: 'gpu-dev-oooo0007' };
+    await insertReservation(h.deps.pool, { reservation_id: 'oooo0007-res', pod_name: p.name, namespace: p.namespace });
+    h.sim.kube.addPod({ ...p, labels: { 'reservation-id': 'oooo0007-res' } });
+    h.sim.kube.oomKill(p, 'gpu-dev');
+    expect((await h.schedule(oomScan)).summary).toMatchObject({ oom_detected: 1, notices_sent: 1, webhook_sent: 1 });
+    posts.length = 0;
+    const writes = h.sim.kube.execs(p).filter((exec) => exec.argv.includes('/home/dev/OOM_DETECTED.txt')).length;
+    // What a run killed after its sends and before its marks leaves: both claims held, nothing settled.
+    await h.deps.pool.query(
+      `update oom_kills set notice_state = 'pending', webhook_state = 'pending', notice_lease_until = $2, webhook_lease_until = $2 where pod_name = $1`,
+      [p.name, h.clock.now()],
+    );
+    expect((await h.manual(oomScan)).summary).toMatchObject({ notices_sent: 0, webhook_sent: 0 });
+    h.clock.advanceSeconds(1);
+    const after = await h.manual(oomScan);
+    expect(after.summary).toMatchObject({ notices_sent: 1, webhook_sent: 0 });
+    expect(h.sim.kube.execs(p).filter((exec) => exec.argv.includes('/home/dev/OOM_DETECTED.txt'))).toHaveLength(writes + 1);
+    expect(posts).toEqual([]);
   });
 });

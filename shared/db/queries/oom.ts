@@ -56,18 +56,14 @@ export interface OomKillKey {
   ordinal: number;
 }
 
-/** Which of these kills are already recorded, as `podUid/container/ordinal` keys: one statement. */
-export async function recordedOomKills(db: Db, kills: OomKillKey[]): Promise<Set<string>> {
-  const { rows } = await db.query<{ key: string }>(
-    `select k.pod_uid || '/' || k.container || '/' || k.restart_count as key
-     from unnest($1::text[], $2::text[], $3::int[]) as seen(pod_uid, container, restart_count)
-     join oom_kills k using (pod_uid, container, restart_count)`,
-    [kills.map((k) => k.podUid), kills.map((k) => k.container), kills.map((k) => k.ordinal)],
+/** The kills already recorded in these pods: one statement. */
+export async function recordedOomKills(db: Db, podUids: readonly string[]): Promise<OomKillKey[]> {
+  const { rows } = await db.query<{ pod_uid: string; container: string; restart_count: number }>(
+    'select pod_uid, container, restart_count from oom_kills where pod_uid = any($1::text[])',
+    [podUids],
   );
-  return new Set(rows.map((row) => row.key));
+  return rows.map((row) => ({ podUid: row.pod_uid, container: row.container, ordinal: row.restart_count }));
 }
-
-export const oomKillKey = (kill: OomKillKey) => `${kill.podUid}/${kill.container}/${kill.ordinal}`;
 
 export async function activeNamespaces(db: Db, defaultNamespace: string): Promise<string[]> {
   const { rows } = await db.query<{ namespace: string }>(
@@ -113,6 +109,9 @@ export interface PendingNotice {
   namespace: string;
   finished_at: Date | null;
   oom_count: number;
+  /** Sends tried so far (0: never). */
+  attempts: number;
+  last_error: string | null;
 }
 
 /** The two ways a kill is told: the file in the pod, and the optional webhook. */
@@ -124,44 +123,70 @@ const COLUMNS = {
   webhook: { state: 'webhook_state', attempts: 'webhook_attempts', lease: 'webhook_lease_until' },
 } as const;
 
-export interface NoticeClaim {
+/**
+ * Whether a notice may be claimed now: pending, or failed with attempts left, and not held. A pod
+ * file whose claim outlived its lease (the run was killed between its send and its mark) is due
+ * again: writing the file twice is harmless. A webhook claim is never taken over: the post may have
+ * landed, and a person must not get it twice (shared/notices/claims.ts).
+ */
+function dueSql(channel: NoticeChannel, alias: string, maxAttempts: string, now: string): string {
+  const c = COLUMNS[channel];
+  const held = channel === 'pod' ? `(${alias}.${c.lease} is null or ${alias}.${c.lease} < ${now})` : `${alias}.${c.lease} is null`;
+  return `${alias}.${c.state} in ('pending', 'failed') and ${alias}.${c.attempts} < ${maxAttempts} and ${held}`;
+}
+
+export interface DueNotices {
   now: Date;
-  leaseSeconds: number;
   maxAttempts: number;
   limit: number;
   /** Only these pods' notices (an event run); every due notice when absent (the scan). */
   podUids?: string[];
 }
 
-/**
- * Claim due notices on a channel (pending, or failed with attempts left) with a lease, counting the
- * attempt. Rows another run is claiming are skipped, and a claimed row is not due again until its
- * lease ends, so one notice is sent by one run at a time.
- */
-export async function claimOomNotices(db: Db, channel: NoticeChannel, claim: NoticeClaim): Promise<PendingNotice[]> {
+/** Notices due on a channel, oldest kill first, for active reservations: a read, nothing claimed. */
+export async function dueOomNotices(db: Db, channel: NoticeChannel, due: DueNotices): Promise<PendingNotice[]> {
   const c = COLUMNS[channel];
+  // The webhook's rule does not depend on the time, so `now` is bound only for the pod file's.
   const { rows } = await db.query<PendingNotice>(
-    `with due as (
-       select k.pod_uid, k.container, k.restart_count, r.oom_count from oom_kills k join reservations r using (reservation_id)
-       where k.${c.state} in ('pending', 'failed') and k.${c.attempts} < $1 and r.status = 'active'
-         and (k.${c.lease} is null or k.${c.lease} < $3)
-         and ($5::text[] is null or k.pod_uid = any($5::text[]))
-       order by k.detected_at limit $2
-       for update of k skip locked)
-     update oom_kills k set ${c.attempts} = k.${c.attempts} + 1, ${c.lease} = $3::timestamptz + make_interval(secs => $4)
-     from due
-     where k.pod_uid = due.pod_uid and k.container = due.container and k.restart_count = due.restart_count
-     returning k.pod_uid, k.container, k.restart_count, k.reservation_id, k.pod_name, k.namespace, k.finished_at, due.oom_count`,
-    [claim.maxAttempts, claim.limit, claim.now, claim.leaseSeconds, claim.podUids ?? null],
+    `select k.pod_uid, k.container, k.restart_count, k.reservation_id, k.pod_name, k.namespace, k.finished_at, r.oom_count,
+            k.${c.attempts} as attempts, k.last_error
+     from oom_kills k join reservations r using (reservation_id)
+     where ${dueSql(channel, 'k', '$1', '$4::timestamptz')} and r.status = 'active' and ($3::text[] is null or k.pod_uid = any($3::text[]))
+     order by k.detected_at limit $2`,
+    [due.maxAttempts, due.limit, due.podUids ?? null, ...(channel === 'pod' ? [due.now] : [])],
   );
   return rows;
 }
 
-export async function markOomNotice(db: Db, channel: NoticeChannel, notice: PendingNotice, sent: boolean, error?: string): Promise<void> {
+export interface NoticeClaim {
+  now: Date;
+  leaseSeconds: number;
+  maxAttempts: number;
+}
+
+/**
+ * Claim these notices on a channel with a lease, counting the attempt, if they are still due: one
+ * statement. Answers the ones won; a notice another run holds (or has sent) is not among them.
+ */
+export async function claimOomNotices(db: Db, channel: NoticeChannel, notices: readonly OomKillKey[], claim: NoticeClaim): Promise<OomKillKey[]> {
+  const c = COLUMNS[channel];
+  const { rows } = await db.query<{ pod_uid: string; container: string; restart_count: number }>(
+    `update oom_kills k set ${c.attempts} = k.${c.attempts} + 1, ${c.lease} = $5::timestamptz + make_interval(secs => $6)
+     from unnest($1::text[], $2::text[], $3::int[]) as wanted(pod_uid, container, restart_count)
+     where k.pod_uid = wanted.pod_uid and k.container = wanted.container and k.restart_count = wanted.restart_count
+       and ${dueSql(channel, 'k', '$4', '$5')}
+     returning k.pod_uid, k.container, k.restart_count`,
+    [notices.map((n) => n.podUid), notices.map((n) => n.container), notices.map((n) => n.ordinal), claim.maxAttempts, claim.now, claim.leaseSeconds],
+  );
+  return rows.map((row) => ({ podUid: row.pod_uid, container: row.container, ordinal: row.restart_count }));
+}
+
+/** Settles a claimed notice: sent, or failed with the error (released, so a later run retries it). */
+export async function markOomNotice(db: Db, channel: NoticeChannel, notice: OomKillKey, sent: boolean, error?: string): Promise<void> {
   const c = COLUMNS[channel];
   await db.query(
     `update oom_kills set ${c.state} = case when $4 then 'sent' else 'failed' end, ${c.lease} = null, last_error = coalesce($5, last_error)
      where pod_uid = $1 and container = $2 and restart_count = $3`,
-    [notice.pod_uid, notice.container, notice.restart_count, sent, error ?? null],
+    [notice.podUid, notice.container, notice.ordinal, sent, error ?? null],
   );
 }

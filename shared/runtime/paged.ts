@@ -1,0 +1,130 @@
+/*
+ * A function whose load is a listing read a page at a time (oom-scan's pod scan), on the kernel:
+ * each page is decided and executed before the next is read, so a run holds one page and costs
+ * what it reads. Paging stops at the end of the listing, after `pagesPerRun` pages, once
+ * `stopReadingAt` of the budget has passed (the rest is the following steps'), or as soon as an
+ * action was deferred (maxItems or the deadline). `checkpoint` commits what a page achieved (a
+ * durable cursor) only when nothing in the run has failed and nothing of the page was deferred,
+ * never in a dry run. The `then` steps (e.g. the notices the pages made due) follow, each a load →
+ * decide → execute of its own. Every step shares the run: maxItems, the budget, the summary, the
+ * failures, the safety rails, and the inbox record an event run commits with its first effect.
+ */
+import type { ZodType } from 'zod';
+import type { Action, DecideContext, Plan } from '../plan.js';
+import type { KernelDeps, LoadInput } from './define-function.js';
+import { executeActions } from './execute.js';
+import type { ActionResult, Executors } from './execute.js';
+import { defineFunction as defineHandler } from './invocation.js';
+import type { BaseOptions, FunctionDefinition, FunctionName, Invocation } from './invocation.js';
+import { guard, startRails } from './rails/guard.js';
+import { Run } from './run.js';
+import { runScoped } from './run-scope.js';
+
+/** One load → decide → execute after the pages. */
+export interface Step<Options extends BaseOptions, D, Loaded, A extends Action> {
+  load(input: LoadInput<Options, D>): Promise<Loaded>;
+  decide(loaded: Loaded, context: DecideContext<Options>): Plan<A>;
+  executors: Executors<A, D>;
+}
+
+/** A step with its own types erased, so steps of different kinds fit in one list. */
+export type AnyStep<Options extends BaseOptions, D> = Step<Options, D, unknown, Action>;
+
+export function defineStep<Options extends BaseOptions, D, Loaded, A extends Action>(step: Step<Options, D, Loaded, A>): AnyStep<Options, D> {
+  return step as unknown as AnyStep<Options, D>;
+}
+
+export interface PagedShape<Options extends BaseOptions, D, Page, A extends Action> {
+  name: FunctionName;
+  optionsSchema: ZodType<Options, unknown>;
+  /** Summary keys reported even when zero. */
+  counters?: readonly string[];
+  /** The first page (read-only I/O), or undefined when there is nothing to read. */
+  load(input: LoadInput<Options, D>): Promise<Page | undefined>;
+  /** The page after `page`, or undefined at the end of the listing. */
+  next(input: LoadInput<Options, D>, page: Page): Promise<Page | undefined>;
+  decide(page: Page, context: DecideContext<Options>): Plan<A>;
+  executors: Executors<A, D>;
+  /** Pages one run reads at most. */
+  pagesPerRun(deps: D): number;
+  /** No page is read once this share of the run's budget has passed (default 1). */
+  stopReadingAt?: number;
+  /** Commits what `page` achieved; its counters are added to the summary. */
+  checkpoint?(run: Run, page: Page, deps: D): Promise<Pick<ActionResult, 'counters'>>;
+  /** Steps after the pages, given the invocation (an event run may need other ones). */
+  then?(invocation: Invocation<Options>, deps: D): readonly AnyStep<Options, D>[];
+}
+
+type Clock = Awaited<ReturnType<typeof startRails>>;
+
+interface Outcome {
+  messages: string[];
+  halted?: string;
+}
+
+export function definePagedFunction<Options extends BaseOptions, D extends KernelDeps, Page, A extends Action>(
+  shape: PagedShape<Options, D, Page, A>,
+): FunctionDefinition<Options, D> {
+  return defineHandler<Options, D>({
+    name: shape.name,
+    optionsSchema: shape.optionsSchema,
+    handle: (invocation, deps) =>
+      runScoped(deps.run, shape.name, invocation, async (scope) => {
+        const run = new Run(scope, deps.run, shape.counters);
+        const clock = await startRails(run, deps.run);
+        const input = { run, deps, invocation };
+        const outcome: Outcome = { messages: [] };
+        await readPages(shape, run, input, clock, outcome);
+        for (const step of duplicate(run) || outcome.halted !== undefined ? [] : (shape.then?.(invocation, deps) ?? [])) {
+          const loaded = await step.load(input);
+          await act(run, step, loaded, input, clock, outcome);
+          if (duplicate(run)) break;
+        }
+        return { ...run.report(outcome.messages.join('; ')), ...(outcome.halted !== undefined ? { halted: outcome.halted } : {}) };
+      }),
+  });
+}
+
+async function readPages<Options extends BaseOptions, D extends KernelDeps, Page, A extends Action>(
+  shape: PagedShape<Options, D, Page, A>,
+  run: Run,
+  input: LoadInput<Options, D>,
+  clock: Clock,
+  outcome: Outcome,
+): Promise<void> {
+  const { budgetSeconds } = input.deps.run;
+  const stopReadingAt = run.scope.deadline.getTime() - budgetSeconds * 1000 * (1 - (shape.stopReadingAt ?? 1));
+  const pagesPerRun = shape.pagesPerRun(input.deps);
+  let page = await shape.load(input);
+  for (let read = 1; page !== undefined; read++) {
+    const deferredBefore = run.summary.deferred ?? 0;
+    await act(run, shape, page, input, clock, outcome);
+    if (duplicate(run) || outcome.halted !== undefined) return;
+    if ((run.summary.deferred ?? 0) > deferredBefore) return run.count(run.itemsLeft <= 0 ? 'stopped_at_max_items' : 'stopped_at_deadline');
+    if (shape.checkpoint && !run.scope.dryRun && run.failures.length === 0) {
+      for (const counter of (await shape.checkpoint(run, page, input.deps)).counters ?? []) run.count(counter);
+    }
+    if (read >= pagesPerRun) return run.count('stopped_at_page_budget');
+    if (run.now().getTime() >= stopReadingAt) return run.count('stopped_at_deadline');
+    page = await shape.next(input, page);
+  }
+}
+
+async function act<Options extends BaseOptions, D extends KernelDeps, Loaded, A extends Action>(
+  run: Run,
+  step: Pick<Step<Options, D, Loaded, A>, 'decide' | 'executors'>,
+  loaded: Loaded,
+  input: LoadInput<Options, D>,
+  clock: Clock,
+  outcome: Outcome,
+): Promise<void> {
+  const plan = step.decide(loaded, { now: run.now(), options: input.invocation.options, maxItems: run.itemsLeft });
+  for (const [key, value] of Object.entries(plan.counts ?? {})) run.count(key, value);
+  const guarded = await guard(run, input.deps.run, plan.actions, clock);
+  await executeActions(run, guarded.actions, step.executors, input.deps);
+  for (const message of [plan.message, guarded.message]) if (message) outcome.messages.push(message);
+  if (guarded.halted !== undefined) outcome.halted = guarded.halted;
+}
+
+/** A duplicate delivery was done in full by the run that recorded it: nothing more to do. */
+const duplicate = (run: Run): boolean => (run.summary.duplicate_events ?? 0) > 0;

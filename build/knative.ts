@@ -18,11 +18,12 @@ import type { IPingSource } from '@kubernetes-models/knative/sources.knative.dev
 import type { IConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import type { IServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { stringify } from 'yaml';
-import { DEAD_LETTER_PATH } from '../shared/events/dead-letter-sink.js';
+import { DEAD_LETTER_PATH } from '../shared/runtime/dead-letter-sink.js';
 import { consumersOf } from '../shared/events/routing.js';
 import { EventTypes, POD_EVENT_TYPES } from '../shared/events/types.js';
 import type { EventType } from '../shared/events/types.js';
 import { FUNCTION_NAMES } from '../shared/runtime/invocation.js';
+import { gaugesExporter } from './knative-gauges.js';
 import { durationSeconds, readSharedEnvironment, readStack } from './stack.js';
 import type { StackFunction } from './stack.js';
 
@@ -161,6 +162,8 @@ function renderKnative(root: string, { imagePullSecret }: RenderOptions): Record
     'broker.yaml': [broker()],
     'pingsources.yaml': functions.filter((fn) => fn.annotations.topic === 'cron-function').map(pingSource),
     'triggers.yaml': types.flatMap((type) => consumersOf(type).map((consumer) => trigger(type, consumer))),
+    // The fleet gauges, always on (functions scale to zero): pod-watch's image in its gauges-only mode.
+    'gauges.yaml': gaugesExporter(stack.functions.find((fn) => fn.name === 'pod-watch')!, { namespace: NAMESPACE, settingsMap: SETTINGS, imagePullSecret, containerSecurity }),
   };
 }
 

@@ -1,6 +1,6 @@
 /*
  * pod-watch assembled from its configuration: the Kubernetes client, the source, and the health
- * server. main.ts runs it as a process; the local stack runs the same thing inside itself.
+ * server (in the gauges-only mode, the health server with the fleet gauges and nothing watched). main.ts runs it as a process; the local stack runs the same thing inside itself.
  */
 import type { Clock } from '../shared/clock.js';
 import { systemClock } from '../shared/clock.js';
@@ -36,7 +36,7 @@ export interface PodWatch {
 export async function startPodWatch(config: PodWatchConfig, overrides: PodWatchOverrides = {}): Promise<PodWatch> {
   const log = (overrides.log ?? createLogger({ level: config.logLevel, hashSalt: config.logHashSalt })).child({ component: 'pod-watch' });
   const metrics = createPodWatchMetrics();
-  const source = startPodWatchSource(
+  const source = config.mode === 'gauges' ? noSource() : startPodWatchSource(
     { kube: createKube(config.kube), clock: overrides.clock ?? systemClock, log, metrics },
     { namespaces: config.namespaces, reservationLabel: config.reservationLabel, gatewayUrl: config.gatewayUrl, retry: config.retry, queueLimit: config.queueLimit, concurrency: config.concurrency },
   );
@@ -51,7 +51,8 @@ export async function startPodWatch(config: PodWatchConfig, overrides: PodWatchO
   const health = await startHealthServer(config.port, overrides.host ?? '0.0.0.0', { alive: () => !failed, ready: source.ready, depth: source.depth }, metrics, { db, fleet, log });
   // The origin only: a gateway URL may carry credentials.
   let stopping: Promise<void> | undefined;
-  log.info({ namespaces: config.namespaces, gateway: new URL(config.gatewayUrl).origin, health: health.url, fleetGauges: db !== undefined }, 'pod watch started');
+  if (config.mode === 'gauges') log.info({ health: health.url }, 'fleet gauges exporter started (no pod watch)');
+  else log.info({ namespaces: config.namespaces, gateway: new URL(config.gatewayUrl).origin, health: health.url, fleetGauges: db !== undefined }, 'pod watch started');
   return {
     source,
     health,
@@ -63,4 +64,9 @@ export async function startPodWatch(config: PodWatchConfig, overrides: PodWatchO
       await db?.end();
     })()),
   };
+}
+
+/** The gauges-only mode (Knative): nothing is watched, so it is ready at once and never gives up. */
+function noSource(): PodWatchSource {
+  return { ready: () => true, depth: () => 0, done: new Promise<void>(() => undefined), stop: async () => undefined };
 }

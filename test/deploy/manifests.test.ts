@@ -169,8 +169,8 @@ describe('security', () => {
     expect(pod.volumes?.some((v) => 'hostPath' in v) ?? false).toBe(false);
   });
 
-  it('covers every workload: the Knative Services and the pod-watch Deployment', () => {
-    expect(pods.length).toBe(FUNCTION_NAMES.length + 1);
+  it('covers every workload: the Knative Services, the pod-watch Deployment and the Knative fleet gauges Deployment', () => {
+    expect(pods.length).toBe(FUNCTION_NAMES.length + 2);
   });
 
   it('stack.yml builds each function and pod-watch from its bundle, with the node22 template', () => {

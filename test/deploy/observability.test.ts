@@ -40,7 +40,9 @@ function selectors(expr: string): { metric: string; matchers: [string, string][]
   }));
 }
 
-const functionSource = (fn: string) => readdirSync(`functions/${fn}`).map((file) => readFileSync(`functions/${fn}/${file}`, 'utf8')).join('\n');
+// Sub-folders included: a function may keep a concern in its own folder.
+const functionSource = (fn: string) => readdirSync(`functions/${fn}`, { recursive: true, encoding: 'utf8' }).filter((file) => file.endsWith('.ts'))
+  .map((file) => readFileSync(`functions/${fn}/${file}`, 'utf8')).join('\n');
 
 describe.each([
   { what: 'dashboard panel', exprs: panelExprs },

@@ -31,7 +31,7 @@ interface Container { env?: { name: string; value?: string }[]; envFrom?: { conf
 const services = ofKind<{ spec: { template: { spec: { timeoutSeconds: number; containers: Container[]; volumes: { name: string; projected?: { sources: { secret: { name: string } }[] } }[] } } } }>(objects, 'Service')
   .filter((o) => o.apiVersion === 'serving.knative.dev/v1');
 const configMap = ofKind<{ data: Record<string, string> }>(objects, 'ConfigMap')[0]!;
-const podWatchDeployment = ofKind<{ spec: { template: { spec: { containers: Container[] } } } }>(objects, 'Deployment')[0]!;
+const podWatchDeployment = ofKind<{ spec: { template: { spec: { containers: Container[] } } } }>(objects, 'Deployment').find((o) => o.file === 'k8s/openfaas/pod-watch.yaml')!;
 
 /** Secret keys in a template, present or shown commented out as optional (`# key: REPLACE_…`). */
 function templateKeys(file: string): Map<string, string[]> {

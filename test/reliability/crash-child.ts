@@ -14,6 +14,7 @@ import { loadConfig } from '../../shared/config.js';
 import { createPool } from '../../shared/db/pool.js';
 import { makeDeps } from '../../shared/deps.js';
 import { createEndpoint } from '../../shared/runtime/endpoint.js';
+import { crashSessionName } from './crash-session.js';
 import { silentLog } from './world.js';
 
 export type ToChild = { run: string; at: string } | { go: number };
@@ -56,7 +57,8 @@ function gate(client: pg.PoolClient): void {
 function main(): void {
   const clock = new ManualClock();
   const config = loadConfig(process.env);
-  const pool = createPool(config.database);
+  // Named after this process, so the parent can wait for its sessions to be gone after a kill.
+  const pool = createPool({ ...config.database, applicationName: crashSessionName(process.pid) });
   pool.on('connect', gate);
   const deps = makeDeps(config, { clock, log: silentLog, pool });
   const endpoints = new Map(allFunctions.map((fn) => [fn.name as string, createEndpoint(fn, () => deps, { metrics: deps.metrics, logger: silentLog, bodyLimitBytes: 262_144 })]));

@@ -3,13 +3,16 @@
  * SIGKILLs it at the N-th checkpoint of that run, then starts a fresh process for the next call,
  * as a platform restarts a crashed function pod.
  */
-import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { rm } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import type { Db } from '../../shared/db/pool.js';
+import { eventually } from '../support/eventually.js';
+import { spawnTracked } from '../support/processes.js';
 import type { FromChild, ToChild } from './crash-child.js';
+import { crashSessionName } from './crash-session.js';
 
 const SOURCE = fileURLToPath(new URL('./crash-child.ts', import.meta.url));
 // Inside node_modules so the bundle's external packages resolve from the project's own.
@@ -30,13 +33,25 @@ export interface Crashable {
 }
 
 async function spawnChild(env: Record<string, string>): Promise<ChildProcess> {
-  const child = fork(BUNDLE, [], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const child = spawnTracked(process.execPath, [BUNDLE], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const [message] = (await once(child, 'message')) as [FromChild];
   if (!('ready' in message)) throw new Error('crash child did not start');
   return child;
 }
 
-export async function startCrashable(env: Record<string, string>): Promise<Crashable> {
+/**
+ * A killed process's sessions outlive it until PostgreSQL notices the closed socket, which on a
+ * loaded machine takes a while, and until then its open transaction keeps its row locks: the next
+ * run would skip those rows (SKIP LOCKED) or wait on them, which no restarted pod meets in
+ * practice. So the next run starts only once they are gone.
+ */
+async function sessionsGone(db: Db, pid: number): Promise<void> {
+  const none = async () => (await db.query('select 1 from pg_stat_activity where application_name = $1', [crashSessionName(pid)])).rowCount === 0;
+  await eventually(none, `the sessions of killed process ${pid} gone`, 60_000);
+}
+
+/** `db` is the database the children use, to see when a killed one's sessions are gone. */
+export async function startCrashable(env: Record<string, string>, db: Db): Promise<Crashable> {
   // One bundle, so each restart costs a plain node start rather than a TypeScript compile.
   await build({ entryPoints: [SOURCE], bundle: true, platform: 'node', format: 'esm', packages: 'external', outfile: BUNDLE, logLevel: 'warning' });
   let child = await spawnChild(env);
@@ -71,6 +86,7 @@ export async function startCrashable(env: Record<string, string>): Promise<Crash
       const outcome = await run(fn, at, killAtStep);
       if ('killed' in outcome) {
         if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
+        await sessionsGone(db, child.pid!);
         child = await standby;
         standby = spawnChild(env);
       }

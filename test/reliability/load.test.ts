@@ -13,7 +13,13 @@ import { ENDED_DISTINCT, endedEvent, heapAfterGcMiB, loadMix, runLoad } from './
 import { printSummary, settings } from './settings.js';
 import { silentLog } from './world.js';
 
-const h = useFunctionHarness();
+// No fault is injected here: a call, a lock wait or a wait for a pooled connection that outlasts its
+// limit could only be the machine's load, and would answer 5xx for what this test does not judge
+// (latency). Limits that only bound a hung run, and more connections than concurrent requests.
+const h = useFunctionHarness(
+  { KUBE_REQUEST_TIMEOUT_MS: '60000', AWS_REQUEST_TIMEOUT_MS: '60000', EXEC_TIMEOUT_SECONDS: '60' },
+  { poolMax: 24, statementTimeoutMs: 120_000, lockTimeoutMs: 60_000 },
+);
 let gateway: ServedGateway;
 
 beforeAll(async () => {
@@ -33,22 +39,27 @@ describe('load', () => {
       const request = endedEvent(n, ENDED_DISTINCT, h.clock.now());
       expect((await fetch(`${gateway.url}${request.path}`, { method: 'POST', headers: request.headers, body: request.body })).status).toBeLessThan(300);
     }
-    const warmUp = await runLoad(gateway.url, mix, { connections: 8, seconds: 1 });
+    // Lengths in requests, not seconds: on a loaded machine a second holds far fewer of them. The
+    // heap is read once every answer is out, not while the last ones are still being worked on.
+    const warmUp = await runLoad(gateway.url, mix, { connections: 8, requests: 100 });
+    await gateway.idle();
     // The simulator keeps its latest 10,000 requests; emptied, it does not count as the gateway's memory.
     h.sim.requests.clear();
     const heapBefore = heapAfterGcMiB();
-    const sustained = await runLoad(gateway.url, mix, { connections: 16, seconds: settings.loadSeconds });
+    const sustained = await runLoad(gateway.url, mix, { connections: 16, requests: settings.loadRequests });
+    await gateway.idle();
     h.sim.requests.clear();
     const heapAfter = heapAfterGcMiB();
     const { rows } = await h.deps.pool.query<{ n: string; events: string }>(`select count(*) as n, count(distinct event_id) as events from event_inbox where consumer = 'cleanup-pod'`);
     printSummary('load', {
-      connections: 16, seconds: settings.loadSeconds, requests: warmUp.requests + sustained.requests, 'requests/s': sustained.requestsPerSecond,
+      connections: 16, requests: warmUp.requests + sustained.requests, 'requests/s': sustained.requestsPerSecond,
       'latency p50/p99 ms': `${sustained.latencyP50Ms}/${sustained.latencyP99Ms}`, 'errors, timeouts, non-2xx': `${sustained.errors}, ${sustained.timeouts}, ${sustained.non2xx}`,
       'heap after gc MiB': `${heapBefore.toFixed(1)} -> ${heapAfter.toFixed(1)}`,
     });
+    expect(gateway.failures).toEqual([]);
     for (const figures of [warmUp, sustained]) expect([figures.errors, figures.timeouts, figures.non2xx]).toEqual([0, 0, 0]);
-    expect(sustained.requests).toBeGreaterThan(100);
+    expect(sustained.requests).toBeGreaterThanOrEqual(settings.loadRequests);
     expect(rows[0]).toEqual({ n: String(ENDED_DISTINCT), events: String(ENDED_DISTINCT) });
     expect(heapAfter - heapBefore).toBeLessThan(16);
-  }, 60_000);
+  }, 600_000);
 });

@@ -62,10 +62,15 @@ export interface LoadFigures {
   non2xx: number;
 }
 
-export async function runLoad(url: string, mix: () => Request[], options: { connections: number; seconds: number }): Promise<LoadFigures> {
+/** How long the load goes on: for `seconds`, or until `requests` have been answered (however long that takes on a loaded machine). */
+export type LoadLength = { seconds: number } | { requests: number };
+
+export async function runLoad(url: string, mix: () => Request[], options: { connections: number } & LoadLength): Promise<LoadFigures> {
   const requests = mix();
   const result = await autocannon({
-    url, connections: options.connections, duration: options.seconds,
+    url, connections: options.connections, ...('requests' in options ? { amount: options.requests } : { duration: options.seconds }),
+    // A request's own time limit, in seconds: latency is reported, not judged, so only a hung answer counts as a timeout.
+    timeout: 120,
     // Each request slot takes the next request of a fresh mix, so ids move on and repeats stay bounded.
     requests: requests.map((_, index) => ({ setupRequest: (request: autocannon.Request) => ({ ...request, ...mix()[index]! }) })),
   });

@@ -2,7 +2,7 @@
  * Sizes of the reliability runs. `npm test` uses small ones (the whole suite adds well under a
  * minute on 2 cores); longer runs set the variables, e.g.
  * RELIABILITY_ROUNDS=200 RELIABILITY_UNITS=4 RELIABILITY_SEED=7 npx vitest run test/reliability
- * (RELIABILITY_REPLICAS, _HOSTILE_RUNS per function, _CRASHES, _CRASH_ROUNDS, _LOAD_SECONDS likewise).
+ * (RELIABILITY_REPLICAS, _HOSTILE_RUNS per function, _CRASHES, _CRASH_ROUNDS, _LOAD_REQUESTS likewise).
  * Every test prints its seed, so a failure can be replayed with RELIABILITY_SEED.
  */
 function positive(name: string, fallback: number): number {
@@ -21,7 +21,7 @@ export const settings = {
   hostileRuns: positive('RELIABILITY_HOSTILE_RUNS', 100),
   crashes: positive('RELIABILITY_CRASHES', 5),
   crashRounds: positive('RELIABILITY_CRASH_ROUNDS', 16),
-  loadSeconds: positive('RELIABILITY_LOAD_SECONDS', 4),
+  loadRequests: positive('RELIABILITY_LOAD_REQUESTS', 400),
 };
 
 /** A test's time limit, grown with the run's size so a long run is not cut short. */

@@ -14,7 +14,14 @@ export interface TestDatabase {
   name: string;
 }
 
-export function useTestDatabase(options: { poolMax?: number } = {}): TestDatabase {
+export interface TestDatabaseOptions {
+  poolMax?: number;
+  /** Defaults that bound a hung test; a test under deliberate load raises them (see load.test.ts). */
+  statementTimeoutMs?: number;
+  lockTimeoutMs?: number;
+}
+
+export function useTestDatabase(options: TestDatabaseOptions = {}): TestDatabase {
   const { adminUrl, template } = inject('pg');
   const name = `t_${randomBytes(6).toString('hex')}`;
   const ctx = { name, url: withDatabase(adminUrl, name) } as TestDatabase;
@@ -23,8 +30,8 @@ export function useTestDatabase(options: { poolMax?: number } = {}): TestDatabas
     ctx.pool = createPool({
       connectionString: ctx.url,
       poolMax: options.poolMax ?? 10,
-      statementTimeoutMs: 10_000,
-      lockTimeoutMs: 3_000,
+      statementTimeoutMs: options.statementTimeoutMs ?? 10_000,
+      lockTimeoutMs: options.lockTimeoutMs ?? 3_000,
       applicationName: 'devenv-lifecycle-test',
     });
   });

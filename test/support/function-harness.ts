@@ -7,6 +7,7 @@
 import type { Deps } from '../../shared/deps.js';
 import type { ManualClock } from '../../shared/clock.js';
 import type { Sim } from '../../sim/server.js';
+import type { TestDatabaseOptions } from './database.js';
 import { useWorld } from './use-world.js';
 import type { Invokers } from './world.js';
 
@@ -16,8 +17,9 @@ export interface FunctionHarness extends Invokers {
   clock: ManualClock;
 }
 
-export function useFunctionHarness(env: Record<string, string> | (() => Record<string, string>) = {}): FunctionHarness {
+export function useFunctionHarness(env: Record<string, string> | (() => Record<string, string>) = {}, database?: TestDatabaseOptions): FunctionHarness {
   return useWorld({
+    ...(database && { database }),
     env: () => ({
       // Tests of a function's own rules end far more than 20% of their small fleets in one run; the
       // blast-radius breaker has its own tests (rails-breaker), which set its limits.

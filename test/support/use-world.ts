@@ -6,11 +6,12 @@
 import { afterAll, beforeAll } from 'vitest';
 import { ManualClock } from '../../shared/clock.js';
 import { useTestDatabase } from './database.js';
+import type { TestDatabaseOptions } from './database.js';
 import { startWorld, WORLD_START } from './world.js';
 import type { World, WorldOptions } from './world.js';
 
-export function useWorld(options: WorldOptions & { poolMax?: number } = {}): World {
-  const db = useTestDatabase(options.poolMax === undefined ? {} : { poolMax: options.poolMax });
+export function useWorld(options: WorldOptions & { database?: TestDatabaseOptions } = {}): World {
+  const db = useTestDatabase(options.database);
   const clock = options.clock ?? new ManualClock(WORLD_START);
   const world = { clock } as World;
   beforeAll(async () => {

@@ -71,7 +71,7 @@ export type DeleteAction =
 
 export interface DeletePlan {
   actions: DeleteAction[];
-  /** Deletions left for a later run because the budget ran out. */
+  /** Deletions left for a later run: the run's deletion limit (SNAPSHOT_DELETE_BUDGET) was reached. */
   deferred: number;
 }
 
@@ -81,9 +81,9 @@ export interface Observed {
   missing: ReadonlySet<string>;
 }
 
-/** The budget counts deletions only, in the order given; forgetting and sparing cost nothing. */
-function withinBudget(actions: DeleteAction[], budget: number): DeletePlan {
-  let left = Math.max(0, Math.floor(budget));
+/** The limit counts deletions only, in the order given; forgetting and sparing cost nothing. */
+function withinLimit(actions: DeleteAction[], deleteLimit: number): DeletePlan {
+  let left = Math.max(0, Math.floor(deleteLimit));
   let deferred = 0;
   const planned = actions.filter((action) => {
     if (action.kind !== 'delete-snapshot') return true;
@@ -111,9 +111,9 @@ export interface PurgeRow {
   diskDeleteDate: string | null;
 }
 
-export function decidePurge(input: { now: Date; rows: PurgeRow[]; observed: Observed; budget: number }): DeletePlan {
+export function decidePurge(input: { now: Date; rows: PurgeRow[]; observed: Observed; deleteLimit: number }): DeletePlan {
   const today = utcDay(input.now);
-  return withinBudget(input.rows.map((row) => judgePurge(row, today, input.observed)), input.budget);
+  return withinLimit(input.rows.map((row) => judgePurge(row, today, input.observed)), input.deleteLimit);
 }
 
 function judgePurge(row: PurgeRow, today: number, observed: Observed): DeleteAction {
@@ -146,7 +146,7 @@ export interface RetentionRow {
  * older ones are deleted oldest first, only if ours. Never pools disks (the origin pooled a user's
  * disks and could delete another disk's only snapshot, A-11).
  */
-export function decideRetention(input: { rows: RetentionRow[]; observed: Observed; retentionCount: number; budget: number }): DeletePlan {
+export function decideRetention(input: { rows: RetentionRow[]; observed: Observed; retentionCount: number; deleteLimit: number }): DeletePlan {
   const keep = Math.max(1, Math.floor(input.retentionCount) || 1);
   const gone = input.rows.filter((row) => input.observed.missing.has(row.snapshotId));
   const byDisk = new Map<string, RetentionRow[]>();
@@ -156,7 +156,7 @@ export function decideRetention(input: { rows: RetentionRow[]; observed: Observe
   }
   const older = [...byDisk.values()].flatMap((rows) => rows.sort(newestFirst).slice(keep)).sort((a, b) => newestFirst(b, a));
   const actions = older.map((row) => judgeRetention(row, input.observed, keep));
-  return withinBudget([...gone.map(forget), ...actions], input.budget);
+  return withinLimit([...gone.map(forget), ...actions], input.deleteLimit);
 }
 
 const newestFirst = (a: RetentionRow, b: RetentionRow) =>

@@ -3,6 +3,9 @@
  * SNAPSHOT_WAIT_ESCALATE_MINUTES (or at once, for a volume in `error`) it is overdue, and stays so
  * until it ends; the first time, it is escalated (decision log), every run it is counted (metric).
  */
+import type { EntityKind } from '../../shared/db/queries/decisions.js';
+import type { Action } from '../../shared/plan.js';
+
 export interface OpenWait {
   key: string;
   since: Date;
@@ -24,4 +27,21 @@ export function overdueWaits(waits: OpenWait[], now: Date, boundMinutes: number)
     if (!wait.escalateNow && minutes < boundMinutes) return [];
     return [{ key: wait.key, first: wait.escalatedAt === null, minutes }];
   });
+}
+
+export interface Wait {
+  key: string;
+  entityKind: EntityKind;
+  entityId: string;
+  reason: string;
+  escalateNow?: boolean;
+}
+
+/** Upkeep after a stage: what it waits on now, and the waits it settled (keys). */
+export type TrackWaits = Action & { kind: 'track-waits'; upkeep: true; waits: Wait[]; settledKeys: string[] };
+
+export function trackWaits(stage: string, waits: Wait[], settledKeys: string[]): TrackWaits[] {
+  if (waits.length === 0 && settledKeys.length === 0) return [];
+  const reason = `${stage}: ${waits.length} wait(s) open, ${settledKeys.length} looked at`;
+  return [{ kind: 'track-waits', upkeep: true, waits, settledKeys, entity: { kind: 'function', id: 'snapshot-sync' }, reason }];
 }

@@ -1,27 +1,54 @@
-/* snapshot-sync's entry: the invocation contract over runScoped and the run. */
-import type { Deps } from '../../shared/deps.js';
-import { Invalid } from '../../shared/errors.js';
-import { EventTypes } from '../../shared/events/types.js';
-import { baseOptionsSchema, defineFunction } from '../../shared/runtime/invocation.js';
-import type { BaseOptions, Invocation } from '../../shared/runtime/invocation.js';
-import { runScoped } from '../../shared/runtime/run-scope.js';
-import { runSnapshotSync } from './run.js';
-import type { PodCleaned } from './shutdown.js';
+/*
+ * snapshot-sync on the run kernel, in stages that share one run. An event run (pod.cleaned) makes
+ * the shutdown snapshot the event asks for; a scheduled or manual run does every stage, most urgent
+ * first: a user's work into a snapshot, the origin's leftover pending snapshots, polling, the volume
+ * after its snapshot, the tagging of soft-deleted disks' snapshots, then snapshot deletions. Nothing
+ * starts after 80% of the run's time, so what is under way, and the outbox delivery, end inside it.
+ */
+import { baseOptionsSchema } from '../../shared/runtime/invocation.js';
+import { defineStage, defineStagedFunction } from '../../shared/runtime/stages.js';
+import { decideDeletionStage } from './deletions/decide.js';
+import { deletionExecutors } from './deletions/execute.js';
+import { loadDeletions } from './deletions/load.js';
+import { decideRetentionChecked, loadRetentionCount, retentionCheckedExecutors } from './deletions/retention-checked.js';
+import { fanOut } from './ec2-calls.js';
+import type { SyncDeps } from './ec2-calls.js';
+import { decideOriginStage } from './origin/decide.js';
+import { originExecutors } from './origin/execute.js';
+import { loadOrigin } from './origin/load.js';
+import { decidePollStage } from './poll/decide.js';
+import { pollExecutors } from './poll/execute.js';
+import { loadPolls } from './poll/load.js';
+import { decideShutdownStage } from './shutdown/decide.js';
+import { shutdownExecutors } from './shutdown/execute.js';
+import { loadShutdowns } from './shutdown/load.js';
+import { decideSoftDeleteStage } from './soft-delete/decide.js';
+import { softDeleteExecutors } from './soft-delete/execute.js';
+import { loadSoftDeleted } from './soft-delete/load.js';
+import { decideVolumeStage } from './volumes/decide.js';
+import { volumeExecutors } from './volumes/execute.js';
+import { loadVolumes } from './volumes/load.js';
 
-type SnapshotSyncOptions = BaseOptions;
+const shutdown = defineStage({ name: 'shutdown-snapshots', load: loadShutdowns, decide: decideShutdownStage, executors: shutdownExecutors, fanOut });
 
-function podCleanedOf(invocation: Invocation<SnapshotSyncOptions>): PodCleaned | undefined {
-  if (invocation.kind !== 'event') return undefined;
-  const { event } = invocation;
-  // The routing table only sends pod.cleaned here, and the endpoint refuses anything else; an event
-  // run must never turn into a full sweep.
-  if (event.type !== EventTypes.podCleaned) throw new Invalid(`snapshot-sync does not consume ${event.type}`, [{ field: 'type', message: 'not consumed by snapshot-sync' }]);
-  return event.data;
-}
+const SWEEP = [
+  shutdown,
+  defineStage({ name: 'reconcile-origin-pending', load: loadOrigin, decide: decideOriginStage, executors: originExecutors, fanOut }),
+  defineStage({ name: 'poll-pending', load: loadPolls, decide: decidePollStage, executors: pollExecutors, fanOut }),
+  defineStage({ name: 'delete-volumes', load: loadVolumes, decide: decideVolumeStage, executors: volumeExecutors, fanOut }),
+  defineStage({ name: 'tag-soft-deleted', load: loadSoftDeleted, decide: decideSoftDeleteStage, executors: softDeleteExecutors, fanOut }),
+  defineStage({ name: 'delete-snapshots', load: loadDeletions, decide: decideDeletionStage, executors: deletionExecutors, fanOut }),
+  defineStage({ name: 'retention-checked', load: loadRetentionCount, decide: decideRetentionChecked, executors: retentionCheckedExecutors }),
+];
 
-export const snapshotSync = defineFunction<SnapshotSyncOptions, Deps>({
+export const snapshotSync = defineStagedFunction<typeof baseOptionsSchema._output, SyncDeps>({
   name: 'snapshot-sync',
   optionsSchema: baseOptionsSchema,
-  handle: (invocation, deps) =>
-    runScoped(deps.run, 'snapshot-sync', invocation, (scope) => runSnapshotSync(scope, deps, podCleanedOf(invocation))),
+  // Reported even when zero, so dashboards see zeros rather than gaps.
+  counters: [
+    'snapshots_created', 'snapshots_completed', 'snapshots_failed', 'volumes_deleted', 'volumes_kept', 'volumes_gone', 'volumes_held',
+    'deleted_snapshots', 'tagged_snapshots', 'synced_disks', 'waits_overdue',
+  ],
+  stages: (invocation) => (invocation.kind === 'event' ? [shutdown] : SWEEP),
+  stopAtBudgetFraction: 0.8,
 });

@@ -1,45 +1,34 @@
 /*
- * Bounded waits (SPEC 5.11): each stage hands over what it waits on and what it settled. A wait is
- * recorded with when it began; an overdue one is counted on every run (summary `waits_overdue`,
- * metric kind `wait-overdue`, alert DevenvLifecycleSnapshotWaitOverdue) and written to the decision
- * log once. A dry run records nothing.
+ * Bounded waits (SPEC 5.11), the upkeep after a stage: a wait is recorded with when it began; an
+ * overdue one is counted on every run (summary `waits_overdue`, metric kind `wait-overdue`, alert
+ * DevenvLifecycleSnapshotWaitOverdue) and written to the decision log once. One commit.
  */
 import { endWaits, markEscalated, recordWaits } from '../../shared/db/queries/snapshots.js';
-import type { EntityKind } from '../../shared/db/queries/decisions.js';
-import type { SyncContext } from './context.js';
+import type { ActionResult } from '../../shared/runtime/execute.js';
+import type { DecisionEntry, Run } from '../../shared/runtime/run.js';
 import { overdueWaits } from './decide-waits.js';
+import type { TrackWaits } from './decide-waits.js';
+import { FN } from './ec2-calls.js';
+import type { SyncDeps } from './ec2-calls.js';
 
-export interface Wait {
-  key: string;
-  entityKind: EntityKind;
-  entityId: string;
-  reason: string;
-  escalateNow?: boolean;
-}
-
-export async function trackWaits(ctx: SyncContext, waiting: Wait[], settledKeys: string[]): Promise<void> {
-  ctx.count('waits_open', waiting.length);
-  if (ctx.dryRun || (waiting.length === 0 && settledKeys.length === 0)) return;
-  const waitingKeys = new Set(waiting.map((wait) => wait.key));
-  await endWaits(ctx.deps.pool, settledKeys.filter((key) => !waitingKeys.has(key)));
-  const rows = await recordWaits(ctx.deps.pool, waiting, ctx.now());
-  const byKey = new Map(waiting.map((wait) => [wait.key, wait]));
-  const open = rows.map((row) => ({ key: row.wait_key, since: row.since, escalatedAt: row.escalated_at, escalateNow: byKey.get(row.wait_key)?.escalateNow === true }));
-  const overdue = overdueWaits(open, ctx.now(), ctx.deps.config.policy.snapshotWaitEscalateMinutes);
-  if (overdue.length > 0) {
-    ctx.count('waits_overdue', overdue.length);
-    ctx.deps.metrics.actions.inc({ function: 'snapshot-sync', kind: 'wait-overdue', outcome: 'skipped' }, overdue.length);
-  }
-  const first = overdue.filter((item) => item.first);
-  if (first.length === 0) return;
-  await ctx.tx(async (db) => {
-    const marked = new Set(await markEscalated(db, first.map((item) => item.key), ctx.now()));
-    const decisions = first.filter((item) => marked.has(item.key)).map((item) => {
+export async function executeTrackWaits(run: Run, action: TrackWaits, deps: SyncDeps): Promise<ActionResult> {
+  const { waits } = action;
+  const byKey = new Map(waits.map((wait) => [wait.key, wait]));
+  const overdue = await run.commit(async (db) => {
+    const now = run.now();
+    await endWaits(db, action.settledKeys.filter((key) => !byKey.has(key)));
+    const rows = await recordWaits(db, waits, now);
+    const open = rows.map((row) => ({ key: row.wait_key, since: row.since, escalatedAt: row.escalated_at, escalateNow: byKey.get(row.wait_key)?.escalateNow === true }));
+    const due = overdueWaits(open, now, deps.config.policy.snapshotWaitEscalateMinutes);
+    const first = due.filter((item) => item.first);
+    const marked = new Set(first.length > 0 ? await markEscalated(db, first.map((item) => item.key), now) : []);
+    const decisions = first.filter((item) => marked.has(item.key)).map((item): DecisionEntry => {
       const wait = byKey.get(item.key)!;
-      ctx.scope.log.warn({ entityId: wait.entityId, minutes: item.minutes, reason: wait.reason }, 'snapshot-sync wait overdue: a person has to look');
-      const reason = `waiting ${item.minutes} minute(s): ${wait.reason}`;
-      return { entityKind: wait.entityKind, entityId: wait.entityId, action: 'escalate-wait', reason, inputs: { waitKey: wait.key }, outcome: 'skipped' as const };
+      run.log.warn({ entityId: wait.entityId, minutes: item.minutes, reason: wait.reason }, 'snapshot-sync wait overdue: a person has to look');
+      return { entityKind: wait.entityKind, entityId: wait.entityId, action: 'escalate-wait', reason: `waiting ${item.minutes} minute(s): ${wait.reason}`, inputs: { waitKey: wait.key }, outcome: 'skipped' };
     });
-    return { value: undefined, decisions };
+    return { value: due.length, decisions };
   });
+  if (overdue > 0) deps.metrics.actions.inc({ function: FN, kind: 'wait-overdue', outcome: 'skipped' }, overdue);
+  return { outcome: 'applied', counts: { waits_overdue: overdue }, metrics: [] };
 }

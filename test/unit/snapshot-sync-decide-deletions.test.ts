@@ -61,7 +61,7 @@ describe('soft-deleted disks: purge', () => {
     deleteAfter: '2026-06-01', diskDeleted: true, diskDeleteDate: '2026-06-01', ...overrides,
   });
   const purge = (r: PurgeRow, snapshots = [seen('snap-1', tags)], missing: string[] = [], at = now) =>
-    decidePurge({ now: at, rows: [r], observed: observed(snapshots, missing), budget: 10 }).actions.map((a) => a.kind);
+    decidePurge({ now: at, rows: [r], observed: observed(snapshots, missing), deleteLimit: 10 }).actions.map((a) => a.kind);
 
   it.each<[string, Partial<PurgeRow>, string]>([
     ['the delete date has passed → delete', {}, 'delete-snapshot'],
@@ -94,7 +94,7 @@ describe('soft-deleted disks: purge', () => {
 
   it('keeps to the deletion budget and says how many wait', () => {
     const rows = ['1', '2', '3'].map((id) => row({ rowId: id, snapshotId: `snap-${id}` }));
-    const plan = decidePurge({ now, rows, observed: observed(rows.map((r) => seen(r.snapshotId, tags))), budget: 2 });
+    const plan = decidePurge({ now, rows, observed: observed(rows.map((r) => seen(r.snapshotId, tags))), deleteLimit: 2 });
     expect(plan.actions.map((a) => a.snapshotId)).toEqual(['snap-1', 'snap-2']);
     expect(plan.deferred).toBe(1);
   });
@@ -105,7 +105,7 @@ describe('retention per disk', () => {
     ({ rowId: snapshotId, diskId, snapshotId, userId: 'dev@example.com', diskName: diskId === 'A' ? 'home' : 'scratch', startedAt: daysAgo(ageDays) });
   const mine = (r: RetentionRow) => seen(r.snapshotId, { ...ours, 'gpu-dev-user': r.userId, disk_name: r.diskName ?? '' });
   const retain = (rows: RetentionRow[], retentionCount = 3, budget = 10, snapshots = rows.map(mine), missing: string[] = []) =>
-    decideRetention({ rows, observed: observed(snapshots, missing), retentionCount, budget });
+    decideRetention({ rows, observed: observed(snapshots, missing), retentionCount, deleteLimit: budget });
   const deleted = (plan: ReturnType<typeof retain>) => plan.actions.filter((a) => a.kind === 'delete-snapshot').map((a) => a.snapshotId);
 
   it('keeps the newest N of each disk and deletes the older ones, oldest first', () => {

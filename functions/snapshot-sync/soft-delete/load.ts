@@ -1,0 +1,57 @@
+/*
+ * Soft-deleted disks, read-only: the disks with something to do (not every soft-deleted disk each
+ * run), their snapshot rows, and for a disk not yet synced the snapshots EC2 holds under its tags
+ * that our table does not know yet (the origin's), to be adopted before tagging.
+ */
+import type { SnapshotInfo } from '../../../shared/aws/ec2-shapes.js';
+import { snapshotsOfDisks, softDeletedDisksToSync } from '../../../shared/db/queries/disks.js';
+import type { AdoptedSnapshot, SoftDeletedDiskRow } from '../../../shared/db/queries/disks.js';
+import { mapWithConcurrency } from '../../../shared/resilience.js';
+import type { LoadInput } from '../../../shared/runtime/define-function.js';
+import type { BaseOptions } from '../../../shared/runtime/invocation.js';
+import type { Run } from '../../../shared/runtime/run.js';
+import type { DiskSnapshotRow, SoftDeletedDisk } from '../decide-deletions.js';
+import { ec2Call, fanOut } from '../ec2-calls.js';
+import type { SyncDeps } from '../ec2-calls.js';
+import { DISK_NAME_TAG, USER_TAG } from '../tags.js';
+
+export interface SoftDeleteLoad {
+  disks: (SoftDeletedDisk & { userId: string; diskName: string })[];
+  rows: DiskSnapshotRow[];
+  /** Per disk: snapshots found by its tags that no row of ours holds yet. */
+  unknown: ReadonlyMap<string, AdoptedSnapshot[]>;
+}
+
+export async function loadSoftDeleted({ run, deps }: LoadInput<BaseOptions, SyncDeps>): Promise<SoftDeleteLoad> {
+  const disks = await softDeletedDisksToSync(deps.pool, run.itemsLeft);
+  if (disks.length === 0) return { disks: [], rows: [], unknown: new Map() };
+  const rows = await snapshotsOfDisks(deps.pool, disks.map((disk) => disk.disk_id));
+  const known = new Set(rows.map((row) => row.snapshot_id));
+  const unsynced = disks.filter((disk) => !disk.synced && disk.delete_date !== null);
+  const found = await mapWithConcurrency(unsynced, fanOut(deps), (disk) => findByTags(run, deps, disk, known));
+  const unknown = new Map(unsynced.map((disk, index) => [disk.disk_id, settled(found[index])]));
+  return {
+    disks: disks.map((disk) => ({ diskId: disk.disk_id, userId: disk.user_id, diskName: disk.disk_name, deleteDate: disk.delete_date, markedDeletedAt: disk.marked_deleted_at, synced: disk.synced })),
+    rows: rows.map((row) => ({ rowId: row.id, diskId: row.disk_id, snapshotId: row.snapshot_id, deleteAfter: row.delete_after })),
+    unknown,
+  };
+}
+
+const settled = (result: PromiseSettledResult<AdoptedSnapshot[]> | undefined) => (result?.status === 'fulfilled' ? result.value : []);
+
+type Adoptable = SnapshotInfo & { state: AdoptedSnapshot['state'] };
+const adoptable = (info: SnapshotInfo): info is Adoptable => info.state === 'pending' || info.state === 'completed' || info.state === 'error';
+
+/** The disk's snapshots made by anyone (the origin, say), found by its tags; none when EC2 could not be asked. */
+async function findByTags(run: Run, deps: SyncDeps, disk: SoftDeletedDiskRow, known: ReadonlySet<string>): Promise<AdoptedSnapshot[]> {
+  try {
+    const query = { tags: { [USER_TAG]: disk.user_id, [DISK_NAME_TAG]: disk.disk_name } };
+    const found = await ec2Call(deps, (signal) => deps.ec2.describeSnapshots(query, signal));
+    return found
+      .filter((info): info is Adoptable => adoptable(info) && !known.has(info.snapshotId))
+      .map((info) => ({ snapshotId: info.snapshotId, volumeId: info.volumeId, state: info.state, sizeGb: info.volumeSizeGiB, startTime: info.startTime }));
+  } catch (err) {
+    run.fail('adopt-snapshots', disk.disk_id, err);
+    return [];
+  }
+}

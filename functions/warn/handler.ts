@@ -1,13 +1,15 @@
-/* warn's entry: every trigger runs the same sweep; warn consumes no events. */
-import { baseOptionsSchema, defineFunction } from '../../shared/runtime/invocation.js';
-import type { BaseOptions } from '../../shared/runtime/invocation.js';
-import { runScoped } from '../../shared/runtime/run-scope.js';
-import type { RunServices } from '../../shared/runtime/run-scope.js';
-import { warnRun } from './run.js';
-import type { WarnDeps } from './run.js';
+/* warn: every trigger runs the same sweep; warn consumes no events. */
+import { defineFunction } from '../../shared/runtime/define-function.js';
+import { baseOptionsSchema } from '../../shared/runtime/invocation.js';
+import { decideWarn } from './decide.js';
+import { BATCH_SIZE, executeWarn } from './execute.js';
+import { loadWarn } from './load.js';
 
-export const warn = defineFunction<BaseOptions, WarnDeps & { run: RunServices }>({
+export const warn = defineFunction({
   name: 'warn',
   optionsSchema: baseOptionsSchema,
-  handle: (invocation, deps) => runScoped(deps.run, 'warn', invocation, (scope) => warnRun(scope, deps)),
+  counters: ['warned', 'warn_failed', 'skipped_no_pod', 'pod_missing', 'pod_mismatch', 'claimed_elsewhere', 'redelivered', 'deferred'],
+  load: loadWarn,
+  decide: decideWarn,
+  batch: { size: BATCH_SIZE, execute: executeWarn },
 });

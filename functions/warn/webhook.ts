@@ -1,44 +1,37 @@
 /*
- * warn's webhook notices (the POST itself is shared/webhook.ts, the body webhook-payload.ts). They
- * run after the pod channel and never block it: a notice that fails is retried by later runs, a
- * bounded number of times, and counted. The posts go out a few at a time; their outcomes are
- * recorded in one statement. Each notice carries fresh action links for the deadline it is about.
+ * warn's webhook notices (the channel is shared/notices/webhook.ts, the body webhook-payload.ts).
+ * They follow the pod channel and never block it. Each batch is claimed ('sending') before it is
+ * posted and marked after, one statement each, so a notice is posted at most once even when a run
+ * is killed mid-post; a refused post is retried by later runs, a bounded number of times. Each
+ * notice carries fresh action links for the deadline it is about.
  */
-import type pg from 'pg';
 import { actionLinks } from '../../shared/actions/links.js';
-import type { ActionSettings } from '../../shared/config.js';
-import { markWebhooks, pendingWebhooks } from '../../shared/db/queries/warnings.js';
+import { claimWebhooks, markWebhooks } from '../../shared/db/queries/warnings.js';
 import type { PendingWebhook } from '../../shared/db/queries/warnings.js';
-import { mapWithConcurrency } from '../../shared/resilience.js';
-import { postWebhook } from '../../shared/webhook.js';
-import type { WebhookSettings } from '../../shared/webhook.js';
+import { postNotices } from '../../shared/notices/webhook.js';
+import type { OwedWebhook } from './decide.js';
+import { WEBHOOK_MAX_ATTEMPTS } from './load.js';
+import type { WarnDeps } from './load.js';
 import { jsonPayload, slackPayload } from './webhook-payload.js';
 
-const MAX_ATTEMPTS = 10;
-const POSTS_IN_FLIGHT = 8;
+export const webhookKey = (owed: Pick<OwedWebhook, 'reservationId' | 'expiresAt' | 'levelMinutes'>) =>
+  `${owed.reservationId}\u0000${owed.expiresAt.getTime()}\u0000${owed.levelMinutes}`;
 
-export interface WebhookRun {
-  webhook: WebhookSettings;
-  actions: ActionSettings;
-  now: Date;
-  limit: number;
+/** Posted: undefined; refused: the error. A notice another run holds (or already sent) is absent. */
+export async function sendWebhooks(deps: WarnDeps, owed: OwedWebhook[], now: Date): Promise<Map<string, string | undefined>> {
+  const settings = deps.config.webhook;
+  if (settings === undefined || owed.length === 0) return new Map();
+  const claimed = await claimWebhooks(deps.pool, owed, WEBHOOK_MAX_ATTEMPTS);
+  const errors = await postNotices(settings, claimed, (row) => payload(deps, row, now));
+  const outcomes = claimed.map((row, index) => ({
+    reservationId: row.reservation_id, expiresAt: row.expires_at, levelMinutes: row.level_minutes, sent: errors[index] === undefined, error: errors[index],
+  }));
+  await markWebhooks(deps.pool, outcomes);
+  return new Map(outcomes.map((outcome) => [webhookKey(outcome), outcome.error]));
 }
 
-export async function sendPendingWebhooks(pool: pg.Pool, run: WebhookRun): Promise<{ sent: number; failed: number }> {
-  const pending = await pendingWebhooks(pool, MAX_ATTEMPTS, run.limit);
-  const posted = await mapWithConcurrency(pending, POSTS_IN_FLIGHT, async (row) => postWebhook(run.webhook, await payload(run, row)));
-  const outcomes = pending.map((row, index) => {
-    const result = posted[index]!;
-    const error = result.status === 'fulfilled' ? result.value : 'webhook failed: the notice could not be built';
-    return { reservationId: row.reservation_id, expiresAt: row.expires_at, levelMinutes: row.level_minutes, sent: error === undefined, error };
-  });
-  await markWebhooks(pool, outcomes);
-  const sent = outcomes.filter((outcome) => outcome.sent).length;
-  return { sent, failed: pending.length - sent };
-}
-
-async function payload(run: WebhookRun, row: PendingWebhook) {
-  const links = await actionLinks(run.actions, { reservationId: row.reservation_id, deadline: row.expires_at, now: run.now }).catch(() => []);
+async function payload(deps: WarnDeps, row: PendingWebhook, now: Date) {
+  const links = await actionLinks(deps.config.actions, { reservationId: row.reservation_id, deadline: row.expires_at, now }).catch(() => []);
   const notice = { reservationId: row.reservation_id, levelMinutes: row.level_minutes, minutesLeft: row.minutes_left ?? row.level_minutes, expiresAt: row.expires_at, links };
-  return run.webhook.format === 'slack' ? slackPayload(notice) : jsonPayload(notice);
+  return deps.config.webhook?.format === 'slack' ? slackPayload(notice) : jsonPayload(notice);
 }

@@ -20,17 +20,23 @@ export interface PodTarget {
   podName: string;
 }
 
-export type PodEvidence =
+export type PodEvidence = (
   | { kind: 'present'; pod: PodSummary }
   | { kind: 'absent' }
   /** `owner` is set when the pod under the name belongs to another reservation. */
-  | { kind: 'unknown'; error: string; owner?: string };
+  | { kind: 'unknown'; error: string; owner?: string }
+) & {
+  /** Set when the listing showed this reservation's labelled pod under another name than the row's. */
+  listedAs?: string;
+};
 
 export interface EvidenceOptions {
   /** The reservation label key. */
   label: string;
   /** Reads by name in flight at once. */
   concurrency: number;
+  /** Say `listedAs` when the listing shows the reservation's labelled pod under another name (warn refuses to write then). */
+  withListedAs?: boolean;
 }
 
 export async function podEvidence(reader: PodReader, targets: readonly PodTarget[], options: EvidenceOptions): Promise<Map<string, PodEvidence>> {
@@ -44,7 +50,11 @@ export async function podEvidence(reader: PodReader, targets: readonly PodTarget
       else unlisted.push(target);
     }
     const reads = await mapWithConcurrency(unlisted, options.concurrency, (target) => reader.readPod(namespace, target.podName));
-    reads.forEach((read, index) => evidence.set(unlisted[index]!.reservationId, fromRead(read, unlisted[index]!, options.label)));
+    reads.forEach((read, index) => {
+      const target = unlisted[index]!;
+      const elsewhere = options.withListedAs ? listed.get(target.reservationId)?.name : undefined;
+      evidence.set(target.reservationId, { ...fromRead(read, target, options.label), ...(elsewhere !== undefined && { listedAs: elsewhere }) });
+    });
   }
   return evidence;
 }
@@ -78,11 +88,12 @@ export type PodVerdict = { kind: 'deliver' } | { kind: 'pod_missing' } | { kind:
 
 /** Drop-in for warn's `podVerdicts` (same arguments, same answers), on the shared rules above. */
 export async function podVerdicts(reader: PodReader, label: string, targets: readonly PodTarget[], concurrency: number): Promise<Map<string, PodVerdict>> {
-  const evidence = await podEvidence(reader, targets, { label, concurrency });
+  const evidence = await podEvidence(reader, targets, { label, concurrency, withListedAs: true });
   return new Map([...evidence].map(([id, seen]) => [id, toVerdict(seen)]));
 }
 
 function toVerdict(evidence: PodEvidence): PodVerdict {
+  if (evidence.listedAs !== undefined) return { kind: 'pod_mismatch' };
   if (evidence.kind === 'present') return { kind: 'deliver' };
   if (evidence.kind === 'absent') return { kind: 'pod_missing' };
   if (evidence.owner !== undefined) return { kind: 'pod_mismatch' };

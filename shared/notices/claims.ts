@@ -23,6 +23,11 @@ export function claimLeaseSeconds(budgetSeconds: number, sendTimeoutMs: number):
   return budgetSeconds + Math.ceil(sendTimeoutMs / 1000);
 }
 
+/** The lease of a pod-file claim under a deployment's settings: the run budget plus one exec. */
+export function podFileLeaseSeconds(settings: { run: { budgetSeconds: number }; kube: { execTimeoutMs: number } }): number {
+  return claimLeaseSeconds(settings.run.budgetSeconds, settings.kube.execTimeoutMs);
+}
+
 /** A claim its run can no longer be working on: the run was killed between send and mark. */
 export function isAbandoned(claimedAt: Date, now: Date, leaseSeconds: number): boolean {
   return claimedAt.getTime() < now.getTime() - leaseSeconds * 1000;

@@ -160,6 +160,37 @@ describe('warn', () => {
     expect(webhookCalls.at(-1)).toMatchObject({ actions: [] });
   });
 
+  it('posts a webhook notice at most once: one whose run was killed mid-post is never posted again', async () => {
+    await reservation('wwww0014-hookdied', 4);
+    // A run killed between its post and its mark leaves the notice claimed ('sending').
+    await h.deps.pool.query(
+      `insert into warning_ledger (reservation_id, expires_at, level_minutes, state, minutes_left, first_attempt_at, sent_at, webhook_state, webhook_attempts)
+       values ('wwww0014-hookdied', $1, 5, 'sent', 4, $2, $2, 'sending', 1)`,
+      [inMinutes(4), h.clock.now()],
+    );
+    h.clock.advanceMinutes(2);
+    expect((await h.schedule(warn)).summary).toMatchObject({ warned: 0 });
+    expect(webhookCalls.filter((call) => (call as { reservationId: string }).reservationId === 'wwww0014-hookdied')).toEqual([]);
+    await h.deps.pool.query(`update reservations set status = 'expired' where reservation_id = 'wwww0014-hookdied'`);
+  });
+
+  it('a level delivered again after a killed run gets its webhook notice once (the killed run never queued it)', async () => {
+    await reservation('wwww0015-redeliver', 12);
+    await h.deps.pool.query(
+      `insert into warning_ledger (reservation_id, expires_at, level_minutes, state, minutes_left, first_attempt_at, claimed_at)
+       values ('wwww0015-redeliver', $1, 15, 'sending', 12, $2, $2)`,
+      [inMinutes(12), h.clock.now()],
+    );
+    h.clock.advanceSeconds(h.deps.config.run.budgetSeconds + h.deps.config.kube.execTimeoutMs / 1000 + 1);
+    const calls = () => webhookCalls.filter((call) => (call as { reservationId: string }).reservationId === 'wwww0015-redeliver');
+    expect((await h.schedule(warn)).summary).toMatchObject({ redelivered: 1, webhook_sent: 1 });
+    expect((await h.schedule(warn)).summary).toMatchObject({ warned: 0, redelivered: 0 });
+    expect(calls()).toHaveLength(1);
+    expect(h.sim.kube.broadcasts(pod('wwww0015-redeliver'))).toEqual([]);
+    expect(warningFiles('wwww0015-redeliver')).toEqual(['WARN_EXPIRES_IN_11MIN.txt']);
+    await h.deps.pool.query(`update reservations set status = 'expired' where reservation_id = 'wwww0015-redeliver'`);
+  });
+
   it('is not crowded out by a horizon full of reservations already warned for their level', async () => {
     // 120 reservations 20 minutes out, already warned at 30: more than the query's slack (100).
     await h.deps.pool.query(

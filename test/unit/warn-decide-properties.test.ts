@@ -40,7 +40,6 @@ function runOnce(history: History, levelsMinutes: number[]): void {
     reservations: [{ reservationId: 'r', expiresAt: new Date(history.deadline), podName: 'p', namespace: 'n' }],
     sentLevels: new Map([['r', sentForDeadline]]),
     levelsMinutes,
-    maxItems: 10,
   });
   const remainingMs = history.deadline - history.now;
   const crossed = levelsMinutes.filter((level) => remainingMs <= level * MINUTE_MS);
@@ -92,8 +91,7 @@ describe('warn: decide over random deadlines, extensions and missed runs', () =>
             reservations: [{ reservationId: 'r', expiresAt: new Date(deadline), podName: 'p', namespace: 'n' }],
             sentLevels: new Map([['r', sent]]),
             levelsMinutes,
-            maxItems: 10,
-          });
+                  });
           sent.push(...result.warnings.map((warning) => warning.levelMinutes));
         }
         expect(sent).toEqual([...levelsMinutes].sort((a, b) => b - a));

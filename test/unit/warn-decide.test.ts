@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decide } from '../../functions/warn/decide.js';
-import type { DueReservation, WarnInput } from '../../functions/warn/decide.js';
+import { decide, decideWarn, podVerdict } from '../../functions/warn/decide.js';
+import type { DueReservation, WarnInput, WarnLoad } from '../../functions/warn/decide.js';
 
 const now = new Date('2026-06-01T12:00:00Z');
 const inSeconds = (seconds: number) => new Date(now.getTime() + seconds * 1000);
@@ -19,7 +19,6 @@ const input = (overrides: Partial<WarnInput> = {}): WarnInput => ({
   reservations: [reservation()],
   sentLevels: new Map(),
   levelsMinutes: [30, 15, 5],
-  maxItems: 100,
   ...overrides,
 });
 
@@ -76,14 +75,12 @@ describe('warn: the file name minutes', () => {
   });
 });
 
-describe('warn: budget and pods', () => {
-  it('warns the closest deadlines first and defers beyond maxItems', () => {
+describe('warn: order and pods', () => {
+  it('puts the closest deadlines first, so what the kernel leaves for the next run is the least urgent', () => {
     const result = decide(input({
-      maxItems: 1,
       reservations: [reservation({ reservationId: 'later', expiresAt: inSeconds(25 * 60) }), reservation({ reservationId: 'sooner', expiresAt: inSeconds(3 * 60) })],
     }));
-    expect(result.warnings.map((w) => w.reservationId)).toEqual(['sooner']);
-    expect(result.deferred).toBe(1);
+    expect(result.warnings.map((w) => w.reservationId)).toEqual(['sooner', 'later']);
   });
 
   it('skips a reservation without a pod name and reports it', () => {
@@ -114,5 +111,62 @@ describe('warn: properties', () => {
         }
       },
     ));
+  });
+});
+
+describe('warn: a claim abandoned by a killed run (SPEC 2.1)', () => {
+  const LEASE = 80;
+  const loaded = (ledger: WarnLoad['ledger'], secondsLeft = 12 * 60): WarnLoad => ({
+    reservations: [reservation({ expiresAt: inSeconds(secondsLeft) })], ledger, webhooks: [], levelsMinutes: [30, 15, 5], claimLeaseSeconds: LEASE,
+    pods: new Map([['r-1', { kind: 'present' as const }]]),
+  });
+  const claim = (levelMinutes: number, claimedSecondsAgo: number) => ({ reservationId: 'r-1', levelMinutes, state: 'sending' as const, claimedAt: inSeconds(-claimedSecondsAgo) });
+  const plan = (load: WarnLoad) => decideWarn(load, { now, options: {}, maxItems: 100 }).actions;
+
+  it('delivers the level again, to the file only, once the claim is older than any run lasts', () => {
+    expect(plan(loaded([claim(15, LEASE + 1)]))).toMatchObject([{ kind: 'warn', levelMinutes: 15, redelivery: true }]);
+  });
+
+  it('leaves a claim alone while its run may still be delivering it', () => {
+    expect(plan(loaded([claim(15, LEASE)]))).toEqual([]);
+  });
+
+  it('a sent level stays sent; a failed one is retried with its broadcast', () => {
+    expect(plan(loaded([{ ...claim(15, 9999), state: 'sent' }]))).toEqual([]);
+    expect(plan(loaded([{ ...claim(15, 9999), state: 'failed' }]))).toMatchObject([{ levelMinutes: 15, redelivery: false }]);
+  });
+
+  it('a more urgent level crossed since is a new warning, broadcast as usual', () => {
+    expect(plan(loaded([claim(15, LEASE + 1)], 4 * 60))).toMatchObject([{ levelMinutes: 5, redelivery: false }]);
+  });
+
+  it('follows the warnings with the owed webhook notices', () => {
+    const owed = { reservationId: 'r-2', expiresAt: inSeconds(600), levelMinutes: 15, minutesLeft: 10 };
+    expect(plan({ ...loaded([claim(15, 1)]), webhooks: [owed] }).map((a) => a.kind)).toEqual(['webhook']);
+  });
+});
+
+describe('warn: whose pod (podVerdict over shared/kube/pod-evidence answers)', () => {
+  it.each([
+    [{ kind: 'present' as const }, 'deliver'],
+    [{ kind: 'absent' as const }, 'pod_missing'],
+    [{ kind: 'unknown' as const, error: 'HTTP 503' }, 'unknown'],
+    [{ kind: 'unknown' as const, error: 'labelled', owner: 'someone-else' }, 'pod_mismatch'],
+    // The reservation's label is on another pod: the row's pod is not ours to write into, whatever a read says.
+    [{ kind: 'present' as const, listedAs: 'gpu-dev-other' }, 'pod_mismatch'],
+    [{ kind: 'absent' as const, listedAs: 'gpu-dev-other' }, 'pod_mismatch'],
+    [undefined, 'unknown'],
+  ])('%j → %s', (seen, verdict) => {
+    expect(podVerdict(seen).kind).toBe(verdict);
+  });
+
+  it('plans a delivery only into a pod that is the reservation\'s; an unanswered question is a failed attempt', () => {
+    const ids = ['ok', 'gone', 'other', 'unknown'];
+    const plan = decideWarn({
+      reservations: ids.map((reservationId) => reservation({ reservationId })), ledger: [], webhooks: [], levelsMinutes: [30], claimLeaseSeconds: 80,
+      pods: new Map([['ok', { kind: 'present' }], ['gone', { kind: 'absent' }], ['other', { kind: 'unknown', error: 'x', owner: 'z' }], ['unknown', { kind: 'unknown', error: 'HTTP 503' }]]),
+    }, { now, options: {}, maxItems: 100 });
+    expect(plan.actions.map((a) => [a.reservationId, a.kind === 'warn' ? a.podUnknown : undefined])).toEqual([['ok', undefined], ['unknown', 'HTTP 503']]);
+    expect(plan.counts).toEqual({ skipped_no_pod: 0, pod_missing: 1, pod_mismatch: 1 });
   });
 });

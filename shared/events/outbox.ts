@@ -11,7 +11,7 @@ import { DEFAULT_EVENT_MAX_ATTEMPTS } from '../config.js';
 import { Transient, coerceError } from '../errors.js';
 import { mapWithConcurrency } from '../resilience.js';
 import type { Db } from '../db/pool.js';
-import { enqueueEvents, leaseDueEvents, markDead, markDelivered, markFailed, redeliveryDelaySeconds } from '../db/queries/outbox.js';
+import { enqueueEvents, leaseDueEvents, markDead, markDelivered, markFailed, redeliveryDelaySeconds, releaseUnsent } from '../db/queries/outbox.js';
 import type { DeadReason, OutboxRow } from '../db/queries/outbox.js';
 import type { LifecycleEvent } from './build.js';
 import { deliver, Undeliverable } from './deliver.js';
@@ -58,6 +58,11 @@ export interface FlushOptions {
   eventIds?: string[];
   /** Dead-letter a row whose attempt number reaches this (EVENT_MAX_ATTEMPTS). */
   maxAttempts?: number;
+  /**
+   * No send starts at or after this instant (the run's budget): the rows not sent are given back,
+   * due at once for a later run, without counting an attempt.
+   */
+  deadline?: Date;
 }
 
 export interface FlushReport {
@@ -67,7 +72,12 @@ export interface FlushReport {
   /** Failed for good: dead-lettered, by reason. */
   dead: Partial<Record<DeadReason, number>>;
   errors: string[];
+  /** Not sent because the deadline came first; due again at once. */
+  deferred?: number;
 }
+
+/** A send not started because the flush's deadline had come. */
+const PAST_DEADLINE = new Error('not sent: the run\'s time ran out');
 
 export async function flushOutbox(options: FlushOptions): Promise<FlushReport> {
   const { db, publish } = options;
@@ -80,14 +90,20 @@ export async function flushOutbox(options: FlushOptions): Promise<FlushReport> {
     leaseSeconds: Math.ceil((options.timeoutMs / 1000) * (options.limit / options.concurrency + 1)),
     eventIds: options.eventIds,
   });
-  const results = await mapWithConcurrency(leased, options.concurrency, (row) => send(row, publish, options.timeoutMs));
+  const { deadline } = options;
+  const results = await mapWithConcurrency(leased, options.concurrency, async (row) => {
+    if (deadline && options.now() >= deadline) throw PAST_DEADLINE;
+    return send(row, publish, options.timeoutMs);
+  });
   const report: FlushReport = { delivered: 0, failed: 0, dead: {}, errors: [] };
+  const unsent = leased.filter((_, index) => (results[index] as PromiseRejectedResult).reason === PAST_DEADLINE).map((row) => row.id);
+  if (unsent.length > 0) report.deferred = await releaseUnsent(db, unsent, options.owner);
   // Delivered rows are marked in one statement, whatever their number (a run's events are many).
   const delivered = leased.filter((_, index) => results[index]!.status === 'fulfilled').map((row) => row.id);
   if (delivered.length > 0) report.delivered = await markDelivered(db, delivered, options.owner, options.now());
   for (const [index, result] of results.entries()) {
     const row = leased[index]!;
-    if (result.status === 'fulfilled') continue;
+    if (result.status === 'fulfilled' || result.reason === PAST_DEADLINE) continue;
     const error = coerceError(result.reason).message;
     report.errors.push(error);
     const reason = deadReason(result.reason, row.attempts, options.maxAttempts ?? DEFAULT_EVENT_MAX_ATTEMPTS);

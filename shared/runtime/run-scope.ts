@@ -138,7 +138,8 @@ async function recorded(
     const redelivery = dryRun ? undefined : await deliver(services, runId);
     const report = await work(scope);
     if (report.failures.length > 0) await releaseClaim();
-    const delivery = staged.length > 0 ? await deliver(services, runId, staged) : undefined;
+    // Within the run's budget: what is not sent by the deadline stays in the outbox for the next run.
+    const delivery = staged.length > 0 ? await deliver(services, runId, staged, scope.deadline) : undefined;
     if (!dryRun) await gaugeBacklog(services);
     if (abandoned > 0) report.summary = { ...report.summary, runs_abandoned: abandoned };
     return await finish(services, scope, report, [redelivery, delivery], invocation.kind === 'event');
@@ -171,7 +172,7 @@ function invocationIds(invocation: Invocation<BaseOptions>) {
 
 type Delivery = FlushReport | undefined;
 
-async function deliver(services: RunServices, owner: string, eventIds?: string[]): Promise<Delivery> {
+async function deliver(services: RunServices, owner: string, eventIds?: string[], deadline?: Date): Promise<Delivery> {
   const report = await flushOutbox({
     db: services.pool,
     publish: services.publish,
@@ -182,6 +183,7 @@ async function deliver(services: RunServices, owner: string, eventIds?: string[]
     concurrency: services.concurrency,
     eventIds,
     maxAttempts: services.eventMaxAttempts,
+    ...(deadline ? { deadline } : {}),
   });
   for (const [reason, count] of Object.entries(report.dead)) services.metrics.eventsDeadLettered.inc({ reason }, count);
   return report;
@@ -200,7 +202,7 @@ async function finish(services: RunServices, scope: RunScope, report: RunReport,
     if (!delivery) continue;
     summary.events_delivered = (summary.events_delivered ?? 0) + delivery.delivered;
     // An undelivered event stays in the outbox and is retried by later runs: reported, not fatal.
-    summary.events_deferred = (summary.events_deferred ?? 0) + delivery.failed;
+    summary.events_deferred = (summary.events_deferred ?? 0) + delivery.failed + (delivery.deferred ?? 0);
     // A dead-lettered one waits for an operator (metric, alert, `runs`); the run's own work stands.
     const dead = Object.values(delivery.dead).reduce((sum, count) => sum + count, 0);
     if (dead > 0) summary.events_dead_lettered = (summary.events_dead_lettered ?? 0) + dead;

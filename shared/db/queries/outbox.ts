@@ -99,6 +99,16 @@ export async function markFailed(db: Db, id: string, owner: string, error: strin
   );
 }
 
+/** Give back leased rows that were never sent (the run's time ran out first): due again at once, the attempt not counted. */
+export async function releaseUnsent(db: Db, ids: string[], owner: string): Promise<number> {
+  const result = await db.query(
+    `update event_outbox set lease_owner = null, lease_expires_at = null, attempts = greatest(attempts - 1, 0)
+     where id = any($1::bigint[]) and lease_owner = $2 and delivered_at is null`,
+    [ids, owner],
+  );
+  return result.rowCount ?? 0;
+}
+
 /** Why a row will never be delivered: refused for good, not expressible as HTTP, or out of attempts. */
 export type DeadReason = 'rejected' | 'unencodable' | 'exhausted' | 'knative';
 

@@ -6,7 +6,6 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../shared/clock.js';
 import type { Deps } from '../../shared/deps.js';
@@ -15,7 +14,6 @@ import { outboxBacklog } from '../../shared/db/queries/outbox.js';
 import { withTransaction } from '../../shared/db/transaction.js';
 import { buildEvent, sourceFor, toBinaryHttp } from '../../shared/events/build.js';
 import { EventTypes } from '../../shared/events/types.js';
-import { createLogger } from '../../shared/log.js';
 import { createEndpoint } from '../../shared/runtime/endpoint.js';
 import { baseOptionsSchema, defineFunction } from '../../shared/runtime/invocation.js';
 import { createMetrics } from '../../shared/runtime/metrics.js';
@@ -24,10 +22,11 @@ import type { RunServices } from '../../shared/runtime/run-scope.js';
 import { createGateway } from '../../local/gateway.js';
 import { useTestDatabase } from '../support/database.js';
 import { eventually } from '../support/eventually.js';
+import { silentLog } from '../support/world.js';
 
 const db = useTestDatabase();
 const clock = new ManualClock('2026-06-01T12:00:00Z');
-const log = createLogger({ level: 'silent', hashSalt: 's', destination: new Writable({ write: (_c, _e, d) => d() }) });
+const log = silentLog;
 const metrics = createMetrics();
 let refuseAsync = false;
 let baseUrl = '';

@@ -36,12 +36,14 @@ export interface WorldDatabase {
 /**
  * The environment a function is deployed with, pointed at this database and simulator: events
  * not delivered (a test that wants them sets EVENT_DELIVERY), request timeouts that bound a
- * failing test, no secrets directory. `extra` overrides any of it.
+ * failing test, no secrets directory, no clock sanity. `extra` overrides any of it.
  */
 export function functionEnv(databaseUrl: string, sim: Pick<Sim, 'url' | 'token'>, extra: Record<string, string> = {}): Record<string, string> {
   return {
     DATABASE_URL: databaseUrl, ...simProductEnv(sim),
-    EVENT_DELIVERY: 'none', KUBE_REQUEST_TIMEOUT_MS: '3000', EXEC_TIMEOUT_SECONDS: '5', SECRETS_DIR: '/nonexistent', ...extra,
+    EVENT_DELIVERY: 'none', KUBE_REQUEST_TIMEOUT_MS: '3000', EXEC_TIMEOUT_SECONDS: '5', SECRETS_DIR: '/nonexistent',
+    // A world's manual clock keeps its own time on purpose: clock sanity off (its own tests turn it on).
+    CLOCK_SKEW_MAX_SECONDS: '0', ...extra,
   };
 }
 

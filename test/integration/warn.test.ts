@@ -136,6 +136,17 @@ describe('warn', () => {
     await h.deps.pool.query(`delete from reservations where reservation_id = 'wwww0011-mine'`);
   });
 
+  it('never writes into the row\'s pod when the reservation\'s label is on another pod (pod_mismatch)', async () => {
+    await insertReservation(h.deps.pool, { reservation_id: 'wwww0016-moved', pod_name: 'gpu-dev-rowname', namespace: 'gpu-dev', expires_at: inMinutes(12) });
+    h.sim.kube.addPod({ namespace: 'gpu-dev', name: 'gpu-dev-rowname' });
+    h.sim.kube.addPod({ namespace: 'gpu-dev', name: 'gpu-dev-labelled', labels: { 'reservation-id': 'wwww0016-moved' } });
+    const result = await h.schedule(warn);
+    expect(result).toMatchObject({ outcome: 'succeeded', summary: { warned: 0, pod_mismatch: 1 } });
+    expect(h.sim.kube.execs({ namespace: 'gpu-dev', name: 'gpu-dev-rowname' })).toEqual([]);
+    expect(h.sim.kube.execs({ namespace: 'gpu-dev', name: 'gpu-dev-labelled' })).toEqual([]);
+    await h.deps.pool.query(`delete from reservations where reservation_id = 'wwww0016-moved'`);
+  });
+
   it('does not deliver when it cannot tell whose pod it is, and says the run failed', async () => {
     await insertReservation(h.deps.pool, { reservation_id: 'wwww0012-unknown', pod_name: 'gpu-dev-unlabelled', namespace: 'gpu-dev', expires_at: inMinutes(12) });
     h.sim.kube.addPod({ namespace: 'gpu-dev', name: 'gpu-dev-unlabelled' });

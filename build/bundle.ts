@@ -13,7 +13,7 @@
  * `require('./function/handler')` loads on any Node version.
  */
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { dirname, join, relative, resolve } from 'node:path';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, transform } from 'esbuild';
 import type { BuildOptions, Metafile, OutputFile, Plugin } from 'esbuild';
@@ -36,11 +36,14 @@ export interface BundleResult {
   /** Source files (relative to the root) whose code is in the bundle, and those of them in startFiles. */
   inputs: string[];
   startInputs: string[];
+  /** Bytes each source contributes to the files read at start-up (esbuild's bytesInOutput). */
+  startInputBytes: Record<string, number>;
 }
 
 // The image's runtime (node:22-alpine). Optional native add-ons of pg and ws stay out: both
 // fall back to JavaScript when they are missing. Minified because start-up time is mostly
-// parsing; names are kept so logged errors still say which class they are.
+// parsing. Names are kept in the project's own code (ownNames), not in the libraries': esbuild's
+// keepNames defines `name` on every function and class of every library at start-up.
 const common: BuildOptions = {
   bundle: true,
   platform: 'node',
@@ -53,7 +56,6 @@ const common: BuildOptions = {
   chunkNames: 'chunks/[name]-[hash]',
   target: 'node22',
   minify: true,
-  keepNames: true,
   legalComments: 'external',
   external: ['pg-native', 'bufferutil', 'utf-8-validate'],
   metafile: true,
@@ -66,12 +68,14 @@ function exportNameOf(fn: FunctionName): string {
   return fn.replace(/-([a-z])/g, (_, letter: string) => letter.toUpperCase());
 }
 
-/** The module the template requires: its default export becomes `module.exports = handle(event, context)`. */
+/**
+ * The module the template requires: its default export becomes `module.exports = handle(event, context)`.
+ * The function's own module is imported on the first request that needs it, so it is a chunk of its own.
+ */
 function functionEntry(fn: FunctionName): string {
   return [
     `import { openfaasEntry } from './build/openfaas-entry.ts';`,
-    `import { ${exportNameOf(fn)} } from './functions/${fn}/handler.ts';`,
-    `export default openfaasEntry(${exportNameOf(fn)});`,
+    `export default openfaasEntry(${JSON.stringify(fn)}, () => import('./functions/${fn}/handler.ts').then((module) => module.${exportNameOf(fn)}));`,
   ].join('\n');
 }
 
@@ -120,6 +124,55 @@ const zodEnglishOnly: Plugin = {
 };
 
 /**
+ * Parts of zod nothing here calls, yet `z` re-exports them all: z.compile (its code generator),
+ * z.fromJSONSchema and the JSON Schema generator class. In the bundle each export is a function that
+ * throws; the build fails if zod's list of exports there changes.
+ */
+const ZOD_UNUSED: Record<string, string[]> = {
+  'core/compile.js': ['INVALID', 'ZodCompileAsyncError', 'ZodCompileUnsupportedError', 'compile', 'withParser', 'compileFn'],
+  'classic/from-json-schema.js': ['fromJSONSchema'],
+  'core/json-schema-generator.js': ['JSONSchemaGenerator'],
+};
+const zodUnusedParts: Plugin = {
+  name: 'zod-unused-parts',
+  setup(build) {
+    build.onLoad({ filter: /[\\/]node_modules[\\/]zod[\\/]v4[\\/](core|classic)[\\/][a-z-]+\.js$/ }, async (args) => {
+      const part = args.path.split(/[\\/]/).slice(-2).join('/');
+      const names = ZOD_UNUSED[part];
+      if (!names) return undefined;
+      const exported = [...(await readFile(args.path, 'utf8')).matchAll(/^export (?:const|function|class) (\w+)/gm)].map((match) => match[1]);
+      if (exported.sort().join() !== [...names].sort().join()) throw new Error(`${args.path} exports ${exported.join(', ')}; review zodUnusedParts`);
+      const stub = (name: string) => (name === 'INVALID'
+        ? `export const INVALID = Symbol.for('zod.compile.invalid');`
+        : `export function ${name}() { throw new Error('zod ${name} is not in this bundle (build/bundle.ts)'); }`);
+      return { contents: names.map(stub).join('\n'), loader: 'js' };
+    });
+  },
+};
+
+/**
+ * pino loads its worker-thread transports (thread-stream, worker_threads) whether or not a transport
+ * is configured; shared/log.ts configures none. It also asks worker_threads whether it runs on the
+ * main thread, which every bundled function and pod-watch does.
+ */
+const PINO_THREAD_CHECK = "const { isMainThread } = require('worker_threads')";
+const pinoWithoutTransports: Plugin = {
+  name: 'pino-without-transports',
+  setup(build) {
+    build.onLoad({ filter: /[\\/]node_modules[\\/]pino[\\/]lib[\\/]tools\.js$/ }, async (args) => {
+      const source = await readFile(args.path, 'utf8');
+      if (!source.includes(PINO_THREAD_CHECK)) throw new Error(`${args.path}: the main-thread check has changed; review pinoWithoutTransports`);
+      return { contents: source.replace(PINO_THREAD_CHECK, 'const isMainThread = true'), loader: 'js' };
+    });
+    build.onResolve({ filter: /^thread-stream$/ }, (args) => (/[\\/]node_modules[\\/]pino[\\/]/.test(args.importer) ? { path: 'thread-stream', namespace: 'pino-without-transports' } : undefined));
+    build.onLoad({ filter: /.*/, namespace: 'pino-without-transports' }, () => ({
+      contents: `module.exports = function ThreadStream() { throw new Error('pino transports are not in this bundle (build/bundle.ts)'); };`,
+      loader: 'js',
+    }));
+  },
+};
+
+/**
  * pg picks its socket implementation when it loads: on a Node without a `navigator` global (Node 20)
  * its Cloudflare Workers probe constructs a `Response`, which loads Node's whole fetch
  * implementation at start-up (about half the cost of starting Node). These bundles run on Node only.
@@ -133,6 +186,44 @@ const pgOnNode: Plugin = {
       if (!source.includes(PG_CLOUDFLARE_PROBE)) throw new Error(`${args.path}: the Cloudflare probe has changed; review pgOnNode`);
       return { contents: source.replace(PG_CLOUDFLARE_PROBE, `${PG_CLOUDFLARE_PROBE} return false;`), loader: 'js' };
     });
+  },
+};
+
+/**
+ * The project's own classes and functions keep their names in the minified bundle: AppError names
+ * each error after its class (`new.target.name`), and logged errors say which class they are.
+ */
+const TS_OPTIONS = { compilerOptions: { target: 'ES2022', verbatimModuleSyntax: true } } as const;
+const ownNames: Plugin = {
+  name: 'own-names',
+  setup(build) {
+    build.onLoad({ filter: /\.ts$/, namespace: 'file' }, async (args) => {
+      if (args.path.includes(`${sep}node_modules${sep}`)) return undefined;
+      const { code } = await transform(await readFile(args.path, 'utf8'), { loader: 'ts', format: 'esm', target: 'node22', keepNames: true, sourcefile: args.path, tsconfigRaw: TS_OPTIONS, logLevel: 'error' });
+      return { contents: code, loader: 'js', resolveDir: dirname(args.path) };
+    });
+  },
+};
+
+/**
+ * prom-client's index loads every part of it: the Pushgateway (http, https, zlib), Summary (tdigest)
+ * and the cluster aggregator, none of which runs here. shared/runtime/metrics.ts imports what it uses.
+ * Its CPU metric imports @opentelemetry/api for exemplars, which are never enabled here.
+ */
+const PROM_CLIENT_PARTS = { Registry: 'registry', Counter: 'counter', Gauge: 'gauge', Histogram: 'histogram', collectDefaultMetrics: 'defaultMetrics' };
+const promClientParts: Plugin = {
+  name: 'prom-client-parts',
+  setup(build) {
+    build.onResolve({ filter: /^prom-client$/ }, (args) => ({ path: args.resolveDir, namespace: 'prom-client-parts' }));
+    build.onLoad({ filter: /.*/, namespace: 'prom-client-parts' }, (args) => ({
+      contents: Object.entries(PROM_CLIENT_PARTS).map(([name, file]) => `export { default as ${name} } from 'prom-client/lib/${file}.js';`).join('\n'),
+      resolveDir: args.path, loader: 'js',
+    }));
+    build.onResolve({ filter: /^@opentelemetry\/api$/ }, (args) => (/[\\/]node_modules[\\/]prom-client[\\/]/.test(args.importer) ? { path: 'exemplars-off', namespace: 'prom-client-parts-otel' } : undefined));
+    build.onLoad({ filter: /.*/, namespace: 'prom-client-parts-otel' }, () => ({
+      contents: `const off = () => { throw new Error('prom-client exemplars are not built in; see build/bundle.ts'); }; module.exports = { get trace() { return off(); }, get context() { return off(); } };`,
+      loader: 'js',
+    }));
   },
 };
 
@@ -179,11 +270,13 @@ async function writeBundle(name: string, outDir: string, staging: string, metafi
   await writeFile(join(folder, 'package.json'), packageJson(name));
   const inputsOf = (of: string[]) => [...new Set(of.flatMap((output) => Object.keys(metafile.outputs[output]!.inputs)))].sort();
   const bytesOf = (of: string[]) => of.reduce((sum, output) => sum + metafile.outputs[output]!.bytes, 0);
+  const startInputBytes: Record<string, number> = {};
+  for (const output of start) for (const [input, { bytesInOutput }] of Object.entries(metafile.outputs[output]!.inputs)) startInputBytes[input] = (startInputBytes[input] ?? 0) + bytesInOutput;
   return {
     name, file: join(folder, 'handler.js'),
     files: outputs.map(target), bytes: bytesOf(outputs),
     startFiles: start.map(target), startBytes: bytesOf(start),
-    inputs: inputsOf(outputs), startInputs: inputsOf(start),
+    inputs: inputsOf(outputs), startInputs: inputsOf(start), startInputBytes,
   };
 }
 
@@ -200,7 +293,7 @@ export async function bundleAll(outDir = join(ROOT, 'dist', 'openfaas'), only?: 
   const result = await build({
     ...common, absWorkingDir: ROOT, outdir: staging,
     entryPoints: Object.fromEntries(names.map((name) => [name, `entry:${name}`])),
-    plugins: [virtualEntries(entries), zodEnglishOnly, pgOnNode],
+    plugins: [virtualEntries(entries), zodEnglishOnly, zodUnusedParts, pgOnNode, promClientParts, pinoWithoutTransports, ownNames],
   });
   const files = new Map(result.outputFiles!.map((file) => [relative(ROOT, file.path), file]));
   const converted = new Map<string, Promise<string>>();

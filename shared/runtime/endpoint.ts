@@ -10,8 +10,9 @@ import { classify } from './classify.js';
 import type { BaseOptions, FunctionDefinition, Invocation, RunResult, TriggerKind } from './invocation.js';
 import { invalidFrom, zodIssues } from '../issues.js';
 import type { Metrics } from './metrics.js';
-import { answerError, answerResult, jsonAnswer, methodNotAllowed, notFound } from './problem.js';
+import { answerError, answerResult, methodNotAllowed } from './problem.js';
 import type { HttpAnswer } from './problem.js';
+import { serveGet } from './probes.js';
 import { normalizeHeaders } from './request.js';
 import type { RawRequest } from './request.js';
 
@@ -77,12 +78,6 @@ function withoutReplyBody(request: RawRequest, answer: HttpAnswer): HttpAnswer {
   if (answer.status >= 300 || !/(^|,)\s*reply\s*(,|;|$)/i.test(prefer)) return answer;
   const { 'content-type': _type, ...headers } = answer.headers;
   return { ...answer, headers, body: '' };
-}
-
-async function serveGet(path: string, name: string, metrics: Metrics): Promise<HttpAnswer> {
-  if (path === '/healthz') return jsonAnswer(200, { status: 'ok', function: name });
-  if (path !== '/metrics') return notFound();
-  return { status: 200, headers: { 'content-type': metrics.registry.contentType }, body: await metrics.registry.metrics() };
 }
 
 function invoker<Options extends BaseOptions, Context>(

@@ -1,6 +1,6 @@
 /*
  * Hostile input against extend's own routes through the local gateway: garbage and forged tokens
- * on GET and POST /a/<token>, odd bodies, and unsigned or badly signed Slack requests. Every
+ * on GET and POST /a/<token>, unissued short ids /a/<12 characters>, odd bodies, and unsigned or badly signed Slack requests. Every
  * answer is a refusal (400, 401, 404 or 405) and not one row of the database changes.
  */
 import fc from 'fast-check';
@@ -23,13 +23,13 @@ beforeAll(async () => {
   gateway = await serveGateway(h.deps, silentLog, 4096);
   const deadline = new Date(h.clock.now().getTime() + 20 * 60_000);
   await insertReservation(h.deps.pool, { reservation_id: 'hx000001', expires_at: deadline });
-  const [link] = await actionLinks(h.deps.config.actions, { reservationId: 'hx000001', deadline, now: h.clock.now() });
+  const [link] = await actionLinks(h.deps.config.actions, { reservationId: 'hx000001', deadline, now: h.clock.now() }, h.deps.pool);
   genuine = link!.url.slice(link!.url.indexOf('/a/') + 3);
 });
 afterAll(() => gateway?.close());
 
 async function snapshot(): Promise<string> {
-  const tables = ['reservations', 'action_tokens', 'reservation_extensions', 'warning_ledger', 'event_outbox', 'decision_log'];
+  const tables = ['reservations', 'action_tokens', 'action_links', 'reservation_extensions', 'warning_ledger', 'event_outbox', 'decision_log'];
   const rows = await Promise.all(tables.map(async (t) => (await h.deps.pool.query(`select * from ${t}`)).rows));
   return JSON.stringify(rows);
 }
@@ -40,7 +40,9 @@ const forged = fc.tuple(fc.nat({ max: 10_000 }), fc.constantFrom('a', 'B', '-', 
   const at = n % genuine.lastIndexOf('.');
   return genuine.slice(0, at) + (genuine[at] === c ? 'Z' : c) + genuine.slice(at + 1);
 });
-const tokenPart = fc.oneof(hostileString.map(encodeURIComponent), forged, fc.string({ unit: 'grapheme-ascii', maxLength: 600 }).map(encodeURIComponent));
+// Short-link ids of the right shape that were never issued (one genuine id is issued below, unused here).
+const shortId = fc.string({ unit: fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'), minLength: 12, maxLength: 12 });
+const tokenPart = fc.oneof(hostileString.map(encodeURIComponent), forged, shortId, fc.string({ unit: 'grapheme-ascii', maxLength: 600 }).map(encodeURIComponent));
 const oddBody = fc.oneof(fc.constant(''), hostileString, fc.json(), fc.constant('confirm=yes&minutes=99999'), fc.constant('{"by":"9999h"}'));
 
 describe(`extend's own routes under hostile input (seed ${settings.seed})`, () => {

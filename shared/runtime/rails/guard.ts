@@ -65,7 +65,9 @@ async function refuseForClock<A extends Action>(run: Run, actions: A[], clock: C
 
 async function breaker<A extends Action>(run: Run, services: RunServices, settings: RailsSettings, actions: A[], destructive: A[]): Promise<Guarded<A>> {
   const since = new Date(run.now().getTime() - settings.breakerWindowMinutes * 60_000);
-  const recent = await recentDestructive(services.pool, run.fn, since);
+  // A function of several stages: what its earlier stages took in this run counts toward the limit too.
+  const earlier = run.summary.destructive ?? 0;
+  const recent = (await recentDestructive(services.pool, run.fn, since)) + earlier;
   const evidence = breakerEvidence(destructive, recent, await fleetFor(services, settings, destructive.length + recent), settings);
   run.count('destructive', destructive.length);
   if (!breakerTrips(evidence)) return { actions };
@@ -79,7 +81,7 @@ async function breaker<A extends Action>(run: Run, services: RunServices, settin
   }
   const reason = breakerReason(evidence, run.fn);
   // Nothing was done: the window must not count what the breaker withheld.
-  run.summary.destructive = 0;
+  run.summary.destructive = earlier;
   run.count('withheld', actions.length);
   run.metrics.railHalts.inc({ function: run.fn, rail: 'breaker' });
   run.log.error({ breaker: evidence }, 'blast-radius breaker tripped: the run acts on nothing');

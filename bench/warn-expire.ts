@@ -12,6 +12,7 @@ import { warn } from '../functions/warn/handler.js';
 import { ManualClock } from '../shared/clock.js';
 import type { Deps } from '../shared/deps.js';
 import type { Sim } from '../sim/server.js';
+import { FAR_OFF, insertReservationSeries, seriesId } from '../test/support/series.js';
 import { startWorld } from '../test/support/world.js';
 import type { World } from '../test/support/world.js';
 import { startBenchDatabase } from './database.js';
@@ -24,25 +25,18 @@ import { fmt, median, timeMs } from './stats.js';
 const NOW = new Date('2026-06-01T12:00:00Z');
 const POD_SAMPLE = 400; // pods beyond the due ones: two runs' worth of expire's rotating health check
 
-const id = (i: number) => `bench-${String(i).padStart(7, '0')}`;
-
 /** The fleet: [0, due) expire within 20-30 min, [due, 2 due) are past deadline + grace, the rest far off. */
 async function seedFleet(pool: pg.Pool, sim: Sim, fleet: number, due: number): Promise<void> {
   await pool.query('truncate reservations cascade');
-  await pool.query(
-    `insert into reservations (reservation_id, user_id, status, created_at, launched_at, status_changed_at, expires_at, pod_name, namespace)
-     select 'bench-' || lpad(i::text, 7, '0'), 'user-' || (i % 5000), 'active', $1::timestamptz - interval '3 hours',
-            $1::timestamptz - interval '3 hours', $1::timestamptz - interval '3 hours',
-            case when i < $3 then $1::timestamptz + interval '20 minutes' + (i % 600) * interval '1 second'
-                 when i < 2 * $3 then $1::timestamptz - interval '10 minutes' - (i % 600) * interval '1 second'
-                 else $1::timestamptz + interval '2 hours' + (i % 10000) * interval '1 minute' end,
-            'gpu-dev-bench-' || lpad(i::text, 7, '0'), 'gpu-dev'
-     from generate_series(0, $2 - 1) as i`,
-    [NOW, fleet, due],
-  );
+  await insertReservationSeries(pool, {
+    now: NOW, count: fleet, due,
+    expiresAt: `case when i < $3 then $1::timestamptz + interval '20 minutes' + (i % 600) * interval '1 second'
+                     when i < 2 * $3 then $1::timestamptz - interval '10 minutes' - (i % 600) * interval '1 second'
+                     else ${FAR_OFF} end`,
+  });
   await pool.query('vacuum analyze reservations, pod_observations');
   for (let i = 0; i < Math.min(fleet, 2 * due + POD_SAMPLE); i++) {
-    sim.kube.addPod({ name: `gpu-dev-bench-${String(i).padStart(7, '0')}`, namespace: 'gpu-dev', labels: { 'reservation-id': id(i) } });
+    sim.kube.addPod({ name: `gpu-dev-${seriesId(i)}`, namespace: 'gpu-dev', labels: { 'reservation-id': seriesId(i) } });
   }
 }
 

@@ -1,7 +1,7 @@
 /*
- * cleanup-pod at fleet scale: one sweep that tears down 500 ended reservations (a delete run, then
- * after the grace period a run that confirms, waits for detach, requests snapshots, releases disks
- * and verifies), with the calls it makes per reservation; throughput with every simulated call held
+ * cleanup-pod at fleet scale: one sweep that tears down 500 ended reservations (runs that delete,
+ * read the pods back after their grace period — in the same run when its budget allows — wait for
+ * detach, request snapshots, release disks and verify), with the calls it makes per reservation; throughput with every simulated call held
  * 20 ms, at concurrency 1 and at the configured concurrency; and the plans of the sweep's queries
  * over a large reservations table. Real clients, the simulator over HTTP, a real PostgreSQL.
  */
@@ -13,7 +13,7 @@ import pg from 'pg';
 import { cleanupPod } from '../functions/cleanup-pod/handler.js';
 import { ManualClock } from '../shared/clock.js';
 import { loadConfig } from '../shared/config.js';
-import { claimTeardowns, startTeardowns } from '../shared/db/queries/cleanup.js';
+import { claimTeardowns, endedWithoutTeardown, startTeardowns } from '../shared/db/queries/cleanup.js';
 import type { Db } from '../shared/db/pool.js';
 import { makeDeps } from '../shared/deps.js';
 import type { Deps } from '../shared/deps.js';
@@ -46,6 +46,8 @@ export interface FunctionBench {
 export interface MeasuredRun {
   result: RunResult;
   ms: number;
+  /** The run's duration by the benchmark's clock: its wall time plus any wait it skipped ahead (0 on a frozen clock). */
+  clockMs: number;
   statements: number;
   kubeCalls: number;
   ec2Calls: number;
@@ -62,9 +64,22 @@ const silent = createLogger({ level: 'silent', hashSalt: 'bench', destination: n
  */
 export class MovingClock extends ManualClock {
   private readonly origin = performance.now();
+  /** Called after a wait skipped ahead: the simulator ends the grace periods that passed. */
+  onSkip?: () => void;
 
   override now(): Date {
     return new Date(super.now().getTime() + (performance.now() - this.origin));
+  }
+
+  /**
+   * A run's wait (for the grace period of the pods it deleted) skips ahead instead of sleeping, as
+   * the benchmark skips the grace period between runs: the run's budget counts the wait, its wall
+   * time does not.
+   */
+  async waitUntil(at: Date): Promise<void> {
+    const ahead = at.getTime() - this.now().getTime();
+    if (ahead > 0) this.advanceSeconds(ahead / 1000);
+    this.onSkip?.();
   }
 }
 
@@ -73,6 +88,7 @@ export async function startFunctionBench(name: string, baseEnv: Record<string, s
   const db = await startBenchDatabase(name);
   const clock = options.movingClock ? new MovingClock('2026-06-01T12:00:00Z') : new ManualClock('2026-06-01T12:00:00Z');
   const sim = await startSim({ clock });
+  if (clock instanceof MovingClock) clock.onSkip = () => sim.kube.tick();
   const built: Deps[] = [];
   return {
     db, sim, clock,
@@ -100,13 +116,14 @@ export async function measureRun(bench: FunctionBench, fn: FunctionDefinition<ne
   bench.sim.requests.clear();
   bench.sim.aws.clear();
   const before = statements;
+  const clockStart = bench.clock.now().getTime();
   const started = process.hrtime.bigint();
   const parsed = fn.optionsSchema.parse(options);
   const result = await fn.handle({ kind: 'schedule', source: 'cron-connector', callId: randomUUID(), options: parsed }, deps);
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
   const calls = bench.sim.aws.calls();
   return {
-    result, ms, statements: statements - before,
+    result, ms, clockMs: bench.clock.now().getTime() - clockStart, statements: statements - before,
     kubeCalls: bench.sim.requests.all().filter((request) => /^\/(api|apis)\//.test(request.path)).length,
     ec2Calls: calls.filter((call) => call.service === 'ec2').length,
     lambdaCalls: calls.filter((call) => call.service === 'lambda').length,
@@ -256,12 +273,14 @@ async function sweepTable(bench: FunctionBench, count: number): Promise<string[]
   const describeVolumes = runs.reduce((sum, run) => sum + run.ec2Actions.filter((action) => action === 'DescribeVolumes').length, 0);
   const kubePer = Number(perReservation(runs, 'kubeCalls', count));
   const sqlPer = Number(perReservation(runs, 'statements', count));
-  const longest = Math.max(...runs.map((run) => run.ms));
+  // By the run's clock: its waits for the pods' grace period count, though the benchmark skips them.
+  const longest = Math.max(...runs.map((run) => Math.max(run.ms, run.clockMs)));
   return [
     `### One sweep over ${count} ended reservations, with ${HISTORY_DISKS.toLocaleString('en')} other disks and ${HISTORY_SNAPSHOTS.toLocaleString('en')} snapshots of history (concurrency ${concurrency})`,
     '',
     'As deployed: events delivered (Knative mode, to a local sink that accepts them), the clock moving in real time during',
-    'each run (plus 31 s skipped between the runs for the pods\' grace period), the simulator over HTTP. Not as deployed: the',
+    'each run (plus 31 s skipped between the runs, and a run\'s own wait, for the pods\' grace period), the simulator over HTTP; a',
+    'run delivers its events until its deadline and leaves the rest to the next run. Not as deployed: the',
     'simulator runs in the benchmark\'s process, so the peak RSS below is the function, the simulator and its history together.',
     '',
     'Runs follow each other 31 s apart (the grace period) until every teardown is done; a run starts no group of 50 after',
@@ -279,7 +298,7 @@ async function sweepTable(bench: FunctionBench, count: number): Promise<string[]
     `| Kubernetes calls per reservation | ${kubePer} | ≤ 6 | ${kubePer <= 6 ? 'yes' : '**no**'} |`,
     `| SQL statements per reservation (BEGIN/COMMIT, run bookkeeping and outbox delivery included) | ${sqlPer} | ≤ 4 | ${sqlPer <= 4 ? 'yes' : '**no**'} |`,
     `| DescribeVolumes calls for the sweep (${count} volumes, all runs) | ${describeVolumes} | ⌈${count} / 200⌉ = ${Math.ceil(count / 200)} | ${describeVolumes <= Math.ceil(count / 200) ? 'yes' : '**no**'} |`,
-    `| longest run | ${(longest / 1000).toFixed(2)} s | ${budgetSeconds} s (RUN_BUDGET_SECONDS) | ${longest <= budgetSeconds * 1000 ? 'yes' : '**no**'} |`,
+    `| longest run (by its clock, waits included) | ${(longest / 1000).toFixed(2)} s | ${budgetSeconds} s (RUN_BUDGET_SECONDS) | ${longest <= budgetSeconds * 1000 ? 'yes' : '**no**'} |`,
     `| peak RSS of the process during the runs (function + in-process simulator with its history; ${mib(rssBefore)} before) | ${mib(rssPeak)} | ≤ 128 MiB for the function | ${rssPeak <= 128 * 1_048_576 ? 'yes (bounds the function alone)' : 'not shown: the simulator shares the process'} |`,
     '',
   ];
@@ -328,14 +347,15 @@ async function explainAtScale(bench: FunctionBench, finished: number): Promise<s
   );
   await bench.db.pool.query('analyze');
   const owner = randomUUID();
-  const start = await explainQuery(bench.db.pool, (db) => startTeardowns(db, 'sweep', now, 7));
-  await startTeardowns(bench.db.pool, 'sweep', now, 7);
+  const find = { now, sweepDays: 7, limit: 1000 };
+  const start = await explainQuery(bench.db.pool, (db) => endedWithoutTeardown(db, find));
+  await startTeardowns(bench.db.pool, (await endedWithoutTeardown(bench.db.pool, find)).map((row) => row.reservation_id), now);
   const claim = await explainQuery(bench.db.pool, (db) => claimTeardowns(db, { owner, now, leaseSeconds: 120, limit: 200 }));
   return [
     `### Query plans over ${finished.toLocaleString('en')} older reservations (90% ended with finished teardowns, 10% active) and 200 just ended`,
     '',
     ...indexTable([
-      { query: '`startTeardowns`: the sweep finds ended reservations without a teardown', index: 'reservations_terminal_since', plan: start },
+      { query: '`endedWithoutTeardown`: the sweep finds ended reservations without a teardown', index: 'reservations_terminal_since', plan: start },
       { query: '`claimTeardowns`: lease the due teardowns', index: 'cleanup_progress_due', plan: claim },
     ]),
   ];
@@ -353,7 +373,11 @@ async function startSink(): Promise<http.Server> {
 
 export async function benchTeardown(context: BenchContext): Promise<string[]> {
   const sink = await startSink();
-  const env = { AVAILABILITY_UPDATER_FUNCTION_NAME: UPDATER, EVENT_DELIVERY: 'knative', K_SINK: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/` };
+  const env = {
+    AVAILABILITY_UPDATER_FUNCTION_NAME: UPDATER, EVENT_DELIVERY: 'knative', K_SINK: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/`,
+    // 500 teardowns with no active fleet are far past the breaker's default limit (20); the breaker has its own tests.
+    BREAKER_MIN_ACTIONS: '100000',
+  };
   const bench = await startFunctionBench('teardown', env, { movingClock: true });
   bench.sim.aws.addFunction(UPDATER);
   try {
@@ -366,7 +390,8 @@ export async function benchTeardown(context: BenchContext): Promise<string[]> {
     const plans = await explainAtScale(bench, context.quick ? 20_000 : 100_000);
     return [
       'cleanup-pod against the simulator (real Kubernetes and AWS clients over HTTP) and an embedded PostgreSQL.',
-      'A teardown takes two runs by design: the pod gets its 30 s grace period between them. The throughput and plan tables below',
+      'A run reads back the pods it deleted once their 30 s grace period has passed, in the same run when its budget allows (the',
+      'benchmark skips that wait, as it skips the time between runs); otherwise the next run does. The throughput and plan tables below',
       'run on the same moving clock with events delivered.',
       '',
       ...sweep, ...latency, ...plans,

@@ -41,10 +41,13 @@ export async function warnedOnce(db: Db, sim: Sim, published: PublishedEvent[]):
   // invariant's concern (harm.ts).
   const ledger = await rows<{ namespace: string | null; pod_name: string; n: string }>(db, `select r.namespace, r.pod_name, count(*) as n
     from warning_ledger l join reservations r using (reservation_id) group by 1, 2`);
+  // A file delivered again after a killed run goes without its broadcast (SPEC 2.1): only the
+  // broadcasting writes are held to one per (deadline, level).
   const writes = new Map<string, number>();
   for (const exec of sim.kube.execs()) {
     const pod = `${exec.namespace}/${exec.pod}`;
-    if (exec.exitCode === 0 && exec.argv.some((arg) => arg.includes('WARN_EXPIRES_IN_'))) writes.set(pod, (writes.get(pod) ?? 0) + 1);
+    const broadcasts = exec.argv[2]?.includes('wall') === true;
+    if (exec.exitCode === 0 && broadcasts && exec.argv.some((arg) => arg.includes('WARN_EXPIRES_IN_'))) writes.set(pod, (writes.get(pod) ?? 0) + 1);
   }
   const allowed = new Map<string, number>();
   for (const row of ledger) {
@@ -52,7 +55,7 @@ export async function warnedOnce(db: Db, sim: Sim, published: PublishedEvent[]):
     allowed.set(pod, (allowed.get(pod) ?? 0) + Number(row.n));
   }
   for (const [pod, n] of writes) {
-    if (n > (allowed.get(pod) ?? 0)) found.push(`pod ${pod}: ${n} warning files written for ${allowed.get(pod) ?? 0} (deadline, level) pairs`);
+    if (n > (allowed.get(pod) ?? 0)) found.push(`pod ${pod}: ${n} warnings broadcast for ${allowed.get(pod) ?? 0} (deadline, level) pairs`);
   }
   return found;
 }

@@ -1,0 +1,67 @@
+/*
+ * The child processes of snapshot-sync's fleet benchmark: the simulator (TypeScript, through tsx)
+ * and the function (bundled by esbuild as build/bundle.ts does and started with plain node, so its
+ * memory is the function's, not the TypeScript loader's). Asked over IPC; each request carries an
+ * id its answer repeats. The same pattern as bench/oom-scan.ts.
+ */
+import { fork } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+export interface Worker<Ask, Answer> {
+  ready: Record<string, unknown>;
+  ask(request: Ask): Promise<Answer>;
+  stop(): void;
+}
+
+/** bench/<name>.ts as a deployed bundle in `outdir`: ES modules, split at the lazy imports, minified. */
+export async function bundleWorker(name: string, outdir: string): Promise<string> {
+  await build({
+    entryPoints: { [name]: fileURLToPath(new URL(`./${name}.ts`, import.meta.url)) },
+    outdir,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    splitting: true,
+    mainFields: ['module', 'main'],
+    target: 'node20',
+    minify: true,
+    keepNames: true,
+    outExtension: { '.js': '.mjs' },
+    external: ['pg-native', 'bufferutil', 'utf-8-validate'],
+    banner: { js: "import { createRequire as createRequireForBundle } from 'node:module'; const require = createRequireForBundle(import.meta.url);" },
+    logLevel: 'error',
+  });
+  return join(outdir, `${name}.mjs`);
+}
+
+/** A TypeScript file (relative to bench/) runs through tsx, a bundle (.mjs, absolute) with plain node. */
+export async function startWorker<Ask, Answer>(file: string): Promise<Worker<Ask, Answer>> {
+  const bundled = file.endsWith('.mjs');
+  const path = bundled ? file : fileURLToPath(new URL(file, import.meta.url));
+  const child = fork(path, [], { execArgv: bundled ? [] : ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const waiting = new Map<number, (answer: Answer & { error?: string }) => void>();
+  let serial = 0;
+  const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`${file} exited (${code}) before it was ready`)));
+    child.on('message', (message: { id?: number; ready?: Record<string, unknown> } & Answer & { error?: string }) => {
+      if (message.ready) resolve(message.ready);
+      else if (message.id !== undefined) waiting.get(message.id)?.(message);
+    });
+  });
+  return {
+    ready,
+    ask: (request) =>
+      new Promise((resolve, reject) => {
+        const id = ++serial;
+        waiting.set(id, (answer) => {
+          waiting.delete(id);
+          if (answer.error !== undefined) reject(new Error(answer.error));
+          else resolve(answer);
+        });
+        child.send({ ...request, id });
+      }),
+    stop: () => child.disconnect(),
+  };
+}

@@ -33,7 +33,11 @@ export async function executeWarn(run: Run, actions: WarnPlanAction[], deps: War
   const outcomes = await warnAll(run, deps, warnings);
   const delivered = warnings.filter((action) => outcomes.get(action)?.recorded === true);
   const owed: OwedWebhook[] = [...delivered, ...actions.filter((action) => action.kind === 'webhook')];
-  const posted = await sendWebhooks(deps, owed, run.now());
+  // The pod channel is done and recorded: trouble with the webhook's own writes costs only the notices.
+  const posted = await sendWebhooks(deps, owed, run.now()).catch((err: unknown) => {
+    run.log.error({ err: coerceError(err) }, 'webhook notices not sent; later runs retry the ones still owed');
+    return new Map<string, string | undefined>();
+  });
   return actions.map((action) => {
     const webhook = webhookOutcome(posted, action);
     if (action.kind === 'webhook') return webhook ? { outcome: webhook === 'webhook_sent' ? 'applied' : 'failed', counters: [webhook] } : { outcome: 'skipped', metrics: [] };

@@ -1,5 +1,5 @@
 /*
- * A snapshot finished: its state change, the disk counters for that snapshot id (once) and, for a
+ * A snapshot finished: its state change, the disk's snapshot counts for that snapshot id (once) and, for a
  * completion, its snapshot.completed event, in one commit (the origin counted any completed
  * snapshot it saw against any disk with something pending, A-10).
  */

@@ -106,11 +106,11 @@ async function refusedByEc2(run: Run, target: ShutdownTarget, rowId: string, err
   return { outcome: 'conflict', counters: ['snapshots_refused_by_ec2'], metrics: ['skipped'] };
 }
 
-/** Why no shutdown snapshot is taken, per rule: the counter, and the metric for refusals. */
+/** Why no shutdown snapshot is taken, per rule: its summary key, and the metric for refusals. */
 const NOT_TAKEN = {
-  abandon: { action: 'abandon-snapshot', counter: 'volumes_missing', metric: null },
-  'disk-moved': { action: 'refuse-snapshot', counter: 'refused_disk_moved', metric: 'disk-moved' },
-  'not-owned': { action: 'refuse-snapshot', counter: 'volumes_not_owned', metric: 'not-owned' },
+  abandon: { action: 'abandon-snapshot', key: 'volumes_missing', metric: null },
+  'disk-moved': { action: 'refuse-snapshot', key: 'refused_disk_moved', metric: 'disk-moved' },
+  'not-owned': { action: 'refuse-snapshot', key: 'volumes_not_owned', metric: 'not-owned' },
 } as const;
 
 /** No snapshot for this (reservation, volume), for good: the row records why, the sweep stops asking. */
@@ -130,7 +130,7 @@ async function abandon(run: Run, rule: Of<'abandon'> | Of<'refuse'>, deps: SyncD
     run.log.warn({ reservationId: target.reservationId, volumeId: target.volumeId, reason }, 'shutdown snapshot refused');
   }
   if (rule.kind === 'refuse' && rule.owner) deps.metrics.foreignObjects.inc({ function: FN, kind: 'volume', owner: rule.owner });
-  return { outcome: 'applied', counters: [why.counter] };
+  return { outcome: 'applied', counters: [why.key] };
 }
 
 const toRow = (target: ShutdownTarget) => ({

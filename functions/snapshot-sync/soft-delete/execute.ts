@@ -35,8 +35,9 @@ async function tagDisk(run: Run, step: TagStep, deps: SyncDeps): Promise<ActionR
     } catch (err) {
       if (!(err instanceof NotFound)) throw err;
       for (const row of batch) {
-        if (await tagOne(run, deps, row, tags)) tagged.push(row);
-        else forgotten += 1;
+        const outcome = await tagOne(run, deps, row, tags);
+        if (outcome === 'tagged') tagged.push(row);
+        if (outcome === 'forgotten') forgotten += 1;
       }
     }
   }
@@ -58,19 +59,19 @@ async function withRowIds(deps: SyncDeps, diskId: string, rows: DiskSnapshotRow[
   });
 }
 
-/** False when EC2 no longer has the snapshot: its row is forgotten (a pending one is left to polling). */
-async function tagOne(run: Run, deps: SyncDeps, row: DiskSnapshotRow, tags: Record<string, string>): Promise<boolean> {
+/** EC2 no longer has the snapshot: its row is forgotten (a pending one is left to polling). */
+async function tagOne(run: Run, deps: SyncDeps, row: DiskSnapshotRow, tags: Record<string, string>): Promise<'tagged' | 'forgotten' | 'left'> {
   try {
     await ec2Call(deps, (signal) => deps.ec2.createTags([row.snapshotId], tags, signal));
-    return true;
+    return 'tagged';
   } catch (err) {
     if (!(err instanceof NotFound)) throw err;
     const reason = 'no longer in EC2 (CreateTags)';
-    await run.commit(async (db) => {
-      const gone = await markDeleted(db, row.rowId, reason, run.now(), ['completed', 'error']);
+    const gone = await run.commit(async (db) => {
+      const forgotten = await markDeleted(db, row.rowId, reason, run.now(), ['completed', 'error']);
       const decision = { entityKind: 'snapshot' as const, entityId: row.snapshotId, action: 'forget-snapshot', reason, inputs: { rowId: row.rowId } };
-      return { value: gone, decisions: gone ? [decision] : [] };
+      return { value: forgotten !== undefined, decisions: forgotten ? [decision] : [] };
     });
-    return false;
+    return gone ? 'forgotten' : 'left';
   }
 }

@@ -56,7 +56,7 @@ async function changedUnderUs(run: Run, c: VolumeCandidate): Promise<ActionResul
   return { outcome: 'skipped', counters: ['volumes_held'] };
 }
 
-const COUNTERS: Record<VolumeOutcome, string> = { deleted: 'volumes_deleted', gone: 'volumes_gone', kept: 'volumes_kept' };
+const SUMMARY_KEY: Record<VolumeOutcome, string> = { deleted: 'volumes_deleted', gone: 'volumes_gone', kept: 'volumes_kept' };
 
 async function settle(run: Run, c: VolumeCandidate, outcome: VolumeOutcome, kind: string, reason: string, diskId: string | null = null): Promise<ActionResult> {
   await run.commit(async (db) => {
@@ -65,5 +65,5 @@ async function settle(run: Run, c: VolumeCandidate, outcome: VolumeOutcome, kind
     const inputs = { snapshotId: c.snapshotId, reservationId: c.reservationId, rowId: c.rowId };
     return { value: recorded, decisions: [{ entityKind: 'volume' as const, entityId: c.volumeId, action: kind, reason, inputs }] };
   });
-  return { outcome: 'applied', counters: [COUNTERS[outcome]] };
+  return { outcome: 'applied', counters: [SUMMARY_KEY[outcome]] };
 }

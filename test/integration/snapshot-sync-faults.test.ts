@@ -149,6 +149,22 @@ describe('a dry run', () => {
   });
 });
 
+describe('a stage that cannot load', () => {
+  it('is reported as a failure, and the other stages still run', async () => {
+    const t = await seedTeardown(h, db);
+    // Only the deletion stages read snapshot_retention: their loads fail, the shutdown stage before them does not.
+    await db.pool.query('alter table snapshot_retention rename to snapshot_retention_away');
+    try {
+      const result = await h.run();
+      expect(result).toMatchObject({ outcome: 'failed', summary: { snapshots_created: 1, actions_failed: 2 } });
+      expect(result.message).toMatch(/stage delete-snapshots/);
+      expect(h.aws.sim.snapshots().map((s) => s.volumeId)).toEqual([t.volumeId]);
+    } finally {
+      await db.pool.query('alter table snapshot_retention_away rename to snapshot_retention');
+    }
+  });
+});
+
 describe('limits', () => {
   it('maxItems caps the actions of a run; the rest waits for the next one', async () => {
     const teardowns = [await seedTeardown(h, db), await seedTeardown(h, db), await seedTeardown(h, db)];

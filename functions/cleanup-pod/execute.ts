@@ -53,12 +53,12 @@ export async function executeTeardowns(run: Run, actions: TeardownAction[], deps
   return actions.map((action, index): ActionResult => {
     const t = byId.get(action.reservationId);
     const failure = [t?.failure, ...(index === 0 ? runFailures : [])].filter((part) => part !== undefined).join('; ');
-    const counters = [
+    const counted = [
       ...(started.has(action.reservationId) ? ['started'] : []),
       ...(index === 0 ? runTally : []),
       ...(t ? ['claimed', ...t.tally, ...(!t.settled && t.step !== 'done' ? ['deferred'] : [])] : []),
     ];
-    return { outcome: !t ? 'skipped' : failure ? 'failed' : 'applied', counters, metrics: [], ...(failure ? { failure } : {}) };
+    return { outcome: !t ? 'skipped' : failure ? 'failed' : 'applied', counters: counted, metrics: [], ...(failure ? { failure } : {}) };
   });
 }
 

@@ -4,12 +4,11 @@
  * upgrade, before the WebSocket handshake), and a clock that moves with real time, so the run's
  * time budget bites as it does when deployed. Per run: wall time, pod execs (one per warning),
  * SQL statements (the same in every round for the same work), warnings delivered and deferred.
- * warn runs on the kernel: batches of BATCH_SIZE warnings, each one wave of execs WARN_CONCURRENCY
- * wide, each claimed and recorded with one statement apiece.
+ * warn runs on the kernel: batches of WARN_CONCURRENCY warnings, each one wave of execs, claimed
+ * and recorded with one statement apiece.
  */
 import { Writable } from 'node:stream';
 import type pg from 'pg';
-import { BATCH_SIZE } from '../functions/warn/execute.js';
 import { warn } from '../functions/warn/handler.js';
 import type { Clock } from '../shared/clock.js';
 import { loadConfig } from '../shared/config.js';
@@ -155,6 +154,6 @@ function verdict(cases: Case[]): string[] {
   return [
     `Target "100 due warnings in ≤ 1 s": slowest of ${hundred.runs.length} runs ${fmt(worst(hundred))} — ${met(worst(hundred) <= 1000)}.`,
     `Target "1,000 due warnings in one run budget (${thousand.budgetSeconds} s)": slowest run ${fmt(worst(thousand))}, ${Math.max(...thousand.deferred)} left for the next run — ${met(worst(thousand) <= thousand.budgetSeconds * 1000 && Math.max(...thousand.deferred) === 0)}.`,
-    `Target "one exec per warning": ${met(oneExecEach)}. Target "the same SQL statements for the same work": ${met(steady)} (claims, outcomes, decisions and events are written per batch of ${BATCH_SIZE} warnings, never per warning).`,
+    `Target "one exec per warning": ${met(oneExecEach)}. Target "the same SQL statements for the same work": ${met(steady)} (claims, outcomes, decisions and events are written per batch of WARN_CONCURRENCY warnings, never per warning).`,
   ];
 }

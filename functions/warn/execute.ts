@@ -22,10 +22,10 @@ import type { WarnDeps } from './load.js';
 import { sendWebhooks, webhookKey } from './webhook.js';
 
 /**
- * Warnings in flight at once are WARN_CONCURRENCY, up to a batch: a batch is one wave of execs, so
- * a batch started just before the run's end finishes within one exec timeout.
+ * A batch is WARN_CONCURRENCY warnings, one wave of execs, so a batch started just before the run's
+ * end finishes within one exec timeout.
  */
-export const BATCH_SIZE = 64;
+export const batchSize = (deps: WarnDeps): number => deps.config.warn.concurrency;
 
 /** Results in the order of `actions`. */
 export async function executeWarn(run: Run, actions: WarnPlanAction[], deps: WarnDeps): Promise<ActionResult[]> {

@@ -2,7 +2,7 @@
 import { defineFunction } from '../../shared/runtime/define-function.js';
 import { baseOptionsSchema } from '../../shared/runtime/invocation.js';
 import { decideWarn } from './decide.js';
-import { BATCH_SIZE, executeWarn } from './execute.js';
+import { batchSize, executeWarn } from './execute.js';
 import { loadWarn } from './load.js';
 
 export const warn = defineFunction({
@@ -11,5 +11,5 @@ export const warn = defineFunction({
   counters: ['warned', 'warn_failed', 'skipped_no_pod', 'pod_missing', 'pod_mismatch', 'claimed_elsewhere', 'redelivered', 'deferred'],
   load: loadWarn,
   decide: decideWarn,
-  batch: { size: BATCH_SIZE, execute: executeWarn },
+  batch: { size: batchSize, execute: executeWarn },
 });

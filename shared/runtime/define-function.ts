@@ -27,7 +27,7 @@ export interface LoadInput<Options, D> {
  */
 export type Execution<A extends Action, D, U = never> =
   | { executors: Executors<A, D>; /** Actions in flight at once (default 1). */ fanOut?(deps: D): number }
-  | { batch: { size: number; execute: BatchExecutor<A, D, U> } };
+  | { batch: { /** Actions per batch, or read from the deps (a setting). */ size: number | ((deps: D) => number); execute: BatchExecutor<A, D, U> } };
 
 interface ShapeBase<Options extends BaseOptions, D, Loaded, A extends Action, U = never> {
   name: FunctionName;
@@ -71,7 +71,10 @@ export function defineFunction<Options extends BaseOptions, D extends KernelDeps
 }
 
 function execute<A extends Action, D, U>(execution: Execution<A, D, U>, run: Run, actions: A[], deps: D, upkeep: readonly U[] = []): Promise<void> {
-  if ('batch' in execution) return executeBatches(run, actions, execution.batch.execute, deps, execution.batch.size, upkeep);
+  if ('batch' in execution) {
+    const { size } = execution.batch;
+    return executeBatches(run, actions, execution.batch.execute, deps, typeof size === 'function' ? size(deps) : size, upkeep);
+  }
   if (upkeep.length > 0) throw new Error(`${run.fn}: a plan's upkeep needs a batch executor`);
   return executeActions(run, actions, execution.executors, deps, { fanOut: execution.fanOut?.(deps) });
 }

@@ -8,12 +8,13 @@
 import pg from 'pg';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { warn } from '../../functions/warn/handler.js';
-import { BATCH_SIZE } from '../../functions/warn/execute.js';
 import type { PodExec } from '../../shared/kube/pods.js';
 import { useFunctionHarness } from '../support/function-harness.js';
 import { insertReservation } from '../support/fixtures.js';
 
-const h = useFunctionHarness({ WARN_CONCURRENCY: '64' });
+// A batch is WARN_CONCURRENCY warnings, one wave of execs.
+const BATCH = 16;
+const h = useFunctionHarness({ WARN_CONCURRENCY: String(BATCH) });
 const inMinutes = (minutes: number) => new Date(h.clock.now().getTime() + minutes * 60_000);
 
 // Every statement any pg client sends, as the benchmark counts them.
@@ -70,29 +71,29 @@ beforeEach(async () => {
 
 describe('warn: delivery fan-out', () => {
   it('has every warning of a batch in flight at once, with no SQL between the execs', async () => {
-    await dueWarnings('fa', 40);
+    await dueWarnings('fa', BATCH);
     // Execs that take a while, so any serial step between them would show as fewer in flight.
     h.sim.faults.add({ path: /\/exec/, delayMs: 150 });
     const { result, watch } = await runWatched();
-    expect(result.summary).toMatchObject({ warned: 40, warn_failed: 0 });
-    expect(watch).toMatchObject({ started: 40, most: 40, statementsBetweenStarts: 0 });
+    expect(result.summary).toMatchObject({ warned: BATCH, warn_failed: 0 });
+    expect(watch).toMatchObject({ started: BATCH, most: BATCH, statementsBetweenStarts: 0 });
   });
 
-  it('costs the same statements for 10 warnings as for a full batch: nothing is written per warning', async () => {
-    await dueWarnings('fb', 10);
-    const ten = await runWatched();
-    expect(ten.result.summary).toMatchObject({ warned: 10 });
+  it('costs the same statements for 3 warnings as for a full batch: nothing is written per warning', async () => {
+    await dueWarnings('fb', 3);
+    const few = await runWatched();
+    expect(few.result.summary).toMatchObject({ warned: 3 });
     await h.deps.pool.query(`update reservations set status = 'expired' where status = 'active'`);
-    await dueWarnings('fc', BATCH_SIZE);
+    await dueWarnings('fc', BATCH);
     const full = await runWatched();
-    expect(full.result.summary).toMatchObject({ warned: BATCH_SIZE });
-    expect(full.statements).toBe(ten.statements);
+    expect(full.result.summary).toMatchObject({ warned: BATCH });
+    expect(full.statements).toBe(few.statements);
   });
 
   it('takes more than a batch in consecutive batches, each one wave of execs', async () => {
-    await dueWarnings('fd', BATCH_SIZE + 6);
+    await dueWarnings('fd', BATCH + 6);
     const { result, watch } = await runWatched();
-    expect(result.summary).toMatchObject({ warned: BATCH_SIZE + 6 });
-    expect(watch.most).toBe(BATCH_SIZE);
+    expect(result.summary).toMatchObject({ warned: BATCH + 6 });
+    expect(watch.most).toBe(BATCH);
   });
 });

@@ -6,8 +6,9 @@
  * action was deferred (maxItems or the deadline). `checkpoint` commits what a page achieved (a
  * durable cursor) only when nothing in the run has failed and nothing of the page was deferred,
  * never in a dry run. The `then` steps (e.g. the notices the pages made due) follow, each a load →
- * decide → execute of its own. Every step shares the run: maxItems, the budget, the summary, the
- * failures, the safety rails, and the inbox record an event run commits with its first effect.
+ * decide → execute of its own, with maxItems of their own. Every step shares the rest of the run:
+ * the budget, the summary, the failures, the safety rails, and the inbox record an event run
+ * commits with its first effect.
  */
 import type { ZodType } from 'zod';
 import type { Action, DecideContext, Plan } from '../plan.js';
@@ -75,6 +76,9 @@ export function definePagedFunction<Options extends BaseOptions, D extends Kerne
         const input = { run, deps, invocation };
         const outcome: Outcome = { messages: [] };
         await readPages(shape, run, input, clock, outcome);
+        // The steps after the pages have maxItems of their own: what the pages did (oom-scan's
+        // kills) must not starve what follows from it (their notices), nor the reverse.
+        run.started = 0;
         for (const step of duplicate(run) || outcome.halted !== undefined ? [] : (shape.then?.(invocation, deps) ?? [])) {
           const loaded = await step.load(input);
           await act(run, step, loaded, input, clock, outcome);

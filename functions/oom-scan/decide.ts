@@ -192,7 +192,7 @@ export interface Notify extends Action {
   notice: OomNotice;
 }
 
-const NOTICE_COUNTERS = { pod: { notices_sent: 0, notices_failed: 0 }, webhook: { webhook_sent: 0, webhook_failed: 0 } } as const;
+const NOTICE_ZEROS = { pod: { notices_sent: 0, notices_failed: 0 }, webhook: { webhook_sent: 0, webhook_failed: 0 } } as const;
 
 /** One action per due notice, oldest kill first: the first send, or a retry after a failed one. */
 export function decideNotices(due: DueNotices): Plan<Notify> {
@@ -208,5 +208,5 @@ export function decideNotices(due: DueNotices): Plan<Notify> {
     inputs: { podUid: notice.podUid, container: notice.container, ordinal: notice.ordinal, pod: `${notice.namespace}/${notice.podName}`, attempts: notice.attempts },
     item: { action: `notify-${due.channel}`, reservationId: notice.reservationId, container: notice.container, ordinal: notice.ordinal },
   }));
-  return { actions, counts: { ...NOTICE_COUNTERS[due.channel] } };
+  return { actions, counts: { ...NOTICE_ZEROS[due.channel] } };
 }

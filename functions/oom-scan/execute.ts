@@ -1,5 +1,5 @@
 /*
- * oom-scan's executors. A new kill is recorded with the reservation's counter, its decision and its
+ * oom-scan's executors. A new kill is recorded with the reservation's oom_count, its decision and its
  * reservation.oom event in one commit (for an event run, with the inbox record of the event). A
  * notice is told the shared way (shared/notices): claimed in the kill's row, sent — the file in the
  * pod by one exec (fixed argv, content on stdin) or the webhook (JSON, e.g. a Slack incoming

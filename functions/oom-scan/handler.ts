@@ -22,7 +22,7 @@ export const oomScan = definePagedFunction({
   decide: decideKills,
   executors: killExecutors,
   pagesPerRun: (deps: OomDeps) => deps.config.policy.oomScanPagesPerRun,
-  // The scan stops reading pages with a fifth of the budget left, so the notices of what it found go out in this run.
+  // The scan reads no page in the last fifth of the run's time, so the notices of what it found go out in this run.
   stopReadingAt: 0.8,
   checkpoint,
   then: (_invocation, deps) => (deps.config.webhook ? [podNotices, webhookNotices] : [podNotices]),

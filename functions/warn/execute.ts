@@ -6,7 +6,7 @@
  * The statements of a batch are the same whatever the execs do, so a run's statement count depends
  * on its work alone.
  */
-import { actionLinks } from '../../shared/actions/links.js';
+import { actionLinksForMany } from '../../shared/actions/links.js';
 import type { ActionLink } from '../../shared/actions/links.js';
 import { claimWarnings, recordWarnings } from '../../shared/db/queries/warnings.js';
 import { buildEvent, sourceFor } from '../../shared/events/build.js';
@@ -65,7 +65,8 @@ async function warnAll(run: Run, deps: WarnDeps, warnings: WarnAction[]): Promis
   const deliverable = warnings.filter((action) => action.podUnknown === undefined);
   const now = run.now();
   const lease = podFileLeaseSeconds(deps.config);
-  const { sent, claimedElsewhere } = await claimAndSend(deliverable, (claims) => claimWarnings(deps.pool, [...claims], now, lease), (action) => deliverOne(deps, action, now), {
+  const links = await linksFor(deps, deliverable, now);
+  const { sent, claimedElsewhere } = await claimAndSend(deliverable, (claims) => claimWarnings(deps.pool, [...claims], now, lease), (action) => deliverOne(deps, action, now, links.get(action) ?? []), {
     fanOut: deps.config.warn.concurrency,
     onError: (error): Delivery => ({ delivered: false, broadcast: false, error }),
   });
@@ -82,13 +83,18 @@ async function warnAll(run: Run, deps: WarnDeps, warnings: WarnAction[]): Promis
   return outcomes;
 }
 
-async function deliverOne(deps: WarnDeps, action: WarnAction, now: Date): Promise<Delivery> {
-  return deliverWarning(deps.exec, deps.config.policy.mainContainer, action, now, await linksFor(deps, action, now));
+function deliverOne(deps: WarnDeps, action: WarnAction, now: Date, links: ActionLink[]): Promise<Delivery> {
+  return deliverWarning(deps.exec, deps.config.policy.mainContainer, action, now, links);
 }
 
-/** The warning's action links; a warning without them still goes out (they are an extra, not the message). */
-function linksFor(deps: WarnDeps, action: WarnAction, now: Date): Promise<ActionLink[]> {
-  return actionLinks(deps.config.actions, { reservationId: action.reservationId, deadline: action.expiresAt, now }).catch(() => []);
+/**
+ * The batch's action links, their short ids stored in one statement before the claim; a warning
+ * without links still goes out (they are an extra, not the message).
+ */
+async function linksFor(deps: WarnDeps, warnings: WarnAction[], now: Date): Promise<Map<WarnAction, ActionLink[]>> {
+  const subjects = warnings.map((action) => ({ reservationId: action.reservationId, deadline: action.expiresAt, now }));
+  const links = await actionLinksForMany(deps.config.actions, subjects, deps.pool).catch(() => warnings.map(() => []));
+  return new Map(warnings.map((action, index) => [action, links[index] ?? []]));
 }
 
 const skipped = (key: string): ActionResult => ({ outcome: 'skipped', counters: [key], metrics: [] });

@@ -21,6 +21,8 @@ export interface WarningText {
 export interface LinkText {
   label: string;
   url: string;
+  /** The short form (/a/<id>), shown instead of the long one where present. */
+  shortUrl?: string;
   expiresAt: Date;
 }
 
@@ -91,7 +93,7 @@ function linkLines(links: readonly LinkText[]): string[] {
   const width = Math.max(...links.map((link) => printable(link.label).length)) + 1;
   return [
     `Or open a link (it shows what will happen and asks you to confirm; valid until ${utc(links[0]!.expiresAt)}):`,
-    ...links.map((link) => `    ${`${printable(link.label)}:`.padEnd(width + 1)} ${printable(link.url)}`),
+    ...links.map((link) => `    ${`${printable(link.label)}:`.padEnd(width + 1)} ${printable(link.shortUrl ?? link.url)}`),
     '',
   ];
 }

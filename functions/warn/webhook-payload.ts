@@ -24,7 +24,7 @@ export function jsonPayload(notice: WarningNotice) {
     levelMinutes: notice.levelMinutes,
     minutesLeft: notice.minutesLeft,
     expiresAt: notice.expiresAt.toISOString(),
-    actions: notice.links.map((link) => ({ action: link.action, url: link.url, label: link.label, expiresAt: link.expiresAt.toISOString() })),
+    actions: notice.links.map((link) => ({ action: link.action, url: link.url, ...(link.shortUrl ? { shortUrl: link.shortUrl } : {}), label: link.label, expiresAt: link.expiresAt.toISOString() })),
   };
 }
 

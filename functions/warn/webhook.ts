@@ -31,7 +31,10 @@ export async function sendWebhooks(deps: WarnDeps, owed: OwedWebhook[], now: Dat
 }
 
 async function payload(deps: WarnDeps, row: PendingWebhook, now: Date) {
-  const links = await actionLinks(deps.config.actions, { reservationId: row.reservation_id, deadline: row.expires_at, now }).catch(() => []);
+  const links = await actionLinks(deps.config.actions, { reservationId: row.reservation_id, deadline: row.expires_at, now }, deps.pool)
+    // The short ids could not be stored: the long links still go out.
+    .catch(() => actionLinks(deps.config.actions, { reservationId: row.reservation_id, deadline: row.expires_at, now }))
+    .catch(() => []);
   const notice = { reservationId: row.reservation_id, levelMinutes: row.level_minutes, minutesLeft: row.minutes_left ?? row.level_minutes, expiresAt: row.expires_at, links };
   return deps.config.webhook?.format === 'slack' ? slackPayload(notice) : jsonPayload(notice);
 }

@@ -53,6 +53,27 @@ export async function actionLinks(settings: LinkSettings, subject: LinkSubject, 
   return links.map(({ token: _token, ...link }, index) => ({ ...link, shortUrl: actionUrl(settings.baseUrl!, rows[index]!.shortId) }));
 }
 
+/**
+ * The links of many warnings at once, in their order, with every short id stored in one statement
+ * (a batch of warnings costs one write, whatever its size). If storing fails, the long links still
+ * go out: the short ones are a convenience, the warning is what matters.
+ */
+export async function actionLinksForMany(settings: LinkSettings, subjects: LinkSubject[], store: Db): Promise<ActionLink[][]> {
+  const signed = await Promise.all(subjects.map((subject) => signedLinks(settings, subject)));
+  const long = signed.map((links) => links.map(({ token: _token, ...link }) => link));
+  const rows = signed.flatMap((links, index) =>
+    links.map(({ token, action, expiresAt }) => ({ shortId: newShortId(), token, action, expiresAt, reservationId: subjects[index]!.reservationId, deadline: subjects[index]!.deadline })),
+  );
+  if (rows.length === 0) return long;
+  try {
+    await insertShortLinks(store, rows, subjects[0]!.now);
+  } catch {
+    return long;
+  }
+  let next = 0;
+  return long.map((links) => links.map((link) => ({ ...link, shortUrl: actionUrl(settings.baseUrl!, rows[next++]!.shortId) })));
+}
+
 async function signedLinks(settings: LinkSettings, subject: LinkSubject): Promise<(ActionLink & { token: string })[]> {
   const { baseUrl, signingKey } = settings;
   if (baseUrl === undefined || signingKey === undefined) return [];

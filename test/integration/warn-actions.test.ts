@@ -1,7 +1,7 @@
 /*
  * Actionable warnings (issue 19): with ACTION_BASE_URL set, the pod file shows one signed link per
- * action next to the safely quoted command, and the webhook JSON carries them as
- * `actions: [{action, url, label, expiresAt}]`. A link never travels in an exec argument (exec
+ * action (its short form, /a/<12-character id>) next to the safely quoted command, and the webhook
+ * JSON carries them as `actions: [{action, url, shortUrl, label, expiresAt}]`. A link never travels in an exec argument (exec
  * arguments are in the request URL, which API servers audit-log), nor in anything warn records.
  */
 import http from 'node:http';
@@ -52,10 +52,11 @@ describe('warn: action links in every channel', () => {
     const deadline = inMinutes(12);
     await reservation('wa010001-json', 'gpu-dev-wa010001', 12);
     expect((await h.schedule(warn)).summary).toMatchObject({ warned: 1, webhook_sent: 1 });
-    const actions = posts[0]!.actions as { action: string; url: string; label: string; expiresAt: string }[];
+    const actions = posts[0]!.actions as { action: string; url: string; shortUrl?: string; label: string; expiresAt: string }[];
     expect(actions.map((a) => a.action)).toEqual(['extend', 'snooze', 'end-now']);
     for (const link of actions) {
       expect(link.url.startsWith(`${BASE}/a/`)).toBe(true);
+      expect(link.shortUrl).toMatch(new RegExp(`^${BASE.replace(/[./]/g, '\\$&')}/a/[A-Za-z0-9_-]{12}$`));
       expect(link.label).not.toBe('');
       expect(new Date(link.expiresAt).getTime()).toBeGreaterThan(h.clock.now().getTime());
       const claims = await verifyActionToken(KEY, link.url.slice(`${BASE}/a/`.length), h.clock.now());
@@ -71,11 +72,17 @@ describe('warn: action links in every channel', () => {
     const file = h.sim.kube.readFile(pod, '/home/dev/WARN_EXPIRES_IN_12MIN.txt')!;
     expect(file).toContain(`gpu-dev extend 'wa020001-'\\''$(id)'\\'''`);
     const lines = file.split('\n');
-    for (const label of ['Extend by 2h:', 'Snooze these warnings:', 'End now (work saved):']) {
+    // The file shows the short links (a person reads and copies them); each stands for a token
+    // bound to this reservation, its deadline and that action.
+    for (const [label, action] of [['Extend by 2h:', 'extend'], ['Snooze these warnings:', 'snooze'], ['End now (work saved):', 'end-now']] as const) {
       const line = lines.find((l) => l.trim().startsWith(label))!;
-      expect(line).toMatch(new RegExp(`${BASE.replace(/[./]/g, '\\$&')}/a/[A-Za-z0-9_.-]+$`));
+      const shortId = new RegExp(`${BASE.replace(/[./]/g, '\\$&')}/a/([A-Za-z0-9_-]{12})$`).exec(line)?.[1];
+      expect(shortId, line).toBeDefined();
+      const { rows } = await h.deps.pool.query(`select token, reservation_id, action from action_links where short_id = $1`, [shortId]);
+      expect(rows[0]).toMatchObject({ reservation_id: hostile, action });
+      expect(await verifyActionToken(KEY, rows[0].token, h.clock.now())).toMatchObject({ reservationId: hostile, action });
     }
-    expect(tokensIn(file)).toHaveLength(3);
+    expect(tokensIn(file)).toEqual([]);
     const [exec] = h.sim.kube.execs(pod);
     expect(tokensIn(exec!.argv.join(' '))).toEqual([]);
     expect(h.sim.kube.broadcasts(pod).every((b) => tokensIn(b.message).length === 0)).toBe(true);

@@ -5,7 +5,7 @@
  */
 import { pruneShortLinks } from '../../shared/db/queries/action-links.js';
 import { pruneUsedTokens } from '../../shared/db/queries/actions.js';
-import { baseOptionsSchema, defineFunction } from '../../shared/runtime/invocation.js';
+import { baseOptionsSchema, defineHandler } from '../../shared/runtime/invocation.js';
 import type { BaseOptions } from '../../shared/runtime/invocation.js';
 import { runScoped } from '../../shared/runtime/run-scope.js';
 import type { RunReport } from '../../shared/runtime/run-scope.js';
@@ -15,7 +15,7 @@ import { extendRoutes } from './http.js';
 const KEEP_AFTER_EXPIRY_MS = 24 * 3_600_000;
 
 export const extend = {
-  ...defineFunction<BaseOptions, ActDeps>({
+  ...defineHandler<BaseOptions, ActDeps>({
     name: 'extend',
     optionsSchema: baseOptionsSchema,
     handle: (invocation, deps) =>

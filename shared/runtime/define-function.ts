@@ -5,7 +5,7 @@
  * counts, and commits every effect with its decisions, events and inbox record.
  */
 import type { ZodType } from 'zod';
-import { defineFunction as defineHandler } from './invocation.js';
+import { defineHandler } from './invocation.js';
 import type { BaseOptions, FunctionDefinition, FunctionName, Invocation } from './invocation.js';
 import { executeActions, executeBatches } from './execute.js';
 import type { BatchExecutor, Executors } from './execute.js';

@@ -63,10 +63,12 @@ export interface FunctionDefinition<Options extends BaseOptions = BaseOptions, C
 }
 
 /**
- * Build a definition whose consumed types come from the one routing table, so a function can
- * never accept an event the Triggers and the gateway would not route to it.
+ * The low-level definition the run kernel wraps (shared/runtime/define-function.ts: a function is
+ * its `defineFunction`), and what a function with its own HTTP routes (extend) uses for its scheduled
+ * entry. Its consumed types come from the one routing table, so a function can never accept an
+ * event the Triggers and the gateway would not route to it.
  */
-export function defineFunction<Options extends BaseOptions, Context>(
+export function defineHandler<Options extends BaseOptions, Context>(
   definition: Omit<FunctionDefinition<Options, Context>, 'consumes'>,
 ): FunctionDefinition<Options, Context> {
   return { ...definition, consumes: typesConsumedBy(definition.name) };

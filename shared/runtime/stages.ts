@@ -10,7 +10,7 @@ import type { Action, DecideContext, Plan } from '../plan.js';
 import type { KernelDeps, LoadInput } from './define-function.js';
 import { executeActions } from './execute.js';
 import type { Executors } from './execute.js';
-import { defineFunction as defineHandler } from './invocation.js';
+import { defineHandler } from './invocation.js';
 import type { BaseOptions, FunctionDefinition, FunctionName, Invocation } from './invocation.js';
 import { guard, startRails } from './rails/guard.js';
 import { Run } from './run.js';

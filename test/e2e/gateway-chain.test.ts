@@ -15,7 +15,7 @@ import { withTransaction } from '../../shared/db/transaction.js';
 import { buildEvent, sourceFor, toBinaryHttp } from '../../shared/events/build.js';
 import { EventTypes } from '../../shared/events/types.js';
 import { createEndpoint } from '../../shared/runtime/endpoint.js';
-import { baseOptionsSchema, defineFunction } from '../../shared/runtime/invocation.js';
+import { baseOptionsSchema, defineHandler } from '../../shared/runtime/invocation.js';
 import { createMetrics } from '../../shared/runtime/metrics.js';
 import { runScoped } from '../../shared/runtime/run-scope.js';
 import type { RunServices } from '../../shared/runtime/run-scope.js';
@@ -37,7 +37,7 @@ let drain: () => Promise<void>;
 type Ctx = Pick<Deps, 'run'>;
 
 // Test-only functions: they use the real runtime (runs table, outbox, inbox) around a tiny effect.
-const producer = defineFunction<{ dryRun: boolean; maxItems?: number }, Ctx>({
+const producer = defineHandler<{ dryRun: boolean; maxItems?: number }, Ctx>({
   name: 'expire',
   optionsSchema: baseOptionsSchema,
   handle: (invocation, ctx) => runScoped(ctx.run, 'expire', invocation, async (scope) => {
@@ -49,7 +49,7 @@ const producer = defineFunction<{ dryRun: boolean; maxItems?: number }, Ctx>({
   }),
 });
 
-const consumer = defineFunction<{ dryRun: boolean; maxItems?: number }, Ctx>({
+const consumer = defineHandler<{ dryRun: boolean; maxItems?: number }, Ctx>({
   name: 'cleanup-pod',
   optionsSchema: baseOptionsSchema,
   handle: (invocation, ctx) => runScoped(ctx.run, 'cleanup-pod', invocation, async (scope) => {

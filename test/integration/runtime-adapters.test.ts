@@ -15,7 +15,7 @@ import { Transient } from '../../shared/errors.js';
 import { EventTypes } from '../../shared/events/types.js';
 import type { RuntimeOptions } from '../../shared/runtime/endpoint.js';
 import { createRequestListener } from '../../shared/runtime/http-server.js';
-import { baseOptionsSchema, defineFunction } from '../../shared/runtime/invocation.js';
+import { baseOptionsSchema, defineHandler } from '../../shared/runtime/invocation.js';
 import type { BaseOptions, FunctionDefinition, FunctionName, Invocation, RunResult } from '../../shared/runtime/invocation.js';
 import { createMetrics } from '../../shared/runtime/metrics.js';
 import { openfaasHandler } from '../../shared/runtime/openfaas.js';
@@ -40,7 +40,7 @@ const succeed: Behaviour = async () => ({ outcome: 'succeeded', summary: { handl
 
 function recordingFunction(name: FunctionName, behave: Behaviour = succeed) {
   const calls: Recorded[] = [];
-  const fn = defineFunction<BaseOptions, { callId: string }>({
+  const fn = defineHandler<BaseOptions, { callId: string }>({
     name,
     optionsSchema: name === 'ending-watchdog' ? watchdogOptions : baseOptionsSchema,
     handle: async (invocation, ctx) => {

@@ -9,7 +9,7 @@ import { isTraceparent } from '../../shared/events/traceparent.js';
 import { EventTypes, isEventType, POD_EVENT_TYPES } from '../../shared/events/types.js';
 import type { EventType } from '../../shared/events/types.js';
 import { classify } from '../../shared/runtime/classify.js';
-import { baseOptionsSchema, defineFunction, FUNCTION_NAMES } from '../../shared/runtime/invocation.js';
+import { baseOptionsSchema, defineHandler, FUNCTION_NAMES } from '../../shared/runtime/invocation.js';
 
 const NOW = new Date('2026-06-01T12:00:00Z');
 const TRACE = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
@@ -144,8 +144,8 @@ describe('routing table', () => {
     expect(typesConsumedBy('ending-watchdog')).toEqual([]);
   });
 
-  it('is what defineFunction gives a function to consume', () => {
-    const fn = defineFunction({ name: 'cleanup-pod', optionsSchema: baseOptionsSchema, handle: async () => ({ outcome: 'succeeded', summary: {} }) });
+  it('is what defineHandler gives a function to consume', () => {
+    const fn = defineHandler({ name: 'cleanup-pod', optionsSchema: baseOptionsSchema, handle: async () => ({ outcome: 'succeeded', summary: {} }) });
     expect([...fn.consumes].sort()).toEqual([EventTypes.reservationCancelled, EventTypes.reservationEndedByUser, EventTypes.reservationExpired, EventTypes.reservationFailed].sort());
   });
 });

@@ -47,6 +47,8 @@ export class Run {
   /** Actions started so far, across every stage of the run: maxItems caps their sum. */
   started = 0;
   private inboxRecorded = false;
+  /** The commit now trying to record the event, if any. */
+  private claiming: Promise<void> | undefined;
 
   constructor(
     readonly scope: RunScope,
@@ -100,14 +102,32 @@ export class Run {
    * and throws DuplicateDelivery, which `executeActions` counts and which stops the run's work.
    */
   async commit<T>(work: (db: Db) => Promise<Committed<T>>): Promise<T> {
+    // Commits in flight together (a fan-out) must not both try to record the event: the second
+    // would wait on the first's uncommitted inbox row and then read it as a duplicate delivery.
+    // So until one commit has recorded it, each waits for the commit that is trying.
+    while (!this.inboxRecorded && this.claiming) await this.claiming;
+    if (this.inboxRecorded) return this.transact(work, false);
+    const attempt = this.transact(work, true);
+    const settled = attempt.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.claiming = settled;
+    void settled.then(() => {
+      if (this.claiming === settled) this.claiming = undefined;
+    });
+    return attempt;
+  }
+
+  private async transact<T>(work: (db: Db) => Promise<Committed<T>>, claim: boolean): Promise<T> {
     const value = await withTransaction(this.services.pool, async (db) => {
-      if (!this.inboxRecorded && !(await this.scope.claimEvent(db))) throw new DuplicateDelivery();
+      if (claim && !(await this.scope.claimEvent(db))) throw new DuplicateDelivery();
       const { value: result, decisions = [], events = [] } = await work(db);
       await appendDecisions(db, decisions.map((entry) => this.decision(entry)), this.now());
       if (events.length > 0) await this.scope.stage(db, events);
       return result;
     });
-    this.inboxRecorded = true;
+    if (claim) this.inboxRecorded = true;
     return value;
   }
 

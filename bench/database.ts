@@ -19,16 +19,24 @@ export async function benchDatabase(rounds: number): Promise<string[]> {
   const clones: number[] = [];
   for (let round = 0; round < rounds; round++) {
     let server: Awaited<ReturnType<typeof startEmbeddedPostgres>> | undefined;
-    starts.push(await timeMs(async () => {
-      server = await startEmbeddedPostgres({ dataDir: `/dev/shm/devenv-lifecycle-bench-${process.pid}`, persistent: false, fast: true });
-    }));
+    starts.push(
+      await timeMs(async () => {
+        server = await startEmbeddedPostgres({
+          dataDir: `/dev/shm/devenv-lifecycle-bench-${process.pid}`,
+          persistent: false,
+          fast: true,
+        });
+      }),
+    );
     const adminUrl = server!.url('postgres');
     await admin(adminUrl, 'create database bench_template');
     const pool = new pg.Pool({ connectionString: server!.url('bench_template'), max: 1 });
     migrations.push(await timeMs(() => migrate(pool)));
     await pool.end();
     for (let copy = 0; copy < 5; copy++) {
-      clones.push(await timeMs(() => admin(adminUrl, `create database copy_${copy} template bench_template strategy file_copy`)));
+      clones.push(
+        await timeMs(() => admin(adminUrl, `create database copy_${copy} template bench_template strategy file_copy`)),
+      );
     }
     await server!.stop();
   }
@@ -50,7 +58,11 @@ export interface BenchDatabase {
 
 /** One embedded server on tmpfs with a migrated database, for a benchmark section to fill. */
 export async function startBenchDatabase(name: string): Promise<BenchDatabase> {
-  const server = await startEmbeddedPostgres({ dataDir: `/dev/shm/devenv-lifecycle-bench-${name}-${process.pid}`, persistent: false, fast: true });
+  const server = await startEmbeddedPostgres({
+    dataDir: `/dev/shm/devenv-lifecycle-bench-${name}-${process.pid}`,
+    persistent: false,
+    fast: true,
+  });
   await admin(server.url('postgres'), 'create database bench');
   const url = server.url('bench');
   const pool = new pg.Pool({ connectionString: url, max: 10 });
@@ -59,5 +71,12 @@ export async function startBenchDatabase(name: string): Promise<BenchDatabase> {
   pool.on('error', () => undefined);
   pool.on('connect', (client) => client.on('error', () => undefined));
   await migrate(pool);
-  return { url, pool, stop: async () => { await pool.end(); await server.stop(); } };
+  return {
+    url,
+    pool,
+    stop: async () => {
+      await pool.end();
+      await server.stop();
+    },
+  };
 }

@@ -41,7 +41,13 @@ async function paced(n: number, perSecond: number, send: (i: number) => Promise<
   }
 }
 
-async function waitForCount(db: BenchDatabase, sql: string, params: unknown[], n: number, timeoutMs: number): Promise<void> {
+async function waitForCount(
+  db: BenchDatabase,
+  sql: string,
+  params: unknown[],
+  n: number,
+  timeoutMs: number,
+): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (Date.now() < until) {
     const { rows } = await db.pool.query<{ n: number }>(sql, params);
@@ -56,18 +62,39 @@ async function expiredToCleanup(stack: LocalStack, db: BenchDatabase, n: number)
   await paced(n, EXPIRED_PER_SECOND, async (i) => {
     const reservationId = `bench-exp-${i}`;
     const now = new Date();
-    const event = buildEvent(EventTypes.reservationExpired, {
-      reservationId, previousStatus: 'active', reason: 'benchmark', podName: null, namespace: null, expiresAt: null, endedAt: now.toISOString(),
-    }, { source: sourceFor('expire'), subject: reservationId, time: now });
+    const event = buildEvent(
+      EventTypes.reservationExpired,
+      {
+        reservationId,
+        previousStatus: 'active',
+        reason: 'benchmark',
+        podName: null,
+        namespace: null,
+        expiresAt: null,
+        endedAt: now.toISOString(),
+      },
+      { source: sourceFor('expire'), subject: reservationId, time: now },
+    );
     ids.push(event.id);
     await stageEvents(db.pool, [event], publish, now);
-    await flushOutbox({ db: db.pool, publish, now: () => new Date(), owner: 'bench', limit: 10, timeoutMs: 5_000, concurrency: 1, eventIds: [event.id] });
+    await flushOutbox({
+      db: db.pool,
+      publish,
+      now: () => new Date(),
+      owner: 'bench',
+      limit: 10,
+      timeoutMs: 5_000,
+      concurrency: 1,
+      eventIds: [event.id],
+    });
   });
   const consumed = `select count(*)::int as n from event_inbox where consumer = 'cleanup-pod' and event_id = any($1::text[])`;
   await waitForCount(db, consumed, [ids], n, 30_000);
   const { rows } = await db.pool.query<{ ms: number }>(
     `select extract(epoch from (i.processed_at - o.created_at)) * 1000 as ms
-     from event_outbox o join event_inbox i on i.event_id = o.event_id::text and i.consumer = 'cleanup-pod' where o.event_id = any($1::uuid[])`, [ids]);
+     from event_outbox o join event_inbox i on i.event_id = o.event_id::text and i.consumer = 'cleanup-pod' where o.event_id = any($1::uuid[])`,
+    [ids],
+  );
   return rows.map((row) => Number(row.ms));
 }
 
@@ -79,7 +106,8 @@ async function oomToRecord(sim: Sim, db: BenchDatabase, n: number): Promise<numb
     await db.pool.query(
       `insert into reservations (reservation_id, user_id, status, created_at, launched_at, expires_at, pod_name, namespace)
        values ($1, 'bench@example.com', 'active', now() - interval '2 hours', now() - interval '2 hours', now() + interval '1 day', $2, $3)`,
-      [id, pod.name, pod.namespace]);
+      [id, pod.name, pod.namespace],
+    );
     pods.push({ ...pod, uid: sim.kube.addPod({ ...pod, labels: { 'reservation-id': id } }).uid, kills: 0 });
   }
   await sleep(500); // the pod watch sends the new pods first; kills are measured on a settled stack
@@ -93,7 +121,9 @@ async function oomToRecord(sim: Sim, db: BenchDatabase, n: number): Promise<numb
   const uids = pods.map((pod) => pod.uid);
   await waitForCount(db, 'select count(*)::int as n from oom_kills where pod_uid = any($1::text[])', [uids], n, 30_000);
   const { rows } = await db.pool.query<{ pod_uid: string; restart_count: number; detected_at: Date }>(
-    'select pod_uid, restart_count, detected_at from oom_kills where pod_uid = any($1::text[])', [uids]);
+    'select pod_uid, restart_count, detected_at from oom_kills where pod_uid = any($1::text[])',
+    [uids],
+  );
   return rows.flatMap((row) => {
     const at = killedAt.get(`${row.pod_uid}/${row.restart_count}`);
     return at === undefined ? [] : [row.detected_at.getTime() - at];
@@ -108,7 +138,13 @@ function row(path: string, sent: number, perSecond: number, latencies: number[])
 export async function benchEventLatency(context: BenchContext): Promise<string[]> {
   const n = context.quick ? 200 : 1_000;
   const db = await startBenchDatabase('event-latency');
-  const stack = await startLocalStack({ env: { DATABASE_URL: db.url, SECRETS_DIR: '/nonexistent', LOG_LEVEL: 'silent' }, port: 0, demo: false, schedules: false, podWatch: true });
+  const stack = await startLocalStack({
+    env: { DATABASE_URL: db.url, SECRETS_DIR: '/nonexistent', LOG_LEVEL: 'silent' },
+    port: 0,
+    demo: false,
+    schedules: false,
+    podWatch: true,
+  });
   try {
     if (!stack.cluster.simulated) throw new Error('event-latency needs the simulated cluster');
     const expired = await expiredToCleanup(stack, db, n);

@@ -29,7 +29,11 @@ export interface RunFigures {
   heapPeakMiB: number;
 }
 
-const silent = createLogger({ level: 'silent', hashSalt: 'bench', destination: new Writable({ write: (_c, _e, done) => done() }) });
+const silent = createLogger({
+  level: 'silent',
+  hashSalt: 'bench',
+  destination: new Writable({ write: (_c, _e, done) => done() }),
+});
 const instances = new Map<string, Deps>();
 
 /** One deps per configuration, kept across runs as a warm function instance keeps its pool. */
@@ -57,10 +61,20 @@ async function run(request: RunRequest): Promise<RunFigures> {
   const started = process.hrtime.bigint();
   try {
     const options = oomScan.optionsSchema.parse({ maxItems: request.maxItems });
-    const result = await oomScan.handle({ kind: 'schedule', source: 'cron-connector', callId: randomUUID(), options }, deps as never);
+    const result = await oomScan.handle(
+      { kind: 'schedule', source: 'cron-connector', callId: randomUUID(), options },
+      deps as never,
+    );
     const cpu = process.cpuUsage(cpuBefore);
     peak = Math.max(peak, process.memoryUsage().rss);
-    return { result, ms: Number(process.hrtime.bigint() - started) / 1e6, cpuMs: (cpu.user + cpu.system) / 1000, rssBeforeMiB: rssBefore / 2 ** 20, rssPeakMiB: peak / 2 ** 20, heapPeakMiB: heapPeak / 2 ** 20 };
+    return {
+      result,
+      ms: Number(process.hrtime.bigint() - started) / 1e6,
+      cpuMs: (cpu.user + cpu.system) / 1000,
+      rssBeforeMiB: rssBefore / 2 ** 20,
+      rssPeakMiB: peak / 2 ** 20,
+      heapPeakMiB: heapPeak / 2 ** 20,
+    };
   } finally {
     clearInterval(sampler);
   }
@@ -70,7 +84,8 @@ if (process.send) {
   process.on('message', (request: RunRequest) => {
     run(request).then(
       (figures) => process.send!({ id: request.id, figures }),
-      (err: unknown) => process.send!({ id: request.id, error: err instanceof Error ? err.stack ?? err.message : String(err) }),
+      (err: unknown) =>
+        process.send!({ id: request.id, error: err instanceof Error ? (err.stack ?? err.message) : String(err) }),
     );
   });
   process.once('disconnect', () => {

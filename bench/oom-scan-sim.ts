@@ -6,9 +6,7 @@
  */
 import { startSim } from '../sim/server.js';
 
-export type SimCommand =
-  | { type: 'seed'; namespace: string; count: number; killedEvery: number }
-  | { type: 'stats' };
+export type SimCommand = { type: 'seed'; namespace: string; count: number; killedEvery: number } | { type: 'stats' };
 type SimRequest = SimCommand & { id: number };
 
 export interface SimStats {
@@ -43,7 +41,14 @@ async function main(): Promise<void> {
     } else {
       countCalls();
       const cpu = process.cpuUsage();
-      answer({ id: message.id, stats: { cpuMs: (cpu.user + cpu.system) / 1000, rssMiB: process.memoryUsage().rss / 2 ** 20, kubeCalls } satisfies SimStats });
+      answer({
+        id: message.id,
+        stats: {
+          cpuMs: (cpu.user + cpu.system) / 1000,
+          rssMiB: process.memoryUsage().rss / 2 ** 20,
+          kubeCalls,
+        } satisfies SimStats,
+      });
     }
   });
   process.once('disconnect', () => {

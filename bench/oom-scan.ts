@@ -61,7 +61,9 @@ async function bundleWorker(outdir: string): Promise<string> {
     keepNames: true,
     outExtension: { '.js': '.mjs' },
     external: ['pg-native', 'bufferutil', 'utf-8-validate'],
-    banner: { js: "import { createRequire as createRequireForBundle } from 'node:module'; const require = createRequireForBundle(import.meta.url);" },
+    banner: {
+      js: "import { createRequire as createRequireForBundle } from 'node:module'; const require = createRequireForBundle(import.meta.url);",
+    },
     logLevel: 'error',
   });
   return join(outdir, 'oom-scan-run.mjs');
@@ -73,7 +75,10 @@ async function bundleWorker(outdir: string): Promise<string> {
  */
 async function startWorker<Ask, Answer>(file: string, nodeOptions: string[] = []): Promise<Worker<Ask, Answer>> {
   const path = file.endsWith('.mjs') ? file : fileURLToPath(new URL(file, import.meta.url));
-  const child = fork(path, [], { execArgv: file.endsWith('.mjs') ? nodeOptions : ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(path, [], {
+    execArgv: file.endsWith('.mjs') ? nodeOptions : ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   const waiting = new Map<number, (answer: Answer & { error?: string }) => void>();
   let serial = 0;
   const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
@@ -85,15 +90,16 @@ async function startWorker<Ask, Answer>(file: string, nodeOptions: string[] = []
   });
   return {
     ready,
-    ask: (request) => new Promise((resolve, reject) => {
-      const id = ++serial;
-      waiting.set(id, (answer) => {
-        waiting.delete(id);
-        if (answer.error !== undefined) reject(new Error(answer.error));
-        else resolve(answer);
-      });
-      child.send({ ...request, id });
-    }),
+    ask: (request) =>
+      new Promise((resolve, reject) => {
+        const id = ++serial;
+        waiting.set(id, (answer) => {
+          waiting.delete(id);
+          if (answer.error !== undefined) reject(new Error(answer.error));
+          else resolve(answer);
+        });
+        child.send({ ...request, id });
+      }),
     stop: () => child.disconnect(),
   };
 }
@@ -119,17 +125,36 @@ interface Figures extends RunFigures {
   kubeCalls: number;
 }
 
-async function measureRun(label: string, fn: FunctionProcess, sim: SimProcess, env: Record<string, string>, maxItems: number): Promise<Figures> {
+async function measureRun(
+  label: string,
+  fn: FunctionProcess,
+  sim: SimProcess,
+  env: Record<string, string>,
+  maxItems: number,
+): Promise<Figures> {
   const simBefore = (await sim.ask({ type: 'stats' })).stats!;
   const { figures } = await fn.ask({ env, maxItems });
   const simAfter = (await sim.ask({ type: 'stats' })).stats!;
-  return { ...figures, label, simCpuMs: simAfter.cpuMs - simBefore.cpuMs, kubeCalls: simAfter.kubeCalls - simBefore.kubeCalls };
+  return {
+    ...figures,
+    label,
+    simCpuMs: simAfter.cpuMs - simBefore.cpuMs,
+    kubeCalls: simAfter.kubeCalls - simBefore.kubeCalls,
+  };
 }
 
 function row(f: Figures): string {
   const s = f.result.summary;
   const pages = s.pages ?? 0;
-  const stop = s.pass_completed ? 'pass completed' : s.stopped_at_page_budget ? 'page budget' : s.stopped_at_deadline ? 'deadline' : s.stopped_at_max_items ? 'max items' : '–';
+  const stop = s.pass_completed
+    ? 'pass completed'
+    : s.stopped_at_page_budget
+      ? 'page budget'
+      : s.stopped_at_deadline
+        ? 'deadline'
+        : s.stopped_at_max_items
+          ? 'max items'
+          : '–';
   const perPage = pages > 0 ? `${(f.cpuMs / pages).toFixed(1)} ms` : '–';
   const podsPerSecond = f.ms > 0 ? Math.round(((s.pods_scanned ?? 0) * 1000) / f.ms).toLocaleString('en') : '–';
   return `| ${f.label} | ${pages} | ${s.pods_scanned ?? 0} | ${stop} | ${s.oom_detected ?? 0} | ${s.notices_sent ?? 0} | ${(f.ms / 1000).toFixed(1)} s | ${podsPerSecond} | ${(f.cpuMs / 1000).toFixed(1)} s | ${perPage} | ${f.rssPeakMiB.toFixed(0)} MiB (${f.rssBeforeMiB.toFixed(0)} before) | ${f.heapPeakMiB.toFixed(0)} MiB | ${(f.simCpuMs / 1000).toFixed(1)} s | ${f.kubeCalls} | ${f.result.outcome} |`;
@@ -147,13 +172,24 @@ export async function benchOomScan(context: BenchContext): Promise<string[]> {
   const { url, token } = sim.ready as { url: string; token: string };
   // MAX_ITEMS caps new kills per run; raised so a run records every kill its pages show.
   const env: Record<string, string> = {
-    DATABASE_URL: db.url, KUBE_API_SERVER: url, KUBE_TOKEN: token, AWS_ENDPOINT_URL: url,
-    AWS_ACCESS_KEY_ID: 'AKIDBENCH', AWS_SECRET_ACCESS_KEY: 'bench', AWS_REGION: 'us-east-1',
-    EVENT_DELIVERY: 'none', SECRETS_DIR: '/nonexistent', LOG_LEVEL: 'silent', MAX_ITEMS: String(Math.min(10_000, kills)),
+    DATABASE_URL: db.url,
+    KUBE_API_SERVER: url,
+    KUBE_TOKEN: token,
+    AWS_ENDPOINT_URL: url,
+    AWS_ACCESS_KEY_ID: 'AKIDBENCH',
+    AWS_SECRET_ACCESS_KEY: 'bench',
+    AWS_REGION: 'us-east-1',
+    EVENT_DELIVERY: 'none',
+    SECRETS_DIR: '/nonexistent',
+    LOG_LEVEL: 'silent',
+    MAX_ITEMS: String(Math.min(10_000, kills)),
   };
   try {
     const seedStarted = Date.now();
-    await Promise.all([sim.ask({ type: 'seed', namespace: NAMESPACE, count: fleet, killedEvery: KILLED_EVERY }), seedReservations(db, fleet)]);
+    await Promise.all([
+      sim.ask({ type: 'seed', namespace: NAMESPACE, count: fleet, killedEvery: KILLED_EVERY }),
+      seedReservations(db, fleet),
+    ]);
     const seedSeconds = (Date.now() - seedStarted) / 1000;
     const simSeeded = (await sim.ask({ type: 'stats' })).stats!;
     const config = loadConfig(env);
@@ -166,7 +202,13 @@ export async function benchOomScan(context: BenchContext): Promise<string[]> {
     const runs: Figures[] = [];
     let pass = 1;
     for (let inPass = 1; runs.length < runsPerPass * 4; inPass++) {
-      const figures = await measureRun(pass === 1 ? `pass 1, run ${inPass}` : 'pass 2, run 1 (every kill already recorded)', fn, sim, env, kills);
+      const figures = await measureRun(
+        pass === 1 ? `pass 1, run ${inPass}` : 'pass 2, run 1 (every kill already recorded)',
+        fn,
+        sim,
+        env,
+        kills,
+      );
       runs.push(figures);
       if (pass === 2 || figures.result.outcome !== 'succeeded') break;
       if (figures.result.summary.pass_completed) {
@@ -177,20 +219,39 @@ export async function benchOomScan(context: BenchContext): Promise<string[]> {
     const passRuns = runs.filter((f) => f.label.startsWith('pass 1'));
     const passCompleted = passRuns.some((f) => f.result.summary.pass_completed);
     await db.pool.query('truncate oom_scan_cursor');
-    runs.push(await measureRun(`whole fleet in one run (${fleetPages} pages per run)`, fn, sim, { ...env, OOM_SCAN_PAGES_PER_RUN: String(fleetPages) }, kills));
+    runs.push(
+      await measureRun(
+        `whole fleet in one run (${fleetPages} pages per run)`,
+        fn,
+        sim,
+        { ...env, OOM_SCAN_PAGES_PER_RUN: String(fleetPages) },
+        kills,
+      ),
+    );
     await db.pool.query('truncate oom_scan_cursor');
-    const heapLimited = await measureRun(`whole fleet in one run, node ${HEAP_LIMIT} (not set in the manifests)`, limited, sim, { ...env, OOM_SCAN_PAGES_PER_RUN: String(fleetPages) }, kills);
+    const heapLimited = await measureRun(
+      `whole fleet in one run, node ${HEAP_LIMIT} (not set in the manifests)`,
+      limited,
+      sim,
+      { ...env, OOM_SCAN_PAGES_PER_RUN: String(fleetPages) },
+      kills,
+    );
     const paged = passRuns;
     const worst = (pick: (f: Figures) => number) => Math.max(...paged.map(pick));
-    const perPage = paged.reduce((sum, f) => sum + f.cpuMs, 0) / Math.max(1, paged.reduce((sum, f) => sum + (f.result.summary.pages ?? 0), 0));
+    const perPage =
+      paged.reduce((sum, f) => sum + f.cpuMs, 0) /
+      Math.max(
+        1,
+        paged.reduce((sum, f) => sum + (f.result.summary.pages ?? 0), 0),
+      );
     const full = runs.at(-1)!;
     runs.push(heapLimited);
     return [
       `A fleet of ${fleet.toLocaleString('en')} active reservations in one namespace, each with its labelled pod; every ${KILLED_EVERY}th pod (${kills} pods) was OOM-killed once.`,
       `As deployed: the simulator is its own process (seeded with the pods in ${seedSeconds.toFixed(0)} s; it then held ${simSeeded.rssMiB.toFixed(0)} MiB), reached over HTTP by the real client; the function is another process (a warm instance serving the runs in turn, bundled by esbuild as build/bundle.ts does and started with plain node), on the system clock (its deadline bites), against the embedded PostgreSQL.`,
       `The scan lists ${pageSize} pods per call (OOM_SCAN_PAGE_SIZE) and reads at most ${pagesPerRun} pages per run (OOM_SCAN_PAGES_PER_RUN) from a durable cursor: the fleet's ${fleetPages} pages take ${runsPerPass} runs per pass when no run stops at its deadline, more when runs do (each resumes where the last stopped).`,
-      'Each page is decided and its new kills recorded before the next is read (the kernel\'s paged load, shared/runtime/paged.ts); up to 50 notices per run are written into their pods by exec after the pages.',
-      'CPU is the function process\'s user + system time during the run; "simulator CPU" is the simulator process\'s over the same run. Pods/s is pods scanned per second of the run\'s wall time. Peak RSS is the function process\'s, sampled every 10 ms, with its level before the run.',
+      "Each page is decided and its new kills recorded before the next is read (the kernel's paged load, shared/runtime/paged.ts); up to 50 notices per run are written into their pods by exec after the pages.",
+      "CPU is the function process's user + system time during the run; \"simulator CPU\" is the simulator process's over the same run. Pods/s is pods scanned per second of the run's wall time. Peak RSS is the function process's, sampled every 10 ms, with its level before the run.",
       `Limits compared with: the run budget (RUN_BUDGET_SECONDS = ${budgetSeconds} s; the scan stops reading pages at 80% of it) for wall time, ${MEMORY_LIMIT_MIB} MiB for peak RSS. Single runs, not medians.`,
       '',
       '| run | pages | pods scanned | ended by | kills recorded | notices written | wall | pods/s | CPU | CPU per page | peak RSS | peak V8 heap used | simulator CPU | Kubernetes calls | outcome |',

@@ -11,7 +11,9 @@ import { heapAfterGcMiB, loadMix, runLoad } from '../test/reliability/load.js';
 import { silentLog, startWorld } from '../test/support/world.js';
 import { startBenchDatabase } from './database.js';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '30' }, connections: { type: 'string', default: '16,64' } } });
+const { values } = parseArgs({
+  options: { seconds: { type: 'string', default: '30' }, connections: { type: 'string', default: '16,64' } },
+});
 const seconds = Number(values.seconds);
 const connectionCounts = (values.connections ?? '16').split(',').map(Number);
 
@@ -39,7 +41,9 @@ try {
     sim.requests.clear();
     const after = heapAfterGcMiB();
     const rss = process.memoryUsage().rss / 1_048_576;
-    lines.push(`| ${connections} | ${seconds} | ${figures.requests} | ${figures.requestsPerSecond} | ${figures.latencyP50Ms} | ${figures.latencyP99Ms} | ${figures.errors + figures.timeouts} | ${figures.non2xx} | ${before.toFixed(1)} → ${after.toFixed(1)} | ${rss.toFixed(0)} |`);
+    lines.push(
+      `| ${connections} | ${seconds} | ${figures.requests} | ${figures.requestsPerSecond} | ${figures.latencyP50Ms} | ${figures.latencyP99Ms} | ${figures.errors + figures.timeouts} | ${figures.non2xx} | ${before.toFixed(1)} → ${after.toFixed(1)} | ${rss.toFixed(0)} |`,
+    );
     process.stderr.write(`reliability-load: ${connections} connections done\n`);
   }
 } finally {

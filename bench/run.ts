@@ -16,7 +16,9 @@ const quick = values.quick ?? false;
 const context = { quick, rounds: quick ? 3 : 7 };
 const chosen = values.only ? sections.filter((section) => section.id === values.only) : sections;
 if (chosen.length === 0) {
-  process.stderr.write(`bench: no section "${values.only}"; known: ${sections.map((section) => section.id).join(', ')}\n`);
+  process.stderr.write(
+    `bench: no section "${values.only}"; known: ${sections.map((section) => section.id).join(', ')}\n`,
+  );
   process.exit(2);
 }
 
@@ -31,7 +33,8 @@ for (const section of chosen) {
   const started = Date.now();
   const loadBefore = os.loadavg()[0]!;
   const command = `npm run bench --${quick ? ' --quick' : ''} --only ${section.id}`;
-  const when = () => `${new Date().toISOString().slice(0, 10)} with \`${command}\` (or the whole \`npm run bench${quick ? ' -- --quick' : ''}\`) in ${((Date.now() - started) / 1000).toFixed(1)} s`;
+  const when = () =>
+    `${new Date().toISOString().slice(0, 10)} with \`${command}\` (or the whole \`npm run bench${quick ? ' -- --quick' : ''}\`) in ${((Date.now() - started) / 1000).toFixed(1)} s`;
   try {
     const lines = await section.run(context);
     bodies.set(section.id, [...lines, '', `Measured ${when()}. ${loadNote(loadBefore)}`].join('\n'));
@@ -39,12 +42,21 @@ for (const section of chosen) {
   } catch (err) {
     // One section's failure is reported in its place; the others' figures stay.
     failed += 1;
-    const error = err instanceof Error ? err.stack ?? err.message : String(err);
+    const error = err instanceof Error ? (err.stack ?? err.message) : String(err);
     const kept = bodies.get(section.id)?.startsWith('**This section failed**') ? undefined : bodies.get(section.id);
-    bodies.set(section.id, [
-      `**This section failed** on ${when()} (${loadNote(loadBefore)}):`, '', '```', error.slice(0, 2000), '```',
-      ...(kept === undefined ? [] : ['', 'The figures below are from its previous run, kept as they were:', '', kept]),
-    ].join('\n'));
+    bodies.set(
+      section.id,
+      [
+        `**This section failed** on ${when()} (${loadNote(loadBefore)}):`,
+        '',
+        '```',
+        error.slice(0, 2000),
+        '```',
+        ...(kept === undefined
+          ? []
+          : ['', 'The figures below are from its previous run, kept as they were:', '', kept]),
+      ].join('\n'),
+    );
     process.stderr.write(`bench: ${section.id} FAILED: ${error}\n`);
   }
   // Written after every section, so an interrupted or failing run keeps what finished; sections
@@ -61,12 +73,14 @@ function report(): string {
     '',
     `Machine: ${machine()}.`,
     'Figures are medians over the runs shown unless a section says otherwise; ratios compare measures taken in the same run.',
-    'Sections measured since load was recorded give the machine\'s load while they ran: a figure taken under load is slower than the code is.',
+    "Sections measured since load was recorded give the machine's load while they ran: a figure taken under load is slower than the code is.",
     'Regenerate with `npm run bench` (full) or `npm run bench -- --quick` (under two minutes).',
     '',
     ...sections.flatMap((section) => {
       const body = bodies.get(section.id);
-      return body === undefined ? [] : [`## ${section.title}`, `<!-- section:${section.id} -->`, '', body, `<!-- end:${section.id} -->`, ''];
+      return body === undefined
+        ? []
+        : [`## ${section.title}`, `<!-- section:${section.id} -->`, '', body, `<!-- end:${section.id} -->`, ''];
     }),
   ].join('\n');
 }

@@ -21,7 +21,15 @@ export const sections: BenchSection[] = [
   { id: 'expire-outbox', title: 'expire: 1,000 due at 100k with event delivery on', run: benchExpireOutbox },
   { id: 'oom-scan', title: 'oom-scan: the scheduled scan over a pod for every active reservation', run: benchOomScan },
   { id: 'teardown', title: 'cleanup-pod: teardown of 500 reservations in one sweep', run: benchTeardown },
-  { id: 'snapshot-sync', title: 'snapshot-sync: polling scales with pending snapshots, not history', run: benchSnapshotSync },
+  {
+    id: 'snapshot-sync',
+    title: 'snapshot-sync: polling scales with pending snapshots, not history',
+    run: benchSnapshotSync,
+  },
   { id: 'cold-start', title: 'Bundles: size, cold start and memory per function', run: benchColdStart },
-  { id: 'event-latency', title: 'Event latency: reservation.expired to cleanup-pod, pod OOM to recorded', run: benchEventLatency },
+  {
+    id: 'event-latency',
+    title: 'Event latency: reservation.expired to cleanup-pod, pod OOM to recorded',
+    run: benchEventLatency,
+  },
 ];

@@ -29,7 +29,11 @@ export interface SyncRunFigures {
   heapPeakMiB: number;
 }
 
-const silent = createLogger({ level: 'silent', hashSalt: 'bench', destination: new Writable({ write: (_c, _e, done) => done() }) });
+const silent = createLogger({
+  level: 'silent',
+  hashSalt: 'bench',
+  destination: new Writable({ write: (_c, _e, done) => done() }),
+});
 let instance: { key: string; deps: Deps } | undefined;
 
 /** One deps kept across runs, as a warm function instance keeps its pool. */
@@ -53,10 +57,20 @@ async function run(request: SyncRunRequest): Promise<SyncRunFigures> {
   const started = process.hrtime.bigint();
   try {
     const options = snapshotSync.optionsSchema.parse({ maxItems: request.maxItems });
-    const result = await snapshotSync.handle({ kind: 'schedule', source: 'cron-connector', callId: randomUUID(), options }, deps);
+    const result = await snapshotSync.handle(
+      { kind: 'schedule', source: 'cron-connector', callId: randomUUID(), options },
+      deps,
+    );
     const cpu = process.cpuUsage(cpuBefore);
     peak = Math.max(peak, process.memoryUsage().rss);
-    return { result, ms: Number(process.hrtime.bigint() - started) / 1e6, cpuMs: (cpu.user + cpu.system) / 1000, rssBeforeMiB: rssBefore / 2 ** 20, rssPeakMiB: peak / 2 ** 20, heapPeakMiB: heapPeak / 2 ** 20 };
+    return {
+      result,
+      ms: Number(process.hrtime.bigint() - started) / 1e6,
+      cpuMs: (cpu.user + cpu.system) / 1000,
+      rssBeforeMiB: rssBefore / 2 ** 20,
+      rssPeakMiB: peak / 2 ** 20,
+      heapPeakMiB: heapPeak / 2 ** 20,
+    };
   } finally {
     clearInterval(sampler);
   }
@@ -66,7 +80,8 @@ if (process.send) {
   process.on('message', (request: SyncRunRequest) => {
     run(request).then(
       (figures) => process.send!({ id: request.id, figures }),
-      (err: unknown) => process.send!({ id: request.id, error: err instanceof Error ? (err.stack ?? err.message) : String(err) }),
+      (err: unknown) =>
+        process.send!({ id: request.id, error: err instanceof Error ? (err.stack ?? err.message) : String(err) }),
     );
   });
   process.once('disconnect', () => void (instance?.deps.close() ?? Promise.resolve()).then(() => process.exit(0)));

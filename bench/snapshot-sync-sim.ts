@@ -40,7 +40,12 @@ async function main(): Promise<void> {
     if (message.type === 'seed-history') {
       for (let g = 1; g <= message.count; g++) {
         const { snapshotId, volumeId, userId } = historyIds(g, message.perDisk);
-        sim.aws.addSnapshot({ snapshotId, volumeId, sizeGiB: 100, tags: { 'gpu-dev-user': userId, disk_name: 'home' } });
+        sim.aws.addSnapshot({
+          snapshotId,
+          volumeId,
+          sizeGiB: 100,
+          tags: { 'gpu-dev-user': userId, disk_name: 'home' },
+        });
       }
       answer({ id: message.id });
     } else if (message.type === 'seed-pending') {
@@ -58,7 +63,14 @@ async function main(): Promise<void> {
       for (const call of sim.aws.calls()) ec2Calls[call.action] = (ec2Calls[call.action] ?? 0) + 1;
       sim.aws.clear();
       const cpu = process.cpuUsage();
-      answer({ id: message.id, stats: { cpuMs: (cpu.user + cpu.system) / 1000, rssMiB: process.memoryUsage().rss / 2 ** 20, ec2Calls } satisfies SyncSimStats });
+      answer({
+        id: message.id,
+        stats: {
+          cpuMs: (cpu.user + cpu.system) / 1000,
+          rssMiB: process.memoryUsage().rss / 2 ** 20,
+          ec2Calls,
+        } satisfies SyncSimStats,
+      });
     }
   });
   process.once('disconnect', () => void sim.close().then(() => process.exit(0)));

@@ -30,7 +30,9 @@ export async function bundleWorker(name: string, outdir: string): Promise<string
     keepNames: true,
     outExtension: { '.js': '.mjs' },
     external: ['pg-native', 'bufferutil', 'utf-8-validate'],
-    banner: { js: "import { createRequire as createRequireForBundle } from 'node:module'; const require = createRequireForBundle(import.meta.url);" },
+    banner: {
+      js: "import { createRequire as createRequireForBundle } from 'node:module'; const require = createRequireForBundle(import.meta.url);",
+    },
     logLevel: 'error',
   });
   return join(outdir, `${name}.mjs`);
@@ -40,7 +42,10 @@ export async function bundleWorker(name: string, outdir: string): Promise<string
 export async function startWorker<Ask, Answer>(file: string): Promise<Worker<Ask, Answer>> {
   const bundled = file.endsWith('.mjs');
   const path = bundled ? file : fileURLToPath(new URL(file, import.meta.url));
-  const child = fork(path, [], { execArgv: bundled ? [] : ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(path, [], {
+    execArgv: bundled ? [] : ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   const waiting = new Map<number, (answer: Answer & { error?: string }) => void>();
   let serial = 0;
   const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {

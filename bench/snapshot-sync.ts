@@ -55,19 +55,27 @@ async function seedHistory(pool: pg.Pool, now: Date, completed: number, perDisk 
     'hist-' || ((g - 1) / $3 + 1) || '@example.com' as user_id, 'vol-f' || lpad(to_hex(g), 16, '0') as volume_id) h`;
   await pool.query(
     `insert into disks (user_id, disk_name, snapshot_count, last_snapshot_at)
-     select 'hist-' || g || '@example.com', 'home', $3, $1 from generate_series(1, ceil($2::numeric / $3)::int) g`, params);
+     select 'hist-' || g || '@example.com', 'home', $3, $1 from generate_series(1, ceil($2::numeric / $3)::int) g`,
+    params,
+  );
   await pool.query(
     `insert into reservations (reservation_id, user_id, status, created_at, status_changed_at, disk_name, ebs_volume_id)
-     select 'hist-r-' || g, h.user_id, 'expired', h.t - interval '3 hours', h.t, 'home', h.volume_id ${series}`, params);
+     select 'hist-r-' || g, h.user_id, 'expired', h.t - interval '3 hours', h.t, 'home', h.volume_id ${series}`,
+    params,
+  );
   await pool.query(
     `insert into cleanup_progress (reservation_id, step, volume_id, next_attempt_at, started_at, updated_at, completed_at)
-     select 'hist-r-' || g, 'done', h.volume_id, h.t, h.t, h.t, h.t ${series}`, params);
+     select 'hist-r-' || g, 'done', h.volume_id, h.t, h.t, h.t, h.t ${series}`,
+    params,
+  );
   await pool.query(
     `insert into snapshots (snapshot_id, kind, reservation_id, volume_id, disk_id, user_id, disk_name, state, size_gb, requested_at,
        started_at, completed_at, counted_on_disk, volume_outcome, volume_outcome_at, updated_at)
      select 'snap-f' || lpad(to_hex(g), 16, '0'), 'shutdown', 'hist-r-' || g, h.volume_id, d.disk_id, h.user_id, 'home', 'completed', 100,
        h.t, h.t, h.t + interval '10 minutes', true, 'deleted', h.t + interval '1 hour', h.t + interval '1 hour'
-     ${series} join disks d on d.user_id = h.user_id and d.disk_name = 'home'`, params);
+     ${series} join disks d on d.user_id = h.user_id and d.disk_name = 'home'`,
+    params,
+  );
   // Steady state: earlier runs found these disks within the retention count.
   await pool.query('update snapshot_retention set checked_keep = $1', [perDisk]);
 }
@@ -77,7 +85,10 @@ async function seedPending(bench: FunctionBench, pending: number, serial: number
   const now = bench.clock.now();
   for (let i = 0; i < pending; i++) {
     const tag = `${serial}-${i}`;
-    const { volumeId } = bench.sim.aws.addVolume({ sizeGiB: 100, tags: { 'gpu-dev-user': `pend-${tag}@example.com`, disk_name: 'home' } });
+    const { volumeId } = bench.sim.aws.addVolume({
+      sizeGiB: 100,
+      tags: { 'gpu-dev-user': `pend-${tag}@example.com`, disk_name: 'home' },
+    });
     const { snapshotId } = bench.sim.aws.addSnapshot({ volumeId, state: 'pending', startTime: now });
     await bench.db.pool.query(
       `with r as (insert into reservations (reservation_id, user_id, status, created_at, status_changed_at, disk_name, ebs_volume_id)
@@ -99,9 +110,17 @@ async function reset(bench: FunctionBench): Promise<void> {
   await bench.db.pool.query('analyze');
 }
 
-interface Scenario { completed: number; pending: number }
+interface Scenario {
+  completed: number;
+  pending: number;
+}
 
-async function measureScenario(bench: FunctionBench, deps: Deps, scenario: Scenario, rounds: number): Promise<MeasuredRun[]> {
+async function measureScenario(
+  bench: FunctionBench,
+  deps: Deps,
+  scenario: Scenario,
+  rounds: number,
+): Promise<MeasuredRun[]> {
   const runs: MeasuredRun[] = [];
   for (let round = 0; round < rounds; round++) {
     await reset(bench);
@@ -109,9 +128,15 @@ async function measureScenario(bench: FunctionBench, deps: Deps, scenario: Scena
     await seedPending(bench, scenario.pending, round);
     await bench.db.pool.query('vacuum analyze');
     bench.clock.advanceSeconds(61); // the simulated snapshots complete after 60 s
-    const run = await measureRun(bench, snapshotSync as unknown as FunctionDefinition<never, Deps>, deps, { maxItems: 1000 });
+    const run = await measureRun(bench, snapshotSync as unknown as FunctionDefinition<never, Deps>, deps, {
+      maxItems: 1000,
+    });
     const summary = run.result.summary;
-    if (run.result.outcome !== 'succeeded' || summary.snapshots_completed !== scenario.pending || summary.volumes_deleted !== scenario.pending) {
+    if (
+      run.result.outcome !== 'succeeded' ||
+      summary.snapshots_completed !== scenario.pending ||
+      summary.volumes_deleted !== scenario.pending
+    ) {
       throw new Error(`snapshot-sync bench: ${JSON.stringify(run.result)}`);
     }
     runs.push(run);
@@ -123,7 +148,11 @@ function row(scenario: Scenario, runs: MeasuredRun[]): string {
   const actions = new Map<string, number>();
   const last = runs[runs.length - 1]!;
   for (const call of last.ec2Actions) actions.set(call, (actions.get(call) ?? 0) + 1);
-  const byAction = [...actions.entries()].sort().map(([action, n]) => `${action} ${n}`).join(', ') || 'none';
+  const byAction =
+    [...actions.entries()]
+      .sort()
+      .map(([action, n]) => `${action} ${n}`)
+      .join(', ') || 'none';
   return `| ${scenario.completed.toLocaleString('en')} | ${scenario.pending} | ${(median(runs.map((r) => r.ms)) / 1000).toFixed(2)} s | ${last.ec2Calls} (${byAction}) | ${last.statements} | ${runs.length} |`;
 }
 
@@ -138,11 +167,31 @@ async function plans(bench: FunctionBench, completed: number): Promise<string[]>
     `### Query plans with ${completed.toLocaleString('en')} completed and 100 pending snapshots`,
     '',
     ...indexTable([
-      { query: '`pendingSnapshots`: what to poll', index: 'snapshots_pending', plan: await explainQuery(pool, (db) => pendingSnapshots(db, 200)) },
-      { query: '`volumesAfterSnapshot`: volumes whose shutdown snapshot completed', index: 'snapshots_volume_due', plan: await explainQuery(pool, (db) => volumesAfterSnapshot(db, 200)) },
-      { query: '`shutdownsDue`: the sweep for lost pod.cleaned events', index: 'cleanup_progress_past_snapshot', plan: await explainQuery(pool, (db) => shutdownsDue(db, now, 7, 200)) },
-      { query: '`retentionCandidates`: disks with more than 3 completed snapshots', index: 'snapshot_retention_due', plan: await explainQuery(pool, (db) => retentionCandidates(db, KEEP, 200 * (KEEP + 1))) },
-      { query: '`markRetentionChecked`: remember the disks found within the count', index: 'snapshot_retention_due', plan: await explainQuery(pool, (db) => markRetentionChecked(db, KEEP)) },
+      {
+        query: '`pendingSnapshots`: what to poll',
+        index: 'snapshots_pending',
+        plan: await explainQuery(pool, (db) => pendingSnapshots(db, 200)),
+      },
+      {
+        query: '`volumesAfterSnapshot`: volumes whose shutdown snapshot completed',
+        index: 'snapshots_volume_due',
+        plan: await explainQuery(pool, (db) => volumesAfterSnapshot(db, 200)),
+      },
+      {
+        query: '`shutdownsDue`: the sweep for lost pod.cleaned events',
+        index: 'cleanup_progress_past_snapshot',
+        plan: await explainQuery(pool, (db) => shutdownsDue(db, now, 7, 200)),
+      },
+      {
+        query: '`retentionCandidates`: disks with more than 3 completed snapshots',
+        index: 'snapshot_retention_due',
+        plan: await explainQuery(pool, (db) => retentionCandidates(db, KEEP, 200 * (KEEP + 1))),
+      },
+      {
+        query: '`markRetentionChecked`: remember the disks found within the count',
+        index: 'snapshot_retention_due',
+        plan: await explainQuery(pool, (db) => markRetentionChecked(db, KEEP)),
+      },
     ]),
   ];
 }
@@ -182,7 +231,10 @@ async function seedPendingRows(pool: pg.Pool, now: Date, pending: SeededPending[
  */
 async function seedFleet(db: BenchDatabase, sim: SimWorker, now: Date): Promise<void> {
   const history = FLEET_DISKS * FLEET_SNAPSHOTS_PER_DISK;
-  await Promise.all([sim.ask({ type: 'seed-history', count: history, perDisk: FLEET_SNAPSHOTS_PER_DISK }), seedHistory(db.pool, now, history, FLEET_SNAPSHOTS_PER_DISK)]);
+  await Promise.all([
+    sim.ask({ type: 'seed-history', count: history, perDisk: FLEET_SNAPSHOTS_PER_DISK }),
+    seedHistory(db.pool, now, history, FLEET_SNAPSHOTS_PER_DISK),
+  ]);
   const { pending } = await sim.ask({ type: 'seed-pending', count: FLEET_PENDING, serial: 0, startedSecondsAgo: 61 });
   await seedPendingRows(db.pool, now, pending ?? []);
   await db.pool.query(
@@ -193,7 +245,11 @@ async function seedFleet(db: BenchDatabase, sim: SimWorker, now: Date): Promise<
   await db.pool.query('vacuum analyze');
 }
 
-const byAction = (calls: Record<string, number>) => Object.entries(calls).sort().map(([action, n]) => `${action} ${n}`).join(', ') || 'none';
+const byAction = (calls: Record<string, number>) =>
+  Object.entries(calls)
+    .sort()
+    .map(([action, n]) => `${action} ${n}`)
+    .join(', ') || 'none';
 const total = (calls: Record<string, number>) => Object.values(calls).reduce((sum, n) => sum + n, 0);
 
 async function fleetSection(): Promise<string[]> {
@@ -207,9 +263,16 @@ async function fleetSection(): Promise<string[]> {
     await seedFleet(db, sim, systemClock.now());
     fn = await startWorker(await bundleWorker('snapshot-sync-run', outdir));
     const env = {
-      DATABASE_URL: db.url, AWS_ENDPOINT_URL: url, AWS_ACCESS_KEY_ID: 'AKIDBENCH', AWS_SECRET_ACCESS_KEY: 'bench', AWS_REGION: 'us-east-1',
-      KUBE_API_SERVER: url, KUBE_TOKEN: token, SECRETS_DIR: '/nonexistent',
-      EVENT_DELIVERY: 'knative', K_SINK: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/`,
+      DATABASE_URL: db.url,
+      AWS_ENDPOINT_URL: url,
+      AWS_ACCESS_KEY_ID: 'AKIDBENCH',
+      AWS_SECRET_ACCESS_KEY: 'bench',
+      AWS_REGION: 'us-east-1',
+      KUBE_API_SERVER: url,
+      KUBE_TOKEN: token,
+      SECRETS_DIR: '/nonexistent',
+      EVENT_DELIVERY: 'knative',
+      K_SINK: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/`,
       SNAPSHOT_RETENTION_COUNT: String(FLEET_SNAPSHOTS_PER_DISK),
       // 100 volume deletions in one run against a fleet with no active reservation: the breaker would halt them.
       BREAKER_MIN_ACTIONS: '1000',
@@ -219,14 +282,22 @@ async function fleetSection(): Promise<string[]> {
     let simCpuMs = simSeeded.cpuMs;
     const rows: string[] = [];
     let peak = 0;
-    for (const label of [`first run (${FLEET_PENDING} pending snapshots due, ${FLEET_SOFT_DELETED} disks newly soft-deleted)`, 'second run (what the first left)']) {
+    for (const label of [
+      `first run (${FLEET_PENDING} pending snapshots due, ${FLEET_SOFT_DELETED} disks newly soft-deleted)`,
+      'second run (what the first left)',
+    ]) {
       const { figures } = await fn.ask({ env, maxItems: 1000 });
       const { ec2Calls, cpuMs } = (await sim.ask({ type: 'stats' })).stats!;
       const simRunMs = cpuMs - simCpuMs;
       simCpuMs = cpuMs;
       peak = Math.max(peak, figures.rssPeakMiB);
-      const outcome = figures.result.outcome === 'succeeded' ? 'succeeded' : `${figures.result.outcome}: ${(figures.result.message ?? '').slice(0, 200)}`;
-      rows.push(`| ${label} | ${(figures.ms / 1000).toFixed(2)} s (${budgetSeconds} s) | ${(figures.cpuMs / 1000).toFixed(2)} s | ${total(ec2Calls)} (${byAction(ec2Calls)}) | ${outcome} | ${figures.rssPeakMiB.toFixed(0)} MiB (${figures.rssBeforeMiB.toFixed(0)} before) | ${figures.heapPeakMiB.toFixed(0)} MiB | ${(simRunMs / 1000).toFixed(1)} s |`);
+      const outcome =
+        figures.result.outcome === 'succeeded'
+          ? 'succeeded'
+          : `${figures.result.outcome}: ${(figures.result.message ?? '').slice(0, 200)}`;
+      rows.push(
+        `| ${label} | ${(figures.ms / 1000).toFixed(2)} s (${budgetSeconds} s) | ${(figures.cpuMs / 1000).toFixed(2)} s | ${total(ec2Calls)} (${byAction(ec2Calls)}) | ${outcome} | ${figures.rssPeakMiB.toFixed(0)} MiB (${figures.rssBeforeMiB.toFixed(0)} before) | ${figures.heapPeakMiB.toFixed(0)} MiB | ${(simRunMs / 1000).toFixed(1)} s |`,
+      );
     }
     return [
       `### ${FLEET_DISKS.toLocaleString('en')} disks and ${(FLEET_DISKS * FLEET_SNAPSHOTS_PER_DISK).toLocaleString('en')} snapshots of history, in the database and in EC2`,
@@ -265,13 +336,20 @@ function ratio(label: string, a: MeasuredRun, b: MeasuredRun): string {
 export async function benchSnapshotSync(context: BenchContext): Promise<string[]> {
   const sink = await startSink();
   // Up to 200 volume deletions in a run over a fleet with no active reservation: the breaker would halt them.
-  const env = { EVENT_DELIVERY: 'knative', K_SINK: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/`, BREAKER_MIN_ACTIONS: '1000' };
+  const env = {
+    EVENT_DELIVERY: 'knative',
+    K_SINK: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/`,
+    BREAKER_MIN_ACTIONS: '1000',
+  };
   const bench = await startFunctionBench('snapshot-sync', env);
   try {
     const deps = bench.deps();
     const rounds = context.quick ? 1 : 3;
     const scenarios: Scenario[] = [
-      { completed: 1_000, pending: 100 }, { completed: 10_000, pending: 100 }, { completed: 10_000, pending: 0 }, { completed: 10_000, pending: 200 },
+      { completed: 1_000, pending: 100 },
+      { completed: 10_000, pending: 100 },
+      { completed: 10_000, pending: 0 },
+      { completed: 10_000, pending: 200 },
     ];
     const rows: string[] = [];
     const last: MeasuredRun[] = [];

@@ -56,7 +56,11 @@ export interface MeasuredRun {
   ec2Actions: string[];
 }
 
-const silent = createLogger({ level: 'silent', hashSalt: 'bench', destination: new Writable({ write: (_c, _e, done) => done() }) });
+const silent = createLogger({
+  level: 'silent',
+  hashSalt: 'bench',
+  destination: new Writable({ write: (_c, _e, done) => done() }),
+});
 
 /**
  * Real time from the benchmark's calendar start, plus what the benchmark skips ahead (a grace
@@ -84,20 +88,35 @@ export class MovingClock extends ManualClock {
 }
 
 /** A migrated database, the simulator on a ManualClock (or a moving one), and deps built as the functions get them. */
-export async function startFunctionBench(name: string, baseEnv: Record<string, string> = {}, options: { movingClock?: boolean } = {}): Promise<FunctionBench> {
+export async function startFunctionBench(
+  name: string,
+  baseEnv: Record<string, string> = {},
+  options: { movingClock?: boolean } = {},
+): Promise<FunctionBench> {
   const db = await startBenchDatabase(name);
   const clock = options.movingClock ? new MovingClock('2026-06-01T12:00:00Z') : new ManualClock('2026-06-01T12:00:00Z');
   const sim = await startSim({ clock });
   if (clock instanceof MovingClock) clock.onSkip = () => sim.kube.tick();
   const built: Deps[] = [];
   return {
-    db, sim, clock,
+    db,
+    sim,
+    clock,
     deps: (env = {}) => {
       const config = loadConfig({
-        DATABASE_URL: db.url, KUBE_API_SERVER: sim.url, KUBE_TOKEN: sim.token, AWS_ENDPOINT_URL: sim.url,
-        AWS_ACCESS_KEY_ID: 'AKIDBENCH', AWS_SECRET_ACCESS_KEY: 'bench', AWS_REGION: 'us-east-1',
+        DATABASE_URL: db.url,
+        KUBE_API_SERVER: sim.url,
+        KUBE_TOKEN: sim.token,
+        AWS_ENDPOINT_URL: sim.url,
+        AWS_ACCESS_KEY_ID: 'AKIDBENCH',
+        AWS_SECRET_ACCESS_KEY: 'bench',
+        AWS_REGION: 'us-east-1',
         // The benchmark's clock keeps its own time: clock sanity off.
-        EVENT_DELIVERY: 'none', SECRETS_DIR: '/nonexistent', CLOCK_SKEW_MAX_SECONDS: '0', ...baseEnv, ...env,
+        EVENT_DELIVERY: 'none',
+        SECRETS_DIR: '/nonexistent',
+        CLOCK_SKEW_MAX_SECONDS: '0',
+        ...baseEnv,
+        ...env,
       });
       const deps = makeDeps(config, { clock, log: silent, pool: db.pool });
       built.push(deps);
@@ -112,18 +131,29 @@ export async function startFunctionBench(name: string, baseEnv: Record<string, s
 }
 
 /** One scheduled run (a cron-connector tick), with its wall time, statements and simulator calls. */
-export async function measureRun(bench: FunctionBench, fn: FunctionDefinition<never, Deps>, deps: Deps, options: Record<string, unknown>): Promise<MeasuredRun> {
+export async function measureRun(
+  bench: FunctionBench,
+  fn: FunctionDefinition<never, Deps>,
+  deps: Deps,
+  options: Record<string, unknown>,
+): Promise<MeasuredRun> {
   bench.sim.requests.clear();
   bench.sim.aws.clear();
   const before = statements;
   const clockStart = bench.clock.now().getTime();
   const started = process.hrtime.bigint();
   const parsed = fn.optionsSchema.parse(options);
-  const result = await fn.handle({ kind: 'schedule', source: 'cron-connector', callId: randomUUID(), options: parsed }, deps);
+  const result = await fn.handle(
+    { kind: 'schedule', source: 'cron-connector', callId: randomUUID(), options: parsed },
+    deps,
+  );
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
   const calls = bench.sim.aws.calls();
   return {
-    result, ms, clockMs: bench.clock.now().getTime() - clockStart, statements: statements - before,
+    result,
+    ms,
+    clockMs: bench.clock.now().getTime() - clockStart,
+    statements: statements - before,
     kubeCalls: bench.sim.requests.all().filter((request) => /^\/(api|apis)\//.test(request.path)).length,
     ec2Calls: calls.filter((call) => call.service === 'ec2').length,
     lambdaCalls: calls.filter((call) => call.service === 'lambda').length,
@@ -134,11 +164,19 @@ export async function measureRun(bench: FunctionBench, fn: FunctionDefinition<ne
 /** EXPLAIN (ANALYZE, BUFFERS) of exactly the statement a query function sends, rolled back after. */
 export async function explainQuery(pool: pg.Pool, send: (db: Db) => Promise<unknown>): Promise<string[]> {
   let captured: { text: string; values: unknown[] } | undefined;
-  await send({ query: async (text: string, values: unknown[] = []) => { captured ??= { text, values }; return { rows: [], rowCount: 0 } as never; } });
+  await send({
+    query: async (text: string, values: unknown[] = []) => {
+      captured ??= { text, values };
+      return { rows: [], rowCount: 0 } as never;
+    },
+  });
   const client = await pool.connect();
   try {
     await client.query('begin');
-    const { rows } = await client.query<{ 'QUERY PLAN': string }>(`explain (analyze, buffers, costs off, timing off, summary on) ${captured!.text}`, captured!.values);
+    const { rows } = await client.query<{ 'QUERY PLAN': string }>(
+      `explain (analyze, buffers, costs off, timing off, summary on) ${captured!.text}`,
+      captured!.values,
+    );
     return rows.map((row) => row['QUERY PLAN']);
   } finally {
     await client.query('rollback');
@@ -153,7 +191,10 @@ export function indexTable(checks: { query: string; index: string; plan: string[
   return [
     '| query | intended index | used |',
     '|---|---|---|',
-    ...checks.map((c) => `| ${c.query} | \`${c.index}\` | ${c.plan.some((line) => new RegExp(`\\b${c.index}\\b`).test(line)) ? 'yes' : '**no**'} |`),
+    ...checks.map(
+      (c) =>
+        `| ${c.query} | \`${c.index}\` | ${c.plan.some((line) => new RegExp(`\\b${c.index}\\b`).test(line)) ? 'yes' : '**no**'} |`,
+    ),
     '',
     ...checks.flatMap((c) => planBlock(c.query, c.plan)),
   ];
@@ -166,7 +207,10 @@ let seeded = 0;
 
 async function seedEnded(bench: FunctionBench, prefix: string, count: number): Promise<string[]> {
   if (!/^[a-z0-9]{4}$/.test(prefix)) throw new Error(`seedEnded: prefix must be 4 characters, got ${prefix}`);
-  const ids = Array.from({ length: count }, (_, i) => `${prefix}${String(i).padStart(4, '0')}-0000-4000-8000-000000000000`);
+  const ids = Array.from(
+    { length: count },
+    (_, i) => `${prefix}${String(i).padStart(4, '0')}-0000-4000-8000-000000000000`,
+  );
   await bench.db.pool.query(
     `with ids as (select id, ord from unnest($1::text[]) with ordinality as t(id, ord))
      insert into reservations (reservation_id, user_id, status, created_at, status_changed_at, pod_name, namespace, disk_name, ebs_volume_id)
@@ -181,11 +225,22 @@ async function seedEnded(bench: FunctionBench, prefix: string, count: number): P
     [ids],
   );
   const { rows } = await bench.db.pool.query<{ reservation_id: string; pod_name: string; ebs_volume_id: string }>(
-    'select reservation_id, pod_name, ebs_volume_id from reservations where reservation_id = any($1::text[])', [ids]);
+    'select reservation_id, pod_name, ebs_volume_id from reservations where reservation_id = any($1::text[])',
+    [ids],
+  );
   for (const row of rows) {
-    bench.sim.kube.addPod({ name: row.pod_name, namespace: 'gpu-dev', labels: { 'reservation-id': row.reservation_id }, volumes: [{ name: 'home', awsElasticBlockStore: { volumeID: row.ebs_volume_id } }] });
+    bench.sim.kube.addPod({
+      name: row.pod_name,
+      namespace: 'gpu-dev',
+      labels: { 'reservation-id': row.reservation_id },
+      volumes: [{ name: 'home', awsElasticBlockStore: { volumeID: row.ebs_volume_id } }],
+    });
     bench.sim.kube.addService({ name: `${row.pod_name}-ssh`, namespace: 'gpu-dev', type: 'NodePort' });
-    bench.sim.kube.addService({ name: `${row.pod_name}-web`, namespace: 'gpu-dev', labels: { 'reservation-id': row.reservation_id } });
+    bench.sim.kube.addService({
+      name: `${row.pod_name}-web`,
+      namespace: 'gpu-dev',
+      labels: { 'reservation-id': row.reservation_id },
+    });
     bench.sim.aws.addVolume({ volumeId: row.ebs_volume_id, sizeGiB: 100, attachedTo: row.pod_name });
   }
   return ids;
@@ -206,8 +261,11 @@ async function tearDown(bench: FunctionBench, deps: Deps, count: number): Promis
   return [first, second, count - (second.result.summary.cleaned ?? 0)];
 }
 
-const perReservation = (runs: MeasuredRun[], key: 'kubeCalls' | 'ec2Calls' | 'lambdaCalls' | 'statements', count: number) =>
-  String(Number((runs.reduce((sum, run) => sum + run[key], 0) / count).toFixed(3)));
+const perReservation = (
+  runs: MeasuredRun[],
+  key: 'kubeCalls' | 'ec2Calls' | 'lambdaCalls' | 'statements',
+  count: number,
+) => String(Number((runs.reduce((sum, run) => sum + run[key], 0) / count).toFixed(3)));
 
 const HISTORY_DISKS = 10_000;
 const HISTORY_SNAPSHOTS = 100_000;
@@ -224,11 +282,19 @@ async function seedHistory(bench: FunctionBench): Promise<void> {
     [HISTORY_DISKS],
   );
   for (let d = 1; d <= HISTORY_DISKS; d++) {
-    bench.sim.aws.addVolume({ volumeId: hex('vol-e', d), sizeGiB: 100, tags: { 'gpu-dev-user': `hist-${d}@example.com`, disk_name: 'home' } });
+    bench.sim.aws.addVolume({
+      volumeId: hex('vol-e', d),
+      sizeGiB: 100,
+      tags: { 'gpu-dev-user': `hist-${d}@example.com`, disk_name: 'home' },
+    });
   }
   for (let n = 1; n <= HISTORY_SNAPSHOTS; n++) {
     const d = (n % HISTORY_DISKS) + 1;
-    bench.sim.aws.addSnapshot({ snapshotId: hex('snap-e', n), volumeId: hex('vol-e', d), tags: { 'gpu-dev-user': `hist-${d}@example.com`, disk_name: 'home' } });
+    bench.sim.aws.addSnapshot({
+      snapshotId: hex('snap-e', n),
+      volumeId: hex('vol-e', d),
+      tags: { 'gpu-dev-user': `hist-${d}@example.com`, disk_name: 'home' },
+    });
   }
   await bench.db.pool.query('vacuum analyze disks');
 }
@@ -236,7 +302,9 @@ async function seedHistory(bench: FunctionBench): Promise<void> {
 /** Peak RSS of this process while `work` runs, sampled every 10 ms. */
 async function peakRss<T>(work: () => Promise<T>): Promise<[T, number]> {
   let peak = process.memoryUsage().rss;
-  const sampler = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss); }, 10);
+  const sampler = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage().rss);
+  }, 10);
   try {
     const result = await work();
     return [result, Math.max(peak, process.memoryUsage().rss)];
@@ -270,7 +338,10 @@ async function sweepTable(bench: FunctionBench, count: number): Promise<string[]
   const retrying = count - cleaned;
   const concurrency = deps.config.run.concurrency;
   const budgetSeconds = deps.config.run.budgetSeconds;
-  const describeVolumes = runs.reduce((sum, run) => sum + run.ec2Actions.filter((action) => action === 'DescribeVolumes').length, 0);
+  const describeVolumes = runs.reduce(
+    (sum, run) => sum + run.ec2Actions.filter((action) => action === 'DescribeVolumes').length,
+    0,
+  );
   const kubePer = Number(perReservation(runs, 'kubeCalls', count));
   const sqlPer = Number(perReservation(runs, 'statements', count));
   // By the run's clock: its waits for the pods' grace period count, though the benchmark skips them.
@@ -279,18 +350,21 @@ async function sweepTable(bench: FunctionBench, count: number): Promise<string[]
     `### One sweep over ${count} ended reservations, with ${HISTORY_DISKS.toLocaleString('en')} other disks and ${HISTORY_SNAPSHOTS.toLocaleString('en')} snapshots of history (concurrency ${concurrency})`,
     '',
     'As deployed: events delivered (Knative mode, to a local sink that accepts them), the clock moving in real time during',
-    'each run (plus 31 s skipped between the runs, and a run\'s own wait, for the pods\' grace period), the simulator over HTTP; a',
+    "each run (plus 31 s skipped between the runs, and a run's own wait, for the pods' grace period), the simulator over HTTP; a",
     'run delivers its events until its deadline and leaves the rest to the next run. Not as deployed: the',
-    'simulator runs in the benchmark\'s process, so the peak RSS below is the function, the simulator and its history together.',
+    "simulator runs in the benchmark's process, so the peak RSS below is the function, the simulator and its history together.",
     '',
     'Runs follow each other 31 s apart (the grace period) until every teardown is done; a run starts no group of 50 after',
-    '80% of its budget, so under load the sweep takes more runs. Per reservation: all the runs\' calls over the reservations.',
+    "80% of its budget, so under load the sweep takes more runs. Per reservation: all the runs' calls over the reservations.",
     '',
     `Teardowns done: ${cleaned} of ${count} after ${runs.length} runs (not done: ${retrying}).`,
     '',
     '| run | teardowns done | wall time (budget) | Kubernetes calls | EC2 calls | Lambda calls | SQL statements |',
     '|---|---|---|---|---|---|---|',
-    ...runs.map((r, i) => `| ${i + 1} | ${r.result.summary.cleaned ?? 0} | ${(r.ms / 1000).toFixed(2)} s (${budgetSeconds} s) | ${r.kubeCalls} | ${r.ec2Calls} | ${r.lambdaCalls} | ${r.statements} |`),
+    ...runs.map(
+      (r, i) =>
+        `| ${i + 1} | ${r.result.summary.cleaned ?? 0} | ${(r.ms / 1000).toFixed(2)} s (${budgetSeconds} s) | ${r.kubeCalls} | ${r.ec2Calls} | ${r.lambdaCalls} | ${r.statements} |`,
+    ),
     `| **per reservation** | | ${(runs.reduce((sum, r) => sum + r.ms, 0) / count).toFixed(1)} ms | ${kubePer} | ${perReservation(runs, 'ec2Calls', count)} | ${perReservation(runs, 'lambdaCalls', count)} | ${sqlPer} |`,
     '',
     '| figure | measured | limit | within |',
@@ -349,13 +423,23 @@ async function explainAtScale(bench: FunctionBench, finished: number): Promise<s
   const owner = randomUUID();
   const find = { now, sweepDays: 7, limit: 1000 };
   const start = await explainQuery(bench.db.pool, (db) => endedWithoutTeardown(db, find));
-  await startTeardowns(bench.db.pool, (await endedWithoutTeardown(bench.db.pool, find)).map((row) => row.reservation_id), now);
-  const claim = await explainQuery(bench.db.pool, (db) => claimTeardowns(db, { owner, now, leaseSeconds: 120, limit: 200 }));
+  await startTeardowns(
+    bench.db.pool,
+    (await endedWithoutTeardown(bench.db.pool, find)).map((row) => row.reservation_id),
+    now,
+  );
+  const claim = await explainQuery(bench.db.pool, (db) =>
+    claimTeardowns(db, { owner, now, leaseSeconds: 120, limit: 200 }),
+  );
   return [
     `### Query plans over ${finished.toLocaleString('en')} older reservations (90% ended with finished teardowns, 10% active) and 200 just ended`,
     '',
     ...indexTable([
-      { query: '`endedWithoutTeardown`: the sweep finds ended reservations without a teardown', index: 'reservations_terminal_since', plan: start },
+      {
+        query: '`endedWithoutTeardown`: the sweep finds ended reservations without a teardown',
+        index: 'reservations_terminal_since',
+        plan: start,
+      },
       { query: '`claimTeardowns`: lease the due teardowns', index: 'cleanup_progress_due', plan: claim },
     ]),
   ];
@@ -374,7 +458,9 @@ async function startSink(): Promise<http.Server> {
 export async function benchTeardown(context: BenchContext): Promise<string[]> {
   const sink = await startSink();
   const env = {
-    AVAILABILITY_UPDATER_FUNCTION_NAME: UPDATER, EVENT_DELIVERY: 'knative', K_SINK: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/`,
+    AVAILABILITY_UPDATER_FUNCTION_NAME: UPDATER,
+    EVENT_DELIVERY: 'knative',
+    K_SINK: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/`,
     // 500 teardowns with no active fleet are far past the breaker's default limit (20); the breaker has its own tests.
     BREAKER_MIN_ACTIONS: '100000',
   };
@@ -394,7 +480,9 @@ export async function benchTeardown(context: BenchContext): Promise<string[]> {
       'benchmark skips that wait, as it skips the time between runs); otherwise the next run does. The throughput and plan tables below',
       'run on the same moving clock with events delivered.',
       '',
-      ...sweep, ...latency, ...plans,
+      ...sweep,
+      ...latency,
+      ...plans,
     ];
   } finally {
     await bench.close();

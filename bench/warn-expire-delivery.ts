@@ -52,19 +52,32 @@ async function seed(pool: pg.Pool, sim: Sim, clock: Clock, fleet: number, due: n
   const existing = new Set(sim.kube.list('pods').map((pod) => pod.metadata.name));
   for (let i = 0; i < due; i++) {
     const name = `bench-${String(i).padStart(7, '0')}`;
-    if (!existing.has(`gpu-dev-${name}`)) sim.kube.addPod({ name: `gpu-dev-${name}`, namespace: 'gpu-dev', labels: { 'reservation-id': name } });
+    if (!existing.has(`gpu-dev-${name}`))
+      sim.kube.addPod({ name: `gpu-dev-${name}`, namespace: 'gpu-dev', labels: { 'reservation-id': name } });
   }
 }
 
 function depsFor(db: BenchDatabase, sim: Sim, clock: Clock, due: number, fanOut?: number): Deps {
   const config = loadConfig({
-    DATABASE_URL: db.url, KUBE_API_SERVER: sim.url, KUBE_TOKEN: sim.token, AWS_ENDPOINT_URL: sim.url,
-    AWS_ACCESS_KEY_ID: 'AKIDBENCH', AWS_SECRET_ACCESS_KEY: 'secret', AWS_REGION: 'us-east-1',
+    DATABASE_URL: db.url,
+    KUBE_API_SERVER: sim.url,
+    KUBE_TOKEN: sim.token,
+    AWS_ENDPOINT_URL: sim.url,
+    AWS_ACCESS_KEY_ID: 'AKIDBENCH',
+    AWS_SECRET_ACCESS_KEY: 'secret',
+    AWS_REGION: 'us-east-1',
     // The benchmark's clock runs on its own calendar: clock sanity off.
-    EVENT_DELIVERY: 'none', SECRETS_DIR: '/nonexistent', MAX_ITEMS: String(Math.max(200, due)), CLOCK_SKEW_MAX_SECONDS: '0',
+    EVENT_DELIVERY: 'none',
+    SECRETS_DIR: '/nonexistent',
+    MAX_ITEMS: String(Math.max(200, due)),
+    CLOCK_SKEW_MAX_SECONDS: '0',
     ...(fanOut !== undefined && { WARN_CONCURRENCY: String(fanOut) }),
   });
-  const log = createLogger({ level: 'silent', hashSalt: 's', destination: new Writable({ write: (_c, _e, done) => done() }) });
+  const log = createLogger({
+    level: 'silent',
+    hashSalt: 's',
+    destination: new Writable({ write: (_c, _e, done) => done() }),
+  });
   return makeDeps(config, { clock, log, pool: db.pool });
 }
 
@@ -80,7 +93,14 @@ interface Case {
   comparison: boolean;
 }
 
-async function runCase(db: BenchDatabase, sim: Sim, clock: Clock, due: number, rounds: number, fanOut?: number): Promise<Case> {
+async function runCase(
+  db: BenchDatabase,
+  sim: Sim,
+  clock: Clock,
+  due: number,
+  rounds: number,
+  fanOut?: number,
+): Promise<Case> {
   const deps = depsFor(db, sim, clock, due, fanOut);
   const runs: Measure[] = [];
   const deferred: number[] = [];
@@ -92,10 +112,20 @@ async function runCase(db: BenchDatabase, sim: Sim, clock: Clock, due: number, r
     const used = process.cpuUsage(cpu);
     runs.push(run);
     cpuMs.push((used.user + used.system) / 1000);
-    const { rows } = await db.pool.query<{ n: string }>(`select count(*) as n from warning_ledger where state = 'sent'`);
+    const { rows } = await db.pool.query<{ n: string }>(
+      `select count(*) as n from warning_ledger where state = 'sent'`,
+    );
     deferred.push(due - Number(rows[0]!.n));
   }
-  return { due, fanOut: deps.config.warn.concurrency, runs, deferred, budgetSeconds: deps.config.run.budgetSeconds, cpuMs, comparison: fanOut !== undefined };
+  return {
+    due,
+    fanOut: deps.config.warn.concurrency,
+    runs,
+    deferred,
+    budgetSeconds: deps.config.run.budgetSeconds,
+    cpuMs,
+    comparison: fanOut !== undefined,
+  };
 }
 
 export async function benchWarnDelivery(context: BenchContext): Promise<string[]> {

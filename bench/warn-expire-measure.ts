@@ -60,8 +60,12 @@ export function countStatements(): void {
 /** Rows the server read (pg_stat_database), after every pooled backend flushed its counters. */
 async function rowsRead(pool: pg.Pool): Promise<number> {
   const clients = await Promise.all(Array.from({ length: pool.idleCount }, () => pool.connect()));
-  await Promise.all(clients.map((client) => client.query('select pg_stat_force_next_flush()').finally(() => client.release())));
-  const { rows } = await pool.query<{ n: string }>('select tup_returned + tup_fetched as n from pg_stat_database where datname = current_database()');
+  await Promise.all(
+    clients.map((client) => client.query('select pg_stat_force_next_flush()').finally(() => client.release())),
+  );
+  const { rows } = await pool.query<{ n: string }>(
+    'select tup_returned + tup_fetched as n from pg_stat_database where datname = current_database()',
+  );
   return Number(rows[0]!.n);
 }
 
@@ -79,7 +83,12 @@ export async function measure(deps: Deps, sim: Sim, fn: typeof warn | typeof exp
   sim.requests.clear();
   const before = { ...tally };
   let summary: Record<string, number> = {};
-  const invocation = { kind: 'schedule' as const, source: 'cron-connector' as const, callId: randomUUID(), options: fn.optionsSchema.parse({}) };
+  const invocation = {
+    kind: 'schedule' as const,
+    source: 'cron-connector' as const,
+    callId: randomUUID(),
+    options: fn.optionsSchema.parse({}),
+  };
   const wallMs = await timeMs(async () => ({ summary } = await fn.handle(invocation, deps)));
   const statements = tally.statements - before.statements;
   const dbMs = tally.dbMs - before.dbMs;
@@ -97,7 +106,10 @@ async function explain(pool: pg.Pool, statement: Statement) {
   const client = await pool.connect();
   try {
     await client.query('begin');
-    return await client.query<{ 'QUERY PLAN': string }>(`explain (analyze, buffers) ${statement.text}`, statement.values);
+    return await client.query<{ 'QUERY PLAN': string }>(
+      `explain (analyze, buffers) ${statement.text}`,
+      statement.values,
+    );
   } finally {
     await client.query('rollback');
     client.release();
@@ -106,10 +118,26 @@ async function explain(pool: pg.Pool, statement: Statement) {
 
 export async function plans(pool: pg.Pool, statements: Statement[]): Promise<string[]> {
   const sweeps = [
-    { name: 'warn: reservations owing a warning', marker: 'cross join lateral', index: 'reservations_active_expires_at' },
-    { name: 'expire: overdue reservations', marker: "where status = 'active' and expires_at < $1::timestamptz - make_interval(secs => $2)", index: 'reservations_active_expires_at' },
-    { name: "expire: the pod health check's rotation", marker: 'from pod_observations o join reservations', index: 'pod_observations_rotation' },
-    { name: 'expire: the batch compare-and-set (rolled back)', marker: 'update reservations r set', index: 'reservations_pkey' },
+    {
+      name: 'warn: reservations owing a warning',
+      marker: 'cross join lateral',
+      index: 'reservations_active_expires_at',
+    },
+    {
+      name: 'expire: overdue reservations',
+      marker: "where status = 'active' and expires_at < $1::timestamptz - make_interval(secs => $2)",
+      index: 'reservations_active_expires_at',
+    },
+    {
+      name: "expire: the pod health check's rotation",
+      marker: 'from pod_observations o join reservations',
+      index: 'pod_observations_rotation',
+    },
+    {
+      name: 'expire: the batch compare-and-set (rolled back)',
+      marker: 'update reservations r set',
+      index: 'reservations_pkey',
+    },
   ];
   const out: string[] = [];
   for (const sweep of sweeps) {
@@ -118,7 +146,14 @@ export async function plans(pool: pg.Pool, statements: Statement[]): Promise<str
     const { rows: plan } = await explain(pool, statement);
     const text = plan.map((row) => row['QUERY PLAN']);
     const uses = text.some((line) => line.includes(sweep.index));
-    out.push(`**${sweep.name}** — ${uses ? `uses \`${sweep.index}\`` : `does NOT use \`${sweep.index}\``}:`, '', '```', ...text, '```', '');
+    out.push(
+      `**${sweep.name}** — ${uses ? `uses \`${sweep.index}\`` : `does NOT use \`${sweep.index}\``}:`,
+      '',
+      '```',
+      ...text,
+      '```',
+      '',
+    );
   }
   return out;
 }

@@ -67,8 +67,9 @@ async function reset(pool: pg.Pool): Promise<void> {
 
 /** The limit: expire's writes for the same rows in one statement (transitions, outbox rows, decisions). */
 async function limitMs(pool: pg.Pool, now: Date): Promise<number> {
-  const ms = await timeMs(() => pool.query(
-    `with ended as (
+  const ms = await timeMs(() =>
+    pool.query(
+      `with ended as (
        update reservations set status = 'expired', status_changed_at = $1, reservation_ended = $1,
          status_history = coalesce(status_history, '[]'::jsonb) || jsonb_build_array(jsonb_build_object('status', 'expired', 'at', $1::timestamptz, 'reason', 'deadline', 'by', 'devenv-lifecycle'))
        where status = 'active' and expires_at < $1::timestamptz - interval '120 seconds'
@@ -82,8 +83,9 @@ async function limitMs(pool: pg.Pool, now: Date): Promise<number> {
      insert into decision_log (decided_at, run_id, function, entity_kind, entity_id, action, reason, inputs, outcome)
      select $1, gen_random_uuid(), 'expire', 'reservation', reservation_id, 'expire', 'deadline', jsonb_build_object('expiresAt', expires_at), 'applied'
      from ended`,
-    [now],
-  ));
+      [now],
+    ),
+  );
   await reset(pool);
   return ms;
 }
@@ -96,11 +98,23 @@ interface Round {
 
 function depsFor(db: { url: string; pool: pg.Pool }, sim: Sim, sinkUrl: string, due: number, clock: Clock): Deps {
   const config = loadConfig({
-    DATABASE_URL: db.url, KUBE_API_SERVER: sim.url, KUBE_TOKEN: sim.token, AWS_ENDPOINT_URL: sim.url,
-    AWS_ACCESS_KEY_ID: 'AKIDBENCH', AWS_SECRET_ACCESS_KEY: 'secret', AWS_REGION: 'us-east-1',
-    EVENT_DELIVERY: 'knative', K_SINK: sinkUrl, SECRETS_DIR: '/nonexistent', MAX_ITEMS: String(Math.max(200, due)),
+    DATABASE_URL: db.url,
+    KUBE_API_SERVER: sim.url,
+    KUBE_TOKEN: sim.token,
+    AWS_ENDPOINT_URL: sim.url,
+    AWS_ACCESS_KEY_ID: 'AKIDBENCH',
+    AWS_SECRET_ACCESS_KEY: 'secret',
+    AWS_REGION: 'us-east-1',
+    EVENT_DELIVERY: 'knative',
+    K_SINK: sinkUrl,
+    SECRETS_DIR: '/nonexistent',
+    MAX_ITEMS: String(Math.max(200, due)),
   });
-  const log = createLogger({ level: 'silent', hashSalt: 's', destination: new Writable({ write: (_c, _e, done) => done() }) });
+  const log = createLogger({
+    level: 'silent',
+    hashSalt: 's',
+    destination: new Writable({ write: (_c, _e, done) => done() }),
+  });
   return makeDeps(config, { clock, log, pool: db.pool });
 }
 
@@ -120,7 +134,9 @@ export async function benchExpireOutbox(context: BenchContext): Promise<string[]
     for (let r = 0; r < context.rounds; r++) {
       await reset(db.pool);
       const run = await measure(deps, sim, expire, 'expired');
-      const delivered = Number((await db.pool.query('select count(*) from event_outbox where delivered_at is not null')).rows[0].count);
+      const delivered = Number(
+        (await db.pool.query('select count(*) from event_outbox where delivered_at is not null')).rows[0].count,
+      );
       await reset(db.pool);
       rounds.push({ run, delivered, limit: await limitMs(db.pool, clock.now()) });
     }

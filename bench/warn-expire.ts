@@ -29,14 +29,20 @@ const POD_SAMPLE = 400; // pods beyond the due ones: two runs' worth of expire's
 async function seedFleet(pool: pg.Pool, sim: Sim, fleet: number, due: number): Promise<void> {
   await pool.query('truncate reservations cascade');
   await insertReservationSeries(pool, {
-    now: NOW, count: fleet, due,
+    now: NOW,
+    count: fleet,
+    due,
     expiresAt: `case when i < $3 then $1::timestamptz + interval '20 minutes' + (i % 600) * interval '1 second'
                      when i < 2 * $3 then $1::timestamptz - interval '10 minutes' - (i % 600) * interval '1 second'
                      else ${FAR_OFF} end`,
   });
   await pool.query('vacuum analyze reservations, pod_observations');
   for (let i = 0; i < Math.min(fleet, 2 * due + POD_SAMPLE); i++) {
-    sim.kube.addPod({ name: `gpu-dev-${seriesId(i)}`, namespace: 'gpu-dev', labels: { 'reservation-id': seriesId(i) } });
+    sim.kube.addPod({
+      name: `gpu-dev-${seriesId(i)}`,
+      namespace: 'gpu-dev',
+      labels: { 'reservation-id': seriesId(i) },
+    });
   }
 }
 
@@ -50,19 +56,29 @@ async function reset(pool: pg.Pool): Promise<void> {
 
 /** The limit: one set-based statement doing each run's state change, timed on the same data. */
 async function limits(pool: pg.Pool): Promise<{ warn: number; expire: number }> {
-  const warnMs = await timeMs(() => pool.query(
-    `insert into warning_ledger (reservation_id, expires_at, level_minutes, state, minutes_left, first_attempt_at, sent_at)
+  const warnMs = await timeMs(() =>
+    pool.query(
+      `insert into warning_ledger (reservation_id, expires_at, level_minutes, state, minutes_left, first_attempt_at, sent_at)
      select reservation_id, expires_at, 30, 'sent', 29, $1, $1 from reservations
      where status = 'active' and expires_at > $1 and expires_at <= $1::timestamptz + interval '30 minutes'
-     returning reservation_id`, [NOW]));
-  const expireMs = await timeMs(() => pool.query(
-    `update reservations set status = 'expired', reservation_ended = $1
-     where status = 'active' and expires_at < $1::timestamptz - interval '120 seconds' returning reservation_id`, [NOW]));
+     returning reservation_id`,
+      [NOW],
+    ),
+  );
+  const expireMs = await timeMs(() =>
+    pool.query(
+      `update reservations set status = 'expired', reservation_ended = $1
+     where status = 'active' and expires_at < $1::timestamptz - interval '120 seconds' returning reservation_id`,
+      [NOW],
+    ),
+  );
   await reset(pool);
   return { warn: warnMs, expire: expireMs };
 }
 
-type Round = Record<'warnDue' | 'warnQuiet' | 'expireDue' | 'expireQuiet', Measure> & { limit: { warn: number; expire: number } };
+type Round = Record<'warnDue' | 'warnQuiet' | 'expireDue' | 'expireQuiet', Measure> & {
+  limit: { warn: number; expire: number };
+};
 
 async function round(deps: Deps, sim: Sim): Promise<Round> {
   await reset(deps.pool);
@@ -79,11 +95,17 @@ function worldFor(db: BenchDatabase, due: number): Promise<World> {
   return startWorld(db, {
     clock: new ManualClock(NOW),
     // The benchmark's manual clock keeps its own time: clock sanity off. Request timeouts as deployed.
-    env: { MAX_ITEMS: String(Math.max(200, due)), CLOCK_SKEW_MAX_SECONDS: '0', KUBE_REQUEST_TIMEOUT_MS: '10000', EXEC_TIMEOUT_SECONDS: '30' },
+    env: {
+      MAX_ITEMS: String(Math.max(200, due)),
+      CLOCK_SKEW_MAX_SECONDS: '0',
+      KUBE_REQUEST_TIMEOUT_MS: '10000',
+      EXEC_TIMEOUT_SECONDS: '30',
+    },
   });
 }
 
-const pick = (rounds: Round[], run: keyof Omit<Round, 'limit'>, value: (m: Measure) => number) => median(rounds.map((r) => value(r[run])));
+const pick = (rounds: Round[], run: keyof Omit<Round, 'limit'>, value: (m: Measure) => number) =>
+  median(rounds.map((r) => value(r[run])));
 const kubeCalls = (rounds: Round[], run: keyof Omit<Round, 'limit'>) => {
   const m = rounds.at(-1)![run].kube;
   return `${m.list + m.get + m.exec} (${m.list} list, ${m.get} get, ${m.exec} exec)`;
@@ -128,7 +150,18 @@ export async function benchWarnExpire(context: BenchContext): Promise<string[]> 
   } finally {
     await db.stop();
   }
-  return [...lead(context, fleets), '', ...header(), ...table, '', ...verdict(quiet), '', `Plans at ${fleets.at(-1)!.toLocaleString('en')} active reservations (EXPLAIN (ANALYZE, BUFFERS), due rows present):`, '', ...planLines];
+  return [
+    ...lead(context, fleets),
+    '',
+    ...header(),
+    ...table,
+    '',
+    ...verdict(quiet),
+    '',
+    `Plans at ${fleets.at(-1)!.toLocaleString('en')} active reservations (EXPLAIN (ANALYZE, BUFFERS), due rows present):`,
+    '',
+    ...planLines,
+  ];
 }
 
 function lead(context: BenchContext, fleets: number[]): string[] {
@@ -150,7 +183,10 @@ interface Quiet {
   expire: { wallMs: number; statements: number };
 }
 
-const quietOf = (rounds: Round[], run: 'warnQuiet' | 'expireQuiet') => ({ wallMs: pick(rounds, run, (m) => m.wallMs), statements: pick(rounds, run, (m) => m.statements) });
+const quietOf = (rounds: Round[], run: 'warnQuiet' | 'expireQuiet') => ({
+  wallMs: pick(rounds, run, (m) => m.wallMs),
+  statements: pick(rounds, run, (m) => m.statements),
+});
 
 /** The targets: a quiet run under 1 s at the largest fleet, and statements that do not grow with the fleet. */
 function verdict(quiet: Quiet[]): string[] {

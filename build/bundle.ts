@@ -85,7 +85,11 @@ function functionEntry(fn: FunctionName): string {
  * there is nothing to invoke. Its own health and metrics are on POD_WATCH_PORT.
  */
 function podWatchEntry(): string {
-  const problem = JSON.stringify({ title: 'pod-watch is an event source', status: 404, detail: 'it takes no invocations; see /healthz on POD_WATCH_PORT' });
+  const problem = JSON.stringify({
+    title: 'pod-watch is an event source',
+    status: 404,
+    detail: 'it takes no invocations; see /healthz on POD_WATCH_PORT',
+  });
   return [
     `import './${POD_WATCH_ENTRY}';`,
     `export default async (event, context) => context.status(404).headers({ 'content-type': 'application/problem+json' }).succeed(${JSON.stringify(problem)});`,
@@ -103,8 +107,15 @@ function virtualEntries(entries: Map<string, string>): Plugin {
   return {
     name: 'devenv-entries',
     setup(build) {
-      build.onResolve({ filter: /^entry:/ }, (args) => ({ path: args.path.slice('entry:'.length), namespace: 'entry' }));
-      build.onLoad({ filter: /.*/, namespace: 'entry' }, (args) => ({ contents: entries.get(args.path), resolveDir: ROOT, loader: 'js' }));
+      build.onResolve({ filter: /^entry:/ }, (args) => ({
+        path: args.path.slice('entry:'.length),
+        namespace: 'entry',
+      }));
+      build.onLoad({ filter: /.*/, namespace: 'entry' }, (args) => ({
+        contents: entries.get(args.path),
+        resolveDir: ROOT,
+        loader: 'js',
+      }));
     },
   };
 }
@@ -118,8 +129,15 @@ const zodEnglishOnly: Plugin = {
   name: 'zod-english-only',
   setup(build) {
     build.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
-      (/[\\/]node_modules[\\/]zod[\\/]v4[\\/](classic|core)[\\/]/.test(args.importer) ? { path: join(dirname(args.importer), '..', 'locales', 'index.js'), namespace: 'zod-locales' } : undefined));
-    build.onLoad({ filter: /.*/, namespace: 'zod-locales' }, (args) => ({ contents: `export { default as en } from './en.js';`, resolveDir: dirname(args.path), loader: 'js' }));
+      /[\\/]node_modules[\\/]zod[\\/]v4[\\/](classic|core)[\\/]/.test(args.importer)
+        ? { path: join(dirname(args.importer), '..', 'locales', 'index.js'), namespace: 'zod-locales' }
+        : undefined,
+    );
+    build.onLoad({ filter: /.*/, namespace: 'zod-locales' }, (args) => ({
+      contents: `export { default as en } from './en.js';`,
+      resolveDir: dirname(args.path),
+      loader: 'js',
+    }));
   },
 };
 
@@ -129,7 +147,14 @@ const zodEnglishOnly: Plugin = {
  * throws; the build fails if zod's list of exports there changes.
  */
 const ZOD_UNUSED: Record<string, string[]> = {
-  'core/compile.js': ['INVALID', 'ZodCompileAsyncError', 'ZodCompileUnsupportedError', 'compile', 'withParser', 'compileFn'],
+  'core/compile.js': [
+    'INVALID',
+    'ZodCompileAsyncError',
+    'ZodCompileUnsupportedError',
+    'compile',
+    'withParser',
+    'compileFn',
+  ],
   'classic/from-json-schema.js': ['fromJSONSchema'],
   'core/json-schema-generator.js': ['JSONSchemaGenerator'],
 };
@@ -140,11 +165,15 @@ const zodUnusedParts: Plugin = {
       const part = args.path.split(/[\\/]/).slice(-2).join('/');
       const names = ZOD_UNUSED[part];
       if (!names) return undefined;
-      const exported = [...(await readFile(args.path, 'utf8')).matchAll(/^export (?:const|function|class) (\w+)/gm)].map((match) => match[1]);
-      if (exported.sort().join() !== [...names].sort().join()) throw new Error(`${args.path} exports ${exported.join(', ')}; review zodUnusedParts`);
-      const stub = (name: string) => (name === 'INVALID'
-        ? `export const INVALID = Symbol.for('zod.compile.invalid');`
-        : `export function ${name}() { throw new Error('zod ${name} is not in this bundle (build/bundle.ts)'); }`);
+      const exported = [
+        ...(await readFile(args.path, 'utf8')).matchAll(/^export (?:const|function|class) (\w+)/gm),
+      ].map((match) => match[1]);
+      if (exported.sort().join() !== [...names].sort().join())
+        throw new Error(`${args.path} exports ${exported.join(', ')}; review zodUnusedParts`);
+      const stub = (name: string) =>
+        name === 'INVALID'
+          ? `export const INVALID = Symbol.for('zod.compile.invalid');`
+          : `export function ${name}() { throw new Error('zod ${name} is not in this bundle (build/bundle.ts)'); }`;
       return { contents: names.map(stub).join('\n'), loader: 'js' };
     });
   },
@@ -161,10 +190,15 @@ const pinoWithoutTransports: Plugin = {
   setup(build) {
     build.onLoad({ filter: /[\\/]node_modules[\\/]pino[\\/]lib[\\/]tools\.js$/ }, async (args) => {
       const source = await readFile(args.path, 'utf8');
-      if (!source.includes(PINO_THREAD_CHECK)) throw new Error(`${args.path}: the main-thread check has changed; review pinoWithoutTransports`);
+      if (!source.includes(PINO_THREAD_CHECK))
+        throw new Error(`${args.path}: the main-thread check has changed; review pinoWithoutTransports`);
       return { contents: source.replace(PINO_THREAD_CHECK, 'const isMainThread = true'), loader: 'js' };
     });
-    build.onResolve({ filter: /^thread-stream$/ }, (args) => (/[\\/]node_modules[\\/]pino[\\/]/.test(args.importer) ? { path: 'thread-stream', namespace: 'pino-without-transports' } : undefined));
+    build.onResolve({ filter: /^thread-stream$/ }, (args) =>
+      /[\\/]node_modules[\\/]pino[\\/]/.test(args.importer)
+        ? { path: 'thread-stream', namespace: 'pino-without-transports' }
+        : undefined,
+    );
     build.onLoad({ filter: /.*/, namespace: 'pino-without-transports' }, () => ({
       contents: `module.exports = function ThreadStream() { throw new Error('pino transports are not in this bundle (build/bundle.ts)'); };`,
       loader: 'js',
@@ -183,7 +217,8 @@ const pgOnNode: Plugin = {
   setup(build) {
     build.onLoad({ filter: /[\\/]node_modules[\\/]pg[\\/]lib[\\/]stream\.js$/ }, async (args) => {
       const source = await readFile(args.path, 'utf8');
-      if (!source.includes(PG_CLOUDFLARE_PROBE)) throw new Error(`${args.path}: the Cloudflare probe has changed; review pgOnNode`);
+      if (!source.includes(PG_CLOUDFLARE_PROBE))
+        throw new Error(`${args.path}: the Cloudflare probe has changed; review pgOnNode`);
       return { contents: source.replace(PG_CLOUDFLARE_PROBE, `${PG_CLOUDFLARE_PROBE} return false;`), loader: 'js' };
     });
   },
@@ -199,7 +234,15 @@ const ownNames: Plugin = {
   setup(build) {
     build.onLoad({ filter: /\.ts$/, namespace: 'file' }, async (args) => {
       if (args.path.includes(`${sep}node_modules${sep}`)) return undefined;
-      const { code } = await transform(await readFile(args.path, 'utf8'), { loader: 'ts', format: 'esm', target: 'node22', keepNames: true, sourcefile: args.path, tsconfigRaw: TS_OPTIONS, logLevel: 'error' });
+      const { code } = await transform(await readFile(args.path, 'utf8'), {
+        loader: 'ts',
+        format: 'esm',
+        target: 'node22',
+        keepNames: true,
+        sourcefile: args.path,
+        tsconfigRaw: TS_OPTIONS,
+        logLevel: 'error',
+      });
       return { contents: code, loader: 'js', resolveDir: dirname(args.path) };
     });
   },
@@ -210,16 +253,29 @@ const ownNames: Plugin = {
  * and the cluster aggregator, none of which runs here. shared/runtime/metrics.ts imports what it uses.
  * Its CPU metric imports @opentelemetry/api for exemplars, which are never enabled here.
  */
-const PROM_CLIENT_PARTS = { Registry: 'registry', Counter: 'counter', Gauge: 'gauge', Histogram: 'histogram', collectDefaultMetrics: 'defaultMetrics' };
+const PROM_CLIENT_PARTS = {
+  Registry: 'registry',
+  Counter: 'counter',
+  Gauge: 'gauge',
+  Histogram: 'histogram',
+  collectDefaultMetrics: 'defaultMetrics',
+};
 const promClientParts: Plugin = {
   name: 'prom-client-parts',
   setup(build) {
     build.onResolve({ filter: /^prom-client$/ }, (args) => ({ path: args.resolveDir, namespace: 'prom-client-parts' }));
     build.onLoad({ filter: /.*/, namespace: 'prom-client-parts' }, (args) => ({
-      contents: Object.entries(PROM_CLIENT_PARTS).map(([name, file]) => `export { default as ${name} } from 'prom-client/lib/${file}.js';`).join('\n'),
-      resolveDir: args.path, loader: 'js',
+      contents: Object.entries(PROM_CLIENT_PARTS)
+        .map(([name, file]) => `export { default as ${name} } from 'prom-client/lib/${file}.js';`)
+        .join('\n'),
+      resolveDir: args.path,
+      loader: 'js',
     }));
-    build.onResolve({ filter: /^@opentelemetry\/api$/ }, (args) => (/[\\/]node_modules[\\/]prom-client[\\/]/.test(args.importer) ? { path: 'exemplars-off', namespace: 'prom-client-parts-otel' } : undefined));
+    build.onResolve({ filter: /^@opentelemetry\/api$/ }, (args) =>
+      /[\\/]node_modules[\\/]prom-client[\\/]/.test(args.importer)
+        ? { path: 'exemplars-off', namespace: 'prom-client-parts-otel' }
+        : undefined,
+    );
     build.onLoad({ filter: /.*/, namespace: 'prom-client-parts-otel' }, () => ({
       contents: `const off = () => { throw new Error('prom-client exemplars are not built in; see build/bundle.ts'); }; module.exports = { get trace() { return off(); }, get context() { return off(); } };`,
       loader: 'js',
@@ -230,7 +286,10 @@ const promClientParts: Plugin = {
 /** One ES module output as CommonJS; the entry's default export becomes module.exports itself. */
 async function asCommonJs(file: OutputFile, isEntry: boolean): Promise<string> {
   const { code } = await transform(file.text, {
-    format: 'cjs', target: 'node22', minifyWhitespace: true, logLevel: 'error',
+    format: 'cjs',
+    target: 'node22',
+    minifyWhitespace: true,
+    logLevel: 'error',
     // import() of a chunk becomes a deferred require: Node would otherwise load the CommonJS chunk
     // as an ES module, whose named exports it cannot see.
     supported: { 'dynamic-import': false },
@@ -245,7 +304,8 @@ function reachable(metafile: Metafile, entry: string, kinds: readonly string[]):
   const visit = (output: string) => {
     if (seen.has(output)) return;
     seen.add(output);
-    for (const imported of metafile.outputs[output]!.imports) if (kinds.includes(imported.kind) && !imported.external) visit(imported.path);
+    for (const imported of metafile.outputs[output]!.imports)
+      if (kinds.includes(imported.kind) && !imported.external) visit(imported.path);
   };
   visit(entry);
   return [...seen];
@@ -258,25 +318,40 @@ const STATIC_AND_LAZY = ['import-statement', 'dynamic-import'];
  * One folder per bundle from the shared build: handler.js (the entry, renamed) and every chunk it
  * can reach, at the same relative paths, with their license texts. Each folder is self-contained.
  */
-async function writeBundle(name: string, outDir: string, staging: string, metafile: Metafile, write: (output: string, to: string) => Promise<void>): Promise<BundleResult> {
+async function writeBundle(
+  name: string,
+  outDir: string,
+  staging: string,
+  metafile: Metafile,
+  write: (output: string, to: string) => Promise<void>,
+): Promise<BundleResult> {
   const folder = join(outDir, name);
   // Chunk names carry content hashes: a rebuild would leave the old ones beside the new.
   await rm(folder, { recursive: true, force: true });
   const entry = relative(ROOT, join(staging, `${name}.js`));
   const outputs = reachable(metafile, entry, STATIC_AND_LAZY);
   const start = reachable(metafile, entry, STATIC);
-  const target = (output: string) => (output === entry ? join(folder, 'handler.js') : join(folder, relative(staging, join(ROOT, output))));
+  const target = (output: string) =>
+    output === entry ? join(folder, 'handler.js') : join(folder, relative(staging, join(ROOT, output)));
   await Promise.all(outputs.map((output) => write(output, target(output))));
   await writeFile(join(folder, 'package.json'), packageJson(name));
-  const inputsOf = (of: string[]) => [...new Set(of.flatMap((output) => Object.keys(metafile.outputs[output]!.inputs)))].sort();
+  const inputsOf = (of: string[]) =>
+    [...new Set(of.flatMap((output) => Object.keys(metafile.outputs[output]!.inputs)))].sort();
   const bytesOf = (of: string[]) => of.reduce((sum, output) => sum + metafile.outputs[output]!.bytes, 0);
   const startInputBytes: Record<string, number> = {};
-  for (const output of start) for (const [input, { bytesInOutput }] of Object.entries(metafile.outputs[output]!.inputs)) startInputBytes[input] = (startInputBytes[input] ?? 0) + bytesInOutput;
+  for (const output of start)
+    for (const [input, { bytesInOutput }] of Object.entries(metafile.outputs[output]!.inputs))
+      startInputBytes[input] = (startInputBytes[input] ?? 0) + bytesInOutput;
   return {
-    name, file: join(folder, 'handler.js'),
-    files: outputs.map(target), bytes: bytesOf(outputs),
-    startFiles: start.map(target), startBytes: bytesOf(start),
-    inputs: inputsOf(outputs), startInputs: inputsOf(start), startInputBytes,
+    name,
+    file: join(folder, 'handler.js'),
+    files: outputs.map(target),
+    bytes: bytesOf(outputs),
+    startFiles: start.map(target),
+    startBytes: bytesOf(start),
+    inputs: inputsOf(outputs),
+    startInputs: inputsOf(start),
+    startInputBytes,
   };
 }
 
@@ -285,15 +360,31 @@ async function writeBundle(name: string, outDir: string, staging: string, metafi
  * `outDir`. One esbuild run for all (the sources are parsed once); chunks are split across the
  * entries, and each bundle's folder gets the ones it reaches.
  */
-export async function bundleAll(outDir = join(ROOT, 'dist', 'openfaas'), only?: readonly string[]): Promise<BundleResult[]> {
-  const entries = new Map<string, string>([...FUNCTION_NAMES.map((fn) => [fn, functionEntry(fn)] as const), ['pod-watch', podWatchEntry()]]);
+export async function bundleAll(
+  outDir = join(ROOT, 'dist', 'openfaas'),
+  only?: readonly string[],
+): Promise<BundleResult[]> {
+  const entries = new Map<string, string>([
+    ...FUNCTION_NAMES.map((fn) => [fn, functionEntry(fn)] as const),
+    ['pod-watch', podWatchEntry()],
+  ]);
   const names = [...entries.keys()].filter((name) => !only || only.includes(name));
   // Never written as such: the outputs go to each bundle's folder.
   const staging = join(outDir, '.staging');
   const result = await build({
-    ...common, absWorkingDir: ROOT, outdir: staging,
+    ...common,
+    absWorkingDir: ROOT,
+    outdir: staging,
     entryPoints: Object.fromEntries(names.map((name) => [name, `entry:${name}`])),
-    plugins: [virtualEntries(entries), zodEnglishOnly, zodUnusedParts, pgOnNode, promClientParts, pinoWithoutTransports, ownNames],
+    plugins: [
+      virtualEntries(entries),
+      zodEnglishOnly,
+      zodUnusedParts,
+      pgOnNode,
+      promClientParts,
+      pinoWithoutTransports,
+      ownNames,
+    ],
   });
   const files = new Map(result.outputFiles!.map((file) => [relative(ROOT, file.path), file]));
   const converted = new Map<string, Promise<string>>();
@@ -314,5 +405,6 @@ export async function bundleAll(outDir = join(ROOT, 'dist', 'openfaas'), only?: 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const results = await bundleAll(process.argv[2] ? resolve(process.argv[2]) : undefined);
   const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(2)} MB`;
-  for (const { name, file, bytes, startBytes } of results) console.log(`${name.padEnd(16)} ${mb(startBytes)} at start of ${mb(bytes)}  ${file}`);
+  for (const { name, file, bytes, startBytes } of results)
+    console.log(`${name.padEnd(16)} ${mb(startBytes)} at start of ${mb(bytes)}  ${file}`);
 }

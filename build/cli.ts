@@ -22,7 +22,10 @@ const migrationsBesideSource: Plugin = {
   setup(build) {
     build.onLoad({ filter: /[\\/]shared[\\/]db[\\/]migrate\.ts$/ }, async (args) => {
       const source = await readFile(args.path, 'utf8');
-      return { contents: source.replaceAll('import.meta.url', `new URL('../../shared/db/migrate.ts', import.meta.url)`), loader: 'ts' };
+      return {
+        contents: source.replaceAll('import.meta.url', `new URL('../../shared/db/migrate.ts', import.meta.url)`),
+        loader: 'ts',
+      };
     });
   },
 };

@@ -20,39 +20,63 @@ interface GaugesOptions {
   containerSecurity: object;
 }
 
-export function gaugesExporter(podWatch: StackFunction, options: GaugesOptions): [IServiceAccount, IDeployment, IService] {
+export function gaugesExporter(
+  podWatch: StackFunction,
+  options: GaugesOptions,
+): [IServiceAccount, IDeployment, IService] {
   const name = `devenv-lifecycle-${GAUGES_NAME}`;
   // A fresh object at each use, so the YAML carries no anchors.
   const labels = () => ({ 'app.kubernetes.io/name': GAUGES_NAME, 'app.kubernetes.io/part-of': 'devenv-lifecycle' });
   const metadata = () => ({ name, namespace: options.namespace, labels: labels() });
   const account: IServiceAccount = {
-    apiVersion: 'v1', kind: 'ServiceAccount', metadata: metadata(), automountServiceAccountToken: false, imagePullSecrets: [{ name: options.imagePullSecret }],
+    apiVersion: 'v1',
+    kind: 'ServiceAccount',
+    metadata: metadata(),
+    automountServiceAccountToken: false,
+    imagePullSecrets: [{ name: options.imagePullSecret }],
   };
   const deployment: IDeployment = {
-    apiVersion: 'apps/v1', kind: 'Deployment', metadata: metadata(),
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: metadata(),
     spec: {
       // Read-only and stateless: one replica is enough, and a second would only double the scrapes' queries.
       replicas: 1,
       selector: { matchLabels: labels() },
       template: {
-        metadata: { labels: labels(), annotations: { 'prometheus.io/scrape': 'true', 'prometheus.io/port': '8080', 'prometheus.io/path': '/metrics' } },
+        metadata: {
+          labels: labels(),
+          annotations: {
+            'prometheus.io/scrape': 'true',
+            'prometheus.io/port': '8080',
+            'prometheus.io/path': '/metrics',
+          },
+        },
         spec: {
           serviceAccountName: name,
           automountServiceAccountToken: false,
-          containers: [{
-            name: GAUGES_NAME,
-            image: podWatch.image,
-            // The bundle directly: the template's own entry (the watchdog) is for invocations.
-            command: ['node', 'function/handler.js'],
-            envFrom: [{ configMapRef: { name: options.settingsMap } }],
-            env: [{ name: 'POD_WATCH_MODE', value: 'gauges' }, { name: 'POD_WATCH_PORT', value: '8080' }],
-            ports: [{ name: 'http', containerPort: 8080, protocol: 'TCP' }],
-            livenessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 20, failureThreshold: 3 },
-            readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 10 },
-            resources: { requests: podWatch.requests, limits: podWatch.limits },
-            securityContext: options.containerSecurity,
-            volumeMounts: [{ name: 'secrets', mountPath: '/var/openfaas/secrets', readOnly: true }, { name: 'tmp', mountPath: '/tmp' }],
-          }],
+          containers: [
+            {
+              name: GAUGES_NAME,
+              image: podWatch.image,
+              // The bundle directly: the template's own entry (the watchdog) is for invocations.
+              command: ['node', 'function/handler.js'],
+              envFrom: [{ configMapRef: { name: options.settingsMap } }],
+              env: [
+                { name: 'POD_WATCH_MODE', value: 'gauges' },
+                { name: 'POD_WATCH_PORT', value: '8080' },
+              ],
+              ports: [{ name: 'http', containerPort: 8080, protocol: 'TCP' }],
+              livenessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 20, failureThreshold: 3 },
+              readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 10 },
+              resources: { requests: podWatch.requests, limits: podWatch.limits },
+              securityContext: options.containerSecurity,
+              volumeMounts: [
+                { name: 'secrets', mountPath: '/var/openfaas/secrets', readOnly: true },
+                { name: 'tmp', mountPath: '/tmp' },
+              ],
+            },
+          ],
           volumes: [
             { name: 'secrets', projected: { sources: [{ secret: { name: 'devenv-lifecycle-db' } }] } },
             { name: 'tmp', emptyDir: { sizeLimit: '16Mi' } },
@@ -63,7 +87,9 @@ export function gaugesExporter(podWatch: StackFunction, options: GaugesOptions):
   };
   // For operators' tools: GET /why/<id> and /metrics inside the cluster.
   const service: IService = {
-    apiVersion: 'v1', kind: 'Service', metadata: metadata(),
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: metadata(),
     spec: { selector: labels(), ports: [{ name: 'http', port: 80, targetPort: 'http', protocol: 'TCP' }] },
   };
   return [account, deployment, service];

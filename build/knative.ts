@@ -46,46 +46,67 @@ const labelsOf = (name: string) => ({ 'app.kubernetes.io/name': name, ...partOf 
 
 // faas-netes sets user 12000 (setNonRootUser); the template image's user is named, not numbered.
 const containerSecurity = {
-  runAsNonRoot: true, runAsUser: 12000, runAsGroup: 12000, allowPrivilegeEscalation: false,
-  readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' },
+  runAsNonRoot: true,
+  runAsUser: 12000,
+  runAsGroup: 12000,
+  allowPrivilegeEscalation: false,
+  readOnlyRootFilesystem: true,
+  capabilities: { drop: ['ALL'] },
+  seccompProfile: { type: 'RuntimeDefault' },
 };
 
 // Typed with the schema package's interfaces, so a misspelt field fails the type check.
 function service(fn: StackFunction): IService {
   const consumesEvents = (fn.annotations['devenv-lifecycle.dev/consumes'] ?? '') !== '';
   // Only a function people reach from outside (extend's action links) gets an external route.
-  const visibility: Record<string, string> = fn.annotations['devenv-lifecycle.dev/public'] === 'true' ? {} : { 'networking.knative.dev/visibility': 'cluster-local' };
+  const visibility: Record<string, string> =
+    fn.annotations['devenv-lifecycle.dev/public'] === 'true'
+      ? {}
+      : { 'networking.knative.dev/visibility': 'cluster-local' };
   return {
-    apiVersion: 'serving.knative.dev/v1', kind: 'Service',
+    apiVersion: 'serving.knative.dev/v1',
+    kind: 'Service',
     metadata: { name: fn.name, namespace: NAMESPACE, labels: { ...labelsOf(fn.name), ...visibility } },
     spec: {
       template: {
         metadata: {
           labels: labelsOf(fn.name),
           // Scheduled runs are single-flight anyway; event consumers may fan out a little.
-          annotations: { 'autoscaling.knative.dev/min-scale': '0', 'autoscaling.knative.dev/max-scale': consumesEvents ? '3' : '1' },
+          annotations: {
+            'autoscaling.knative.dev/min-scale': '0',
+            'autoscaling.knative.dev/max-scale': consumesEvents ? '3' : '1',
+          },
         },
         spec: {
           serviceAccountName: `devenv-lifecycle-${fn.name}`,
           containerConcurrency: 10,
           // The request may last as long as the watchdog lets the run go on.
           timeoutSeconds: Math.ceil(durationSeconds(fn.environment.write_timeout ?? '60s')),
-          containers: [{
-            name: 'function',
-            image: fn.image,
-            ports: [{ containerPort: 8080 }],
-            envFrom: [{ configMapRef: { name: SETTINGS } }],
-            env: Object.entries(fn.ownEnvironment).map(([name, value]) => ({ name, value })),
-            readinessProbe: { httpGet: { path: '/_/health' } },
-            resources: { requests: fn.requests, limits: fn.limits },
-            securityContext: containerSecurity,
-            volumeMounts: [
-              { name: 'secrets', mountPath: '/var/openfaas/secrets', readOnly: true },
-              { name: 'tmp', mountPath: '/tmp' },
-            ],
-          }],
+          containers: [
+            {
+              name: 'function',
+              image: fn.image,
+              ports: [{ containerPort: 8080 }],
+              envFrom: [{ configMapRef: { name: SETTINGS } }],
+              env: Object.entries(fn.ownEnvironment).map(([name, value]) => ({ name, value })),
+              readinessProbe: { httpGet: { path: '/_/health' } },
+              resources: { requests: fn.requests, limits: fn.limits },
+              securityContext: containerSecurity,
+              volumeMounts: [
+                { name: 'secrets', mountPath: '/var/openfaas/secrets', readOnly: true },
+                { name: 'tmp', mountPath: '/tmp' },
+              ],
+            },
+          ],
           volumes: [
-            { name: 'secrets', projected: { sources: fn.secrets.map((name) => ({ secret: OPTIONAL_SECRETS.has(name) ? { name, optional: true } : { name } })) } },
+            {
+              name: 'secrets',
+              projected: {
+                sources: fn.secrets.map((name) => ({
+                  secret: OPTIONAL_SECRETS.has(name) ? { name, optional: true } : { name },
+                })),
+              },
+            },
             // of-watchdog keeps its lock file in /tmp; the root filesystem is read-only.
             { name: 'tmp', emptyDir: { sizeLimit: '16Mi' } },
           ],
@@ -99,7 +120,8 @@ const deadLetterSink = () => ({ ref: ref(DEAD_LETTER_HOST), uri: DEAD_LETTER_PAT
 
 function serviceAccount(name: string, imagePullSecret: string): IServiceAccount {
   return {
-    apiVersion: 'v1', kind: 'ServiceAccount',
+    apiVersion: 'v1',
+    kind: 'ServiceAccount',
     metadata: { name: `devenv-lifecycle-${name}`, namespace: NAMESPACE, labels: labelsOf(name) },
     imagePullSecrets: [{ name: imagePullSecret }],
   };
@@ -108,15 +130,19 @@ function serviceAccount(name: string, imagePullSecret: string): IServiceAccount 
 // The Broker's policy covers a Trigger without its own; every Trigger here has its own.
 function broker(): IBroker {
   return {
-    apiVersion: 'eventing.knative.dev/v1', kind: 'Broker',
+    apiVersion: 'eventing.knative.dev/v1',
+    kind: 'Broker',
     metadata: { name: BROKER, namespace: NAMESPACE, labels: partOf },
-    spec: { delivery: { retry: 5, backoffPolicy: 'exponential', backoffDelay: 'PT1S', deadLetterSink: deadLetterSink() } },
+    spec: {
+      delivery: { retry: 5, backoffPolicy: 'exponential', backoffDelay: 'PT1S', deadLetterSink: deadLetterSink() },
+    },
   };
 }
 
 function pingSource(fn: StackFunction): IPingSource {
   return {
-    apiVersion: 'sources.knative.dev/v1', kind: 'PingSource',
+    apiVersion: 'sources.knative.dev/v1',
+    kind: 'PingSource',
     metadata: { name: `${fn.name}-schedule`, namespace: NAMESPACE, labels: labelsOf(fn.name) },
     spec: { schedule: fn.annotations.schedule, timezone: 'UTC', sink: { ref: ref(fn.name) } },
   };
@@ -124,13 +150,17 @@ function pingSource(fn: StackFunction): IPingSource {
 
 /** `dev.devenv.lifecycle.reservation.expired` -> `reservation-expired`; pod changes -> `pod-update`. */
 function triggerSuffix(type: EventType): string {
-  return type.replace('dev.knative.apiserver.resource.', 'pod.').replace('dev.devenv.lifecycle.', '').replaceAll('.', '-');
+  return type
+    .replace('dev.knative.apiserver.resource.', 'pod.')
+    .replace('dev.devenv.lifecycle.', '')
+    .replaceAll('.', '-');
 }
 
 function trigger(type: EventType, consumer: string): ITrigger {
   const podEvent = (POD_EVENT_TYPES as readonly string[]).includes(type);
   return {
-    apiVersion: 'eventing.knative.dev/v1', kind: 'Trigger',
+    apiVersion: 'eventing.knative.dev/v1',
+    kind: 'Trigger',
     metadata: { name: `${consumer}-${triggerSuffix(type)}`, namespace: NAMESPACE, labels: labelsOf(consumer) },
     spec: {
       broker: BROKER,
@@ -143,7 +173,12 @@ function trigger(type: EventType, consumer: string): ITrigger {
 }
 
 function settingsMap(settings: Record<string, string>): IConfigMap {
-  return { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: SETTINGS, namespace: NAMESPACE, labels: partOf }, data: { ...settings, EVENT_DELIVERY: 'knative' } };
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: SETTINGS, namespace: NAMESPACE, labels: partOf },
+    data: { ...settings, EVENT_DELIVERY: 'knative' },
+  };
 }
 
 export interface RenderOptions {
@@ -153,7 +188,9 @@ export interface RenderOptions {
 function renderKnative(root: string, { imagePullSecret }: RenderOptions): Record<string, object[]> {
   const stack = readStack(root);
   const functions = FUNCTION_NAMES.map((name) => stack.functions.find((fn) => fn.name === name)!);
-  const settings = Object.fromEntries(Object.entries(readSharedEnvironment(root)).filter(([key]) => !PLATFORM_ONLY.has(key)));
+  const settings = Object.fromEntries(
+    Object.entries(readSharedEnvironment(root)).filter(([key]) => !PLATFORM_ONLY.has(key)),
+  );
   const types = Object.values(EventTypes) as EventType[];
   return {
     'settings.yaml': [settingsMap(settings)],
@@ -163,19 +200,33 @@ function renderKnative(root: string, { imagePullSecret }: RenderOptions): Record
     'pingsources.yaml': functions.filter((fn) => fn.annotations.topic === 'cron-function').map(pingSource),
     'triggers.yaml': types.flatMap((type) => consumersOf(type).map((consumer) => trigger(type, consumer))),
     // The fleet gauges, always on (functions scale to zero): pod-watch's image in its gauges-only mode.
-    'gauges.yaml': gaugesExporter(stack.functions.find((fn) => fn.name === 'pod-watch')!, { namespace: NAMESPACE, settingsMap: SETTINGS, imagePullSecret, containerSecurity }),
+    'gauges.yaml': gaugesExporter(
+      stack.functions.find((fn) => fn.name === 'pod-watch')!,
+      { namespace: NAMESPACE, settingsMap: SETTINGS, imagePullSecret, containerSecurity },
+    ),
   };
 }
 
-const GENERATED_HEADER = '# Generated from stack.yml and the routing table by `npm run build` (build/knative.ts); do not edit.\n';
+const GENERATED_HEADER =
+  '# Generated from stack.yml and the routing table by `npm run build` (build/knative.ts); do not edit.\n';
 
-export function renderFiles(root: string, options: RenderOptions = { imagePullSecret: DEFAULT_IMAGE_PULL_SECRET }): Record<string, string> {
-  return Object.fromEntries(Object.entries(renderKnative(root, options)).map(([file, docs]) =>
-    [file, GENERATED_HEADER + docs.map((doc) => stringify(doc, { lineWidth: 0 })).join('---\n')]));
+export function renderFiles(
+  root: string,
+  options: RenderOptions = { imagePullSecret: DEFAULT_IMAGE_PULL_SECRET },
+): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(renderKnative(root, options)).map(([file, docs]) => [
+      file,
+      GENERATED_HEADER + docs.map((doc) => stringify(doc, { lineWidth: 0 })).join('---\n'),
+    ]),
+  );
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
-  const { values } = parseArgs({ options: { 'image-pull-secret': { type: 'string', default: DEFAULT_IMAGE_PULL_SECRET } } });
-  for (const [file, text] of Object.entries(renderFiles(root, { imagePullSecret: values['image-pull-secret'] }))) writeFileSync(join(root, 'k8s', 'knative', file), text);
+  const { values } = parseArgs({
+    options: { 'image-pull-secret': { type: 'string', default: DEFAULT_IMAGE_PULL_SECRET } },
+  });
+  for (const [file, text] of Object.entries(renderFiles(root, { imagePullSecret: values['image-pull-secret'] })))
+    writeFileSync(join(root, 'k8s', 'knative', file), text);
 }

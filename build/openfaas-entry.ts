@@ -59,7 +59,11 @@ export function openfaasEntry(name: FunctionName, load: FunctionLoader): OpenFaa
 }
 
 /** The clients (pg among them), the function, and the request path around it. */
-async function loadRequestPath(load: FunctionLoader, config: Config, started: { log: Logger; metrics: Metrics }): Promise<OpenFaasHandler> {
+async function loadRequestPath(
+  load: FunctionLoader,
+  config: Config,
+  started: { log: Logger; metrics: Metrics },
+): Promise<OpenFaasHandler> {
   const [fn, { makeDeps }, { openfaasHandler }, { deadLetterSink }] = await Promise.all([
     load(),
     import('../shared/deps.js'),
@@ -68,7 +72,12 @@ async function loadRequestPath(load: FunctionLoader, config: Config, started: { 
   ]);
   const deps = makeDeps(config, started);
   const deadLetters = deadLetterSink({ db: deps.pool, metrics: deps.metrics, now: () => deps.clock.now() });
-  return openfaasHandler(fn, () => deps, { metrics: deps.metrics, logger: deps.log, bodyLimitBytes: config.events.bodyLimitBytes, deadLetterSink: deadLetters });
+  return openfaasHandler(fn, () => deps, {
+    metrics: deps.metrics,
+    logger: deps.log,
+    bodyLimitBytes: config.events.bodyLimitBytes,
+    deadLetterSink: deadLetters,
+  });
 }
 
 function answer(context: OpenFaasContext, { status, headers, body }: HttpAnswer): void {

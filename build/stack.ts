@@ -53,7 +53,9 @@ const asStrings = (values: Record<string, string | number | boolean> = {}) =>
 export function readStack(root: string): Stack {
   const raw = parse(readFileSync(join(root, 'stack.yml'), 'utf8')) as { functions: Record<string, RawFunction> };
   const functions = Object.entries(raw.functions).map(([name, fn]): StackFunction => {
-    const shared = (fn.environment_file ?? []).map((file) => (parse(readFileSync(join(root, file), 'utf8')) as { environment: Record<string, string> }).environment);
+    const shared = (fn.environment_file ?? []).map(
+      (file) => (parse(readFileSync(join(root, file), 'utf8')) as { environment: Record<string, string> }).environment,
+    );
     const own = asStrings(fn.environment);
     return {
       name,
@@ -77,7 +79,10 @@ const SHARED_ENVIRONMENT_FILE = 'k8s/openfaas/function-env.yml';
 
 /** The settings every function shares (stack.yml's environment_file). */
 export function readSharedEnvironment(root: string): Record<string, string> {
-  return asStrings((parse(readFileSync(join(root, SHARED_ENVIRONMENT_FILE), 'utf8')) as { environment: Record<string, string> }).environment);
+  return asStrings(
+    (parse(readFileSync(join(root, SHARED_ENVIRONMENT_FILE), 'utf8')) as { environment: Record<string, string> })
+      .environment,
+  );
 }
 
 /** A Go duration or bare seconds (of-watchdog's rule) in seconds: `4m5s` -> 245. */

@@ -23,9 +23,20 @@ export async function invoke(args: string[]): Promise<void> {
     gateway: { type: 'string' },
   });
   const fn = positionals[0];
-  if (!fn) throw new Invalid('invoke needs a function name (devenv-lifecycle help invoke)', [{ field: 'fn', message: 'missing' }]);
-  const request = { fn, dryRun: values['dry-run'] === true, maxItems: values['max-items'] as string | undefined, json: values.json as string | undefined };
-  const answer = typeof values.gateway === 'string' ? await invokeThroughGateway(values.gateway, request) : await invokeInProcess(request, cliEnvironment());
+  if (!fn)
+    throw new Invalid('invoke needs a function name (devenv-lifecycle help invoke)', [
+      { field: 'fn', message: 'missing' },
+    ]);
+  const request = {
+    fn,
+    dryRun: values['dry-run'] === true,
+    maxItems: values['max-items'] as string | undefined,
+    json: values.json as string | undefined,
+  };
+  const answer =
+    typeof values.gateway === 'string'
+      ? await invokeThroughGateway(values.gateway, request)
+      : await invokeInProcess(request, cliEnvironment());
   process.stdout.write(`${answer.text}\n`);
   if (!answer.ok) throw new Error(`${fn} answered with an error (see above)`);
 }
@@ -51,7 +62,10 @@ export async function endingWatchdog(args: string[]): Promise<void> {
     ...(values['max-labs'] !== undefined && { maxLabs: numeric('max-labs') }),
     ...(values.action !== undefined && { action: values.action }),
   };
-  const answer = await invokeInProcess({ fn: 'ending-watchdog', dryRun: values['dry-run'] === true, json: JSON.stringify(options) }, cliEnvironment());
+  const answer = await invokeInProcess(
+    { fn: 'ending-watchdog', dryRun: values['dry-run'] === true, json: JSON.stringify(options) },
+    cliEnvironment(),
+  );
   process.stdout.write(`${answer.text}\n`);
   if (!answer.ok) throw new Error('ending-watchdog finished with failures (see above)');
 }
@@ -59,7 +73,10 @@ export async function endingWatchdog(args: string[]): Promise<void> {
 export async function runs(args: string[]): Promise<void> {
   const { values } = parse(args, { fn: { type: 'string' }, limit: { type: 'string', default: '20' } });
   const limit = Number(values.limit);
-  if (!Number.isInteger(limit) || limit <= 0) throw new Invalid('--limit must be a positive whole number', [{ field: '--limit', message: 'positive whole number' }]);
+  if (!Number.isInteger(limit) || limit <= 0)
+    throw new Invalid('--limit must be a positive whole number', [
+      { field: '--limit', message: 'positive whole number' },
+    ]);
   await withPool(async (pool) => {
     const rows = await recentRuns(pool, { fn: values.fn as string | undefined, limit });
     process.stdout.write(formatRuns(rows));

@@ -12,8 +12,10 @@ export function cliEnvironment(): Record<string, string | undefined> {
 }
 
 export function requireCluster(env: Record<string, string | undefined>): void {
-  if (env.KUBECONFIG !== undefined || env.KUBE_API_SERVER !== undefined || env.KUBERNETES_SERVICE_HOST !== undefined) return;
-  throw new Invalid('no Kubernetes API configured: set KUBECONFIG (or KUBE_API_SERVER and KUBE_TOKEN), or start the local stack (npm start) in this checkout', [
-    { field: 'KUBECONFIG', message: 'not set, and no local stack is running' },
-  ]);
+  if (env.KUBECONFIG !== undefined || env.KUBE_API_SERVER !== undefined || env.KUBERNETES_SERVICE_HOST !== undefined)
+    return;
+  throw new Invalid(
+    'no Kubernetes API configured: set KUBECONFIG (or KUBE_API_SERVER and KUBE_TOKEN), or start the local stack (npm start) in this checkout',
+    [{ field: 'KUBECONFIG', message: 'not set, and no local stack is running' }],
+  );
 }

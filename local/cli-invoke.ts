@@ -35,7 +35,9 @@ export function invocationBody(args: InvokeArgs): Record<string, unknown> {
   if (args.maxItems !== undefined) {
     const maxItems = Number(args.maxItems);
     if (!Number.isInteger(maxItems) || maxItems <= 0) {
-      throw new Invalid('--max-items must be a positive whole number', [{ field: '--max-items', message: 'must be a positive whole number' }]);
+      throw new Invalid('--max-items must be a positive whole number', [
+        { field: '--max-items', message: 'must be a positive whole number' },
+      ]);
     }
     body.maxItems = maxItems;
   }
@@ -56,20 +58,35 @@ export async function invokeThroughGateway(gateway: string, args: InvokeArgs): P
  * Run the function in this process against the configured database and cluster (the same
  * configuration the function reads when deployed), as a manual invocation.
  */
-export async function invokeInProcess(args: InvokeArgs, env: Record<string, string | undefined>): Promise<{ ok: boolean; text: string }> {
+export async function invokeInProcess(
+  args: InvokeArgs,
+  env: Record<string, string | undefined>,
+): Promise<{ ok: boolean; text: string }> {
   // Loaded here: the functions and their clients are most of the CLI, and only this path needs them.
-  const [{ allFunctions }, { makeDeps }] = await Promise.all([import('../functions/index.js'), import('../shared/deps.js')]);
+  const [{ allFunctions }, { makeDeps }] = await Promise.all([
+    import('../functions/index.js'),
+    import('../shared/deps.js'),
+  ]);
   const fn = allFunctions.find((candidate) => candidate.name === args.fn);
-  if (!fn) throw new Invalid(`unknown function ${args.fn}; one of ${allFunctions.map((f) => f.name).join(', ')}`, [{ field: 'fn', message: 'unknown' }]);
+  if (!fn)
+    throw new Invalid(`unknown function ${args.fn}; one of ${allFunctions.map((f) => f.name).join(', ')}`, [
+      { field: 'fn', message: 'unknown' },
+    ]);
   const parsed = fn.optionsSchema.safeParse(invocationBody(args));
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((issue) => ({ field: issue.path.join('.') || '(options)', message: issue.message }));
+    const issues = parsed.error.issues.map((issue) => ({
+      field: issue.path.join('.') || '(options)',
+      message: issue.message,
+    }));
     throw new Invalid(`invalid options: ${issues.map((i) => `${i.field}: ${i.message}`).join('; ')}`, issues);
   }
   requireCluster(env);
   const deps = makeDeps(loadConfig(env));
   try {
-    const result = await fn.handle({ kind: 'manual', callId: randomUUID(), options: parsed.data, caller: CLI_CALLER }, deps);
+    const result = await fn.handle(
+      { kind: 'manual', callId: randomUUID(), options: parsed.data, caller: CLI_CALLER },
+      deps,
+    );
     return { ok: result.outcome !== 'failed', text: JSON.stringify(result) };
   } finally {
     await deps.close();

@@ -21,13 +21,19 @@ export async function formatDeadLetters(pool: pg.Pool): Promise<string> {
   const header = ['OUTBOX ID', 'DEAD SINCE (UTC)', 'REASON', 'ATTEMPTS', 'TYPE', 'DESTINATION', 'SUBJECT', 'ERROR'];
   const lines = rows.slice(0, SHOWN).map(cells);
   const widths = header.map((title, column) => Math.max(title.length, ...lines.map((line) => line[column]!.length)));
-  const render = (line: string[]) => line.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd();
-  return [
-    '',
-    `DEAD-LETTERED EVENTS${more}: never retried until requeued (devenv-lifecycle ${REQUEUE_USAGE})`,
-    render(header),
-    ...lines.map(render),
-  ].join('\n') + '\n';
+  const render = (line: string[]) =>
+    line
+      .map((cell, column) => cell.padEnd(widths[column]!))
+      .join('  ')
+      .trimEnd();
+  return (
+    [
+      '',
+      `DEAD-LETTERED EVENTS${more}: never retried until requeued (devenv-lifecycle ${REQUEUE_USAGE})`,
+      render(header),
+      ...lines.map(render),
+    ].join('\n') + '\n'
+  );
 }
 
 function cells(row: DeadLetter): string[] {
@@ -59,7 +65,11 @@ export function parseRequeueArgs(args: string[]): RequeueSelection {
   try {
     ({ values } = parseArgs({
       args,
-      options: { all: { type: 'boolean', default: false }, id: { type: 'string', multiple: true }, 'event-id': { type: 'string', multiple: true } },
+      options: {
+        all: { type: 'boolean', default: false },
+        id: { type: 'string', multiple: true },
+        'event-id': { type: 'string', multiple: true },
+      },
       strict: true,
     }));
   } catch (err) {
@@ -72,10 +82,12 @@ export function parseRequeueArgs(args: string[]): RequeueSelection {
 
 export async function requeueDeadEvents(pool: pg.Pool, selection: RequeueSelection, now: Date): Promise<number> {
   checkSelection(selection);
-  const filter = selection.all ? {} : {
-    ...(selection.ids.length > 0 ? { ids: selection.ids } : {}),
-    ...(selection.eventIds.length > 0 ? { eventIds: selection.eventIds } : {}),
-  };
+  const filter = selection.all
+    ? {}
+    : {
+        ...(selection.ids.length > 0 ? { ids: selection.ids } : {}),
+        ...(selection.eventIds.length > 0 ? { eventIds: selection.eventIds } : {}),
+      };
   return requeueDead(pool, filter, now);
 }
 
@@ -83,7 +95,14 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function checkSelection({ all, ids, eventIds }: RequeueSelection): void {
   const chosen = ids.length > 0 || eventIds.length > 0;
-  if (all === chosen) throw new Invalid(`say which events to requeue: ${REQUEUE_USAGE}`, [{ field: 'arguments', message: 'choose --all or ids' }]);
-  if (ids.some((id) => !/^[1-9][0-9]{0,17}$/.test(id))) throw new Invalid('--id takes an outbox id (a positive whole number)', [{ field: '--id', message: 'positive whole number' }]);
-  if (eventIds.some((id) => !UUID.test(id))) throw new Invalid('--event-id takes an event id (a UUID)', [{ field: '--event-id', message: 'must be a UUID' }]);
+  if (all === chosen)
+    throw new Invalid(`say which events to requeue: ${REQUEUE_USAGE}`, [
+      { field: 'arguments', message: 'choose --all or ids' },
+    ]);
+  if (ids.some((id) => !/^[1-9][0-9]{0,17}$/.test(id)))
+    throw new Invalid('--id takes an outbox id (a positive whole number)', [
+      { field: '--id', message: 'positive whole number' },
+    ]);
+  if (eventIds.some((id) => !UUID.test(id)))
+    throw new Invalid('--event-id takes an event id (a UUID)', [{ field: '--event-id', message: 'must be a UUID' }]);
 }

@@ -20,25 +20,41 @@ export interface PreviewArgs {
 export function parsePreviewArgs(args: string[]): PreviewArgs {
   let parsed;
   try {
-    parsed = parseArgs({ args, options: { set: { type: 'string', multiple: true }, json: { type: 'boolean', default: false } }, allowPositionals: true, strict: true });
+    parsed = parseArgs({
+      args,
+      options: { set: { type: 'string', multiple: true }, json: { type: 'boolean', default: false } },
+      allowPositionals: true,
+      strict: true,
+    });
   } catch (err) {
     throw new Invalid((err as Error).message, [{ field: 'arguments', message: (err as Error).message }]);
   }
   const fn = checkFunctionName(parsed.positionals[0]);
   const sets = parsed.values.set ?? [];
-  if (sets.length === 0) throw new Invalid('preview needs at least one --set KEY=VALUE, e.g. --set GRACE_PERIOD_SECONDS=0', [{ field: '--set', message: 'required' }]);
+  if (sets.length === 0)
+    throw new Invalid('preview needs at least one --set KEY=VALUE, e.g. --set GRACE_PERIOD_SECONDS=0', [
+      { field: '--set', message: 'required' },
+    ]);
   const settings: Record<string, string> = {};
   for (const set of sets) {
     const at = set.indexOf('=');
     const key = at > 0 ? set.slice(0, at) : '';
-    if (!(key in EnvSchema.shape)) throw new Invalid(`--set ${set}: ${key ? `unknown setting ${key}` : 'must be KEY=VALUE'} (the settings are listed in the README's Configuration section)`, [{ field: '--set', message: 'unknown setting' }]);
+    if (!(key in EnvSchema.shape))
+      throw new Invalid(
+        `--set ${set}: ${key ? `unknown setting ${key}` : 'must be KEY=VALUE'} (the settings are listed in the README's Configuration section)`,
+        [{ field: '--set', message: 'unknown setting' }],
+      );
     settings[key] = set.slice(at + 1);
   }
   return { fn, settings, json: parsed.values.json === true };
 }
 
 function describe(action: PreviewedAction): string {
-  const detail = action.item ? Object.entries(action.item).map(([key, value]) => `${key}=${String(value)}`).join(' ') : `${action.entity.kind} ${action.entity.id}`;
+  const detail = action.item
+    ? Object.entries(action.item)
+        .map(([key, value]) => `${key}=${String(value)}`)
+        .join(' ')
+    : `${action.entity.kind} ${action.entity.id}`;
   return `  ${detail}: ${action.reason}`;
 }
 
@@ -49,11 +65,15 @@ function grouped(verb: string, actions: PreviewedAction[]): string[] {
 }
 
 export function formatPreview(preview: Preview, settings: Record<string, string>): string {
-  const changed = Object.entries(settings).map(([key, value]) => `${key}=${value}`).join(' ');
+  const changed = Object.entries(settings)
+    .map(([key, value]) => `${key}=${value}`)
+    .join(' ');
   const lines = [`${preview.fn} at ${preview.at} with ${changed}, compared with the current settings:`];
-  if (preview.added.length === 0 && preview.dropped.length === 0) lines.push(`no difference (${preview.unchanged} action(s) either way)`);
+  if (preview.added.length === 0 && preview.dropped.length === 0)
+    lines.push(`no difference (${preview.unchanged} action(s) either way)`);
   lines.push(...grouped('would', preview.added), ...grouped('would no longer', preview.dropped));
-  if (preview.unchanged > 0 && (preview.added.length > 0 || preview.dropped.length > 0)) lines.push(`(${preview.unchanged} action(s) the same either way)`);
+  if (preview.unchanged > 0 && (preview.added.length > 0 || preview.dropped.length > 0))
+    lines.push(`(${preview.unchanged} action(s) the same either way)`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -72,7 +92,11 @@ export async function preview(argv: string[]): Promise<void> {
   const deps = makeDeps(current);
   try {
     const result = await previewPolicy(fn, deps, changed);
-    process.stdout.write(args.json ? `${JSON.stringify({ ...result, settings: args.settings }, null, 2)}\n` : formatPreview(result, args.settings));
+    process.stdout.write(
+      args.json
+        ? `${JSON.stringify({ ...result, settings: args.settings }, null, 2)}\n`
+        : formatPreview(result, args.settings),
+    );
   } finally {
     await deps.close();
   }

@@ -2,8 +2,15 @@ import type { RunRow } from '../shared/db/queries/runs.js';
 
 /** The counters that say something (non-zero), by name, so two runs read alike. */
 function counters(counts: Record<string, unknown>): string {
-  const said = Object.entries(counts).filter(([, value]) => value !== 0 && value !== '0' && value !== null && value !== undefined);
-  return said.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([key, value]) => `${key}=${String(value)}`).join(' ') || '-';
+  const said = Object.entries(counts).filter(
+    ([, value]) => value !== 0 && value !== '0' && value !== null && value !== undefined,
+  );
+  return (
+    said
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([key, value]) => `${key}=${String(value)}`)
+      .join(' ') || '-'
+  );
 }
 
 /** Recent runs as an aligned text table, newest first. */
@@ -19,6 +26,10 @@ export function formatRuns(rows: RunRow[]): string {
     (row.error ?? '').slice(0, 60),
   ]);
   const widths = header.map((title, column) => Math.max(title.length, ...lines.map((line) => line[column]!.length)));
-  const render = (cells: string[]) => cells.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd();
+  const render = (cells: string[]) =>
+    cells
+      .map((cell, column) => cell.padEnd(widths[column]!))
+      .join('  ')
+      .trimEnd();
   return [render(header), ...lines.map(render)].join('\n') + '\n';
 }

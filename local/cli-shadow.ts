@@ -39,13 +39,21 @@ export async function buildShadowReport(pool: pg.Pool, request: ShadowReportRequ
   for (const fn of fns) {
     const window = { fn, since: request.since, until: request.until };
     const observedFrom = await firstShadowRun(pool, window);
-    const base = { fn, since: request.since.toISOString(), until: request.until.toISOString(), observedFrom: observedFrom?.toISOString() ?? null };
+    const base = {
+      fn,
+      since: request.since.toISOString(),
+      until: request.until.toISOString(),
+      observedFrom: observedFrom?.toISOString() ?? null,
+    };
     if (observedFrom === null) {
       reports.push({ ...base, compared: 0, agreed: 0, pending: 0, disagreements: [] });
       continue;
     }
     const observed = { ...window, since: observedFrom };
-    const [decisions, ended] = await Promise.all([shadowDecisions(pool, observed), endedByOthers(pool, observed, request.watchdogOlderThanMinutes)]);
+    const [decisions, ended] = await Promise.all([
+      shadowDecisions(pool, observed),
+      endedByOthers(pool, observed, request.watchdogOlderThanMinutes),
+    ]);
     reports.push({ ...base, ...judgeShadow(decisions, ended, request.until, request.toleranceSeconds) });
   }
   return reports;
@@ -67,17 +75,33 @@ function formatOne(report: FunctionShadowReport): string {
   if (report.observedFrom === null) return `${report.fn}: no shadow run between ${report.since} and ${report.until}\n`;
   const head = `${report.fn}: shadow runs from ${report.observedFrom} to ${report.until}: ${report.compared} row(s) we would have ended, ${report.agreed} agree, ${report.pending} too recent to tell, ${report.disagreements.length} disagreement(s)`;
   const lines = report.disagreements.map((d) => {
-    const ours = d.ours ? `ours: ${d.ours.action} first decided ${d.ours.firstDecidedAt} (${d.ours.decisions}x): ${d.ours.reason} ${JSON.stringify(d.ours.inputs)}` : 'ours: no decision';
+    const ours = d.ours
+      ? `ours: ${d.ours.action} first decided ${d.ours.firstDecidedAt} (${d.ours.decisions}x): ${d.ours.reason} ${JSON.stringify(d.ours.inputs)}`
+      : 'ours: no decision';
     const theirs = `theirs: ${d.theirs.status}${d.theirs.statusChangedAt ? ` since ${d.theirs.statusChangedAt}` : ''}`;
     return `  ${d.entity.kind} ${d.entity.id}: ${LABELS[d.kind]}\n    ${ours}\n    ${theirs}`;
   });
   return [head, ...lines].join('\n') + '\n';
 }
 
-export function parseShadowArgs(args: string[]): { sinceSeconds: number; toleranceSeconds: number; fn?: string; json: boolean } {
+export function parseShadowArgs(args: string[]): {
+  sinceSeconds: number;
+  toleranceSeconds: number;
+  fn?: string;
+  json: boolean;
+} {
   let parsed;
   try {
-    parsed = parseArgs({ args, options: { since: { type: 'string', default: '24h' }, fn: { type: 'string' }, tolerance: { type: 'string', default: '15m' }, json: { type: 'boolean', default: false } }, strict: true });
+    parsed = parseArgs({
+      args,
+      options: {
+        since: { type: 'string', default: '24h' },
+        fn: { type: 'string' },
+        tolerance: { type: 'string', default: '15m' },
+        json: { type: 'boolean', default: false },
+      },
+      strict: true,
+    });
   } catch (err) {
     throw new Invalid((err as Error).message, [{ field: 'arguments', message: (err as Error).message }]);
   }

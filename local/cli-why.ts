@@ -18,7 +18,10 @@ export async function why(args: string[]): Promise<void> {
   try {
     const sources = await loadTimeline(pool, id);
     // JSON.stringify: the id is shown exactly, quotes and all, and stays on the one error line.
-    if (knowsNothing(sources)) throw new NotFound(`nothing is known about ${JSON.stringify(id)}: no reservation or lab has this id and no decision names it`);
+    if (knowsNothing(sources))
+      throw new NotFound(
+        `nothing is known about ${JSON.stringify(id)}: no reservation or lab has this id and no decision names it`,
+      );
     const answer = buildWhy(sources);
     process.stdout.write(json ? `${JSON.stringify(answer, null, 2)}\n` : formatWhy(answer));
   } finally {
@@ -30,10 +33,18 @@ function parseWhyArgs(args: string[]): { json: boolean; id: string } {
   let parsed;
   try {
     // `--` lets an id that starts with a dash through.
-    parsed = parseArgs({ args, options: { json: { type: 'boolean', default: false } }, allowPositionals: true, strict: true });
+    parsed = parseArgs({
+      args,
+      options: { json: { type: 'boolean', default: false } },
+      allowPositionals: true,
+      strict: true,
+    });
   } catch (err) {
     throw new Invalid((err as Error).message, [{ field: 'arguments', message: (err as Error).message }]);
   }
-  if (parsed.positionals.length > 1) throw new Invalid(`why takes one id, got ${parsed.positionals.length} (quote an id that has spaces)`, [{ field: 'id', message: 'one id' }]);
+  if (parsed.positionals.length > 1)
+    throw new Invalid(`why takes one id, got ${parsed.positionals.length} (quote an id that has spaces)`, [
+      { field: 'id', message: 'one id' },
+    ]);
   return { json: parsed.values.json === true, id: checkWhyId(parsed.positionals[0]) };
 }

@@ -16,7 +16,8 @@ interface Command {
 const COMMANDS: Record<string, Command> = {
   invoke: {
     usage: 'invoke <fn> [--dry-run] [--max-items N] [--json JSON] [--gateway URL]',
-    summary: 'run a function: through a gateway (as faas-cli invoke does) or, without --gateway, in this process against the configured (or running local) database and cluster',
+    summary:
+      'run a function: through a gateway (as faas-cli invoke does) or, without --gateway, in this process against the configured (or running local) database and cluster',
     run: async (args) => (await import('./cli-commands.js')).invoke(args),
   },
   migrate: {
@@ -31,7 +32,8 @@ const COMMANDS: Record<string, Command> = {
   },
   why: {
     usage: 'why <reservation-id | lab-id> [--json]',
-    summary: 'what happened to one reservation or lab and why, oldest first: decisions, warnings, pod checks, teardown, snapshots, OOM kills, runs',
+    summary:
+      'what happened to one reservation or lab and why, oldest first: decisions, warnings, pod checks, teardown, snapshots, OOM kills, runs',
     run: async (args) => (await import('./cli-why.js')).why(args),
   },
   'requeue-events': {
@@ -41,22 +43,27 @@ const COMMANDS: Record<string, Command> = {
   },
   extend: {
     usage: 'extend <reservation-id> --by DURATION [--bypass-capacity]   (DURATION: 2h, 90m, 1h30m)',
-    summary: 'extend a reservation from its current deadline, under the same policy as a warning\'s link; --bypass-capacity ignores waiting reservations (logged)',
+    summary:
+      "extend a reservation from its current deadline, under the same policy as a warning's link; --bypass-capacity ignores waiting reservations (logged)",
     run: async (args) => (await import('./cli-extend.js')).extendCommand(args),
   },
   breaker: {
-    usage: 'breaker override <fn> --for DURATION --reason "..." [--by NAME] | breaker status [<fn>]   (DURATION: 30m, 1h, at most 24h)',
-    summary: 'let a function act past its blast-radius breaker for a while (recorded, expiring), or list the overrides in force',
+    usage:
+      'breaker override <fn> --for DURATION --reason "..." [--by NAME] | breaker status [<fn>]   (DURATION: 30m, 1h, at most 24h)',
+    summary:
+      'let a function act past its blast-radius breaker for a while (recorded, expiring), or list the overrides in force',
     run: async (args) => (await import('./cli-breaker.js')).breaker(args),
   },
   'shadow-report': {
     usage: 'shadow-report [--since 24h] [--fn F] [--tolerance 15m] [--json]',
-    summary: 'functions in shadow mode (SHADOW_FUNCTIONS): their decisions beside what the system still in charge did, every disagreement with both sides\' evidence',
+    summary:
+      "functions in shadow mode (SHADOW_FUNCTIONS): their decisions beside what the system still in charge did, every disagreement with both sides' evidence",
     run: async (args) => (await import('./cli-shadow.js')).shadowReport(args),
   },
   preview: {
     usage: 'preview <fn> --set KEY=VALUE… [--json]',
-    summary: 'what a function on the run kernel would do now with changed settings that it does not do with the current ones, and the reverse; changes nothing',
+    summary:
+      'what a function on the run kernel would do now with changed settings that it does not do with the current ones, and the reverse; changes nothing',
     run: async (args) => (await import('./cli-preview.js')).preview(args),
   },
   'ending-watchdog': {
@@ -66,9 +73,12 @@ const COMMANDS: Record<string, Command> = {
   },
   sim: {
     usage: 'sim <command> [--url URL]   (`sim help` lists the commands)',
-    summary: 'drive the running simulator (npm start, npm run sim): faults, pod and node failures, volume and snapshot states, execs, files, requests, reset',
+    summary:
+      'drive the running simulator (npm start, npm run sim): faults, pod and node failures, volume and snapshot states, execs, files, requests, reset',
     run: async (args) => {
-      const status = await (await import('../sim/control-cli.js')).simCommand(args, (await import('../shared/config.js')).processEnvironment(), process.cwd()); // it printed why
+      const status = await (
+        await import('../sim/control-cli.js')
+      ).simCommand(args, (await import('../shared/config.js')).processEnvironment(), process.cwd()); // it printed why
       if (status !== 0) process.exit(status);
     },
   },
@@ -108,5 +118,7 @@ runCli(async () => {
 });
 
 function unknown(name: string): Invalid {
-  return new Invalid(`unknown command ${name}; one of ${Object.keys(COMMANDS).join(', ')} (devenv-lifecycle help)`, [{ field: 'command', message: 'unknown' }]);
+  return new Invalid(`unknown command ${name}; one of ${Object.keys(COMMANDS).join(', ')} (devenv-lifecycle help)`, [
+    { field: 'command', message: 'unknown' },
+  ]);
 }

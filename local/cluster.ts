@@ -15,12 +15,26 @@ const AVAILABILITY_UPDATER = 'gpu-dev-availability-updater';
 
 export type LocalCluster =
   | { simulated: false; description: string; env: Record<string, string>; stop(): Promise<void> }
-  | { simulated: true; description: string; env: Record<string, string>; sim: Sim; kubeconfigPath: string; seedDemo(): void; stop(): Promise<void> };
+  | {
+      simulated: true;
+      description: string;
+      env: Record<string, string>;
+      sim: Sim;
+      kubeconfigPath: string;
+      seedDemo(): void;
+      stop(): Promise<void>;
+    };
 
 export async function localCluster(env: Record<string, string | undefined>, clock?: Clock): Promise<LocalCluster> {
-  const configured = env.KUBECONFIG ?? env.KUBE_API_SERVER ?? (env.KUBERNETES_SERVICE_HOST ? 'in-cluster service account' : undefined);
+  const configured =
+    env.KUBECONFIG ?? env.KUBE_API_SERVER ?? (env.KUBERNETES_SERVICE_HOST ? 'in-cluster service account' : undefined);
   if (configured !== undefined) {
-    return { simulated: false, description: `configured cluster (${configured})`, env: {}, stop: async () => undefined };
+    return {
+      simulated: false,
+      description: `configured cluster (${configured})`,
+      env: {},
+      stop: async () => undefined,
+    };
   }
   const sim = await startSim(clock ? { clock } : {});
   // The stack names this updater in its configuration, so the simulated cloud must have it.

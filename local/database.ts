@@ -16,7 +16,9 @@ export const DATA_DIR = '.data';
 
 export async function localDatabase(env: Record<string, string | undefined>): Promise<LocalDatabase> {
   if (env.DATABASE_URL || env.POSTGRES_PASSWORD) {
-    const where = env.DATABASE_URL ? redactUrl(env.DATABASE_URL) : `${env.POSTGRES_HOST ?? '(default host)'} (POSTGRES_*)`;
+    const where = env.DATABASE_URL
+      ? redactUrl(env.DATABASE_URL)
+      : `${env.POSTGRES_HOST ?? '(default host)'} (POSTGRES_*)`;
     return { description: `external PostgreSQL at ${where}`, stop: async () => undefined };
   }
   const dataDir = join(process.cwd(), DATA_DIR, 'postgres');

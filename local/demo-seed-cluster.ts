@@ -6,11 +6,27 @@ export function seedDemoCluster(sim: Sim): void {
   for (const reservation of demoReservations) {
     if (reservation.pod !== 'running' && reservation.pod !== 'oom-killed') continue;
     const name = podNameFor(reservation.id);
-    const volumes = reservation.volumeId ? [{ name: 'home', awsElasticBlockStore: { volumeID: reservation.volumeId } }] : undefined;
-    sim.kube.addPod({ name, namespace: DEMO_NAMESPACE, labels: { 'reservation-id': reservation.id }, ...(volumes && { volumes }) });
-    sim.kube.addService({ name: `${name}-ssh`, namespace: DEMO_NAMESPACE, labels: { 'reservation-id': reservation.id } });
+    const volumes = reservation.volumeId
+      ? [{ name: 'home', awsElasticBlockStore: { volumeID: reservation.volumeId } }]
+      : undefined;
+    sim.kube.addPod({
+      name,
+      namespace: DEMO_NAMESPACE,
+      labels: { 'reservation-id': reservation.id },
+      ...(volumes && { volumes }),
+    });
+    sim.kube.addService({
+      name: `${name}-ssh`,
+      namespace: DEMO_NAMESPACE,
+      labels: { 'reservation-id': reservation.id },
+    });
     if (reservation.volumeId) {
-      sim.aws.addVolume({ volumeId: reservation.volumeId, sizeGiB: 100, tags: { disk_name: reservation.diskName ?? '' }, attachedTo: name });
+      sim.aws.addVolume({
+        volumeId: reservation.volumeId,
+        sizeGiB: 100,
+        tags: { disk_name: reservation.diskName ?? '' },
+        attachedTo: name,
+      });
     }
     if (reservation.pod === 'oom-killed') sim.kube.oomKill({ namespace: DEMO_NAMESPACE, name });
   }
@@ -19,7 +35,11 @@ export function seedDemoCluster(sim: Sim): void {
       const name = `lab-${lab.id.slice(-4)}-${index}`;
       sim.kube.addPod({ name, namespace: DEMO_LAB_NAMESPACE, labels: { 'lab-id': lab.id }, containers: ['desktop'] });
     }
-    sim.kube.addService({ name: `lab-${lab.id.slice(-4)}-novnc`, namespace: DEMO_LAB_NAMESPACE, labels: { 'lab-id': lab.id } });
+    sim.kube.addService({
+      name: `lab-${lab.id.slice(-4)}-novnc`,
+      namespace: DEMO_LAB_NAMESPACE,
+      labels: { 'lab-id': lab.id },
+    });
   }
   sim.aws.addFunction('gpu-dev-availability-updater');
 }

@@ -32,10 +32,18 @@ async function insertReservation(client: pg.PoolClient, r: DemoReservation, now:
        pod_name, namespace, disk_name, ebs_volume_id, duration_hours, name)
      values ($1, $2, $3, $4, $5, $6, $4, $7, $8, $9, $10, $11, $12)`,
     [
-      r.id, r.userId, r.status, changedAt, r.status === 'active' ? changedAt : null,
+      r.id,
+      r.userId,
+      r.status,
+      changedAt,
+      r.status === 'active' ? changedAt : null,
       r.expiresInMinutes === null ? null : minutesFrom(now, r.expiresInMinutes),
-      hasPod ? podNameFor(r.id) : null, hasPod ? DEMO_NAMESPACE : null, r.diskName ?? null, r.volumeId ?? null,
-      r.expiresInMinutes === null ? 4 : (r.statusChangedMinutesAgo + r.expiresInMinutes) / 60, r.story,
+      hasPod ? podNameFor(r.id) : null,
+      hasPod ? DEMO_NAMESPACE : null,
+      r.diskName ?? null,
+      r.volumeId ?? null,
+      r.expiresInMinutes === null ? 4 : (r.statusChangedMinutesAgo + r.expiresInMinutes) / 60,
+      r.story,
     ],
   );
   if (r.diskName) {
@@ -52,7 +60,20 @@ async function insertLab(client: pg.PoolClient, lab: DemoLab, now: Date): Promis
   await client.query(
     `insert into labs (id, owner_id, status, runtime, namespace, novnc_host_port, created_at, updated_at, status_changed_at, ending_since)
      values ($1, $2, $3, 'k8s', $4, $5, $6, $7, $7, $8)`,
-    [lab.id, lab.ownerId, lab.status, DEMO_LAB_NAMESPACE, lab.novncPort, minutesFrom(changedAt, -30), changedAt, lab.status === 'ending' ? changedAt : null],
+    [
+      lab.id,
+      lab.ownerId,
+      lab.status,
+      DEMO_LAB_NAMESPACE,
+      lab.novncPort,
+      minutesFrom(changedAt, -30),
+      changedAt,
+      lab.status === 'ending' ? changedAt : null,
+    ],
   );
-  await client.query(`insert into port_reservations (lab_id, kind, port, reserved_at) values ($1, 'novnc', $2, $3)`, [lab.id, lab.novncPort, changedAt]);
+  await client.query(`insert into port_reservations (lab_id, kind, port, reserved_at) values ($1, 'novnc', $2, $3)`, [
+    lab.id,
+    lab.novncPort,
+    changedAt,
+  ]);
 }

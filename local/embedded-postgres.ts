@@ -15,7 +15,8 @@ import { freePort } from './free-port.js';
  * shutdown short, so those hooks are removed: every caller stops its server itself.
  */
 const exitHook = createRequire(import.meta.url)('async-exit-hook') as { unhookEvent(event: string): void };
-for (const event of ['exit', 'beforeExit', 'SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'message']) exitHook.unhookEvent(event);
+for (const event of ['exit', 'beforeExit', 'SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'message'])
+  exitHook.unhookEvent(event);
 
 export interface EmbeddedDatabase {
   host: string;
@@ -60,9 +61,12 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     await server.start();
   } catch (err) {
     // start() rejects with undefined when postgres exits early (port taken, stale lock file).
-    throw new Error(`embedded PostgreSQL did not start on port ${port}: ${errors.slice(-3).join(' | ') || String(err)}`, {
-      cause: err,
-    });
+    throw new Error(
+      `embedded PostgreSQL did not start on port ${port}: ${errors.slice(-3).join(' | ') || String(err)}`,
+      {
+        cause: err,
+      },
+    );
   }
   return {
     host: '127.0.0.1',

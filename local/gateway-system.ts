@@ -16,20 +16,34 @@ export interface SystemFunction {
   schedule?: string;
 }
 
-export function systemRoute(url: URL, functions: SystemFunction[], counts: Map<string, number>): HttpAnswer | undefined {
+export function systemRoute(
+  url: URL,
+  functions: SystemFunction[],
+  counts: Map<string, number>,
+): HttpAnswer | undefined {
   if (url.pathname === '/system/info') return jsonAnswer(200, INFO);
   if (url.pathname === '/system/namespaces') return jsonAnswer(200, [FUNCTION_NAMESPACE]);
   if (!url.pathname.startsWith('/system/function')) return undefined;
   const namespace = url.searchParams.get('namespace') || FUNCTION_NAMESPACE;
   if (namespace !== FUNCTION_NAMESPACE) return text(400, `namespace must be: ${FUNCTION_NAMESPACE}`);
-  if (url.pathname === '/system/functions') return jsonAnswer(200, functions.map((fn) => status(fn, counts)));
+  if (url.pathname === '/system/functions')
+    return jsonAnswer(
+      200,
+      functions.map((fn) => status(fn, counts)),
+    );
   const name = /^\/system\/function\/([^/]+)$/.exec(url.pathname)?.[1];
   const fn = functions.find((candidate) => candidate.stack.name === name);
-  return fn ? jsonAnswer(200, status(fn, counts)) : text(404, `no function named ${name ?? ''} in namespace ${FUNCTION_NAMESPACE}`);
+  return fn
+    ? jsonAnswer(200, status(fn, counts))
+    : text(404, `no function named ${name ?? ''} in namespace ${FUNCTION_NAMESPACE}`);
 }
 
 const INFO = {
-  provider: { provider: 'devenv-lifecycle local stack', orchestration: 'local', version: { release: 'local', sha: 'local' } },
+  provider: {
+    provider: 'devenv-lifecycle local stack',
+    orchestration: 'local',
+    version: { release: 'local', sha: 'local' },
+  },
   version: { release: 'local', sha: 'local', commit_message: 'devenv-lifecycle local gateway' },
   arch: process.arch === 'x64' ? 'x86_64' : process.arch,
 };

@@ -45,7 +45,10 @@ export function createGateway(options: GatewayOptions): Gateway {
   const byName = new Map(options.functions.map((fn) => [fn.name, fn]));
   const counts = new Map(options.functions.map((fn) => [fn.name, 0]));
   const background = new Set<Promise<void>>();
-  const systemFunctions = options.functions.map((fn) => ({ stack: fn.stack ?? bareEntry(fn.name), ...(fn.schedule !== undefined && { schedule: fn.schedule }) }));
+  const systemFunctions = options.functions.map((fn) => ({
+    stack: fn.stack ?? bareEntry(fn.name),
+    ...(fn.schedule !== undefined && { schedule: fn.schedule }),
+  }));
 
   const route = async (req: IncomingMessage): Promise<HttpAnswer> => {
     const url = new URL(req.url ?? '/', 'http://gateway');
@@ -54,7 +57,11 @@ export function createGateway(options: GatewayOptions): Gateway {
     const system = systemRoute(url, systemFunctions, counts);
     if (system) return system;
     const match = FUNCTION_ROUTE.exec(url.pathname);
-    if (!match) return text(404, 'not found: the gateway serves /function/<name>, /async-function/<name>, /system/*, /healthz and /metrics');
+    if (!match)
+      return text(
+        404,
+        'not found: the gateway serves /function/<name>, /async-function/<name>, /system/*, /healthz and /metrics',
+      );
     const namespace = match[3] ?? (url.searchParams.get('namespace') || FUNCTION_NAMESPACE);
     const fn = namespace === FUNCTION_NAMESPACE ? byName.get(match[2]!) : undefined;
     if (!fn) return text(404, `no function named ${match[2]!} in namespace ${namespace}`);
@@ -90,7 +97,11 @@ function bareEntry(name: string): StackFunction {
 }
 
 async function metricsAnswer(metrics: Metrics): Promise<HttpAnswer> {
-  return { status: 200, headers: { 'content-type': metrics.registry.contentType }, body: await metrics.registry.metrics() };
+  return {
+    status: 200,
+    headers: { 'content-type': metrics.registry.contentType },
+    body: await metrics.registry.metrics(),
+  };
 }
 
 function logAsync(log: Logger, fn: string, callId: string, answer: HttpAnswer): void {

@@ -24,7 +24,9 @@ export function schedulesFromStack(stackYaml: string): FunctionSchedule[] {
     if (annotations.topic !== 'cron-function') continue;
     const cron = annotations.schedule;
     if (typeof cron !== 'string' || !isValidCron(cron)) {
-      throw new Invalid(`stack.yml: function ${fn} has an invalid schedule`, [{ field: `functions.${fn}.annotations.schedule`, message: 'must be a 5-field cron expression' }]);
+      throw new Invalid(`stack.yml: function ${fn} has an invalid schedule`, [
+        { field: `functions.${fn}.annotations.schedule`, message: 'must be a 5-field cron expression' },
+      ]);
     }
     schedules.push({ fn, cron });
   }

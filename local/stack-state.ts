@@ -52,10 +52,15 @@ const CLUSTER_VARIABLES = ['KUBECONFIG', 'KUBE_API_SERVER', 'KUBERNETES_SERVICE_
  * The environment the CLI runs with: its own, plus the running stack's database when it names
  * none, and the stack's cluster (and simulated cloud) when it names no cluster.
  */
-export function withLocalStack(env: Record<string, string | undefined>, state: StackState | undefined): Record<string, string | undefined> {
+export function withLocalStack(
+  env: Record<string, string | undefined>,
+  state: StackState | undefined,
+): Record<string, string | undefined> {
   if (!state) return env;
   const adopt = (names: string[], own: string[]) =>
-    own.some((name) => env[name] !== undefined) ? {} : Object.fromEntries(Object.entries(state.env).filter(([name]) => names.includes(name)));
+    own.some((name) => env[name] !== undefined)
+      ? {}
+      : Object.fromEntries(Object.entries(state.env).filter(([name]) => names.includes(name)));
   return {
     ...adopt(['DATABASE_URL'], DATABASE_VARIABLES),
     ...adopt(CLUSTER_ENV, CLUSTER_VARIABLES),
@@ -64,4 +69,10 @@ export function withLocalStack(env: Record<string, string | undefined>, state: S
 }
 
 /** What a simulated cluster hands the functions besides the kubeconfig: the simulated EC2 and Lambda. */
-export const CLUSTER_ENV = ['KUBECONFIG', 'AWS_ENDPOINT_URL', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AVAILABILITY_UPDATER_FUNCTION_NAME'];
+export const CLUSTER_ENV = [
+  'KUBECONFIG',
+  'AWS_ENDPOINT_URL',
+  'AWS_ACCESS_KEY_ID',
+  'AWS_SECRET_ACCESS_KEY',
+  'AVAILABILITY_UPDATER_FUNCTION_NAME',
+];

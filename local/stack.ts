@@ -81,7 +81,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     OPENFAAS_GATEWAY_URL: url,
     EVENT_DELIVERY: 'openfaas',
   });
-  const deps = makeDeps(config, { ...(options.log ? { log: options.log } : {}), ...(options.clock ? { clock: options.clock } : {}) });
+  const deps = makeDeps(config, {
+    ...(options.log ? { log: options.log } : {}),
+    ...(options.clock ? { clock: options.clock } : {}),
+  });
   progress('migrations: bringing the schema up to date');
   await migrate(deps.pool);
   if (options.demo && cluster.simulated) {
@@ -108,9 +111,15 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const served = new Set(allFunctions.map((fn) => fn.name as string));
   const podWatch = options.podWatch === true ? await startLocalPodWatch(options, cluster.env, url, deps) : undefined;
   const scheduler = options.schedules
-    ? startSchedules(schedules.filter((schedule) => served.has(schedule.fn)), (fn) => void tick(url, fn, deps.log))
+    ? startSchedules(
+        schedules.filter((schedule) => served.has(schedule.fn)),
+        (fn) => void tick(url, fn, deps.log),
+      )
     : undefined;
-  const kickoff = options.demo && options.schedules && cluster.simulated ? startDemoKickoff([...served], (fn) => tick(url, fn, deps.log)) : undefined;
+  const kickoff =
+    options.demo && options.schedules && cluster.simulated
+      ? startDemoKickoff([...served], (fn) => tick(url, fn, deps.log))
+      : undefined;
   return {
     url,
     database,
@@ -140,8 +149,18 @@ function overridden(schedules: FunctionSchedule[], cron: string | undefined): Fu
 }
 
 /** The same source the cluster runs beside the gateway, pointed at this gateway; health on a free loopback port. */
-function startLocalPodWatch(options: LocalStackOptions, clusterEnv: Record<string, string>, gatewayUrl: string, deps: { clock: Clock; log: Logger }): Promise<PodWatch> {
-  const config = loadPodWatchConfig({ ...options.env, ...clusterEnv, OPENFAAS_GATEWAY_URL: gatewayUrl, POD_WATCH_PORT: '0' });
+function startLocalPodWatch(
+  options: LocalStackOptions,
+  clusterEnv: Record<string, string>,
+  gatewayUrl: string,
+  deps: { clock: Clock; log: Logger },
+): Promise<PodWatch> {
+  const config = loadPodWatchConfig({
+    ...options.env,
+    ...clusterEnv,
+    OPENFAAS_GATEWAY_URL: gatewayUrl,
+    POD_WATCH_PORT: '0',
+  });
   return startPodWatch(config, { clock: deps.clock, log: deps.log, host: '127.0.0.1' });
 }
 

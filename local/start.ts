@@ -31,8 +31,15 @@ function options(env: Record<string, string | undefined>) {
     throw new Invalid((err as Error).message, [{ field: 'arguments', message: (err as Error).message }]);
   }
   const port = Number(values.port ?? env.GATEWAY_PORT ?? 8080);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Invalid('--port / GATEWAY_PORT must be a port number', [{ field: '--port', message: 'must be 0-65535' }]);
-  return { port, demo: !values['no-demo'], podWatch: !values['no-pod-watch'], schedules: !values['no-schedules'], scheduleOverride: values.schedule };
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new Invalid('--port / GATEWAY_PORT must be a port number', [{ field: '--port', message: 'must be 0-65535' }]);
+  return {
+    port,
+    demo: !values['no-demo'],
+    podWatch: !values['no-pod-watch'],
+    schedules: !values['no-schedules'],
+    scheduleOverride: values.schedule,
+  };
 }
 
 const say = (line: string) => process.stdout.write(`[devenv-lifecycle] ${line}\n`);
@@ -41,8 +48,16 @@ runCli(async () => {
   const env = processEnvironment();
   const { scheduleOverride, ...chosen } = options(env);
   say('starting: the gateway port answers 503 until every step below is done');
-  const stack = await startLocalStack({ env, ...chosen, ...(scheduleOverride !== undefined && { scheduleOverride }), progress: (step) => say(`starting  ${step}`) });
-  const cliEnv = { ...(stack.database.url && { DATABASE_URL: stack.database.url }), ...(stack.cluster.simulated && simulatedClusterEnv(stack)) };
+  const stack = await startLocalStack({
+    env,
+    ...chosen,
+    ...(scheduleOverride !== undefined && { scheduleOverride }),
+    progress: (step) => say(`starting  ${step}`),
+  });
+  const cliEnv = {
+    ...(stack.database.url && { DATABASE_URL: stack.database.url }),
+    ...(stack.cluster.simulated && simulatedClusterEnv(stack)),
+  };
   writeStackState({ pid: process.pid, gateway: stack.url, env: cliEnv });
   banner(stack, chosen);
   await new Promise<void>((resolve) => {
@@ -66,12 +81,20 @@ function banner(stack: LocalStack, chosen: { demo: boolean; schedules: boolean }
   say(`cluster:   ${stack.cluster.description}`);
   if (stack.cluster.simulated) {
     say(`           watch it: kubectl --kubeconfig ${stack.cluster.kubeconfigPath} get pods -A -w`);
-    say(`demo:      ${chosen.demo ? 'seeded (reservations expiring in the next minutes, an OOM kill, stuck and stale ones, labs stuck in ENDING)' : 'off (--no-demo)'}`);
+    say(
+      `demo:      ${chosen.demo ? 'seeded (reservations expiring in the next minutes, an OOM kill, stuck and stale ones, labs stuck in ENDING)' : 'off (--no-demo)'}`,
+    );
   }
   say(`gateway:   ${stack.url}  functions: ${stack.functions.join(', ')}`);
-  say(`pod-watch: ${stack.podWatch ? `on (pod changes reach expire and oom-scan at once; health ${stack.podWatch.health.url}/healthz)` : 'off (--no-pod-watch): the schedules alone find pod changes'}`);
+  say(
+    `pod-watch: ${stack.podWatch ? `on (pod changes reach expire and oom-scan at once; health ${stack.podWatch.health.url}/healthz)` : 'off (--no-pod-watch): the schedules alone find pod changes'}`,
+  );
   say(`try:       curl -s -XPOST ${stack.url}/function/expire -d '{"dryRun":true}'`);
   say(`           faas-cli list --gateway ${stack.url}`);
   say('           npx devenv-lifecycle runs    (from this checkout it finds this stack by itself)');
-  say(chosen.schedules ? 'schedules: from stack.yml (UTC). Press Ctrl-C to stop.' : 'schedules: off (--no-schedules): point a cron-connector at the gateway. Press Ctrl-C to stop.');
+  say(
+    chosen.schedules
+      ? 'schedules: from stack.yml (UTC). Press Ctrl-C to stop.'
+      : 'schedules: off (--no-schedules): point a cron-connector at the gateway. Press Ctrl-C to stop.',
+  );
 }

@@ -57,7 +57,13 @@ function changesForConsumers(previous: PodJson, pod: PodJson): boolean {
  * The event for one change, or undefined when the pod is not ours, cannot be named, or (given the
  * previous state of an update) changed nothing a consumer reads.
  */
-export function podChangeEvent(type: ChangeType, pod: PodJson, policy: ChangePolicy, now: Date, previous?: PodJson): PodChangeEvent | undefined {
+export function podChangeEvent(
+  type: ChangeType,
+  pod: PodJson,
+  policy: ChangePolicy,
+  now: Date,
+  previous?: PodJson,
+): PodChangeEvent | undefined {
   const { name, namespace, uid } = pod.metadata ?? {};
   if (!name || !namespace || !uid || !isOurs(pod, policy.reservationLabel)) return undefined;
   if (type === 'MODIFIED' && previous && !changesForConsumers(previous, pod)) return undefined;

@@ -18,12 +18,34 @@ import type { KubeOptions } from '../shared/kube/index.js';
 import type { RetryPolicyOptions } from '../shared/resilience.js';
 
 const PodWatchEnv = EnvSchema.pick({
-  KUBECONFIG: true, KUBE_API_SERVER: true, KUBE_TOKEN: true, KUBERNETES_SERVICE_HOST: true, KUBE_REQUEST_TIMEOUT_MS: true, EXEC_TIMEOUT_SECONDS: true,
-  OPENFAAS_GATEWAY_URL: true, RESERVATION_NAMESPACE: true, RESERVATION_LABEL: true, LOG_LEVEL: true, LOG_HASH_SALT: true,
-  POD_WATCH_NAMESPACES: true, POD_WATCH_PORT: true, POD_WATCH_QUEUE_LIMIT: true, POD_WATCH_DELIVERY_ATTEMPTS: true,
-  DATABASE_URL: true, POSTGRES_HOST: true, POSTGRES_PORT: true, POSTGRES_USER: true, POSTGRES_PASSWORD: true, POSTGRES_DB: true, POSTGRES_SSLMODE: true,
-  DB_STATEMENT_TIMEOUT_MS: true, DB_LOCK_TIMEOUT_MS: true,
-  GRACE_PERIOD_SECONDS: true, PREPARING_TIMEOUT_MINUTES: true, QUEUE_TIMEOUT_HOURS: true, WATCHDOG_OLDER_THAN_MINUTES: true,
+  KUBECONFIG: true,
+  KUBE_API_SERVER: true,
+  KUBE_TOKEN: true,
+  KUBERNETES_SERVICE_HOST: true,
+  KUBE_REQUEST_TIMEOUT_MS: true,
+  EXEC_TIMEOUT_SECONDS: true,
+  OPENFAAS_GATEWAY_URL: true,
+  RESERVATION_NAMESPACE: true,
+  RESERVATION_LABEL: true,
+  LOG_LEVEL: true,
+  LOG_HASH_SALT: true,
+  POD_WATCH_NAMESPACES: true,
+  POD_WATCH_PORT: true,
+  POD_WATCH_QUEUE_LIMIT: true,
+  POD_WATCH_DELIVERY_ATTEMPTS: true,
+  DATABASE_URL: true,
+  POSTGRES_HOST: true,
+  POSTGRES_PORT: true,
+  POSTGRES_USER: true,
+  POSTGRES_PASSWORD: true,
+  POSTGRES_DB: true,
+  POSTGRES_SSLMODE: true,
+  DB_STATEMENT_TIMEOUT_MS: true,
+  DB_LOCK_TIMEOUT_MS: true,
+  GRACE_PERIOD_SECONDS: true,
+  PREPARING_TIMEOUT_MINUTES: true,
+  QUEUE_TIMEOUT_HOURS: true,
+  WATCHDOG_OLDER_THAN_MINUTES: true,
 }).extend({ POD_WATCH_MODE: z.enum(['watch', 'gauges']).default('watch') });
 
 const SECRET_SETTINGS = ['DATABASE_URL', 'POSTGRES_PASSWORD'];
@@ -49,15 +71,27 @@ export interface PodWatchConfig {
 
 export function loadPodWatchConfig(env: Record<string, string | undefined>): PodWatchConfig {
   const fromFiles = readSecretFiles(env.SECRETS_DIR ?? DEFAULT_SECRETS_DIR, SECRET_SETTINGS);
-  const defined = { ...fromFiles, ...Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== '')) };
+  const defined = {
+    ...fromFiles,
+    ...Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== '')),
+  };
   const parsed = PodWatchEnv.safeParse(defined);
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((issue) => ({ field: String(issue.path[0] ?? '(config)'), message: issue.message }));
-    throw new Invalid(`Invalid configuration: ${issues.map((issue) => `${issue.field}: ${issue.message}`).join('; ')}`, issues);
+    const issues = parsed.error.issues.map((issue) => ({
+      field: String(issue.path[0] ?? '(config)'),
+      message: issue.message,
+    }));
+    throw new Invalid(
+      `Invalid configuration: ${issues.map((issue) => `${issue.field}: ${issue.message}`).join('; ')}`,
+      issues,
+    );
   }
   const e = parsed.data;
   if (e.POD_WATCH_MODE === 'gauges' && !e.DATABASE_URL && !e.POSTGRES_PASSWORD) {
-    const issue = { field: 'POSTGRES_PASSWORD', message: 'POD_WATCH_MODE=gauges needs the database (POSTGRES_PASSWORD or DATABASE_URL)' };
+    const issue = {
+      field: 'POSTGRES_PASSWORD',
+      message: 'POD_WATCH_MODE=gauges needs the database (POSTGRES_PASSWORD or DATABASE_URL)',
+    };
     throw new Invalid(`Invalid configuration: ${issue.field}: ${issue.message}`, [issue]);
   }
   return {
@@ -73,7 +107,10 @@ export function loadPodWatchConfig(env: Record<string, string | undefined>): Pod
     logLevel: e.LOG_LEVEL,
     logHashSalt: e.LOG_HASH_SALT,
     // Two connections: a scrape and a /why answer at once; neither holds one for long.
-    database: e.DATABASE_URL || e.POSTGRES_PASSWORD ? { ...databaseSettings({ ...e, DB_POOL_MAX: 2 }), applicationName: 'devenv-lifecycle-pod-watch' } : undefined,
+    database:
+      e.DATABASE_URL || e.POSTGRES_PASSWORD
+        ? { ...databaseSettings({ ...e, DB_POOL_MAX: 2 }), applicationName: 'devenv-lifecycle-pod-watch' }
+        : undefined,
     fleetPolicy: {
       graceSeconds: e.GRACE_PERIOD_SECONDS,
       preparingTimeoutMinutes: e.PREPARING_TIMEOUT_MINUTES,

@@ -24,7 +24,9 @@ export interface FleetDeps {
 }
 
 export function createFleetCollector(deps: FleetDeps, policy: FleetPolicy, metrics: FleetMetrics): FleetCollector {
-  const lateness = new WarningLateness((w) => metrics.warningLateness.observe({ level: String(w.levelMinutes) }, w.latenessSeconds));
+  const lateness = new WarningLateness((w) =>
+    metrics.warningLateness.observe({ level: String(w.levelMinutes) }, w.latenessSeconds),
+  );
   let running: Promise<void> | undefined;
   const once = async () => {
     try {

@@ -30,31 +30,49 @@ export interface HealthServer {
   close(): Promise<void>;
 }
 
-export async function startHealthServer(port: number, host: string, state: HealthState, metrics: PodWatchMetrics, reads: OperatorReads = {}): Promise<HealthServer> {
+export async function startHealthServer(
+  port: number,
+  host: string,
+  state: HealthState,
+  metrics: PodWatchMetrics,
+  reads: OperatorReads = {},
+): Promise<HealthServer> {
   const server = http.createServer((req, res) => {
     // A failing scrape answers 500; it must not become an unhandled rejection that ends the process.
     const failed = { status: 500, type: 'application/json', body: JSON.stringify({ status: 'error' }) };
-    void answer(req.url ?? '/', state, metrics, reads).catch(() => failed).then(({ status, type, body }) => {
-      res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
-      res.end(body);
-    });
+    void answer(req.url ?? '/', state, metrics, reads)
+      .catch(() => failed)
+      .then(({ status, type, body }) => {
+        res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
+        res.end(body);
+      });
   });
   await new Promise<void>((resolve) => server.listen(port, host, resolve));
   const address = server.address() as AddressInfo;
   return {
     url: `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 
-async function answer(url: string, state: HealthState, metrics: PodWatchMetrics, reads: OperatorReads): Promise<Answer> {
+async function answer(
+  url: string,
+  state: HealthState,
+  metrics: PodWatchMetrics,
+  reads: OperatorReads,
+): Promise<Answer> {
   // The raw path: an id may hold an encoded slash or '?', which the URL parser would reinterpret.
   const path = url.split('?')[0]!;
   if (path.startsWith('/why/') || path === '/why') return answerWhy(reads.db, path.slice('/why/'.length), reads.log);
-  const json = (ok: boolean) => ({ status: ok ? 200 : 503, type: 'application/json', body: JSON.stringify({ status: ok ? 'ok' : 'unavailable' }) });
+  const json = (ok: boolean) => ({
+    status: ok ? 200 : 503,
+    type: 'application/json',
+    body: JSON.stringify({ status: ok ? 'ok' : 'unavailable' }),
+  });
   if (path === '/healthz') return json(state.alive());
   if (path === '/readyz') return json(state.alive() && state.ready());
   if (path === '/metrics') {

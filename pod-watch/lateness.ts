@@ -27,7 +27,8 @@ export class WarningLateness {
   async collect(db: Db): Promise<number> {
     if (this.newest === undefined) {
       this.newest = (await newestWarningSentAt(db)) ?? new Date(0);
-      for (const row of await warningsSentAfter(db, this.windowStart(), LATENESS_READ_LIMIT)) this.counted.set(row.key, row.sentAt.getTime());
+      for (const row of await warningsSentAfter(db, this.windowStart(), LATENESS_READ_LIMIT))
+        this.counted.set(row.key, row.sentAt.getTime());
       return 0;
     }
     let observed = 0;

@@ -17,7 +17,13 @@ async function main(): Promise<number> {
     process.once('SIGTERM', () => resolve(0));
     process.once('SIGINT', () => resolve(0));
   });
-  const code = await Promise.race([stopped, watch.source.done.then(() => 0, () => 1)]);
+  const code = await Promise.race([
+    stopped,
+    watch.source.done.then(
+      () => 0,
+      () => 1,
+    ),
+  ]);
   await watch.stop(DRAIN_MS);
   return code;
 }

@@ -24,12 +24,41 @@ export function createPodWatchMetrics(): PodWatchMetrics {
   const registers = [registry];
   return {
     registry,
-    changes: new Counter({ name: `${PREFIX}changes_total`, help: 'Pod changes seen, by kind and whether they were emitted', labelNames: ['change', 'emitted'], registers }),
-    deliveries: new Counter({ name: `${PREFIX}deliveries_total`, help: 'Events handed to a consumer, by outcome', labelNames: ['consumer', 'outcome'], registers }),
-    deliveryRetries: new Counter({ name: `${PREFIX}delivery_retries_total`, help: 'Delivery attempts after the first', labelNames: ['consumer'], registers }),
-    dropped: new Counter({ name: `${PREFIX}dropped_total`, help: 'Events dropped because the delivery queue was full', registers }),
+    changes: new Counter({
+      name: `${PREFIX}changes_total`,
+      help: 'Pod changes seen, by kind and whether they were emitted',
+      labelNames: ['change', 'emitted'],
+      registers,
+    }),
+    deliveries: new Counter({
+      name: `${PREFIX}deliveries_total`,
+      help: 'Events handed to a consumer, by outcome',
+      labelNames: ['consumer', 'outcome'],
+      registers,
+    }),
+    deliveryRetries: new Counter({
+      name: `${PREFIX}delivery_retries_total`,
+      help: 'Delivery attempts after the first',
+      labelNames: ['consumer'],
+      registers,
+    }),
+    dropped: new Counter({
+      name: `${PREFIX}dropped_total`,
+      help: 'Events dropped because the delivery queue was full',
+      registers,
+    }),
     queueDepth: new Gauge({ name: `${PREFIX}queue_depth`, help: 'Events waiting or in delivery', registers }),
-    watchErrors: new Counter({ name: `${PREFIX}watch_errors_total`, help: 'Watch interruptions survived', labelNames: ['namespace'], registers }),
-    lists: new Counter({ name: `${PREFIX}lists_total`, help: 'Full lists (start, and after 410 Gone)', labelNames: ['namespace'], registers }),
+    watchErrors: new Counter({
+      name: `${PREFIX}watch_errors_total`,
+      help: 'Watch interruptions survived',
+      labelNames: ['namespace'],
+      registers,
+    }),
+    lists: new Counter({
+      name: `${PREFIX}lists_total`,
+      help: 'Full lists (start, and after 410 Gone)',
+      labelNames: ['namespace'],
+      registers,
+    }),
   };
 }

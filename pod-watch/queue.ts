@@ -45,11 +45,14 @@ export class DeliveryQueue<T> {
       const item = this.waiting.shift()!;
       this.active += 1;
       // send() reports its own failures; a rejection here is a bug in it, and must not stop the queue.
-      void this.options.send(item).catch(() => undefined).finally(() => {
-        this.active -= 1;
-        this.pump();
-        if (this.depth === 0) this.idle.splice(0).forEach((resolve) => resolve());
-      });
+      void this.options
+        .send(item)
+        .catch(() => undefined)
+        .finally(() => {
+          this.active -= 1;
+          this.pump();
+          if (this.depth === 0) this.idle.splice(0).forEach((resolve) => resolve());
+        });
     }
   }
 }

@@ -34,12 +34,24 @@ export interface PodWatch {
 }
 
 export async function startPodWatch(config: PodWatchConfig, overrides: PodWatchOverrides = {}): Promise<PodWatch> {
-  const log = (overrides.log ?? createLogger({ level: config.logLevel, hashSalt: config.logHashSalt })).child({ component: 'pod-watch' });
+  const log = (overrides.log ?? createLogger({ level: config.logLevel, hashSalt: config.logHashSalt })).child({
+    component: 'pod-watch',
+  });
   const metrics = createPodWatchMetrics();
-  const source = config.mode === 'gauges' ? noSource() : startPodWatchSource(
-    { kube: createKube(config.kube), clock: overrides.clock ?? systemClock, log, metrics },
-    { namespaces: config.namespaces, reservationLabel: config.reservationLabel, gatewayUrl: config.gatewayUrl, retry: config.retry, queueLimit: config.queueLimit, concurrency: config.concurrency },
-  );
+  const source =
+    config.mode === 'gauges'
+      ? noSource()
+      : startPodWatchSource(
+          { kube: createKube(config.kube), clock: overrides.clock ?? systemClock, log, metrics },
+          {
+            namespaces: config.namespaces,
+            reservationLabel: config.reservationLabel,
+            gatewayUrl: config.gatewayUrl,
+            retry: config.retry,
+            queueLimit: config.queueLimit,
+            concurrency: config.concurrency,
+          },
+        );
   let failed = false;
   source.done.catch((err: unknown) => {
     failed = true;
@@ -47,22 +59,39 @@ export async function startPodWatch(config: PodWatchConfig, overrides: PodWatchO
   });
   const clock = overrides.clock ?? systemClock;
   const db = config.database && createPool(config.database);
-  const fleet = db && createFleetCollector({ db, clock, log }, config.fleetPolicy, createFleetMetrics(metrics.registry));
-  const health = await startHealthServer(config.port, overrides.host ?? '0.0.0.0', { alive: () => !failed, ready: source.ready, depth: source.depth }, metrics, { db, fleet, log });
+  const fleet =
+    db && createFleetCollector({ db, clock, log }, config.fleetPolicy, createFleetMetrics(metrics.registry));
+  const health = await startHealthServer(
+    config.port,
+    overrides.host ?? '0.0.0.0',
+    { alive: () => !failed, ready: source.ready, depth: source.depth },
+    metrics,
+    { db, fleet, log },
+  );
   // The origin only: a gateway URL may carry credentials.
   let stopping: Promise<void> | undefined;
   if (config.mode === 'gauges') log.info({ health: health.url }, 'fleet gauges exporter started (no pod watch)');
-  else log.info({ namespaces: config.namespaces, gateway: new URL(config.gatewayUrl).origin, health: health.url, fleetGauges: db !== undefined }, 'pod watch started');
+  else
+    log.info(
+      {
+        namespaces: config.namespaces,
+        gateway: new URL(config.gatewayUrl).origin,
+        health: health.url,
+        fleetGauges: db !== undefined,
+      },
+      'pod watch started',
+    );
   return {
     source,
     health,
     metrics,
     // Idempotent: the local stack stops it on the way out even when a test already did.
-    stop: (drainMs) => (stopping ??= (async () => {
-      await source.stop(drainMs);
-      await health.close();
-      await db?.end();
-    })()),
+    stop: (drainMs) =>
+      (stopping ??= (async () => {
+        await source.stop(drainMs);
+        await health.close();
+        await db?.end();
+      })()),
   };
 }
 

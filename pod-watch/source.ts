@@ -63,20 +63,22 @@ export function startPodWatchSource(deps: SourceDeps, options: SourceOptions): P
     if (!event) return;
     queue.push(event);
   };
-  const watches = options.namespaces.map((namespace) => deps.kube.watchPods({
-    namespace,
-    labelSelector: options.reservationLabel,
-    onEvent,
-    onError: (err) => {
-      metrics.watchErrors.inc({ namespace });
-      log.warn({ err, namespace }, 'pod watch interrupted; resuming');
-    },
-    onListed: () => {
-      listed.add(namespace);
-      metrics.lists.inc({ namespace });
-    },
-    signal: abort.signal,
-  }));
+  const watches = options.namespaces.map((namespace) =>
+    deps.kube.watchPods({
+      namespace,
+      labelSelector: options.reservationLabel,
+      onEvent,
+      onError: (err) => {
+        metrics.watchErrors.inc({ namespace });
+        log.warn({ err, namespace }, 'pod watch interrupted; resuming');
+      },
+      onListed: () => {
+        listed.add(namespace);
+        metrics.lists.inc({ namespace });
+      },
+      signal: abort.signal,
+    }),
+  );
   const done = Promise.all(watches).then(() => undefined);
   done.catch(() => abort.abort()); // one namespace failing for good stops the others; the process restarts
   return {
@@ -94,10 +96,16 @@ export function startPodWatchSource(deps: SourceDeps, options: SourceOptions): P
 async function send(deps: SourceDeps, options: EmitOptions, event: PodChangeEvent): Promise<void> {
   const outcomes = await emitToConsumers(event, options);
   for (const outcome of outcomes) {
-    deps.metrics.deliveries.inc({ consumer: outcome.consumer, outcome: outcome.error === undefined ? 'delivered' : 'failed' });
+    deps.metrics.deliveries.inc({
+      consumer: outcome.consumer,
+      outcome: outcome.error === undefined ? 'delivered' : 'failed',
+    });
     if (outcome.attempts > 1) deps.metrics.deliveryRetries.inc({ consumer: outcome.consumer }, outcome.attempts - 1);
     if (outcome.error !== undefined) {
-      deps.log.warn({ eventId: event.id, subject: event.subject, consumer: outcome.consumer, error: outcome.error }, 'event not delivered; the scheduled scan will catch up');
+      deps.log.warn(
+        { eventId: event.id, subject: event.subject, consumer: outcome.consumer, error: outcome.error },
+        'event not delivered; the scheduled scan will catch up',
+      );
     }
   }
 }

@@ -30,13 +30,25 @@ export async function answerWhy(db: Db | undefined, encoded: string, log?: Logge
     const detail = err instanceof Invalid ? err.message : 'the id is not valid percent-encoded UTF-8';
     return problem(400, 'invalid-input', 'Invalid id', detail);
   }
-  if (!db) return problem(503, 'not-configured', 'No database', 'pod-watch has no database configured (DATABASE_URL or POSTGRES_PASSWORD)');
+  if (!db)
+    return problem(
+      503,
+      'not-configured',
+      'No database',
+      'pod-watch has no database configured (DATABASE_URL or POSTGRES_PASSWORD)',
+    );
   try {
     const sources = await loadTimeline(db, id);
-    if (knowsNothing(sources)) return problem(404, 'not-found', 'Nothing known', 'no reservation or lab has this id and no decision names it');
+    if (knowsNothing(sources))
+      return problem(404, 'not-found', 'Nothing known', 'no reservation or lab has this id and no decision names it');
     return { status: 200, type: 'application/json; charset=utf-8', body: JSON.stringify(buildWhy(sources)) };
   } catch (err) {
     log?.warn({ err }, 'why: the database could not be read');
-    return problem(503, 'temporarily-unavailable', 'Temporarily unavailable', 'the database could not be read; retry later');
+    return problem(
+      503,
+      'temporarily-unavailable',
+      'Temporarily unavailable',
+      'the database could not be read; retry later',
+    );
   }
 }

@@ -51,7 +51,12 @@ export function makeDeps(config: Config, overrides: DepsOverrides = {}): Deps {
   const log = overrides.log ?? createLogger({ level: config.logLevel, hashSalt: config.logHashSalt });
   const metrics = overrides.metrics ?? createMetrics();
   const pool = overrides.pool ?? createPool(config.database);
-  const awsOptions = { region: config.aws.region, endpoint: config.aws.endpoint, credentials: config.aws.credentials, requestTimeoutMs: config.aws.requestTimeoutMs };
+  const awsOptions = {
+    region: config.aws.region,
+    endpoint: config.aws.endpoint,
+    credentials: config.aws.credentials,
+    requestTimeoutMs: config.aws.requestTimeoutMs,
+  };
   const run: RunServices = {
     pool,
     clock,

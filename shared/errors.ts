@@ -22,7 +22,11 @@ export class Conflict extends AppError {}
 export class Fatal extends AppError {}
 
 export class Transient extends AppError {
-  constructor(message: string, readonly retryAfterMs?: number, options?: ErrorOptions) {
+  constructor(
+    message: string,
+    readonly retryAfterMs?: number,
+    options?: ErrorOptions,
+  ) {
     super(message, options);
   }
 }
@@ -34,7 +38,11 @@ export interface InvalidIssue {
 }
 
 export class Invalid extends AppError {
-  constructor(message: string, readonly issues: InvalidIssue[] = [], options?: ErrorOptions) {
+  constructor(
+    message: string,
+    readonly issues: InvalidIssue[] = [],
+    options?: ErrorOptions,
+  ) {
     super(message, options);
   }
 }

@@ -64,6 +64,10 @@ export function hashIdentity(value: unknown, salt: string): string {
   if (value === null || value === undefined) return String(value);
   // node:crypto is loaded on the first identity hashed, not at start-up, where it would cost a
   // sixth of what starting Node costs (a bundled function's cold start, build/bundle.ts).
-  const digest = process.getBuiltinModule('node:crypto').createHash('sha256').update(`${salt}:${String(value)}`).digest('hex');
+  const digest = process
+    .getBuiltinModule('node:crypto')
+    .createHash('sha256')
+    .update(`${salt}:${String(value)}`)
+    .digest('hex');
   return `h:${digest.slice(0, 12)}`;
 }

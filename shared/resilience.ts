@@ -58,7 +58,12 @@ function isRetryable(options: RetryPolicyOptions): (err: Error) => boolean {
   return (err) => isTimeout(err) || (isTransient(err) && (err.retryAfterMs ?? 0) <= options.maxDelayMs);
 }
 
-const minimums: Record<keyof RetryPolicyOptions, number> = { maxAttempts: 1, initialDelayMs: 0, maxDelayMs: 0, callTimeoutMs: 1 };
+const minimums: Record<keyof RetryPolicyOptions, number> = {
+  maxAttempts: 1,
+  initialDelayMs: 0,
+  maxDelayMs: 0,
+  callTimeoutMs: 1,
+};
 
 function assertSensible(options: RetryPolicyOptions): void {
   for (const [name, minimum] of Object.entries(minimums) as [keyof RetryPolicyOptions, number][]) {
@@ -117,7 +122,8 @@ export async function mapWithConcurrency<T, R>(
   limit: number,
   fn: (item: T, index: number) => Promise<R>,
 ): Promise<PromiseSettledResult<R>[]> {
-  if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`concurrency limit must be an integer >= 1, got ${limit}`);
+  if (!Number.isInteger(limit) || limit < 1)
+    throw new RangeError(`concurrency limit must be an integer >= 1, got ${limit}`);
   const run = pLimit(limit);
   return Promise.allSettled(items.map((item, index) => run(() => fn(item, index))));
 }

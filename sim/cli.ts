@@ -11,11 +11,18 @@ import { parseArgs } from 'node:util';
 const usage = 'usage: npm run sim -- [--port N] [--host 127.0.0.1]';
 
 function parseOptions(argv: string[]): { port: number; host: string } {
-  const { values } = parseArgs({ args: argv, options: { port: { type: 'string' }, host: { type: 'string' } }, strict: true, allowPositionals: false });
+  const { values } = parseArgs({
+    args: argv,
+    options: { port: { type: 'string' }, host: { type: 'string' } },
+    strict: true,
+    allowPositionals: false,
+  });
   const port = Number(values.port ?? '0');
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be an integer from 0 to 65535, got "${values.port}"`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new Error(`--port must be an integer from 0 to 65535, got "${values.port}"`);
   const host = values.host ?? '127.0.0.1';
-  if (!/^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(host)) throw new Error(`--host must be a loopback address, got "${host}"`);
+  if (!/^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(host))
+    throw new Error(`--host must be a loopback address, got "${host}"`);
   return { port, host };
 }
 
@@ -46,10 +53,13 @@ async function main(): Promise<void> {
   console.log(`control API: ${sim.url}/_sim/   (try: npm run sim -- state)`);
   const stop = (signal: string) => {
     console.log(`${signal}: stopping`);
-    sim.close().then(() => process.exit(0), (err: unknown) => {
-      console.error('sim: failed to stop cleanly:', err);
-      process.exit(1);
-    });
+    sim.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        console.error('sim: failed to stop cleanly:', err);
+        process.exit(1);
+      },
+    );
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

@@ -24,12 +24,31 @@ export const simUsage = `usage: devenv-lifecycle sim <command> [--url URL]
 class UsageError extends Error {}
 
 const options = {
-  url: { type: 'string' }, path: { type: 'string' }, 'path-regex': { type: 'string' }, method: { type: 'string' },
-  status: { type: 'string' }, 'aws-error': { type: 'string' }, 'retry-after': { type: 'string' }, reset: { type: 'boolean' },
-  'drop-watch': { type: 'boolean' }, 'delay-ms': { type: 'string' }, 'for-seconds': { type: 'string' }, count: { type: 'string' },
-  probability: { type: 'string' }, label: { type: 'string' }, service: { type: 'string' }, action: { type: 'string' },
-  times: { type: 'string' }, kind: { type: 'string' }, code: { type: 'string' }, container: { type: 'string' },
-  reason: { type: 'string' }, message: { type: 'string' }, dir: { type: 'string' }, pod: { type: 'string' }, limit: { type: 'string' },
+  url: { type: 'string' },
+  path: { type: 'string' },
+  'path-regex': { type: 'string' },
+  method: { type: 'string' },
+  status: { type: 'string' },
+  'aws-error': { type: 'string' },
+  'retry-after': { type: 'string' },
+  reset: { type: 'boolean' },
+  'drop-watch': { type: 'boolean' },
+  'delay-ms': { type: 'string' },
+  'for-seconds': { type: 'string' },
+  count: { type: 'string' },
+  probability: { type: 'string' },
+  label: { type: 'string' },
+  service: { type: 'string' },
+  action: { type: 'string' },
+  times: { type: 'string' },
+  kind: { type: 'string' },
+  code: { type: 'string' },
+  container: { type: 'string' },
+  reason: { type: 'string' },
+  message: { type: 'string' },
+  dir: { type: 'string' },
+  pod: { type: 'string' },
+  limit: { type: 'string' },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>['values'];
@@ -43,7 +62,9 @@ export function simUrl(flag: string | undefined, env: Record<string, string | un
   try {
     text = readFileSync(kubeconfig, 'utf8');
   } catch {
-    throw new UsageError(`no simulator found: ${kubeconfig} does not exist (start one with npm start or npm run sim, or pass --url)`);
+    throw new UsageError(
+      `no simulator found: ${kubeconfig} does not exist (start one with npm start or npm run sim, or pass --url)`,
+    );
   }
   const server = /server:\s*(\S+)/.exec(text)?.[1];
   if (!server) throw new UsageError(`${kubeconfig} names no server`);
@@ -68,39 +89,75 @@ function need(value: string | undefined, what: string): string {
   return value;
 }
 
-interface Call { method: 'GET' | 'POST' | 'DELETE'; path: string; body?: object }
+interface Call {
+  method: 'GET' | 'POST' | 'DELETE';
+  path: string;
+  body?: object;
+}
 
 function faultAdd(v: Values): Call {
   const body = {
-    ...(v.path !== undefined && { path: v.path }), ...(v['path-regex'] !== undefined && { pathRegex: v['path-regex'] }),
-    ...(v.method !== undefined && { method: v.method }), ...(v['aws-error'] !== undefined && { awsErrorCode: v['aws-error'] }),
-    ...(v.reset && { reset: true }), ...(v['drop-watch'] && { dropWatch: true }), ...(v.label !== undefined && { label: v.label }),
-    status: num(v.status, 'status'), retryAfterSeconds: num(v['retry-after'], 'retry-after'), delayMs: num(v['delay-ms'], 'delay-ms'),
-    forSeconds: num(v['for-seconds'], 'for-seconds'), count: num(v.count, 'count'), probability: num(v.probability, 'probability'),
+    ...(v.path !== undefined && { path: v.path }),
+    ...(v['path-regex'] !== undefined && { pathRegex: v['path-regex'] }),
+    ...(v.method !== undefined && { method: v.method }),
+    ...(v['aws-error'] !== undefined && { awsErrorCode: v['aws-error'] }),
+    ...(v.reset && { reset: true }),
+    ...(v['drop-watch'] && { dropWatch: true }),
+    ...(v.label !== undefined && { label: v.label }),
+    status: num(v.status, 'status'),
+    retryAfterSeconds: num(v['retry-after'], 'retry-after'),
+    delayMs: num(v['delay-ms'], 'delay-ms'),
+    forSeconds: num(v['for-seconds'], 'for-seconds'),
+    count: num(v.count, 'count'),
+    probability: num(v.probability, 'probability'),
   };
-  if (v.path === undefined && v['path-regex'] === undefined) throw new UsageError('fault add needs --path or --path-regex');
+  if (v.path === undefined && v['path-regex'] === undefined)
+    throw new UsageError('fault add needs --path or --path-regex');
   return { method: 'POST', path: 'faults', body };
 }
 
 function awsFaultAdd(v: Values): Call {
   const kind = need(v.kind, '--kind');
-  const fault = { kind, ...(v.code !== undefined && { code: v.code }), status: num(v.status, 'status'), delayMs: num(v['delay-ms'], 'delay-ms') };
-  return { method: 'POST', path: 'aws-faults', body: { service: need(v.service, '--service'), ...(v.action !== undefined && { action: v.action }), times: num(v.times, 'times'), fault } };
+  const fault = {
+    kind,
+    ...(v.code !== undefined && { code: v.code }),
+    status: num(v.status, 'status'),
+    delayMs: num(v['delay-ms'], 'delay-ms'),
+  };
+  return {
+    method: 'POST',
+    path: 'aws-faults',
+    body: {
+      service: need(v.service, '--service'),
+      ...(v.action !== undefined && { action: v.action }),
+      times: num(v.times, 'times'),
+      fault,
+    },
+  };
 }
 
 function podCall(v: Values, action: string | undefined, ref: string | undefined, extra: string | undefined): Call {
   const base = podPath(ref);
   switch (action) {
-    case 'oom-kill': return { method: 'POST', path: `${base}/oom-kill`, body: { container: v.container } };
-    case 'evict': return { method: 'POST', path: `${base}/evict` };
-    case 'fail': return { method: 'POST', path: `${base}/fail`, body: { reason: need(v.reason, '--reason'), message: v.message } };
-    case 'phase': return { method: 'POST', path: `${base}/phase`, body: { phase: need(extra, 'PHASE') } };
-    case 'delete-behind-our-back': return { method: 'POST', path: `${base}/delete-behind-our-back` };
+    case 'oom-kill':
+      return { method: 'POST', path: `${base}/oom-kill`, body: { container: v.container } };
+    case 'evict':
+      return { method: 'POST', path: `${base}/evict` };
+    case 'fail':
+      return { method: 'POST', path: `${base}/fail`, body: { reason: need(v.reason, '--reason'), message: v.message } };
+    case 'phase':
+      return { method: 'POST', path: `${base}/phase`, body: { phase: need(extra, 'PHASE') } };
+    case 'delete-behind-our-back':
+      return { method: 'POST', path: `${base}/delete-behind-our-back` };
     case 'files': {
-      const query = new URLSearchParams({ dir: v.dir ?? '/home/dev', ...(v.container !== undefined && { container: v.container }) });
+      const query = new URLSearchParams({
+        dir: v.dir ?? '/home/dev',
+        ...(v.container !== undefined && { container: v.container }),
+      });
       return { method: 'GET', path: `${base}/files?${query.toString()}` };
     }
-    default: throw new UsageError(`unknown pod action "${action ?? ''}"`);
+    default:
+      throw new UsageError(`unknown pod action "${action ?? ''}"`);
   }
 }
 
@@ -109,42 +166,60 @@ export function callFor(positionals: string[], v: Values): Call {
   const [command, sub, x, y] = positionals;
   const limit = v.limit !== undefined ? `?limit=${num(v.limit, 'limit')}` : '';
   switch (command) {
-    case 'state': return { method: 'GET', path: 'state' };
+    case 'state':
+      return { method: 'GET', path: 'state' };
     case 'fault':
       if (sub === 'add') return faultAdd(v);
       if (sub === 'list') return { method: 'GET', path: 'faults' };
-      if (sub === 'clear') return { method: 'DELETE', path: `faults${v.label !== undefined ? `?label=${encodeURIComponent(v.label)}` : ''}` };
+      if (sub === 'clear')
+        return {
+          method: 'DELETE',
+          path: `faults${v.label !== undefined ? `?label=${encodeURIComponent(v.label)}` : ''}`,
+        };
       break;
     case 'aws-fault':
       if (sub === 'add') return awsFaultAdd(v);
       if (sub === 'clear') return { method: 'DELETE', path: 'aws-faults' };
       break;
-    case 'pod': return podCall(v, sub, x, y);
+    case 'pod':
+      return podCall(v, sub, x, y);
     case 'node':
-      if (sub === 'lose' || sub === 'restore') return { method: 'POST', path: `nodes/${encodeURIComponent(need(x, 'NODE'))}/${sub}` };
+      if (sub === 'lose' || sub === 'restore')
+        return { method: 'POST', path: `nodes/${encodeURIComponent(need(x, 'NODE'))}/${sub}` };
       break;
     case 'volume':
-      if (sub === 'state' || sub === 'attachment') return { method: 'POST', path: `volumes/${need(x, 'VOL-ID')}/${sub}`, body: { state: need(y, 'STATE') } };
+      if (sub === 'state' || sub === 'attachment')
+        return { method: 'POST', path: `volumes/${need(x, 'VOL-ID')}/${sub}`, body: { state: need(y, 'STATE') } };
       break;
     case 'snapshot':
-      if (sub === 'state') return { method: 'POST', path: `snapshots/${need(x, 'SNAP-ID')}/state`, body: { state: need(y, 'STATE') } };
+      if (sub === 'state')
+        return { method: 'POST', path: `snapshots/${need(x, 'SNAP-ID')}/state`, body: { state: need(y, 'STATE') } };
       break;
     case 'execs': {
       if (v.pod === undefined) return { method: 'GET', path: 'execs' };
       const [namespace, pod] = podPath(v.pod).split('/').slice(1);
       return { method: 'GET', path: `execs?namespace=${namespace}&pod=${pod}` };
     }
-    case 'broadcasts': return { method: 'GET', path: 'broadcasts' };
-    case 'requests': return { method: 'GET', path: `requests${limit}` };
-    case 'aws-calls': return { method: 'GET', path: `aws-calls${limit}` };
-    case 'reset': return { method: 'POST', path: 'reset' };
-    default: break;
+    case 'broadcasts':
+      return { method: 'GET', path: 'broadcasts' };
+    case 'requests':
+      return { method: 'GET', path: `requests${limit}` };
+    case 'aws-calls':
+      return { method: 'GET', path: `aws-calls${limit}` };
+    case 'reset':
+      return { method: 'POST', path: 'reset' };
+    default:
+      break;
   }
   throw new UsageError(`unknown command "${positionals.join(' ')}"`);
 }
 
 /** Runs one control command; returns the exit status (0 done, 1 refused by the simulator, 2 bad input). */
-export async function simCommand(args: string[], env: Record<string, string | undefined>, cwd: string): Promise<number> {
+export async function simCommand(
+  args: string[],
+  env: Record<string, string | undefined>,
+  cwd: string,
+): Promise<number> {
   try {
     const { values, positionals } = parseArgs({ args, options, allowPositionals: true, strict: true });
     if (positionals.length === 0 || positionals[0] === 'help') {
@@ -158,7 +233,9 @@ export async function simCommand(args: string[], env: Record<string, string | un
       ...(call.body && { body: JSON.stringify(call.body), headers: { 'content-type': 'application/json' } }),
       signal: AbortSignal.timeout(10_000),
     }).catch((err: unknown) => {
-      throw new UsageError(`the simulator at ${base} does not answer (${err instanceof Error ? err.message : String(err)}); is npm start running?`);
+      throw new UsageError(
+        `the simulator at ${base} does not answer (${err instanceof Error ? err.message : String(err)}); is npm start running?`,
+      );
     });
     const text = await res.text();
     (res.ok ? process.stdout : process.stderr).write(`${text}\n`);

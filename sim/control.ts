@@ -7,7 +7,14 @@
  */
 import type http from 'node:http';
 import type { Clock } from '../shared/clock.js';
-import type { AwsFault, AwsFaultRule, AwsSim, SimAttachmentState, SimSnapshotState, SimVolumeState } from './aws/index.js';
+import type {
+  AwsFault,
+  AwsFaultRule,
+  AwsSim,
+  SimAttachmentState,
+  SimSnapshotState,
+  SimVolumeState,
+} from './aws/index.js';
 import type { FaultRule, Faults } from './faults.js';
 import type { KubeScenario } from './kube/index.js';
 import type { PodPhase } from './kube/pod-status.js';
@@ -26,7 +33,10 @@ export interface ControlParts {
 type Json = Record<string, unknown>;
 
 class ControlError extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -86,7 +96,8 @@ const optionalNumber = (body: Json, field: string): number | undefined => {
 };
 
 function oneOf<T extends string>(value: string, allowed: readonly T[], what: string): T {
-  if (!(allowed as readonly string[]).includes(value)) throw new ControlError(400, `${what} must be one of ${allowed.join(', ')}; got "${value}"`);
+  if (!(allowed as readonly string[]).includes(value))
+    throw new ControlError(400, `${what} must be one of ${allowed.join(', ')}; got "${value}"`);
   return value as T;
 }
 
@@ -114,26 +125,45 @@ export function faultRuleFrom(body: Json, now: Date): FaultRule {
 function awsFaultRuleFrom(body: Json): AwsFaultRule {
   const service = oneOf(text(body, 'service'), ['ec2', 'lambda'] as const, 'service');
   const fault = (typeof body.fault === 'object' && body.fault !== null ? body.fault : {}) as Json;
-  const kind = oneOf(text(fault, 'kind'), ['throttle', 'error', 'reset', 'lose-response', 'delay'] as const, 'fault.kind');
-  const built: AwsFault = kind === 'error' ? { kind, status: optionalNumber(fault, 'status') ?? 400, code: text(fault, 'code') }
-    : kind === 'delay' ? { kind, delayMs: optionalNumber(fault, 'delayMs') ?? 1000 }
-      : { kind };
+  const kind = oneOf(
+    text(fault, 'kind'),
+    ['throttle', 'error', 'reset', 'lose-response', 'delay'] as const,
+    'fault.kind',
+  );
+  const built: AwsFault =
+    kind === 'error'
+      ? { kind, status: optionalNumber(fault, 'status') ?? 400, code: text(fault, 'code') }
+      : kind === 'delay'
+        ? { kind, delayMs: optionalNumber(fault, 'delayMs') ?? 1000 }
+        : { kind };
   const times = optionalNumber(body, 'times');
-  return { service, ...(typeof body.action === 'string' && { action: body.action }), ...(times !== undefined && { times }), fault: built };
+  return {
+    service,
+    ...(typeof body.action === 'string' && { action: body.action }),
+    ...(times !== undefined && { times }),
+    fault: built,
+  };
 }
 
 function state(parts: ControlParts): Json {
   const pods = parts.kube.list('pods').map((pod) => {
     const status = pod.status as { phase?: string; containerStatuses?: { restartCount: number }[] };
     return {
-      pod: `${pod.metadata.namespace}/${pod.metadata.name}`, phase: status.phase, node: (pod.spec as { nodeName?: string }).nodeName,
+      pod: `${pod.metadata.namespace}/${pod.metadata.name}`,
+      phase: status.phase,
+      node: (pod.spec as { nodeName?: string }).nodeName,
       restarts: (status.containerStatuses ?? []).reduce((n, c) => n + c.restartCount, 0),
       ...(pod.metadata.deletionTimestamp !== undefined && { terminatingUntil: pod.metadata.deletionTimestamp }),
     };
   });
   return {
-    now: parts.clock.now(), pods, nodes: parts.kube.list('nodes').map((n) => n.metadata.name), lostNodes: parts.kube.lostNodes(),
-    volumes: parts.aws.volumes(), snapshots: parts.aws.snapshots(), faults: parts.faults.active().map(describeRule),
+    now: parts.clock.now(),
+    pods,
+    nodes: parts.kube.list('nodes').map((n) => n.metadata.name),
+    lostNodes: parts.kube.lostNodes(),
+    volumes: parts.aws.volumes(),
+    snapshots: parts.aws.snapshots(),
+    faults: parts.faults.active().map(describeRule),
   };
 }
 
@@ -141,17 +171,31 @@ function describeRule({ rule, label, left }: { rule: FaultRule; label: string; l
   return { ...rule, path: rule.path instanceof RegExp ? `/${rule.path.source}/` : rule.path, label, left };
 }
 
-const limitOf = (url: URL, fallback: number) => Math.max(1, Number(url.searchParams.get('limit') ?? fallback) || fallback);
+const limitOf = (url: URL, fallback: number) =>
+  Math.max(1, Number(url.searchParams.get('limit') ?? fallback) || fallback);
 
 function podAction(parts: ControlParts, ref: { namespace: string; name: string }, action: string, body: Json): void {
   const { kube } = parts;
   switch (action) {
-    case 'oom-kill': return kube.oomKill(ref, typeof body.container === 'string' ? body.container : undefined);
-    case 'evict': return kube.evict(ref);
-    case 'fail': return kube.failPod(ref, text(body, 'reason'), typeof body.message === 'string' ? body.message : '');
-    case 'phase': return kube.setPodPhase(ref, oneOf(text(body, 'phase'), ['Pending', 'Running', 'Succeeded', 'Failed', 'Unknown'] as const, 'phase') as PodPhase);
-    case 'delete-behind-our-back': return kube.deleteBehindOurBack(ref);
-    default: throw new ControlError(404, `no pod action "${action}"`);
+    case 'oom-kill':
+      return kube.oomKill(ref, typeof body.container === 'string' ? body.container : undefined);
+    case 'evict':
+      return kube.evict(ref);
+    case 'fail':
+      return kube.failPod(ref, text(body, 'reason'), typeof body.message === 'string' ? body.message : '');
+    case 'phase':
+      return kube.setPodPhase(
+        ref,
+        oneOf(
+          text(body, 'phase'),
+          ['Pending', 'Running', 'Succeeded', 'Failed', 'Unknown'] as const,
+          'phase',
+        ) as PodPhase,
+      );
+    case 'delete-behind-our-back':
+      return kube.deleteBehindOurBack(ref);
+    default:
+      throw new ControlError(404, `no pod action "${action}"`);
   }
 }
 
@@ -159,7 +203,9 @@ function podFiles(parts: ControlParts, ref: { namespace: string; name: string },
   const dir = url.searchParams.get('dir') ?? '/home/dev';
   const container = url.searchParams.get('container') ?? undefined;
   const names = parts.kube.listFiles(ref, dir, container);
-  const files = Object.fromEntries(names.map((name) => [name, parts.kube.readFile(ref, `${dir.replace(/\/$/, '')}/${name}`, container) ?? null]));
+  const files = Object.fromEntries(
+    names.map((name) => [name, parts.kube.readFile(ref, `${dir.replace(/\/$/, '')}/${name}`, container) ?? null]),
+  );
   return { pod: `${ref.namespace}/${ref.name}`, dir, files };
 }
 
@@ -178,36 +224,68 @@ function dispatch(parts: ControlParts, method: string, url: URL, body: Json): un
   const [head, a, b, c] = segments;
   const route = `${method} ${head ?? ''}`;
   switch (route) {
-    case 'GET ': return { endpoints };
-    case 'GET state': return state(parts);
-    case 'GET faults': return { active: parts.faults.active().map(describeRule), fired: parts.faults.fired() };
+    case 'GET ':
+      return { endpoints };
+    case 'GET state':
+      return state(parts);
+    case 'GET faults':
+      return { active: parts.faults.active().map(describeRule), fired: parts.faults.fired() };
     case 'POST faults': {
       const rule = faultRuleFrom(body, parts.clock.now());
       parts.faults.add(rule);
-      return { added: describeRule({ rule, label: parts.faults.active().at(-1)?.label ?? '', left: rule.count ?? null }) };
+      return {
+        added: describeRule({ rule, label: parts.faults.active().at(-1)?.label ?? '', left: rule.count ?? null }),
+      };
     }
-    case 'DELETE faults': return void parts.faults.clear(url.searchParams.get('label') ?? undefined);
-    case 'POST aws-faults': return void parts.aws.addFault(awsFaultRuleFrom(body));
-    case 'DELETE aws-faults': return void parts.aws.clearFaults();
+    case 'DELETE faults':
+      return void parts.faults.clear(url.searchParams.get('label') ?? undefined);
+    case 'POST aws-faults':
+      return void parts.aws.addFault(awsFaultRuleFrom(body));
+    case 'DELETE aws-faults':
+      return void parts.aws.clearFaults();
     case 'GET execs': {
       const namespace = url.searchParams.get('namespace');
       const pod = url.searchParams.get('pod');
       return parts.kube.execs().filter((e) => (!namespace || e.namespace === namespace) && (!pod || e.pod === pod));
     }
-    case 'GET broadcasts': return parts.kube.broadcasts();
-    case 'GET requests': return parts.log.slice(-limitOf(url, 100)).map((r) => ({ ...r, query: r.query.toString() }));
-    case 'GET aws-calls': return parts.aws.calls().slice(-limitOf(url, 100));
-    case 'POST reset': return reset(parts);
+    case 'GET broadcasts':
+      return parts.kube.broadcasts();
+    case 'GET requests':
+      return parts.log.slice(-limitOf(url, 100)).map((r) => ({ ...r, query: r.query.toString() }));
+    case 'GET aws-calls':
+      return parts.aws.calls().slice(-limitOf(url, 100));
+    case 'POST reset':
+      return reset(parts);
     case 'POST nodes':
       if (b === 'lose') return void parts.kube.loseNode(a ?? '');
       if (b === 'restore') return void parts.kube.restoreNode(a ?? '');
       break;
     case 'POST volumes':
-      if (b === 'state') return void parts.aws.setVolumeState(a ?? '', oneOf(text(body, 'state'), ['creating', 'available', 'in-use', 'deleting', 'deleted', 'error'] as const, 'state') as SimVolumeState);
-      if (b === 'attachment') return void parts.aws.setAttachmentState(a ?? '', oneOf(text(body, 'state'), ['attaching', 'attached', 'detaching', 'detached'] as const, 'state') as SimAttachmentState);
+      if (b === 'state')
+        return void parts.aws.setVolumeState(
+          a ?? '',
+          oneOf(
+            text(body, 'state'),
+            ['creating', 'available', 'in-use', 'deleting', 'deleted', 'error'] as const,
+            'state',
+          ) as SimVolumeState,
+        );
+      if (b === 'attachment')
+        return void parts.aws.setAttachmentState(
+          a ?? '',
+          oneOf(
+            text(body, 'state'),
+            ['attaching', 'attached', 'detaching', 'detached'] as const,
+            'state',
+          ) as SimAttachmentState,
+        );
       break;
     case 'POST snapshots':
-      if (b === 'state') return void parts.aws.setSnapshotState(a ?? '', oneOf(text(body, 'state'), ['pending', 'completed', 'error'] as const, 'state') as SimSnapshotState);
+      if (b === 'state')
+        return void parts.aws.setSnapshotState(
+          a ?? '',
+          oneOf(text(body, 'state'), ['pending', 'completed', 'error'] as const, 'state') as SimSnapshotState,
+        );
       break;
     case 'POST pods':
       if (a && b && c) return void podAction(parts, { namespace: a, name: b }, c, body);
@@ -226,17 +304,24 @@ function statusOfError(err: unknown): { status: number; message: string } {
   if (err instanceof ControlError) return { status: err.status, message: err.message };
   const message = err instanceof Error ? err.message : String(err);
   const code = (err as { code?: unknown; status?: { code?: number } }).status?.code;
-  if (code === 404 || /NotFound|not found|no node named/i.test(`${(err as { code?: string }).code ?? ''} ${message}`)) return { status: 404, message };
+  if (code === 404 || /NotFound|not found|no node named/i.test(`${(err as { code?: string }).code ?? ''} ${message}`))
+    return { status: 404, message };
   return { status: 400, message };
 }
 
-export function handleControl(parts: ControlParts, req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): void {
+export function handleControl(
+  parts: ControlParts,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  body: Buffer,
+): void {
   const url = new URL(req.url ?? '/', 'http://sim');
   const answer = (status: number, payload: unknown) => {
     const text = JSON.stringify(payload ?? { ok: true }, null, 2);
     res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) }).end(text);
   };
-  if (!isLoopback(req.socket.remoteAddress)) return answer(403, { error: 'the control API answers loopback clients only' });
+  if (!isLoopback(req.socket.remoteAddress))
+    return answer(403, { error: 'the control API answers loopback clients only' });
   try {
     answer(200, dispatch(parts, (req.method ?? 'GET').toUpperCase(), url, parse(body)));
   } catch (err) {

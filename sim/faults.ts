@@ -71,11 +71,18 @@ function ec2Error(code: string, message: string): string {
 }
 
 function answerFor(rule: FaultRule & { status: number }): FaultEffect {
-  const headers: Record<string, string> = rule.retryAfterSeconds !== undefined ? { 'Retry-After': String(rule.retryAfterSeconds) } : {};
+  const headers: Record<string, string> =
+    rule.retryAfterSeconds !== undefined ? { 'Retry-After': String(rule.retryAfterSeconds) } : {};
   const message = `fault injected by the simulator (HTTP ${rule.status})`;
   if (rule.awsErrorCode !== undefined) {
     const body = rule.body ? JSON.stringify(rule.body) : ec2Error(rule.awsErrorCode, message);
-    return { kind: 'answer', status: rule.status, contentType: rule.body ? 'application/json' : 'text/xml;charset=UTF-8', body, headers };
+    return {
+      kind: 'answer',
+      status: rule.status,
+      contentType: rule.body ? 'application/json' : 'text/xml;charset=UTF-8',
+      body,
+      headers,
+    };
   }
   const details = rule.retryAfterSeconds !== undefined ? { retryAfterSeconds: rule.retryAfterSeconds } : undefined;
   const body = JSON.stringify(rule.body ?? statusBody(rule.status, message, undefined, details));
@@ -102,7 +109,10 @@ export class Faults {
   private rules: { rule: FaultRule; left: number }[] = [];
   private counts = new Map<string, number>();
 
-  constructor(private readonly random: () => number, private readonly now: () => Date = () => new Date()) {}
+  constructor(
+    private readonly random: () => number,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
 
   add(rule: FaultRule): void {
     if (rule.probability !== undefined && !(rule.probability >= 0 && rule.probability <= 1)) {
@@ -134,8 +144,12 @@ export class Faults {
    * its own chance, and the first that fires wins and spends one use.
    */
   take(method: string, url: URL, isWatch: boolean): Fault | undefined {
-    const armed = this.rules.find(({ rule, left }) =>
-      left > 0 && this.matches(rule, method, url, isWatch) && (rule.probability === undefined || this.random() < rule.probability));
+    const armed = this.rules.find(
+      ({ rule, left }) =>
+        left > 0 &&
+        this.matches(rule, method, url, isWatch) &&
+        (rule.probability === undefined || this.random() < rule.probability),
+    );
     if (!armed) return undefined;
     const { rule } = armed;
     armed.left -= 1;

@@ -59,11 +59,20 @@ const keptHeaders = ['accept', 'content-type', 'authorization', 'user-agent', 's
 const token = 'devenv-sim-token';
 
 function record(log: RecordedRequest[], req: http.IncomingMessage, url: URL, body: Buffer, clock: Clock): void {
-  const headers = Object.fromEntries(keptHeaders.flatMap((name) => {
-    const value = req.headers[name];
-    return value === undefined ? [] : [[name, Array.isArray(value) ? value.join(', ') : value]];
-  }));
-  appendBounded(log, { method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, headers, body: body.toString('utf8'), at: clock.now() });
+  const headers = Object.fromEntries(
+    keptHeaders.flatMap((name) => {
+      const value = req.headers[name];
+      return value === undefined ? [] : [[name, Array.isArray(value) ? value.join(', ') : value]];
+    }),
+  );
+  appendBounded(log, {
+    method: req.method ?? 'GET',
+    path: url.pathname,
+    query: url.searchParams,
+    headers,
+    body: body.toString('utf8'),
+    at: clock.now(),
+  });
 }
 
 function isWatch(url: URL): boolean {
@@ -78,13 +87,22 @@ async function hold(closed: Promise<unknown>, ms: number): Promise<void> {
 }
 
 function answer(res: http.ServerResponse, effect: FaultEffect & { kind: 'answer' }): void {
-  res.writeHead(effect.status, { ...effect.headers, 'Content-Type': effect.contentType, 'Content-Length': Buffer.byteLength(effect.body) });
+  res.writeHead(effect.status, {
+    ...effect.headers,
+    'Content-Type': effect.contentType,
+    'Content-Length': Buffer.byteLength(effect.body),
+  });
   res.end(effect.body);
 }
 
 function answerUpgrade(socket: Duplex, effect: FaultEffect & { kind: 'answer' }): void {
-  const head = [`HTTP/1.1 ${effect.status} ${http.STATUS_CODES[effect.status] ?? 'Error'}`, `Content-Type: ${effect.contentType}`,
-    `Content-Length: ${Buffer.byteLength(effect.body)}`, 'Connection: close', ...Object.entries(effect.headers).map(([k, v]) => `${k}: ${v}`)];
+  const head = [
+    `HTTP/1.1 ${effect.status} ${http.STATUS_CODES[effect.status] ?? 'Error'}`,
+    `Content-Type: ${effect.contentType}`,
+    `Content-Length: ${Buffer.byteLength(effect.body)}`,
+    'Connection: close',
+    ...Object.entries(effect.headers).map(([k, v]) => `${k}: ${v}`),
+  ];
   socket.end(`${head.join('\r\n')}\r\n\r\n${effect.body}`);
 }
 
@@ -111,7 +129,8 @@ async function serve(parts: Parts, req: http.IncomingMessage, res: http.ServerRe
   if (kubePath.test(url.pathname)) {
     return parts.kube.handle(req, res, body, effect?.kind === 'dropWatch' ? { dropWatchAfterMs: effect.afterMs } : {});
   }
-  if (!(await parts.aws.handle(req, res, body))) sendJson(res, 404, { message: `nothing is simulated at ${req.method} ${url.pathname}` });
+  if (!(await parts.aws.handle(req, res, body)))
+    sendJson(res, 404, { message: `nothing is simulated at ${req.method} ${url.pathname}` });
 }
 
 async function serveUpgrade(parts: Parts, req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
@@ -138,9 +157,12 @@ function detachVolumesOnPodGone(kube: KubeScenario, aws: AwsSim): void {
   };
   kube.onPodGone((pod) => {
     const volumes = (pod.spec.volumes ?? []) as { awsElasticBlockStore?: { volumeID?: string } }[];
-    const ids = volumes.flatMap((volume) => (volume.awsElasticBlockStore?.volumeID ? [volume.awsElasticBlockStore.volumeID] : []));
+    const ids = volumes.flatMap((volume) =>
+      volume.awsElasticBlockStore?.volumeID ? [volume.awsElasticBlockStore.volumeID] : [],
+    );
     const node = pod.spec.nodeName;
-    if (node !== undefined && kube.lostNodes().includes(node)) waiting.set(node, [...(waiting.get(node) ?? []), ...ids]);
+    if (node !== undefined && kube.lostNodes().includes(node))
+      waiting.set(node, [...(waiting.get(node) ?? []), ...ids]);
     else detach(ids);
   });
   kube.onNodeRestored((node) => {
@@ -174,7 +196,10 @@ export async function startSim(options: SimOptions = {}): Promise<Sim> {
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => void serve(parts, req, res, Buffer.concat(chunks)).catch((err: unknown) => internalError(res, err)));
+    req.on(
+      'end',
+      () => void serve(parts, req, res, Buffer.concat(chunks)).catch((err: unknown) => internalError(res, err)),
+    );
   });
   // Upgraded sockets are not the HTTP server's to close, and a paused one never notices its client
   // leaving, so close() ends them itself.

@@ -44,7 +44,12 @@ export async function commitOutcomes(run: Run, outcomes: Outcome[]): Promise<Com
   try {
     return await run.commit((db) => write(run, db, outcomes));
   } catch (err) {
-    if (outcomes.length === 1) return { saved: new Set(), released: new Set(), failures: new Map([[outcomes[0]!.row.reservation_id, coerceError(err).message]]) };
+    if (outcomes.length === 1)
+      return {
+        saved: new Set(),
+        released: new Set(),
+        failures: new Map([[outcomes[0]!.row.reservation_id, coerceError(err).message]]),
+      };
   }
   const each = await Promise.all(outcomes.map((outcome) => commitOutcomes(run, [outcome])));
   return {
@@ -56,24 +61,42 @@ export async function commitOutcomes(run: Run, outcomes: Outcome[]): Promise<Com
 
 async function write(run: Run, db: Db, outcomes: Outcome[]): Promise<KernelCommitted<Committed>> {
   const now = run.now();
-  const saved = await saveSteps(db, run.scope.runId, now, outcomes.map(({ row, transition, to, nextAttemptAt, reason }) => ({
-    reservationId: row.reservation_id, step: to, nextAttemptAt,
-    ...(transition.kind === 'retry' && { error: reason }),
-    failedAttempt: transition.kind !== 'advance',
-    releaseLease: transition.kind === 'retry',
-  })));
+  const saved = await saveSteps(
+    db,
+    run.scope.runId,
+    now,
+    outcomes.map(({ row, transition, to, nextAttemptAt, reason }) => ({
+      reservationId: row.reservation_id,
+      step: to,
+      nextAttemptAt,
+      ...(transition.kind === 'retry' && { error: reason }),
+      failedAttempt: transition.kind !== 'advance',
+      releaseLease: transition.kind === 'retry',
+    })),
+  );
   const kept = outcomes.filter((o) => saved.has(o.row.reservation_id));
   const events: LifecycleEvent[] = [];
   const snapshots = kept.filter((o) => o.transition.kind === 'advance' && o.transition.snapshot);
   // The holder is read again under a row lock: a disk that moved since the claim is not snapshotted here.
-  const holding = await stillHoldDisks(db, snapshots.map(({ row }) => ({ reservationId: row.reservation_id, userId: row.user_id, diskName: row.disk_name })));
+  const holding = await stillHoldDisks(
+    db,
+    snapshots.map(({ row }) => ({ reservationId: row.reservation_id, userId: row.user_id, diskName: row.disk_name })),
+  );
   for (const outcome of snapshots) {
     if (holding.has(outcome.row.reservation_id)) events.push(podCleaned(outcome, now));
-    else outcome.reason = 'the disk moved off this reservation before the snapshot request: no snapshot for this reservation';
+    else
+      outcome.reason =
+        'the disk moved off this reservation before the snapshot request: no snapshot for this reservation';
   }
-  const released = await releaseDisks(db, kept.filter((o) => o.step === 'release_disk' && o.transition.kind === 'advance').map((o) => o.row.reservation_id), now);
+  const released = await releaseDisks(
+    db,
+    kept.filter((o) => o.step === 'release_disk' && o.transition.kind === 'advance').map((o) => o.row.reservation_id),
+    now,
+  );
   events.push(...released.map((disk) => diskReleased(disk, now)));
-  const lost = outcomes.filter((o) => !saved.has(o.row.reservation_id)).map((o): [string, string] => [o.row.reservation_id, 'lease lost to another runner']);
+  const lost = outcomes
+    .filter((o) => !saved.has(o.row.reservation_id))
+    .map((o): [string, string] => [o.row.reservation_id, 'lease lost to another runner']);
   return {
     value: { saved, released: new Set(released.map((disk) => disk.reservation_id)), failures: new Map(lost) },
     decisions: kept.flatMap((outcome) => [...outcome.decisions, ...stepDecision(outcome)]),
@@ -88,14 +111,39 @@ function stepDecision({ row, step, to, transition, reason }: Outcome): DecisionE
 }
 
 function podCleaned({ row, target }: Outcome, now: Date) {
-  return buildEvent(EventTypes.podCleaned, {
-    reservationId: row.reservation_id, userId: row.user_id, podName: row.pod_name, namespace: target.namespace,
-    diskName: row.disk_name, volumeId: row.ebs_volume_id, cleanedAt: now.toISOString(),
-  }, { source: sourceFor('cleanup-pod'), subject: row.reservation_id, time: now, id: stableUuid(`${row.reservation_id}:pod.cleaned`) });
+  return buildEvent(
+    EventTypes.podCleaned,
+    {
+      reservationId: row.reservation_id,
+      userId: row.user_id,
+      podName: row.pod_name,
+      namespace: target.namespace,
+      diskName: row.disk_name,
+      volumeId: row.ebs_volume_id,
+      cleanedAt: now.toISOString(),
+    },
+    {
+      source: sourceFor('cleanup-pod'),
+      subject: row.reservation_id,
+      time: now,
+      id: stableUuid(`${row.reservation_id}:pod.cleaned`),
+    },
+  );
 }
 
-function diskReleased(disk: { reservation_id: string; user_id: string; disk_name: string; ebs_volume_id: string | null }, now: Date) {
-  return buildEvent(EventTypes.diskReleased, {
-    reservationId: disk.reservation_id, userId: disk.user_id, diskName: disk.disk_name, volumeId: disk.ebs_volume_id, releasedAt: now.toISOString(),
-  }, { source: sourceFor('cleanup-pod'), subject: disk.reservation_id, time: now });
+function diskReleased(
+  disk: { reservation_id: string; user_id: string; disk_name: string; ebs_volume_id: string | null },
+  now: Date,
+) {
+  return buildEvent(
+    EventTypes.diskReleased,
+    {
+      reservationId: disk.reservation_id,
+      userId: disk.user_id,
+      diskName: disk.disk_name,
+      volumeId: disk.ebs_volume_id,
+      releasedAt: now.toISOString(),
+    },
+    { source: sourceFor('cleanup-pod'), subject: disk.reservation_id, time: now },
+  );
 }

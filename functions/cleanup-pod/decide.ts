@@ -42,9 +42,16 @@ type Retry = (reason: string, extra?: { forceDeletePod?: boolean }) => Transitio
 /** `secondsInStep`: how long the teardown has been in this step (retries keep the entry time). */
 export function advance(observation: Observation, policy: TeardownPolicy, secondsInStep = 0): Transition {
   const escalated = secondsInStep >= policy.escalateAfterSeconds;
-  const retry: Retry = (reason, extra = {}) => (escalated
-    ? { kind: 'retry', delaySeconds: policy.escalatedRetryDelaySeconds, reason: `${reason} (waiting ${Math.floor(secondsInStep / 60)} min: escalated)`, escalated: true, ...extra }
-    : { kind: 'retry', delaySeconds: policy.retryDelaySeconds, reason, ...extra });
+  const retry: Retry = (reason, extra = {}) =>
+    escalated
+      ? {
+          kind: 'retry',
+          delaySeconds: policy.escalatedRetryDelaySeconds,
+          reason: `${reason} (waiting ${Math.floor(secondsInStep / 60)} min: escalated)`,
+          escalated: true,
+          ...extra,
+        }
+      : { kind: 'retry', delaySeconds: policy.retryDelaySeconds, reason, ...extra };
   switch (observation.step) {
     case 'delete_resources':
       return observation.deleted
@@ -57,7 +64,11 @@ export function advance(observation: Observation, policy: TeardownPolicy, second
     case 'request_snapshot':
       return observation.disk.holds
         ? { kind: 'advance', to: 'release_disk', reason: 'shutdown snapshot requested (pod.cleaned)', snapshot: true }
-        : { kind: 'advance', to: 'release_disk', reason: `${heldElsewhere(observation.disk.holder)}: no snapshot for this reservation` };
+        : {
+            kind: 'advance',
+            to: 'release_disk',
+            reason: `${heldElsewhere(observation.disk.holder)}: no snapshot for this reservation`,
+          };
     case 'release_disk':
       return { kind: 'advance', to: 'verify', reason: 'disk released if this reservation still held it' };
     case 'verify':
@@ -68,18 +79,26 @@ export function advance(observation: Observation, policy: TeardownPolicy, second
   }
 }
 
-function awaitGone(observation: Extract<Observation, { step: 'await_gone' }>, policy: TeardownPolicy, retry: Retry): Transition {
+function awaitGone(
+  observation: Extract<Observation, { step: 'await_gone' }>,
+  policy: TeardownPolicy,
+  retry: Retry,
+): Transition {
   switch (observation.pod) {
     case 'gone':
       return { kind: 'advance', to: 'await_detach', reason: 'pod is gone (404)' };
     case 'not-ours':
       // Its own teardown, not ours, handles it; the volume check that follows still guards the disk.
-      return { kind: 'advance', to: 'await_detach', reason: 'the pod under this name does not belong to the reservation: left alone' };
+      return {
+        kind: 'advance',
+        to: 'await_detach',
+        reason: 'the pod under this name does not belong to the reservation: left alone',
+      };
     case 'unknown':
       return retry('could not read the pod');
     case 'running':
       // Grace 0 is only for a pod stuck terminating; one that is not terminating gets a graceful delete.
-      return { kind: 'restart', reason: 'the reservation\'s pod is not terminating: deleting it again' };
+      return { kind: 'restart', reason: "the reservation's pod is not terminating: deleting it again" };
     case 'present':
       return (observation.terminatingForSeconds ?? 0) > policy.stuckTerminatingSeconds
         ? retry('pod stuck terminating: deleting again with grace 0', { forceDeletePod: true })
@@ -126,8 +145,13 @@ export interface TeardownAction extends Action {
 }
 
 /** Due teardowns oldest first, then the fresh ones; the starts go with the first batch. */
-export function decideTeardowns(loaded: TeardownLoad, _context: DecideContext<unknown>): Plan<TeardownAction, StartTeardown> {
-  const ordered = [...loaded.candidates].sort((a, b) => Number(a.fresh) - Number(b.fresh) || a.dueAt.getTime() - b.dueAt.getTime());
+export function decideTeardowns(
+  loaded: TeardownLoad,
+  _context: DecideContext<unknown>,
+): Plan<TeardownAction, StartTeardown> {
+  const ordered = [...loaded.candidates].sort(
+    (a, b) => Number(a.fresh) - Number(b.fresh) || a.dueAt.getTime() - b.dueAt.getTime(),
+  );
   return { actions: ordered.map(teardownAction), upkeep: loaded.toStart.map((reservationId) => ({ reservationId })) };
 }
 
@@ -138,7 +162,9 @@ function teardownAction(candidate: TeardownCandidate): TeardownAction {
     reservationId: candidate.reservationId,
     step: candidate.step,
     entity: { kind: 'reservation', id: candidate.reservationId },
-    reason: first ? 'the reservation ended: delete what belongs to it, then release its disk' : `teardown continues at ${candidate.step}`,
+    reason: first
+      ? 'the reservation ended: delete what belongs to it, then release its disk'
+      : `teardown continues at ${candidate.step}`,
     inputs: { step: candidate.step, attempts: candidate.attempts },
     item: { reservationId: candidate.reservationId, step: candidate.step },
     ...(first ? { destructive: true } : {}),

@@ -28,28 +28,62 @@ const LEASE_SECONDS = 120;
 /** A wait past the configured bound is retried this often: alerting, without a retry every 30 s. */
 const ESCALATED_RETRY_DELAY_SECONDS = 600;
 
-export async function executeTeardowns(run: Run, actions: TeardownAction[], deps: CleanupDeps, upkeep: readonly StartTeardown[]): Promise<ActionResult[]> {
+export async function executeTeardowns(
+  run: Run,
+  actions: TeardownAction[],
+  deps: CleanupDeps,
+  upkeep: readonly StartTeardown[],
+): Promise<ActionResult[]> {
   const now = run.now();
   const ids = actions.map((action) => action.reservationId);
   const claimed = await run.commit(async (db) => {
-    const started = await startTeardowns(db, [...new Set([...upkeep.map((start) => start.reservationId), ...ids])], now);
-    const rows = ids.length === 0 ? [] : await claimTeardowns(db, { owner: run.scope.runId, now, leaseSeconds: LEASE_SECONDS, limit: ids.length, reservationIds: ids });
+    const started = await startTeardowns(
+      db,
+      [...new Set([...upkeep.map((start) => start.reservationId), ...ids])],
+      now,
+    );
+    const rows =
+      ids.length === 0
+        ? []
+        : await claimTeardowns(db, {
+            owner: run.scope.runId,
+            now,
+            leaseSeconds: LEASE_SECONDS,
+            limit: ids.length,
+            reservationIds: ids,
+          });
     return { value: { started, rows } };
   });
   const stepDeps = toStepDeps(deps);
   const teardowns: Teardown[] = claimed.rows.map((row) => ({
-    row, target: targetOf(row, stepDeps), step: row.step as Step, enteredAt: row.updated_at, leftAlone: new Set(), justDeleted: false, settled: false, tally: [],
+    row,
+    target: targetOf(row, stepDeps),
+    step: row.step as Step,
+    enteredAt: row.updated_at,
+    leftAlone: new Set(),
+    justDeleted: false,
+    settled: false,
+    tally: [],
   }));
-  await advanceTeardowns({ run, deps, stepDeps, policy: policyOf(deps.config), pace: groupPace(run, deps.run.clock) }, teardowns);
+  await advanceTeardowns(
+    { run, deps, stepDeps, policy: policyOf(deps.config), pace: groupPace(run, deps.run.clock) },
+    teardowns,
+  );
   const unsettled = teardowns.filter((t) => !t.settled && t.step !== 'done');
   const runFailures: string[] = [];
-  await releaseTeardownLeases(deps.pool, unsettled.map((t) => t.row.reservation_id), run.scope.runId)
-    .catch((err: unknown) => runFailures.push(`releasing leases: ${coerceError(err).message}`));
+  await releaseTeardownLeases(
+    deps.pool,
+    unsettled.map((t) => t.row.reservation_id),
+    run.scope.runId,
+  ).catch((err: unknown) => runFailures.push(`releasing leases: ${coerceError(err).message}`));
   const updated = await notifyAvailability(deps, teardowns, runFailures);
   const started = new Set(claimed.started);
   const byId = new Map(teardowns.map((t) => [t.row.reservation_id, t]));
   // What belongs to the run rather than one teardown rides on the first result.
-  const runTally = [...claimed.started.filter((id) => !ids.includes(id)).map(() => 'started'), ...(updated ? ['availability_updates'] : [])];
+  const runTally = [
+    ...claimed.started.filter((id) => !ids.includes(id)).map(() => 'started'),
+    ...(updated ? ['availability_updates'] : []),
+  ];
   return actions.map((action, index): ActionResult => {
     const t = byId.get(action.reservationId);
     const failure = [t?.failure, ...(index === 0 ? runFailures : [])].filter((part) => part !== undefined).join('; ');
@@ -58,7 +92,12 @@ export async function executeTeardowns(run: Run, actions: TeardownAction[], deps
       ...(index === 0 ? runTally : []),
       ...(t ? ['claimed', ...t.tally, ...(!t.settled && t.step !== 'done' ? ['deferred'] : [])] : []),
     ];
-    return { outcome: !t ? 'skipped' : failure ? 'failed' : 'applied', counters: counted, metrics: [], ...(failure ? { failure } : {}) };
+    return {
+      outcome: !t ? 'skipped' : failure ? 'failed' : 'applied',
+      counters: counted,
+      metrics: [],
+      ...(failure ? { failure } : {}),
+    };
   });
 }
 
@@ -69,7 +108,8 @@ export async function executeTeardowns(run: Run, actions: TeardownAction[], deps
  */
 async function notifyAvailability(deps: CleanupDeps, teardowns: Teardown[], failures: string[]): Promise<boolean> {
   const name = deps.config.aws.availabilityUpdaterFunctionName;
-  if (!name || !teardowns.some((t) => t.tally.includes('pods_gone') || t.tally.includes('disks_released'))) return false;
+  if (!name || !teardowns.some((t) => t.tally.includes('pods_gone') || t.tally.includes('disks_released')))
+    return false;
   try {
     await deps.lambda.invokeAsync(name, {});
     return true;
@@ -82,8 +122,12 @@ async function notifyAvailability(deps: CleanupDeps, teardowns: Teardown[], fail
 function toStepDeps(deps: CleanupDeps): StepDeps {
   const { policy } = deps.config;
   return {
-    resources: deps.resources, ec2: deps.ec2, reservationLabel: policy.reservationLabel, defaultNamespace: policy.reservationNamespace,
-    podDeleteGraceSeconds: policy.podDeleteGraceSeconds, concurrency: deps.config.run.concurrency,
+    resources: deps.resources,
+    ec2: deps.ec2,
+    reservationLabel: policy.reservationLabel,
+    defaultNamespace: policy.reservationNamespace,
+    podDeleteGraceSeconds: policy.podDeleteGraceSeconds,
+    concurrency: deps.config.run.concurrency,
   };
 }
 

@@ -12,10 +12,17 @@ export function leftAloneDecisions(target: Target, leftAlone: LeftAlone[]): Deci
     entityKind: 'reservation',
     entityId: target.reservationId,
     action: `left_alone:${object.kind}/${object.name}`,
-    reason: object.owner === 'other'
-      ? `${object.kind} ${object.name} belongs to ${JSON.stringify(object.claimedBy)}, not to this reservation: not deleted`
-      : `${object.kind} ${object.name} names no owner (no ${target.owner.key} label or annotation): ownership unproven, not deleted`,
-    inputs: { namespace: target.namespace, kind: object.kind, name: object.name, owner: object.owner, claimedBy: object.claimedBy ?? null },
+    reason:
+      object.owner === 'other'
+        ? `${object.kind} ${object.name} belongs to ${JSON.stringify(object.claimedBy)}, not to this reservation: not deleted`
+        : `${object.kind} ${object.name} names no owner (no ${target.owner.key} label or annotation): ownership unproven, not deleted`,
+    inputs: {
+      namespace: target.namespace,
+      kind: object.kind,
+      name: object.name,
+      owner: object.owner,
+      claimedBy: object.claimedBy ?? null,
+    },
     outcome: 'skipped',
   }));
 }

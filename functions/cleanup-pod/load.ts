@@ -31,16 +31,37 @@ const SWEEP_DAYS = 7;
 /** Ended reservations the sweep starts teardowns for in one run, at most. */
 const STARTS_PER_RUN = 1000;
 
-export async function loadTeardowns({ run, deps, invocation }: LoadInput<BaseOptions, CleanupDeps>): Promise<TeardownLoad> {
+export async function loadTeardowns({
+  run,
+  deps,
+  invocation,
+}: LoadInput<BaseOptions, CleanupDeps>): Promise<TeardownLoad> {
   const now = run.now();
   const ids = invocation.kind === 'event' ? [invocation.event.subject ?? ''] : undefined;
   const [due, ended] = await Promise.all([
     dueTeardownRows(deps.pool, { now, limit: run.itemsLeft, reservationIds: ids }),
-    endedWithoutTeardown(deps.pool, { now, sweepDays: SWEEP_DAYS, limit: ids ? ids.length : STARTS_PER_RUN, reservationIds: ids }),
+    endedWithoutTeardown(deps.pool, {
+      now,
+      sweepDays: SWEEP_DAYS,
+      limit: ids ? ids.length : STARTS_PER_RUN,
+      reservationIds: ids,
+    }),
   ]);
   const candidates: TeardownCandidate[] = [
-    ...due.map((row) => ({ reservationId: row.reservation_id, step: row.step as Step, attempts: row.attempts, dueAt: row.next_attempt_at, fresh: false })),
-    ...ended.map((row) => ({ reservationId: row.reservation_id, step: 'delete_resources' as const, attempts: 0, dueAt: row.status_changed_at, fresh: true })),
+    ...due.map((row) => ({
+      reservationId: row.reservation_id,
+      step: row.step as Step,
+      attempts: row.attempts,
+      dueAt: row.next_attempt_at,
+      fresh: false,
+    })),
+    ...ended.map((row) => ({
+      reservationId: row.reservation_id,
+      step: 'delete_resources' as const,
+      attempts: 0,
+      dueAt: row.status_changed_at,
+      fresh: true,
+    })),
   ];
   // An event with nothing to tear down is still consumed: its start (a no-op) records it in the inbox.
   const toStart = ids ? (candidates.length === 0 ? ids : []) : ended.map((row) => row.reservation_id);

@@ -69,7 +69,12 @@ export async function advanceTeardowns(context: PipelineContext, teardowns: Tear
 async function pass(context: PipelineContext, teardowns: Teardown[]): Promise<boolean> {
   let moved = false;
   for (const step of ORDER) {
-    moved = (await runStep(context, step, teardowns.filter((t) => !t.settled && t.step === step && !t.readAfter))) || moved;
+    moved =
+      (await runStep(
+        context,
+        step,
+        teardowns.filter((t) => !t.settled && t.step === step && !t.readAfter),
+      )) || moved;
   }
   return moved;
 }
@@ -100,7 +105,10 @@ async function readBackWhenGraceEnds({ run, pace }: PipelineContext, teardowns: 
 async function advanceGroup(context: PipelineContext, step: Step, batch: Teardown[]): Promise<boolean> {
   const { run, stepDeps } = context;
   const states: StepState[] = batch.map((t) => ({
-    target: t.target, secondsInStep: secondsSince(run, t.enteredAt), podLeftAlone: t.leftAlone.has(`pod/${t.target.podName}`), justDeleted: t.justDeleted,
+    target: t.target,
+    secondsInStep: secondsSince(run, t.enteredAt),
+    podLeftAlone: t.leftAlone.has(`pod/${t.target.podName}`),
+    justDeleted: t.justDeleted,
   }));
   let observed: Observed[];
   try {
@@ -109,18 +117,23 @@ async function advanceGroup(context: PipelineContext, step: Step, batch: Teardow
     for (const t of batch) Object.assign(t, { settled: true, failure: coerceError(err).message });
     return false;
   }
-  const outcomes = await Promise.all(batch.map((t, i) => outcomeOf(context, t, observed[i]!, states[i]!.secondsInStep)));
+  const outcomes = await Promise.all(
+    batch.map((t, i) => outcomeOf(context, t, observed[i]!, states[i]!.secondsInStep)),
+  );
   const committed = await commitOutcomes(run, outcomes);
   let moved = false;
   outcomes.forEach((outcome, i) => {
     const t = batch[i]!;
     for (const object of observed[i]!.leftAlone) t.leftAlone.add(`${object.kind}/${object.name}`);
     const id = t.row.reservation_id;
-    if (!committed.saved.has(id)) return void Object.assign(t, { settled: true, failure: committed.failures.get(id) ?? 'not saved' });
+    if (!committed.saved.has(id))
+      return void Object.assign(t, { settled: true, failure: committed.failures.get(id) ?? 'not saved' });
     record(run, t, outcome);
     if (committed.released.has(id)) t.tally.push('disks_released');
-    t.justDeleted = step === 'delete_resources' && outcome.transition.kind === 'advance' && observed[i]!.podsTerminating === true;
-    if (t.justDeleted) t.readAfter = new Date(run.now().getTime() + (stepDeps.podDeleteGraceSeconds + READ_BACK_MARGIN_SECONDS) * 1000);
+    t.justDeleted =
+      step === 'delete_resources' && outcome.transition.kind === 'advance' && observed[i]!.podsTerminating === true;
+    if (t.justDeleted)
+      t.readAfter = new Date(run.now().getTime() + (stepDeps.podDeleteGraceSeconds + READ_BACK_MARGIN_SECONDS) * 1000);
     if (outcome.transition.kind === 'retry' || outcome.to === 'done') t.settled = true;
     if (outcome.to !== step) {
       t.step = outcome.to;
@@ -136,18 +149,30 @@ async function advanceGroup(context: PipelineContext, step: Step, batch: Teardow
  * commit: no transaction waits on the network) names the uid read in this same step, so it can
  * only hit the pod that was judged the reservation's and stuck.
  */
-async function outcomeOf({ run, deps, policy }: PipelineContext, t: Teardown, observed: Observed, secondsInStep: number): Promise<Outcome> {
+async function outcomeOf(
+  { run, deps, policy }: PipelineContext,
+  t: Teardown,
+  observed: Observed,
+  secondsInStep: number,
+): Promise<Outcome> {
   const transition = advance(observed.observation, policy, secondsInStep);
   const now = run.now();
   let reason = transition.reason;
   if (transition.kind === 'retry' && transition.forceDeletePod && t.target.podName && observed.podUid) {
-    const forced = await deps.resources.forceDeletePod(t.target.namespace, t.target.podName, observed.podUid).catch((err: unknown) => `failed: ${coerceError(err).message}`);
+    const forced = await deps.resources
+      .forceDeletePod(t.target.namespace, t.target.podName, observed.podUid)
+      .catch((err: unknown) => `failed: ${coerceError(err).message}`);
     reason = `${reason} (${forced})`;
   }
   const fresh = observed.leftAlone.filter((object) => !t.leftAlone.has(`${object.kind}/${object.name}`));
-  for (const object of fresh) deps.metrics.foreignObjects.inc({ function: 'cleanup-pod', kind: object.kind, owner: object.owner });
+  for (const object of fresh)
+    deps.metrics.foreignObjects.inc({ function: 'cleanup-pod', kind: object.kind, owner: object.owner });
   return {
-    row: t.row, target: t.target, step: t.step, transition, reason,
+    row: t.row,
+    target: t.target,
+    step: t.step,
+    transition,
+    reason,
     to: nextStep(t.step, transition),
     nextAttemptAt: transition.kind === 'retry' ? new Date(now.getTime() + transition.delaySeconds * 1000) : now,
     decisions: leftAloneDecisions(t.target, fresh),

@@ -75,17 +75,32 @@ function deleteResources(states: StepState[], deps: StepDeps): Promise<Observed[
 }
 
 /** What every teardown at a waiting or disk step sees; reads only. */
-async function observe(step: Exclude<Step, 'delete_resources'>, states: StepState[], deps: StepDeps): Promise<Observed[]> {
+async function observe(
+  step: Exclude<Step, 'delete_resources'>,
+  states: StepState[],
+  deps: StepDeps,
+): Promise<Observed[]> {
   switch (step) {
     case 'await_gone':
       return byNamespace(states, (namespace, group) => podStates(namespace, group, deps));
     case 'await_detach':
-      return (await volumeViews(states.map((state) => state.target), deps.ec2)).map((volume) => seen({ step, volume }));
+      return (
+        await volumeViews(
+          states.map((state) => state.target),
+          deps.ec2,
+        )
+      ).map((volume) => seen({ step, volume }));
     case 'request_snapshot':
       return states.map(({ target }) => seen({ step, disk: target.disk }));
     case 'verify':
-      return byNamespace(states, async (namespace, group) => (await deps.resources.listOwnedMany(namespace, group.map(({ target }) => target)))
-        .map((remaining) => seen({ step, remaining: remaining instanceof Error ? null : remaining })));
+      return byNamespace(states, async (namespace, group) =>
+        (
+          await deps.resources.listOwnedMany(
+            namespace,
+            group.map(({ target }) => target),
+          )
+        ).map((remaining) => seen({ step, remaining: remaining instanceof Error ? null : remaining })),
+      );
     case 'release_disk':
     case 'done':
       return states.map(() => seen({ step: 'release_disk' }));
@@ -93,28 +108,48 @@ async function observe(step: Exclude<Step, 'delete_resources'>, states: StepStat
 }
 
 /** Runs `observe` once per namespace and puts the answers back in the order of `states`. */
-async function byNamespace(states: StepState[], observe: (namespace: string, group: StepState[]) => Promise<Observed[]>): Promise<Observed[]> {
+async function byNamespace(
+  states: StepState[],
+  observe: (namespace: string, group: StepState[]) => Promise<Observed[]>,
+): Promise<Observed[]> {
   const groups = new Map<string, number[]>();
   states.forEach((state, i) => groups.set(state.target.namespace, [...(groups.get(state.target.namespace) ?? []), i]));
   const out: Observed[] = new Array<Observed>(states.length);
-  await Promise.all([...groups].map(async ([namespace, indexes]) => {
-    const observed = await observe(namespace, indexes.map((i) => states[i]!));
-    indexes.forEach((i, k) => { out[i] = observed[k]!; });
-  }));
+  await Promise.all(
+    [...groups].map(async ([namespace, indexes]) => {
+      const observed = await observe(
+        namespace,
+        indexes.map((i) => states[i]!),
+      );
+      indexes.forEach((i, k) => {
+        out[i] = observed[k]!;
+      });
+    }),
+  );
   return out;
 }
 
 async function deleteOwned(namespace: string, group: StepState[], deps: StepDeps): Promise<Observed[]> {
-  const results = await deps.resources.deleteOwnedMany(namespace, group.map(({ target }) => target), deps.podDeleteGraceSeconds, deps.concurrency);
+  const results = await deps.resources.deleteOwnedMany(
+    namespace,
+    group.map(({ target }) => target),
+    deps.podDeleteGraceSeconds,
+    deps.concurrency,
+  );
   return results.map(({ errors, leftAlone, podsTerminating }) => ({
-    ...seen({ step: 'delete_resources', deleted: errors.length === 0, errors }, leftAlone), podsTerminating: podsTerminating === true,
+    ...seen({ step: 'delete_resources', deleted: errors.length === 0, errors }, leftAlone),
+    podsTerminating: podsTerminating === true,
   }));
 }
 
 async function podStates(namespace: string, group: StepState[], deps: StepDeps): Promise<Observed[]> {
   const step = 'await_gone';
   const toRead = group.filter((state) => state.target.podName && !state.podLeftAlone && !state.justDeleted);
-  const evidence = await deps.resources.podsEvidence(namespace, toRead.map(({ target }) => ({ name: target.podName!, owner: target.owner })), deps.concurrency);
+  const evidence = await deps.resources.podsEvidence(
+    namespace,
+    toRead.map(({ target }) => ({ name: target.podName!, owner: target.owner })),
+    deps.concurrency,
+  );
   const read = new Map<StepState, PodEvidence | Error>(toRead.map((state, i) => [state, evidence[i]!]));
   return group.map((state) => {
     if (!state.target.podName) return seen({ step, pod: 'gone' });
@@ -130,5 +165,9 @@ function podObserved(evidence: PodEvidence | Error, secondsInStep: number): Obse
   if (evidence.state === 'absent') return seen({ step, pod: 'gone' });
   if (evidence.state === 'not-owned') return seen({ step, pod: 'not-ours' }, [evidence.leftAlone]);
   if (!evidence.deleting) return seen({ step, pod: 'running' });
-  return { observation: { step, pod: 'present', terminatingForSeconds: secondsInStep }, leftAlone: [], podUid: evidence.uid };
+  return {
+    observation: { step, pod: 'present', terminatingForSeconds: secondsInStep },
+    leftAlone: [],
+    podUid: evidence.uid,
+  };
 }

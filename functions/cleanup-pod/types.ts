@@ -5,7 +5,8 @@
 import type { ExpectedNames } from '../../shared/kube/labelled-resources.js';
 import type { Owner } from '../../shared/kube/ownership.js';
 
-export type Step = 'delete_resources' | 'await_gone' | 'await_detach' | 'request_snapshot' | 'release_disk' | 'verify' | 'done';
+export type Step =
+  'delete_resources' | 'await_gone' | 'await_detach' | 'request_snapshot' | 'release_disk' | 'verify' | 'done';
 
 /**
  * Whether this reservation holds the disk of its volume (`disks.reservation_id`), read at claim

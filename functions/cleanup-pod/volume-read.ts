@@ -14,7 +14,8 @@ const IDS_PER_CALL = 200;
 
 type Answer = VolumeInfo | 'missing' | { error: string };
 
-const reasonOf = (err: unknown) => (err instanceof Conflict ? `IncorrectState: ${err.message}` : coerceError(err).message);
+const reasonOf = (err: unknown) =>
+  err instanceof Conflict ? `IncorrectState: ${err.message}` : coerceError(err).message;
 
 async function describeChunk(ec2: Ec2Api, ids: string[], answers: Map<string, Answer>): Promise<void> {
   try {

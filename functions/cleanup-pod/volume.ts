@@ -22,7 +22,9 @@ export type VolumeView =
 type Retry = (reason: string) => Transition;
 
 export function heldElsewhere(holder: string | null): string {
-  return holder === null ? 'the disk is not held by any reservation (released)' : `the disk is held by reservation ${JSON.stringify(holder)}`;
+  return holder === null
+    ? 'the disk is not held by any reservation (released)'
+    : `the disk is held by reservation ${JSON.stringify(holder)}`;
 }
 
 const skipDisk = (reason: string): Transition => ({ kind: 'advance', to: 'release_disk', reason });
@@ -50,7 +52,9 @@ function seenVerdict(state: string, attachments: string[], retry: Retry): Transi
         ? { kind: 'advance', to: 'request_snapshot', reason: 'volume detached (available)' }
         : retry(`volume available but an attachment is ${attached.join(', ')}`);
     case 'in-use':
-      return retry(`volume still attached (in-use, attachment ${attachments.length === 0 ? 'not reported' : attachments.join(', ')})`);
+      return retry(
+        `volume still attached (in-use, attachment ${attachments.length === 0 ? 'not reported' : attachments.join(', ')})`,
+      );
     case 'creating':
       return retry('volume still being created');
     case 'deleting':

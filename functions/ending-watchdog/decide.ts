@@ -90,15 +90,25 @@ export interface TeardownEvidence {
   errors: string[];
 }
 
-export type Verdict = { status: 'finished' } | { status: 'failed'; reason: string } | { status: 'unknown'; reason: string };
+export type Verdict =
+  { status: 'finished' } | { status: 'failed'; reason: string } | { status: 'unknown'; reason: string };
 
 export function verdict(action: WatchdogAction, evidence?: TeardownEvidence): Verdict {
   // The operator's explicit choice, not a reading of evidence.
   if (action === 'fail') return { status: 'failed', reason: 'marked failed by the ENDING watchdog (action=fail)' };
   if (!evidence) return { status: 'unknown', reason: 'teardown did not run' };
-  if (evidence.remaining === null) return { status: 'unknown', reason: `could not verify the teardown: ${evidence.errors.join('; ') || 'listing failed'}` };
-  if (evidence.remaining.length > 0) return { status: 'unknown', reason: `resources remain after teardown: ${evidence.remaining.slice(0, 10).join(', ')}` };
-  if (!evidence.deletesSucceeded) return { status: 'unknown', reason: `teardown errors: ${evidence.errors.join('; ')}` };
+  if (evidence.remaining === null)
+    return {
+      status: 'unknown',
+      reason: `could not verify the teardown: ${evidence.errors.join('; ') || 'listing failed'}`,
+    };
+  if (evidence.remaining.length > 0)
+    return {
+      status: 'unknown',
+      reason: `resources remain after teardown: ${evidence.remaining.slice(0, 10).join(', ')}`,
+    };
+  if (!evidence.deletesSucceeded)
+    return { status: 'unknown', reason: `teardown errors: ${evidence.errors.join('; ')}` };
   return { status: 'finished' };
 }
 

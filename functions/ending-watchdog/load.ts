@@ -16,7 +16,11 @@ export interface WatchdogDeps extends KernelDeps {
   config: Config;
 }
 
-export async function loadWatchdog({ run, deps, invocation }: LoadInput<WatchdogOptions, WatchdogDeps>): Promise<WatchdogLoad> {
+export async function loadWatchdog({
+  run,
+  deps,
+  invocation,
+}: LoadInput<WatchdogOptions, WatchdogDeps>): Promise<WatchdogLoad> {
   const { policy } = deps.config;
   const chosen = selection(invocation.options, policy, run.scope.maxItems);
   const olderThan = new Date(run.now().getTime() - chosen.olderThanMinutes * 60_000);
@@ -25,5 +29,10 @@ export async function loadWatchdog({ run, deps, invocation }: LoadInput<Watchdog
 }
 
 function toLab(row: LabRow, defaultNamespace: string): EndingLab {
-  return { id: row.id, ownerId: row.owner_id, endingSince: row.ending_since, namespace: row.namespace ?? defaultNamespace };
+  return {
+    id: row.id,
+    ownerId: row.owner_id,
+    endingSince: row.ending_since,
+    namespace: row.namespace ?? defaultNamespace,
+  };
 }

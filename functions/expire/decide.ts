@@ -117,7 +117,11 @@ export function pastGrace(expiresAt: Date, now: Date, policy: Pick<ExpirePolicy,
  * run's observation. Absent keeps the first absence time, present clears it, unknown (an API
  * error) changes nothing, so it neither confirms nor resets.
  */
-export function absentSince(previous: Date | undefined, observation: PodObservation['kind'], now: Date): Date | undefined {
+export function absentSince(
+  previous: Date | undefined,
+  observation: PodObservation['kind'],
+  now: Date,
+): Date | undefined {
   if (observation === 'absent') return previous ?? now;
   if (observation === 'present') return undefined;
   return previous;
@@ -129,12 +133,19 @@ function judgeActive(reservation: Deadlined, input: ExpireInput): EndAction | un
   const { now, policy } = input;
   const { reservationId, expiresAt } = reservation;
   if (pastGrace(expiresAt, now, policy)) {
-    return end('expire', reservationId, `Reservation expired at ${expiresAt.toISOString()} (grace ${policy.gracePeriodSeconds} s)`, { expectedExpiresAt: expiresAt });
+    return end(
+      'expire',
+      reservationId,
+      `Reservation expired at ${expiresAt.toISOString()} (grace ${policy.gracePeriodSeconds} s)`,
+      { expectedExpiresAt: expiresAt },
+    );
   }
   const observation = input.pods.get(reservationId) ?? { kind: 'unknown', error: 'not observed' };
   if (observation.kind === 'present') {
     const health = podHealth(observation.pod, policy.mainContainer);
-    return health.dead ? end('fail-dead-pod', reservationId, health.reason, { expectedExpiresAt: expiresAt }) : undefined;
+    return health.dead
+      ? end('fail-dead-pod', reservationId, health.reason, { expectedExpiresAt: expiresAt })
+      : undefined;
   }
   if (observation.kind === 'absent') return judgeAbsentPod(reservation, input);
   return undefined;
@@ -163,18 +174,31 @@ function judgeWaiting(reservation: WaitingReservation, now: Date, policy: Expire
   }
   if (waitedMs <= policy.queueTimeoutHours * 60 * MINUTE_MS) return undefined;
   const reason = `Stale reservation - exceeded ${policy.queueTimeoutHours} hour queue time`;
-  return end('cancel-stale', reservationId, reason, { expectedStatus: reservation.status, expectedStatusChangedAt: statusChangedAt });
+  return end('cancel-stale', reservationId, reason, {
+    expectedStatus: reservation.status,
+    expectedStatusChangedAt: statusChangedAt,
+  });
 }
 
 type Expected = { expectedExpiresAt: Date } | { expectedStatusChangedAt: Date; expectedStatus?: 'queued' | 'pending' };
 
 function end(kind: EndAction['kind'], reservationId: string, reason: string, expected: Expected): EndAction {
-  const inputs = 'expectedExpiresAt' in expected
-    ? { expiresAt: expected.expectedExpiresAt.toISOString() }
-    : { statusChangedAt: expected.expectedStatusChangedAt.toISOString() };
+  const inputs =
+    'expectedExpiresAt' in expected
+      ? { expiresAt: expected.expectedExpiresAt.toISOString() }
+      : { statusChangedAt: expected.expectedStatusChangedAt.toISOString() };
   const entity = { kind: 'reservation' as const, id: reservationId };
   // Every end is destructive: the safety rails (breaker, clock sanity, shadow mode) weigh it.
-  return { kind, reservationId, reason, ...expected, entity, inputs, destructive: true, item: { reservationId, action: kind, reason } } as EndAction;
+  return {
+    kind,
+    reservationId,
+    reason,
+    ...expected,
+    entity,
+    inputs,
+    destructive: true,
+    item: { reservationId, action: kind, reason },
+  } as EndAction;
 }
 
 function seen(input: ExpireInput): SeenPod[] {
@@ -188,7 +212,9 @@ function seen(input: ExpireInput): SeenPod[] {
 /** Due rows the reads did not return (they stop at maxItems + 1): left for the next run. */
 function unloadedBacklog(input: ExpireInput): number {
   if (!input.due) return 0;
-  const overdueSeen = input.active.filter((row) => row.expiresAt !== null && pastGrace(row.expiresAt, input.now, input.policy)).length;
+  const overdueSeen = input.active.filter(
+    (row) => row.expiresAt !== null && pastGrace(row.expiresAt, input.now, input.policy),
+  ).length;
   return Math.max(0, input.due.active - overdueSeen) + Math.max(0, input.due.waiting - input.waiting.length);
 }
 

@@ -32,15 +32,29 @@ const COUNTER: Record<EndAction['kind'], string> = {
 };
 
 /** Results in the order of `actions`; throws (the kernel splits and retries) when the commit fails. */
-export function executeExpire(run: Run, actions: EndAction[], _deps: ExpireDeps, seen: readonly SeenPod[] = []): Promise<ActionResult[]> {
+export function executeExpire(
+  run: Run,
+  actions: EndAction[],
+  _deps: ExpireDeps,
+  seen: readonly SeenPod[] = [],
+): Promise<ActionResult[]> {
   return run.commit((db) => write(db, run, actions, seen));
 }
 
-async function write(db: Db, run: Run, actions: EndAction[], seen: readonly SeenPod[]): Promise<Committed<ActionResult[]>> {
+async function write(
+  db: Db,
+  run: Run,
+  actions: EndAction[],
+  seen: readonly SeenPod[],
+): Promise<Committed<ActionResult[]>> {
   const now = run.now();
   await recordObservations(db, [...seen], now);
   const requests = new Map(actions.map((action) => [action, toRequest(action, now)]));
-  const logged = [...requests].map(([action, request]): EndRequest & EndDecision => ({ ...request, action: action.kind, inputs: action.inputs }));
+  const logged = [...requests].map(([action, request]): EndRequest & EndDecision => ({
+    ...request,
+    action: action.kind,
+    inputs: action.inputs,
+  }));
   const rows = await endReservationsLogged(db, logged, { runId: run.scope.runId, fn: run.fn, decidedAt: now });
   const ended = new Map(rows.map((row) => [row.reservation_id, row]));
   const events = actions.flatMap((action) => {
@@ -48,7 +62,9 @@ async function write(db: Db, run: Run, actions: EndAction[], seen: readonly Seen
     return row ? [endedEvent(row, requests.get(action)!)] : [];
   });
   const value = actions.map((action): ActionResult =>
-    ended.has(action.reservationId) ? { outcome: 'applied', counters: [COUNTER[action.kind]] } : { outcome: 'conflict', counters: ['conflicts'] },
+    ended.has(action.reservationId)
+      ? { outcome: 'applied', counters: [COUNTER[action.kind]] }
+      : { outcome: 'conflict', counters: ['conflicts'] },
   );
   return { value, events };
 }
@@ -57,15 +73,39 @@ function toRequest(action: EndAction, now: Date): EndRequest {
   const base = { reservationId: action.reservationId, reason: action.reason, now };
   switch (action.kind) {
     case 'expire':
-      return { ...base, from: 'active', to: 'expired', expectedExpiresAt: action.expectedExpiresAt, recordReason: false };
+      return {
+        ...base,
+        from: 'active',
+        to: 'expired',
+        expectedExpiresAt: action.expectedExpiresAt,
+        recordReason: false,
+      };
     case 'expire-pod-gone':
-      return { ...base, from: 'active', to: 'expired', expectedExpiresAt: action.expectedExpiresAt, recordReason: true };
+      return {
+        ...base,
+        from: 'active',
+        to: 'expired',
+        expectedExpiresAt: action.expectedExpiresAt,
+        recordReason: true,
+      };
     case 'fail-dead-pod':
       return { ...base, from: 'active', to: 'failed', expectedExpiresAt: action.expectedExpiresAt, recordReason: true };
     case 'fail-stuck-preparing':
-      return { ...base, from: 'preparing', to: 'failed', expectedStatusChangedAt: action.expectedStatusChangedAt, recordReason: true };
+      return {
+        ...base,
+        from: 'preparing',
+        to: 'failed',
+        expectedStatusChangedAt: action.expectedStatusChangedAt,
+        recordReason: true,
+      };
     case 'cancel-stale':
-      return { ...base, from: action.expectedStatus, to: 'cancelled', expectedStatusChangedAt: action.expectedStatusChangedAt, recordReason: true };
+      return {
+        ...base,
+        from: action.expectedStatus,
+        to: 'cancelled',
+        expectedStatusChangedAt: action.expectedStatusChangedAt,
+        recordReason: true,
+      };
   }
 }
 
@@ -85,5 +125,9 @@ function endedEvent(row: ReservationRow, request: EndRequest) {
     expiresAt: row.expires_at?.toISOString() ?? null,
     endedAt: request.now.toISOString(),
   };
-  return buildEvent(EVENT_FOR[request.to], data, { source: sourceFor('expire'), subject: row.reservation_id, time: request.now });
+  return buildEvent(EVENT_FOR[request.to], data, {
+    source: sourceFor('expire'),
+    subject: row.reservation_id,
+    time: request.now,
+  });
 }

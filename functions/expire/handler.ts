@@ -8,7 +8,15 @@ import { loadExpire } from './load.js';
 export const expire = defineFunction({
   name: 'expire',
   optionsSchema: baseOptionsSchema,
-  counters: ['expired', 'expired_pod_gone', 'failed_dead_pod', 'failed_stuck_preparing', 'stale_cancelled', 'conflicts', 'deferred'],
+  counters: [
+    'expired',
+    'expired_pod_gone',
+    'failed_dead_pod',
+    'failed_stuck_preparing',
+    'stale_cancelled',
+    'conflicts',
+    'deferred',
+  ],
   load: loadExpire,
   decide: decideExpire,
   batch: { size: BATCH_SIZE, execute: executeExpire },

@@ -9,7 +9,13 @@ import type pg from 'pg';
 import type { Config } from '../../shared/config.js';
 import { absentSinceFor, reservationsToCheck } from '../../shared/db/queries/pod-observations.js';
 import type { CheckCandidate } from '../../shared/db/queries/pod-observations.js';
-import { activeReservationForPod, activeWithoutDeadline, countOverdue, overdueReservations, overdueWaiting } from '../../shared/db/queries/reservations.js';
+import {
+  activeReservationForPod,
+  activeWithoutDeadline,
+  countOverdue,
+  overdueReservations,
+  overdueWaiting,
+} from '../../shared/db/queries/reservations.js';
 import type { ReservationRow } from '../../shared/db/queries/reservations.js';
 import type { ParsedEvent } from '../../shared/events/parse.js';
 import { EventTypes } from '../../shared/events/types.js';
@@ -49,11 +55,17 @@ async function loadSweep(run: Run, deps: ExpireDeps): Promise<ExpireLoad> {
     reservationsToCheck(deps.pool, policy.podCheckBatch),
   ]);
   const targets = checkable.map((row) => podTarget(row, policy.reservationNamespace));
-  const pods = await podEvidence(deps.pods, targets, { label: policy.reservationLabel, concurrency: deps.config.run.concurrency });
+  const pods = await podEvidence(deps.pods, targets, {
+    label: policy.reservationLabel,
+    concurrency: deps.config.run.concurrency,
+  });
   // When a read is full, the rows it did not return are due too: count them (capped).
   const full = overdue.length === limit || waiting.length === limit;
-  const due = full ? await countOverdue(deps.pool, now, policy.gracePeriodSeconds, waitLimits, BACKLOG_COUNT_CAP) : undefined;
-  if (noDeadline.length > 0) run.log.warn({ reservationIds: noDeadline }, 'active reservations without expires_at skipped');
+  const due = full
+    ? await countOverdue(deps.pool, now, policy.gracePeriodSeconds, waitLimits, BACKLOG_COUNT_CAP)
+    : undefined;
+  if (noDeadline.length > 0)
+    run.log.warn({ reservationIds: noDeadline }, 'active reservations without expires_at skipped');
   const unknown = [...pods.values()].filter((seen) => seen.kind === 'unknown').length;
   return {
     active: uniqueActive([...overdue, ...checkable]),
@@ -70,11 +82,22 @@ async function loadPodEvent(deps: ExpireDeps, event: ParsedEvent): Promise<Expir
   const { policy } = deps.config;
   const pod = summarizePod(event.data as Parameters<typeof summarizePod>[0]);
   const reservationId = pod.labels?.[policy.reservationLabel];
-  const row = await activeReservationForPod(deps.pool, { reservationId, namespace: pod.namespace, podName: pod.name }, policy.reservationNamespace);
+  const row = await activeReservationForPod(
+    deps.pool,
+    { reservationId, namespace: pod.namespace, podName: pod.name },
+    policy.reservationNamespace,
+  );
   const target = row && podTarget(row, policy.reservationNamespace);
   // The event speaks of one pod in one namespace: it is about the row only if both match the row.
   if (!row || !target || row.expires_at === null || target.podName !== pod.name || target.namespace !== pod.namespace) {
-    return { active: [], waiting: [], pods: new Map(), absentSince: new Map(), counts: { ignored_events: 1 }, policy: policyOf(deps.config) };
+    return {
+      active: [],
+      waiting: [],
+      pods: new Map(),
+      absentSince: new Map(),
+      counts: { ignored_events: 1 },
+      policy: policyOf(deps.config),
+    };
   }
   return {
     active: [toActive(row)],
@@ -100,11 +123,21 @@ function policyOf(config: Config): ExpirePolicy {
 }
 
 function podTarget(row: ReservationRow, defaultNamespace: string): PodTarget {
-  return { reservationId: row.reservation_id, namespace: row.namespace ?? defaultNamespace, podName: row.pod_name ?? '' };
+  return {
+    reservationId: row.reservation_id,
+    namespace: row.namespace ?? defaultNamespace,
+    podName: row.pod_name ?? '',
+  };
 }
 
 function toActive(row: ReservationRow): ActiveReservation {
-  return { reservationId: row.reservation_id, expiresAt: row.expires_at, launchedAt: row.launched_at, statusChangedAt: row.status_changed_at, podName: row.pod_name };
+  return {
+    reservationId: row.reservation_id,
+    expiresAt: row.expires_at,
+    launchedAt: row.launched_at,
+    statusChangedAt: row.status_changed_at,
+    podName: row.pod_name,
+  };
 }
 
 function uniqueActive(rows: ReservationRow[]): ActiveReservation[] {
@@ -112,7 +145,11 @@ function uniqueActive(rows: ReservationRow[]): ActiveReservation[] {
 }
 
 function toWaiting(row: ReservationRow): WaitingReservation {
-  return { reservationId: row.reservation_id, status: row.status as WaitingReservation['status'], statusChangedAt: row.status_changed_at };
+  return {
+    reservationId: row.reservation_id,
+    status: row.status as WaitingReservation['status'],
+    statusChangedAt: row.status_changed_at,
+  };
 }
 
 function absenceMap(rows: CheckCandidate[]): Map<string, Date> {

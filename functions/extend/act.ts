@@ -31,35 +31,93 @@ export interface ActDeps {
   config: { actions: ActionSettings; policy: { warningMinutes: readonly number[] } };
 }
 
-export type Done = { kind: 'done'; reservationId: string; action: ActionRequest['kind']; detail: string; expiresAt?: Date; runId?: string };
-export type RefusedRule = RefusalRule | 'replay' | 'state-changed' | 'expired-link' | 'invalid-link' | 'unknown-link' | 'paused' | 'not-configured';
-export type Refused = { kind: 'refused'; status: number; rule: RefusedRule; detail: string; reservationId?: string; possibleAt?: Date };
+export type Done = {
+  kind: 'done';
+  reservationId: string;
+  action: ActionRequest['kind'];
+  detail: string;
+  expiresAt?: Date;
+  runId?: string;
+};
+export type RefusedRule =
+  | RefusalRule
+  | 'replay'
+  | 'state-changed'
+  | 'expired-link'
+  | 'invalid-link'
+  | 'unknown-link'
+  | 'paused'
+  | 'not-configured';
+export type Refused = {
+  kind: 'refused';
+  status: number;
+  rule: RefusedRule;
+  detail: string;
+  reservationId?: string;
+  possibleAt?: Date;
+};
 export type Answer = Done | Refused;
-export interface Preview { kind: 'preview'; reservationId: string; request: ActionRequest; decision: Decision; policy: ActionPolicy }
+export interface Preview {
+  kind: 'preview';
+  reservationId: string;
+  request: ActionRequest;
+  decision: Decision;
+  policy: ActionPolicy;
+}
 
 export type Channel = 'link' | 'slack';
 
 export function policyOf(actions: ActionSettings): ActionPolicy {
-  return { maxExtendMinutes: actions.maxExtendMinutes, maxExtensions: actions.maxExtensions, maxLifetimeHours: actions.maxLifetimeHours, capacityRule: actions.capacityRule };
+  return {
+    maxExtendMinutes: actions.maxExtendMinutes,
+    maxExtensions: actions.maxExtensions,
+    maxLifetimeHours: actions.maxLifetimeHours,
+    capacityRule: actions.capacityRule,
+  };
 }
 
 /** Verify a link's token; a refusal answer when it must not act (tampered 401, expired 410, used 409). */
-export async function checkToken(deps: ActDeps, token: string, kind: 'act' | 'preview'): Promise<ActionClaims | Refused> {
+export async function checkToken(
+  deps: ActDeps,
+  token: string,
+  kind: 'act' | 'preview',
+): Promise<ActionClaims | Refused> {
   const key = deps.config.actions.signingKey;
-  if (key === undefined) return { kind: 'refused', status: 404, rule: 'not-configured', detail: 'action links are not configured here' };
+  if (key === undefined)
+    return { kind: 'refused', status: 404, rule: 'not-configured', detail: 'action links are not configured here' };
   let claims: ActionClaims;
   try {
     claims = await verifyActionToken(key, token, deps.clock.now());
   } catch (err) {
     if (!(err instanceof TokenRejected)) throw err;
-    deps.metrics.actions.inc({ function: 'extend', kind: 'link', outcome: err.reason === 'expired' ? 'expired' : 'invalid' });
+    deps.metrics.actions.inc({
+      function: 'extend',
+      kind: 'link',
+      outcome: err.reason === 'expired' ? 'expired' : 'invalid',
+    });
     return err.reason === 'expired'
-      ? { kind: 'refused', status: 410, rule: 'expired-link', detail: 'this action link has expired; use the links of the newest warning' }
-      : { kind: 'refused', status: 401, rule: 'invalid-link', detail: 'this action link is not valid (altered, truncated or not ours)' };
+      ? {
+          kind: 'refused',
+          status: 410,
+          rule: 'expired-link',
+          detail: 'this action link has expired; use the links of the newest warning',
+        }
+      : {
+          kind: 'refused',
+          status: 401,
+          rule: 'invalid-link',
+          detail: 'this action link is not valid (altered, truncated or not ours)',
+        };
   }
   if (await tokenUsed(deps.pool, claims.jti)) {
     if (kind === 'act') await recordReplay(deps, claims);
-    return { kind: 'refused', status: 409, rule: 'replay', detail: 'this action link was used already; each link acts once', reservationId: claims.reservationId };
+    return {
+      kind: 'refused',
+      status: 409,
+      rule: 'replay',
+      detail: 'this action link was used already; each link acts once',
+      reservationId: claims.reservationId,
+    };
   }
   return claims;
 }
@@ -73,11 +131,22 @@ export async function preview(deps: ActDeps, claims: ActionClaims): Promise<Prev
   const policy = policyOf(deps.config.actions);
   const request = requestOf(claims, 'link');
   const loaded = await loadFor(deps.pool, claims.reservationId, request, policy);
-  const decision = decide({ request, subject: loaded.subject, capacity: loaded.capacity, policy, now: deps.clock.now() });
+  const decision = decide({
+    request,
+    subject: loaded.subject,
+    capacity: loaded.capacity,
+    policy,
+    now: deps.clock.now(),
+  });
   return { kind: 'preview', reservationId: claims.reservationId, request, decision, policy };
 }
 
-export async function act(deps: ActDeps, reservationId: string, request: ActionRequest, claims?: ActionClaims): Promise<Answer> {
+export async function act(
+  deps: ActDeps,
+  reservationId: string,
+  request: ActionRequest,
+  claims?: ActionClaims,
+): Promise<Answer> {
   let answer: Answer | undefined;
   const invocation = { kind: 'manual' as const, callId: randomUUID(), options: { dryRun: false }, caller: request.by };
   const result = await runScoped(deps.run, 'extend', invocation, async (scope): Promise<RunReport> => {
@@ -87,17 +156,39 @@ export async function act(deps: ActDeps, reservationId: string, request: ActionR
     const count = (outcome: string) => deps.metrics.actions.inc({ function: 'extend', kind: request.kind, outcome });
     if (decision.verdict === 'refuse') {
       count('refused');
-      if (loaded.subject) await appendDecisions(deps.pool, [decisionEntry(scope.runId, reservationId, request, decision)], scope.now());
-      answer = { kind: 'refused', status: decision.rule === 'not-found' ? 404 : 409, rule: decision.rule, detail: decision.reason, reservationId, possibleAt: decision.possibleAt };
+      if (loaded.subject)
+        await appendDecisions(deps.pool, [decisionEntry(scope.runId, reservationId, request, decision)], scope.now());
+      answer = {
+        kind: 'refused',
+        status: decision.rule === 'not-found' ? 404 : 409,
+        rule: decision.rule,
+        detail: decision.reason,
+        reservationId,
+        possibleAt: decision.possibleAt,
+      };
       return { summary: { refused: 1 }, failures: [] };
     }
     if (scope.dryRun) {
-      answer = { kind: 'refused', status: 503, rule: 'paused', detail: 'the lifecycle is paused (LIFECYCLE_PAUSED): nothing is changed; try again later', reservationId };
+      answer = {
+        kind: 'refused',
+        status: 503,
+        rule: 'paused',
+        detail: 'the lifecycle is paused (LIFECYCLE_PAUSED): nothing is changed; try again later',
+        reservationId,
+      };
       return { summary: { paused: 1 }, failures: [] };
     }
-    const token = claims && request.by !== 'operator' ? { jti: claims.jti, channel: request.by, tokenExpiresAt: claims.expiresAt } : undefined;
+    const token =
+      claims && request.by !== 'operator'
+        ? { jti: claims.jti, channel: request.by, tokenExpiresAt: claims.expiresAt }
+        : undefined;
     const outcome = await execute(scope, deps.pool, {
-      reservationId, request, decision, token, extensionsBefore: loaded.subject!.extensions, warningLevels: deps.config.policy.warningMinutes,
+      reservationId,
+      request,
+      decision,
+      token,
+      extensionsBefore: loaded.subject!.extensions,
+      warningLevels: deps.config.policy.warningMinutes,
       capacityGpuType: needsCapacity(request, loaded.subject, policy) ? loaded.subject!.gpuType! : undefined,
     });
     count(outcome);
@@ -108,16 +199,67 @@ export async function act(deps: ActDeps, reservationId: string, request: ActionR
   return answer.kind === 'done' ? { ...answer, runId: result.runId } : answer;
 }
 
-function answerFor(outcome: ExecuteOutcome, reservationId: string, request: ActionRequest, decision: Exclude<Decision, { verdict: 'refuse' }>): Answer {
-  if (outcome === 'replay') return { kind: 'refused', status: 409, rule: 'replay', detail: 'this action link was used already; each link acts once', reservationId };
-  if (outcome === 'capacity') return { kind: 'refused', status: 409, rule: 'capacity', detail: 'reservations for the same GPU type started waiting while acting; nothing was changed', reservationId };
-  if (outcome === 'conflict') return { kind: 'refused', status: 409, rule: 'state-changed', detail: 'the reservation changed while acting (another click, an extension or its expiry came first); nothing was changed', reservationId };
-  if (decision.verdict === 'extend') return { kind: 'done', reservationId, action: request.kind, detail: `extended by ${decision.minutes} minutes; the new deadline is ${decision.newExpiresAt.toISOString()}`, expiresAt: decision.newExpiresAt };
-  if (decision.verdict === 'snooze') return { kind: 'done', reservationId, action: request.kind, detail: `the remaining warnings for the deadline ${decision.expectedExpiresAt.toISOString()} are snoozed; an extension re-arms them`, expiresAt: decision.expectedExpiresAt };
-  return { kind: 'done', reservationId, action: request.kind, detail: 'the reservation is ending now; its environment is torn down and its disk snapshotted' };
+function answerFor(
+  outcome: ExecuteOutcome,
+  reservationId: string,
+  request: ActionRequest,
+  decision: Exclude<Decision, { verdict: 'refuse' }>,
+): Answer {
+  if (outcome === 'replay')
+    return {
+      kind: 'refused',
+      status: 409,
+      rule: 'replay',
+      detail: 'this action link was used already; each link acts once',
+      reservationId,
+    };
+  if (outcome === 'capacity')
+    return {
+      kind: 'refused',
+      status: 409,
+      rule: 'capacity',
+      detail: 'reservations for the same GPU type started waiting while acting; nothing was changed',
+      reservationId,
+    };
+  if (outcome === 'conflict')
+    return {
+      kind: 'refused',
+      status: 409,
+      rule: 'state-changed',
+      detail:
+        'the reservation changed while acting (another click, an extension or its expiry came first); nothing was changed',
+      reservationId,
+    };
+  if (decision.verdict === 'extend')
+    return {
+      kind: 'done',
+      reservationId,
+      action: request.kind,
+      detail: `extended by ${decision.minutes} minutes; the new deadline is ${decision.newExpiresAt.toISOString()}`,
+      expiresAt: decision.newExpiresAt,
+    };
+  if (decision.verdict === 'snooze')
+    return {
+      kind: 'done',
+      reservationId,
+      action: request.kind,
+      detail: `the remaining warnings for the deadline ${decision.expectedExpiresAt.toISOString()} are snoozed; an extension re-arms them`,
+      expiresAt: decision.expectedExpiresAt,
+    };
+  return {
+    kind: 'done',
+    reservationId,
+    action: request.kind,
+    detail: 'the reservation is ending now; its environment is torn down and its disk snapshotted',
+  };
 }
 
-function decisionEntry(runId: string | undefined, reservationId: string, request: ActionRequest, decision: Extract<Decision, { verdict: 'refuse' }>) {
+function decisionEntry(
+  runId: string | undefined,
+  reservationId: string,
+  request: ActionRequest,
+  decision: Extract<Decision, { verdict: 'refuse' }>,
+) {
   return {
     runId,
     fn: 'extend',
@@ -132,8 +274,19 @@ function decisionEntry(runId: string | undefined, reservationId: string, request
 
 async function recordReplay(deps: ActDeps, claims: ActionClaims): Promise<void> {
   deps.metrics.actions.inc({ function: 'extend', kind: claims.action, outcome: 'replay' });
-  await appendDecisions(deps.pool, [{
-    fn: 'extend', entityKind: 'reservation', entityId: claims.reservationId, action: claims.action,
-    reason: 'refused (replay): the link was used already', inputs: { issuedForDeadline: claims.deadline.toISOString() }, outcome: 'skipped',
-  }], deps.clock.now());
+  await appendDecisions(
+    deps.pool,
+    [
+      {
+        fn: 'extend',
+        entityKind: 'reservation',
+        entityId: claims.reservationId,
+        action: claims.action,
+        reason: 'refused (replay): the link was used already',
+        inputs: { issuedForDeadline: claims.deadline.toISOString() },
+        outcome: 'skipped',
+      },
+    ],
+    deps.clock.now(),
+  );
 }

@@ -7,7 +7,13 @@
 import type pg from 'pg';
 import { appendDecisions } from '../../shared/db/queries/decisions.js';
 import type { DecisionOutcome } from '../../shared/db/queries/decisions.js';
-import { extendReservation, gpuCapacity, lockActiveDeadline, snoozeWarnings, useToken } from '../../shared/db/queries/actions.js';
+import {
+  extendReservation,
+  gpuCapacity,
+  lockActiveDeadline,
+  snoozeWarnings,
+  useToken,
+} from '../../shared/db/queries/actions.js';
 import type { TokenUse } from '../../shared/db/queries/actions.js';
 import { endReservations } from '../../shared/db/queries/reservations.js';
 import type { Db } from '../../shared/db/pool.js';
@@ -45,7 +51,19 @@ export async function execute(scope: RunScope, pool: pg.Pool, ex: Execution): Pr
   try {
     await withTransaction(pool, async (client) => {
       const now = scope.now();
-      if (ex.token && !(await useToken(client, { ...ex.token, reservationId: ex.reservationId, action: ex.request.kind, outcome: OUTCOME_OF[ex.decision.verdict] }, now))) {
+      if (
+        ex.token &&
+        !(await useToken(
+          client,
+          {
+            ...ex.token,
+            reservationId: ex.reservationId,
+            action: ex.request.kind,
+            outcome: OUTCOME_OF[ex.decision.verdict],
+          },
+          now,
+        ))
+      ) {
         throw new Lost('replay');
       }
       const events = await apply(client, ex, now);
@@ -56,7 +74,16 @@ export async function execute(scope: RunScope, pool: pg.Pool, ex: Execution): Pr
     return 'applied';
   } catch (err) {
     if (!(err instanceof Lost)) throw err;
-    await appendDecisions(pool, [{ ...decisionOf(scope, ex, err.outcome === 'conflict' ? 'conflict' : 'skipped'), reason: LOST_REASON[err.outcome] }], scope.now());
+    await appendDecisions(
+      pool,
+      [
+        {
+          ...decisionOf(scope, ex, err.outcome === 'conflict' ? 'conflict' : 'skipped'),
+          reason: LOST_REASON[err.outcome],
+        },
+      ],
+      scope.now(),
+    );
     return err.outcome;
   }
 }
@@ -72,27 +99,71 @@ async function apply(client: Db, ex: Execution, now: Date): Promise<LifecycleEve
   const { decision, reservationId } = ex;
   const subject = { source: sourceFor('extend'), subject: reservationId, time: now };
   if (decision.verdict === 'extend') {
-    const request = { reservationId, expectedExpiresAt: decision.expectedExpiresAt, expectedExtensions: ex.extensionsBefore, newExpiresAt: decision.newExpiresAt, minutes: decision.minutes, now, capacityGpuType: ex.capacityGpuType };
+    const request = {
+      reservationId,
+      expectedExpiresAt: decision.expectedExpiresAt,
+      expectedExtensions: ex.extensionsBefore,
+      newExpiresAt: decision.newExpiresAt,
+      minutes: decision.minutes,
+      now,
+      capacityGpuType: ex.capacityGpuType,
+    };
     if (!(await extendReservation(client, request))) {
-      if (ex.capacityGpuType !== undefined && (await gpuCapacity(client, ex.capacityGpuType, reservationId)).waiting > 0) throw new Lost('capacity');
+      if (
+        ex.capacityGpuType !== undefined &&
+        (await gpuCapacity(client, ex.capacityGpuType, reservationId)).waiting > 0
+      )
+        throw new Lost('capacity');
       return undefined;
     }
-    return [buildEvent(EventTypes.reservationExtended, {
-      reservationId, previousExpiresAt: decision.expectedExpiresAt.toISOString(), expiresAt: decision.newExpiresAt.toISOString(),
-      extensions: ex.extensionsBefore + 1, by: ex.request.by, extendedAt: now.toISOString(),
-    }, subject)];
+    return [
+      buildEvent(
+        EventTypes.reservationExtended,
+        {
+          reservationId,
+          previousExpiresAt: decision.expectedExpiresAt.toISOString(),
+          expiresAt: decision.newExpiresAt.toISOString(),
+          extensions: ex.extensionsBefore + 1,
+          by: ex.request.by,
+          extendedAt: now.toISOString(),
+        },
+        subject,
+      ),
+    ];
   }
   if (decision.verdict === 'snooze') {
     if (!(await lockActiveDeadline(client, reservationId, decision.expectedExpiresAt))) return undefined;
     await snoozeWarnings(client, reservationId, decision.expectedExpiresAt, ex.warningLevels, now);
     return [];
   }
-  const [ended] = await endReservations(client, [{ reservationId, from: 'active', to: 'cancelled', reason: decision.reason, expectedExpiresAt: decision.expectedExpiresAt, recordReason: true, now }]);
+  const [ended] = await endReservations(client, [
+    {
+      reservationId,
+      from: 'active',
+      to: 'cancelled',
+      reason: decision.reason,
+      expectedExpiresAt: decision.expectedExpiresAt,
+      recordReason: true,
+      now,
+    },
+  ]);
   if (!ended) return undefined;
-  return [buildEvent(EventTypes.reservationEndedByUser, {
-    reservationId, previousStatus: 'active', reason: decision.reason, podName: ended.pod_name, namespace: ended.namespace,
-    expiresAt: decision.expectedExpiresAt.toISOString(), endedAt: now.toISOString(), by: ex.request.by,
-  }, subject)];
+  return [
+    buildEvent(
+      EventTypes.reservationEndedByUser,
+      {
+        reservationId,
+        previousStatus: 'active',
+        reason: decision.reason,
+        podName: ended.pod_name,
+        namespace: ended.namespace,
+        expiresAt: decision.expectedExpiresAt.toISOString(),
+        endedAt: now.toISOString(),
+        by: ex.request.by,
+      },
+      subject,
+    ),
+  ];
 }
 
 function decisionOf(scope: RunScope, ex: Execution, outcome: DecisionOutcome) {

@@ -23,7 +23,13 @@ export const extend = {
         if (scope.dryRun) return { summary: {}, failures: [], message: 'dry run: used tokens are kept' };
         const expiredBefore = new Date(scope.now().getTime() - KEEP_AFTER_EXPIRY_MS);
         const tokensPruned = await pruneUsedTokens(deps.pool, expiredBefore, scope.maxItems);
-        return { summary: { tokens_pruned: tokensPruned, short_links_pruned: await pruneShortLinks(deps.pool, expiredBefore, scope.maxItems) }, failures: [] };
+        return {
+          summary: {
+            tokens_pruned: tokensPruned,
+            short_links_pruned: await pruneShortLinks(deps.pool, expiredBefore, scope.maxItems),
+          },
+          failures: [],
+        };
       }),
   }),
   routes: extendRoutes,

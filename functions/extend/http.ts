@@ -32,7 +32,10 @@ export const extendRoutes: OwnRoutes<ActDeps> = async (request, context) => {
 
 async function linkRoute(request: RawRequest, deps: ActDeps): Promise<HttpAnswer> {
   const method = request.method.toUpperCase();
-  if (method !== 'GET' && method !== 'POST') return problem(405, 'method-not-allowed', 'an action link answers GET (a confirmation page) and POST (act)', { allow: 'GET, POST' });
+  if (method !== 'GET' && method !== 'POST')
+    return problem(405, 'method-not-allowed', 'an action link answers GET (a confirmation page) and POST (act)', {
+      allow: 'GET, POST',
+    });
   const token = await resolveLink(deps, request.path.slice(ACTION_PATH_PREFIX.length));
   const headers = normalizeHeaders(request.headers);
   const html = method === 'GET' || isForm(headers);
@@ -44,8 +47,20 @@ async function linkRoute(request: RawRequest, deps: ActDeps): Promise<HttpAnswer
       throw err;
     }
   }
-  if (token === undefined) return render(html, { kind: 'refused', status: 404, rule: 'unknown-link', detail: 'no such action link (mistyped, or long expired); use the links of the newest warning' });
-  if (!TOKEN_SHAPE.test(token)) return render(html, { kind: 'refused', status: 401, rule: 'invalid-link', detail: 'this action link is not valid (altered, truncated or not ours)' });
+  if (token === undefined)
+    return render(html, {
+      kind: 'refused',
+      status: 404,
+      rule: 'unknown-link',
+      detail: 'no such action link (mistyped, or long expired); use the links of the newest warning',
+    });
+  if (!TOKEN_SHAPE.test(token))
+    return render(html, {
+      kind: 'refused',
+      status: 401,
+      rule: 'invalid-link',
+      detail: 'this action link is not valid (altered, truncated or not ours)',
+    });
   const claims = await checkToken(deps, token, method === 'GET' ? 'preview' : 'act');
   if ('kind' in claims) return render(html, claims);
   if (method === 'GET') return confirmationPage(await preview(deps, claims));
@@ -58,15 +73,20 @@ async function resolveLink(deps: ActDeps, tail: string): Promise<string | undefi
 }
 
 async function slackRoute(request: RawRequest, deps: ActDeps): Promise<HttpAnswer> {
-  if (request.method.toUpperCase() !== 'POST') return problem(405, 'method-not-allowed', 'Slack posts interactions here', { allow: 'POST' });
+  if (request.method.toUpperCase() !== 'POST')
+    return problem(405, 'method-not-allowed', 'Slack posts interactions here', { allow: 'POST' });
   const secret = deps.config.actions.slackSigningSecret;
-  if (secret === undefined) return problem(404, 'not-configured', 'the Slack endpoint is off: SLACK_SIGNING_SECRET is not set');
+  if (secret === undefined)
+    return problem(404, 'not-configured', 'the Slack endpoint is off: SLACK_SIGNING_SECRET is not set');
   const headers = normalizeHeaders(request.headers);
   const body = rawText(request);
   const verdict = verifySlackRequest(secret, headers, body, deps.clock.now());
   if (verdict !== 'ok') {
     deps.metrics.actions.inc({ function: 'extend', kind: 'slack', outcome: 'unauthenticated' });
-    const detail = verdict === 'stale' ? 'the request timestamp is missing or more than 5 minutes away' : 'the Slack signature is missing or wrong';
+    const detail =
+      verdict === 'stale'
+        ? 'the request timestamp is missing or more than 5 minutes away'
+        : 'the Slack signature is missing or wrong';
     return problem(401, verdict === 'stale' ? 'stale-request' : 'bad-signature', detail);
   }
   let click: SlackClick;
@@ -83,7 +103,8 @@ async function slackRoute(request: RawRequest, deps: ActDeps): Promise<HttpAnswe
 }
 
 async function slackAnswer(deps: ActDeps, token: string): Promise<Answer> {
-  if (!TOKEN_SHAPE.test(token)) return { kind: 'refused', status: 401, rule: 'invalid-link', detail: 'the button carries no valid action token' };
+  if (!TOKEN_SHAPE.test(token))
+    return { kind: 'refused', status: 401, rule: 'invalid-link', detail: 'the button carries no valid action token' };
   const claims = await checkToken(deps, token, 'act');
   if ('kind' in claims) return claims;
   return act(deps, claims.reservationId, requestOf(claims, 'slack'), claims);
@@ -92,20 +113,62 @@ async function slackAnswer(deps: ActDeps, token: string): Promise<Answer> {
 function render(html: boolean, answer: Answer): HttpAnswer {
   if (html) return resultPage(answer);
   if (answer.kind === 'done') {
-    return jsonAnswer(200, { status: 'done', reservationId: answer.reservationId, action: answer.action, detail: answer.detail, expiresAt: answer.expiresAt?.toISOString(), runId: answer.runId });
+    return jsonAnswer(200, {
+      status: 'done',
+      reservationId: answer.reservationId,
+      action: answer.action,
+      detail: answer.detail,
+      expiresAt: answer.expiresAt?.toISOString(),
+      runId: answer.runId,
+    });
   }
-  return problem(answer.status, answer.rule === 'replay' || answer.rule === 'invalid-link' || answer.rule === 'expired-link' || answer.rule === 'unknown-link' ? answer.rule : 'action-refused', answer.detail, {}, {
-    rule: answer.rule,
-    ...(answer.reservationId ? { reservationId: answer.reservationId } : {}),
-    ...(answer.possibleAt ? { possibleAt: answer.possibleAt.toISOString() } : {}),
-  });
+  return problem(
+    answer.status,
+    answer.rule === 'replay' ||
+      answer.rule === 'invalid-link' ||
+      answer.rule === 'expired-link' ||
+      answer.rule === 'unknown-link'
+      ? answer.rule
+      : 'action-refused',
+    answer.detail,
+    {},
+    {
+      rule: answer.rule,
+      ...(answer.reservationId ? { reservationId: answer.reservationId } : {}),
+      ...(answer.possibleAt ? { possibleAt: answer.possibleAt.toISOString() } : {}),
+    },
+  );
 }
 
-const TITLES: Record<number, string> = { 400: 'Invalid input', 401: 'Unauthorized', 404: 'Not found', 405: 'Method not allowed', 409: 'Refused', 410: 'Gone', 503: 'Temporarily unavailable' };
+const TITLES: Record<number, string> = {
+  400: 'Invalid input',
+  401: 'Unauthorized',
+  404: 'Not found',
+  405: 'Method not allowed',
+  409: 'Refused',
+  410: 'Gone',
+  503: 'Temporarily unavailable',
+};
 
-function problem(status: number, slug: string, detail: string, headers: Record<string, string> = {}, extra: Record<string, unknown> = {}): HttpAnswer {
-  const body = { type: `urn:devenv-lifecycle:problem:${slug}`, title: TITLES[status] ?? 'Error', status, detail, ...extra };
-  return { status, headers: { 'content-type': 'application/problem+json', 'cache-control': 'no-store', ...headers }, body: JSON.stringify(body) };
+function problem(
+  status: number,
+  slug: string,
+  detail: string,
+  headers: Record<string, string> = {},
+  extra: Record<string, unknown> = {},
+): HttpAnswer {
+  const body = {
+    type: `urn:devenv-lifecycle:problem:${slug}`,
+    title: TITLES[status] ?? 'Error',
+    status,
+    detail,
+    ...extra,
+  };
+  return {
+    status,
+    headers: { 'content-type': 'application/problem+json', 'cache-control': 'no-store', ...headers },
+    body: JSON.stringify(body),
+  };
 }
 
 function invalid(err: BodyError): HttpAnswer {

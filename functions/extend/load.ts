@@ -11,7 +11,12 @@ export interface Loaded {
   namespace: string | null;
 }
 
-export async function loadFor(db: Db, reservationId: string, request: ActionRequest, policy: ActionPolicy): Promise<Loaded> {
+export async function loadFor(
+  db: Db,
+  reservationId: string,
+  request: ActionRequest,
+  policy: ActionPolicy,
+): Promise<Loaded> {
   const row = await actionSubject(db, reservationId);
   if (!row) return { subject: undefined, podName: null, namespace: null };
   const subject: Subject = {
@@ -26,7 +31,11 @@ export async function loadFor(db: Db, reservationId: string, request: ActionRequ
   const capacity = await gpuCapacity(db, row.gpu_type!, row.reservation_id);
   return {
     subject,
-    capacity: { waiting: capacity.waiting, oldestWaitingSince: capacity.oldest_waiting_since, nextFreeAt: capacity.next_free_at },
+    capacity: {
+      waiting: capacity.waiting,
+      oldestWaitingSince: capacity.oldest_waiting_since,
+      nextFreeAt: capacity.next_free_at,
+    },
     podName: row.pod_name,
     namespace: row.namespace,
   };

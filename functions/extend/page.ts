@@ -14,11 +14,15 @@ const HEADERS = {
   'referrer-policy': 'no-referrer',
   'x-robots-tag': 'noindex',
   'x-frame-options': 'DENY',
-  'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+  'content-security-policy':
+    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
 };
 
 export function escapeHtml(value: string): string {
-  return value.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+  return value.replace(
+    /[&<>"']/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!,
+  );
 }
 
 function page(status: number, title: string, body: string): HttpAnswer {
@@ -44,19 +48,24 @@ export function confirmationPage(preview: Preview): HttpAnswer {
     ...limits(policy, decision),
   ];
   const list = `<dl>${facts.map(([term, value]) => `<dt>${escapeHtml(term!)}</dt><dd>${escapeHtml(value!)}</dd>`).join('')}</dl>`;
-  const form = decision.verdict === 'refuse'
-    ? `<p class="refused">This cannot be done now: ${escapeHtml(decision.reason)}</p>`
-    : `<form method="post" action=""><input type="hidden" name="confirm" value="yes"><button type="submit">${escapeHtml(WHAT[request.kind](request))}</button></form>
+  const form =
+    decision.verdict === 'refuse'
+      ? `<p class="refused">This cannot be done now: ${escapeHtml(decision.reason)}</p>`
+      : `<form method="post" action=""><input type="hidden" name="confirm" value="yes"><button type="submit">${escapeHtml(WHAT[request.kind](request))}</button></form>
 <p>Opening this page changed nothing. The button acts once; the link then stops working.</p>`;
   return page(200, `${WHAT[request.kind](request)}?`, list + form);
 }
 
 function describe(decision: Decision): string {
   switch (decision.verdict) {
-    case 'extend': return `The deadline moves from ${decision.expectedExpiresAt.toISOString()} to ${decision.newExpiresAt.toISOString()}.`;
-    case 'snooze': return `No more warnings for the deadline ${decision.expectedExpiresAt.toISOString()}; the reservation still ends then.`;
-    case 'end': return 'The reservation ends now: the environment is torn down and its disk snapshotted, as at expiry.';
-    case 'refuse': return `Refused (${decision.rule}): ${decision.reason}`;
+    case 'extend':
+      return `The deadline moves from ${decision.expectedExpiresAt.toISOString()} to ${decision.newExpiresAt.toISOString()}.`;
+    case 'snooze':
+      return `No more warnings for the deadline ${decision.expectedExpiresAt.toISOString()}; the reservation still ends then.`;
+    case 'end':
+      return 'The reservation ends now: the environment is torn down and its disk snapshotted, as at expiry.';
+    case 'refuse':
+      return `Refused (${decision.rule}): ${decision.reason}`;
   }
 }
 
@@ -66,12 +75,19 @@ function limits(policy: ActionPolicy, decision: Decision): string[][] {
     ['Longest extension', formatMinutes(policy.maxExtendMinutes)],
     ['Extensions', `${used ?? '–'} used of at most ${policy.maxExtensions}`],
     ['Longest lifetime', `${policy.maxLifetimeHours} hours from the start`],
-    ['Capacity rule', policy.capacityRule ? 'no extension while reservations for the same GPU type are waiting' : 'off'],
+    [
+      'Capacity rule',
+      policy.capacityRule ? 'no extension while reservations for the same GPU type are waiting' : 'off',
+    ],
   ];
 }
 
 export function resultPage(answer: Answer): HttpAnswer {
   if (answer.kind === 'done') return page(200, 'Done', `<p>${escapeHtml(answer.detail)}.</p>`);
   const when = answer.possibleAt ? ` It may be possible after ${answer.possibleAt.toISOString()}.` : '';
-  return page(answer.status, 'Not done', `<p class="refused">${escapeHtml(answer.detail)}.${escapeHtml(when)}</p><p>Nothing was changed.</p>`);
+  return page(
+    answer.status,
+    'Not done',
+    `<p class="refused">${escapeHtml(answer.detail)}.${escapeHtml(when)}</p><p>Nothing was changed.</p>`,
+  );
 }

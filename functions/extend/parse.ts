@@ -7,7 +7,10 @@
 import { z } from 'zod';
 
 export class BodyError extends Error {
-  constructor(readonly field: string, message: string) {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -29,15 +32,23 @@ export function parseActBody(body: string, contentType: string | undefined): voi
   } catch {
     throw new BodyError('body', 'must be empty, a JSON object or a form');
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new BodyError('body', 'must be a JSON object');
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw new BodyError('body', 'must be a JSON object');
   const [unknown] = Object.keys(parsed);
-  if (unknown !== undefined) throw new BodyError(`body.${unknown.slice(0, 64)}`, 'unknown field: an action link takes no options');
+  if (unknown !== undefined)
+    throw new BodyError(`body.${unknown.slice(0, 64)}`, 'unknown field: an action link takes no options');
 }
 
 const slackPayload = z.object({
   type: z.literal('block_actions'),
-  actions: z.array(z.object({ action_id: z.string().max(255), value: z.string().min(1).max(2000) })).min(1).max(5),
-  response_url: z.url({ protocol: /^https?$/ }).max(2048).optional(),
+  actions: z
+    .array(z.object({ action_id: z.string().max(255), value: z.string().min(1).max(2000) }))
+    .min(1)
+    .max(5),
+  response_url: z
+    .url({ protocol: /^https?$/ })
+    .max(2048)
+    .optional(),
 });
 
 export interface SlackClick {

@@ -16,12 +16,20 @@ export function slackReplyText(answer: Answer): string {
   return `Not done (${answer.rule}): ${answer.detail}.${when} Nothing was changed.`;
 }
 
-export async function postSlackReply(responseUrl: string, answer: Answer, timeoutMs = SLACK_REPLY_TIMEOUT_MS): Promise<number> {
+export async function postSlackReply(
+  responseUrl: string,
+  answer: Answer,
+  timeoutMs = SLACK_REPLY_TIMEOUT_MS,
+): Promise<number> {
   const text = slackReplyText(answer);
   const response = await fetch(responseUrl, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ replace_original: true, text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] }),
+    body: JSON.stringify({
+      replace_original: true,
+      text,
+      blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }],
+    }),
     signal: AbortSignal.timeout(timeoutMs),
   });
   await response.arrayBuffer().catch(() => undefined);
@@ -29,10 +37,18 @@ export async function postSlackReply(responseUrl: string, answer: Answer, timeou
 }
 
 /** Send the reply without holding up the caller; the promise is for tests and never rejects. */
-export function replyToSlack(log: Logger, responseUrl: string | undefined, answer: Answer, timeoutMs?: number): Promise<void> {
+export function replyToSlack(
+  log: Logger,
+  responseUrl: string | undefined,
+  answer: Answer,
+  timeoutMs?: number,
+): Promise<void> {
   if (responseUrl === undefined) return Promise.resolve();
   return postSlackReply(responseUrl, answer, timeoutMs).then(
-    (status) => { if (status >= 300) log.warn({ status }, 'Slack did not take the reply to a button click'); },
-    (err: unknown) => log.warn({ err: { name: (err as Error)?.name, message: 'reply to Slack not sent' } }, 'Slack reply failed'),
+    (status) => {
+      if (status >= 300) log.warn({ status }, 'Slack did not take the reply to a button click');
+    },
+    (err: unknown) =>
+      log.warn({ err: { name: (err as Error)?.name, message: 'reply to Slack not sent' } }, 'Slack reply failed'),
   );
 }

@@ -27,7 +27,15 @@ export function findOomKills(pods: PodSummary[], reservationOf: (pod: PodSummary
     if (reservationId === undefined || pod.uid === '') continue;
     for (const container of pod.containers) {
       const kill = killIn(container);
-      if (kill) kills.push({ reservationId, podUid: pod.uid, podName: pod.name, namespace: pod.namespace, container: container.name, ...kill });
+      if (kill)
+        kills.push({
+          reservationId,
+          podUid: pod.uid,
+          podName: pod.name,
+          namespace: pod.namespace,
+          container: container.name,
+          ...kill,
+        });
     }
   }
   return kills;
@@ -49,7 +57,11 @@ export interface ReservationPodRow {
  * pod's name and namespace; for an unlabelled pod, a row with its name and namespace. Lookups are by
  * key, so matching a page costs O(pods + rows).
  */
-export function reservationMatcher(rows: ReservationPodRow[], reservationLabel: string, defaultNamespace: string): (pod: PodSummary) => string | undefined {
+export function reservationMatcher(
+  rows: ReservationPodRow[],
+  reservationLabel: string,
+  defaultNamespace: string,
+): (pod: PodSummary) => string | undefined {
   const podKey = (namespace: string, name: string) => `${namespace}\u0000${name}`;
   const byId = new Map<string, ReservationPodRow>();
   const byPod = new Map<string, string>();
@@ -63,7 +75,9 @@ export function reservationMatcher(rows: ReservationPodRow[], reservationLabel: 
     const labelled = pod.labels?.[reservationLabel];
     if (labelled === undefined) return byPod.get(podKey(pod.namespace, pod.name));
     const row = byId.get(labelled);
-    return row && row.pod_name === pod.name && (row.namespace ?? defaultNamespace) === pod.namespace ? row.reservation_id : undefined;
+    return row && row.pod_name === pod.name && (row.namespace ?? defaultNamespace) === pod.namespace
+      ? row.reservation_id
+      : undefined;
   };
 }
 
@@ -82,21 +96,30 @@ export function scanOrder(namespaces: readonly string[], cursor: ScanStart | und
   const sorted = [...new Set(namespaces)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   const from = cursor === undefined ? 0 : sorted.findIndex((namespace) => namespace >= cursor.namespace);
   const rest = from < 0 ? sorted : sorted.slice(from);
-  return rest.map((namespace, at) => (
+  return rest.map((namespace, at) =>
     at === 0 && from >= 0 && namespace === cursor?.namespace && cursor.continueToken !== undefined
       ? { namespace, continueToken: cursor.continueToken }
-      : { namespace }));
+      : { namespace },
+  );
 }
 
 function killIn(container: ContainerSummary): { ordinal: number; finishedAt: Date | undefined } | undefined {
   const restarts = container.restartCount ?? 0;
-  if (container.terminated?.reason === 'OOMKilled') return { ordinal: restarts + 1, finishedAt: container.terminated.finishedAt };
-  if (container.lastTerminated?.reason === 'OOMKilled') return { ordinal: restarts, finishedAt: container.lastTerminated.finishedAt };
+  if (container.terminated?.reason === 'OOMKilled')
+    return { ordinal: restarts + 1, finishedAt: container.terminated.finishedAt };
+  if (container.lastTerminated?.reason === 'OOMKilled')
+    return { ordinal: restarts, finishedAt: container.lastTerminated.finishedAt };
   return undefined;
 }
 
-export function oomNoticeContent(kill: { container: string; finishedAt: Date | undefined; oomCount: number }, now: Date): string {
-  const when = (kill.finishedAt ?? now).toISOString().replace('T', ' ').replace(/\.\d{3}Z$/, ' UTC');
+export function oomNoticeContent(
+  kill: { container: string; finishedAt: Date | undefined; oomCount: number },
+  now: Date,
+): string {
+  const when = (kill.finishedAt ?? now)
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d{3}Z$/, ' UTC');
   return [
     '='.repeat(72),
     '  OUT OF MEMORY: a process in this dev server was killed',
@@ -110,14 +133,18 @@ export function oomNoticeContent(kill: { container: string; finishedAt: Date | u
     'To avoid it: reduce batch sizes or parallel workers, stream data instead of loading it whole,',
     'watch memory with `free -h` / `nvidia-smi`, or reserve a machine with more memory.',
     '',
-    `Generated at ${now.toISOString().replace('T', ' ').replace(/\.\d{3}Z$/, ' UTC')}`,
+    `Generated at ${now
+      .toISOString()
+      .replace('T', ' ')
+      .replace(/\.\d{3}Z$/, ' UTC')}`,
     '='.repeat(72),
     '',
   ].join('\n');
 }
 
 /** A kill's identity as one string: pod uid, container, ordinal. */
-export const killKey = (kill: { podUid: string; container: string; ordinal: number }): string => `${kill.podUid}/${kill.container}/${kill.ordinal}`;
+export const killKey = (kill: { podUid: string; container: string; ordinal: number }): string =>
+  `${kill.podUid}/${kill.container}/${kill.ordinal}`;
 
 export interface OomPolicy {
   reservationLabel: string;
@@ -149,18 +176,31 @@ export interface RecordKill extends Action {
  * recording is keyed, so one already there is a no-op, and the event is still recorded as consumed.
  */
 export function decideKills(page: PodPage): Plan<RecordKill> {
-  const kills = findOomKills(page.killed, reservationMatcher(page.reservations, page.policy.reservationLabel, page.policy.reservationNamespace));
-  const actions = kills.filter((kill) => !page.recorded.has(killKey(kill))).map((kill): RecordKill => ({
-    kind: 'record-kill',
-    kill,
-    detectedBy: page.detectedBy,
-    entity: { kind: 'reservation', id: kill.reservationId },
-    reason: `container ${kill.container} of pod ${kill.namespace}/${kill.podName} was OOM-killed (its termination #${kill.ordinal}), seen by the ${page.detectedBy}`,
-    inputs: { podUid: kill.podUid, container: kill.container, ordinal: kill.ordinal, finishedAt: kill.finishedAt?.toISOString() ?? null },
-    item: { reservationId: kill.reservationId, container: kill.container, ordinal: kill.ordinal },
-  }));
+  const kills = findOomKills(
+    page.killed,
+    reservationMatcher(page.reservations, page.policy.reservationLabel, page.policy.reservationNamespace),
+  );
+  const actions = kills
+    .filter((kill) => !page.recorded.has(killKey(kill)))
+    .map((kill): RecordKill => ({
+      kind: 'record-kill',
+      kill,
+      detectedBy: page.detectedBy,
+      entity: { kind: 'reservation', id: kill.reservationId },
+      reason: `container ${kill.container} of pod ${kill.namespace}/${kill.podName} was OOM-killed (its termination #${kill.ordinal}), seen by the ${page.detectedBy}`,
+      inputs: {
+        podUid: kill.podUid,
+        container: kill.container,
+        ordinal: kill.ordinal,
+        finishedAt: kill.finishedAt?.toISOString() ?? null,
+      },
+      item: { reservationId: kill.reservationId, container: kill.container, ordinal: kill.ordinal },
+    }));
   // A scan reports its new kills even when there are none; an event that turns out a duplicate does not.
-  return { actions, counts: { ...page.counts, oom_seen: kills.length, ...(page.detectedBy === 'scan' ? { oom_detected: 0 } : {}) } };
+  return {
+    actions,
+    counts: { ...page.counts, oom_seen: kills.length, ...(page.detectedBy === 'scan' ? { oom_detected: 0 } : {}) },
+  };
 }
 
 /** The two ways a kill is told: the file in the pod, and the optional webhook. */
@@ -192,7 +232,10 @@ export interface Notify extends Action {
   notice: OomNotice;
 }
 
-const NOTICE_ZEROS = { pod: { notices_sent: 0, notices_failed: 0 }, webhook: { webhook_sent: 0, webhook_failed: 0 } } as const;
+const NOTICE_ZEROS = {
+  pod: { notices_sent: 0, notices_failed: 0 },
+  webhook: { webhook_sent: 0, webhook_failed: 0 },
+} as const;
 
 /** One action per due notice, oldest kill first: the first send, or a retry after a failed one. */
 export function decideNotices(due: DueNotices): Plan<Notify> {
@@ -202,11 +245,23 @@ export function decideNotices(due: DueNotices): Plan<Notify> {
     channel: due.channel,
     notice,
     entity: { kind: 'reservation', id: notice.reservationId },
-    reason: notice.attempts === 0
-      ? `OOM kill #${notice.ordinal} of container ${notice.container} is recorded and ${what} is not sent yet`
-      : `retry ${notice.attempts + 1} of ${due.maxAttempts} of ${what}: ${notice.lastError ?? 'the last send did not settle'}`,
-    inputs: { podUid: notice.podUid, container: notice.container, ordinal: notice.ordinal, pod: `${notice.namespace}/${notice.podName}`, attempts: notice.attempts },
-    item: { action: `notify-${due.channel}`, reservationId: notice.reservationId, container: notice.container, ordinal: notice.ordinal },
+    reason:
+      notice.attempts === 0
+        ? `OOM kill #${notice.ordinal} of container ${notice.container} is recorded and ${what} is not sent yet`
+        : `retry ${notice.attempts + 1} of ${due.maxAttempts} of ${what}: ${notice.lastError ?? 'the last send did not settle'}`,
+    inputs: {
+      podUid: notice.podUid,
+      container: notice.container,
+      ordinal: notice.ordinal,
+      pod: `${notice.namespace}/${notice.podName}`,
+      attempts: notice.attempts,
+    },
+    item: {
+      action: `notify-${due.channel}`,
+      reservationId: notice.reservationId,
+      container: notice.container,
+      ordinal: notice.ordinal,
+    },
   }));
   return { actions, counts: { ...NOTICE_ZEROS[due.channel] } };
 }

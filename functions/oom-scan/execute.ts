@@ -28,9 +28,19 @@ async function recordKill(run: Run, action: RecordKill, deps: OomDeps): Promise<
   const { kill } = action;
   const now = run.now();
   const oomCount = await run.commit(async (db) => {
-    const count = await recordOomKill(db, { ...kill, detectedBy: action.detectedBy, webhook: deps.config.webhook !== undefined }, now);
+    const count = await recordOomKill(
+      db,
+      { ...kill, detectedBy: action.detectedBy, webhook: deps.config.webhook !== undefined },
+      now,
+    );
     if (count === undefined) return { value: undefined };
-    const decision = { entityKind: 'reservation' as const, entityId: kill.reservationId, action: action.kind, reason: action.reason, inputs: { ...action.inputs, oomCount: count } };
+    const decision = {
+      entityKind: 'reservation' as const,
+      entityId: kill.reservationId,
+      action: action.kind,
+      reason: action.reason,
+      inputs: { ...action.inputs, oomCount: count },
+    };
     return { value: count, decisions: [decision], events: [oomEvent(kill, count, now)] };
   });
   // Recorded already (by another run, or an earlier sight of the same kill): nothing changed.
@@ -41,20 +51,36 @@ async function recordKill(run: Run, action: RecordKill, deps: OomDeps): Promise<
 
 function oomEvent(kill: OomKill, oomCount: number, now: Date) {
   const data = {
-    reservationId: kill.reservationId, podName: kill.podName, namespace: kill.namespace, podUid: kill.podUid,
-    container: kill.container, restartCount: kill.ordinal, oomCount, detectedAt: now.toISOString(),
+    reservationId: kill.reservationId,
+    podName: kill.podName,
+    namespace: kill.namespace,
+    podUid: kill.podUid,
+    container: kill.container,
+    restartCount: kill.ordinal,
+    oomCount,
+    detectedAt: now.toISOString(),
   };
-  return buildEvent(EventTypes.reservationOom, data, { source: sourceFor('oom-scan'), subject: kill.reservationId, time: now });
+  return buildEvent(EventTypes.reservationOom, data, {
+    source: sourceFor('oom-scan'),
+    subject: kill.reservationId,
+    time: now,
+  });
 }
 
 async function notify(run: Run, action: Notify, deps: OomDeps): Promise<ActionResult> {
   const { channel, notice } = action;
   const key = { podUid: notice.podUid, container: notice.container, ordinal: notice.ordinal };
-  const leaseSeconds = channel === 'pod' ? podFileLeaseSeconds(deps.config) : claimLeaseSeconds(deps.config.run.budgetSeconds, deps.config.webhook?.timeoutMs ?? 0);
+  const leaseSeconds =
+    channel === 'pod'
+      ? podFileLeaseSeconds(deps.config)
+      : claimLeaseSeconds(deps.config.run.budgetSeconds, deps.config.webhook?.timeoutMs ?? 0);
   const claim = { now: run.now(), leaseSeconds, maxAttempts: NOTICE_MAX_ATTEMPTS };
   const { sent } = await claimAndSend(
     [notice],
-    async (wanted) => ((await run.commit(async (db) => ({ value: await claimOomNotices(db, channel, [key], claim) }))).length > 0 ? wanted : []),
+    async (wanted) =>
+      (await run.commit(async (db) => ({ value: await claimOomNotices(db, channel, [key], claim) }))).length > 0
+        ? wanted
+        : [],
     (claimed) => (channel === 'pod' ? writeNoticeFile(deps, claimed, run.now()) : postWebhook(deps, claimed)),
     { fanOut: 1, onError: (error): string | undefined => error },
   );
@@ -64,18 +90,31 @@ async function notify(run: Run, action: Notify, deps: OomDeps): Promise<ActionRe
   await run.commit(async (db) => {
     await markOomNotice(db, channel, key, error === undefined, error);
     const decision = {
-      entityKind: 'reservation' as const, entityId: notice.reservationId, action: `notify-${channel}`, reason: action.reason, inputs: action.inputs,
-      outcome: error === undefined ? ('applied' as const) : ('failed' as const), ...(error !== undefined && { error }),
+      entityKind: 'reservation' as const,
+      entityId: notice.reservationId,
+      action: `notify-${channel}`,
+      reason: action.reason,
+      inputs: action.inputs,
+      outcome: error === undefined ? ('applied' as const) : ('failed' as const),
+      ...(error !== undefined && { error }),
     };
     return { value: undefined, decisions: [decision] };
   });
-  if (error === undefined) return { outcome: 'applied', counters: [channel === 'pod' ? 'notices_sent' : 'webhook_sent'] };
+  if (error === undefined)
+    return { outcome: 'applied', counters: [channel === 'pod' ? 'notices_sent' : 'webhook_sent'] };
   if (channel === 'webhook') return { outcome: 'failed', counters: ['webhook_failed'] }; // best effort beside the pod notice: never fails the run
-  return { outcome: 'failed', counters: ['notices_failed'], failure: `OOM notice in ${notice.namespace}/${notice.podName}: ${error}` };
+  return {
+    outcome: 'failed',
+    counters: ['notices_failed'],
+    failure: `OOM notice in ${notice.namespace}/${notice.podName}: ${error}`,
+  };
 }
 
 async function writeNoticeFile(deps: OomDeps, notice: OomNotice, now: Date): Promise<string | undefined> {
-  const content = oomNoticeContent({ container: notice.container, finishedAt: notice.finishedAt ?? undefined, oomCount: notice.oomCount }, now);
+  const content = oomNoticeContent(
+    { container: notice.container, finishedAt: notice.finishedAt ?? undefined, oomCount: notice.oomCount },
+    now,
+  );
   const target = { namespace: notice.namespace, pod: notice.podName, container: deps.config.policy.mainContainer };
   const result = await writePodFile(deps.exec, target, { path: NOTICE_FILE, content });
   return result.written ? undefined : result.error;

@@ -11,12 +11,26 @@ import { loadOom, nextOomPage, noticesLoader } from './load.js';
 import type { OomDeps } from './load.js';
 
 const podNotices = defineStep({ load: noticesLoader('pod'), decide: decideNotices, executors: noticeExecutors });
-const webhookNotices = defineStep({ load: noticesLoader('webhook'), decide: decideNotices, executors: noticeExecutors });
+const webhookNotices = defineStep({
+  load: noticesLoader('webhook'),
+  decide: decideNotices,
+  executors: noticeExecutors,
+});
 
 export const oomScan = definePagedFunction({
   name: 'oom-scan',
   optionsSchema: baseOptionsSchema,
-  counters: ['pods_scanned', 'pages', 'relists', 'resumed_after_expiry', 'oom_seen', 'stopped_at_deadline', 'stopped_at_max_items', 'stopped_at_page_budget', 'pass_completed'],
+  counters: [
+    'pods_scanned',
+    'pages',
+    'relists',
+    'resumed_after_expiry',
+    'oom_seen',
+    'stopped_at_deadline',
+    'stopped_at_max_items',
+    'stopped_at_page_budget',
+    'pass_completed',
+  ],
   load: loadOom,
   next: nextOomPage,
   decide: decideKills,

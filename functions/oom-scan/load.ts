@@ -14,7 +14,13 @@
  */
 import type pg from 'pg';
 import type { Config } from '../../shared/config.js';
-import { activeNamespaces, activeReservationsFor, dueOomNotices, loadScanCursor, recordedOomKills } from '../../shared/db/queries/oom.js';
+import {
+  activeNamespaces,
+  activeReservationsFor,
+  dueOomNotices,
+  loadScanCursor,
+  recordedOomKills,
+} from '../../shared/db/queries/oom.js';
 import type { ScanCursor } from '../../shared/db/queries/oom.js';
 import type { PodSummary } from '../../shared/kube/pod-health.js';
 import { summarizePod } from '../../shared/kube/pod-summary.js';
@@ -69,12 +75,18 @@ export function nextOomPage({ run, deps }: Input, page: OomPage): Promise<OomPag
   const { position, continueToken } = page.scan;
   const scanned = position.scanned;
   if (continueToken !== undefined) return readPage(run, deps, { ...position, token: continueToken, scanned });
-  return readPage(run, deps, { order: position.order, at: position.at + 1, token: undefined, relisted: false, scanned });
+  return readPage(run, deps, {
+    order: position.order,
+    at: position.at + 1,
+    token: undefined,
+    relisted: false,
+    scanned,
+  });
 }
 
 async function readPage(run: Run, deps: OomDeps, start: Position): Promise<OomPage | undefined> {
   const counts = { relists: 0, resumed_after_expiry: 0 };
-  for (let position = start; position.at < position.order.length; ) {
+  for (let position = start; position.at < position.order.length;) {
     const namespace = position.order[position.at]!.namespace;
     const read = await listPage(deps, namespace, position, counts);
     if ('failure' in read) {
@@ -84,18 +96,34 @@ async function readPage(run: Run, deps: OomDeps, start: Position): Promise<OomPa
       continue;
     }
     const here = { ...position, relisted: read.relisted, scanned: position.scanned + read.page.pods.length };
-    const page = await podPage(deps, read.page.pods, 'scan', { pages: 1, pods_scanned: read.page.pods.length, ...counts });
-    return { ...page, scan: { position: here, continueToken: read.page.continueToken, after: cursorAfter(here, read.page.continueToken) } };
+    const page = await podPage(deps, read.page.pods, 'scan', {
+      pages: 1,
+      pods_scanned: read.page.pods.length,
+      ...counts,
+    });
+    return {
+      ...page,
+      scan: {
+        position: here,
+        continueToken: read.page.continueToken,
+        after: cursorAfter(here, read.page.continueToken),
+      },
+    };
   }
   return undefined;
 }
 
 type Listed = { page: ListedPage; relisted: boolean } | { failure: string; error: unknown };
 
-async function listPage(deps: OomDeps, namespace: string, position: Position, counts: { relists: number; resumed_after_expiry: number }): Promise<Listed> {
+async function listPage(
+  deps: OomDeps,
+  namespace: string,
+  position: Position,
+  counts: { relists: number; resumed_after_expiry: number },
+): Promise<Listed> {
   const pageSize = deps.config.policy.oomScanPageSize;
   let { token, relisted } = position;
-  for (let expiredInARow = 0; ; ) {
+  for (let expiredInARow = 0; ;) {
     let page;
     try {
       page = await deps.pods.listReservationPods(namespace, pageSize, token);
@@ -109,7 +137,8 @@ async function listPage(deps: OomDeps, namespace: string, position: Position, co
       token = page.resumeToken;
       continue;
     }
-    if (relisted) return { failure: '', error: new Error('the continue token expired twice in one run; the next run lists again') };
+    if (relisted)
+      return { failure: '', error: new Error('the continue token expired twice in one run; the next run lists again') };
     relisted = true;
     counts.relists += 1;
     token = undefined;
@@ -118,7 +147,8 @@ async function listPage(deps: OomDeps, namespace: string, position: Position, co
 
 /** The cursor once this page is recorded: on in its namespace, the next namespace, or a new pass. */
 function cursorAfter(position: Position, continueToken: string | undefined): ScanCursor & { passCompleted: boolean } {
-  if (continueToken !== undefined) return { namespace: position.order[position.at]!.namespace, continueToken, passCompleted: false };
+  if (continueToken !== undefined)
+    return { namespace: position.order[position.at]!.namespace, continueToken, passCompleted: false };
   const next = position.order[position.at + 1];
   // Past the last namespace the pass is complete: the empty name sorts before every namespace.
   return { namespace: next?.namespace ?? '', continueToken: undefined, passCompleted: next === undefined };
@@ -128,16 +158,33 @@ function eventPage(deps: OomDeps, pod: PodSummary): Promise<OomPage> {
   return podPage(deps, [pod], 'event', { pods_scanned: 1 });
 }
 
-async function podPage(deps: OomDeps, pods: PodSummary[], detectedBy: 'scan' | 'event', counts: Record<string, number>): Promise<OomPage> {
-  const policy: OomPolicy = { reservationLabel: deps.config.policy.reservationLabel, reservationNamespace: deps.config.policy.reservationNamespace };
+async function podPage(
+  deps: OomDeps,
+  pods: PodSummary[],
+  detectedBy: 'scan' | 'event',
+  counts: Record<string, number>,
+): Promise<OomPage> {
+  const policy: OomPolicy = {
+    reservationLabel: deps.config.policy.reservationLabel,
+    reservationNamespace: deps.config.policy.reservationNamespace,
+  };
   // The rest of the page is dropped here: a run holds only the pods that show a kill.
   const killed = pods.filter(showsOomKill);
   if (killed.length === 0) return { detectedBy, killed, reservations: [], recorded: new Set(), counts, policy };
   const labelled = killed.flatMap((pod) => pod.labels?.[policy.reservationLabel] ?? []);
   const [reservations, recorded] = await Promise.all([
-    activeReservationsFor(deps.pool, labelled, killed.map((pod) => pod.name)),
+    activeReservationsFor(
+      deps.pool,
+      labelled,
+      killed.map((pod) => pod.name),
+    ),
     // An event proposes every kill its pod shows (recording is keyed): no lookup needed.
-    detectedBy === 'scan' ? recordedOomKills(deps.pool, killed.map((pod) => pod.uid)) : Promise.resolve([]),
+    detectedBy === 'scan'
+      ? recordedOomKills(
+          deps.pool,
+          killed.map((pod) => pod.uid),
+        )
+      : Promise.resolve([]),
   ]);
   return { detectedBy, killed, reservations, recorded: new Set(recorded.map(killKey)), counts, policy };
 }
@@ -146,14 +193,27 @@ async function podPage(deps: OomDeps, pods: PodSummary[], detectedBy: 'scan' | '
 export function noticesLoader(channel: NoticeChannel) {
   return async ({ run, deps, invocation }: Input): Promise<DueNotices> => {
     const podUids = eventPodUids(invocation);
-    const due = { now: run.now(), maxAttempts: NOTICE_MAX_ATTEMPTS, limit: NOTICES_PER_RUN, ...(podUids && { podUids }) };
+    const due = {
+      now: run.now(),
+      maxAttempts: NOTICE_MAX_ATTEMPTS,
+      limit: NOTICES_PER_RUN,
+      ...(podUids && { podUids }),
+    };
     const rows = await dueOomNotices(deps.pool, channel, due);
     return {
       channel,
       maxAttempts: NOTICE_MAX_ATTEMPTS,
       notices: rows.map((row) => ({
-        podUid: row.pod_uid, container: row.container, ordinal: row.restart_count, reservationId: row.reservation_id, podName: row.pod_name,
-        namespace: row.namespace, finishedAt: row.finished_at, oomCount: row.oom_count, attempts: row.attempts, lastError: row.last_error,
+        podUid: row.pod_uid,
+        container: row.container,
+        ordinal: row.restart_count,
+        reservationId: row.reservation_id,
+        podName: row.pod_name,
+        namespace: row.namespace,
+        finishedAt: row.finished_at,
+        oomCount: row.oom_count,
+        attempts: row.attempts,
+        lastError: row.last_error,
       })),
     };
   };

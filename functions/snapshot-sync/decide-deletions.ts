@@ -49,12 +49,27 @@ export function decideDeletionTags(disks: SoftDeletedDisk[], rows: DiskSnapshotR
   return disks.flatMap((disk): TagAction[] => {
     const day = calendarDay(disk.deleteDate);
     if (day === null || disk.deleteDate === null) {
-      return [{ kind: 'no-date', diskId: disk.diskId, reason: `soft-deleted without a usable delete_date (${String(disk.deleteDate)})` }];
+      return [
+        {
+          kind: 'no-date',
+          diskId: disk.diskId,
+          reason: `soft-deleted without a usable delete_date (${String(disk.deleteDate)})`,
+        },
+      ];
     }
     const untagged = rows.filter((row) => row.diskId === disk.diskId && calendarDay(row.deleteAfter) !== day);
     if (untagged.length === 0 && disk.synced) return [];
     const reason = `the disk was soft-deleted: its snapshots go after ${disk.deleteDate}`;
-    return [{ kind: 'tag', diskId: disk.diskId, deleteDate: disk.deleteDate, markedDeletedAt: disk.markedDeletedAt, rows: untagged, reason }];
+    return [
+      {
+        kind: 'tag',
+        diskId: disk.diskId,
+        deleteDate: disk.deleteDate,
+        markedDeletedAt: disk.markedDeletedAt,
+        rows: untagged,
+        reason,
+      },
+    ];
   });
 }
 
@@ -97,8 +112,16 @@ function withinLimit(actions: DeleteAction[], deleteLimit: number): DeletePlan {
   return { actions: planned, deferred };
 }
 
-const spare = (row: { rowId: string; snapshotId: string }, reason: string): DeleteAction => ({ kind: 'spare', ...ids(row), reason });
-const forget = (row: { rowId: string; snapshotId: string }): DeleteAction => ({ kind: 'forget', ...ids(row), reason: 'EC2 says it no longer exists' });
+const spare = (row: { rowId: string; snapshotId: string }, reason: string): DeleteAction => ({
+  kind: 'spare',
+  ...ids(row),
+  reason,
+});
+const forget = (row: { rowId: string; snapshotId: string }): DeleteAction => ({
+  kind: 'forget',
+  ...ids(row),
+  reason: 'EC2 says it no longer exists',
+});
 const ids = (row: { rowId: string; snapshotId: string }) => ({ rowId: row.rowId, snapshotId: row.snapshotId });
 
 export interface PurgeRow {
@@ -111,23 +134,34 @@ export interface PurgeRow {
   diskDeleteDate: string | null;
 }
 
-export function decidePurge(input: { now: Date; rows: PurgeRow[]; observed: Observed; deleteLimit: number }): DeletePlan {
+export function decidePurge(input: {
+  now: Date;
+  rows: PurgeRow[];
+  observed: Observed;
+  deleteLimit: number;
+}): DeletePlan {
   const today = utcDay(input.now);
-  return withinLimit(input.rows.map((row) => judgePurge(row, today, input.observed)), input.deleteLimit);
+  return withinLimit(
+    input.rows.map((row) => judgePurge(row, today, input.observed)),
+    input.deleteLimit,
+  );
 }
 
 function judgePurge(row: PurgeRow, today: number, observed: Observed): DeleteAction {
   const day = calendarDay(row.deleteAfter);
   if (!row.diskDeleted) return spare(row, 'the disk is no longer soft-deleted');
-  if (day === null || day !== calendarDay(row.diskDeleteDate)) return spare(row, 'the disk\'s delete date is not the one the snapshot was tagged with');
+  if (day === null || day !== calendarDay(row.diskDeleteDate))
+    return spare(row, "the disk's delete date is not the one the snapshot was tagged with");
   if (day >= today) return spare(row, `the delete date ${String(row.deleteAfter)} has not passed (UTC)`);
   if (observed.missing.has(row.snapshotId)) return forget(row);
   const snapshot = observed.seen.get(row.snapshotId);
   if (!snapshot) return spare(row, 'EC2 did not describe it');
   if (snapshot.state !== 'completed') return spare(row, `EC2 reports it ${snapshot.state}`);
-  if (calendarDay(snapshot.tags[DELETE_DATE_TAG]) !== day) return spare(row, 'its delete-date tag does not match the disk\'s delete date');
+  if (calendarDay(snapshot.tags[DELETE_DATE_TAG]) !== day)
+    return spare(row, "its delete-date tag does not match the disk's delete date");
   const diskMatches = row.diskName === null || snapshot.tags[DISK_NAME_TAG] === row.diskName;
-  if (snapshot.tags[USER_TAG] !== row.userId || !diskMatches) return spare(row, 'its user or disk tags name another disk');
+  if (snapshot.tags[USER_TAG] !== row.userId || !diskMatches)
+    return spare(row, 'its user or disk tags name another disk');
   const reason = `the disk was soft-deleted and its delete date ${String(row.deleteAfter)} has passed`;
   return { kind: 'delete-snapshot', ...ids(row), cause: 'disk-deleted', reason };
 }
@@ -146,7 +180,12 @@ export interface RetentionRow {
  * older ones are deleted oldest first, only if ours. Never pools disks (the origin pooled a user's
  * disks and could delete another disk's only snapshot, A-11).
  */
-export function decideRetention(input: { rows: RetentionRow[]; observed: Observed; retentionCount: number; deleteLimit: number }): DeletePlan {
+export function decideRetention(input: {
+  rows: RetentionRow[];
+  observed: Observed;
+  retentionCount: number;
+  deleteLimit: number;
+}): DeletePlan {
   const keep = Math.max(1, Math.floor(input.retentionCount) || 1);
   const gone = input.rows.filter((row) => input.observed.missing.has(row.snapshotId));
   const byDisk = new Map<string, RetentionRow[]>();
@@ -154,7 +193,9 @@ export function decideRetention(input: { rows: RetentionRow[]; observed: Observe
     if (input.observed.missing.has(row.snapshotId)) continue;
     byDisk.set(row.diskId, [...(byDisk.get(row.diskId) ?? []), row]);
   }
-  const older = [...byDisk.values()].flatMap((rows) => rows.sort(newestFirst).slice(keep)).sort((a, b) => newestFirst(b, a));
+  const older = [...byDisk.values()]
+    .flatMap((rows) => rows.sort(newestFirst).slice(keep))
+    .sort((a, b) => newestFirst(b, a));
   const actions = older.map((row) => judgeRetention(row, input.observed, keep));
   return withinLimit([...gone.map(forget), ...actions], input.deleteLimit);
 }
@@ -167,8 +208,14 @@ function judgeRetention(row: RetentionRow, observed: Observed, keep: number): De
   if (!snapshot) return spare(row, 'EC2 did not describe it');
   if (snapshot.state !== 'completed') return spare(row, `EC2 reports it ${snapshot.state}`);
   if (snapshot.tags[MANAGED_TAG] !== 'true') return spare(row, `not ours: no ${MANAGED_TAG} tag`);
-  if (row.diskName !== null && snapshot.tags[DISK_NAME_TAG] !== row.diskName) return spare(row, 'its disk_name tag names another disk');
+  if (row.diskName !== null && snapshot.tags[DISK_NAME_TAG] !== row.diskName)
+    return spare(row, 'its disk_name tag names another disk');
   // Every user's disk may be called `home`: the user tag is what makes the snapshot this disk's.
   if (snapshot.tags[USER_TAG] !== row.userId) return spare(row, 'its gpu-dev-user tag names another user, or none');
-  return { kind: 'delete-snapshot', ...ids(row), cause: 'retention', reason: `older than the newest ${keep} completed snapshots of its disk` };
+  return {
+    kind: 'delete-snapshot',
+    ...ids(row),
+    cause: 'retention',
+    reason: `older than the newest ${keep} completed snapshots of its disk`,
+  };
 }

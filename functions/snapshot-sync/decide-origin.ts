@@ -36,32 +36,64 @@ export interface KnownRow {
 
 export type OriginAction =
   /** Adopt (or count on the disk) the origin's snapshots that explain its pending count. */
-  | { kind: 'reconcile'; disk: BackingUpDisk; adopt: OriginSnapshot[]; count: KnownRow[]; unexplainedAfter: number; reason: string }
+  | {
+      kind: 'reconcile';
+      disk: BackingUpDisk;
+      adopt: OriginSnapshot[];
+      count: KnownRow[];
+      unexplainedAfter: number;
+      reason: string;
+    }
   | { kind: 'unexplained'; disk: BackingUpDisk; unexplained: number; reason: string };
 
 const ADOPTABLE = new Set(['pending', 'completed', 'error']);
 
-export function decideOriginPending(disks: BackingUpDisk[], found: OriginSnapshot[], known: ReadonlyMap<string, KnownRow>): OriginAction[] {
+export function decideOriginPending(
+  disks: BackingUpDisk[],
+  found: OriginSnapshot[],
+  known: ReadonlyMap<string, KnownRow>,
+): OriginAction[] {
   return disks.map((disk) => judgeDisk(disk, found, known));
 }
 
 function judgeDisk(disk: BackingUpDisk, found: OriginSnapshot[], known: ReadonlyMap<string, KnownRow>): OriginAction {
   const unexplained = Math.max(0, disk.pendingCount - disk.explained);
   if (unexplained === 0) {
-    return { kind: 'unexplained', disk, unexplained, reason: 'is_backing_up is set with no pending snapshot counted: nothing says what it waits for' };
+    return {
+      kind: 'unexplained',
+      disk,
+      unexplained,
+      reason: 'is_backing_up is set with no pending snapshot counted: nothing says what it waits for',
+    };
   }
   if (disk.volumeId === null) {
-    return { kind: 'unexplained', disk, unexplained, reason: `${unexplained} pending snapshot(s) counted and no volume to find them by` };
+    return {
+      kind: 'unexplained',
+      disk,
+      unexplained,
+      reason: `${unexplained} pending snapshot(s) counted and no volume to find them by`,
+    };
   }
   const candidates = found
     .filter((s) => s.volumeId === disk.volumeId && ADOPTABLE.has(s.state) && isOriginSnapshotOf(s, disk))
-    .filter((s) => { const row = known.get(s.snapshotId); return !row || isUncountedPendingOf(row, disk); })
+    .filter((s) => {
+      const row = known.get(s.snapshotId);
+      return !row || isUncountedPendingOf(row, disk);
+    })
     .sort((a, b) => b.startTime.getTime() - a.startTime.getTime() || b.snapshotId.localeCompare(a.snapshotId))
     .slice(0, unexplained);
   if (candidates.length === 0) {
-    return { kind: 'unexplained', disk, unexplained, reason: `${unexplained} pending snapshot(s) counted, none of the origin's found on ${disk.volumeId}` };
+    return {
+      kind: 'unexplained',
+      disk,
+      unexplained,
+      reason: `${unexplained} pending snapshot(s) counted, none of the origin's found on ${disk.volumeId}`,
+    };
   }
-  const count = candidates.flatMap((s) => { const row = known.get(s.snapshotId); return row ? [row] : []; });
+  const count = candidates.flatMap((s) => {
+    const row = known.get(s.snapshotId);
+    return row ? [row] : [];
+  });
   const adopt = candidates.filter((s) => !known.has(s.snapshotId));
   const reason = `the origin left ${unexplained} pending snapshot(s) counted; found ${candidates.map((s) => `${s.snapshotId} (${s.state})`).join(', ')} by volume, tags and description`;
   return { kind: 'reconcile', disk, adopt, count, unexplainedAfter: unexplained - candidates.length, reason };
@@ -77,4 +109,5 @@ export function isOriginSnapshotOf(s: OriginSnapshot, disk: Pick<BackingUpDisk, 
   return rest === disk.userId || rest.startsWith(`${disk.userId} `);
 }
 
-const isUncountedPendingOf = (row: KnownRow, disk: BackingUpDisk) => row.diskId === disk.diskId && row.state === 'pending' && !row.counted;
+const isUncountedPendingOf = (row: KnownRow, disk: BackingUpDisk) =>
+  row.diskId === disk.diskId && row.state === 'pending' && !row.counted;

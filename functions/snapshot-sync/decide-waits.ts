@@ -43,5 +43,14 @@ export type TrackWaits = Action & { kind: 'track-waits'; upkeep: true; waits: Wa
 export function trackWaits(stage: string, waits: Wait[], settledKeys: string[]): TrackWaits[] {
   if (waits.length === 0 && settledKeys.length === 0) return [];
   const reason = `${stage}: ${waits.length} wait(s) open, ${settledKeys.length} looked at`;
-  return [{ kind: 'track-waits', upkeep: true, waits, settledKeys, entity: { kind: 'function', id: 'snapshot-sync' }, reason }];
+  return [
+    {
+      kind: 'track-waits',
+      upkeep: true,
+      waits,
+      settledKeys,
+      entity: { kind: 'function', id: 'snapshot-sync' },
+      reason,
+    },
+  ];
 }

@@ -54,12 +54,26 @@ export interface ShutdownInput {
 }
 
 export type ShutdownAction =
-  | { kind: 'record'; rowId: string; target: ShutdownTarget; snapshot: SnapshotSeen; duplicates: string[]; reason: string }
+  | {
+      kind: 'record';
+      rowId: string;
+      target: ShutdownTarget;
+      snapshot: SnapshotSeen;
+      duplicates: string[];
+      reason: string;
+    }
   /** `requested`: the row an earlier attempt left (claim it first); null: write a new row first. */
   | { kind: 'create'; requested: RequestedRow | null; target: ShutdownTarget; reason: string }
   | { kind: 'abandon'; rowId: string | null; target: ShutdownTarget; reason: string }
   /** Never snapshotted for this reservation: another holds the disk, or the volume is not its. */
-  | { kind: 'refuse'; rowId: string | null; target: ShutdownTarget; cause: 'disk-moved' | 'not-owned'; reason: string; owner?: 'other' | 'none' }
+  | {
+      kind: 'refuse';
+      rowId: string | null;
+      target: ShutdownTarget;
+      cause: 'disk-moved' | 'not-owned';
+      reason: string;
+      owner?: 'other' | 'none';
+    }
   /** `escalate`: wait, but a person has to look now (the volume is in `error`). */
   | { kind: 'wait'; target: ShutdownTarget; reason: string; escalate?: boolean; tracked?: boolean };
 
@@ -72,31 +86,67 @@ function judgeRequested(row: RequestedRow, input: ShutdownInput): ShutdownAction
   const [first, ...others] = [...(input.byToken.get(row.requestToken) ?? [])].sort(oldestFirst);
   if (first) {
     const reason = `found ${first.snapshotId} by its request token: an earlier attempt created it`;
-    return { kind: 'record', rowId: row.rowId, target: row.target, snapshot: first, duplicates: others.map((s) => s.snapshotId), reason };
+    return {
+      kind: 'record',
+      rowId: row.rowId,
+      target: row.target,
+      snapshot: first,
+      duplicates: others.map((s) => s.snapshotId),
+      reason,
+    };
   }
   if (minutesBetween(row.updatedAt, input.now) < CONSISTENCY_MINUTES) {
-    return { kind: 'wait', target: row.target, reason: 'requested moments ago: EC2 may not list the snapshot yet', tracked: false };
+    return {
+      kind: 'wait',
+      target: row.target,
+      reason: 'requested moments ago: EC2 may not list the snapshot yet',
+      tracked: false,
+    };
   }
   return judgeVolume(row, row.target, input.volumes);
 }
 
-function judgeVolume(requested: RequestedRow | null, target: ShutdownTarget, volumes: ReadonlyMap<string, VolumeSeen>): ShutdownAction {
+function judgeVolume(
+  requested: RequestedRow | null,
+  target: ShutdownTarget,
+  volumes: ReadonlyMap<string, VolumeSeen>,
+): ShutdownAction {
   const rowId = requested?.rowId ?? null;
   if (target.heldBy !== null) {
-    return { kind: 'refuse', rowId, target, cause: 'disk-moved', reason: `the disk is held by reservation ${target.heldBy}: its teardown snapshots the volume, not this one` };
+    return {
+      kind: 'refuse',
+      rowId,
+      target,
+      cause: 'disk-moved',
+      reason: `the disk is held by reservation ${target.heldBy}: its teardown snapshots the volume, not this one`,
+    };
   }
   const seen = volumes.get(target.volumeId);
   const { phase, detail } = phaseOf(seen);
-  if (phase === 'gone') return { kind: 'abandon', rowId, target, reason: `EC2 says the volume is ${detail}: nothing to snapshot` };
+  if (phase === 'gone')
+    return { kind: 'abandon', rowId, target, reason: `EC2 says the volume is ${detail}: nothing to snapshot` };
   if (seen?.kind === 'seen') {
     const ownership = ownershipOf(seen.tags, target);
-    if (!ownership.owned) return { kind: 'refuse', rowId, target, cause: 'not-owned', owner: ownership.owner, reason: `not this disk's volume: ${ownership.reason}` };
+    if (!ownership.owned)
+      return {
+        kind: 'refuse',
+        rowId,
+        target,
+        cause: 'not-owned',
+        owner: ownership.owner,
+        reason: `not this disk's volume: ${ownership.reason}`,
+      };
   }
   switch (phase) {
     case 'detached':
       return { kind: 'create', requested, target, reason: 'the volume is detached (available)' };
     case 'broken':
-      return { kind: 'wait', target, reason: 'the volume is in error: it cannot be snapshotted, a person has to look', escalate: true };
+      return {
+        kind: 'wait',
+        target,
+        reason: 'the volume is in error: it cannot be snapshotted, a person has to look',
+        escalate: true,
+      };
     case 'unknown':
       return { kind: 'wait', target, reason: `the volume's state is unknown (${detail})` };
     default:
@@ -130,8 +180,10 @@ export type PollAction =
 export function decidePolls(input: PollInput): PollAction[] {
   return input.pending.flatMap((row): PollAction[] => {
     const snapshot = input.seen.get(row.snapshotId);
-    if (snapshot?.state === 'completed') return [{ kind: 'complete', rowId: row.rowId, snapshot, reason: 'EC2 reports it completed' }];
-    if (snapshot?.state === 'error') return [{ kind: 'fail', rowId: row.rowId, snapshotId: row.snapshotId, reason: 'EC2 reports it failed (error)' }];
+    if (snapshot?.state === 'completed')
+      return [{ kind: 'complete', rowId: row.rowId, snapshot, reason: 'EC2 reports it completed' }];
+    if (snapshot?.state === 'error')
+      return [{ kind: 'fail', rowId: row.rowId, snapshotId: row.snapshotId, reason: 'EC2 reports it failed (error)' }];
     if (snapshot || !input.missing.has(row.snapshotId)) return [];
     if (minutesBetween(row.startedAt, input.now) < CONSISTENCY_MINUTES) return [];
     const reason = `EC2 does not know it ${CONSISTENCY_MINUTES}+ minutes after it started`;
@@ -169,15 +221,29 @@ export type VolumeAction =
   /** `tracked`: a wait on EC2 that escalates once it lasts too long (`escalate`: at once). */
   | { kind: 'hold-volume'; candidate: VolumeCandidate; reason: string; tracked: boolean; escalate?: boolean };
 
-export function decideVolumes(candidates: VolumeCandidate[], volumes: ReadonlyMap<string, VolumeSeen>, deleteAfterSnapshot: boolean): VolumeAction[] {
+export function decideVolumes(
+  candidates: VolumeCandidate[],
+  volumes: ReadonlyMap<string, VolumeSeen>,
+  deleteAfterSnapshot: boolean,
+): VolumeAction[] {
   if (!deleteAfterSnapshot) return [];
   return candidates.map((candidate) => judgeVolumeDeletion(candidate, volumes.get(candidate.volumeId)));
 }
 
 function judgeVolumeDeletion(c: VolumeCandidate, seen: VolumeSeen | undefined): VolumeAction {
   const { phase, detail } = phaseOf(seen);
-  const act = <K extends 'delete-volume' | 'keep-volume' | 'volume-gone'>(kind: K, reason: string) => ({ kind, candidate: c, reason });
-  const hold = (reason: string, tracked = true, escalate = false): VolumeAction => ({ kind: 'hold-volume', candidate: c, reason, tracked, escalate });
+  const act = <K extends 'delete-volume' | 'keep-volume' | 'volume-gone'>(kind: K, reason: string) => ({
+    kind,
+    candidate: c,
+    reason,
+  });
+  const hold = (reason: string, tracked = true, escalate = false): VolumeAction => ({
+    kind: 'hold-volume',
+    candidate: c,
+    reason,
+    tracked,
+    escalate,
+  });
   if (!c.reservationEnded) return hold('the reservation has not ended', false);
   if (phase === 'gone') return act('volume-gone', `EC2 says the volume is ${detail}`);
   if (c.superseded) return act('keep-volume', 'a newer reservation or snapshot uses this volume');
@@ -185,13 +251,24 @@ function judgeVolumeDeletion(c: VolumeCandidate, seen: VolumeSeen | undefined): 
   if (c.heldByOther) return act('keep-volume', 'the disk is held by another reservation using this volume');
   if (seen?.kind === 'seen') {
     const ownership = ownershipOf(seen.tags, c);
-    if (!ownership.owned) return { kind: 'refuse-volume', candidate: c, owner: ownership.owner, reason: `not this disk's volume: ${ownership.reason}` };
+    if (!ownership.owned)
+      return {
+        kind: 'refuse-volume',
+        candidate: c,
+        owner: ownership.owner,
+        reason: `not this disk's volume: ${ownership.reason}`,
+      };
   }
   switch (phase) {
-    case 'detached': return act('delete-volume', `shutdown snapshot ${c.snapshotId} completed and the volume is detached`);
-    case 'attached': return act('keep-volume', `the volume is ${detail} again: it is in use`);
-    case 'broken': return hold('the volume is in error: it is neither deleted nor kept, a person has to look', true, true);
-    case 'unknown': return hold(`the volume's state is unknown (${detail})`);
-    default: return hold(`the volume is ${detail}: decided once it settles`);
+    case 'detached':
+      return act('delete-volume', `shutdown snapshot ${c.snapshotId} completed and the volume is detached`);
+    case 'attached':
+      return act('keep-volume', `the volume is ${detail} again: it is in use`);
+    case 'broken':
+      return hold('the volume is in error: it is neither deleted nor kept, a person has to look', true, true);
+    case 'unknown':
+      return hold(`the volume's state is unknown (${detail})`);
+    default:
+      return hold(`the volume is ${detail}: decided once it settles`);
   }
 }

@@ -14,7 +14,12 @@ export type SyncDeps = Pick<Deps, 'config' | 'pool' | 'ec2' | 'metrics' | 'run'>
 export const FN = 'snapshot-sync';
 
 function retryPolicy(deps: SyncDeps): RetryPolicyOptions {
-  return { maxAttempts: 3, initialDelayMs: 200, maxDelayMs: 2_000, callTimeoutMs: deps.config.aws.requestTimeoutMs + 1_000 };
+  return {
+    maxAttempts: 3,
+    initialDelayMs: 200,
+    maxDelayMs: 2_000,
+    callTimeoutMs: deps.config.aws.requestTimeoutMs + 1_000,
+  };
 }
 
 /** One EC2 call, retried on Transient errors. */

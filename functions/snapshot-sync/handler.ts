@@ -10,7 +10,11 @@ import { defineStage, defineStagedFunction } from '../../shared/runtime/stages.j
 import { decideDeletionStage } from './deletions/decide.js';
 import { deletionExecutors } from './deletions/execute.js';
 import { loadDeletions } from './deletions/load.js';
-import { decideRetentionChecked, loadRetentionCount, retentionCheckedExecutors } from './deletions/retention-checked.js';
+import {
+  decideRetentionChecked,
+  loadRetentionCount,
+  retentionCheckedExecutors,
+} from './deletions/retention-checked.js';
 import { fanOut } from './ec2-calls.js';
 import type { SyncDeps } from './ec2-calls.js';
 import { decideOriginStage } from './origin/decide.js';
@@ -29,16 +33,51 @@ import { decideVolumeStage } from './volumes/decide.js';
 import { volumeExecutors } from './volumes/execute.js';
 import { loadVolumes } from './volumes/load.js';
 
-const shutdown = defineStage({ name: 'shutdown-snapshots', load: loadShutdowns, decide: decideShutdownStage, executors: shutdownExecutors, fanOut });
+const shutdown = defineStage({
+  name: 'shutdown-snapshots',
+  load: loadShutdowns,
+  decide: decideShutdownStage,
+  executors: shutdownExecutors,
+  fanOut,
+});
 
 const SWEEP = [
   shutdown,
-  defineStage({ name: 'reconcile-origin-pending', load: loadOrigin, decide: decideOriginStage, executors: originExecutors, fanOut }),
+  defineStage({
+    name: 'reconcile-origin-pending',
+    load: loadOrigin,
+    decide: decideOriginStage,
+    executors: originExecutors,
+    fanOut,
+  }),
   defineStage({ name: 'poll-pending', load: loadPolls, decide: decidePollStage, executors: pollExecutors, fanOut }),
-  defineStage({ name: 'delete-volumes', load: loadVolumes, decide: decideVolumeStage, executors: volumeExecutors, fanOut }),
-  defineStage({ name: 'tag-soft-deleted', load: loadSoftDeleted, decide: decideSoftDeleteStage, executors: softDeleteExecutors, fanOut }),
-  defineStage({ name: 'delete-snapshots', load: loadDeletions, decide: decideDeletionStage, executors: deletionExecutors, fanOut }),
-  defineStage({ name: 'retention-checked', load: loadRetentionCount, decide: decideRetentionChecked, executors: retentionCheckedExecutors }),
+  defineStage({
+    name: 'delete-volumes',
+    load: loadVolumes,
+    decide: decideVolumeStage,
+    executors: volumeExecutors,
+    fanOut,
+  }),
+  defineStage({
+    name: 'tag-soft-deleted',
+    load: loadSoftDeleted,
+    decide: decideSoftDeleteStage,
+    executors: softDeleteExecutors,
+    fanOut,
+  }),
+  defineStage({
+    name: 'delete-snapshots',
+    load: loadDeletions,
+    decide: decideDeletionStage,
+    executors: deletionExecutors,
+    fanOut,
+  }),
+  defineStage({
+    name: 'retention-checked',
+    load: loadRetentionCount,
+    decide: decideRetentionChecked,
+    executors: retentionCheckedExecutors,
+  }),
 ];
 
 export const snapshotSync = defineStagedFunction<typeof baseOptionsSchema._output, SyncDeps>({
@@ -46,8 +85,17 @@ export const snapshotSync = defineStagedFunction<typeof baseOptionsSchema._outpu
   optionsSchema: baseOptionsSchema,
   // Reported even when zero, so dashboards see zeros rather than gaps.
   counters: [
-    'snapshots_created', 'snapshots_completed', 'snapshots_failed', 'volumes_deleted', 'volumes_kept', 'volumes_gone', 'volumes_held',
-    'deleted_snapshots', 'tagged_snapshots', 'synced_disks', 'waits_overdue',
+    'snapshots_created',
+    'snapshots_completed',
+    'snapshots_failed',
+    'volumes_deleted',
+    'volumes_kept',
+    'volumes_gone',
+    'volumes_held',
+    'deleted_snapshots',
+    'tagged_snapshots',
+    'synced_disks',
+    'waits_overdue',
   ],
   stages: (invocation) => (invocation.kind === 'event' ? [shutdown] : SWEEP),
   stopAtBudgetFraction: 0.8,

@@ -12,7 +12,13 @@ import type { SyncDeps } from './ec2-calls.js';
 import type { VolumeSeen } from './volume-state.js';
 
 export function snapshotSeen(info: SnapshotInfo): SnapshotSeen {
-  return { snapshotId: info.snapshotId, state: info.state, startTime: info.startTime, sizeGb: info.volumeSizeGiB, tags: info.tags };
+  return {
+    snapshotId: info.snapshotId,
+    state: info.state,
+    startTime: info.startTime,
+    sizeGb: info.volumeSizeGiB,
+    tags: info.tags,
+  };
 }
 
 const VOLUME_ID = /^vol-[0-9a-f]+$/;
@@ -32,7 +38,12 @@ export async function observeVolumes(run: Run, deps: SyncDeps, volumeIds: string
   try {
     const { found, missingIds } = await ec2Call(deps, (signal) => deps.ec2.describeVolumesByIds(valid, signal));
     for (const volume of found) {
-      volumes.set(volume.volumeId, { kind: 'seen', state: volume.state, attachments: volume.attachmentStates, tags: volume.tags });
+      volumes.set(volume.volumeId, {
+        kind: 'seen',
+        state: volume.state,
+        attachments: volume.attachmentStates,
+        tags: volume.tags,
+      });
     }
     for (const volumeId of missingIds) volumes.set(volumeId, { kind: 'missing' });
   } catch (err) {

@@ -36,13 +36,24 @@ export function phaseOf(seen: VolumeSeen | undefined): Phase {
   const live = seen.attachments.filter((state) => state !== 'detached');
   const moving = live.find((state) => state === 'attaching' || state === 'detaching');
   switch (seen.state) {
-    case 'deleted': return { phase: 'gone', detail: 'deleted' };
-    case 'deleting': return { phase: 'going', detail: 'deleting' };
-    case 'error': return { phase: 'broken', detail: 'error' };
-    case 'creating': return { phase: 'transient', detail: 'creating' };
-    case 'available': return moving ? { phase: 'transient', detail: moving } : live.length > 0 ? { phase: 'attached', detail: live[0]! } : { phase: 'detached', detail: 'available' };
-    case 'in-use': return moving ? { phase: 'transient', detail: moving } : { phase: 'attached', detail: 'attached' };
-    default: return { phase: 'unknown', detail: `unrecognised state ${String(seen.state)}` };
+    case 'deleted':
+      return { phase: 'gone', detail: 'deleted' };
+    case 'deleting':
+      return { phase: 'going', detail: 'deleting' };
+    case 'error':
+      return { phase: 'broken', detail: 'error' };
+    case 'creating':
+      return { phase: 'transient', detail: 'creating' };
+    case 'available':
+      return moving
+        ? { phase: 'transient', detail: moving }
+        : live.length > 0
+          ? { phase: 'attached', detail: live[0]! }
+          : { phase: 'detached', detail: 'available' };
+    case 'in-use':
+      return moving ? { phase: 'transient', detail: moving } : { phase: 'attached', detail: 'attached' };
+    default:
+      return { phase: 'unknown', detail: `unrecognised state ${String(seen.state)}` };
   }
 }
 
@@ -61,8 +72,11 @@ export type Ownership = { owned: true } | { owned: false; owner: 'other' | 'none
 export function ownershipOf(tags: Record<string, string>, owner: VolumeOwner): Ownership {
   const user = tags[USER_TAG];
   const disk = tags[DISK_NAME_TAG];
-  if (user === undefined && disk === undefined) return { owned: false, owner: 'none', reason: `the volume carries neither ${USER_TAG} nor ${DISK_NAME_TAG}` };
-  if (user !== undefined && user !== owner.userId) return { owned: false, owner: 'other', reason: `its ${USER_TAG} tag names another user` };
-  if (disk !== undefined && disk !== owner.diskName) return { owned: false, owner: 'other', reason: `its ${DISK_NAME_TAG} tag names another disk` };
+  if (user === undefined && disk === undefined)
+    return { owned: false, owner: 'none', reason: `the volume carries neither ${USER_TAG} nor ${DISK_NAME_TAG}` };
+  if (user !== undefined && user !== owner.userId)
+    return { owned: false, owner: 'other', reason: `its ${USER_TAG} tag names another user` };
+  if (disk !== undefined && disk !== owner.diskName)
+    return { owned: false, owner: 'other', reason: `its ${DISK_NAME_TAG} tag names another disk` };
   return { owned: true };
 }

@@ -60,7 +60,13 @@ export function decide(input: WarnInput): WarnDecision {
   const skipped: WarnSkip[] = [];
   for (const reservation of input.reservations) {
     const id = reservation.reservationId;
-    const due = levelToSend(reservation, input.now, levels, input.sentLevels.get(id) ?? [], input.abandonedLevels?.get(id) ?? []);
+    const due = levelToSend(
+      reservation,
+      input.now,
+      levels,
+      input.sentLevels.get(id) ?? [],
+      input.abandonedLevels?.get(id) ?? [],
+    );
     if (due === undefined) continue;
     if (reservation.podName === null) {
       skipped.push({ reservationId: id, reason: 'no-pod-name' });
@@ -78,7 +84,13 @@ interface DueLevel {
   redelivery: boolean;
 }
 
-function levelToSend(reservation: DueReservation, now: Date, levels: number[], sent: readonly number[], abandoned: readonly number[]): DueLevel | undefined {
+function levelToSend(
+  reservation: DueReservation,
+  now: Date,
+  levels: number[],
+  sent: readonly number[],
+  abandoned: readonly number[],
+): DueLevel | undefined {
   const remainingMs = reservation.expiresAt.getTime() - now.getTime();
   if (Number.isNaN(remainingMs) || remainingMs <= 0) return undefined;
   const mostUrgentCrossed = levels.find((level) => remainingMs <= level * MINUTE_MS);
@@ -105,7 +117,14 @@ function toAction(reservation: DueReservation, podName: string, due: DueLevel, n
     minutesLeft,
     redelivery: due.redelivery,
     reason: `${due.level}-minute level crossed: ${minutesLeft} minute(s) left before ${expiresAt.toISOString()}${again}`,
-    inputs: { levelMinutes: due.level, minutesLeft, expiresAt: expiresAt.toISOString(), podName, namespace, redelivery: due.redelivery },
+    inputs: {
+      levelMinutes: due.level,
+      minutesLeft,
+      expiresAt: expiresAt.toISOString(),
+      podName,
+      namespace,
+      redelivery: due.redelivery,
+    },
     item: { reservationId, level: due.level, minutesLeft, redelivery: due.redelivery },
   };
 }
@@ -120,7 +139,8 @@ export interface PodSeen {
   listedAs?: string;
 }
 
-export type PodVerdict = { kind: 'deliver' } | { kind: 'pod_missing' } | { kind: 'pod_mismatch' } | { kind: 'unknown'; error: string };
+export type PodVerdict =
+  { kind: 'deliver' } | { kind: 'pod_missing' } | { kind: 'pod_mismatch' } | { kind: 'unknown'; error: string };
 
 /**
  * Whether a warning may be written into the row's pod. A pod that is not there is left to expire;
@@ -175,7 +195,13 @@ export interface WarnLoad {
 
 export function decideWarn(loaded: WarnLoad, context: DecideContext<unknown>): Plan<WarnPlanAction> {
   const { sent, abandoned } = splitLedger(loaded.ledger, context.now, loaded.claimLeaseSeconds);
-  const decision = decide({ now: context.now, reservations: loaded.reservations, sentLevels: sent, abandonedLevels: abandoned, levelsMinutes: loaded.levelsMinutes });
+  const decision = decide({
+    now: context.now,
+    reservations: loaded.reservations,
+    sentLevels: sent,
+    abandonedLevels: abandoned,
+    levelsMinutes: loaded.levelsMinutes,
+  });
   const counts = { skipped_no_pod: decision.skipped.length, pod_missing: 0, pod_mismatch: 0 };
   const warnings = decision.warnings.flatMap((warning): WarnAction[] => {
     const verdict = podVerdict(loaded.pods.get(warning.reservationId));
@@ -193,7 +219,8 @@ function splitLedger(ledger: LedgerEntry[], now: Date, leaseSeconds: number) {
   const abandoned = new Map<string, number[]>();
   for (const entry of ledger) {
     if (entry.state === 'failed') continue;
-    const lost = entry.state === 'sending' && (entry.claimedAt === null || isAbandoned(entry.claimedAt, now, leaseSeconds));
+    const lost =
+      entry.state === 'sending' && (entry.claimedAt === null || isAbandoned(entry.claimedAt, now, leaseSeconds));
     const into = lost ? abandoned : sent;
     into.set(entry.reservationId, [...(into.get(entry.reservationId) ?? []), entry.levelMinutes]);
   }

@@ -23,14 +23,32 @@ export interface Delivery {
   skipped?: 'pod_missing';
 }
 
-type Deliverable = Pick<WarnAction, 'reservationId' | 'podName' | 'namespace' | 'expiresAt' | 'minutesLeft'> & { redelivery?: boolean };
+type Deliverable = Pick<WarnAction, 'reservationId' | 'podName' | 'namespace' | 'expiresAt' | 'minutesLeft'> & {
+  redelivery?: boolean;
+};
 
-export async function deliverWarning(exec: PodExec, container: string, action: Deliverable, now: Date, links: readonly LinkText[] = []): Promise<Delivery> {
+export async function deliverWarning(
+  exec: PodExec,
+  container: string,
+  action: Deliverable,
+  now: Date,
+  links: readonly LinkText[] = [],
+): Promise<Delivery> {
   const target = { namespace: action.namespace, pod: action.podName, container };
-  const text = { reservationId: action.reservationId, minutesLeft: action.minutesLeft, expiresAt: action.expiresAt, now, links };
+  const text = {
+    reservationId: action.reservationId,
+    minutesLeft: action.minutesLeft,
+    expiresAt: action.expiresAt,
+    now,
+    links,
+  };
   const file = { path: warningFileName(text.minutesLeft), content: warningFileContent(text), replaces: OLDER_WARNINGS };
   const result = await writePodFile(exec, target, file, action.redelivery ? undefined : broadcastText(text));
   if (result.written) return { delivered: true, broadcast: result.broadcast };
   // A pod deleted since it was checked is left to expire, like one that was never there.
-  return { delivered: false, broadcast: false, ...(result.gone ? { skipped: 'pod_missing' as const } : { error: result.error }) };
+  return {
+    delivered: false,
+    broadcast: false,
+    ...(result.gone ? { skipped: 'pod_missing' as const } : { error: result.error }),
+  };
 }

@@ -40,13 +40,19 @@ export async function executeWarn(run: Run, actions: WarnPlanAction[], deps: War
   });
   return actions.map((action) => {
     const webhook = webhookOutcome(posted, action);
-    if (action.kind === 'webhook') return webhook ? { outcome: webhook === 'webhook_sent' ? 'applied' : 'failed', counters: [webhook] } : { outcome: 'skipped', metrics: [] };
+    if (action.kind === 'webhook')
+      return webhook
+        ? { outcome: webhook === 'webhook_sent' ? 'applied' : 'failed', counters: [webhook] }
+        : { outcome: 'skipped', metrics: [] };
     const result = outcomes.get(action)!.result;
     return webhook ? { ...result, counters: [...(result.counters ?? []), webhook] } : result;
   });
 }
 
-function webhookOutcome(posted: Map<string, string | undefined>, owed: OwedWebhook): 'webhook_sent' | 'webhook_failed' | undefined {
+function webhookOutcome(
+  posted: Map<string, string | undefined>,
+  owed: OwedWebhook,
+): 'webhook_sent' | 'webhook_failed' | undefined {
   const key = webhookKey(owed);
   if (!posted.has(key)) return undefined;
   return posted.get(key) === undefined ? 'webhook_sent' : 'webhook_failed';
@@ -66,10 +72,15 @@ async function warnAll(run: Run, deps: WarnDeps, warnings: WarnAction[]): Promis
   const now = run.now();
   const lease = podFileLeaseSeconds(deps.config);
   const links = await linksFor(deps, deliverable, now);
-  const { sent, claimedElsewhere } = await claimAndSend(deliverable, (claims) => claimWarnings(deps.pool, [...claims], now, lease), (action) => deliverOne(deps, action, now, links.get(action) ?? []), {
-    fanOut: deps.config.warn.concurrency,
-    onError: (error): Delivery => ({ delivered: false, broadcast: false, error }),
-  });
+  const { sent, claimedElsewhere } = await claimAndSend(
+    deliverable,
+    (claims) => claimWarnings(deps.pool, [...claims], now, lease),
+    (action) => deliverOne(deps, action, now, links.get(action) ?? []),
+    {
+      fanOut: deps.config.warn.concurrency,
+      onError: (error): Delivery => ({ delivered: false, broadcast: false, error }),
+    },
+  );
   for (const action of warnings) if (action.podUnknown !== undefined) outcomes.set(action, failed(action.podUnknown));
   for (const action of claimedElsewhere) outcomes.set(action, { result: skipped('claimed_elsewhere') });
   for (const { notice, result } of sent) outcomes.set(notice, ofDelivery(notice, result));
@@ -101,29 +112,54 @@ const skipped = (key: string): ActionResult => ({ outcome: 'skipped', counters: 
 
 function ofDelivery(action: WarnAction, delivery: Delivery): Outcome {
   // A pod gone since it was checked: left to expire, and the claim released (as failed) in case it returns.
-  if (delivery.skipped) return { result: skipped('pod_missing'), record: { ...delivery, error: 'the pod was gone when the warning was sent' } };
+  if (delivery.skipped)
+    return {
+      result: skipped('pod_missing'),
+      record: { ...delivery, error: 'the pod was gone when the warning was sent' },
+    };
   if (!delivery.delivered) return failed(delivery.error ?? 'not delivered');
   const counters = ['warned', ...(action.redelivery ? ['redelivered'] : [])];
   return { result: { outcome: 'applied', counters, metrics: ['done'] }, record: delivery };
 }
 
 function failed(error: string): Outcome {
-  return { result: { outcome: 'failed', counters: ['warn_failed'], failure: error }, record: { delivered: false, broadcast: false, error } };
+  return {
+    result: { outcome: 'failed', counters: ['warn_failed'], failure: error },
+    record: { delivered: false, broadcast: false, error },
+  };
 }
 
 /** One commit for the batch: the ledger rows, a decision per delivery or failure, an event per delivery. */
-async function record(run: Run, deps: WarnDeps, warnings: WarnAction[], outcomes: Map<WarnAction, Outcome>): Promise<void> {
+async function record(
+  run: Run,
+  deps: WarnDeps,
+  warnings: WarnAction[],
+  outcomes: Map<WarnAction, Outcome>,
+): Promise<void> {
   const webhook = deps.config.webhook !== undefined;
   const toRecord = warnings.filter((action) => outcomes.get(action)!.record !== undefined);
   if (toRecord.length === 0) return;
   const now = run.now();
   const rows = toRecord.map((action) => {
     const delivery = outcomes.get(action)!.record!;
-    return { action, reservationId: action.reservationId, expiresAt: action.expiresAt, levelMinutes: action.levelMinutes, minutesLeft: action.minutesLeft, delivered: delivery.delivered, error: delivery.error, webhook };
+    return {
+      action,
+      reservationId: action.reservationId,
+      expiresAt: action.expiresAt,
+      levelMinutes: action.levelMinutes,
+      minutesLeft: action.minutesLeft,
+      delivered: delivery.delivered,
+      error: delivery.error,
+      webhook,
+    };
   });
   const written = await run.commit(async (db) => {
     const recorded = await recordWarnings(db, rows, now);
-    return { value: recorded, decisions: recorded.map((row) => decisionOf(row.action, row.delivered, row.error)), events: recorded.filter((row) => row.delivered).map((row) => warnedEvent(row.action, now)) };
+    return {
+      value: recorded,
+      decisions: recorded.map((row) => decisionOf(row.action, row.delivered, row.error)),
+      events: recorded.filter((row) => row.delivered).map((row) => warnedEvent(row.action, now)),
+    };
   });
   for (const row of written) {
     outcomes.get(row.action)!.recorded = row.delivered;
@@ -132,18 +168,28 @@ async function record(run: Run, deps: WarnDeps, warnings: WarnAction[], outcomes
 }
 
 function decisionOf(action: WarnAction, delivered: boolean, error: string | undefined): DecisionEntry {
-  const entry = { entityKind: 'reservation' as const, entityId: action.reservationId, action: 'warn', reason: action.reason, inputs: action.inputs };
+  const entry = {
+    entityKind: 'reservation' as const,
+    entityId: action.reservationId,
+    action: 'warn',
+    reason: action.reason,
+    inputs: action.inputs,
+  };
   return delivered ? entry : { ...entry, outcome: 'failed', error: error ?? 'not delivered' };
 }
 
 function warnedEvent(action: WarnAction, now: Date) {
-  return buildEvent(EventTypes.reservationWarned, {
-    reservationId: action.reservationId,
-    podName: action.podName,
-    namespace: action.namespace,
-    expiresAt: action.expiresAt.toISOString(),
-    levelMinutes: action.levelMinutes,
-    minutesLeft: action.minutesLeft,
-    warnedAt: now.toISOString(),
-  }, { source: sourceFor('warn'), subject: action.reservationId, time: now });
+  return buildEvent(
+    EventTypes.reservationWarned,
+    {
+      reservationId: action.reservationId,
+      podName: action.podName,
+      namespace: action.namespace,
+      expiresAt: action.expiresAt.toISOString(),
+      levelMinutes: action.levelMinutes,
+      minutesLeft: action.minutesLeft,
+      warnedAt: now.toISOString(),
+    },
+    { source: sourceFor('warn'), subject: action.reservationId, time: now },
+  );
 }

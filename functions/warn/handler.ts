@@ -8,7 +8,16 @@ import { loadWarn } from './load.js';
 export const warn = defineFunction({
   name: 'warn',
   optionsSchema: baseOptionsSchema,
-  counters: ['warned', 'warn_failed', 'skipped_no_pod', 'pod_missing', 'pod_mismatch', 'claimed_elsewhere', 'redelivered', 'deferred'],
+  counters: [
+    'warned',
+    'warn_failed',
+    'skipped_no_pod',
+    'pod_missing',
+    'pod_mismatch',
+    'claimed_elsewhere',
+    'redelivered',
+    'deferred',
+  ],
   load: loadWarn,
   decide: decideWarn,
   batch: { size: batchSize, execute: executeWarn },

@@ -42,18 +42,36 @@ export async function loadWarn({ run, deps }: LoadInput<BaseOptions, WarnDeps>):
     abandonedClaims(deps.pool, now, lease, CANDIDATES),
     webhook ? pendingWebhooks(deps.pool, WEBHOOK_MAX_ATTEMPTS, OWED_WEBHOOKS) : Promise.resolve([]),
   ]);
-  const reservations = unique([...due, ...abandoned].map((row): DueReservation => ({
-    reservationId: row.reservation_id, expiresAt: row.expires_at!, podName: row.pod_name, namespace: row.namespace ?? policy.reservationNamespace,
-  })));
+  const reservations = unique(
+    [...due, ...abandoned].map((row): DueReservation => ({
+      reservationId: row.reservation_id,
+      expiresAt: row.expires_at!,
+      podName: row.pod_name,
+      namespace: row.namespace ?? policy.reservationNamespace,
+    })),
+  );
   const [ledger, pods] = await Promise.all([
-    ledgerFor(deps.pool, reservations.map(({ reservationId, expiresAt }) => ({ reservationId, expiresAt }))),
+    ledgerFor(
+      deps.pool,
+      reservations.map(({ reservationId, expiresAt }) => ({ reservationId, expiresAt })),
+    ),
     checkPods(deps, reservations),
   ]);
   return {
     pods,
     reservations,
-    ledger: ledger.map((row) => ({ reservationId: row.reservation_id, levelMinutes: row.level_minutes, state: row.state, claimedAt: row.claimed_at })),
-    webhooks: webhooks.map((row) => ({ reservationId: row.reservation_id, expiresAt: row.expires_at, levelMinutes: row.level_minutes, minutesLeft: row.minutes_left ?? row.level_minutes })),
+    ledger: ledger.map((row) => ({
+      reservationId: row.reservation_id,
+      levelMinutes: row.level_minutes,
+      state: row.state,
+      claimedAt: row.claimed_at,
+    })),
+    webhooks: webhooks.map((row) => ({
+      reservationId: row.reservation_id,
+      expiresAt: row.expires_at,
+      levelMinutes: row.level_minutes,
+      minutesLeft: row.minutes_left ?? row.level_minutes,
+    })),
     levelsMinutes: policy.warningMinutes,
     claimLeaseSeconds: lease,
   };
@@ -61,8 +79,14 @@ export async function loadWarn({ run, deps }: LoadInput<BaseOptions, WarnDeps>):
 
 /** The pods of the candidates, under the shared evidence rules; warn also wants to know when the label points elsewhere. */
 function checkPods(deps: WarnDeps, reservations: DueReservation[]): Promise<Map<string, PodEvidence>> {
-  const targets = reservations.flatMap(({ reservationId, namespace, podName }) => (podName === null ? [] : [{ reservationId, namespace, podName }]));
-  const options = { label: deps.config.policy.reservationLabel, concurrency: deps.config.warn.concurrency, withListedAs: true };
+  const targets = reservations.flatMap(({ reservationId, namespace, podName }) =>
+    podName === null ? [] : [{ reservationId, namespace, podName }],
+  );
+  const options = {
+    label: deps.config.policy.reservationLabel,
+    concurrency: deps.config.warn.concurrency,
+    withListedAs: true,
+  };
   return podEvidence(deps.pods, targets, options);
 }
 

@@ -93,7 +93,9 @@ function linkLines(links: readonly LinkText[]): string[] {
   const width = Math.max(...links.map((link) => printable(link.label).length)) + 1;
   return [
     `Or open a link (it shows what will happen and asks you to confirm; valid until ${utc(links[0]!.expiresAt)}):`,
-    ...links.map((link) => `    ${`${printable(link.label)}:`.padEnd(width + 1)} ${printable(link.shortUrl ?? link.url)}`),
+    ...links.map(
+      (link) => `    ${`${printable(link.label)}:`.padEnd(width + 1)} ${printable(link.shortUrl ?? link.url)}`,
+    ),
     '',
   ];
 }
@@ -108,5 +110,8 @@ export function broadcastText(text: WarningText): string {
 }
 
 function utc(instant: Date): string {
-  return `${instant.toISOString().replace('T', ' ').replace(/\.\d{3}Z$/, '')} UTC`;
+  return `${instant
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d{3}Z$/, '')} UTC`;
 }

@@ -24,14 +24,26 @@ export function jsonPayload(notice: WarningNotice) {
     levelMinutes: notice.levelMinutes,
     minutesLeft: notice.minutesLeft,
     expiresAt: notice.expiresAt.toISOString(),
-    actions: notice.links.map((link) => ({ action: link.action, url: link.url, ...(link.shortUrl ? { shortUrl: link.shortUrl } : {}), label: link.label, expiresAt: link.expiresAt.toISOString() })),
+    actions: notice.links.map((link) => ({
+      action: link.action,
+      url: link.url,
+      ...(link.shortUrl ? { shortUrl: link.shortUrl } : {}),
+      label: link.label,
+      expiresAt: link.expiresAt.toISOString(),
+    })),
   };
 }
 
 export function slackPayload(notice: WarningNotice) {
-  const blocks: object[] = [{ type: 'section', text: { type: 'mrkdwn', text: escapeMrkdwn(summary(notice)) } }, ...slackButtons([...notice.links])];
+  const blocks: object[] = [
+    { type: 'section', text: { type: 'mrkdwn', text: escapeMrkdwn(summary(notice)) } },
+    ...slackButtons([...notice.links]),
+  ];
   if (notice.links.length > 0) {
-    blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `Buttons valid until ${notice.links[0]!.expiresAt.toISOString()}.` }] });
+    blocks.push({
+      type: 'context',
+      elements: [{ type: 'mrkdwn', text: `Buttons valid until ${notice.links[0]!.expiresAt.toISOString()}.` }],
+    });
   }
   return { text: summary(notice), blocks };
 }

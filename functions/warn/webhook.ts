@@ -18,23 +18,41 @@ export const webhookKey = (owed: Pick<OwedWebhook, 'reservationId' | 'expiresAt'
   `${owed.reservationId}\u0000${owed.expiresAt.getTime()}\u0000${owed.levelMinutes}`;
 
 /** Posted: undefined; refused: the error. A notice another run holds (or already sent) is absent. */
-export async function sendWebhooks(deps: WarnDeps, owed: OwedWebhook[], now: Date): Promise<Map<string, string | undefined>> {
+export async function sendWebhooks(
+  deps: WarnDeps,
+  owed: OwedWebhook[],
+  now: Date,
+): Promise<Map<string, string | undefined>> {
   const settings = deps.config.webhook;
   if (settings === undefined || owed.length === 0) return new Map();
   const claimed = await claimWebhooks(deps.pool, owed, WEBHOOK_MAX_ATTEMPTS);
   const errors = await postNotices(settings, claimed, (row) => payload(deps, row, now));
   const outcomes = claimed.map((row, index) => ({
-    reservationId: row.reservation_id, expiresAt: row.expires_at, levelMinutes: row.level_minutes, sent: errors[index] === undefined, error: errors[index],
+    reservationId: row.reservation_id,
+    expiresAt: row.expires_at,
+    levelMinutes: row.level_minutes,
+    sent: errors[index] === undefined,
+    error: errors[index],
   }));
   await markWebhooks(deps.pool, outcomes);
   return new Map(outcomes.map((outcome) => [webhookKey(outcome), outcome.error]));
 }
 
 async function payload(deps: WarnDeps, row: PendingWebhook, now: Date) {
-  const links = await actionLinks(deps.config.actions, { reservationId: row.reservation_id, deadline: row.expires_at, now }, deps.pool)
+  const links = await actionLinks(
+    deps.config.actions,
+    { reservationId: row.reservation_id, deadline: row.expires_at, now },
+    deps.pool,
+  )
     // The short ids could not be stored: the long links still go out.
     .catch(() => actionLinks(deps.config.actions, { reservationId: row.reservation_id, deadline: row.expires_at, now }))
     .catch(() => []);
-  const notice = { reservationId: row.reservation_id, levelMinutes: row.level_minutes, minutesLeft: row.minutes_left ?? row.level_minutes, expiresAt: row.expires_at, links };
+  const notice = {
+    reservationId: row.reservation_id,
+    levelMinutes: row.level_minutes,
+    minutesLeft: row.minutes_left ?? row.level_minutes,
+    expiresAt: row.expires_at,
+    links,
+  };
   return deps.config.webhook?.format === 'slack' ? slackPayload(notice) : jsonPayload(notice);
 }

@@ -48,9 +48,19 @@ export function newShortId(): string {
 export async function actionLinks(settings: LinkSettings, subject: LinkSubject, store?: Db): Promise<ActionLink[]> {
   const links = await signedLinks(settings, subject);
   if (store === undefined || links.length === 0) return links.map(({ token: _token, ...link }) => link);
-  const rows = links.map(({ token, action, expiresAt }) => ({ shortId: newShortId(), token, action, expiresAt, reservationId: subject.reservationId, deadline: subject.deadline }));
+  const rows = links.map(({ token, action, expiresAt }) => ({
+    shortId: newShortId(),
+    token,
+    action,
+    expiresAt,
+    reservationId: subject.reservationId,
+    deadline: subject.deadline,
+  }));
   await insertShortLinks(store, rows, subject.now);
-  return links.map(({ token: _token, ...link }, index) => ({ ...link, shortUrl: actionUrl(settings.baseUrl!, rows[index]!.shortId) }));
+  return links.map(({ token: _token, ...link }, index) => ({
+    ...link,
+    shortUrl: actionUrl(settings.baseUrl!, rows[index]!.shortId),
+  }));
 }
 
 /**
@@ -58,11 +68,22 @@ export async function actionLinks(settings: LinkSettings, subject: LinkSubject, 
  * (a batch of warnings costs one write, whatever its size). If storing fails, the long links still
  * go out: the short ones are a convenience, the warning is what matters.
  */
-export async function actionLinksForMany(settings: LinkSettings, subjects: LinkSubject[], store: Db): Promise<ActionLink[][]> {
+export async function actionLinksForMany(
+  settings: LinkSettings,
+  subjects: LinkSubject[],
+  store: Db,
+): Promise<ActionLink[][]> {
   const signed = await Promise.all(subjects.map((subject) => signedLinks(settings, subject)));
   const long = signed.map((links) => links.map(({ token: _token, ...link }) => link));
   const rows = signed.flatMap((links, index) =>
-    links.map(({ token, action, expiresAt }) => ({ shortId: newShortId(), token, action, expiresAt, reservationId: subjects[index]!.reservationId, deadline: subjects[index]!.deadline })),
+    links.map(({ token, action, expiresAt }) => ({
+      shortId: newShortId(),
+      token,
+      action,
+      expiresAt,
+      reservationId: subjects[index]!.reservationId,
+      deadline: subjects[index]!.deadline,
+    })),
   );
   if (rows.length === 0) return long;
   try {
@@ -71,7 +92,9 @@ export async function actionLinksForMany(settings: LinkSettings, subjects: LinkS
     return long;
   }
   let next = 0;
-  return long.map((links) => links.map((link) => ({ ...link, shortUrl: actionUrl(settings.baseUrl!, rows[next++]!.shortId) })));
+  return long.map((links) =>
+    links.map((link) => ({ ...link, shortUrl: actionUrl(settings.baseUrl!, rows[next++]!.shortId) })),
+  );
 }
 
 async function signedLinks(settings: LinkSettings, subject: LinkSubject): Promise<(ActionLink & { token: string })[]> {

@@ -53,7 +53,11 @@ export interface TokenRequest {
 }
 
 export async function signActionToken(signingKey: string, request: TokenRequest): Promise<string> {
-  const claims = { act: request.action, dl: request.deadline.toISOString(), ...(request.minutes === undefined ? {} : { min: request.minutes }) };
+  const claims = {
+    act: request.action,
+    dl: request.deadline.toISOString(),
+    ...(request.minutes === undefined ? {} : { min: request.minutes }),
+  };
   return new SignJWT(claims)
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setIssuer(ISSUER)
@@ -80,7 +84,15 @@ export async function verifyActionToken(signingKey: string, token: string, now: 
     throw new TokenRejected(err instanceof errors.JWTExpired ? 'expired' : 'invalid');
   }
   const parsed = payloadSchema.safeParse(payload);
-  if (!parsed.success || (parsed.data.act === 'extend') !== (parsed.data.min !== undefined)) throw new TokenRejected('invalid');
+  if (!parsed.success || (parsed.data.act === 'extend') !== (parsed.data.min !== undefined))
+    throw new TokenRejected('invalid');
   const { sub, act, dl, min, jti, exp } = parsed.data;
-  return { reservationId: sub, action: act, deadline: new Date(dl), minutes: min, jti, expiresAt: new Date(exp * 1000) };
+  return {
+    reservationId: sub,
+    action: act,
+    deadline: new Date(dl),
+    minutes: min,
+    jti,
+    expiresAt: new Date(exp * 1000),
+  };
 }

@@ -85,60 +85,85 @@ async function byIds<T>(
 
 const signalOf = (signal?: AbortSignal) => ({ abortSignal: signal });
 
-type SnapshotOps = Pick<Ec2Api, 'createSnapshot' | 'describeSnapshotsByIds' | 'describeSnapshots' | 'deleteSnapshot' | 'createTags'>;
+type SnapshotOps = Pick<
+  Ec2Api,
+  'createSnapshot' | 'describeSnapshotsByIds' | 'describeSnapshots' | 'deleteSnapshot' | 'createTags'
+>;
 type VolumeOps = Pick<Ec2Api, 'describeVolumesByIds' | 'describeVolumes' | 'deleteVolume'>;
 
 function snapshotOps(client: EC2Client, pageSize: number): SnapshotOps {
   // Always our own account: without OwnerIds, DescribeSnapshots also lists every public snapshot.
-  const listSnapshots = (Filters: Filter[], signal?: AbortSignal) => callAws('EC2 DescribeSnapshots', async () => {
-    const found: SnapshotInfo[] = [];
-    const pages = paginateDescribeSnapshots({ client, pageSize }, { OwnerIds: ['self'], Filters }, signalOf(signal));
-    for await (const page of pages) found.push(...(page.Snapshots ?? []).map(toSnapshotInfo));
-    return found;
-  });
-  const exactSnapshots = (SnapshotIds: string[], signal?: AbortSignal) => callAws('EC2 DescribeSnapshots', async () => {
-    const out = await client.send(new DescribeSnapshotsCommand({ OwnerIds: ['self'], SnapshotIds }), signalOf(signal));
-    return (out.Snapshots ?? []).map(toSnapshotInfo);
-  });
+  const listSnapshots = (Filters: Filter[], signal?: AbortSignal) =>
+    callAws('EC2 DescribeSnapshots', async () => {
+      const found: SnapshotInfo[] = [];
+      const pages = paginateDescribeSnapshots({ client, pageSize }, { OwnerIds: ['self'], Filters }, signalOf(signal));
+      for await (const page of pages) found.push(...(page.Snapshots ?? []).map(toSnapshotInfo));
+      return found;
+    });
+  const exactSnapshots = (SnapshotIds: string[], signal?: AbortSignal) =>
+    callAws('EC2 DescribeSnapshots', async () => {
+      const out = await client.send(
+        new DescribeSnapshotsCommand({ OwnerIds: ['self'], SnapshotIds }),
+        signalOf(signal),
+      );
+      return (out.Snapshots ?? []).map(toSnapshotInfo);
+    });
   return {
-    createSnapshot: ({ volumeId, description, tags }, signal) => callAws(`EC2 CreateSnapshot ${volumeId}`, async () => {
-      const TagSpecifications = [{ ResourceType: 'snapshot' as const, Tags: recordToTags(tags) }];
-      const command = new CreateSnapshotCommand({ VolumeId: volumeId, Description: description, TagSpecifications });
-      return toSnapshotInfo(await client.send(command, signalOf(signal)));
-    }),
-    describeSnapshotsByIds: (snapshotIds, signal) => byIds(snapshotIds, (s) => s.snapshotId,
-      (chunk) => exactSnapshots(chunk, signal),
-      (chunk) => listSnapshots([{ Name: 'snapshot-id', Values: chunk }], signal)),
+    createSnapshot: ({ volumeId, description, tags }, signal) =>
+      callAws(`EC2 CreateSnapshot ${volumeId}`, async () => {
+        const TagSpecifications = [{ ResourceType: 'snapshot' as const, Tags: recordToTags(tags) }];
+        const command = new CreateSnapshotCommand({ VolumeId: volumeId, Description: description, TagSpecifications });
+        return toSnapshotInfo(await client.send(command, signalOf(signal)));
+      }),
+    describeSnapshotsByIds: (snapshotIds, signal) =>
+      byIds(
+        snapshotIds,
+        (s) => s.snapshotId,
+        (chunk) => exactSnapshots(chunk, signal),
+        (chunk) => listSnapshots([{ Name: 'snapshot-id', Values: chunk }], signal),
+      ),
     describeSnapshots: (query, signal) => listSnapshots(snapshotFilters(query), signal),
-    deleteSnapshot: (snapshotId, signal) => callAws(`EC2 DeleteSnapshot ${snapshotId}`, async () => {
-      await client.send(new DeleteSnapshotCommand({ SnapshotId: snapshotId }), signalOf(signal));
-    }),
-    createTags: (resourceIds, tags, signal) => callAws(`EC2 CreateTags ${resourceIds.join(',')}`, async () => {
-      await client.send(new CreateTagsCommand({ Resources: [...resourceIds], Tags: recordToTags(tags) }), signalOf(signal));
-    }),
+    deleteSnapshot: (snapshotId, signal) =>
+      callAws(`EC2 DeleteSnapshot ${snapshotId}`, async () => {
+        await client.send(new DeleteSnapshotCommand({ SnapshotId: snapshotId }), signalOf(signal));
+      }),
+    createTags: (resourceIds, tags, signal) =>
+      callAws(`EC2 CreateTags ${resourceIds.join(',')}`, async () => {
+        await client.send(
+          new CreateTagsCommand({ Resources: [...resourceIds], Tags: recordToTags(tags) }),
+          signalOf(signal),
+        );
+      }),
   };
 }
 
 function volumeOps(client: EC2Client, pageSize: number): VolumeOps {
-  const listVolumes = (Filters: Filter[], signal?: AbortSignal) => callAws('EC2 DescribeVolumes', async () => {
-    const found: VolumeInfo[] = [];
-    for await (const page of paginateDescribeVolumes({ client, pageSize }, { Filters }, signalOf(signal))) {
-      found.push(...(page.Volumes ?? []).map(toVolumeInfo));
-    }
-    return found;
-  });
-  const exactVolumes = (VolumeIds: string[], signal?: AbortSignal) => callAws('EC2 DescribeVolumes', async () => {
-    const out = await client.send(new DescribeVolumesCommand({ VolumeIds }), signalOf(signal));
-    return (out.Volumes ?? []).map(toVolumeInfo);
-  });
+  const listVolumes = (Filters: Filter[], signal?: AbortSignal) =>
+    callAws('EC2 DescribeVolumes', async () => {
+      const found: VolumeInfo[] = [];
+      for await (const page of paginateDescribeVolumes({ client, pageSize }, { Filters }, signalOf(signal))) {
+        found.push(...(page.Volumes ?? []).map(toVolumeInfo));
+      }
+      return found;
+    });
+  const exactVolumes = (VolumeIds: string[], signal?: AbortSignal) =>
+    callAws('EC2 DescribeVolumes', async () => {
+      const out = await client.send(new DescribeVolumesCommand({ VolumeIds }), signalOf(signal));
+      return (out.Volumes ?? []).map(toVolumeInfo);
+    });
   return {
-    describeVolumesByIds: (volumeIds, signal) => byIds(volumeIds, (v) => v.volumeId,
-      (chunk) => exactVolumes(chunk, signal),
-      (chunk) => listVolumes([{ Name: 'volume-id', Values: chunk }], signal)),
+    describeVolumesByIds: (volumeIds, signal) =>
+      byIds(
+        volumeIds,
+        (v) => v.volumeId,
+        (chunk) => exactVolumes(chunk, signal),
+        (chunk) => listVolumes([{ Name: 'volume-id', Values: chunk }], signal),
+      ),
     describeVolumes: (query, signal) => listVolumes(volumeFilters(query), signal),
-    deleteVolume: (volumeId, signal) => callAws(`EC2 DeleteVolume ${volumeId}`, async () => {
-      await client.send(new DeleteVolumeCommand({ VolumeId: volumeId }), signalOf(signal));
-    }),
+    deleteVolume: (volumeId, signal) =>
+      callAws(`EC2 DeleteVolume ${volumeId}`, async () => {
+        await client.send(new DeleteVolumeCommand({ VolumeId: volumeId }), signalOf(signal));
+      }),
   };
 }
 

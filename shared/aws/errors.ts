@@ -12,18 +12,35 @@ const notFoundCodes = new Set(['InvalidSnapshot.NotFound', 'InvalidVolume.NotFou
  * SnapshotCreationPerVolumeRateExceeded is CreateSnapshot's per-volume limit (a 400, not a 429).
  */
 const throttleCodes = new Set([
-  'RequestLimitExceeded', 'Throttling', 'ThrottlingException', 'TooManyRequestsException', 'SnapshotCreationPerVolumeRateExceeded',
+  'RequestLimitExceeded',
+  'Throttling',
+  'ThrottlingException',
+  'TooManyRequestsException',
+  'SnapshotCreationPerVolumeRateExceeded',
 ]);
 const conflictCodes = new Set(['VolumeInUse', 'IncorrectState', 'InvalidSnapshot.InUse', 'ResourceConflictException']);
 const authCodes = new Set([
-  'AuthFailure', 'UnauthorizedOperation', 'AccessDeniedException', 'UnrecognizedClientException',
-  'InvalidSignatureException', 'SignatureDoesNotMatch', 'InvalidClientTokenId', 'ExpiredToken',
+  'AuthFailure',
+  'UnauthorizedOperation',
+  'AccessDeniedException',
+  'UnrecognizedClientException',
+  'InvalidSignatureException',
+  'SignatureDoesNotMatch',
+  'InvalidClientTokenId',
+  'ExpiredToken',
 ]);
 /** Failures below HTTP: the request may not have arrived, or its answer did not. */
 const transportNames = new Set(['TimeoutError', 'AbortError']);
 const transportCodes = new Set([
-  'ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH',
-  'EAI_AGAIN', 'ENOTFOUND',
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'ENOTFOUND',
 ]);
 
 interface SdkErrorShape extends Error {

@@ -17,15 +17,17 @@ export interface LambdaApi {
 
 export function createLambdaApi(client: LambdaClient): LambdaApi {
   return {
-    invokeAsync: (functionName, payload, signal) => callAws(`Lambda Invoke ${functionName}`, async () => {
-      const command = new InvokeCommand({
-        FunctionName: functionName,
-        InvocationType: 'Event',
-        Payload: new TextEncoder().encode(JSON.stringify(payload ?? {})),
-      });
-      const out = await client.send(command, { abortSignal: signal });
-      // Lambda accepts an Event invocation with 202; anything else means it was not queued.
-      if (out.StatusCode !== 202) throw new Fatal(`Lambda Invoke ${functionName}: expected status 202, got ${out.StatusCode}`);
-    }),
+    invokeAsync: (functionName, payload, signal) =>
+      callAws(`Lambda Invoke ${functionName}`, async () => {
+        const command = new InvokeCommand({
+          FunctionName: functionName,
+          InvocationType: 'Event',
+          Payload: new TextEncoder().encode(JSON.stringify(payload ?? {})),
+        });
+        const out = await client.send(command, { abortSignal: signal });
+        // Lambda accepts an Event invocation with 202; anything else means it was not queued.
+        if (out.StatusCode !== 202)
+          throw new Fatal(`Lambda Invoke ${functionName}: expected status 202, got ${out.StatusCode}`);
+      }),
   };
 }

@@ -31,7 +31,10 @@ export function lazyEc2Api(options: AwsOptions): Ec2Api {
 
 export function lazyLambdaApi(options: AwsOptions): LambdaApi {
   const api = once(async () => {
-    const [{ createLambdaClient }, { createLambdaApi }] = await Promise.all([import('./clients.js'), import('./lambda.js')]);
+    const [{ createLambdaClient }, { createLambdaApi }] = await Promise.all([
+      import('./clients.js'),
+      import('./lambda.js'),
+    ]);
     return createLambdaApi(createLambdaClient(options));
   });
   return { invokeAsync: async (...args) => (await api()).invokeAsync(...args) };

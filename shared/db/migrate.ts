@@ -39,7 +39,9 @@ export interface MigrateOptions extends AdoptOptions {
 }
 
 export function loadMigrations(directory: string = MIGRATIONS_DIR): Migration[] {
-  const files = readdirSync(directory).filter((file) => file.endsWith('.sql')).sort();
+  const files = readdirSync(directory)
+    .filter((file) => file.endsWith('.sql'))
+    .sort();
   return files.map((file) => {
     const match = /^(\d{4})_([a-z0-9_]+)\.sql$/.exec(file);
     if (!match) throw new Fatal(`migration file name must look like 0001_name.sql: ${file}`);
@@ -78,13 +80,19 @@ const LEDGER_SQL = `create table if not exists schema_migrations (
  * Origin tables without a record of 0001 would make 0001 fail half-way ("relation already
  * exists"). Checked before anything is written, so a plain migrate refuses and changes nothing.
  */
-async function adoptIfNeeded(client: pg.PoolClient, migrations: Migration[], options: MigrateOptions): Promise<string[]> {
+async function adoptIfNeeded(
+  client: pg.PoolClient,
+  migrations: Migration[],
+  options: MigrateOptions,
+): Promise<string[]> {
   const origin = migrations.find((migration) => migration.version === 1);
   if (!origin || (await isRecorded(client, 1))) return [];
   const present = await originTablesPresent(client);
   if (present.length === 0) return [];
   if (!options.adoptExisting) {
-    throw new Fatal(`the database already has origin tables (${present.join(', ')}) but no record of ${origin.name}; take a backup, then adopt them with: npm run migrate -- --adopt-existing (or devenv-lifecycle migrate --adopt-existing)`);
+    throw new Fatal(
+      `the database already has origin tables (${present.join(', ')}) but no record of ${origin.name}; take a backup, then adopt them with: npm run migrate -- --adopt-existing (or devenv-lifecycle migrate --adopt-existing)`,
+    );
   }
   await client.query('begin');
   try {
@@ -123,7 +131,9 @@ async function hasLedger(client: pg.PoolClient): Promise<boolean> {
   const columns = rows[0]!.columns;
   if (columns === null) return false;
   if (!['version', 'name', 'checksum'].every((column) => columns.includes(column))) {
-    throw new Fatal(`schema_migrations exists but is not devenv-lifecycle's (columns ${columns.join(', ')}; another migration tool's?): rename it, e.g. alter table schema_migrations rename to origin_schema_migrations, and run again`);
+    throw new Fatal(
+      `schema_migrations exists but is not devenv-lifecycle's (columns ${columns.join(', ')}; another migration tool's?): rename it, e.g. alter table schema_migrations rename to origin_schema_migrations, and run again`,
+    );
   }
   return true;
 }
@@ -144,7 +154,9 @@ function verifyUnchanged(migrations: Migration[], applied: Map<number, { name: s
   for (const migration of migrations) {
     const previous = applied.get(migration.version);
     if (previous && previous.checksum !== migration.checksum) {
-      throw new Fatal(`migration ${migration.name} was edited after it was applied (as ${previous.name}); add a new migration instead`);
+      throw new Fatal(
+        `migration ${migration.name} was edited after it was applied (as ${previous.name}); add a new migration instead`,
+      );
     }
   }
 }

@@ -11,7 +11,11 @@ const SINGLE_FLIGHT_NAMESPACE = 7_326_002;
 
 export type SingleFlightResult<T> = { ran: true; value: T } | { ran: false };
 
-export async function withSingleFlight<T>(pool: pg.Pool, name: string, work: () => Promise<T>): Promise<SingleFlightResult<T>> {
+export async function withSingleFlight<T>(
+  pool: pg.Pool,
+  name: string,
+  work: () => Promise<T>,
+): Promise<SingleFlightResult<T>> {
   const client = await pool.connect();
   let healthy = true;
   try {

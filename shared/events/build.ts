@@ -35,9 +35,12 @@ export function sourceFor(fn: FunctionName): string {
 export function buildEvent<T extends EventType>(type: T, data: EventData<T>, options: BuildOptions): LifecycleEvent<T> {
   const parsed = eventDataSchemas[type].safeParse(data);
   if (!parsed.success) throw invalidFrom(`event ${type} has invalid data`, zodIssues(parsed.error, 'data', 'data'));
-  if (options.subject === '') throw new Invalid('event subject is empty', [{ field: 'subject', message: 'must not be empty' }]);
+  if (options.subject === '')
+    throw new Invalid('event subject is empty', [{ field: 'subject', message: 'must not be empty' }]);
   if (options.traceparent !== undefined && !isTraceparent(options.traceparent)) {
-    throw new Invalid('traceparent is not a W3C trace context', [{ field: 'traceparent', message: 'must be a W3C traceparent' }]);
+    throw new Invalid('traceparent is not a W3C trace context', [
+      { field: 'traceparent', message: 'must be a W3C traceparent' },
+    ]);
   }
   const event = new CloudEvent<EventData<T>>({
     specversion: '1.0',
@@ -73,6 +76,7 @@ export function toBinaryHttp(event: CloudEventV1<unknown>): BinaryMessage {
   for (const [name, value] of Object.entries(message.headers)) {
     if (value !== undefined) headers[name] = name.startsWith('ce-') ? encodeHeaderValue(String(value)) : String(value);
   }
-  if (typeof event.traceparent === 'string' && isTraceparent(event.traceparent)) headers.traceparent = event.traceparent;
+  if (typeof event.traceparent === 'string' && isTraceparent(event.traceparent))
+    headers.traceparent = event.traceparent;
   return { headers, body: typeof message.body === 'string' ? message.body : '' };
 }

@@ -24,12 +24,29 @@ const RETRYABLE_4XX = new Set([408, 429]);
 
 /** An event that no retry can deliver: refused for good by the receiver, or not writable as HTTP. */
 export class Undeliverable extends Invalid {
-  constructor(message: string, readonly reason: 'rejected' | 'unencodable', options?: ErrorOptions) {
-    super(message, [{ field: 'event', message: reason === 'rejected' ? 'rejected by the receiver' : 'cannot be written as an HTTP message' }], options);
+  constructor(
+    message: string,
+    readonly reason: 'rejected' | 'unencodable',
+    options?: ErrorOptions,
+  ) {
+    super(
+      message,
+      [
+        {
+          field: 'event',
+          message: reason === 'rejected' ? 'rejected by the receiver' : 'cannot be written as an HTTP message',
+        },
+      ],
+      options,
+    );
   }
 }
 
-export async function deliver(event: CloudEventV1<unknown>, target: DeliveryTarget, options: DeliverOptions): Promise<void> {
+export async function deliver(
+  event: CloudEventV1<unknown>,
+  target: DeliveryTarget,
+  options: DeliverOptions,
+): Promise<void> {
   const message = encode(event);
   let response: Response;
   try {
@@ -40,7 +57,9 @@ export async function deliver(event: CloudEventV1<unknown>, target: DeliveryTarg
       signal: AbortSignal.timeout(options.timeoutMs),
     });
   } catch (err) {
-    throw new Transient(`event ${event.id} not delivered to ${target.url}: ${describe(err)}`, undefined, { cause: err });
+    throw new Transient(`event ${event.id} not delivered to ${target.url}: ${describe(err)}`, undefined, {
+      cause: err,
+    });
   }
   // Read the body so the connection is released; its text is not needed.
   await response.arrayBuffer().catch(() => undefined);
@@ -54,7 +73,9 @@ function encode(event: CloudEventV1<unknown>): BinaryMessage {
   try {
     return toBinaryHttp(event);
   } catch (err) {
-    throw new Undeliverable(`event ${event.id} cannot be written as an HTTP message: ${describe(err)}`, 'unencodable', { cause: err });
+    throw new Undeliverable(`event ${event.id} cannot be written as an HTTP message: ${describe(err)}`, 'unencodable', {
+      cause: err,
+    });
   }
 }
 

@@ -25,7 +25,9 @@ export function encodeHeaderValue(value: string): string {
 }
 
 function percentEncode(character: string): string {
-  return [...Buffer.from(character, 'utf8')].map((byte) => `%${byte.toString(16).toUpperCase().padStart(2, '0')}`).join('');
+  return [...Buffer.from(character, 'utf8')]
+    .map((byte) => `%${byte.toString(16).toUpperCase().padStart(2, '0')}`)
+    .join('');
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });

@@ -11,16 +11,22 @@ import { DEFAULT_EVENT_MAX_ATTEMPTS } from '../config.js';
 import { Transient, coerceError } from '../errors.js';
 import { mapWithConcurrency } from '../resilience.js';
 import type { Db } from '../db/pool.js';
-import { enqueueEvents, leaseDueEvents, markDead, markDelivered, markFailed, redeliveryDelaySeconds, releaseUnsent } from '../db/queries/outbox.js';
+import {
+  enqueueEvents,
+  leaseDueEvents,
+  markDead,
+  markDelivered,
+  markFailed,
+  redeliveryDelaySeconds,
+  releaseUnsent,
+} from '../db/queries/outbox.js';
 import type { DeadReason, OutboxRow } from '../db/queries/outbox.js';
 import type { LifecycleEvent } from './build.js';
 import { deliver, Undeliverable } from './deliver.js';
 import { consumersOf } from './routing.js';
 
 export type PublishMode =
-  | { mode: 'knative'; sinkUrl: string }
-  | { mode: 'openfaas'; gatewayUrl: string }
-  | { mode: 'none' };
+  { mode: 'knative'; sinkUrl: string } | { mode: 'openfaas'; gatewayUrl: string } | { mode: 'none' };
 
 const SINK = 'sink';
 
@@ -77,7 +83,7 @@ export interface FlushReport {
 }
 
 /** A send not started because the flush's deadline had come. */
-const PAST_DEADLINE = new Error('not sent: the run\'s time ran out');
+const PAST_DEADLINE = new Error("not sent: the run's time ran out");
 
 export async function flushOutbox(options: FlushOptions): Promise<FlushReport> {
   const { db, publish } = options;
@@ -96,7 +102,9 @@ export async function flushOutbox(options: FlushOptions): Promise<FlushReport> {
     return send(row, publish, options.timeoutMs);
   });
   const report: FlushReport = { delivered: 0, failed: 0, dead: {}, errors: [] };
-  const unsent = leased.filter((_, index) => (results[index] as PromiseRejectedResult).reason === PAST_DEADLINE).map((row) => row.id);
+  const unsent = leased
+    .filter((_, index) => (results[index] as PromiseRejectedResult).reason === PAST_DEADLINE)
+    .map((row) => row.id);
   if (unsent.length > 0) report.deferred = await releaseUnsent(db, unsent, options.owner);
   // Delivered rows are marked in one statement, whatever their number (a run's events are many).
   const delivered = leased.filter((_, index) => results[index]!.status === 'fulfilled').map((row) => row.id);
@@ -108,7 +116,8 @@ export async function flushOutbox(options: FlushOptions): Promise<FlushReport> {
     report.errors.push(error);
     const reason = deadReason(result.reason, row.attempts, options.maxAttempts ?? DEFAULT_EVENT_MAX_ATTEMPTS);
     if (reason) {
-      if (await markDead(db, row.id, options.owner, reason, error, options.now())) report.dead[reason] = (report.dead[reason] ?? 0) + 1;
+      if (await markDead(db, row.id, options.owner, reason, error, options.now()))
+        report.dead[reason] = (report.dead[reason] ?? 0) + 1;
       continue;
     }
     const retryAt = new Date(options.now().getTime() + redeliveryDelaySeconds(row.attempts) * 1000);
@@ -131,10 +140,12 @@ async function send(row: OutboxRow, publish: Exclude<PublishMode, { mode: 'none'
 
 function targetUrl(destination: string, publish: Exclude<PublishMode, { mode: 'none' }>): string {
   if (destination === SINK) {
-    if (publish.mode !== 'knative') throw new Transient('event staged for the Knative sink but no K_SINK is configured');
+    if (publish.mode !== 'knative')
+      throw new Transient('event staged for the Knative sink but no K_SINK is configured');
     return publish.sinkUrl;
   }
-  if (publish.mode !== 'openfaas') throw new Transient(`event staged for ${destination} but delivery is not through an OpenFaaS gateway`);
+  if (publish.mode !== 'openfaas')
+    throw new Transient(`event staged for ${destination} but delivery is not through an OpenFaaS gateway`);
   return `${publish.gatewayUrl.replace(/\/+$/, '')}/async-function/${destination}`;
 }
 

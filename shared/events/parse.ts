@@ -32,8 +32,7 @@ export type ParsedEvent = {
 
 /** A PingSource tick carries `spec.data` (our options, if any) and is a schedule trigger. */
 export type ParsedMessage =
-  | { kind: 'ping'; id: string; data: unknown; traceparent?: string }
-  | { kind: 'event'; event: ParsedEvent };
+  { kind: 'ping'; id: string; data: unknown; traceparent?: string } | { kind: 'event'; event: ParsedEvent };
 
 export interface EventRequest {
   /** Lower-case names, one value each. */
@@ -51,10 +50,13 @@ export function parseCloudEvent(request: EventRequest, mode: Mode): ParsedMessag
   const trace = traceparent === undefined ? {} : { traceparent };
   if (attributes.type === PING_EVENT_TYPE) return { kind: 'ping', id: attributes.id, data, ...trace };
   if (!isEventType(attributes.type)) {
-    throw new Invalid('unknown CloudEvent type', [{ field: attributeField(mode, 'type'), message: 'unknown event type' }]);
+    throw new Invalid('unknown CloudEvent type', [
+      { field: attributeField(mode, 'type'), message: 'unknown event type' },
+    ]);
   }
   const parsed = eventDataSchemas[attributes.type].safeParse(data);
-  if (!parsed.success) throw invalidFrom(`invalid data for ${attributes.type}`, zodIssues(parsed.error, 'data', 'data'));
+  if (!parsed.success)
+    throw invalidFrom(`invalid data for ${attributes.type}`, zodIssues(parsed.error, 'data', 'data'));
   const event = {
     type: attributes.type,
     source: attributes.source,
@@ -75,11 +77,15 @@ function readStructured(request: EventRequest): { attributes: Attributes; data: 
   }
   const envelope = parseJson(request.body, 'body');
   if (typeof envelope !== 'object' || envelope === null || Array.isArray(envelope)) {
-    throw new Invalid('structured CloudEvent is not an object', [{ field: 'body', message: 'must be one JSON object' }]);
+    throw new Invalid('structured CloudEvent is not an object', [
+      { field: 'body', message: 'must be one JSON object' },
+    ]);
   }
   const fields = envelope as Record<string, unknown>;
   if ('data_base64' in fields) {
-    throw new Invalid('binary event data is not accepted', [{ field: 'data_base64', message: 'send JSON data instead' }]);
+    throw new Invalid('binary event data is not accepted', [
+      { field: 'data_base64', message: 'send JSON data instead' },
+    ]);
   }
   const attributes = checkAttributes(fields, 'structured');
   requireJsonContent(attributes.datacontenttype, 'datacontenttype');
@@ -104,7 +110,9 @@ function decodeAttribute(header: string, value: string): string {
     return decodeHeaderValue(value);
   } catch (err) {
     if (!(err instanceof BadHeaderValue)) throw err;
-    throw new Invalid('invalid CloudEvent', [{ field: attributeField('binary', header.slice(3)), message: err.message }]);
+    throw new Invalid('invalid CloudEvent', [
+      { field: attributeField('binary', header.slice(3)), message: err.message },
+    ]);
   }
 }
 
@@ -112,7 +120,10 @@ function checkAttributes(raw: Record<string, unknown>, mode: Mode): Attributes {
   const issues: InvalidIssue[] = checkAttributeNames(Object.keys(raw), mode);
   const parsed = attributeSchema.safeParse(raw);
   if (!parsed.success) {
-    const named = zodIssues(parsed.error, '', 'event').map((issue) => ({ ...issue, field: attributeField(mode, issue.field) }));
+    const named = zodIssues(parsed.error, '', 'event').map((issue) => ({
+      ...issue,
+      field: attributeField(mode, issue.field),
+    }));
     issues.push(...named);
   }
   if (issues.length > 0 || !parsed.success) throw invalidFrom('invalid CloudEvent', issues);
@@ -128,10 +139,16 @@ function requireJsonContent(mediaType: string | undefined, field: string): void 
 
 /** The SDK parses the same message as a last check; its errors become Invalid too. */
 function confirmWithSdk(request: EventRequest, mode: Mode): void {
-  const headers = { ...request.headers, 'content-type': mode === 'structured' ? 'application/cloudevents+json' : 'application/json' };
+  const headers = {
+    ...request.headers,
+    'content-type': mode === 'structured' ? 'application/cloudevents+json' : 'application/json',
+  };
   try {
     const parsed = HTTP.toEvent({ headers, body: request.body });
-    if (Array.isArray(parsed)) throw new Invalid('batched CloudEvents are not accepted', [{ field: 'content-type', message: 'batch mode is not accepted' }]);
+    if (Array.isArray(parsed))
+      throw new Invalid('batched CloudEvents are not accepted', [
+        { field: 'content-type', message: 'batch mode is not accepted' },
+      ]);
     (parsed as CloudEvent<unknown>).validate();
   } catch (err) {
     if (err instanceof Invalid) throw err;

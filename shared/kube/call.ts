@@ -4,7 +4,12 @@
  * per-attempt timeout), and whatever is thrown comes back translated (errors.ts).
  */
 import { Observable } from '@kubernetes/client-node';
-import type { ConfigurationOptions, ObservableMiddleware, RequestContext, ResponseContext } from '@kubernetes/client-node';
+import type {
+  ConfigurationOptions,
+  ObservableMiddleware,
+  RequestContext,
+  ResponseContext,
+} from '@kubernetes/client-node';
 import { Transient } from '../errors.js';
 import { translateKubeError } from './errors.js';
 
@@ -27,14 +32,19 @@ export interface CallSettings {
   name?: string;
 }
 
-export async function callApi<T>(settings: CallSettings, run: (options: ConfigurationOptions) => Promise<T>): Promise<T> {
+export async function callApi<T>(
+  settings: CallSettings,
+  run: (options: ConfigurationOptions) => Promise<T>,
+): Promise<T> {
   const timeout = AbortSignal.timeout(settings.timeoutMs);
   const signal = settings.signal ? AbortSignal.any([timeout, settings.signal]) : timeout;
   try {
     return await run({ middleware: [signalling(signal)], middlewareMergeStrategy: 'append' });
   } catch (err) {
-    if (timeout.aborted) throw new Transient(`${settings.action}: no answer within ${settings.timeoutMs} ms`, undefined, { cause: err });
-    if (settings.signal?.aborted) throw new Transient(`${settings.action}: cancelled by the caller`, undefined, { cause: err });
+    if (timeout.aborted)
+      throw new Transient(`${settings.action}: no answer within ${settings.timeoutMs} ms`, undefined, { cause: err });
+    if (settings.signal?.aborted)
+      throw new Transient(`${settings.action}: cancelled by the caller`, undefined, { cause: err });
     throw translateKubeError(err, settings.action, settings.name);
   }
 }

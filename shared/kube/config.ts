@@ -36,6 +36,8 @@ export function checkKubeOptions(options: KubeOptions): void {
   try {
     readFileSync(options.kubeconfigPath);
   } catch (err) {
-    throw new Fatal(`cannot load the Kubernetes configuration: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    throw new Fatal(`cannot load the Kubernetes configuration: ${err instanceof Error ? err.message : String(err)}`, {
+      cause: err,
+    });
   }
 }

@@ -36,7 +36,9 @@ function kubeConfigFrom(options: KubeOptions): KubeConfig {
     return kc;
   } catch (err) {
     if (err instanceof Fatal) throw err;
-    throw new Fatal(`cannot load the Kubernetes configuration: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    throw new Fatal(`cannot load the Kubernetes configuration: ${err instanceof Error ? err.message : String(err)}`, {
+      cause: err,
+    });
   }
 }
 

@@ -29,24 +29,36 @@ export interface HttpFailure {
 }
 
 const networkCodes = new Set([
-  'ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND',
-  'EAI_AGAIN', 'ERR_STREAM_PREMATURE_CLOSE', 'UND_ERR_SOCKET',
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ERR_STREAM_PREMATURE_CLOSE',
+  'UND_ERR_SOCKET',
 ]);
 
 function parseStatus(body: string | undefined): Status | undefined {
   if (!body) return undefined;
   try {
     const parsed = JSON.parse(body) as unknown;
-    return typeof parsed === 'object' && parsed !== null && (parsed as Status).kind === 'Status' ? (parsed as Status) : undefined;
+    return typeof parsed === 'object' && parsed !== null && (parsed as Status).kind === 'Status'
+      ? (parsed as Status)
+      : undefined;
   } catch {
     return undefined;
   }
 }
 
 function retryAfterMs(failure: HttpFailure, status: Status | undefined): number | undefined {
-  const seconds = failure.retryAfter !== undefined && /^\d+$/.test(failure.retryAfter.trim())
-    ? Number(failure.retryAfter)
-    : status?.details?.retryAfterSeconds;
+  const seconds =
+    failure.retryAfter !== undefined && /^\d+$/.test(failure.retryAfter.trim())
+      ? Number(failure.retryAfter)
+      : status?.details?.retryAfterSeconds;
   return seconds === undefined ? undefined : seconds * 1000;
 }
 
@@ -59,10 +71,14 @@ export function fromHttpFailure(failure: HttpFailure, action: string, cause: unk
   if (code === 404) {
     const named = status?.reason === 'NotFound' ? status.details?.name : undefined;
     if (named !== undefined && (name === undefined || named === name)) return new NotFound(described, options);
-    return new Fatal(`${described} (a 404 that names no such object: is the API server URL right, and does it serve this resource?)`, options);
+    return new Fatal(
+      `${described} (a 404 that names no such object: is the API server URL right, and does it serve this resource?)`,
+      options,
+    );
   }
   if (code === 409) return new Conflict(described, options);
-  if (code === 429 || code >= 500 || code === 408) return new Transient(described, retryAfterMs(failure, status), options);
+  if (code === 429 || code >= 500 || code === 408)
+    return new Transient(described, retryAfterMs(failure, status), options);
   if (code === 410) return new Transient(`${described} (the resource version expired; list again)`, undefined, options);
   if (code === 400 || code === 422) return new Invalid(described, [], options);
   return new Fatal(described, options);
@@ -80,11 +96,27 @@ function errorCode(err: Error): string | undefined {
  * (resets, refused connections, hang-ups, premature stream ends) are Transient; the rest is Fatal.
  */
 export function translateKubeError(err: unknown, action: string, name?: string): AppError {
-  if (err instanceof NotFound || err instanceof Conflict || err instanceof Transient || err instanceof Invalid || err instanceof Fatal) return err;
+  if (
+    err instanceof NotFound ||
+    err instanceof Conflict ||
+    err instanceof Transient ||
+    err instanceof Invalid ||
+    err instanceof Fatal
+  )
+    return err;
   if (err instanceof ApiException) {
     const body = typeof err.body === 'string' ? err.body : undefined;
     const headers = (err.headers ?? {}) as Record<string, string | undefined>;
-    return fromHttpFailure({ code: err.code, ...(body !== undefined && { body }), ...(headers['retry-after'] !== undefined && { retryAfter: headers['retry-after'] }) }, action, err, name);
+    return fromHttpFailure(
+      {
+        code: err.code,
+        ...(body !== undefined && { body }),
+        ...(headers['retry-after'] !== undefined && { retryAfter: headers['retry-after'] }),
+      },
+      action,
+      err,
+      name,
+    );
   }
   if (!(err instanceof Error)) return new Fatal(`${action}: ${String(err)}`, { cause: err });
   const code = errorCode(err);

@@ -44,7 +44,9 @@ function exitCodeOf(status: V1Status, action: string): number {
   if (status.status === 'Success') return 0;
   const code = Number(status.details?.causes?.find((cause) => cause.reason === 'ExitCode')?.message);
   if (status.reason === 'NonZeroExitCode' && Number.isInteger(code)) return code;
-  throw new Transient(`${action}: the command did not run: ${status.reason ?? 'Failure'}: ${(status.message ?? '').slice(0, 300)}`);
+  throw new Transient(
+    `${action}: the command did not run: ${status.reason ?? 'Failure'}: ${(status.message ?? '').slice(0, 300)}`,
+  );
 }
 
 /** The socket under the client's Exec, with the hazards handled; `fail` reports trouble after open. */
@@ -59,7 +61,11 @@ class GuardedSocket implements WebSocketInterface {
     private readonly fail: (err: AppError) => void,
   ) {}
 
-  async connect(path: string, _text: unknown, binaryHandler: ((stream: number, buff: Buffer) => boolean) | null): Promise<WebSocket> {
+  async connect(
+    path: string,
+    _text: unknown,
+    binaryHandler: ((stream: number, buff: Buffer) => boolean) | null,
+  ): Promise<WebSocket> {
     const server = this.kc.getCurrentCluster()?.server;
     if (!server) throw new Fatal(`${this.action}: no current cluster`);
     const options: WebSocket.ClientOptions = {};
@@ -74,15 +80,30 @@ class GuardedSocket implements WebSocketInterface {
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
         res.on('end', () => {
           const retryAfter = res.headers['retry-after'];
-          const failure = { code: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), ...(retryAfter !== undefined && { retryAfter }) };
-          reject(fromHttpFailure(failure, this.action, new Error(`exec upgrade refused with HTTP ${failure.code}`), this.target.pod));
+          const failure = {
+            code: res.statusCode ?? 0,
+            body: Buffer.concat(chunks).toString('utf8'),
+            ...(retryAfter !== undefined && { retryAfter }),
+          };
+          reject(
+            fromHttpFailure(
+              failure,
+              this.action,
+              new Error(`exec upgrade refused with HTTP ${failure.code}`),
+              this.target.pod,
+            ),
+          );
           ws.terminate();
         });
       });
       ws.on('open', () => {
         if (this.withStdin && ws.protocol !== v5) {
           ws.terminate();
-          reject(new Fatal(`${this.action}: the API server offered ${ws.protocol}, which cannot end stdin; exec with stdin needs ${v5} (Kubernetes 1.30 or later)`));
+          reject(
+            new Fatal(
+              `${this.action}: the API server offered ${ws.protocol}, which cannot end stdin; exec with stdin needs ${v5} (Kubernetes 1.30 or later)`,
+            ),
+          );
           return;
         }
         opened = true;
@@ -99,7 +120,12 @@ class GuardedSocket implements WebSocketInterface {
         }
       });
       // Before open, a failed handshake has already rejected through 'error' or the refusal above.
-      ws.on('close', (code) => opened && this.fail(new Transient(`${this.action}: the stream closed (${code}) before the command's status arrived`)));
+      ws.on(
+        'close',
+        (code) =>
+          opened &&
+          this.fail(new Transient(`${this.action}: the stream closed (${code}) before the command's status arrived`)),
+      );
     });
   }
 
@@ -115,7 +141,13 @@ class GuardedSocket implements WebSocketInterface {
  * @throws NotFound when the pod does not exist; Invalid when it cannot be exec'd into (not
  *   running, unknown container); Transient on timeouts and connection trouble.
  */
-export function execInPod(kc: KubeConfig, target: ExecTarget, argv: readonly string[], stdin: string | undefined, timeoutMs: number): Promise<ExecResult> {
+export function execInPod(
+  kc: KubeConfig,
+  target: ExecTarget,
+  argv: readonly string[],
+  stdin: string | undefined,
+  timeoutMs: number,
+): Promise<ExecResult> {
   const action = `exec in pod ${target.namespace}/${target.pod} (${target.container})`;
   return new Promise<ExecResult>((resolve, reject) => {
     let settled = false;
@@ -126,21 +158,38 @@ export function execInPod(kc: KubeConfig, target: ExecTarget, argv: readonly str
       outcome();
       socket.finish(completed);
     };
-    const timer = setTimeout(() => settle(false, () => reject(new Transient(`${action}: no status within ${timeoutMs} ms`))), timeoutMs);
+    const timer = setTimeout(
+      () => settle(false, () => reject(new Transient(`${action}: no status within ${timeoutMs} ms`))),
+      timeoutMs,
+    );
     const fail = (err: AppError) => settle(false, () => reject(err));
     const socket = new GuardedSocket(kc, target, action, stdin !== undefined, fail);
     const stdout = collector();
     const stderr = collector();
     const input = stdin === undefined ? null : Readable.from([Buffer.from(stdin, 'utf8')]);
-    const onStatus = (status: V1Status) => settle(true, () => {
-      try {
-        resolve({ stdout: stdout.text(), stderr: stderr.text(), exitCode: exitCodeOf(status, action) });
-      } catch (err) {
-        reject(err);
-      }
-    });
+    const onStatus = (status: V1Status) =>
+      settle(true, () => {
+        try {
+          resolve({ stdout: stdout.text(), stderr: stderr.text(), exitCode: exitCodeOf(status, action) });
+        } catch (err) {
+          reject(err);
+        }
+      });
     new Exec(kc, socket)
-      .exec(target.namespace, target.pod, target.container, [...argv], stdout.stream, stderr.stream, input, false, onStatus)
-      .then(() => settled && socket.finish(false), (err: unknown) => fail(translateKubeError(err, action, target.pod)));
+      .exec(
+        target.namespace,
+        target.pod,
+        target.container,
+        [...argv],
+        stdout.stream,
+        stderr.stream,
+        input,
+        false,
+        onStatus,
+      )
+      .then(
+        () => settled && socket.finish(false),
+        (err: unknown) => fail(translateKubeError(err, action, target.pod)),
+      );
   });
 }

@@ -52,7 +52,12 @@ export interface NamedResources {
    * deleteOwned for many owners of one namespace (one result per target, in order): one labelled
    * listing per kind for up to 50 owners, then per target only the reads and deletes it needs.
    */
-  deleteOwnedMany(namespace: string, targets: OwnedTarget[], podGraceSeconds: number, concurrency: number): Promise<OwnedDeletion[]>;
+  deleteOwnedMany(
+    namespace: string,
+    targets: OwnedTarget[],
+    podGraceSeconds: number,
+    concurrency: number,
+  ): Promise<OwnedDeletion[]>;
   /** What of the owner's still exists, as "kind/name". Throws if it cannot tell. */
   listOwned(namespace: string, owner: Owner, names: ExpectedNames): Promise<string[]>;
   /** listOwned for many owners of one namespace; an Error where it cannot tell (a failed listing). */
@@ -61,7 +66,11 @@ export interface NamedResources {
    * Read each pod under its name and say whose it is; an Error where that is unknown. The
    * namespace is read once, and only when some pod answered 404.
    */
-  podsEvidence(namespace: string, pods: Array<{ name: string; owner: Owner }>, concurrency: number): Promise<Array<PodEvidence | Error>>;
+  podsEvidence(
+    namespace: string,
+    pods: Array<{ name: string; owner: Owner }>,
+    concurrency: number,
+  ): Promise<Array<PodEvidence | Error>>;
   /** Grace-0 delete of exactly the pod with `uid`; `replaced` when the name now holds another pod. */
   forceDeletePod(namespace: string, name: string, uid: string): Promise<'deleted' | 'absent' | 'replaced'>;
 }

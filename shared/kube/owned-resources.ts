@@ -8,7 +8,14 @@
  */
 import type { V1Ingress, V1Pod, V1Service } from '@kubernetes/client-node';
 import { Conflict, Fatal, NotFound, coerceError } from '../errors.js';
-import type { ExpectedNames, LeftAlone, NamedResources, OwnedDeletion, OwnedTarget, PodEvidence } from './labelled-resources.js';
+import type {
+  ExpectedNames,
+  LeftAlone,
+  NamedResources,
+  OwnedDeletion,
+  OwnedTarget,
+  PodEvidence,
+} from './labelled-resources.js';
 import { mapWithConcurrency } from '../resilience.js';
 import type { Kube } from './index.js';
 import { isLabelValue, ownersSelector, ownershipOf, selectsOwnedPod } from './ownership.js';
@@ -34,10 +41,18 @@ async function readOrAbsent<T>(read: Promise<T>): Promise<T | undefined> {
 const nameOf = (object: OwnedObject) => object.metadata?.name ?? '';
 
 /** Undefined when the object is the owner's; `alsoProof` can prove an otherwise unclaimed object. */
-function leftAloneOf(kind: Kind, name: string, object: OwnedObject, owner: Owner, alsoProof?: (object: OwnedObject) => boolean): LeftAlone | undefined {
+function leftAloneOf(
+  kind: Kind,
+  name: string,
+  object: OwnedObject,
+  owner: Owner,
+  alsoProof?: (object: OwnedObject) => boolean,
+): LeftAlone | undefined {
   const verdict = ownershipOf(object, owner);
   if (verdict.verdict === 'owned' || (verdict.verdict === 'unowned' && alsoProof?.(object))) return undefined;
-  return verdict.verdict === 'foreign' ? { kind, name, owner: 'other', claimedBy: verdict.claimedBy } : { kind, name, owner: 'none' };
+  return verdict.verdict === 'foreign'
+    ? { kind, name, owner: 'other', claimedBy: verdict.claimedBy }
+    : { kind, name, owner: 'none' };
 }
 
 interface Sorted<T> {
@@ -56,7 +71,14 @@ function listedFor<T>(listed: Listed<T>, owner: Owner): T[] {
  * The owner's objects of one kind: the labelled listing (evidence enough), plus the expected name
  * read by name when the listing did not show it.
  */
-async function ownedOfKind<T extends OwnedObject>(kind: Kind, listed: T[], expected: string | undefined, read: (name: string) => Promise<T>, owner: Owner, alsoProof?: (object: OwnedObject) => boolean): Promise<Sorted<T>> {
+async function ownedOfKind<T extends OwnedObject>(
+  kind: Kind,
+  listed: T[],
+  expected: string | undefined,
+  read: (name: string) => Promise<T>,
+  owner: Owner,
+  alsoProof?: (object: OwnedObject) => boolean,
+): Promise<Sorted<T>> {
   const owned = listed.filter((object) => ownershipOf(object, owner).verdict === 'owned');
   if (expected === undefined || listed.some((object) => nameOf(object) === expected)) return { owned, leftAlone: [] };
   const object = await readOrAbsent(read(expected));
@@ -66,19 +88,26 @@ async function ownedOfKind<T extends OwnedObject>(kind: Kind, listed: T[], expec
 }
 
 /** One listing per key and 50 label-value ids; owners whose id is not a label value get no entry. */
-async function listByOwners<T extends OwnedObject>(owners: Owner[], list: (labelSelector: string) => Promise<T[]>): Promise<Listed<T>> {
+async function listByOwners<T extends OwnedObject>(
+  owners: Owner[],
+  list: (labelSelector: string) => Promise<T[]>,
+): Promise<Listed<T>> {
   const idsByKey = new Map<string, Set<string>>();
-  for (const owner of owners.filter((o) => isLabelValue(o.id))) idsByKey.set(owner.key, (idsByKey.get(owner.key) ?? new Set()).add(owner.id));
+  for (const owner of owners.filter((o) => isLabelValue(o.id)))
+    idsByKey.set(owner.key, (idsByKey.get(owner.key) ?? new Set()).add(owner.id));
   const listed: Listed<T> = new Map();
-  const calls = [...idsByKey].flatMap(([key, ids]) => chunks([...ids], OWNERS_PER_LISTING).map(async (chunk) => {
-    try {
-      const byId = new Map<string, T[]>(chunk.map((id) => [id, []]));
-      for (const item of await list(ownersSelector(key, chunk))) byId.get(item.metadata?.labels?.[key] ?? '')?.push(item);
-      for (const [id, items] of byId) listed.set(id, items);
-    } catch (err) {
-      for (const id of chunk) listed.set(id, coerceError(err));
-    }
-  }));
+  const calls = [...idsByKey].flatMap(([key, ids]) =>
+    chunks([...ids], OWNERS_PER_LISTING).map(async (chunk) => {
+      try {
+        const byId = new Map<string, T[]>(chunk.map((id) => [id, []]));
+        for (const item of await list(ownersSelector(key, chunk)))
+          byId.get(item.metadata?.labels?.[key] ?? '')?.push(item);
+        for (const [id, items] of byId) listed.set(id, items);
+      } catch (err) {
+        for (const id of chunk) listed.set(id, coerceError(err));
+      }
+    }),
+  );
   await Promise.all(calls);
   return listed;
 }
@@ -101,11 +130,26 @@ export function createOwnedResources(kube: Kube): NamedResources {
   const podsOf = (namespace: string, listed: Listed<V1Pod>, owner: Owner, name: string | undefined) =>
     ownedOfKind<V1Pod>('pod', listedFor(listed, owner), name, (n) => kube.getPod({ namespace, name: n }), owner);
   /** `ownedPod`: the pod under the expected name, proven the owner's in this same step, if any. */
-  const servicesOf = (namespace: string, listed: Listed<V1Service>, owner: Owner, name: string | undefined, ownedPod?: V1Pod) => {
-    const servesOwnedPod = (service: OwnedObject) => ownedPod !== undefined && selectsOwnedPod(service, ownedPod.metadata?.labels);
-    return ownedOfKind<V1Service>('service', listedFor(listed, owner), name, (n) => kube.getService({ namespace, name: n }), owner, servesOwnedPod);
+  const servicesOf = (
+    namespace: string,
+    listed: Listed<V1Service>,
+    owner: Owner,
+    name: string | undefined,
+    ownedPod?: V1Pod,
+  ) => {
+    const servesOwnedPod = (service: OwnedObject) =>
+      ownedPod !== undefined && selectsOwnedPod(service, ownedPod.metadata?.labels);
+    return ownedOfKind<V1Service>(
+      'service',
+      listedFor(listed, owner),
+      name,
+      (n) => kube.getService({ namespace, name: n }),
+      owner,
+      servesOwnedPod,
+    );
   };
-  const ingressesOf = (listed: Listed<V1Ingress>, owner: Owner) => listedFor(listed, owner).filter((ingress) => ownershipOf(ingress, owner).verdict === 'owned');
+  const ingressesOf = (listed: Listed<V1Ingress>, owner: Owner) =>
+    listedFor(listed, owner).filter((ingress) => ownershipOf(ingress, owner).verdict === 'owned');
 
   /** A graceful delete of exactly this pod; when the answer is lost, a read says what happened. */
   const deleteOwnedPod = async (namespace: string, pod: V1Pod, graceSeconds: number): Promise<void> => {
@@ -115,31 +159,71 @@ export function createOwnedResources(kube: Kube): NamedResources {
       await kube.deletePod({ namespace, name, gracePeriodSeconds: graceSeconds, uid });
     } catch (err) {
       if (err instanceof Conflict) throw err; // the name holds another pod now: not ours to delete
-      const now = await readOrAbsent(kube.getPod({ namespace, name })).catch(() => { throw err; });
+      const now = await readOrAbsent(kube.getPod({ namespace, name })).catch(() => {
+        throw err;
+      });
       if (now && now.metadata?.uid === uid && !now.metadata.deletionTimestamp) throw err;
     }
   };
 
-  const deleteTarget = async (namespace: string, listed: Listings, { owner, names }: OwnedTarget, podGraceSeconds: number): Promise<OwnedDeletion> => {
+  const deleteTarget = async (
+    namespace: string,
+    listed: Listings,
+    { owner, names }: OwnedTarget,
+    podGraceSeconds: number,
+  ): Promise<OwnedDeletion> => {
     const errors: string[] = [];
     const leftAlone: LeftAlone[] = [];
     const note = (what: string) => (err: unknown) => void errors.push(`${what}: ${coerceError(err).message}`);
-    const pods = await podsOf(namespace, listed.pods, owner, names.pod).catch((err: unknown) => (note('pods')(err), undefined));
+    const pods = await podsOf(namespace, listed.pods, owner, names.pod).catch(
+      (err: unknown) => (note('pods')(err), undefined),
+    );
     leftAlone.push(...(pods?.leftAlone ?? []));
     // A pod already terminating keeps its deletion; deleting again would only shorten its grace.
-    const deleted = await Promise.all((pods?.owned ?? []).filter((pod) => !pod.metadata?.deletionTimestamp)
-      .map((pod) => deleteOwnedPod(namespace, pod, podGraceSeconds).then(() => true, (err: unknown) => (note(`pod ${nameOf(pod)}`)(err), false))));
+    const deleted = await Promise.all(
+      (pods?.owned ?? [])
+        .filter((pod) => !pod.metadata?.deletionTimestamp)
+        .map((pod) =>
+          deleteOwnedPod(namespace, pod, podGraceSeconds).then(
+            () => true,
+            (err: unknown) => (note(`pod ${nameOf(pod)}`)(err), false),
+          ),
+        ),
+    );
     const terminating = deleted.includes(true) || (pods?.owned ?? []).some((pod) => pod.metadata?.deletionTimestamp);
     const namedPod = pods?.owned.find((pod) => nameOf(pod) === names.pod);
     // Without the pod's evidence an origin-style service cannot be judged: it waits for the retry
     // instead of being reported as unowned.
-    const services = await servicesOf(namespace, listed.services, owner, pods ? names.service : undefined, namedPod).catch((err: unknown) => (note('services')(err), undefined));
+    const services = await servicesOf(
+      namespace,
+      listed.services,
+      owner,
+      pods ? names.service : undefined,
+      namedPod,
+    ).catch((err: unknown) => (note('services')(err), undefined));
     leftAlone.push(...(services?.leftAlone ?? []));
-    await Promise.all((services?.owned ?? []).map((service) =>
-      kube.deleteService({ namespace, name: nameOf(service), uid: service.metadata?.uid ?? '' }).catch(note(`service ${nameOf(service)}`))));
-    const ingresses = (() => { try { return ingressesOf(listed.ingresses, owner); } catch (err) { note('ingresses')(err); return []; } })();
-    await Promise.all(ingresses.map((ingress) =>
-      kube.deleteIngress({ namespace, name: nameOf(ingress), uid: ingress.metadata?.uid ?? '' }).catch(note(`ingress ${nameOf(ingress)}`))));
+    await Promise.all(
+      (services?.owned ?? []).map((service) =>
+        kube
+          .deleteService({ namespace, name: nameOf(service), uid: service.metadata?.uid ?? '' })
+          .catch(note(`service ${nameOf(service)}`)),
+      ),
+    );
+    const ingresses = (() => {
+      try {
+        return ingressesOf(listed.ingresses, owner);
+      } catch (err) {
+        note('ingresses')(err);
+        return [];
+      }
+    })();
+    await Promise.all(
+      ingresses.map((ingress) =>
+        kube
+          .deleteIngress({ namespace, name: nameOf(ingress), uid: ingress.metadata?.uid ?? '' })
+          .catch(note(`ingress ${nameOf(ingress)}`)),
+      ),
+    );
     return { errors, leftAlone, ...(terminating && { podsTerminating: true as const }) };
   };
 
@@ -160,9 +244,16 @@ export function createOwnedResources(kube: Kube): NamedResources {
 
   const resources: NamedResources = {
     async deleteOwnedMany(namespace, targets, podGraceSeconds, concurrency) {
-      const listed = await listings(namespace, targets.map((target) => target.owner));
-      const results = await mapWithConcurrency(targets, concurrency, (target) => deleteTarget(namespace, listed, target, podGraceSeconds));
-      return results.map((result) => (result.status === 'fulfilled' ? result.value : { errors: [coerceError(result.reason).message], leftAlone: [] }));
+      const listed = await listings(
+        namespace,
+        targets.map((target) => target.owner),
+      );
+      const results = await mapWithConcurrency(targets, concurrency, (target) =>
+        deleteTarget(namespace, listed, target, podGraceSeconds),
+      );
+      return results.map((result) =>
+        result.status === 'fulfilled' ? result.value : { errors: [coerceError(result.reason).message], leftAlone: [] },
+      );
     },
 
     async deleteOwned(namespace, owner, names: ExpectedNames, podGraceSeconds) {
@@ -171,7 +262,10 @@ export function createOwnedResources(kube: Kube): NamedResources {
     },
 
     async listOwnedMany(namespace, targets) {
-      const listed = await listings(namespace, targets.map((target) => target.owner));
+      const listed = await listings(
+        namespace,
+        targets.map((target) => target.owner),
+      );
       const results = await mapWithConcurrency(targets, 8, (target) => remainingOf(namespace, listed, target));
       return results.map((result) => (result.status === 'fulfilled' ? result.value : coerceError(result.reason)));
     },
@@ -190,7 +284,8 @@ export function createOwnedResources(kube: Kube): NamedResources {
       const results = await mapWithConcurrency(pods, concurrency, async ({ name, owner }): Promise<PodEvidence> => {
         const pod = await readOrAbsent(kube.getPod({ namespace, name }));
         if (!pod) {
-          if (!(await namespaceExists())) throw new Fatal(`namespace ${namespace} does not exist: the 404 for pod ${name} proves nothing`);
+          if (!(await namespaceExists()))
+            throw new Fatal(`namespace ${namespace} does not exist: the 404 for pod ${name} proves nothing`);
           return { state: 'absent' };
         }
         const verdict = ownershipOf(pod, owner);

@@ -58,7 +58,8 @@ export function ownerSelector(owner: Owner): string | undefined {
  * for ids that are label values (callers filter with isLabelValue; others never reach a selector).
  */
 export function ownersSelector(key: string, ids: readonly string[]): string {
-  if (ids.length === 0 || !ids.every(isLabelValue)) throw new RangeError('ownersSelector: every id must be a label value');
+  if (ids.length === 0 || !ids.every(isLabelValue))
+    throw new RangeError('ownersSelector: every id must be a label value');
   return ids.length === 1 ? `${key}=${ids[0]}` : `${key} in (${ids.join(',')})`;
 }
 
@@ -67,15 +68,26 @@ export function ownersSelector(key: string, ids: readonly string[]): string {
  * owner's when its selector picks the pod just proven the owner's: a non-empty selector whose every
  * pair that pod carries. Only valid while that pod holds the name, so callers judge both in one step.
  */
-export function selectsOwnedPod(service: OwnedObject, ownedPodLabels: Record<string, string> | null | undefined): boolean {
+export function selectsOwnedPod(
+  service: OwnedObject,
+  ownedPodLabels: Record<string, string> | null | undefined,
+): boolean {
   const selector = Object.entries(selectorOf(service));
-  return selector.length > 0 && ownedPodLabels !== null && ownedPodLabels !== undefined && selector.every(([key, value]) => ownedPodLabels[key] === value);
+  return (
+    selector.length > 0 &&
+    ownedPodLabels !== null &&
+    ownedPodLabels !== undefined &&
+    selector.every(([key, value]) => ownedPodLabels[key] === value)
+  );
 }
 
 export function ownershipOf(object: OwnedObject, owner: Owner): Ownership {
   const metadata = object.metadata ?? {};
-  const claims = [metadata.labels?.[owner.key], metadata.annotations?.[owner.key], selectorOf(object)[owner.key]]
-    .filter((claim): claim is string => typeof claim === 'string');
+  const claims = [
+    metadata.labels?.[owner.key],
+    metadata.annotations?.[owner.key],
+    selectorOf(object)[owner.key],
+  ].filter((claim): claim is string => typeof claim === 'string');
   const uid = metadata.uid ?? '';
   // A uid is what makes the later delete hit this object and no other; without it, it is not ours to delete.
   if (claims.includes(owner.id) && uid !== '') {

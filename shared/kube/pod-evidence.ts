@@ -39,7 +39,11 @@ export interface EvidenceOptions {
   withListedAs?: boolean;
 }
 
-export async function podEvidence(reader: PodReader, targets: readonly PodTarget[], options: EvidenceOptions): Promise<Map<string, PodEvidence>> {
+export async function podEvidence(
+  reader: PodReader,
+  targets: readonly PodTarget[],
+  options: EvidenceOptions,
+): Promise<Map<string, PodEvidence>> {
   const evidence = new Map<string, PodEvidence>();
   for (const [namespace, group] of groupByNamespace(targets)) {
     const listed = await listedPods(reader, namespace, group);
@@ -49,11 +53,16 @@ export async function podEvidence(reader: PodReader, targets: readonly PodTarget
       if (pod && pod.name === target.podName) evidence.set(target.reservationId, { kind: 'present', pod });
       else unlisted.push(target);
     }
-    const reads = await mapWithConcurrency(unlisted, options.concurrency, (target) => reader.readPod(namespace, target.podName));
+    const reads = await mapWithConcurrency(unlisted, options.concurrency, (target) =>
+      reader.readPod(namespace, target.podName),
+    );
     reads.forEach((read, index) => {
       const target = unlisted[index]!;
       const elsewhere = options.withListedAs ? listed.get(target.reservationId)?.name : undefined;
-      evidence.set(target.reservationId, { ...fromRead(read, target, options.label), ...(elsewhere !== undefined && { listedAs: elsewhere }) });
+      evidence.set(target.reservationId, {
+        ...fromRead(read, target, options.label),
+        ...(elsewhere !== undefined && { listedAs: elsewhere }),
+      });
     });
   }
   return evidence;
@@ -61,14 +70,20 @@ export async function podEvidence(reader: PodReader, targets: readonly PodTarget
 
 /** A listing that fails proves nothing: its pods are read by name like unlabelled ones. */
 async function listedPods(reader: PodReader, namespace: string, group: PodTarget[]): Promise<Map<string, PodSummary>> {
-  return reader.podsForReservations(namespace, group.map((target) => target.reservationId)).then(
-    (found) => found.pods,
-    () => new Map<string, PodSummary>(),
-  );
+  return reader
+    .podsForReservations(
+      namespace,
+      group.map((target) => target.reservationId),
+    )
+    .then(
+      (found) => found.pods,
+      () => new Map<string, PodSummary>(),
+    );
 }
 
 function fromRead(read: PromiseSettledResult<PodSummary | 'absent'>, target: PodTarget, label: string): PodEvidence {
-  if (read.status === 'rejected') return { kind: 'unknown', error: `reading the pod failed: ${coerceError(read.reason).message}` };
+  if (read.status === 'rejected')
+    return { kind: 'unknown', error: `reading the pod failed: ${coerceError(read.reason).message}` };
   if (read.value === 'absent') return { kind: 'absent' };
   const owner = read.value.labels?.[label];
   if (owner !== undefined && owner !== target.reservationId) {
@@ -84,10 +99,16 @@ function groupByNamespace(targets: readonly PodTarget[]): Map<string, PodTarget[
 }
 
 /** warn's view of the same evidence: whether a warning may be written into the pod. */
-export type PodVerdict = { kind: 'deliver' } | { kind: 'pod_missing' } | { kind: 'pod_mismatch' } | { kind: 'unknown'; error: string };
+export type PodVerdict =
+  { kind: 'deliver' } | { kind: 'pod_missing' } | { kind: 'pod_mismatch' } | { kind: 'unknown'; error: string };
 
 /** Drop-in for warn's `podVerdicts` (same arguments, same answers), on the shared rules above. */
-export async function podVerdicts(reader: PodReader, label: string, targets: readonly PodTarget[], concurrency: number): Promise<Map<string, PodVerdict>> {
+export async function podVerdicts(
+  reader: PodReader,
+  label: string,
+  targets: readonly PodTarget[],
+  concurrency: number,
+): Promise<Map<string, PodVerdict>> {
   const evidence = await podEvidence(reader, targets, { label, concurrency, withListedAs: true });
   return new Map([...evidence].map(([id, seen]) => [id, toVerdict(seen)]));
 }

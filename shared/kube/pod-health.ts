@@ -38,9 +38,14 @@ export type PodHealth = { dead: false } | { dead: true; reason: string };
 
 export function podHealth(pod: PodSummary, mainContainer: string): PodHealth {
   if (pod.phase === 'Failed' || pod.phase === 'Succeeded') {
-    return { dead: true, reason: describe(`Pod ${pod.phase === 'Failed' ? 'failed' : 'completed'}`, pod.reason, pod.message) };
+    return {
+      dead: true,
+      reason: describe(`Pod ${pod.phase === 'Failed' ? 'failed' : 'completed'}`, pod.reason, pod.message),
+    };
   }
-  const disruption = pod.conditions.find((condition) => condition.type === 'DisruptionTarget' && condition.status === 'True');
+  const disruption = pod.conditions.find(
+    (condition) => condition.type === 'DisruptionTarget' && condition.status === 'True',
+  );
   if (disruption && !mainContainerRunning(pod, mainContainer)) {
     return { dead: true, reason: describe('Pod disrupted', disruption.reason, disruption.message) };
   }

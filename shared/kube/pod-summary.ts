@@ -14,13 +14,20 @@ interface StateLike {
 }
 
 export interface PodLike {
-  metadata?: { name?: string; namespace?: string; uid?: string; labels?: Record<string, string> | null; deletionTimestamp?: Stamp } | null;
+  metadata?: {
+    name?: string;
+    namespace?: string;
+    uid?: string;
+    labels?: Record<string, string> | null;
+    deletionTimestamp?: Stamp;
+  } | null;
   status?: {
     phase?: string | null;
     reason?: string | null;
     message?: string | null;
     conditions?: { type: string; status: string; reason?: string | null; message?: string | null }[] | null;
-    containerStatuses?: { name: string; restartCount?: number | null; state?: StateLike | null; lastState?: StateLike | null }[] | null;
+    containerStatuses?:
+      { name: string; restartCount?: number | null; state?: StateLike | null; lastState?: StateLike | null }[] | null;
   } | null;
 }
 
@@ -35,12 +42,19 @@ export function summarizePod(pod: PodLike): PodSummary {
     message: status.message ?? undefined,
     deleting: instant(pod.metadata?.deletionTimestamp) !== undefined,
     labels: pod.metadata?.labels ?? {},
-    conditions: (status.conditions ?? []).map((c) => ({ type: c.type, status: c.status, reason: c.reason ?? undefined, message: c.message ?? undefined })),
+    conditions: (status.conditions ?? []).map((c) => ({
+      type: c.type,
+      status: c.status,
+      reason: c.reason ?? undefined,
+      message: c.message ?? undefined,
+    })),
     containers: (status.containerStatuses ?? []).map(summarizeContainer),
   };
 }
 
-function summarizeContainer(container: NonNullable<NonNullable<PodLike['status']>['containerStatuses']>[number]): ContainerSummary {
+function summarizeContainer(
+  container: NonNullable<NonNullable<PodLike['status']>['containerStatuses']>[number],
+): ContainerSummary {
   return {
     name: container.name,
     running: Boolean(container.state?.running),
@@ -54,7 +68,11 @@ function summarizeContainer(container: NonNullable<NonNullable<PodLike['status']
 function termination(state: StateLike | null | undefined): Termination | undefined {
   const terminated = state?.terminated;
   if (!terminated) return undefined;
-  return { reason: terminated.reason ?? undefined, exitCode: terminated.exitCode ?? undefined, finishedAt: instant(terminated.finishedAt) };
+  return {
+    reason: terminated.reason ?? undefined,
+    exitCode: terminated.exitCode ?? undefined,
+    finishedAt: instant(terminated.finishedAt),
+  };
 }
 
 function instant(stamp: Stamp): Date | undefined {

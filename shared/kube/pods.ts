@@ -58,5 +58,9 @@ export interface ExecResult {
  * @throws NotFound when the pod is gone; Transient on timeouts and API trouble
  */
 export interface PodExec {
-  exec(target: { namespace: string; pod: string; container: string }, argv: readonly string[], stdin?: string): Promise<ExecResult>;
+  exec(
+    target: { namespace: string; pod: string; container: string },
+    argv: readonly string[],
+    stdin?: string,
+  ): Promise<ExecResult>;
 }

@@ -55,8 +55,16 @@ export function createPodReader(kube: Kube, options: PodReaderOptions): PodReade
     },
     async listReservationPods(namespace, pageSize, continueToken) {
       try {
-        const page = await kube.listPodsPage({ namespace, labelSelector: label, pageSize, ...(continueToken !== undefined && { continueToken }) });
-        return { pods: page.items.map((pod) => summarizePod(pod as PodLike)), ...(page.continueToken !== undefined && { continueToken: page.continueToken }) };
+        const page = await kube.listPodsPage({
+          namespace,
+          labelSelector: label,
+          pageSize,
+          ...(continueToken !== undefined && { continueToken }),
+        });
+        return {
+          pods: page.items.map((pod) => summarizePod(pod as PodLike)),
+          ...(page.continueToken !== undefined && { continueToken: page.continueToken }),
+        };
       } catch (err) {
         if (err instanceof ListExpired) return { expired: true, ...resumeToken(err) };
         throw err;
@@ -70,7 +78,9 @@ export function createPodReader(kube: Kube, options: PodReaderOptions): PodReade
         // The API server answers 404 for a pod in a namespace that does not exist, too: only a
         // namespace known to exist makes the 404 mean "this pod is gone".
         if (!(await namespaceExists(namespace))) {
-          throw new Fatal(`namespace ${namespace} does not exist: the 404 for pod ${name} proves nothing about the pod`);
+          throw new Fatal(
+            `namespace ${namespace} does not exist: the 404 for pod ${name} proves nothing about the pod`,
+          );
         }
         return 'absent';
       }
@@ -85,7 +95,8 @@ export function createPodReader(kube: Kube, options: PodReaderOptions): PodReade
 function resumeToken(err: ListExpired): { resumeToken?: string } {
   const body = (err.cause as { body?: unknown } | undefined)?.body;
   try {
-    const status = (typeof body === 'string' ? JSON.parse(body) : body) as { metadata?: { continue?: unknown } } | undefined;
+    const status = (typeof body === 'string' ? JSON.parse(body) : body) as
+      { metadata?: { continue?: unknown } } | undefined;
     const token = status?.metadata?.continue;
     return typeof token === 'string' && token !== '' ? { resumeToken: token } : {};
   } catch {

@@ -77,7 +77,10 @@ class PodWatch {
   /** The last resourceVersion seen (list, event or bookmark); undefined means "list first". */
   private version: string | undefined;
 
-  constructor(private readonly deps: WatchDeps, private readonly options: WatchPodsOptions) {}
+  constructor(
+    private readonly deps: WatchDeps,
+    private readonly options: WatchPodsOptions,
+  ) {}
 
   async run(): Promise<void> {
     const backoffs = new ExponentialBackoff({ initialDelay: 250, maxDelay: 15_000 });
@@ -178,16 +181,23 @@ class PodWatch {
       const stop = () => finish({ gone: false });
       signal.addEventListener('abort', stop);
       // The client has no timeout of its own on a watch; a server that never ends it is abandoned.
-      const stall = setTimeout(() => finish({ error: new Transient('watch pods: the stream outlived its timeout') }),
-        this.deps.watchTimeoutSeconds * 1000 + this.deps.requestTimeoutMs);
+      const stall = setTimeout(
+        () => finish({ error: new Transient('watch pods: the stream outlived its timeout') }),
+        this.deps.watchTimeoutSeconds * 1000 + this.deps.requestTimeoutMs,
+      );
       const onLine = (type: string, object: WatchedObject | undefined) => {
         const end = finished ? undefined : this.onLine(type, object);
         if (end) finish(end);
       };
-      new Watch(this.deps.kc).watch(this.path(), this.query(from), onLine, (err: unknown) => finish(endOfStream(err))).then((c) => {
-        controller = c;
-        if (finished) c.abort();
-      }, (err: unknown) => finish({ error: translateKubeError(err, 'watch pods') }));
+      new Watch(this.deps.kc)
+        .watch(this.path(), this.query(from), onLine, (err: unknown) => finish(endOfStream(err)))
+        .then(
+          (c) => {
+            controller = c;
+            if (finished) c.abort();
+          },
+          (err: unknown) => finish({ error: translateKubeError(err, 'watch pods') }),
+        );
     });
   }
 }

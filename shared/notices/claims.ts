@@ -24,7 +24,10 @@ export function claimLeaseSeconds(budgetSeconds: number, sendTimeoutMs: number):
 }
 
 /** The lease of a pod-file claim under a deployment's settings: the run budget plus one exec. */
-export function podFileLeaseSeconds(settings: { run: { budgetSeconds: number }; kube: { execTimeoutMs: number } }): number {
+export function podFileLeaseSeconds(settings: {
+  run: { budgetSeconds: number };
+  kube: { execTimeoutMs: number };
+}): number {
   return claimLeaseSeconds(settings.run.budgetSeconds, settings.kube.execTimeoutMs);
 }
 
@@ -61,7 +64,10 @@ export async function claimAndSend<N, R>(
   return {
     sent: claimed.map((notice, index) => {
       const result = results[index]!;
-      return { notice, result: result.status === 'fulfilled' ? result.value : options.onError(coerceError(result.reason).message) };
+      return {
+        notice,
+        result: result.status === 'fulfilled' ? result.value : options.onError(coerceError(result.reason).message),
+      };
     }),
     claimedElsewhere: notices.filter((notice) => !won.has(notice)),
   };

@@ -32,7 +32,8 @@ const SAFE_GLOB = /^\/[A-Za-z0-9_./*-]+$/;
 
 /** The fixed script for a file (and optionally a broadcast): $1 is the path, $2 the broadcast line. */
 export function podFileScript(replaces: string | undefined, broadcast: boolean): string {
-  if (replaces !== undefined && !SAFE_GLOB.test(replaces)) throw new Invalid(`not a plain path glob: ${JSON.stringify(replaces)}`);
+  if (replaces !== undefined && !SAFE_GLOB.test(replaces))
+    throw new Invalid(`not a plain path glob: ${JSON.stringify(replaces)}`);
   // A failed remove or write exits 1 before the broadcast; a failed `wall` exits 75 after the file is in place.
   const write = `${replaces === undefined ? '' : `rm -f ${replaces} && `}cat > "$1" || exit 1`;
   return broadcast ? `${write}; wall "$2" || exit ${BROADCAST_FAILED}` : write;
@@ -46,14 +47,25 @@ export function podFileArgv(file: Pick<PodFile, 'path' | 'replaces'>, broadcast?
 }
 
 /** Never throws: the answer says whether the file is in place, and whether the broadcast went out. */
-export async function writePodFile(exec: PodExec, target: ExecTarget, file: PodFile, broadcast?: string): Promise<PodFileResult> {
+export async function writePodFile(
+  exec: PodExec,
+  target: ExecTarget,
+  file: PodFile,
+  broadcast?: string,
+): Promise<PodFileResult> {
   try {
     const result = await exec.exec(target, podFileArgv(file, broadcast), file.content);
     if (result.exitCode === 0) return { written: true, broadcast: broadcast !== undefined };
     if (result.exitCode === BROADCAST_FAILED && broadcast !== undefined) return { written: true, broadcast: false };
-    return { written: false, broadcast: false, error: `writing ${file.path} exited ${result.exitCode}: ${result.stderr.trim().slice(0, 200)}` };
+    return {
+      written: false,
+      broadcast: false,
+      error: `writing ${file.path} exited ${result.exitCode}: ${result.stderr.trim().slice(0, 200)}`,
+    };
   } catch (err) {
     const error = coerceError(err).message;
-    return err instanceof NotFound ? { written: false, broadcast: false, error, gone: true } : { written: false, broadcast: false, error };
+    return err instanceof NotFound
+      ? { written: false, broadcast: false, error, gone: true }
+      : { written: false, broadcast: false, error };
   }
 }

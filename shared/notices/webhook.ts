@@ -12,7 +12,15 @@ import type { WebhookSettings } from '../webhook.js';
 export const WEBHOOK_POSTS_IN_FLIGHT = 8;
 
 /** One answer per notice, in order: undefined when the webhook answered 2xx, else what went wrong. */
-export async function postNotices<N>(settings: WebhookSettings, notices: readonly N[], body: (notice: N) => unknown): Promise<(string | undefined)[]> {
-  const posted = await mapWithConcurrency(notices, WEBHOOK_POSTS_IN_FLIGHT, async (notice) => postWebhook(settings, await body(notice)));
-  return posted.map((result) => (result.status === 'fulfilled' ? result.value : 'webhook failed: the notice could not be built'));
+export async function postNotices<N>(
+  settings: WebhookSettings,
+  notices: readonly N[],
+  body: (notice: N) => unknown,
+): Promise<(string | undefined)[]> {
+  const posted = await mapWithConcurrency(notices, WEBHOOK_POSTS_IN_FLIGHT, async (notice) =>
+    postWebhook(settings, await body(notice)),
+  );
+  return posted.map((result) =>
+    result.status === 'fulfilled' ? result.value : 'webhook failed: the notice could not be built',
+  );
 }

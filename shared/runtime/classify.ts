@@ -62,16 +62,27 @@ function callerOf(userAgent: string | undefined): { caller?: string } {
 
 function classifyCloudEvent(headers: Record<string, string>, mediaType: string, body: string): Invocation {
   if (mediaType === BATCH_TYPE) {
-    throw new Invalid('batched CloudEvents are not accepted', [{ field: 'content-type', message: 'send one event per request' }]);
+    throw new Invalid('batched CloudEvents are not accepted', [
+      { field: 'content-type', message: 'send one event per request' },
+    ]);
   }
   const structured = mediaType.startsWith('application/cloudevents');
   if (structured && mediaType !== STRUCTURED_TYPE) {
-    throw new Invalid('unsupported CloudEvents format', [{ field: 'content-type', message: `must be ${STRUCTURED_TYPE}` }]);
+    throw new Invalid('unsupported CloudEvents format', [
+      { field: 'content-type', message: `must be ${STRUCTURED_TYPE}` },
+    ]);
   }
   const parsed = parseCloudEvent({ headers, mediaType, body }, structured ? 'structured' : 'binary');
-  if (parsed.kind === 'event') return { kind: 'event', callId: safeCallId(parsed.event.id), event: parsed.event, options: {} };
+  if (parsed.kind === 'event')
+    return { kind: 'event', callId: safeCallId(parsed.event.id), event: parsed.event, options: {} };
   const trace = parsed.traceparent === undefined ? {} : { traceparent: parsed.traceparent };
-  return { kind: 'schedule', source: 'pingsource', callId: safeCallId(parsed.id), options: parsed.data ?? {}, ...trace };
+  return {
+    kind: 'schedule',
+    source: 'pingsource',
+    callId: safeCallId(parsed.id),
+    options: parsed.data ?? {},
+    ...trace,
+  };
 }
 
 function decode(rawBody: Buffer | string): string {

@@ -37,8 +37,13 @@ const ERROR_TEXT_LIMIT = 500;
 export function parseDeadLetter(request: RawRequest): KnativeDeadLetter {
   const headers = normalizeHeaders(request.headers);
   // The SDK takes any request for a CloudEvent 1.0; a dead letter must say it is one.
-  if (headers['ce-specversion'] === undefined && !/^application\/cloudevents\+json/i.test(headers['content-type'] ?? '')) {
-    throw new Invalid('not a CloudEvent', [{ field: 'ce-specversion', message: 'a binary or structured CloudEvent is required' }]);
+  if (
+    headers['ce-specversion'] === undefined &&
+    !/^application\/cloudevents\+json/i.test(headers['content-type'] ?? '')
+  ) {
+    throw new Invalid('not a CloudEvent', [
+      { field: 'ce-specversion', message: 'a binary or structured CloudEvent is required' },
+    ]);
   }
   let event: CloudEvent<unknown>;
   try {
@@ -46,18 +51,24 @@ export function parseDeadLetter(request: RawRequest): KnativeDeadLetter {
     if (Array.isArray(parsed)) throw new Error('a batch is not a dead letter');
     event = parsed as CloudEvent<unknown>;
   } catch (err) {
-    throw new Invalid('not a CloudEvent', [{ field: 'body', message: (err as Error).message.slice(0, 200) }], { cause: err });
+    throw new Invalid('not a CloudEvent', [{ field: 'body', message: (err as Error).message.slice(0, 200) }], {
+      cause: err,
+    });
   }
   const issues: InvalidIssue[] = [];
   const text = (name: string): string | undefined => {
     const value: unknown = (event as unknown as Record<string, unknown>)[name];
     return typeof value === 'string' && value !== '' ? value : undefined;
   };
-  if (!UUID.test(event.id ?? '')) issues.push({ field: 'id', message: 'must be a UUID (every producer on this Broker uses one)' });
-  for (const name of ['source', 'type', 'knativeerrordest']) if (text(name) === undefined) issues.push({ field: name, message: 'required' });
+  if (!UUID.test(event.id ?? ''))
+    issues.push({ field: 'id', message: 'must be a UUID (every producer on this Broker uses one)' });
+  for (const name of ['source', 'type', 'knativeerrordest'])
+    if (text(name) === undefined) issues.push({ field: name, message: 'required' });
   if (issues.length > 0) throw new Invalid('not a Knative dead letter', issues);
   return {
-    id: event.id.toLowerCase(), source: text('source')!, type: text('type')!,
+    id: event.id.toLowerCase(),
+    source: text('source')!,
+    type: text('type')!,
     ...(text('subject') === undefined ? {} : { subject: text('subject') }),
     ...(text('traceparent') === undefined ? {} : { traceparent: text('traceparent') }),
     data: event.data ?? null,
@@ -83,7 +94,16 @@ export async function recordDeadLetter(db: Db, letter: KnativeDeadLetter, now: D
        set delivered_at = null, dead_at = excluded.dead_at, dead_reason = 'knative', last_error = excluded.last_error
        where event_outbox.dead_at is null and event_outbox.delivered_at is not null and event_outbox.source = excluded.source
      returning id`,
-    [letter.id, letter.type, letter.source, letter.subject ?? null, JSON.stringify(letter.data), letter.traceparent ?? null, now, letter.error],
+    [
+      letter.id,
+      letter.type,
+      letter.source,
+      letter.subject ?? null,
+      JSON.stringify(letter.data),
+      letter.traceparent ?? null,
+      now,
+      letter.error,
+    ],
   );
   return (result.rowCount ?? 0) > 0;
 }
@@ -97,7 +117,8 @@ export interface DeadLetterSinkDeps {
 export function deadLetterSink({ db, metrics, now }: DeadLetterSinkDeps): (request: RawRequest) => Promise<HttpAnswer> {
   return async (request) => {
     try {
-      if (await recordDeadLetter(db, parseDeadLetter(request), now())) metrics.eventsDeadLettered.inc({ reason: 'knative' });
+      if (await recordDeadLetter(db, parseDeadLetter(request), now()))
+        metrics.eventsDeadLettered.inc({ reason: 'knative' });
       return { status: 202, headers: {}, body: '' };
     } catch (err) {
       return answerError(err);

@@ -27,7 +27,12 @@ export interface LoadInput<Options, D> {
  */
 export type Execution<A extends Action, D, U = never> =
   | { executors: Executors<A, D>; /** Actions in flight at once (default 1). */ fanOut?(deps: D): number }
-  | { batch: { /** Actions per batch, or read from the deps (a setting). */ size: number | ((deps: D) => number); execute: BatchExecutor<A, D, U> } };
+  | {
+      batch: {
+        /** Actions per batch, or read from the deps (a setting). */ size: number | ((deps: D) => number);
+        execute: BatchExecutor<A, D, U>;
+      };
+    };
 
 interface ShapeBase<Options extends BaseOptions, D, Loaded, A extends Action, U = never> {
   name: FunctionName;
@@ -38,13 +43,22 @@ interface ShapeBase<Options extends BaseOptions, D, Loaded, A extends Action, U 
   decide(loaded: Loaded, context: DecideContext<Options>): Plan<A, U>;
 }
 
-export type FunctionShape<Options extends BaseOptions, D, Loaded, A extends Action, U = never> = ShapeBase<Options, D, Loaded, A, U> &
+export type FunctionShape<Options extends BaseOptions, D, Loaded, A extends Action, U = never> = ShapeBase<
+  Options,
+  D,
+  Loaded,
+  A,
+  U
+> &
   Execution<A, D, U>;
 
 export type KernelDeps = { run: RunServices };
 
 /** A function on the kernel: its load and decide are exposed, so a policy preview can run them alone. */
-export type KernelDefinition<Options extends BaseOptions, D, Loaded, A extends Action, U = never> = FunctionDefinition<Options, D> &
+export type KernelDefinition<Options extends BaseOptions, D, Loaded, A extends Action, U = never> = FunctionDefinition<
+  Options,
+  D
+> &
   Pick<ShapeBase<Options, D, Loaded, A, U>, 'load' | 'decide'>;
 
 export function defineFunction<Options extends BaseOptions, D extends KernelDeps, Loaded, A extends Action, U = never>(
@@ -70,10 +84,23 @@ export function defineFunction<Options extends BaseOptions, D extends KernelDeps
   return { ...definition, load: shape.load, decide: shape.decide };
 }
 
-function execute<A extends Action, D, U>(execution: Execution<A, D, U>, run: Run, actions: A[], deps: D, upkeep: readonly U[] = []): Promise<void> {
+function execute<A extends Action, D, U>(
+  execution: Execution<A, D, U>,
+  run: Run,
+  actions: A[],
+  deps: D,
+  upkeep: readonly U[] = [],
+): Promise<void> {
   if ('batch' in execution) {
     const { size } = execution.batch;
-    return executeBatches(run, actions, execution.batch.execute, deps, typeof size === 'function' ? size(deps) : size, upkeep);
+    return executeBatches(
+      run,
+      actions,
+      execution.batch.execute,
+      deps,
+      typeof size === 'function' ? size(deps) : size,
+      upkeep,
+    );
   }
   if (upkeep.length > 0) throw new Error(`${run.fn}: a plan's upkeep needs a batch executor`);
   return executeActions(run, actions, execution.executors, deps, { fanOut: execution.fanOut?.(deps) });

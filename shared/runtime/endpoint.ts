@@ -33,7 +33,10 @@ export type Endpoint = (request: RawRequest) => Promise<HttpAnswer>;
  * Routes a function serves itself besides invocations (extend's action links and Slack endpoint):
  * an answer, or undefined when the request is not one of them. It gets its context on demand.
  */
-export type OwnRoutes<Context> = (request: RawRequest, context: () => Promise<Context>) => Promise<HttpAnswer | undefined>;
+export type OwnRoutes<Context> = (
+  request: RawRequest,
+  context: () => Promise<Context>,
+) => Promise<HttpAnswer | undefined>;
 
 const OUTCOMES: ReadonlySet<string> = new Set(['succeeded', 'failed', 'skipped', 'accepted', 'halted']);
 
@@ -55,7 +58,11 @@ export function createEndpoint<Options extends BaseOptions, Context>(
   };
 }
 
-function ownRoutes<Options extends BaseOptions, Context>(routes: OwnRoutes<Context>, contextFor: ContextFactory<Options, Context>, logger: Logger) {
+function ownRoutes<Options extends BaseOptions, Context>(
+  routes: OwnRoutes<Context>,
+  contextFor: ContextFactory<Options, Context>,
+  logger: Logger,
+) {
   // The context factories ignore the invocation; a route's work records its own runs.
   const context = async () => contextFor({ kind: 'manual', callId: 'route', options: { dryRun: false } as Options });
   return async (request: RawRequest): Promise<HttpAnswer | undefined> => {
@@ -118,7 +125,9 @@ function resolveOptions<Options extends BaseOptions, Context>(
   invocation: Invocation,
 ): Invocation<Options> {
   if (invocation.kind === 'event' && !fn.consumes.includes(invocation.event.type)) {
-    throw new Invalid(`${fn.name} does not consume this event type`, [{ field: 'type', message: `not consumed by ${fn.name}` }]);
+    throw new Invalid(`${fn.name} does not consume this event type`, [
+      { field: 'type', message: `not consumed by ${fn.name}` },
+    ]);
   }
   const parsed = fn.optionsSchema.safeParse(invocation.options);
   if (!parsed.success) {

@@ -34,7 +34,12 @@ export type Executors<A extends Action, D> = { [K in A['kind']]: Executor<A & { 
  * first batch only, or alone; it is empty otherwise. Throwing fails the batch: the kernel splits it
  * and retries the parts, so the executor never handles a partial failure itself.
  */
-export type BatchExecutor<A extends Action, D, U = never> = (run: Run, actions: A[], deps: D, upkeep: readonly U[]) => Promise<ActionResult[]>;
+export type BatchExecutor<A extends Action, D, U = never> = (
+  run: Run,
+  actions: A[],
+  deps: D,
+  upkeep: readonly U[],
+) => Promise<ActionResult[]>;
 
 export interface ExecuteOptions {
   /** Actions in flight at once (default 1: in order). */
@@ -97,7 +102,9 @@ async function executeBatch<A extends Action, D, U>(
   if (state.duplicate) return;
   try {
     const results = await execute(run, batch, deps, upkeep);
-    batch.forEach((action, index) => settle(run, action, results[index] ?? { outcome: 'failed', failure: 'no result for the action' }));
+    batch.forEach((action, index) =>
+      settle(run, action, results[index] ?? { outcome: 'failed', failure: 'no result for the action' }),
+    );
   } catch (err) {
     if (err instanceof DuplicateDelivery) return duplicate(run, state);
     const parts = halves(batch, upkeep);
@@ -110,9 +117,16 @@ async function executeBatch<A extends Action, D, U>(
 function halves<A, U>(batch: A[], upkeep: readonly U[]): [A[], readonly U[]][] {
   if (batch.length > 1) {
     const middle = Math.ceil(batch.length / 2);
-    return [[batch.slice(0, middle), upkeep], [batch.slice(middle), []]];
+    return [
+      [batch.slice(0, middle), upkeep],
+      [batch.slice(middle), []],
+    ];
   }
-  if (batch.length === 1 && upkeep.length > 0) return [[[], upkeep], [batch, []]];
+  if (batch.length === 1 && upkeep.length > 0)
+    return [
+      [[], upkeep],
+      [batch, []],
+    ];
   return [[batch, upkeep]];
 }
 
@@ -143,7 +157,13 @@ interface ExecutionState {
  */
 const isUpkeep = (action: Action): boolean => (action as { upkeep?: unknown }).upkeep === true;
 
-async function executeOne<A extends Action, D>(run: Run, action: A, executors: Executors<A, D>, deps: D, state: ExecutionState): Promise<void> {
+async function executeOne<A extends Action, D>(
+  run: Run,
+  action: A,
+  executors: Executors<A, D>,
+  deps: D,
+  state: ExecutionState,
+): Promise<void> {
   // A duplicate delivery was already done in full by the run that recorded it.
   if (state.duplicate) return;
   if (isUpkeep(action)) {
@@ -166,7 +186,11 @@ async function executeOne<A extends Action, D>(run: Run, action: A, executors: E
 }
 
 function plan(run: Run, action: Action): void {
-  const item = action.item ?? { action: action.kind, [`${action.entity.kind}Id`]: action.entity.id, reason: action.reason };
+  const item = action.item ?? {
+    action: action.kind,
+    [`${action.entity.kind}Id`]: action.entity.id,
+    reason: action.reason,
+  };
   run.items.push(item);
   run.log.info(item, `[DRY-RUN] Would ${action.kind} ${action.entity.kind} ${action.entity.id}`);
 }
@@ -174,7 +198,8 @@ function plan(run: Run, action: Action): void {
 function settle(run: Run, action: Action, result: ActionResult): void {
   for (const counter of result.counters ?? []) run.count(counter);
   for (const [key, by] of Object.entries(result.counts ?? {})) run.count(key, by);
-  for (const outcome of result.metrics ?? [result.outcome]) run.metrics.actions.inc({ function: run.fn, kind: action.kind, outcome });
+  for (const outcome of result.metrics ?? [result.outcome])
+    run.metrics.actions.inc({ function: run.fn, kind: action.kind, outcome });
   if (result.failure !== undefined) run.failures.push(`${action.entity.kind} ${action.entity.id}: ${result.failure}`);
 }
 
@@ -184,5 +209,15 @@ async function fail(run: Run, action: Action, err: unknown): Promise<void> {
   run.metrics.actions.inc({ function: run.fn, kind: action.kind, outcome: 'failed' });
   run.failures.push(`${action.kind} ${action.entity.kind} ${action.entity.id}: ${error.message}`);
   run.log.error({ err: error, kind: action.kind, entity: action.entity }, 'action failed; a later run retries it');
-  await run.record([{ entityKind: action.entity.kind, entityId: action.entity.id, action: action.kind, reason: 'the action failed; a later run retries it', inputs: action.inputs, outcome: 'failed', error: error.message }]);
+  await run.record([
+    {
+      entityKind: action.entity.kind,
+      entityId: action.entity.id,
+      action: action.kind,
+      reason: 'the action failed; a later run retries it',
+      inputs: action.inputs,
+      outcome: 'failed',
+      error: error.message,
+    },
+  ]);
 }

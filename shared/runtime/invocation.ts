@@ -24,7 +24,11 @@ export const MAX_ITEMS_LIMIT = 10_000;
 /** Options every function accepts on every trigger (SPEC section 2). Unknown fields are errors. */
 export const baseOptionsSchema = z.strictObject({
   dryRun: z.boolean().default(false),
-  maxItems: z.int({ error: 'must be a whole number' }).positive('must be greater than 0').max(MAX_ITEMS_LIMIT, `must be at most ${MAX_ITEMS_LIMIT}`).optional(),
+  maxItems: z
+    .int({ error: 'must be a whole number' })
+    .positive('must be greater than 0')
+    .max(MAX_ITEMS_LIMIT, `must be at most ${MAX_ITEMS_LIMIT}`)
+    .optional(),
 });
 export type BaseOptions = z.output<typeof baseOptionsSchema>;
 

@@ -39,7 +39,12 @@ export function openfaasHandler<Options extends BaseOptions, Context>(
   return async (event, context) => {
     let answer: HttpAnswer;
     try {
-      answer = await endpoint({ method: event.method, path: event.path, headers: event.headers, rawBody: rawBodyOf(event.body) });
+      answer = await endpoint({
+        method: event.method,
+        path: event.path,
+        headers: event.headers,
+        rawBody: rawBodyOf(event.body),
+      });
     } catch (err) {
       options.logger.error({ err, fn: fn.name }, 'adapter failed');
       answer = answerError(err);

@@ -31,7 +31,9 @@ export interface Step<Options extends BaseOptions, D, Loaded, A extends Action> 
 /** A step with its own types erased, so steps of different kinds fit in one list. */
 export type AnyStep<Options extends BaseOptions, D> = Step<Options, D, unknown, Action>;
 
-export function defineStep<Options extends BaseOptions, D, Loaded, A extends Action>(step: Step<Options, D, Loaded, A>): AnyStep<Options, D> {
+export function defineStep<Options extends BaseOptions, D, Loaded, A extends Action>(
+  step: Step<Options, D, Loaded, A>,
+): AnyStep<Options, D> {
   return step as unknown as AnyStep<Options, D>;
 }
 
@@ -79,12 +81,17 @@ export function definePagedFunction<Options extends BaseOptions, D extends Kerne
         // The steps after the pages have maxItems of their own: what the pages did (oom-scan's
         // kills) must not starve what follows from it (their notices), nor the reverse.
         run.started = 0;
-        for (const step of duplicate(run) || outcome.halted !== undefined ? [] : (shape.then?.(invocation, deps) ?? [])) {
+        for (const step of duplicate(run) || outcome.halted !== undefined
+          ? []
+          : (shape.then?.(invocation, deps) ?? [])) {
           const loaded = await step.load(input);
           await act(run, step, loaded, input, clock, outcome);
           if (duplicate(run)) break;
         }
-        return { ...run.report(outcome.messages.join('; ')), ...(outcome.halted !== undefined ? { halted: outcome.halted } : {}) };
+        return {
+          ...run.report(outcome.messages.join('; ')),
+          ...(outcome.halted !== undefined ? { halted: outcome.halted } : {}),
+        };
       }),
   });
 }
@@ -104,7 +111,8 @@ async function readPages<Options extends BaseOptions, D extends KernelDeps, Page
     const deferredBefore = run.summary.deferred ?? 0;
     await act(run, shape, page, input, clock, outcome);
     if (duplicate(run) || outcome.halted !== undefined) return;
-    if ((run.summary.deferred ?? 0) > deferredBefore) return run.count(run.itemsLeft <= 0 ? 'stopped_at_max_items' : 'stopped_at_deadline');
+    if ((run.summary.deferred ?? 0) > deferredBefore)
+      return run.count(run.itemsLeft <= 0 ? 'stopped_at_max_items' : 'stopped_at_deadline');
     if (shape.checkpoint && !run.scope.dryRun && run.failures.length === 0) {
       for (const counter of (await shape.checkpoint(run, page, input.deps)).counters ?? []) run.count(counter);
     }

@@ -15,5 +15,9 @@ export function isProbe(method: string, path: string): boolean {
 export async function serveGet(path: string, name: string, metrics: Metrics): Promise<HttpAnswer> {
   if (path === '/healthz') return jsonAnswer(200, { status: 'ok', function: name });
   if (path !== '/metrics') return notFound();
-  return { status: 200, headers: { 'content-type': metrics.registry.contentType }, body: await metrics.registry.metrics() };
+  return {
+    status: 200,
+    headers: { 'content-type': metrics.registry.contentType },
+    body: await metrics.registry.metrics(),
+  };
 }

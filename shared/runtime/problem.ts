@@ -53,21 +53,35 @@ export function answerResult(result: RunResult, meta: RunMeta): HttpAnswer {
     const detail = result.message ?? 'some actions failed; the next run retries them';
     return problem({ slug: 'run-failed', title: 'Run failed', status: 500, detail, ...report });
   }
-  return { status: STATUS_BY_OUTCOME[result.outcome], headers: { 'content-type': JSON_TYPE }, body: JSON.stringify(report) };
+  return {
+    status: STATUS_BY_OUTCOME[result.outcome],
+    headers: { 'content-type': JSON_TYPE },
+    body: JSON.stringify(report),
+  };
 }
 
 export function answerError(err: unknown, callId?: string): HttpAnswer {
   const ids = callId === undefined ? {} : { callId };
   if (err instanceof Invalid) {
     const errors = err.issues.length > 0 ? err.issues : [{ field: 'request', message: 'is invalid' }];
-    return problem({ slug: 'invalid-input', title: 'Invalid input', status: 400, detail: clip(err.message, 500), errors, ...ids });
+    return problem({
+      slug: 'invalid-input',
+      title: 'Invalid input',
+      status: 400,
+      detail: clip(err.message, 500),
+      errors,
+      ...ids,
+    });
   }
   if (err instanceof PayloadTooLarge) return tooLarge(err.limitBytes);
   if (err instanceof Transient) {
     const retryAfter: Record<string, string> =
       err.retryAfterMs === undefined ? {} : { 'retry-after': String(Math.max(1, Math.ceil(err.retryAfterMs / 1000))) };
     const detail = 'a dependency is temporarily unavailable; retry later';
-    return problem({ slug: 'temporarily-unavailable', title: 'Temporarily unavailable', status: 503, detail, ...ids }, retryAfter);
+    return problem(
+      { slug: 'temporarily-unavailable', title: 'Temporarily unavailable', status: 503, detail, ...ids },
+      retryAfter,
+    );
   }
   if (err instanceof Conflict) {
     const detail = 'the state changed while the run was working; retry';
@@ -79,16 +93,27 @@ export function answerError(err: unknown, callId?: string): HttpAnswer {
 
 export function tooLarge(limitBytes: number): HttpAnswer {
   const detail = `the request body exceeds the limit of ${limitBytes} bytes`;
-  return problem({ slug: 'payload-too-large', title: 'Payload too large', status: 413, detail }, { connection: 'close' });
+  return problem(
+    { slug: 'payload-too-large', title: 'Payload too large', status: 413, detail },
+    { connection: 'close' },
+  );
 }
 
 export function methodNotAllowed(): HttpAnswer {
   const detail = 'functions are invoked with POST; GET serves /healthz and /metrics';
-  return problem({ slug: 'method-not-allowed', title: 'Method not allowed', status: 405, detail }, { allow: 'GET, POST' });
+  return problem(
+    { slug: 'method-not-allowed', title: 'Method not allowed', status: 405, detail },
+    { allow: 'GET, POST' },
+  );
 }
 
 export function notFound(): HttpAnswer {
-  return problem({ slug: 'not-found', title: 'Not found', status: 404, detail: 'GET serves /healthz and /metrics only' });
+  return problem({
+    slug: 'not-found',
+    title: 'Not found',
+    status: 404,
+    detail: 'GET serves /healthz and /metrics only',
+  });
 }
 
 export function jsonAnswer(status: number, value: unknown): HttpAnswer {

@@ -102,7 +102,8 @@ async function recorded(
   let claimedAt: Date | undefined;
   // The trace that reached this run continues in every event it publishes (W3C traceparent).
   const traceparent = invocation.kind === 'event' ? invocation.event.traceparent : invocation.traceparent;
-  const traced = (event: LifecycleEvent): LifecycleEvent => (event.traceparent || !traceparent ? event : { ...event, traceparent });
+  const traced = (event: LifecycleEvent): LifecycleEvent =>
+    event.traceparent || !traceparent ? event : { ...event, traceparent };
   const scope: RunScope = {
     runId,
     fn,
@@ -129,11 +130,24 @@ async function recorded(
   // A failed event run gives its claim back: the platform retries a 5xx, and that retry must work.
   const releaseClaim = async () => {
     if (!claimedAt || invocation.kind !== 'event') return;
-    await releaseProcessedEvent(services.pool, { consumer: fn, source: invocation.event.source, eventId: invocation.event.id }, claimedAt)
-      .catch((err: unknown) => log.error({ err }, 'could not release the event claim; the scheduled sweep will catch up'));
+    await releaseProcessedEvent(
+      services.pool,
+      { consumer: fn, source: invocation.event.source, eventId: invocation.event.id },
+      claimedAt,
+    ).catch((err: unknown) =>
+      log.error({ err }, 'could not release the event claim; the scheduled sweep will catch up'),
+    );
   };
   const abandoned = await reapAbandoned(services, fn, startedAt, log);
-  await startRun(services.pool, { id: runId, fn, trigger: invocation.kind, source: sourceOf(invocation), ...invocationIds(invocation), dryRun, startedAt });
+  await startRun(services.pool, {
+    id: runId,
+    fn,
+    trigger: invocation.kind,
+    source: sourceOf(invocation),
+    ...invocationIds(invocation),
+    dryRun,
+    startedAt,
+  });
   try {
     const redelivery = dryRun ? undefined : await deliver(services, runId);
     const report = await work(scope);
@@ -147,7 +161,12 @@ async function recorded(
     const error = coerceError(err);
     log.error({ err: error }, 'run failed');
     await releaseClaim();
-    await finishRun(services.pool, runId, { outcome: 'failed', counts: {}, error: error.message, finishedAt: services.clock.now() });
+    await finishRun(services.pool, runId, {
+      outcome: 'failed',
+      counts: {},
+      error: error.message,
+      finishedAt: services.clock.now(),
+    });
     throw err;
   }
 }
@@ -166,7 +185,8 @@ async function reapAbandoned(services: RunServices, fn: FunctionName, startedAt:
 }
 
 function invocationIds(invocation: Invocation<BaseOptions>) {
-  if (invocation.kind === 'event') return { callId: invocation.callId, eventId: invocation.event.id, eventType: invocation.event.type };
+  if (invocation.kind === 'event')
+    return { callId: invocation.callId, eventId: invocation.event.id, eventType: invocation.event.type };
   return { callId: invocation.callId };
 }
 
@@ -196,7 +216,13 @@ async function gaugeBacklog(services: RunServices): Promise<void> {
   services.metrics.outboxDeadLetters.set(backlog.dead);
 }
 
-async function finish(services: RunServices, scope: RunScope, report: RunReport, deliveries: Delivery[], isEvent: boolean): Promise<RunResult> {
+async function finish(
+  services: RunServices,
+  scope: RunScope,
+  report: RunReport,
+  deliveries: Delivery[],
+  isEvent: boolean,
+): Promise<RunResult> {
   const summary = { ...report.summary };
   for (const delivery of deliveries) {
     if (!delivery) continue;
@@ -209,7 +235,8 @@ async function finish(services: RunServices, scope: RunScope, report: RunReport,
   }
   // A consumed event answers 202 (accepted); Knative does not treat it as a reply to route.
   // A halt waits for an operator, so it outranks a failure that later runs retry on their own.
-  const outcome = report.halted !== undefined ? 'halted' : report.failures.length > 0 ? 'failed' : isEvent ? 'accepted' : 'succeeded';
+  const outcome =
+    report.halted !== undefined ? 'halted' : report.failures.length > 0 ? 'failed' : isEvent ? 'accepted' : 'succeeded';
   const errors = [report.halted, ...report.failures.slice(0, 5)].filter((part) => part !== undefined);
   const error = errors.length > 0 ? errors.join('; ') : undefined;
   await finishRun(services.pool, scope.runId, { outcome, counts: summary, error, finishedAt: services.clock.now() });
@@ -217,5 +244,11 @@ async function finish(services: RunServices, scope: RunScope, report: RunReport,
     .filter((part) => part !== undefined)
     .join(' | ');
   scope.log.info({ outcome, summary }, 'run finished');
-  return { outcome, summary, runId: scope.runId, ...(message ? { message } : {}), ...(report.items ? { items: report.items } : {}) };
+  return {
+    outcome,
+    summary,
+    runId: scope.runId,
+    ...(message ? { message } : {}),
+    ...(report.items ? { items: report.items } : {}),
+  };
 }

@@ -123,7 +123,11 @@ export class Run {
     const value = await withTransaction(this.services.pool, async (db) => {
       if (claim && !(await this.scope.claimEvent(db))) throw new DuplicateDelivery();
       const { value: result, decisions = [], events = [] } = await work(db);
-      await appendDecisions(db, decisions.map((entry) => this.decision(entry)), this.now());
+      await appendDecisions(
+        db,
+        decisions.map((entry) => this.decision(entry)),
+        this.now(),
+      );
       if (events.length > 0) await this.scope.stage(db, events);
       return result;
     });
@@ -133,19 +137,26 @@ export class Run {
 
   /** Decisions outside any state change (a failure's record): best effort, never fatal. */
   async record(decisions: DecisionEntry[]): Promise<void> {
-    await this.append(decisions).catch((err: unknown) => this.log.error({ err }, 'could not write to the decision log'));
+    await this.append(decisions).catch((err: unknown) =>
+      this.log.error({ err }, 'could not write to the decision log'),
+    );
   }
 
   /** Decisions that are the run's whole effect (a rail's evidence, shadow decisions): a failure fails the run. */
   async append(decisions: DecisionEntry[]): Promise<void> {
-    await appendDecisions(this.services.pool, decisions.map((entry) => this.decision(entry)), this.now());
+    await appendDecisions(
+      this.services.pool,
+      decisions.map((entry) => this.decision(entry)),
+      this.now(),
+    );
   }
 
   report(message?: string): RunReport {
     const deferred = this.summary.deferred ?? 0;
-    const notes = [message, deferred > 0 ? `${deferred} action(s) left for the next run (time budget or maxItems)` : undefined].filter(
-      (note): note is string => note !== undefined && note !== '',
-    );
+    const notes = [
+      message,
+      deferred > 0 ? `${deferred} action(s) left for the next run (time budget or maxItems)` : undefined,
+    ].filter((note): note is string => note !== undefined && note !== '');
     return {
       summary: this.summary,
       failures: this.failures,

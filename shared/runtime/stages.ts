@@ -29,7 +29,9 @@ export interface Stage<Options extends BaseOptions, D, Loaded, A extends Action>
 /** A stage with its own types erased, so stages of different kinds fit in one list. */
 export type AnyStage<Options extends BaseOptions, D> = Stage<Options, D, unknown, Action>;
 
-export function defineStage<Options extends BaseOptions, D, Loaded, A extends Action>(stage: Stage<Options, D, Loaded, A>): AnyStage<Options, D> {
+export function defineStage<Options extends BaseOptions, D, Loaded, A extends Action>(
+  stage: Stage<Options, D, Loaded, A>,
+): AnyStage<Options, D> {
   return stage as unknown as AnyStage<Options, D>;
 }
 
@@ -52,13 +54,19 @@ interface StageOutcome {
   halted?: string;
 }
 
-export function defineStagedFunction<Options extends BaseOptions, D extends KernelDeps>(shape: StagedShape<Options, D>): FunctionDefinition<Options, D> {
+export function defineStagedFunction<Options extends BaseOptions, D extends KernelDeps>(
+  shape: StagedShape<Options, D>,
+): FunctionDefinition<Options, D> {
   return defineHandler<Options, D>({
     name: shape.name,
     optionsSchema: shape.optionsSchema,
     handle: (invocation, deps) =>
       runScoped(deps.run, shape.name, invocation, async (scope) => {
-        const run = new Run(stopEarly(scope, deps.run.budgetSeconds, shape.stopAtBudgetFraction), deps.run, shape.counters);
+        const run = new Run(
+          stopEarly(scope, deps.run.budgetSeconds, shape.stopAtBudgetFraction),
+          deps.run,
+          shape.counters,
+        );
         const clock = await startRails(run, deps.run);
         const outcomes: StageOutcome[] = [];
         for (const stage of shape.stages(invocation)) {
@@ -66,7 +74,11 @@ export function defineStagedFunction<Options extends BaseOptions, D extends Kern
             run.count('stages_deferred');
             continue;
           }
-          outcomes.push(await runStage(stage, run, deps, invocation, clock).catch((err: unknown) => (run.fail('stage', stage.name, err), {})));
+          outcomes.push(
+            await runStage(stage, run, deps, invocation, clock).catch(
+              (err: unknown) => (run.fail('stage', stage.name, err), {}),
+            ),
+          );
         }
         const message = outcomes.flatMap((outcome) => (outcome.message ? [outcome.message] : [])).join('; ');
         const halted = outcomes.find((outcome) => outcome.halted !== undefined)?.halted;

@@ -14,10 +14,20 @@ export function ec2ErrorAnswer(status: number, code: string, message: string): S
 }
 
 /** Lambda's REST-JSON error: the type in `x-amzn-ErrorType`, details in the body. */
-export function lambdaErrorAnswer(status: number, code: string, message: string, headers: Record<string, string> = {}): SimAnswer {
+export function lambdaErrorAnswer(
+  status: number,
+  code: string,
+  message: string,
+  headers: Record<string, string> = {},
+): SimAnswer {
   return {
     status,
-    headers: { 'Content-Type': 'application/json', 'x-amzn-ErrorType': code, 'x-amzn-RequestId': randomUUID(), ...headers },
+    headers: {
+      'Content-Type': 'application/json',
+      'x-amzn-ErrorType': code,
+      'x-amzn-RequestId': randomUUID(),
+      ...headers,
+    },
     body: JSON.stringify({ Type: 'User', Message: message }),
   };
 }

@@ -38,8 +38,9 @@ export class FaultBook {
 
   /** The first armed fault for this request, consuming one use of it. */
   take(service: AwsService, action: string): AwsFault | undefined {
-    const armed = this.rules.find(({ rule, left }) =>
-      left > 0 && rule.service === service && (rule.action === undefined || rule.action === action));
+    const armed = this.rules.find(
+      ({ rule, left }) => left > 0 && rule.service === service && (rule.action === undefined || rule.action === action),
+    );
     if (!armed) return undefined;
     armed.left--;
     this.rules = this.rules.filter((r) => r.left > 0);

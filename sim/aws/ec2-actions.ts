@@ -20,23 +20,47 @@ export type Ec2Action = (state: Ec2State, params: Ec2Params) => XmlObject;
 function snapshotXml(state: Ec2State, s: SimSnapshot): XmlObject {
   const seen = state.observe(s);
   return {
-    snapshotId: s.snapshotId, volumeId: s.volumeId, status: seen.state,
+    snapshotId: s.snapshotId,
+    volumeId: s.volumeId,
+    status: seen.state,
     statusMessage: seen.state === 'error' ? 'Snapshot creation failed' : undefined,
-    startTime: s.startTime, progress: `${seen.progressPercent}%`, ownerId: simAccountId,
-    volumeSize: s.sizeGiB, description: s.description, encrypted: false, storageTier: 'standard',
+    startTime: s.startTime,
+    progress: `${seen.progressPercent}%`,
+    ownerId: simAccountId,
+    volumeSize: s.sizeGiB,
+    description: s.description,
+    encrypted: false,
+    storageTier: 'standard',
     tagSet: tagSet(s.tags),
   };
 }
 
 function volumeXml(v: SimVolume): XmlObject {
   const attachments = v.attachment
-    ? [{ volumeId: v.volumeId, instanceId: v.attachment.instanceId, device: v.attachment.device,
-        status: v.attachment.state, attachTime: v.attachment.attachTime, deleteOnTermination: false }]
+    ? [
+        {
+          volumeId: v.volumeId,
+          instanceId: v.attachment.instanceId,
+          device: v.attachment.device,
+          status: v.attachment.state,
+          attachTime: v.attachment.attachTime,
+          deleteOnTermination: false,
+        },
+      ]
     : [];
   return {
-    volumeId: v.volumeId, size: v.sizeGiB, snapshotId: '', availabilityZone: v.availabilityZone,
-    status: observedVolumeState(v), createTime: v.createTime, attachmentSet: attachments,
-    volumeType: 'gp3', iops: 3000, throughput: 125, encrypted: false, multiAttachEnabled: false,
+    volumeId: v.volumeId,
+    size: v.sizeGiB,
+    snapshotId: '',
+    availabilityZone: v.availabilityZone,
+    status: observedVolumeState(v),
+    createTime: v.createTime,
+    attachmentSet: attachments,
+    volumeType: 'gp3',
+    iops: 3000,
+    throughput: 125,
+    encrypted: false,
+    multiAttachEnabled: false,
     tagSet: tagSet(v.tags),
   };
 }
@@ -44,7 +68,10 @@ function volumeXml(v: SimVolume): XmlObject {
 function idsWithoutMaxResults(params: Ec2Params, listName: string, prefix: 'vol' | 'snap'): string[] {
   const ids = list(params, listName);
   if (ids.length > 0 && params.has('MaxResults')) {
-    throw new Ec2Error('InvalidParameterCombination', `The parameter ${listName}s cannot be used with the parameter maxResults`);
+    throw new Ec2Error(
+      'InvalidParameterCombination',
+      `The parameter ${listName}s cannot be used with the parameter maxResults`,
+    );
   }
   validateIds(ids, prefix);
   return ids;
@@ -61,7 +88,10 @@ const describeSnapshots: Ec2Action = (state, params) => {
   const owners = list(params, 'Owner');
   const matches = filterPredicate(filters(params), snapshotFields(state), (s) => s.tags);
   const ownedBySelf = owners.length === 0 || owners.some((o) => o === 'self' || o === simAccountId);
-  const found = ids.length > 0 ? ids.map((id) => state.snapshot(id)) : candidates(state.snapshots, filters(params), 'snapshot-id', ['volume-id']);
+  const found =
+    ids.length > 0
+      ? ids.map((id) => state.snapshot(id))
+      : candidates(state.snapshots, filters(params), 'snapshot-id', ['volume-id']);
   state.examined += found.length;
   const page = paginate(ownedBySelf ? found.filter(matches) : [], (s) => s.snapshotId, params, [5, 1000]);
   unlessDryRun(params);
@@ -84,8 +114,12 @@ const createSnapshot: Ec2Action = (state, params) => {
   unlessDryRun(params);
   const startTime = state.now();
   const snapshot: SimSnapshot = {
-    snapshotId: state.newSnapshotId(), volumeId, sizeGiB: volume.sizeGiB,
-    description: params.get('Description') ?? '', startTime, failed: false,
+    snapshotId: state.newSnapshotId(),
+    volumeId,
+    sizeGiB: volume.sizeGiB,
+    description: params.get('Description') ?? '',
+    startTime,
+    failed: false,
     completesAt: new Date(startTime.getTime() + state.snapshotCompletionSeconds * 1000),
     tags: new Map(tagList.map((t) => [t.key, t.value])),
   };
@@ -129,7 +163,8 @@ const volumeFields: FilterFields<SimVolume> = {
 const describeVolumes: Ec2Action = (state, params) => {
   const ids = idsWithoutMaxResults(params, 'VolumeId', 'vol');
   const matches = filterPredicate(filters(params), volumeFields, (v) => v.tags);
-  const found = ids.length > 0 ? ids.map((id) => state.volume(id)) : candidates(state.volumes, filters(params), 'volume-id', []);
+  const found =
+    ids.length > 0 ? ids.map((id) => state.volume(id)) : candidates(state.volumes, filters(params), 'volume-id', []);
   state.examined += found.length;
   const page = paginate(found.filter(matches), (v) => v.volumeId, params, [5, 500]);
   unlessDryRun(params);
@@ -142,7 +177,10 @@ const deleteVolume: Ec2Action = (state, params) => {
   const volume = state.volume(volumeId);
   const observed = observedVolumeState(volume);
   if (observed === 'in-use') {
-    throw new Ec2Error('VolumeInUse', `Volume ${volumeId} is currently attached to ${volume.attachment?.instanceId ?? 'an instance'}`);
+    throw new Ec2Error(
+      'VolumeInUse',
+      `Volume ${volumeId} is currently attached to ${volume.attachment?.instanceId ?? 'an instance'}`,
+    );
   }
   // EC2 deletes `available` and `error` volumes; one still being created or already going is refused.
   if (observed !== 'available' && observed !== 'error') throw incorrectState(volume, 'available');

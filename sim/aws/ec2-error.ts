@@ -1,6 +1,10 @@
 /** An EC2 API error as the real service reports it: an error code and HTTP status on the wire. */
 export class Ec2Error extends Error {
-  constructor(readonly code: string, message: string, readonly status = 400) {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly status = 400,
+  ) {
     super(message);
     this.name = 'Ec2Error';
   }

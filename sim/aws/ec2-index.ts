@@ -123,10 +123,19 @@ function exactValue(pattern: string): string | undefined {
  * The smallest candidate set any exact filter allows (the full predicate is still applied to it),
  * or every resource when no filter can use an index. `idFilter` names the filter on the map's key.
  */
-export function candidates<R extends { tags: Map<string, string> }>(resources: IndexedResources<R>, filters: Ec2Filter[], idFilter: string, indexedFields: readonly string[]): R[] {
+export function candidates<R extends { tags: Map<string, string> }>(
+  resources: IndexedResources<R>,
+  filters: Ec2Filter[],
+  idFilter: string,
+  indexedFields: readonly string[],
+): R[] {
   let best: Set<string> | undefined;
   for (const filter of filters) {
-    const indexed = filter.name === idFilter || filter.name === 'tag-key' || filter.name.startsWith('tag:') || indexedFields.includes(filter.name);
+    const indexed =
+      filter.name === idFilter ||
+      filter.name === 'tag-key' ||
+      filter.name.startsWith('tag:') ||
+      indexedFields.includes(filter.name);
     const values = filter.values.map(exactValue);
     if (!indexed || values.some((value) => value === undefined)) continue;
     const ids = new Set<string>();

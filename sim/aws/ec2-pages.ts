@@ -24,11 +24,18 @@ function decodeToken(token: string): string {
  * One page of `items` (already filtered) in id order.
  * @param range the service's documented MaxResults bounds for this action
  */
-export function paginate<T>(items: T[], idOf: (item: T) => string, params: Ec2Params, range: [number, number]): Page<T> {
+export function paginate<T>(
+  items: T[],
+  idOf: (item: T) => string,
+  params: Ec2Params,
+  range: [number, number],
+): Page<T> {
   const token = params.get('NextToken');
   const after = token === undefined || token === '' ? undefined : decodeToken(token);
   // Only what is left after the cursor is sorted: a later page does not sort the earlier ones again.
-  const remaining = (after === undefined ? [...items] : items.filter((item) => idOf(item) > after)).sort((a, b) => idOf(a).localeCompare(idOf(b)));
+  const remaining = (after === undefined ? [...items] : items.filter((item) => idOf(item) > after)).sort((a, b) =>
+    idOf(a).localeCompare(idOf(b)),
+  );
   const size = maxResults(params, range[0], range[1]) ?? remaining.length;
   const page = remaining.slice(0, size);
   const last = page.at(-1);

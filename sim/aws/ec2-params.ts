@@ -50,7 +50,10 @@ export function tags(params: Ec2Params, prefix: string): Ec2Tag[] {
 export function tagSpecifications(params: Ec2Params, resourceType: string): Ec2Tag[] {
   return list(params, 'TagSpecification', '.ResourceType').flatMap((type, i) => {
     if (type !== resourceType) {
-      throw new Ec2Error('InvalidParameterValue', `'${type}' is not a valid taggable resource type for this operation.`);
+      throw new Ec2Error(
+        'InvalidParameterValue',
+        `'${type}' is not a valid taggable resource type for this operation.`,
+      );
     }
     return tags(params, `TagSpecification.${i + 1}.Tag`);
   });
@@ -67,7 +70,10 @@ export function maxResults(params: Ec2Params, min: number, max: number): number 
   if (raw === undefined) return undefined;
   const value = Number(raw);
   if (!Number.isInteger(value) || value < min) {
-    throw new Ec2Error('InvalidParameterValue', `Value ( ${raw} ) for parameter maxResults is invalid. Expecting a value greater than ${min - 1}.`);
+    throw new Ec2Error(
+      'InvalidParameterValue',
+      `Value ( ${raw} ) for parameter maxResults is invalid. Expecting a value greater than ${min - 1}.`,
+    );
   }
   return Math.min(value, max);
 }

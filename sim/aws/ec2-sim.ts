@@ -69,7 +69,8 @@ export class Ec2Sim {
   run(action: string, params: Ec2Params): SimAnswer {
     this.state.settle();
     const handler = Object.hasOwn(ec2Actions, action) ? ec2Actions[action] : undefined;
-    if (!handler) return ec2ErrorAnswer(400, 'InvalidAction', `The action ${action} is not valid for this web service.`);
+    if (!handler)
+      return ec2ErrorAnswer(400, 'InvalidAction', `The action ${action} is not valid for this web service.`);
     try {
       const body = ec2ResponseXml(action, randomUUID(), handler(this.state, params));
       return { status: 200, headers: { 'Content-Type': 'text/xml;charset=UTF-8' }, body };
@@ -83,8 +84,12 @@ export class Ec2Sim {
     const volumeId = spec.volumeId ?? this.state.newVolumeId();
     validateIds([volumeId], 'vol');
     const volume: SimVolume = {
-      volumeId, sizeGiB: spec.sizeGiB, availabilityZone: spec.availabilityZone ?? 'us-east-1a',
-      createTime: this.state.now(), tags: new Map(Object.entries(spec.tags ?? {})), lifecycle: 'available',
+      volumeId,
+      sizeGiB: spec.sizeGiB,
+      availabilityZone: spec.availabilityZone ?? 'us-east-1a',
+      createTime: this.state.now(),
+      tags: new Map(Object.entries(spec.tags ?? {})),
+      lifecycle: 'available',
     };
     this.state.volumes.set(volumeId, volume);
     if (spec.attachedTo !== undefined) this.state.attach(volumeId, spec.attachedTo);
@@ -102,8 +107,13 @@ export class Ec2Sim {
     const state = spec.state ?? 'completed';
     const pendingMs = state === 'pending' ? this.state.snapshotCompletionSeconds * 1000 : 0;
     const snapshot: SimSnapshot = {
-      snapshotId, volumeId: spec.volumeId, sizeGiB, description: spec.description ?? '', startTime,
-      completesAt: new Date(startTime.getTime() + pendingMs), failed: state === 'error',
+      snapshotId,
+      volumeId: spec.volumeId,
+      sizeGiB,
+      description: spec.description ?? '',
+      startTime,
+      completesAt: new Date(startTime.getTime() + pendingMs),
+      failed: state === 'error',
       tags: new Map(Object.entries(spec.tags ?? {})),
     };
     this.state.snapshots.set(snapshotId, snapshot);
@@ -116,8 +126,11 @@ export class Ec2Sim {
 
   volumeView(volume: SimVolume): VolumeView {
     return {
-      volumeId: volume.volumeId, state: observedVolumeState(volume), sizeGiB: volume.sizeGiB,
-      availabilityZone: volume.availabilityZone, attachedTo: volume.attachment?.instanceId,
+      volumeId: volume.volumeId,
+      state: observedVolumeState(volume),
+      sizeGiB: volume.sizeGiB,
+      availabilityZone: volume.availabilityZone,
+      attachedTo: volume.attachment?.instanceId,
       attachmentState: volume.attachment?.state,
       tags: Object.fromEntries(volume.tags),
     };
@@ -126,9 +139,14 @@ export class Ec2Sim {
   snapshotView(snapshot: SimSnapshot): SnapshotView {
     const seen = this.state.observe(snapshot);
     return {
-      snapshotId: snapshot.snapshotId, volumeId: snapshot.volumeId, state: seen.state,
-      progressPercent: seen.progressPercent, startTime: snapshot.startTime, sizeGiB: snapshot.sizeGiB,
-      description: snapshot.description, tags: Object.fromEntries(snapshot.tags),
+      snapshotId: snapshot.snapshotId,
+      volumeId: snapshot.volumeId,
+      state: seen.state,
+      progressPercent: seen.progressPercent,
+      startTime: snapshot.startTime,
+      sizeGiB: snapshot.sizeGiB,
+      description: snapshot.description,
+      tags: Object.fromEntries(snapshot.tags),
     };
   }
 }

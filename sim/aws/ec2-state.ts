@@ -88,7 +88,10 @@ export class Ec2State {
   private readonly lastSnapshotAt = new Map<string, number>();
   private nextId = 1;
 
-  constructor(private readonly clock: Clock, public snapshotCompletionSeconds: number) {}
+  constructor(
+    private readonly clock: Clock,
+    public snapshotCompletionSeconds: number,
+  ) {}
 
   /** Applies the timed transitions that are due by the clock. */
   settle(): void {
@@ -127,8 +130,10 @@ export class Ec2State {
   checkSnapshotRate(volumeId: string): void {
     const last = this.lastSnapshotAt.get(volumeId);
     if (last !== undefined && this.clock.now().getTime() - last < snapshotIntervalMs) {
-      throw new Ec2Error('SnapshotCreationPerVolumeRateExceeded',
-        'The maximum per volume CreateSnapshot request rate has been exceeded. Use an increasing or variable sleep interval between requests.');
+      throw new Ec2Error(
+        'SnapshotCreationPerVolumeRateExceeded',
+        'The maximum per volume CreateSnapshot request rate has been exceeded. Use an increasing or variable sleep interval between requests.',
+      );
     }
   }
 

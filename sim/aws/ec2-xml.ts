@@ -28,13 +28,17 @@ function renderMembers(members: XmlObject): string {
 }
 
 export function ec2ResponseXml(action: string, requestId: string, members: XmlObject): string {
-  return `<?xml version="1.0" encoding="UTF-8"?>\n<${action}Response xmlns="${namespace}">`
-    + `<requestId>${requestId}</requestId>${renderMembers(members)}</${action}Response>`;
+  return (
+    `<?xml version="1.0" encoding="UTF-8"?>\n<${action}Response xmlns="${namespace}">` +
+    `<requestId>${requestId}</requestId>${renderMembers(members)}</${action}Response>`
+  );
 }
 
 export function ec2ErrorXml(code: string, message: string, requestId: string): string {
-  return `<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>${escapeXml(code)}</Code>`
-    + `<Message>${escapeXml(message)}</Message></Error></Errors><RequestID>${requestId}</RequestID></Response>`;
+  return (
+    `<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>${escapeXml(code)}</Code>` +
+    `<Message>${escapeXml(message)}</Message></Error></Errors><RequestID>${requestId}</RequestID></Response>`
+  );
 }
 
 /** EC2 omits an empty tagSet entirely. */

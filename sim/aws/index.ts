@@ -15,7 +15,16 @@ import type { LambdaInvocation, LambdaResponder } from './lambda.js';
 import { classify, holdAnswer, send } from './requests.js';
 import { appendBounded } from '../kube/bounded.js';
 
-export type { AwsFault, AwsFaultRule, LambdaInvocation, LambdaResponder, SnapshotSpec, SnapshotView, VolumeSpec, VolumeView };
+export type {
+  AwsFault,
+  AwsFaultRule,
+  LambdaInvocation,
+  LambdaResponder,
+  SnapshotSpec,
+  SnapshotView,
+  VolumeSpec,
+  VolumeView,
+};
 export type { SimAttachmentState, SimSnapshotState, SimVolumeState, VolumeTimings };
 
 export interface AwsSimOptions {
@@ -92,7 +101,12 @@ interface SimParts {
   initialTimings: Partial<VolumeTimings>;
 }
 
-async function handleRequest(parts: SimParts, req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): Promise<boolean> {
+async function handleRequest(
+  parts: SimParts,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  body: Buffer,
+): Promise<boolean> {
   const request = classify(req, body, parts.ec2, parts.lambda);
   if (!request) return false;
   const fault = parts.faults.take(request.service, request.action);
@@ -113,26 +127,35 @@ async function handleRequest(parts: SimParts, req: http.IncomingMessage, res: ht
 }
 
 type Scenario = Omit<AwsSim, 'handle' | Inspection>;
-type Inspection = 'volumes' | 'volume' | 'snapshots' | 'snapshot' | 'invocations' | 'calls' | 'examined' | 'clear' | 'reset';
+type Inspection =
+  'volumes' | 'volume' | 'snapshots' | 'snapshot' | 'invocations' | 'calls' | 'examined' | 'clear' | 'reset';
 
 function scenario({ ec2, lambda, faults }: SimParts): Scenario {
   const { state } = ec2;
   // Scenario changes start from the state the clock has reached, as API calls do.
-  const settled = <A extends unknown[]>(change: (...args: A) => void) => (...args: A) => {
-    state.settle();
-    change(...args);
-  };
+  const settled =
+    <A extends unknown[]>(change: (...args: A) => void) =>
+    (...args: A) => {
+      state.settle();
+      change(...args);
+    };
   return {
     addVolume: (spec) => ec2.addVolume(spec),
     attachVolume: settled((volumeId: string, attachedTo: string) => state.attach(volumeId, attachedTo)),
     detachVolume: settled((volumeId: string) => state.detach(volumeId)),
-    setVolumeState: settled((volumeId: string, volumeState: SimVolumeState) => state.setVolumeState(volumeId, volumeState)),
-    setAttachmentState: settled((volumeId: string, attachmentState: SimAttachmentState) => state.setAttachmentState(volumeId, attachmentState)),
+    setVolumeState: settled((volumeId: string, volumeState: SimVolumeState) =>
+      state.setVolumeState(volumeId, volumeState),
+    ),
+    setAttachmentState: settled((volumeId: string, attachmentState: SimAttachmentState) =>
+      state.setAttachmentState(volumeId, attachmentState),
+    ),
     setVolumeTimings: (timings) => void Object.assign(state.volumeTimings, timings),
     addSnapshot: (spec) => ec2.addSnapshot(spec),
     failSnapshot: (snapshotId) => ec2.failSnapshot(snapshotId),
     setSnapshotState: (snapshotId, snapshotState) => state.setSnapshotState(snapshotId, snapshotState),
-    setSnapshotCompletionSeconds: (seconds) => { state.snapshotCompletionSeconds = seconds; },
+    setSnapshotCompletionSeconds: (seconds) => {
+      state.snapshotCompletionSeconds = seconds;
+    },
     addFunction: (name, respond) => lambda.addFunction(name, respond),
     addFault: (rule) => faults.add(rule),
     clearFaults: () => faults.clear(),
@@ -160,7 +183,8 @@ function inspection({ ec2, lambda, faults, callLog, initialTimings }: SimParts):
       const snapshot = state.snapshots.get(snapshotId);
       return snapshot && ec2.snapshotView(snapshot);
     },
-    invocations: (functionName) => lambda.invocations.filter((i) => functionName === undefined || i.functionName === functionName),
+    invocations: (functionName) =>
+      lambda.invocations.filter((i) => functionName === undefined || i.functionName === functionName),
     calls: () => [...callLog],
     examined: () => state.examined,
     clear: forget,

@@ -37,11 +37,20 @@ function bareName(encoded: string): string {
   return (name.startsWith('arn:') ? parts[6] : parts[0]) ?? name;
 }
 
-export function parseLambdaRequest(method: string | undefined, url: string, headers: Record<string, unknown>, body: Buffer): LambdaRequest | undefined {
+export function parseLambdaRequest(
+  method: string | undefined,
+  url: string,
+  headers: Record<string, unknown>,
+  body: Buffer,
+): LambdaRequest | undefined {
   const match = method === 'POST' ? invokePath.exec(new URL(url, 'http://sim').pathname) : null;
   if (!match?.[1]) return undefined;
   const type = headers['x-amz-invocation-type'];
-  return { functionName: bareName(match[1]), invocationType: typeof type === 'string' ? type : 'RequestResponse', body };
+  return {
+    functionName: bareName(match[1]),
+    invocationType: typeof type === 'string' ? type : 'RequestResponse',
+    body,
+  };
 }
 
 function parsePayload(body: Buffer): { ok: true; payload: unknown } | { ok: false; error: string } {
@@ -54,7 +63,11 @@ function parsePayload(body: Buffer): { ok: true; payload: unknown } | { ok: fals
 }
 
 function respondSync(respond: LambdaResponder, payload: unknown): SimAnswer {
-  const headers = { 'Content-Type': 'application/json', 'X-Amz-Executed-Version': '$LATEST', 'x-amzn-RequestId': randomUUID() };
+  const headers = {
+    'Content-Type': 'application/json',
+    'X-Amz-Executed-Version': '$LATEST',
+    'x-amzn-RequestId': randomUUID(),
+  };
   try {
     return { status: 200, headers, body: JSON.stringify(respond(payload) ?? null) };
   } catch (err) {
@@ -86,10 +99,19 @@ export class LambdaSim {
     }
     const parsed = parsePayload(request.body);
     if (!parsed.ok) {
-      return lambdaErrorAnswer(400, 'InvalidRequestContentException', `Could not parse request body into json: ${parsed.error}`);
+      return lambdaErrorAnswer(
+        400,
+        'InvalidRequestContentException',
+        `Could not parse request body into json: ${parsed.error}`,
+      );
     }
     if (type === 'DryRun') return { status: 204, headers: { 'x-amzn-RequestId': randomUUID() }, body: '' };
-    appendBounded(this.invocations, { functionName: request.functionName, invocationType: type, payload: parsed.payload, at: this.clock.now() });
+    appendBounded(this.invocations, {
+      functionName: request.functionName,
+      invocationType: type,
+      payload: parsed.payload,
+      at: this.clock.now(),
+    });
     // Event invocations are queued by real Lambda; nobody sees their result, so the responder is not run.
     if (type === 'Event') return { status: 202, headers: { 'x-amzn-RequestId': randomUUID() }, body: '' };
     return respondSync(respond, parsed.payload);

@@ -19,7 +19,12 @@ export interface AwsRequest {
   run: () => SimAnswer;
 }
 
-export function classify(req: http.IncomingMessage, body: Buffer, ec2: Ec2Sim, lambda: LambdaSim): AwsRequest | undefined {
+export function classify(
+  req: http.IncomingMessage,
+  body: Buffer,
+  ec2: Ec2Sim,
+  lambda: LambdaSim,
+): AwsRequest | undefined {
   const url = req.url ?? '/';
   const invoke = parseLambdaRequest(req.method, url, req.headers, body);
   if (invoke) {

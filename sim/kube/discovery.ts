@@ -18,11 +18,26 @@ function verbsOf(type: ResourceType): string[] {
 
 function resourceList(group: string): object {
   const groupVersion = group ? `${group}/v1` : 'v1';
-  const resources = resourceTypes.filter((t) => t.group === group).flatMap((type) => {
-    const main = { name: type.plural, singularName: type.singular, namespaced: type.namespaced, kind: type.kind, verbs: verbsOf(type), shortNames: type.shortNames };
-    const exec = { name: 'pods/exec', singularName: '', namespaced: true, kind: 'PodExecOptions', verbs: ['create', 'get'] };
-    return type.plural === 'pods' ? [main, exec] : [main];
-  });
+  const resources = resourceTypes
+    .filter((t) => t.group === group)
+    .flatMap((type) => {
+      const main = {
+        name: type.plural,
+        singularName: type.singular,
+        namespaced: type.namespaced,
+        kind: type.kind,
+        verbs: verbsOf(type),
+        shortNames: type.shortNames,
+      };
+      const exec = {
+        name: 'pods/exec',
+        singularName: '',
+        namespaced: true,
+        kind: 'PodExecOptions',
+        verbs: ['create', 'get'],
+      };
+      return type.plural === 'pods' ? [main, exec] : [main];
+    });
   return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion, resources };
 }
 
@@ -34,11 +49,22 @@ export function discoveryDocument(path: string, serverAddress: string): object |
   switch (path) {
     case '/version':
       return {
-        major: '1', minor: '31', gitVersion: 'v1.31.0-devenv-sim', gitCommit: 'simulator', gitTreeState: 'clean',
-        buildDate: '2026-01-01T00:00:00Z', goVersion: 'go1.22.0', compiler: 'gc', platform: 'linux/amd64',
+        major: '1',
+        minor: '31',
+        gitVersion: 'v1.31.0-devenv-sim',
+        gitCommit: 'simulator',
+        gitTreeState: 'clean',
+        buildDate: '2026-01-01T00:00:00Z',
+        goVersion: 'go1.22.0',
+        compiler: 'gc',
+        platform: 'linux/amd64',
       };
     case '/api':
-      return { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress }] };
+      return {
+        kind: 'APIVersions',
+        versions: ['v1'],
+        serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress }],
+      };
     case '/apis':
       return { kind: 'APIGroupList', apiVersion: 'v1', groups: [networkingGroup] };
     case '/api/v1':

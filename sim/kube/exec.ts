@@ -62,7 +62,9 @@ function pickContainer(pod: Pod, requested: string | null): string {
   const names = pod.spec.containers.map((c) => c.name);
   if (requested === null || requested === '') {
     if (names.length === 1) return names[0]!;
-    throw badRequest(`a container name must be specified for pod ${pod.metadata.name}, choose one of: [${names.join(' ')}]`);
+    throw badRequest(
+      `a container name must be specified for pod ${pod.metadata.name}, choose one of: [${names.join(' ')}]`,
+    );
   }
   if (!names.includes(requested)) throw badRequest(`container ${requested} is not valid for pod ${pod.metadata.name}`);
   return requested;
@@ -79,29 +81,48 @@ function checkNotCompleted(pod: Pod): void {
 function kubeletRefusal(pod: Pod, container: string, argv: string[], nodeLost: boolean): string | undefined {
   if (nodeLost) return `error dialing backend: dial tcp ${pod.status.hostIP ?? '10.0.0.1'}:10250: i/o timeout`;
   const status = pod.status.containerStatuses.find((c) => c.name === container);
-  if (pod.status.phase !== 'Running' || !status?.state.running) return `unable to upgrade connection: container not found ("${container}")`;
+  if (pod.status.phase !== 'Running' || !status?.state.running)
+    return `unable to upgrade connection: container not found ("${container}")`;
   if (!hasProgram(argv)) {
     return `error executing command in container: failed to exec in container: failed to start exec: OCI runtime exec failed: exec failed: unable to start container process: exec: "${argv[0]}": executable file not found in $PATH: unknown`;
   }
   return undefined;
 }
 
-function parseExec(pod: Pod, query: URLSearchParams, req: http.IncomingMessage, supported: readonly ExecProtocol[], nodeLost: boolean): ExecRequest {
+function parseExec(
+  pod: Pod,
+  query: URLSearchParams,
+  req: http.IncomingMessage,
+  supported: readonly ExecProtocol[],
+  nodeLost: boolean,
+): ExecRequest {
   const container = pickContainer(pod, query.get('container'));
   checkNotCompleted(pod);
   const argv = query.getAll('command');
   if (argv.length === 0) throw badRequest('you must specify at least 1 command');
   const protocol = supported.find((p) => offeredProtocols(req).includes(p));
   if (!protocol) {
-    throw badRequest(`unable to upgrade connection: none of the offered subprotocols is supported (want one of ${supported.join(', ')})`);
+    throw badRequest(
+      `unable to upgrade connection: none of the offered subprotocols is supported (want one of ${supported.join(', ')})`,
+    );
   }
   const refusal = kubeletRefusal(pod, container, argv, nodeLost);
   // Without the 1.30 stream translator (v4), the kubelet's refusal comes back on the upgrade.
   if (refusal !== undefined && protocol !== 'v5.channel.k8s.io') {
-    throw nodeLost ? new KubeApiError(internalError(refusal)) : badRequest(refusal.replace('unable to upgrade connection: ', ''));
+    throw nodeLost
+      ? new KubeApiError(internalError(refusal))
+      : badRequest(refusal.replace('unable to upgrade connection: ', ''));
   }
   const flag = (name: string) => queryFlag(query, name);
-  return { pod, container, argv, stdin: flag('stdin'), stdout: flag('stdout'), stderr: flag('stderr'), ...(refusal !== undefined && { kubeletRefusal: refusal }) };
+  return {
+    pod,
+    container,
+    argv,
+    stdin: flag('stdin'),
+    stdout: flag('stdout'),
+    stderr: flag('stderr'),
+    ...(refusal !== undefined && { kubeletRefusal: refusal }),
+  };
 }
 
 /** apimachinery's errors.NewInternalError as a Status. */
@@ -111,7 +132,12 @@ function internalError(message: string): StatusBody {
 
 export function refuseUpgrade(socket: Duplex, status: StatusBody): void {
   const body = JSON.stringify(status);
-  const head = [`HTTP/1.1 ${status.code} ${status.reason}`, 'Content-Type: application/json', `Content-Length: ${Buffer.byteLength(body)}`, 'Connection: close'];
+  const head = [
+    `HTTP/1.1 ${status.code} ${status.reason}`,
+    'Content-Type: application/json',
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    'Connection: close',
+  ];
   socket.end(`${head.join('\r\n')}\r\n\r\n${body}`);
 }
 
@@ -139,9 +165,19 @@ export class ExecServer {
     handleProtocols: (offered) => this.protocols.find((p) => offered.has(p)) ?? false,
   });
 
-  constructor(private readonly pods: Pods, private readonly clock: Clock) {}
+  constructor(
+    private readonly pods: Pods,
+    private readonly clock: Clock,
+  ) {}
 
-  upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, pod: Pod, query: URLSearchParams, nodeLost = false): void {
+  upgrade(
+    req: http.IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    pod: Pod,
+    query: URLSearchParams,
+    nodeLost = false,
+  ): void {
     let request: ExecRequest;
     try {
       request = parseExec(pod, query, req, this.protocols, nodeLost);
@@ -184,7 +220,16 @@ export class ExecServer {
 
   private refuse(ws: WebSocket, request: ExecRequest, message: string): void {
     const { pod, container, argv } = request;
-    appendBounded(this.records, { namespace: pod.metadata.namespace!, pod: pod.metadata.name, container, argv, exitCode: -1, protocol: ws.protocol, at: this.clock.now(), refused: message });
+    appendBounded(this.records, {
+      namespace: pod.metadata.namespace!,
+      pod: pod.metadata.name,
+      container,
+      argv,
+      exitCode: -1,
+      protocol: ws.protocol,
+      at: this.clock.now(),
+      refused: message,
+    });
     ws.send(frame(3, JSON.stringify(internalError(message))));
     ws.close(1000);
   }
@@ -193,8 +238,17 @@ export class ExecServer {
     const { pod, container, argv } = request;
     const fs = this.pods.filesystem(pod, container);
     const ref = { namespace: pod.metadata.namespace!, pod: pod.metadata.name, container };
-    const result = runInContainer(argv, stdin, fs, (message) => appendBounded(this.pods.broadcasts, { ...ref, message, at: this.clock.now() }));
-    appendBounded(this.records, { ...ref, argv, ...(stdin && { stdin: stdin.toString('utf8') }), exitCode: result.exitCode, protocol: ws.protocol, at: this.clock.now() });
+    const result = runInContainer(argv, stdin, fs, (message) =>
+      appendBounded(this.pods.broadcasts, { ...ref, message, at: this.clock.now() }),
+    );
+    appendBounded(this.records, {
+      ...ref,
+      argv,
+      ...(stdin && { stdin: stdin.toString('utf8') }),
+      exitCode: result.exitCode,
+      protocol: ws.protocol,
+      at: this.clock.now(),
+    });
     if (ws.readyState !== ws.OPEN) return;
     if (request.stdout && result.stdout.length > 0) ws.send(frame(1, result.stdout));
     if (request.stderr && result.stderr.length > 0) ws.send(frame(2, result.stderr));

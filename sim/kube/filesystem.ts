@@ -67,9 +67,17 @@ export class MemoryFilesystem {
     const at = this.resolve(pattern);
     const dir = path.dirname(at);
     if (/[*?]/.test(dir)) return [];
-    const base = new RegExp(`^${path.basename(at).replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]')}$`);
+    const base = new RegExp(
+      `^${path
+        .basename(at)
+        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+        .replace(/\*/g, '[^/]*')
+        .replace(/\?/g, '[^/]')}$`,
+    );
     if (!this.dirs.has(dir)) return [];
-    return this.list(dir).filter((name) => !name.startsWith('.') && base.test(name)).map((name) => path.join(dir, name));
+    return this.list(dir)
+      .filter((name) => !name.startsWith('.') && base.test(name))
+      .map((name) => path.join(dir, name));
   }
 
   /** An independent copy, for a trial run that must change nothing. */

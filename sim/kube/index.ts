@@ -18,7 +18,12 @@ export type { KubeScenario };
 
 export interface KubeSim {
   scenario: KubeScenario;
-  handle(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer, options: { dropWatchAfterMs?: number }): void;
+  handle(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    body: Buffer,
+    options: { dropWatchAfterMs?: number },
+  ): void;
   upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void;
   close(): void;
 }
@@ -47,7 +52,11 @@ export function createKubeSim(options: { clock: Clock; token: string }): KubeSim
     handle(req, res, body, { dropWatchAfterMs }) {
       if (!authorized(req)) return sendStatus(res, unauthorized().status);
       const query = new URL(req.url ?? '/', 'http://sim').searchParams;
-      route(ctx, { req, res, query, body, ...(dropWatchAfterMs !== undefined && { dropWatchAfterMs }) }, req.headers.host ?? '127.0.0.1');
+      route(
+        ctx,
+        { req, res, query, body, ...(dropWatchAfterMs !== undefined && { dropWatchAfterMs }) },
+        req.headers.host ?? '127.0.0.1',
+      );
     },
     upgrade(req, socket, head) {
       const url = new URL(req.url ?? '/', 'http://sim');

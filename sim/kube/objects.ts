@@ -52,7 +52,14 @@ export function serviceBody(spec: ServiceSpec, serial: number): NewObject {
     apiVersion: 'v1',
     kind: 'Service',
     metadata: { name: spec.name, namespace: spec.namespace ?? 'default', ...(spec.labels && { labels: spec.labels }) },
-    spec: { type, clusterIP, clusterIPs: [clusterIP], ports, ...(spec.selector && { selector: spec.selector }), sessionAffinity: 'None' },
+    spec: {
+      type,
+      clusterIP,
+      clusterIPs: [clusterIP],
+      ports,
+      ...(spec.selector && { selector: spec.selector }),
+      sessionAffinity: 'None',
+    },
     status: { loadBalancer: {} },
   };
 }
@@ -68,7 +75,9 @@ export function ingressBody(spec: IngressSpec): NewObject {
       ...(spec.labels && { labels: spec.labels }),
       ...(spec.annotations && { annotations: spec.annotations }),
     },
-    spec: { rules: [{ ...(spec.host && { host: spec.host }), http: { paths: [{ path: '/', pathType: 'Prefix', backend }] } }] },
+    spec: {
+      rules: [{ ...(spec.host && { host: spec.host }), http: { paths: [{ path: '/', pathType: 'Prefix', backend }] } }],
+    },
     status: { loadBalancer: {} },
   };
 }
@@ -100,11 +109,26 @@ export function nodeBody(spec: NodeSpec, now: Date): NewObject {
   return {
     apiVersion: 'v1',
     kind: 'Node',
-    metadata: { name: spec.name, labels: { 'kubernetes.io/hostname': spec.name, 'kubernetes.io/os': 'linux', ...spec.labels } },
+    metadata: {
+      name: spec.name,
+      labels: { 'kubernetes.io/hostname': spec.name, 'kubernetes.io/os': 'linux', ...spec.labels },
+    },
     spec: {},
     status: {
-      conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status', lastHeartbeatTime: at, lastTransitionTime: at }],
-      addresses: [{ type: 'InternalIP', address: '10.0.0.10' }, { type: 'Hostname', address: spec.name }],
+      conditions: [
+        {
+          type: 'Ready',
+          status: 'True',
+          reason: 'KubeletReady',
+          message: 'kubelet is posting ready status',
+          lastHeartbeatTime: at,
+          lastTransitionTime: at,
+        },
+      ],
+      addresses: [
+        { type: 'InternalIP', address: '10.0.0.10' },
+        { type: 'Hostname', address: spec.name },
+      ],
       capacity: { cpu: '8', memory: '32Gi', pods: '110' },
       allocatable: { cpu: '8', memory: '32Gi', pods: '110' },
       nodeInfo: { kubeletVersion: 'v1.31.0-devenv-sim', operatingSystem: 'linux', architecture: 'amd64' },

@@ -11,10 +11,23 @@ import type { ResourceType } from './resources.js';
 import { resourceTypes } from './resources.js';
 
 const version = 'v1.31.0-devenv-sim';
-const groups = [{ group: '', path: 'api/v1' }, { group: 'networking.k8s.io', path: 'apis/networking.k8s.io/v1' }] as const;
+const groups = [
+  { group: '', path: 'api/v1' },
+  { group: 'networking.k8s.io', path: 'apis/networking.k8s.io/v1' },
+] as const;
 
-const queryParam = (name: string, description: string) => ({ name, in: 'query', description, schema: { type: 'string', uniqueItems: true } });
-const pathParam = (name: string) => ({ name, in: 'path', required: true, schema: { type: 'string', uniqueItems: true } });
+const queryParam = (name: string, description: string) => ({
+  name,
+  in: 'query',
+  description,
+  schema: { type: 'string', uniqueItems: true },
+});
+const pathParam = (name: string) => ({
+  name,
+  in: 'path',
+  required: true,
+  schema: { type: 'string', uniqueItems: true },
+});
 
 function objectPath(type: ResourceType): [string, object] {
   const base = type.group ? `/apis/${type.group}/v1` : '/api/v1';
@@ -22,19 +35,36 @@ function objectPath(type: ResourceType): [string, object] {
   const gvk = { group: type.group, version: 'v1', kind: type.kind };
   const ok = { description: 'OK', content: { 'application/json': { schema: {} } } };
   const operation = (action: string, parameters: object[], extra: object = {}) => ({
-    operationId: `${action}${type.kind}`, 'x-kubernetes-action': action, 'x-kubernetes-group-version-kind': gvk,
-    parameters, responses: { '200': ok }, ...extra,
+    operationId: `${action}${type.kind}`,
+    'x-kubernetes-action': action,
+    'x-kubernetes-group-version-kind': gvk,
+    parameters,
+    responses: { '200': ok },
+    ...extra,
   });
   const patchBody = { required: true, content: { 'application/merge-patch+json': { schema: {} } } };
-  return [path, {
-    get: operation('get', []),
-    patch: operation('patch', [
-      queryParam('dryRun', 'When present, indicates that modifications should not be persisted.'),
-      queryParam('fieldManager', 'fieldManager is a name associated with the actor or entity that is making these changes.'),
-      queryParam('fieldValidation', 'fieldValidation instructs the server on how to handle objects in the request containing unknown or duplicate fields.'),
-    ], { requestBody: patchBody }),
-    parameters: [pathParam('name'), ...(type.namespaced ? [pathParam('namespace')] : [])],
-  }];
+  return [
+    path,
+    {
+      get: operation('get', []),
+      patch: operation(
+        'patch',
+        [
+          queryParam('dryRun', 'When present, indicates that modifications should not be persisted.'),
+          queryParam(
+            'fieldManager',
+            'fieldManager is a name associated with the actor or entity that is making these changes.',
+          ),
+          queryParam(
+            'fieldValidation',
+            'fieldValidation instructs the server on how to handle objects in the request containing unknown or duplicate fields.',
+          ),
+        ],
+        { requestBody: patchBody },
+      ),
+      parameters: [pathParam('name'), ...(type.namespaced ? [pathParam('namespace')] : [])],
+    },
+  ];
 }
 
 function groupVersionDocument(group: string): object {
@@ -49,7 +79,11 @@ function groupVersionDocument(group: string): object {
 /** The OpenAPI v3 document at `path`, or undefined when `path` is not one. */
 export function openApiDocument(path: string): object | undefined {
   if (path === '/openapi/v3') {
-    return { paths: Object.fromEntries(groups.map((g) => [g.path, { serverRelativeURL: `/openapi/v3/${g.path}?hash=${version}` }])) };
+    return {
+      paths: Object.fromEntries(
+        groups.map((g) => [g.path, { serverRelativeURL: `/openapi/v3/${g.path}?hash=${version}` }]),
+      ),
+    };
   }
   const group = groups.find((g) => path === `/openapi/v3/${g.path}`);
   return group && groupVersionDocument(group.group);

@@ -38,14 +38,16 @@ export interface Page {
 /** The resourceVersion of a token that resumes at the current version, as the server's -1. */
 const LATEST = -1;
 
-const inconsistentContinue = 'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.';
+const inconsistentContinue =
+  'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.';
 
 const encode = (cursor: Cursor) => Buffer.from(JSON.stringify(cursor)).toString('base64url');
 
 function decode(token: string): Cursor {
   try {
     const cursor = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as Partial<Cursor>;
-    if (typeof cursor.rv === 'number' && typeof cursor.after === 'string') return { rv: cursor.rv, after: cursor.after };
+    if (typeof cursor.rv === 'number' && typeof cursor.after === 'string')
+      return { rv: cursor.rv, after: cursor.after };
   } catch {
     // fall through to the refusal below
   }
@@ -75,8 +77,12 @@ export function paginate(listing: Listing, query: URLSearchParams, currentRv: nu
     if (items.length === limit) break;
   }
   const last = items[items.length - 1];
-  const remaining = last && items.length === limit ? listing.countAfter(objectKey(last.metadata.namespace, last.metadata.name)) : 0;
+  const remaining =
+    last && items.length === limit ? listing.countAfter(objectKey(last.metadata.namespace, last.metadata.name)) : 0;
   const resourceVersion = cursor === undefined || cursor.rv === LATEST ? currentRv : cursor.rv;
-  const continueToken = remaining > 0 && last ? encode({ rv: resourceVersion, after: objectKey(last.metadata.namespace, last.metadata.name) }) : undefined;
+  const continueToken =
+    remaining > 0 && last
+      ? encode({ rv: resourceVersion, after: objectKey(last.metadata.namespace, last.metadata.name) })
+      : undefined;
   return { items, resourceVersion, remaining, ...(continueToken && { continueToken }) };
 }

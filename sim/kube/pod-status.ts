@@ -61,14 +61,21 @@ interface ContainerSpec {
   image?: string;
 }
 
-export type Pod = KubeObject & { spec: { containers: ContainerSpec[]; nodeName?: string; [field: string]: unknown }; status: PodStatus };
+export type Pod = KubeObject & {
+  spec: { containers: ContainerSpec[]; nodeName?: string; [field: string]: unknown };
+  status: PodStatus;
+};
 
 function containerState(phase: PodPhase, at: string, containerID: string): ContainerState {
   switch (phase) {
-    case 'Running': return { running: { startedAt: at } };
-    case 'Succeeded': return { terminated: { exitCode: 0, reason: 'Completed', startedAt: at, finishedAt: at, containerID } };
-    case 'Failed': return { terminated: { exitCode: 1, reason: 'Error', startedAt: at, finishedAt: at, containerID } };
-    default: return { waiting: { reason: 'ContainerCreating' } };
+    case 'Running':
+      return { running: { startedAt: at } };
+    case 'Succeeded':
+      return { terminated: { exitCode: 0, reason: 'Completed', startedAt: at, finishedAt: at, containerID } };
+    case 'Failed':
+      return { terminated: { exitCode: 1, reason: 'Error', startedAt: at, finishedAt: at, containerID } };
+    default:
+      return { waiting: { reason: 'ContainerCreating' } };
   }
 }
 
@@ -121,8 +128,21 @@ export function afterOomKill(pod: Pod, container: string, now: Date): PodStatus 
   const containerStatuses = pod.status.containerStatuses.map((c) => {
     if (c.name !== container) return c;
     const startedAt = c.state.running?.startedAt;
-    const terminated: Terminated = { exitCode: 137, reason: 'OOMKilled', ...(startedAt && { startedAt }), finishedAt: at, containerID: c.containerID };
-    return { ...c, restartCount: c.restartCount + 1, lastState: { terminated }, state: { running: { startedAt: at } }, ready: true, started: true };
+    const terminated: Terminated = {
+      exitCode: 137,
+      reason: 'OOMKilled',
+      ...(startedAt && { startedAt }),
+      finishedAt: at,
+      containerID: c.containerID,
+    };
+    return {
+      ...c,
+      restartCount: c.restartCount + 1,
+      lastState: { terminated },
+      state: { running: { startedAt: at } },
+      ready: true,
+      started: true,
+    };
   });
   return { ...pod.status, containerStatuses };
 }
@@ -136,7 +156,22 @@ export function afterTermination(pod: Pod, now: Date, reason: string, message: s
     started: false,
     state: { terminated: { exitCode: 137, reason: 'Error', finishedAt: at, containerID: c.containerID } },
   }));
-  const base = conditions('Failed', at).map((c) => (c.type === 'PodScheduled' || c.type === 'Initialized' ? { ...c, status: 'True' as const } : c));
-  const target: Condition = { type: 'DisruptionTarget', status: 'True', lastTransitionTime: at, reason: 'TerminationByKubelet', message };
-  return { ...pod.status, phase: 'Failed', reason, message, containerStatuses, conditions: disruption ? [target, ...base] : base };
+  const base = conditions('Failed', at).map((c) =>
+    c.type === 'PodScheduled' || c.type === 'Initialized' ? { ...c, status: 'True' as const } : c,
+  );
+  const target: Condition = {
+    type: 'DisruptionTarget',
+    status: 'True',
+    lastTransitionTime: at,
+    reason: 'TerminationByKubelet',
+    message,
+  };
+  return {
+    ...pod.status,
+    phase: 'Failed',
+    reason,
+    message,
+    containerStatuses,
+    conditions: disruption ? [target, ...base] : base,
+  };
 }

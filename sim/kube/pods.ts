@@ -33,7 +33,10 @@ export class Pods {
   /** Nodes whose kubelet stopped answering: nothing on them finishes terminating. */
   readonly lostNodes = new Set<string>();
 
-  constructor(private readonly store: ObjectStore, private readonly clock: Clock) {}
+  constructor(
+    private readonly store: ObjectStore,
+    private readonly clock: Clock,
+  ) {}
 
   /** Creates a pod that is scheduled at once and in `phase` (Running unless told otherwise). */
   create(body: NewObject, phase: PodPhase = 'Running'): Pod {
@@ -72,7 +75,8 @@ export class Pods {
     if (grace === 0) return this.removeNow(ref);
     const current = pod.metadata.deletionTimestamp;
     const currentGrace = pod.metadata.deletionGracePeriodSeconds;
-    if (current !== undefined && (graceSeconds === undefined || currentGrace === undefined || grace >= currentGrace)) return pod;
+    if (current !== undefined && (graceSeconds === undefined || currentGrace === undefined || grace >= currentGrace))
+      return pod;
     const since = current !== undefined ? Date.parse(current) - (currentGrace ?? 0) * 1000 : this.clock.now().getTime();
     const deadline = new Date(since + grace * 1000);
     const terminating = this.store.update('pods', {

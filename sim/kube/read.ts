@@ -31,7 +31,12 @@ function listing(ctx: KubeContext, target: Target, query: URLSearchParams): List
   if (named?.op === 'in') {
     const candidates = ctx.store.withLabel(plural, target.namespace, named.key, named.values);
     return {
-      matchingAfter: (afterKey) => candidates.filter((object) => (afterKey === undefined || objectKey(object.metadata.namespace, object.metadata.name) > afterKey) && keep(object)),
+      matchingAfter: (afterKey) =>
+        candidates.filter(
+          (object) =>
+            (afterKey === undefined || objectKey(object.metadata.namespace, object.metadata.name) > afterKey) &&
+            keep(object),
+        ),
       countAfter,
     };
   }
@@ -58,7 +63,12 @@ function listItem(object: KubeObject): Omit<KubeObject, 'kind' | 'apiVersion'> {
   return item;
 }
 
-export function listBody(target: Target, items: KubeObject[], resourceVersion: number, extra: Record<string, unknown> = {}): object {
+export function listBody(
+  target: Target,
+  items: KubeObject[],
+  resourceVersion: number,
+  extra: Record<string, unknown> = {},
+): object {
   return {
     kind: `${target.type.kind}List`,
     apiVersion: apiVersionOf(target.type),
@@ -70,10 +80,20 @@ export function listBody(target: Target, items: KubeObject[], resourceVersion: n
 export function listObjects(ctx: KubeContext, target: Target, query: URLSearchParams): object {
   // Page first, copy after: a paged list of a large namespace copies one page, as a real server
   // reads one page from etcd.
-  const page = paginate(listing(ctx, target, query), query, ctx.store.currentVersion(), ctx.store.oldestServableVersion());
+  const page = paginate(
+    listing(ctx, target, query),
+    query,
+    ctx.store.currentVersion(),
+    ctx.store.oldestServableVersion(),
+  );
   const unfiltered = !query.get('labelSelector') && !query.get('fieldSelector');
   const extra = page.continueToken
     ? { continue: page.continueToken, ...(unfiltered && { remainingItemCount: page.remaining }) }
     : {};
-  return listBody(target, page.items.map((object) => structuredClone(object)), page.resourceVersion, extra);
+  return listBody(
+    target,
+    page.items.map((object) => structuredClone(object)),
+    page.resourceVersion,
+    extra,
+  );
 }

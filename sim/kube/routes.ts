@@ -17,7 +17,10 @@ import { KubeApiError, badRequest, sendJson, sendStatus, statusBody, unknownPath
 import { serveWatch } from './watch.js';
 import { createObject, deleteCollection, deleteObject, patchObject, replaceObject } from './write.js';
 
-const prefixes: [string, string][] = [['/api/v1/', ''], ['/apis/networking.k8s.io/v1/', 'networking.k8s.io']];
+const prefixes: [string, string][] = [
+  ['/api/v1/', ''],
+  ['/apis/networking.k8s.io/v1/', 'networking.k8s.io'],
+];
 
 /** The resource a path names, or undefined for a path the server does not serve. */
 export function parseTarget(pathname: string): Target | undefined {
@@ -37,7 +40,12 @@ export function parseTarget(pathname: string): Target | undefined {
   const allNamespaces = type?.namespaced && !scoped && name === undefined;
   if (!type || extra.length > 0 || (type.namespaced !== scoped && !allNamespaces)) return undefined;
   if (!scoped && subresource !== undefined) return undefined;
-  return { type, ...(scoped && { namespace: parts[1] }), ...(name !== undefined && { name }), ...(subresource !== undefined && { subresource }) };
+  return {
+    type,
+    ...(scoped && { namespace: parts[1] }),
+    ...(name !== undefined && { name }),
+    ...(subresource !== undefined && { subresource }),
+  };
 }
 
 function parseBody(body: Buffer): unknown {
@@ -59,26 +67,46 @@ function watch(ctx: KubeContext, target: Target, x: Exchange): void {
   const timeout = Number(query.get('timeoutSeconds') ?? 0);
   let first = true;
   const asTable = (object: KubeObject) => {
-    const table = tableOf([object], { plural: target.type.plural, now: ctx.clock.now(), includeObject: query.get('includeObject'), noHeaders: !first });
+    const table = tableOf([object], {
+      plural: target.type.plural,
+      now: ctx.clock.now(),
+      includeObject: query.get('includeObject'),
+      noHeaders: !first,
+    });
     first = false;
     return table;
   };
-  serveWatch(ctx.store, {
-    type: target.type,
-    ...(target.namespace !== undefined && { namespace: target.namespace }),
-    labels: parseLabelSelector(query.get('labelSelector')),
-    fields: parseFieldSelector(query.get('fieldSelector'), target.type.fields),
-    resourceVersion: query.get('resourceVersion'),
-    ...(timeout > 0 && { timeoutSeconds: timeout }),
-    bookmarks: queryFlag(query, 'allowWatchBookmarks'),
-    ...(dropAfterMs !== undefined && { dropAfterMs }),
-    ...(wantsTable(x.req.headers.accept) && { render: asTable }),
-  }, res);
+  serveWatch(
+    ctx.store,
+    {
+      type: target.type,
+      ...(target.namespace !== undefined && { namespace: target.namespace }),
+      labels: parseLabelSelector(query.get('labelSelector')),
+      fields: parseFieldSelector(query.get('fieldSelector'), target.type.fields),
+      resourceVersion: query.get('resourceVersion'),
+      ...(timeout > 0 && { timeoutSeconds: timeout }),
+      bookmarks: queryFlag(query, 'allowWatchBookmarks'),
+      ...(dropAfterMs !== undefined && { dropAfterMs }),
+      ...(wantsTable(x.req.headers.accept) && { render: asTable }),
+    },
+    res,
+  );
 }
 
 /** A list or one object, as a Table when the client asked for one (kubectl get). */
-function readAnswer(ctx: KubeContext, target: Target, x: Exchange, objects: KubeObject[], listMetadata?: Record<string, unknown>): object {
-  return tableOf(objects, { plural: target.type.plural, now: ctx.clock.now(), includeObject: x.query.get('includeObject'), ...(listMetadata && { listMetadata }) });
+function readAnswer(
+  ctx: KubeContext,
+  target: Target,
+  x: Exchange,
+  objects: KubeObject[],
+  listMetadata?: Record<string, unknown>,
+): object {
+  return tableOf(objects, {
+    plural: target.type.plural,
+    now: ctx.clock.now(),
+    includeObject: x.query.get('includeObject'),
+    ...(listMetadata && { listMetadata }),
+  });
 }
 
 interface Exchange {
@@ -90,14 +118,21 @@ interface Exchange {
 }
 
 function listAnswer(ctx: KubeContext, target: Target, x: Exchange): object {
-  const list = listObjects(ctx, target, x.query) as { metadata: Record<string, unknown>; items: Omit<KubeObject, 'kind' | 'apiVersion'>[] };
+  const list = listObjects(ctx, target, x.query) as {
+    metadata: Record<string, unknown>;
+    items: Omit<KubeObject, 'kind' | 'apiVersion'>[];
+  };
   if (!wantsTable(x.req.headers.accept)) return list;
-  const objects = list.items.map((item) => ({ ...item, kind: target.type.kind, apiVersion: apiVersionOf(target.type) }) as KubeObject);
+  const objects = list.items.map(
+    (item) => ({ ...item, kind: target.type.kind, apiVersion: apiVersionOf(target.type) }) as KubeObject,
+  );
   return readAnswer(ctx, target, x, objects, list.metadata);
 }
 
 function methodNotAllowed(method: string): KubeApiError {
-  return new KubeApiError(statusBody(405, `the server does not allow this method on the requested resource (${method})`, 'MethodNotAllowed'));
+  return new KubeApiError(
+    statusBody(405, `the server does not allow this method on the requested resource (${method})`, 'MethodNotAllowed'),
+  );
 }
 
 /**
@@ -108,23 +143,45 @@ function writing<T>(ctx: KubeContext, x: Exchange, write: () => T): T {
   const modes = x.query.getAll('dryRun');
   const bad = modes.find((mode) => mode !== 'All');
   if (bad !== undefined) {
-    const options = x.req.method === 'POST' ? 'CreateOptions' : x.req.method === 'DELETE' ? 'DeleteOptions' : x.req.method === 'PATCH' ? 'PatchOptions' : 'UpdateOptions';
+    const options =
+      x.req.method === 'POST'
+        ? 'CreateOptions'
+        : x.req.method === 'DELETE'
+          ? 'DeleteOptions'
+          : x.req.method === 'PATCH'
+            ? 'PatchOptions'
+            : 'UpdateOptions';
     const message = `${options}.meta.k8s.io "" is invalid: dryRun: Unsupported value: "${bad}": supported values: "All"`;
-    throw new KubeApiError(statusBody(422, message, 'Invalid', { kind: options, group: 'meta.k8s.io', causes: [{ reason: 'FieldValueNotSupported', message, field: 'dryRun' }] }));
+    throw new KubeApiError(
+      statusBody(422, message, 'Invalid', {
+        kind: options,
+        group: 'meta.k8s.io',
+        causes: [{ reason: 'FieldValueNotSupported', message, field: 'dryRun' }],
+      }),
+    );
   }
   return modes.length > 0 ? ctx.store.dryRun(write) : write();
 }
 
 function onCollection(ctx: KubeContext, target: Target, x: Exchange): void {
-  if (target.type.namespaced && target.namespace === undefined && x.req.method !== 'GET') throw methodNotAllowed(x.req.method ?? '');
+  if (target.type.namespaced && target.namespace === undefined && x.req.method !== 'GET')
+    throw methodNotAllowed(x.req.method ?? '');
   switch (x.req.method) {
     case 'GET':
       if (isWatch(x.query)) return watch(ctx, target, x);
       return sendJson(x.res, 200, listAnswer(ctx, target, x));
     case 'POST':
-      return sendJson(x.res, 201, writing(ctx, x, () => createObject(ctx, target, parseBody(x.body))));
+      return sendJson(
+        x.res,
+        201,
+        writing(ctx, x, () => createObject(ctx, target, parseBody(x.body))),
+      );
     case 'DELETE':
-      return sendJson(x.res, 200, writing(ctx, x, () => deleteCollection(ctx, target, x.query, parseBody(x.body))));
+      return sendJson(
+        x.res,
+        200,
+        writing(ctx, x, () => deleteCollection(ctx, target, x.query, parseBody(x.body))),
+      );
     default:
       throw methodNotAllowed(x.req.method ?? '');
   }
@@ -138,11 +195,25 @@ function onObject(ctx: KubeContext, target: Target, x: Exchange): void {
     case 'GET':
       return sendJson(x.res, 200, wantsTable(x.req.headers.accept) ? readAnswer(ctx, target, x, [current]) : current);
     case 'PUT':
-      return sendJson(x.res, 200, writing(ctx, x, () => replaceObject(ctx, target, current, parseBody(x.body))));
+      return sendJson(
+        x.res,
+        200,
+        writing(ctx, x, () => replaceObject(ctx, target, current, parseBody(x.body))),
+      );
     case 'PATCH':
-      return sendJson(x.res, 200, writing(ctx, x, () => patchObject(ctx, target, current, parseBody(x.body), x.req.headers['content-type'] ?? '')));
+      return sendJson(
+        x.res,
+        200,
+        writing(ctx, x, () =>
+          patchObject(ctx, target, current, parseBody(x.body), x.req.headers['content-type'] ?? ''),
+        ),
+      );
     case 'DELETE':
-      return sendJson(x.res, 200, writing(ctx, x, () => deleteObject(ctx, target, current, x.query, parseBody(x.body))));
+      return sendJson(
+        x.res,
+        200,
+        writing(ctx, x, () => deleteObject(ctx, target, current, x.query, parseBody(x.body))),
+      );
     default:
       throw methodNotAllowed(x.req.method ?? '');
   }

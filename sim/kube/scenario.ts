@@ -43,7 +43,11 @@ const evictionMessage = 'The node was low on resource: memory. Threshold quantit
 export function createScenario(ctx: KubeContext) {
   const { store, pods, clock } = ctx;
   let services = 0;
-  const ref = (object: KubeObject): ObjectRef => ({ namespace: object.metadata.namespace ?? '', name: object.metadata.name, uid: object.metadata.uid });
+  const ref = (object: KubeObject): ObjectRef => ({
+    namespace: object.metadata.namespace ?? '',
+    name: object.metadata.name,
+    uid: object.metadata.uid,
+  });
   const ensureNamespace = (name: string) => {
     if (!store.get('namespaces', undefined, name)) store.create('namespaces', namespaceBody(name));
   };
@@ -58,33 +62,61 @@ export function createScenario(ctx: KubeContext) {
     if (!node) throw new Error(`no node named ${name}`);
     const at = timestamp(clock.now());
     const ready = reachable
-      ? { type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status', lastHeartbeatTime: at, lastTransitionTime: at }
-      : { type: 'Ready', status: 'Unknown', reason: 'NodeStatusUnknown', message: 'Kubelet stopped posting node status.', lastTransitionTime: at };
+      ? {
+          type: 'Ready',
+          status: 'True',
+          reason: 'KubeletReady',
+          message: 'kubelet is posting ready status',
+          lastHeartbeatTime: at,
+          lastTransitionTime: at,
+        }
+      : {
+          type: 'Ready',
+          status: 'Unknown',
+          reason: 'NodeStatusUnknown',
+          message: 'Kubelet stopped posting node status.',
+          lastTransitionTime: at,
+        };
     const status = node.status as { conditions: { type: string }[] };
-    const taints = reachable ? [] : [
-      { key: 'node.kubernetes.io/unreachable', effect: 'NoSchedule', timeAdded: at },
-      { key: 'node.kubernetes.io/unreachable', effect: 'NoExecute', timeAdded: at },
-    ];
+    const taints = reachable
+      ? []
+      : [
+          { key: 'node.kubernetes.io/unreachable', effect: 'NoSchedule', timeAdded: at },
+          { key: 'node.kubernetes.io/unreachable', effect: 'NoExecute', timeAdded: at },
+        ];
     const spec = { ...(node.spec as object), taints };
-    store.update('nodes', { ...node, spec, status: { ...status, conditions: [ready, ...status.conditions.filter((c) => c.type !== 'Ready')] } });
+    store.update('nodes', {
+      ...node,
+      spec,
+      status: { ...status, conditions: [ready, ...status.conditions.filter((c) => c.type !== 'Ready')] },
+    });
     if (reachable) pods.lostNodes.delete(name);
     else pods.lostNodes.add(name);
   };
   const firstContainer = (target: PodRef) => pods.get(target).spec.containers[0]!.name;
-  const files = (target: PodRef, container?: string) => pods.filesystem(pods.get(target), container ?? firstContainer(target));
+  const files = (target: PodRef, container?: string) =>
+    pods.filesystem(pods.get(target), container ?? firstContainer(target));
 
   return {
-    addNamespace: (name: string, labels?: Record<string, string>): ObjectRef => ref(store.create('namespaces', namespaceBody(name, labels))),
+    addNamespace: (name: string, labels?: Record<string, string>): ObjectRef =>
+      ref(store.create('namespaces', namespaceBody(name, labels))),
     addNode: (spec: NodeSpec): ObjectRef => ref(store.create('nodes', nodeBody(spec, clock.now()))),
     addPod(spec: PodSpec): ObjectRef {
       const namespace = inNamespace(spec);
       const containers = (spec.containers ?? ['gpu-dev']).map((name) => ({ name, image: `${name}:sim` }));
-      const metadata = { name: spec.name, namespace, ...(spec.labels && { labels: spec.labels }), ...(spec.annotations && { annotations: spec.annotations }) };
+      const metadata = {
+        name: spec.name,
+        namespace,
+        ...(spec.labels && { labels: spec.labels }),
+        ...(spec.annotations && { annotations: spec.annotations }),
+      };
       const podSpec = {
         containers,
         ...(spec.nodeName && { nodeName: spec.nodeName }),
         ...(spec.volumes && { volumes: spec.volumes }),
-        ...(spec.terminationGracePeriodSeconds !== undefined && { terminationGracePeriodSeconds: spec.terminationGracePeriodSeconds }),
+        ...(spec.terminationGracePeriodSeconds !== undefined && {
+          terminationGracePeriodSeconds: spec.terminationGracePeriodSeconds,
+        }),
       };
       return ref(pods.create({ apiVersion: 'v1', kind: 'Pod', metadata, spec: podSpec }, spec.phase));
     },
@@ -115,7 +147,10 @@ export function createScenario(ctx: KubeContext) {
       const pod = pods.get(target);
       pods.setStatus(pod, afterTermination(pod, clock.now(), 'Evicted', evictionMessage, true));
       const involvedObject = { kind: 'Pod', name: target.name, namespace: target.namespace, uid: pod.metadata.uid };
-      store.create('events', eventBody({ involvedObject, reason: 'Evicted', message: evictionMessage, type: 'Warning' }, clock.now()));
+      store.create(
+        'events',
+        eventBody({ involvedObject, reason: 'Evicted', message: evictionMessage, type: 'Warning' }, clock.now()),
+      );
     },
     failPod(target: PodRef, reason: string, message = ''): void {
       const pod = pods.get(target);
@@ -131,7 +166,9 @@ export function createScenario(ctx: KubeContext) {
       setNodeReachable(name, false);
       for (const pod of store.list('pods') as Pod[]) {
         if (pod.spec.nodeName !== name) continue;
-        const conditions = pod.status.conditions.map((c) => (c.type === 'Ready' ? { ...c, status: 'False' as const, lastTransitionTime: timestamp(clock.now()) } : c));
+        const conditions = pod.status.conditions.map((c) =>
+          c.type === 'Ready' ? { ...c, status: 'False' as const, lastTransitionTime: timestamp(clock.now()) } : c,
+        );
         pods.setStatus(pod, { ...pod.status, conditions });
       }
     },
@@ -140,7 +177,9 @@ export function createScenario(ctx: KubeContext) {
       setNodeReachable(name, true);
       for (const pod of store.list('pods') as Pod[]) {
         if (pod.spec.nodeName !== name || pod.status.phase !== 'Running') continue;
-        const conditions = pod.status.conditions.map((c) => (c.type === 'Ready' ? { ...c, status: 'True' as const, lastTransitionTime: timestamp(clock.now()) } : c));
+        const conditions = pod.status.conditions.map((c) =>
+          c.type === 'Ready' ? { ...c, status: 'True' as const, lastTransitionTime: timestamp(clock.now()) } : c,
+        );
         pods.setStatus(pod, { ...pod.status, conditions });
       }
       for (const listener of restoredListeners) listener(name);

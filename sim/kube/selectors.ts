@@ -5,8 +5,7 @@
 import { badRequest } from './status.js';
 
 type LabelRequirement =
-  | { op: 'exists' | 'notExists'; key: string }
-  | { op: 'in' | 'notin'; key: string; values: string[] };
+  { op: 'exists' | 'notExists'; key: string } | { op: 'in' | 'notin'; key: string; values: string[] };
 
 export type LabelSelector = LabelRequirement[];
 type Labels = Record<string, string> | undefined;
@@ -34,9 +33,11 @@ function splitTopLevel(text: string): string[] {
 }
 
 function checked(key: string, values: string[], term: string): void {
-  if (!keyPattern.test(key) || key.length > 316) throw badRequest(`unable to parse requirement: invalid label key "${key}" in "${term}"`);
+  if (!keyPattern.test(key) || key.length > 316)
+    throw badRequest(`unable to parse requirement: invalid label key "${key}" in "${term}"`);
   for (const value of values) {
-    if (!valuePattern.test(value) || value.length > 63) throw badRequest(`unable to parse requirement: invalid label value "${value}" in "${term}"`);
+    if (!valuePattern.test(value) || value.length > 63)
+      throw badRequest(`unable to parse requirement: invalid label value "${value}" in "${term}"`);
   }
 }
 
@@ -66,10 +67,14 @@ export function matchesLabels(selector: LabelSelector, labels: Labels): boolean 
   return selector.every((req) => {
     const value = labels?.[req.key];
     switch (req.op) {
-      case 'exists': return value !== undefined;
-      case 'notExists': return value === undefined;
-      case 'in': return value !== undefined && req.values.includes(value);
-      case 'notin': return value === undefined || !req.values.includes(value);
+      case 'exists':
+        return value !== undefined;
+      case 'notExists':
+        return value === undefined;
+      case 'in':
+        return value !== undefined && req.values.includes(value);
+      case 'notin':
+        return value === undefined || !req.values.includes(value);
     }
   });
 }

@@ -68,14 +68,16 @@ class Lexer {
   }
 
   private andOr(ch: string): void {
-    if (this.src[this.i + 1] !== ch) throw new ShellSyntaxError(ch === '|' ? 'pipes are not supported' : 'background jobs are not supported');
+    if (this.src[this.i + 1] !== ch)
+      throw new ShellSyntaxError(ch === '|' ? 'pipes are not supported' : 'background jobs are not supported');
     this.pushOp(ch === '&' ? '&&' : '||');
     this.i += 2;
   }
 
   private redirect(): void {
     const last = this.word;
-    const stderr = this.inWord && last.length === 1 && last[0]!.kind === 'text' && !last[0]!.quoted && last[0]!.text === '2';
+    const stderr =
+      this.inWord && last.length === 1 && last[0]!.kind === 'text' && !last[0]!.quoted && last[0]!.text === '2';
     if (stderr) {
       this.word = [];
       this.inWord = false;

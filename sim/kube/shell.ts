@@ -138,14 +138,19 @@ interface Sinks {
 
 /** Opens (truncates) redirect targets before the command runs, as sh does; undefined on failure. */
 function openRedirects(command: SimpleCommand, params: Parameters, session: Session): Sinks | undefined {
-  const captured: Record<1 | 2, { file: string; append: boolean; data: Buffer[] } | undefined> = { 1: undefined, 2: undefined };
+  const captured: Record<1 | 2, { file: string; append: boolean; data: Buffer[] } | undefined> = {
+    1: undefined,
+    2: undefined,
+  };
   for (const redirect of command.redirects) {
     const file = expand(redirect.target, params, session.fs).join(' ');
     try {
       if (file !== '/dev/null') session.fs.write(file, Buffer.alloc(0), redirect.append);
     } catch (err) {
       if (!(err instanceof FsError)) throw err;
-      session.stderr.push(`sh: 1: cannot create ${file}: ${err.message === 'Is a directory' ? 'Is a directory' : 'Directory nonexistent'}\n`);
+      session.stderr.push(
+        `sh: 1: cannot create ${file}: ${err.message === 'Is a directory' ? 'Is a directory' : 'Directory nonexistent'}\n`,
+      );
       return undefined;
     }
     captured[redirect.fd] = { file, append: true, data: [] };
@@ -182,13 +187,44 @@ export function hasProgram(argv: readonly string[]): boolean {
  * dropped, so nothing changes; the commands are deterministic, so the real run does the same.
  */
 export function readsStdin(argv: string[], fs: MemoryFilesystem): boolean {
-  const session: Session = { fs: fs.clone(), stdin: Buffer.alloc(0), stdout: [], stderr: [], broadcast: () => undefined };
-  if (argv.length > 0) runProgram(argv, session, ioFor(session, () => undefined, () => undefined));
+  const session: Session = {
+    fs: fs.clone(),
+    stdin: Buffer.alloc(0),
+    stdout: [],
+    stderr: [],
+    broadcast: () => undefined,
+  };
+  if (argv.length > 0)
+    runProgram(
+      argv,
+      session,
+      ioFor(
+        session,
+        () => undefined,
+        () => undefined,
+      ),
+    );
   return session.stdinRead === true;
 }
 
-export function runInContainer(argv: string[], stdin: Buffer | undefined, fs: MemoryFilesystem, broadcast: (message: string) => void): ShellResult {
+export function runInContainer(
+  argv: string[],
+  stdin: Buffer | undefined,
+  fs: MemoryFilesystem,
+  broadcast: (message: string) => void,
+): ShellResult {
   const session: Session = { fs, stdin, stdout: [], stderr: [], broadcast };
-  const exitCode = argv.length === 0 ? 0 : runProgram(argv, session, ioFor(session, (d) => session.stdout.push(Buffer.from(d)), (t) => session.stderr.push(t)));
+  const exitCode =
+    argv.length === 0
+      ? 0
+      : runProgram(
+          argv,
+          session,
+          ioFor(
+            session,
+            (d) => session.stdout.push(Buffer.from(d)),
+            (t) => session.stderr.push(t),
+          ),
+        );
   return { stdout: Buffer.concat(session.stdout), stderr: session.stderr.join(''), exitCode };
 }

@@ -63,7 +63,9 @@ export class KubeApiError extends Error {
 
 export function notFound(plural: string, name: string, group = ''): KubeApiError {
   const qualified = group ? `${plural}.${group}` : plural;
-  return new KubeApiError(statusBody(404, `${qualified} "${name}" not found`, 'NotFound', { name, ...(group && { group }), kind: plural }));
+  return new KubeApiError(
+    statusBody(404, `${qualified} "${name}" not found`, 'NotFound', { name, ...(group && { group }), kind: plural }),
+  );
 }
 
 /** What the real server answers for a path it does not serve: a 404 with no object named. */
@@ -75,7 +77,12 @@ export function badRequest(message: string): KubeApiError {
   return new KubeApiError(statusBody(400, message, 'BadRequest'));
 }
 
-export function sendJson(res: http.ServerResponse, code: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(
+  res: http.ServerResponse,
+  code: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   if (res.headersSent || res.destroyed) return;
   const text = JSON.stringify(body);
   res.writeHead(code, { ...headers, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });

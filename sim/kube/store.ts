@@ -60,7 +60,10 @@ export class ObjectStore {
   /** While true (inside `dryRun`), writes are checked and answered but nothing is stored. */
   dryRunning = false;
 
-  constructor(private readonly clock: Clock, private readonly historyLimit: number) {}
+  constructor(
+    private readonly clock: Clock,
+    private readonly historyLimit: number,
+  ) {}
 
   /**
    * Runs a write as `dryRun=All` does: every check and the answer as usual, nothing persisted, no
@@ -96,7 +99,11 @@ export class ObjectStore {
    * As `list`, without copies, for a caller that copies only what it keeps. The objects must never
    * be changed.
    */
-  listShared(plural: string, namespace?: string, keep: (object: KubeObject) => boolean = () => true): readonly KubeObject[] {
+  listShared(
+    plural: string,
+    namespace?: string,
+    keep: (object: KubeObject) => boolean = () => true,
+  ): readonly KubeObject[] {
     return [...this.objectsAfter(plural, namespace, undefined)].filter(keep);
   }
 
@@ -117,10 +124,13 @@ export class ObjectStore {
   /** Objects (shared) whose label `key` has one of `values`, in key order: a cost of the matches. */
   withLabel(plural: string, namespace: string | undefined, key: string, values: readonly string[]): KubeObject[] {
     const bucket = this.bucket(plural);
-    return this.index(plural).withLabel(key, values)
+    return this.index(plural)
+      .withLabel(key, values)
       .map((found) => bucket.get(found)!)
       .filter((object) => namespace === undefined || object.metadata.namespace === namespace)
-      .sort((a, b) => compare(keyOf(a.metadata.namespace, a.metadata.name), keyOf(b.metadata.namespace, b.metadata.name)));
+      .sort((a, b) =>
+        compare(keyOf(a.metadata.namespace, a.metadata.name), keyOf(b.metadata.namespace, b.metadata.name)),
+      );
   }
 
   create(plural: string, input: NewObject): KubeObject {
@@ -176,7 +186,8 @@ export class ObjectStore {
   private commit(plural: string, type: ChangeType, object: KubeObject, previous?: KubeObject): KubeObject {
     if (this.dryRunning) {
       // A dry-run create has no resourceVersion yet; an update or delete shows the stored one.
-      object.metadata.resourceVersion = previous?.metadata.resourceVersion ?? (type === 'DELETED' ? object.metadata.resourceVersion : '');
+      object.metadata.resourceVersion =
+        previous?.metadata.resourceVersion ?? (type === 'DELETED' ? object.metadata.resourceVersion : '');
       return structuredClone(object);
     }
     this.version += 1;
@@ -190,7 +201,13 @@ export class ObjectStore {
       this.bucket(plural).set(key, object);
       this.index(plural).add(object, stored);
     }
-    const change: Change = { rv: this.version, type, plural, object: structuredClone(object), ...(previous && { previous: structuredClone(previous) }) };
+    const change: Change = {
+      rv: this.version,
+      type,
+      plural,
+      object: structuredClone(object),
+      ...(previous && { previous: structuredClone(previous) }),
+    };
     this.remember(change);
     for (const listener of this.listeners) listener(structuredClone(change));
     return structuredClone(object);

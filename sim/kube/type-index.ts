@@ -68,7 +68,10 @@ export class TypeIndex {
   }
 
   /** Each namespace's names from the position after `afterKey`: the namespace holding it, then every later one. */
-  private *ranges(namespace: string | undefined, afterKey: string | undefined): Generator<[string, SortedKeys, number]> {
+  private *ranges(
+    namespace: string | undefined,
+    afterKey: string | undefined,
+  ): Generator<[string, SortedKeys, number]> {
     if (namespace !== undefined) {
       const names = this.names.get(namespace);
       if (names) yield [`${namespace}/`, names, startIn(`${namespace}/`, names, afterKey)];

@@ -32,10 +32,11 @@ interface WatchEvent {
 }
 
 function matcher(request: WatchRequest): (object: KubeObject | undefined) => boolean {
-  return (object) => object !== undefined
-    && (request.namespace === undefined || object.metadata.namespace === request.namespace)
-    && matchesLabels(request.labels, object.metadata.labels)
-    && matchesFields(request.fields, object);
+  return (object) =>
+    object !== undefined &&
+    (request.namespace === undefined || object.metadata.namespace === request.namespace) &&
+    matchesLabels(request.labels, object.metadata.labels) &&
+    matchesFields(request.fields, object);
 }
 
 function eventFor(change: Change, matches: (object: KubeObject | undefined) => boolean): WatchEvent | undefined {
@@ -70,11 +71,18 @@ export function serveWatch(store: ObjectStore, request: WatchRequest, res: http.
   const plural = request.type.plural;
   const matches = matcher(request);
   const replay = from === undefined ? undefined : store.changesSince(from);
-  res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked', 'Cache-Control': 'no-cache' });
+  res.writeHead(200, {
+    'Content-Type': 'application/json',
+    'Transfer-Encoding': 'chunked',
+    'Cache-Control': 'no-cache',
+  });
   res.flushHeaders(); // the stream is open from the client's point of view before any event
   const write = (event: WatchEvent) => {
     if (res.writableEnded || res.destroyed) return;
-    const rendered = request.render && event.type !== 'ERROR' && event.type !== 'BOOKMARK' ? { ...event, object: request.render(event.object as KubeObject) } : event;
+    const rendered =
+      request.render && event.type !== 'ERROR' && event.type !== 'BOOKMARK'
+        ? { ...event, object: request.render(event.object as KubeObject) }
+        : event;
     res.write(`${JSON.stringify(rendered)}\n`);
   };
   if (replay === 'expired') {
@@ -94,10 +102,12 @@ export function serveWatch(store: ObjectStore, request: WatchRequest, res: http.
   });
   const timers: NodeJS.Timeout[] = [];
   if (request.timeoutSeconds) {
-    timers.push(setTimeout(() => {
-      if (request.bookmarks) write({ type: 'BOOKMARK', object: bookmark(request.type, store.currentVersion()) });
-      res.end();
-    }, request.timeoutSeconds * 1000));
+    timers.push(
+      setTimeout(() => {
+        if (request.bookmarks) write({ type: 'BOOKMARK', object: bookmark(request.type, store.currentVersion()) });
+        res.end();
+      }, request.timeoutSeconds * 1000),
+    );
   }
   if (request.dropAfterMs !== undefined) timers.push(setTimeout(() => res.socket?.destroy(), request.dropAfterMs));
   const open = openStreams.get(store) ?? new Set();

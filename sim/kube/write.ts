@@ -13,7 +13,15 @@ import { KubeApiError, badRequest, notFound, statusBody } from './status.js';
 
 type Json = Record<string, unknown>;
 
-const serverOwned = ['uid', 'resourceVersion', 'creationTimestamp', 'deletionTimestamp', 'deletionGracePeriodSeconds', 'generation', 'managedFields'];
+const serverOwned = [
+  'uid',
+  'resourceVersion',
+  'creationTimestamp',
+  'deletionTimestamp',
+  'deletionGracePeriodSeconds',
+  'generation',
+  'managedFields',
+];
 const dns1123 = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 function isObject(value: unknown): value is Json {
@@ -23,12 +31,16 @@ function isObject(value: unknown): value is Json {
 function invalid(target: Target, name: string, field: string, message: string): KubeApiError {
   const cause = { reason: 'FieldValueInvalid', message, field };
   const details = { name, kind: target.type.kind, causes: [cause] };
-  return new KubeApiError(statusBody(422, `${target.type.kind} "${name}" is invalid: ${field}: ${message}`, 'Invalid', details));
+  return new KubeApiError(
+    statusBody(422, `${target.type.kind} "${name}" is invalid: ${field}: ${message}`, 'Invalid', details),
+  );
 }
 
 function conflict(target: Target, name: string, why: string): KubeApiError {
   const details = { name, kind: target.type.plural };
-  return new KubeApiError(statusBody(409, `Operation cannot be fulfilled on ${target.type.plural} "${name}": ${why}`, 'Conflict', details));
+  return new KubeApiError(
+    statusBody(409, `Operation cannot be fulfilled on ${target.type.plural} "${name}": ${why}`, 'Conflict', details),
+  );
 }
 
 function clientMetadata(meta: Json): Json {
@@ -36,11 +48,16 @@ function clientMetadata(meta: Json): Json {
 }
 
 function nameFor(target: Target, meta: Json): string {
-  const name = typeof meta.name === 'string' && meta.name ? meta.name
-    : typeof meta.generateName === 'string' && meta.generateName ? `${meta.generateName}${randomBytes(3).toString('hex').slice(0, 5)}`
-      : undefined;
-  if (name === undefined) throw invalid(target, '', 'metadata.name', 'Required value: name or generateName is required');
-  if (!dns1123.test(name) || name.length > 253) throw invalid(target, name, 'metadata.name', `Invalid value: "${name}": must be a lowercase RFC 1123 subdomain`);
+  const name =
+    typeof meta.name === 'string' && meta.name
+      ? meta.name
+      : typeof meta.generateName === 'string' && meta.generateName
+        ? `${meta.generateName}${randomBytes(3).toString('hex').slice(0, 5)}`
+        : undefined;
+  if (name === undefined)
+    throw invalid(target, '', 'metadata.name', 'Required value: name or generateName is required');
+  if (!dns1123.test(name) || name.length > 253)
+    throw invalid(target, name, 'metadata.name', `Invalid value: "${name}": must be a lowercase RFC 1123 subdomain`);
   return name;
 }
 
@@ -54,13 +71,16 @@ function checkNamespace(ctx: KubeContext, target: Target, meta: Json): void {
 
 function checkPodSpec(target: Target, name: string, body: Json): void {
   const containers = isObject(body.spec) ? body.spec.containers : undefined;
-  if (!Array.isArray(containers) || containers.length === 0) throw invalid(target, name, 'spec.containers', 'Required value');
-  if (!containers.every((c) => isObject(c) && typeof c.name === 'string' && c.name)) throw invalid(target, name, 'spec.containers[].name', 'Required value');
+  if (!Array.isArray(containers) || containers.length === 0)
+    throw invalid(target, name, 'spec.containers', 'Required value');
+  if (!containers.every((c) => isObject(c) && typeof c.name === 'string' && c.name))
+    throw invalid(target, name, 'spec.containers[].name', 'Required value');
 }
 
 export function createObject(ctx: KubeContext, target: Target, body: unknown): KubeObject {
   if (!isObject(body)) throw badRequest('the body of the request was in an unknown format');
-  if (body.kind !== undefined && body.kind !== target.type.kind) throw badRequest(`${String(body.kind)} in version "v1" cannot be handled as a ${target.type.kind}`);
+  if (body.kind !== undefined && body.kind !== target.type.kind)
+    throw badRequest(`${String(body.kind)} in version "v1" cannot be handled as a ${target.type.kind}`);
   const meta = isObject(body.metadata) ? body.metadata : {};
   const name = nameFor(target, meta);
   checkNamespace(ctx, target, meta);
@@ -75,10 +95,21 @@ export function createObject(ctx: KubeContext, target: Target, body: unknown): K
 function carryOver(target: Target, current: KubeObject, next: Json): KubeObject {
   const meta = isObject(next.metadata) ? next.metadata : {};
   if (meta.resourceVersion !== undefined && meta.resourceVersion !== current.metadata.resourceVersion) {
-    throw conflict(target, current.metadata.name, 'the object has been modified; please apply your changes to the latest version and try again');
+    throw conflict(
+      target,
+      current.metadata.name,
+      'the object has been modified; please apply your changes to the latest version and try again',
+    );
   }
-  const kept = Object.fromEntries(serverOwned.map((key) => [key, current.metadata[key]]).filter(([, value]) => value !== undefined));
-  const metadata = { ...clientMetadata(meta), name: current.metadata.name, namespace: current.metadata.namespace, ...kept } as ObjectMeta;
+  const kept = Object.fromEntries(
+    serverOwned.map((key) => [key, current.metadata[key]]).filter(([, value]) => value !== undefined),
+  );
+  const metadata = {
+    ...clientMetadata(meta),
+    name: current.metadata.name,
+    namespace: current.metadata.namespace,
+    ...kept,
+  } as ObjectMeta;
   const status = target.type.plural === 'pods' ? { status: current.status } : {};
   return { ...next, apiVersion: current.apiVersion, kind: current.kind, metadata, ...status };
 }
@@ -86,7 +117,8 @@ function carryOver(target: Target, current: KubeObject, next: Json): KubeObject 
 export function replaceObject(ctx: KubeContext, target: Target, current: KubeObject, body: unknown): KubeObject {
   if (!isObject(body)) throw badRequest('the body of the request was in an unknown format');
   const name = isObject(body.metadata) ? body.metadata.name : undefined;
-  if (name !== target.name) throw badRequest(`the name of the object (${String(name)}) does not match the name on the URL (${target.name})`);
+  if (name !== target.name)
+    throw badRequest(`the name of the object (${String(name)}) does not match the name on the URL (${target.name})`);
   return ctx.store.update(target.type.plural, carryOver(target, current, body));
 }
 
@@ -103,9 +135,21 @@ function mergePatch(base: unknown, patch: unknown): unknown {
 const mergeTypes = ['application/merge-patch+json', 'application/strategic-merge-patch+json'];
 
 /** Strategic merge patches are applied as JSON merge patches: lists are replaced, not merged. */
-export function patchObject(ctx: KubeContext, target: Target, current: KubeObject, body: unknown, contentType: string): KubeObject {
+export function patchObject(
+  ctx: KubeContext,
+  target: Target,
+  current: KubeObject,
+  body: unknown,
+  contentType: string,
+): KubeObject {
   if (!mergeTypes.includes(contentType.split(';')[0]!.trim())) {
-    throw new KubeApiError(statusBody(415, `the simulator applies merge patches only, not ${contentType || 'an unnamed patch type'}`, 'UnsupportedMediaType'));
+    throw new KubeApiError(
+      statusBody(
+        415,
+        `the simulator applies merge patches only, not ${contentType || 'an unnamed patch type'}`,
+        'UnsupportedMediaType',
+      ),
+    );
   }
   if (!isObject(body)) throw badRequest('the body of the request was in an unknown format');
   return ctx.store.update(target.type.plural, carryOver(target, current, mergePatch(current, body) as Json));
@@ -123,9 +167,18 @@ function graceFrom(query: URLSearchParams, body: unknown): number | undefined {
 function checkPreconditions(target: Target, current: KubeObject, body: unknown): void {
   const pre = isObject(body) && isObject(body.preconditions) ? body.preconditions : {};
   const { uid, resourceVersion } = current.metadata;
-  if (pre.uid !== undefined && pre.uid !== uid) throw conflict(target, current.metadata.name, `Precondition failed: UID in precondition: ${String(pre.uid)}, UID in object meta: ${uid}`);
+  if (pre.uid !== undefined && pre.uid !== uid)
+    throw conflict(
+      target,
+      current.metadata.name,
+      `Precondition failed: UID in precondition: ${String(pre.uid)}, UID in object meta: ${uid}`,
+    );
   if (pre.resourceVersion !== undefined && pre.resourceVersion !== resourceVersion) {
-    throw conflict(target, current.metadata.name, `Precondition failed: ResourceVersion in precondition: ${String(pre.resourceVersion)}, ResourceVersion in object meta: ${resourceVersion}`);
+    throw conflict(
+      target,
+      current.metadata.name,
+      `Precondition failed: ResourceVersion in precondition: ${String(pre.resourceVersion)}, ResourceVersion in object meta: ${resourceVersion}`,
+    );
   }
 }
 
@@ -138,7 +191,13 @@ function removeNamespace(ctx: KubeContext, name: string): KubeObject {
   return ctx.store.remove('namespaces', undefined, name);
 }
 
-export function deleteObject(ctx: KubeContext, target: Target, current: KubeObject, query: URLSearchParams, body: unknown): KubeObject {
+export function deleteObject(
+  ctx: KubeContext,
+  target: Target,
+  current: KubeObject,
+  query: URLSearchParams,
+  body: unknown,
+): KubeObject {
   checkPreconditions(target, current, body);
   const { namespace, name } = current.metadata;
   if (target.type.plural === 'pods') return ctx.pods.delete({ namespace: namespace!, name }, graceFrom(query, body));

@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { faasCli, scheduledFunctions, startConnector, startStack, TOOLS_DIR, toolsPresent } from './tools.js';
 import type { RunningStack } from './tools.js';
 
-if (!toolsPresent) console.log(`conformance: SKIPPED, no faas-cli and cron-connector in ${TOOLS_DIR} (set OPENFAAS_TOOLS_DIR)`);
+if (!toolsPresent)
+  console.log(`conformance: SKIPPED, no faas-cli and cron-connector in ${TOOLS_DIR} (set OPENFAAS_TOOLS_DIR)`);
 
 // A 5-field schedule, as CE's connector takes, that fires within a minute of the tier starting.
 const EVERY_MINUTE = '* * * * *';
@@ -30,7 +31,10 @@ describe.skipIf(!toolsPresent)('the real OpenFaaS tools against the local stack'
   it('faas-cli list shows every scheduled function', async () => {
     const result = await faasCli(['list', ...gateway()]);
     expect(result.code, result.stderr).toBe(0);
-    const listed = result.stdout.split('\n').slice(1).map((line) => line.split(/\s+/)[0]);
+    const listed = result.stdout
+      .split('\n')
+      .slice(1)
+      .map((line) => line.split(/\s+/)[0]);
     expect(listed).toEqual(expect.arrayContaining(scheduledFunctions));
   });
 
@@ -48,7 +52,11 @@ describe.skipIf(!toolsPresent)('the real OpenFaaS tools against the local stack'
       const result = await faasCli(['invoke', 'expire', ...contentType, ...gateway()], '{"dryRun":true}');
       expect(result.code, result.stderr).toBe(0);
       // faas-cli prints a note about its missing auth config before the answer.
-      expect(JSON.parse(result.stdout.slice(result.stdout.indexOf('{')))).toMatchObject({ function: 'expire', trigger: 'manual', outcome: 'succeeded' });
+      expect(JSON.parse(result.stdout.slice(result.stdout.indexOf('{')))).toMatchObject({
+        function: 'expire',
+        trigger: 'manual',
+        outcome: 'succeeded',
+      });
     }
     expect(await countRuns(stack, `function = 'expire' and trigger = 'manual' and dry_run`)).toBe(2);
   });
@@ -59,7 +67,12 @@ describe.skipIf(!toolsPresent)('the real OpenFaaS tools against the local stack'
     expect(result.code, result.stderr).toBe(0);
     expect(result.stderr + result.stdout).toContain('Function submitted asynchronously');
     expect(await invocations(stack.url, 'warn')).toBe(before + 1);
-    await until(async () => (await countRuns(stack, `function = 'warn' and trigger = 'manual' and dry_run and finished_at is not null`)) >= 1, 'the async warn run');
+    await until(
+      async () =>
+        (await countRuns(stack, `function = 'warn' and trigger = 'manual' and dry_run and finished_at is not null`)) >=
+        1,
+      'the async warn run',
+    );
   });
 
   it('faas-cli version names the gateway and its provider', async () => {
@@ -72,8 +85,19 @@ describe.skipIf(!toolsPresent)('the real OpenFaaS tools against the local stack'
   it('the cron-connector discovers every scheduled function and fires each on its schedule', async () => {
     const connector = startConnector(stack.url);
     try {
-      await until(async () => scheduledFunctions.every((fn) => connector.log().includes(`Added: ${fn}.openfaas-fn [${EVERY_MINUTE}]`)), 'discovery', 20_000, connector.log);
-      await until(async () => scheduledFunctions.every((fn) => new RegExp(`Response: ${fn} \\[200\\]`).test(connector.log())), 'a tick answered 200 for every function', 90_000, connector.log);
+      await until(
+        async () =>
+          scheduledFunctions.every((fn) => connector.log().includes(`Added: ${fn}.openfaas-fn [${EVERY_MINUTE}]`)),
+        'discovery',
+        20_000,
+        connector.log,
+      );
+      await until(
+        async () => scheduledFunctions.every((fn) => new RegExp(`Response: ${fn} \\[200\\]`).test(connector.log())),
+        'a tick answered 200 for every function',
+        90_000,
+        connector.log,
+      );
       const ticked = await stackRuns(stack, `trigger = 'schedule' and source = 'cron-connector'`);
       expect([...new Set(ticked)].sort()).toEqual([...scheduledFunctions].sort());
     } finally {
@@ -91,7 +115,9 @@ async function stackRuns(stack: RunningStack, where: string): Promise<string[]> 
   const client = new pg.Client({ connectionString: stack.database.url('postgres') });
   await client.connect();
   try {
-    return (await client.query<{ function: string }>(`select function from function_runs where ${where}`)).rows.map((row) => row.function);
+    return (await client.query<{ function: string }>(`select function from function_runs where ${where}`)).rows.map(
+      (row) => row.function,
+    );
   } finally {
     await client.end();
   }
@@ -101,7 +127,12 @@ async function countRuns(stack: RunningStack, where: string): Promise<number> {
   return (await stackRuns(stack, where)).length;
 }
 
-async function until(check: () => Promise<boolean>, what: string, timeoutMs = 15_000, detail: () => string = () => ''): Promise<void> {
+async function until(
+  check: () => Promise<boolean>,
+  what: string,
+  timeoutMs = 15_000,
+  detail: () => string = () => '',
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await check()) return;

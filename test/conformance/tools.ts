@@ -30,9 +30,14 @@ export interface ToolResult {
 
 export function faasCli(args: string[], stdin = ''): Promise<ToolResult> {
   return new Promise((done) => {
-    const child = execFile(join(TOOLS_DIR, 'faas-cli'), args, { env: { PATH: process.env.PATH, HOME: home }, timeout: 30_000 }, (err, stdout, stderr) => {
-      done({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
-    });
+    const child = execFile(
+      join(TOOLS_DIR, 'faas-cli'),
+      args,
+      { env: { PATH: process.env.PATH, HOME: home }, timeout: 30_000 },
+      (err, stdout, stderr) => {
+        done({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+      },
+    );
     child.stdin?.end(stdin);
   });
 }
@@ -46,12 +51,35 @@ export interface RunningStack {
 
 /** `npm start -- --port P --no-demo --no-schedules --schedule CRON`, over a throw-away database. */
 export async function startStack(schedule: string): Promise<RunningStack> {
-  const database = await startEmbeddedPostgres({ dataDir: mkdtempSync(join(tmpdir(), 'conformance-pg-')), persistent: false, fast: true });
-  const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'local/start.ts', '--port', String(port), '--no-demo', '--no-schedules', '--schedule', schedule], {
-    env: { ...process.env, DATABASE_URL: database.url('postgres'), SECRETS_DIR: join(home, 'no-secrets'), LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const database = await startEmbeddedPostgres({
+    dataDir: mkdtempSync(join(tmpdir(), 'conformance-pg-')),
+    persistent: false,
+    fast: true,
   });
+  const port = await freePort();
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      'local/start.ts',
+      '--port',
+      String(port),
+      '--no-demo',
+      '--no-schedules',
+      '--schedule',
+      schedule,
+    ],
+    {
+      env: {
+        ...process.env,
+        DATABASE_URL: database.url('postgres'),
+        SECRETS_DIR: join(home, 'no-secrets'),
+        LOG_LEVEL: 'warn',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -72,7 +100,10 @@ async function untilReady(url: string, child: ChildProcess, output: () => string
   const until = Date.now() + 100_000;
   while (Date.now() < until) {
     if (child.exitCode !== null) throw new Error(`the local stack exited (${child.exitCode}):\n${output()}`);
-    const status = await fetch(`${url}/healthz`).then((answer) => answer.status, () => 0);
+    const status = await fetch(`${url}/healthz`).then(
+      (answer) => answer.status,
+      () => 0,
+    );
     if (status === 200) return;
     await new Promise((resolve) => setTimeout(resolve, 250));
   }

@@ -19,7 +19,12 @@ beforeAll(async () => {
   built = await buildBundles(['expire']);
   const started = performance.now();
   hosted = hostBundle(built.host, built.bundles[0]!, await freePort(), {
-    DATABASE_URL: db.url, KUBE_API_SERVER: 'http://127.0.0.1:9', KUBE_TOKEN: 'unused', EVENT_DELIVERY: 'none', LOG_LEVEL: 'error', SECRETS_DIR: '/nonexistent',
+    DATABASE_URL: db.url,
+    KUBE_API_SERVER: 'http://127.0.0.1:9',
+    KUBE_TOKEN: 'unused',
+    EVENT_DELIVERY: 'none',
+    LOG_LEVEL: 'error',
+    SECRETS_DIR: '/nonexistent',
   });
   await firstAnswer(hosted, started, 30_000);
 }, 90_000);
@@ -30,23 +35,42 @@ afterAll(async () => {
 });
 
 const send = (headers: Record<string, string>) =>
-  fetch(`${hosted.url}${DEAD_LETTER_PATH}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: '{"reservationId":"r-9"}' });
+  fetch(`${hosted.url}${DEAD_LETTER_PATH}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: '{"reservationId":"r-9"}',
+  });
 
 describe('the expire bundle as the dead-letter sink', () => {
   it('keeps a dead letter once however often it arrives, and refuses a malformed one with 400', async () => {
     const letter = {
-      'ce-specversion': '1.0', 'ce-id': ID, 'ce-source': 'https://10.0.0.1:443', 'ce-type': 'dev.knative.apiserver.resource.update',
-      'ce-knativeerrordest': 'http://oom-scan.devenv-lifecycle.svc.cluster.local', 'ce-knativeerrorcode': '503', prefer: 'reply',
+      'ce-specversion': '1.0',
+      'ce-id': ID,
+      'ce-source': 'https://10.0.0.1:443',
+      'ce-type': 'dev.knative.apiserver.resource.update',
+      'ce-knativeerrordest': 'http://oom-scan.devenv-lifecycle.svc.cluster.local',
+      'ce-knativeerrorcode': '503',
+      prefer: 'reply',
     };
     for (const _attempt of [1, 2]) {
       const answer = await send(letter);
       expect(answer.status).toBe(202);
       expect(await answer.text()).toBe('');
     }
-    const refused = await send({ ...letter, 'ce-id': '5f0c2b1a-3d4e-4f60-8a71-b2c3d4e5f608', 'ce-knativeerrordest': '' });
+    const refused = await send({
+      ...letter,
+      'ce-id': '5f0c2b1a-3d4e-4f60-8a71-b2c3d4e5f608',
+      'ce-knativeerrordest': '',
+    });
     expect(refused.status).toBe(400);
     expect(refused.headers.get('content-type')).toContain('application/problem+json');
     const { rows } = await db.pool.query('select event_id, dead_reason, last_error from event_outbox');
-    expect(rows).toEqual([{ event_id: ID, dead_reason: 'knative', last_error: 'knative: 503 from http://oom-scan.devenv-lifecycle.svc.cluster.local' }]);
+    expect(rows).toEqual([
+      {
+        event_id: ID,
+        dead_reason: 'knative',
+        last_error: 'knative: 503 from http://oom-scan.devenv-lifecycle.svc.cluster.local',
+      },
+    ]);
   });
 });

@@ -24,7 +24,15 @@ export async function buildBundles(only?: readonly string[]): Promise<BuiltBundl
   const host = join(folder, 'template-host.cjs');
   const [bundles] = await Promise.all([
     bundleAll(join(folder, 'openfaas'), only),
-    build({ entryPoints: [new URL('./template-host.ts', import.meta.url).pathname], bundle: true, platform: 'node', format: 'cjs', target: 'node20', outfile: host, logLevel: 'error' }),
+    build({
+      entryPoints: [new URL('./template-host.ts', import.meta.url).pathname],
+      bundle: true,
+      platform: 'node',
+      format: 'cjs',
+      target: 'node20',
+      outfile: host,
+      logLevel: 'error',
+    }),
   ]);
   return { folder, host, bundles, remove: () => rm(folder, { recursive: true, force: true }) };
 }
@@ -50,7 +58,12 @@ export interface HostedFunction {
 }
 
 /** Start `node template-host.cjs` for one bundle on `port`, with exactly `env` (plus PATH). */
-export function hostBundle(host: string, bundle: BundleResult, port: number, env: Record<string, string>): HostedFunction {
+export function hostBundle(
+  host: string,
+  bundle: BundleResult,
+  port: number,
+  env: Record<string, string>,
+): HostedFunction {
   const child = spawnTracked(process.execPath, [host], {
     env: { PATH: process.env.PATH ?? '', HANDLER_PATH: bundle.file, PORT: String(port), RAW_BODY: 'true', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -72,8 +85,12 @@ export function hostBundle(host: string, bundle: BundleResult, port: number, env
 /** Poll until the process answers any HTTP request; the answer's arrival time in ms since `startedAt`. */
 export async function firstAnswer(hosted: HostedFunction, startedAt: number, timeoutMs = 15_000): Promise<number> {
   while (performance.now() - startedAt < timeoutMs) {
-    if (hosted.process.exitCode !== null) throw new Error(`process exited with ${hosted.process.exitCode}: ${hosted.stderr()}`);
-    const answered = await fetch(`${hosted.url}/healthz`).then(() => true, () => false);
+    if (hosted.process.exitCode !== null)
+      throw new Error(`process exited with ${hosted.process.exitCode}: ${hosted.stderr()}`);
+    const answered = await fetch(`${hosted.url}/healthz`).then(
+      () => true,
+      () => false,
+    );
     if (answered) return performance.now() - startedAt;
     await new Promise((resolve) => setTimeout(resolve, 5));
   }

@@ -15,14 +15,21 @@ import * as core from 'kubernetes-models/v1';
 import { parseAllDocuments } from 'yaml';
 
 export const NOT_API_OBJECTS = new Set([
-  'k8s/openfaas/openfaas-values.yaml', 'k8s/openfaas/cron-connector-values.yaml', 'k8s/openfaas/function-env.yml', 'k8s/knative/kustomization.yaml',
+  'k8s/openfaas/openfaas-values.yaml',
+  'k8s/openfaas/cron-connector-values.yaml',
+  'k8s/openfaas/function-env.yml',
+  'k8s/knative/kustomization.yaml',
   'k8s/observability/prometheus-rules.yml',
 ]);
 
 type Model = new (data: never) => { validate(): void };
 const schemas: Record<string, Record<string, unknown>> = {
-  v1: core, 'apps/v1': apps, 'rbac.authorization.k8s.io/v1': rbac,
-  'serving.knative.dev/v1': knativeServing, 'eventing.knative.dev/v1': knativeEventing, 'sources.knative.dev/v1': knativeSources,
+  v1: core,
+  'apps/v1': apps,
+  'rbac.authorization.k8s.io/v1': rbac,
+  'serving.knative.dev/v1': knativeServing,
+  'eventing.knative.dev/v1': knativeEventing,
+  'sources.knative.dev/v1': knativeSources,
 };
 
 export function modelFor(apiVersion: string, kind: string): Model | undefined {
@@ -45,14 +52,17 @@ export function yamlFiles(root: string, folder = 'k8s'): string[] {
 }
 
 export function readDocuments(root: string, file: string): unknown[] {
-  return parseAllDocuments(readFileSync(join(root, file), 'utf8')).map((doc) => {
-    if (doc.errors.length > 0) throw new Error(`${file}: ${doc.errors[0]!.message}`);
-    return doc.toJS() as unknown;
-  }).filter((doc) => doc !== null);
+  return parseAllDocuments(readFileSync(join(root, file), 'utf8'))
+    .map((doc) => {
+      if (doc.errors.length > 0) throw new Error(`${file}: ${doc.errors[0]!.message}`);
+      return doc.toJS() as unknown;
+    })
+    .filter((doc) => doc !== null);
 }
 
 export function readObjects(root: string): KubeObject[] {
-  return yamlFiles(root).filter((file) => !NOT_API_OBJECTS.has(file))
+  return yamlFiles(root)
+    .filter((file) => !NOT_API_OBJECTS.has(file))
     .flatMap((file) => readDocuments(root, file).map((doc) => ({ ...(doc as object), file }) as KubeObject));
 }
 

@@ -13,9 +13,20 @@ import { createFleetMetrics, LATENESS_BUCKETS } from '../../pod-watch/fleet-metr
 import { FUNCTION_NAMES } from '../../shared/runtime/invocation.js';
 import { createMetrics } from '../../shared/runtime/metrics.js';
 
-interface Rule { alert: string; expr: string; for?: string; labels: Record<string, string>; annotations: Record<string, string> }
-const rules = (parse(readFileSync('k8s/observability/prometheus-rules.yml', 'utf8')) as { groups: { rules: Rule[] }[] }).groups.flatMap((g) => g.rules);
-const dashboard = JSON.parse(readFileSync('k8s/observability/grafana-dashboard.json', 'utf8')) as { uid: string; panels: { id: number; title: string; targets: { expr: string }[] }[] };
+interface Rule {
+  alert: string;
+  expr: string;
+  for?: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+}
+const rules = (
+  parse(readFileSync('k8s/observability/prometheus-rules.yml', 'utf8')) as { groups: { rules: Rule[] }[] }
+).groups.flatMap((g) => g.rules);
+const dashboard = JSON.parse(readFileSync('k8s/observability/grafana-dashboard.json', 'utf8')) as {
+  uid: string;
+  panels: { id: number; title: string; targets: { expr: string }[] }[];
+};
 const panelExprs = dashboard.panels.flatMap((p) => p.targets.map((t) => t.expr));
 
 /** Our series as Prometheus exposes them (histograms as _bucket/_sum/_count) with their label names. */
@@ -25,7 +36,8 @@ function exportedSeries(): Map<string, Set<string>> {
     const { name, labelNames = [] } = metric as { name?: string; labelNames?: string[] };
     if (typeof name !== 'string') continue;
     if ((metric as object).constructor.name === 'Histogram') {
-      for (const suffix of ['_bucket', '_sum', '_count']) series.set(name + suffix, new Set([...labelNames, ...(suffix === '_bucket' ? ['le'] : [])]));
+      for (const suffix of ['_bucket', '_sum', '_count'])
+        series.set(name + suffix, new Set([...labelNames, ...(suffix === '_bucket' ? ['le'] : [])]));
     } else series.set(name, new Set(labelNames));
   }
   return series;
@@ -36,13 +48,18 @@ const exported = exportedSeries();
 function selectors(expr: string): { metric: string; matchers: [string, string][] }[] {
   return [...expr.matchAll(/\b(devenv_lifecycle_[a-z_]+)(?:\{([^}]*)\})?/g)].map(([, metric, body]) => ({
     metric: metric!,
-    matchers: [...(body ?? '').matchAll(/([a-z_]+)\s*=~?\s*"([^"]*)"/g)].map(([, label, value]) => [label!, value!] as [string, string]),
+    matchers: [...(body ?? '').matchAll(/([a-z_]+)\s*=~?\s*"([^"]*)"/g)].map(
+      ([, label, value]) => [label!, value!] as [string, string],
+    ),
   }));
 }
 
 // Sub-folders included: a function may keep a concern in its own folder.
-const functionSource = (fn: string) => readdirSync(`functions/${fn}`, { recursive: true, encoding: 'utf8' }).filter((file) => file.endsWith('.ts'))
-  .map((file) => readFileSync(`functions/${fn}/${file}`, 'utf8')).join('\n');
+const functionSource = (fn: string) =>
+  readdirSync(`functions/${fn}`, { recursive: true, encoding: 'utf8' })
+    .filter((file) => file.endsWith('.ts'))
+    .map((file) => readFileSync(`functions/${fn}/${file}`, 'utf8'))
+    .join('\n');
 
 describe.each([
   { what: 'dashboard panel', exprs: panelExprs },
@@ -58,8 +75,11 @@ describe.each([
         for (const [label, value] of matchers) {
           expect(exported.get(metric)!.has(label), `${metric} has no label ${label}`).toBe(true);
           if (label === 'function') expect(FUNCTION_NAMES).toContain(value);
-          if (label === 'outcome' && metric.startsWith('devenv_lifecycle_runs')) for (const v of value.split('|')) expect(['succeeded', 'failed', 'skipped', 'accepted', 'invalid', 'error']).toContain(v);
-          if (label === 'status' && metric.startsWith('devenv_lifecycle_fleet_')) expect(['queued', 'pending', 'preparing', 'active', 'ending']).toContain(value);
+          if (label === 'outcome' && metric.startsWith('devenv_lifecycle_runs'))
+            for (const v of value.split('|'))
+              expect(['succeeded', 'failed', 'skipped', 'accepted', 'invalid', 'error']).toContain(v);
+          if (label === 'status' && metric.startsWith('devenv_lifecycle_fleet_'))
+            expect(['queued', 'pending', 'preparing', 'active', 'ending']).toContain(value);
           if (label === 'kind') {
             const fn = matchers.find(([l]) => l === 'function')![1];
             expect(functionSource(fn), `${fn} never records kind ${value}`).toMatch(new RegExp(`'${value}'`));
@@ -68,7 +88,10 @@ describe.each([
       }
       for (const by of expr.matchAll(/by \(([^)]*)\)/g)) {
         for (const label of by[1]!.split(',').map((l) => l.trim())) {
-          expect(selectors(expr).some(({ metric }) => exported.get(metric)!.has(label)), `by ${label} in ${expr}`).toBe(true);
+          expect(
+            selectors(expr).some(({ metric }) => exported.get(metric)!.has(label)),
+            `by ${label} in ${expr}`,
+          ).toBe(true);
         }
       }
     }
@@ -77,7 +100,9 @@ describe.each([
 
 describe('Grafana dashboard', () => {
   it('shows every metric the functions export, in panels with unique ids', () => {
-    const shown = new Set(panelExprs.flatMap((e) => selectors(e).map((s) => s.metric.replace(/_(bucket|sum|count)$/, ''))));
+    const shown = new Set(
+      panelExprs.flatMap((e) => selectors(e).map((s) => s.metric.replace(/_(bucket|sum|count)$/, ''))),
+    );
     const families = new Set([...exported.keys()].map((m) => m.replace(/_(bucket|sum|count)$/, '')));
     expect([...families].filter((m) => !shown.has(m))).toEqual([]);
     expect(new Set(dashboard.panels.map((p) => p.id)).size).toBe(dashboard.panels.length);
@@ -88,15 +113,24 @@ describe('Grafana dashboard', () => {
 describe('Prometheus rules', () => {
   const everyMinutes = (cron: string) => (cron === '* * * * *' ? 1 : Number(/^\*\/(\d+) \* \* \* \*$/.exec(cron)?.[1]));
 
-  it.each(readStack(process.cwd()).functions.filter((fn) => fn.annotations.schedule).map((fn) => [fn.name, fn.annotations.schedule!] as const))(
-    '%s alerts when it has not run in twice its schedule (%s)', (fn, cron) => {
-      const rule = rules.find((r) => r.alert === 'DevenvLifecycleFunctionNotRunning' && r.labels.function === fn);
-      expect(rule?.expr).toContain(`devenv_lifecycle_runs_total{function="${fn}"}[${2 * everyMinutes(cron)}m]`);
-      expect(rule?.expr).toContain('or vector(0)'); // a function that never ran has no series at all
-    });
+  it.each(
+    readStack(process.cwd())
+      .functions.filter((fn) => fn.annotations.schedule)
+      .map((fn) => [fn.name, fn.annotations.schedule!] as const),
+  )('%s alerts when it has not run in twice its schedule (%s)', (fn, cron) => {
+    const rule = rules.find((r) => r.alert === 'DevenvLifecycleFunctionNotRunning' && r.labels.function === fn);
+    expect(rule?.expr).toContain(`devenv_lifecycle_runs_total{function="${fn}"}[${2 * everyMinutes(cron)}m]`);
+    expect(rule?.expr).toContain('or vector(0)'); // a function that never ran has no series at all
+  });
 
   it('covers failures, a growing outbox backlog, late warnings and unverified teardowns, each explained', () => {
-    for (const alert of ['DevenvLifecycleRunsFailing', 'DevenvLifecycleOutboxBacklogGrowing', 'DevenvLifecycleWarningsLate', 'DevenvLifecycleTeardownUnverified', 'DevenvLifecycleTeardownStuck']) {
+    for (const alert of [
+      'DevenvLifecycleRunsFailing',
+      'DevenvLifecycleOutboxBacklogGrowing',
+      'DevenvLifecycleWarningsLate',
+      'DevenvLifecycleTeardownUnverified',
+      'DevenvLifecycleTeardownStuck',
+    ]) {
       const rule = rules.find((r) => r.alert === alert);
       expect(rule?.annotations.summary, alert).toBeTruthy();
       expect(rule?.labels.severity, alert).toMatch(/^(warning|critical)$/);

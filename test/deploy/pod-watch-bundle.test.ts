@@ -32,7 +32,11 @@ beforeAll(async () => {
   [sim, built] = await Promise.all([startSim(), buildBundles(['pod-watch'])]);
   gateway = createServer((req, res) => {
     req.resume().on('end', () => {
-      received.push({ path: req.url ?? '', type: String(req.headers['ce-type']), subject: String(req.headers['ce-subject']) });
+      received.push({
+        path: req.url ?? '',
+        type: String(req.headers['ce-type']),
+        subject: String(req.headers['ce-subject']),
+      });
       res.writeHead(202).end();
     });
   });
@@ -47,8 +51,11 @@ afterAll(async () => {
 
 async function env(port: number) {
   return {
-    ...simProductEnv(sim), POD_WATCH_NAMESPACES: 'gpu-dev', POD_WATCH_PORT: String(port),
-    OPENFAAS_GATEWAY_URL: `http://127.0.0.1:${(gateway.address() as AddressInfo).port}`, LOG_LEVEL: 'error',
+    ...simProductEnv(sim),
+    POD_WATCH_NAMESPACES: 'gpu-dev',
+    POD_WATCH_PORT: String(port),
+    OPENFAAS_GATEWAY_URL: `http://127.0.0.1:${(gateway.address() as AddressInfo).port}`,
+    LOG_LEVEL: 'error',
   };
 }
 
@@ -62,12 +69,16 @@ async function until<T>(probe: () => Promise<T | undefined>, what: string): Prom
   throw new Error(`timed out waiting for ${what}`);
 }
 
-const ready = (port: number) => until(async () => ((await fetch(`http://127.0.0.1:${port}/readyz`)).ok ? true : undefined), 'readiness');
+const ready = (port: number) =>
+  until(async () => ((await fetch(`http://127.0.0.1:${port}/readyz`)).ok ? true : undefined), 'readiness');
 
 async function expectChangeDelivered(podName: string): Promise<void> {
   sim.kube.addPod({ name: podName, namespace: 'gpu-dev', labels: { 'reservation-id': `${podName}-id` } });
   const paths = await until(async () => {
-    const seen = received.filter((r) => r.subject.endsWith(`/pods/${podName}`)).map((r) => r.path).sort();
+    const seen = received
+      .filter((r) => r.subject.endsWith(`/pods/${podName}`))
+      .map((r) => r.path)
+      .sort();
     return seen.length >= 2 ? seen : undefined;
   }, `the change of ${podName}`);
   expect(paths).toEqual(['/async-function/expire', '/async-function/oom-scan']);
@@ -77,7 +88,10 @@ async function expectChangeDelivered(podName: string): Promise<void> {
 describe('pod-watch bundle', () => {
   it('runs on its own, as the Deployment starts it, and delivers pod changes to both consumers', async () => {
     const port = await freePort();
-    const child = spawnTracked(process.execPath, [built.bundles[0]!.file], { env: { PATH: process.env.PATH ?? '', ...(await env(port)) }, stdio: 'ignore' });
+    const child = spawnTracked(process.execPath, [built.bundles[0]!.file], {
+      env: { PATH: process.env.PATH ?? '', ...(await env(port)) },
+      stdio: 'ignore',
+    });
     try {
       await ready(port);
       await expectChangeDelivered('gpu-dev-direct01');
@@ -103,12 +117,19 @@ describe('pod-watch bundle', () => {
   }, 60_000);
 });
 
-interface EnvVar { name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string; optional?: boolean } } }
+interface EnvVar {
+  name: string;
+  value?: string;
+  valueFrom?: { secretKeyRef?: { name: string; key: string; optional?: boolean } };
+}
 
 describe('pod-watch fleet gauges and /why', () => {
   it('the bundle, given a database, serves the fleet gauges on /metrics and answers /why/<id>', async () => {
     const port = await freePort();
-    const child = spawnTracked(process.execPath, [built.bundles[0]!.file], { env: { PATH: process.env.PATH ?? '', ...(await env(port)), DATABASE_URL: db.url }, stdio: 'ignore' });
+    const child = spawnTracked(process.execPath, [built.bundles[0]!.file], {
+      env: { PATH: process.env.PATH ?? '', ...(await env(port)), DATABASE_URL: db.url },
+      stdio: 'ignore',
+    });
     try {
       await ready(port);
       const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
@@ -123,18 +144,34 @@ describe('pod-watch fleet gauges and /why', () => {
   }, 60_000);
 
   it("the Deployment reads the database password from a secret and judges 'overdue' and 'stuck' by the functions' defaults", () => {
-    const deployment = parseAllDocuments(readFileSync('k8s/openfaas/pod-watch.yaml', 'utf8')).map((d) => d.toJSON() as { kind: string; spec: { template: { spec: { containers: { env: EnvVar[] }[] } } } })
+    const deployment = parseAllDocuments(readFileSync('k8s/openfaas/pod-watch.yaml', 'utf8'))
+      .map((d) => d.toJSON() as { kind: string; spec: { template: { spec: { containers: { env: EnvVar[] }[] } } } })
       .find((o) => o.kind === 'Deployment')!;
     const vars = deployment.spec.template.spec.containers[0]!.env;
-    expect(vars.find((v) => v.name === 'POSTGRES_PASSWORD')?.valueFrom?.secretKeyRef).toEqual({ name: 'devenv-lifecycle-db', key: 'postgres-password', optional: true });
+    expect(vars.find((v) => v.name === 'POSTGRES_PASSWORD')?.valueFrom?.secretKeyRef).toEqual({
+      name: 'devenv-lifecycle-db',
+      key: 'postgres-password',
+      optional: true,
+    });
     const plain = Object.fromEntries(vars.filter((v) => v.value !== undefined).map((v) => [v.name, v.value]));
-    const podWatch = loadPodWatchConfig({ ...plain, POSTGRES_PASSWORD: 'from-the-secret', KUBERNETES_SERVICE_HOST: '10.96.0.1' });
+    const podWatch = loadPodWatchConfig({
+      ...plain,
+      POSTGRES_PASSWORD: 'from-the-secret',
+      KUBERNETES_SERVICE_HOST: '10.96.0.1',
+    });
     const functions = loadConfig({ POSTGRES_PASSWORD: 'x', SECRETS_DIR: '/nonexistent' }).policy;
     expect(podWatch.fleetPolicy).toEqual({
-      graceSeconds: functions.gracePeriodSeconds, preparingTimeoutMinutes: functions.preparingTimeoutMinutes,
-      queueTimeoutHours: functions.queueTimeoutHours, watchdogOlderThanMinutes: functions.watchdogOlderThanMinutes,
+      graceSeconds: functions.gracePeriodSeconds,
+      preparingTimeoutMinutes: functions.preparingTimeoutMinutes,
+      queueTimeoutHours: functions.queueTimeoutHours,
+      watchdogOlderThanMinutes: functions.watchdogOlderThanMinutes,
     });
-    expect(podWatch.database).toMatchObject({ host: 'postgres-primary.controlplane.svc.cluster.local', user: 'gpudev', password: 'from-the-secret', poolMax: 2 });
+    expect(podWatch.database).toMatchObject({
+      host: 'postgres-primary.controlplane.svc.cluster.local',
+      user: 'gpudev',
+      password: 'from-the-secret',
+      poolMax: 2,
+    });
     expect(loadPodWatchConfig({ ...plain, KUBERNETES_SERVICE_HOST: '10.96.0.1' }).database).toBeUndefined(); // no secret: it watches, without gauges
   });
 });

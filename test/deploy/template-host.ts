@@ -12,5 +12,8 @@ import type { TemplateHandler } from '../fixtures/requests/openfaas-template.js'
 
 const handlerPath = resolve(process.env.HANDLER_PATH ?? './function/handler.js');
 const handler = createRequire(handlerPath)(handlerPath) as TemplateHandler;
-createServer(openfaasTemplate(handler, { rawBody: process.env.RAW_BODY === 'true' })).listen(Number(process.env.PORT ?? 3000), '127.0.0.1');
+createServer(openfaasTemplate(handler, { rawBody: process.env.RAW_BODY === 'true' })).listen(
+  Number(process.env.PORT ?? 3000),
+  '127.0.0.1',
+);
 process.once('SIGTERM', () => process.exit(0));

@@ -21,7 +21,10 @@ import { insertReservation } from '../support/fixtures.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const available = existsSync(CHROMIUM);
-if (!available) console.warn(`action-links.browser.test.ts: skipped, no chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`);
+if (!available)
+  console.warn(
+    `action-links.browser.test.ts: skipped, no chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`,
+  );
 
 const db = useTestDatabase();
 const clock = new ManualClock('2026-06-01T12:00:00Z');
@@ -46,15 +49,22 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => webhook.listen(0, '127.0.0.1', resolve));
   const port = await freePort();
   const env = {
-    DATABASE_URL: db.url, SECRETS_DIR: '/nonexistent', LOG_LEVEL: 'silent',
+    DATABASE_URL: db.url,
+    SECRETS_DIR: '/nonexistent',
+    LOG_LEVEL: 'silent',
     WEBHOOK_URL: `http://127.0.0.1:${(webhook.address() as AddressInfo).port}/hook`,
-    ACTION_BASE_URL: `http://127.0.0.1:${port}/function/extend`, ACTION_SIGNING_KEY: 'browser-test-signing-key-0123456789abcdef',
+    ACTION_BASE_URL: `http://127.0.0.1:${port}/function/extend`,
+    ACTION_SIGNING_KEY: 'browser-test-signing-key-0123456789abcdef',
   };
   stack = await startLocalStack({ env, port, demo: false, schedules: false, clock });
   if (!stack.cluster.simulated) throw new Error('the e2e test needs the simulated cluster');
   stack.cluster.sim.kube.addPod({ ...pod, labels: { 'reservation-id': id } });
   // Root in a container has no user namespaces for chromium's sandbox.
-  browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+  browser = await puppeteer.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+  });
 }, 120_000);
 afterAll(async () => {
   await browser?.close();
@@ -63,7 +73,10 @@ afterAll(async () => {
 });
 
 async function deadline(): Promise<string> {
-  const { rows } = await db.pool.query<{ expires_at: Date }>('select expires_at from reservations where reservation_id = $1', [id]);
+  const { rows } = await db.pool.query<{ expires_at: Date }>(
+    'select expires_at from reservations where reservation_id = $1',
+    [id],
+  );
   return rows[0]!.expires_at.toISOString();
 }
 
@@ -79,14 +92,26 @@ async function press(page: Page) {
     page.click('form button[type=submit]'),
   ]);
   // The result replaces the page at the same URL (a POST to itself); wait for its document.
-  await page.waitForFunction(`document.readyState === 'complete' && document.title !== ${JSON.stringify(before)}`, { polling: 100 });
+  await page.waitForFunction(`document.readyState === 'complete' && document.title !== ${JSON.stringify(before)}`, {
+    polling: 100,
+  });
   return answer;
 }
 
 describe.skipIf(!available)('an action link in a headless browser', () => {
   it('shows a page that does not act; its button extends once; a second press is refused', async () => {
-    await insertReservation(db.pool, { reservation_id: id, pod_name: pod.name, namespace: pod.namespace, expires_at: new Date('2026-06-01T12:20:00Z'), launched_at: new Date('2026-06-01T10:00:00Z'), status_changed_at: new Date('2026-06-01T10:00:00Z') });
-    const tick = await fetch(`${stack!.url}/function/warn`, { method: 'POST', headers: { 'x-connector': 'cron-connector', 'x-topic': 'cron-function' } });
+    await insertReservation(db.pool, {
+      reservation_id: id,
+      pod_name: pod.name,
+      namespace: pod.namespace,
+      expires_at: new Date('2026-06-01T12:20:00Z'),
+      launched_at: new Date('2026-06-01T10:00:00Z'),
+      status_changed_at: new Date('2026-06-01T10:00:00Z'),
+    });
+    const tick = await fetch(`${stack!.url}/function/warn`, {
+      method: 'POST',
+      headers: { 'x-connector': 'cron-connector', 'x-topic': 'cron-function' },
+    });
     expect(await tick.json()).toMatchObject({ outcome: 'succeeded', summary: { warned: 1, webhook_sent: 1 } });
     const link = notices[0]!.actions.find((a) => a.action === 'extend')!.url;
 

@@ -21,7 +21,19 @@ let stack: LocalStack;
 let sim: Sim;
 
 beforeAll(async () => {
-  stack = await startLocalStack({ env: { DATABASE_URL: db.url, SECRETS_DIR: '/nonexistent', LOG_LEVEL: 'silent', ACTION_BASE_URL: 'http://127.0.0.1:9/function/extend', ACTION_SIGNING_KEY: KEY }, port: 0, demo: false, schedules: false, clock });
+  stack = await startLocalStack({
+    env: {
+      DATABASE_URL: db.url,
+      SECRETS_DIR: '/nonexistent',
+      LOG_LEVEL: 'silent',
+      ACTION_BASE_URL: 'http://127.0.0.1:9/function/extend',
+      ACTION_SIGNING_KEY: KEY,
+    },
+    port: 0,
+    demo: false,
+    schedules: false,
+    clock,
+  });
   if (!stack.cluster.simulated) throw new Error('the e2e chain needs the simulated cluster');
   sim = stack.cluster.sim;
   sim.aws.addFunction('gpu-dev-availability-updater');
@@ -29,7 +41,10 @@ beforeAll(async () => {
 afterAll(() => stack?.stop());
 
 async function cronTick(fn: string): Promise<{ outcome: string; summary: Record<string, number> }> {
-  const answer = await fetch(`${stack.url}/function/${fn}`, { method: 'POST', headers: { 'x-connector': 'cron-connector', 'x-topic': 'cron-function' } });
+  const answer = await fetch(`${stack.url}/function/${fn}`, {
+    method: 'POST',
+    headers: { 'x-connector': 'cron-connector', 'x-topic': 'cron-function' },
+  });
   expect(answer.status).toBe(200);
   return (await answer.json()) as { outcome: string; summary: Record<string, number> };
 }
@@ -42,30 +57,80 @@ describe('end now → cleanup-pod → snapshot-sync in the local stack', () => {
     const podName = 'gpu-dev-e4d00001';
     const volumeId = 'vol-0e4d000000000001';
     const deadline = new Date(clock.now().getTime() + 20 * 60_000);
-    await insertReservation(db.pool, { reservation_id: id, expires_at: deadline, pod_name: podName, namespace: 'gpu-dev', disk_name: 'home', ebs_volume_id: volumeId });
-    await insertDisk(db.pool, { user_id: 'dev@example.com', disk_name: 'home', in_use: true, reservation_id: id, ebs_volume_id: volumeId });
-    sim.kube.addPod({ name: podName, namespace: 'gpu-dev', labels: { 'reservation-id': id }, volumes: [{ name: 'home', awsElasticBlockStore: { volumeID: volumeId } }] });
-    sim.aws.addVolume({ volumeId, sizeGiB: 100, attachedTo: podName, tags: { 'gpu-dev-user': 'dev@example.com', disk_name: 'home' } });
+    await insertReservation(db.pool, {
+      reservation_id: id,
+      expires_at: deadline,
+      pod_name: podName,
+      namespace: 'gpu-dev',
+      disk_name: 'home',
+      ebs_volume_id: volumeId,
+    });
+    await insertDisk(db.pool, {
+      user_id: 'dev@example.com',
+      disk_name: 'home',
+      in_use: true,
+      reservation_id: id,
+      ebs_volume_id: volumeId,
+    });
+    sim.kube.addPod({
+      name: podName,
+      namespace: 'gpu-dev',
+      labels: { 'reservation-id': id },
+      volumes: [{ name: 'home', awsElasticBlockStore: { volumeID: volumeId } }],
+    });
+    sim.aws.addVolume({
+      volumeId,
+      sizeGiB: 100,
+      attachedTo: podName,
+      tags: { 'gpu-dev-user': 'dev@example.com', disk_name: 'home' },
+    });
 
-    const links = await actionLinks({ baseUrl: `${stack.url}/function/extend`, signingKey: KEY, linkTtlMinutes: 60, defaultExtendMinutes: 120 }, { reservationId: id, deadline, now: clock.now() });
+    const links = await actionLinks(
+      { baseUrl: `${stack.url}/function/extend`, signingKey: KEY, linkTtlMinutes: 60, defaultExtendMinutes: 120 },
+      { reservationId: id, deadline, now: clock.now() },
+    );
     const endNow = links.find((link) => link.action === 'end-now')!.url;
     expect((await fetch(endNow)).status).toBe(200);
     expect(await one('select status from reservations where reservation_id = $1', [id])).toEqual({ status: 'active' });
 
     const ended = await fetch(endNow, { method: 'POST' });
     expect(await ended.json()).toMatchObject({ status: 'done', action: 'end-now' });
-    expect(await one('select status from reservations where reservation_id = $1', [id])).toEqual({ status: 'cancelled' });
-    await eventually(async () => (await one('select step from cleanup_progress where reservation_id = $1', [id]))?.step === 'await_gone');
-    await eventually(async () => (await one(`select outcome from function_runs where function = 'cleanup-pod' and trigger = 'event' and finished_at is not null`, []))?.outcome === 'accepted');
+    expect(await one('select status from reservations where reservation_id = $1', [id])).toEqual({
+      status: 'cancelled',
+    });
+    await eventually(
+      async () =>
+        (await one('select step from cleanup_progress where reservation_id = $1', [id]))?.step === 'await_gone',
+    );
+    await eventually(
+      async () =>
+        (
+          await one(
+            `select outcome from function_runs where function = 'cleanup-pod' and trigger = 'event' and finished_at is not null`,
+            [],
+          )
+        )?.outcome === 'accepted',
+    );
     expect(sim.kube.pod({ namespace: 'gpu-dev', name: podName })?.metadata.deletionTimestamp).toBeTruthy();
 
     clock.advanceSeconds(31);
     sim.kube.tick();
-    expect(await cronTick('cleanup-pod')).toMatchObject({ outcome: 'succeeded', summary: { cleaned: 1, disks_released: 1 } });
-    await eventually(async () => (await one(`select state, kind from snapshots where reservation_id = $1`, [id]))?.state === 'pending');
+    expect(await cronTick('cleanup-pod')).toMatchObject({
+      outcome: 'succeeded',
+      summary: { cleaned: 1, disks_released: 1 },
+    });
+    await eventually(
+      async () => (await one(`select state, kind from snapshots where reservation_id = $1`, [id]))?.state === 'pending',
+    );
     clock.advanceSeconds(61);
-    expect(await cronTick('snapshot-sync')).toMatchObject({ outcome: 'succeeded', summary: { snapshots_completed: 1 } });
-    expect(await one(`select state, kind from snapshots where reservation_id = $1`, [id])).toEqual({ state: 'completed', kind: 'shutdown' });
+    expect(await cronTick('snapshot-sync')).toMatchObject({
+      outcome: 'succeeded',
+      summary: { snapshots_completed: 1 },
+    });
+    expect(await one(`select state, kind from snapshots where reservation_id = $1`, [id])).toEqual({
+      state: 'completed',
+      kind: 'shutdown',
+    });
     const consumed = await db.pool.query(`select consumer, type from event_inbox order by consumer`);
     expect(consumed.rows).toEqual([
       { consumer: 'cleanup-pod', type: 'dev.devenv.lifecycle.reservation.ended-by-user' },

@@ -40,31 +40,58 @@ type Ctx = Pick<Deps, 'run'>;
 const producer = defineHandler<{ dryRun: boolean; maxItems?: number }, Ctx>({
   name: 'expire',
   optionsSchema: baseOptionsSchema,
-  handle: (invocation, ctx) => runScoped(ctx.run, 'expire', invocation, async (scope) => {
-    const event = buildEvent(EventTypes.reservationExpired, {
-      reservationId: `r-${scope.runId}`, previousStatus: 'active', reason: 'deadline', podName: null, namespace: null, expiresAt: null, endedAt: scope.now().toISOString(),
-    }, { source: sourceFor('expire'), subject: `r-${scope.runId}`, time: scope.now() });
-    await withTransaction(db.pool, (client) => scope.stage(client, [event]));
-    return { summary: { expired: 1 }, failures: [] };
-  }),
+  handle: (invocation, ctx) =>
+    runScoped(ctx.run, 'expire', invocation, async (scope) => {
+      const event = buildEvent(
+        EventTypes.reservationExpired,
+        {
+          reservationId: `r-${scope.runId}`,
+          previousStatus: 'active',
+          reason: 'deadline',
+          podName: null,
+          namespace: null,
+          expiresAt: null,
+          endedAt: scope.now().toISOString(),
+        },
+        { source: sourceFor('expire'), subject: `r-${scope.runId}`, time: scope.now() },
+      );
+      await withTransaction(db.pool, (client) => scope.stage(client, [event]));
+      return { summary: { expired: 1 }, failures: [] };
+    }),
 });
 
 const consumer = defineHandler<{ dryRun: boolean; maxItems?: number }, Ctx>({
   name: 'cleanup-pod',
   optionsSchema: baseOptionsSchema,
-  handle: (invocation, ctx) => runScoped(ctx.run, 'cleanup-pod', invocation, async (scope) => {
-    const subject = invocation.kind === 'event' ? invocation.event.subject ?? '' : '';
-    const consumed = await withTransaction(db.pool, async (client) => {
-      if (!(await scope.claimEvent(client))) return 0;
-      await appendDecisions(client, [{ fn: 'cleanup-pod', entityKind: 'reservation', entityId: subject, action: 'consume', reason: 'test', outcome: 'applied' }], scope.now());
-      return 1;
-    });
-    return { summary: { consumed }, failures: [] };
-  }),
+  handle: (invocation, ctx) =>
+    runScoped(ctx.run, 'cleanup-pod', invocation, async (scope) => {
+      const subject = invocation.kind === 'event' ? (invocation.event.subject ?? '') : '';
+      const consumed = await withTransaction(db.pool, async (client) => {
+        if (!(await scope.claimEvent(client))) return 0;
+        await appendDecisions(
+          client,
+          [
+            {
+              fn: 'cleanup-pod',
+              entityKind: 'reservation',
+              entityId: subject,
+              action: 'consume',
+              reason: 'test',
+              outcome: 'applied',
+            },
+          ],
+          scope.now(),
+        );
+        return 1;
+      });
+      return { summary: { consumed }, failures: [] };
+    }),
 });
 
 async function consumedCount(): Promise<number> {
-  const { rows } = await db.pool.query<{ n: string }>(`select count(*) as n from decision_log where action = 'consume'`);
+  const { rows } = await db.pool.query<{ n: string }>(
+    `select count(*) as n from decision_log where action = 'consume'`,
+  );
   return Number(rows[0]!.n);
 }
 
@@ -72,14 +99,27 @@ beforeAll(async () => {
   server = http.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  services = { pool: db.pool, clock, log, metrics, publish: { mode: 'openfaas', gatewayUrl: baseUrl }, paused: false, defaultMaxItems: 10, budgetSeconds: 30, deliveryTimeoutMs: 2000, concurrency: 2 };
+  services = {
+    pool: db.pool,
+    clock,
+    log,
+    metrics,
+    publish: { mode: 'openfaas', gatewayUrl: baseUrl },
+    paused: false,
+    defaultMaxItems: 10,
+    budgetSeconds: 30,
+    deliveryTimeoutMs: 2000,
+    concurrency: 2,
+  };
   const runtime = { metrics, logger: log, bodyLimitBytes: 65536 };
   const gateway = createGateway({
     functions: [
       { name: 'expire', endpoint: createEndpoint(producer, () => ({ run: services }), runtime), schedule: '* * * * *' },
       { name: 'cleanup-pod', endpoint: createEndpoint(consumer, () => ({ run: services }), runtime) },
     ],
-    bodyLimitBytes: 65536, log, metrics,
+    bodyLimitBytes: 65536,
+    log,
+    metrics,
   });
   drain = gateway.drain;
   server.on('request', (req, res) => {
@@ -94,7 +134,11 @@ afterAll(async () => {
 
 describe('local gateway and event chaining', () => {
   it('runs a function on POST /function/<fn> and chains its event to the consumer', async () => {
-    const answer = await fetch(`${baseUrl}/function/expire`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    const answer = await fetch(`${baseUrl}/function/expire`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
     expect(answer.status).toBe(200);
     expect(await answer.json()).toMatchObject({ outcome: 'succeeded', summary: { expired: 1, events_delivered: 1 } });
     await eventually(async () => (await consumedCount()) === 1);
@@ -102,22 +146,44 @@ describe('local gateway and event chaining', () => {
   });
 
   it('accepts a faas-cli style text/plain invocation and rejects unknown options with 400 naming the field', async () => {
-    const ok = await fetch(`${baseUrl}/function/expire`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{"dryRun":true}' });
+    const ok = await fetch(`${baseUrl}/function/expire`, {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain' },
+      body: '{"dryRun":true}',
+    });
     expect(ok.status).toBe(200);
-    const bad = await fetch(`${baseUrl}/function/expire`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"dryRun":true,"maxItem":5}' });
+    const bad = await fetch(`${baseUrl}/function/expire`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"dryRun":true,"maxItem":5}',
+    });
     expect(bad.status).toBe(400);
     expect(bad.headers.get('content-type')).toContain('application/problem+json');
     expect(JSON.stringify(await bad.json())).toContain('maxItem');
   });
 
   it('changes nothing when the same event is delivered twice', async () => {
-    const event = buildEvent(EventTypes.reservationExpired, {
-      reservationId: 'r-dup', previousStatus: 'active', reason: 'deadline', podName: null, namespace: null, expiresAt: null, endedAt: clock.now().toISOString(),
-    }, { source: sourceFor('expire'), subject: 'r-dup', time: clock.now() });
+    const event = buildEvent(
+      EventTypes.reservationExpired,
+      {
+        reservationId: 'r-dup',
+        previousStatus: 'active',
+        reason: 'deadline',
+        podName: null,
+        namespace: null,
+        expiresAt: null,
+        endedAt: clock.now().toISOString(),
+      },
+      { source: sourceFor('expire'), subject: 'r-dup', time: clock.now() },
+    );
     const before = await consumedCount();
     for (let delivery = 0; delivery < 2; delivery++) {
       const message = toBinaryHttp(event);
-      const answer = await fetch(`${baseUrl}/function/cleanup-pod`, { method: 'POST', headers: message.headers, body: message.body });
+      const answer = await fetch(`${baseUrl}/function/cleanup-pod`, {
+        method: 'POST',
+        headers: message.headers,
+        body: message.body,
+      });
       expect(answer.status).toBe(202);
     }
     expect(await consumedCount()).toBe(before + 1);
@@ -140,7 +206,10 @@ describe('local gateway and event chaining', () => {
   });
 
   it('lists functions with their schedules, and answers health and metrics', async () => {
-    const list = (await (await fetch(`${baseUrl}/system/functions`)).json()) as { name: string; annotations: Record<string, string> }[];
+    const list = (await (await fetch(`${baseUrl}/system/functions`)).json()) as {
+      name: string;
+      annotations: Record<string, string>;
+    }[];
     expect(list.map((fn) => fn.name)).toEqual(['expire', 'cleanup-pod']);
     expect(list[0]!.annotations).toEqual({ topic: 'cron-function', schedule: '* * * * *' });
     expect((await fetch(`${baseUrl}/healthz`)).status).toBe(200);

@@ -18,7 +18,13 @@ let sim: Sim;
 const NOTICE = '/home/dev/OOM_DETECTED.txt';
 
 beforeAll(async () => {
-  stack = await startLocalStack({ env: { DATABASE_URL: db.url, SECRETS_DIR: '/nonexistent', LOG_LEVEL: 'silent' }, port: 0, demo: false, schedules: false, podWatch: true });
+  stack = await startLocalStack({
+    env: { DATABASE_URL: db.url, SECRETS_DIR: '/nonexistent', LOG_LEVEL: 'silent' },
+    port: 0,
+    demo: false,
+    schedules: false,
+    podWatch: true,
+  });
   if (!stack.cluster.simulated) throw new Error('this test needs the simulated cluster');
   sim = stack.cluster.sim;
 });
@@ -36,12 +42,19 @@ async function within(deadlineMs: number, check: () => Promise<boolean>): Promis
 
 async function reservationWithPod(id: string) {
   const pod = { namespace: 'gpu-dev', name: `gpu-dev-${id.slice(0, 8)}` };
-  await insertReservation(db.pool, { reservation_id: id, pod_name: pod.name, namespace: pod.namespace, expires_at: new Date(Date.now() + 3_600_000) });
+  await insertReservation(db.pool, {
+    reservation_id: id,
+    pod_name: pod.name,
+    namespace: pod.namespace,
+    expires_at: new Date(Date.now() + 3_600_000),
+  });
   sim.kube.addPod({ ...pod, labels: { 'reservation-id': id } });
   return pod;
 }
 
-const oomCount = async (id: string) => (await db.pool.query<{ oom_count: number }>('select oom_count from reservations where reservation_id = $1', [id])).rows[0]!.oom_count;
+const oomCount = async (id: string) =>
+  (await db.pool.query<{ oom_count: number }>('select oom_count from reservations where reservation_id = $1', [id]))
+    .rows[0]!.oom_count;
 
 describe('OOM kills in the local stack', () => {
   it('event path: recorded and noticed in the pod within 2 seconds of the kill', async () => {
@@ -49,7 +62,10 @@ describe('OOM kills in the local stack', () => {
     const pod = await reservationWithPod(id);
     expect(await within(5_000, async () => stack.podWatch!.source.ready())).toBe(true);
     sim.kube.oomKill(pod, 'gpu-dev');
-    const arrived = await within(2_000, async () => (await oomCount(id)) === 1 && sim.kube.readFile(pod, NOTICE) !== undefined);
+    const arrived = await within(
+      2_000,
+      async () => (await oomCount(id)) === 1 && sim.kube.readFile(pod, NOTICE) !== undefined,
+    );
     expect(arrived).toBe(true);
     expect(sim.kube.readFile(pod, NOTICE)).toContain('OOM kills so far: 1');
     const detectedBy = await db.pool.query('select detected_by from oom_kills where reservation_id = $1', [id]);
@@ -61,9 +77,13 @@ describe('OOM kills in the local stack', () => {
     const pod = await reservationWithPod(id);
     await new Promise((resolve) => setTimeout(resolve, 100)); // let the pod's own add event pass first
     sim.kube.deleteBehindOurBack(pod);
-    const status = async () => (await db.pool.query<{ status: string }>('select status from reservations where reservation_id = $1', [id])).rows[0]!.status;
+    const status = async () =>
+      (await db.pool.query<{ status: string }>('select status from reservations where reservation_id = $1', [id]))
+        .rows[0]!.status;
     expect(await within(2_000, async () => (await status()) === 'expired')).toBe(true);
-    const inbox = await db.pool.query(`select type from event_inbox where consumer = 'expire' and source = '/devenv-lifecycle/pod-watch' and type like '%.delete'`);
+    const inbox = await db.pool.query(
+      `select type from event_inbox where consumer = 'expire' and source = '/devenv-lifecycle/pod-watch' and type like '%.delete'`,
+    );
     expect(inbox.rowCount).toBeGreaterThanOrEqual(1);
   });
 
@@ -73,7 +93,10 @@ describe('OOM kills in the local stack', () => {
     const pod = await reservationWithPod(id);
     sim.kube.oomKill(pod, 'gpu-dev');
     expect(await oomCount(id)).toBe(0);
-    const tick = await fetch(`${stack.url}/function/oom-scan`, { method: 'POST', headers: { 'x-connector': 'cron-connector', 'x-topic': 'cron-function' } });
+    const tick = await fetch(`${stack.url}/function/oom-scan`, {
+      method: 'POST',
+      headers: { 'x-connector': 'cron-connector', 'x-topic': 'cron-function' },
+    });
     expect(tick.status).toBe(200);
     expect(await tick.json()).toMatchObject({ outcome: 'succeeded', summary: { oom_detected: 1, notices_sent: 1 } });
     expect(await oomCount(id)).toBe(1);

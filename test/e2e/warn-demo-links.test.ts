@@ -15,7 +15,12 @@ let stack: LocalStack;
 
 beforeAll(async () => {
   const port = await freePort();
-  stack = await startLocalStack({ env: { DATABASE_URL: db.url, SECRETS_DIR: '/nonexistent', LOG_LEVEL: 'silent' }, port, demo: true, schedules: false });
+  stack = await startLocalStack({
+    env: { DATABASE_URL: db.url, SECRETS_DIR: '/nonexistent', LOG_LEVEL: 'silent' },
+    port,
+    demo: true,
+    schedules: false,
+  });
 }, 60_000);
 afterAll(async () => {
   await stack?.stop();
@@ -25,7 +30,10 @@ describe('the demo warning carries working links', () => {
   it('an Extend link in the pod file: GET shows a page and changes nothing, POST extends once', async () => {
     if (!stack.cluster.simulated) throw new Error('the e2e test needs the simulated cluster');
     const first = demoReservations[0]!;
-    const tick = await fetch(`${stack.url}/function/warn`, { method: 'POST', headers: { 'x-connector': 'cron-connector', 'x-topic': 'cron-function' } });
+    const tick = await fetch(`${stack.url}/function/warn`, {
+      method: 'POST',
+      headers: { 'x-connector': 'cron-connector', 'x-topic': 'cron-function' },
+    });
     expect(((await tick.json()) as { outcome: string }).outcome).toBe('succeeded');
     const pod = { namespace: 'gpu-dev', name: podNameFor(first.id) };
     const [file] = stack.cluster.sim.kube.listFiles(pod, '/home/dev').filter((name) => name.startsWith('WARN_'));
@@ -33,9 +41,16 @@ describe('the demo warning carries working links', () => {
     const link = /Extend by 2h:\s+(\S+)/.exec(text)![1]!;
     expect(link.startsWith(`${stack.url}/function/extend/a/`)).toBe(true);
     // README's first minute finds it the same way, through the simulator's files endpoint.
-    const files = await (await fetch(`${stack.cluster.sim.url}/_sim/pods/gpu-dev/${pod.name}/files?dir=/home/dev`)).text();
+    const files = await (
+      await fetch(`${stack.cluster.sim.url}/_sim/pods/gpu-dev/${pod.name}/files?dir=/home/dev`)
+    ).text();
     expect(files.match(/http:\/\/[^" ]*\/function\/extend\/a\/[A-Za-z0-9_.-]*/)?.[0]).toBe(link);
-    const deadline = async () => (await db.pool.query<{ expires_at: Date }>('select expires_at from reservations where reservation_id = $1', [first.id])).rows[0]!.expires_at.getTime();
+    const deadline = async () =>
+      (
+        await db.pool.query<{ expires_at: Date }>('select expires_at from reservations where reservation_id = $1', [
+          first.id,
+        ])
+      ).rows[0]!.expires_at.getTime();
     const before = await deadline();
 
     const page = await fetch(link);

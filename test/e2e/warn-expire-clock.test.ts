@@ -38,7 +38,14 @@ let sim: Sim;
 beforeAll(async () => {
   await new Promise<void>((resolve) => webhook.listen(0, '127.0.0.1', resolve));
   const webhookUrl = `http://127.0.0.1:${(webhook.address() as AddressInfo).port}/slack`;
-  const env = { DATABASE_URL: db.url, SECRETS_DIR: '/nonexistent', LOG_LEVEL: 'silent', WEBHOOK_URL: webhookUrl, WARNING_MINUTES: '30,15,5', GRACE_PERIOD_SECONDS: '120' };
+  const env = {
+    DATABASE_URL: db.url,
+    SECRETS_DIR: '/nonexistent',
+    LOG_LEVEL: 'silent',
+    WEBHOOK_URL: webhookUrl,
+    WARNING_MINUTES: '30,15,5',
+    GRACE_PERIOD_SECONDS: '120',
+  };
   stack = await startLocalStack({ env, port: 0, demo: false, schedules: false, clock });
   if (!stack.cluster.simulated) throw new Error('the e2e test needs the simulated cluster');
   sim = stack.cluster.sim;
@@ -50,7 +57,10 @@ afterAll(async () => {
 
 /** A tick as the cron-connector sends it: empty body and its two headers; answers the run summary. */
 async function tick(fn: string): Promise<{ outcome: string; summary: Record<string, number> }> {
-  const response = await fetch(`${stack.url}/function/${fn}`, { method: 'POST', headers: { 'x-connector': 'cron-connector', 'x-topic': 'cron-function' } });
+  const response = await fetch(`${stack.url}/function/${fn}`, {
+    method: 'POST',
+    headers: { 'x-connector': 'cron-connector', 'x-topic': 'cron-function' },
+  });
   expect(response.status).toBe(200);
   return (await response.json()) as { outcome: string; summary: Record<string, number> };
 }
@@ -60,7 +70,14 @@ const warningFiles = () => sim.kube.listFiles(pod, '/home/dev').filter((name) =>
 
 describe('warn and expire over the local stack with an injected clock', () => {
   it('warns at 30, 15 and 5 minutes, expires after the grace period, and hands the event to cleanup-pod', async () => {
-    await insertReservation(db.pool, { reservation_id: id, pod_name: pod.name, namespace: pod.namespace, expires_at: expiresAt, launched_at: new Date('2026-06-01T10:00:00Z'), status_changed_at: new Date('2026-06-01T10:00:00Z') });
+    await insertReservation(db.pool, {
+      reservation_id: id,
+      pod_name: pod.name,
+      namespace: pod.namespace,
+      expires_at: expiresAt,
+      launched_at: new Date('2026-06-01T10:00:00Z'),
+      status_changed_at: new Date('2026-06-01T10:00:00Z'),
+    });
     sim.kube.addPod({ ...pod, labels: { 'reservation-id': id } });
 
     const warnedAt: Record<string, string[]> = {};
@@ -89,7 +106,9 @@ describe('warn and expire over the local stack with an injected clock', () => {
       ['12:25', expect.stringContaining('expires in 15 minutes')],
       ['12:35', expect.stringContaining('expires in 5 minutes')],
     ]);
-    expect(webhookCalls.map((call) => [call.at.slice(11, 16), call.body.levelMinutes, call.body.reservationId])).toEqual([
+    expect(
+      webhookCalls.map((call) => [call.at.slice(11, 16), call.body.levelMinutes, call.body.reservationId]),
+    ).toEqual([
       ['12:10', 30, id],
       ['12:25', 15, id],
       ['12:35', 5, id],
@@ -97,11 +116,19 @@ describe('warn and expire over the local stack with an injected clock', () => {
 
     // Deadline 12:40, grace 120 s: 12:42 is still inside the grace period (strictly later only).
     expect(expiredAt).toBe('12:43');
-    const { rows } = await db.pool.query('select status, reservation_ended from reservations where reservation_id = $1', [id]);
+    const { rows } = await db.pool.query(
+      'select status, reservation_ended from reservations where reservation_id = $1',
+      [id],
+    );
     expect(rows).toEqual([{ status: 'expired', reservation_ended: new Date('2026-06-01T12:43:00Z') }]);
 
-    await eventually(async () => (await db.pool.query(`select 1 from event_inbox where consumer = 'cleanup-pod'`)).rowCount === 1);
-    const inbox = await db.pool.query(`select i.type from event_inbox i join event_outbox o on o.event_id::text = i.event_id where i.consumer = 'cleanup-pod' and o.subject = $1`, [id]);
+    await eventually(
+      async () => (await db.pool.query(`select 1 from event_inbox where consumer = 'cleanup-pod'`)).rowCount === 1,
+    );
+    const inbox = await db.pool.query(
+      `select i.type from event_inbox i join event_outbox o on o.event_id::text = i.event_id where i.consumer = 'cleanup-pod' and o.subject = $1`,
+      [id],
+    );
     expect(inbox.rows).toEqual([{ type: 'dev.devenv.lifecycle.reservation.expired' }]);
   });
 });

@@ -14,8 +14,12 @@ beforeAll(async () => {
   h = await startAwsHarness();
   ec2 = createEc2Api(h.ec2Client, { pageSize: 5 });
 });
-afterAll(async () => { await h.close(); });
-beforeEach(() => { h.sim.reset(); });
+afterAll(async () => {
+  await h.close();
+});
+beforeEach(() => {
+  h.sim.reset();
+});
 
 const someVolume = 'vol-0000000000000abcd';
 const idsIn = (calls: { params: Record<string, string> }[]) =>
@@ -24,20 +28,35 @@ const idsIn = (calls: { params: Record<string, string> }[]) =>
 describe('snapshots', () => {
   it('creates a tagged snapshot and follows it from pending to completed', async () => {
     const { volumeId } = h.sim.addVolume({ sizeGiB: 100 });
-    const tags = { Name: 'gpu-dev-shutdown-alice-1772366400', 'gpu-dev-user': 'alice', 'managed-by': 'devenv-lifecycle' };
+    const tags = {
+      Name: 'gpu-dev-shutdown-alice-1772366400',
+      'gpu-dev-user': 'alice',
+      'managed-by': 'devenv-lifecycle',
+    };
     const created = await ec2.createSnapshot({ volumeId, description: 'shutdown snapshot', tags });
-    expect(created).toEqual({ snapshotId: expect.stringMatching(/^snap-/), volumeId, state: 'pending',
-      startTime: h.clock.now(), tags, volumeSizeGiB: 100, description: 'shutdown snapshot' });
+    expect(created).toEqual({
+      snapshotId: expect.stringMatching(/^snap-/),
+      volumeId,
+      state: 'pending',
+      startTime: h.clock.now(),
+      tags,
+      volumeSizeGiB: 100,
+      description: 'shutdown snapshot',
+    });
 
     h.clock.advanceSeconds(59);
     expect((await ec2.describeSnapshotsByIds([created.snapshotId])).found[0]?.state).toBe('pending');
     h.clock.advanceSeconds(1);
     expect(await ec2.describeSnapshotsByIds([created.snapshotId])).toEqual({
-      found: [{ ...created, state: 'completed' }], missingIds: [] });
+      found: [{ ...created, state: 'completed' }],
+      missingIds: [],
+    });
   });
 
   it('creating a snapshot of a missing volume is NotFound', async () => {
-    await expect(ec2.createSnapshot({ volumeId: someVolume, description: '', tags: {} })).rejects.toBeInstanceOf(NotFound);
+    await expect(ec2.createSnapshot({ volumeId: someVolume, description: '', tags: {} })).rejects.toBeInstanceOf(
+      NotFound,
+    );
   });
 
   it('describes many ids in chunks of at most 200 without MaxResults', async () => {
@@ -51,7 +70,10 @@ describe('snapshots', () => {
   });
 
   it('reports ids EC2 says do not exist instead of failing the whole poll', async () => {
-    const ids = Array.from({ length: 7 }, () => h.sim.addSnapshot({ volumeId: someVolume, sizeGiB: 8, state: 'pending' }).snapshotId);
+    const ids = Array.from(
+      { length: 7 },
+      () => h.sim.addSnapshot({ volumeId: someVolume, sizeGiB: 8, state: 'pending' }).snapshotId,
+    );
     await ec2.deleteSnapshot(ids[2]!);
     await ec2.deleteSnapshot(ids[5]!);
     const result = await ec2.describeSnapshotsByIds(ids);
@@ -60,8 +82,12 @@ describe('snapshots', () => {
   });
 
   it('lists snapshots by tags across pages and treats tag values literally', async () => {
-    const ours = Array.from({ length: 12 }, (_x, i) =>
-      h.sim.addSnapshot({ volumeId: someVolume, sizeGiB: 8, tags: { 'gpu-dev-user': 'alice', disk_name: `d${i}` } }).snapshotId);
+    const ours = Array.from(
+      { length: 12 },
+      (_x, i) =>
+        h.sim.addSnapshot({ volumeId: someVolume, sizeGiB: 8, tags: { 'gpu-dev-user': 'alice', disk_name: `d${i}` } })
+          .snapshotId,
+    );
     h.sim.addSnapshot({ volumeId: someVolume, sizeGiB: 8, tags: { 'gpu-dev-user': 'alicia' } });
     h.sim.addSnapshot({ volumeId: someVolume, sizeGiB: 8, tags: { 'gpu-dev-user': 'al*' } });
 
@@ -92,23 +118,42 @@ describe('snapshots', () => {
   it('tags snapshots of a soft-deleted disk', async () => {
     const a = h.sim.addSnapshot({ volumeId: someVolume, sizeGiB: 8, tags: { disk_name: 'home' } });
     const b = h.sim.addSnapshot({ volumeId: someVolume, sizeGiB: 8, tags: { disk_name: 'home' } });
-    await ec2.createTags([a.snapshotId, b.snapshotId], { 'delete-date': '2026-04-01', 'marked-deleted-at': '2026-03-01T12:00:00Z' });
+    await ec2.createTags([a.snapshotId, b.snapshotId], {
+      'delete-date': '2026-04-01',
+      'marked-deleted-at': '2026-03-01T12:00:00Z',
+    });
     const tagged = await ec2.describeSnapshots({ tagKeys: ['delete-date'] });
-    expect(tagged.map((s) => s.tags)).toEqual([a, b].map(() =>
-      ({ disk_name: 'home', 'delete-date': '2026-04-01', 'marked-deleted-at': '2026-03-01T12:00:00Z' })));
+    expect(tagged.map((s) => s.tags)).toEqual(
+      [a, b].map(() => ({
+        disk_name: 'home',
+        'delete-date': '2026-04-01',
+        'marked-deleted-at': '2026-03-01T12:00:00Z',
+      })),
+    );
   });
 });
 
 describe('volumes', () => {
   it('describes volumes by filter across pages, with attachments', async () => {
     const volumes = Array.from({ length: 7 }, (_x, i) =>
-      h.sim.addVolume({ sizeGiB: 10 + i, tags: { 'gpu-dev-user': 'alice' }, attachedTo: i === 0 ? 'i-0aaaaaaaaaaaaaaaa' : undefined }));
+      h.sim.addVolume({
+        sizeGiB: 10 + i,
+        tags: { 'gpu-dev-user': 'alice' },
+        attachedTo: i === 0 ? 'i-0aaaaaaaaaaaaaaaa' : undefined,
+      }),
+    );
     h.sim.addVolume({ sizeGiB: 5, tags: { 'gpu-dev-user': 'bob' } });
 
     const alice = await ec2.describeVolumes({ tags: { 'gpu-dev-user': 'alice' } });
     expect(alice).toHaveLength(7);
-    expect(alice[0]).toEqual({ volumeId: volumes[0]!.volumeId, state: 'in-use', attachedTo: ['i-0aaaaaaaaaaaaaaaa'],
-      attachmentStates: ['attached'], tags: { 'gpu-dev-user': 'alice' }, sizeGiB: 10 });
+    expect(alice[0]).toEqual({
+      volumeId: volumes[0]!.volumeId,
+      state: 'in-use',
+      attachedTo: ['i-0aaaaaaaaaaaaaaaa'],
+      attachmentStates: ['attached'],
+      tags: { 'gpu-dev-user': 'alice' },
+      sizeGiB: 10,
+    });
     const detached = await ec2.describeVolumes({ tags: { 'gpu-dev-user': 'alice' }, states: ['available'] });
     expect(detached.map((v) => v.volumeId)).toEqual(volumes.slice(1).map((v) => v.volumeId));
   });

@@ -22,8 +22,12 @@ beforeAll(async () => {
   h = await startAwsHarness({ requestTimeoutMs });
   ec2 = createEc2Api(h.ec2Client);
 });
-afterAll(async () => { await h.close(); });
-beforeEach(() => { h.sim.reset(); });
+afterAll(async () => {
+  await h.close();
+});
+beforeEach(() => {
+  h.sim.reset();
+});
 
 const missingSnapshot = 'snap-0000000000000dead';
 
@@ -31,7 +35,11 @@ function failDescribeWith(fault: AwsFault): void {
   h.sim.addFault({ service: 'ec2', action: 'DescribeSnapshots', fault });
 }
 
-const caught = (promise: Promise<unknown>) => promise.then(() => undefined, (err: unknown) => err);
+const caught = (promise: Promise<unknown>) =>
+  promise.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
 
 describe('EC2 errors become typed errors', () => {
   it.each<[string, AwsFault]>([
@@ -73,7 +81,11 @@ describe('EC2 errors become typed errors', () => {
   it.each<[string, () => Promise<unknown>, abstract new (...args: never[]) => Error]>([
     ['a malformed snapshot id', () => ec2.deleteSnapshot('snapshot-1'), Invalid],
     ['a malformed volume id', () => ec2.deleteVolume('volume-1'), Invalid],
-    ['an attached volume', () => ec2.deleteVolume(h.sim.addVolume({ sizeGiB: 1, attachedTo: 'i-0aaaaaaaaaaaaaaaa' }).volumeId), Conflict],
+    [
+      'an attached volume',
+      () => ec2.deleteVolume(h.sim.addVolume({ sizeGiB: 1, attachedTo: 'i-0aaaaaaaaaaaaaaaa' }).volumeId),
+      Conflict,
+    ],
   ])('%s is not NotFound', async (_name, call, expected) => {
     const err = await caught(call());
     expect(err).toBeInstanceOf(expected);
@@ -105,7 +117,7 @@ describe('with retries', () => {
     expect(h.sim.calls().map((c) => c.fault)).toEqual(['throttle', 'throttle', undefined]);
   });
 
-  it('CreateSnapshot\'s per-volume rate limit is a retryable throttle (nothing was made), over the wire', async () => {
+  it("CreateSnapshot's per-volume rate limit is a retryable throttle (nothing was made), over the wire", async () => {
     const { volumeId } = h.sim.addVolume({ sizeGiB: 8 });
     await ec2.createSnapshot({ volumeId, description: '', tags: {} });
     const err = await caught(ec2.createSnapshot({ volumeId, description: '', tags: {} }));
@@ -116,14 +128,18 @@ describe('with retries', () => {
   });
 
   it('does not retry NotFound', async () => {
-    await expect(withRetries((signal) => ec2.deleteSnapshot(missingSnapshot, signal), policy)).rejects.toBeInstanceOf(NotFound);
+    await expect(withRetries((signal) => ec2.deleteSnapshot(missingSnapshot, signal), policy)).rejects.toBeInstanceOf(
+      NotFound,
+    );
     expect(h.sim.calls()).toHaveLength(1);
   });
 
   it('a lost response looks Transient although the snapshot was created: callers must reconcile, not blindly retry', async () => {
     const { volumeId } = h.sim.addVolume({ sizeGiB: 8 });
     h.sim.addFault({ service: 'ec2', action: 'CreateSnapshot', fault: { kind: 'lose-response' } });
-    await expect(ec2.createSnapshot({ volumeId, description: '', tags: { reservation: 'r-1' } })).rejects.toBeInstanceOf(Transient);
+    await expect(
+      ec2.createSnapshot({ volumeId, description: '', tags: { reservation: 'r-1' } }),
+    ).rejects.toBeInstanceOf(Transient);
     expect(await ec2.describeSnapshots({ tags: { reservation: 'r-1' } })).toHaveLength(1);
   });
 });

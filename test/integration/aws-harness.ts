@@ -26,11 +26,14 @@ function serve(sim: AwsSim): http.Server {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
-      sim.handle(req, res, Buffer.concat(chunks)).then((handled) => {
-        if (!handled) res.writeHead(404).end();
-      }, (err: unknown) => {
-        res.writeHead(500).end(String(err));
-      });
+      sim.handle(req, res, Buffer.concat(chunks)).then(
+        (handled) => {
+          if (!handled) res.writeHead(404).end();
+        },
+        (err: unknown) => {
+          res.writeHead(500).end(String(err));
+        },
+      );
     });
   });
 }
@@ -50,7 +53,11 @@ export async function startAwsHarness(settings: { requestTimeoutMs?: number } = 
   const ec2Client = createEc2Client(options);
   const lambdaClient = createLambdaClient(options);
   return {
-    sim, clock, options, ec2Client, lambdaClient,
+    sim,
+    clock,
+    options,
+    ec2Client,
+    lambdaClient,
     close: async () => {
       ec2Client.destroy();
       lambdaClient.destroy();

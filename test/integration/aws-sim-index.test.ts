@@ -18,13 +18,25 @@ const HISTORY = 20_000;
 beforeAll(async () => {
   h = await startAwsHarness();
   ec2 = createEc2Api(h.ec2Client, { pageSize: 5 });
-  for (let v = 0; v < 2_000; v++) volumes.push(h.sim.addVolume({ sizeGiB: 10, tags: { 'gpu-dev-user': `u${v}@example.com`, disk_name: 'home' } }).volumeId);
+  for (let v = 0; v < 2_000; v++)
+    volumes.push(
+      h.sim.addVolume({ sizeGiB: 10, tags: { 'gpu-dev-user': `u${v}@example.com`, disk_name: 'home' } }).volumeId,
+    );
   for (let i = 0; i < HISTORY; i++) {
     const v = i % volumes.length;
-    h.sim.addSnapshot({ volumeId: volumes[v]!, tags: { 'gpu-dev-user': `u${v}@example.com`, disk_name: 'home', ...(i % 1000 === 0 && { 'request-token': `t${i}` }) } });
+    h.sim.addSnapshot({
+      volumeId: volumes[v]!,
+      tags: {
+        'gpu-dev-user': `u${v}@example.com`,
+        disk_name: 'home',
+        ...(i % 1000 === 0 && { 'request-token': `t${i}` }),
+      },
+    });
   }
 }, 60_000);
-afterAll(async () => { await h.close(); });
+afterAll(async () => {
+  await h.close();
+});
 
 const examinedBy = async <T>(call: () => Promise<T>): Promise<[T, number]> => {
   const before = h.sim.examined();
@@ -34,7 +46,9 @@ const examinedBy = async <T>(call: () => Promise<T>): Promise<[T, number]> => {
 
 describe('simulated EC2 indexes', () => {
   it('answers a tag filter with several values by examining only the matching snapshots, on every page', async () => {
-    const [found, examined] = await examinedBy(() => ec2.describeSnapshots({ tags: { 'gpu-dev-user': ['u1@example.com', 'u2@example.com'], disk_name: 'home' } }));
+    const [found, examined] = await examinedBy(() =>
+      ec2.describeSnapshots({ tags: { 'gpu-dev-user': ['u1@example.com', 'u2@example.com'], disk_name: 'home' } }),
+    );
     expect(found).toHaveLength(20);
     expect(found.every((s) => s.volumeId === volumes[1] || s.volumeId === volumes[2])).toBe(true);
     // pageSize 5: four pages (plus the empty check the SDK does not make), each examining the 20 candidates at most
@@ -43,7 +57,9 @@ describe('simulated EC2 indexes', () => {
   });
 
   it('answers a volume-id filter with a tag-key filter from the volume index', async () => {
-    const [found, examined] = await examinedBy(() => ec2.describeSnapshots({ volumeIds: [volumes[7]!], tagKeys: ['gpu-dev-user'] }));
+    const [found, examined] = await examinedBy(() =>
+      ec2.describeSnapshots({ volumeIds: [volumes[7]!], tagKeys: ['gpu-dev-user'] }),
+    );
     expect(found).toHaveLength(10);
     expect(examined).toBeLessThanOrEqual(10 * 3);
   });
@@ -52,7 +68,9 @@ describe('simulated EC2 indexes', () => {
     const [target] = await ec2.describeSnapshots({ tags: { 'request-token': 't0' } });
     await ec2.createTags([target!.snapshotId], { 'request-token': 'moved' });
     expect(await ec2.describeSnapshots({ tags: { 'request-token': 't0' } })).toEqual([]);
-    expect((await ec2.describeSnapshots({ tags: { 'request-token': 'moved' } })).map((s) => s.snapshotId)).toEqual([target!.snapshotId]);
+    expect((await ec2.describeSnapshots({ tags: { 'request-token': 'moved' } })).map((s) => s.snapshotId)).toEqual([
+      target!.snapshotId,
+    ]);
     await ec2.deleteSnapshot(target!.snapshotId);
     const [found, examined] = await examinedBy(() => ec2.describeSnapshots({ tags: { 'request-token': 'moved' } }));
     expect(found).toEqual([]);

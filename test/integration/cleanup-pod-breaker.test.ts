@@ -36,8 +36,11 @@ describe('cleanup-pod and the blast-radius breaker', () => {
     const result = await h.schedule(cleanupPod);
     expect(result.outcome).toBe('halted');
     expect(deletes().length).toBe(before);
-    for (const r of seeded) expect(h.sim.kube.pod({ namespace: 'gpu-dev', name: r.podName })?.metadata.deletionTimestamp).toBeFalsy();
-    const halted = await h.deps.pool.query(`select count(*)::int as n from decision_log where function = 'cleanup-pod' and outcome = 'halted' and action = 'tear-down'`);
+    for (const r of seeded)
+      expect(h.sim.kube.pod({ namespace: 'gpu-dev', name: r.podName })?.metadata.deletionTimestamp).toBeFalsy();
+    const halted = await h.deps.pool.query(
+      `select count(*)::int as n from decision_log where function = 'cleanup-pod' and outcome = 'halted' and action = 'tear-down'`,
+    );
     expect(halted.rows[0].n).toBe(3);
   });
 });

@@ -10,8 +10,12 @@ import { seedEndedReservation } from './cleanup-pod-seed.js';
 
 const h = useFunctionHarness({ RUN_BUDGET_SECONDS: '10', MAX_ITEMS: '100' });
 
-const steps = async () => (await h.deps.pool.query<{ step: string; n: number; leased: number }>(
-  `select step, count(*)::int as n, count(lease_owner)::int as leased from cleanup_progress group by step order by step`)).rows;
+const steps = async () =>
+  (
+    await h.deps.pool.query<{ step: string; n: number; leased: number }>(
+      `select step, count(*)::int as n, count(lease_owner)::int as leased from cleanup_progress group by step order by step`,
+    )
+  ).rows;
 
 describe('cleanup-pod run budget', () => {
   it('starts no group of teardowns after 80% of the budget; the rest waits, unleased, for the next run', async () => {
@@ -28,7 +32,10 @@ describe('cleanup-pod run budget', () => {
       h.clock.now = tick;
     }
     expect(h.clock.now().getTime()).toBe(base);
-    expect(await steps()).toEqual([{ step: 'await_gone', n: 50, leased: 0 }, { step: 'delete_resources', n: 10, leased: 0 }]);
+    expect(await steps()).toEqual([
+      { step: 'await_gone', n: 50, leased: 0 },
+      { step: 'delete_resources', n: 10, leased: 0 },
+    ]);
     h.clock.advanceSeconds(31);
     h.sim.kube.tick();
     await h.schedule(cleanupPod);

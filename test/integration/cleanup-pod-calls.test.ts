@@ -22,9 +22,15 @@ beforeAll(() => {
     return (clientQuery as (...a: unknown[]) => unknown).apply(this, args);
   } as typeof pg.Client.prototype.query;
 });
-afterAll(() => { pg.Client.prototype.query = clientQuery; });
+afterAll(() => {
+  pg.Client.prototype.query = clientQuery;
+});
 
-const kubeCalls = (from: number) => h.sim.requests.all().slice(from).filter((q) => q.path.startsWith('/api/') || q.path.startsWith('/apis/'));
+const kubeCalls = (from: number) =>
+  h.sim.requests
+    .all()
+    .slice(from)
+    .filter((q) => q.path.startsWith('/api/') || q.path.startsWith('/apis/'));
 
 /** The delete run, the pod's grace period, the run that finishes: what the two runs cost. */
 async function tearDown(seeded: EndedReservation[]) {
@@ -36,22 +42,41 @@ async function tearDown(seeded: EndedReservation[]) {
   h.sim.kube.tick();
   await h.schedule(cleanupPod);
   for (const r of seeded) expect(await teardownOf(h, r.id)).toMatchObject({ step: 'done' });
-  return { calls: kubeCalls(before), statements: statements - statementsBefore, ec2: h.sim.aws.calls().filter((c) => c.service === 'ec2').map((c) => c.action) };
+  return {
+    calls: kubeCalls(before),
+    statements: statements - statementsBefore,
+    ec2: h.sim.aws
+      .calls()
+      .filter((c) => c.service === 'ec2')
+      .map((c) => c.action),
+  };
 }
 
 describe('cleanup-pod call budget', () => {
   it('tears down one reservation (labelled pod, origin-style ssh service, labelled service) in 12 Kubernetes calls, each object deleted once', async () => {
     const r = await seedEndedReservation(h, { volume: false });
     const { calls } = await tearDown([r]);
-    const named = (q: { method: string; path: string }) => `${q.method} ${q.path.replace(/^.*\/namespaces\/gpu-dev\/?/, '') || 'namespace'}`;
-    expect(calls.map(named).sort()).toEqual([
-      // delete_resources: the three labelled listings, the unlabelled -ssh read by name, one delete per object
-      'GET pods', `DELETE pods/${r.podName}`, 'GET services', `GET services/${r.podName}-ssh`, `DELETE services/${r.podName}-web`, `DELETE services/${r.podName}-ssh`, 'GET ingresses',
-      // await_gone: not read in the run that deleted it; a 404 in the next, believed once the namespace is seen to exist
-      `GET pods/${r.podName}`, 'GET namespace',
-      // verify: the three labelled listings
-      'GET pods', 'GET services', 'GET ingresses',
-    ].sort());
+    const named = (q: { method: string; path: string }) =>
+      `${q.method} ${q.path.replace(/^.*\/namespaces\/gpu-dev\/?/, '') || 'namespace'}`;
+    expect(calls.map(named).sort()).toEqual(
+      [
+        // delete_resources: the three labelled listings, the unlabelled -ssh read by name, one delete per object
+        'GET pods',
+        `DELETE pods/${r.podName}`,
+        'GET services',
+        `GET services/${r.podName}-ssh`,
+        `DELETE services/${r.podName}-web`,
+        `DELETE services/${r.podName}-ssh`,
+        'GET ingresses',
+        // await_gone: not read in the run that deleted it; a 404 in the next, believed once the namespace is seen to exist
+        `GET pods/${r.podName}`,
+        'GET namespace',
+        // verify: the three labelled listings
+        'GET pods',
+        'GET services',
+        'GET ingresses',
+      ].sort(),
+    );
   });
 
   it('tears down a sweep of 20 in ≤ 6 Kubernetes calls and ≤ 4 SQL statements per reservation, with one DescribeVolumes', async () => {

@@ -15,11 +15,30 @@ const h = useFunctionHarness();
 const NS = 'gpu-dev';
 
 const expiredEvent = (reservationId: string, podName: string | null) => ({
-  id: randomUUID(), type: EventTypes.reservationExpired, source: '/devenv-lifecycle/expire', subject: reservationId,
-  data: { reservationId, previousStatus: 'active' as const, reason: 'deadline', podName, namespace: NS, expiresAt: null, endedAt: h.clock.now().toISOString() },
+  id: randomUUID(),
+  type: EventTypes.reservationExpired,
+  source: '/devenv-lifecycle/expire',
+  subject: reservationId,
+  data: {
+    reservationId,
+    previousStatus: 'active' as const,
+    reason: 'deadline',
+    podName,
+    namespace: NS,
+    expiresAt: null,
+    endedAt: h.clock.now().toISOString(),
+  },
 });
-const inboxOf = async (eventId: string) => Number((await h.deps.pool.query(`select count(*) from event_inbox where consumer = 'cleanup-pod' and event_id = $1`, [eventId])).rows[0].count);
-const podDeletes = (podName: string) => h.sim.requests.all().filter((q) => q.method === 'DELETE' && q.path === `/api/v1/namespaces/${NS}/pods/${podName}`);
+const inboxOf = async (eventId: string) =>
+  Number(
+    (
+      await h.deps.pool.query(`select count(*) from event_inbox where consumer = 'cleanup-pod' and event_id = $1`, [
+        eventId,
+      ])
+    ).rows[0].count,
+  );
+const podDeletes = (podName: string) =>
+  h.sim.requests.all().filter((q) => q.method === 'DELETE' && q.path === `/api/v1/namespaces/${NS}/pods/${podName}`);
 
 /**
  * Fails every insert into cleanup_progress: the run dies inside the commit that starts the
@@ -27,13 +46,16 @@ const podDeletes = (podName: string) => h.sim.requests.all().filter((q) => q.met
  * left is what the commits left, not what a failed run's clean-up undid.
  */
 async function killingTheStart<T>(work: () => Promise<T>): Promise<T> {
-  await h.deps.pool.query(`create function fail_write() returns trigger language plpgsql as $$ begin raise exception 'killed'; end $$;
+  await h.deps.pool
+    .query(`create function fail_write() returns trigger language plpgsql as $$ begin raise exception 'killed'; end $$;
     create trigger fail_teardown_start before insert on cleanup_progress for each row execute function fail_write();
     create trigger keep_inbox before delete on event_inbox for each row execute function fail_write()`);
   try {
     return await work();
   } finally {
-    await h.deps.pool.query('drop trigger fail_teardown_start on cleanup_progress; drop trigger keep_inbox on event_inbox; drop function fail_write()');
+    await h.deps.pool.query(
+      'drop trigger fail_teardown_start on cleanup_progress; drop trigger keep_inbox on event_inbox; drop function fail_write()',
+    );
   }
 }
 
@@ -57,7 +79,10 @@ describe('cleanup-pod consumes an ended-reservation event with its first effect'
     // Due again, so the duplicate would have work to do if it were not recognised.
     h.clock.advanceSeconds(31);
     const duplicate = await h.event(cleanupPod, event);
-    expect(duplicate).toMatchObject({ outcome: 'accepted', summary: { duplicate_events: 1, claimed: 0, pods_gone: 0 } });
+    expect(duplicate).toMatchObject({
+      outcome: 'accepted',
+      summary: { duplicate_events: 1, claimed: 0, pods_gone: 0 },
+    });
     expect(podDeletes(r.podName)).toHaveLength(1);
     expect(await teardownOf(h, r.id)).toMatchObject({ step: 'await_gone' });
     expect(await inboxOf(event.id)).toBe(1);
@@ -65,7 +90,10 @@ describe('cleanup-pod consumes an ended-reservation event with its first effect'
 
   it('consumes an event about a reservation with nothing to tear down once, and starts nothing for it', async () => {
     const event = expiredEvent(`dddd${randomUUID().slice(4)}`, null);
-    expect(await h.event(cleanupPod, event)).toMatchObject({ outcome: 'accepted', summary: { started: 0, claimed: 0 } });
+    expect(await h.event(cleanupPod, event)).toMatchObject({
+      outcome: 'accepted',
+      summary: { started: 0, claimed: 0 },
+    });
     expect(await h.event(cleanupPod, event)).toMatchObject({ outcome: 'accepted', summary: { duplicate_events: 1 } });
     expect(await inboxOf(event.id)).toBe(1);
     expect(await teardownOf(h, event.subject)).toBeUndefined();

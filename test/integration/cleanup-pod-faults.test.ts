@@ -14,7 +14,14 @@ import { diskOf, seedEndedReservation, teardownOf, transitionsOf } from './clean
 
 const UPDATER = 'gpu-dev-availability-updater';
 const h = useFunctionHarness({ AVAILABILITY_UPDATER_FUNCTION_NAME: UPDATER });
-const FULL_ORDER = ['delete_resources->await_gone', 'await_gone->await_detach', 'await_detach->request_snapshot', 'request_snapshot->release_disk', 'release_disk->verify', 'verify->done'];
+const FULL_ORDER = [
+  'delete_resources->await_gone',
+  'await_gone->await_detach',
+  'await_detach->request_snapshot',
+  'request_snapshot->release_disk',
+  'release_disk->verify',
+  'verify->done',
+];
 
 beforeEach(() => {
   h.sim.faults.clear();
@@ -23,13 +30,25 @@ beforeEach(() => {
 });
 
 const expiredEvent = (reservationId: string, podName: string) => ({
-  type: EventTypes.reservationExpired, source: '/devenv-lifecycle/expire', subject: reservationId,
-  data: { reservationId, previousStatus: 'active' as const, reason: 'deadline', podName, namespace: 'gpu-dev', expiresAt: null, endedAt: h.clock.now().toISOString() },
+  type: EventTypes.reservationExpired,
+  source: '/devenv-lifecycle/expire',
+  subject: reservationId,
+  data: {
+    reservationId,
+    previousStatus: 'active' as const,
+    reason: 'deadline',
+    podName,
+    namespace: 'gpu-dev',
+    expiresAt: null,
+    endedAt: h.clock.now().toISOString(),
+  },
 });
 
 /** cleanup-pod's verification outcomes so far, as its metric counts them. */
 async function verifyOutcomes(): Promise<Record<'retry' | 'leftovers' | 'done', number>> {
-  const values = (await h.deps.metrics.actions.get()).values.filter((v) => v.labels.function === 'cleanup-pod' && v.labels.kind === 'verify');
+  const values = (await h.deps.metrics.actions.get()).values.filter(
+    (v) => v.labels.function === 'cleanup-pod' && v.labels.kind === 'verify',
+  );
   const count = (outcome: string) => values.find((v) => v.labels.outcome === outcome)?.value ?? 0;
   return { retry: count('retry'), leftovers: count('leftovers'), done: count('done') };
 }
@@ -47,7 +66,11 @@ describe('cleanup-pod resumes after faults', () => {
     h.sim.faults.add({ method: 'DELETE', path: `/api/v1/namespaces/gpu-dev/services/${r.podName}-ssh`, status: 503 });
     const first = await h.schedule(cleanupPod);
     expect(first.summary).toMatchObject({ retrying: 1, resources_deleted: 0 });
-    expect(await teardownOf(h, r.id)).toMatchObject({ step: 'delete_resources', attempts: 1, last_error: expect.stringContaining(`${r.podName}-ssh`) });
+    expect(await teardownOf(h, r.id)).toMatchObject({
+      step: 'delete_resources',
+      attempts: 1,
+      last_error: expect.stringContaining(`${r.podName}-ssh`),
+    });
     expect(h.sim.kube.list('services', 'gpu-dev').map((s) => s.metadata.name)).toContain(`${r.podName}-ssh`);
     expect((await diskOf(h, r.diskId)).in_use).toBe(true);
 
@@ -68,7 +91,10 @@ describe('cleanup-pod resumes after faults', () => {
     h.sim.aws.addFault({ service: 'ec2', action: 'DescribeVolumes', times: 10, fault: { kind: 'throttle' } });
     const throttled = await h.schedule(cleanupPod);
     expect(throttled.summary).toMatchObject({ pods_gone: 1, retrying: 1, disks_released: 0 });
-    expect(await teardownOf(h, r.id)).toMatchObject({ step: 'await_detach', last_error: expect.stringContaining('could not read the volume') });
+    expect(await teardownOf(h, r.id)).toMatchObject({
+      step: 'await_detach',
+      last_error: expect.stringContaining('could not read the volume'),
+    });
     expect(await transitionsOf(h, r.id)).not.toContain('await_detach->request_snapshot');
     expect((await diskOf(h, r.diskId)).in_use).toBe(true);
 
@@ -105,22 +131,38 @@ describe('cleanup-pod resumes after faults', () => {
     expect(await teardownOf(h, r.id)).toMatchObject({ step: 'verify', last_error: 'could not verify the teardown' });
 
     h.sim.faults.clear();
-    h.sim.kube.addIngress({ name: `${r.podName}-web`, namespace: 'gpu-dev', labels: { 'reservation-id': r.id }, host: 'dev.example.com' });
+    h.sim.kube.addIngress({
+      name: `${r.podName}-web`,
+      namespace: 'gpu-dev',
+      labels: { 'reservation-id': r.id },
+      host: 'dev.example.com',
+    });
     h.clock.advanceSeconds(31);
     await h.schedule(cleanupPod); // verify finds the ingress, starts again, deletes it, verifies
     expect(await teardownOf(h, r.id)).toMatchObject({ step: 'done' });
     expect(h.sim.kube.list('ingresses', 'gpu-dev')).toEqual([]);
     expect(await transitionsOf(h, r.id)).toContain('verify->delete_resources');
     const after = await verifyOutcomes();
-    expect({ retry: after.retry - before.retry, leftovers: after.leftovers - before.leftovers, done: after.done - before.done }).toEqual({ retry: 1, leftovers: 1, done: 1 });
+    expect({
+      retry: after.retry - before.retry,
+      leftovers: after.leftovers - before.leftovers,
+      done: after.done - before.done,
+    }).toEqual({ retry: 1, leftovers: 1, done: 1 });
   });
 });
 
 describe('cleanup-pod finds what to tear down', () => {
   it('catches a lost reservation.expired event with the sweep, and leaves active reservations alone', async () => {
     const lost = await seedEndedReservation(h, { status: 'cancelled' });
-    const active = await insertReservation(h.deps.pool, { reservation_id: 'active00-0000-4000-8000-000000000000', status: 'active' });
-    h.sim.kube.addPod({ name: active.pod_name!, namespace: 'gpu-dev', labels: { 'reservation-id': active.reservation_id } });
+    const active = await insertReservation(h.deps.pool, {
+      reservation_id: 'active00-0000-4000-8000-000000000000',
+      status: 'active',
+    });
+    h.sim.kube.addPod({
+      name: active.pod_name!,
+      namespace: 'gpu-dev',
+      labels: { 'reservation-id': active.reservation_id },
+    });
     const sweep = await h.schedule(cleanupPod);
     expect(sweep.summary).toMatchObject({ started: 1, resources_deleted: 1 });
     expect(h.sim.kube.pod({ namespace: 'gpu-dev', name: lost.podName })?.metadata.deletionTimestamp).toBeTruthy();
@@ -133,7 +175,11 @@ describe('cleanup-pod finds what to tear down', () => {
     const neighbourId = `${r.id.slice(0, 8)}-ffff-4000-8000-ffffffffffff`;
     await insertReservation(h.deps.pool, { reservation_id: neighbourId, status: 'active', pod_name: `${r.podName}-b` });
     h.sim.kube.addPod({ name: `${r.podName}-b`, namespace: 'gpu-dev', labels: { 'reservation-id': neighbourId } });
-    h.sim.kube.addService({ name: `${r.podName}-b-ssh`, namespace: 'gpu-dev', labels: { 'reservation-id': neighbourId } });
+    h.sim.kube.addService({
+      name: `${r.podName}-b-ssh`,
+      namespace: 'gpu-dev',
+      labels: { 'reservation-id': neighbourId },
+    });
     await h.event(cleanupPod, expiredEvent(r.id, r.podName));
     h.clock.advanceSeconds(31);
     h.sim.kube.tick();
@@ -153,7 +199,12 @@ describe('cleanup-pod finds what to tear down', () => {
       if (!h.sim.kube.pod({ namespace: 'gpu-dev', name: r.podName })) break;
     }
     expect(h.sim.kube.pod({ namespace: 'gpu-dev', name: r.podName })).toBeUndefined();
-    const forced = h.sim.requests.all().filter((q) => q.method === 'DELETE' && q.path.endsWith(`/pods/${r.podName}`) && q.query.get('gracePeriodSeconds') === '0');
+    const forced = h.sim.requests
+      .all()
+      .filter(
+        (q) =>
+          q.method === 'DELETE' && q.path.endsWith(`/pods/${r.podName}`) && q.query.get('gracePeriodSeconds') === '0',
+      );
     expect(forced.length).toBeGreaterThan(0);
     h.clock.advanceSeconds(31);
     await h.schedule(cleanupPod);
@@ -163,11 +214,17 @@ describe('cleanup-pod finds what to tear down', () => {
   it('does not force a pod terminating for less than five minutes, however many retries it took', async () => {
     const r = await seedEndedReservation(h, { volume: false });
     await h.schedule(cleanupPod);
-    for (let run = 0; run < 9; run++) { // 279 s in await_gone, nine retries
+    for (let run = 0; run < 9; run++) {
+      // 279 s in await_gone, nine retries
       h.clock.advanceSeconds(31);
       await h.schedule(cleanupPod);
     }
-    const forced = h.sim.requests.all().filter((q) => q.method === 'DELETE' && q.path.endsWith(`/pods/${r.podName}`) && q.query.get('gracePeriodSeconds') === '0');
+    const forced = h.sim.requests
+      .all()
+      .filter(
+        (q) =>
+          q.method === 'DELETE' && q.path.endsWith(`/pods/${r.podName}`) && q.query.get('gracePeriodSeconds') === '0',
+      );
     expect(forced).toEqual([]);
     expect(h.sim.kube.pod({ namespace: 'gpu-dev', name: r.podName })?.metadata.deletionTimestamp).toBeTruthy();
     expect(await teardownOf(h, r.id)).toMatchObject({ step: 'await_gone' });
@@ -189,7 +246,13 @@ describe('cleanup-pod finds what to tear down', () => {
     await Promise.all([h.manual(cleanupPod), ...events]);
     for (const r of seeded) {
       expect(await teardownOf(h, r.id)).toMatchObject({ step: 'done' });
-      expect(await transitionsOf(h, r.id)).toEqual(['delete_resources->await_gone', 'await_gone->await_detach', 'await_detach->release_disk', 'release_disk->verify', 'verify->done']);
+      expect(await transitionsOf(h, r.id)).toEqual([
+        'delete_resources->await_gone',
+        'await_gone->await_detach',
+        'await_detach->release_disk',
+        'release_disk->verify',
+        'verify->done',
+      ]);
     }
   });
 });

@@ -14,7 +14,14 @@ import { diskOf, seedEndedReservation, teardownOf, transitionsOf } from './clean
 
 const h = useFunctionHarness();
 const NS = 'gpu-dev';
-const FULL_ORDER = ['delete_resources->await_gone', 'await_gone->await_detach', 'await_detach->request_snapshot', 'request_snapshot->release_disk', 'release_disk->verify', 'verify->done'];
+const FULL_ORDER = [
+  'delete_resources->await_gone',
+  'await_gone->await_detach',
+  'await_detach->request_snapshot',
+  'request_snapshot->release_disk',
+  'release_disk->verify',
+  'verify->done',
+];
 
 const waits: Date[] = [];
 let kubeletFinishes = true;
@@ -41,17 +48,30 @@ beforeAll(() => {
     return (clientQuery as (...a: unknown[]) => unknown).apply(this, args);
   } as typeof pg.Client.prototype.query;
 });
-afterAll(() => { pg.Client.prototype.query = clientQuery; });
+afterAll(() => {
+  pg.Client.prototype.query = clientQuery;
+});
 
-const podReads = (podName: string) => h.sim.requests.all().filter((q) => q.method === 'GET' && q.path === `/api/v1/namespaces/${NS}/pods/${podName}`);
-const kubeCalls = (from: number) => h.sim.requests.all().slice(from).filter((q) => q.path.startsWith('/api/') || q.path.startsWith('/apis/'));
+const podReads = (podName: string) =>
+  h.sim.requests.all().filter((q) => q.method === 'GET' && q.path === `/api/v1/namespaces/${NS}/pods/${podName}`);
+const kubeCalls = (from: number) =>
+  h.sim.requests
+    .all()
+    .slice(from)
+    .filter((q) => q.path.startsWith('/api/') || q.path.startsWith('/apis/'));
 
 describe('cleanup-pod reads back the pod it deleted in the same run', () => {
   it('finishes a teardown in the run that deleted its pod, reading the pod once its grace period has passed', async () => {
     const r = await seedEndedReservation(h);
     const deletedAt = h.clock.now().getTime();
     const result = await h.schedule(cleanupPod);
-    expect(result.summary).toMatchObject({ resources_deleted: 1, pods_gone: 1, cleaned: 1, disks_released: 1, retrying: 0 });
+    expect(result.summary).toMatchObject({
+      resources_deleted: 1,
+      pods_gone: 1,
+      cleaned: 1,
+      disks_released: 1,
+      retrying: 0,
+    });
     expect(await teardownOf(h, r.id)).toMatchObject({ step: 'done' });
     expect(await transitionsOf(h, r.id)).toEqual(FULL_ORDER);
     expect(await diskOf(h, r.diskId)).toEqual({ in_use: false, reservation_id: null });

@@ -19,34 +19,72 @@ export interface EndedReservation {
   diskId: string;
 }
 
-export async function seedEndedReservation(h: FunctionHarness, options: { volume?: boolean; status?: string } = {}): Promise<EndedReservation> {
+export async function seedEndedReservation(
+  h: FunctionHarness,
+  options: { volume?: boolean; status?: string } = {},
+): Promise<EndedReservation> {
   const n = ++serial;
   const id = `cccc${String(n).padStart(4, '0')}-0000-4000-8000-000000000000`;
   const podName = `gpu-dev-${id.slice(0, 8)}`;
   const volumeId = options.volume === false ? null : `vol-0000000000000${String(n).padStart(4, '0')}`;
-  await insertReservation(h.deps.pool, { reservation_id: id, status: options.status ?? 'expired', pod_name: podName, namespace: 'gpu-dev', ebs_volume_id: volumeId, disk_name: `home-${n}`, status_changed_at: h.clock.now() });
-  const disk = await insertDisk(h.deps.pool, { user_id: 'dev@example.com', disk_name: `home-${n}`, in_use: true, reservation_id: id, ebs_volume_id: volumeId });
+  await insertReservation(h.deps.pool, {
+    reservation_id: id,
+    status: options.status ?? 'expired',
+    pod_name: podName,
+    namespace: 'gpu-dev',
+    ebs_volume_id: volumeId,
+    disk_name: `home-${n}`,
+    status_changed_at: h.clock.now(),
+  });
+  const disk = await insertDisk(h.deps.pool, {
+    user_id: 'dev@example.com',
+    disk_name: `home-${n}`,
+    in_use: true,
+    reservation_id: id,
+    ebs_volume_id: volumeId,
+  });
   const volumes = volumeId ? [{ name: 'home', awsElasticBlockStore: { volumeID: volumeId } }] : undefined;
-  h.sim.kube.addPod({ name: podName, namespace: 'gpu-dev', labels: { 'reservation-id': id, reservation: podName }, ...(volumes && { volumes }) });
-  h.sim.kube.addService({ name: `${podName}-ssh`, namespace: 'gpu-dev', type: 'NodePort', selector: { reservation: podName } });
+  h.sim.kube.addPod({
+    name: podName,
+    namespace: 'gpu-dev',
+    labels: { 'reservation-id': id, reservation: podName },
+    ...(volumes && { volumes }),
+  });
+  h.sim.kube.addService({
+    name: `${podName}-ssh`,
+    namespace: 'gpu-dev',
+    type: 'NodePort',
+    selector: { reservation: podName },
+  });
   h.sim.kube.addService({ name: `${podName}-web`, namespace: 'gpu-dev', labels: { 'reservation-id': id } });
   if (volumeId) h.sim.aws.addVolume({ volumeId, sizeGiB: 50, attachedTo: podName });
   return { id, podName, volumeId, diskId: disk.disk_id };
 }
 
 export const teardownOf = async (h: FunctionHarness, id: string) =>
-  (await h.deps.pool.query('select step, attempts, last_error from cleanup_progress where reservation_id = $1', [id])).rows[0];
+  (await h.deps.pool.query('select step, attempts, last_error from cleanup_progress where reservation_id = $1', [id]))
+    .rows[0];
 
 export const diskOf = async (h: FunctionHarness, diskId: string) =>
   (await h.deps.pool.query('select in_use, reservation_id from disks where disk_id = $1', [diskId])).rows[0];
 
 /** The step transitions recorded for a teardown, in order (entries about objects left alone apart). */
 export const transitionsOf = async (h: FunctionHarness, id: string): Promise<string[]> =>
-  (await h.deps.pool.query(`select action from decision_log where entity_id = $1 and function = 'cleanup-pod' and action like '%->%' order by id`, [id])).rows.map((row) => row.action as string);
+  (
+    await h.deps.pool.query(
+      `select action from decision_log where entity_id = $1 and function = 'cleanup-pod' and action like '%->%' order by id`,
+      [id],
+    )
+  ).rows.map((row) => row.action as string);
 
 /** What a teardown left alone, as decision-log actions (`left_alone:<kind>/<name>`). */
 export const leftAloneOf = async (h: FunctionHarness, id: string): Promise<string[]> =>
-  (await h.deps.pool.query(`select action from decision_log where entity_id = $1 and function = 'cleanup-pod' and action like 'left_alone:%' order by id`, [id])).rows.map((row) => row.action as string);
+  (
+    await h.deps.pool.query(
+      `select action from decision_log where entity_id = $1 and function = 'cleanup-pod' and action like 'left_alone:%' order by id`,
+      [id],
+    )
+  ).rows.map((row) => row.action as string);
 
 /**
  * An OpenFaaS gateway on loopback that accepts every async call (202), so staged events are
@@ -68,4 +106,8 @@ export function useAcceptingGateway(): { url: string } {
 
 /** The shutdown snapshots requested for a reservation: its pod.cleaned events in the outbox. */
 export const snapshotRequestsOf = async (h: FunctionHarness, id: string): Promise<{ volumeId: string | null }[]> =>
-  (await h.deps.pool.query(`select distinct data from event_outbox where type like '%pod.cleaned' and subject = $1`, [id])).rows.map((row) => row.data as { volumeId: string | null });
+  (
+    await h.deps.pool.query(`select distinct data from event_outbox where type like '%pod.cleaned' and subject = $1`, [
+      id,
+    ])
+  ).rows.map((row) => row.data as { volumeId: string | null });

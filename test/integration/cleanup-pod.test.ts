@@ -32,7 +32,14 @@ describe('cleanup-pod', () => {
     expect(second.summary).toMatchObject({ cleaned: 1, disks_released: 1, availability_updates: 1 });
     expect(await progress(r.id)).toMatchObject({ step: 'done' });
     expect(await diskOfId(r.diskId)).toEqual({ in_use: false, reservation_id: null });
-    expect(await transitionsOf(h, r.id)).toEqual(['delete_resources->await_gone', 'await_gone->await_detach', 'await_detach->request_snapshot', 'request_snapshot->release_disk', 'release_disk->verify', 'verify->done']);
+    expect(await transitionsOf(h, r.id)).toEqual([
+      'delete_resources->await_gone',
+      'await_gone->await_detach',
+      'await_detach->request_snapshot',
+      'request_snapshot->release_disk',
+      'release_disk->verify',
+      'verify->done',
+    ]);
     h.clock.advanceSeconds(60);
     expect((await h.schedule(cleanupPod)).summary.claimed).toBe(0);
     // Once, by the run that saw the pod gone and the disk released; neither the first run (the pod

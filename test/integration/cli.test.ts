@@ -21,7 +21,9 @@ const gateway = http.createServer((req, res) => {
   req.on('end', () => {
     requests.push({ url: req.url ?? '', body });
     const failing = req.url?.includes('broken');
-    res.writeHead(failing ? 500 : 200, { 'content-type': 'application/json' }).end(JSON.stringify({ outcome: failing ? 'failed' : 'succeeded' }));
+    res
+      .writeHead(failing ? 500 : 200, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ outcome: failing ? 'failed' : 'succeeded' }));
   });
 });
 
@@ -46,15 +48,29 @@ async function cli(...args: string[]): Promise<{ code: number; stdout: string; s
   return cliWith({}, ...args);
 }
 
-async function cliWith(how: { unset?: (keyof typeof CONFIGURED)[]; cwd?: string; entry?: string }, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+async function cliWith(
+  how: { unset?: (keyof typeof CONFIGURED)[]; cwd?: string; entry?: string },
+  ...args: string[]
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const { DATABASE_URL: _d, KUBE_API_SERVER: _k, KUBECONFIG: _c, ...inherited } = process.env;
-  const configured = Object.entries(CONFIGURED).filter(([name]) => !how.unset?.includes(name as keyof typeof CONFIGURED)).map(([name, value]) => [name, value()]);
+  const configured = Object.entries(CONFIGURED)
+    .filter(([name]) => !how.unset?.includes(name as keyof typeof CONFIGURED))
+    .map(([name, value]) => [name, value()]);
   try {
-    const { stdout, stderr } = await execFileAsync(process.execPath, [resolve(how.entry ?? join(BUILT, 'cli.mjs')), ...args], {
-      env: { ...inherited, ...Object.fromEntries(configured), SECRETS_DIR: join(tmpdir(), 'no-secrets'), LOG_LEVEL: 'silent' },
-      cwd: how.cwd ?? process.cwd(),
-      timeout: 30_000,
-    });
+    const { stdout, stderr } = await execFileAsync(
+      process.execPath,
+      [resolve(how.entry ?? join(BUILT, 'cli.mjs')), ...args],
+      {
+        env: {
+          ...inherited,
+          ...Object.fromEntries(configured),
+          SECRETS_DIR: join(tmpdir(), 'no-secrets'),
+          LOG_LEVEL: 'silent',
+        },
+        cwd: how.cwd ?? process.cwd(),
+        timeout: 30_000,
+      },
+    );
     return { code: 0, stdout, stderr };
   } catch (err) {
     const failed = err as { code: number; stdout: string; stderr: string };
@@ -77,7 +93,10 @@ describe('devenv-lifecycle CLI', () => {
   });
 
   it.each([
-    [['invoke', 'expire', '--max-items=0', '--gateway', 'http://127.0.0.1:1'], /--max-items must be a positive whole number/],
+    [
+      ['invoke', 'expire', '--max-items=0', '--gateway', 'http://127.0.0.1:1'],
+      /--max-items must be a positive whole number/,
+    ],
     [['invoke', 'expire', '--json', '[1]', '--gateway', 'http://127.0.0.1:1'], /--json must be a JSON object/],
     [['invoke', 'expire', '--bogus'], /Unknown option '--bogus'/],
     [['frobnicate'], /unknown command frobnicate/],
@@ -91,8 +110,18 @@ describe('devenv-lifecycle CLI', () => {
 
   it('lists recent runs as a table', async () => {
     const id = '00000000-0000-4000-8000-000000000001';
-    await startRun(db.pool, { id, fn: 'warn', trigger: 'schedule', dryRun: false, startedAt: new Date('2026-06-01T12:00:00Z') });
-    await finishRun(db.pool, id, { outcome: 'succeeded', counts: { warned: 3 }, finishedAt: new Date('2026-06-01T12:00:02Z') });
+    await startRun(db.pool, {
+      id,
+      fn: 'warn',
+      trigger: 'schedule',
+      dryRun: false,
+      startedAt: new Date('2026-06-01T12:00:00Z'),
+    });
+    await finishRun(db.pool, id, {
+      outcome: 'succeeded',
+      counts: { warned: 3 },
+      finishedAt: new Date('2026-06-01T12:00:02Z'),
+    });
     const result = await cli('runs', '--fn', 'warn');
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/STARTED \(UTC\)\s+FUNCTION/);
@@ -103,7 +132,9 @@ describe('devenv-lifecycle CLI', () => {
     const result = await cli('invoke', 'ending-watchdog', '--dry-run', '--json', '{"olderThanMinutes":45}');
     expect(result.code).toBe(0);
     expect(JSON.parse(result.stdout)).toMatchObject({ outcome: 'succeeded', summary: { selected: 0 } });
-    const { rows } = await db.pool.query(`select source from function_runs where function = 'ending-watchdog' and trigger = 'manual'`);
+    const { rows } = await db.pool.query(
+      `select source from function_runs where function = 'ending-watchdog' and trigger = 'manual'`,
+    );
     expect(rows).toContainEqual({ source: 'devenv-lifecycle-cli' });
   });
 
@@ -115,7 +146,16 @@ describe('devenv-lifecycle CLI', () => {
   });
 
   it('takes the OctoLab watchdog flags and refuses a negative age (B-12)', async () => {
-    const ok = await cli('ending-watchdog', '--older-than-minutes', '45', '--max-labs', '5', '--action', 'fail', '--dry-run');
+    const ok = await cli(
+      'ending-watchdog',
+      '--older-than-minutes',
+      '45',
+      '--max-labs',
+      '5',
+      '--action',
+      'fail',
+      '--dry-run',
+    );
     expect(ok.code).toBe(0);
     expect(JSON.parse(ok.stdout)).toMatchObject({ outcome: 'succeeded', summary: { selected: 0 } });
     const bad = await cli('ending-watchdog', '--older-than-minutes=-5');
@@ -123,14 +163,28 @@ describe('devenv-lifecycle CLI', () => {
     expect(bad.stderr).toMatch(/olderThanMinutes/);
   });
 
-  it.each([['--help'], ['-h'], ['help'], ['help', 'runs'], ['runs', '--help'], ['invoke', '-h'], ['migrate', '--help'], ['ending-watchdog', '--help']])('answers %j with its usage and exit 0', async (...args) => {
+  it.each([
+    ['--help'],
+    ['-h'],
+    ['help'],
+    ['help', 'runs'],
+    ['runs', '--help'],
+    ['invoke', '-h'],
+    ['migrate', '--help'],
+    ['ending-watchdog', '--help'],
+  ])('answers %j with its usage and exit 0', async (...args) => {
     const result = await cli(...args);
     expect([result.code, result.stderr]).toEqual([0, '']);
     expect(result.stdout).toMatch(/^usage: devenv-lifecycle /);
   });
 
   it('names KUBECONFIG when an in-process run has no cluster and no local stack is running', async () => {
-    const result = await cliWith({ unset: ['KUBE_API_SERVER'], cwd: mkdtempSync(join(tmpdir(), 'no-stack-')) }, 'invoke', 'expire', '--dry-run');
+    const result = await cliWith(
+      { unset: ['KUBE_API_SERVER'], cwd: mkdtempSync(join(tmpdir(), 'no-stack-')) },
+      'invoke',
+      'expire',
+      '--dry-run',
+    );
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/^error: no Kubernetes API configured: set KUBECONFIG/);
   });
@@ -141,7 +195,13 @@ describe('devenv-lifecycle CLI', () => {
     const state = (pid: number) => JSON.stringify({ pid, gateway: gatewayUrl, env: { DATABASE_URL: db.url } });
     writeFileSync(join(checkout, '.data', 'local-stack.json'), state(process.pid));
     const id = '00000000-0000-4000-8000-0000000000a1';
-    await startRun(db.pool, { id, fn: 'oom-scan', trigger: 'manual', dryRun: false, startedAt: new Date('2026-06-02T08:00:00Z') });
+    await startRun(db.pool, {
+      id,
+      fn: 'oom-scan',
+      trigger: 'manual',
+      dryRun: false,
+      startedAt: new Date('2026-06-02T08:00:00Z'),
+    });
     const found = await cliWith({ unset: ['DATABASE_URL'], cwd: checkout }, 'runs', '--fn', 'oom-scan');
     expect(found.code, found.stderr).toBe(0);
     expect(found.stdout).toMatch(/2026-06-02 08:00:00\s+oom-scan/);
@@ -153,8 +213,19 @@ describe('devenv-lifecycle CLI', () => {
 
   it('prints only the non-zero counters, by name', async () => {
     const id = '00000000-0000-4000-8000-0000000000b1';
-    await startRun(db.pool, { id, fn: 'snapshot-sync', trigger: 'manual', source: 'curl/8.5.0', dryRun: false, startedAt: new Date('2026-06-03T09:00:00Z') });
-    await finishRun(db.pool, id, { outcome: 'succeeded', counts: { polled: 2, failed: 0, created: 1, deleted: 0, adopted: 3 }, finishedAt: new Date('2026-06-03T09:00:01Z') });
+    await startRun(db.pool, {
+      id,
+      fn: 'snapshot-sync',
+      trigger: 'manual',
+      source: 'curl/8.5.0',
+      dryRun: false,
+      startedAt: new Date('2026-06-03T09:00:00Z'),
+    });
+    await finishRun(db.pool, id, {
+      outcome: 'succeeded',
+      counts: { polled: 2, failed: 0, created: 1, deleted: 0, adopted: 3 },
+      finishedAt: new Date('2026-06-03T09:00:01Z'),
+    });
     const result = await cli('runs', '--fn', 'snapshot-sync');
     expect(result.stdout).toMatch(/manual \(curl\/8\.5\.0\)\s+succeeded\s+1\.0\s+adopted=3 created=1 polled=2\s*$/m);
   });
@@ -170,6 +241,10 @@ describe('devenv-lifecycle CLI', () => {
   }, 60_000);
 
   it('merges --json with the flags', () => {
-    expect(invocationBody({ fn: 'x', dryRun: true, json: '{"labId":"a"}', maxItems: '2' })).toEqual({ labId: 'a', dryRun: true, maxItems: 2 });
+    expect(invocationBody({ fn: 'x', dryRun: true, json: '{"labId":"a"}', maxItems: '2' })).toEqual({
+      labId: 'a',
+      dryRun: true,
+      maxItems: 2,
+    });
   });
 });

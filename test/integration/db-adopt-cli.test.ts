@@ -35,7 +35,9 @@ describe('migrate commands on an origin database', () => {
   it('npm run migrate refuses in one line that names the flag', async () => {
     const result = await npmMigrate(origin.url);
     expect(result.code).toBe(1);
-    expect(result.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^error: the database already has origin tables .*npm run migrate -- --adopt-existing/)]);
+    expect(result.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(/^error: the database already has origin tables .*npm run migrate -- --adopt-existing/),
+    ]);
   }, 60_000);
 
   it('an adoption refusal lists every problem, then one error line, and exits 1', async () => {
@@ -43,7 +45,9 @@ describe('migrate commands on an origin database', () => {
     expect(result.code).toBe(1);
     expect(result.stderr.trim().split('\n')).toEqual([
       'cannot adopt the existing origin tables; nothing was changed:',
-      expect.stringMatching(/^ {2}- reservations: 1 rows violate reservations_status_known .*, e\.g\. 4fb29608-51de-4099-9e95-ad506b4ace05$/),
+      expect.stringMatching(
+        /^ {2}- reservations: 1 rows violate reservations_status_known .*, e\.g\. 4fb29608-51de-4099-9e95-ad506b4ace05$/,
+      ),
       expect.stringMatching(/^error: adoption refused: 1 problem\(s\), listed above/),
     ]);
   }, 60_000);
@@ -56,7 +60,9 @@ describe('migrate commands on an origin database', () => {
   it('adopts once the rows are fixed, then reports nothing to do', async () => {
     await origin.pool.query(`update reservations set status = 'queued' where status = 'terminated'`);
     const dryRun = await cliMigrate(origin.url, '--adopt-existing', '--dry-run');
-    expect(dryRun.stdout).toMatch(/^dry run: adopting would make \d+ changes \(nothing was changed\):\n {2}added labs\.namespace/);
+    expect(dryRun.stdout).toMatch(
+      /^dry run: adopting would make \d+ changes \(nothing was changed\):\n {2}added labs\.namespace/,
+    );
     const adopted = await npmMigrate(origin.url, '--adopt-existing');
     expect(adopted.code).toBe(0);
     expect(adopted.stdout).toMatch(/^adopted the existing origin tables \(\d+ changes\):\n {2}added labs\.namespace/);

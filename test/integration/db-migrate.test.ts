@@ -46,9 +46,16 @@ describe('migrate on one connection', () => {
   });
 
   it('rolls a failing migration back completely and records nothing', async () => {
-    const broken = { version: 9999, name: '9999_broken.sql', checksum: 'x', sql: 'create table half_done (id int); select 1/0;' };
+    const broken = {
+      version: 9999,
+      name: '9999_broken.sql',
+      checksum: 'x',
+      sql: 'create table half_done (id int); select 1/0;',
+    };
     await expect(migrate(pool, [...loadMigrations(), broken])).rejects.toThrow(/9999_broken.sql failed/);
-    const { rows } = await pool.query(`select to_regclass('half_done') as t, (select count(*) from schema_migrations where version = 9999) as n`);
+    const { rows } = await pool.query(
+      `select to_regclass('half_done') as t, (select count(*) from schema_migrations where version = 9999) as n`,
+    );
     expect(rows[0]).toEqual({ t: null, n: '0' });
   });
 });

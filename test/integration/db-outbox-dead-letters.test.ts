@@ -18,8 +18,27 @@ const now = new Date('2026-06-01T12:00:00Z');
 const eventId = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
 
 async function deadEvent(n: number, subject: string, reason: DeadReason, error: string): Promise<string> {
-  await enqueueEvents(db.pool, [{ eventId: eventId(n), destination: 'cleanup-pod', type: 'dev.devenv.lifecycle.reservation.expired', source: '/devenv-lifecycle/expire', subject, data: {} }], now);
-  const [row] = await leaseDueEvents(db.pool, { owner: 'test', now, limit: 1, leaseSeconds: 30, eventIds: [eventId(n)] });
+  await enqueueEvents(
+    db.pool,
+    [
+      {
+        eventId: eventId(n),
+        destination: 'cleanup-pod',
+        type: 'dev.devenv.lifecycle.reservation.expired',
+        source: '/devenv-lifecycle/expire',
+        subject,
+        data: {},
+      },
+    ],
+    now,
+  );
+  const [row] = await leaseDueEvents(db.pool, {
+    owner: 'test',
+    now,
+    limit: 1,
+    leaseSeconds: 30,
+    eventIds: [eventId(n)],
+  });
   expect(await markDead(db.pool, row!.id, 'test', reason, error, now)).toBe(true);
   return row!.id;
 }
@@ -35,12 +54,19 @@ describe('dead letters for the operator', () => {
   });
 
   it('lists each dead event on one line, with an id holding a newline quoted, and says how to requeue', async () => {
-    await deadEvent(1, 'r-1\nsecond line', 'rejected', 'event refused by http://gw/async-function/cleanup-pod with HTTP 400\nmore');
+    await deadEvent(
+      1,
+      'r-1\nsecond line',
+      'rejected',
+      'event refused by http://gw/async-function/cleanup-pod with HTTP 400\nmore',
+    );
     await deadEvent(2, 'r-2', 'exhausted', 'HTTP 503');
     const text = await formatDeadLetters(db.pool);
     const lines = text.trim().split('\n');
     expect(lines[0]).toMatch(/^DEAD-LETTERED EVENTS: never retried until requeued \(devenv-lifecycle requeue-events/);
-    expect(lines[1]).toMatch(/^OUTBOX ID\s+DEAD SINCE \(UTC\)\s+REASON\s+ATTEMPTS\s+TYPE\s+DESTINATION\s+SUBJECT\s+ERROR$/);
+    expect(lines[1]).toMatch(
+      /^OUTBOX ID\s+DEAD SINCE \(UTC\)\s+REASON\s+ATTEMPTS\s+TYPE\s+DESTINATION\s+SUBJECT\s+ERROR$/,
+    );
     expect(lines).toHaveLength(4);
     expect(text).toContain('"r-1\\nsecond line"');
     expect(text).toMatch(/rejected\s+1\s+reservation\.expired\s+cleanup-pod/);
@@ -59,23 +85,29 @@ describe('dead letters for the operator', () => {
     expect(await outboxBacklog(db.pool)).toMatchObject({ dead: 0 });
   });
 
-  it.each([
-    [[]],
-    [['--all', '--id', '1']],
-    [['--id', 'one']],
-    [['--event-id', 'not-a-uuid']],
-    [['--everything']],
-  ])('refuses %j as bad input, requeueing nothing', (args) => {
-    expect(() => parseRequeueArgs(args)).toThrow(Invalid);
-  });
+  it.each([[[]], [['--all', '--id', '1']], [['--id', 'one']], [['--event-id', 'not-a-uuid']], [['--everything']]])(
+    'refuses %j as bad input, requeueing nothing',
+    (args) => {
+      expect(() => parseRequeueArgs(args)).toThrow(Invalid);
+    },
+  );
 });
 
 describe('the commands', () => {
   const execFileAsync = promisify(execFile);
   const cli = async (...args: string[]) => {
-    const env = { ...process.env, DATABASE_URL: db.url, SECRETS_DIR: join(tmpdir(), 'no-secrets'), KUBE_API_SERVER: 'http://127.0.0.1:1', LOG_LEVEL: 'silent' };
+    const env = {
+      ...process.env,
+      DATABASE_URL: db.url,
+      SECRETS_DIR: join(tmpdir(), 'no-secrets'),
+      KUBE_API_SERVER: 'http://127.0.0.1:1',
+      LOG_LEVEL: 'silent',
+    };
     try {
-      const { stdout } = await execFileAsync(process.execPath, ['bin/devenv-lifecycle.mjs', ...args], { env, timeout: 60_000 });
+      const { stdout } = await execFileAsync(process.execPath, ['bin/devenv-lifecycle.mjs', ...args], {
+        env,
+        timeout: 60_000,
+      });
       return { code: 0, stdout };
     } catch (err) {
       return { code: (err as { code: number }).code, stdout: (err as { stdout: string }).stdout };

@@ -39,11 +39,16 @@ describe('outbox', () => {
 
   it('never leases the same row to two concurrent runners', async () => {
     await clearOutbox();
-    await enqueueEvents(db.pool, Array.from({ length: 40 }, () => event()), now);
+    await enqueueEvents(
+      db.pool,
+      Array.from({ length: 40 }, () => event()),
+      now,
+    );
     const runners = ['a', 'b', 'c', 'd'].map((owner) =>
       withTransaction(db.pool, async (client) => {
         const leased = [];
-        for (let batch = 0; batch < 10; batch++) leased.push(...(await leaseDueEvents(client, { owner, now, limit: 3, leaseSeconds: 30 })));
+        for (let batch = 0; batch < 10; batch++)
+          leased.push(...(await leaseDueEvents(client, { owner, now, limit: 3, leaseSeconds: 30 })));
         return leased.map((row) => row.id);
       }),
     );
@@ -81,7 +86,13 @@ describe('outbox', () => {
     await clearOutbox();
     const mine = event();
     await enqueueEvents(db.pool, [mine, event()], now);
-    const leased = await leaseDueEvents(db.pool, { owner: 'a', now, limit: 10, leaseSeconds: 30, eventIds: [mine.eventId] });
+    const leased = await leaseDueEvents(db.pool, {
+      owner: 'a',
+      now,
+      limit: 10,
+      leaseSeconds: 30,
+      eventIds: [mine.eventId],
+    });
     expect(leased.map((row) => row.event_id)).toEqual([mine.eventId]);
   });
 

@@ -10,7 +10,9 @@ describe('pool', () => {
   it('sets statement and lock timeouts on every connection', async () => {
     const pool = createPool({ connectionString: db.url, poolMax: 2, statementTimeoutMs: 1500, lockTimeoutMs: 250 });
     try {
-      const { rows } = await pool.query<{ s: string; l: string }>(`select current_setting('statement_timeout') s, current_setting('lock_timeout') l`);
+      const { rows } = await pool.query<{ s: string; l: string }>(
+        `select current_setting('statement_timeout') s, current_setting('lock_timeout') l`,
+      );
       expect(rows[0]).toEqual({ s: '1500ms', l: '250ms' });
     } finally {
       await pool.end();
@@ -25,7 +27,9 @@ describe('pool', () => {
       await holder.query('begin');
       await holder.query('select 1 from reservations where reservation_id = $1 for update', [row.reservation_id]);
       const started = process.hrtime.bigint();
-      await expect(pool.query(`update reservations set failure_reason = 'x' where reservation_id = $1`, [row.reservation_id])).rejects.toMatchObject({
+      await expect(
+        pool.query(`update reservations set failure_reason = 'x' where reservation_id = $1`, [row.reservation_id]),
+      ).rejects.toMatchObject({
         code: '55P03',
       });
       expect(Number(process.hrtime.bigint() - started) / 1e6).toBeLessThan(4000);
@@ -40,7 +44,9 @@ describe('pool', () => {
 describe('withTransaction', () => {
   it('commits on success', async () => {
     const row = await withTransaction(db.pool, (client) => insertReservation(client));
-    const { rowCount } = await db.pool.query('select 1 from reservations where reservation_id = $1', [row.reservation_id]);
+    const { rowCount } = await db.pool.query('select 1 from reservations where reservation_id = $1', [
+      row.reservation_id,
+    ]);
     expect(rowCount).toBe(1);
   });
 

@@ -13,8 +13,20 @@ describe('function runs', () => {
     const first = randomUUID();
     const second = randomUUID();
     await startRun(db.pool, { id: first, fn: 'warn', trigger: 'schedule', dryRun: false, startedAt: now });
-    await startRun(db.pool, { id: second, fn: 'warn', trigger: 'manual', callId: 'c-1', dryRun: true, startedAt: new Date(now.getTime() + 1000) });
-    await finishRun(db.pool, first, { outcome: 'failed', counts: { warned: 2, failed: 1 }, error: 'exec timed out', finishedAt: new Date(now.getTime() + 500) });
+    await startRun(db.pool, {
+      id: second,
+      fn: 'warn',
+      trigger: 'manual',
+      callId: 'c-1',
+      dryRun: true,
+      startedAt: new Date(now.getTime() + 1000),
+    });
+    await finishRun(db.pool, first, {
+      outcome: 'failed',
+      counts: { warned: 2, failed: 1 },
+      error: 'exec timed out',
+      finishedAt: new Date(now.getTime() + 500),
+    });
     const runs = await recentRuns(db.pool, { fn: 'warn', limit: 10 });
     expect(runs.map((run) => run.id)).toEqual([second, first]);
     expect(runs[1]).toMatchObject({ outcome: 'failed', counts: { warned: 2, failed: 1 }, error: 'exec timed out' });
@@ -39,14 +51,39 @@ describe('abandoned runs', () => {
     const fresh = randomUUID();
     const otherFunction = randomUUID();
     const finished = randomUUID();
-    for (const id of stale) await startRun(db.pool, { id, fn: 'snapshot-sync', trigger: 'schedule', dryRun: false, startedAt: minutes(-60) });
-    await startRun(db.pool, { id: fresh, fn: 'snapshot-sync', trigger: 'schedule', dryRun: false, startedAt: minutes(-5) });
-    await startRun(db.pool, { id: otherFunction, fn: 'oom-scan', trigger: 'schedule', dryRun: false, startedAt: minutes(-60) });
-    await startRun(db.pool, { id: finished, fn: 'snapshot-sync', trigger: 'manual', dryRun: false, startedAt: minutes(-90) });
+    for (const id of stale)
+      await startRun(db.pool, { id, fn: 'snapshot-sync', trigger: 'schedule', dryRun: false, startedAt: minutes(-60) });
+    await startRun(db.pool, {
+      id: fresh,
+      fn: 'snapshot-sync',
+      trigger: 'schedule',
+      dryRun: false,
+      startedAt: minutes(-5),
+    });
+    await startRun(db.pool, {
+      id: otherFunction,
+      fn: 'oom-scan',
+      trigger: 'schedule',
+      dryRun: false,
+      startedAt: minutes(-60),
+    });
+    await startRun(db.pool, {
+      id: finished,
+      fn: 'snapshot-sync',
+      trigger: 'manual',
+      dryRun: false,
+      startedAt: minutes(-90),
+    });
     await finishRun(db.pool, finished, { outcome: 'succeeded', counts: {}, finishedAt: minutes(-89) });
 
     expect(await reapAbandonedRuns(db.pool, 'snapshot-sync', minutes(-15), now)).toBe(2);
-    const outcome = async (id: string) => (await db.pool.query<{ outcome: string; finished_at: Date | null }>('select outcome, finished_at from function_runs where id = $1', [id])).rows[0];
+    const outcome = async (id: string) =>
+      (
+        await db.pool.query<{ outcome: string; finished_at: Date | null }>(
+          'select outcome, finished_at from function_runs where id = $1',
+          [id],
+        )
+      ).rows[0];
     for (const id of stale) expect(await outcome(id)).toEqual({ outcome: 'abandoned', finished_at: now });
     expect(await outcome(fresh)).toEqual({ outcome: 'running', finished_at: null });
     expect(await outcome(otherFunction)).toMatchObject({ outcome: 'running' });
@@ -67,11 +104,46 @@ describe('abandoned runs', () => {
 describe('decision log', () => {
   it('appends decisions and answers what happened to an entity, newest first', async () => {
     const runId = randomUUID();
-    await appendDecisions(db.pool, [
-      { runId, fn: 'expire', entityKind: 'reservation', entityId: 'r-9', action: 'expire', reason: 'deadline passed', inputs: { expiresAt: '2026-06-01T11:00:00Z' }, outcome: 'applied' },
-      { runId, fn: 'expire', entityKind: 'reservation', entityId: 'r-8', action: 'expire', reason: 'deadline passed', outcome: 'conflict' },
-    ], now);
-    await appendDecisions(db.pool, [{ fn: 'cleanup-pod', entityKind: 'reservation', entityId: 'r-9', action: 'delete-pod', reason: 'reservation expired', outcome: 'failed', error: '503' }], new Date(now.getTime() + 60_000));
+    await appendDecisions(
+      db.pool,
+      [
+        {
+          runId,
+          fn: 'expire',
+          entityKind: 'reservation',
+          entityId: 'r-9',
+          action: 'expire',
+          reason: 'deadline passed',
+          inputs: { expiresAt: '2026-06-01T11:00:00Z' },
+          outcome: 'applied',
+        },
+        {
+          runId,
+          fn: 'expire',
+          entityKind: 'reservation',
+          entityId: 'r-8',
+          action: 'expire',
+          reason: 'deadline passed',
+          outcome: 'conflict',
+        },
+      ],
+      now,
+    );
+    await appendDecisions(
+      db.pool,
+      [
+        {
+          fn: 'cleanup-pod',
+          entityKind: 'reservation',
+          entityId: 'r-9',
+          action: 'delete-pod',
+          reason: 'reservation expired',
+          outcome: 'failed',
+          error: '503',
+        },
+      ],
+      new Date(now.getTime() + 60_000),
+    );
     const history = await decisionsFor(db.pool, 'reservation', 'r-9');
     expect(history.map((entry) => [entry.function, entry.action, entry.outcome])).toEqual([
       ['cleanup-pod', 'delete-pod', 'failed'],
@@ -100,7 +172,9 @@ describe('single flight', () => {
   });
 
   it('releases the lock when the work throws', async () => {
-    await expect(withSingleFlight(db.pool, 'oom-scan', async () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
+    await expect(withSingleFlight(db.pool, 'oom-scan', async () => Promise.reject(new Error('boom')))).rejects.toThrow(
+      'boom',
+    );
     expect(await withSingleFlight(db.pool, 'oom-scan', async () => 1)).toEqual({ ran: true, value: 1 });
   });
 });

@@ -8,14 +8,19 @@ const db = useTestDatabase();
 const past = new Date('2026-01-01T00:00:00Z');
 
 async function reservationStamp(id: string) {
-  const { rows } = await db.pool.query<{ status_changed_at: Date }>('select status_changed_at from reservations where reservation_id = $1', [id]);
+  const { rows } = await db.pool.query<{ status_changed_at: Date }>(
+    'select status_changed_at from reservations where reservation_id = $1',
+    [id],
+  );
   return rows[0]!.status_changed_at;
 }
 
 describe('status_changed_at on reservations', () => {
   it('moves to the transaction time when the status changes, and only then', async () => {
     const row = await insertReservation(db.pool, { status: 'queued', status_changed_at: past });
-    await db.pool.query(`update reservations set failure_reason = 'x', expires_at = now() where reservation_id = $1`, [row.reservation_id]);
+    await db.pool.query(`update reservations set failure_reason = 'x', expires_at = now() where reservation_id = $1`, [
+      row.reservation_id,
+    ]);
     expect(await reservationStamp(row.reservation_id)).toEqual(past);
     await db.pool.query(`update reservations set status = 'queued' where reservation_id = $1`, [row.reservation_id]);
     expect(await reservationStamp(row.reservation_id)).toEqual(past);
@@ -28,14 +33,22 @@ describe('status_changed_at on reservations', () => {
 
   it('keeps a time the writer set explicitly with the status change (our clock wins)', async () => {
     const row = await insertReservation(db.pool, { status: 'active', status_changed_at: past });
-    await db.pool.query(`update reservations set status = 'expired', status_changed_at = $2 where reservation_id = $1`, [row.reservation_id, FIXTURE_NOW]);
+    await db.pool.query(
+      `update reservations set status = 'expired', status_changed_at = $2 where reservation_id = $1`,
+      [row.reservation_id, FIXTURE_NOW],
+    );
     expect(await reservationStamp(row.reservation_id)).toEqual(FIXTURE_NOW);
   });
 });
 
 describe('ending_since on labs', () => {
   const labStamps = async (id: string) =>
-    (await db.pool.query<{ ending_since: Date | null; status_changed_at: Date }>('select ending_since, status_changed_at from labs where id = $1', [id])).rows[0]!;
+    (
+      await db.pool.query<{ ending_since: Date | null; status_changed_at: Date }>(
+        'select ending_since, status_changed_at from labs where id = $1',
+        [id],
+      )
+    ).rows[0]!;
 
   it('is set when a lab enters ENDING and not touched by other writes', async () => {
     const lab = await insertLab(db.pool, { status: 'ready', status_changed_at: past });
@@ -71,14 +84,20 @@ describe('timestamps are instants', () => {
         `insert into reservations (reservation_id, user_id, status, expires_at) values ($1, 'u', 'active', '2026-06-01T10:00:00+00:00')`,
         [id],
       );
-      const shown = await pacific.query<{ text: string }>('select expires_at::text as text from reservations where reservation_id = $1', [id]);
+      const shown = await pacific.query<{ text: string }>(
+        'select expires_at::text as text from reservations where reservation_id = $1',
+        [id],
+      );
       expect(shown.rows[0]!.text).toBe('2026-06-01 03:00:00-07'); // same instant, local rendering
-      const read = await db.pool.query<{ expires_at: Date }>('select expires_at from reservations where reservation_id = $1', [id]);
+      const read = await db.pool.query<{ expires_at: Date }>(
+        'select expires_at from reservations where reservation_id = $1',
+        [id],
+      );
       expect(read.rows[0]!.expires_at.toISOString()).toBe('2026-06-01T10:00:00.000Z');
-      const match = await pacific.query('select 1 from reservations where reservation_id = $1 and expires_at = $2::timestamptz', [
-        id,
-        new Date('2026-06-01T10:00:00Z'),
-      ]);
+      const match = await pacific.query(
+        'select 1 from reservations where reservation_id = $1 and expires_at = $2::timestamptz',
+        [id, new Date('2026-06-01T10:00:00Z')],
+      );
       expect(match.rowCount).toBe(1);
     } finally {
       await pacific.end();
@@ -90,18 +109,24 @@ describe('constraints reject invalid rows', () => {
   const rejects = (sql: string, values: unknown[] = []) => expect(db.pool.query(sql, values)).rejects.toThrow();
 
   it('rejects unknown statuses', async () => {
-    await rejects(`insert into reservations (reservation_id, user_id, status) values ($1, 'u', 'zombie')`, [randomUUID()]);
+    await rejects(`insert into reservations (reservation_id, user_id, status) values ($1, 'u', 'zombie')`, [
+      randomUUID(),
+    ]);
     await rejects(`insert into labs (id, owner_id, status) values ($1, $2, 'zombie')`, [randomUUID(), randomUUID()]);
   });
 
   it('rejects negative counters', async () => {
     await expect(insertReservation(db.pool, { oom_count: -1 })).rejects.toThrow(/oom_count_non_negative/);
-    await expect(insertDisk(db.pool, { pending_snapshot_count: -1 })).rejects.toThrow(/pending_snapshot_count_non_negative/);
+    await expect(insertDisk(db.pool, { pending_snapshot_count: -1 })).rejects.toThrow(
+      /pending_snapshot_count_non_negative/,
+    );
   });
 
   it('keeps (user, disk name) unique and a noVNC port to one lab', async () => {
     const disk = await insertDisk(db.pool);
-    await expect(insertDisk(db.pool, { user_id: disk.user_id, disk_name: disk.disk_name })).rejects.toThrow(/disks_user_disk_name_unique/);
+    await expect(insertDisk(db.pool, { user_id: disk.user_id, disk_name: disk.disk_name })).rejects.toThrow(
+      /disks_user_disk_name_unique/,
+    );
     await insertLab(db.pool, { novnc_host_port: 6080 });
     await expect(insertLab(db.pool, { novnc_host_port: 6080 })).rejects.toThrow(/labs_novnc_host_port_unique/);
   });
@@ -129,10 +154,10 @@ describe('constraints reject invalid rows', () => {
     await expect(insert('requested', null)).rejects.toThrow(/snapshots_shutdown_once/);
     const other = await insertReservation(db.pool);
     await expect(
-      db.pool.query(`insert into snapshots (reservation_id, volume_id, user_id, state, requested_at) values ($1, 'vol-2', 'u', 'pending', $2)`, [
-        other.reservation_id,
-        FIXTURE_NOW,
-      ]),
+      db.pool.query(
+        `insert into snapshots (reservation_id, volume_id, user_id, state, requested_at) values ($1, 'vol-2', 'u', 'pending', $2)`,
+        [other.reservation_id, FIXTURE_NOW],
+      ),
     ).rejects.toThrow(/snapshots_pending_has_id/);
   });
 

@@ -24,16 +24,34 @@ let port = 7000;
 
 async function endingLab(minutesInEnding = 60) {
   port += 1;
-  const lab = await insertLab(h.deps.pool, { status: 'ending', status_changed_at: ago(minutesInEnding), ending_since: ago(minutesInEnding), namespace: NS, novnc_host_port: port });
-  for (let index = 0; index < 2; index++) h.sim.kube.addPod({ name: `lab-${lab.id.slice(0, 8)}-${index}`, namespace: NS, labels: { 'lab-id': lab.id } });
+  const lab = await insertLab(h.deps.pool, {
+    status: 'ending',
+    status_changed_at: ago(minutesInEnding),
+    ending_since: ago(minutesInEnding),
+    namespace: NS,
+    novnc_host_port: port,
+  });
+  for (let index = 0; index < 2; index++)
+    h.sim.kube.addPod({ name: `lab-${lab.id.slice(0, 8)}-${index}`, namespace: NS, labels: { 'lab-id': lab.id } });
   return lab;
 }
 
-const labRow = async (id: string) => (await h.deps.pool.query('select status, claimed_by, claim_expires_at, novnc_host_port from labs where id = $1', [id])).rows[0];
+const labRow = async (id: string) =>
+  (
+    await h.deps.pool.query('select status, claimed_by, claim_expires_at, novnc_host_port from labs where id = $1', [
+      id,
+    ])
+  ).rows[0];
 const remaining = (id: string) => h.sim.kube.list('pods', NS).filter((o) => o.metadata.labels?.['lab-id'] === id);
 const decisions = async (id: string) =>
-  (await h.deps.pool.query<{ action: string; outcome: string }>('select action, outcome from decision_log where entity_id = $1 order by id', [id])).rows;
-const podDeletes = (id: string) => h.sim.requests.all().filter((r) => r.method === 'DELETE' && r.path.includes(`/pods/lab-${id.slice(0, 8)}-`));
+  (
+    await h.deps.pool.query<{ action: string; outcome: string }>(
+      'select action, outcome from decision_log where entity_id = $1 order by id',
+      [id],
+    )
+  ).rows;
+const podDeletes = (id: string) =>
+  h.sim.requests.all().filter((r) => r.method === 'DELETE' && r.path.includes(`/pods/lab-${id.slice(0, 8)}-`));
 
 beforeEach(async () => {
   h.sim.faults.clear();
@@ -46,12 +64,19 @@ describe('ending-watchdog under concurrency', () => {
     const labs = await Promise.all(Array.from({ length: 6 }, () => endingLab()));
     // Slow deletions, so the two runs are certainly working at the same time.
     h.sim.faults.add({ method: 'DELETE', path: /\/namespaces\/octolab-labs\/pods\//, delayMs: 60 });
-    const log = createLogger({ level: 'silent', hashSalt: 's', destination: new Writable({ write: (_c, _e, done) => done() }) });
+    const log = createLogger({
+      level: 'silent',
+      hashSalt: 's',
+      destination: new Writable({ write: (_c, _e, done) => done() }),
+    });
     const other = makeDeps(h.deps.config, { clock: h.clock, log });
     try {
       const [scheduled, manual] = await Promise.all([
         h.schedule(endingWatchdog),
-        endingWatchdog.handle({ kind: 'manual', callId: randomUUID(), options: watchdogOptionsSchema.parse({}) }, other),
+        endingWatchdog.handle(
+          { kind: 'manual', callId: randomUUID(), options: watchdogOptionsSchema.parse({}) },
+          other,
+        ),
       ]);
       expect(scheduled.summary.selected).toBe(6);
       expect(manual.summary.selected).toBe(6);
@@ -70,7 +95,9 @@ describe('ending-watchdog under concurrency', () => {
   it('a crash after claiming leaves a lease that expires, and then the lab is picked up again', async () => {
     const lab = await endingLab();
     // What a run that died right after its claim committed leaves behind.
-    expect(await claimLabs(h.deps.pool, [lab.id], 'crashed-run', h.clock.now(), h.deps.config.policy.labLeaseSeconds)).toEqual([lab.id]);
+    expect(
+      await claimLabs(h.deps.pool, [lab.id], 'crashed-run', h.clock.now(), h.deps.config.policy.labLeaseSeconds),
+    ).toEqual([lab.id]);
     const during = await h.schedule(endingWatchdog);
     expect(during.summary).toMatchObject({ selected: 1, claimed: 0, finished: 0 });
     expect(remaining(lab.id)).toHaveLength(2);
@@ -80,7 +107,12 @@ describe('ending-watchdog under concurrency', () => {
     expect((await h.schedule(endingWatchdog)).summary).toMatchObject({ claimed: 0 });
     h.clock.advanceSeconds(2);
     expect((await h.schedule(endingWatchdog)).summary).toMatchObject({ claimed: 1, finished: 1 });
-    expect(await labRow(lab.id)).toMatchObject({ status: 'finished', claimed_by: null, claim_expires_at: null, novnc_host_port: null });
+    expect(await labRow(lab.id)).toMatchObject({
+      status: 'finished',
+      claimed_by: null,
+      claim_expires_at: null,
+      novnc_host_port: null,
+    });
     expect(remaining(lab.id)).toEqual([]);
   });
 
@@ -90,7 +122,10 @@ describe('ending-watchdog under concurrency', () => {
     const run = h.schedule(endingWatchdog);
     await eventually(async () => (await labRow(lab.id)).claimed_by !== null, 'the claim');
     // Another writer (the platform's own teardown worker) ends the lab meanwhile; no lock stops it.
-    await h.deps.pool.query(`update labs set status = 'failed', finished_at = $2 where id = $1`, [lab.id, h.clock.now()]);
+    await h.deps.pool.query(`update labs set status = 'failed', finished_at = $2 where id = $1`, [
+      lab.id,
+      h.clock.now(),
+    ]);
     const result = await run;
     expect(result.summary).toMatchObject({ claimed: 1, finished: 0, conflicts: 1 });
     expect((await labRow(lab.id)).status).toBe('failed');

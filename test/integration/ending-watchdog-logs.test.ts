@@ -17,13 +17,30 @@ const h = useFunctionHarness();
 describe('ending-watchdog logs', () => {
   it('mask the owner in dry-run and processing lines alike', async () => {
     const lines: string[] = [];
-    const log = createLogger({ level: 'info', hashSalt: 's', destination: new Writable({ write: (chunk: Buffer, _e, done) => { lines.push(chunk.toString('utf8')); done(); } }) });
+    const log = createLogger({
+      level: 'info',
+      hashSalt: 's',
+      destination: new Writable({
+        write: (chunk: Buffer, _e, done) => {
+          lines.push(chunk.toString('utf8'));
+          done();
+        },
+      }),
+    });
     const deps = makeDeps(h.deps.config, { clock: h.clock, log, pool: h.deps.pool });
     const ownerId = randomUUID();
     const endingSince = new Date(h.clock.now().getTime() - 3_600_000);
-    const lab = await insertLab(h.deps.pool, { owner_id: ownerId, status: 'ending', status_changed_at: endingSince, ending_since: endingSince });
+    const lab = await insertLab(h.deps.pool, {
+      owner_id: ownerId,
+      status: 'ending',
+      status_changed_at: endingSince,
+      ending_since: endingSince,
+    });
     for (const dryRun of [true, false]) {
-      const result = await endingWatchdog.handle({ kind: 'manual', callId: randomUUID(), options: watchdogOptionsSchema.parse({ dryRun }) }, deps);
+      const result = await endingWatchdog.handle(
+        { kind: 'manual', callId: randomUUID(), options: watchdogOptionsSchema.parse({ dryRun }) },
+        deps,
+      );
       expect(result.outcome).toBe('succeeded');
     }
     const naming = lines.filter((line) => line.includes(lab.id));

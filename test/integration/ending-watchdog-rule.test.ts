@@ -39,7 +39,12 @@ describe('ending-watchdog rule: SQL and decide agree', () => {
       ids.set(lab.id, name);
     }
     const rows = await endingLabs(db.pool, { olderThan: minutesAgo(30), limit: 100 });
-    const candidates = rows.map((row) => ({ id: row.id, ownerId: row.owner_id, endingSince: row.ending_since, namespace: 'ns' }));
+    const candidates = rows.map((row) => ({
+      id: row.id,
+      ownerId: row.owner_id,
+      endingSince: row.ending_since,
+      namespace: 'ns',
+    }));
     const taken = selectLabs(candidates, NOW, { olderThanMinutes: 30, maxLabs: 100 }).map((lab) => ids.get(lab.id));
     const expected = CASES.filter(([, , , take]) => take).map(([name]) => name);
     expect(new Set(taken)).toEqual(new Set(expected));
@@ -47,10 +52,21 @@ describe('ending-watchdog rule: SQL and decide agree', () => {
   });
 
   it('a lab chosen by id is taken whatever its age, by both', async () => {
-    const lab = await insertLab(db.pool, { status: 'ending', ending_since: minutesAgo(1), status_changed_at: minutesAgo(1) });
+    const lab = await insertLab(db.pool, {
+      status: 'ending',
+      ending_since: minutesAgo(1),
+      status_changed_at: minutesAgo(1),
+    });
     const rows = await endingLabs(db.pool, { labId: lab.id, olderThan: minutesAgo(30), limit: 1 });
     expect(rows.map((row) => row.id)).toEqual([lab.id]);
-    const candidates = rows.map((row) => ({ id: row.id, ownerId: row.owner_id, endingSince: row.ending_since, namespace: 'ns' }));
-    expect(selectLabs(candidates, NOW, { olderThanMinutes: 30, maxLabs: 1, labId: lab.id }).map((l) => l.id)).toEqual([lab.id]);
+    const candidates = rows.map((row) => ({
+      id: row.id,
+      ownerId: row.owner_id,
+      endingSince: row.ending_since,
+      namespace: 'ns',
+    }));
+    expect(selectLabs(candidates, NOW, { olderThanMinutes: 30, maxLabs: 1, labId: lab.id }).map((l) => l.id)).toEqual([
+      lab.id,
+    ]);
   });
 });

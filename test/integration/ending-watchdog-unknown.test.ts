@@ -14,20 +14,36 @@ const NS = 'octolab-labs';
 const ago = (minutes: number) => new Date(h.clock.now().getTime() - minutes * 60_000);
 
 async function endingLab(minutesInEnding: number) {
-  const lab = await insertLab(h.deps.pool, { status: 'ending', status_changed_at: ago(minutesInEnding), ending_since: ago(minutesInEnding), namespace: NS });
+  const lab = await insertLab(h.deps.pool, {
+    status: 'ending',
+    status_changed_at: ago(minutesInEnding),
+    ending_since: ago(minutesInEnding),
+    namespace: NS,
+  });
   h.sim.kube.addPod({ name: `lab-${lab.id.slice(0, 8)}-vm`, namespace: NS, labels: { 'lab-id': lab.id } });
   return lab;
 }
 
-const labRow = async (id: string) => (await h.deps.pool.query('select status, claimed_by, watchdog_unknown_attempts, watchdog_last_error from labs where id = $1', [id])).rows[0];
+const labRow = async (id: string) =>
+  (
+    await h.deps.pool.query(
+      'select status, claimed_by, watchdog_unknown_attempts, watchdog_last_error from labs where id = $1',
+      [id],
+    )
+  ).rows[0];
 const podsOf = (id: string) => h.sim.kube.list('pods', NS).filter((p) => p.metadata.labels?.['lab-id'] === id);
-const decisions = async (id: string) => (await h.deps.pool.query(`select action, outcome from decision_log where entity_id = $1 order by id`, [id])).rows;
-const alerts = async () => (await h.deps.metrics.actions.get()).values.find((v) => v.labels.function === 'ending-watchdog' && v.labels.outcome === 'unknown_alert')?.value ?? 0;
+const decisions = async (id: string) =>
+  (await h.deps.pool.query(`select action, outcome from decision_log where entity_id = $1 order by id`, [id])).rows;
+const alerts = async () =>
+  (await h.deps.metrics.actions.get()).values.find(
+    (v) => v.labels.function === 'ending-watchdog' && v.labels.outcome === 'unknown_alert',
+  )?.value ?? 0;
 
 beforeEach(async () => {
   h.sim.faults.clear();
   await h.deps.pool.query('delete from labs');
-  for (const pod of h.sim.kube.list('pods', NS)) h.sim.kube.deleteBehindOurBack({ namespace: NS, name: pod.metadata.name });
+  for (const pod of h.sim.kube.list('pods', NS))
+    h.sim.kube.deleteBehindOurBack({ namespace: NS, name: pod.metadata.name });
 });
 
 describe('ending-watchdog: an API outage is unknown, never an end', () => {
@@ -36,7 +52,12 @@ describe('ending-watchdog: an API outage is unknown, never an end', () => {
     h.sim.faults.add({ path: /\/namespaces\/octolab-labs\/pods/, status: 500 });
     const first = await h.schedule(endingWatchdog);
     expect(first).toMatchObject({ outcome: 'failed', summary: { unknown: 1, failed: 0, finished: 0 } });
-    expect(await labRow(lab.id)).toMatchObject({ status: 'ending', claimed_by: null, watchdog_unknown_attempts: 1, watchdog_last_error: expect.stringMatching(/500/) });
+    expect(await labRow(lab.id)).toMatchObject({
+      status: 'ending',
+      claimed_by: null,
+      watchdog_unknown_attempts: 1,
+      watchdog_last_error: expect.stringMatching(/500/),
+    });
     expect(podsOf(lab.id)).toHaveLength(1);
     const { rows: events } = await h.deps.pool.query(`select type from event_outbox where subject = $1`, [lab.id]);
     expect(events).toEqual([]);

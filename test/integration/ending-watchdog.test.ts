@@ -10,14 +10,30 @@ const NS = 'octolab-labs';
 const ago = (minutes: number) => new Date(h.clock.now().getTime() - minutes * 60_000);
 
 async function endingLab(minutesInEnding: number, resources = 2) {
-  const lab = await insertLab(h.deps.pool, { status: 'ending', status_changed_at: ago(minutesInEnding), ending_since: ago(minutesInEnding), namespace: NS, novnc_host_port: 6000 + Math.floor(Math.random() * 3000) });
-  for (let index = 0; index < resources; index++) h.sim.kube.addPod({ name: `lab-${lab.id.slice(0, 8)}-${index}`, namespace: NS, labels: { 'lab-id': lab.id } });
+  const lab = await insertLab(h.deps.pool, {
+    status: 'ending',
+    status_changed_at: ago(minutesInEnding),
+    ending_since: ago(minutesInEnding),
+    namespace: NS,
+    novnc_host_port: 6000 + Math.floor(Math.random() * 3000),
+  });
+  for (let index = 0; index < resources; index++)
+    h.sim.kube.addPod({ name: `lab-${lab.id.slice(0, 8)}-${index}`, namespace: NS, labels: { 'lab-id': lab.id } });
   h.sim.kube.addService({ name: `lab-${lab.id.slice(0, 8)}-vnc`, namespace: NS, labels: { 'lab-id': lab.id } });
   return lab;
 }
 
-const labStatus = async (id: string) => (await h.deps.pool.query('select status, finished_at, evidence_expires_at, novnc_host_port, claimed_by from labs where id = $1', [id])).rows[0];
-const remaining = (id: string) => [...h.sim.kube.list('pods', NS), ...h.sim.kube.list('services', NS)].filter((o) => o.metadata.labels?.['lab-id'] === id);
+const labStatus = async (id: string) =>
+  (
+    await h.deps.pool.query(
+      'select status, finished_at, evidence_expires_at, novnc_host_port, claimed_by from labs where id = $1',
+      [id],
+    )
+  ).rows[0];
+const remaining = (id: string) =>
+  [...h.sim.kube.list('pods', NS), ...h.sim.kube.list('services', NS)].filter(
+    (o) => o.metadata.labels?.['lab-id'] === id,
+  );
 
 beforeEach(async () => {
   h.sim.faults.clear();
@@ -31,7 +47,13 @@ describe('ending-watchdog', () => {
     const result = await h.schedule(endingWatchdog);
     expect(result).toMatchObject({ outcome: 'succeeded', summary: { finished: 1 } });
     expect(remaining(old.id)).toEqual([]);
-    expect(await labStatus(old.id)).toEqual({ status: 'finished', finished_at: h.clock.now(), evidence_expires_at: new Date(h.clock.now().getTime() + 86_400_000), novnc_host_port: null, claimed_by: null });
+    expect(await labStatus(old.id)).toEqual({
+      status: 'finished',
+      finished_at: h.clock.now(),
+      evidence_expires_at: new Date(h.clock.now().getTime() + 86_400_000),
+      novnc_host_port: null,
+      claimed_by: null,
+    });
     expect((await labStatus(fresh.id)).status).toBe('ending');
     expect(remaining(fresh.id)).toHaveLength(3);
   });
@@ -47,7 +69,9 @@ describe('ending-watchdog', () => {
   it('lists what it would do in a dry run with masked owners, and claims and changes nothing (B-11)', async () => {
     const lab = await endingLab(45.25);
     const result = await h.manual(endingWatchdog, { dryRun: true });
-    expect(result.items).toEqual([{ labId: lab.id, owner: `****${lab.owner_id.slice(-6)}`, ageMinutes: '45.3', action: 'force' }]);
+    expect(result.items).toEqual([
+      { labId: lab.id, owner: `****${lab.owner_id.slice(-6)}`, ageMinutes: '45.3', action: 'force' },
+    ]);
     expect(await labStatus(lab.id)).toMatchObject({ status: 'ending', claimed_by: null });
     expect(remaining(lab.id)).toHaveLength(3);
   });
@@ -73,7 +97,10 @@ describe('ending-watchdog', () => {
 
   it('does not touch a lab another watchdog holds a lease on', async () => {
     const lab = await endingLab(60);
-    await h.deps.pool.query(`update labs set claimed_by = 'other-run', claim_expires_at = $2 where id = $1`, [lab.id, new Date(h.clock.now().getTime() + 60_000)]);
+    await h.deps.pool.query(`update labs set claimed_by = 'other-run', claim_expires_at = $2 where id = $1`, [
+      lab.id,
+      new Date(h.clock.now().getTime() + 60_000),
+    ]);
     const result = await h.schedule(endingWatchdog);
     expect(result.summary).toMatchObject({ selected: 1, claimed: 0 });
     expect(remaining(lab.id)).toHaveLength(3);

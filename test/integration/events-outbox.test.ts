@@ -41,35 +41,61 @@ let clock = new Date('2026-06-01T12:00:00Z');
 const now = () => clock;
 
 function expiredEvent(reservationId = 'r-1') {
-  return buildEvent(EventTypes.reservationExpired, {
-    reservationId,
-    previousStatus: 'active',
-    reason: 'deadline passed',
-    podName: 'gpu-dev-r1',
-    namespace: 'gpu-dev',
-    expiresAt: '2026-06-01T11:00:00Z',
-    endedAt: clock.toISOString(),
-  }, { source: sourceFor('expire'), subject: reservationId, time: clock });
+  return buildEvent(
+    EventTypes.reservationExpired,
+    {
+      reservationId,
+      previousStatus: 'active',
+      reason: 'deadline passed',
+      podName: 'gpu-dev-r1',
+      namespace: 'gpu-dev',
+      expiresAt: '2026-06-01T11:00:00Z',
+      endedAt: clock.toISOString(),
+    },
+    { source: sourceFor('expire'), subject: reservationId, time: clock },
+  );
 }
 
 const flush = (publish: PublishMode, eventIds?: string[], maxAttempts?: number) =>
-  flushOutbox({ db: db.pool, publish, now, owner: 'test', limit: 50, timeoutMs: 2000, concurrency: 4, eventIds, maxAttempts });
+  flushOutbox({
+    db: db.pool,
+    publish,
+    now,
+    owner: 'test',
+    limit: 50,
+    timeoutMs: 2000,
+    concurrency: 4,
+    eventIds,
+    maxAttempts,
+  });
 const later = (seconds: number) => (clock = new Date(clock.getTime() + seconds * 1000));
 
 describe('outbox delivery', () => {
   it('delivers a staged event to the OpenFaaS consumer from the routing table, in binary mode', async () => {
     const event = expiredEvent();
-    await withTransaction(db.pool, (client) => stageEvents(client, [event], { mode: 'openfaas', gatewayUrl: baseUrl }, clock));
+    await withTransaction(db.pool, (client) =>
+      stageEvents(client, [event], { mode: 'openfaas', gatewayUrl: baseUrl }, clock),
+    );
     const report = await flush({ mode: 'openfaas', gatewayUrl: baseUrl });
     expect(report).toEqual({ delivered: 1, failed: 0, dead: {}, errors: [] });
     expect(received).toHaveLength(1);
     expect(received[0]!.path).toBe('/async-function/cleanup-pod');
-    expect(received[0]!.headers).toMatchObject({ 'ce-id': event.id, 'ce-type': EventTypes.reservationExpired, 'ce-source': '/devenv-lifecycle/expire', 'ce-subject': 'r-1' });
+    expect(received[0]!.headers).toMatchObject({
+      'ce-id': event.id,
+      'ce-type': EventTypes.reservationExpired,
+      'ce-source': '/devenv-lifecycle/expire',
+      'ce-subject': 'r-1',
+    });
     expect(JSON.parse(received[0]!.body)).toMatchObject({ reservationId: 'r-1' });
   });
 
   it('sends every event to the Knative sink', async () => {
-    await stageEvents(db.pool, [expiredEvent(), expiredEvent('r-2')], { mode: 'knative', sinkUrl: `${baseUrl}/broker` }, clock);
+    await stageEvents(
+      db.pool,
+      [expiredEvent(), expiredEvent('r-2')],
+      { mode: 'knative', sinkUrl: `${baseUrl}/broker` },
+      clock,
+    );
     expect((await flush({ mode: 'knative', sinkUrl: `${baseUrl}/broker` })).delivered).toBe(2);
     expect(received.map((r) => r.path)).toEqual(['/broker', '/broker']);
   });
@@ -92,9 +118,19 @@ describe('outbox delivery', () => {
   });
 
   it('stages nothing for an event nobody consumes on OpenFaaS, and nothing when delivery is off', async () => {
-    const warned = buildEvent(EventTypes.reservationWarned, {
-      reservationId: 'r-1', podName: 'p', namespace: 'n', expiresAt: '2026-06-01T12:30:00Z', levelMinutes: 30, minutesLeft: 29, warnedAt: clock.toISOString(),
-    }, { source: sourceFor('warn'), subject: 'r-1', time: clock });
+    const warned = buildEvent(
+      EventTypes.reservationWarned,
+      {
+        reservationId: 'r-1',
+        podName: 'p',
+        namespace: 'n',
+        expiresAt: '2026-06-01T12:30:00Z',
+        levelMinutes: 30,
+        minutesLeft: 29,
+        warnedAt: clock.toISOString(),
+      },
+      { source: sourceFor('warn'), subject: 'r-1', time: clock },
+    );
     await stageEvents(db.pool, [warned], { mode: 'openfaas', gatewayUrl: baseUrl }, clock);
     await stageEvents(db.pool, [expiredEvent()], { mode: 'none' }, clock);
     expect((await outboxBacklog(db.pool)).undelivered).toBe(0);
@@ -119,14 +155,22 @@ describe('events that cannot be delivered', () => {
     const [request] = received;
     expect(request!.headers['ce-subject']).toBe('r-1%0Asecond%20line%20%C3%A9');
     const headers = Object.fromEntries(Object.entries(request!.headers).map(([name, value]) => [name, String(value)]));
-    const invocation = classify({ method: 'POST', path: request!.path, headers, rawBody: request!.body }, { bodyLimitBytes: 65536 });
+    const invocation = classify(
+      { method: 'POST', path: request!.path, headers, rawBody: request!.body },
+      { bodyLimitBytes: 65536 },
+    );
     expect(invocation.kind === 'event' && invocation.event.subject).toBe(id);
     expect((await outboxBacklog(db.pool)).undelivered).toBe(0);
   });
 
   it('dead-letters an event refused with a permanent 4xx at once, and still delivers the others of the flush', async () => {
     answerBySubject.set('r-refused', 400);
-    await stageEvents(db.pool, [expiredEvent('r-ok-1'), expiredEvent('r-refused'), expiredEvent('r-ok-2')], publish(), clock);
+    await stageEvents(
+      db.pool,
+      [expiredEvent('r-ok-1'), expiredEvent('r-refused'), expiredEvent('r-ok-2')],
+      publish(),
+      clock,
+    );
     const report = await flush(publish());
     expect(report).toMatchObject({ delivered: 2, failed: 0, dead: { rejected: 1 } });
     expect(await outboxBacklog(db.pool)).toMatchObject({ undelivered: 0, dead: 1 });
@@ -142,7 +186,12 @@ describe('events that cannot be delivered', () => {
 
   it('does NOT dead-letter a 408, a 429 or a 5xx before its attempts run out', async () => {
     answerBySubject.set('r-timeout', 408).set('r-throttled', 429).set('r-down', 503);
-    await stageEvents(db.pool, ['r-timeout', 'r-throttled', 'r-down'].map((id) => expiredEvent(id)), publish(), clock);
+    await stageEvents(
+      db.pool,
+      ['r-timeout', 'r-throttled', 'r-down'].map((id) => expiredEvent(id)),
+      publish(),
+      clock,
+    );
     for (let attempt = 1; attempt <= 2; attempt += 1) {
       expect(await flush(publish(), undefined, 3)).toMatchObject({ delivered: 0, failed: 3, dead: {} });
       later(3600);
@@ -159,7 +208,11 @@ describe('events that cannot be delivered', () => {
       reports.push(await flush(publish(), undefined, 3));
       later(3600);
     }
-    expect(reports.map((report) => [report.failed, report.dead.exhausted ?? 0])).toEqual([[1, 0], [1, 0], [0, 1]]);
+    expect(reports.map((report) => [report.failed, report.dead.exhausted ?? 0])).toEqual([
+      [1, 0],
+      [1, 0],
+      [0, 1],
+    ]);
     expect(await deadLetters(db.pool, 10)).toMatchObject([{ dead_reason: 'exhausted', attempts: 3 }]);
     expect(await flush(publish(), undefined, 3)).toMatchObject({ delivered: 0, failed: 0 });
 

@@ -21,13 +21,22 @@ const minutesFromNow = (minutes: number) => new Date(h.clock.now().getTime() + m
 const podsPath = /^\/api\/v1\/namespaces\/gpu-dev\/pods/;
 
 async function rowOf(id: string) {
-  const { rows } = await h.deps.pool.query('select status, expires_at from reservations where reservation_id = $1', [id]);
+  const { rows } = await h.deps.pool.query('select status, expires_at from reservations where reservation_id = $1', [
+    id,
+  ]);
   return rows[0] as { status: string; expires_at: Date };
 }
 
 async function active(id: string, expiresInMinutes: number, withPod: boolean) {
   const podName = `gpu-dev-${id.slice(0, 8)}`;
-  await insertReservation(h.deps.pool, { reservation_id: id, pod_name: podName, namespace: 'gpu-dev', launched_at: minutesFromNow(-60), status_changed_at: minutesFromNow(-60), expires_at: minutesFromNow(expiresInMinutes) });
+  await insertReservation(h.deps.pool, {
+    reservation_id: id,
+    pod_name: podName,
+    namespace: 'gpu-dev',
+    launched_at: minutesFromNow(-60),
+    status_changed_at: minutesFromNow(-60),
+    expires_at: minutesFromNow(expiresInMinutes),
+  });
   if (withPod) h.sim.kube.addPod({ name: podName, namespace: 'gpu-dev', labels: { 'reservation-id': id } });
   return podName;
 }
@@ -41,7 +50,12 @@ function sweepWith(meanwhile: () => Promise<unknown>) {
       return h.deps.pods.podsForReservations(namespace, ids);
     },
   };
-  const invocation = { kind: 'schedule', source: 'cron-connector', callId: randomUUID(), options: expire.optionsSchema.parse({}) } as const;
+  const invocation = {
+    kind: 'schedule',
+    source: 'cron-connector',
+    callId: randomUUID(),
+    options: expire.optionsSchema.parse({}),
+  } as const;
   return expire.handle(invocation, { ...h.deps, pods });
 }
 
@@ -49,25 +63,39 @@ beforeEach(async () => {
   h.sim.faults.clear();
   h.sim.requests.clear();
   await h.deps.pool.query('delete from reservations');
-  for (const pod of h.sim.kube.list('pods', 'gpu-dev')) h.sim.kube.deleteBehindOurBack({ namespace: 'gpu-dev', name: pod.metadata.name });
+  for (const pod of h.sim.kube.list('pods', 'gpu-dev'))
+    h.sim.kube.deleteBehindOurBack({ namespace: 'gpu-dev', name: pod.metadata.name });
 });
 
-describe('expire: an extension committed between the run\'s read and its write wins (A-5)', () => {
+describe("expire: an extension committed between the run's read and its write wins (A-5)", () => {
   it('leaves the reservation active with its new deadline and counts a conflict', async () => {
     await active('eeee0001-extended', -10, true);
     const extended = minutesFromNow(60);
-    const result = await sweepWith(() => h.deps.pool.query('update reservations set expires_at = $2 where reservation_id = $1', ['eeee0001-extended', extended]));
+    const result = await sweepWith(() =>
+      h.deps.pool.query('update reservations set expires_at = $2 where reservation_id = $1', [
+        'eeee0001-extended',
+        extended,
+      ]),
+    );
     expect(result).toMatchObject({ outcome: 'succeeded', summary: { expired: 0, conflicts: 1 } });
     expect(await rowOf('eeee0001-extended')).toEqual({ status: 'active', expires_at: extended });
-    const { rows } = await h.deps.pool.query(`select action, outcome from decision_log where entity_id = 'eeee0001-extended'`);
+    const { rows } = await h.deps.pool.query(
+      `select action, outcome from decision_log where entity_id = 'eeee0001-extended'`,
+    );
     expect(rows).toEqual([{ action: 'expire', outcome: 'conflict' }]);
-    const { rows: events } = await h.deps.pool.query(`select type from event_outbox where subject = 'eeee0001-extended'`);
+    const { rows: events } = await h.deps.pool.query(
+      `select type from event_outbox where subject = 'eeee0001-extended'`,
+    );
     expect(events).toEqual([]);
   });
 
   it('a cancellation committed in between wins too', async () => {
     await active('eeee0002-cancelled', -10, true);
-    const result = await sweepWith(() => h.deps.pool.query(`update reservations set status = 'cancelled' where reservation_id = $1`, ['eeee0002-cancelled']));
+    const result = await sweepWith(() =>
+      h.deps.pool.query(`update reservations set status = 'cancelled' where reservation_id = $1`, [
+        'eeee0002-cancelled',
+      ]),
+    );
     expect(result.summary).toMatchObject({ expired: 0, conflicts: 1 });
     expect((await rowOf('eeee0002-cancelled')).status).toBe('cancelled');
   });
@@ -90,8 +118,12 @@ describe('expire: an API timeout is not evidence (A-1)', () => {
       h.clock.advanceSeconds(120);
     }
     expect((await rowOf('ffff0001-timeout')).status).toBe('active');
-    const { rows } = await h.deps.pool.query(`select absent_since, last_error from pod_observations where reservation_id = 'ffff0001-timeout'`);
-    expect(rows).toEqual([{ absent_since: null, last_error: expect.stringContaining(`no answer within ${TIMEOUT_MS} ms`) }]);
+    const { rows } = await h.deps.pool.query(
+      `select absent_since, last_error from pod_observations where reservation_id = 'ffff0001-timeout'`,
+    );
+    expect(rows).toEqual([
+      { absent_since: null, last_error: expect.stringContaining(`no answer within ${TIMEOUT_MS} ms`) },
+    ]);
 
     // Once the API answers, the absence still needs its own two observations a minute apart.
     h.sim.faults.clear();
@@ -105,7 +137,11 @@ describe('expire: an API timeout is not evidence (A-1)', () => {
     const pod = h.sim.kube.pod({ namespace: 'gpu-dev', name: podName })!;
     h.sim.kube.deleteBehindOurBack({ namespace: 'gpu-dev', name: podName });
     h.sim.faults.add({ method: 'GET', path: podsPath, delayMs: TIMEOUT_MS * 5 });
-    const result = await h.event(expire, { type: EventTypes.podDeleted, source: '/apis/v1/namespaces/gpu-dev/pods', data: pod } as never);
+    const result = await h.event(expire, {
+      type: EventTypes.podDeleted,
+      source: '/apis/v1/namespaces/gpu-dev/pods',
+      data: pod,
+    } as never);
     expect(result.summary).toMatchObject({ expired_pod_gone: 0 });
     expect((await rowOf('ffff0002-event')).status).toBe('active');
   });
@@ -116,7 +152,9 @@ describe('expire: a transition the database refuses', () => {
     // A trigger on this test's database copy refuses to end one reservation.
     await h.deps.pool.query(`create or replace function refuse_hhhh0002() returns trigger language plpgsql as $$
       begin if new.reservation_id = 'hhhh0002-refused' then raise exception 'refused for the test'; end if; return new; end $$`);
-    await h.deps.pool.query('create trigger refuse_hhhh0002 before update on reservations for each row execute function refuse_hhhh0002()');
+    await h.deps.pool.query(
+      'create trigger refuse_hhhh0002 before update on reservations for each row execute function refuse_hhhh0002()',
+    );
     try {
       for (const id of ['hhhh0001-ok', 'hhhh0002-refused', 'hhhh0003-ok']) await active(id, -10, false);
       const result = await h.schedule(expire);
@@ -125,7 +163,9 @@ describe('expire: a transition the database refuses', () => {
       expect((await rowOf('hhhh0001-ok')).status).toBe('expired');
       expect((await rowOf('hhhh0002-refused')).status).toBe('active');
       expect((await rowOf('hhhh0003-ok')).status).toBe('expired');
-      const { rows } = await h.deps.pool.query(`select entity_id, outcome from decision_log where entity_id like 'hhhh%' order by entity_id`);
+      const { rows } = await h.deps.pool.query(
+        `select entity_id, outcome from decision_log where entity_id like 'hhhh%' order by entity_id`,
+      );
       expect(rows).toEqual([
         { entity_id: 'hhhh0001-ok', outcome: 'applied' },
         { entity_id: 'hhhh0002-refused', outcome: 'failed' },
@@ -150,27 +190,44 @@ describe('expire: the per-run time budget', () => {
 });
 
 describe('expire: pod events', () => {
-  it('ends neither reservation when a deleted unlabelled pod\'s name belongs to two active ones', async () => {
+  it("ends neither reservation when a deleted unlabelled pod's name belongs to two active ones", async () => {
     const podName = 'gpu-dev-shared0';
     for (const id of ['llll0001-first', 'llll0002-second']) {
-      await insertReservation(h.deps.pool, { reservation_id: id, pod_name: podName, namespace: 'gpu-dev', launched_at: minutesFromNow(-60), status_changed_at: minutesFromNow(-60), expires_at: minutesFromNow(120) });
+      await insertReservation(h.deps.pool, {
+        reservation_id: id,
+        pod_name: podName,
+        namespace: 'gpu-dev',
+        launched_at: minutesFromNow(-60),
+        status_changed_at: minutesFromNow(-60),
+        expires_at: minutesFromNow(120),
+      });
     }
     h.sim.kube.addPod({ name: podName, namespace: 'gpu-dev' });
     const pod = h.sim.kube.pod({ namespace: 'gpu-dev', name: podName })!;
     h.sim.kube.deleteBehindOurBack({ namespace: 'gpu-dev', name: podName });
-    const result = await h.event(expire, { type: EventTypes.podDeleted, source: '/apis/v1/namespaces/gpu-dev/pods', data: pod } as never);
+    const result = await h.event(expire, {
+      type: EventTypes.podDeleted,
+      source: '/apis/v1/namespaces/gpu-dev/pods',
+      data: pod,
+    } as never);
     expect(result.summary).toMatchObject({ ignored_events: 1 });
     expect((await rowOf('llll0001-first')).status).toBe('active');
     expect((await rowOf('llll0002-second')).status).toBe('active');
   });
 
-  it('fails a reservation within one event when its pod is evicted, with the pod\'s reason', async () => {
+  it("fails a reservation within one event when its pod is evicted, with the pod's reason", async () => {
     const podName = await active('jjjj0001-evicted', 120, true);
     h.sim.kube.evict({ namespace: 'gpu-dev', name: podName });
     const pod = h.sim.kube.pod({ namespace: 'gpu-dev', name: podName })!;
-    const result = await h.event(expire, { type: EventTypes.podUpdated, source: '/apis/v1/namespaces/gpu-dev/pods', data: pod } as never);
+    const result = await h.event(expire, {
+      type: EventTypes.podUpdated,
+      source: '/apis/v1/namespaces/gpu-dev/pods',
+      data: pod,
+    } as never);
     expect(result).toMatchObject({ outcome: 'accepted', summary: { failed_dead_pod: 1 } });
-    const { rows } = await h.deps.pool.query(`select status, failure_reason from reservations where reservation_id = 'jjjj0001-evicted'`);
+    const { rows } = await h.deps.pool.query(
+      `select status, failure_reason from reservations where reservation_id = 'jjjj0001-evicted'`,
+    );
     expect(rows).toEqual([{ status: 'failed', failure_reason: expect.stringMatching(/^Pod failed: Evicted/) }]);
   });
 });

@@ -20,15 +20,28 @@ async function statusOf(id: string): Promise<string> {
 
 describe('compare-and-set on timestamps with microseconds', () => {
   it('expires a reservation whose deadline has microseconds', async () => {
-    await insertReservation(h.deps.pool, { reservation_id: 'gggg0001-micro', expires_at: '2026-06-01 11:50:00.123456+00' });
+    await insertReservation(h.deps.pool, {
+      reservation_id: 'gggg0001-micro',
+      expires_at: '2026-06-01 11:50:00.123456+00',
+    });
     const result = await h.schedule(expire);
     expect(result.summary).toMatchObject({ expired: 1, conflicts: 0 });
     expect(await statusOf('gggg0001-micro')).toBe('expired');
   });
 
   it('fails a stuck preparing and cancels a stale queue whose status time has microseconds', async () => {
-    await insertReservation(h.deps.pool, { reservation_id: 'gggg0002-prep', status: 'preparing', status_changed_at: '2026-06-01 10:00:00.654321+00', pod_name: null });
-    await insertReservation(h.deps.pool, { reservation_id: 'gggg0003-queued', status: 'queued', status_changed_at: '2026-05-29 10:00:00.000001+00', pod_name: null });
+    await insertReservation(h.deps.pool, {
+      reservation_id: 'gggg0002-prep',
+      status: 'preparing',
+      status_changed_at: '2026-06-01 10:00:00.654321+00',
+      pod_name: null,
+    });
+    await insertReservation(h.deps.pool, {
+      reservation_id: 'gggg0003-queued',
+      status: 'queued',
+      status_changed_at: '2026-05-29 10:00:00.000001+00',
+      pod_name: null,
+    });
     const result = await h.schedule(expire);
     expect(result.summary).toMatchObject({ failed_stuck_preparing: 1, stale_cancelled: 1, conflicts: 0 });
     expect(await statusOf('gggg0002-prep')).toBe('failed');
@@ -36,8 +49,16 @@ describe('compare-and-set on timestamps with microseconds', () => {
   });
 
   it('warns once per level for a deadline with microseconds', async () => {
-    await insertReservation(h.deps.pool, { reservation_id: 'gggg0004-warn', pod_name: 'gpu-dev-gggg0004', expires_at: '2026-06-01 12:20:00.999999+00' });
-    h.sim.kube.addPod({ namespace: 'gpu-dev', name: 'gpu-dev-gggg0004', labels: { 'reservation-id': 'gggg0004-warn' } });
+    await insertReservation(h.deps.pool, {
+      reservation_id: 'gggg0004-warn',
+      pod_name: 'gpu-dev-gggg0004',
+      expires_at: '2026-06-01 12:20:00.999999+00',
+    });
+    h.sim.kube.addPod({
+      namespace: 'gpu-dev',
+      name: 'gpu-dev-gggg0004',
+      labels: { 'reservation-id': 'gggg0004-warn' },
+    });
     expect((await h.schedule(warn)).summary.warned).toBe(1);
     // Once warned, it no longer takes a place in the due query (it would crowd out others).
     expect(await reservationsDueForWarning(h.deps.pool, h.clock.now(), [30, 15, 5], 10)).toEqual([]);

@@ -34,7 +34,15 @@ describe('pod check rotation', () => {
     await recordObservations(db.pool, [{ reservationId: 'rot-1', kind: 'present' }], at(-5));
     await recordObservations(db.pool, [{ reservationId: 'rot-3', kind: 'unknown', error: 'timeout' }], at(-10));
     expect(await ids(3)).toEqual(['rot-2', 'rot-4', 'rot-3']);
-    await recordObservations(db.pool, [{ reservationId: 'rot-2', kind: 'present' }, { reservationId: 'rot-4', kind: 'absent' }, { reservationId: 'rot-3', kind: 'present' }], at(0));
+    await recordObservations(
+      db.pool,
+      [
+        { reservationId: 'rot-2', kind: 'present' },
+        { reservationId: 'rot-4', kind: 'absent' },
+        { reservationId: 'rot-3', kind: 'present' },
+      ],
+      at(0),
+    );
     expect(await ids(2)).toEqual(['rot-1', 'rot-2']);
   });
 

@@ -17,7 +17,14 @@ const db = useTestDatabase();
 const NOW = new Date('2026-06-01T12:00:00Z');
 const GRACE = 120;
 const ms = (offset: number) => new Date(NOW.getTime() + offset);
-const policy = { gracePeriodSeconds: GRACE, launchGraceMinutes: 10, podAbsentConfirmSeconds: 60, preparingTimeoutMinutes: 60, queueTimeoutHours: 48, mainContainer: 'main' };
+const policy = {
+  gracePeriodSeconds: GRACE,
+  launchGraceMinutes: 10,
+  podAbsentConfirmSeconds: 60,
+  preparingTimeoutMinutes: 60,
+  queueTimeoutHours: 48,
+  mainContainer: 'main',
+};
 
 // [name, status, deadline relative to now in ms (null: none), ended by the grace rule]
 const CASES: [string, string, number | null, boolean][] = [
@@ -46,13 +53,21 @@ describe('expire rules: SQL and decide agree', () => {
     const rows = await overdueReservations(db.pool, NOW, GRACE, 100);
     const plan = decide({
       now: NOW,
-      active: rows.map((row) => ({ reservationId: row.reservation_id, expiresAt: row.expires_at, launchedAt: row.launched_at, statusChangedAt: row.status_changed_at, podName: row.pod_name })),
+      active: rows.map((row) => ({
+        reservationId: row.reservation_id,
+        expiresAt: row.expires_at,
+        launchedAt: row.launched_at,
+        statusChangedAt: row.status_changed_at,
+        podName: row.pod_name,
+      })),
       waiting: [],
       pods: new Map(),
       absentSince: new Map(),
       policy,
     });
-    const expired = plan.actions.filter((action) => action.kind === 'expire').map((action) => names.get(action.entity.id));
+    const expired = plan.actions
+      .filter((action) => action.kind === 'expire')
+      .map((action) => names.get(action.entity.id));
     const expected = CASES.filter(([, , , ends]) => ends).map(([name]) => name);
     expect(new Set(expired)).toEqual(new Set(expected));
     for (const name of expected) expect(rows.map((row) => names.get(row.reservation_id))).toContain(name);
@@ -60,16 +75,32 @@ describe('expire rules: SQL and decide agree', () => {
 
   // [previous absence (ms before now, null: none), this run's observation]
   const ABSENCE: [number | null, PodObservation['kind']][] = [
-    [null, 'absent'], [null, 'present'], [null, 'unknown'],
-    [90_000, 'absent'], [90_000, 'present'], [90_000, 'unknown'],
+    [null, 'absent'],
+    [null, 'present'],
+    [null, 'unknown'],
+    [90_000, 'absent'],
+    [90_000, 'present'],
+    [90_000, 'unknown'],
   ];
 
   it.each(ABSENCE)('stores the absence time decide reads: previous %s, observed %s', async (previous, kind) => {
     const { reservation_id: id } = await insertReservation(db.pool, {});
     const before = previous === null ? undefined : ms(-previous);
-    await db.pool.query('update pod_observations set absent_since = $2, checked_at = $2 where reservation_id = $1', [id, before ?? null]);
-    await recordObservations(db.pool, [{ reservationId: id, kind, ...(kind === 'unknown' ? { error: 'HTTP 503' } : {}) }], NOW);
-    const stored = (await db.pool.query<{ absent_since: Date | null }>('select absent_since from pod_observations where reservation_id = $1', [id])).rows[0]!;
+    await db.pool.query('update pod_observations set absent_since = $2, checked_at = $2 where reservation_id = $1', [
+      id,
+      before ?? null,
+    ]);
+    await recordObservations(
+      db.pool,
+      [{ reservationId: id, kind, ...(kind === 'unknown' ? { error: 'HTTP 503' } : {}) }],
+      NOW,
+    );
+    const stored = (
+      await db.pool.query<{ absent_since: Date | null }>(
+        'select absent_since from pod_observations where reservation_id = $1',
+        [id],
+      )
+    ).rows[0]!;
     expect(stored.absent_since ?? undefined).toEqual(absentSince(before, kind, NOW));
   });
 });

@@ -22,7 +22,12 @@ beforeAll(async () => {
 afterAll(() => new Promise<void>((resolve) => sink.close(() => resolve())));
 
 // Event delivery on, as deployed; a pod check of 1 keeps the rotation's share constant.
-const h = useFunctionHarness(() => ({ EVENT_DELIVERY: 'knative', K_SINK: sinkUrl, POD_CHECK_BATCH: '1', MAX_ITEMS: '10000' }));
+const h = useFunctionHarness(() => ({
+  EVENT_DELIVERY: 'knative',
+  K_SINK: sinkUrl,
+  POD_CHECK_BATCH: '1',
+  MAX_ITEMS: '10000',
+}));
 
 const texts: string[] = [];
 const proto = pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
@@ -72,8 +77,14 @@ describe('expire: statements per run are O(batches)', () => {
     // Deterministic: the same work, the same statements.
     expect(again.length).toBe(first.length);
     expect(marking(again)).toBe(1);
-    expect(Number((await h.deps.pool.query(`select count(*) from decision_log where run_id = $1`, [runId])).rows[0].count)).toBe(1000);
-    expect(Number((await h.deps.pool.query('select count(*) from event_outbox where delivered_at is not null')).rows[0].count)).toBe(1000);
+    expect(
+      Number((await h.deps.pool.query(`select count(*) from decision_log where run_id = $1`, [runId])).rows[0].count),
+    ).toBe(1000);
+    expect(
+      Number(
+        (await h.deps.pool.query('select count(*) from event_outbox where delivered_at is not null')).rows[0].count,
+      ),
+    ).toBe(1000);
     // The whole run: runs table, lock, rails, reads, one batch, delivery.
     expect(again.length).toBeLessThanOrEqual(30);
     await h.deps.pool.query('delete from event_outbox; delete from reservations');

@@ -16,8 +16,13 @@ const KEY = 'k'.repeat(40);
 const BASE = 'https://actions.example/function/extend';
 // Events go to a Knative sink that refuses connections: each stays in the outbox, one row per event.
 const h = useFunctionHarness({
-  ACTION_BASE_URL: BASE, ACTION_SIGNING_KEY: KEY, EXTEND_DEFAULT_MINUTES: '120', EXTEND_MAX_COUNT: '2', RESERVATION_MAX_LIFETIME_HOURS: '8',
-  EVENT_DELIVERY: 'knative', K_SINK: 'http://127.0.0.1:9/sink',
+  ACTION_BASE_URL: BASE,
+  ACTION_SIGNING_KEY: KEY,
+  EXTEND_DEFAULT_MINUTES: '120',
+  EXTEND_MAX_COUNT: '2',
+  RESERVATION_MAX_LIFETIME_HOURS: '8',
+  EVENT_DELIVERY: 'knative',
+  K_SINK: 'http://127.0.0.1:9/sink',
 });
 const inMinutes = (minutes: number) => new Date(h.clock.now().getTime() + minutes * 60_000);
 let endpoint: Endpoint;
@@ -26,15 +31,23 @@ type Action = 'extend' | 'snooze' | 'end-now';
 
 async function linkFor(id: string, action: Action, deadline?: Date): Promise<string> {
   const expiresAt = deadline ?? (await row(id)).expires_at;
-  const links = await actionLinks(h.deps.config.actions, { reservationId: id, deadline: expiresAt, now: h.clock.now() });
+  const links = await actionLinks(h.deps.config.actions, {
+    reservationId: id,
+    deadline: expiresAt,
+    now: h.clock.now(),
+  });
   return links.find((link) => link.action === action)!.url.slice(BASE.length);
 }
 
-const post = (path: string, body = '', headers: Record<string, string> = {}) => endpoint({ method: 'POST', path, headers, rawBody: body });
+const post = (path: string, body = '', headers: Record<string, string> = {}) =>
+  endpoint({ method: 'POST', path, headers, rawBody: body });
 const get = (path: string) => endpoint({ method: 'GET', path, headers: { accept: 'text/html' }, rawBody: '' });
 
 async function row(id: string) {
-  const { rows } = await h.deps.pool.query<{ status: string; expires_at: Date }>('select status, expires_at from reservations where reservation_id = $1', [id]);
+  const { rows } = await h.deps.pool.query<{ status: string; expires_at: Date }>(
+    'select status, expires_at from reservations where reservation_id = $1',
+    [id],
+  );
   return rows[0]!;
 }
 
@@ -43,21 +56,44 @@ async function snapshotOf(id: string) {
     `select r.status, r.expires_at, r.duration_hours, (select count(*)::int from action_tokens t where t.reservation_id = r.reservation_id) as tokens,
             (select count(*)::int from event_outbox o where o.subject = r.reservation_id) as events,
             (select count(*)::int from warning_ledger l where l.reservation_id = r.reservation_id) as ledger
-     from reservations r where r.reservation_id = $1`, [id]);
+     from reservations r where r.reservation_id = $1`,
+    [id],
+  );
   return rows[0] as Record<string, unknown>;
 }
 
 async function active(id: string, overrides: Parameters<typeof insertReservation>[1] = {}, gpuType = 'h100') {
-  await insertReservation(h.deps.pool, { reservation_id: id, launched_at: inMinutes(-60), created_at: inMinutes(-70), expires_at: inMinutes(20), ...overrides });
-  await h.deps.pool.query('update reservations set gpu_type = $2, duration_hours = 1 where reservation_id = $1', [id, gpuType]);
+  await insertReservation(h.deps.pool, {
+    reservation_id: id,
+    launched_at: inMinutes(-60),
+    created_at: inMinutes(-70),
+    expires_at: inMinutes(20),
+    ...overrides,
+  });
+  await h.deps.pool.query('update reservations set gpu_type = $2, duration_hours = 1 where reservation_id = $1', [
+    id,
+    gpuType,
+  ]);
 }
 
-const problemOf = (answer: { body: string }) => JSON.parse(answer.body) as { type: string; status: number; rule?: string; detail: string; possibleAt?: string; errors?: { field: string }[] };
+const problemOf = (answer: { body: string }) =>
+  JSON.parse(answer.body) as {
+    type: string;
+    status: number;
+    rule?: string;
+    detail: string;
+    possibleAt?: string;
+    errors?: { field: string }[];
+  };
 
 beforeEach(async () => {
   h.clock.set('2026-06-01T12:00:00Z');
   await h.deps.pool.query('delete from reservations');
-  endpoint = createEndpoint(extend, () => h.deps as Deps, { metrics: h.deps.metrics, logger: h.deps.log, bodyLimitBytes: 65_536 });
+  endpoint = createEndpoint(extend, () => h.deps as Deps, {
+    metrics: h.deps.metrics,
+    logger: h.deps.log,
+    bodyLimitBytes: 65_536,
+  });
 });
 
 describe('extend: a link acts once, on POST only', () => {
@@ -84,14 +120,32 @@ describe('extend: a link acts once, on POST only', () => {
     const answer = await post(await linkFor('ex000002-post', 'extend'));
     expect(answer.status).toBe(200);
     const body = JSON.parse(answer.body) as { status: string; expiresAt: string };
-    expect(body).toMatchObject({ status: 'done', expiresAt: new Date(deadline.getTime() + 120 * 60_000).toISOString() });
+    expect(body).toMatchObject({
+      status: 'done',
+      expiresAt: new Date(deadline.getTime() + 120 * 60_000).toISOString(),
+    });
     expect((await row('ex000002-post')).expires_at).toEqual(new Date(deadline.getTime() + 120 * 60_000));
     expect(await snapshotOf('ex000002-post')).toMatchObject({ tokens: 1, events: 1, duration_hours: 3 });
-    const { rows: events } = await h.deps.pool.query(`select type, data from event_outbox where subject = 'ex000002-post'`);
-    expect(events[0]).toMatchObject({ type: 'dev.devenv.lifecycle.reservation.extended', data: { extensions: 1, by: 'link' } });
-    const { rows: decisions } = await h.deps.pool.query(`select action, outcome, inputs from decision_log where entity_id = 'ex000002-post'`);
-    expect(decisions).toEqual([expect.objectContaining({ action: 'extend', outcome: 'applied', inputs: expect.objectContaining({ minutes: 120, maxExtensions: 2 }) })]);
-    expect(await h.deps.metrics.registry.metrics()).toMatch(/devenv_lifecycle_actions_total\{function="extend",kind="extend",outcome="applied"\} [1-9]/);
+    const { rows: events } = await h.deps.pool.query(
+      `select type, data from event_outbox where subject = 'ex000002-post'`,
+    );
+    expect(events[0]).toMatchObject({
+      type: 'dev.devenv.lifecycle.reservation.extended',
+      data: { extensions: 1, by: 'link' },
+    });
+    const { rows: decisions } = await h.deps.pool.query(
+      `select action, outcome, inputs from decision_log where entity_id = 'ex000002-post'`,
+    );
+    expect(decisions).toEqual([
+      expect.objectContaining({
+        action: 'extend',
+        outcome: 'applied',
+        inputs: expect.objectContaining({ minutes: 120, maxExtensions: 2 }),
+      }),
+    ]);
+    expect(await h.deps.metrics.registry.metrics()).toMatch(
+      /devenv_lifecycle_actions_total\{function="extend",kind="extend",outcome="applied"\} [1-9]/,
+    );
   });
 
   it('a double click (concurrent POSTs of one link) extends once; the other is a replay', async () => {
@@ -199,14 +253,23 @@ describe('extend: policy and capacity refuse with their rule and change nothing'
     expect([answer.status, problemOf(answer).rule]).toEqual([409, 'max-lifetime']);
     expect(problemOf(answer).detail).toContain(new Date(inMinutes(-400).getTime() + 8 * 3_600_000).toISOString());
     expect(await snapshotOf('ex000021-life')).toEqual(before);
-    const { rows } = await h.deps.pool.query(`select outcome, reason from decision_log where entity_id = 'ex000021-life'`);
-    expect(rows).toEqual([expect.objectContaining({ outcome: 'skipped', reason: expect.stringContaining('max-lifetime') })]);
+    const { rows } = await h.deps.pool.query(
+      `select outcome, reason from decision_log where entity_id = 'ex000021-life'`,
+    );
+    expect(rows).toEqual([
+      expect.objectContaining({ outcome: 'skipped', reason: expect.stringContaining('max-lifetime') }),
+    ]);
   });
 
   it('capacity: refused while a reservation for the same GPU type waits, saying when a GPU frees up', async () => {
     await active('ex000022-cap');
     await active('ex000023-other', { expires_at: inMinutes(10) });
-    await insertReservation(h.deps.pool, { reservation_id: 'ex000024-queued', status: 'queued', launched_at: null, expires_at: null });
+    await insertReservation(h.deps.pool, {
+      reservation_id: 'ex000024-queued',
+      status: 'queued',
+      launched_at: null,
+      expires_at: null,
+    });
     await h.deps.pool.query(`update reservations set gpu_type = 'h100' where reservation_id = 'ex000024-queued'`);
     const before = await snapshotOf('ex000022-cap');
     const answer = await post(await linkFor('ex000022-cap', 'extend'));
@@ -224,10 +287,13 @@ describe('extend: snooze and end now', () => {
     await active('ex000030-snooze');
     const deadline = (await row('ex000030-snooze')).expires_at;
     expect((await post(await linkFor('ex000030-snooze', 'snooze'))).status).toBe(200);
-    const { rows } = await h.deps.pool.query(`select level_minutes, state, expires_at from warning_ledger where reservation_id = 'ex000030-snooze' order by level_minutes`);
+    const { rows } = await h.deps.pool.query(
+      `select level_minutes, state, expires_at from warning_ledger where reservation_id = 'ex000030-snooze' order by level_minutes`,
+    );
     expect(rows).toEqual([5, 15, 30].map((level) => ({ level_minutes: level, state: 'sent', expires_at: deadline })));
     expect((await post(await linkFor('ex000030-snooze', 'extend'))).status).toBe(200);
-    const { rows: due } = await h.deps.pool.query(`select count(*)::int as n from warning_ledger l join reservations r using (reservation_id)
+    const { rows: due } = await h.deps.pool
+      .query(`select count(*)::int as n from warning_ledger l join reservations r using (reservation_id)
       where l.reservation_id = 'ex000030-snooze' and l.expires_at = date_trunc('milliseconds', r.expires_at)`);
     expect(due[0]).toEqual({ n: 0 });
   });
@@ -235,10 +301,21 @@ describe('extend: snooze and end now', () => {
   it('end now cancels the reservation with the reason and stages reservation.ended-by-user', async () => {
     await active('ex000031-end');
     expect((await post(await linkFor('ex000031-end', 'end-now'))).status).toBe(200);
-    const { rows } = await h.deps.pool.query(`select status, failure_reason, cancelled_at from reservations where reservation_id = 'ex000031-end'`);
-    expect(rows[0]).toMatchObject({ status: 'cancelled', failure_reason: expect.stringContaining('ended by the user'), cancelled_at: h.clock.now() });
-    const { rows: events } = await h.deps.pool.query(`select type, data from event_outbox where subject = 'ex000031-end'`);
-    expect(events[0]).toMatchObject({ type: 'dev.devenv.lifecycle.reservation.ended-by-user', data: { previousStatus: 'active', by: 'link' } });
+    const { rows } = await h.deps.pool.query(
+      `select status, failure_reason, cancelled_at from reservations where reservation_id = 'ex000031-end'`,
+    );
+    expect(rows[0]).toMatchObject({
+      status: 'cancelled',
+      failure_reason: expect.stringContaining('ended by the user'),
+      cancelled_at: h.clock.now(),
+    });
+    const { rows: events } = await h.deps.pool.query(
+      `select type, data from event_outbox where subject = 'ex000031-end'`,
+    );
+    expect(events[0]).toMatchObject({
+      type: 'dev.devenv.lifecycle.reservation.ended-by-user',
+      data: { previousStatus: 'active', by: 'link' },
+    });
   });
 });
 
@@ -259,7 +336,9 @@ describe('extend: hostile inputs', () => {
 
   it('a browser form post gets a small HTML result page', async () => {
     await active('ex000041-form');
-    const answer = await post(await linkFor('ex000041-form', 'snooze'), 'confirm=yes', { 'content-type': 'application/x-www-form-urlencoded' });
+    const answer = await post(await linkFor('ex000041-form', 'snooze'), 'confirm=yes', {
+      'content-type': 'application/x-www-form-urlencoded',
+    });
     expect(answer.status).toBe(200);
     expect(answer.headers['content-type']).toMatch(/^text\/html/);
   });

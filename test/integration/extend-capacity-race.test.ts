@@ -18,7 +18,12 @@ import { insertReservation } from '../support/fixtures.js';
 
 const KEY = 'c'.repeat(40);
 const BASE = 'https://actions.example/function/extend';
-const h = useFunctionHarness({ ACTION_BASE_URL: BASE, ACTION_SIGNING_KEY: KEY, EXTEND_DEFAULT_MINUTES: '60', EXTEND_CAPACITY_RULE: 'true' });
+const h = useFunctionHarness({
+  ACTION_BASE_URL: BASE,
+  ACTION_SIGNING_KEY: KEY,
+  EXTEND_DEFAULT_MINUTES: '60',
+  EXTEND_CAPACITY_RULE: 'true',
+});
 const inMinutes = (minutes: number) => new Date(h.clock.now().getTime() + minutes * 60_000);
 const ids = ['cr000001', 'cr000002', 'cr000003', 'cr000004'];
 let endpoint: Endpoint;
@@ -27,14 +32,22 @@ const post = (path: string) => endpoint({ method: 'POST', path, headers: {}, raw
 
 async function activeH100(id: string): Promise<string> {
   const deadline = inMinutes(30);
-  await insertReservation(h.deps.pool, { reservation_id: id, launched_at: inMinutes(-60), created_at: inMinutes(-70), expires_at: deadline });
+  await insertReservation(h.deps.pool, {
+    reservation_id: id,
+    launched_at: inMinutes(-60),
+    created_at: inMinutes(-70),
+    expires_at: deadline,
+  });
   await h.deps.pool.query(`update reservations set gpu_type = 'h100' where reservation_id = $1`, [id]);
   const links = await actionLinks(h.deps.config.actions, { reservationId: id, deadline, now: h.clock.now() });
   return links.find((link) => link.action === 'extend')!.url.slice(BASE.length);
 }
 
 async function deadlines(): Promise<Date[]> {
-  const { rows } = await h.deps.pool.query<{ expires_at: Date }>('select expires_at from reservations where reservation_id = any($1) order by reservation_id', [ids]);
+  const { rows } = await h.deps.pool.query<{ expires_at: Date }>(
+    'select expires_at from reservations where reservation_id = any($1) order by reservation_id',
+    [ids],
+  );
   return rows.map((row) => row.expires_at);
 }
 
@@ -49,7 +62,11 @@ async function waitingOnCapacityLock(): Promise<number> {
 beforeEach(async () => {
   h.clock.set('2026-06-01T12:00:00Z');
   await h.deps.pool.query('delete from reservations');
-  endpoint = createEndpoint(extend, () => h.deps as Deps, { metrics: h.deps.metrics, logger: h.deps.log, bodyLimitBytes: 65_536 });
+  endpoint = createEndpoint(extend, () => h.deps as Deps, {
+    metrics: h.deps.metrics,
+    logger: h.deps.log,
+    bodyLimitBytes: 65_536,
+  });
 });
 
 describe('extend: the capacity rule holds under concurrent requests', () => {
@@ -62,17 +79,28 @@ describe('extend: the capacity rule holds under concurrent requests', () => {
       await holder.query('begin');
       await holder.query('select pg_advisory_xact_lock($1, hashtext($2))', [CAPACITY_LOCK_NAMESPACE, 'h100']);
       const answers = Promise.all(paths.map(post));
-      await eventually(async () => (await waitingOnCapacityLock()) === ids.length, 'all four requests waiting on the capacity lock');
-      await insertReservation(h.deps.pool, { reservation_id: 'cr-queued', status: 'queued', launched_at: null, expires_at: null });
+      await eventually(
+        async () => (await waitingOnCapacityLock()) === ids.length,
+        'all four requests waiting on the capacity lock',
+      );
+      await insertReservation(h.deps.pool, {
+        reservation_id: 'cr-queued',
+        status: 'queued',
+        launched_at: null,
+        expires_at: null,
+      });
       await h.deps.pool.query(`update reservations set gpu_type = 'h100' where reservation_id = 'cr-queued'`);
       await holder.query('commit');
       const settled = await answers;
-      expect(settled.map((answer) => [answer.status, JSON.parse(answer.body).rule])).toEqual(ids.map(() => [409, 'capacity']));
+      expect(settled.map((answer) => [answer.status, JSON.parse(answer.body).rule])).toEqual(
+        ids.map(() => [409, 'capacity']),
+      );
     } finally {
       holder.release();
     }
     expect(await deadlines()).toEqual(before);
-    const { rows } = await h.deps.pool.query(`select (select count(*)::int from action_tokens) as tokens, (select count(*)::int from reservation_extensions) as counted,
+    const { rows } = await h.deps.pool
+      .query(`select (select count(*)::int from action_tokens) as tokens, (select count(*)::int from reservation_extensions) as counted,
       (select count(*)::int from decision_log where function = 'extend' and reason like 'refused (capacity)%') as refusals`);
     expect(rows[0]).toEqual({ tokens: 0, counted: 0, refusals: ids.length });
   });

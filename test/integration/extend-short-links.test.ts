@@ -18,7 +18,12 @@ import { insertReservation } from '../support/fixtures.js';
 
 const KEY = 'q'.repeat(40);
 const BASE = 'https://actions.example/function/extend';
-const h = useFunctionHarness({ ACTION_BASE_URL: BASE, ACTION_SIGNING_KEY: KEY, EXTEND_DEFAULT_MINUTES: '120', ACTION_LINK_TTL_MINUTES: '60' });
+const h = useFunctionHarness({
+  ACTION_BASE_URL: BASE,
+  ACTION_SIGNING_KEY: KEY,
+  EXTEND_DEFAULT_MINUTES: '120',
+  ACTION_LINK_TTL_MINUTES: '60',
+});
 const inMinutes = (minutes: number) => new Date(h.clock.now().getTime() + minutes * 60_000);
 let endpoint: Endpoint;
 let logged = '';
@@ -26,15 +31,23 @@ let logged = '';
 const post = (path: string) => endpoint({ method: 'POST', path, headers: {}, rawBody: '' });
 const get = (path: string) => endpoint({ method: 'GET', path, headers: { accept: 'text/html' }, rawBody: '' });
 const pathOf = (url: string) => url.slice(BASE.length);
-const problemOf = (answer: { body: string }) => JSON.parse(answer.body) as { type: string; status: number; rule?: string };
+const problemOf = (answer: { body: string }) =>
+  JSON.parse(answer.body) as { type: string; status: number; rule?: string };
 
 async function deadlineOf(id: string): Promise<Date> {
-  const { rows } = await h.deps.pool.query<{ expires_at: Date }>('select expires_at from reservations where reservation_id = $1', [id]);
+  const { rows } = await h.deps.pool.query<{ expires_at: Date }>(
+    'select expires_at from reservations where reservation_id = $1',
+    [id],
+  );
   return rows[0]!.expires_at;
 }
 
 async function issue(id: string): Promise<Record<ActionLink['action'], ActionLink>> {
-  const links = await actionLinks(h.deps.config.actions, { reservationId: id, deadline: await deadlineOf(id), now: h.clock.now() }, h.deps.pool);
+  const links = await actionLinks(
+    h.deps.config.actions,
+    { reservationId: id, deadline: await deadlineOf(id), now: h.clock.now() },
+    h.deps.pool,
+  );
   return Object.fromEntries(links.map((link) => [link.action, link])) as Record<ActionLink['action'], ActionLink>;
 }
 
@@ -42,10 +55,24 @@ beforeEach(async () => {
   h.clock.set('2026-06-01T12:00:00Z');
   await h.deps.pool.query('delete from reservations');
   logged = '';
-  const logger = createLogger({ level: 'trace', hashSalt: 's', destination: new Writable({ write: (chunk, _e, done) => { logged += String(chunk); done(); } }) });
+  const logger = createLogger({
+    level: 'trace',
+    hashSalt: 's',
+    destination: new Writable({
+      write: (chunk, _e, done) => {
+        logged += String(chunk);
+        done();
+      },
+    }),
+  });
   const deps = makeDeps(h.deps.config, { clock: h.clock, log: logger, pool: h.deps.pool, metrics: h.deps.metrics });
   endpoint = createEndpoint(extend, () => deps, { metrics: h.deps.metrics, logger, bodyLimitBytes: 65_536 });
-  await insertReservation(h.deps.pool, { reservation_id: 'sl000001', launched_at: inMinutes(-60), created_at: inMinutes(-70), expires_at: inMinutes(20) });
+  await insertReservation(h.deps.pool, {
+    reservation_id: 'sl000001',
+    launched_at: inMinutes(-60),
+    created_at: inMinutes(-70),
+    expires_at: inMinutes(20),
+  });
 });
 
 describe('issuing short links', () => {
@@ -55,16 +82,29 @@ describe('issuing short links', () => {
     for (const id of ids) expect(id).toMatch(/^\/a\/[A-Za-z0-9_-]{12}$/);
     expect(new Set(ids).size).toBe(3);
     const deadline = await deadlineOf('sl000001');
-    const { rows } = await h.deps.pool.query('select short_id, token, reservation_id, action, deadline, expires_at from action_links order by action');
-    expect(rows.map((r) => [r.action, `/a/${r.short_id}`, r.token, r.reservation_id, r.deadline, r.expires_at])).toEqual(
+    const { rows } = await h.deps.pool.query(
+      'select short_id, token, reservation_id, action, deadline, expires_at from action_links order by action',
+    );
+    expect(
+      rows.map((r) => [r.action, `/a/${r.short_id}`, r.token, r.reservation_id, r.deadline, r.expires_at]),
+    ).toEqual(
       (['end-now', 'extend', 'snooze'] as const).map((action) => [
-        action, pathOf(links[action].shortUrl!), pathOf(links[action].url).slice(3), 'sl000001', deadline, inMinutes(60),
+        action,
+        pathOf(links[action].shortUrl!),
+        pathOf(links[action].url).slice(3),
+        'sl000001',
+        deadline,
+        inMinutes(60),
       ]),
     );
   });
 
   it('gives no short URL (and stores nothing) without the database', async () => {
-    const links = await actionLinks(h.deps.config.actions, { reservationId: 'sl000001', deadline: await deadlineOf('sl000001'), now: h.clock.now() });
+    const links = await actionLinks(h.deps.config.actions, {
+      reservationId: 'sl000001',
+      deadline: await deadlineOf('sl000001'),
+      now: h.clock.now(),
+    });
     expect(links.map((link) => link.shortUrl)).toEqual([undefined, undefined, undefined]);
     expect((await h.deps.pool.query('select 1 from action_links')).rowCount).toBe(0);
   });

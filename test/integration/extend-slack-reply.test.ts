@@ -19,7 +19,12 @@ import { useFunctionHarness } from '../support/function-harness.js';
 import { insertReservation } from '../support/fixtures.js';
 
 const SECRET = 'slack-signing-secret-for-replies';
-const h = useFunctionHarness({ ACTION_BASE_URL: 'https://actions.example/extend', ACTION_SIGNING_KEY: 'r'.repeat(40), SLACK_SIGNING_SECRET: SECRET, EXTEND_DEFAULT_MINUTES: '120' });
+const h = useFunctionHarness({
+  ACTION_BASE_URL: 'https://actions.example/extend',
+  ACTION_SIGNING_KEY: 'r'.repeat(40),
+  SLACK_SIGNING_SECRET: SECRET,
+  EXTEND_DEFAULT_MINUTES: '120',
+});
 let endpoint: Endpoint;
 let receiver: Server;
 let receiverUrl = '';
@@ -31,14 +36,17 @@ const abandoned: string[] = [];
 beforeAll(async () => {
   receiver = createServer((request: IncomingMessage, response: ServerResponse) => {
     let body = '';
-    request.on('data', (chunk) => { body += String(chunk); });
+    request.on('data', (chunk) => {
+      body += String(chunk);
+    });
     request.on('end', () => {
       received.push({ path: request.url ?? '', body: JSON.parse(body) as Record<string, unknown> });
       if (request.url?.startsWith('/hang')) {
         held.push(response);
-        response.on('close', () => { if (!response.writableEnded) abandoned.push(request.url ?? ''); });
-      }
-      else response.end('ok');
+        response.on('close', () => {
+          if (!response.writableEnded) abandoned.push(request.url ?? '');
+        });
+      } else response.end('ok');
     });
   });
   await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
@@ -52,22 +60,39 @@ afterAll(async () => {
 beforeEach(async () => {
   await h.deps.pool.query('delete from reservations');
   received.length = 0;
-  endpoint = createEndpoint(extend, () => h.deps as Deps, { metrics: h.deps.metrics, logger: h.deps.log, bodyLimitBytes: 65_536 });
+  endpoint = createEndpoint(extend, () => h.deps as Deps, {
+    metrics: h.deps.metrics,
+    logger: h.deps.log,
+    bodyLimitBytes: 65_536,
+  });
 });
 
 async function clickBody(id: string, responseUrl: string): Promise<string> {
   const expiresAt = new Date(h.clock.now().getTime() + 20 * 60_000);
   await insertReservation(h.deps.pool, { reservation_id: id, expires_at: expiresAt });
-  const links = await actionLinks(h.deps.config.actions, { reservationId: id, deadline: expiresAt, now: h.clock.now() });
+  const links = await actionLinks(h.deps.config.actions, {
+    reservationId: id,
+    deadline: expiresAt,
+    now: h.clock.now(),
+  });
   const [block] = slackButtons(links) as { elements: { action_id: string; value: string }[] }[];
   const button = block!.elements.find((element) => element.action_id === 'devenv-lifecycle:extend')!;
-  const payload = { type: 'block_actions', user: { id: 'U1' }, response_url: responseUrl, actions: [{ action_id: button.action_id, value: button.value }] };
+  const payload = {
+    type: 'block_actions',
+    user: { id: 'U1' },
+    response_url: responseUrl,
+    actions: [{ action_id: button.action_id, value: button.value }],
+  };
   return `payload=${encodeURIComponent(JSON.stringify(payload))}`;
 }
 
 function signed(body: string) {
   const timestamp = String(Math.floor(h.clock.now().getTime() / 1000));
-  const headers = { 'content-type': 'application/x-www-form-urlencoded', 'x-slack-request-timestamp': timestamp, 'x-slack-signature': slackSignature(SECRET, timestamp, body) };
+  const headers = {
+    'content-type': 'application/x-www-form-urlencoded',
+    'x-slack-request-timestamp': timestamp,
+    'x-slack-signature': slackSignature(SECRET, timestamp, body),
+  };
   return endpoint({ method: 'POST', path: '/slack', headers, rawBody: body });
 }
 
@@ -76,9 +101,14 @@ describe('extend: the outcome of a Slack click replaces the message through resp
     const answer = await signed(await clickBody('sr000001', `${receiverUrl}/ok/1`));
     expect(answer.status).toBe(200);
     await eventually(async () => received.length === 1, 'the reply at the receiver');
-    const { expires_at } = (await h.deps.pool.query('select expires_at from reservations')).rows[0] as { expires_at: Date };
+    const { expires_at } = (await h.deps.pool.query('select expires_at from reservations')).rows[0] as {
+      expires_at: Date;
+    };
     expect(received[0]!.path).toBe('/ok/1');
-    expect(received[0]!.body).toMatchObject({ replace_original: true, text: expect.stringContaining(`Done: extended by 120 minutes; the new deadline is ${expires_at.toISOString()}`) });
+    expect(received[0]!.body).toMatchObject({
+      replace_original: true,
+      text: expect.stringContaining(`Done: extended by 120 minutes; the new deadline is ${expires_at.toISOString()}`),
+    });
     expect(JSON.stringify(received[0]!.body.blocks)).not.toContain('"button"');
   });
 
@@ -87,7 +117,9 @@ describe('extend: the outcome of a Slack click replaces the message through resp
     expect((await signed(body)).status).toBe(200);
     expect((await signed(body)).status).toBe(409);
     await eventually(async () => received.length === 2, 'both replies at the receiver');
-    expect(received.map((r) => String(r.body.text).split(':')[0])).toEqual(expect.arrayContaining(['Done', 'Not done (replay)']));
+    expect(received.map((r) => String(r.body.text).split(':')[0])).toEqual(
+      expect.arrayContaining(['Done', 'Not done (replay)']),
+    );
   });
 
   it('answers Slack at once while the receiver has not answered', async () => {
@@ -103,7 +135,9 @@ describe('extend: the outcome of a Slack click replaces the message through resp
 
   it('gives up on a receiver that does not answer within the timeout', async () => {
     // The receiver never answers: only the timeout can end the post, and it closes the request.
-    await expect(postSlackReply(`${receiverUrl}/hang/4`, { kind: 'done', reservationId: 'x', action: 'extend', detail: 'd' }, 300)).rejects.toThrow(/timeout|aborted/i);
+    await expect(
+      postSlackReply(`${receiverUrl}/hang/4`, { kind: 'done', reservationId: 'x', action: 'extend', detail: 'd' }, 300),
+    ).rejects.toThrow(/timeout|aborted/i);
     await eventually(async () => abandoned.includes('/hang/4'), 'the held request closed by the client');
   });
 

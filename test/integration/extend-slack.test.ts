@@ -13,32 +13,59 @@ import { useFunctionHarness } from '../support/function-harness.js';
 import { insertReservation } from '../support/fixtures.js';
 
 const SECRET = 'slack-signing-secret-for-tests';
-const h = useFunctionHarness({ ACTION_BASE_URL: 'https://actions.example/extend', ACTION_SIGNING_KEY: 'k'.repeat(40), SLACK_SIGNING_SECRET: SECRET });
+const h = useFunctionHarness({
+  ACTION_BASE_URL: 'https://actions.example/extend',
+  ACTION_SIGNING_KEY: 'k'.repeat(40),
+  SLACK_SIGNING_SECRET: SECRET,
+});
 let endpoint: Endpoint;
 
 beforeEach(async () => {
   await h.deps.pool.query('delete from reservations');
-  endpoint = createEndpoint(extend, () => h.deps as Deps, { metrics: h.deps.metrics, logger: h.deps.log, bodyLimitBytes: 65_536 });
+  endpoint = createEndpoint(extend, () => h.deps as Deps, {
+    metrics: h.deps.metrics,
+    logger: h.deps.log,
+    bodyLimitBytes: 65_536,
+  });
 });
 
 async function clickBody(id: string, action: 'extend' | 'snooze'): Promise<string> {
   const expiresAt = new Date(h.clock.now().getTime() + 20 * 60_000);
   await insertReservation(h.deps.pool, { reservation_id: id, expires_at: expiresAt });
-  const links = await actionLinks(h.deps.config.actions, { reservationId: id, deadline: expiresAt, now: h.clock.now() });
+  const links = await actionLinks(h.deps.config.actions, {
+    reservationId: id,
+    deadline: expiresAt,
+    now: h.clock.now(),
+  });
   const [block] = slackButtons(links) as { elements: { action_id: string; value: string }[] }[];
   const button = block!.elements.find((element) => element.action_id === `devenv-lifecycle:${action}`)!;
-  const payload = { type: 'block_actions', user: { id: 'U1' }, actions: [{ action_id: button.action_id, value: button.value }] };
+  const payload = {
+    type: 'block_actions',
+    user: { id: 'U1' },
+    actions: [{ action_id: button.action_id, value: button.value }],
+  };
   return `payload=${encodeURIComponent(JSON.stringify(payload))}`;
 }
 
 const nowSeconds = () => String(Math.floor(h.clock.now().getTime() / 1000));
 const slackPost = (body: string, headers: Record<string, string>) =>
-  endpoint({ method: 'POST', path: '/slack', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, rawBody: body });
+  endpoint({
+    method: 'POST',
+    path: '/slack',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+    rawBody: body,
+  });
 const signed = (body: string, timestamp = nowSeconds(), secret = SECRET) =>
-  slackPost(body, { 'x-slack-request-timestamp': timestamp, 'x-slack-signature': slackSignature(secret, timestamp, body) });
+  slackPost(body, {
+    'x-slack-request-timestamp': timestamp,
+    'x-slack-signature': slackSignature(secret, timestamp, body),
+  });
 
 async function deadlineOf(id: string): Promise<Date> {
-  const { rows } = await h.deps.pool.query<{ expires_at: Date }>('select expires_at from reservations where reservation_id = $1', [id]);
+  const { rows } = await h.deps.pool.query<{ expires_at: Date }>(
+    'select expires_at from reservations where reservation_id = $1',
+    [id],
+  );
   return rows[0]!.expires_at;
 }
 
@@ -56,10 +83,15 @@ describe('extend: Slack interactions', () => {
     const body = await clickBody('sl000002-bad', 'extend');
     const before = await deadlineOf('sl000002-bad');
     const ts = nowSeconds();
-    expect((await slackPost(body, { 'x-slack-request-timestamp': ts, 'x-slack-signature': 'v0=' + '0'.repeat(64) })).status).toBe(401);
+    expect(
+      (await slackPost(body, { 'x-slack-request-timestamp': ts, 'x-slack-signature': 'v0=' + '0'.repeat(64) })).status,
+    ).toBe(401);
     expect((await signed(body, ts, 'another-secret-entirely')).status).toBe(401);
     expect((await slackPost(body, {})).status).toBe(401);
-    const altered = await slackPost(`${body}&x=1`, { 'x-slack-request-timestamp': ts, 'x-slack-signature': slackSignature(SECRET, ts, body) });
+    const altered = await slackPost(`${body}&x=1`, {
+      'x-slack-request-timestamp': ts,
+      'x-slack-signature': slackSignature(SECRET, ts, body),
+    });
     expect(altered.status).toBe(401);
     expect(await deadlineOf('sl000002-bad')).toEqual(before);
   });
@@ -70,7 +102,9 @@ describe('extend: Slack interactions', () => {
     const answer = await signed(body, old);
     expect(answer.status).toBe(401);
     expect(JSON.parse(answer.body)).toMatchObject({ type: 'urn:devenv-lifecycle:problem:stale-request' });
-    const { rows } = await h.deps.pool.query(`select count(*)::int as n from warning_ledger where reservation_id = 'sl000003-old'`);
+    const { rows } = await h.deps.pool.query(
+      `select count(*)::int as n from warning_ledger where reservation_id = 'sl000003-old'`,
+    );
     expect(rows[0]).toEqual({ n: 0 });
     expect((await signed(body, String(Math.floor(h.clock.now().getTime() / 1000) - 299))).status).toBe(200);
   });

@@ -21,27 +21,51 @@ const EXPIRED = 'dev.devenv.lifecycle.reservation.expired';
 
 function setup() {
   const metrics = createMetrics();
-  const fn = { name: 'expire', consumes: [], handle: () => { throw new Error('the function must not run'); } } as unknown as FunctionDefinition<never, unknown>;
+  const fn = {
+    name: 'expire',
+    consumes: [],
+    handle: () => {
+      throw new Error('the function must not run');
+    },
+  } as unknown as FunctionDefinition<never, unknown>;
   const endpoint = createEndpoint(fn, () => ({}), {
-    metrics, logger: pino({ level: 'silent' }), bodyLimitBytes: 65536,
+    metrics,
+    logger: pino({ level: 'silent' }),
+    bodyLimitBytes: 65536,
     deadLetterSink: deadLetterSink({ db: db.pool, metrics, now: () => now }),
   });
   return { metrics, endpoint };
 }
 
-function deadLetter(overrides: Record<string, string> = {}, body = JSON.stringify({ reservationId: 'r-1' })): RawRequest {
+function deadLetter(
+  overrides: Record<string, string> = {},
+  body = JSON.stringify({ reservationId: 'r-1' }),
+): RawRequest {
   return {
-    method: 'POST', path: DEAD_LETTER_PATH, rawBody: body,
+    method: 'POST',
+    path: DEAD_LETTER_PATH,
+    rawBody: body,
     headers: {
-      'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-id': ID, 'ce-source': '/devenv-lifecycle/expire',
-      'ce-type': EXPIRED, 'ce-subject': 'r-1', 'ce-knativeerrordest': 'http://cleanup-pod.devenv-lifecycle.svc.cluster.local',
-      'ce-knativeerrorcode': '500', 'ce-knativeerrordata': Buffer.from('{"title":"Run failed"}').toString('base64'),
+      'content-type': 'application/json',
+      'ce-specversion': '1.0',
+      'ce-id': ID,
+      'ce-source': '/devenv-lifecycle/expire',
+      'ce-type': EXPIRED,
+      'ce-subject': 'r-1',
+      'ce-knativeerrordest': 'http://cleanup-pod.devenv-lifecycle.svc.cluster.local',
+      'ce-knativeerrorcode': '500',
+      'ce-knativeerrordata': Buffer.from('{"title":"Run failed"}').toString('base64'),
       ...overrides,
     },
   };
 }
 
-const rows = async () => (await db.pool.query('select event_id, destination, source, type, subject, data, dead_reason, last_error, delivered_at from event_outbox order by id')).rows;
+const rows = async () =>
+  (
+    await db.pool.query(
+      'select event_id, destination, source, type, subject, data, dead_reason, last_error, delivered_at from event_outbox order by id',
+    )
+  ).rows;
 const counted = async (metrics: ReturnType<typeof createMetrics>) =>
   (await metrics.eventsDeadLettered.get()).values.find((v) => v.labels.reason === 'knative')?.value ?? 0;
 
@@ -53,24 +77,46 @@ describe('the Knative dead-letter sink', () => {
   it('records a pod event dead letter once, however often Knative sends it, and shows it in runs', async () => {
     const { metrics, endpoint } = setup();
     for (let delivery = 0; delivery < 3; delivery += 1) {
-      const answer = await endpoint(deadLetter({ 'ce-type': 'dev.knative.apiserver.resource.update', 'ce-source': 'https://10.0.0.1:443' }));
+      const answer = await endpoint(
+        deadLetter({ 'ce-type': 'dev.knative.apiserver.resource.update', 'ce-source': 'https://10.0.0.1:443' }),
+      );
       expect(answer).toEqual({ status: 202, headers: {}, body: '' });
     }
     const stored = await rows();
     expect(stored).toHaveLength(1);
     expect(stored[0]).toMatchObject({
-      event_id: ID, destination: 'sink', source: 'https://10.0.0.1:443', type: 'dev.knative.apiserver.resource.update', subject: 'r-1',
-      data: { reservationId: 'r-1' }, dead_reason: 'knative',
+      event_id: ID,
+      destination: 'sink',
+      source: 'https://10.0.0.1:443',
+      type: 'dev.knative.apiserver.resource.update',
+      subject: 'r-1',
+      data: { reservationId: 'r-1' },
+      dead_reason: 'knative',
       last_error: 'knative: 500 from http://cleanup-pod.devenv-lifecycle.svc.cluster.local: {"title":"Run failed"}',
     });
     expect(await counted(metrics)).toBe(1);
     const listing = await formatDeadLetters(db.pool);
     expect(listing).toContain('DEAD-LETTERED EVENTS');
-    expect(listing).toMatch(/knative\s+0\s+dev\.knative\.apiserver\.resource\.update\s+sink\s+"r-1"\s+knative: 500 from/);
+    expect(listing).toMatch(
+      /knative\s+0\s+dev\.knative\.apiserver\.resource\.update\s+sink\s+"r-1"\s+knative: 500 from/,
+    );
   });
 
   it('turns the product event already delivered to the Broker dead, and requeue sends it back to the Broker', async () => {
-    await enqueueEvents(db.pool, [{ eventId: ID, destination: 'sink', type: EXPIRED, source: '/devenv-lifecycle/expire', subject: 'r-1', data: { reservationId: 'r-1' } }], now);
+    await enqueueEvents(
+      db.pool,
+      [
+        {
+          eventId: ID,
+          destination: 'sink',
+          type: EXPIRED,
+          source: '/devenv-lifecycle/expire',
+          subject: 'r-1',
+          data: { reservationId: 'r-1' },
+        },
+      ],
+      now,
+    );
     const [row] = await leaseDueEvents(db.pool, { owner: 'o', now, limit: 1, leaseSeconds: 30 });
     await markDelivered(db.pool, [row!.id], 'o', now);
     const { metrics, endpoint } = setup();
@@ -87,16 +133,35 @@ describe('the Knative dead-letter sink', () => {
   it('takes a structured dead letter as well', async () => {
     const { endpoint } = setup();
     const body = JSON.stringify({
-      specversion: '1.0', id: ID, source: '/devenv-lifecycle/expire', type: EXPIRED, data: { reservationId: 'r-2' },
-      knativeerrordest: 'http://snapshot-sync.devenv-lifecycle.svc.cluster.local', knativeerrorcode: '400',
+      specversion: '1.0',
+      id: ID,
+      source: '/devenv-lifecycle/expire',
+      type: EXPIRED,
+      data: { reservationId: 'r-2' },
+      knativeerrordest: 'http://snapshot-sync.devenv-lifecycle.svc.cluster.local',
+      knativeerrorcode: '400',
     });
-    const answer = await endpoint({ method: 'POST', path: DEAD_LETTER_PATH, headers: { 'content-type': 'application/cloudevents+json' }, rawBody: Buffer.from(body) });
+    const answer = await endpoint({
+      method: 'POST',
+      path: DEAD_LETTER_PATH,
+      headers: { 'content-type': 'application/cloudevents+json' },
+      rawBody: Buffer.from(body),
+    });
     expect(answer.status).toBe(202);
-    expect(await rows()).toMatchObject([{ data: { reservationId: 'r-2' }, last_error: 'knative: 400 from http://snapshot-sync.devenv-lifecycle.svc.cluster.local' }]);
+    expect(await rows()).toMatchObject([
+      {
+        data: { reservationId: 'r-2' },
+        last_error: 'knative: 400 from http://snapshot-sync.devenv-lifecycle.svc.cluster.local',
+      },
+    ]);
   });
 
   it('leaves an event still waiting in the outbox to the outbox', async () => {
-    await enqueueEvents(db.pool, [{ eventId: ID, destination: 'sink', type: EXPIRED, source: '/devenv-lifecycle/expire', data: {} }], now);
+    await enqueueEvents(
+      db.pool,
+      [{ eventId: ID, destination: 'sink', type: EXPIRED, source: '/devenv-lifecycle/expire', data: {} }],
+      now,
+    );
     const { metrics, endpoint } = setup();
     expect((await endpoint(deadLetter())).status).toBe(202);
     expect(await rows()).toMatchObject([{ dead_reason: null, delivered_at: null }]);

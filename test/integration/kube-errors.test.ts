@@ -33,7 +33,10 @@ afterAll(() => sim.close());
 beforeEach(() => sim.faults.clear());
 
 async function failureOf(call: Promise<unknown>): Promise<Error> {
-  const outcome = await call.then(() => undefined, (err: unknown) => err);
+  const outcome = await call.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
   if (!(outcome instanceof Error)) throw new Error('expected the call to fail');
   return outcome;
 }
@@ -56,12 +59,34 @@ describe('NotFound', () => {
   });
 
   it('is not the 404 for a resource type the server does not serve', async () => {
-    sim.faults.add({ path: podPath, status: 404, body: { kind: 'Status', reason: 'NotFound', message: 'the server could not find the requested resource', details: {}, code: 404 }, count: 1 });
+    sim.faults.add({
+      path: podPath,
+      status: 404,
+      body: {
+        kind: 'Status',
+        reason: 'NotFound',
+        message: 'the server could not find the requested resource',
+        details: {},
+        code: 404,
+      },
+      count: 1,
+    });
     expect(await failureOf(getPod())).toBeInstanceOf(Fatal);
   });
 
   it('is not a 404 that names a different object', async () => {
-    sim.faults.add({ path: podPath, status: 404, body: { kind: 'Status', reason: 'NotFound', message: 'namespaces "x" not found', details: { name: 'x', kind: 'namespaces' }, code: 404 }, count: 1 });
+    sim.faults.add({
+      path: podPath,
+      status: 404,
+      body: {
+        kind: 'Status',
+        reason: 'NotFound',
+        message: 'namespaces "x" not found',
+        details: { name: 'x', kind: 'namespaces' },
+        code: 404,
+      },
+      count: 1,
+    });
     expect(await failureOf(getPod())).toBeInstanceOf(Fatal);
   });
 });
@@ -75,7 +100,7 @@ describe('Transient', () => {
     expect(err.message).not.toMatch(/content-type|Headers/i);
   });
 
-  it('is a 429, with the server\'s Retry-After as retryAfterMs', async () => {
+  it("is a 429, with the server's Retry-After as retryAfterMs", async () => {
     sim.faults.add({ path: podPath, status: 429, retryAfterSeconds: 2, count: 1 });
     const err = await failureOf(getPod());
     expect(err).toBeInstanceOf(Transient);
@@ -83,7 +108,12 @@ describe('Transient', () => {
   });
 
   it('is an answer slower than the request timeout', async () => {
-    const impatient = createKube({ server: sim.url, token: sim.token, requestTimeoutMs: SHORT_MS, execTimeoutMs: PATIENT_MS });
+    const impatient = createKube({
+      server: sim.url,
+      token: sim.token,
+      requestTimeoutMs: SHORT_MS,
+      execTimeoutMs: PATIENT_MS,
+    });
     sim.faults.add({ path: podPath, delayMs: HELD_MS, count: 1 });
     const started = performance.now();
     const err = await failureOf(impatient.getPod({ namespace, name: 'p' }));
@@ -105,13 +135,18 @@ describe('Transient', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as AddressInfo;
     await new Promise<void>((resolve) => server.close(() => resolve()));
-    const closed = createKube({ server: `http://127.0.0.1:${port}`, token: 't', requestTimeoutMs: PATIENT_MS, execTimeoutMs: PATIENT_MS });
+    const closed = createKube({
+      server: `http://127.0.0.1:${port}`,
+      token: 't',
+      requestTimeoutMs: PATIENT_MS,
+      execTimeoutMs: PATIENT_MS,
+    });
     const err = await failureOf(closed.getPod({ namespace, name: 'p' }));
     expect(err).toBeInstanceOf(Transient);
     expect(err.message).toMatch(/ECONNREFUSED/);
   });
 
-  it('is a cancellation by the caller\'s signal', async () => {
+  it("is a cancellation by the caller's signal", async () => {
     sim.faults.add({ path: podPath, delayMs: HELD_MS, count: 1 });
     const err = await failureOf(kube.getPod({ namespace, name: 'p', signal: AbortSignal.timeout(50) }));
     expect(err).toBeInstanceOf(Transient);
@@ -138,7 +173,12 @@ describe('the rest', () => {
   });
 
   it('a wrong token is Fatal (401), and so is a 403', async () => {
-    const stranger = createKube({ server: sim.url, token: 'wrong', requestTimeoutMs: PATIENT_MS, execTimeoutMs: PATIENT_MS });
+    const stranger = createKube({
+      server: sim.url,
+      token: 'wrong',
+      requestTimeoutMs: PATIENT_MS,
+      execTimeoutMs: PATIENT_MS,
+    });
     const err = await failureOf(stranger.getPod({ namespace, name: 'p' }));
     expect(err).toBeInstanceOf(Fatal);
     // The client drops the body of a 401 (test-harness notes), so only the code is known.
@@ -149,6 +189,8 @@ describe('the rest', () => {
 
   it('no configured way to reach the API is Fatal at construction', () => {
     expect(() => createKube({ requestTimeoutMs: 1, execTimeoutMs: 1 })).toThrow(Fatal);
-    expect(() => createKube({ kubeconfigPath: '/nonexistent/kubeconfig', requestTimeoutMs: 1, execTimeoutMs: 1 })).toThrow(/cannot load/);
+    expect(() =>
+      createKube({ kubeconfigPath: '/nonexistent/kubeconfig', requestTimeoutMs: 1, execTimeoutMs: 1 }),
+    ).toThrow(/cannot load/);
   });
 });

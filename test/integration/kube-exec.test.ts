@@ -55,12 +55,24 @@ describe('exec with stdin (v5)', () => {
     expect(record).toMatchObject({ container: 'gpu-dev', stdin: text, exitCode: 0, protocol: 'v5.channel.k8s.io' });
   });
 
-  it('carries warn\'s real delivery: the file replaced and the broadcast sent', async () => {
+  it("carries warn's real delivery: the file replaced and the broadcast sent", async () => {
     sim.kube.writeFile(pod, '/home/dev/WARN_EXPIRES_IN_30MIN.txt', 'old');
     const exec: PodExec = kube;
     const expiresAt = new Date('2026-03-01T12:15:00Z');
-    const action = { kind: 'warn' as const, reservationId: 'r-1', podName: pod.name, namespace, expiresAt, levelMinutes: 15, minutesLeft: 15, reason: 'test' };
-    expect(await deliverWarning(exec, 'gpu-dev', action, new Date('2026-03-01T12:00:00Z'))).toEqual({ delivered: true, broadcast: true });
+    const action = {
+      kind: 'warn' as const,
+      reservationId: 'r-1',
+      podName: pod.name,
+      namespace,
+      expiresAt,
+      levelMinutes: 15,
+      minutesLeft: 15,
+      reason: 'test',
+    };
+    expect(await deliverWarning(exec, 'gpu-dev', action, new Date('2026-03-01T12:00:00Z'))).toEqual({
+      delivered: true,
+      broadcast: true,
+    });
     expect(sim.kube.listFiles(pod, '/home/dev')).toEqual(['WARN_EXPIRES_IN_15MIN.txt']);
     expect(sim.kube.readFile(pod, '/home/dev/WARN_EXPIRES_IN_15MIN.txt')).toContain('gpu-dev extend r-1');
     expect(sim.kube.broadcasts(pod)).toHaveLength(1);
@@ -71,7 +83,7 @@ describe('exec with stdin (v5)', () => {
     expect(sim.kube.broadcasts(pod).map((b) => b.message)).toEqual(['save your work\n']);
   });
 
-  it('keeps each container\'s files apart', async () => {
+  it("keeps each container's files apart", async () => {
     await kube.exec({ ...target, container: 'sidecar' }, ['sh', '-c', 'cat > "$1"', 'sh', '/tmp/x'], 'side');
     expect(sim.kube.readFile(pod, '/tmp/x', 'sidecar')).toBe('side');
     expect(sim.kube.readFile(pod, '/tmp/x', 'gpu-dev')).toBeUndefined();
@@ -81,11 +93,13 @@ describe('exec with stdin (v5)', () => {
 describe('exit codes and output', () => {
   it('reports a missing file as exit 1 with the message on stderr', async () => {
     expect(await kube.exec(target, ['cat', '/home/dev/OOM_DETECTED.txt'])).toEqual({
-      stdout: '', stderr: 'cat: /home/dev/OOM_DETECTED.txt: No such file or directory\n', exitCode: 1,
+      stdout: '',
+      stderr: 'cat: /home/dev/OOM_DETECTED.txt: No such file or directory\n',
+      exitCode: 1,
     });
   });
 
-  it('passes the shell\'s exit status through, 127 for an unknown program under sh, and a missing binary as an error status', async () => {
+  it("passes the shell's exit status through, 127 for an unknown program under sh, and a missing binary as an error status", async () => {
     expect((await kube.exec(target, ['sh', '-c', 'exit 3'])).exitCode).toBe(3);
     expect(await kube.exec(target, ['sh', '-c', 'notify-send hi'])).toMatchObject({ exitCode: 127 });
     // exec'd directly, the runtime fails before anything runs: an InternalError status, not an exit code
@@ -136,7 +150,12 @@ describe('refusals and failures', () => {
   it('a 503 on the upgrade is Transient, and a 429 carries its Retry-After', async () => {
     sim.faults.add({ path: `/api/v1/namespaces/${namespace}/pods/${pod.name}/exec`, status: 503, count: 1 });
     await expect(kube.exec(target, ['true'])).rejects.toThrow(Transient);
-    sim.faults.add({ path: `/api/v1/namespaces/${namespace}/pods/${pod.name}/exec`, status: 429, retryAfterSeconds: 5, count: 1 });
+    sim.faults.add({
+      path: `/api/v1/namespaces/${namespace}/pods/${pod.name}/exec`,
+      status: 429,
+      retryAfterSeconds: 5,
+      count: 1,
+    });
     const throttled: unknown = await kube.exec(target, ['true']).catch((e: unknown) => e);
     expect(throttled).toBeInstanceOf(Transient);
     expect((throttled as Transient).retryAfterMs).toBe(5_000);
@@ -162,10 +181,15 @@ describe('a hostile exec server', () => {
     await new Promise<void>((resolve) => server.close(() => resolve()));
   });
 
-  const execAgainst = () => createKube({ server: url, token: 't', requestTimeoutMs: 500, execTimeoutMs: 500 }).exec(target, ['true']);
+  const execAgainst = () =>
+    createKube({ server: url, token: 't', requestTimeoutMs: 500, execTimeoutMs: 500 }).exec(target, ['true']);
 
-  it('ignores a server close frame, which would end process.stdout with the client\'s default handler', async () => {
-    frames = [Buffer.from([255, 1]), Buffer.from([1, 111, 107]), Buffer.concat([Buffer.from([3]), Buffer.from('{"metadata":{},"status":"Success"}')])];
+  it("ignores a server close frame, which would end process.stdout with the client's default handler", async () => {
+    frames = [
+      Buffer.from([255, 1]),
+      Buffer.from([1, 111, 107]),
+      Buffer.concat([Buffer.from([3]), Buffer.from('{"metadata":{},"status":"Success"}')]),
+    ];
     expect(await execAgainst()).toEqual({ stdout: 'ok', stderr: '', exitCode: 0 });
   });
 

@@ -26,7 +26,10 @@ async function kubectlInstalled(): Promise<boolean> {
 }
 
 const installed = await kubectlInstalled();
-if (!installed) console.warn('kube-kubectl.test.ts: kubectl is not installed, so the kubectl checks are skipped (apt-get install kubectl)');
+if (!installed)
+  console.warn(
+    'kube-kubectl.test.ts: kubectl is not installed, so the kubectl checks are skipped (apt-get install kubectl)',
+  );
 
 describe.skipIf(!installed)('kubectl against the simulator', () => {
   let sim: Sim;
@@ -52,7 +55,12 @@ describe.skipIf(!installed)('kubectl against the simulator', () => {
 
   it('get pods -A lists every namespace', async () => {
     const { stdout } = await kubectl('get', 'pods', '-A', '--no-headers');
-    expect(stdout.trim().split('\n').map((line) => line.split(/\s+/).slice(0, 2).join('/'))).toEqual(['default/box', 'dev/db-1', 'dev/web-1']);
+    expect(
+      stdout
+        .trim()
+        .split('\n')
+        .map((line) => line.split(/\s+/).slice(0, 2).join('/')),
+    ).toEqual(['default/box', 'dev/db-1', 'dev/web-1']);
   });
 
   it('get pods -n ns -l selects by label', async () => {
@@ -63,11 +71,17 @@ describe.skipIf(!installed)('kubectl against the simulator', () => {
   it('exec runs a command in the pod over WebSocket', async () => {
     const { stdout } = await kubectl('exec', 'box', '--', 'cat', '/home/dev/f');
     expect(stdout).toBe('hello from the simulator\n');
-    expect(sim.kube.execs({ namespace: 'default', name: 'box' }).at(-1)).toMatchObject({ argv: ['cat', '/home/dev/f'], exitCode: 0 });
+    expect(sim.kube.execs({ namespace: 'default', name: 'box' }).at(-1)).toMatchObject({
+      argv: ['cat', '/home/dev/f'],
+      exitCode: 0,
+    });
   });
 
   it('exec reports a non-zero exit', async () => {
-    const failure = await kubectl('exec', 'box', '--', 'sh', '-c', 'exit 4').then(() => undefined, (err: unknown) => err as { code: number; stderr: string });
+    const failure = await kubectl('exec', 'box', '--', 'sh', '-c', 'exit 4').then(
+      () => undefined,
+      (err: unknown) => err as { code: number; stderr: string },
+    );
     expect(failure?.code).toBe(4);
     expect(failure?.stderr).toMatch(/command terminated with exit code 4/);
   });
@@ -77,9 +91,15 @@ describe.skipIf(!installed)('kubectl against the simulator', () => {
     sim.kube.oomKill(oom);
     sim.kube.addPod({ name: 'pending-1', namespace: 'table', phase: 'Pending' });
     const { stdout } = await kubectl('get', 'pods', '-n', 'table');
-    const [header, ...rows] = stdout.trim().split('\n').map((line) => line.trim().split(/\s{2,}/));
+    const [header, ...rows] = stdout
+      .trim()
+      .split('\n')
+      .map((line) => line.trim().split(/\s{2,}/));
     expect(header).toEqual(['NAME', 'READY', 'STATUS', 'RESTARTS', 'AGE']);
-    expect(rows.map((r) => r.slice(0, 3))).toEqual([['oom-1', '1/1', 'Running'], ['pending-1', '0/1', 'ContainerCreating']]);
+    expect(rows.map((r) => r.slice(0, 3))).toEqual([
+      ['oom-1', '1/1', 'Running'],
+      ['pending-1', '0/1', 'ContainerCreating'],
+    ]);
     expect(rows.map((r) => r[3])).toEqual([expect.stringMatching(/^1 \(\d+s ago\)$/), '0']);
     const wide = await kubectl('get', 'pods', '-n', 'table', '-o', 'wide');
     expect(wide.stdout.split('\n')[0]).toMatch(/IP\s+NODE\s+NOMINATED NODE\s+READINESS GATES/);
@@ -87,10 +107,15 @@ describe.skipIf(!installed)('kubectl against the simulator', () => {
 
   it('apply without --validate=false creates, then leaves an unchanged object unchanged', async () => {
     const manifest = path.join(dir, 'pod.yaml');
-    writeFileSync(manifest, 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: applied\n  namespace: default\nspec:\n  containers:\n  - name: c\n    image: busybox\n');
+    writeFileSync(
+      manifest,
+      'apiVersion: v1\nkind: Pod\nmetadata:\n  name: applied\n  namespace: default\nspec:\n  containers:\n  - name: c\n    image: busybox\n',
+    );
     expect((await kubectl('apply', '-f', manifest)).stdout.trim()).toBe('pod/applied created');
     expect((await kubectl('apply', '-f', manifest)).stdout.trim()).toBe('pod/applied unchanged');
-    expect(sim.requests.all().some((r) => r.method === 'POST' && r.query.get('fieldValidation') === 'Strict')).toBe(true);
+    expect(sim.requests.all().some((r) => r.method === 'POST' && r.query.get('fieldValidation') === 'Strict')).toBe(
+      true,
+    );
     expect(sim.kube.pod({ namespace: 'default', name: 'applied' })).toBeDefined();
   });
 

@@ -39,22 +39,27 @@ beforeEach(() => {
 });
 
 const id = (n: number) => `${String(n).padStart(8, '0')}-0000-4000-8000-000000000000`;
-const namespaceGets = (name: string) => sim.requests.all().filter((r) => r.method === 'GET' && r.path === `/api/v1/namespaces/${name}`).length;
-const missingCount = async (name: string) => (await metrics.podNamespaceMissing.get()).values.find((v) => v.labels.namespace === name)?.value ?? 0;
+const namespaceGets = (name: string) =>
+  sim.requests.all().filter((r) => r.method === 'GET' && r.path === `/api/v1/namespaces/${name}`).length;
+const missingCount = async (name: string) =>
+  (await metrics.podNamespaceMissing.get()).values.find((v) => v.labels.namespace === name)?.value ?? 0;
 
 describe('podsForReservations', () => {
   const hostile = [`${'a'.repeat(64)}`, 'has space', `quote"d`, 'dollar$x', 'new\nline', '-leading', 'trailing.', ''];
 
-  it.each(hostile)('keeps the id %j out of the selector and still finds the pods of the valid ids of its batch', async (bad) => {
-    const good = Array.from({ length: 120 }, (_, i) => id(i));
-    for (const g of good) sim.kube.addPod({ name: `p-${g.slice(0, 8)}`, namespace, labels: { [LABEL]: g } });
-    const found = await reader.podsForReservations(namespace, [...good.slice(0, 60), bad, ...good.slice(60)]);
-    expect([...found.pods.keys()].sort()).toEqual(good);
-    expect(found.failed.size).toBe(0);
-    const lists = sim.requests.all().filter((r) => r.path === `/api/v1/namespaces/${namespace}/pods`);
-    expect(lists).toHaveLength(3);
-    for (const list of lists) expect(list.query.get('labelSelector')).not.toContain(bad === '' ? ',,' : bad);
-  });
+  it.each(hostile)(
+    'keeps the id %j out of the selector and still finds the pods of the valid ids of its batch',
+    async (bad) => {
+      const good = Array.from({ length: 120 }, (_, i) => id(i));
+      for (const g of good) sim.kube.addPod({ name: `p-${g.slice(0, 8)}`, namespace, labels: { [LABEL]: g } });
+      const found = await reader.podsForReservations(namespace, [...good.slice(0, 60), bad, ...good.slice(60)]);
+      expect([...found.pods.keys()].sort()).toEqual(good);
+      expect(found.failed.size).toBe(0);
+      const lists = sim.requests.all().filter((r) => r.path === `/api/v1/namespaces/${namespace}/pods`);
+      expect(lists).toHaveLength(3);
+      for (const list of lists) expect(list.query.get('labelSelector')).not.toContain(bad === '' ? ',,' : bad);
+    },
+  );
 
   it('a chunk whose listing fails marks only its own ids failed; the other chunks are still listed', async () => {
     const good = Array.from({ length: 120 }, (_, i) => id(i));

@@ -17,7 +17,13 @@ let serial = 0;
 
 beforeAll(async () => {
   sim = await startSim({ clock });
-  kube = createKube({ server: sim.url, token: sim.token, requestTimeoutMs: 2_000, execTimeoutMs: 2_000, listPageSize: 2 });
+  kube = createKube({
+    server: sim.url,
+    token: sim.token,
+    requestTimeoutMs: 2_000,
+    execTimeoutMs: 2_000,
+    listPageSize: 2,
+  });
 });
 afterAll(() => sim.close());
 beforeEach(() => {
@@ -52,7 +58,11 @@ describe('listPods', () => {
 
   it('selects by field, and combines fields with labels', async () => {
     expect(names((await kube.listPods({ namespace, fieldSelector: 'status.phase=Pending' })).items)).toEqual(['d']);
-    expect(names((await kube.listPods({ namespace, fieldSelector: 'status.phase!=Pending', labelSelector: 'app=lab' })).items)).toEqual(['c']);
+    expect(
+      names(
+        (await kube.listPods({ namespace, fieldSelector: 'status.phase!=Pending', labelSelector: 'app=lab' })).items,
+      ),
+    ).toEqual(['c']);
     expect(names((await kube.listPods({ namespace, fieldSelector: 'metadata.name=e' })).items)).toEqual(['e']);
   });
 
@@ -70,7 +80,10 @@ describe('listPods', () => {
     sim.kube.addPod({ name: 'elsewhere', namespace: `${namespace}-other`, labels: { marker: namespace } });
     sim.kube.addPod({ name: 'here', namespace, labels: { marker: namespace } });
     const list = await kube.listPods({ labelSelector: `marker=${namespace}` });
-    expect(list.items.map((p) => `${p.metadata?.namespace}/${p.metadata?.name}`)).toEqual([`${namespace}-other/elsewhere`, `${namespace}/here`]);
+    expect(list.items.map((p) => `${p.metadata?.namespace}/${p.metadata?.name}`)).toEqual([
+      `${namespace}-other/elsewhere`,
+      `${namespace}/here`,
+    ]);
     expect(sim.requests.all().some((r) => r.path === '/api/v1/pods')).toBe(true);
   });
 });
@@ -91,7 +104,11 @@ describe('getPod', () => {
     const status = (await kube.getPod({ namespace, name: 'p' })).status?.containerStatuses?.[0];
     expect(status?.restartCount).toBe(1);
     expect(status?.state?.running).toBeDefined();
-    expect(status?.lastState?.terminated).toMatchObject({ reason: 'OOMKilled', exitCode: 137, finishedAt: clock.now() });
+    expect(status?.lastState?.terminated).toMatchObject({
+      reason: 'OOMKilled',
+      exitCode: 137,
+      finishedAt: clock.now(),
+    });
   });
 
   it('reports an eviction as Failed with a DisruptionTarget condition', async () => {
@@ -139,7 +156,10 @@ describe('services and ingresses by label', () => {
     sim.kube.addService({ name: 'r2-ssh', namespace, labels: { reservation: 'r2' } });
     sim.kube.addIngress({ name: 'r1', namespace, labels: { reservation: 'r1' }, host: 'r1.example.test' });
     sim.kube.addIngress({ name: 'r2', namespace, labels: { reservation: 'r2' } });
-    expect((await kube.deleteServices({ namespace, labelSelector: 'reservation=r1' })).sort()).toEqual(['r1-ssh', 'r1-web']);
+    expect((await kube.deleteServices({ namespace, labelSelector: 'reservation=r1' })).sort()).toEqual([
+      'r1-ssh',
+      'r1-web',
+    ]);
     expect(await kube.deleteIngresses({ namespace, labelSelector: 'reservation=r1' })).toEqual(['r1']);
     expect(await kube.listServices({ namespace, labelSelector: 'reservation=r1' })).toEqual([]);
     expect(await kube.listIngresses({ namespace, labelSelector: 'reservation=r1' })).toEqual([]);
@@ -150,8 +170,21 @@ describe('services and ingresses by label', () => {
   it('treats a service deleted by someone else between list and delete as already gone', async () => {
     sim.kube.addService({ name: 'a', namespace, labels: { reservation: 'r1' } });
     sim.kube.addService({ name: 'b', namespace, labels: { reservation: 'r1' } });
-    sim.faults.add({ method: 'DELETE', path: `/api/v1/namespaces/${namespace}/services/a`, status: 404,
-      body: { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'NotFound', message: 'services "a" not found', details: { name: 'a', kind: 'services' }, code: 404 }, count: 1 });
+    sim.faults.add({
+      method: 'DELETE',
+      path: `/api/v1/namespaces/${namespace}/services/a`,
+      status: 404,
+      body: {
+        kind: 'Status',
+        apiVersion: 'v1',
+        status: 'Failure',
+        reason: 'NotFound',
+        message: 'services "a" not found',
+        details: { name: 'a', kind: 'services' },
+        code: 404,
+      },
+      count: 1,
+    });
     expect(await kube.deleteServices({ namespace, labelSelector: 'reservation=r1' })).toEqual(['b']);
   });
 });
@@ -161,7 +194,12 @@ describe('listEvents', () => {
     const ref = sim.kube.addPod({ name: 'p', namespace });
     sim.kube.addPod({ name: 'q', namespace });
     sim.kube.evict(ref);
-    sim.kube.addEvent({ namespace, involvedObject: { kind: 'Pod', name: 'q' }, reason: 'Pulled', message: 'image pulled' });
+    sim.kube.addEvent({
+      namespace,
+      involvedObject: { kind: 'Pod', name: 'q' },
+      reason: 'Pulled',
+      message: 'image pulled',
+    });
     const events = await kube.listEvents({ namespace, fieldSelector: 'involvedObject.kind=Pod,involvedObject.name=p' });
     expect(events.map((e) => [e.reason, e.type])).toEqual([['Evicted', 'Warning']]);
     expect(events[0]?.involvedObject.uid).toBe(ref.uid);

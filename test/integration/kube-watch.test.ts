@@ -72,7 +72,13 @@ describe('watchPods', () => {
     sim.kube.oomKill(a);
     sim.kube.deleteBehindOurBack(a);
     await until(() => events.length === 5, 'five events');
-    expect(events).toEqual(['ADDED a Running', 'ADDED b Pending', 'MODIFIED b Running', 'MODIFIED a Running restarts=1', 'DELETED a Running restarts=1']);
+    expect(events).toEqual([
+      'ADDED a Running',
+      'ADDED b Pending',
+      'MODIFIED b Running',
+      'MODIFIED a Running restarts=1',
+      'DELETED a Running restarts=1',
+    ]);
     expect(watchRequests()[0]!.query.get('resourceVersion')).toMatch(/^\d+$/);
     stop.abort();
     await done;
@@ -110,7 +116,11 @@ describe('watchPods', () => {
     // The first stream is cut 50 ms in, and the resumed watch is held 300 ms in the server: the
     // changes below land while no stream is open, so only a resume from the right version sees them.
     sim.faults.add({ path: `/api/v1/namespaces/${namespace}/pods`, dropWatch: true, delayMs: 50, count: 1 });
-    sim.faults.add({ path: new RegExp(`^/api/v1/namespaces/${namespace}/pods\\?.*watch=true`), delayMs: 300, count: 1 });
+    sim.faults.add({
+      path: new RegExp(`^/api/v1/namespaces/${namespace}/pods\\?.*watch=true`),
+      delayMs: 300,
+      count: 1,
+    });
     start();
     await until(() => watchRequests().length === 2, 'the resumed watch to be held');
     expect(events).toEqual(['ADDED a Running']);
@@ -121,7 +131,9 @@ describe('watchPods', () => {
     expect(errors.map((e) => e.name)).toEqual(['Transient']);
     const [first, second] = watchRequests();
     expect(second!.query.get('resourceVersion')).toBe(first!.query.get('resourceVersion'));
-    const lists = sim.requests.all().filter((r) => r.path === `/api/v1/namespaces/${namespace}/pods` && !r.query.has('watch'));
+    const lists = sim.requests
+      .all()
+      .filter((r) => r.path === `/api/v1/namespaces/${namespace}/pods` && !r.query.has('watch'));
     expect(lists).toHaveLength(1);
   });
 
@@ -132,7 +144,11 @@ describe('watchPods', () => {
     // The first stream is cut 50 ms in; everything below happens while it is down, then history is
     // compacted, so resuming from the last version gets 410 and the watch must list again.
     sim.faults.add({ path: `/api/v1/namespaces/${namespace}/pods`, dropWatch: true, delayMs: 50, count: 1 });
-    sim.faults.add({ path: new RegExp(`^/api/v1/namespaces/${namespace}/pods\\?.*watch=true`), delayMs: 300, count: 1 });
+    sim.faults.add({
+      path: new RegExp(`^/api/v1/namespaces/${namespace}/pods\\?.*watch=true`),
+      delayMs: 300,
+      count: 1,
+    });
     start();
     await until(() => events.length === 3 && watchRequests().length === 1, 'the listed pods');
     await until(() => watchRequests().length === 2, 'the resumed watch to be held');
@@ -141,11 +157,17 @@ describe('watchPods', () => {
     sim.kube.addPod({ name: 'new', namespace });
     sim.kube.compact();
     await until(() => events.length === 6 && watchRequests().length === 3, 'the relist and a new watch');
-    expect(events.slice(3).sort()).toEqual(['ADDED new Running', 'DELETED goes Running', 'MODIFIED changes Running restarts=1']);
+    expect(events.slice(3).sort()).toEqual([
+      'ADDED new Running',
+      'DELETED goes Running',
+      'MODIFIED changes Running restarts=1',
+    ]);
     sim.kube.setPodPhase({ namespace, name: 'stays' }, 'Succeeded');
     await until(() => events.length === 7, 'a change after the relist');
     expect(events[6]).toBe('MODIFIED stays Succeeded');
-    const lists = sim.requests.all().filter((r) => r.path === `/api/v1/namespaces/${namespace}/pods` && !r.query.has('watch'));
+    const lists = sim.requests
+      .all()
+      .filter((r) => r.path === `/api/v1/namespaces/${namespace}/pods` && !r.query.has('watch'));
     expect(lists).toHaveLength(2);
   });
 
@@ -157,7 +179,9 @@ describe('watchPods', () => {
     sim.kube.addPod({ name: 'b', namespace });
     await until(() => events.length === 2, 'the new pod');
     expect(events).toEqual(['ADDED a Running', 'ADDED b Running']);
-    const lists = sim.requests.all().filter((r) => r.path === `/api/v1/namespaces/${namespace}/pods` && !r.query.has('watch'));
+    const lists = sim.requests
+      .all()
+      .filter((r) => r.path === `/api/v1/namespaces/${namespace}/pods` && !r.query.has('watch'));
     expect(lists).toHaveLength(2);
     expect(errors).toEqual([]);
   });

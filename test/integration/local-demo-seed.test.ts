@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { overdueReservations, overdueWaiting, reservationsDueForWarning } from '../../shared/db/queries/reservations.js';
+import {
+  overdueReservations,
+  overdueWaiting,
+  reservationsDueForWarning,
+} from '../../shared/db/queries/reservations.js';
 import { demoLabs, demoReservations } from '../../local/demo-plan.js';
 import { seedDemoDatabase } from '../../local/demo-seed-db.js';
 import { useTestDatabase } from '../support/database.js';
@@ -22,7 +26,10 @@ describe('demo seed', () => {
     expect((await reservationsDueForWarning(db.pool, now, [30, 15, 5], 10)).length).toBe(3);
     expect((await overdueReservations(db.pool, now, 120, 10)).length).toBe(1);
     expect((await overdueWaiting(db.pool, now, { preparingMinutes: 60, queueHours: 48 }, 10)).length).toBe(2);
-    const { rows } = await db.pool.query(`select count(*)::int n from labs where status = 'ending' and ending_since < $1::timestamptz - interval '30 minutes'`, [now]);
+    const { rows } = await db.pool.query(
+      `select count(*)::int n from labs where status = 'ending' and ending_since < $1::timestamptz - interval '30 minutes'`,
+      [now],
+    );
     expect(rows[0].n).toBe(2);
   });
 });

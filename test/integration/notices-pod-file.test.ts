@@ -41,7 +41,14 @@ describe('writePodFile', () => {
     expect(sim.kube.broadcasts(pod).map((b) => b.message)).toEqual(['line $(id)\n']);
     const execs = sim.kube.execs(pod);
     expect(execs).toHaveLength(1);
-    expect(execs[0]!.argv).toEqual(['sh', '-c', 'rm -f /home/dev/NOTICE_*.txt && cat > "$1" || exit 1; wall "$2" || exit 75', 'sh', file.path, 'line $(id)']);
+    expect(execs[0]!.argv).toEqual([
+      'sh',
+      '-c',
+      'rm -f /home/dev/NOTICE_*.txt && cat > "$1" || exit 1; wall "$2" || exit 75',
+      'sh',
+      file.path,
+      'line $(id)',
+    ]);
   });
 
   it('without a broadcast line writes the file only: a second write is the same file, and nobody is told twice', async () => {
@@ -71,13 +78,22 @@ describe('writePodFile', () => {
 describe('claimAndSend', () => {
   it('sends only the claims won, answers a throwing send with its error, and lists the rest', async () => {
     const sent: string[] = [];
-    const outcome = await claimAndSend(['a', 'b', 'c', 'd'], async (all) => all.filter((n) => n !== 'b'), async (n) => {
-      if (n === 'c') throw new Error('boom');
-      sent.push(n);
-      return `ok ${n}`;
-    }, { fanOut: 2, onError: (error) => `failed: ${error}` });
+    const outcome = await claimAndSend(
+      ['a', 'b', 'c', 'd'],
+      async (all) => all.filter((n) => n !== 'b'),
+      async (n) => {
+        if (n === 'c') throw new Error('boom');
+        sent.push(n);
+        return `ok ${n}`;
+      },
+      { fanOut: 2, onError: (error) => `failed: ${error}` },
+    );
     expect(sent.sort()).toEqual(['a', 'd']);
-    expect(outcome.sent).toEqual([{ notice: 'a', result: 'ok a' }, { notice: 'c', result: 'failed: boom' }, { notice: 'd', result: 'ok d' }]);
+    expect(outcome.sent).toEqual([
+      { notice: 'a', result: 'ok a' },
+      { notice: 'c', result: 'failed: boom' },
+      { notice: 'd', result: 'ok d' },
+    ]);
     expect(outcome.claimedElsewhere).toEqual(['b']);
   });
 

@@ -17,7 +17,10 @@ const h = useFunctionHarness({ OOM_SCAN_PAGE_SIZE: String(PAGE), OOM_SCAN_PAGES_
 const fleets = { a: 25, b: 15 };
 let round = 0;
 let names = { a: '', b: '' };
-const podOf = (fleet: 'a' | 'b', i: number) => ({ namespace: names[fleet], name: `gpu-dev-${fleet}${String(i).padStart(4, '0')}` });
+const podOf = (fleet: 'a' | 'b', i: number) => ({
+  namespace: names[fleet],
+  name: `gpu-dev-${fleet}${String(i).padStart(4, '0')}`,
+});
 const idOf = (fleet: 'a' | 'b', i: number) => `${names[fleet]}-${String(i).padStart(4, '0')}`;
 
 beforeEach(async () => {
@@ -27,25 +30,37 @@ beforeEach(async () => {
   for (const fleet of ['a', 'b'] as const) {
     h.sim.kube.addNamespace(names[fleet]);
     for (let i = 0; i < fleets[fleet]; i++) {
-      await insertReservation(h.deps.pool, { reservation_id: idOf(fleet, i), pod_name: podOf(fleet, i).name, namespace: names[fleet] });
+      await insertReservation(h.deps.pool, {
+        reservation_id: idOf(fleet, i),
+        pod_name: podOf(fleet, i).name,
+        namespace: names[fleet],
+      });
       h.sim.kube.addPod({ ...podOf(fleet, i), labels: { 'reservation-id': idOf(fleet, i) } });
     }
   }
 });
 
 async function recorded(): Promise<string[]> {
-  const { rows } = await h.deps.pool.query<{ reservation_id: string }>('select reservation_id from oom_kills order by reservation_id');
+  const { rows } = await h.deps.pool.query<{ reservation_id: string }>(
+    'select reservation_id from oom_kills order by reservation_id',
+  );
   return rows.map((row) => row.reservation_id);
 }
 
 async function cursor() {
-  const { rows } = await h.deps.pool.query<{ namespace: string; continue_token: string | null; passes_completed: number }>('select namespace, continue_token, passes_completed from oom_scan_cursor');
+  const { rows } = await h.deps.pool.query<{
+    namespace: string;
+    continue_token: string | null;
+    passes_completed: number;
+  }>('select namespace, continue_token, passes_completed from oom_scan_cursor');
   return rows[0];
 }
 
 /** How many pod list calls the simulator served since its request log was cleared. */
 function podListCalls(): number {
-  return h.sim.requests.all().filter((r) => r.method === 'GET' && /^\/api\/v1\/namespaces\/cursor-\d+-[ab]\/pods$/.test(r.path)).length;
+  return h.sim.requests
+    .all()
+    .filter((r) => r.method === 'GET' && /^\/api\/v1\/namespaces\/cursor-\d+-[ab]\/pods$/.test(r.path)).length;
 }
 
 describe('oom-scan reads a fixed number of pages per run and resumes from its cursor', () => {
@@ -57,13 +72,38 @@ describe('oom-scan reads a fixed number of pages per run and resumes from its cu
       const run = await h.schedule(oomScan);
       runs.push({ ...run.summary, lists: podListCalls() });
     }
-    expect(runs[0]).toMatchObject({ pages: 2, pods_scanned: 20, stopped_at_page_budget: 1, pass_completed: 0, oom_detected: 0, lists: 2 });
-    expect(runs[1]).toMatchObject({ pages: 2, pods_scanned: 15, stopped_at_page_budget: 1, pass_completed: 0, oom_detected: 0, lists: 2 });
-    expect(runs[2]).toMatchObject({ pages: 1, pods_scanned: 5, pass_completed: 1, oom_detected: 1, notices_sent: 1, lists: 1 });
+    expect(runs[0]).toMatchObject({
+      pages: 2,
+      pods_scanned: 20,
+      stopped_at_page_budget: 1,
+      pass_completed: 0,
+      oom_detected: 0,
+      lists: 2,
+    });
+    expect(runs[1]).toMatchObject({
+      pages: 2,
+      pods_scanned: 15,
+      stopped_at_page_budget: 1,
+      pass_completed: 0,
+      oom_detected: 0,
+      lists: 2,
+    });
+    expect(runs[2]).toMatchObject({
+      pages: 1,
+      pods_scanned: 5,
+      pass_completed: 1,
+      oom_detected: 1,
+      notices_sent: 1,
+      lists: 1,
+    });
     expect(await recorded()).toEqual([idOf('b', fleets.b - 1)]);
     // The next pass starts over at the first namespace's first page.
     expect(runs[3]).toMatchObject({ pages: 2, pods_scanned: 20, stopped_at_page_budget: 1, oom_detected: 0 });
-    expect(await cursor()).toMatchObject({ namespace: names.a, continue_token: expect.any(String), passes_completed: 1 });
+    expect(await cursor()).toMatchObject({
+      namespace: names.a,
+      continue_token: expect.any(String),
+      passes_completed: 1,
+    });
   });
 
   it('finds a kill made behind the cursor in the next pass, never reading a page twice in one pass', async () => {
@@ -83,7 +123,13 @@ describe('oom-scan reads a fixed number of pages per run and resumes from its cu
     h.sim.kube.oomKill(podOf('a', 0), 'gpu-dev');
     h.sim.kube.oomKill(podOf('a', fleets.a - 1), 'gpu-dev');
     const run = await h.schedule(oomScan);
-    expect(run.summary).toMatchObject({ resumed_after_expiry: 1, relists: 0, pages: 2, pods_scanned: 15, oom_detected: 1 });
+    expect(run.summary).toMatchObject({
+      resumed_after_expiry: 1,
+      relists: 0,
+      pages: 2,
+      pods_scanned: 15,
+      oom_detected: 1,
+    });
     expect(await recorded()).toEqual([idOf('a', fleets.a - 1)]);
   });
 

@@ -21,23 +21,41 @@ beforeAll(() => {
 });
 
 const podEvent = (data: object, eventId?: string) =>
-  h.event(oomScan, { type: EventTypes.podUpdated, source: '/devenv-lifecycle/pod-watch', ...(eventId && { id: eventId }), data } as never);
+  h.event(oomScan, {
+    type: EventTypes.podUpdated,
+    source: '/devenv-lifecycle/pod-watch',
+    ...(eventId && { id: eventId }),
+    data,
+  } as never);
 
 /** The pod as the kubelet reports it in the moment between the kill and the restart. */
 function beforeRestart(finishedAt: string) {
   const current = structuredClone(h.sim.kube.pod(pod)!);
   const main = current.status.containerStatuses.find((c) => c.name === 'gpu-dev')!;
-  Object.assign(main, { restartCount: 0, ready: false, state: { terminated: { exitCode: 137, reason: 'OOMKilled', finishedAt } }, lastState: {} });
+  Object.assign(main, {
+    restartCount: 0,
+    ready: false,
+    state: { terminated: { exitCode: 137, reason: 'OOMKilled', finishedAt } },
+    lastState: {},
+  });
   return current;
 }
 
 async function kills() {
-  const { rows } = await h.deps.pool.query<{ container: string; restart_count: number }>('select container, restart_count from oom_kills where reservation_id = $1 order by container, restart_count', [id]);
+  const { rows } = await h.deps.pool.query<{ container: string; restart_count: number }>(
+    'select container, restart_count from oom_kills where reservation_id = $1 order by container, restart_count',
+    [id],
+  );
   return rows.map((row) => `${row.container}#${row.restart_count}`);
 }
 
 const reservation = async () =>
-  (await h.deps.pool.query('select oom_count, last_oom_at, oom_container from reservations where reservation_id = $1', [id])).rows[0];
+  (
+    await h.deps.pool.query(
+      'select oom_count, last_oom_at, oom_container from reservations where reservation_id = $1',
+      [id],
+    )
+  ).rows[0];
 
 describe('oom-scan records each kill exactly once', () => {
   it('in a non-UTC session, before and after the restart, across events, duplicates and scans', async () => {
@@ -76,7 +94,11 @@ describe('oom-scan records each kill exactly once', () => {
 
   it('runs at the same time write a failed notice once between them: each write is claimed first', async () => {
     const other = { namespace: 'gpu-dev', name: 'gpu-dev-oooo0003' };
-    await insertReservation(h.deps.pool, { reservation_id: 'oooo0003-res', pod_name: other.name, namespace: other.namespace });
+    await insertReservation(h.deps.pool, {
+      reservation_id: 'oooo0003-res',
+      pod_name: other.name,
+      namespace: other.namespace,
+    });
     h.sim.kube.addPod({ ...other, labels: { 'reservation-id': 'oooo0003-res' } });
     h.sim.kube.oomKill(other, 'gpu-dev');
     h.sim.faults.add({ path: new RegExp(`/pods/${other.name}/exec`), status: 500, count: 1 });

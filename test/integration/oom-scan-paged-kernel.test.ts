@@ -26,7 +26,11 @@ interface Page {
 const listing = { pages: [] as string[][], perRun: 10, pageSeconds: 0 };
 let log: string[] = [];
 
-const item = (name: string): Item => ({ kind: name.startsWith('x') ? 'explode' : 'touch', entity: { kind: 'lab', id: name }, reason: 'test' });
+const item = (name: string): Item => ({
+  kind: name.startsWith('x') ? 'explode' : 'touch',
+  entity: { kind: 'lab', id: name },
+  reason: 'test',
+});
 const read = (at: number): Page | undefined => {
   if (at >= listing.pages.length) return undefined;
   log.push(`read ${at}`);
@@ -42,7 +46,10 @@ const paged = definePagedFunction<BaseOptions, Deps, Page, Item>({
   next: async (_input, page) => read(page.at + 1),
   decide: (page) => ({ actions: page.items.map(item), counts: { pages: 1 } }),
   executors: {
-    touch: async (_run, action) => (log.push(`touch ${action.entity.id}`), { outcome: 'applied', counters: ['touched'] }),
+    touch: async (_run, action) => (
+      log.push(`touch ${action.entity.id}`),
+      { outcome: 'applied', counters: ['touched'] }
+    ),
     explode: async () => {
       throw new Error('boom');
     },
@@ -50,7 +57,13 @@ const paged = definePagedFunction<BaseOptions, Deps, Page, Item>({
   pagesPerRun: () => listing.perRun,
   stopReadingAt: 0.5,
   checkpoint: async (_run, page) => (log.push(`checkpoint ${page.at}`), { counters: ['checkpoints'] }),
-  then: () => [defineStep({ load: async () => 'after', decide: () => ({ actions: [], counts: { after_steps: 1 } }), executors: {} })],
+  then: () => [
+    defineStep({
+      load: async () => 'after',
+      decide: () => ({ actions: [], counts: { after_steps: 1 } }),
+      executors: {},
+    }),
+  ],
 });
 
 beforeEach(() => {
@@ -61,7 +74,19 @@ beforeEach(() => {
 describe('the paged kernel', () => {
   it('decides and executes each page before it reads the next, checkpointing each, then runs the steps after the pages', async () => {
     const result = await h.schedule(paged);
-    expect(log).toEqual(['read 0', 'touch a', 'touch b', 'checkpoint 0', 'read 1', 'touch c', 'checkpoint 1', 'read 2', 'touch d', 'touch e', 'checkpoint 2']);
+    expect(log).toEqual([
+      'read 0',
+      'touch a',
+      'touch b',
+      'checkpoint 0',
+      'read 1',
+      'touch c',
+      'checkpoint 1',
+      'read 2',
+      'touch d',
+      'touch e',
+      'checkpoint 2',
+    ]);
     expect(result.summary).toMatchObject({ pages: 3, touched: 5, checkpoints: 3, after_steps: 1 });
     expect(result.summary.stopped_at_page_budget).toBeUndefined();
   });
@@ -70,7 +95,12 @@ describe('the paged kernel', () => {
     listing.perRun = 2;
     expect((await h.schedule(paged)).summary).toMatchObject({ pages: 2, checkpoints: 2, stopped_at_page_budget: 1 });
     log = [];
-    expect((await h.manual(paged, { maxItems: 2 })).summary).toMatchObject({ touched: 2, deferred: 1, stopped_at_max_items: 1, checkpoints: 1 });
+    expect((await h.manual(paged, { maxItems: 2 })).summary).toMatchObject({
+      touched: 2,
+      deferred: 1,
+      stopped_at_max_items: 1,
+      checkpoints: 1,
+    });
     expect(log).toEqual(['read 0', 'touch a', 'touch b', 'checkpoint 0', 'read 1']);
   });
 

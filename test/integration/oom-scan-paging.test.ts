@@ -37,7 +37,9 @@ beforeEach(async () => {
 });
 
 async function recorded(): Promise<string[]> {
-  const { rows } = await h.deps.pool.query<{ reservation_id: string }>('select reservation_id from oom_kills order by reservation_id');
+  const { rows } = await h.deps.pool.query<{ reservation_id: string }>(
+    'select reservation_id from oom_kills order by reservation_id',
+  );
   return rows.map((row) => row.reservation_id);
 }
 
@@ -48,7 +50,8 @@ function compactAfterChange(): void {
   h.sim.kube.compact();
 }
 
-const podLists = () => h.sim.requests.all().filter((r) => r.method === 'GET' && r.path === `/api/v1/namespaces/${namespace}/pods`);
+const podLists = () =>
+  h.sim.requests.all().filter((r) => r.method === 'GET' && r.path === `/api/v1/namespaces/${namespace}/pods`);
 
 /**
  * A scheduled scan whose pod reader calls `after(n)` once the n-th page (from 1) has been read; with
@@ -65,7 +68,12 @@ function scanWith(after: (pagesRead: number) => void, withoutResume = false) {
       return withoutResume && 'expired' in page ? { expired: true } : page;
     },
   };
-  const invocation = { kind: 'schedule', source: 'cron-connector', callId: randomUUID(), options: oomScan.optionsSchema.parse({}) } as const;
+  const invocation = {
+    kind: 'schedule',
+    source: 'cron-connector',
+    callId: randomUUID(),
+    options: oomScan.optionsSchema.parse({}),
+  } as const;
   return oomScan.handle(invocation, { ...h.deps, pods });
 }
 
@@ -73,7 +81,13 @@ describe('oom-scan pages through the fleet', () => {
   it('finds a kill on the last page, reading the fleet in pages of OOM_SCAN_PAGE_SIZE', async () => {
     h.sim.kube.oomKill(podOf(LAST), 'gpu-dev');
     const run = await h.schedule(oomScan);
-    expect(run.summary).toMatchObject({ pages: 3, pods_scanned: FLEET, oom_detected: 1, notices_sent: 1, stopped_at_deadline: 0 });
+    expect(run.summary).toMatchObject({
+      pages: 3,
+      pods_scanned: FLEET,
+      oom_detected: 1,
+      notices_sent: 1,
+      stopped_at_deadline: 0,
+    });
     expect(await recorded()).toEqual([idOf(LAST)]);
     const lists = podLists();
     expect(lists).toHaveLength(3);
@@ -83,7 +97,12 @@ describe('oom-scan pages through the fleet', () => {
   it('keeps the kills of earlier pages when a later page fails, reports the failure, and the next run finishes', async () => {
     h.sim.kube.oomKill(podOf(FIRST), 'gpu-dev');
     h.sim.kube.oomKill(podOf(LAST), 'gpu-dev');
-    h.sim.faults.add({ method: 'GET', path: new RegExp(`^/api/v1/namespaces/${namespace}/pods\\?.*continue=`), status: 500, count: 1 });
+    h.sim.faults.add({
+      method: 'GET',
+      path: new RegExp(`^/api/v1/namespaces/${namespace}/pods\\?.*continue=`),
+      status: 500,
+      count: 1,
+    });
     const failed = await h.schedule(oomScan);
     expect(failed.outcome).toBe('failed');
     expect(failed.message).toMatch(/listing pods in fleet-\d+ failed after 10 pods/);
@@ -101,10 +120,18 @@ describe('oom-scan pages through the fleet', () => {
     h.sim.kube.oomKill(podOf(FIRST), 'gpu-dev');
     h.sim.kube.oomKill(podOf(LAST), 'gpu-dev');
     // The notice of the kill it recorded still goes out: notices have maxItems of their own.
-    expect((await h.schedule(oomScan, { maxItems: 1 })).summary).toMatchObject({ oom_detected: 1, stopped_at_max_items: 1, notices_sent: 1 });
+    expect((await h.schedule(oomScan, { maxItems: 1 })).summary).toMatchObject({
+      oom_detected: 1,
+      stopped_at_max_items: 1,
+      notices_sent: 1,
+    });
     expect(await recorded()).toEqual([idOf(FIRST)]);
     // The page that hit the cap is read again; the one before it is not.
-    expect((await h.schedule(oomScan, { maxItems: 1 })).summary).toMatchObject({ oom_detected: 1, pages: 1, pass_completed: 1 });
+    expect((await h.schedule(oomScan, { maxItems: 1 })).summary).toMatchObject({
+      oom_detected: 1,
+      pages: 1,
+      pass_completed: 1,
+    });
     expect(await recorded()).toEqual([idOf(FIRST), idOf(LAST)]);
   });
 
@@ -113,8 +140,16 @@ describe('oom-scan pages through the fleet', () => {
     h.sim.kube.oomKill(podOf(LAST), 'gpu-dev');
     const budgetSeconds = h.deps.config.run.budgetSeconds;
     // The first page takes 85% of the budget: past the scan's share, before the run's deadline.
-    const run = await scanWith((n) => { if (n === 1) h.clock.advanceSeconds(budgetSeconds * 0.85); });
-    expect(run.summary).toMatchObject({ pages: 1, pods_scanned: PAGE, oom_detected: 1, stopped_at_deadline: 1, notices_sent: 1 });
+    const run = await scanWith((n) => {
+      if (n === 1) h.clock.advanceSeconds(budgetSeconds * 0.85);
+    });
+    expect(run.summary).toMatchObject({
+      pages: 1,
+      pods_scanned: PAGE,
+      oom_detected: 1,
+      stopped_at_deadline: 1,
+      notices_sent: 1,
+    });
     expect(run.outcome).toBe('succeeded');
     expect(await recorded()).toEqual([idOf(FIRST)]);
     const next = await h.schedule(oomScan);
@@ -127,13 +162,22 @@ describe('oom-scan pages through the fleet', () => {
     h.sim.kube.oomKill(podOf(LAST), 'gpu-dev');
     const run = await scanWith(compactAfterChange);
     expect(run.outcome).toBe('succeeded');
-    expect(run.summary).toMatchObject({ resumed_after_expiry: 2, relists: 0, pages: 3, pods_scanned: FLEET, oom_detected: 2, pass_completed: 1 });
+    expect(run.summary).toMatchObject({
+      resumed_after_expiry: 2,
+      relists: 0,
+      pages: 3,
+      pods_scanned: FLEET,
+      oom_detected: 2,
+      pass_completed: 1,
+    });
     expect(await recorded()).toEqual([idOf(FIRST), idOf(LAST)]);
   });
 
   it('lists the namespace again when the continue token has expired (410) and no resume token came, once per run', async () => {
     h.sim.kube.oomKill(podOf(LAST), 'gpu-dev');
-    const run = await scanWith((n) => { if (n === 1) compactAfterChange(); }, true);
+    const run = await scanWith((n) => {
+      if (n === 1) compactAfterChange();
+    }, true);
     expect(run.summary).toMatchObject({ relists: 1, pages: 4, pods_scanned: FLEET + PAGE, oom_detected: 1 });
     expect(await recorded()).toEqual([idOf(LAST)]);
   });

@@ -38,7 +38,11 @@ const noticeWrites = () => h.sim.kube.execs(pod).filter((exec) => exec.argv.incl
 
 describe('oom-scan webhook', () => {
   it('posts each kill once; a refused post is retried by the next run, which leaves the pod notice alone', async () => {
-    await insertReservation(h.deps.pool, { reservation_id: 'oooo0004-res', pod_name: pod.name, namespace: pod.namespace });
+    await insertReservation(h.deps.pool, {
+      reservation_id: 'oooo0004-res',
+      pod_name: pod.name,
+      namespace: pod.namespace,
+    });
     h.sim.kube.addPod({ ...pod, labels: { 'reservation-id': 'oooo0004-res' } });
     h.sim.kube.oomKill(pod, 'gpu-dev');
     answers.push(503);
@@ -49,10 +53,18 @@ describe('oom-scan webhook', () => {
 
     const second = await h.schedule(oomScan);
     expect(second.summary).toMatchObject({ oom_detected: 0, notices_sent: 0, webhook_sent: 1, webhook_failed: 0 });
-    expect(posts).toEqual([expect.objectContaining({
-      type: 'reservation.oom', reservationId: 'oooo0004-res', podName: pod.name, namespace: pod.namespace,
-      container: 'gpu-dev', restartCount: 1, killedAt: h.clock.now().toISOString(), oomCount: 1,
-    })]);
+    expect(posts).toEqual([
+      expect.objectContaining({
+        type: 'reservation.oom',
+        reservationId: 'oooo0004-res',
+        podName: pod.name,
+        namespace: pod.namespace,
+        container: 'gpu-dev',
+        restartCount: 1,
+        killedAt: h.clock.now().toISOString(),
+        oomCount: 1,
+      }),
+    ]);
     expect(posts[0]!.text).toContain('Out of memory');
     expect(noticeWrites()).toHaveLength(1);
 
@@ -63,7 +75,11 @@ describe('oom-scan webhook', () => {
   it('stops sending at the run deadline; what it did not send is not claimed, so the next run sends it, each post once', async () => {
     const pods = ['gpu-dev-oooo0005', 'gpu-dev-oooo0006'].map((name) => ({ namespace: 'gpu-dev', name }));
     for (const [i, p] of pods.entries()) {
-      await insertReservation(h.deps.pool, { reservation_id: `oooo000${5 + i}-res`, pod_name: p.name, namespace: p.namespace });
+      await insertReservation(h.deps.pool, {
+        reservation_id: `oooo000${5 + i}-res`,
+        pod_name: p.name,
+        namespace: p.namespace,
+      });
       h.sim.kube.addPod({ ...p, labels: { 'reservation-id': `oooo000${5 + i}-res` } });
       h.sim.kube.oomKill(p, 'gpu-dev');
     }
@@ -73,7 +89,10 @@ describe('oom-scan webhook', () => {
     const first = await h.schedule(oomScan);
     expect(first.summary).toMatchObject({ oom_detected: 2, webhook_sent: 1, webhook_failed: 0 });
     expect(posts).toHaveLength(1);
-    const claimed = await h.deps.pool.query(`select pod_name from oom_kills where pod_name = any($1) and webhook_lease_until is not null`, [pods.map((p) => p.name)]);
+    const claimed = await h.deps.pool.query(
+      `select pod_name from oom_kills where pod_name = any($1) and webhook_lease_until is not null`,
+      [pods.map((p) => p.name)],
+    );
     expect(claimed.rows).toEqual([]);
 
     expect((await h.manual(oomScan)).summary).toMatchObject({ webhook_sent: 1 });
@@ -99,7 +118,9 @@ describe('oom-scan webhook', () => {
     h.clock.advanceSeconds(1);
     const after = await h.manual(oomScan);
     expect(after.summary).toMatchObject({ notices_sent: 1, webhook_sent: 0 });
-    expect(h.sim.kube.execs(p).filter((exec) => exec.argv.includes('/home/dev/OOM_DETECTED.txt'))).toHaveLength(writes + 1);
+    expect(h.sim.kube.execs(p).filter((exec) => exec.argv.includes('/home/dev/OOM_DETECTED.txt'))).toHaveLength(
+      writes + 1,
+    );
     expect(posts).toEqual([]);
   });
 });

@@ -34,7 +34,11 @@ afterAll(async () => {
   await sim.close();
 });
 
-function launch(env: Record<string, string>): { child: ChildProcess; exited: Promise<number | null>; stderr: () => string } {
+function launch(env: Record<string, string>): {
+  child: ChildProcess;
+  exited: Promise<number | null>;
+  stderr: () => string;
+} {
   const child = spawnTracked(process.execPath, ['--import', 'tsx', 'pod-watch/main.ts'], {
     env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'silent', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -55,7 +59,11 @@ async function until(condition: () => Promise<boolean> | boolean, what: string):
   throw new Error(`timed out waiting for ${what}`);
 }
 
-const get = async (url: string) => fetch(url).then(async (r) => ({ status: r.status, text: await r.text() }), () => ({ status: 0, text: '' }));
+const get = async (url: string) =>
+  fetch(url).then(
+    async (r) => ({ status: r.status, text: await r.text() }),
+    () => ({ status: 0, text: '' }),
+  );
 
 async function freePort(): Promise<number> {
   const server = http.createServer();
@@ -69,27 +77,53 @@ describe('pod-watch process', () => {
   it('serves health and metrics, emits a change to both consumers, and exits 0 on SIGTERM', async () => {
     sim.kube.addPod({ name: 'gpu-dev-proc1', namespace: 'gpu-dev', labels: { 'reservation-id': 'res-proc1' } });
     const port = await freePort();
-    const run = launch({ ...simProductEnv(sim), OPENFAAS_GATEWAY_URL: gatewayUrl, POD_WATCH_NAMESPACES: 'gpu-dev', POD_WATCH_PORT: String(port) });
+    const run = launch({
+      ...simProductEnv(sim),
+      OPENFAAS_GATEWAY_URL: gatewayUrl,
+      POD_WATCH_NAMESPACES: 'gpu-dev',
+      POD_WATCH_PORT: String(port),
+    });
     await until(async () => (await get(`http://127.0.0.1:${port}/readyz`)).status === 200, 'readiness');
     expect((await get(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
     await until(() => delivered.length === 2, 'the listed pod at both consumers');
-    expect(delivered.sort()).toEqual(['/async-function/expire dev.knative.apiserver.resource.add', '/async-function/oom-scan dev.knative.apiserver.resource.add']);
-    expect((await get(`http://127.0.0.1:${port}/metrics`)).text).toMatch(/devenv_lifecycle_pod_watch_deliveries_total\{consumer="oom-scan",outcome="delivered"\} 1/);
+    expect(delivered.sort()).toEqual([
+      '/async-function/expire dev.knative.apiserver.resource.add',
+      '/async-function/oom-scan dev.knative.apiserver.resource.add',
+    ]);
+    expect((await get(`http://127.0.0.1:${port}/metrics`)).text).toMatch(
+      /devenv_lifecycle_pod_watch_deliveries_total\{consumer="oom-scan",outcome="delivered"\} 1/,
+    );
     run.child.kill('SIGTERM');
     expect(await run.exited).toBe(0);
   }, 60_000);
 
   it('exits 1 when the cluster refuses the watch for good, and 2 on bad configuration', async () => {
     sim.faults.add({ path: '/api/v1/namespaces/forbidden/pods', status: 403 });
-    const refused = launch({ ...simProductEnv(sim), OPENFAAS_GATEWAY_URL: gatewayUrl, POD_WATCH_NAMESPACES: 'forbidden', POD_WATCH_PORT: String(await freePort()) });
+    const refused = launch({
+      ...simProductEnv(sim),
+      OPENFAAS_GATEWAY_URL: gatewayUrl,
+      POD_WATCH_NAMESPACES: 'forbidden',
+      POD_WATCH_PORT: String(await freePort()),
+    });
     const bad = launch({ KUBE_API_SERVER: sim.url, OPENFAAS_GATEWAY_URL: 'not a url', POD_WATCH_PORT: '70000' });
     expect(await Promise.all([refused.exited, bad.exited])).toEqual([1, 2]);
     expect(bad.stderr()).toMatch(/OPENFAAS_GATEWAY_URL.*POD_WATCH_PORT|POD_WATCH_PORT.*OPENFAAS_GATEWAY_URL/);
   }, 60_000);
 
   it('reads the project variables: namespaces default to RESERVATION_NAMESPACE; no database settings are needed', () => {
-    const config = loadPodWatchConfig({ KUBE_API_SERVER: 'http://127.0.0.1:1', RESERVATION_NAMESPACE: 'dev-envs', RESERVATION_LABEL: 'example.com/reservation' });
-    expect(config).toMatchObject({ namespaces: ['dev-envs'], reservationLabel: 'example.com/reservation', gatewayUrl: 'http://gateway.openfaas:8080', port: 8080 });
-    expect(loadPodWatchConfig({ KUBE_API_SERVER: 'http://127.0.0.1:1', POD_WATCH_NAMESPACES: 'a, b,,' }).namespaces).toEqual(['a', 'b']);
+    const config = loadPodWatchConfig({
+      KUBE_API_SERVER: 'http://127.0.0.1:1',
+      RESERVATION_NAMESPACE: 'dev-envs',
+      RESERVATION_LABEL: 'example.com/reservation',
+    });
+    expect(config).toMatchObject({
+      namespaces: ['dev-envs'],
+      reservationLabel: 'example.com/reservation',
+      gatewayUrl: 'http://gateway.openfaas:8080',
+      port: 8080,
+    });
+    expect(
+      loadPodWatchConfig({ KUBE_API_SERVER: 'http://127.0.0.1:1', POD_WATCH_NAMESPACES: 'a, b,,' }).namespaces,
+    ).toEqual(['a', 'b']);
   });
 });

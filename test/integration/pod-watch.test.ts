@@ -29,7 +29,11 @@ interface Received {
 }
 
 const clock = new ManualClock('2026-06-01T12:00:00Z');
-const log = createLogger({ level: 'silent', hashSalt: 's', destination: new Writable({ write: (_c, _e, done) => done() }) });
+const log = createLogger({
+  level: 'silent',
+  hashSalt: 's',
+  destination: new Writable({ write: (_c, _e, done) => done() }),
+});
 let sim: Sim;
 let gateway: http.Server;
 let gatewayUrl: string;
@@ -79,8 +83,20 @@ afterEach(async () => {
 function start(concurrency = 4): PodWatchSource {
   metrics = createPodWatchMetrics();
   source = startPodWatchSource(
-    { kube: createKube({ server: sim.url, token: sim.token, requestTimeoutMs: 1_000, execTimeoutMs: 1_000 }), clock, log, metrics },
-    { namespaces: [namespace], reservationLabel: 'reservation-id', gatewayUrl, retry: { maxAttempts: 3, initialDelayMs: 5, maxDelayMs: 20, callTimeoutMs: 2_000 }, queueLimit: 100, concurrency },
+    {
+      kube: createKube({ server: sim.url, token: sim.token, requestTimeoutMs: 1_000, execTimeoutMs: 1_000 }),
+      clock,
+      log,
+      metrics,
+    },
+    {
+      namespaces: [namespace],
+      reservationLabel: 'reservation-id',
+      gatewayUrl,
+      retry: { maxAttempts: 3, initialDelayMs: 5, maxDelayMs: 20, callTimeoutMs: 2_000 },
+      queueLimit: 100,
+      concurrency,
+    },
   );
   return source;
 }
@@ -91,12 +107,20 @@ async function until(condition: () => boolean, what: string): Promise<void> {
 }
 
 function label(r: Received): string {
-  const pod = JSON.parse(r.body) as { metadata: { name: string }; status?: { containerStatuses?: { restartCount: number }[] } };
+  const pod = JSON.parse(r.body) as {
+    metadata: { name: string };
+    status?: { containerStatuses?: { restartCount: number }[] };
+  };
   return `${r.fn} ${r.headers['ce-type']!.split('.').pop()} ${pod.metadata.name}${pod.status?.containerStatuses?.[0]?.restartCount ? ' restarted' : ''}`;
 }
 const toExpire = () => received.filter((r) => r.fn === 'expire').map(label);
 const watchRequests = () => sim.requests.all().filter((r) => r.query.get('watch') === 'true');
-const ours = (name: string, extra: object = {}) => ({ name, namespace, labels: { 'reservation-id': `res-${name}` }, ...extra });
+const ours = (name: string, extra: object = {}) => ({
+  name,
+  namespace,
+  labels: { 'reservation-id': `res-${name}` },
+  ...extra,
+});
 
 describe('pod-watch source', () => {
   it('emits only reservation pods, to every consumer, in the shape the consumers parse', async () => {
@@ -110,19 +134,42 @@ describe('pod-watch source', () => {
     expect(received.map((r) => r.fn).sort()).toEqual(['expire', 'expire', 'oom-scan', 'oom-scan']);
     expect(toExpire()).toEqual(['expire add a', 'expire update a restarted']);
 
-    const update = received.find((r) => r.fn === 'oom-scan' && r.headers['ce-type'] === 'dev.knative.apiserver.resource.update')!;
-    const parsed = parseCloudEvent({ headers: update.headers, mediaType: 'application/json', body: update.body }, 'binary');
+    const update = received.find(
+      (r) => r.fn === 'oom-scan' && r.headers['ce-type'] === 'dev.knative.apiserver.resource.update',
+    )!;
+    const parsed = parseCloudEvent(
+      { headers: update.headers, mediaType: 'application/json', body: update.body },
+      'binary',
+    );
     expect(parsed.kind).toBe('event');
     const event = (parsed as Extract<typeof parsed, { kind: 'event' }>).event;
     expect(typesConsumedBy('oom-scan')).toContain(event.type);
-    expect(event).toMatchObject({ source: '/devenv-lifecycle/pod-watch', subject: `/apis/v1/namespaces/${namespace}/pods/a` });
-    const data = event.data as unknown as { kind: string; metadata: { uid: string; managedFields?: unknown }; status: { containerStatuses: { lastState: { terminated: { reason: string; finishedAt: string } } }[] } };
+    expect(event).toMatchObject({
+      source: '/devenv-lifecycle/pod-watch',
+      subject: `/apis/v1/namespaces/${namespace}/pods/a`,
+    });
+    const data = event.data as unknown as {
+      kind: string;
+      metadata: { uid: string; managedFields?: unknown };
+      status: { containerStatuses: { lastState: { terminated: { reason: string; finishedAt: string } } }[] };
+    };
     expect(data.kind).toBe('Pod');
-    expect(data.status.containerStatuses[0]!.lastState.terminated).toMatchObject({ reason: 'OOMKilled', finishedAt: '2026-06-01T12:00:00.000Z' });
+    expect(data.status.containerStatuses[0]!.lastState.terminated).toMatchObject({
+      reason: 'OOMKilled',
+      finishedAt: '2026-06-01T12:00:00.000Z',
+    });
     // The same CloudEvent attributes as Knative's ApiServerSource sends (its arrival stamp is the Broker's).
-    const ceHeaders = (headers: Record<string, string>) => Object.keys(headers).filter((h) => h.startsWith('ce-') && h !== 'ce-knativearrivaltime').sort();
+    const ceHeaders = (headers: Record<string, string>) =>
+      Object.keys(headers)
+        .filter((h) => h.startsWith('ce-') && h !== 'ce-knativearrivaltime')
+        .sort();
     expect(ceHeaders(update.headers)).toEqual(ceHeaders(apiServerSourceUpdate.headers));
-    expect([update.headers['ce-kind'], update.headers['ce-name'], update.headers['ce-namespace'], update.headers['ce-apiversion']]).toEqual(['Pod', 'a', namespace, 'v1']);
+    expect([
+      update.headers['ce-kind'],
+      update.headers['ce-name'],
+      update.headers['ce-namespace'],
+      update.headers['ce-apiversion'],
+    ]).toEqual(['Pod', 'a', namespace, 'v1']);
   });
 
   it('sends no event for an update that changes nothing a consumer reads (an annotation), and does for one that does', async () => {
@@ -137,15 +184,24 @@ describe('pod-watch source', () => {
     sim.kube.setPodPhase({ namespace, name: 'a' }, 'Failed');
     await until(() => toExpire().length === 2, 'the phase change');
     expect(toExpire()).toEqual(['expire add a', 'expire update a']);
-    const changes = Object.fromEntries((await metrics.changes.get()).values.map((v) => [`${v.labels.change} ${v.labels.emitted}`, v.value]));
+    const changes = Object.fromEntries(
+      (await metrics.changes.get()).values.map((v) => [`${v.labels.change} ${v.labels.emitted}`, v.value]),
+    );
     expect(changes).toEqual({ 'ADDED true': 1, 'MODIFIED false': 1, 'MODIFIED true': 1 });
-    expect(JSON.parse(received.at(-1)!.body)).toMatchObject({ metadata: { annotations: { touched: 'yes' } }, status: { phase: 'Failed' } });
+    expect(JSON.parse(received.at(-1)!.body)).toMatchObject({
+      metadata: { annotations: { touched: 'yes' } },
+      status: { phase: 'Failed' },
+    });
   });
 
   it('resumes a dropped stream from where it was: the change made while it was down, nothing repeated', async () => {
     sim.kube.addPod(ours('a'));
     sim.faults.add({ path: `/api/v1/namespaces/${namespace}/pods`, dropWatch: true, delayMs: 50, count: 1 });
-    sim.faults.add({ path: new RegExp(`^/api/v1/namespaces/${namespace}/pods\\?.*watch=true`), delayMs: 300, count: 1 });
+    sim.faults.add({
+      path: new RegExp(`^/api/v1/namespaces/${namespace}/pods\\?.*watch=true`),
+      delayMs: 300,
+      count: 1,
+    });
     start();
     await until(() => watchRequests().length === 2, 'the resumed watch to be held');
     sim.kube.setPodPhase({ namespace, name: 'a' }, 'Failed');
@@ -159,7 +215,11 @@ describe('pod-watch source', () => {
   it('lists again after 410 Gone and emits only what changed while it was away', async () => {
     for (const name of ['stays', 'changes', 'goes']) sim.kube.addPod(ours(name));
     sim.faults.add({ path: `/api/v1/namespaces/${namespace}/pods`, dropWatch: true, delayMs: 50, count: 1 });
-    sim.faults.add({ path: new RegExp(`^/api/v1/namespaces/${namespace}/pods\\?.*watch=true`), delayMs: 300, count: 1 });
+    sim.faults.add({
+      path: new RegExp(`^/api/v1/namespaces/${namespace}/pods\\?.*watch=true`),
+      delayMs: 300,
+      count: 1,
+    });
     start();
     await until(() => toExpire().length === 3 && watchRequests().length === 2, 'the listed pods and the held resume');
     sim.kube.oomKill({ namespace, name: 'changes' });
@@ -182,11 +242,21 @@ describe('pod-watch source', () => {
     sim.kube.addPod(ours('c'));
     await until(() => received.length === 4, 'both consumers to get c');
     await source!.stop(2_000);
-    expect(received.map((r) => `${r.fn} ${label(r).split(' ').pop()}`).sort()).toEqual(['expire a', 'expire c', 'oom-scan a', 'oom-scan c']);
+    expect(received.map((r) => `${r.fn} ${label(r).split(' ').pop()}`).sort()).toEqual([
+      'expire a',
+      'expire c',
+      'oom-scan a',
+      'oom-scan c',
+    ]);
     const count = async (counter: PodWatchMetrics['deliveries'] | PodWatchMetrics['deliveryRetries']) =>
       Object.fromEntries((await counter.get()).values.map((v) => [Object.values(v.labels).join(' '), v.value]));
     // expire: 2 retries for a, then 3 attempts (2 retries) for b; oom-scan's 400 is final at once.
-    expect(await count(metrics.deliveries)).toEqual({ 'expire delivered': 2, 'expire failed': 1, 'oom-scan delivered': 2, 'oom-scan failed': 1 });
+    expect(await count(metrics.deliveries)).toEqual({
+      'expire delivered': 2,
+      'expire failed': 1,
+      'oom-scan delivered': 2,
+      'oom-scan failed': 1,
+    });
     expect(await count(metrics.deliveryRetries)).toEqual({ expire: 4 });
   });
 

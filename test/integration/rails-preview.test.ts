@@ -17,16 +17,24 @@ const NS = 'octolab-labs';
 const ago = (minutes: number) => new Date(h.clock.now().getTime() - minutes * 60_000);
 
 async function endingLab(minutes: number): Promise<string> {
-  const lab = await insertLab(h.deps.pool, { status: 'ending', namespace: NS, status_changed_at: ago(minutes), ending_since: ago(minutes) });
+  const lab = await insertLab(h.deps.pool, {
+    status: 'ending',
+    namespace: NS,
+    status_changed_at: ago(minutes),
+    ending_since: ago(minutes),
+  });
   h.sim.kube.addPod({ name: `lab-${lab.id.slice(0, 8)}`, namespace: NS, labels: { 'lab-id': lab.id } });
   return lab.id;
 }
 
 /** Every row of every table, in a stable order. */
 async function everything(): Promise<Record<string, string[]>> {
-  const { rows: tables } = await h.deps.pool.query<{ name: string }>(`select table_name as name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE' order by 1`);
+  const { rows: tables } = await h.deps.pool.query<{ name: string }>(
+    `select table_name as name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE' order by 1`,
+  );
   const dump: Record<string, string[]> = {};
-  for (const { name } of tables) dump[name] = (await h.deps.pool.query(`select * from "${name}"`)).rows.map((row) => JSON.stringify(row)).sort();
+  for (const { name } of tables)
+    dump[name] = (await h.deps.pool.query(`select * from "${name}"`)).rows.map((row) => JSON.stringify(row)).sort();
   return dump;
 }
 
@@ -49,7 +57,9 @@ describe('policy preview', () => {
       expect(preview.unchanged).toBe(1);
       expect(preview.added[0]!.reason).toBe('in ENDING for 20.0 minutes');
       const text = formatPreview(preview, { WATCHDOG_OLDER_THAN_MINUTES: '15' });
-      expect(text).toContain('with WATCHDOG_OLDER_THAN_MINUTES=15, compared with the current settings:\nwould force 1\n');
+      expect(text).toContain(
+        'with WATCHDOG_OLDER_THAN_MINUTES=15, compared with the current settings:\nwould force 1\n',
+      );
       expect(text).toContain(`labId=${middle}`);
       expect(text).not.toContain(fresh);
       expect(text).not.toContain(old);
@@ -64,7 +74,10 @@ describe('policy preview', () => {
   });
 
   it('lists what a stricter policy would no longer do', async () => {
-    const preview = await previewPolicy(kernelFunction(endingWatchdog as never), h.deps, { ...h.deps.config, policy: { ...h.deps.config.policy, watchdogOlderThanMinutes: 120 } });
+    const preview = await previewPolicy(kernelFunction(endingWatchdog as never), h.deps, {
+      ...h.deps.config,
+      policy: { ...h.deps.config.policy, watchdogOlderThanMinutes: 120 },
+    });
     expect(preview.added).toEqual([]);
     expect(preview.dropped.map((a) => a.kind)).toEqual(['force']);
     expect(formatPreview(preview, { WATCHDOG_OLDER_THAN_MINUTES: '120' })).toContain('would no longer force 1');
@@ -72,12 +85,21 @@ describe('policy preview', () => {
 
   it('a function not on the run kernel answers a clear error', () => {
     // A bare handler (no load, no decide), as a function off the kernel is.
-    const bare: FunctionDefinition<BaseOptions, never> = { name: 'warn', optionsSchema: baseOptionsSchema, consumes: [], handle: async () => ({ outcome: 'succeeded', summary: {} }) };
+    const bare: FunctionDefinition<BaseOptions, never> = {
+      name: 'warn',
+      optionsSchema: baseOptionsSchema,
+      consumes: [],
+      handle: async () => ({ outcome: 'succeeded', summary: {} }),
+    };
     expect(() => kernelFunction(bare)).toThrow(/warn is not on the run kernel yet .* cannot be previewed/);
   });
 
   it('parses --set and refuses unknown settings', () => {
-    expect(parsePreviewArgs(['expire', '--set', 'GRACE_PERIOD_SECONDS=0', '--set', 'LAUNCH_GRACE_MINUTES=5'])).toEqual({ fn: 'expire', settings: { GRACE_PERIOD_SECONDS: '0', LAUNCH_GRACE_MINUTES: '5' }, json: false });
+    expect(parsePreviewArgs(['expire', '--set', 'GRACE_PERIOD_SECONDS=0', '--set', 'LAUNCH_GRACE_MINUTES=5'])).toEqual({
+      fn: 'expire',
+      settings: { GRACE_PERIOD_SECONDS: '0', LAUNCH_GRACE_MINUTES: '5' },
+      json: false,
+    });
     expect(() => parsePreviewArgs(['expire', '--set', 'GRACE=0'])).toThrow(/unknown setting GRACE/);
     expect(() => parsePreviewArgs(['expire'])).toThrow(/at least one --set/);
   });

@@ -16,13 +16,19 @@ const q = async (sql: string, params: unknown[] = []) => (await h.deps.pool.quer
 const snapshot = () => q('select * from labs order by id');
 
 async function endingLab(minutesInEnding: number): Promise<string> {
-  const lab = await insertLab(h.deps.pool, { status: 'ending', namespace: NS, status_changed_at: at(-minutesInEnding), ending_since: at(-minutesInEnding) });
+  const lab = await insertLab(h.deps.pool, {
+    status: 'ending',
+    namespace: NS,
+    status_changed_at: at(-minutesInEnding),
+    ending_since: at(-minutesInEnding),
+  });
   h.sim.kube.addPod({ name: `lab-${lab.id.slice(0, 8)}`, namespace: NS, labels: { 'lab-id': lab.id } });
   return lab.id;
 }
 
 // What the system still in charge does: it ends a lab at a time of its own.
-const theyEnd = (id: string, status: string, when: Date) => q(`update labs set status = $2, status_changed_at = $3 where id = $1`, [id, status, when]);
+const theyEnd = (id: string, status: string, when: Date) =>
+  q(`update labs set status = $2, status_changed_at = $3 where id = $1`, [id, status, when]);
 
 describe('shadow mode', () => {
   it('records every decision as shadow, changes nothing, and the report lists exactly the seeded disagreements', async () => {
@@ -44,7 +50,10 @@ describe('shadow mode', () => {
     // Nothing changed: every lab row as it was (no claim, no status), every pod still there.
     expect(await snapshot()).toEqual(before);
     expect(h.sim.kube.list('pods', NS)).toHaveLength(5);
-    const logged = await q(`select entity_id, action, outcome from decision_log where run_id = any($1::uuid[]) order by entity_id`, [[first.runId, byHand.runId]]);
+    const logged = await q(
+      `select entity_id, action, outcome from decision_log where run_id = any($1::uuid[]) order by entity_id`,
+      [[first.runId, byHand.runId]],
+    );
     expect(logged.every((row) => row.outcome === 'shadow')).toBe(true);
     expect(logged).toHaveLength(5);
 
@@ -56,11 +65,28 @@ describe('shadow mode', () => {
     await theyEnd(later, 'finished', minutes(30));
     h.clock.set(minutes(40));
 
-    const reports = await buildShadowReport(h.deps.pool, { since: minutes(-60), until: h.clock.now(), toleranceSeconds: 900, watchdogOlderThanMinutes: 30 });
+    const reports = await buildShadowReport(h.deps.pool, {
+      since: minutes(-60),
+      until: h.clock.now(),
+      toleranceSeconds: 900,
+      watchdogOlderThanMinutes: 30,
+    });
     expect(reports).toHaveLength(1);
     const [report] = reports;
-    expect(report).toMatchObject({ fn: 'ending-watchdog', observedFrom: t0.toISOString(), compared: 4, agreed: 1, pending: 0 });
-    const seen = report!.disagreements.map((d) => [d.kind, d.entity.id, d.ours?.action ?? null, d.theirs.status, d.theirs.statusChangedAt]);
+    expect(report).toMatchObject({
+      fn: 'ending-watchdog',
+      observedFrom: t0.toISOString(),
+      compared: 4,
+      agreed: 1,
+      pending: 0,
+    });
+    const seen = report!.disagreements.map((d) => [
+      d.kind,
+      d.entity.id,
+      d.ours?.action ?? null,
+      d.theirs.status,
+      d.theirs.statusChangedAt,
+    ]);
     expect(seen).toEqual([
       ['we-would-act', stillLive, 'force', 'ending', minutes(-60).toISOString()],
       ['they-acted', theyOnly, null, 'finished', minutes(12).toISOString()],
@@ -68,12 +94,19 @@ describe('shadow mode', () => {
       ['they-acted-later', later, 'force', 'finished', minutes(30).toISOString()],
     ]);
     const live = report!.disagreements[0]!;
-    expect(live.ours).toMatchObject({ decisions: 2, firstDecidedAt: t0.toISOString(), reason: 'in ENDING for 75.0 minutes', inputs: { namespace: NS, destructive: true } });
+    expect(live.ours).toMatchObject({
+      decisions: 2,
+      firstDecidedAt: t0.toISOString(),
+      reason: 'in ENDING for 75.0 minutes',
+      inputs: { namespace: NS, destructive: true },
+    });
 
     const text = formatShadowReport(reports);
     expect(text).toContain('4 row(s) we would have ended, 1 agree, 0 too recent to tell, 4 disagreement(s)');
     expect(text).toContain(`lab ${stillLive}: we would have ended it; it is still live`);
-    expect(text).toContain(`lab ${theyOnly}: they ended it; we would not have\n    ours: no decision\n    theirs: finished since ${minutes(12).toISOString()}`);
+    expect(text).toContain(
+      `lab ${theyOnly}: they ended it; we would not have\n    ours: no decision\n    theirs: finished since ${minutes(12).toISOString()}`,
+    );
   });
 
   it('a decision within the tolerance is too early to call; a window without shadow runs says so', async () => {
@@ -81,15 +114,32 @@ describe('shadow mode', () => {
     const run = await h.schedule(endingWatchdog);
     expect(run.summary.shadow).toBeGreaterThanOrEqual(1);
     h.clock.advanceMinutes(5);
-    const [report] = await buildShadowReport(h.deps.pool, { fn: 'ending-watchdog', since: new Date(h.clock.now().getTime() - 6 * 60_000), until: h.clock.now(), toleranceSeconds: 900, watchdogOlderThanMinutes: 30 });
+    const [report] = await buildShadowReport(h.deps.pool, {
+      fn: 'ending-watchdog',
+      since: new Date(h.clock.now().getTime() - 6 * 60_000),
+      until: h.clock.now(),
+      toleranceSeconds: 900,
+      watchdogOlderThanMinutes: 30,
+    });
     expect(report!.disagreements.filter((d) => d.entity.id === id)).toEqual([]);
     expect(report!.pending).toBeGreaterThanOrEqual(1);
-    const [none] = await buildShadowReport(h.deps.pool, { fn: 'expire', since: new Date(h.clock.now().getTime() - 60_000), until: h.clock.now(), toleranceSeconds: 900, watchdogOlderThanMinutes: 30 });
+    const [none] = await buildShadowReport(h.deps.pool, {
+      fn: 'expire',
+      since: new Date(h.clock.now().getTime() - 60_000),
+      until: h.clock.now(),
+      toleranceSeconds: 900,
+      watchdogOlderThanMinutes: 30,
+    });
     expect(formatShadowReport([none!])).toMatch(/^expire: no shadow run between/);
   });
 
   it('parses its flags and refuses bad ones', () => {
-    expect(parseShadowArgs(['--since', '24h', '--fn', 'expire', '--json'])).toEqual({ sinceSeconds: 86_400, toleranceSeconds: 900, fn: 'expire', json: true });
+    expect(parseShadowArgs(['--since', '24h', '--fn', 'expire', '--json'])).toEqual({
+      sinceSeconds: 86_400,
+      toleranceSeconds: 900,
+      fn: 'expire',
+      json: true,
+    });
     expect(() => parseShadowArgs(['--since', 'yesterday'])).toThrow(/--since must be a duration/);
     expect(() => parseShadowArgs(['--fn', 'nope'])).toThrow(/unknown function/);
   });

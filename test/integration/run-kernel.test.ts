@@ -31,19 +31,42 @@ const bumper = defineFunction<BaseOptions, Deps, { id: string }[], Bump>({
   name: 'ending-watchdog',
   optionsSchema: baseOptionsSchema,
   counters: ['bumped'],
-  load: async ({ deps }) => (await deps.pool.query<{ id: string }>(`select id from labs where status = 'ending' order by id`)).rows,
+  load: async ({ deps }) =>
+    (await deps.pool.query<{ id: string }>(`select id from labs where status = 'ending' order by id`)).rows,
   decide: (labs: { id: string }[]) => ({
-    actions: labs.map((lab): Bump => ({ kind: lab.id.startsWith('0') ? 'explode' : 'bump', labId: lab.id, entity: { kind: 'lab', id: lab.id }, reason: 'test', inputs: { n: 1 } })),
+    actions: labs.map((lab): Bump => ({
+      kind: lab.id.startsWith('0') ? 'explode' : 'bump',
+      labId: lab.id,
+      entity: { kind: 'lab', id: lab.id },
+      reason: 'test',
+      inputs: { n: 1 },
+    })),
     counts: { seen: labs.length },
   }),
   executors: {
     bump: async (run, action) => {
       h.clock.advanceSeconds(behaviour.advanceClockMs / 1000);
       const committing = run.commit(async (db) => {
-        await db.query('update labs set watchdog_unknown_attempts = watchdog_unknown_attempts + 1 where id = $1', [action.labId]);
+        await db.query('update labs set watchdog_unknown_attempts = watchdog_unknown_attempts + 1 where id = $1', [
+          action.labId,
+        ]);
         if (behaviour.failInsideCommit) throw new Error('killed between the effect and its records');
-        const event = buildEvent(EventTypes.labFinished, { labId: action.labId, endingSince: null, finishedAt: run.now().toISOString(), action: 'force', evidenceExpiresAt: run.now().toISOString() }, { source: sourceFor('ending-watchdog'), subject: action.labId, time: run.now() });
-        return { value: undefined, decisions: [{ entityKind: 'lab', entityId: action.labId, action: 'bump', reason: 'test' }], events: [event] };
+        const event = buildEvent(
+          EventTypes.labFinished,
+          {
+            labId: action.labId,
+            endingSince: null,
+            finishedAt: run.now().toISOString(),
+            action: 'force',
+            evidenceExpiresAt: run.now().toISOString(),
+          },
+          { source: sourceFor('ending-watchdog'), subject: action.labId, time: run.now() },
+        );
+        return {
+          value: undefined,
+          decisions: [{ entityKind: 'lab', entityId: action.labId, action: 'bump', reason: 'test' }],
+          events: [event],
+        };
       });
       // What a process killed right after the failed commit would leave behind: nothing.
       await committing.catch(async (err: unknown) => {
@@ -62,15 +85,26 @@ const bumper = defineFunction<BaseOptions, Deps, { id: string }[], Bump>({
 const batcher = defineFunction<BaseOptions, Deps, { id: string }[], Bump>({
   name: 'expire',
   optionsSchema: baseOptionsSchema,
-  load: async ({ deps }) => (await deps.pool.query<{ id: string }>(`select id from labs where status = 'ending' order by id`)).rows,
-  decide: (labs: { id: string }[]) => ({ actions: labs.map((lab): Bump => ({ kind: 'bump', labId: lab.id, entity: { kind: 'lab', id: lab.id }, reason: 'test' })) }),
+  load: async ({ deps }) =>
+    (await deps.pool.query<{ id: string }>(`select id from labs where status = 'ending' order by id`)).rows,
+  decide: (labs: { id: string }[]) => ({
+    actions: labs.map((lab): Bump => ({
+      kind: 'bump',
+      labId: lab.id,
+      entity: { kind: 'lab', id: lab.id },
+      reason: 'test',
+    })),
+  }),
   batch: {
     size: 2,
     execute: async (run, actions) => {
       behaviour.batches += 1;
       if (actions.some((action) => action.labId.startsWith('0'))) throw new Error('batch failed');
       await run.commit(async (db) => {
-        await db.query('update labs set watchdog_unknown_attempts = watchdog_unknown_attempts + 1 where id = any($1::uuid[])', [actions.map((action) => action.labId)]);
+        await db.query(
+          'update labs set watchdog_unknown_attempts = watchdog_unknown_attempts + 1 where id = any($1::uuid[])',
+          [actions.map((action) => action.labId)],
+        );
         return { value: undefined };
       });
       return actions.map(() => ({ outcome: 'applied' as const, counters: ['bumped'] }));
@@ -83,9 +117,15 @@ const batcher = defineFunction<BaseOptions, Deps, { id: string }[], Bump>({
 const keeper = defineFunction<BaseOptions, Deps, { id: string }[], Bump, string>({
   name: 'expire',
   optionsSchema: baseOptionsSchema,
-  load: async ({ deps }) => (await deps.pool.query<{ id: string }>(`select id from labs where status = 'ending' order by id`)).rows,
+  load: async ({ deps }) =>
+    (await deps.pool.query<{ id: string }>(`select id from labs where status = 'ending' order by id`)).rows,
   decide: (labs: { id: string }[]) => ({
-    actions: labs.map((lab): Bump => ({ kind: 'bump', labId: lab.id, entity: { kind: 'lab', id: lab.id }, reason: 'test' })),
+    actions: labs.map((lab): Bump => ({
+      kind: 'bump',
+      labId: lab.id,
+      entity: { kind: 'lab', id: lab.id },
+      reason: 'test',
+    })),
     upkeep: labs.slice(-1).map((lab) => lab.id),
   }),
   batch: {
@@ -93,10 +133,24 @@ const keeper = defineFunction<BaseOptions, Deps, { id: string }[], Bump, string>
     execute: async (run, actions, _deps, upkeep) => {
       behaviour.batches += 1;
       await run.commit(async (db) => {
-        await db.query('update labs set watchdog_unknown_attempts = watchdog_unknown_attempts + 100 where id = any($1::uuid[])', [upkeep]);
-        await db.query('update labs set watchdog_unknown_attempts = watchdog_unknown_attempts + 1 where id = any($1::uuid[])', [actions.map((action) => action.labId)]);
+        await db.query(
+          'update labs set watchdog_unknown_attempts = watchdog_unknown_attempts + 100 where id = any($1::uuid[])',
+          [upkeep],
+        );
+        await db.query(
+          'update labs set watchdog_unknown_attempts = watchdog_unknown_attempts + 1 where id = any($1::uuid[])',
+          [actions.map((action) => action.labId)],
+        );
         if (actions.some((action) => action.labId.startsWith('0'))) throw new Error('poisoned row');
-        return { value: undefined, decisions: actions.map((action) => ({ entityKind: 'lab' as const, entityId: action.labId, action: 'bump', reason: 'test' })) };
+        return {
+          value: undefined,
+          decisions: actions.map((action) => ({
+            entityKind: 'lab' as const,
+            entityId: action.labId,
+            action: 'bump',
+            reason: 'test',
+          })),
+        };
       });
       return actions.map(() => ({ outcome: 'applied' as const, counters: ['bumped'] }));
     },
@@ -107,14 +161,24 @@ const keeper = defineFunction<BaseOptions, Deps, { id: string }[], Bump, string>
 const fanned = defineFunction<BaseOptions, Deps, { id: string }[], Bump>({
   name: 'ending-watchdog',
   optionsSchema: baseOptionsSchema,
-  load: async ({ deps }) => (await deps.pool.query<{ id: string }>(`select id from labs where status = 'ending' order by id`)).rows,
-  decide: (labs: { id: string }[]) => ({ actions: labs.map((lab): Bump => ({ kind: 'bump', labId: lab.id, entity: { kind: 'lab', id: lab.id }, reason: 'test' })) }),
+  load: async ({ deps }) =>
+    (await deps.pool.query<{ id: string }>(`select id from labs where status = 'ending' order by id`)).rows,
+  decide: (labs: { id: string }[]) => ({
+    actions: labs.map((lab): Bump => ({
+      kind: 'bump',
+      labId: lab.id,
+      entity: { kind: 'lab', id: lab.id },
+      reason: 'test',
+    })),
+  }),
   fanOut: () => 4,
   executors: {
     bump: async (run, action) => {
       await run.commit(async (db) => {
         await db.query('select pg_sleep(0.05)');
-        await db.query('update labs set watchdog_unknown_attempts = watchdog_unknown_attempts + 1 where id = $1', [action.labId]);
+        await db.query('update labs set watchdog_unknown_attempts = watchdog_unknown_attempts + 1 where id = $1', [
+          action.labId,
+        ]);
         return { value: undefined };
       });
       return { outcome: 'applied', counters: ['bumped'] };
@@ -125,8 +189,16 @@ const fanned = defineFunction<BaseOptions, Deps, { id: string }[], Bump>({
   },
 });
 
-const ports = async () => (await h.deps.pool.query<{ n: number }>('select watchdog_unknown_attempts as n from labs order by id')).rows.map((row) => row.n);
-const decisions = async () => (await h.deps.pool.query<{ action: string; outcome: string; run_id: string; function: string }>(`select action, outcome, run_id, function from decision_log where entity_kind = 'lab' and entity_id in (select id::text from labs)`)).rows;
+const ports = async () =>
+  (await h.deps.pool.query<{ n: number }>('select watchdog_unknown_attempts as n from labs order by id')).rows.map(
+    (row) => row.n,
+  );
+const decisions = async () =>
+  (
+    await h.deps.pool.query<{ action: string; outcome: string; run_id: string; function: string }>(
+      `select action, outcome, run_id, function from decision_log where entity_kind = 'lab' and entity_id in (select id::text from labs)`,
+    )
+  ).rows;
 const outbox = async () => Number((await h.deps.pool.query('select count(*) from event_outbox')).rows[0].count);
 
 // Ids starting with 0 explode; the others start with a.
@@ -153,8 +225,18 @@ describe('the run kernel', () => {
     expect(result).toMatchObject({ outcome: 'succeeded', summary: { seen: 2, bumped: 2 } });
     expect(await ports()).toEqual([1, 1]);
     expect(await decisions()).toEqual([
-      expect.objectContaining({ action: 'bump', outcome: 'applied', function: 'ending-watchdog', run_id: result.runId }),
-      expect.objectContaining({ action: 'bump', outcome: 'applied', function: 'ending-watchdog', run_id: result.runId }),
+      expect.objectContaining({
+        action: 'bump',
+        outcome: 'applied',
+        function: 'ending-watchdog',
+        run_id: result.runId,
+      }),
+      expect.objectContaining({
+        action: 'bump',
+        outcome: 'applied',
+        function: 'ending-watchdog',
+        run_id: result.runId,
+      }),
     ]);
     expect(await outbox()).toBe(2);
   });
@@ -185,7 +267,9 @@ describe('the run kernel', () => {
     expect(result.summary).toMatchObject({ bumped: 2, actions_failed: 1 });
     expect(result.message).toContain('boom');
     expect(await ports()).toEqual([0, 1, 1]);
-    expect((await decisions()).filter((d) => d.outcome === 'failed')).toEqual([expect.objectContaining({ action: 'explode' })]);
+    expect((await decisions()).filter((d) => d.outcome === 'failed')).toEqual([
+      expect.objectContaining({ action: 'explode' }),
+    ]);
   });
 
   it('an event run records its CloudEvent with the effect: a run killed inside the commit leaves neither, the retry does the work once, a duplicate nothing', async () => {
@@ -198,7 +282,10 @@ describe('the run kernel', () => {
     expect(await inboxRows()).toBe(0);
     behaviour.failInsideCommit = false;
     expect(await h.event(bumper, event)).toMatchObject({ outcome: 'accepted', summary: { bumped: 1 } });
-    expect(await h.event(bumper, event)).toMatchObject({ outcome: 'accepted', summary: { bumped: 0, duplicate_events: 1 } });
+    expect(await h.event(bumper, event)).toMatchObject({
+      outcome: 'accepted',
+      summary: { bumped: 0, duplicate_events: 1 },
+    });
     expect(await ports()).toEqual([1]);
     expect(await inboxRows()).toBe(1);
   });

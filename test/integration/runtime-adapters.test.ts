@@ -16,7 +16,13 @@ import { EventTypes } from '../../shared/events/types.js';
 import type { RuntimeOptions } from '../../shared/runtime/endpoint.js';
 import { createRequestListener } from '../../shared/runtime/http-server.js';
 import { baseOptionsSchema, defineHandler } from '../../shared/runtime/invocation.js';
-import type { BaseOptions, FunctionDefinition, FunctionName, Invocation, RunResult } from '../../shared/runtime/invocation.js';
+import type {
+  BaseOptions,
+  FunctionDefinition,
+  FunctionName,
+  Invocation,
+  RunResult,
+} from '../../shared/runtime/invocation.js';
 import { createMetrics } from '../../shared/runtime/metrics.js';
 import { openfaasHandler } from '../../shared/runtime/openfaas.js';
 import { loadRequestFixtures } from '../fixtures/requests/index.js';
@@ -54,7 +60,13 @@ function recordingFunction(name: FunctionName, behave: Behaviour = succeed) {
 function runtimeOptions(overrides: Partial<RuntimeOptions> = {}): RuntimeOptions & { logLines: string[] } {
   const logLines: string[] = [];
   const sink = new Writable({ write: (chunk: Buffer, _encoding, done) => (logLines.push(chunk.toString()), done()) });
-  return { metrics: createMetrics(), logger: pino({ level: 'warn' }, sink), bodyLimitBytes: 256 * 1024, logLines, ...overrides };
+  return {
+    metrics: createMetrics(),
+    logger: pino({ level: 'warn' }, sink),
+    bodyLimitBytes: 256 * 1024,
+    logLines,
+    ...overrides,
+  };
 }
 
 const contextFor = (invocation: Invocation<BaseOptions>) => ({ callId: invocation.callId });
@@ -70,12 +82,14 @@ const adapters: Adapter[] = [
   {
     name: 'OpenFaaS node22 template, RAW_BODY=true',
     rawBody: true,
-    listener: (fn, options) => openfaasTemplate(openfaasHandler(fn, contextFor, options) as unknown as TemplateHandler, { rawBody: true }),
+    listener: (fn, options) =>
+      openfaasTemplate(openfaasHandler(fn, contextFor, options) as unknown as TemplateHandler, { rawBody: true }),
   },
   {
     name: 'OpenFaaS node22 template, default body parsing',
     rawBody: false,
-    listener: (fn, options) => openfaasTemplate(openfaasHandler(fn, contextFor, options) as unknown as TemplateHandler, { rawBody: false }),
+    listener: (fn, options) =>
+      openfaasTemplate(openfaasHandler(fn, contextFor, options) as unknown as TemplateHandler, { rawBody: false }),
   },
 ];
 
@@ -99,14 +113,26 @@ interface Answer {
 }
 
 /** Send exactly these headers and bytes (fetch would rewrite Host and Content-Length). */
-function send(port: number, method: string, path: string, headers: Record<string, string>, body: string | Buffer = ''): Promise<Answer> {
+function send(
+  port: number,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body: string | Buffer = '',
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = httpRequest({ host: '127.0.0.1', port, method, path, headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('end', () => {
         const text = Buffer.concat(chunks).toString('utf8');
-        const json = (() => { try { return JSON.parse(text) as Record<string, unknown>; } catch { return {}; } })();
+        const json = (() => {
+          try {
+            return JSON.parse(text) as Record<string, unknown>;
+          } catch {
+            return {};
+          }
+        })();
         resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
       });
     });
@@ -115,12 +141,14 @@ function send(port: number, method: string, path: string, headers: Record<string
   });
 }
 
-const post = (port: number, headers: Record<string, string>, body: string | Buffer = '') => send(port, 'POST', '/', headers, body);
+const post = (port: number, headers: Record<string, string>, body: string | Buffer = '') =>
+  send(port, 'POST', '/', headers, body);
 
 describe.each(adapters)('$name: recorded platform requests', (adapter) => {
   for (const fixture of loadRequestFixtures()) {
     // Without RAW_BODY body-parser drops a structured event's body: the runtime must say so (400).
-    const structuredWithoutRaw = adapter.rawBody === false && fixture.headers['content-type']?.startsWith('application/cloudevents+json');
+    const structuredWithoutRaw =
+      adapter.rawBody === false && fixture.headers['content-type']?.startsWith('application/cloudevents+json');
     it(`${fixture.name}`, async () => {
       const { fn, calls } = recordingFunction(fixture.function);
       const port = await serve(adapter.listener(fn, runtimeOptions()));
@@ -133,7 +161,9 @@ describe.each(adapters)('$name: recorded platform requests', (adapter) => {
       expect(answer.status).toBe(fixture.expect.status);
       if (fixture.expect.status >= 400) {
         expect(answer.headers['content-type']).toContain('application/problem+json');
-        expect(answer.json.errors).toEqual(expect.arrayContaining([expect.objectContaining({ field: fixture.expect.field })]));
+        expect(answer.json.errors).toEqual(
+          expect.arrayContaining([expect.objectContaining({ field: fixture.expect.field })]),
+        );
         expect(calls).toHaveLength(0);
         return;
       }
@@ -142,7 +172,12 @@ describe.each(adapters)('$name: recorded platform requests', (adapter) => {
         expect(answer.text).toBe('');
       } else {
         expect(answer.headers['content-type']).toContain('application/json');
-        expect(answer.json).toMatchObject({ function: fixture.function, trigger: fixture.expect.kind, outcome: 'succeeded', summary: { handled: 1 } });
+        expect(answer.json).toMatchObject({
+          function: fixture.function,
+          trigger: fixture.expect.kind,
+          outcome: 'succeeded',
+          summary: { handled: 1 },
+        });
       }
       expect(calls).toHaveLength(1);
       const { invocation, ctx } = calls[0]!;
@@ -166,8 +201,13 @@ const expiredEvent = {
   'ce-type': EventTypes.reservationExpired,
 };
 const expiredData = {
-  reservationId: 'r-1', previousStatus: 'active', reason: 'Reservation expired', podName: 'gpu-dev-r1',
-  namespace: 'gpu-dev', expiresAt: '2026-06-01T11:58:00Z', endedAt: '2026-06-01T12:00:10Z',
+  reservationId: 'r-1',
+  previousStatus: 'active',
+  reason: 'Reservation expired',
+  podName: 'gpu-dev-r1',
+  namespace: 'gpu-dev',
+  expiresAt: '2026-06-01T11:58:00Z',
+  endedAt: '2026-06-01T12:00:10Z',
 };
 
 describe.each(adapters)('$name: answers', (adapter) => {
@@ -178,7 +218,9 @@ describe.each(adapters)('$name: answers', (adapter) => {
   }
 
   it('answers 500 with a JSON problem when handle throws, and logs the error', async () => {
-    const { port, options } = await start('expire', async () => { throw new Error('db password=hunter2 rejected'); });
+    const { port, options } = await start('expire', async () => {
+      throw new Error('db password=hunter2 rejected');
+    });
     const answer = await post(port, { 'content-type': 'text/plain' });
     expect(answer.status).toBe(500);
     expect(answer.headers['content-type']).toContain('application/problem+json');
@@ -188,22 +230,37 @@ describe.each(adapters)('$name: answers', (adapter) => {
   });
 
   it('answers 500 with the run summary when the run reports failed actions', async () => {
-    const { port } = await start('cleanup-pod', async () => ({ outcome: 'failed', summary: { deleted: 2, failed: 1 }, message: '1 pod could not be deleted' }));
+    const { port } = await start('cleanup-pod', async () => ({
+      outcome: 'failed',
+      summary: { deleted: 2, failed: 1 },
+      message: '1 pod could not be deleted',
+    }));
     const answer = await post(port, { 'content-type': 'application/json' }, '{"maxItems":3}');
     expect(answer.status).toBe(500);
-    expect(answer.json).toMatchObject({ outcome: 'failed', summary: { deleted: 2, failed: 1 }, detail: '1 pod could not be deleted', function: 'cleanup-pod' });
+    expect(answer.json).toMatchObject({
+      outcome: 'failed',
+      summary: { deleted: 2, failed: 1 },
+      detail: '1 pod could not be deleted',
+      function: 'cleanup-pod',
+    });
   });
 
   it('answers 202 for an accepted (or duplicate) event and 200 for a skipped run', async () => {
     const accepted = await start('cleanup-pod', async () => ({ outcome: 'accepted', summary: { duplicate: 1 } }));
     expect((await post(accepted.port, expiredEvent, JSON.stringify(expiredData))).status).toBe(202);
-    const skipped = await start('expire', async () => ({ outcome: 'skipped', summary: {}, message: 'already running' }));
+    const skipped = await start('expire', async () => ({
+      outcome: 'skipped',
+      summary: {},
+      message: 'already running',
+    }));
     const answer = await post(skipped.port, { 'x-connector': 'cron-connector' });
     expect(answer).toMatchObject({ status: 200, json: { outcome: 'skipped', message: 'already running' } });
   });
 
   it('answers 503 with Retry-After for a transient failure', async () => {
-    const { port } = await start('warn', async () => { throw new Transient('throttled', 2_500); });
+    const { port } = await start('warn', async () => {
+      throw new Transient('throttled', 2_500);
+    });
     const answer = await post(port, {});
     expect(answer.status).toBe(503);
     expect(answer.headers['retry-after']).toBe('3');
@@ -223,9 +280,21 @@ describe.each(adapters)('$name: answers', (adapter) => {
     ['malformed JSON', { 'content-type': 'text/plain' }, '{"dryRun":', 'body'],
     ['an event without ce-id', { ...expiredEvent, 'ce-id': '' }, JSON.stringify(expiredData), 'ce-id', 'cleanup-pod'],
     ['an unknown event type', { ...expiredEvent, 'ce-type': 'com.example.other' }, '{}', 'ce-type', 'cleanup-pod'],
-    ['event data failing its schema', expiredEvent, JSON.stringify({ ...expiredData, previousStatus: 'gone' }), 'data.previousStatus', 'cleanup-pod'],
+    [
+      'event data failing its schema',
+      expiredEvent,
+      JSON.stringify({ ...expiredData, previousStatus: 'gone' }),
+      'data.previousStatus',
+      'cleanup-pod',
+    ],
     ['an event this function does not consume', expiredEvent, JSON.stringify(expiredData), 'type', 'warn'],
-    ['a zero olderThanMinutes for ending-watchdog', { 'content-type': 'text/plain' }, '{"olderThanMinutes":0}', 'olderThanMinutes', 'ending-watchdog'],
+    [
+      'a zero olderThanMinutes for ending-watchdog',
+      { 'content-type': 'text/plain' },
+      '{"olderThanMinutes":0}',
+      'olderThanMinutes',
+      'ending-watchdog',
+    ],
     ['a labId that is not a UUID', { 'content-type': 'text/plain' }, '{"labId":"lab-1"}', 'labId', 'ending-watchdog'],
   ];
   for (const [what, headers, body, field, name] of badRequests) {
@@ -239,7 +308,11 @@ describe.each(adapters)('$name: answers', (adapter) => {
       }
       expect(answer.status).toBe(400);
       expect(answer.headers['content-type']).toContain('application/problem+json');
-      expect(answer.json).toMatchObject({ type: 'urn:devenv-lifecycle:problem:invalid-input', title: 'Invalid input', status: 400 });
+      expect(answer.json).toMatchObject({
+        type: 'urn:devenv-lifecycle:problem:invalid-input',
+        title: 'Invalid input',
+        status: 400,
+      });
       expect(answer.json.errors).toEqual(expect.arrayContaining([expect.objectContaining({ field })]));
       expect(calls).toHaveLength(0);
     });
@@ -264,13 +337,22 @@ describe.each(adapters)('$name: answers', (adapter) => {
     const { port } = await start('expire');
     await post(port, { 'x-connector': 'cron-connector' });
     await post(port, { 'content-type': 'text/plain' }, '{"bogus":1}');
-    expect(await send(port, 'GET', '/healthz', {})).toMatchObject({ status: 200, json: { status: 'ok', function: 'expire' } });
+    expect(await send(port, 'GET', '/healthz', {})).toMatchObject({
+      status: 200,
+      json: { status: 'ok', function: 'expire' },
+    });
     const metrics = await send(port, 'GET', '/metrics', {});
     expect(metrics.status).toBe(200);
     expect(metrics.headers['content-type']).toContain('text/plain');
-    expect(metrics.text).toContain('devenv_lifecycle_runs_total{function="expire",trigger="schedule",outcome="succeeded"} 1');
-    expect(metrics.text).toContain('devenv_lifecycle_runs_total{function="expire",trigger="unknown",outcome="invalid"} 1');
-    expect(metrics.text).toContain('devenv_lifecycle_run_duration_seconds_count{function="expire",trigger="schedule"} 1');
+    expect(metrics.text).toContain(
+      'devenv_lifecycle_runs_total{function="expire",trigger="schedule",outcome="succeeded"} 1',
+    );
+    expect(metrics.text).toContain(
+      'devenv_lifecycle_runs_total{function="expire",trigger="unknown",outcome="invalid"} 1',
+    );
+    expect(metrics.text).toContain(
+      'devenv_lifecycle_run_duration_seconds_count{function="expire",trigger="schedule"} 1',
+    );
   });
 
   it('answers 405 to other methods and 404 to other GET paths', async () => {
@@ -282,7 +364,14 @@ describe.each(adapters)('$name: answers', (adapter) => {
 
 describe('the bare template, for contrast', () => {
   it('answers 200 to a handler that throws: the reason the adapter catches everything', async () => {
-    const port = await serve(openfaasTemplate(async () => { throw new Error('boom'); }, { rawBody: true }));
+    const port = await serve(
+      openfaasTemplate(
+        async () => {
+          throw new Error('boom');
+        },
+        { rawBody: true },
+      ),
+    );
     const answer = await post(port, {});
     expect(answer.status).toBe(200);
     expect(answer.text).toBe('Error: boom');
@@ -312,7 +401,13 @@ describe('node:http listener: aborted uploads', () => {
     const options = runtimeOptions();
     const port = await serve(createRequestListener(fn, contextFor, options));
     await new Promise<void>((resolve) => {
-      const req = httpRequest({ host: '127.0.0.1', port, method: 'POST', path: '/', headers: { 'content-length': '100' } });
+      const req = httpRequest({
+        host: '127.0.0.1',
+        port,
+        method: 'POST',
+        path: '/',
+        headers: { 'content-length': '100' },
+      });
       req.on('error', () => resolve());
       req.write('{"dryRun":', () => setTimeout(() => req.destroy(), 20));
     });
@@ -328,7 +423,16 @@ describe('arbitrary requests', () => {
     const port = await serve(createRequestListener(fn, contextFor, runtimeOptions({ bodyLimitBytes: 300 })));
     const headers = fc.dictionary(
       fc.constantFrom('content-type', 'ce-id', 'ce-type', 'ce-source', 'ce-specversion', 'x-connector', 'ce-time'),
-      fc.oneof(fc.stringMatching(/^[\x20-\x7e]{0,30}$/), fc.constantFrom('application/json', 'application/cloudevents+json', '1.0', 'cron-connector', EventTypes.reservationExpired)),
+      fc.oneof(
+        fc.stringMatching(/^[\x20-\x7e]{0,30}$/),
+        fc.constantFrom(
+          'application/json',
+          'application/cloudevents+json',
+          '1.0',
+          'cron-connector',
+          EventTypes.reservationExpired,
+        ),
+      ),
     );
     await fc.assert(
       fc.asyncProperty(headers, fc.oneof(fc.string({ maxLength: 400 }), fc.json()), async (h, body) => {

@@ -16,7 +16,13 @@ const execFileAsync = promisify(execFile);
 async function cli(...args: string[]): Promise<{ code: number; stderr: string }> {
   try {
     const { stderr } = await execFileAsync(process.execPath, ['bin/devenv-lifecycle.mjs', ...args], {
-      env: { ...process.env, DATABASE_URL: db.url, SECRETS_DIR: join(tmpdir(), 'no-secrets'), KUBE_API_SERVER: 'http://127.0.0.1:1', LOG_LEVEL: 'silent' },
+      env: {
+        ...process.env,
+        DATABASE_URL: db.url,
+        SECRETS_DIR: join(tmpdir(), 'no-secrets'),
+        KUBE_API_SERVER: 'http://127.0.0.1:1',
+        LOG_LEVEL: 'silent',
+      },
       timeout: 60_000,
     });
     return { code: 0, stderr };
@@ -27,14 +33,16 @@ async function cli(...args: string[]): Promise<{ code: number; stderr: string }>
 }
 
 describe('numeric bounds on the command line', () => {
-  it.each([
-    [['ending-watchdog', '--older-than-minutes', '1e10'], 'olderThanMinutes'],
-  ])('%j exits 2 with one line naming %s, and runs nothing', async (args, field) => {
-    const result = await cli(...args);
-    expect(result.code).toBe(2);
-    expect(result.stderr.trim().split('\n')).toHaveLength(1);
-    expect(result.stderr).toContain(field);
-    const { rows } = await db.pool.query('select 1 from function_runs');
-    expect(rows).toEqual([]);
-  }, 90_000);
+  it.each([[['ending-watchdog', '--older-than-minutes', '1e10'], 'olderThanMinutes']])(
+    '%j exits 2 with one line naming %s, and runs nothing',
+    async (args, field) => {
+      const result = await cli(...args);
+      expect(result.code).toBe(2);
+      expect(result.stderr.trim().split('\n')).toHaveLength(1);
+      expect(result.stderr).toContain(field);
+      const { rows } = await db.pool.query('select 1 from function_runs');
+      expect(rows).toEqual([]);
+    },
+    90_000,
+  );
 });

@@ -45,14 +45,31 @@ beforeAll(async () => {
 afterAll(() => new Promise<void>((resolve) => consumer.close(() => resolve())));
 
 const schedule = (options: Partial<BaseOptions> = {}): Invocation<BaseOptions> => ({
-  kind: 'schedule', source: 'cron-connector', callId: 'c-1', options: { dryRun: false, ...options },
+  kind: 'schedule',
+  source: 'cron-connector',
+  callId: 'c-1',
+  options: { dryRun: false, ...options },
 });
-const manual = (options: Partial<BaseOptions> = {}): Invocation<BaseOptions> => ({ kind: 'manual', callId: 'm-1', options: { dryRun: false, ...options } });
+const manual = (options: Partial<BaseOptions> = {}): Invocation<BaseOptions> => ({
+  kind: 'manual',
+  callId: 'm-1',
+  options: { dryRun: false, ...options },
+});
 
 function expiredEvent(reservationId: string) {
-  return buildEvent(EventTypes.reservationExpired, {
-    reservationId, previousStatus: 'active', reason: 'deadline', podName: null, namespace: null, expiresAt: null, endedAt: clock.now().toISOString(),
-  }, { source: sourceFor('expire'), subject: reservationId, time: clock.now() });
+  return buildEvent(
+    EventTypes.reservationExpired,
+    {
+      reservationId,
+      previousStatus: 'active',
+      reason: 'deadline',
+      podName: null,
+      namespace: null,
+      expiresAt: null,
+      endedAt: clock.now().toISOString(),
+    },
+    { source: sourceFor('expire'), subject: reservationId, time: clock.now() },
+  );
 }
 
 describe('run scope', () => {
@@ -66,7 +83,12 @@ describe('run scope', () => {
     expect(result).toMatchObject({ outcome: 'succeeded', summary: { expired: 1, events_delivered: 1 } });
     expect(deliveries).toEqual([`/async-function/cleanup-pod ${event.id}`]);
     const [run] = await recentRuns(db.pool, { fn: 'expire', limit: 1 });
-    expect(run).toMatchObject({ id: result.runId, outcome: 'succeeded', trigger: 'schedule', counts: { expired: 1, events_delivered: 1 } });
+    expect(run).toMatchObject({
+      id: result.runId,
+      outcome: 'succeeded',
+      trigger: 'schedule',
+      counts: { expired: 1, events_delivered: 1 },
+    });
   });
 
   it('answers skipped to a second scheduled tick while the first runs', async () => {
@@ -80,21 +102,29 @@ describe('run scope', () => {
     const second = await runScoped(services, 'warn', schedule(), async () => ({ summary: {}, failures: [] }));
     expect(second).toEqual({ outcome: 'skipped', summary: {}, message: 'skipped: already running' });
     // A dry run takes no lock, so it runs even now.
-    const dry = await runScoped(services, 'warn', schedule({ dryRun: true }), async (scope) => ({ summary: { would: scope.dryRun ? 1 : 0 }, failures: [] }));
+    const dry = await runScoped(services, 'warn', schedule({ dryRun: true }), async (scope) => ({
+      summary: { would: scope.dryRun ? 1 : 0 },
+      failures: [],
+    }));
     expect(dry).toMatchObject({ outcome: 'succeeded', summary: { would: 1 } });
     release();
     expect((await first).outcome).toBe('succeeded');
   });
 
   it('reports failed when any action failed, with the errors', async () => {
-    const result = await runScoped(services, 'cleanup-pod', manual(), async () => ({ summary: { cleaned: 1, failed: 1 }, failures: ['delete pod p: HTTP 503'] }));
+    const result = await runScoped(services, 'cleanup-pod', manual(), async () => ({
+      summary: { cleaned: 1, failed: 1 },
+      failures: ['delete pod p: HTTP 503'],
+    }));
     expect(result).toMatchObject({ outcome: 'failed', message: 'delete pod p: HTTP 503' });
     const [run] = await recentRuns(db.pool, { fn: 'cleanup-pod', limit: 1 });
     expect(run).toMatchObject({ outcome: 'failed', error: 'delete pod p: HTTP 503' });
   });
 
   it('closes the run as failed and rethrows when the work throws', async () => {
-    await expect(runScoped(services, 'oom-scan', manual(), async () => Promise.reject(new Error('database went away')))).rejects.toThrow('database went away');
+    await expect(
+      runScoped(services, 'oom-scan', manual(), async () => Promise.reject(new Error('database went away'))),
+    ).rejects.toThrow('database went away');
     const [run] = await recentRuns(db.pool, { fn: 'oom-scan', limit: 1 });
     expect(run).toMatchObject({ outcome: 'failed', error: 'database went away' });
     expect(run!.finished_at).not.toBeNull();
@@ -134,9 +164,27 @@ describe('run scope bookkeeping', () => {
     const stale = randomUUID();
     const fresh = randomUUID();
     const otherFunction = randomUUID();
-    await startRun(db.pool, { id: stale, fn: 'ending-watchdog', trigger: 'schedule', dryRun: false, startedAt: startedAgo(budgetAndMargin + 1) });
-    await startRun(db.pool, { id: fresh, fn: 'ending-watchdog', trigger: 'manual', dryRun: false, startedAt: startedAgo(budgetAndMargin - 1) });
-    await startRun(db.pool, { id: otherFunction, fn: 'oom-scan', trigger: 'schedule', dryRun: false, startedAt: startedAgo(budgetAndMargin + 1) });
+    await startRun(db.pool, {
+      id: stale,
+      fn: 'ending-watchdog',
+      trigger: 'schedule',
+      dryRun: false,
+      startedAt: startedAgo(budgetAndMargin + 1),
+    });
+    await startRun(db.pool, {
+      id: fresh,
+      fn: 'ending-watchdog',
+      trigger: 'manual',
+      dryRun: false,
+      startedAt: startedAgo(budgetAndMargin - 1),
+    });
+    await startRun(db.pool, {
+      id: otherFunction,
+      fn: 'oom-scan',
+      trigger: 'schedule',
+      dryRun: false,
+      startedAt: startedAgo(budgetAndMargin + 1),
+    });
 
     const result = await runScoped(services, 'ending-watchdog', manual(), async () => ({ summary: {}, failures: [] }));
     expect(result).toMatchObject({ outcome: 'succeeded', summary: { runs_abandoned: 1 } });
@@ -155,7 +203,9 @@ describe('run scope bookkeeping', () => {
       return { summary: {}, failures: [] };
     });
     expect(result).toMatchObject({ outcome: 'succeeded', summary: { events_delivered: 1, events_dead_lettered: 1 } });
-    expect((await metrics.eventsDeadLettered.get()).values).toEqual([expect.objectContaining({ labels: { reason: 'rejected' }, value: 1 })]);
+    expect((await metrics.eventsDeadLettered.get()).values).toEqual([
+      expect.objectContaining({ labels: { reason: 'rejected' }, value: 1 }),
+    ]);
     expect((await metrics.outboxDeadLetters.get()).values[0]?.value).toBe(1);
   });
 });
@@ -165,7 +215,13 @@ describe('run scope for events', () => {
     kind: 'event',
     callId: id,
     options: { dryRun: false },
-    event: { id, source: '/devenv-lifecycle/expire', type: EventTypes.reservationExpired, specversion: '1.0', data: {} } as never,
+    event: {
+      id,
+      source: '/devenv-lifecycle/expire',
+      type: EventTypes.reservationExpired,
+      specversion: '1.0',
+      data: {},
+    } as never,
   });
 
   it('answers accepted and claims each CloudEvent once per consumer', async () => {
@@ -187,10 +243,12 @@ describe('run scope for events', () => {
       return { summary: {}, failures: ['pod delete: 503'] };
     });
     expect(failing.outcome).toBe('failed');
-    await expect(runScoped(services, 'cleanup-pod', eventInvocation('ev-2'), async (scope) => {
-      claims.push(await scope.claimEvent(db.pool));
-      throw new Error('database went away');
-    })).rejects.toThrow('database went away');
+    await expect(
+      runScoped(services, 'cleanup-pod', eventInvocation('ev-2'), async (scope) => {
+        claims.push(await scope.claimEvent(db.pool));
+        throw new Error('database went away');
+      }),
+    ).rejects.toThrow('database went away');
     const retried = await runScoped(services, 'cleanup-pod', eventInvocation('ev-2'), async (scope) => {
       claims.push(await scope.claimEvent(db.pool));
       return { summary: {}, failures: [] };
@@ -206,7 +264,8 @@ describe('run scope for events', () => {
   });
 
   it('a run whose claim rolled back with its transaction never releases the claim a duplicate delivery made meanwhile', async () => {
-    const inboxRows = async () => (await db.pool.query(`select 1 from event_inbox where consumer = 'cleanup-pod' and event_id = 'ev-5'`)).rowCount;
+    const inboxRows = async () =>
+      (await db.pool.query(`select 1 from event_inbox where consumer = 'cleanup-pod' and event_id = 'ev-5'`)).rowCount;
     const failing = await runScoped(services, 'cleanup-pod', eventInvocation('ev-5'), async (scope) => {
       await withTransaction(db.pool, async (client) => {
         expect(await scope.claimEvent(client)).toBe(true);
@@ -226,10 +285,11 @@ describe('run scope for events', () => {
 
   it('a duplicate delivery that fails leaves the claim of the run that did the work in place', async () => {
     const claims: boolean[] = [];
-    const claimAnd = (failures: string[]) => runScoped(services, 'cleanup-pod', eventInvocation('ev-3'), async (scope) => {
-      claims.push(await scope.claimEvent(db.pool));
-      return { summary: {}, failures };
-    });
+    const claimAnd = (failures: string[]) =>
+      runScoped(services, 'cleanup-pod', eventInvocation('ev-3'), async (scope) => {
+        claims.push(await scope.claimEvent(db.pool));
+        return { summary: {}, failures };
+      });
     expect((await claimAnd([])).outcome).toBe('accepted');
     expect((await claimAnd(['pod delete: 503'])).outcome).toBe('failed');
     await claimAnd([]);
@@ -241,10 +301,15 @@ describe('trace context', () => {
   it('carries the traceparent of the triggering request into the events a run publishes', async () => {
     const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
     const event = expiredEvent('r-traced');
-    await runScoped(services, 'expire', { kind: 'manual', callId: 't-1', options: { dryRun: false }, traceparent }, async (scope) => {
-      await withTransaction(db.pool, (client) => scope.stage(client, [event]));
-      return { summary: {}, failures: [] };
-    });
+    await runScoped(
+      services,
+      'expire',
+      { kind: 'manual', callId: 't-1', options: { dryRun: false }, traceparent },
+      async (scope) => {
+        await withTransaction(db.pool, (client) => scope.stage(client, [event]));
+        return { summary: {}, failures: [] };
+      },
+    );
     const { rows } = await db.pool.query('select traceparent from event_outbox where event_id = $1', [event.id]);
     expect(rows).toEqual([{ traceparent }]);
   });

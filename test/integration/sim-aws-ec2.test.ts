@@ -17,12 +17,23 @@ import type { AwsHarness } from './aws-harness.js';
 import { startAwsHarness } from './aws-harness.js';
 
 let h: AwsHarness;
-beforeAll(async () => { h = await startAwsHarness(); });
-afterAll(async () => { await h.close(); });
-beforeEach(() => { h.sim.reset(); });
+beforeAll(async () => {
+  h = await startAwsHarness();
+});
+afterAll(async () => {
+  await h.close();
+});
+beforeEach(() => {
+  h.sim.reset();
+});
 
 async function errorOf(promise: Promise<unknown>): Promise<{ name: string; status?: number }> {
-  const err = await promise.then(() => { throw new Error('expected the call to fail'); }, (e: unknown) => e);
+  const err = await promise.then(
+    () => {
+      throw new Error('expected the call to fail');
+    },
+    (e: unknown) => e,
+  );
   const e = err as { name: string; $metadata?: { httpStatusCode?: number } };
   return { name: e.name, status: e.$metadata?.httpStatusCode };
 }
@@ -33,12 +44,21 @@ const describeSnapshots = (input: DescribeSnapshotsCommandInput) =>
 describe('snapshots', () => {
   it('creates a tagged snapshot that stays pending until the clock passes its completion time', async () => {
     const { volumeId } = h.sim.addVolume({ sizeGiB: 100 });
-    const created = await h.ec2Client.send(new CreateSnapshotCommand({
-      VolumeId: volumeId, Description: 'shutdown',
-      TagSpecifications: [{ ResourceType: 'snapshot', Tags: [{ Key: 'gpu-dev-user', Value: 'alice' }] }],
-    }));
-    expect(created).toMatchObject({ VolumeId: volumeId, State: 'pending', VolumeSize: 100, Progress: '0%',
-      Description: 'shutdown', Tags: [{ Key: 'gpu-dev-user', Value: 'alice' }] });
+    const created = await h.ec2Client.send(
+      new CreateSnapshotCommand({
+        VolumeId: volumeId,
+        Description: 'shutdown',
+        TagSpecifications: [{ ResourceType: 'snapshot', Tags: [{ Key: 'gpu-dev-user', Value: 'alice' }] }],
+      }),
+    );
+    expect(created).toMatchObject({
+      VolumeId: volumeId,
+      State: 'pending',
+      VolumeSize: 100,
+      Progress: '0%',
+      Description: 'shutdown',
+      Tags: [{ Key: 'gpu-dev-user', Value: 'alice' }],
+    });
     expect(created.StartTime).toEqual(h.clock.now());
 
     h.clock.advanceSeconds(30);
@@ -71,9 +91,12 @@ describe('snapshots', () => {
 
   it('rejects MaxResults combined with SnapshotIds, malformed ids and an out-of-range MaxResults', async () => {
     const { snapshotId } = h.sim.addSnapshot({ volumeId: 'vol-0000000000000abcd', sizeGiB: 8 });
-    expect(await errorOf(describeSnapshots({ SnapshotIds: [snapshotId], MaxResults: 5 })))
-      .toMatchObject({ name: 'InvalidParameterCombination' });
-    expect(await errorOf(describeSnapshots({ SnapshotIds: ['snapshot-1'] }))).toMatchObject({ name: 'InvalidSnapshotID.Malformed' });
+    expect(await errorOf(describeSnapshots({ SnapshotIds: [snapshotId], MaxResults: 5 }))).toMatchObject({
+      name: 'InvalidParameterCombination',
+    });
+    expect(await errorOf(describeSnapshots({ SnapshotIds: ['snapshot-1'] }))).toMatchObject({
+      name: 'InvalidSnapshotID.Malformed',
+    });
     expect(await errorOf(describeSnapshots({ MaxResults: 2 }))).toMatchObject({ name: 'InvalidParameterValue' });
   });
 
@@ -88,14 +111,23 @@ describe('snapshots', () => {
     expect(await ids([{ Name: 'tag:gpu-dev-user', Values: ['alice'] }])).toEqual([a.snapshotId]);
     expect(await ids([{ Name: 'tag:gpu-dev-user', Values: ['al*', 'b?b'] }])).toEqual([a.snapshotId, b.snapshotId]);
     expect(await ids([{ Name: 'tag-key', Values: ['disk_name'] }])).toEqual([a.snapshotId]);
-    expect(await ids([{ Name: 'status', Values: ['pending'] }, { Name: 'volume-id', Values: [vol] }])).toEqual([b.snapshotId]);
+    expect(
+      await ids([
+        { Name: 'status', Values: ['pending'] },
+        { Name: 'volume-id', Values: [vol] },
+      ]),
+    ).toEqual([b.snapshotId]);
     expect(await ids([], ['amazon'])).toEqual([]);
-    expect(await errorOf(describeSnapshots({ Filters: [{ Name: 'tags:gpu-dev-user', Values: ['alice'] }] })))
-      .toMatchObject({ name: 'InvalidParameterValue', status: 400 });
+    expect(
+      await errorOf(describeSnapshots({ Filters: [{ Name: 'tags:gpu-dev-user', Values: ['alice'] }] })),
+    ).toMatchObject({ name: 'InvalidParameterValue', status: 400 });
   });
 
   it('pages with MaxResults/NextToken and neither skips nor repeats when items are deleted mid-way', async () => {
-    const all = Array.from({ length: 12 }, () => h.sim.addSnapshot({ volumeId: 'vol-0000000000000abcd', sizeGiB: 8 }).snapshotId);
+    const all = Array.from(
+      { length: 12 },
+      () => h.sim.addSnapshot({ volumeId: 'vol-0000000000000abcd', sizeGiB: 8 }).snapshotId,
+    );
     const seen: string[] = [];
     let pages = 0;
     for await (const page of paginateDescribeSnapshots({ client: h.ec2Client, pageSize: 5 }, { OwnerIds: ['self'] })) {
@@ -109,17 +141,31 @@ describe('snapshots', () => {
     expect(pages).toBe(3);
     expect(seen).toEqual(all.filter((id) => id !== all[6]));
     const describes = h.sim.calls().filter((c) => c.action === 'DescribeSnapshots');
-    expect(describes.map((c) => [c.params.MaxResults, c.params['Owner.1']])).toEqual([['5', 'self'], ['5', 'self'], ['5', 'self']]);
+    expect(describes.map((c) => [c.params.MaxResults, c.params['Owner.1']])).toEqual([
+      ['5', 'self'],
+      ['5', 'self'],
+      ['5', 'self'],
+    ]);
   });
 });
 
 describe('volumes', () => {
   it('reports attachment state and lets the cluster detach a volume', async () => {
-    const { volumeId } = h.sim.addVolume({ sizeGiB: 200, tags: { disk_name: 'home' }, attachedTo: 'i-0123456789abcdef0' });
-    const attached = await h.ec2Client.send(new DescribeVolumesCommand({ Filters: [{ Name: 'attachment.status', Values: ['attached'] }] }));
+    const { volumeId } = h.sim.addVolume({
+      sizeGiB: 200,
+      tags: { disk_name: 'home' },
+      attachedTo: 'i-0123456789abcdef0',
+    });
+    const attached = await h.ec2Client.send(
+      new DescribeVolumesCommand({ Filters: [{ Name: 'attachment.status', Values: ['attached'] }] }),
+    );
     expect(attached.Volumes).toHaveLength(1);
-    expect(attached.Volumes?.[0]).toMatchObject({ VolumeId: volumeId, State: 'in-use', Size: 200,
-      Attachments: [{ InstanceId: 'i-0123456789abcdef0', State: 'attached', VolumeId: volumeId }] });
+    expect(attached.Volumes?.[0]).toMatchObject({
+      VolumeId: volumeId,
+      State: 'in-use',
+      Size: 200,
+      Attachments: [{ InstanceId: 'i-0123456789abcdef0', State: 'attached', VolumeId: volumeId }],
+    });
 
     h.sim.detachVolume(volumeId);
     const out = await h.ec2Client.send(new DescribeVolumesCommand({ VolumeIds: [volumeId] }));
@@ -128,23 +174,28 @@ describe('volumes', () => {
 
   it('refuses to delete an attached volume and deletes it once detached', async () => {
     const { volumeId } = h.sim.addVolume({ sizeGiB: 10, attachedTo: 'default/gpu-dev-abc' });
-    expect(await errorOf(h.ec2Client.send(new DeleteVolumeCommand({ VolumeId: volumeId }))))
-      .toEqual({ name: 'VolumeInUse', status: 400 });
+    expect(await errorOf(h.ec2Client.send(new DeleteVolumeCommand({ VolumeId: volumeId })))).toEqual({
+      name: 'VolumeInUse',
+      status: 400,
+    });
     expect(h.sim.volume(volumeId)?.state).toBe('in-use');
 
     h.sim.detachVolume(volumeId);
     await h.ec2Client.send(new DeleteVolumeCommand({ VolumeId: volumeId }));
     expect(h.sim.volume(volumeId)).toBeUndefined();
-    expect(await errorOf(h.ec2Client.send(new DeleteVolumeCommand({ VolumeId: volumeId }))))
-      .toMatchObject({ name: 'InvalidVolume.NotFound' });
+    expect(await errorOf(h.ec2Client.send(new DeleteVolumeCommand({ VolumeId: volumeId })))).toMatchObject({
+      name: 'InvalidVolume.NotFound',
+    });
   });
 
   it('rejects MaxResults with VolumeIds and unknown volume ids', async () => {
     const { volumeId } = h.sim.addVolume({ sizeGiB: 10 });
-    expect(await errorOf(h.ec2Client.send(new DescribeVolumesCommand({ VolumeIds: [volumeId], MaxResults: 5 }))))
-      .toMatchObject({ name: 'InvalidParameterCombination' });
-    expect(await errorOf(h.ec2Client.send(new DescribeVolumesCommand({ VolumeIds: ['vol-00000000000000fff'] }))))
-      .toMatchObject({ name: 'InvalidVolume.NotFound' });
+    expect(
+      await errorOf(h.ec2Client.send(new DescribeVolumesCommand({ VolumeIds: [volumeId], MaxResults: 5 }))),
+    ).toMatchObject({ name: 'InvalidParameterCombination' });
+    expect(
+      await errorOf(h.ec2Client.send(new DescribeVolumesCommand({ VolumeIds: ['vol-00000000000000fff'] }))),
+    ).toMatchObject({ name: 'InvalidVolume.NotFound' });
   });
 });
 
@@ -152,12 +203,20 @@ describe('tags, calls and faults', () => {
   it('tags snapshots and volumes together, and changes nothing when one resource is missing', async () => {
     const { volumeId } = h.sim.addVolume({ sizeGiB: 10 });
     const { snapshotId } = h.sim.addSnapshot({ volumeId, tags: { keep: 'me' } });
-    await h.ec2Client.send(new CreateTagsCommand({ Resources: [snapshotId, volumeId], Tags: [{ Key: 'delete-date', Value: '2026-04-01' }] }));
+    await h.ec2Client.send(
+      new CreateTagsCommand({ Resources: [snapshotId, volumeId], Tags: [{ Key: 'delete-date', Value: '2026-04-01' }] }),
+    );
     expect(h.sim.snapshot(snapshotId)?.tags).toEqual({ keep: 'me', 'delete-date': '2026-04-01' });
     expect(h.sim.volume(volumeId)?.tags).toEqual({ 'delete-date': '2026-04-01' });
 
-    const err = await errorOf(h.ec2Client.send(new CreateTagsCommand({
-      Resources: [volumeId, 'snap-0000000000000dead'], Tags: [{ Key: 'x', Value: 'y' }] })));
+    const err = await errorOf(
+      h.ec2Client.send(
+        new CreateTagsCommand({
+          Resources: [volumeId, 'snap-0000000000000dead'],
+          Tags: [{ Key: 'x', Value: 'y' }],
+        }),
+      ),
+    );
     expect(err.name).toBe('InvalidSnapshot.NotFound');
     expect(h.sim.volume(volumeId)?.tags).toEqual({ 'delete-date': '2026-04-01' });
   });
@@ -189,8 +248,11 @@ describe('tags, calls and faults', () => {
   });
 
   it('answers an unknown action with InvalidAction and leaves non-AWS requests to the server', async () => {
-    const res = await fetch(`${h.options.endpoint}/`, { method: 'POST', body: 'Action=RunInstances&Version=2016-11-15',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const res = await fetch(`${h.options.endpoint}/`, {
+      method: 'POST',
+      body: 'Action=RunInstances&Version=2016-11-15',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
     expect(res.status).toBe(400);
     expect(await res.text()).toContain('<Code>InvalidAction</Code>');
     expect((await fetch(`${h.options.endpoint}/api/v1/pods`)).status).toBe(404);

@@ -12,12 +12,23 @@ import type { AwsHarness } from './aws-harness.js';
 import { startAwsHarness } from './aws-harness.js';
 
 let h: AwsHarness;
-beforeAll(async () => { h = await startAwsHarness(); });
-afterAll(async () => { await h.close(); });
-beforeEach(() => { h.sim.reset(); });
+beforeAll(async () => {
+  h = await startAwsHarness();
+});
+afterAll(async () => {
+  await h.close();
+});
+beforeEach(() => {
+  h.sim.reset();
+});
 
 async function errorName(promise: Promise<unknown>): Promise<string> {
-  const err = await promise.then(() => { throw new Error('expected the call to fail'); }, (e: unknown) => e);
+  const err = await promise.then(
+    () => {
+      throw new Error('expected the call to fail');
+    },
+    (e: unknown) => e,
+  );
   return (err as { name: string }).name;
 }
 
@@ -35,7 +46,9 @@ describe('DeleteVolume takes time on the clock (API reference: "can remain in th
     await deleteVolume(volumeId);
     expect((await describeOne(volumeId))?.State).toBe('deleting');
     expect(h.sim.volume(volumeId)?.state).toBe('deleting');
-    const filtered = await h.ec2Client.send(new DescribeVolumesCommand({ Filters: [{ Name: 'status', Values: ['deleting'] }] }));
+    const filtered = await h.ec2Client.send(
+      new DescribeVolumesCommand({ Filters: [{ Name: 'status', Values: ['deleting'] }] }),
+    );
     expect(filtered.Volumes?.map((v) => v.VolumeId)).toEqual([volumeId]);
 
     h.clock.advanceSeconds(119);
@@ -86,29 +99,42 @@ describe('detach takes time on the clock (VolumeAttachment.State detaching → v
 });
 
 describe('scripted states, as DescribeVolumes returns them', () => {
-  it.each(['creating', 'deleting', 'deleted', 'error'] as const)('reports %s and its status filter matches', async (state) => {
-    const { volumeId } = h.sim.addVolume({ sizeGiB: 8 });
-    h.sim.setVolumeState(volumeId, state);
-    expect((await describeOne(volumeId))?.State).toBe(state);
-    const filtered = await h.ec2Client.send(new DescribeVolumesCommand({ Filters: [{ Name: 'status', Values: [state] }] }));
-    expect(filtered.Volumes?.map((v) => v.VolumeId)).toEqual([volumeId]);
-    h.clock.advanceSeconds(3600);
-    expect((await describeOne(volumeId))?.State).toBe(state); // scripted states hold until changed
-  });
+  it.each(['creating', 'deleting', 'deleted', 'error'] as const)(
+    'reports %s and its status filter matches',
+    async (state) => {
+      const { volumeId } = h.sim.addVolume({ sizeGiB: 8 });
+      h.sim.setVolumeState(volumeId, state);
+      expect((await describeOne(volumeId))?.State).toBe(state);
+      const filtered = await h.ec2Client.send(
+        new DescribeVolumesCommand({ Filters: [{ Name: 'status', Values: [state] }] }),
+      );
+      expect(filtered.Volumes?.map((v) => v.VolumeId)).toEqual([volumeId]);
+      h.clock.advanceSeconds(3600);
+      expect((await describeOne(volumeId))?.State).toBe(state); // scripted states hold until changed
+    },
+  );
 
-  it.each(['attaching', 'attached', 'detaching'] as const)('an attachment %s makes the volume in-use', async (state) => {
-    const { volumeId } = h.sim.addVolume({ sizeGiB: 8, attachedTo: 'i-0abc' });
-    h.sim.setAttachmentState(volumeId, state);
-    expect(await describeOne(volumeId)).toMatchObject({ State: 'in-use', Attachments: [{ State: state }] });
-    const filtered = await h.ec2Client.send(new DescribeVolumesCommand({ Filters: [{ Name: 'attachment.status', Values: [state] }] }));
-    expect(filtered.Volumes).toHaveLength(1);
-    expect(await errorName(deleteVolume(volumeId))).toBe('VolumeInUse');
-  });
+  it.each(['attaching', 'attached', 'detaching'] as const)(
+    'an attachment %s makes the volume in-use',
+    async (state) => {
+      const { volumeId } = h.sim.addVolume({ sizeGiB: 8, attachedTo: 'i-0abc' });
+      h.sim.setAttachmentState(volumeId, state);
+      expect(await describeOne(volumeId)).toMatchObject({ State: 'in-use', Attachments: [{ State: state }] });
+      const filtered = await h.ec2Client.send(
+        new DescribeVolumesCommand({ Filters: [{ Name: 'attachment.status', Values: [state] }] }),
+      );
+      expect(filtered.Volumes).toHaveLength(1);
+      expect(await errorName(deleteVolume(volumeId))).toBe('VolumeInUse');
+    },
+  );
 
   it('a detached attachment is still listed, and the volume is available and deletable', async () => {
     const { volumeId } = h.sim.addVolume({ sizeGiB: 8 });
     h.sim.setAttachmentState(volumeId, 'detached');
-    expect(await describeOne(volumeId)).toMatchObject({ State: 'available', Attachments: [{ State: 'detached', InstanceId: 'sim-instance' }] });
+    expect(await describeOne(volumeId)).toMatchObject({
+      State: 'available',
+      Attachments: [{ State: 'detached', InstanceId: 'sim-instance' }],
+    });
     expect(h.sim.volume(volumeId)?.attachmentState).toBe('detached');
     await deleteVolume(volumeId);
     expect(h.sim.volume(volumeId)).toBeUndefined();
@@ -117,7 +143,11 @@ describe('scripted states, as DescribeVolumes returns them', () => {
   it('setVolumeState in-use attaches, available detaches', () => {
     const { volumeId } = h.sim.addVolume({ sizeGiB: 8 });
     h.sim.setVolumeState(volumeId, 'in-use');
-    expect(h.sim.volume(volumeId)).toMatchObject({ state: 'in-use', attachedTo: 'sim-instance', attachmentState: 'attached' });
+    expect(h.sim.volume(volumeId)).toMatchObject({
+      state: 'in-use',
+      attachedTo: 'sim-instance',
+      attachmentState: 'attached',
+    });
     h.sim.setVolumeState(volumeId, 'available');
     expect(h.sim.volume(volumeId)).toMatchObject({ state: 'available', attachedTo: undefined });
   });
@@ -129,12 +159,15 @@ describe('scripted states, as DescribeVolumes returns them', () => {
 });
 
 describe('IncorrectState where real EC2 answers it', () => {
-  it.each(['creating', 'deleting', 'deleted'] as const)('DeleteVolume of a %s volume is IncorrectState and changes nothing', async (state) => {
-    const { volumeId } = h.sim.addVolume({ sizeGiB: 8 });
-    h.sim.setVolumeState(volumeId, state);
-    expect(await errorName(deleteVolume(volumeId))).toBe('IncorrectState');
-    expect(h.sim.volume(volumeId)?.state).toBe(state);
-  });
+  it.each(['creating', 'deleting', 'deleted'] as const)(
+    'DeleteVolume of a %s volume is IncorrectState and changes nothing',
+    async (state) => {
+      const { volumeId } = h.sim.addVolume({ sizeGiB: 8 });
+      h.sim.setVolumeState(volumeId, state);
+      expect(await errorName(deleteVolume(volumeId))).toBe('IncorrectState');
+      expect(h.sim.volume(volumeId)?.state).toBe(state);
+    },
+  );
 
   it('DeleteVolume of an error volume succeeds (EC2 lets you delete a failed volume)', async () => {
     const { volumeId } = h.sim.addVolume({ sizeGiB: 8 });
@@ -143,12 +176,17 @@ describe('IncorrectState where real EC2 answers it', () => {
     expect(h.sim.volume(volumeId)).toBeUndefined();
   });
 
-  it.each(['creating', 'deleting', 'error'] as const)('CreateSnapshot of a %s volume is IncorrectState', async (state) => {
-    const { volumeId } = h.sim.addVolume({ sizeGiB: 8 });
-    h.sim.setVolumeState(volumeId, state);
-    expect(await errorName(h.ec2Client.send(new CreateSnapshotCommand({ VolumeId: volumeId })))).toBe('IncorrectState');
-    expect(h.sim.snapshots()).toEqual([]);
-  });
+  it.each(['creating', 'deleting', 'error'] as const)(
+    'CreateSnapshot of a %s volume is IncorrectState',
+    async (state) => {
+      const { volumeId } = h.sim.addVolume({ sizeGiB: 8 });
+      h.sim.setVolumeState(volumeId, state);
+      expect(await errorName(h.ec2Client.send(new CreateSnapshotCommand({ VolumeId: volumeId })))).toBe(
+        'IncorrectState',
+      );
+      expect(h.sim.snapshots()).toEqual([]);
+    },
+  );
 });
 
 describe('reset', () => {

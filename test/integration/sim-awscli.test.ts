@@ -22,15 +22,31 @@ async function awsInstalled(): Promise<boolean> {
 }
 
 const installed = await awsInstalled();
-if (!installed) console.warn('sim-awscli.test.ts: the AWS CLI is not installed, so these checks are skipped (apt-get install awscli)');
+if (!installed)
+  console.warn(
+    'sim-awscli.test.ts: the AWS CLI is not installed, so these checks are skipped (apt-get install awscli)',
+  );
 
 describe.skipIf(!installed)('the AWS CLI against the simulator', () => {
   let sim: Sim;
-  const aws = (...args: string[]) => run('aws', ['ec2', ...args, '--endpoint-url', sim.url, '--output', 'json'], {
-    timeout: 30_000,
-    env: { ...process.env, AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local', AWS_DEFAULT_REGION: 'us-east-1', AWS_PAGER: '', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' },
-  });
-  const failure = (promise: Promise<unknown>) => promise.then(() => ({ stderr: '' }), (err: { stderr: string }) => err);
+  const aws = (...args: string[]) =>
+    run('aws', ['ec2', ...args, '--endpoint-url', sim.url, '--output', 'json'], {
+      timeout: 30_000,
+      env: {
+        ...process.env,
+        AWS_ACCESS_KEY_ID: 'local',
+        AWS_SECRET_ACCESS_KEY: 'local',
+        AWS_DEFAULT_REGION: 'us-east-1',
+        AWS_PAGER: '',
+        AWS_CONFIG_FILE: '/dev/null',
+        AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
+      },
+    });
+  const failure = (promise: Promise<unknown>) =>
+    promise.then(
+      () => ({ stderr: '' }),
+      (err: { stderr: string }) => err,
+    );
 
   beforeAll(async () => {
     sim = await startSim();
@@ -47,14 +63,20 @@ describe.skipIf(!installed)('the AWS CLI against the simulator', () => {
 
   it('describe-snapshots --owner-ids self lists the snapshot', async () => {
     const { stdout } = await aws('describe-snapshots', '--owner-ids', 'self');
-    expect((JSON.parse(stdout) as { Snapshots: { State: string }[] }).Snapshots).toMatchObject([{ State: 'completed' }]);
+    expect((JSON.parse(stdout) as { Snapshots: { State: string }[] }).Snapshots).toMatchObject([
+      { State: 'completed' },
+    ]);
   }, 40_000);
 
   it('delete-volume and delete-snapshot with --dry-run answer DryRunOperation and delete nothing', async () => {
     const volumeId = sim.aws.volumes()[1]!.volumeId;
     const snapshotId = sim.aws.snapshots()[0]!.snapshotId;
-    expect((await failure(aws('delete-volume', '--volume-id', volumeId, '--dry-run'))).stderr).toMatch(/DryRunOperation/);
-    expect((await failure(aws('delete-snapshot', '--snapshot-id', snapshotId, '--dry-run'))).stderr).toMatch(/DryRunOperation/);
+    expect((await failure(aws('delete-volume', '--volume-id', volumeId, '--dry-run'))).stderr).toMatch(
+      /DryRunOperation/,
+    );
+    expect((await failure(aws('delete-snapshot', '--snapshot-id', snapshotId, '--dry-run'))).stderr).toMatch(
+      /DryRunOperation/,
+    );
     expect(sim.aws.volume(volumeId)).toBeDefined();
     expect(sim.aws.snapshot(snapshotId)).toBeDefined();
   }, 60_000);

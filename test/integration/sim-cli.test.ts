@@ -33,7 +33,8 @@ describe('npm run sim', () => {
   it('serves the API, writes its kubeconfig, and stops on SIGTERM', async () => {
     const sim = start(['--port', '0']);
     // tsx compiles the simulator on start: seconds on a busy machine, so allow up to 40 s.
-    for (let i = 0; i < 800 && !sim.output().stdout.includes('kubeconfig:'); i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 800 && !sim.output().stdout.includes('kubeconfig:'); i++)
+      await new Promise((r) => setTimeout(r, 50));
     const url = /at (http:\/\/127\.0\.0\.1:\d+)/.exec(sim.output().stdout)?.[1];
     expect(url).toBeDefined();
     const kubeconfig = readFileSync(path.join(dir, '.data', 'sim-kubeconfig'), 'utf8');

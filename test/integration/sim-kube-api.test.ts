@@ -31,8 +31,13 @@ beforeEach(() => {
   sim.kube.addNamespace(namespace);
 });
 
-async function statusOf(call: Promise<unknown>): Promise<{ code: number; reason?: string; message?: string; details?: object }> {
-  const err = (await call.then(() => undefined, (e: unknown) => e)) as { code: number; body: string } | undefined;
+async function statusOf(
+  call: Promise<unknown>,
+): Promise<{ code: number; reason?: string; message?: string; details?: object }> {
+  const err = (await call.then(
+    () => undefined,
+    (e: unknown) => e,
+  )) as { code: number; body: string } | undefined;
   if (!err) throw new Error('expected the call to fail');
   return JSON.parse(err.body) as { code: number; reason?: string };
 }
@@ -55,22 +60,38 @@ describe('create', () => {
   it('refuses a duplicate name with 409 AlreadyExists', async () => {
     await core.createNamespacedPod({ namespace, body: podBody('p') });
     expect(await statusOf(core.createNamespacedPod({ namespace, body: podBody('p') }))).toMatchObject({
-      code: 409, reason: 'AlreadyExists', details: { name: 'p', kind: 'pods' },
+      code: 409,
+      reason: 'AlreadyExists',
+      details: { name: 'p', kind: 'pods' },
     });
   });
 
   it('refuses a bad name or a pod without containers with 422 Invalid, and a missing namespace with 404', async () => {
-    expect(await statusOf(core.createNamespacedPod({ namespace, body: podBody('Not_A_Name') }))).toMatchObject({ code: 422, reason: 'Invalid' });
-    expect(await statusOf(core.createNamespacedPod({ namespace, body: { metadata: { name: 'x' }, spec: { containers: [] } } }))).toMatchObject({
-      code: 422, reason: 'Invalid', message: 'Pod "x" is invalid: spec.containers: Required value',
+    expect(await statusOf(core.createNamespacedPod({ namespace, body: podBody('Not_A_Name') }))).toMatchObject({
+      code: 422,
+      reason: 'Invalid',
+    });
+    expect(
+      await statusOf(
+        core.createNamespacedPod({ namespace, body: { metadata: { name: 'x' }, spec: { containers: [] } } }),
+      ),
+    ).toMatchObject({
+      code: 422,
+      reason: 'Invalid',
+      message: 'Pod "x" is invalid: spec.containers: Required value',
     });
     expect(await statusOf(core.createNamespacedPod({ namespace: 'nowhere', body: podBody('p') }))).toMatchObject({
-      code: 404, reason: 'NotFound', details: { name: 'nowhere', kind: 'namespaces' },
+      code: 404,
+      reason: 'NotFound',
+      details: { name: 'nowhere', kind: 'namespaces' },
     });
   });
 
   it('names an object from generateName', async () => {
-    const service = await core.createNamespacedService({ namespace, body: { metadata: { generateName: 'ssh-' }, spec: { ports: [{ port: 22 }] } } });
+    const service = await core.createNamespacedService({
+      namespace,
+      body: { metadata: { generateName: 'ssh-' }, spec: { ports: [{ port: 22 }] } },
+    });
     expect(service.metadata?.name).toMatch(/^ssh-[0-9a-f]{5}$/);
   });
 });
@@ -79,7 +100,11 @@ describe('update', () => {
   it('merge-patches labels and leaves server-owned fields and the status alone', async () => {
     const created = await core.createNamespacedPod({ namespace, body: podBody('p', { a: '1', b: '2' }) });
     const patched = await core.patchNamespacedPod(
-      { namespace, name: 'p', body: { metadata: { labels: { b: null, c: '3' }, uid: 'forged' }, status: { phase: 'Failed' } } },
+      {
+        namespace,
+        name: 'p',
+        body: { metadata: { labels: { b: null, c: '3' }, uid: 'forged' }, status: { phase: 'Failed' } },
+      },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     );
     expect(patched.metadata?.labels).toEqual({ a: '1', c: '3' });
@@ -89,32 +114,56 @@ describe('update', () => {
   });
 
   it('refuses a replace from a stale resourceVersion with 409 Conflict', async () => {
-    const created = await core.createNamespacedService({ namespace, body: { metadata: { name: 's' }, spec: { ports: [{ port: 22 }] } } });
-    await core.replaceNamespacedService({ namespace, name: 's', body: { ...created, metadata: { ...created.metadata, labels: { v: '2' } } } });
-    expect(await statusOf(core.replaceNamespacedService({ namespace, name: 's', body: { ...created, metadata: { ...created.metadata, labels: { v: '3' } } } })))
-      .toMatchObject({ code: 409, reason: 'Conflict' });
+    const created = await core.createNamespacedService({
+      namespace,
+      body: { metadata: { name: 's' }, spec: { ports: [{ port: 22 }] } },
+    });
+    await core.replaceNamespacedService({
+      namespace,
+      name: 's',
+      body: { ...created, metadata: { ...created.metadata, labels: { v: '2' } } },
+    });
+    expect(
+      await statusOf(
+        core.replaceNamespacedService({
+          namespace,
+          name: 's',
+          body: { ...created, metadata: { ...created.metadata, labels: { v: '3' } } },
+        }),
+      ),
+    ).toMatchObject({ code: 409, reason: 'Conflict' });
     expect(sim.kube.list('services', namespace)[0]?.metadata.labels).toEqual({ v: '2' });
   });
 
   it('refuses a JSON patch it does not implement with 415', async () => {
     await core.createNamespacedPod({ namespace, body: podBody('p') });
-    const refused = core.patchNamespacedPod({ namespace, name: 'p', body: [{ op: 'add', path: '/metadata/labels', value: {} }] },
-      setHeaderOptions('Content-Type', PatchStrategy.JsonPatch));
+    const refused = core.patchNamespacedPod(
+      { namespace, name: 'p', body: [{ op: 'add', path: '/metadata/labels', value: {} }] },
+      setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
+    );
     expect(await statusOf(refused)).toMatchObject({ code: 415 });
   });
 });
 
 describe('delete', () => {
   it('deletes a collection of services by label', async () => {
-    for (const [name, lab] of [['a', 'l1'], ['b', 'l1'], ['c', 'l2']] as const) sim.kube.addService({ name, namespace, labels: { lab } });
+    for (const [name, lab] of [
+      ['a', 'l1'],
+      ['b', 'l1'],
+      ['c', 'l2'],
+    ] as const)
+      sim.kube.addService({ name, namespace, labels: { lab } });
     await core.deleteCollectionNamespacedService({ namespace, labelSelector: 'lab=l1' });
     expect(sim.kube.list('services', namespace).map((s) => s.metadata.name)).toEqual(['c']);
   });
 
   it('honours a uid precondition with 409', async () => {
     sim.kube.addPod({ name: 'p', namespace });
-    expect(await statusOf(core.deleteNamespacedPod({ namespace, name: 'p', body: { preconditions: { uid: 'someone-else' } } })))
-      .toMatchObject({ code: 409, reason: 'Conflict' });
+    expect(
+      await statusOf(
+        core.deleteNamespacedPod({ namespace, name: 'p', body: { preconditions: { uid: 'someone-else' } } }),
+      ),
+    ).toMatchObject({ code: 409, reason: 'Conflict' });
   });
 
   it('never lengthens a grace period already running', async () => {
@@ -128,10 +177,13 @@ describe('delete', () => {
 
   it('serves ingresses under networking.k8s.io/v1', async () => {
     sim.kube.addIngress({ name: 'i', namespace, host: 'x.example.test' });
-    expect((await networking.readNamespacedIngress({ namespace, name: 'i' })).spec?.rules?.[0]?.host).toBe('x.example.test');
+    expect((await networking.readNamespacedIngress({ namespace, name: 'i' })).spec?.rules?.[0]?.host).toBe(
+      'x.example.test',
+    );
     await networking.deleteNamespacedIngress({ namespace, name: 'i' });
     expect(await statusOf(networking.readNamespacedIngress({ namespace, name: 'i' }))).toMatchObject({
-      code: 404, details: { name: 'i', group: 'networking.k8s.io', kind: 'ingresses' },
+      code: 404,
+      details: { name: 'i', group: 'networking.k8s.io', kind: 'ingresses' },
     });
   });
 });
@@ -148,7 +200,9 @@ describe('paging', () => {
     expect(second.metadata?.resourceVersion).toBe(first.metadata?.resourceVersion);
     sim.kube.addPod({ name: 'd', namespace });
     sim.kube.compact();
-    expect(await statusOf(core.listNamespacedPod({ namespace, limit: 2, _continue: first.metadata?._continue }))).toMatchObject({ code: 410, reason: 'Expired' });
+    expect(
+      await statusOf(core.listNamespacedPod({ namespace, limit: 2, _continue: first.metadata?._continue })),
+    ).toMatchObject({ code: 410, reason: 'Expired' });
   });
 });
 
@@ -156,7 +210,13 @@ describe('the watch protocol', () => {
   const watch = async (query: string) => {
     const response = await fetch(`${sim.url}/api/v1/namespaces/${namespace}/pods?watch=true&${query}`);
     const lines = (await response.text()).trim().split('\n').filter(Boolean);
-    return lines.map((line) => JSON.parse(line) as { type: string; object: { metadata?: { name?: string; resourceVersion?: string }; code?: number; reason?: string } });
+    return lines.map(
+      (line) =>
+        JSON.parse(line) as {
+          type: string;
+          object: { metadata?: { name?: string; resourceVersion?: string }; code?: number; reason?: string };
+        },
+    );
   };
 
   it('replays the changes after a version, then ends at timeoutSeconds with a bookmark', async () => {
@@ -166,7 +226,11 @@ describe('the watch protocol', () => {
     sim.kube.addPod({ name: 'b', namespace });
     sim.kube.addPod({ name: 'elsewhere', namespace: `${namespace}-x` });
     const events = await watch(`resourceVersion=${from}&timeoutSeconds=1&allowWatchBookmarks=true`);
-    expect(events.map((e) => `${e.type} ${e.object.metadata?.name ?? ''}`)).toEqual(['MODIFIED a', 'ADDED b', 'BOOKMARK ']);
+    expect(events.map((e) => `${e.type} ${e.object.metadata?.name ?? ''}`)).toEqual([
+      'MODIFIED a',
+      'ADDED b',
+      'BOOKMARK ',
+    ]);
     expect(Number(events[2]!.object.metadata?.resourceVersion)).toBeGreaterThan(Number(from));
   });
 
@@ -179,8 +243,11 @@ describe('the watch protocol', () => {
     sim.kube.addPod({ name: 'b', namespace });
     const second = new TextDecoder().decode((await reader.read()).value);
     stop.abort();
-    expect([first, second].map((line) => JSON.parse(line) as { type: string; object: { metadata: { name: string } } })
-      .map((e) => `${e.type} ${e.object.metadata.name}`)).toEqual(['ADDED a', 'ADDED b']);
+    expect(
+      [first, second]
+        .map((line) => JSON.parse(line) as { type: string; object: { metadata: { name: string } } })
+        .map((e) => `${e.type} ${e.object.metadata.name}`),
+    ).toEqual(['ADDED a', 'ADDED b']);
   });
 
   it('answers a version older than the history with an ERROR event carrying 410 Expired', async () => {
@@ -188,31 +255,37 @@ describe('the watch protocol', () => {
     sim.kube.addPod({ name: 'a', namespace });
     sim.kube.compact();
     const events = await watch(`resourceVersion=${from}&timeoutSeconds=5`);
-    expect(events).toEqual([{ type: 'ERROR', object: expect.objectContaining({ kind: 'Status', code: 410, reason: 'Expired' }) as unknown }]);
+    expect(events).toEqual([
+      { type: 'ERROR', object: expect.objectContaining({ kind: 'Status', code: 410, reason: 'Expired' }) as unknown },
+    ]);
   });
 });
 
 describe('exec upgrades', () => {
-  const upgrade = (method: string, path: string) => new Promise<{ status: number; protocol?: string; body?: string }>((resolve, reject) => {
-    const request = http.request(`${sim.url}${path}`, {
-      method,
-      headers: {
-        Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13',
-        'Sec-WebSocket-Key': randomBytes(16).toString('base64'), 'Sec-WebSocket-Protocol': 'v4.channel.k8s.io, v5.channel.k8s.io',
-      },
+  const upgrade = (method: string, path: string) =>
+    new Promise<{ status: number; protocol?: string; body?: string }>((resolve, reject) => {
+      const request = http.request(`${sim.url}${path}`, {
+        method,
+        headers: {
+          Connection: 'Upgrade',
+          Upgrade: 'websocket',
+          'Sec-WebSocket-Version': '13',
+          'Sec-WebSocket-Key': randomBytes(16).toString('base64'),
+          'Sec-WebSocket-Protocol': 'v4.channel.k8s.io, v5.channel.k8s.io',
+        },
+      });
+      request.on('upgrade', (response, socket) => {
+        socket.destroy();
+        resolve({ status: response.statusCode ?? 0, protocol: response.headers['sec-websocket-protocol'] as string });
+      });
+      request.on('response', (response) => {
+        let body = '';
+        response.on('data', (chunk: Buffer) => (body += chunk.toString()));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+      });
+      request.on('error', reject);
+      request.end();
     });
-    request.on('upgrade', (response, socket) => {
-      socket.destroy();
-      resolve({ status: response.statusCode ?? 0, protocol: response.headers['sec-websocket-protocol'] as string });
-    });
-    request.on('response', (response) => {
-      let body = '';
-      response.on('data', (chunk: Buffer) => (body += chunk.toString()));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
-    });
-    request.on('error', reject);
-    request.end();
-  });
 
   it('accepts POST as well as GET, preferring v5 whatever the order offered', async () => {
     sim.kube.addPod({ name: 'p', namespace });
@@ -224,9 +297,16 @@ describe('exec upgrades', () => {
   it('refuses a missing pod with a 404 Status and no command with a 400', async () => {
     const missing = await upgrade('GET', `/api/v1/namespaces/${namespace}/pods/none/exec?command=true`);
     expect(missing.status).toBe(404);
-    expect(JSON.parse(missing.body!)).toMatchObject({ kind: 'Status', reason: 'NotFound', details: { name: 'none', kind: 'pods' } });
+    expect(JSON.parse(missing.body!)).toMatchObject({
+      kind: 'Status',
+      reason: 'NotFound',
+      details: { name: 'none', kind: 'pods' },
+    });
     sim.kube.addPod({ name: 'p', namespace });
     const noCommand = await upgrade('GET', `/api/v1/namespaces/${namespace}/pods/p/exec?stdout=true`);
-    expect([noCommand.status, JSON.parse(noCommand.body!).message]).toEqual([400, 'you must specify at least 1 command']);
+    expect([noCommand.status, JSON.parse(noCommand.body!).message]).toEqual([
+      400,
+      'you must specify at least 1 command',
+    ]);
   });
 });

@@ -32,9 +32,15 @@ beforeEach(() => {
   sim.kube.setExecProtocols(['v5.channel.k8s.io', 'v4.channel.k8s.io']);
 });
 
-async function call(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<{ status: number; json: Record<string, unknown> }> {
+async function call(
+  method: string,
+  path: string,
+  body?: unknown,
+  contentType = 'application/json',
+): Promise<{ status: number; json: Record<string, unknown> }> {
   const res = await fetch(`${sim.url}${path}`, {
-    method, headers: { authorization: `Bearer ${sim.token}`, 'content-type': contentType },
+    method,
+    headers: { authorization: `Bearer ${sim.token}`, 'content-type': contentType },
     ...(body !== undefined && { body: JSON.stringify(body) }),
   });
   return { status: res.status, json: (await res.json()) as Record<string, unknown> };
@@ -71,13 +77,23 @@ function openExec(pod: string, query: string, protocol = 'v5.channel.k8s.io'): W
   const frames: Buffer[] = [];
   ws.on('message', (data: Buffer) => frames.push(Buffer.from(data)));
   return {
-    ws, frames,
-    opened: new Promise((resolve, reject) => { ws.once('open', () => resolve()); ws.once('error', reject); }),
+    ws,
+    frames,
+    opened: new Promise((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    }),
     closed: new Promise((resolve) => ws.once('close', () => resolve())),
   };
 }
 
-const status = (frames: Buffer[]) => JSON.parse(frames.find((f) => f[0] === 3 && f.length > 1)!.subarray(1).toString('utf8')) as Record<string, unknown>;
+const status = (frames: Buffer[]) =>
+  JSON.parse(
+    frames
+      .find((f) => f[0] === 3 && f.length > 1)!
+      .subarray(1)
+      .toString('utf8'),
+  ) as Record<string, unknown>;
 
 describe('boolean query parameters: anything but absent, "false" or "0" is true (Convert_Slice_string_To_bool)', () => {
   it('watch=True streams events instead of answering a list', async () => {
@@ -91,7 +107,10 @@ describe('boolean query parameters: anything but absent, "false" or "0" is true 
 
   it('exec with stdin=True reads stdin', async () => {
     const pod = sim.kube.addPod({ name: 'b1', namespace });
-    const exec = openExec('b1', 'command=sh&command=-c&command=cat%20%3E%20%22%241%22&command=sh&command=/home/dev/x&stdin=True&stdout=True&stderr=True');
+    const exec = openExec(
+      'b1',
+      'command=sh&command=-c&command=cat%20%3E%20%22%241%22&command=sh&command=/home/dev/x&stdin=True&stdout=True&stderr=True',
+    );
     await exec.opened;
     exec.ws.send(Buffer.concat([Buffer.from([0]), Buffer.from('hello')]));
     exec.ws.send(Buffer.from([255, 0]));
@@ -110,7 +129,9 @@ describe('dryRun=All checks and answers but changes nothing (API concepts: Dry-r
     expect(created.json).toMatchObject({ metadata: { name: 'dry', namespace } });
     expect(sim.kube.list('pods', namespace)).toHaveLength(before);
     const after = await call('GET', `/api/v1/namespaces/${namespace}/pods`);
-    expect((after.json.metadata as { resourceVersion: string }).resourceVersion).toBe((listed.json.metadata as { resourceVersion: string }).resourceVersion);
+    expect((after.json.metadata as { resourceVersion: string }).resourceVersion).toBe(
+      (listed.json.metadata as { resourceVersion: string }).resourceVersion,
+    );
   });
 
   it('a dry-run delete, patch and deletecollection leave the pod as it was', async () => {
@@ -118,7 +139,12 @@ describe('dryRun=All checks and answers but changes nothing (API concepts: Dry-r
     const path = `/api/v1/namespaces/${namespace}/pods/keep`;
     const deleted = await call('DELETE', `${path}?dryRun=All&gracePeriodSeconds=0`);
     expect(deleted.status).toBe(200);
-    const patched = await call('PATCH', `${path}?dryRun=All`, { metadata: { labels: { a: 'c' } } }, 'application/merge-patch+json');
+    const patched = await call(
+      'PATCH',
+      `${path}?dryRun=All`,
+      { metadata: { labels: { a: 'c' } } },
+      'application/merge-patch+json',
+    );
     expect(patched.json).toMatchObject({ metadata: { labels: { a: 'c' } } });
     await call('DELETE', `/api/v1/namespaces/${namespace}/pods?dryRun=All`);
     await call('DELETE', `/api/v1/namespaces/${namespace}?dryRun=All`);
@@ -130,7 +156,10 @@ describe('dryRun=All checks and answers but changes nothing (API concepts: Dry-r
     sim.kube.addPod({ name: 'twice', namespace });
     const body = { metadata: { name: 'twice' }, spec: { containers: [{ name: 'c', image: 'x' }] } };
     expect((await call('POST', `/api/v1/namespaces/${namespace}/pods?dryRun=All`, body)).status).toBe(409);
-    const bad = await call('POST', `/api/v1/namespaces/${namespace}/pods?dryRun=Yes`, { ...body, metadata: { name: 'other' } });
+    const bad = await call('POST', `/api/v1/namespaces/${namespace}/pods?dryRun=Yes`, {
+      ...body,
+      metadata: { name: 'other' },
+    });
     expect(bad).toMatchObject({ status: 422, json: { reason: 'Invalid' } });
     expect(sim.kube.pod({ namespace, name: 'other' })).toBeUndefined();
   });
@@ -143,14 +172,19 @@ describe('exec through the 1.30+ stream translator', () => {
     await exec.opened;
     await exec.closed;
     expect(status(exec.frames)).toMatchObject({ status: 'Failure', reason: 'InternalError', code: 500 });
-    await expect(kube.exec({ namespace, pod: 'pending', container: 'gpu-dev' }, ['true'])).rejects.toMatchObject({ name: 'Transient' });
+    await expect(kube.exec({ namespace, pod: 'pending', container: 'gpu-dev' }, ['true'])).rejects.toMatchObject({
+      name: 'Transient',
+    });
   });
 
   it('with only v4 (no translator) the same exec is refused on the upgrade with 400', async () => {
     sim.kube.setExecProtocols(['v4.channel.k8s.io']);
     sim.kube.addPod({ name: 'pending4', namespace, phase: 'Pending' });
     const exec = openExec('pending4', 'command=true&stdout=true', 'v4.channel.k8s.io');
-    const refused = await exec.opened.then(() => 'opened', (err: Error) => err.message);
+    const refused = await exec.opened.then(
+      () => 'opened',
+      (err: Error) => err.message,
+    );
     expect(refused).toMatch(/400/);
   });
 
@@ -179,7 +213,10 @@ describe('exec through the 1.30+ stream translator', () => {
 
   it('a v5 exec with stdin open runs a command that does not read stdin at once', async () => {
     const pod = sim.kube.addPod({ name: 'o1', namespace });
-    const exec = openExec('o1', 'command=sh&command=-c&command=echo%20done%20%3E%20/home/dev/done&stdin=true&stdout=true');
+    const exec = openExec(
+      'o1',
+      'command=sh&command=-c&command=echo%20done%20%3E%20/home/dev/done&stdin=true&stdout=true',
+    );
     await exec.closed; // never sent stdin or the close frame
     expect(status(exec.frames)).toMatchObject({ status: 'Success' });
     expect(sim.kube.readFile(pod, '/home/dev/done')).toBe('done\n');
@@ -188,7 +225,11 @@ describe('exec through the 1.30+ stream translator', () => {
   it('a v4 exec whose client closes the socket still runs to the end of its input, as a kubelet does', async () => {
     sim.kube.setExecProtocols(['v4.channel.k8s.io']);
     const pod = sim.kube.addPod({ name: 'c4', namespace });
-    const exec = openExec('c4', 'command=sh&command=-c&command=cat%20%3E%20%22%241%22&command=sh&command=/home/dev/c&stdin=true&stdout=true', 'v4.channel.k8s.io');
+    const exec = openExec(
+      'c4',
+      'command=sh&command=-c&command=cat%20%3E%20%22%241%22&command=sh&command=/home/dev/c&stdin=true&stdout=true',
+      'v4.channel.k8s.io',
+    );
     await exec.opened;
     exec.ws.send(Buffer.concat([Buffer.from([0]), Buffer.from('partial')]));
     exec.ws.close();
@@ -200,8 +241,14 @@ describe('exec through the 1.30+ stream translator', () => {
     sim.kube.addPod({ name: 'm1', namespace });
     const exec = openExec('m1', 'command=notify-send&stdout=true');
     await exec.closed;
-    expect(status(exec.frames)).toMatchObject({ reason: 'InternalError', message: expect.stringMatching(/executable file not found in \$PATH/) });
-    expect(sim.kube.execs({ namespace, name: 'm1' })[0]).toMatchObject({ exitCode: -1, refused: expect.stringMatching(/notify-send/) });
+    expect(status(exec.frames)).toMatchObject({
+      reason: 'InternalError',
+      message: expect.stringMatching(/executable file not found in \$PATH/),
+    });
+    expect(sim.kube.execs({ namespace, name: 'm1' })[0]).toMatchObject({
+      exitCode: -1,
+      refused: expect.stringMatching(/notify-send/),
+    });
   });
 });
 
@@ -235,13 +282,17 @@ describe('deletion timing', () => {
     sim.kube.addNode({ name: `node-${serial}` });
     const pod = sim.kube.addPod({ name: 'lost', namespace, nodeName: `node-${serial}` });
     sim.kube.loseNode(`node-${serial}`);
-    expect(sim.kube.list('nodes').find((n) => n.metadata.name === `node-${serial}`)).toMatchObject({ status: { conditions: [{ type: 'Ready', status: 'Unknown' }] } });
+    expect(sim.kube.list('nodes').find((n) => n.metadata.name === `node-${serial}`)).toMatchObject({
+      status: { conditions: [{ type: 'Ready', status: 'Unknown' }] },
+    });
     expect(sim.kube.pod(pod)!.status.conditions.find((c) => c.type === 'Ready')?.status).toBe('False');
     await call('DELETE', `/api/v1/namespaces/${namespace}/pods/lost?gracePeriodSeconds=30`);
     clock.advanceSeconds(600);
     sim.kube.tick();
     expect(sim.kube.pod(pod)?.metadata.deletionTimestamp).toBeDefined();
-    await expect(kube.exec({ namespace, pod: 'lost', container: 'gpu-dev' }, ['true'])).rejects.toMatchObject({ name: 'Transient' });
+    await expect(kube.exec({ namespace, pod: 'lost', container: 'gpu-dev' }, ['true'])).rejects.toMatchObject({
+      name: 'Transient',
+    });
     await call('DELETE', `/api/v1/namespaces/${namespace}/pods/lost?gracePeriodSeconds=0`);
     expect(sim.kube.pod(pod)).toBeUndefined();
   });
@@ -249,7 +300,12 @@ describe('deletion timing', () => {
   it('a force-deleted pod on a lost node leaves its EBS volume attached until the node is back (no detach from a node nobody reaches)', async () => {
     sim.kube.addNode({ name: `ebs-${serial}` });
     const { volumeId } = sim.aws.addVolume({ sizeGiB: 8, attachedTo: `ebs-${serial}` });
-    sim.kube.addPod({ name: 'ebs', namespace, nodeName: `ebs-${serial}`, volumes: [{ name: 'disk', awsElasticBlockStore: { volumeID: volumeId } }] });
+    sim.kube.addPod({
+      name: 'ebs',
+      namespace,
+      nodeName: `ebs-${serial}`,
+      volumes: [{ name: 'disk', awsElasticBlockStore: { volumeID: volumeId } }],
+    });
     sim.kube.loseNode(`ebs-${serial}`);
     await call('DELETE', `/api/v1/namespaces/${namespace}/pods/ebs?gracePeriodSeconds=0`);
     expect(sim.kube.pod({ namespace, name: 'ebs' })).toBeUndefined();
@@ -279,20 +335,37 @@ describe('what kubectl needs without flags (checked here without kubectl too)', 
     sim.kube.oomKill(pod);
     clock.advanceSeconds(90);
     const res = await fetch(`${sim.url}/api/v1/namespaces/${namespace}/pods`, { headers: { accept: tableAccept } });
-    const table = await res.json() as { kind: string; columnDefinitions: { name: string; priority: number }[]; rows: { cells: unknown[]; object: { kind: string } }[] };
+    const table = (await res.json()) as {
+      kind: string;
+      columnDefinitions: { name: string; priority: number }[];
+      rows: { cells: unknown[]; object: { kind: string } }[];
+    };
     expect(table.kind).toBe('Table');
-    expect(table.columnDefinitions.filter((c) => c.priority === 0).map((c) => c.name)).toEqual(['Name', 'Ready', 'Status', 'Restarts', 'Age']);
+    expect(table.columnDefinitions.filter((c) => c.priority === 0).map((c) => c.name)).toEqual([
+      'Name',
+      'Ready',
+      'Status',
+      'Restarts',
+      'Age',
+    ]);
     expect(table.rows[0]!.cells.slice(0, 5)).toEqual(['tab', '1/1', 'Running', '1 (90s ago)', '90s']);
     expect(table.rows[0]!.object.kind).toBe('PartialObjectMetadata');
     await call('DELETE', `/api/v1/namespaces/${namespace}/pods/tab`);
-    const one = await (await fetch(`${sim.url}/api/v1/namespaces/${namespace}/pods/tab`, { headers: { accept: tableAccept } })).json() as { rows: { cells: unknown[] }[] };
+    const one = (await (
+      await fetch(`${sim.url}/api/v1/namespaces/${namespace}/pods/tab`, { headers: { accept: tableAccept } })
+    ).json()) as { rows: { cells: unknown[] }[] };
     expect(one.rows[0]!.cells[2]).toBe('Terminating');
   });
 
   it('serves OpenAPI v3 whose PATCH operations take fieldValidation, so kubectl validates on the server (QueryParamVerifierV3)', async () => {
     const root = (await call('GET', '/openapi/v3')).json as { paths: Record<string, { serverRelativeURL: string }> };
     expect(Object.keys(root.paths)).toEqual(['api/v1', 'apis/networking.k8s.io/v1']);
-    const doc = (await call('GET', root.paths['api/v1']!.serverRelativeURL)).json as { paths: Record<string, { patch?: { 'x-kubernetes-group-version-kind': object; parameters: { name: string; in: string }[] } }> };
+    const doc = (await call('GET', root.paths['api/v1']!.serverRelativeURL)).json as {
+      paths: Record<
+        string,
+        { patch?: { 'x-kubernetes-group-version-kind': object; parameters: { name: string; in: string }[] } }
+      >;
+    };
     const patch = doc.paths['/api/v1/namespaces/{namespace}/pods/{name}']?.patch;
     expect(patch?.['x-kubernetes-group-version-kind']).toEqual({ group: '', version: 'v1', kind: 'Pod' });
     expect(patch?.parameters).toContainEqual(expect.objectContaining({ name: 'fieldValidation', in: 'query' }));

@@ -29,14 +29,22 @@ beforeEach(() => {
 const name = (i: number) => `pod-${String(i).padStart(3, '0')}`;
 const names = (list: V1PodList) => list.items.map((pod) => pod.metadata!.name!);
 const addPods = (from: number, to: number, labels: Record<string, string> = { 'reservation-id': 'r' }) => {
-  for (let i = from; i < to; i++) sim.kube.addPod({ name: name(i), namespace, labels: { ...labels, 'reservation-id': `r-${i}` } });
+  for (let i = from; i < to; i++)
+    sim.kube.addPod({ name: name(i), namespace, labels: { ...labels, 'reservation-id': `r-${i}` } });
 };
 
-async function pagesOf(query: { labelSelector?: string; limit: number }, between: (page: number) => Promise<void> | void = () => {}): Promise<V1PodList[]> {
+async function pagesOf(
+  query: { labelSelector?: string; limit: number },
+  between: (page: number) => Promise<void> | void = () => {},
+): Promise<V1PodList[]> {
   const pages: V1PodList[] = [];
   let token: string | undefined;
   do {
-    const page = await core.listNamespacedPod({ namespace, ...query, ...(token !== undefined && { _continue: token }) });
+    const page = await core.listNamespacedPod({
+      namespace,
+      ...query,
+      ...(token !== undefined && { _continue: token }),
+    });
     pages.push(page);
     token = page.metadata?._continue;
     await between(pages.length);
@@ -90,7 +98,10 @@ describe('a label-value selector reads the label index', () => {
 
   it('follows creates, deletes and label changes, paged or not', async () => {
     addPods(0, 6, { team: 'a' });
-    await core.patchNamespacedPod({ namespace, name: name(2), body: { metadata: { labels: { team: 'b' } } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    await core.patchNamespacedPod(
+      { namespace, name: name(2), body: { metadata: { labels: { team: 'b' } } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
     sim.kube.deleteBehindOurBack({ namespace, name: name(4) });
     sim.kube.addPod({ name: name(7), namespace, labels: { team: 'b' } });
     expect(await select('team=a')).toEqual([name(0), name(1), name(3), name(5)]);
@@ -107,7 +118,10 @@ describe('an expired continue token', () => {
     sim.kube.addPod({ name: name(1) + '-b', namespace });
     sim.kube.addPod({ name: name(8), namespace });
     sim.kube.compact();
-    const refusal = await core.listNamespacedPod({ namespace, limit: 2, _continue: first.metadata?._continue }).then(() => undefined, (err: { code: number; body: string }) => err);
+    const refusal = await core.listNamespacedPod({ namespace, limit: 2, _continue: first.metadata?._continue }).then(
+      () => undefined,
+      (err: { code: number; body: string }) => err,
+    );
     expect(refusal?.code).toBe(410);
     const status = JSON.parse(refusal!.body) as { reason: string; metadata: { continue?: string } };
     expect(status.reason).toBe('Expired');

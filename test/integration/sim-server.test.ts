@@ -19,16 +19,25 @@ beforeEach(() => {
   sim.requests.clear();
 });
 
-const get = (path: string, init: RequestInit = {}) => fetch(`${sim.url}${path}`, { ...init, headers: { authorization: `Bearer ${sim.token}`, ...init.headers } });
-const describeVolumes = () => fetch(sim.url, {
-  method: 'POST',
-  headers: { 'content-type': 'application/x-www-form-urlencoded' },
-  body: 'Action=DescribeVolumes&Version=2016-11-15',
-});
+const get = (path: string, init: RequestInit = {}) =>
+  fetch(`${sim.url}${path}`, { ...init, headers: { authorization: `Bearer ${sim.token}`, ...init.headers } });
+const describeVolumes = () =>
+  fetch(sim.url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: 'Action=DescribeVolumes&Version=2016-11-15',
+  });
 
 describe('routing', () => {
   it('serves Kubernetes paths as JSON', async () => {
-    for (const path of ['/version', '/api', '/apis', '/api/v1', '/apis/networking.k8s.io/v1', '/api/v1/namespaces/default/pods']) {
+    for (const path of [
+      '/version',
+      '/api',
+      '/apis',
+      '/api/v1',
+      '/apis/networking.k8s.io/v1',
+      '/api/v1/namespaces/default/pods',
+    ]) {
       const response = await get(path);
       expect([path, response.status, response.headers.get('content-type')]).toEqual([path, 200, 'application/json']);
     }
@@ -65,7 +74,12 @@ describe('faults', () => {
     for (let i = 0; i < 3; i++) statuses.push((await get('/api/v1/namespaces/default/pods')).status);
     expect(statuses).toEqual([503, 503, 200]);
     sim.faults.add({ path: '/api/v1/namespaces/default/pods', status: 500, count: 1 });
-    expect(await (await get('/api/v1/namespaces/default/pods')).json()).toMatchObject({ kind: 'Status', status: 'Failure', reason: 'InternalError', code: 500 });
+    expect(await (await get('/api/v1/namespaces/default/pods')).json()).toMatchObject({
+      kind: 'Status',
+      status: 'Failure',
+      reason: 'InternalError',
+      code: 500,
+    });
     expect((await get('/api/v1/namespaces/default/pods', { method: 'DELETE' })).status).toBe(200);
   });
 
@@ -73,7 +87,9 @@ describe('faults', () => {
     sim.faults.add({ path: '/', method: 'POST', status: 503, awsErrorCode: 'RequestLimitExceeded', count: 1 });
     const response = await describeVolumes();
     expect(response.status).toBe(503);
-    expect(await response.text()).toMatch(/<Response><Errors><Error><Code>RequestLimitExceeded<\/Code><Message>.*<\/Message><\/Error><\/Errors><RequestID>[0-9a-f-]{36}<\/RequestID><\/Response>$/);
+    expect(await response.text()).toMatch(
+      /<Response><Errors><Error><Code>RequestLimitExceeded<\/Code><Message>.*<\/Message><\/Error><\/Errors><RequestID>[0-9a-f-]{36}<\/RequestID><\/Response>$/,
+    );
   });
 
   it('fire with a seeded probability, the same way on every run', async () => {
@@ -122,9 +138,18 @@ describe('faults', () => {
 describe('the request log', () => {
   it('records method, path, query, selected headers and body in order', async () => {
     await get('/api/v1/namespaces/default/pods?labelSelector=a%3Db');
-    await get('/api/v1/namespaces/default/pods', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    await get('/api/v1/namespaces/default/pods', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
     const [list, create] = sim.requests.all();
-    expect(list).toMatchObject({ method: 'GET', path: '/api/v1/namespaces/default/pods', headers: { authorization: `Bearer ${sim.token}` }, at: clock.now() });
+    expect(list).toMatchObject({
+      method: 'GET',
+      path: '/api/v1/namespaces/default/pods',
+      headers: { authorization: `Bearer ${sim.token}` },
+      at: clock.now(),
+    });
     expect(list!.query.get('labelSelector')).toBe('a=b');
     expect(create).toMatchObject({ method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
     sim.requests.clear();
@@ -136,7 +161,11 @@ describe('pods and volumes', () => {
   it('detaches the EBS volumes of a pod that is gone', async () => {
     sim.aws.addVolume({ volumeId: 'vol-0000000000000000b', sizeGiB: 100, attachedTo: 'i-node' });
     sim.aws.addVolume({ volumeId: 'vol-0000000000000000c', sizeGiB: 100, attachedTo: 'i-node' });
-    const pod = sim.kube.addPod({ name: 'gpu', namespace: 'dev', volumes: [{ name: 'home', awsElasticBlockStore: { volumeID: 'vol-0000000000000000b' } }] });
+    const pod = sim.kube.addPod({
+      name: 'gpu',
+      namespace: 'dev',
+      volumes: [{ name: 'home', awsElasticBlockStore: { volumeID: 'vol-0000000000000000b' } }],
+    });
     await get('/api/v1/namespaces/dev/pods/gpu?gracePeriodSeconds=30', { method: 'DELETE' });
     expect(sim.aws.volume('vol-0000000000000000b')?.state).toBe('in-use');
     clock.advanceSeconds(30);

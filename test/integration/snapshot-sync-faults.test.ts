@@ -14,8 +14,12 @@ import type { SyncHarness } from './snapshot-sync-harness.js';
 
 const db = useTestDatabase();
 let h: SyncHarness;
-beforeAll(async () => { h = await startSyncHarness(db); });
-afterAll(async () => { await h.close(); });
+beforeAll(async () => {
+  h = await startSyncHarness(db);
+});
+afterAll(async () => {
+  await h.close();
+});
 beforeEach(() => h.reset());
 
 /** A clock whose readings the test scripts (a ManualClock, so the rails leave it alone). */
@@ -35,7 +39,10 @@ const STAGES = 7;
 /** A scheduled run whose clock reads `now` and whose budget is `budgetSeconds`. */
 function runAt(now: () => Date, budgetSeconds: number) {
   const deps = { ...h.deps, run: { ...h.deps.run, clock: new ScriptedClock(now), budgetSeconds } };
-  return snapshotSync.handle({ kind: 'schedule', source: 'cron-connector', callId: randomUUID(), options: { dryRun: false } }, deps);
+  return snapshotSync.handle(
+    { kind: 'schedule', source: 'cron-connector', callId: randomUUID(), options: { dryRun: false } },
+    deps,
+  );
 }
 
 const callsTo = (action: string) => h.aws.sim.calls().filter((call) => call.action === action).length;
@@ -78,7 +85,11 @@ describe('throttling', () => {
     expect(await h.run()).toMatchObject({ outcome: 'failed', summary: { volumes_deleted: 0 } });
     expect(h.aws.sim.volume(t.volumeId)).toBeDefined();
     const [decision] = await decisionsFor(db.pool, 'volume', t.volumeId, 1);
-    expect(decision).toMatchObject({ action: 'delete-volume', outcome: 'failed', error: expect.stringMatching(/RequestLimitExceeded/) });
+    expect(decision).toMatchObject({
+      action: 'delete-volume',
+      outcome: 'failed',
+      error: expect.stringMatching(/RequestLimitExceeded/),
+    });
     expect(await snapshotRows(db)).toEqual([expect.objectContaining({ volume_outcome: null })]);
   });
 
@@ -98,21 +109,33 @@ describe('throttling', () => {
     await h.runEvent(t.podCleaned);
     h.clock.advanceMinutes(2);
     h.aws.sim.addFault({ service: 'ec2', action: 'DescribeSnapshots', times: 20, fault: { kind: 'throttle' } });
-    expect(await h.run()).toMatchObject({ outcome: 'failed', summary: { snapshots_completed: 0, snapshots_failed: 0 } });
+    expect(await h.run()).toMatchObject({
+      outcome: 'failed',
+      summary: { snapshots_completed: 0, snapshots_failed: 0 },
+    });
     expect(await snapshotRows(db)).toEqual([expect.objectContaining({ state: 'pending' })]);
   });
 });
 
 describe('a hanging EC2 call (A-21: no overall timeout in the origin)', () => {
   let slow: SyncHarness;
-  beforeAll(async () => { slow = await startSyncHarness(db, {}, 250); });
-  afterAll(async () => { await slow.close(); });
+  beforeAll(async () => {
+    slow = await startSyncHarness(db, {}, 250);
+  });
+  afterAll(async () => {
+    await slow.close();
+  });
 
   it('is cut off by the per-call timeout and reported; the run ends promptly and deletes nothing', async () => {
     const t = await seedTeardown(slow, db);
     await slow.runEvent(t.podCleaned);
     slow.clock.advanceMinutes(2);
-    slow.aws.sim.addFault({ service: 'ec2', action: 'DescribeSnapshots', times: 3, fault: { kind: 'delay', delayMs: 5_000 } });
+    slow.aws.sim.addFault({
+      service: 'ec2',
+      action: 'DescribeSnapshots',
+      times: 3,
+      fault: { kind: 'delay', delayMs: 5_000 },
+    });
     const started = performance.now();
     const result = await slow.run();
     expect(performance.now() - started).toBeLessThan(4_000);
@@ -122,9 +145,20 @@ describe('a hanging EC2 call (A-21: no overall timeout in the origin)', () => {
 });
 
 describe('a dry run', () => {
-  const tables = ['snapshots', 'snapshot_disk_sync', 'disks', 'reservations', 'cleanup_progress', 'event_inbox', 'event_outbox', 'decision_log'];
+  const tables = [
+    'snapshots',
+    'snapshot_disk_sync',
+    'disks',
+    'reservations',
+    'cleanup_progress',
+    'event_inbox',
+    'event_outbox',
+    'decision_log',
+  ];
   const state = async () => ({
-    tables: await Promise.all(tables.map(async (table) => (await db.pool.query(`select * from ${table} order by 1`)).rows)),
+    tables: await Promise.all(
+      tables.map(async (table) => (await db.pool.query(`select * from ${table} order by 1`)).rows),
+    ),
     volumes: h.aws.sim.volumes(),
     snapshots: h.aws.sim.snapshots(),
   });
@@ -135,7 +169,9 @@ describe('a dry run', () => {
     await h.runEvent(pending.podCleaned);
     h.clock.advanceMinutes(2); // the pending snapshot would be completed
     const fresh = await seedTeardown(h, db); // would be snapshotted
-    await db.pool.query(`update disks set is_deleted = true, delete_date = '2026-01-01' where disk_id = $1`, [due.diskId]);
+    await db.pool.query(`update disks set is_deleted = true, delete_date = '2026-01-01' where disk_id = $1`, [
+      due.diskId,
+    ]);
 
     const before = await state();
     h.aws.sim.clear();
@@ -143,9 +179,16 @@ describe('a dry run', () => {
     const event = await h.runEvent(fresh.podCleaned, randomUUID(), { dryRun: true });
     expect(await state()).toEqual(before);
     expect(result.outcome).toBe('succeeded');
-    expect(result.items?.map((item) => item.action).sort()).toEqual(['complete-snapshot', 'create-snapshot', 'delete-volume', 'tag-for-deletion']);
+    expect(result.items?.map((item) => item.action).sort()).toEqual([
+      'complete-snapshot',
+      'create-snapshot',
+      'delete-volume',
+      'tag-for-deletion',
+    ]);
     expect(event.items).toEqual([expect.objectContaining({ action: 'create-snapshot', volumeId: fresh.volumeId })]);
-    expect(callsTo('CreateSnapshot') + callsTo('DeleteVolume') + callsTo('DeleteSnapshot') + callsTo('CreateTags')).toBe(0);
+    expect(
+      callsTo('CreateSnapshot') + callsTo('DeleteVolume') + callsTo('DeleteSnapshot') + callsTo('CreateTags'),
+    ).toBe(0);
   });
 });
 
@@ -170,10 +213,15 @@ describe('limits', () => {
     const teardowns = [await seedTeardown(h, db), await seedTeardown(h, db), await seedTeardown(h, db)];
     expect((await h.run({ maxItems: 2 })).summary).toMatchObject({ snapshots_created: 2 });
     expect((await h.run({ maxItems: 2 })).summary).toMatchObject({ snapshots_created: 1 });
-    expect(h.aws.sim.snapshots().map((s) => s.volumeId).sort()).toEqual(teardowns.map((t) => t.volumeId).sort());
+    expect(
+      h.aws.sim
+        .snapshots()
+        .map((s) => s.volumeId)
+        .sort(),
+    ).toEqual(teardowns.map((t) => t.volumeId).sort());
   });
 
-  it('no stage starts after the run\'s deadline', async () => {
+  it("no stage starts after the run's deadline", async () => {
     await seedTeardown(h, db);
     const start = h.clock.now().getTime();
     let reads = 0;
@@ -183,7 +231,7 @@ describe('limits', () => {
     expect(h.aws.sim.calls()).toEqual([]);
   });
 
-  it('starts nothing after 80% of the run\'s budget, so what is under way ends inside it', async () => {
+  it("starts nothing after 80% of the run's budget, so what is under way ends inside it", async () => {
     await seedTeardown(h, db);
     const start = h.clock.now().getTime();
     let reads = 0;
@@ -193,7 +241,7 @@ describe('limits', () => {
     expect(h.aws.sim.calls()).toEqual([]);
   });
 
-  it('still starts everything before 80% of the run\'s budget', async () => {
+  it("still starts everything before 80% of the run's budget", async () => {
     await seedTeardown(h, db);
     const start = h.clock.now().getTime();
     let reads = 0;

@@ -38,53 +38,88 @@ export interface SyncHarness {
 
 export type PodCleanedData = EventData<typeof EventTypes.podCleaned>;
 
-const silent = createLogger({ level: 'silent', hashSalt: 's', destination: new Writable({ write: (_c, _e, done) => done() }) });
+const silent = createLogger({
+  level: 'silent',
+  hashSalt: 's',
+  destination: new Writable({ write: (_c, _e, done) => done() }),
+});
 
 function startSink(delivered: SyncHarness['delivered']): Promise<http.Server> {
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
-      delivered.push({ type: String(req.headers['ce-type']), data: JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown> });
+      delivered.push({
+        type: String(req.headers['ce-type']),
+        data: JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown>,
+      });
       res.writeHead(202).end();
     });
   });
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
 
-export async function startSyncHarness(db: TestDatabase, env: Record<string, string> = {}, requestTimeoutMs = 2_000): Promise<SyncHarness> {
+export async function startSyncHarness(
+  db: TestDatabase,
+  env: Record<string, string> = {},
+  requestTimeoutMs = 2_000,
+): Promise<SyncHarness> {
   const aws = await startAwsHarness({ requestTimeoutMs });
   const delivered: SyncHarness['delivered'] = [];
   const sink = await startSink(delivered);
-  const config = loadConfig({
-    DATABASE_URL: db.url,
-    AWS_REGION: aws.options.region,
-    AWS_ENDPOINT_URL: aws.options.endpoint!,
-    AWS_ACCESS_KEY_ID: 'AKIDTEST',
-    AWS_SECRET_ACCESS_KEY: 'test-secret',
-    AWS_REQUEST_TIMEOUT_MS: String(requestTimeoutMs),
-    K_SINK: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/`,
-    EVENT_DELIVERY: 'knative',
-    // snapshot-sync never calls Kubernetes; the composition root still builds a client.
-    KUBE_API_SERVER: 'http://127.0.0.1:1',
-    // The simulator's manual clock keeps its own time: clock sanity off.
-    CLOCK_SKEW_MAX_SECONDS: '0',
-    ...env,
-  }, { secretsDir: '/nonexistent' });
+  const config = loadConfig(
+    {
+      DATABASE_URL: db.url,
+      AWS_REGION: aws.options.region,
+      AWS_ENDPOINT_URL: aws.options.endpoint!,
+      AWS_ACCESS_KEY_ID: 'AKIDTEST',
+      AWS_SECRET_ACCESS_KEY: 'test-secret',
+      AWS_REQUEST_TIMEOUT_MS: String(requestTimeoutMs),
+      K_SINK: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/`,
+      EVENT_DELIVERY: 'knative',
+      // snapshot-sync never calls Kubernetes; the composition root still builds a client.
+      KUBE_API_SERVER: 'http://127.0.0.1:1',
+      // The simulator's manual clock keeps its own time: clock sanity off.
+      CLOCK_SKEW_MAX_SECONDS: '0',
+      ...env,
+    },
+    { secretsDir: '/nonexistent' },
+  );
   const deps = makeDeps(config, { pool: db.pool, clock: aws.clock, log: silent });
   const invoke = (invocation: Invocation<BaseOptions>) => snapshotSync.handle(invocation, deps);
   return {
-    aws, clock: aws.clock, deps, delivered,
+    aws,
+    clock: aws.clock,
+    deps,
+    delivered,
     reset: async () => {
       aws.sim.reset();
       delivered.length = 0;
-      await db.pool.query(`truncate snapshots, snapshot_disk_sync, snapshot_sync_waits, cleanup_progress, disks, reservations, event_inbox,
+      await db.pool
+        .query(`truncate snapshots, snapshot_disk_sync, snapshot_sync_waits, cleanup_progress, disks, reservations, event_inbox,
         event_outbox, decision_log, function_runs cascade`);
     },
-    run: (options = {}) => invoke({ kind: 'schedule', source: 'cron-connector', callId: randomUUID(), options: { dryRun: false, ...options } }),
+    run: (options = {}) =>
+      invoke({
+        kind: 'schedule',
+        source: 'cron-connector',
+        callId: randomUUID(),
+        options: { dryRun: false, ...options },
+      }),
     runEvent: (data, eventId = randomUUID(), options = {}) => {
-      const built = buildEvent(EventTypes.podCleaned, data, { source: sourceFor('cleanup-pod'), subject: data.reservationId, id: eventId, time: aws.clock.now() });
-      const event = { type: built.type, source: built.source, id: built.id, subject: built.subject, data: built.data } as ParsedEvent;
+      const built = buildEvent(EventTypes.podCleaned, data, {
+        source: sourceFor('cleanup-pod'),
+        subject: data.reservationId,
+        id: eventId,
+        time: aws.clock.now(),
+      });
+      const event = {
+        type: built.type,
+        source: built.source,
+        id: built.id,
+        subject: built.subject,
+        data: built.data,
+      } as ParsedEvent;
       return invoke({ kind: 'event', callId: eventId, event, options: { dryRun: false, ...options } });
     },
     close: async () => {
@@ -124,12 +159,19 @@ export async function seedTeardown(h: SyncHarness, db: TestDatabase, options: Te
   const tags = options.volumeTags ?? { 'gpu-dev-user': userId, disk_name: diskName };
   const { volumeId } = h.aws.sim.addVolume({ sizeGiB: 100, tags, attachedTo: options.attached ? 'i-0abc' : undefined });
   const reservation = await insertReservation(db.pool, {
-    user_id: userId, status: options.status ?? 'expired', created_at: minutesAgo(300), launched_at: minutesAgo(290),
-    expires_at: minutesAgo(20), status_changed_at: minutesAgo(15), disk_name: diskName, ebs_volume_id: volumeId,
+    user_id: userId,
+    status: options.status ?? 'expired',
+    created_at: minutesAgo(300),
+    launched_at: minutesAgo(290),
+    expires_at: minutesAgo(20),
+    status_changed_at: minutesAgo(15),
+    disk_name: diskName,
+    ebs_volume_id: volumeId,
   });
-  const disk = options.withDisk === false
-    ? { disk_id: '' }
-    : await insertDisk(db.pool, { user_id: userId, disk_name: diskName, ebs_volume_id: volumeId });
+  const disk =
+    options.withDisk === false
+      ? { disk_id: '' }
+      : await insertDisk(db.pool, { user_id: userId, disk_name: diskName, ebs_volume_id: volumeId });
   if (options.step !== null) {
     await db.pool.query(
       `insert into cleanup_progress (reservation_id, step, volume_id, next_attempt_at, started_at, updated_at, completed_at)
@@ -138,8 +180,13 @@ export async function seedTeardown(h: SyncHarness, db: TestDatabase, options: Te
     );
   }
   const podCleaned: PodCleanedData = {
-    reservationId: reservation.reservation_id, userId, podName: reservation.pod_name, namespace: 'gpu-dev',
-    diskName, volumeId, cleanedAt: minutesAgo(5).toISOString(),
+    reservationId: reservation.reservation_id,
+    userId,
+    podName: reservation.pod_name,
+    namespace: 'gpu-dev',
+    diskName,
+    volumeId,
+    cleanedAt: minutesAgo(5).toISOString(),
   };
   return { reservationId: reservation.reservation_id, userId, diskId: disk.disk_id, diskName, volumeId, podCleaned };
 }

@@ -13,27 +13,40 @@ import type { SyncHarness, Teardown } from './snapshot-sync-harness.js';
 
 const db = useTestDatabase();
 let h: SyncHarness;
-beforeAll(async () => { h = await startSyncHarness(db); });
-afterAll(async () => { await h.close(); });
+beforeAll(async () => {
+  h = await startSyncHarness(db);
+});
+afterAll(async () => {
+  await h.close();
+});
 beforeEach(() => h.reset());
 
 const rowsOf = (t: Teardown) => snapshotRows(db, 'reservation_id = $1', [t.reservationId]);
 
 /** A teardown whose shutdown snapshot has been requested and is pending in EC2. */
-async function snapshotted(options: Parameters<typeof seedTeardown>[2] = {}): Promise<Teardown & { snapshotId: string }> {
+async function snapshotted(
+  options: Parameters<typeof seedTeardown>[2] = {},
+): Promise<Teardown & { snapshotId: string }> {
   const t = await seedTeardown(h, db, options);
   expect((await h.runEvent(t.podCleaned)).summary.snapshots_created).toBe(1);
   return { ...t, snapshotId: h.aws.sim.snapshots().find((s) => s.volumeId === t.volumeId)!.snapshotId };
 }
 
 describe('polling', () => {
-  it('completes a snapshot and counts it on its disk exactly once, leaving other snapshots\' share alone (A-10)', async () => {
+  it("completes a snapshot and counts it on its disk exactly once, leaving other snapshots' share alone (A-10)", async () => {
     const t = await seedTeardown(h, db);
     // Something else is already backing this disk up (an origin snapshot in flight).
-    await db.pool.query('update disks set pending_snapshot_count = 1, is_backing_up = true, snapshot_count = 4 where disk_id = $1', [t.diskId]);
+    await db.pool.query(
+      'update disks set pending_snapshot_count = 1, is_backing_up = true, snapshot_count = 4 where disk_id = $1',
+      [t.diskId],
+    );
     h.aws.sim.addSnapshot({ volumeId: t.volumeId, tags: { 'gpu-dev-user': t.userId, disk_name: t.diskName } }); // old, completed
     await h.runEvent(t.podCleaned);
-    expect(await diskCounters(db, t.diskId)).toMatchObject({ pending_snapshot_count: 2, is_backing_up: true, snapshot_count: 4 });
+    expect(await diskCounters(db, t.diskId)).toMatchObject({
+      pending_snapshot_count: 2,
+      is_backing_up: true,
+      snapshot_count: 4,
+    });
 
     h.clock.advanceSeconds(30);
     expect((await h.run()).summary).toMatchObject({ snapshots_completed: 0, snapshots_still_pending: 1 });
@@ -41,12 +54,26 @@ describe('polling', () => {
 
     h.clock.advanceSeconds(30);
     expect((await h.run()).summary).toMatchObject({ snapshots_completed: 1 });
-    const counters = { pending_snapshot_count: 1, is_backing_up: true, snapshot_count: 5, size_gb: 100, last_snapshot_at: h.clock.now() };
+    const counters = {
+      pending_snapshot_count: 1,
+      is_backing_up: true,
+      snapshot_count: 5,
+      size_gb: 100,
+      last_snapshot_at: h.clock.now(),
+    };
     expect(await diskCounters(db, t.diskId)).toMatchObject(counters);
     expect(await rowsOf(t)).toEqual([expect.objectContaining({ state: 'completed' })]);
-    expect(h.delivered.filter((e) => e.type === EventTypes.snapshotCompleted)).toEqual([{ type: EventTypes.snapshotCompleted, data: expect.objectContaining({
-      reservationId: t.reservationId, volumeId: t.volumeId, diskName: t.diskName, sizeGb: 100,
-    }) }]);
+    expect(h.delivered.filter((e) => e.type === EventTypes.snapshotCompleted)).toEqual([
+      {
+        type: EventTypes.snapshotCompleted,
+        data: expect.objectContaining({
+          reservationId: t.reservationId,
+          volumeId: t.volumeId,
+          diskName: t.diskName,
+          sizeGb: 100,
+        }),
+      },
+    ]);
 
     h.clock.advanceMinutes(5);
     expect((await h.run()).summary).toMatchObject({ snapshots_completed: 0 });
@@ -58,12 +85,17 @@ describe('polling', () => {
     const t = await snapshotted();
     h.clock.advanceMinutes(2);
     await h.run();
-    expect(await diskCounters(db, t.diskId)).toMatchObject({ pending_snapshot_count: 0, is_backing_up: false, snapshot_count: 1 });
+    expect(await diskCounters(db, t.diskId)).toMatchObject({
+      pending_snapshot_count: 0,
+      is_backing_up: false,
+      snapshot_count: 1,
+    });
   });
 
   it('asks EC2 about pending snapshots by id only, never rescanning completed ones (A-10)', async () => {
     const t = await snapshotted();
-    for (let i = 0; i < 5; i++) h.aws.sim.addSnapshot({ volumeId: t.volumeId, tags: { 'gpu-dev-user': t.userId, disk_name: t.diskName } });
+    for (let i = 0; i < 5; i++)
+      h.aws.sim.addSnapshot({ volumeId: t.volumeId, tags: { 'gpu-dev-user': t.userId, disk_name: t.diskName } });
     h.aws.sim.clear();
     await h.run();
     const describes = h.aws.sim.calls().filter((call) => call.action === 'DescribeSnapshots');
@@ -81,7 +113,11 @@ describe('polling', () => {
     h.aws.sim.failSnapshot(t.snapshotId);
     expect((await h.run()).summary).toMatchObject({ snapshots_failed: 1, volumes_deleted: 0 });
     expect(await rowsOf(t)).toEqual([expect.objectContaining({ state: 'error' })]);
-    expect(await diskCounters(db, t.diskId)).toMatchObject({ pending_snapshot_count: 0, is_backing_up: false, snapshot_count: 0 });
+    expect(await diskCounters(db, t.diskId)).toMatchObject({
+      pending_snapshot_count: 0,
+      is_backing_up: false,
+      snapshot_count: 0,
+    });
     expect(h.aws.sim.volume(t.volumeId)).toBeDefined();
   });
 
@@ -108,7 +144,11 @@ describe('the volume after its shutdown snapshot', () => {
     expect(await rowsOf(t)).toEqual([expect.objectContaining({ volume_outcome: 'deleted' })]);
     expect(await diskCounters(db, t.diskId)).toMatchObject({ ebs_volume_id: null });
     const [decision] = await decisionsFor(db.pool, 'volume', t.volumeId, 1);
-    expect(decision).toMatchObject({ action: 'delete-volume', outcome: 'applied', inputs: expect.objectContaining({ snapshotId: t.snapshotId }) });
+    expect(decision).toMatchObject({
+      action: 'delete-volume',
+      outcome: 'applied',
+      inputs: expect.objectContaining({ snapshotId: t.snapshotId }),
+    });
   });
 
   it('is kept for good when it was attached again after the snapshot', async () => {
@@ -124,7 +164,13 @@ describe('the volume after its shutdown snapshot', () => {
 
   it('is kept when a newer reservation uses it', async () => {
     const t = await snapshotted();
-    await insertReservation(db.pool, { user_id: t.userId, status: 'preparing', created_at: h.clock.now(), ebs_volume_id: t.volumeId, disk_name: t.diskName });
+    await insertReservation(db.pool, {
+      user_id: t.userId,
+      status: 'preparing',
+      created_at: h.clock.now(),
+      ebs_volume_id: t.volumeId,
+      disk_name: t.diskName,
+    });
     h.clock.advanceMinutes(2);
     expect((await h.run()).summary).toMatchObject({ volumes_deleted: 0, volumes_kept: 1 });
     expect(h.aws.sim.volume(t.volumeId)).toBeDefined();
@@ -133,7 +179,10 @@ describe('the volume after its shutdown snapshot', () => {
   it('is kept when the disk is held by another reservation still on this volume', async () => {
     const t = await snapshotted();
     const other = await insertReservation(db.pool, { user_id: t.userId, status: 'active', created_at: h.clock.now() });
-    await db.pool.query('update disks set in_use = true, reservation_id = $2 where disk_id = $1', [t.diskId, other.reservation_id]);
+    await db.pool.query('update disks set in_use = true, reservation_id = $2 where disk_id = $1', [
+      t.diskId,
+      other.reservation_id,
+    ]);
     h.clock.advanceMinutes(2);
     expect((await h.run()).summary).toMatchObject({ volumes_deleted: 0, volumes_kept: 1 });
     expect(h.aws.sim.volume(t.volumeId)).toBeDefined();
@@ -141,7 +190,11 @@ describe('the volume after its shutdown snapshot', () => {
 
   it('is kept when DeleteVolume says it is in use (attached between our look and the delete)', async () => {
     const t = await snapshotted();
-    h.aws.sim.addFault({ service: 'ec2', action: 'DeleteVolume', fault: { kind: 'error', status: 400, code: 'VolumeInUse' } });
+    h.aws.sim.addFault({
+      service: 'ec2',
+      action: 'DeleteVolume',
+      fault: { kind: 'error', status: 400, code: 'VolumeInUse' },
+    });
     h.clock.advanceMinutes(2);
     const result = await h.run();
     expect(result).toMatchObject({ outcome: 'succeeded', summary: { volumes_deleted: 0, volumes_kept: 1 } });
@@ -160,8 +213,12 @@ describe('the volume after its shutdown snapshot', () => {
 
 describe('with DELETE_VOLUME_AFTER_SNAPSHOT=false', () => {
   let off: SyncHarness;
-  beforeAll(async () => { off = await startSyncHarness(db, { DELETE_VOLUME_AFTER_SNAPSHOT: 'false' }); });
-  afterAll(async () => { await off.close(); });
+  beforeAll(async () => {
+    off = await startSyncHarness(db, { DELETE_VOLUME_AFTER_SNAPSHOT: 'false' });
+  });
+  afterAll(async () => {
+    await off.close();
+  });
 
   it('keeps every volume and leaves its fate undecided', async () => {
     const t = await seedTeardown(off, db);

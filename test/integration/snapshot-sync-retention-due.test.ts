@@ -12,8 +12,12 @@ import { seedCompleted, seedDisk } from './snapshot-sync-seed.js';
 
 const db = useTestDatabase();
 let h: SyncHarness;
-beforeAll(async () => { h = await startSyncHarness(db); });
-afterAll(async () => { await h.close(); });
+beforeAll(async () => {
+  h = await startSyncHarness(db);
+});
+afterAll(async () => {
+  await h.close();
+});
 beforeEach(() => h.reset());
 
 async function diskWithSnapshots(ages: number[]) {

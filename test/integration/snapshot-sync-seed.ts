@@ -23,7 +23,13 @@ export async function seedDisk(h: SyncHarness, db: TestDatabase, userId = 'dev@e
 }
 
 /** A completed snapshot of the disk, `ageDays` old; returns its id. */
-export async function seedCompleted(h: SyncHarness, db: TestDatabase, d: SeededDisk, ageDays: number, options: { ours?: boolean; tracked?: boolean } = {}): Promise<string> {
+export async function seedCompleted(
+  h: SyncHarness,
+  db: TestDatabase,
+  d: SeededDisk,
+  ageDays: number,
+  options: { ours?: boolean; tracked?: boolean } = {},
+): Promise<string> {
   const startTime = new Date(h.clock.now().getTime() - ageDays * DAY_MS);
   const marker: Record<string, string> = options.ours === false ? {} : { 'devenv-lifecycle/managed': 'true' };
   const tags = { 'gpu-dev-user': d.userId, disk_name: d.diskName, ...marker };

@@ -10,8 +10,12 @@ import type { SyncHarness } from './snapshot-sync-harness.js';
 
 const db = useTestDatabase();
 let h: SyncHarness;
-beforeAll(async () => { h = await startSyncHarness(db); });
-afterAll(async () => { await h.close(); });
+beforeAll(async () => {
+  h = await startSyncHarness(db);
+});
+afterAll(async () => {
+  await h.close();
+});
 beforeEach(() => h.reset());
 
 const snapshotsOf = (volumeId: string) => h.aws.sim.snapshots().filter((s) => s.volumeId === volumeId);
@@ -28,10 +32,17 @@ describe('shutdown snapshot on pod.cleaned', () => {
     expect(snapshotsOf(t.volumeId)).toHaveLength(1);
     const unix = String(Math.floor(h.clock.now().getTime() / 1000));
     expect(snapshot!.tags).toMatchObject({
-      Name: `gpu-dev-shutdown-${t.userId.split('@')[0]!}-${unix}`, 'gpu-dev-user': t.userId, 'gpu-dev-snapshot-type': 'shutdown',
-      SnapshotType: 'shutdown', created_at: unix, disk_name: t.diskName, 'devenv-lifecycle/managed': 'true',
+      Name: `gpu-dev-shutdown-${t.userId.split('@')[0]!}-${unix}`,
+      'gpu-dev-user': t.userId,
+      'gpu-dev-snapshot-type': 'shutdown',
+      SnapshotType: 'shutdown',
+      created_at: unix,
+      disk_name: t.diskName,
+      'devenv-lifecycle/managed': 'true',
     });
-    expect(await rowsOf(t.reservationId)).toEqual([expect.objectContaining({ state: 'pending', snapshot_id: snapshot!.snapshotId })]);
+    expect(await rowsOf(t.reservationId)).toEqual([
+      expect.objectContaining({ state: 'pending', snapshot_id: snapshot!.snapshotId }),
+    ]);
     expect(await diskCounters(db, t.diskId)).toMatchObject({ pending_snapshot_count: 1, is_backing_up: true });
   });
 
@@ -55,9 +66,13 @@ describe('shutdown snapshot on pod.cleaned', () => {
     expect(snapshotsOf(t.volumeId)).toHaveLength(1);
   });
 
-  it('never takes someone else\'s pending snapshot of the volume for the shutdown snapshot (A-12)', async () => {
+  it("never takes someone else's pending snapshot of the volume for the shutdown snapshot (A-12)", async () => {
     const t = await seedTeardown(h, db);
-    const stale = h.aws.sim.addSnapshot({ volumeId: t.volumeId, state: 'pending', startTime: new Date(h.clock.now().getTime() - 3_600_000) });
+    const stale = h.aws.sim.addSnapshot({
+      volumeId: t.volumeId,
+      state: 'pending',
+      startTime: new Date(h.clock.now().getTime() - 3_600_000),
+    });
     expect((await h.runEvent(t.podCleaned)).summary).toMatchObject({ snapshots_created: 1 });
     const [row] = await rowsOf(t.reservationId);
     expect(row?.snapshot_id).toMatch(/^snap-/);
@@ -66,7 +81,10 @@ describe('shutdown snapshot on pod.cleaned', () => {
 
   it('does not snapshot for a reservation that has not ended', async () => {
     const t = await seedTeardown(h, db, { status: 'active', step: null });
-    expect((await h.runEvent(t.podCleaned)).summary).toMatchObject({ events_reservation_not_ended: 1, snapshots_created: 0 });
+    expect((await h.runEvent(t.podCleaned)).summary).toMatchObject({
+      events_reservation_not_ended: 1,
+      snapshots_created: 0,
+    });
     expect(snapshotsOf(t.volumeId)).toEqual([]);
   });
 });
@@ -96,7 +114,9 @@ describe('the sweep', () => {
 describe('bad data in the database', () => {
   it('a malformed volume id is reported and does not hold up the other teardowns', async () => {
     const bad = await seedTeardown(h, db);
-    await db.pool.query(`update cleanup_progress set volume_id = 'vol-NOT-HEX' where reservation_id = $1`, [bad.reservationId]);
+    await db.pool.query(`update cleanup_progress set volume_id = 'vol-NOT-HEX' where reservation_id = $1`, [
+      bad.reservationId,
+    ]);
     const good = await seedTeardown(h, db);
     const result = await h.run();
     expect(result.summary).toMatchObject({ snapshots_created: 1, malformed_volume_ids: 1, awaiting_volume: 1 });
@@ -105,7 +125,8 @@ describe('bad data in the database', () => {
 });
 
 describe('a crash between CreateSnapshot and recording its id', () => {
-  const failRecording = () => db.pool.query(`
+  const failRecording = () =>
+    db.pool.query(`
     create or replace function test_fail_record() returns trigger language plpgsql as $$
     begin raise exception 'simulated crash while recording the snapshot id'; end $$;
     create trigger test_fail_record before update on snapshots for each row
@@ -124,7 +145,9 @@ describe('a crash between CreateSnapshot and recording its id', () => {
     const recovered = await h.run();
     expect(recovered.summary).toMatchObject({ snapshots_recovered: 1, snapshots_created: 0 });
     expect(snapshotsOf(t.volumeId)).toHaveLength(1);
-    expect(await rowsOf(t.reservationId)).toEqual([expect.objectContaining({ state: 'pending', snapshot_id: snapshotsOf(t.volumeId)[0]!.snapshotId })]);
+    expect(await rowsOf(t.reservationId)).toEqual([
+      expect.objectContaining({ state: 'pending', snapshot_id: snapshotsOf(t.volumeId)[0]!.snapshotId }),
+    ]);
     expect(await diskCounters(db, t.diskId)).toMatchObject({ pending_snapshot_count: 1 });
   });
 

@@ -14,21 +14,42 @@ import type { SyncHarness, Teardown } from './snapshot-sync-harness.js';
 
 const db = useTestDatabase();
 let h: SyncHarness;
-beforeAll(async () => { h = await startSyncHarness(db); });
-afterAll(async () => { await h.close(); });
+beforeAll(async () => {
+  h = await startSyncHarness(db);
+});
+afterAll(async () => {
+  await h.close();
+});
 beforeEach(() => h.reset());
 
 const snapshotsOf = (volumeId: string) => h.aws.sim.snapshots().filter((s) => s.volumeId === volumeId);
 const rowsOf = (reservationId: string) => snapshotRows(db, 'reservation_id = $1', [reservationId]);
-const waits = async () => (await db.pool.query<{ wait_key: string; escalated_at: Date | null }>('select wait_key, escalated_at, reason from snapshot_sync_waits')).rows;
-const escalations = async (volumeId: string) => (await decisionsFor(db.pool, 'volume', volumeId)).filter((d) => d.action === 'escalate-wait');
+const waits = async () =>
+  (
+    await db.pool.query<{ wait_key: string; escalated_at: Date | null }>(
+      'select wait_key, escalated_at, reason from snapshot_sync_waits',
+    )
+  ).rows;
+const escalations = async (volumeId: string) =>
+  (await decisionsFor(db.pool, 'volume', volumeId)).filter((d) => d.action === 'escalate-wait');
 /** The run's counters, with 0 for those it never counted. */
 const summaryOf = (result: RunResult): Record<string, number> => ({
-  volumes_held: 0, volumes_kept: 0, volumes_gone: 0, volumes_in_error: 0, volumes_not_owned: 0, volumes_missing: 0,
-  waits_overdue: 0, awaiting_volume: 0, refused_disk_moved: 0, snapshots_refused_by_ec2: 0, ...result.summary,
+  volumes_held: 0,
+  volumes_kept: 0,
+  volumes_gone: 0,
+  volumes_in_error: 0,
+  volumes_not_owned: 0,
+  volumes_missing: 0,
+  waits_overdue: 0,
+  awaiting_volume: 0,
+  refused_disk_moved: 0,
+  snapshots_refused_by_ec2: 0,
+  ...result.summary,
 });
-const overdueMetric = async () => (await h.deps.metrics.registry.getSingleMetricAsString('devenv_lifecycle_actions_total'))
-  .split('\n').find((line) => line.includes('kind="wait-overdue"'));
+const overdueMetric = async () =>
+  (await h.deps.metrics.registry.getSingleMetricAsString('devenv_lifecycle_actions_total'))
+    .split('\n')
+    .find((line) => line.includes('kind="wait-overdue"'));
 
 /** A teardown whose shutdown snapshot completed: the volume's fate is next. */
 async function snapshotted(): Promise<Teardown> {
@@ -43,8 +64,15 @@ describe('the volume after its shutdown snapshot, in each EC2 state', () => {
     const t = await snapshotted();
     h.aws.sim.setVolumeState(t.volumeId, 'deleting');
     const waiting = await h.run();
-    expect(summaryOf(waiting)).toMatchObject({ snapshots_completed: 1, volumes_held: 1, volumes_kept: 0, volumes_deleted: 0 });
-    expect(await rowsOf(t.reservationId)).toEqual([expect.objectContaining({ state: 'completed', volume_outcome: null })]);
+    expect(summaryOf(waiting)).toMatchObject({
+      snapshots_completed: 1,
+      volumes_held: 1,
+      volumes_kept: 0,
+      volumes_deleted: 0,
+    });
+    expect(await rowsOf(t.reservationId)).toEqual([
+      expect.objectContaining({ state: 'completed', volume_outcome: null }),
+    ]);
     expect(await waits()).toEqual([expect.objectContaining({ escalated_at: null })]);
 
     h.aws.sim.setVolumeState(t.volumeId, 'deleted');
@@ -57,7 +85,12 @@ describe('the volume after its shutdown snapshot, in each EC2 state', () => {
   it('a volume in error is neither deleted nor kept: escalated at once, logged once, counted on every run', async () => {
     const t = await snapshotted();
     h.aws.sim.setVolumeState(t.volumeId, 'error');
-    expect(summaryOf(await h.run())).toMatchObject({ volumes_held: 1, volumes_in_error: 1, waits_overdue: 1, volumes_deleted: 0 });
+    expect(summaryOf(await h.run())).toMatchObject({
+      volumes_held: 1,
+      volumes_in_error: 1,
+      waits_overdue: 1,
+      volumes_deleted: 0,
+    });
     expect(summaryOf(await h.run())).toMatchObject({ waits_overdue: 1 });
     expect(h.aws.sim.volume(t.volumeId)).toMatchObject({ state: 'error' });
     expect(await rowsOf(t.reservationId)).toEqual([expect.objectContaining({ volume_outcome: null })]);
@@ -71,7 +104,9 @@ describe('the volume after its shutdown snapshot, in each EC2 state', () => {
     expect(summaryOf(await h.run())).toMatchObject({ volumes_held: 1, waits_overdue: 0 });
     h.clock.advanceMinutes(61);
     expect(summaryOf(await h.run())).toMatchObject({ volumes_held: 1, waits_overdue: 1 });
-    expect(await escalations(t.volumeId)).toEqual([expect.objectContaining({ reason: expect.stringContaining('detaching') })]);
+    expect(await escalations(t.volumeId)).toEqual([
+      expect.objectContaining({ reason: expect.stringContaining('detaching') }),
+    ]);
 
     h.aws.sim.setAttachmentState(t.volumeId, 'detached');
     expect(summaryOf(await h.run())).toMatchObject({ volumes_deleted: 1, waits_overdue: 0 });
@@ -80,7 +115,11 @@ describe('the volume after its shutdown snapshot, in each EC2 state', () => {
 
   it('DeleteVolume answering IncorrectState decides nothing and fails nothing; the next run looks again', async () => {
     const t = await snapshotted();
-    h.aws.sim.addFault({ service: 'ec2', action: 'DeleteVolume', fault: { kind: 'error', status: 400, code: 'IncorrectState', message: `${t.volumeId} is not 'available'.` } });
+    h.aws.sim.addFault({
+      service: 'ec2',
+      action: 'DeleteVolume',
+      fault: { kind: 'error', status: 400, code: 'IncorrectState', message: `${t.volumeId} is not 'available'.` },
+    });
     const refused = await h.run();
     expect(refused.outcome).toBe('succeeded');
     expect(summaryOf(refused)).toMatchObject({ volumes_held: 1, volumes_kept: 0, volumes_deleted: 0 });
@@ -121,9 +160,16 @@ describe('the shutdown snapshot, in each EC2 state', () => {
 
   it('CreateSnapshot answering IncorrectState is not a failure: the row waits for the next look and one snapshot is made later', async () => {
     const t = await seedTeardown(h, db);
-    h.aws.sim.addFault({ service: 'ec2', action: 'CreateSnapshot', fault: { kind: 'error', status: 400, code: 'IncorrectState', message: `${t.volumeId} is not 'available'.` } });
+    h.aws.sim.addFault({
+      service: 'ec2',
+      action: 'CreateSnapshot',
+      fault: { kind: 'error', status: 400, code: 'IncorrectState', message: `${t.volumeId} is not 'available'.` },
+    });
     const refused = await h.runEvent(t.podCleaned);
-    expect(refused).toMatchObject({ outcome: 'accepted', summary: { snapshots_refused_by_ec2: 1, snapshots_created: 0 } });
+    expect(refused).toMatchObject({
+      outcome: 'accepted',
+      summary: { snapshots_refused_by_ec2: 1, snapshots_created: 0 },
+    });
     expect(await rowsOf(t.reservationId)).toEqual([expect.objectContaining({ state: 'requested' })]);
     h.clock.advanceMinutes(6);
     expect(summaryOf(await h.run())).toMatchObject({ snapshots_created: 1 });
@@ -132,27 +178,43 @@ describe('the shutdown snapshot, in each EC2 state', () => {
 
   it.each<[string, Record<string, string>, string]>([
     ['no tags at all', {}, 'none'],
-    ['another user\'s tags', { 'gpu-dev-user': 'someone@example.com', disk_name: 'home' }, 'other'],
-  ])('does NOT snapshot a volume with %s: refused, recorded, counted, and not asked again', async (_label, volumeTags, owner) => {
-    const t = await seedTeardown(h, db, { volumeTags });
-    expect(summaryOf(await h.runEvent(t.podCleaned))).toMatchObject({ volumes_not_owned: 1, snapshots_created: 0 });
-    expect(snapshotsOf(t.volumeId)).toEqual([]);
-    expect(await rowsOf(t.reservationId)).toEqual([expect.objectContaining({ state: 'abandoned', snapshot_id: null })]);
-    const [refused] = await decisionsFor(db.pool, 'volume', t.volumeId, 1);
-    expect(refused).toMatchObject({ action: 'refuse-snapshot', reason: expect.stringContaining('not this disk\'s volume') });
-    expect((await h.run()).summary.volumes_not_owned ?? 0).toBe(0);
-    const foreign = await h.deps.metrics.registry.getSingleMetricAsString('devenv_lifecycle_foreign_objects_total');
-    expect(foreign).toContain(`function="snapshot-sync",kind="volume",owner="${owner}"`);
-  });
+    ["another user's tags", { 'gpu-dev-user': 'someone@example.com', disk_name: 'home' }, 'other'],
+  ])(
+    'does NOT snapshot a volume with %s: refused, recorded, counted, and not asked again',
+    async (_label, volumeTags, owner) => {
+      const t = await seedTeardown(h, db, { volumeTags });
+      expect(summaryOf(await h.runEvent(t.podCleaned))).toMatchObject({ volumes_not_owned: 1, snapshots_created: 0 });
+      expect(snapshotsOf(t.volumeId)).toEqual([]);
+      expect(await rowsOf(t.reservationId)).toEqual([
+        expect.objectContaining({ state: 'abandoned', snapshot_id: null }),
+      ]);
+      const [refused] = await decisionsFor(db.pool, 'volume', t.volumeId, 1);
+      expect(refused).toMatchObject({
+        action: 'refuse-snapshot',
+        reason: expect.stringContaining("not this disk's volume"),
+      });
+      expect((await h.run()).summary.volumes_not_owned ?? 0).toBe(0);
+      const foreign = await h.deps.metrics.registry.getSingleMetricAsString('devenv_lifecycle_foreign_objects_total');
+      expect(foreign).toContain(`function="snapshot-sync",kind="volume",owner="${owner}"`);
+    },
+  );
 });
 
-describe('a disk that moved to the user\'s newer reservation', () => {
+describe("a disk that moved to the user's newer reservation", () => {
   async function moved(holdsDisk: boolean): Promise<{ old: Teardown; newer: string }> {
     const old = await seedTeardown(h, db);
     const newer = await insertReservation(db.pool, {
-      user_id: old.userId, status: holdsDisk ? 'active' : 'expired', created_at: h.clock.now(), disk_name: old.diskName, ebs_volume_id: old.volumeId,
+      user_id: old.userId,
+      status: holdsDisk ? 'active' : 'expired',
+      created_at: h.clock.now(),
+      disk_name: old.diskName,
+      ebs_volume_id: old.volumeId,
     });
-    await db.pool.query('update disks set reservation_id = $2, in_use = $3 where disk_id = $1', [old.diskId, holdsDisk ? newer.reservation_id : null, holdsDisk]);
+    await db.pool.query('update disks set reservation_id = $2, in_use = $3 where disk_id = $1', [
+      old.diskId,
+      holdsDisk ? newer.reservation_id : null,
+      holdsDisk,
+    ]);
     return { old, newer: newer.reservation_id };
   }
 
@@ -174,7 +236,10 @@ describe('a disk that moved to the user\'s newer reservation', () => {
 
   it('still snapshots for the reservation that holds the disk', async () => {
     const t = await seedTeardown(h, db);
-    await db.pool.query('update disks set reservation_id = $2, in_use = true where disk_id = $1', [t.diskId, t.reservationId]);
+    await db.pool.query('update disks set reservation_id = $2, in_use = true where disk_id = $1', [
+      t.diskId,
+      t.reservationId,
+    ]);
     expect(summaryOf(await h.runEvent(t.podCleaned))).toMatchObject({ snapshots_created: 1, refused_disk_moved: 0 });
   });
 });

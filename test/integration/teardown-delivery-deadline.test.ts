@@ -15,19 +15,44 @@ import { seedEndedReservation, teardownOf, useAcceptingGateway } from './cleanup
 
 const UPDATER = 'gpu-dev-availability-updater';
 const sink = useAcceptingGateway();
-const h = useFunctionHarness(() => ({ EVENT_DELIVERY: 'knative', K_SINK: `${sink.url}/`, AVAILABILITY_UPDATER_FUNCTION_NAME: UPDATER }));
+const h = useFunctionHarness(() => ({
+  EVENT_DELIVERY: 'knative',
+  K_SINK: `${sink.url}/`,
+  AVAILABILITY_UPDATER_FUNCTION_NAME: UPDATER,
+}));
 
 const outboxOf = async (subject: string) =>
-  (await h.deps.pool.query<{ delivered: boolean; attempts: number; leased: boolean }>(
-    `select delivered_at is not null as delivered, attempts, lease_owner is not null as leased from event_outbox where subject = $1 order by id`, [subject])).rows;
+  (
+    await h.deps.pool.query<{ delivered: boolean; attempts: number; leased: boolean }>(
+      `select delivered_at is not null as delivered, attempts, lease_owner is not null as leased from event_outbox where subject = $1 order by id`,
+      [subject],
+    )
+  ).rows;
 
 describe('delivery within the run budget', () => {
   it('starts no send at or after the deadline: the rows go back unleased, with no attempt counted, and a later flush sends them', async () => {
     const now = h.clock.now();
-    const events = [1, 2, 3].map((n) => buildEvent(EventTypes.diskReleased, { reservationId: 'deadline-r', userId: 'u', diskName: `d${n}`, volumeId: null, releasedAt: now.toISOString() }, { source: sourceFor('cleanup-pod'), subject: 'deadline-r', time: now }));
+    const events = [1, 2, 3].map((n) =>
+      buildEvent(
+        EventTypes.diskReleased,
+        { reservationId: 'deadline-r', userId: 'u', diskName: `d${n}`, volumeId: null, releasedAt: now.toISOString() },
+        { source: sourceFor('cleanup-pod'), subject: 'deadline-r', time: now },
+      ),
+    );
     const publish = { mode: 'knative' as const, sinkUrl: `${sink.url}/` };
     await stageEvents(h.deps.pool, events, publish, now);
-    const flush = (deadline?: Date) => flushOutbox({ db: h.deps.pool, publish, now: () => h.clock.now(), owner: 'test', limit: 10, timeoutMs: 2000, concurrency: 2, eventIds: events.map((e) => e.id), ...(deadline ? { deadline } : {}) });
+    const flush = (deadline?: Date) =>
+      flushOutbox({
+        db: h.deps.pool,
+        publish,
+        now: () => h.clock.now(),
+        owner: 'test',
+        limit: 10,
+        timeoutMs: 2000,
+        concurrency: 2,
+        eventIds: events.map((e) => e.id),
+        ...(deadline ? { deadline } : {}),
+      });
     expect(await flush(now)).toMatchObject({ delivered: 0, failed: 0, deferred: 3 });
     expect(await outboxOf('deadline-r')).toEqual(Array(3).fill({ delivered: false, attempts: 0, leased: false }));
     expect(await flush(new Date(now.getTime() + 1000))).toMatchObject({ delivered: 3 });
@@ -51,7 +76,10 @@ describe('delivery within the run budget', () => {
       h.clock.now = tick;
     }
     expect(await teardownOf(h, r.id)).toMatchObject({ step: 'done' });
-    expect(await outboxOf(r.id)).toEqual([{ delivered: false, attempts: 0, leased: false }, { delivered: false, attempts: 0, leased: false }]);
+    expect(await outboxOf(r.id)).toEqual([
+      { delivered: false, attempts: 0, leased: false },
+      { delivered: false, attempts: 0, leased: false },
+    ]);
     h.clock.advanceSeconds(61);
     expect((await h.schedule(cleanupPod)).summary).toMatchObject({ events_delivered: 2 });
     expect((await outboxOf(r.id)).every((row) => row.delivered)).toBe(true);

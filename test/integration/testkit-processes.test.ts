@@ -16,7 +16,8 @@ const root = path.resolve(import.meta.dirname, '../..');
 const scratch = mkdtempSync(path.join(tmpdir(), 'testkit-processes-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-const nothingLeft = (tree: StubbornTree) => eventually(async () => !isRunning(tree.child) && !isRunning(tree.grandchild), 'the tree ended', 10_000);
+const nothingLeft = (tree: StubbornTree) =>
+  eventually(async () => !isRunning(tree.child) && !isRunning(tree.grandchild), 'the tree ended', 10_000);
 
 describe('spawnTracked', () => {
   let tree: StubbornTree;
@@ -36,9 +37,19 @@ describe('spawnTracked', () => {
   it('ends them when the test that started them times out', async () => {
     const pidsFile = path.join(scratch, 'pids.json');
     const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('VITEST')));
-    const run = await runTracked(process.execPath, [path.join(root, 'node_modules/vitest/vitest.mjs'), 'run', '--config', 'test/support/process-guard-case/vitest.config.ts'], {
-      cwd: root, env: { ...env, PIDS_FILE: pidsFile, NO_COLOR: '1' },
-    });
+    const run = await runTracked(
+      process.execPath,
+      [
+        path.join(root, 'node_modules/vitest/vitest.mjs'),
+        'run',
+        '--config',
+        'test/support/process-guard-case/vitest.config.ts',
+      ],
+      {
+        cwd: root,
+        env: { ...env, PIDS_FILE: pidsFile, NO_COLOR: '1' },
+      },
+    );
     expect(run.code).toBe(1);
     expect(`${run.stdout}${run.stderr}`).toMatch(/Test timed out in 500ms/);
     await nothingLeft(JSON.parse(readFileSync(pidsFile, 'utf8')) as StubbornTree);

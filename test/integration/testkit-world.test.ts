@@ -14,13 +14,13 @@ const w = useWorld({ env: { RESERVATION_NAMESPACE: 'dev-envs', RESERVATION_LABEL
 const minutesFromNow = (minutes: number) => new Date(w.clock.now().getTime() + minutes * 60_000);
 
 describe('the world', () => {
-  it('starts its clock at the fixtures\' now and parses the environment that points at its simulator', () => {
+  it("starts its clock at the fixtures' now and parses the environment that points at its simulator", () => {
     expect(w.clock.now()).toEqual(FIXTURE_NOW);
     expect(w.env).toMatchObject(simProductEnv(w.sim));
     expect(w.config.policy.reservationNamespace).toBe('dev-envs');
   });
 
-  it('builds a reservation with its pod, labelled as configured, which the product\'s own client finds', async () => {
+  it("builds a reservation with its pod, labelled as configured, which the product's own client finds", async () => {
     const row = await w.reservationWithPod({ reservation_id: 'w1-world' });
     expect(row.namespace).toBe('dev-envs');
     const kube = createKube(w.config.kube);

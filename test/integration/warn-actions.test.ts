@@ -35,7 +35,12 @@ const h = useFunctionHarness(() => ({ WEBHOOK_URL: hookUrl, ACTION_BASE_URL: BAS
 const inMinutes = (minutes: number) => new Date(h.clock.now().getTime() + minutes * 60_000);
 
 async function reservation(id: string, podName: string, expiresInMinutes: number) {
-  await insertReservation(h.deps.pool, { reservation_id: id, pod_name: podName, namespace: 'gpu-dev', expires_at: inMinutes(expiresInMinutes) });
+  await insertReservation(h.deps.pool, {
+    reservation_id: id,
+    pod_name: podName,
+    namespace: 'gpu-dev',
+    expires_at: inMinutes(expiresInMinutes),
+  });
   h.sim.kube.addPod({ namespace: 'gpu-dev', name: podName, labels: { 'reservation-id': id } });
   return { namespace: 'gpu-dev', name: podName };
 }
@@ -52,7 +57,13 @@ describe('warn: action links in every channel', () => {
     const deadline = inMinutes(12);
     await reservation('wa010001-json', 'gpu-dev-wa010001', 12);
     expect((await h.schedule(warn)).summary).toMatchObject({ warned: 1, webhook_sent: 1 });
-    const actions = posts[0]!.actions as { action: string; url: string; shortUrl?: string; label: string; expiresAt: string }[];
+    const actions = posts[0]!.actions as {
+      action: string;
+      url: string;
+      shortUrl?: string;
+      label: string;
+      expiresAt: string;
+    }[];
     expect(actions.map((a) => a.action)).toEqual(['extend', 'snooze', 'end-now']);
     for (const link of actions) {
       expect(link.url.startsWith(`${BASE}/a/`)).toBe(true);
@@ -74,13 +85,23 @@ describe('warn: action links in every channel', () => {
     const lines = file.split('\n');
     // The file shows the short links (a person reads and copies them); each stands for a token
     // bound to this reservation, its deadline and that action.
-    for (const [label, action] of [['Extend by 2h:', 'extend'], ['Snooze these warnings:', 'snooze'], ['End now (work saved):', 'end-now']] as const) {
+    for (const [label, action] of [
+      ['Extend by 2h:', 'extend'],
+      ['Snooze these warnings:', 'snooze'],
+      ['End now (work saved):', 'end-now'],
+    ] as const) {
       const line = lines.find((l) => l.trim().startsWith(label))!;
       const shortId = new RegExp(`${BASE.replace(/[./]/g, '\\$&')}/a/([A-Za-z0-9_-]{12})$`).exec(line)?.[1];
       expect(shortId, line).toBeDefined();
-      const { rows } = await h.deps.pool.query(`select token, reservation_id, action from action_links where short_id = $1`, [shortId]);
+      const { rows } = await h.deps.pool.query(
+        `select token, reservation_id, action from action_links where short_id = $1`,
+        [shortId],
+      );
       expect(rows[0]).toMatchObject({ reservation_id: hostile, action });
-      expect(await verifyActionToken(KEY, rows[0].token, h.clock.now())).toMatchObject({ reservationId: hostile, action });
+      expect(await verifyActionToken(KEY, rows[0].token, h.clock.now())).toMatchObject({
+        reservationId: hostile,
+        action,
+      });
     }
     expect(tokensIn(file)).toEqual([]);
     const [exec] = h.sim.kube.execs(pod);

@@ -52,7 +52,12 @@ async function dueWarnings(prefix: string, count: number): Promise<void> {
   for (let i = 0; i < count; i++) {
     const id = `${prefix}${String(i).padStart(3, '0')}-fan`;
     const podName = `gpu-dev-${prefix}${String(i).padStart(3, '0')}`;
-    await insertReservation(h.deps.pool, { reservation_id: id, pod_name: podName, namespace: 'gpu-dev', expires_at: inMinutes(12) });
+    await insertReservation(h.deps.pool, {
+      reservation_id: id,
+      pod_name: podName,
+      namespace: 'gpu-dev',
+      expires_at: inMinutes(12),
+    });
     h.sim.kube.addPod({ namespace: 'gpu-dev', name: podName, labels: { 'reservation-id': id } });
   }
 }
@@ -60,7 +65,10 @@ async function dueWarnings(prefix: string, count: number): Promise<void> {
 async function runWatched() {
   const { exec, watch } = watchedExec(h.deps.exec);
   const before = counted.statements;
-  const result = await warn.handle({ kind: 'manual', callId: crypto.randomUUID(), options: warn.optionsSchema.parse({ maxItems: 1000 }) }, { ...h.deps, exec });
+  const result = await warn.handle(
+    { kind: 'manual', callId: crypto.randomUUID(), options: warn.optionsSchema.parse({ maxItems: 1000 }) },
+    { ...h.deps, exec },
+  );
   return { result, watch, statements: counted.statements - before };
 }
 

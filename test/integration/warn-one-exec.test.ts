@@ -15,7 +15,12 @@ const h = useFunctionHarness({ WARN_CONCURRENCY: '4' });
 const inMinutes = (minutes: number) => new Date(h.clock.now().getTime() + minutes * 60_000);
 
 async function reservation(id: string, podName: string, expiresInMinutes: number) {
-  await insertReservation(h.deps.pool, { reservation_id: id, pod_name: podName, namespace: 'gpu-dev', expires_at: inMinutes(expiresInMinutes) });
+  await insertReservation(h.deps.pool, {
+    reservation_id: id,
+    pod_name: podName,
+    namespace: 'gpu-dev',
+    expires_at: inMinutes(expiresInMinutes),
+  });
   h.sim.kube.addPod({ namespace: 'gpu-dev', name: podName, labels: { 'reservation-id': id } });
 }
 
@@ -53,11 +58,21 @@ describe('warn: one exec per warning', () => {
   it('passes the broadcast line as an argument, verbatim, however hostile the id', async () => {
     const hostile = `oh010001-$(touch /tmp/pwned);\`id\`|'"&&rm -rf ~\nfake line`;
     const pod = { namespace: 'gpu-dev', name: 'gpu-dev-hostile' };
-    await insertReservation(h.deps.pool, { reservation_id: hostile, pod_name: pod.name, namespace: 'gpu-dev', expires_at: inMinutes(20) });
+    await insertReservation(h.deps.pool, {
+      reservation_id: hostile,
+      pod_name: pod.name,
+      namespace: 'gpu-dev',
+      expires_at: inMinutes(20),
+    });
     h.sim.kube.addPod(pod);
     expect((await h.schedule(warn)).summary).toMatchObject({ warned: 1 });
     const [exec] = h.sim.kube.execs(pod);
-    const expected = broadcastText({ reservationId: hostile, minutesLeft: 20, expiresAt: inMinutes(20), now: h.clock.now() });
+    const expected = broadcastText({
+      reservationId: hostile,
+      minutesLeft: 20,
+      expiresAt: inMinutes(20),
+      now: h.clock.now(),
+    });
     // The script is the fixed constant; the text is its $2, one argv element, byte for byte.
     expect(exec!.argv.slice(0, 4)).toEqual(['sh', '-c', DELIVER_WARNING_SCRIPT, 'sh']);
     expect(exec!.argv[5]).toBe(expected.replace(/\n$/, ''));

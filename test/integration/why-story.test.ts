@@ -38,7 +38,14 @@ let podWatch: PodWatch;
 beforeAll(async () => {
   await buildCli(resolve(BUILT));
   podWatch = await startPodWatch(
-    loadPodWatchConfig({ DATABASE_URL: dbUrl(), KUBE_API_SERVER: h.sim.url, KUBE_TOKEN: h.sim.token, POD_WATCH_PORT: '0', OPENFAAS_GATEWAY_URL: 'http://127.0.0.1:1', LOG_LEVEL: 'silent' }),
+    loadPodWatchConfig({
+      DATABASE_URL: dbUrl(),
+      KUBE_API_SERVER: h.sim.url,
+      KUBE_TOKEN: h.sim.token,
+      POD_WATCH_PORT: '0',
+      OPENFAAS_GATEWAY_URL: 'http://127.0.0.1:1',
+      LOG_LEVEL: 'silent',
+    }),
     { clock: h.clock, host: '127.0.0.1' },
   );
 }, 60_000);
@@ -53,7 +60,9 @@ async function cli(...args: string[]): Promise<{ code: number; stdout: string; s
   const { DATABASE_URL: _d, ...inherited } = process.env;
   try {
     const { stdout, stderr } = await execFileAsync(process.execPath, [resolve(BUILT, 'cli.mjs'), ...args], {
-      env: { ...inherited, DATABASE_URL: dbUrl(), SECRETS_DIR: '/nonexistent', LOG_LEVEL: 'silent' }, cwd: '/', timeout: 30_000,
+      env: { ...inherited, DATABASE_URL: dbUrl(), SECRETS_DIR: '/nonexistent', LOG_LEVEL: 'silent' },
+      cwd: '/',
+      timeout: 30_000,
     });
     return { code: 0, stdout, stderr };
   } catch (err) {
@@ -63,12 +72,35 @@ async function cli(...args: string[]): Promise<{ code: number; stdout: string; s
 
 async function liveStory(): Promise<void> {
   await insertReservation(h.deps.pool, {
-    reservation_id: id, user_id: USER, pod_name: podName, namespace: 'gpu-dev', disk_name: 'home', ebs_volume_id: volumeId,
-    expires_at: new Date('2026-06-01T12:29:30Z'), launched_at: new Date('2026-06-01T10:00:00Z'), status_changed_at: new Date('2026-06-01T10:00:00Z'),
+    reservation_id: id,
+    user_id: USER,
+    pod_name: podName,
+    namespace: 'gpu-dev',
+    disk_name: 'home',
+    ebs_volume_id: volumeId,
+    expires_at: new Date('2026-06-01T12:29:30Z'),
+    launched_at: new Date('2026-06-01T10:00:00Z'),
+    status_changed_at: new Date('2026-06-01T10:00:00Z'),
   });
-  await insertDisk(h.deps.pool, { user_id: USER, disk_name: 'home', in_use: true, reservation_id: id, ebs_volume_id: volumeId });
-  h.sim.kube.addPod({ name: podName, namespace: 'gpu-dev', labels: { 'reservation-id': id, reservation: podName }, volumes: [{ name: 'home', awsElasticBlockStore: { volumeID: volumeId } }] });
-  h.sim.aws.addVolume({ volumeId, sizeGiB: 100, attachedTo: podName, tags: { 'gpu-dev-user': USER, disk_name: 'home' } });
+  await insertDisk(h.deps.pool, {
+    user_id: USER,
+    disk_name: 'home',
+    in_use: true,
+    reservation_id: id,
+    ebs_volume_id: volumeId,
+  });
+  h.sim.kube.addPod({
+    name: podName,
+    namespace: 'gpu-dev',
+    labels: { 'reservation-id': id, reservation: podName },
+    volumes: [{ name: 'home', awsElasticBlockStore: { volumeID: volumeId } }],
+  });
+  h.sim.aws.addVolume({
+    volumeId,
+    sizeGiB: 100,
+    attachedTo: podName,
+    tags: { 'gpu-dev-user': USER, disk_name: 'home' },
+  });
 
   expect((await h.schedule(warn)).summary).toMatchObject({ warned: 1 }); // 12:00, the 30-minute level (due 11:59:30)
   h.clock.advanceMinutes(15);
@@ -110,11 +142,17 @@ describe('why <reservation-id>', () => {
       'snapshot-sync: volume deleted',
     ];
     const positions = order.map((line) => story.findIndex((s) => s.startsWith(line)));
-    expect(positions.filter((p) => p < 0), JSON.stringify(story, null, 1)).toEqual([]);
+    expect(
+      positions.filter((p) => p < 0),
+      JSON.stringify(story, null, 1),
+    ).toEqual([]);
     expect(positions).toEqual([...positions].sort((a, b) => a - b));
     expect(answer.steps.map((s) => s.at)).toEqual(answer.steps.map((s) => s.at).sort());
     for (const s of answer.steps) expect(s.reason, s.decision).not.toBe('');
-    expect(answer.steps.find((s) => s.decision.startsWith('warned: 30'))).toMatchObject({ at: '2026-06-01T12:00:00.000Z', evidence: { lateSeconds: 30 } });
+    expect(answer.steps.find((s) => s.decision.startsWith('warned: 30'))).toMatchObject({
+      at: '2026-06-01T12:00:00.000Z',
+      evidence: { lateSeconds: 30 },
+    });
     const expired = answer.steps.find((s) => s.function === 'expire')!;
     expect(expired.evidence.run).toMatch(/^schedule \(cron-connector\) run [0-9a-f-]{36}, succeeded$/);
     expect(answer.summary).toMatchObject({ status: 'expired', pod: podName, volume: volumeId });
@@ -132,7 +170,9 @@ describe('why <reservation-id>', () => {
     const text = await cli('why', id);
     expect(text.code, text.stderr).toBe(0);
     expect(text.stdout).toContain(`reservation ${id}: status expired`);
-    expect(text.stdout).toMatch(/2026-06-01 12:00:00Z {2}warn: warned: 30 minutes before the deadline\n {4}why: the deadline 2026-06-01T12:29:30.000Z was 29 minutes away/);
+    expect(text.stdout).toMatch(
+      /2026-06-01 12:00:00Z {2}warn: warned: 30 minutes before the deadline\n {4}why: the deadline 2026-06-01T12:29:30.000Z was 29 minutes away/,
+    );
     expect(text.stdout).toContain('snapshot-sync: volume deleted');
     expect(text.stdout).not.toContain(USER);
     const json = await cli('why', '--json', id);
@@ -157,22 +197,28 @@ describe('why with an odd or unknown id', () => {
     ['a newline', 'abc\ndef', /control character \(U\+000A\) at position 4/],
     ['300 characters', 'x'.repeat(300), /300 characters long; reservation and lab ids have at most 255/],
     ['nothing', '', /needs a reservation id or a lab id/],
-  ])('refuses %s in one line, exit 2 from the CLI and 400 from pod-watch', async (_what, odd, message) => {
-    const result = await cli('why', odd);
-    expect(result.code).toBe(2);
-    expect(result.stderr.trim().split('\n')).toHaveLength(1);
-    expect(result.stderr).toMatch(message);
-    const response = await fetch(`${podWatch.health.url}/why/${encodeURIComponent(odd)}`);
-    expect(response.status).toBe(400);
-    expect(response.headers.get('content-type')).toBe('application/problem+json');
-    expect(await response.json()).toMatchObject({ status: 400, detail: expect.stringMatching(message) });
-  }, 60_000);
+  ])(
+    'refuses %s in one line, exit 2 from the CLI and 400 from pod-watch',
+    async (_what, odd, message) => {
+      const result = await cli('why', odd);
+      expect(result.code).toBe(2);
+      expect(result.stderr.trim().split('\n')).toHaveLength(1);
+      expect(result.stderr).toMatch(message);
+      const response = await fetch(`${podWatch.health.url}/why/${encodeURIComponent(odd)}`);
+      expect(response.status).toBe(400);
+      expect(response.headers.get('content-type')).toBe('application/problem+json');
+      expect(await response.json()).toMatchObject({ status: 400, detail: expect.stringMatching(message) });
+    },
+    60_000,
+  );
 
   it('says an unknown id is unknown (exit 1, one line; 404), unicode and quotes included', async () => {
     const odd = 'résa-🚀-"quoted"';
     const result = await cli('why', odd);
     expect(result.code).toBe(1);
-    expect(result.stderr.trim()).toBe(`error: nothing is known about ${JSON.stringify(odd)}: no reservation or lab has this id and no decision names it`);
+    expect(result.stderr.trim()).toBe(
+      `error: nothing is known about ${JSON.stringify(odd)}: no reservation or lab has this id and no decision names it`,
+    );
     const response = await fetch(`${podWatch.health.url}/why/${encodeURIComponent(odd)}`);
     expect(response.status).toBe(404);
     expect(await response.json()).toMatchObject({ status: 404, title: 'Nothing known' });
@@ -183,7 +229,11 @@ describe('why with an odd or unknown id', () => {
     await insertReservation(h.deps.pool, { reservation_id: long, user_id: USER, status: 'cancelled' });
     const response = await fetch(`${podWatch.health.url}/why/${encodeURIComponent(long)}`);
     expect(response.status).toBe(200);
-    expect(await response.json()).toMatchObject({ id: long, kind: 'reservation', summary: { status: 'cancelled', user: '****le.com' } });
+    expect(await response.json()).toMatchObject({
+      id: long,
+      kind: 'reservation',
+      summary: { status: 'cancelled', user: '****le.com' },
+    });
     expect((await fetch(`${podWatch.health.url}/why/%E0%A4%A`)).status).toBe(400); // broken percent-encoding
   });
 });
@@ -191,14 +241,39 @@ describe('why with an odd or unknown id', () => {
 describe('why <lab-id>', () => {
   it("tells a lab's ENDING and the watchdog's decisions, the owner masked", async () => {
     const owner = '0b5e55ed-0000-4000-8000-0000000a11ce';
-    const lab = await insertLab(h.deps.pool, { owner_id: owner, status: 'ending', ending_since: new Date('2026-06-01T11:00:00Z') });
-    await appendDecisions(h.deps.pool, [{ fn: 'ending-watchdog', entityKind: 'lab', entityId: lab.id, action: 'force:unknown', reason: `listing failed for lab of ${owner}`, inputs: { ownerId: owner }, outcome: 'skipped' }], new Date('2026-06-01T11:40:00Z'));
+    const lab = await insertLab(h.deps.pool, {
+      owner_id: owner,
+      status: 'ending',
+      ending_since: new Date('2026-06-01T11:00:00Z'),
+    });
+    await appendDecisions(
+      h.deps.pool,
+      [
+        {
+          fn: 'ending-watchdog',
+          entityKind: 'lab',
+          entityId: lab.id,
+          action: 'force:unknown',
+          reason: `listing failed for lab of ${owner}`,
+          inputs: { ownerId: owner },
+          outcome: 'skipped',
+        },
+      ],
+      new Date('2026-06-01T11:40:00Z'),
+    );
     const response = await fetch(`${podWatch.health.url}/why/${lab.id}`);
     expect(response.status).toBe(200);
     const answer = (await response.json()) as WhyAnswer;
     expect(answer).toMatchObject({ kind: 'lab', summary: { status: 'ending', owner: '****0a11ce' } });
-    expect(answer.steps.map((s) => `${s.function}: ${s.decision}`)).toEqual(['platform: lab created', 'platform: lab entered ENDING', 'ending-watchdog: force:unknown (not acted on)']);
-    expect(answer.steps[2]).toMatchObject({ reason: 'listing failed for lab of ****0a11ce', evidence: { ownerId: '****0a11ce' } });
+    expect(answer.steps.map((s) => `${s.function}: ${s.decision}`)).toEqual([
+      'platform: lab created',
+      'platform: lab entered ENDING',
+      'ending-watchdog: force:unknown (not acted on)',
+    ]);
+    expect(answer.steps[2]).toMatchObject({
+      reason: 'listing failed for lab of ****0a11ce',
+      evidence: { ownerId: '****0a11ce' },
+    });
     expect(JSON.stringify(answer)).not.toContain(owner);
   });
 });

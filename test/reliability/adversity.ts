@@ -23,10 +23,29 @@ export const LAB_NS = 'octolab-labs';
 export type Kind = 'live' | 'expiring' | 'vanished' | 'dead' | 'ended' | 'newer' | 'missing-ns';
 
 export type Adversity =
-  | 'id-long' | 'id-at-255' | 'id-quote' | 'id-space' | 'id-dollar' | 'id-newline' | 'id-unicode' | 'id-selector-syntax' | 'id-label-limit-63'
-  | 'id-not-a-label' | 'shared-prefix' | 'reused-pod-name' | 'pod-name-of-live' | 'disk-moved' | 'missing-namespace'
-  | 'outage-namespace' | 'outage-pod-route' | 'outage-pod-list' | 'outage-lab-namespace' | 'outage-ec2-describe' | 'outage-ec2-snapshot'
-  | 'outage-delete-timeout' | `volume-${VolumeCondition}`;
+  | 'id-long'
+  | 'id-at-255'
+  | 'id-quote'
+  | 'id-space'
+  | 'id-dollar'
+  | 'id-newline'
+  | 'id-unicode'
+  | 'id-selector-syntax'
+  | 'id-label-limit-63'
+  | 'id-not-a-label'
+  | 'shared-prefix'
+  | 'reused-pod-name'
+  | 'pod-name-of-live'
+  | 'disk-moved'
+  | 'missing-namespace'
+  | 'outage-namespace'
+  | 'outage-pod-route'
+  | 'outage-pod-list'
+  | 'outage-lab-namespace'
+  | 'outage-ec2-describe'
+  | 'outage-ec2-snapshot'
+  | 'outage-delete-timeout'
+  | `volume-${VolumeCondition}`;
 
 /**
  * The EC2 state of an ended reservation's own volume. creating, in-use (a detach that hangs with no
@@ -34,7 +53,8 @@ export type Adversity =
  * until `until`, then the volume is `deleted`; deleted and error stay. Volumes whose pod goes away pass through `detaching` anyway (the
  * simulator's detach takes two minutes on the clock).
  */
-export type VolumeCondition = 'available' | 'creating' | 'in-use' | 'attaching' | 'detaching' | 'deleting' | 'deleted' | 'error';
+export type VolumeCondition =
+  'available' | 'creating' | 'in-use' | 'attaching' | 'detaching' | 'deleting' | 'deleted' | 'error';
 export const PASSING_CONDITIONS: VolumeCondition[] = ['creating', 'in-use', 'attaching', 'detaching', 'deleting'];
 
 export interface GenReservation {
@@ -85,9 +105,21 @@ const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 export const isLabelValue = (id: string): boolean => id.length <= 63 && LABEL_VALUE.test(id);
 
 const WEIRD: [string, Adversity][] = [
-  ["'", 'id-quote'], ['"', 'id-quote'], [' ', 'id-space'], ['$', 'id-dollar'], ['\n', 'id-newline'], ['é', 'id-unicode'],
-  ['漢', 'id-unicode'], ['🚀', 'id-unicode'], [',', 'id-selector-syntax'], ['(', 'id-selector-syntax'], ['!', 'id-selector-syntax'],
-  ['=', 'id-selector-syntax'], ['\\', 'id-quote'], ['`', 'id-quote'], [';', 'id-dollar'],
+  ["'", 'id-quote'],
+  ['"', 'id-quote'],
+  [' ', 'id-space'],
+  ['$', 'id-dollar'],
+  ['\n', 'id-newline'],
+  ['é', 'id-unicode'],
+  ['漢', 'id-unicode'],
+  ['🚀', 'id-unicode'],
+  [',', 'id-selector-syntax'],
+  ['(', 'id-selector-syntax'],
+  ['!', 'id-selector-syntax'],
+  ['=', 'id-selector-syntax'],
+  ['\\', 'id-quote'],
+  ['`', 'id-quote'],
+  [';', 'id-dollar'],
 ];
 
 type Tail = { text: string; adversity: Adversity[] };
@@ -95,10 +127,27 @@ type Tail = { text: string; adversity: Adversity[] };
 /** What follows the 8-character prefix: ordinary, weird characters, or lengths at the limits. */
 const tailArb: fc.Arbitrary<Tail> = fc.oneof(
   { weight: 3, arbitrary: fc.uuid().map((u) => ({ text: u.slice(8), adversity: [] as Adversity[] })) },
-  { weight: 3, arbitrary: fc.array(fc.integer({ min: 0, max: WEIRD.length - 1 }), { minLength: 1, maxLength: 6 }).chain((picks) =>
-    fc.stringMatching(/^[a-z0-9]{1,6}$/).map((word) => ({ text: `-${word}${picks.map((i) => WEIRD[i]![0]).join('')}${word}`, adversity: [...new Set(picks.map((i) => WEIRD[i]![1]))] }))) },
-  { weight: 1, arbitrary: fc.constantFrom(55, 56, 120, 247).map((n) => ({ text: 'x'.repeat(n - 1) + 'z',
-    adversity: n === 247 ? ['id-long', 'id-at-255'] as Adversity[] : n === 55 ? ['id-label-limit-63'] as Adversity[] : ['id-long'] as Adversity[] })) },
+  {
+    weight: 3,
+    arbitrary: fc.array(fc.integer({ min: 0, max: WEIRD.length - 1 }), { minLength: 1, maxLength: 6 }).chain((picks) =>
+      fc.stringMatching(/^[a-z0-9]{1,6}$/).map((word) => ({
+        text: `-${word}${picks.map((i) => WEIRD[i]![0]).join('')}${word}`,
+        adversity: [...new Set(picks.map((i) => WEIRD[i]![1]))],
+      })),
+    ),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom(55, 56, 120, 247).map((n) => ({
+      text: 'x'.repeat(n - 1) + 'z',
+      adversity:
+        n === 247
+          ? (['id-long', 'id-at-255'] as Adversity[])
+          : n === 55
+            ? (['id-label-limit-63'] as Adversity[])
+            : (['id-long'] as Adversity[]),
+    })),
+  },
 );
 
 const draftArb = fc.record({
@@ -109,12 +158,29 @@ const draftArb = fc.record({
   movedDisk: fc.boolean(),
   minutes: fc.integer({ min: 3, max: 14 }),
   blowRound: fc.integer({ min: 1, max: 4 }),
-  volume: fc.constantFrom<VolumeCondition>('available', 'creating', 'in-use', 'attaching', 'detaching', 'deleting', 'deleted', 'error'),
+  volume: fc.constantFrom<VolumeCondition>(
+    'available',
+    'creating',
+    'in-use',
+    'attaching',
+    'detaching',
+    'deleting',
+    'deleted',
+    'error',
+  ),
   volumeUntil: fc.integer({ min: 2, max: 8 }),
 });
 
 const outageArb = fc.record({
-  kind: fc.constantFrom<Outage['kind']>('outage-namespace', 'outage-pod-route', 'outage-pod-list', 'outage-lab-namespace', 'outage-ec2-describe', 'outage-ec2-snapshot', 'outage-delete-timeout'),
+  kind: fc.constantFrom<Outage['kind']>(
+    'outage-namespace',
+    'outage-pod-route',
+    'outage-pod-list',
+    'outage-lab-namespace',
+    'outage-ec2-describe',
+    'outage-ec2-snapshot',
+    'outage-delete-timeout',
+  ),
   from: fc.integer({ min: 1, max: 3 }),
   length: fc.integer({ min: 3, max: 7 }),
   status: fc.constantFrom(500, 503),
@@ -158,13 +224,22 @@ export function resolveFleet(draft: FleetDraft, rounds: number): GeneratedFleet 
     if (!isLabelValue(id)) adversity.push('id-not-a-label');
     const owner = taken ? reservations.find((o) => o.id === podOwner.get(nameKey)) : undefined;
     // Both sides carry the adversity: the owner is the one a wrong delete would hurt.
-    for (const side of owner ? [adversity, owner.adversity] : []) side.push('reused-pod-name', ...(owner?.kind === 'live' ? ['pod-name-of-live' as const] : []));
+    for (const side of owner ? [adversity, owner.adversity] : [])
+      side.push('reused-pod-name', ...(owner?.kind === 'live' ? ['pod-name-of-live' as const] : []));
     if (draft.drafts.some((o, j) => j !== i && o.prefix === d.prefix)) adversity.push('shared-prefix');
     const serial = i + 1;
     const r: GenReservation = {
-      id, kind, namespace, podName, ownPod, volumeId: ownPod || kind === 'ended' ? volumeIdFor(serial) : null,
-      userId: `user-${serial}@example.com`, diskName: `home-${serial}`, diskHolder: id,
-      expiresInMinutes: kind === 'expiring' ? d.minutes : 24 * 60, adversity,
+      id,
+      kind,
+      namespace,
+      podName,
+      ownPod,
+      volumeId: ownPod || kind === 'ended' ? volumeIdFor(serial) : null,
+      userId: `user-${serial}@example.com`,
+      diskName: `home-${serial}`,
+      diskHolder: id,
+      expiresInMinutes: kind === 'expiring' ? d.minutes : 24 * 60,
+      adversity,
       ...((kind === 'vanished' || kind === 'dead') && { blowRound: Math.min(d.blowRound, rounds) }),
     };
     // Only a volume no pod holds can be put in any state without contradicting the cluster.
@@ -177,7 +252,8 @@ export function resolveFleet(draft: FleetDraft, rounds: number): GeneratedFleet 
   }
   const outages = resolveOutages(draft, reservations, rounds);
   const labs = labsFor(draft);
-  for (const lab of labs) if (outages.some((o) => o.kind === 'outage-lab-namespace')) lab.adversity.push('outage-lab-namespace');
+  for (const lab of labs)
+    if (outages.some((o) => o.kind === 'outage-lab-namespace')) lab.adversity.push('outage-lab-namespace');
   return { reservations, labs, outages };
 }
 
@@ -187,14 +263,29 @@ function moveDisk(ended: GenReservation, serial: number): GenReservation {
   ended.diskHolder = id;
   ended.adversity.push('disk-moved');
   return {
-    id, kind: 'newer', namespace: GOOD_NS, podName: `gpu-dev-${id.slice(0, 8)}`, ownPod: true, volumeId: ended.volumeId, userId: ended.userId,
-    diskName: ended.diskName, diskHolder: id, expiresInMinutes: 24 * 60, adversity: ['disk-moved'],
+    id,
+    kind: 'newer',
+    namespace: GOOD_NS,
+    podName: `gpu-dev-${id.slice(0, 8)}`,
+    ownPod: true,
+    volumeId: ended.volumeId,
+    userId: ended.userId,
+    diskName: ended.diskName,
+    diskHolder: id,
+    expiresInMinutes: 24 * 60,
+    adversity: ['disk-moved'],
   };
 }
 
 function labsFor(draft: FleetDraft): GenLab[] {
   const id = (n: number) => `${draft.prefixes[n]!.replace(/[^0-9a-f]/g, 'a')}-0000-4000-8000-00000000000${n}`;
-  return (['ending', 'live'] as const).map((role, n) => ({ id: id(n), role, pods: [0, 1].map((p) => `lab-${id(n).slice(0, 8)}-${p}`), port: 7000 + n, adversity: [] }));
+  return (['ending', 'live'] as const).map((role, n) => ({
+    id: id(n),
+    role,
+    pods: [0, 1].map((p) => `lab-${id(n).slice(0, 8)}-${p}`),
+    port: 7000 + n,
+    adversity: [],
+  }));
 }
 
 const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -204,26 +295,52 @@ function resolveOutages(draft: FleetDraft, reservations: GenReservation[], round
   const outages: Outage[] = draft.outages.map((o) => {
     const window = { from: o.from, to: Math.min(rounds, o.from + o.length - 1), status: o.status };
     switch (o.kind) {
-      case 'outage-namespace': return { kind: o.kind, path: new RegExp(`^/api/v1/namespaces/${SECOND_NS}/`), ...window };
+      case 'outage-namespace':
+        return { kind: o.kind, path: new RegExp(`^/api/v1/namespaces/${SECOND_NS}/`), ...window };
       case 'outage-pod-route': {
         const target = withPod[o.pick % Math.max(1, withPod.length)];
-        return { kind: o.kind, path: new RegExp(`^/api/v1/namespaces/${target?.namespace ?? GOOD_NS}/pods/${escape(target?.podName ?? 'none')}(/|\\?|$)`), ...window };
+        return {
+          kind: o.kind,
+          path: new RegExp(
+            `^/api/v1/namespaces/${target?.namespace ?? GOOD_NS}/pods/${escape(target?.podName ?? 'none')}(/|\\?|$)`,
+          ),
+          ...window,
+        };
       }
-      case 'outage-pod-list': return { kind: o.kind, path: new RegExp(`^/api/v1/namespaces/${GOOD_NS}/pods\\?`), ...window };
-      case 'outage-lab-namespace': return { kind: o.kind, path: new RegExp(`^/api/v1/namespaces/${LAB_NS}/`), ...window };
-      case 'outage-ec2-describe': return { kind: o.kind, action: 'DescribeVolumes', ...window };
-      case 'outage-ec2-snapshot': return { kind: o.kind, action: 'CreateSnapshot', ...window };
+      case 'outage-pod-list':
+        return { kind: o.kind, path: new RegExp(`^/api/v1/namespaces/${GOOD_NS}/pods\\?`), ...window };
+      case 'outage-lab-namespace':
+        return { kind: o.kind, path: new RegExp(`^/api/v1/namespaces/${LAB_NS}/`), ...window };
+      case 'outage-ec2-describe':
+        return { kind: o.kind, action: 'DescribeVolumes', ...window };
+      case 'outage-ec2-snapshot':
+        return { kind: o.kind, action: 'CreateSnapshot', ...window };
       case 'outage-delete-timeout': {
         // The graceful delete of an ended reservation's pod whose answer is lost: it happens, the caller times out.
         const ended = reservations.filter((r) => r.kind === 'ended' && r.ownPod);
         const target = ended[o.pick % Math.max(1, ended.length)];
         target?.adversity.push(o.kind);
-        return { kind: o.kind, method: 'DELETE', path: new RegExp(`^/api/v1/namespaces/${target?.namespace ?? GOOD_NS}/pods/${escape(target?.podName ?? 'none')}\\?`), status: 0, from: 1, to: 1 };
+        return {
+          kind: o.kind,
+          method: 'DELETE',
+          path: new RegExp(
+            `^/api/v1/namespaces/${target?.namespace ?? GOOD_NS}/pods/${escape(target?.podName ?? 'none')}\\?`,
+          ),
+          status: 0,
+          from: 1,
+          to: 1,
+        };
       }
     }
   });
   if (draft.labOutage && !outages.some((o) => o.kind === 'outage-lab-namespace')) {
-    outages.push({ kind: 'outage-lab-namespace', path: new RegExp(`^/api/v1/namespaces/${LAB_NS}/`), status: 500, from: 1, to: rounds });
+    outages.push({
+      kind: 'outage-lab-namespace',
+      path: new RegExp(`^/api/v1/namespaces/${LAB_NS}/`),
+      status: 500,
+      from: 1,
+      to: rounds,
+    });
   }
   return outages;
 }
@@ -239,15 +356,43 @@ export function adversityOf(fleet: GeneratedFleet): Record<string, number> {
 
 /** What the entity (reservation or lab) of a violation was put through. */
 export function adversityOfEntity(fleet: GeneratedFleet, id: string): Adversity[] {
-  return [...(fleet.reservations.find((r) => r.id === id)?.adversity ?? []), ...(fleet.labs.find((l) => l.id === id)?.adversity ?? [])];
+  return [
+    ...(fleet.reservations.find((r) => r.id === id)?.adversity ?? []),
+    ...(fleet.labs.find((l) => l.id === id)?.adversity ?? []),
+  ];
 }
 
 /** Every kind of adversity the generator can draw. */
 export const ALL_ADVERSITY: Adversity[] = [
-  'id-long', 'id-at-255', 'id-quote', 'id-space', 'id-dollar', 'id-newline', 'id-unicode', 'id-selector-syntax', 'id-label-limit-63', 'id-not-a-label',
-  'shared-prefix', 'reused-pod-name', 'pod-name-of-live', 'disk-moved', 'missing-namespace',
-  'outage-namespace', 'outage-pod-route', 'outage-pod-list', 'outage-lab-namespace', 'outage-ec2-describe', 'outage-ec2-snapshot',
-  'outage-delete-timeout', 'volume-creating', 'volume-in-use', 'volume-attaching', 'volume-detaching', 'volume-deleting', 'volume-deleted', 'volume-error',
+  'id-long',
+  'id-at-255',
+  'id-quote',
+  'id-space',
+  'id-dollar',
+  'id-newline',
+  'id-unicode',
+  'id-selector-syntax',
+  'id-label-limit-63',
+  'id-not-a-label',
+  'shared-prefix',
+  'reused-pod-name',
+  'pod-name-of-live',
+  'disk-moved',
+  'missing-namespace',
+  'outage-namespace',
+  'outage-pod-route',
+  'outage-pod-list',
+  'outage-lab-namespace',
+  'outage-ec2-describe',
+  'outage-ec2-snapshot',
+  'outage-delete-timeout',
+  'volume-creating',
+  'volume-in-use',
+  'volume-attaching',
+  'volume-detaching',
+  'volume-deleting',
+  'volume-deleted',
+  'volume-error',
 ];
 
 /** The fleet of one seed: fast-check's generator, replayed exactly by the seed. */

@@ -92,9 +92,18 @@ export async function startBus(replicaEndpoints: () => Map<string, Endpoint>[], 
         stats.refusedByBus += 1;
         return void res.writeHead(503).end();
       }
-      const headers = Object.fromEntries(Object.entries(req.headers).filter(([name]) => KEPT.test(name)).map(([name, value]) => [name, String(value)]));
+      const headers = Object.fromEntries(
+        Object.entries(req.headers)
+          .filter(([name]) => KEPT.test(name))
+          .map(([name, value]) => [name, String(value)]),
+      );
       const body = Buffer.concat(chunks);
-      published.push({ id: headers['ce-id']!, type: headers['ce-type']!, subject: decodeAttribute(headers['ce-subject']), data: JSON.parse(body.toString('utf8') || '{}') as Record<string, unknown> });
+      published.push({
+        id: headers['ce-id']!,
+        type: headers['ce-type']!,
+        subject: decodeAttribute(headers['ce-subject']),
+        data: JSON.parse(body.toString('utf8') || '{}') as Record<string, unknown>,
+      });
       for (const fn of targets) queue.push({ fn, headers, body });
       stats.published += 1;
       res.writeHead(202).end();
@@ -123,7 +132,9 @@ export async function startBus(replicaEndpoints: () => Map<string, Endpoint>[], 
       queue = [];
       const copies = batch.flatMap((delivery) => (choose() < duplicateRate ? [delivery, delivery] : [delivery]));
       stats.duplicated += copies.length - batch.length;
-      const retry = (await Promise.all(shuffle(copies, choose).map(deliverOne))).filter((d): d is Delivery => d !== undefined);
+      const retry = (await Promise.all(shuffle(copies, choose).map(deliverOne))).filter(
+        (d): d is Delivery => d !== undefined,
+      );
       stats.redelivered += retry.length;
       queue.push(...retry);
     },

@@ -49,7 +49,10 @@ function gate(client: pg.PoolClient): void {
     const cb = typeof values === 'function' ? (values as Callback) : callback;
     const run = gated(text, typeof values === 'function' ? undefined : values);
     if (!cb) return run;
-    run.then((result) => cb(null, result), (err: Error) => cb(err));
+    run.then(
+      (result) => cb(null, result),
+      (err: Error) => cb(err),
+    );
     return undefined;
   };
 }
@@ -61,7 +64,12 @@ function main(): void {
   const pool = createPool({ ...config.database, applicationName: crashSessionName(process.pid) });
   pool.on('connect', gate);
   const deps = makeDeps(config, { clock, log: silentLog, pool });
-  const endpoints = new Map(allFunctions.map((fn) => [fn.name as string, createEndpoint(fn, () => deps, { metrics: deps.metrics, logger: silentLog, bodyLimitBytes: 262_144 })]));
+  const endpoints = new Map(
+    allFunctions.map((fn) => [
+      fn.name as string,
+      createEndpoint(fn, () => deps, { metrics: deps.metrics, logger: silentLog, bodyLimitBytes: 262_144 }),
+    ]),
+  );
   process.on('message', (message: ToChild) => {
     if ('go' in message) {
       waiting.get(message.go)?.();
@@ -69,8 +77,12 @@ function main(): void {
       return;
     }
     clock.set(message.at);
-    void endpoints.get(message.run)!({ method: 'POST', path: '/', headers: { 'content-type': 'application/json' }, rawBody: '{}' })
-      .then((answer) => send({ done: answer.status }));
+    void endpoints.get(message.run)!({
+      method: 'POST',
+      path: '/',
+      headers: { 'content-type': 'application/json' },
+      rawBody: '{}',
+    }).then((answer) => send({ done: answer.status }));
   });
   send({ ready: true });
 }

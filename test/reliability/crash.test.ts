@@ -47,7 +47,11 @@ function crashingRuns(crashes: CrashPoint[], random: () => number, round: number
     for (const [index, fn] of FUNCTIONS.entries()) {
       const runsLeft = (ROUNDS - round + 1) * FUNCTIONS.length - index;
       const armed = random() < Math.min(1, (2.5 * (settings.crashes - crashes.length)) / runsLeft);
-      const outcome = await crashable.run(fn, crashWorld.clock.now(), armed ? 1 + Math.floor(random() * 12) : undefined);
+      const outcome = await crashable.run(
+        fn,
+        crashWorld.clock.now(),
+        armed ? 1 + Math.floor(random() * 12) : undefined,
+      );
       if ('killed' in outcome) crashes.push(outcome.killed);
     }
   };
@@ -56,32 +60,51 @@ function crashingRuns(crashes: CrashPoint[], random: () => number, round: number
 function cleanRuns() {
   return async () => {
     const endpoints = cleanWorld.replicas[0]!.endpoints;
-    for (const fn of FUNCTIONS) await endpoints.get(fn)!({ method: 'POST', path: '/', headers: { 'content-type': 'application/json' }, rawBody: '{}' });
+    for (const fn of FUNCTIONS)
+      await endpoints.get(fn)!({
+        method: 'POST',
+        path: '/',
+        headers: { 'content-type': 'application/json' },
+        rawBody: '{}',
+      });
   };
 }
 
 describe(`crashes (seed ${settings.seed})`, () => {
-  it('a process killed between a state change and its side effect converges to the state of a run without crashes', async () => {
-    const crashes: CrashPoint[] = [];
-    const random = seededRandom(settings.seed);
-    for (let round = 1; round <= ROUNDS; round++) {
-      await crashWorld.round(round, { duplicateRate: 0.3, invoke: crashingRuns(crashes, random, round) });
-      await cleanWorld.round(round, { duplicateRate: 0.3, invoke: cleanRuns() });
-    }
-    await Promise.all([crashWorld.settle(), cleanWorld.settle()]);
-    const violations = await checkInvariants(crashDb.pool, crashWorld.sim, crashWorld.fleet, crashWorld.bus.published);
-    const [crashed, clean] = await Promise.all([
-      finalState(crashDb.pool, crashWorld.sim, crashWorld.bus.published),
-      finalState(cleanDb.pool, cleanWorld.sim, cleanWorld.bus.published),
-    ]);
-    printSummary('crashes', {
-      seed: settings.seed, rounds: `${ROUNDS} + 10 clean`, 'processes killed': crashes.length,
-      'killed after a statement': crashes.filter((c) => c.when === 'after').length,
-      'killed by function': Object.fromEntries(FUNCTIONS.map((fn) => [fn, crashes.filter((c) => c.fn === fn).length])),
-      'invariant violations': violations.length,
-    });
-    expect(crashes.length).toBeGreaterThanOrEqual(Math.min(settings.crashes, 2));
-    expect(violations).toEqual([]);
-    expect(crashed).toEqual(clean);
-  }, timeLimitMs(180_000));
+  it(
+    'a process killed between a state change and its side effect converges to the state of a run without crashes',
+    async () => {
+      const crashes: CrashPoint[] = [];
+      const random = seededRandom(settings.seed);
+      for (let round = 1; round <= ROUNDS; round++) {
+        await crashWorld.round(round, { duplicateRate: 0.3, invoke: crashingRuns(crashes, random, round) });
+        await cleanWorld.round(round, { duplicateRate: 0.3, invoke: cleanRuns() });
+      }
+      await Promise.all([crashWorld.settle(), cleanWorld.settle()]);
+      const violations = await checkInvariants(
+        crashDb.pool,
+        crashWorld.sim,
+        crashWorld.fleet,
+        crashWorld.bus.published,
+      );
+      const [crashed, clean] = await Promise.all([
+        finalState(crashDb.pool, crashWorld.sim, crashWorld.bus.published),
+        finalState(cleanDb.pool, cleanWorld.sim, cleanWorld.bus.published),
+      ]);
+      printSummary('crashes', {
+        seed: settings.seed,
+        rounds: `${ROUNDS} + 10 clean`,
+        'processes killed': crashes.length,
+        'killed after a statement': crashes.filter((c) => c.when === 'after').length,
+        'killed by function': Object.fromEntries(
+          FUNCTIONS.map((fn) => [fn, crashes.filter((c) => c.fn === fn).length]),
+        ),
+        'invariant violations': violations.length,
+      });
+      expect(crashes.length).toBeGreaterThanOrEqual(Math.min(settings.crashes, 2));
+      expect(violations).toEqual([]);
+      expect(crashed).toEqual(clean);
+    },
+    timeLimitMs(180_000),
+  );
 });

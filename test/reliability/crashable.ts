@@ -16,7 +16,9 @@ import { crashSessionName } from './crash-session.js';
 
 const SOURCE = fileURLToPath(new URL('./crash-child.ts', import.meta.url));
 // Inside node_modules so the bundle's external packages resolve from the project's own.
-const BUNDLE = fileURLToPath(new URL(`../../node_modules/.cache/devenv-reliability/crash-child-${process.pid}.mjs`, import.meta.url));
+const BUNDLE = fileURLToPath(
+  new URL(`../../node_modules/.cache/devenv-reliability/crash-child-${process.pid}.mjs`, import.meta.url),
+);
 
 export interface CrashPoint {
   fn: string;
@@ -33,7 +35,10 @@ export interface Crashable {
 }
 
 async function spawnChild(env: Record<string, string>): Promise<ChildProcess> {
-  const child = spawnTracked(process.execPath, [BUNDLE], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const child = spawnTracked(process.execPath, [BUNDLE], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
   const [message] = (await once(child, 'message')) as [FromChild];
   if (!('ready' in message)) throw new Error('crash child did not start');
   return child;
@@ -46,41 +51,52 @@ async function spawnChild(env: Record<string, string>): Promise<ChildProcess> {
  * practice. So the next run starts only once they are gone.
  */
 async function sessionsGone(db: Db, pid: number): Promise<void> {
-  const none = async () => (await db.query('select 1 from pg_stat_activity where application_name = $1', [crashSessionName(pid)])).rowCount === 0;
+  const none = async () =>
+    (await db.query('select 1 from pg_stat_activity where application_name = $1', [crashSessionName(pid)])).rowCount ===
+    0;
   await eventually(none, `the sessions of killed process ${pid} gone`, 60_000);
 }
 
 /** `db` is the database the children use, to see when a killed one's sessions are gone. */
 export async function startCrashable(env: Record<string, string>, db: Db): Promise<Crashable> {
   // One bundle, so each restart costs a plain node start rather than a TypeScript compile.
-  await build({ entryPoints: [SOURCE], bundle: true, platform: 'node', format: 'esm', packages: 'external', outfile: BUNDLE, logLevel: 'warning' });
+  await build({
+    entryPoints: [SOURCE],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    packages: 'external',
+    outfile: BUNDLE,
+    logLevel: 'warning',
+  });
   let child = await spawnChild(env);
   // A replacement process starts while the current one works, as a platform keeps a warm replica.
   let standby = spawnChild(env);
-  const run = (fn: string, at: Date, killAtStep?: number) => new Promise<RunOutcome>((resolve, reject) => {
-    let first: number | undefined;
-    const current = child;
-    const onMessage = (message: FromChild) => {
-      if ('done' in message) return finish({ status: message.done });
-      if (!('step' in message)) return;
-      first ??= message.step;
-      if (killAtStep !== undefined && message.step - first + 1 >= killAtStep) {
-        current.kill('SIGKILL');
-        return finish({ killed: { fn, when: message.when, sql: message.sql } });
-      }
-      current.send({ go: message.step } satisfies ToChild);
-    };
-    const onExit = () => finish(undefined, new Error(`crash child exited during ${fn} without being killed`));
-    const finish = (outcome?: RunOutcome, err?: Error) => {
-      current.off('message', onMessage);
-      current.off('exit', onExit);
-      if (err) reject(err);
-      else resolve(outcome!);
-    };
-    current.on('message', onMessage);
-    current.once('exit', onExit);
-    current.send({ run: fn, at: at.toISOString() } satisfies ToChild);
-  });
+  const run = (fn: string, at: Date, killAtStep?: number) =>
+    new Promise<RunOutcome>((resolve, reject) => {
+      let first: number | undefined;
+      const current = child;
+      const onMessage = (message: FromChild) => {
+        if ('done' in message) return finish({ status: message.done });
+        if (!('step' in message)) return;
+        first ??= message.step;
+        if (killAtStep !== undefined && message.step - first + 1 >= killAtStep) {
+          current.kill('SIGKILL');
+          return finish({ killed: { fn, when: message.when, sql: message.sql } });
+        }
+        current.send({ go: message.step } satisfies ToChild);
+      };
+      const onExit = () => finish(undefined, new Error(`crash child exited during ${fn} without being killed`));
+      const finish = (outcome?: RunOutcome, err?: Error) => {
+        current.off('message', onMessage);
+        current.off('exit', onExit);
+        if (err) reject(err);
+        else resolve(outcome!);
+      };
+      current.on('message', onMessage);
+      current.once('exit', onExit);
+      current.send({ run: fn, at: at.toISOString() } satisfies ToChild);
+    });
   return {
     run: async (fn, at, killAtStep) => {
       const outcome = await run(fn, at, killAtStep);

@@ -28,15 +28,28 @@ export function installFaults(sim: Sim, bus: Bus, rate: number, timeoutMs: numbe
   sim.faults.add({ path: KUBE, status: 429, retryAfterSeconds: 1, probability: rate / 6 });
   sim.faults.add({ path: KUBE, reset: true, probability: rate / 8 });
   sim.faults.add({ path: KUBE, delayMs: timeoutMs + 200, label: 'timeout', probability: rate / 20 });
-  sim.faults.add({ method: 'POST', path: '/', status: 503, awsErrorCode: 'RequestLimitExceeded', probability: rate / 2 });
-  sim.faults.add({ method: 'POST', path: /^\/2015-03-31\/functions\//, status: 429, label: 'lambda-429', probability: rate / 2 });
+  sim.faults.add({
+    method: 'POST',
+    path: '/',
+    status: 503,
+    awsErrorCode: 'RequestLimitExceeded',
+    probability: rate / 2,
+  });
+  sim.faults.add({
+    method: 'POST',
+    path: /^\/2015-03-31\/functions\//,
+    status: 429,
+    label: 'lambda-429',
+    probability: rate / 2,
+  });
   bus.setRefuseRate(rate / 3);
 }
 
 /** The per-action EC2 faults that fired, by kind (route faults are counted by `sim.faults.fired()`). */
 export function awsFaultsFired(sim: Sim): Record<string, number> {
   const fired: Record<string, number> = {};
-  for (const call of sim.aws.calls()) if (call.fault) fired[`ec2-${call.action}-${call.fault}`] = (fired[`ec2-${call.action}-${call.fault}`] ?? 0) + 1;
+  for (const call of sim.aws.calls())
+    if (call.fault) fired[`ec2-${call.action}-${call.fault}`] = (fired[`ec2-${call.action}-${call.fault}`] ?? 0) + 1;
   return fired;
 }
 

@@ -21,7 +21,9 @@ export async function serveGateway(deps: Deps, log: Logger, bodyLimitBytes = 262
   const runtime = { metrics: deps.metrics, logger: log, bodyLimitBytes };
   const gateway = createGateway({
     functions: allFunctions.map((fn) => ({ name: fn.name, endpoint: createEndpoint(fn, () => deps, runtime) })),
-    bodyLimitBytes, log, metrics: deps.metrics,
+    bodyLimitBytes,
+    log,
+    metrics: deps.metrics,
   });
   let inFlight = 0;
   const failures: string[] = [];

@@ -39,7 +39,8 @@ export function newHarmRecord(): HarmRecord {
   return { deletes: [], ec2: [], steps: new Map(), statuses: [] };
 }
 
-const OBJECT_PATH = /^\/(?:api\/v1|apis\/networking\.k8s\.io\/v1)\/namespaces\/([^/]+)\/(pods|services|ingresses)(?:\/([^/]+))?$/;
+const OBJECT_PATH =
+  /^\/(?:api\/v1|apis\/networking\.k8s\.io\/v1)\/namespaces\/([^/]+)\/(pods|services|ingresses)(?:\/([^/]+))?$/;
 const EC2_WRITES = ['CreateSnapshot', 'DeleteVolume', 'DeleteSnapshot', 'DetachVolume'];
 
 function tagsOf(params: Record<string, string>): Record<string, string> {
@@ -59,23 +60,38 @@ export async function recordRound(record: HarmRecord, round: number, sim: Sim, d
     const labelSelector = request.query.get('labelSelector') ?? undefined;
     const grace = request.query.get('gracePeriodSeconds');
     record.deletes.push({
-      round, at: request.at, namespace: decodeURIComponent(match[1]!), kind: match[2]!, ...(match[3] && { name: decodeURIComponent(match[3]) }),
-      ...(labelSelector && { labelSelector }), ...(grace !== null && { graceSeconds: Number(grace) }),
+      round,
+      at: request.at,
+      namespace: decodeURIComponent(match[1]!),
+      kind: match[2]!,
+      ...(match[3] && { name: decodeURIComponent(match[3]) }),
+      ...(labelSelector && { labelSelector }),
+      ...(grace !== null && { graceSeconds: Number(grace) }),
     });
   }
   sim.requests.clear();
   for (const call of sim.aws.calls().filter((c) => c.service === 'ec2' && EC2_WRITES.includes(c.action))) {
     const { VolumeId: volumeId, SnapshotId: snapshotId } = call.params;
-    record.ec2.push({ round, action: call.action, ...(volumeId && { volumeId }), ...(snapshotId && { snapshotId }), tags: tagsOf(call.params) });
+    record.ec2.push({
+      round,
+      action: call.action,
+      ...(volumeId && { volumeId }),
+      ...(snapshotId && { snapshotId }),
+      tags: tagsOf(call.params),
+    });
   }
   sim.aws.clear();
-  const steps = await db.query<{ reservation_id: string; step: string }>('select reservation_id, step from cleanup_progress');
+  const steps = await db.query<{ reservation_id: string; step: string }>(
+    'select reservation_id, step from cleanup_progress',
+  );
   for (const row of steps.rows) {
     const seen = record.steps.get(row.reservation_id) ?? [];
     if (seen.at(-1)?.step !== row.step) seen.push({ round, step: row.step });
     record.steps.set(row.reservation_id, seen);
   }
-  const reservations = await db.query<{ reservation_id: string; status: string }>('select reservation_id, status from reservations');
+  const reservations = await db.query<{ reservation_id: string; status: string }>(
+    'select reservation_id, status from reservations',
+  );
   const labs = await db.query<{ id: string; status: string }>('select id::text, status from labs');
   record.statuses.push({
     round,

@@ -29,36 +29,61 @@ beforeAll(async () => {
   baseUrl = gateway.url;
 });
 afterAll(async () => {
-  printSummary('hostile input', { seed: settings.seed, 'inputs tried by family': Object.fromEntries(tried), 'inputs tried': [...tried.values()].reduce((a, b) => a + b, 0) });
+  printSummary('hostile input', {
+    seed: settings.seed,
+    'inputs tried by family': Object.fromEntries(tried),
+    'inputs tried': [...tried.values()].reduce((a, b) => a + b, 0),
+  });
   await gateway?.close();
 });
 
 /** Every row of every table, as sorted JSON lines per table. */
 async function databaseSnapshot(db: Db): Promise<Record<string, string[]>> {
-  const { rows: tables } = await db.query<{ name: string }>(`select table_name as name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE' order by 1`);
+  const { rows: tables } = await db.query<{ name: string }>(
+    `select table_name as name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE' order by 1`,
+  );
   const snapshot: Record<string, string[]> = {};
-  for (const { name } of tables) snapshot[name] = (await db.query(`select * from "${name}"`)).rows.map((row) => JSON.stringify(row)).sort();
+  for (const { name } of tables)
+    snapshot[name] = (await db.query(`select * from "${name}"`)).rows.map((row) => JSON.stringify(row)).sort();
   return snapshot;
 }
 
-async function send(fn: string, request: HostileRequest): Promise<{ status: number; contentType: string; body: string }> {
-  const answer = await fetch(`${baseUrl}/function/${fn}`, { method: 'POST', headers: request.headers, body: request.body });
+async function send(
+  fn: string,
+  request: HostileRequest,
+): Promise<{ status: number; contentType: string; body: string }> {
+  const answer = await fetch(`${baseUrl}/function/${fn}`, {
+    method: 'POST',
+    headers: request.headers,
+    body: request.body,
+  });
   return { status: answer.status, contentType: answer.headers.get('content-type') ?? '', body: await answer.text() };
 }
 
 describe(`hostile input (seed ${settings.seed})`, () => {
-  it.each(allFunctions.map((fn) => fn.name))('%s answers every malformed or adversarial request with 400 or 413 and changes nothing', async (fn) => {
-    const before = await databaseSnapshot(h.deps.pool);
-    await fc.assert(fc.asyncProperty(hostileRequests(fn, LIMIT_BYTES), async (request) => {
-      tried.set(request.family, (tried.get(request.family) ?? 0) + 1);
-      const answer = await send(fn, request);
-      expect(answer.status, `${request.family}: ${answer.body}`).toBe(request.expected);
-      expect(answer.contentType).toContain('application/problem+json');
-      expect(JSON.parse(answer.body)).toMatchObject({ status: request.expected });
-    }), { numRuns: settings.hostileRuns, seed: settings.seed });
-    expect(await databaseSnapshot(h.deps.pool)).toEqual(before);
-    expect((await fetch(`${baseUrl}/healthz`)).status).toBe(200);
-    const dryRun = await fetch(`${baseUrl}/function/${fn}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"dryRun":true}' });
-    expect(dryRun.status).toBe(200);
-  }, timeLimitMs(60_000));
+  it.each(allFunctions.map((fn) => fn.name))(
+    '%s answers every malformed or adversarial request with 400 or 413 and changes nothing',
+    async (fn) => {
+      const before = await databaseSnapshot(h.deps.pool);
+      await fc.assert(
+        fc.asyncProperty(hostileRequests(fn, LIMIT_BYTES), async (request) => {
+          tried.set(request.family, (tried.get(request.family) ?? 0) + 1);
+          const answer = await send(fn, request);
+          expect(answer.status, `${request.family}: ${answer.body}`).toBe(request.expected);
+          expect(answer.contentType).toContain('application/problem+json');
+          expect(JSON.parse(answer.body)).toMatchObject({ status: request.expected });
+        }),
+        { numRuns: settings.hostileRuns, seed: settings.seed },
+      );
+      expect(await databaseSnapshot(h.deps.pool)).toEqual(before);
+      expect((await fetch(`${baseUrl}/healthz`)).status).toBe(200);
+      const dryRun = await fetch(`${baseUrl}/function/${fn}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{"dryRun":true}',
+      });
+      expect(dryRun.status).toBe(200);
+    },
+    timeLimitMs(60_000),
+  );
 });

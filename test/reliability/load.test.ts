@@ -37,7 +37,10 @@ describe('load', () => {
     // all it adds are repeats: the inbox must hold each one exactly once afterwards.
     for (let n = 0; n < ENDED_DISTINCT; n++) {
       const request = endedEvent(n, ENDED_DISTINCT, h.clock.now());
-      expect((await fetch(`${gateway.url}${request.path}`, { method: 'POST', headers: request.headers, body: request.body })).status).toBeLessThan(300);
+      expect(
+        (await fetch(`${gateway.url}${request.path}`, { method: 'POST', headers: request.headers, body: request.body }))
+          .status,
+      ).toBeLessThan(300);
     }
     // Lengths in requests, not seconds: on a loaded machine a second holds far fewer of them. The
     // heap is read once every answer is out, not while the last ones are still being worked on.
@@ -50,14 +53,20 @@ describe('load', () => {
     await gateway.idle();
     h.sim.requests.clear();
     const heapAfter = heapAfterGcMiB();
-    const { rows } = await h.deps.pool.query<{ n: string; events: string }>(`select count(*) as n, count(distinct event_id) as events from event_inbox where consumer = 'cleanup-pod'`);
+    const { rows } = await h.deps.pool.query<{ n: string; events: string }>(
+      `select count(*) as n, count(distinct event_id) as events from event_inbox where consumer = 'cleanup-pod'`,
+    );
     printSummary('load', {
-      connections: 16, requests: warmUp.requests + sustained.requests, 'requests/s': sustained.requestsPerSecond,
-      'latency p50/p99 ms': `${sustained.latencyP50Ms}/${sustained.latencyP99Ms}`, 'errors, timeouts, non-2xx': `${sustained.errors}, ${sustained.timeouts}, ${sustained.non2xx}`,
+      connections: 16,
+      requests: warmUp.requests + sustained.requests,
+      'requests/s': sustained.requestsPerSecond,
+      'latency p50/p99 ms': `${sustained.latencyP50Ms}/${sustained.latencyP99Ms}`,
+      'errors, timeouts, non-2xx': `${sustained.errors}, ${sustained.timeouts}, ${sustained.non2xx}`,
       'heap after gc MiB': `${heapBefore.toFixed(1)} -> ${heapAfter.toFixed(1)}`,
     });
     expect(gateway.failures).toEqual([]);
-    for (const figures of [warmUp, sustained]) expect([figures.errors, figures.timeouts, figures.non2xx]).toEqual([0, 0, 0]);
+    for (const figures of [warmUp, sustained])
+      expect([figures.errors, figures.timeouts, figures.non2xx]).toEqual([0, 0, 0]);
     expect(sustained.requests).toBeGreaterThanOrEqual(settings.loadRequests);
     expect(rows[0]).toEqual({ n: String(ENDED_DISTINCT), events: String(ENDED_DISTINCT) });
     expect(heapAfter - heapBefore).toBeLessThan(16);

@@ -19,15 +19,31 @@ const json = { 'content-type': 'application/json' };
 export function endedEvent(serial: number, distinct: number, at: Date): Request {
   const n = serial % distinct;
   const reservationId = stableUuid(`load-ended-${n}`);
-  const event = buildEvent(EventTypes.reservationExpired, {
-    reservationId, previousStatus: 'active', reason: 'load test', podName: null, namespace: null, expiresAt: null, endedAt: at.toISOString(),
-  }, { source: sourceFor('expire'), subject: reservationId, id: stableUuid(`load-ended-event-${n}`), time: at });
+  const event = buildEvent(
+    EventTypes.reservationExpired,
+    {
+      reservationId,
+      previousStatus: 'active',
+      reason: 'load test',
+      podName: null,
+      namespace: null,
+      expiresAt: null,
+      endedAt: at.toISOString(),
+    },
+    { source: sourceFor('expire'), subject: reservationId, id: stableUuid(`load-ended-event-${n}`), time: at },
+  );
   const message = toBinaryHttp(event);
   return { method: 'POST', path: '/function/cleanup-pod', headers: message.headers, body: message.body };
 }
 
 function podEvent(fn: 'expire' | 'oom-scan', pod: object, serial: number, distinct: number): Request {
-  const headers = { 'ce-specversion': '1.0', 'ce-id': stableUuid(`load-pod-${serial % distinct}`), 'ce-type': EventTypes.podUpdated, 'ce-source': '/apis/v1/namespaces/gpu-dev/pods', ...json };
+  const headers = {
+    'ce-specversion': '1.0',
+    'ce-id': stableUuid(`load-pod-${serial % distinct}`),
+    'ce-type': EventTypes.podUpdated,
+    'ce-source': '/apis/v1/namespaces/gpu-dev/pods',
+    ...json,
+  };
   return { method: 'POST', path: `/function/${fn}`, headers, body: JSON.stringify(pod) };
 }
 
@@ -65,18 +81,31 @@ export interface LoadFigures {
 /** How long the load goes on: for `seconds`, or until `requests` have been answered (however long that takes on a loaded machine). */
 export type LoadLength = { seconds: number } | { requests: number };
 
-export async function runLoad(url: string, mix: () => Request[], options: { connections: number } & LoadLength): Promise<LoadFigures> {
+export async function runLoad(
+  url: string,
+  mix: () => Request[],
+  options: { connections: number } & LoadLength,
+): Promise<LoadFigures> {
   const requests = mix();
   const result = await autocannon({
-    url, connections: options.connections, ...('requests' in options ? { amount: options.requests } : { duration: options.seconds }),
+    url,
+    connections: options.connections,
+    ...('requests' in options ? { amount: options.requests } : { duration: options.seconds }),
     // A request's own time limit, in seconds: latency is reported, not judged, so only a hung answer counts as a timeout.
     timeout: 120,
     // Each request slot takes the next request of a fresh mix, so ids move on and repeats stay bounded.
-    requests: requests.map((_, index) => ({ setupRequest: (request: autocannon.Request) => ({ ...request, ...mix()[index]! }) })),
+    requests: requests.map((_, index) => ({
+      setupRequest: (request: autocannon.Request) => ({ ...request, ...mix()[index]! }),
+    })),
   });
   return {
-    requests: result.requests.total, requestsPerSecond: Math.round(result.requests.average), latencyP50Ms: result.latency.p50, latencyP99Ms: result.latency.p99,
-    errors: result.errors, timeouts: result.timeouts, non2xx: result.non2xx,
+    requests: result.requests.total,
+    requestsPerSecond: Math.round(result.requests.average),
+    latencyP50Ms: result.latency.p50,
+    latencyP99Ms: result.latency.p99,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    non2xx: result.non2xx,
   };
 }
 

@@ -28,6 +28,8 @@ export const OPEN_DEFECTS: OpenDefect[] = [];
 export function openDefectOf(violation: Violation, fleet: GeneratedFleet): string | undefined {
   if (process.env.RELIABILITY_STRICT) return undefined;
   const adversity = adversityOfEntity(fleet, violation.entity);
-  const defect = OPEN_DEFECTS.find((d) => d.invariants.includes(violation.invariant) && adversity.includes(d.adversity));
+  const defect = OPEN_DEFECTS.find(
+    (d) => d.invariants.includes(violation.invariant) && adversity.includes(d.adversity),
+  );
   return defect && `${defect.issueItem} (${defect.adversity})`;
 }

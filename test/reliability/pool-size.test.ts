@@ -46,7 +46,10 @@ afterAll(async () => {
 
 describe('the smallest accepted pool', () => {
   it('lets a scheduled run finish its work', async () => {
-    const result = await expire.handle({ kind: 'schedule', source: 'cron-connector', callId: 'tick-1', options: { dryRun: false } }, deps);
+    const result = await expire.handle(
+      { kind: 'schedule', source: 'cron-connector', callId: 'tick-1', options: { dryRun: false } },
+      deps,
+    );
     expect(result).toMatchObject({ outcome: 'succeeded', summary: { expired: 1 } });
   });
 });

@@ -20,7 +20,16 @@ describe('a terminated session', () => {
     await held.query('select 1');
     expect(await terminateFunctionSessions(db.pool, db.name)).toBe(1);
     // The 'error' event arrives asynchronously; without a listener it would be an uncaught exception.
-    for (let attempt = 0; attempt < 50 && (await held.query('select 1').then(() => true, () => false)); attempt++) await sleep(10);
+    for (
+      let attempt = 0;
+      attempt < 50 &&
+      (await held.query('select 1').then(
+        () => true,
+        () => false,
+      ));
+      attempt++
+    )
+      await sleep(10);
     await expect(held.query('select 1')).rejects.toThrow();
     held.release(true);
     expect((await pool.query<{ one: number }>('select 1 as one')).rows).toEqual([{ one: 1 }]);

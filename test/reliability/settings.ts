@@ -33,12 +33,19 @@ const LOADED_MACHINE = 5;
 
 /** A test's time limit: `baseMs` on an idle machine, grown with the run's size and for a loaded machine. */
 export function timeLimitMs(baseMs: number): number {
-  const size = Math.max(1, (settings.rounds / 24) * (settings.units / 2), settings.hostileRuns / 100, settings.crashes / 5);
+  const size = Math.max(
+    1,
+    (settings.rounds / 24) * (settings.units / 2),
+    settings.hostileRuns / 100,
+    settings.crashes / 5,
+  );
   return Math.ceil(baseMs * size * LOADED_MACHINE);
 }
 
 /** One block per test file, printed at its end; figures only, so runs can be compared. */
 export function printSummary(title: string, figures: Record<string, unknown>): void {
-  const lines = Object.entries(figures).map(([name, value]) => `  ${name.padEnd(28)} ${typeof value === 'object' ? JSON.stringify(value) : String(value)}`);
+  const lines = Object.entries(figures).map(
+    ([name, value]) => `  ${name.padEnd(28)} ${typeof value === 'object' ? JSON.stringify(value) : String(value)}`,
+  );
   console.log(`reliability summary: ${title}\n${lines.join('\n')}`);
 }

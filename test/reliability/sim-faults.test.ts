@@ -33,10 +33,16 @@ describe('dropWatches', () => {
   it('cuts every open watch stream and reports how many', async () => {
     const sim = await startSim();
     try {
-      const watch = await fetch(`${sim.url}/api/v1/namespaces/default/pods?watch=true`, { headers: { authorization: `Bearer ${sim.token}` } });
+      const watch = await fetch(`${sim.url}/api/v1/namespaces/default/pods?watch=true`, {
+        headers: { authorization: `Bearer ${sim.token}` },
+      });
       const reader = watch.body!.getReader();
       expect(sim.kube.dropWatches()).toBe(1);
-      await expect((async () => { for (;;) if ((await reader.read()).done) return 'ended'; })()).rejects.toThrow();
+      await expect(
+        (async () => {
+          for (;;) if ((await reader.read()).done) return 'ended';
+        })(),
+      ).rejects.toThrow();
       expect(sim.kube.dropWatches()).toBe(0);
     } finally {
       await sim.close();

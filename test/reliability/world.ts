@@ -67,19 +67,32 @@ export interface World {
    * One round: the fleet's blows, the clock 90 s on, every function of every replica at once (or
    * `invoke` instead), then the queued events delivered.
    */
-  round(index: number, options?: { duplicateRate?: number; during?: () => Promise<void>; invoke?: () => Promise<void> }): Promise<void>;
+  round(
+    index: number,
+    options?: { duplicateRate?: number; during?: () => Promise<void>; invoke?: () => Promise<void> },
+  ): Promise<void>;
   /** Clean rounds with a faster clock until every teardown, snapshot and event has settled. */
   settle(rounds?: number): Promise<void>;
   close(): Promise<void>;
 }
 
 /** Configuration every replica and every crash child shares. */
-export function replicaEnv(db: TestDatabase, sim: Sim, busUrl: string, extra: Record<string, string> = {}): Record<string, string> {
+export function replicaEnv(
+  db: TestDatabase,
+  sim: Sim,
+  busUrl: string,
+  extra: Record<string, string> = {},
+): Record<string, string> {
   return functionEnv(db.url, sim, {
-    DB_POOL_MAX: '3', EVENT_DELIVERY: 'knative', K_SINK: `${busUrl}/`, AVAILABILITY_UPDATER_FUNCTION_NAME: UPDATER,
-    AWS_REQUEST_TIMEOUT_MS: '3000', LOG_LEVEL: 'silent',
+    DB_POOL_MAX: '3',
+    EVENT_DELIVERY: 'knative',
+    K_SINK: `${busUrl}/`,
+    AVAILABILITY_UPDATER_FUNCTION_NAME: UPDATER,
+    AWS_REQUEST_TIMEOUT_MS: '3000',
+    LOG_LEVEL: 'silent',
     // The replicas share a manual clock that keeps its own time: clock sanity off.
-    CLOCK_SKEW_MAX_SECONDS: '0', ...extra,
+    CLOCK_SKEW_MAX_SECONDS: '0',
+    ...extra,
   });
 }
 
@@ -88,7 +101,10 @@ function makeReplica(env: Record<string, string>, clock: ManualClock): Replica {
   for (const fn of allFunctions) {
     const deps = makeDeps(loadConfig(env), { clock, log: silentLog });
     replica.deps.push(deps);
-    replica.endpoints.set(fn.name, createEndpoint(fn, () => deps, { metrics: deps.metrics, logger: silentLog, bodyLimitBytes: BODY_LIMIT }));
+    replica.endpoints.set(
+      fn.name,
+      createEndpoint(fn, () => deps, { metrics: deps.metrics, logger: silentLog, bodyLimitBytes: BODY_LIMIT }),
+    );
   }
   return replica;
 }
@@ -97,14 +113,25 @@ function makeReplica(env: Record<string, string>, clock: ManualClock): Replica {
 export function podEventDeliveries(change: PodChange) {
   const type = change.type === 'delete' ? EventTypes.podDeleted : EventTypes.podUpdated;
   const body = Buffer.from(JSON.stringify(change.pod));
-  const headers = { 'ce-specversion': '1.0', 'ce-id': randomUUID(), 'ce-type': type, 'ce-source': `/apis/v1/namespaces/${RES_NS}/pods`, 'content-type': 'application/json' };
+  const headers = {
+    'ce-specversion': '1.0',
+    'ce-id': randomUUID(),
+    'ce-type': type,
+    'ce-source': `/apis/v1/namespaces/${RES_NS}/pods`,
+    'content-type': 'application/json',
+  };
   return ['expire', 'oom-scan'].map((fn) => ({ fn, headers, body }));
 }
 
 /** A cron-connector tick or a manual `faas-cli invoke` (which single-flight does not hold back), half and half. */
 function invocationRequest(random: () => number) {
   return random() < 0.5
-    ? { method: 'POST', path: '/', headers: { 'x-connector': 'cron-connector', 'x-topic': 'cron-function' }, rawBody: '' }
+    ? {
+        method: 'POST',
+        path: '/',
+        headers: { 'x-connector': 'cron-connector', 'x-topic': 'cron-function' },
+        rawBody: '',
+      }
     : { method: 'POST', path: '/', headers: { 'content-type': 'application/json' }, rawBody: '{}' };
 }
 
@@ -129,7 +156,9 @@ export async function startWorld(db: TestDatabase, options: WorldOptions): Promi
   const podWatch = options.podWatch ? startPodWatch(env, bus.url, clock) : undefined;
   const answers = new Map<number, number>();
   const invokeAll = async () => {
-    const calls = replicas.flatMap((replica) => [...replica.endpoints.values()].map((endpoint) => endpoint(invocationRequest(random))));
+    const calls = replicas.flatMap((replica) =>
+      [...replica.endpoints.values()].map((endpoint) => endpoint(invocationRequest(random))),
+    );
     for (const answer of await Promise.all(calls)) answers.set(answer.status, (answers.get(answer.status) ?? 0) + 1);
   };
   const step = async (seconds: number, duplicateRate: number, during?: () => Promise<void>, invoke = invokeAll) => {
@@ -139,9 +168,18 @@ export async function startWorld(db: TestDatabase, options: WorldOptions): Promi
     await bus.flush(random, { duplicateRate });
   };
   return {
-    sim, clock, db, bus, fleet, replicas, random, answers,
+    sim,
+    clock,
+    db,
+    bus,
+    fleet,
+    replicas,
+    random,
+    answers,
     round: async (index, { duplicateRate = 0.3, during, invoke } = {}) => {
-      const changes = options.custom ? options.custom.blows(index, sim) : await blowsAt(fleet, index, sim, db.pool, clock.now());
+      const changes = options.custom
+        ? options.custom.blows(index, sim)
+        : await blowsAt(fleet, index, sim, db.pool, clock.now());
       for (const change of changes) podEventDeliveries(change).forEach((d) => bus.push(d));
       await step(90, duplicateRate, during, invoke);
     },

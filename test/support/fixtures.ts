@@ -24,7 +24,10 @@ export const FIXTURE_NOW = new Date('2026-06-01T12:00:00Z');
 
 const minutesFrom = (base: Date, minutes: number) => new Date(base.getTime() + minutes * 60_000);
 
-export async function insertReservation(db: Db, overrides: Partial<ReservationFixture> = {}): Promise<ReservationFixture> {
+export async function insertReservation(
+  db: Db,
+  overrides: Partial<ReservationFixture> = {},
+): Promise<ReservationFixture> {
   const id = overrides.reservation_id ?? randomUUID();
   const row: ReservationFixture = {
     reservation_id: id,
@@ -110,5 +113,8 @@ export async function insertLab(db: Db, overrides: Partial<LabFixture> = {}): Pr
 async function insertRow(db: Db, table: string, row: object): Promise<void> {
   const columns = Object.keys(row);
   const placeholders = columns.map((_, index) => `$${index + 1}`);
-  await db.query(`insert into ${table} (${columns.join(', ')}) values (${placeholders.join(', ')})`, Object.values(row));
+  await db.query(
+    `insert into ${table} (${columns.join(', ')}) values (${placeholders.join(', ')})`,
+    Object.values(row),
+  );
 }

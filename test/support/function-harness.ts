@@ -17,7 +17,10 @@ export interface FunctionHarness extends Invokers {
   clock: ManualClock;
 }
 
-export function useFunctionHarness(env: Record<string, string> | (() => Record<string, string>) = {}, database?: TestDatabaseOptions): FunctionHarness {
+export function useFunctionHarness(
+  env: Record<string, string> | (() => Record<string, string>) = {},
+  database?: TestDatabaseOptions,
+): FunctionHarness {
   return useWorld({
     ...(database && { database }),
     env: () => ({
@@ -25,7 +28,8 @@ export function useFunctionHarness(env: Record<string, string> | (() => Record<s
       // blast-radius breaker has its own tests (rails-breaker), which set its limits.
       BREAKER_MIN_ACTIONS: '100000',
       // The manual clock keeps a time of its own on purpose: clock sanity off, except in its own tests.
-      CLOCK_SKEW_MAX_SECONDS: '0', ...(typeof env === 'function' ? env() : env),
+      CLOCK_SKEW_MAX_SECONDS: '0',
+      ...(typeof env === 'function' ? env() : env),
     }),
   });
 }

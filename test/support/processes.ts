@@ -100,7 +100,11 @@ export interface Finished {
 }
 
 /** Runs a command to its end (tracked, so a test that times out still ends it) and collects its output. */
-export async function runTracked(command: string, args: readonly string[], options: SpawnOptions = {}): Promise<Finished> {
+export async function runTracked(
+  command: string,
+  args: readonly string[],
+  options: SpawnOptions = {},
+): Promise<Finished> {
   const child = spawnTracked(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
@@ -113,13 +117,15 @@ export async function runTracked(command: string, args: readonly string[], optio
 /** Ends every tracked group of `which` scope (or all) and waits for each leader to exit. */
 export async function endTracked(which: Scope | 'all'): Promise<void> {
   const ending = [...live].filter((t) => which === 'all' || t.scope === which);
-  await Promise.all(ending.map(async (tracked) => {
-    const { child } = tracked;
-    const exited = child.exitCode === null && child.signalCode === null ? once(child, 'exit') : undefined;
-    killGroup(child.pid!);
-    await exited;
-    forget(tracked);
-  }));
+  await Promise.all(
+    ending.map(async (tracked) => {
+      const { child } = tracked;
+      const exited = child.exitCode === null && child.signalCode === null ? once(child, 'exit') : undefined;
+      killGroup(child.pid!);
+      await exited;
+      forget(tracked);
+    }),
+  );
 }
 
 /** For process exit, where nothing can be awaited. */

@@ -11,7 +11,10 @@ export const seriesId = (i: number) => `bench-${String(i).padStart(7, '0')}`;
 /** Deadlines hours ahead for the rows past the due ones, spread so no two minutes pile up. */
 export const FAR_OFF = `$1::timestamptz + interval '2 hours' + (i % 10000) * interval '1 minute'`;
 
-export async function insertReservationSeries(db: Db, options: { now: Date; count: number; due: number; expiresAt: string }): Promise<void> {
+export async function insertReservationSeries(
+  db: Db,
+  options: { now: Date; count: number; due: number; expiresAt: string },
+): Promise<void> {
   await db.query(
     `insert into reservations (reservation_id, user_id, status, created_at, launched_at, status_changed_at, expires_at, pod_name, namespace)
      select 'bench-' || lpad(i::text, 7, '0'), 'user-' || (i % 5000), 'active', $1::timestamptz - interval '3 hours',

@@ -26,7 +26,11 @@ import type { DiskFixture, LabFixture, ReservationFixture } from './fixtures.js'
 /** Where every world's clock starts: the fixtures' "now". */
 export const WORLD_START = FIXTURE_NOW.toISOString();
 
-export const silentLog = createLogger({ level: 'silent', hashSalt: 's', destination: new Writable({ write: (_c, _e, done) => done() }) });
+export const silentLog = createLogger({
+  level: 'silent',
+  hashSalt: 's',
+  destination: new Writable({ write: (_c, _e, done) => done() }),
+});
 
 export interface WorldDatabase {
   url: string;
@@ -38,17 +42,32 @@ export interface WorldDatabase {
  * not delivered (a test that wants them sets EVENT_DELIVERY), request timeouts that bound a
  * failing test, no secrets directory, no clock sanity. `extra` overrides any of it.
  */
-export function functionEnv(databaseUrl: string, sim: Pick<Sim, 'url' | 'token'>, extra: Record<string, string> = {}): Record<string, string> {
+export function functionEnv(
+  databaseUrl: string,
+  sim: Pick<Sim, 'url' | 'token'>,
+  extra: Record<string, string> = {},
+): Record<string, string> {
   return {
-    DATABASE_URL: databaseUrl, ...simProductEnv(sim),
-    EVENT_DELIVERY: 'none', KUBE_REQUEST_TIMEOUT_MS: '3000', EXEC_TIMEOUT_SECONDS: '5', SECRETS_DIR: '/nonexistent',
+    DATABASE_URL: databaseUrl,
+    ...simProductEnv(sim),
+    EVENT_DELIVERY: 'none',
+    KUBE_REQUEST_TIMEOUT_MS: '3000',
+    EXEC_TIMEOUT_SECONDS: '5',
+    SECRETS_DIR: '/nonexistent',
     // A world's manual clock keeps its own time on purpose: clock sanity off (its own tests turn it on).
-    CLOCK_SKEW_MAX_SECONDS: '0', ...extra,
+    CLOCK_SKEW_MAX_SECONDS: '0',
+    ...extra,
   };
 }
 
-export type Invoke = <O extends BaseOptions>(fn: FunctionDefinition<O, Deps>, options?: Partial<O>) => Promise<RunResult>;
-export type InvokeEvent = <O extends BaseOptions>(fn: FunctionDefinition<O, Deps>, event: Omit<ParsedEvent, 'id'> & { id?: string }) => Promise<RunResult>;
+export type Invoke = <O extends BaseOptions>(
+  fn: FunctionDefinition<O, Deps>,
+  options?: Partial<O>,
+) => Promise<RunResult>;
+export type InvokeEvent = <O extends BaseOptions>(
+  fn: FunctionDefinition<O, Deps>,
+  event: Omit<ParsedEvent, 'id'> & { id?: string },
+) => Promise<RunResult>;
 
 export interface Invokers {
   schedule: Invoke;
@@ -61,9 +80,16 @@ export function invokers(deps: () => Deps): Invokers {
   const run = <O extends BaseOptions>(fn: FunctionDefinition<O, Deps>, invocation: Invocation<unknown>) =>
     fn.handle({ ...invocation, options: fn.optionsSchema.parse(invocation.options) } as Invocation<O>, deps());
   return {
-    schedule: (fn, options = {}) => run(fn, { kind: 'schedule', source: 'cron-connector', callId: randomUUID(), options }),
+    schedule: (fn, options = {}) =>
+      run(fn, { kind: 'schedule', source: 'cron-connector', callId: randomUUID(), options }),
     manual: (fn, options = {}) => run(fn, { kind: 'manual', callId: randomUUID(), options }),
-    event: (fn, event) => run(fn, { kind: 'event', callId: randomUUID(), options: {}, event: { id: randomUUID(), ...event } as ParsedEvent }),
+    event: (fn, event) =>
+      run(fn, {
+        kind: 'event',
+        callId: randomUUID(),
+        options: {},
+        event: { id: randomUUID(), ...event } as ParsedEvent,
+      }),
   };
 }
 
@@ -84,7 +110,8 @@ export function builders(pool: () => pg.Pool, sim: () => Sim, config: () => Conf
     sim().kube.addPod({ name: r.pod_name, namespace: r.namespace ?? config().policy.reservationNamespace, labels });
   };
   return {
-    reservation: (overrides) => insertReservation(pool(), { namespace: config().policy.reservationNamespace, ...overrides }),
+    reservation: (overrides) =>
+      insertReservation(pool(), { namespace: config().policy.reservationNamespace, ...overrides }),
     reservationWithPod: async (overrides) => {
       const row = await insertReservation(pool(), { namespace: config().policy.reservationNamespace, ...overrides });
       podOf(row);
@@ -130,9 +157,18 @@ export async function startWorld(db: WorldDatabase, options: WorldOptions = {}):
   const deps = makeDeps(config, { clock, log: silentLog, pool: db.pool });
   addConfiguredNamespaces(sim, config);
   return {
-    db, sim, clock, config, env, deps,
+    db,
+    sim,
+    clock,
+    config,
+    env,
+    deps,
     ...invokers(() => deps),
-    ...builders(() => db.pool, () => sim, () => config),
+    ...builders(
+      () => db.pool,
+      () => sim,
+      () => config,
+    ),
     close: async () => {
       await deps.close();
       await sim.close();

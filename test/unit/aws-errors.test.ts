@@ -11,7 +11,12 @@ import { awsErrorCode, isThrottled, translateAwsError } from '../../shared/aws/e
 type ErrorClass = abstract new (...args: never[]) => Error;
 
 function ec2Error(name: string, httpStatusCode: number): EC2ServiceException {
-  return new EC2ServiceException({ name, $fault: httpStatusCode >= 500 ? 'server' : 'client', $metadata: { httpStatusCode }, message: `${name} happened` });
+  return new EC2ServiceException({
+    name,
+    $fault: httpStatusCode >= 500 ? 'server' : 'client',
+    $metadata: { httpStatusCode },
+    message: `${name} happened`,
+  });
 }
 
 function transportError(name: string, code?: string): Error {
@@ -25,7 +30,11 @@ describe('translateAwsError', () => {
     ['ResourceNotFoundException', ec2Error('ResourceNotFoundException', 404), NotFound],
     ['RequestLimitExceeded', ec2Error('RequestLimitExceeded', 503), Transient],
     ['RequestLimitExceeded as a 400', ec2Error('RequestLimitExceeded', 400), Transient],
-    ['SnapshotCreationPerVolumeRateExceeded (a 400)', ec2Error('SnapshotCreationPerVolumeRateExceeded', 400), Transient],
+    [
+      'SnapshotCreationPerVolumeRateExceeded (a 400)',
+      ec2Error('SnapshotCreationPerVolumeRateExceeded', 400),
+      Transient,
+    ],
     ['Throttling', ec2Error('Throttling', 400), Transient],
     ['ThrottlingException', ec2Error('ThrottlingException', 400), Transient],
     ['a bare 429', ec2Error('SlowDown', 429), Transient],
@@ -51,12 +60,22 @@ describe('translateAwsError', () => {
   });
 
   it('only the three not-found codes are NotFound', () => {
-    const others = ['InvalidSnapshot.InUse', 'InvalidSnapshotID.Malformed', 'InvalidID', 'NotFound', 'InvalidInstanceID.NotFound'];
+    const others = [
+      'InvalidSnapshot.InUse',
+      'InvalidSnapshotID.Malformed',
+      'InvalidID',
+      'NotFound',
+      'InvalidInstanceID.NotFound',
+    ];
     for (const name of others) expect(translateAwsError(ec2Error(name, 400), 'op')).not.toBeInstanceOf(NotFound);
   });
 
   it("takes Lambda's Retry-After as retryAfterMs", () => {
-    const throttled = new TooManyRequestsException({ $metadata: { httpStatusCode: 429 }, message: 'Rate Exceeded.', retryAfterSeconds: '2' });
+    const throttled = new TooManyRequestsException({
+      $metadata: { httpStatusCode: 429 },
+      message: 'Rate Exceeded.',
+      retryAfterSeconds: '2',
+    });
     const translated = translateAwsError(throttled, 'Lambda Invoke');
     expect(translated).toBeInstanceOf(Transient);
     expect((translated as Transient).retryAfterMs).toBe(2_000);

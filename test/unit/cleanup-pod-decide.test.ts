@@ -2,17 +2,29 @@ import { describe, expect, it } from 'vitest';
 import { advance } from '../../functions/cleanup-pod/decide.js';
 import type { Observation, VolumeView } from '../../functions/cleanup-pod/decide.js';
 
-const policy = { stuckTerminatingSeconds: 300, retryDelaySeconds: 30, escalateAfterSeconds: 1800, escalatedRetryDelaySeconds: 600 };
+const policy = {
+  stuckTerminatingSeconds: 300,
+  retryDelaySeconds: 30,
+  escalateAfterSeconds: 1800,
+  escalatedRetryDelaySeconds: 600,
+};
 const to = (observation: Observation, secondsInStep = 0) => advance(observation, policy, secondsInStep);
 const detach = (volume: VolumeView, secondsInStep = 0) => to({ step: 'await_detach', volume }, secondsInStep);
 const seen = (state: string, attachments: string[] = []): VolumeView => ({ kind: 'seen', state, attachments });
 
 describe('cleanup-pod state machine', () => {
   it('goes delete → gone → detached → snapshot → release → verify → done on good evidence', () => {
-    expect(to({ step: 'delete_resources', deleted: true, errors: [] })).toMatchObject({ kind: 'advance', to: 'await_gone' });
+    expect(to({ step: 'delete_resources', deleted: true, errors: [] })).toMatchObject({
+      kind: 'advance',
+      to: 'await_gone',
+    });
     expect(to({ step: 'await_gone', pod: 'gone' })).toMatchObject({ kind: 'advance', to: 'await_detach' });
     expect(detach(seen('available'))).toMatchObject({ kind: 'advance', to: 'request_snapshot' });
-    expect(to({ step: 'request_snapshot', disk: { holds: true } })).toMatchObject({ kind: 'advance', to: 'release_disk', snapshot: true });
+    expect(to({ step: 'request_snapshot', disk: { holds: true } })).toMatchObject({
+      kind: 'advance',
+      to: 'release_disk',
+      snapshot: true,
+    });
     expect(to({ step: 'release_disk' })).toMatchObject({ kind: 'advance', to: 'verify' });
     expect(to({ step: 'verify', remaining: [] })).toMatchObject({ kind: 'advance', to: 'done' });
   });
@@ -24,9 +36,15 @@ describe('cleanup-pod state machine', () => {
   });
 
   it('never moves past the pod while it might still run', () => {
-    expect(to({ step: 'await_gone', pod: 'present', terminatingForSeconds: 10 })).toMatchObject({ kind: 'retry', reason: 'pod still terminating' });
+    expect(to({ step: 'await_gone', pod: 'present', terminatingForSeconds: 10 })).toMatchObject({
+      kind: 'retry',
+      reason: 'pod still terminating',
+    });
     expect(to({ step: 'await_gone', pod: 'unknown' })).toMatchObject({ kind: 'retry' });
-    expect(to({ step: 'await_gone', pod: 'present', terminatingForSeconds: 301 })).toMatchObject({ kind: 'retry', forceDeletePod: true });
+    expect(to({ step: 'await_gone', pod: 'present', terminatingForSeconds: 301 })).toMatchObject({
+      kind: 'retry',
+      forceDeletePod: true,
+    });
   });
 
   it('deletes its own pod again, gracefully, when it is not terminating: never grace 0 for a running pod', () => {
@@ -35,7 +53,7 @@ describe('cleanup-pod state machine', () => {
     expect(transition).not.toHaveProperty('forceDeletePod');
   });
 
-  it('moves past a name that holds another reservation\'s pod without waiting on it', () => {
+  it("moves past a name that holds another reservation's pod without waiting on it", () => {
     expect(to({ step: 'await_gone', pod: 'not-ours' })).toMatchObject({ kind: 'advance', to: 'await_detach' });
   });
 
@@ -45,8 +63,14 @@ describe('cleanup-pod state machine', () => {
   });
 
   it('retries a failed delete, and starts over when verification finds leftovers', () => {
-    expect(to({ step: 'delete_resources', deleted: false, errors: ['HTTP 503'] })).toMatchObject({ kind: 'retry', reason: 'deleting failed: HTTP 503' });
-    expect(to({ step: 'verify', remaining: ['service/gpu-dev-r1-ssh'] })).toEqual({ kind: 'restart', reason: 'still present: service/gpu-dev-r1-ssh' });
+    expect(to({ step: 'delete_resources', deleted: false, errors: ['HTTP 503'] })).toMatchObject({
+      kind: 'retry',
+      reason: 'deleting failed: HTTP 503',
+    });
+    expect(to({ step: 'verify', remaining: ['service/gpu-dev-r1-ssh'] })).toEqual({
+      kind: 'restart',
+      reason: 'still present: service/gpu-dev-r1-ssh',
+    });
     expect(to({ step: 'verify', remaining: null })).toMatchObject({ kind: 'retry' });
   });
 });
@@ -106,6 +130,9 @@ describe('cleanup-pod and every EC2 volume state (issue 14 item 8)', () => {
   it('escalates every kind of wait, not only the volume', () => {
     expect(to({ step: 'await_gone', pod: 'unknown' }, 3600)).toMatchObject({ kind: 'retry', escalated: true });
     expect(to({ step: 'verify', remaining: null }, 3600)).toMatchObject({ kind: 'retry', escalated: true });
-    expect(to({ step: 'delete_resources', deleted: false, errors: ['x'] }, 3600)).toMatchObject({ kind: 'retry', escalated: true });
+    expect(to({ step: 'delete_resources', deleted: false, errors: ['x'] }, 3600)).toMatchObject({
+      kind: 'retry',
+      escalated: true,
+    });
   });
 });

@@ -43,12 +43,28 @@ describe('loadConfig defaults', () => {
     expect(config.aws.availabilityUpdaterFunctionName).toBeUndefined();
     expect(config.run.paused).toBe(false);
     expect(config.logLevel).toBe('info');
-    expect(config.database).toMatchObject({ connectionString: minimal.DATABASE_URL, statementTimeoutMs: 15_000, lockTimeoutMs: 5_000 });
+    expect(config.database).toMatchObject({
+      connectionString: minimal.DATABASE_URL,
+      statementTimeoutMs: 15_000,
+      lockTimeoutMs: 5_000,
+    });
   });
 
   it('builds the connection from the origin POSTGRES_* variables when DATABASE_URL is absent', () => {
-    const config = load({ POSTGRES_HOST: 'db.local', POSTGRES_PORT: '6543', POSTGRES_USER: 'me', POSTGRES_PASSWORD: 'pw', POSTGRES_DB: 'lifecycle' });
-    expect(config.database).toMatchObject({ host: 'db.local', port: 6543, user: 'me', password: 'pw', database: 'lifecycle' });
+    const config = load({
+      POSTGRES_HOST: 'db.local',
+      POSTGRES_PORT: '6543',
+      POSTGRES_USER: 'me',
+      POSTGRES_PASSWORD: 'pw',
+      POSTGRES_DB: 'lifecycle',
+    });
+    expect(config.database).toMatchObject({
+      host: 'db.local',
+      port: 6543,
+      user: 'me',
+      password: 'pw',
+      database: 'lifecycle',
+    });
     expect(config.database).not.toHaveProperty('connectionString');
   });
 });
@@ -59,7 +75,12 @@ describe('loadConfig coercion', () => {
   });
 
   it('coerces numbers and booleans', () => {
-    const config = load({ ...minimal, GRACE_PERIOD_SECONDS: '0', DELETE_VOLUME_AFTER_SNAPSHOT: 'false', LIFECYCLE_PAUSED: '1' });
+    const config = load({
+      ...minimal,
+      GRACE_PERIOD_SECONDS: '0',
+      DELETE_VOLUME_AFTER_SNAPSHOT: 'false',
+      LIFECYCLE_PAUSED: '1',
+    });
     expect(config.policy.gracePeriodSeconds).toBe(0);
     expect(config.policy.deleteVolumeAfterSnapshot).toBe(false);
     expect(config.run.paused).toBe(true);
@@ -132,7 +153,11 @@ describe('loadConfig errors name the variable', () => {
 
   it('names every offending variable in one message', () => {
     const err = errorOf({ GRACE_PERIOD_SECONDS: 'soon', LOG_LEVEL: 'loud' });
-    expect(err.issues.map((issue) => issue.field).sort()).toEqual(['GRACE_PERIOD_SECONDS', 'LOG_LEVEL', 'POSTGRES_PASSWORD']);
+    expect(err.issues.map((issue) => issue.field).sort()).toEqual([
+      'GRACE_PERIOD_SECONDS',
+      'LOG_LEVEL',
+      'POSTGRES_PASSWORD',
+    ]);
     expect(err.message.split('; ')).toHaveLength(3);
   });
 });
@@ -145,23 +170,40 @@ describe('numeric bounds', () => {
   });
 
   it('finds the numeric settings', () => {
-    expect(numericSettings).toEqual(expect.arrayContaining(['DB_STATEMENT_TIMEOUT_MS', 'WATCHDOG_OLDER_THAN_MINUTES', 'MAX_ITEMS', 'EVENT_MAX_ATTEMPTS']));
+    expect(numericSettings).toEqual(
+      expect.arrayContaining([
+        'DB_STATEMENT_TIMEOUT_MS',
+        'WATCHDOG_OLDER_THAN_MINUTES',
+        'MAX_ITEMS',
+        'EVENT_MAX_ATTEMPTS',
+      ]),
+    );
   });
 
   it('refuses an absurdly large value for every numeric setting, naming it', () => {
-    const problems = numericSettings.filter((name) => !errorOf({ ...minimal, [name]: '1e15' }).issues.some((issue) => issue.field === name));
+    const problems = numericSettings.filter(
+      (name) => !errorOf({ ...minimal, [name]: '1e15' }).issues.some((issue) => issue.field === name),
+    );
     expect(problems).toEqual([]);
   });
 
   it('accepts the largest sensible values', () => {
-    const config = load({ ...minimal, WATCHDOG_OLDER_THAN_MINUTES: '525600', MAX_ITEMS: '10000', EVENT_MAX_ATTEMPTS: '1000', WARNING_MINUTES: '10080,5' });
+    const config = load({
+      ...minimal,
+      WATCHDOG_OLDER_THAN_MINUTES: '525600',
+      MAX_ITEMS: '10000',
+      EVENT_MAX_ATTEMPTS: '1000',
+      WARNING_MINUTES: '10080,5',
+    });
     expect(config.run.maxItems).toBe(10_000);
     expect(config.events.maxAttempts).toBe(1000);
     expect(config.policy.warningMinutes).toEqual([10_080, 5]);
   });
 
   it('refuses a warning level longer than a week', () => {
-    expect(errorOf({ ...minimal, WARNING_MINUTES: '30,20000' }).issues.map((issue) => issue.field)).toEqual(['WARNING_MINUTES']);
+    expect(errorOf({ ...minimal, WARNING_MINUTES: '30,20000' }).issues.map((issue) => issue.field)).toEqual([
+      'WARNING_MINUTES',
+    ]);
   });
 
   it('dead-letters after 30 delivery attempts unless told otherwise', () => {

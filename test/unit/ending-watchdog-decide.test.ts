@@ -4,7 +4,10 @@ import type { EndingLab } from '../../functions/ending-watchdog/decide.js';
 
 const now = new Date('2026-06-01T12:00:00Z');
 const lab = (id: string, minutesAgo: number | null): EndingLab => ({
-  id, ownerId: 'owner', namespace: 'labs', endingSince: minutesAgo === null ? null : new Date(now.getTime() - minutesAgo * 60_000),
+  id,
+  ownerId: 'owner',
+  namespace: 'labs',
+  endingSince: minutesAgo === null ? null : new Date(now.getTime() - minutesAgo * 60_000),
 });
 
 describe('selectLabs', () => {
@@ -34,8 +37,16 @@ describe('verdict', () => {
 
   it.each([
     ['resources remain', { ...clean, remaining: ['pod/lab-vm'] }, /resources remain after teardown: pod\/lab-vm/],
-    ['the verifying listing failed', { ...clean, remaining: null, errors: ['HTTP 503'] }, /could not verify the teardown: HTTP 503/],
-    ['a delete failed even though nothing is listed', { deletesSucceeded: false, remaining: [], errors: ['HTTP 500'] }, /teardown errors: HTTP 500/],
+    [
+      'the verifying listing failed',
+      { ...clean, remaining: null, errors: ['HTTP 503'] },
+      /could not verify the teardown: HTTP 503/,
+    ],
+    [
+      'a delete failed even though nothing is listed',
+      { deletesSucceeded: false, remaining: [], errors: ['HTTP 500'] },
+      /teardown errors: HTTP 500/,
+    ],
     ['the teardown never ran', undefined, /did not run/],
   ])('leaves the lab unknown (never a terminal state) when %s', (_label, evidence, reason) => {
     const result = verdict('force', evidence);

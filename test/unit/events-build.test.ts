@@ -38,14 +38,24 @@ describe('event types', () => {
     const ours = Object.values(EventTypes).filter((type) => !(POD_EVENT_TYPES as readonly string[]).includes(type));
     expect(ours).toHaveLength(13);
     for (const type of ours) expect(type).toMatch(/^dev\.devenv\.lifecycle\.[a-z]+\.[a-z]+(-[a-z]+)*$/);
-    expect(POD_EVENT_TYPES).toEqual(['dev.knative.apiserver.resource.add', 'dev.knative.apiserver.resource.update', 'dev.knative.apiserver.resource.delete']);
+    expect(POD_EVENT_TYPES).toEqual([
+      'dev.knative.apiserver.resource.add',
+      'dev.knative.apiserver.resource.update',
+      'dev.knative.apiserver.resource.delete',
+    ]);
     expect(isEventType('dev.knative.sources.ping')).toBe(false);
   });
 });
 
 describe('buildEvent', () => {
   it('builds a CloudEvents 1.0 event with the given time, source, subject and trace context', () => {
-    const event = buildEvent(EventTypes.labFinished, finished, { source: sourceFor('ending-watchdog'), subject: labId, id: 'e-1', time: NOW, traceparent: TRACE });
+    const event = buildEvent(EventTypes.labFinished, finished, {
+      source: sourceFor('ending-watchdog'),
+      subject: labId,
+      id: 'e-1',
+      time: NOW,
+      traceparent: TRACE,
+    });
     expect(event).toEqual({
       specversion: '1.0',
       id: 'e-1',
@@ -61,24 +71,41 @@ describe('buildEvent', () => {
 
   it('gives every event a fresh UUID when no id is passed', () => {
     const options = { source: sourceFor('ending-watchdog'), subject: labId, time: NOW };
-    const [a, b] = [buildEvent(EventTypes.labFinished, finished, options), buildEvent(EventTypes.labFinished, finished, options)];
+    const [a, b] = [
+      buildEvent(EventTypes.labFinished, finished, options),
+      buildEvent(EventTypes.labFinished, finished, options),
+    ];
     expect(a.id).toMatch(/^[0-9a-f-]{36}$/);
     expect(a.id).not.toBe(b.id);
   });
 
   it('refuses data that fails the schema, naming the fields', () => {
     const bad = { ...finished, labId: 'not-a-uuid', owner: 'alice@example.com' } as unknown as typeof finished;
-    const fields = invalidFields(() => buildEvent(EventTypes.labFinished, bad, { source: '/s', subject: 's', time: NOW }));
+    const fields = invalidFields(() =>
+      buildEvent(EventTypes.labFinished, bad, { source: '/s', subject: 's', time: NOW }),
+    );
     expect(fields.sort()).toEqual(['data.labId', 'data.owner']);
   });
 
   it('refuses a malformed traceparent and an empty subject', () => {
-    expect(invalidFields(() => buildEvent(EventTypes.labFinished, finished, { source: '/s', subject: 's', time: NOW, traceparent: 'abc' }))).toEqual(['traceparent']);
-    expect(invalidFields(() => buildEvent(EventTypes.labFinished, finished, { source: '/s', subject: '', time: NOW }))).toEqual(['subject']);
+    expect(
+      invalidFields(() =>
+        buildEvent(EventTypes.labFinished, finished, { source: '/s', subject: 's', time: NOW, traceparent: 'abc' }),
+      ),
+    ).toEqual(['traceparent']);
+    expect(
+      invalidFields(() => buildEvent(EventTypes.labFinished, finished, { source: '/s', subject: '', time: NOW })),
+    ).toEqual(['subject']);
   });
 
   it('encodes binary mode: ce-* headers, JSON body, and the trace in the transport header too', () => {
-    const event = buildEvent(EventTypes.labFinished, finished, { source: '/devenv-lifecycle/ending-watchdog', subject: labId, id: 'e-2', time: NOW, traceparent: TRACE });
+    const event = buildEvent(EventTypes.labFinished, finished, {
+      source: '/devenv-lifecycle/ending-watchdog',
+      subject: labId,
+      id: 'e-2',
+      time: NOW,
+      traceparent: TRACE,
+    });
     const message = toBinaryHttp(event);
     expect(message.headers).toMatchObject({
       'content-type': 'application/json',
@@ -103,21 +130,41 @@ describe('buildEvent', () => {
 describe('produced events are accepted by the consumer', () => {
   const ended = fc.record({
     reservationId: fc.string({ minLength: 1, maxLength: 64 }),
-    previousStatus: fc.constantFrom('queued', 'pending', 'preparing', 'active') as fc.Arbitrary<'queued' | 'pending' | 'preparing' | 'active'>,
+    previousStatus: fc.constantFrom('queued', 'pending', 'preparing', 'active') as fc.Arbitrary<
+      'queued' | 'pending' | 'preparing' | 'active'
+    >,
     reason: fc.string({ minLength: 1, maxLength: 300 }),
     podName: fc.option(fc.stringMatching(/^[a-z0-9-]{1,63}$/), { nil: null }),
     namespace: fc.option(fc.stringMatching(/^[a-z0-9-]{1,63}$/), { nil: null }),
-    expiresAt: fc.option(fc.date({ noInvalidDate: true, min: new Date('2000-01-01'), max: new Date('2100-01-01') }).map((d) => d.toISOString()), { nil: null }),
-    endedAt: fc.date({ noInvalidDate: true, min: new Date('2000-01-01'), max: new Date('2100-01-01') }).map((d) => d.toISOString()),
+    expiresAt: fc.option(
+      fc
+        .date({ noInvalidDate: true, min: new Date('2000-01-01'), max: new Date('2100-01-01') })
+        .map((d) => d.toISOString()),
+      { nil: null },
+    ),
+    endedAt: fc
+      .date({ noInvalidDate: true, min: new Date('2000-01-01'), max: new Date('2100-01-01') })
+      .map((d) => d.toISOString()),
   });
-  const type = fc.constantFrom(EventTypes.reservationExpired, EventTypes.reservationFailed, EventTypes.reservationCancelled);
+  const type = fc.constantFrom(
+    EventTypes.reservationExpired,
+    EventTypes.reservationFailed,
+    EventTypes.reservationCancelled,
+  );
 
   it('for any valid reservation-ended data, build -> binary HTTP -> classify gives back the data', () => {
     fc.assert(
       fc.property(type, ended, (eventType, data) => {
-        const event = buildEvent(eventType, data, { source: sourceFor('expire'), subject: data.reservationId, time: NOW });
+        const event = buildEvent(eventType, data, {
+          source: sourceFor('expire'),
+          subject: data.reservationId,
+          time: NOW,
+        });
         const message = toBinaryHttp(event);
-        const invocation = classify({ method: 'POST', path: '/', headers: message.headers, rawBody: message.body }, { bodyLimitBytes: 65536 });
+        const invocation = classify(
+          { method: 'POST', path: '/', headers: message.headers, rawBody: message.body },
+          { bodyLimitBytes: 65536 },
+        );
         expect(invocation.kind === 'event' && invocation.event).toMatchObject({ type: eventType, id: event.id, data });
       }),
       { numRuns: 300 },
@@ -145,13 +192,27 @@ describe('routing table', () => {
   });
 
   it('is what defineHandler gives a function to consume', () => {
-    const fn = defineHandler({ name: 'cleanup-pod', optionsSchema: baseOptionsSchema, handle: async () => ({ outcome: 'succeeded', summary: {} }) });
-    expect([...fn.consumes].sort()).toEqual([EventTypes.reservationCancelled, EventTypes.reservationEndedByUser, EventTypes.reservationExpired, EventTypes.reservationFailed].sort());
+    const fn = defineHandler({
+      name: 'cleanup-pod',
+      optionsSchema: baseOptionsSchema,
+      handle: async () => ({ outcome: 'succeeded', summary: {} }),
+    });
+    expect([...fn.consumes].sort()).toEqual(
+      [
+        EventTypes.reservationCancelled,
+        EventTypes.reservationEndedByUser,
+        EventTypes.reservationExpired,
+        EventTypes.reservationFailed,
+      ].sort(),
+    );
   });
 });
 
 describe('options schema', () => {
-  const watchdog = baseOptionsSchema.extend({ labId: z.uuid().optional(), olderThanMinutes: z.number().positive().optional() });
+  const watchdog = baseOptionsSchema.extend({
+    labId: z.uuid().optional(),
+    olderThanMinutes: z.number().positive().optional(),
+  });
 
   it('defaults dryRun, and stays strict when a function extends it', () => {
     expect(baseOptionsSchema.parse({})).toEqual({ dryRun: false });

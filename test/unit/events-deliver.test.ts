@@ -47,7 +47,15 @@ beforeEach(() => {
 const reservationId = '9b2f4c1a-5d3e-4f6a-8b7c-1d2e3f4a5b6c';
 const event = buildEvent(
   EventTypes.podCleaned,
-  { reservationId, userId: 'user-8812', podName: 'gpu-dev-9b2f4c1a', namespace: 'gpu-dev', diskName: 'default', volumeId: 'vol-0a1b2c3d', cleanedAt: '2026-06-01T12:03:10.000Z' },
+  {
+    reservationId,
+    userId: 'user-8812',
+    podName: 'gpu-dev-9b2f4c1a',
+    namespace: 'gpu-dev',
+    diskName: 'default',
+    volumeId: 'vol-0a1b2c3d',
+    cleanedAt: '2026-06-01T12:03:10.000Z',
+  },
   { source: sourceFor('cleanup-pod'), subject: reservationId, time: new Date('2026-06-01T12:03:10Z') },
 );
 
@@ -67,8 +75,14 @@ describe('deliver', () => {
     const [request] = received;
     expect(request!.path).toBe('/async-function/snapshot-sync');
     expect(request!.headers['ce-type']).toBe(EventTypes.podCleaned);
-    const invocation = classify({ method: 'POST', path: '/', headers: request!.headers, rawBody: request!.body }, { bodyLimitBytes: 65536 });
-    expect(invocation).toMatchObject({ kind: 'event', event: { id: event.id, type: EventTypes.podCleaned, data: event.data } });
+    const invocation = classify(
+      { method: 'POST', path: '/', headers: request!.headers, rawBody: request!.body },
+      { bodyLimitBytes: 65536 },
+    );
+    expect(invocation).toMatchObject({
+      kind: 'event',
+      event: { id: event.id, type: EventTypes.podCleaned, data: event.data },
+    });
   });
 
   it('treats a 500 as transient (the SDK transport would have called it delivered)', async () => {
@@ -98,7 +112,9 @@ describe('deliver', () => {
 
   it('reports a permanent refusal and an event with no HTTP form as Undeliverable, sending nothing for the latter', async () => {
     reply = { status: 422 };
-    expect(await failureOf(deliver(event, { url: baseUrl }, { timeoutMs: 2_000 }))).toMatchObject({ reason: 'rejected' });
+    expect(await failureOf(deliver(event, { url: baseUrl }, { timeoutMs: 2_000 }))).toMatchObject({
+      reason: 'rejected',
+    });
     received = [];
     const err = await failureOf(deliver({ ...event, subject: 'r-\uD800' }, { url: baseUrl }, { timeoutMs: 2_000 }));
     expect(err).toBeInstanceOf(Undeliverable);
@@ -111,7 +127,9 @@ describe('deliver', () => {
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const port = (closed.address() as AddressInfo).port;
     await new Promise((resolve) => closed.close(resolve));
-    expect(await failureOf(deliver(event, { url: `http://127.0.0.1:${port}/` }, { timeoutMs: 2_000 }))).toBeInstanceOf(Transient);
+    expect(await failureOf(deliver(event, { url: `http://127.0.0.1:${port}/` }, { timeoutMs: 2_000 }))).toBeInstanceOf(
+      Transient,
+    );
   });
 
   it('gives up after the timeout with Transient', async () => {

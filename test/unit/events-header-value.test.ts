@@ -13,9 +13,19 @@ import { classify } from '../../shared/runtime/classify.js';
 const NOW = new Date('2026-06-01T12:00:00Z');
 
 function expired(reservationId: string) {
-  return buildEvent(EventTypes.reservationExpired, {
-    reservationId, previousStatus: 'active', reason: 'deadline passed', podName: null, namespace: null, expiresAt: null, endedAt: NOW.toISOString(),
-  }, { source: sourceFor('expire'), subject: reservationId, time: NOW });
+  return buildEvent(
+    EventTypes.reservationExpired,
+    {
+      reservationId,
+      previousStatus: 'active',
+      reason: 'deadline passed',
+      podName: null,
+      namespace: null,
+      expiresAt: null,
+      endedAt: NOW.toISOString(),
+    },
+    { source: sourceFor('expire'), subject: reservationId, time: NOW },
+  );
 }
 
 /** What a consumer behind the gateway sees for a binary request with these headers. */
@@ -31,12 +41,14 @@ describe('header value encoding', () => {
   });
 
   it('produces a legal header value for any string with a UTF-8 form, and decodes back to it', () => {
-    fc.assert(fc.property(fc.string({ unit: 'grapheme', maxLength: 40 }), (value) => {
-      const encoded = encodeHeaderValue(value);
-      expect(encoded).toMatch(/^[\x21-\x7e]*$/);
-      expect(() => new Headers({ 'ce-subject': encoded })).not.toThrow();
-      expect(decodeHeaderValue(encoded)).toBe(value);
-    }));
+    fc.assert(
+      fc.property(fc.string({ unit: 'grapheme', maxLength: 40 }), (value) => {
+        const encoded = encodeHeaderValue(value);
+        expect(encoded).toMatch(/^[\x21-\x7e]*$/);
+        expect(() => new Headers({ 'ce-subject': encoded })).not.toThrow();
+        expect(decodeHeaderValue(encoded)).toBe(value);
+      }),
+    );
   });
 
   it('refuses a lone surrogate, which has no UTF-8 form', () => {

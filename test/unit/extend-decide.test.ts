@@ -4,11 +4,27 @@ import type { ActionRequest, Capacity, Subject } from '../../functions/extend/de
 
 const now = new Date('2026-06-01T12:00:00Z');
 const at = (minutes: number) => new Date(now.getTime() + minutes * 60_000);
-const subject: Subject = { reservationId: 'r-1', status: 'active', expiresAt: at(20), startedAt: at(-60), gpuType: 'h100', extensions: 0 };
+const subject: Subject = {
+  reservationId: 'r-1',
+  status: 'active',
+  expiresAt: at(20),
+  startedAt: at(-60),
+  gpuType: 'h100',
+  extensions: 0,
+};
 const policy = { maxExtendMinutes: 240, maxExtensions: 3, maxLifetimeHours: 8, capacityRule: true };
-const extend = (minutes: number, extra: Partial<ActionRequest> = {}): ActionRequest => ({ kind: 'extend', minutes, issuedForDeadline: at(20), by: 'link', ...extra });
-const run = (request: ActionRequest, overrides: Partial<Subject> = {}, capacity: Capacity = { waiting: 0, oldestWaitingSince: null, nextFreeAt: null }) =>
-  decide({ request, subject: { ...subject, ...overrides }, capacity, policy, now });
+const extend = (minutes: number, extra: Partial<ActionRequest> = {}): ActionRequest => ({
+  kind: 'extend',
+  minutes,
+  issuedForDeadline: at(20),
+  by: 'link',
+  ...extra,
+});
+const run = (
+  request: ActionRequest,
+  overrides: Partial<Subject> = {},
+  capacity: Capacity = { waiting: 0, oldestWaitingSince: null, nextFreeAt: null },
+) => decide({ request, subject: { ...subject, ...overrides }, capacity, policy, now });
 
 describe('extend decide', () => {
   it('extends from the current deadline, never from now', () => {
@@ -33,12 +49,21 @@ describe('extend decide', () => {
   });
 
   it('refuses when the reservation is unknown', () => {
-    expect(decide({ request: extend(60), subject: undefined, policy, now })).toMatchObject({ verdict: 'refuse', rule: 'not-found' });
+    expect(decide({ request: extend(60), subject: undefined, policy, now })).toMatchObject({
+      verdict: 'refuse',
+      rule: 'not-found',
+    });
   });
 
   it('capacity: refuses while others wait, with when a GPU frees up before this deadline', () => {
-    expect(run(extend(60), {}, { waiting: 2, oldestWaitingSince: at(-30), nextFreeAt: at(5) })).toMatchObject({ verdict: 'refuse', rule: 'capacity', possibleAt: at(5) });
-    expect(run(extend(60), {}, { waiting: 2, oldestWaitingSince: at(-30), nextFreeAt: at(50) })).not.toHaveProperty('possibleAt');
+    expect(run(extend(60), {}, { waiting: 2, oldestWaitingSince: at(-30), nextFreeAt: at(5) })).toMatchObject({
+      verdict: 'refuse',
+      rule: 'capacity',
+      possibleAt: at(5),
+    });
+    expect(run(extend(60), {}, { waiting: 2, oldestWaitingSince: at(-30), nextFreeAt: at(50) })).not.toHaveProperty(
+      'possibleAt',
+    );
   });
 
   it('capacity is read only when the rule applies', () => {
@@ -50,12 +75,24 @@ describe('extend decide', () => {
   });
 
   it('snooze and end-now act on the deadline they were issued for', () => {
-    expect(run({ kind: 'snooze', issuedForDeadline: at(20), by: 'link' })).toMatchObject({ verdict: 'snooze', expectedExpiresAt: at(20) });
-    expect(run({ kind: 'end-now', issuedForDeadline: at(20), by: 'slack' })).toMatchObject({ verdict: 'end', expectedExpiresAt: at(20) });
-    expect(run({ kind: 'end-now', issuedForDeadline: at(25), by: 'slack' })).toMatchObject({ verdict: 'refuse', rule: 'stale-link' });
+    expect(run({ kind: 'snooze', issuedForDeadline: at(20), by: 'link' })).toMatchObject({
+      verdict: 'snooze',
+      expectedExpiresAt: at(20),
+    });
+    expect(run({ kind: 'end-now', issuedForDeadline: at(20), by: 'slack' })).toMatchObject({
+      verdict: 'end',
+      expectedExpiresAt: at(20),
+    });
+    expect(run({ kind: 'end-now', issuedForDeadline: at(25), by: 'slack' })).toMatchObject({
+      verdict: 'refuse',
+      rule: 'stale-link',
+    });
   });
 
   it('an operator acts on the current deadline', () => {
-    expect(run(extend(60, { issuedForDeadline: undefined, by: 'operator' }))).toMatchObject({ verdict: 'extend', newExpiresAt: at(80) });
+    expect(run(extend(60, { issuedForDeadline: undefined, by: 'operator' }))).toMatchObject({
+      verdict: 'extend',
+      newExpiresAt: at(80),
+    });
   });
 });

@@ -13,7 +13,12 @@ const now = new Date('2026-03-01T10:00:00Z');
 const deadline = new Date('2026-03-01T10:30:00.123Z');
 const noSecrets = join(tmpdir(), 'devenv-lifecycle-no-secrets-here');
 const base = { DATABASE_URL: 'postgres://u:p@127.0.0.1:5432/db' };
-const settings = { baseUrl: 'https://fn.example/function/extend/', signingKey: KEY, linkTtlMinutes: 60, defaultExtendMinutes: 120 };
+const settings = {
+  baseUrl: 'https://fn.example/function/extend/',
+  signingKey: KEY,
+  linkTtlMinutes: 60,
+  defaultExtendMinutes: 120,
+};
 
 function configError(env: Record<string, string>): Invalid {
   try {
@@ -41,8 +46,15 @@ describe('action settings', () => {
     writeFileSync(join(dir, 'action-signing-key'), `${KEY}\n`);
     const config = loadConfig({ ...base, ACTION_BASE_URL: 'https://fn.example/extend' }, { secretsDir: dir });
     expect(config.actions).toEqual({
-      baseUrl: 'https://fn.example/extend', signingKey: KEY, linkTtlMinutes: 60, defaultExtendMinutes: 120,
-      maxExtendMinutes: 480, maxExtensions: 5, maxLifetimeHours: 72, capacityRule: true, slackSigningSecret: undefined,
+      baseUrl: 'https://fn.example/extend',
+      signingKey: KEY,
+      linkTtlMinutes: 60,
+      defaultExtendMinutes: 120,
+      maxExtendMinutes: 480,
+      maxExtensions: 5,
+      maxLifetimeHours: 72,
+      capacityRule: true,
+      slackSigningSecret: undefined,
     });
   });
 
@@ -69,15 +81,21 @@ describe('actionLinks', () => {
   it('issues one signed link per action, bound to the reservation, deadline and action', async () => {
     const links = await actionLinks(settings, { reservationId: 'r-1', deadline, now });
     expect(links.map((link) => [link.action, link.label])).toEqual([
-      ['extend', 'Extend by 2h'], ['snooze', 'Snooze these warnings'], ['end-now', 'End now (work saved)'],
+      ['extend', 'Extend by 2h'],
+      ['snooze', 'Snooze these warnings'],
+      ['end-now', 'End now (work saved)'],
     ]);
-    const claims = await Promise.all(links.map((link) => {
-      expect(link.url.startsWith('https://fn.example/function/extend/a/')).toBe(true);
-      expect(link.expiresAt).toEqual(new Date('2026-03-01T11:00:00Z'));
-      return verifyActionToken(KEY, link.url.split('/a/')[1]!, now);
-    }));
+    const claims = await Promise.all(
+      links.map((link) => {
+        expect(link.url.startsWith('https://fn.example/function/extend/a/')).toBe(true);
+        expect(link.expiresAt).toEqual(new Date('2026-03-01T11:00:00Z'));
+        return verifyActionToken(KEY, link.url.split('/a/')[1]!, now);
+      }),
+    );
     expect(claims.map((c) => [c.reservationId, c.action, c.deadline.toISOString(), c.minutes])).toEqual([
-      ['r-1', 'extend', deadline.toISOString(), 120], ['r-1', 'snooze', deadline.toISOString(), undefined], ['r-1', 'end-now', deadline.toISOString(), undefined],
+      ['r-1', 'extend', deadline.toISOString(), 120],
+      ['r-1', 'snooze', deadline.toISOString(), undefined],
+      ['r-1', 'end-now', deadline.toISOString(), undefined],
     ]);
     expect(new Set(claims.map((c) => c.jti)).size).toBe(3);
   });
@@ -88,7 +106,14 @@ describe('actionLinks', () => {
 });
 
 describe('verifyActionToken', () => {
-  const issue = () => signActionToken(KEY, { reservationId: 'r-1', action: 'snooze', deadline, now, expiresAt: new Date(now.getTime() + 60_000) });
+  const issue = () =>
+    signActionToken(KEY, {
+      reservationId: 'r-1',
+      action: 'snooze',
+      deadline,
+      now,
+      expiresAt: new Date(now.getTime() + 60_000),
+    });
 
   it('refuses an expired token as expired', async () => {
     expect(await rejection(verifyActionToken(KEY, await issue(), new Date(now.getTime() + 61_000)))).toBe('expired');
@@ -96,7 +121,9 @@ describe('verifyActionToken', () => {
 
   it('refuses a tampered payload, another key and the none algorithm as invalid', async () => {
     const [header, payload, signature] = (await issue()).split('.');
-    const forged = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(payload!, 'base64url').toString()), act: 'end-now' })).toString('base64url');
+    const forged = Buffer.from(
+      JSON.stringify({ ...JSON.parse(Buffer.from(payload!, 'base64url').toString()), act: 'end-now' }),
+    ).toString('base64url');
     expect(await rejection(verifyActionToken(KEY, `${header}.${forged}.${signature}`, now))).toBe('invalid');
     expect(await rejection(verifyActionToken('x'.repeat(40), await issue(), now))).toBe('invalid');
     const none = `${Buffer.from('{"alg":"none"}').toString('base64url')}.${payload}.`;
@@ -105,8 +132,13 @@ describe('verifyActionToken', () => {
   });
 
   it('refuses a genuine token whose claims do not describe an action', async () => {
-    const odd = await new SignJWT({ act: 'extend', dl: deadline.toISOString() }).setProtectedHeader({ alg: 'HS256' })
-      .setIssuer('devenv-lifecycle').setAudience('devenv-lifecycle:extend').setSubject('r-1').setJti('j').setExpirationTime('1h')
+    const odd = await new SignJWT({ act: 'extend', dl: deadline.toISOString() })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setIssuer('devenv-lifecycle')
+      .setAudience('devenv-lifecycle:extend')
+      .setSubject('r-1')
+      .setJti('j')
+      .setExpirationTime('1h')
       .sign(new TextEncoder().encode(KEY));
     expect(await rejection(verifyActionToken(KEY, odd, new Date()))).toBe('invalid');
   });

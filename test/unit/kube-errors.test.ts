@@ -8,7 +8,15 @@ import { Conflict, Fatal, Invalid, NotFound, Transient } from '../../shared/erro
 import { fromHttpFailure, translateKubeError } from '../../shared/kube/errors.js';
 
 const status = (code: number, reason: string, details?: object) =>
-  JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', message: `m ${code}`, reason, ...(details && { details }), code });
+  JSON.stringify({
+    kind: 'Status',
+    apiVersion: 'v1',
+    status: 'Failure',
+    message: `m ${code}`,
+    reason,
+    ...(details && { details }),
+    code,
+  });
 
 describe('fromHttpFailure', () => {
   it.each([
@@ -38,35 +46,59 @@ describe('fromHttpFailure', () => {
   });
 
   it('takes the pause a throttled request asks for from Retry-After, else from the Status', () => {
-    const fromHeader = fromHttpFailure({ code: 429, body: status(429, 'TooManyRequests', { retryAfterSeconds: 9 }), retryAfter: '4' }, 'x', null);
+    const fromHeader = fromHttpFailure(
+      { code: 429, body: status(429, 'TooManyRequests', { retryAfterSeconds: 9 }), retryAfter: '4' },
+      'x',
+      null,
+    );
     expect((fromHeader as Transient).retryAfterMs).toBe(4_000);
-    const fromStatus = fromHttpFailure({ code: 429, body: status(429, 'TooManyRequests', { retryAfterSeconds: 9 }) }, 'x', null);
+    const fromStatus = fromHttpFailure(
+      { code: 429, body: status(429, 'TooManyRequests', { retryAfterSeconds: 9 }) },
+      'x',
+      null,
+    );
     expect((fromStatus as Transient).retryAfterMs).toBe(9_000);
     expect((fromHttpFailure({ code: 503 }, 'x', null) as Transient).retryAfterMs).toBeUndefined();
   });
 
   it('says what failed, with the reason and message, in one line', () => {
-    expect(fromHttpFailure({ code: 500, body: status(500, 'InternalError') }, 'list pods in dev', null).message)
-      .toBe('list pods in dev: HTTP 500 InternalError: m 500');
+    expect(fromHttpFailure({ code: 500, body: status(500, 'InternalError') }, 'list pods in dev', null).message).toBe(
+      'list pods in dev: HTTP 500 InternalError: m 500',
+    );
   });
 });
 
 describe('translateKubeError', () => {
-  it('translates the client\'s ApiException without its headers in the message', () => {
-    const thrown = new ApiException(404, 'Unknown API Status Code!', status(404, 'NotFound', { name: 'p', kind: 'pods' }), { 'set-cookie': 'secret' });
+  it("translates the client's ApiException without its headers in the message", () => {
+    const thrown = new ApiException(
+      404,
+      'Unknown API Status Code!',
+      status(404, 'NotFound', { name: 'p', kind: 'pods' }),
+      { 'set-cookie': 'secret' },
+    );
     const err = translateKubeError(thrown, 'get pod ns/p', 'p');
     expect(err).toBeInstanceOf(NotFound);
     expect(err.message).not.toContain('secret');
     expect(err.cause).toBe(thrown);
   });
 
-  it.each(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE'])('a %s is Transient', (code) => {
-    expect(translateKubeError(Object.assign(new Error('request failed'), { code }), 'x')).toBeInstanceOf(Transient);
-  });
+  it.each(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE'])(
+    'a %s is Transient',
+    (code) => {
+      expect(translateKubeError(Object.assign(new Error('request failed'), { code }), 'x')).toBeInstanceOf(Transient);
+    },
+  );
 
   it('finds a network code on the cause, and recognises a socket hang up by its message', () => {
-    expect(translateKubeError(new Error('fetch failed', { cause: Object.assign(new Error('x'), { code: 'ECONNRESET' }) }), 'x')).toBeInstanceOf(Transient);
-    expect(translateKubeError(new Error('request to http://h failed, reason: socket hang up'), 'x')).toBeInstanceOf(Transient);
+    expect(
+      translateKubeError(
+        new Error('fetch failed', { cause: Object.assign(new Error('x'), { code: 'ECONNRESET' }) }),
+        'x',
+      ),
+    ).toBeInstanceOf(Transient);
+    expect(translateKubeError(new Error('request to http://h failed, reason: socket hang up'), 'x')).toBeInstanceOf(
+      Transient,
+    );
   });
 
   it('leaves typed errors as they are and makes anything else Fatal', () => {

@@ -13,12 +13,15 @@ function recordingKube(calls: Array<{ name: string; args: unknown }>): Kube {
 }
 
 describe('deleteOwned selector guard', () => {
-  it.each(['', ' ', 'r1,other', 'a b', '"r1"', '$(id)', 'line\nbreak', 'x'.repeat(64), 'app in (x)', '-r1'])('sends no selector and deletes nothing for the id %j', async (id) => {
-    const calls: Array<{ name: string; args: unknown }> = [];
-    const result = await createClusterResources(recordingKube(calls)).deleteOwned('ns', { key: 'lab-id', id }, {}, 0);
-    expect(calls).toEqual([]);
-    expect(result).toEqual({ errors: [], leftAlone: [] });
-  });
+  it.each(['', ' ', 'r1,other', 'a b', '"r1"', '$(id)', 'line\nbreak', 'x'.repeat(64), 'app in (x)', '-r1'])(
+    'sends no selector and deletes nothing for the id %j',
+    async (id) => {
+      const calls: Array<{ name: string; args: unknown }> = [];
+      const result = await createClusterResources(recordingKube(calls)).deleteOwned('ns', { key: 'lab-id', id }, {}, 0);
+      expect(calls).toEqual([]);
+      expect(result).toEqual({ errors: [], leftAlone: [] });
+    },
+  );
 
   it('lists by exactly one key=value for an id that is a label value', async () => {
     const calls: Array<{ name: string; args: unknown }> = [];

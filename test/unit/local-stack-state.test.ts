@@ -7,7 +7,11 @@ import { readStackState, withLocalStack } from '../../local/stack-state.js';
 const state = {
   pid: process.pid,
   gateway: 'http://127.0.0.1:8080',
-  env: { DATABASE_URL: 'postgres://stack/db', KUBECONFIG: '/checkout/.data/sim-kubeconfig', AWS_ENDPOINT_URL: 'http://127.0.0.1:9' },
+  env: {
+    DATABASE_URL: 'postgres://stack/db',
+    KUBECONFIG: '/checkout/.data/sim-kubeconfig',
+    AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
+  },
 };
 
 describe('the CLI adopting a running local stack', () => {
@@ -16,8 +20,15 @@ describe('the CLI adopting a running local stack', () => {
   });
 
   it('never mixes: a database or cluster of your own keeps the stack one out', () => {
-    expect(withLocalStack({ POSTGRES_PASSWORD: 'x' }, state)).toEqual({ POSTGRES_PASSWORD: 'x', KUBECONFIG: state.env.KUBECONFIG, AWS_ENDPOINT_URL: state.env.AWS_ENDPOINT_URL });
-    expect(withLocalStack({ KUBE_API_SERVER: 'https://10.0.0.1:6443' }, state)).toEqual({ KUBE_API_SERVER: 'https://10.0.0.1:6443', DATABASE_URL: state.env.DATABASE_URL });
+    expect(withLocalStack({ POSTGRES_PASSWORD: 'x' }, state)).toEqual({
+      POSTGRES_PASSWORD: 'x',
+      KUBECONFIG: state.env.KUBECONFIG,
+      AWS_ENDPOINT_URL: state.env.AWS_ENDPOINT_URL,
+    });
+    expect(withLocalStack({ KUBE_API_SERVER: 'https://10.0.0.1:6443' }, state)).toEqual({
+      KUBE_API_SERVER: 'https://10.0.0.1:6443',
+      DATABASE_URL: state.env.DATABASE_URL,
+    });
   });
 
   it('without a running stack, the environment is unchanged', () => {

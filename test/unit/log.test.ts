@@ -16,7 +16,13 @@ function capture() {
 describe('logging', () => {
   it('hashes user ids and emails and masks owner ids, at the top level and one level down', () => {
     const { lines, logger } = capture();
-    logger.info({ userId: 'alice@example.com', reservation: { user_id: 'bob@example.com', ownerId: '0f3c1d2e-aaaa-bbbb-cccc-1234567890ab' } }, 'x');
+    logger.info(
+      {
+        userId: 'alice@example.com',
+        reservation: { user_id: 'bob@example.com', ownerId: '0f3c1d2e-aaaa-bbbb-cccc-1234567890ab' },
+      },
+      'x',
+    );
     const text = JSON.stringify(lines[0]);
     expect(text).not.toContain('alice@example.com');
     expect(text).not.toContain('bob@example.com');

@@ -1,37 +1,91 @@
 import { describe, expect, it } from 'vitest';
-import { findOomKills, oomNoticeContent, reservationMatcher, scanOrder, showsOomKill } from '../../functions/oom-scan/decide.js';
+import {
+  findOomKills,
+  oomNoticeContent,
+  reservationMatcher,
+  scanOrder,
+  showsOomKill,
+} from '../../functions/oom-scan/decide.js';
 import type { ContainerSummary, PodSummary } from '../../shared/kube/pod-health.js';
 
 const finishedAt = new Date('2026-06-01T11:58:00Z');
 const pod = (containers: ContainerSummary[], uid = 'uid-1'): PodSummary => ({
-  name: 'gpu-dev-r1', namespace: 'gpu-dev', uid, phase: 'Running', deleting: false, conditions: [], containers, labels: { 'reservation-id': 'r1' },
+  name: 'gpu-dev-r1',
+  namespace: 'gpu-dev',
+  uid,
+  phase: 'Running',
+  deleting: false,
+  conditions: [],
+  containers,
+  labels: { 'reservation-id': 'r1' },
 });
 const byLabel = (p: PodSummary) => p.labels?.['reservation-id'];
 
 describe('findOomKills', () => {
   it('finds a kill in the last state after a restart', () => {
-    const kills = findOomKills([pod([{ name: 'gpu-dev', running: true, restartCount: 1, lastTerminated: { reason: 'OOMKilled', exitCode: 137, finishedAt } }])], byLabel);
-    expect(kills).toEqual([{ reservationId: 'r1', podUid: 'uid-1', podName: 'gpu-dev-r1', namespace: 'gpu-dev', container: 'gpu-dev', ordinal: 1, finishedAt }]);
+    const kills = findOomKills(
+      [
+        pod([
+          {
+            name: 'gpu-dev',
+            running: true,
+            restartCount: 1,
+            lastTerminated: { reason: 'OOMKilled', exitCode: 137, finishedAt },
+          },
+        ]),
+      ],
+      byLabel,
+    );
+    expect(kills).toEqual([
+      {
+        reservationId: 'r1',
+        podUid: 'uid-1',
+        podName: 'gpu-dev-r1',
+        namespace: 'gpu-dev',
+        container: 'gpu-dev',
+        ordinal: 1,
+        finishedAt,
+      },
+    ]);
   });
 
   it('gives the same identity to a kill seen before and after the restart', () => {
-    const down = findOomKills([pod([{ name: 'gpu-dev', running: false, restartCount: 2, terminated: { reason: 'OOMKilled', finishedAt } }])], byLabel);
-    const up = findOomKills([pod([{ name: 'gpu-dev', running: true, restartCount: 3, lastTerminated: { reason: 'OOMKilled', finishedAt } }])], byLabel);
+    const down = findOomKills(
+      [pod([{ name: 'gpu-dev', running: false, restartCount: 2, terminated: { reason: 'OOMKilled', finishedAt } }])],
+      byLabel,
+    );
+    const up = findOomKills(
+      [pod([{ name: 'gpu-dev', running: true, restartCount: 3, lastTerminated: { reason: 'OOMKilled', finishedAt } }])],
+      byLabel,
+    );
     expect(down[0]!.ordinal).toBe(up[0]!.ordinal);
   });
 
   it('finds kills in several containers, and ignores other terminations', () => {
-    const kills = findOomKills([pod([
-      { name: 'a', running: true, restartCount: 1, lastTerminated: { reason: 'OOMKilled' } },
-      { name: 'b', running: true, restartCount: 4, lastTerminated: { reason: 'OOMKilled' } },
-      { name: 'c', running: true, restartCount: 1, lastTerminated: { reason: 'Error', exitCode: 1 } },
-      { name: 'd', running: true, restartCount: 0 },
-    ])], byLabel);
-    expect(kills.map((k) => [k.container, k.ordinal])).toEqual([['a', 1], ['b', 4]]);
+    const kills = findOomKills(
+      [
+        pod([
+          { name: 'a', running: true, restartCount: 1, lastTerminated: { reason: 'OOMKilled' } },
+          { name: 'b', running: true, restartCount: 4, lastTerminated: { reason: 'OOMKilled' } },
+          { name: 'c', running: true, restartCount: 1, lastTerminated: { reason: 'Error', exitCode: 1 } },
+          { name: 'd', running: true, restartCount: 0 },
+        ]),
+      ],
+      byLabel,
+    );
+    expect(kills.map((k) => [k.container, k.ordinal])).toEqual([
+      ['a', 1],
+      ['b', 4],
+    ]);
   });
 
   it('skips pods without a reservation', () => {
-    expect(findOomKills([pod([{ name: 'x', running: true, restartCount: 1, lastTerminated: { reason: 'OOMKilled' } }])], () => undefined)).toEqual([]);
+    expect(
+      findOomKills(
+        [pod([{ name: 'x', running: true, restartCount: 1, lastTerminated: { reason: 'OOMKilled' } }])],
+        () => undefined,
+      ),
+    ).toEqual([]);
   });
 
   it('writes a notice with the container, the time, the count and advice', () => {
@@ -50,7 +104,12 @@ describe('reservationMatcher', () => {
     { reservation_id: 'r3', pod_name: 'shared-name', namespace: 'other' },
   ];
   const match = reservationMatcher(rows, 'reservation-id', 'gpu-dev');
-  const at = (name: string, namespace: string, labels?: Record<string, string>): PodSummary => ({ ...pod([]), name, namespace, ...(labels ? { labels } : { labels: undefined }) });
+  const at = (name: string, namespace: string, labels?: Record<string, string>): PodSummary => ({
+    ...pod([]),
+    name,
+    namespace,
+    ...(labels ? { labels } : { labels: undefined }),
+  });
 
   it('matches a labelled pod to the row its label names, when the name and namespace agree', () => {
     expect(match(at('gpu-dev-r1', 'gpu-dev', { 'reservation-id': 'r1' }))).toBe('r1');
@@ -67,21 +126,49 @@ describe('reservationMatcher', () => {
 
 describe('showsOomKill', () => {
   it('is true only for a pod with a uid whose container was OOM killed, now or last time', () => {
-    expect(showsOomKill(pod([{ name: 'a', running: true, restartCount: 1, lastTerminated: { reason: 'OOMKilled' } }]))).toBe(true);
-    expect(showsOomKill(pod([{ name: 'a', running: false, restartCount: 0, terminated: { reason: 'OOMKilled' } }]))).toBe(true);
-    expect(showsOomKill(pod([{ name: 'a', running: true, restartCount: 1, lastTerminated: { reason: 'Error' } }]))).toBe(false);
-    expect(showsOomKill(pod([{ name: 'a', running: true, restartCount: 1, lastTerminated: { reason: 'OOMKilled' } }], ''))).toBe(false);
+    expect(
+      showsOomKill(pod([{ name: 'a', running: true, restartCount: 1, lastTerminated: { reason: 'OOMKilled' } }])),
+    ).toBe(true);
+    expect(
+      showsOomKill(pod([{ name: 'a', running: false, restartCount: 0, terminated: { reason: 'OOMKilled' } }])),
+    ).toBe(true);
+    expect(
+      showsOomKill(pod([{ name: 'a', running: true, restartCount: 1, lastTerminated: { reason: 'Error' } }])),
+    ).toBe(false);
+    expect(
+      showsOomKill(pod([{ name: 'a', running: true, restartCount: 1, lastTerminated: { reason: 'OOMKilled' } }], '')),
+    ).toBe(false);
   });
 });
 
 describe('scanOrder: where a scan run reads from its cursor', () => {
   const namespaces = ['gpu-dev', 'alpha', 'team-b'];
   it.each([
-    ['no cursor: a new pass from the first namespace', undefined, [{ namespace: 'alpha' }, { namespace: 'gpu-dev' }, { namespace: 'team-b' }]],
-    ['the start of the next pass (the empty name)', { namespace: '', continueToken: undefined }, [{ namespace: 'alpha' }, { namespace: 'gpu-dev' }, { namespace: 'team-b' }]],
-    ['mid-namespace: its token, then the later ones', { namespace: 'gpu-dev', continueToken: 't1' }, [{ namespace: 'gpu-dev', continueToken: 't1' }, { namespace: 'team-b' }]],
-    ['a namespace gone: the next one, from its start', { namespace: 'beta', continueToken: 't1' }, [{ namespace: 'gpu-dev' }, { namespace: 'team-b' }]],
-    ['past the last namespace: a new pass', { namespace: 'zeta', continueToken: undefined }, [{ namespace: 'alpha' }, { namespace: 'gpu-dev' }, { namespace: 'team-b' }]],
+    [
+      'no cursor: a new pass from the first namespace',
+      undefined,
+      [{ namespace: 'alpha' }, { namespace: 'gpu-dev' }, { namespace: 'team-b' }],
+    ],
+    [
+      'the start of the next pass (the empty name)',
+      { namespace: '', continueToken: undefined },
+      [{ namespace: 'alpha' }, { namespace: 'gpu-dev' }, { namespace: 'team-b' }],
+    ],
+    [
+      'mid-namespace: its token, then the later ones',
+      { namespace: 'gpu-dev', continueToken: 't1' },
+      [{ namespace: 'gpu-dev', continueToken: 't1' }, { namespace: 'team-b' }],
+    ],
+    [
+      'a namespace gone: the next one, from its start',
+      { namespace: 'beta', continueToken: 't1' },
+      [{ namespace: 'gpu-dev' }, { namespace: 'team-b' }],
+    ],
+    [
+      'past the last namespace: a new pass',
+      { namespace: 'zeta', continueToken: undefined },
+      [{ namespace: 'alpha' }, { namespace: 'gpu-dev' }, { namespace: 'team-b' }],
+    ],
   ])('%s', (_name, cursor, expected) => {
     expect(scanOrder(namespaces, cursor)).toEqual(expected);
   });

@@ -2,7 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { isLabelValue, ownerSelector, ownershipOf, selectsOwnedPod } from '../../shared/kube/ownership.js';
 
 const owner = { key: 'reservation-id', id: 'r1' };
-const pod = (metadata: Record<string, unknown>, spec?: object) => ({ metadata: { uid: 'u1', ...metadata }, ...(spec && { spec }) });
+const pod = (metadata: Record<string, unknown>, spec?: object) => ({
+  metadata: { uid: 'u1', ...metadata },
+  ...(spec && { spec }),
+});
 
 describe('isLabelValue and ownerSelector', () => {
   it.each([
@@ -24,18 +27,33 @@ describe('isLabelValue and ownerSelector', () => {
 
 describe('ownershipOf', () => {
   it('owns an object labelled with the id, or annotated with it when it cannot be a label', () => {
-    expect(ownershipOf(pod({ labels: { 'reservation-id': 'r1' } }), owner)).toEqual({ verdict: 'owned', uid: 'u1', deleting: false });
-    expect(ownershipOf(pod({ annotations: { 'reservation-id': 'x\n"$ y' } }), { key: 'reservation-id', id: 'x\n"$ y' })).toMatchObject({ verdict: 'owned' });
-    expect(ownershipOf(pod({ labels: { 'reservation-id': 'r1' }, deletionTimestamp: '2026-01-01T00:00:00Z' }), owner)).toMatchObject({ deleting: true });
+    expect(ownershipOf(pod({ labels: { 'reservation-id': 'r1' } }), owner)).toEqual({
+      verdict: 'owned',
+      uid: 'u1',
+      deleting: false,
+    });
+    expect(
+      ownershipOf(pod({ annotations: { 'reservation-id': 'x\n"$ y' } }), { key: 'reservation-id', id: 'x\n"$ y' }),
+    ).toMatchObject({ verdict: 'owned' });
+    expect(
+      ownershipOf(pod({ labels: { 'reservation-id': 'r1' }, deletionTimestamp: '2026-01-01T00:00:00Z' }), owner),
+    ).toMatchObject({ deleting: true });
   });
 
   it('never owns an object that names another entity, none, or two', () => {
-    expect(ownershipOf(pod({ labels: { 'reservation-id': 'r2' } }), owner)).toEqual({ verdict: 'foreign', claimedBy: 'r2' });
+    expect(ownershipOf(pod({ labels: { 'reservation-id': 'r2' } }), owner)).toEqual({
+      verdict: 'foreign',
+      claimedBy: 'r2',
+    });
     expect(ownershipOf(pod({ labels: { app: 'x' } }), owner)).toEqual({ verdict: 'unowned' });
     expect(ownershipOf(pod({}), owner)).toEqual({ verdict: 'unowned' });
-    expect(ownershipOf(pod({ labels: { 'reservation-id': 'r1' }, annotations: { 'reservation-id': 'r2' } }), owner)).toEqual({ verdict: 'foreign', claimedBy: 'r2' });
+    expect(
+      ownershipOf(pod({ labels: { 'reservation-id': 'r1' }, annotations: { 'reservation-id': 'r2' } }), owner),
+    ).toEqual({ verdict: 'foreign', claimedBy: 'r2' });
     // A prefix is not the id (pod names come from 8 characters of it).
-    expect(ownershipOf(pod({ labels: { 'reservation-id': 'r1-longer' } }), owner)).toMatchObject({ verdict: 'foreign' });
+    expect(ownershipOf(pod({ labels: { 'reservation-id': 'r1-longer' } }), owner)).toMatchObject({
+      verdict: 'foreign',
+    });
   });
 
   it('does not own an object without a uid: the delete could not be pinned to it', () => {

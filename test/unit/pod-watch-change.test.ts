@@ -7,7 +7,14 @@ import { podSchema } from '../../shared/events/pod.js';
 const now = new Date('2026-06-01T12:00:00Z');
 const policy = { reservationLabel: 'reservation-id', source: '/devenv-lifecycle/pod-watch' };
 const pod = (labels: Record<string, string> | undefined, extra: object = {}) => ({
-  metadata: { name: 'gpu-dev-1', namespace: 'gpu-dev', uid: 'u-1', resourceVersion: '42', labels, managedFields: [{ manager: 'kubelet' }] },
+  metadata: {
+    name: 'gpu-dev-1',
+    namespace: 'gpu-dev',
+    uid: 'u-1',
+    resourceVersion: '42',
+    labels,
+    managedFields: [{ manager: 'kubelet' }],
+  },
   status: { phase: 'Running' },
   ...extra,
 });
@@ -25,12 +32,25 @@ describe('isOurs', () => {
 
 describe('podChangeEvent', () => {
   it('maps each change to the ApiServerSource Resource-mode type, with the pod as data', () => {
-    const types = (['ADDED', 'MODIFIED', 'DELETED'] as const).map((change) => podChangeEvent(change, pod({ 'reservation-id': 'r-1' }), policy, now)!.type);
-    expect(types).toEqual(['dev.knative.apiserver.resource.add', 'dev.knative.apiserver.resource.update', 'dev.knative.apiserver.resource.delete']);
+    const types = (['ADDED', 'MODIFIED', 'DELETED'] as const).map(
+      (change) => podChangeEvent(change, pod({ 'reservation-id': 'r-1' }), policy, now)!.type,
+    );
+    expect(types).toEqual([
+      'dev.knative.apiserver.resource.add',
+      'dev.knative.apiserver.resource.update',
+      'dev.knative.apiserver.resource.delete',
+    ]);
     const event = podChangeEvent('MODIFIED', pod({ 'reservation-id': 'r-1' }), policy, now)!;
     expect(event).toMatchObject({
-      specversion: '1.0', source: policy.source, subject: '/apis/v1/namespaces/gpu-dev/pods/gpu-dev-1', time: '2026-06-01T12:00:00.000Z',
-      datacontenttype: 'application/json', kind: 'Pod', name: 'gpu-dev-1', namespace: 'gpu-dev', apiversion: 'v1',
+      specversion: '1.0',
+      source: policy.source,
+      subject: '/apis/v1/namespaces/gpu-dev/pods/gpu-dev-1',
+      time: '2026-06-01T12:00:00.000Z',
+      datacontenttype: 'application/json',
+      kind: 'Pod',
+      name: 'gpu-dev-1',
+      namespace: 'gpu-dev',
+      apiversion: 'v1',
     });
     expect(event.data).toMatchObject({ apiVersion: 'v1', kind: 'Pod', status: { phase: 'Running' } });
     expect(event.data!.metadata).not.toHaveProperty('managedFields');
@@ -39,12 +59,22 @@ describe('podChangeEvent', () => {
 
   it('makes nothing for a pod that is not ours or cannot be named', () => {
     expect(podChangeEvent('ADDED', pod({ app: 'x' }), policy, now)).toBeUndefined();
-    expect(podChangeEvent('ADDED', { metadata: { name: 'x', labels: { 'reservation-id': 'r' } } }, policy, now)).toBeUndefined();
+    expect(
+      podChangeEvent('ADDED', { metadata: { name: 'x', labels: { 'reservation-id': 'r' } } }, policy, now),
+    ).toBeUndefined();
   });
 
   it('gives one change one id: the same version and kind again is the same event, anything else a new one', () => {
     const id = (change: 'ADDED' | 'DELETED', version: string, uid = 'u-1') =>
-      podChangeEvent(change, { ...pod({ 'reservation-id': 'r' }), metadata: { ...pod({ 'reservation-id': 'r' }).metadata, resourceVersion: version, uid } }, policy, now)!.id;
+      podChangeEvent(
+        change,
+        {
+          ...pod({ 'reservation-id': 'r' }),
+          metadata: { ...pod({ 'reservation-id': 'r' }).metadata, resourceVersion: version, uid },
+        },
+        policy,
+        now,
+      )!.id;
     expect(id('ADDED', '42')).toBe(id('ADDED', '42'));
     expect(new Set([id('ADDED', '42'), id('ADDED', '43'), id('DELETED', '42'), id('ADDED', '42', 'u-2')]).size).toBe(4);
     expect(id('ADDED', '42')).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
@@ -52,14 +82,40 @@ describe('podChangeEvent', () => {
 });
 
 describe('podChangeEvent for an update', () => {
-  const container = { name: 'gpu-dev', restartCount: 0, ready: true, state: { running: { startedAt: '2026-06-01T08:00:00Z' } } };
+  const container = {
+    name: 'gpu-dev',
+    restartCount: 0,
+    ready: true,
+    state: { running: { startedAt: '2026-06-01T08:00:00Z' } },
+  };
   const running = pod({ 'reservation-id': 'r' }, { status: { phase: 'Running', containerStatuses: [container] } });
-  const withStatus = (status: object, metadata: object = {}) => ({ ...running, metadata: { ...running.metadata, ...metadata }, status: { ...running.status, ...status } });
+  const withStatus = (status: object, metadata: object = {}) => ({
+    ...running,
+    metadata: { ...running.metadata, ...metadata },
+    status: { ...running.status, ...status },
+  });
 
   it.each([
-    ['an annotation or a new resourceVersion', withStatus({}, { resourceVersion: '43', annotations: { note: 'x' } }), false],
+    [
+      'an annotation or a new resourceVersion',
+      withStatus({}, { resourceVersion: '43', annotations: { note: 'x' } }),
+      false,
+    ],
     ['a readiness flip', withStatus({ containerStatuses: [{ ...container, ready: false }] }), false],
-    ['an OOM kill with its restart', withStatus({ containerStatuses: [{ name: 'gpu-dev', restartCount: 1, state: { running: {} }, lastState: { terminated: { reason: 'OOMKilled', exitCode: 137, finishedAt: '2026-06-01T12:00:00Z' } } }] }), true],
+    [
+      'an OOM kill with its restart',
+      withStatus({
+        containerStatuses: [
+          {
+            name: 'gpu-dev',
+            restartCount: 1,
+            state: { running: {} },
+            lastState: { terminated: { reason: 'OOMKilled', exitCode: 137, finishedAt: '2026-06-01T12:00:00Z' } },
+          },
+        ],
+      }),
+      true,
+    ],
     ['a phase change', withStatus({ phase: 'Failed' }), true],
     ['a deletion starting', withStatus({}, { deletionTimestamp: '2026-06-01T12:00:00Z' }), true],
     ['a label change', withStatus({}, { labels: { 'reservation-id': 'r', team: 'x' } }), true],
@@ -83,11 +139,16 @@ describe('DeliveryQueue', () => {
     const queue = new DeliveryQueue<number>({
       limit: 2,
       concurrency: 1,
-      send: (item) => new Promise<void>((resolve) => {
-        inFlight += 1;
-        most = Math.max(most, inFlight);
-        gates.push(() => { inFlight -= 1; sent.push(item); resolve(); });
-      }),
+      send: (item) =>
+        new Promise<void>((resolve) => {
+          inFlight += 1;
+          most = Math.max(most, inFlight);
+          gates.push(() => {
+            inFlight -= 1;
+            sent.push(item);
+            resolve();
+          });
+        }),
       onDropped: (item) => dropped.push(item),
     });
     for (const item of [1, 2, 3, 4]) queue.push(item);

@@ -5,7 +5,9 @@ import type { HealthServer } from '../../pod-watch/health.js';
 import { createPodWatchMetrics } from '../../pod-watch/metrics.js';
 
 let server: HealthServer | undefined;
-afterEach(async () => { await server?.close(); });
+afterEach(async () => {
+  await server?.close();
+});
 
 describe('pod-watch health server', () => {
   it('answers 500 to a failing metrics scrape, and still answers /healthz', async () => {

@@ -88,7 +88,9 @@ describe('withRetries', () => {
 describe('mapWithConcurrency', () => {
   it('never runs more than `limit` calls at once and keeps input order', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.integer({ min: 0, max: 3 }), { maxLength: 30 }), fc.integer({ min: 1, max: 6 }),
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: 0, max: 3 }), { maxLength: 30 }),
+        fc.integer({ min: 1, max: 6 }),
         async (delays, limit) => {
           let active = 0;
           let peak = 0;
@@ -100,7 +102,8 @@ describe('mapWithConcurrency', () => {
           });
           expect(peak).toBeLessThanOrEqual(limit);
           expect(results.map((r) => (r.status === 'fulfilled' ? r.value : -1))).toEqual(delays.map((_d, i) => i));
-        }),
+        },
+      ),
       { numRuns: 30 },
     );
   });

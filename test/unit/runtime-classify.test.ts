@@ -69,7 +69,8 @@ describe('classify: recorded platform requests', () => {
   it('reads the Pod fields consumers use from an ApiServerSource update, and keeps the rest', () => {
     const fixture = fixtures.find((f) => f.name === 'knative-apiserversource-pod-update')!;
     const invocation = classify({ ...fixture, rawBody: fixture.body }, limits);
-    if (invocation.kind !== 'event' || invocation.event.type !== EventTypes.podUpdated) throw new Error('not a pod update');
+    if (invocation.kind !== 'event' || invocation.event.type !== EventTypes.podUpdated)
+      throw new Error('not a pod update');
     const pod = invocation.event.data;
     expect(pod.metadata.uid).toBe('6f1c2d3e-4b5a-4978-8c6d-5e4f3a2b1c0d');
     expect(pod.status?.containerStatuses?.[0]?.lastState?.terminated?.reason).toBe('OOMKilled');
@@ -81,7 +82,10 @@ describe('classify: recorded platform requests', () => {
 
 describe('classify: manual and scheduled requests', () => {
   it('treats an empty or blank body as no options', () => {
-    expect(classify(post({ 'content-type': 'text/plain' }, '  \n'), limits)).toMatchObject({ kind: 'manual', options: {} });
+    expect(classify(post({ 'content-type': 'text/plain' }, '  \n'), limits)).toMatchObject({
+      kind: 'manual',
+      options: {},
+    });
   });
 
   it('parses a Buffer body (RAW_BODY=true) like a string', () => {
@@ -153,13 +157,18 @@ describe('classify: CloudEvents', () => {
 
   it('refuses malformed JSON data and non-JSON data', () => {
     expect(issuesOf(post(binaryHeaders, '{"reservationId":'))[0]?.field).toBe('body');
-    expect(issuesOf(post({ ...binaryHeaders, 'content-type': 'application/xml' }, '<a/>'))[0]?.field).toBe('content-type');
+    expect(issuesOf(post({ ...binaryHeaders, 'content-type': 'application/xml' }, '<a/>'))[0]?.field).toBe(
+      'content-type',
+    );
     expect(issuesOf(post({ ...binaryHeaders, 'content-type': 'text/plain' }, 'hello'))[0]?.field).toBe('body');
   });
 
   it('reads JSON data sent as text/plain, which is what the template makes of a missing Content-Type', () => {
     const headers = { ...binaryHeaders, 'content-type': 'text/plain', 'ce-type': 'dev.knative.sources.ping' };
-    expect(classify(post(headers, '{"maxItems":2}'), limits)).toMatchObject({ kind: 'schedule', options: { maxItems: 2 } });
+    expect(classify(post(headers, '{"maxItems":2}'), limits)).toMatchObject({
+      kind: 'schedule',
+      options: { maxItems: 2 },
+    });
   });
 
   it('reads JSON data whatever the charset parameter looks like (the SDK would leave a string)', () => {
@@ -174,50 +183,108 @@ describe('classify: CloudEvents', () => {
   });
 
   it('refuses structured events with binary data or another format', () => {
-    const envelope = { specversion: '1.0', id: '1', source: '/x', type: EventTypes.reservationExpired, data_base64: 'e30=' };
-    expect(issuesOf(post({ 'content-type': 'application/cloudevents+json' }, JSON.stringify(envelope)))[0]?.field).toBe('data_base64');
+    const envelope = {
+      specversion: '1.0',
+      id: '1',
+      source: '/x',
+      type: EventTypes.reservationExpired,
+      data_base64: 'e30=',
+    };
+    expect(issuesOf(post({ 'content-type': 'application/cloudevents+json' }, JSON.stringify(envelope)))[0]?.field).toBe(
+      'data_base64',
+    );
     expect(issuesOf(post({ 'content-type': 'application/cloudevents+xml' }, '<e/>'))[0]?.field).toBe('content-type');
   });
 
   it('takes a PingSource data object as the run options', () => {
-    const headers = { ...binaryHeaders, 'ce-type': 'dev.knative.sources.ping', 'ce-source': '/apis/v1/namespaces/d/pingsources/warn' };
+    const headers = {
+      ...binaryHeaders,
+      'ce-type': 'dev.knative.sources.ping',
+      'ce-source': '/apis/v1/namespaces/d/pingsources/warn',
+    };
     const invocation = classify(post(headers, '{"dryRun":true}'), limits);
-    expect(invocation).toMatchObject({ kind: 'schedule', source: 'pingsource', callId: 'evt-1', options: { dryRun: true } });
+    expect(invocation).toMatchObject({
+      kind: 'schedule',
+      source: 'pingsource',
+      callId: 'evt-1',
+      options: { dryRun: true },
+    });
   });
 
   it('parses what buildEvent and toBinaryHttp produce back into the same event', () => {
     const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
     const event = buildEvent(EventTypes.reservationExpired, expiredData, {
-      source: sourceFor('expire'), subject: expiredData.reservationId, time: NOW, traceparent,
+      source: sourceFor('expire'),
+      subject: expiredData.reservationId,
+      time: NOW,
+      traceparent,
     });
     const message = toBinaryHttp(event);
     const invocation = classify(post(message.headers, message.body), limits);
     expect(invocation).toMatchObject({
       kind: 'event',
       callId: event.id,
-      event: { type: event.type, source: '/devenv-lifecycle/expire', id: event.id, subject: expiredData.reservationId, time: NOW, data: expiredData, traceparent },
+      event: {
+        type: event.type,
+        source: '/devenv-lifecycle/expire',
+        id: event.id,
+        subject: expiredData.reservationId,
+        time: NOW,
+        data: expiredData,
+        traceparent,
+      },
     });
   });
 });
 
 describe('classify: arbitrary input', () => {
   const headerName = fc.constantFrom(
-    'content-type', 'ce-id', 'ce-type', 'ce-source', 'ce-specversion', 'ce-time', 'ce-subject', 'ce-traceparent',
-    'x-connector', 'x-call-id', 'traceparent', 'ce-Bad_Name', 'prefer',
+    'content-type',
+    'ce-id',
+    'ce-type',
+    'ce-source',
+    'ce-specversion',
+    'ce-time',
+    'ce-subject',
+    'ce-traceparent',
+    'x-connector',
+    'x-call-id',
+    'traceparent',
+    'ce-Bad_Name',
+    'prefer',
   );
   const headerValue = fc.oneof(
     fc.string({ maxLength: 40 }),
     fc.constantFrom(
-      'application/json', 'text/plain', 'application/cloudevents+json', 'application/cloudevents-batch+json',
-      'application/cloudevents+json; charset=UTF-8', '1.0', '0.3', 'cron-connector', 'dev.knative.sources.ping',
-      ...Object.values(EventTypes), '2026-06-01T12:00:00Z',
+      'application/json',
+      'text/plain',
+      'application/cloudevents+json',
+      'application/cloudevents-batch+json',
+      'application/cloudevents+json; charset=UTF-8',
+      '1.0',
+      '0.3',
+      'cron-connector',
+      'dev.knative.sources.ping',
+      ...Object.values(EventTypes),
+      '2026-06-01T12:00:00Z',
     ),
   );
   const body = fc.oneof(
     fc.string({ maxLength: 200 }),
     fc.json({ maxDepth: 3 }),
     fc.uint8Array({ maxLength: 64 }).map((bytes) => Buffer.from(bytes)),
-    fc.record({ specversion: fc.constantFrom('1.0', 1, null), id: fc.string(), source: fc.string(), type: fc.constantFrom(...Object.values(EventTypes)), data: fc.jsonValue() }, { requiredKeys: [] }).map((e) => JSON.stringify(e)),
+    fc
+      .record(
+        {
+          specversion: fc.constantFrom('1.0', 1, null),
+          id: fc.string(),
+          source: fc.string(),
+          type: fc.constantFrom(...Object.values(EventTypes)),
+          data: fc.jsonValue(),
+        },
+        { requiredKeys: [] },
+      )
+      .map((e) => JSON.stringify(e)),
   );
 
   it('returns an invocation or throws Invalid / PayloadTooLarge, nothing else', () => {

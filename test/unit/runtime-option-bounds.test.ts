@@ -18,13 +18,22 @@ const silent = pino({ level: 'silent' }, new Writable({ write: (_chunk, _encodin
 /** The real function's endpoint; its context factory fails the test if the function is ever reached. */
 function endpointOf(name: string) {
   const fn = allFunctions.find((candidate) => candidate.name === name)!;
-  return createEndpoint(fn, () => {
-    throw new Error(`${name} was called with out-of-range options`);
-  }, { metrics: createMetrics(), logger: silent, bodyLimitBytes: 65536 });
+  return createEndpoint(
+    fn,
+    () => {
+      throw new Error(`${name} was called with out-of-range options`);
+    },
+    { metrics: createMetrics(), logger: silent, bodyLimitBytes: 65536 },
+  );
 }
 
 async function post(name: string, options: Record<string, unknown>) {
-  const answer = await endpointOf(name)({ method: 'POST', path: '/', headers: { 'content-type': 'application/json' }, rawBody: JSON.stringify(options) });
+  const answer = await endpointOf(name)({
+    method: 'POST',
+    path: '/',
+    headers: { 'content-type': 'application/json' },
+    rawBody: JSON.stringify(options),
+  });
   return { status: answer.status, body: JSON.parse(answer.body) as { errors?: { field: string }[] } };
 }
 
@@ -43,7 +52,9 @@ describe('numeric option bounds', () => {
   });
 
   it('accepts the largest values and nothing above them', () => {
-    expect(watchdogOptionsSchema.safeParse({ olderThanMinutes: 525_600, maxLabs: 1000, maxItems: MAX_ITEMS_LIMIT }).success).toBe(true);
+    expect(
+      watchdogOptionsSchema.safeParse({ olderThanMinutes: 525_600, maxLabs: 1000, maxItems: MAX_ITEMS_LIMIT }).success,
+    ).toBe(true);
     expect(watchdogOptionsSchema.safeParse({ maxLabs: 1001 }).success).toBe(false);
     expect(baseOptionsSchema.safeParse({ maxItems: MAX_ITEMS_LIMIT }).success).toBe(true);
   });

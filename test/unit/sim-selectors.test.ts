@@ -65,12 +65,12 @@ describe('field selectors', () => {
     expect(matchesFields(parseFieldSelector(selector, allowed), pod)).toBe(expected);
   });
 
-  it('resolves an event\'s source to its component', () => {
+  it("resolves an event's source to its component", () => {
     const event = { source: { component: 'kubelet' } };
     expect(matchesFields(parseFieldSelector('source=kubelet', ['source']), event)).toBe(true);
   });
 
-  it('refuses a field the resource does not index, with the server\'s message', () => {
+  it("refuses a field the resource does not index, with the server's message", () => {
     expect(() => parseFieldSelector('spec.hostname=x', allowed)).toThrow('field label not supported: spec.hostname');
     expect(() => parseFieldSelector('status.phase', allowed)).toThrow(/invalid selector/);
   });

@@ -11,7 +11,9 @@ function container(files: Record<string, string> = {}) {
   for (const [file, content] of Object.entries(files)) fs.write(file, Buffer.from(content));
   const broadcasts: string[] = [];
   const run = (argv: string[], stdin?: string) => {
-    const result = runInContainer(argv, stdin === undefined ? undefined : Buffer.from(stdin), fs, (m) => broadcasts.push(m));
+    const result = runInContainer(argv, stdin === undefined ? undefined : Buffer.from(stdin), fs, (m) =>
+      broadcasts.push(m),
+    );
     return { stdout: result.stdout.toString('utf8'), stderr: result.stderr, exitCode: result.exitCode };
   };
   return { fs, run, broadcasts, ls: (dir: string) => fs.list(dir) };
@@ -19,8 +21,21 @@ function container(files: Record<string, string> = {}) {
 
 describe('the scripts the functions exec', () => {
   it('replaces warning files: rm by glob, then write stdin to the file named by $1', () => {
-    const c = container({ '/home/dev/WARN_EXPIRES_IN_30MIN.txt': 'old', '/home/dev/WARN_EXPIRES_IN_15MIN.txt': 'old', '/home/dev/keep.txt': 'k' });
-    const result = c.run(['sh', '-c', 'rm -f /home/dev/WARN_EXPIRES_IN_*MIN.txt && cat > "$1"', 'sh', '/home/dev/WARN_EXPIRES_IN_5MIN.txt'], 'five minutes left\n');
+    const c = container({
+      '/home/dev/WARN_EXPIRES_IN_30MIN.txt': 'old',
+      '/home/dev/WARN_EXPIRES_IN_15MIN.txt': 'old',
+      '/home/dev/keep.txt': 'k',
+    });
+    const result = c.run(
+      [
+        'sh',
+        '-c',
+        'rm -f /home/dev/WARN_EXPIRES_IN_*MIN.txt && cat > "$1"',
+        'sh',
+        '/home/dev/WARN_EXPIRES_IN_5MIN.txt',
+      ],
+      'five minutes left\n',
+    );
     expect(result).toEqual({ stdout: '', stderr: '', exitCode: 0 });
     expect(c.ls('/home/dev')).toEqual(['WARN_EXPIRES_IN_5MIN.txt', 'keep.txt']);
     expect(c.fs.read('/home/dev/WARN_EXPIRES_IN_5MIN.txt').toString()).toBe('five minutes left\n');
@@ -71,7 +86,9 @@ describe('shell behaviour', () => {
 
   it('handles single quotes, escapes, comments and $@, $#, $?', () => {
     const c = container();
-    expect(c.run(['sh', '-c', "echo 'a  \"b\"' \\$x \"$#:$@\" # ignored", 'sh', 'p1', 'p2']).stdout).toBe('a  "b" $x 2:p1 p2\n');
+    expect(c.run(['sh', '-c', 'echo \'a  "b"\' \\$x "$#:$@" # ignored', 'sh', 'p1', 'p2']).stdout).toBe(
+      'a  "b" $x 2:p1 p2\n',
+    );
     expect(c.run(['sh', '-c', 'false; echo $?']).stdout).toBe('1\n');
   });
 
@@ -84,7 +101,10 @@ describe('shell behaviour', () => {
 
   it('fails a redirect into a missing directory before running the command', () => {
     const c = container();
-    expect(c.run(['sh', '-c', 'cat > /nowhere/f'], 'x')).toMatchObject({ exitCode: 2, stderr: 'sh: 1: cannot create /nowhere/f: Directory nonexistent\n' });
+    expect(c.run(['sh', '-c', 'cat > /nowhere/f'], 'x')).toMatchObject({
+      exitCode: 2,
+      stderr: 'sh: 1: cannot create /nowhere/f: Directory nonexistent\n',
+    });
   });
 
   it('refuses syntax it does not implement with status 2', () => {
@@ -99,13 +119,20 @@ describe('shell behaviour', () => {
 describe('commands', () => {
   it('cat reports a missing file with exit 1, and reads stdin once', () => {
     const c = container();
-    expect(c.run(['cat', '/home/dev/none'])).toEqual({ stdout: '', stderr: 'cat: /home/dev/none: No such file or directory\n', exitCode: 1 });
+    expect(c.run(['cat', '/home/dev/none'])).toEqual({
+      stdout: '',
+      stderr: 'cat: /home/dev/none: No such file or directory\n',
+      exitCode: 1,
+    });
     expect(c.run(['sh', '-c', 'cat; cat'], 'once').stdout).toBe('once');
   });
 
   it('rm without -f fails on a missing file; with -f it does not', () => {
     const c = container();
-    expect(c.run(['rm', '/tmp/x'])).toMatchObject({ exitCode: 1, stderr: "rm: cannot remove '/tmp/x': No such file or directory\n" });
+    expect(c.run(['rm', '/tmp/x'])).toMatchObject({
+      exitCode: 1,
+      stderr: "rm: cannot remove '/tmp/x': No such file or directory\n",
+    });
     expect(c.run(['rm', '-f', '/tmp/x']).exitCode).toBe(0);
     expect(c.run(['rm', '-f', '/tmp']).exitCode).toBe(1);
   });
@@ -113,7 +140,10 @@ describe('commands', () => {
   it('ls lists a directory, or fails with exit 2', () => {
     const c = container({ '/home/dev/b': '', '/home/dev/a': '' });
     expect(c.run(['ls', '/home/dev']).stdout).toBe('a\nb\n');
-    expect(c.run(['ls', '/nope'])).toMatchObject({ exitCode: 2, stderr: "ls: cannot access '/nope': No such file or directory\n" });
+    expect(c.run(['ls', '/nope'])).toMatchObject({
+      exitCode: 2,
+      stderr: "ls: cannot access '/nope': No such file or directory\n",
+    });
   });
 
   it('tee writes stdin to the file and to stdout', () => {
@@ -124,7 +154,10 @@ describe('commands', () => {
 
   it('an unknown program exits 127, also by path and inside sh', () => {
     const c = container();
-    expect(c.run(['/usr/bin/notify-send'])).toMatchObject({ exitCode: 127, stderr: '/usr/bin/notify-send: command not found\n' });
+    expect(c.run(['/usr/bin/notify-send'])).toMatchObject({
+      exitCode: 127,
+      stderr: '/usr/bin/notify-send: command not found\n',
+    });
     expect(c.run(['sh', '-c', 'frobnicate && echo no'])).toMatchObject({ exitCode: 127, stdout: '' });
     expect(c.run(['/bin/true']).exitCode).toBe(0);
   });

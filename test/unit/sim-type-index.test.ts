@@ -21,7 +21,10 @@ function seeded(seed: number): () => number {
 
 /** Every object the model holds, in key order, as a filter and sort would find them. */
 function modelList(model: Map<string, KubeObject>, namespace?: string): string[] {
-  return [...model.values()].filter((o) => namespace === undefined || o.metadata.namespace === namespace).map(keyOf).sort();
+  return [...model.values()]
+    .filter((o) => namespace === undefined || o.metadata.namespace === namespace)
+    .map(keyOf)
+    .sort();
 }
 
 function churn(store: ObjectStore, model: Map<string, KubeObject>, random: () => number, steps: number): void {
@@ -69,8 +72,12 @@ describe('the simulator keeps its objects indexed', () => {
     for (const owner of ['r0', 'r3', 'absent']) {
       for (const namespace of [undefined, 'a-b']) {
         const expected = [...model.values()]
-          .filter((o) => o.metadata.labels?.owner === owner && (namespace === undefined || o.metadata.namespace === namespace))
-          .map(keyOf).sort();
+          .filter(
+            (o) =>
+              o.metadata.labels?.owner === owner && (namespace === undefined || o.metadata.namespace === namespace),
+          )
+          .map(keyOf)
+          .sort();
         expect(store.withLabel('pods', namespace, 'owner', [owner]).map(keyOf)).toEqual(expected);
       }
     }

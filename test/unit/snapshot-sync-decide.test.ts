@@ -1,7 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decidePolls, decideShutdowns, decideVolumes } from '../../functions/snapshot-sync/decide.js';
-import type { RequestedRow, ShutdownInput, ShutdownTarget, SnapshotSeen, VolumeCandidate, VolumeSeen } from '../../functions/snapshot-sync/decide.js';
+import type {
+  RequestedRow,
+  ShutdownInput,
+  ShutdownTarget,
+  SnapshotSeen,
+  VolumeCandidate,
+  VolumeSeen,
+} from '../../functions/snapshot-sync/decide.js';
 import { shutdownTags } from '../../functions/snapshot-sync/tags.js';
 import { ownershipOf, phaseOf } from '../../functions/snapshot-sync/volume-state.js';
 import { overdueWaits } from '../../functions/snapshot-sync/decide-waits.js';
@@ -11,8 +18,16 @@ const seenArb = fc.oneof(
   fc.record({
     kind: fc.constant('seen' as const),
     state: fc.constantFrom<VolumeState>('creating', 'available', 'in-use', 'deleting', 'deleted', 'error'),
-    attachments: fc.array(fc.constantFrom<AttachmentState>('attaching', 'attached', 'detaching', 'detached', 'busy'), { maxLength: 2 }),
-    tags: fc.constantFrom<Record<string, string>>({ 'gpu-dev-user': 'dev@example.com', disk_name: 'home' }, { disk_name: 'home' }, {}, { 'gpu-dev-user': 'x@example.com' }, { disk_name: 'other' }),
+    attachments: fc.array(fc.constantFrom<AttachmentState>('attaching', 'attached', 'detaching', 'detached', 'busy'), {
+      maxLength: 2,
+    }),
+    tags: fc.constantFrom<Record<string, string>>(
+      { 'gpu-dev-user': 'dev@example.com', disk_name: 'home' },
+      { disk_name: 'home' },
+      {},
+      { 'gpu-dev-user': 'x@example.com' },
+      { disk_name: 'other' },
+    ),
   }),
   fc.constantFrom<VolumeSeen>({ kind: 'missing' }, { kind: 'unknown', error: 'x' }),
 );
@@ -21,17 +36,36 @@ const now = new Date('2026-06-01T12:00:00Z');
 const minutesAgo = (minutes: number) => new Date(now.getTime() - minutes * 60_000);
 
 const target = (overrides: Partial<ShutdownTarget> = {}): ShutdownTarget => ({
-  reservationId: 'r-1', userId: 'dev@example.com', diskName: 'home', diskId: 'd-1', volumeId: 'vol-1', heldBy: null, ...overrides,
+  reservationId: 'r-1',
+  userId: 'dev@example.com',
+  diskName: 'home',
+  diskId: 'd-1',
+  volumeId: 'vol-1',
+  heldBy: null,
+  ...overrides,
 });
 const requested = (overrides: Partial<RequestedRow> = {}): RequestedRow => ({
-  rowId: '7', requestToken: 'tok-1', updatedAt: minutesAgo(30), target: target(), ...overrides,
+  rowId: '7',
+  requestToken: 'tok-1',
+  updatedAt: minutesAgo(30),
+  target: target(),
+  ...overrides,
 });
 const snap = (overrides: Partial<SnapshotSeen> = {}): SnapshotSeen => ({
-  snapshotId: 'snap-1', state: 'pending', startTime: minutesAgo(10), sizeGb: 100, tags: {}, ...overrides,
+  snapshotId: 'snap-1',
+  state: 'pending',
+  startTime: minutesAgo(10),
+  sizeGb: 100,
+  tags: {},
+  ...overrides,
 });
 const volumes = (entries: [string, VolumeSeen][]) => new Map(entries);
 const ownTags = { 'gpu-dev-user': 'dev@example.com', disk_name: 'home' };
-const vol = (state: VolumeState, attachments: AttachmentState[] = [], tags: Record<string, string> = ownTags): VolumeSeen => ({ kind: 'seen', state, attachments, tags });
+const vol = (
+  state: VolumeState,
+  attachments: AttachmentState[] = [],
+  tags: Record<string, string> = ownTags,
+): VolumeSeen => ({ kind: 'seen', state, attachments, tags });
 const AVAILABLE = vol('available');
 const ATTACHED = vol('in-use', ['attached']);
 
@@ -61,9 +95,18 @@ describe('snapshot-sync: shutdown snapshots', () => {
     const actions = shutdowns({
       requested: [requested()],
       volumes: volumes([['vol-1', AVAILABLE]]),
-      byToken: new Map([['tok-1', [snap({ snapshotId: 'snap-2', startTime: minutesAgo(5) }), snap({ snapshotId: 'snap-1' })]]]),
+      byToken: new Map([
+        ['tok-1', [snap({ snapshotId: 'snap-2', startTime: minutesAgo(5) }), snap({ snapshotId: 'snap-1' })]],
+      ]),
     });
-    expect(actions).toEqual([expect.objectContaining({ kind: 'record', rowId: '7', duplicates: ['snap-2'], snapshot: expect.objectContaining({ snapshotId: 'snap-1' }) })]);
+    expect(actions).toEqual([
+      expect.objectContaining({
+        kind: 'record',
+        rowId: '7',
+        duplicates: ['snap-2'],
+        snapshot: expect.objectContaining({ snapshotId: 'snap-1' }),
+      }),
+    ]);
   });
 
   it.each<[string, number, VolumeSeen, string]>([
@@ -73,7 +116,10 @@ describe('snapshot-sync: shutdown snapshots', () => {
     ['an old request whose volume was attached again waits', 30, ATTACHED, 'wait'],
     ['an old request whose disk moved to another reservation is refused', 30, AVAILABLE, 'refuse'],
   ])('%s', (_label, minutes, seen, kind) => {
-    const row = requested({ updatedAt: minutesAgo(minutes), target: target({ heldBy: _label.includes('moved') ? 'r-2' : null }) });
+    const row = requested({
+      updatedAt: minutesAgo(minutes),
+      target: target({ heldBy: _label.includes('moved') ? 'r-2' : null }),
+    });
     const [action] = shutdowns({ requested: [row], volumes: volumes([['vol-1', seen]]) });
     expect(action?.kind).toBe(kind);
     if (action?.kind === 'create') expect(action.requested).toBe(row);
@@ -82,21 +128,33 @@ describe('snapshot-sync: shutdown snapshots', () => {
 
   it('refuses a snapshot for a reservation whose disk moved to another, whatever the volume says, and says why', () => {
     const actions = shutdowns({ fresh: [target({ heldBy: 'r-newer' })], volumes: volumes([['vol-1', AVAILABLE]]) });
-    expect(actions).toEqual([expect.objectContaining({ kind: 'refuse', cause: 'disk-moved', rowId: null, reason: expect.stringContaining('r-newer') })]);
+    expect(actions).toEqual([
+      expect.objectContaining({
+        kind: 'refuse',
+        cause: 'disk-moved',
+        rowId: null,
+        reason: expect.stringContaining('r-newer'),
+      }),
+    ]);
   });
 
   it.each<[string, Record<string, string>]>([
     ['no ownership tags', {}],
-    ['another user\'s tag', { 'gpu-dev-user': 'other@example.com' }],
-    ['another disk\'s tag', { 'gpu-dev-user': 'dev@example.com', disk_name: 'scratch' }],
+    ["another user's tag", { 'gpu-dev-user': 'other@example.com' }],
+    ["another disk's tag", { 'gpu-dev-user': 'dev@example.com', disk_name: 'scratch' }],
   ])('refuses to snapshot (or wait on) a volume with %s', (_label, tags) => {
     for (const seen of [vol('available', [], tags), vol('in-use', ['attached'], tags)]) {
-      expect(shutdowns({ fresh: [target()], volumes: volumes([['vol-1', seen]]) })).toEqual([expect.objectContaining({ kind: 'refuse', cause: 'not-owned' })]);
+      expect(shutdowns({ fresh: [target()], volumes: volumes([['vol-1', seen]]) })).toEqual([
+        expect.objectContaining({ kind: 'refuse', cause: 'not-owned' }),
+      ]);
     }
   });
 
-  it('accepts a volume tagged with the disk name only (the platform\'s volumes carry disk_name)', () => {
-    expect(shutdowns({ fresh: [target()], volumes: volumes([['vol-1', vol('available', [], { disk_name: 'home' })]]) })[0]?.kind).toBe('create');
+  it("accepts a volume tagged with the disk name only (the platform's volumes carry disk_name)", () => {
+    expect(
+      shutdowns({ fresh: [target()], volumes: volumes([['vol-1', vol('available', [], { disk_name: 'home' })]]) })[0]
+        ?.kind,
+    ).toBe('create');
   });
 
   it('escalates a volume in error at once, and tracks every other wait on EC2', () => {
@@ -109,16 +167,28 @@ describe('snapshot-sync: shutdown snapshots', () => {
   });
 
   it('creates a snapshot only of a detached volume whose tags name the disk, for a reservation that still holds it (property)', () => {
-    fc.assert(fc.property(seenArb, fc.boolean(), (seen, moved) => {
-      const t = target({ heldBy: moved ? 'r-2' : null });
-      const created = shutdowns({ fresh: [t], volumes: volumes([['vol-1', seen]]) }).some((a) => a.kind === 'create');
-      const detachedAndOurs = seen.kind === 'seen' && seen.state === 'available' && seen.attachments.every((a) => a === 'detached') && ownershipOf(seen.tags, t).owned;
-      expect(created).toBe(!moved && detachedAndOurs);
-    }));
+    fc.assert(
+      fc.property(seenArb, fc.boolean(), (seen, moved) => {
+        const t = target({ heldBy: moved ? 'r-2' : null });
+        const created = shutdowns({ fresh: [t], volumes: volumes([['vol-1', seen]]) }).some((a) => a.kind === 'create');
+        const detachedAndOurs =
+          seen.kind === 'seen' &&
+          seen.state === 'available' &&
+          seen.attachments.every((a) => a === 'detached') &&
+          ownershipOf(seen.tags, t).owned;
+        expect(created).toBe(!moved && detachedAndOurs);
+      }),
+    );
   });
 
   it('tags the snapshot as the origin did, plus our marker and the request token', () => {
-    const tags = shutdownTags({ reservationId: 'r-1', userId: 'dev@example.com', diskName: 'home', requestToken: 'tok', now });
+    const tags = shutdownTags({
+      reservationId: 'r-1',
+      userId: 'dev@example.com',
+      diskName: 'home',
+      requestToken: 'tok',
+      now,
+    });
     expect(tags).toEqual({
       Name: `gpu-dev-shutdown-dev-${now.getTime() / 1000}`,
       'gpu-dev-user': 'dev@example.com',
@@ -130,14 +200,21 @@ describe('snapshot-sync: shutdown snapshots', () => {
       'devenv-lifecycle/request-token': 'tok',
       'devenv-lifecycle/reservation-id': 'r-1',
     });
-    expect(shutdownTags({ reservationId: 'r', userId: 'u', diskName: null, requestToken: 't', now })).not.toHaveProperty('disk_name');
+    expect(
+      shutdownTags({ reservationId: 'r', userId: 'u', diskName: null, requestToken: 't', now }),
+    ).not.toHaveProperty('disk_name');
   });
 });
 
 describe('snapshot-sync: polling pending snapshots', () => {
   const pending = [{ rowId: '1', snapshotId: 'snap-1', startedAt: minutesAgo(10) }];
   const poll = (seen: SnapshotSeen[], missing: string[] = [], startedAt = minutesAgo(10)) =>
-    decidePolls({ now, pending: [{ ...pending[0]!, startedAt }], seen: new Map(seen.map((s) => [s.snapshotId, s])), missing: new Set(missing) });
+    decidePolls({
+      now,
+      pending: [{ ...pending[0]!, startedAt }],
+      seen: new Map(seen.map((s) => [s.snapshotId, s])),
+      missing: new Set(missing),
+    });
 
   it.each<[string, string, string[]]>([
     ['completed → complete', 'completed', ['complete']],
@@ -150,7 +227,9 @@ describe('snapshot-sync: polling pending snapshots', () => {
 
   it('reads a missing id as evidence only after a few minutes (eventual consistency), and then only marks an error', () => {
     expect(poll([], ['snap-1'], minutesAgo(2))).toEqual([]);
-    expect(poll([], ['snap-1'], minutesAgo(6))).toEqual([expect.objectContaining({ kind: 'fail', snapshotId: 'snap-1' })]);
+    expect(poll([], ['snap-1'], minutesAgo(6))).toEqual([
+      expect.objectContaining({ kind: 'fail', snapshotId: 'snap-1' }),
+    ]);
   });
 
   it('does nothing for an id EC2 neither returned nor reported missing', () => {
@@ -160,8 +239,17 @@ describe('snapshot-sync: polling pending snapshots', () => {
 
 describe('snapshot-sync: the volume after its snapshot', () => {
   const candidate = (overrides: Partial<VolumeCandidate> = {}): VolumeCandidate => ({
-    rowId: '1', snapshotId: 'snap-1', volumeId: 'vol-1', reservationId: 'r-1', userId: 'dev@example.com', diskName: 'home',
-    reservationEnded: true, superseded: false, diskKnown: true, heldByOther: false, ...overrides,
+    rowId: '1',
+    snapshotId: 'snap-1',
+    volumeId: 'vol-1',
+    reservationId: 'r-1',
+    userId: 'dev@example.com',
+    diskName: 'home',
+    reservationEnded: true,
+    superseded: false,
+    diskKnown: true,
+    heldByOther: false,
+    ...overrides,
   });
   const judge = (c: VolumeCandidate, seen: VolumeSeen | undefined, enabled = true) =>
     decideVolumes([c], volumes(seen ? [['vol-1', seen]] : []), enabled).map((a) => a.kind);
@@ -178,8 +266,13 @@ describe('snapshot-sync: the volume after its snapshot', () => {
     ['being detached → hold', {}, vol('in-use', ['detaching']), 'hold-volume'],
     ['a detached attachment lingering in the list → delete', {}, vol('available', ['detached']), 'delete-volume'],
     ['no ownership tags → refuse', {}, vol('available', [], {}), 'refuse-volume'],
-    ['another user\'s tags → refuse', {}, vol('available', [], { 'gpu-dev-user': 'other@example.com', disk_name: 'home' }), 'refuse-volume'],
-    ['another disk\'s tags → refuse', {}, vol('available', [], { disk_name: 'scratch' }), 'refuse-volume'],
+    [
+      "another user's tags → refuse",
+      {},
+      vol('available', [], { 'gpu-dev-user': 'other@example.com', disk_name: 'home' }),
+      'refuse-volume',
+    ],
+    ["another disk's tags → refuse", {}, vol('available', [], { disk_name: 'scratch' }), 'refuse-volume'],
     ['a newer reservation or snapshot uses it → keep', { superseded: true }, AVAILABLE, 'keep-volume'],
     ['no disk row to check the holder (A-12) → keep', { diskKnown: false }, AVAILABLE, 'keep-volume'],
     ['the disk is held by another reservation on this volume → keep', { heldByOther: true }, AVAILABLE, 'keep-volume'],
@@ -195,23 +288,44 @@ describe('snapshot-sync: the volume after its snapshot', () => {
   });
 
   it('deletes only with every piece of evidence present (property)', () => {
-    fc.assert(fc.property(fc.boolean(), fc.boolean(), fc.boolean(), fc.boolean(), seenArb, (ended, superseded, known, held, seen) => {
-      const c = candidate({ reservationEnded: ended, superseded, diskKnown: known, heldByOther: held });
-      const deleted = judge(c, seen).includes('delete-volume');
-      const provenDetachedAndOurs = seen.kind === 'seen' && seen.state === 'available' && seen.attachments.every((a) => a === 'detached')
-        && ownershipOf(seen.tags, c).owned;
-      expect(deleted).toBe(ended && !superseded && known && !held && provenDetachedAndOurs);
-    }));
+    fc.assert(
+      fc.property(
+        fc.boolean(),
+        fc.boolean(),
+        fc.boolean(),
+        fc.boolean(),
+        seenArb,
+        (ended, superseded, known, held, seen) => {
+          const c = candidate({ reservationEnded: ended, superseded, diskKnown: known, heldByOther: held });
+          const deleted = judge(c, seen).includes('delete-volume');
+          const provenDetachedAndOurs =
+            seen.kind === 'seen' &&
+            seen.state === 'available' &&
+            seen.attachments.every((a) => a === 'detached') &&
+            ownershipOf(seen.tags, c).owned;
+          expect(deleted).toBe(ended && !superseded && known && !held && provenDetachedAndOurs);
+        },
+      ),
+    );
   });
 });
 
 describe('snapshot-sync: bounded waits', () => {
-  const wait = (minutes: number, escalatedAt: Date | null = null, escalateNow = false) => ({ key: 'k', since: minutesAgo(minutes), escalatedAt, escalateNow });
+  const wait = (minutes: number, escalatedAt: Date | null = null, escalateNow = false) => ({
+    key: 'k',
+    since: minutesAgo(minutes),
+    escalatedAt,
+    escalateNow,
+  });
 
   it.each<[string, ReturnType<typeof wait>, { first: boolean } | undefined]>([
     ['a young wait is not overdue', wait(59), undefined],
     ['a wait past the bound is overdue, escalated the first time', wait(60), { first: true }],
-    ['an escalated wait stays overdue (counted every run) but is not escalated again', wait(120, minutesAgo(30)), { first: false }],
+    [
+      'an escalated wait stays overdue (counted every run) but is not escalated again',
+      wait(120, minutesAgo(30)),
+      { first: false },
+    ],
     ['a volume in error is overdue at once', wait(0, null, true), { first: true }],
   ])('%s', (_label, open, expected) => {
     const [overdue] = overdueWaits([open], now, 60);

@@ -24,19 +24,33 @@ describe('stack.yml', () => {
 
   it('lists exactly the functions the product has, and the pod-watch source', () => {
     expect(schedules.map((s) => s.fn).sort()).toEqual(allFunctions.map((fn) => fn.name).sort());
-    expect(stack.functions.map((fn) => fn.name).sort()).toEqual([...allFunctions.map((fn) => fn.name), 'pod-watch'].sort());
+    expect(stack.functions.map((fn) => fn.name).sort()).toEqual(
+      [...allFunctions.map((fn) => fn.name), 'pod-watch'].sort(),
+    );
   });
 
   it('builds every entry from its bundle with the node22 template pinned by commit', () => {
-    const raw = parse(text) as { version: string; provider: { name: string }; configuration: { templates: { name: string; source: string }[] } };
+    const raw = parse(text) as {
+      version: string;
+      provider: { name: string };
+      configuration: { templates: { name: string; source: string }[] };
+    };
     expect(raw.version).toBe(1.0);
     expect(raw.provider.name).toBe('openfaas');
-    expect(raw.configuration.templates).toEqual([{ name: 'node22', source: expect.stringMatching(/^https:\/\/github\.com\/openfaas\/templates#sha-[0-9a-f]{7,40}$/) }]);
+    expect(raw.configuration.templates).toEqual([
+      {
+        name: 'node22',
+        source: expect.stringMatching(/^https:\/\/github\.com\/openfaas\/templates#sha-[0-9a-f]{7,40}$/),
+      },
+    ]);
     for (const fn of stack.functions) {
       expect(fn.lang, fn.name).toBe('node22');
       expect(fn.handler).toBe(`./dist/openfaas/${fn.name}`);
       expect(text).toContain(`image: \${REGISTRY:-ghcr.io/devenv-lifecycle}/${fn.name}:\${TAG:-dev}`);
-      expect(fn.labels).toMatchObject({ 'app.kubernetes.io/name': fn.name, 'app.kubernetes.io/part-of': 'devenv-lifecycle' });
+      expect(fn.labels).toMatchObject({
+        'app.kubernetes.io/name': fn.name,
+        'app.kubernetes.io/part-of': 'devenv-lifecycle',
+      });
       expect(fn.annotations['com.openfaas.serviceaccount']).toBe(`devenv-lifecycle-${fn.name}`);
       expect(Object.keys(fn.requests).sort()).toEqual(['cpu', 'memory']);
       expect(Object.keys(fn.limits).sort()).toEqual(['cpu', 'memory']);

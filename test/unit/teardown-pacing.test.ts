@@ -14,19 +14,34 @@ import { Run } from '../../shared/runtime/run.js';
 import type { RunScope } from '../../shared/runtime/run-scope.js';
 
 const START = new Date('2026-06-01T12:00:00Z');
-const log = createLogger({ level: 'silent', hashSalt: 's', destination: new Writable({ write: (_c, _e, done) => done() }) });
+const log = createLogger({
+  level: 'silent',
+  hashSalt: 's',
+  destination: new Writable({ write: (_c, _e, done) => done() }),
+});
 
 function runOn(clock: Clock, budgetSeconds = 50): Run {
   const scope: RunScope = {
-    runId: 'run', fn: 'cleanup-pod', log, dryRun: false, maxItems: 10,
-    deadline: new Date(START.getTime() + budgetSeconds * 1000), now: () => clock.now(), stage: async () => {}, claimEvent: async () => true,
+    runId: 'run',
+    fn: 'cleanup-pod',
+    log,
+    dryRun: false,
+    maxItems: 10,
+    deadline: new Date(START.getTime() + budgetSeconds * 1000),
+    now: () => clock.now(),
+    stage: async () => {},
+    claimEvent: async () => true,
   };
   return new Run(scope, { pool: undefined as never, metrics: createMetrics() });
 }
 
 /** A manual clock that a wait moves, as time would. */
 function waitableClock(): ManualClock & Required<Pick<Clock, 'waitUntil'>> {
-  return Object.assign(new ManualClock(START), { async waitUntil(this: ManualClock, at: Date) { this.set(at); } });
+  return Object.assign(new ManualClock(START), {
+    async waitUntil(this: ManualClock, at: Date) {
+      this.set(at);
+    },
+  });
 }
 
 describe('group pacing', () => {

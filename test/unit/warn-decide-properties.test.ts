@@ -17,9 +17,21 @@ type Step =
   | { kind: 'extend'; newRemainingSeconds: number };
 
 const step: fc.Arbitrary<Step> = fc.oneof(
-  { weight: 6, arbitrary: fc.record({ kind: fc.constant('run' as const), afterSeconds: fc.integer({ min: 1, max: 10 * 60 }) }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('missed' as const), afterSeconds: fc.integer({ min: 1, max: 20 * 60 }) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('extend' as const), newRemainingSeconds: fc.integer({ min: -600, max: 120 * 60 }) }) },
+  {
+    weight: 6,
+    arbitrary: fc.record({ kind: fc.constant('run' as const), afterSeconds: fc.integer({ min: 1, max: 10 * 60 }) }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({ kind: fc.constant('missed' as const), afterSeconds: fc.integer({ min: 1, max: 20 * 60 }) }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('extend' as const),
+      newRemainingSeconds: fc.integer({ min: -600, max: 120 * 60 }),
+    }),
+  },
 );
 
 const levels = fc.uniqueArray(fc.integer({ min: 1, max: 60 }), { minLength: 1, maxLength: 5 });
@@ -63,19 +75,29 @@ function runOnce(history: History, levelsMinutes: number[]): void {
 describe('warn: decide over random deadlines, extensions and missed runs', () => {
   it('keeps every promise of the warning ledger', () => {
     fc.assert(
-      fc.property(levels, fc.integer({ min: 1, max: 90 * 60 }), fc.array(step, { minLength: 1, maxLength: 60 }), (levelsMinutes, remainingSeconds, steps) => {
-        const history: History = { now: start, deadline: start + remainingSeconds * 1000, ledger: new Map(), rearmed: true };
-        for (const next of steps) {
-          if (next.kind === 'extend') {
-            const deadline = history.now + next.newRemainingSeconds * 1000;
-            history.rearmed = deadline !== history.deadline;
-            history.deadline = deadline;
-            continue;
+      fc.property(
+        levels,
+        fc.integer({ min: 1, max: 90 * 60 }),
+        fc.array(step, { minLength: 1, maxLength: 60 }),
+        (levelsMinutes, remainingSeconds, steps) => {
+          const history: History = {
+            now: start,
+            deadline: start + remainingSeconds * 1000,
+            ledger: new Map(),
+            rearmed: true,
+          };
+          for (const next of steps) {
+            if (next.kind === 'extend') {
+              const deadline = history.now + next.newRemainingSeconds * 1000;
+              history.rearmed = deadline !== history.deadline;
+              history.deadline = deadline;
+              continue;
+            }
+            history.now += next.afterSeconds * 1000;
+            if (next.kind === 'run') runOnce(history, levelsMinutes);
           }
-          history.now += next.afterSeconds * 1000;
-          if (next.kind === 'run') runOnce(history, levelsMinutes);
-        }
-      }),
+        },
+      ),
       { numRuns: 300 },
     );
   });
@@ -91,7 +113,7 @@ describe('warn: decide over random deadlines, extensions and missed runs', () =>
             reservations: [{ reservationId: 'r', expiresAt: new Date(deadline), podName: 'p', namespace: 'n' }],
             sentLevels: new Map([['r', sent]]),
             levelsMinutes,
-                  });
+          });
           sent.push(...result.warnings.map((warning) => warning.levelMinutes));
         }
         expect(sent).toEqual([...levelsMinutes].sort((a, b) => b - a));

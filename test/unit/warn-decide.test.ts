@@ -42,17 +42,26 @@ describe('warn: which level', () => {
   });
 
   it('sends nothing when that level was already sent for this deadline', () => {
-    const result = decide(input({ reservations: [reservation({ expiresAt: inSeconds(14 * 60) })], sentLevels: new Map([['r-1', [15]]]) }));
+    const result = decide(
+      input({ reservations: [reservation({ expiresAt: inSeconds(14 * 60) })], sentLevels: new Map([['r-1', [15]]]) }),
+    );
     expect(result.warnings).toEqual([]);
   });
 
   it('never sends a less urgent level after a more urgent one', () => {
-    const result = decide(input({ reservations: [reservation({ expiresAt: inSeconds(20 * 60) })], sentLevels: new Map([['r-1', [5]]]) }));
+    const result = decide(
+      input({ reservations: [reservation({ expiresAt: inSeconds(20 * 60) })], sentLevels: new Map([['r-1', [5]]]) }),
+    );
     expect(result.warnings).toEqual([]);
   });
 
   it('moves on to the next level once crossed', () => {
-    const result = decide(input({ reservations: [reservation({ expiresAt: inSeconds(4 * 60) })], sentLevels: new Map([['r-1', [30, 15]]]) }));
+    const result = decide(
+      input({
+        reservations: [reservation({ expiresAt: inSeconds(4 * 60) })],
+        sentLevels: new Map([['r-1', [30, 15]]]),
+      }),
+    );
     expect(result.warnings.map((w) => w.levelMinutes)).toEqual([5]);
   });
 
@@ -63,23 +72,34 @@ describe('warn: which level', () => {
   });
 
   it('honours configured levels in any order', () => {
-    const result = decide(input({ levelsMinutes: [2, 60, 2], reservations: [reservation({ expiresAt: inSeconds(50 * 60) })] }));
+    const result = decide(
+      input({ levelsMinutes: [2, 60, 2], reservations: [reservation({ expiresAt: inSeconds(50 * 60) })] }),
+    );
     expect(result.warnings.map((w) => w.levelMinutes)).toEqual([60]);
   });
 });
 
 describe('warn: the file name minutes', () => {
   it('uses whole minutes left, never negative (A-23)', () => {
-    expect(decide(input({ reservations: [reservation({ expiresAt: inSeconds(14 * 60 + 59) })] })).warnings[0]!.minutesLeft).toBe(14);
-    expect(decide(input({ reservations: [reservation({ expiresAt: inSeconds(30) })] })).warnings[0]!.minutesLeft).toBe(0);
+    expect(
+      decide(input({ reservations: [reservation({ expiresAt: inSeconds(14 * 60 + 59) })] })).warnings[0]!.minutesLeft,
+    ).toBe(14);
+    expect(decide(input({ reservations: [reservation({ expiresAt: inSeconds(30) })] })).warnings[0]!.minutesLeft).toBe(
+      0,
+    );
   });
 });
 
 describe('warn: order and pods', () => {
   it('puts the closest deadlines first, so what the kernel leaves for the next run is the least urgent', () => {
-    const result = decide(input({
-      reservations: [reservation({ reservationId: 'later', expiresAt: inSeconds(25 * 60) }), reservation({ reservationId: 'sooner', expiresAt: inSeconds(3 * 60) })],
-    }));
+    const result = decide(
+      input({
+        reservations: [
+          reservation({ reservationId: 'later', expiresAt: inSeconds(25 * 60) }),
+          reservation({ reservationId: 'sooner', expiresAt: inSeconds(3 * 60) }),
+        ],
+      }),
+    );
     expect(result.warnings.map((w) => w.reservationId)).toEqual(['sooner', 'later']);
   });
 
@@ -92,35 +112,52 @@ describe('warn: order and pods', () => {
 
 describe('warn: properties', () => {
   it('over any sequence of runs, sends each level at most once per deadline, most urgent last, and never after the deadline', () => {
-    fc.assert(fc.property(
-      fc.integer({ min: 1, max: 90 * 60 }),
-      fc.array(fc.integer({ min: 1, max: 15 * 60 }), { minLength: 1, maxLength: 40 }),
-      (secondsLeft, steps) => {
-        const expiresAt = inSeconds(secondsLeft);
-        const sent: number[] = [];
-        let clock = now.getTime();
-        for (const step of steps) {
-          const result = decide(input({ now: new Date(clock), reservations: [reservation({ expiresAt })], sentLevels: new Map([['r-1', sent]]) }));
-          for (const warning of result.warnings) {
-            expect(clock).toBeLessThan(expiresAt.getTime());
-            expect(sent).not.toContain(warning.levelMinutes);
-            if (sent.length > 0) expect(warning.levelMinutes).toBeLessThan(Math.min(...sent));
-            sent.push(warning.levelMinutes);
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 90 * 60 }),
+        fc.array(fc.integer({ min: 1, max: 15 * 60 }), { minLength: 1, maxLength: 40 }),
+        (secondsLeft, steps) => {
+          const expiresAt = inSeconds(secondsLeft);
+          const sent: number[] = [];
+          let clock = now.getTime();
+          for (const step of steps) {
+            const result = decide(
+              input({
+                now: new Date(clock),
+                reservations: [reservation({ expiresAt })],
+                sentLevels: new Map([['r-1', sent]]),
+              }),
+            );
+            for (const warning of result.warnings) {
+              expect(clock).toBeLessThan(expiresAt.getTime());
+              expect(sent).not.toContain(warning.levelMinutes);
+              if (sent.length > 0) expect(warning.levelMinutes).toBeLessThan(Math.min(...sent));
+              sent.push(warning.levelMinutes);
+            }
+            clock += step * 1000;
           }
-          clock += step * 1000;
-        }
-      },
-    ));
+        },
+      ),
+    );
   });
 });
 
 describe('warn: a claim abandoned by a killed run (SPEC 2.1)', () => {
   const LEASE = 80;
   const loaded = (ledger: WarnLoad['ledger'], secondsLeft = 12 * 60): WarnLoad => ({
-    reservations: [reservation({ expiresAt: inSeconds(secondsLeft) })], ledger, webhooks: [], levelsMinutes: [30, 15, 5], claimLeaseSeconds: LEASE,
+    reservations: [reservation({ expiresAt: inSeconds(secondsLeft) })],
+    ledger,
+    webhooks: [],
+    levelsMinutes: [30, 15, 5],
+    claimLeaseSeconds: LEASE,
     pods: new Map([['r-1', { kind: 'present' as const }]]),
   });
-  const claim = (levelMinutes: number, claimedSecondsAgo: number) => ({ reservationId: 'r-1', levelMinutes, state: 'sending' as const, claimedAt: inSeconds(-claimedSecondsAgo) });
+  const claim = (levelMinutes: number, claimedSecondsAgo: number) => ({
+    reservationId: 'r-1',
+    levelMinutes,
+    state: 'sending' as const,
+    claimedAt: inSeconds(-claimedSecondsAgo),
+  });
   const plan = (load: WarnLoad) => decideWarn(load, { now, options: {}, maxItems: 100 }).actions;
 
   it('delivers the level again, to the file only, once the claim is older than any run lasts', () => {
@@ -133,7 +170,9 @@ describe('warn: a claim abandoned by a killed run (SPEC 2.1)', () => {
 
   it('a sent level stays sent; a failed one is retried with its broadcast', () => {
     expect(plan(loaded([{ ...claim(15, 9999), state: 'sent' }]))).toEqual([]);
-    expect(plan(loaded([{ ...claim(15, 9999), state: 'failed' }]))).toMatchObject([{ levelMinutes: 15, redelivery: false }]);
+    expect(plan(loaded([{ ...claim(15, 9999), state: 'failed' }]))).toMatchObject([
+      { levelMinutes: 15, redelivery: false },
+    ]);
   });
 
   it('a more urgent level crossed since is a new warning, broadcast as usual', () => {
@@ -160,13 +199,28 @@ describe('warn: whose pod (podVerdict over shared/kube/pod-evidence answers)', (
     expect(podVerdict(seen).kind).toBe(verdict);
   });
 
-  it('plans a delivery only into a pod that is the reservation\'s; an unanswered question is a failed attempt', () => {
+  it("plans a delivery only into a pod that is the reservation's; an unanswered question is a failed attempt", () => {
     const ids = ['ok', 'gone', 'other', 'unknown'];
-    const plan = decideWarn({
-      reservations: ids.map((reservationId) => reservation({ reservationId })), ledger: [], webhooks: [], levelsMinutes: [30], claimLeaseSeconds: 80,
-      pods: new Map([['ok', { kind: 'present' }], ['gone', { kind: 'absent' }], ['other', { kind: 'unknown', error: 'x', owner: 'z' }], ['unknown', { kind: 'unknown', error: 'HTTP 503' }]]),
-    }, { now, options: {}, maxItems: 100 });
-    expect(plan.actions.map((a) => [a.reservationId, a.kind === 'warn' ? a.podUnknown : undefined])).toEqual([['ok', undefined], ['unknown', 'HTTP 503']]);
+    const plan = decideWarn(
+      {
+        reservations: ids.map((reservationId) => reservation({ reservationId })),
+        ledger: [],
+        webhooks: [],
+        levelsMinutes: [30],
+        claimLeaseSeconds: 80,
+        pods: new Map([
+          ['ok', { kind: 'present' }],
+          ['gone', { kind: 'absent' }],
+          ['other', { kind: 'unknown', error: 'x', owner: 'z' }],
+          ['unknown', { kind: 'unknown', error: 'HTTP 503' }],
+        ]),
+      },
+      { now, options: {}, maxItems: 100 },
+    );
+    expect(plan.actions.map((a) => [a.reservationId, a.kind === 'warn' ? a.podUnknown : undefined])).toEqual([
+      ['ok', undefined],
+      ['unknown', 'HTTP 503'],
+    ]);
     expect(plan.counts).toEqual({ skipped_no_pod: 0, pod_missing: 1, pod_mismatch: 1 });
   });
 });

@@ -1,8 +1,19 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { broadcastText, extendCommand, printable, shellWord, warningFileContent, warningFileName } from '../../functions/warn/message.js';
+import {
+  broadcastText,
+  extendCommand,
+  printable,
+  shellWord,
+  warningFileContent,
+  warningFileName,
+} from '../../functions/warn/message.js';
 
-const base = { reservationId: '0123abcd-1111-2222-3333-444455556666', expiresAt: new Date('2026-06-01T12:30:00Z'), now: new Date('2026-06-01T12:16:00Z') };
+const base = {
+  reservationId: '0123abcd-1111-2222-3333-444455556666',
+  expiresAt: new Date('2026-06-01T12:30:00Z'),
+  now: new Date('2026-06-01T12:16:00Z'),
+};
 
 describe('warning text', () => {
   it('names the file with whole minutes, digits only, never negative (A-23)', () => {
@@ -38,7 +49,9 @@ describe('ids in user-visible text (issue 14)', () => {
   const text = { ...base, reservationId: hostile, minutesLeft: 5 };
 
   it('quotes the id in the copy-paste extend command so the shell reads it as one literal word', () => {
-    const line = warningFileContent(text).split('\n').find((l) => l.includes('gpu-dev extend'))!;
+    const line = warningFileContent(text)
+      .split('\n')
+      .find((l) => l.includes('gpu-dev extend'))!;
     const word = line.trim().slice('gpu-dev extend '.length);
     const echoed = execFileSync('sh', ['-c', `printf '%s|' ${word}`], { encoding: 'utf8' });
     expect(echoed).toBe(`${printable(hostile)}|`);
@@ -57,7 +70,9 @@ describe('ids in user-visible text (issue 14)', () => {
   });
 
   it('leaves an ordinary id bare, and quotes an empty or quote-only id', () => {
-    expect(extendCommand('0123abcd-1111-2222-3333-444455556666')).toBe('gpu-dev extend 0123abcd-1111-2222-3333-444455556666');
+    expect(extendCommand('0123abcd-1111-2222-3333-444455556666')).toBe(
+      'gpu-dev extend 0123abcd-1111-2222-3333-444455556666',
+    );
     expect(shellWord('')).toBe(`''`);
     expect(execFileSync('sh', ['-c', `printf '%s' ${shellWord(`'`)}`], { encoding: 'utf8' })).toBe(`'`);
   });

@@ -24,14 +24,29 @@ const none: DeletePlan = { actions: [], deferred: 0 };
 export function decideDeletionStage(loaded: DeletionLoad): Plan<DeletionStep> {
   const finish = loaded.unfinished.map(finishStep);
   const afterUnfinished = loaded.deleteLimit - finish.length;
-  const purge = loaded.purge.observed ? decidePurge({ now: loaded.now, rows: loaded.purge.rows, observed: loaded.purge.observed, deleteLimit: afterUnfinished }) : none;
+  const purge = loaded.purge.observed
+    ? decidePurge({
+        now: loaded.now,
+        rows: loaded.purge.rows,
+        observed: loaded.purge.observed,
+        deleteLimit: afterUnfinished,
+      })
+    : none;
   const afterPurge = afterUnfinished - deletions(purge);
   const retention = loaded.retention.observed
-    ? decideRetention({ rows: loaded.retention.rows, observed: loaded.retention.observed, retentionCount: loaded.retentionCount, deleteLimit: afterPurge })
+    ? decideRetention({
+        rows: loaded.retention.rows,
+        observed: loaded.retention.observed,
+        retentionCount: loaded.retentionCount,
+        deleteLimit: afterPurge,
+      })
     : none;
   const rules = [...purge.actions, ...retention.actions];
   const steps = rules.flatMap((rule) => (rule.kind === 'spare' ? [] : [step(rule)]));
-  const counts = { snapshots_spared: rules.length - steps.length, ...(purge.deferred + retention.deferred > 0 ? { deferred_delete_budget: purge.deferred + retention.deferred } : {}) };
+  const counts = {
+    snapshots_spared: rules.length - steps.length,
+    ...(purge.deferred + retention.deferred > 0 ? { deferred_delete_budget: purge.deferred + retention.deferred } : {}),
+  };
   return { actions: [...finish, ...steps], counts };
 }
 
@@ -39,11 +54,33 @@ const deletions = (plan: DeletePlan) => plan.actions.filter((action) => action.k
 
 function finishStep(row: DeletedRow): DeletionStep {
   const reason = 'an earlier run marked it for deletion and did not finish';
-  return { kind: 'finish-deletion', row, entity: { kind: 'snapshot', id: row.snapshot_id }, reason, inputs: { rowId: row.id }, destructive: true, item: { action: 'delete-snapshot', snapshotId: row.snapshot_id, reason } };
+  return {
+    kind: 'finish-deletion',
+    row,
+    entity: { kind: 'snapshot', id: row.snapshot_id },
+    reason,
+    inputs: { rowId: row.id },
+    destructive: true,
+    item: { action: 'delete-snapshot', snapshotId: row.snapshot_id, reason },
+  };
 }
 
 function step(rule: Delete | Forget): DeletionStep {
   const base = { entity: { kind: 'snapshot' as const, id: rule.snapshotId }, reason: rule.reason };
-  if (rule.kind === 'forget') return { kind: 'forget-snapshot', rule, ...base, inputs: { rowId: rule.rowId }, item: { action: 'forget-snapshot', snapshotId: rule.snapshotId, reason: rule.reason } };
-  return { kind: 'delete-snapshot', rule, ...base, inputs: { rowId: rule.rowId, cause: rule.cause }, destructive: true, item: { action: 'delete-snapshot', snapshotId: rule.snapshotId, reason: rule.reason } };
+  if (rule.kind === 'forget')
+    return {
+      kind: 'forget-snapshot',
+      rule,
+      ...base,
+      inputs: { rowId: rule.rowId },
+      item: { action: 'forget-snapshot', snapshotId: rule.snapshotId, reason: rule.reason },
+    };
+  return {
+    kind: 'delete-snapshot',
+    rule,
+    ...base,
+    inputs: { rowId: rule.rowId, cause: rule.cause },
+    destructive: true,
+    item: { action: 'delete-snapshot', snapshotId: rule.snapshotId, reason: rule.reason },
+  };
 }

@@ -27,7 +27,14 @@ async function deleteSnapshot(run: Run, step: Step<'delete-snapshot'>, deps: Syn
   const { rowId, snapshotId } = step.rule;
   const marked = await run.commit(async (db) => {
     const done = await markDeleting(db, rowId, run.now());
-    const decision = { entityKind: 'snapshot' as const, entityId: snapshotId, action: step.kind, reason: step.reason, inputs: step.inputs, outcome: done ? ('applied' as const) : ('conflict' as const) };
+    const decision = {
+      entityKind: 'snapshot' as const,
+      entityId: snapshotId,
+      action: step.kind,
+      reason: step.reason,
+      inputs: step.inputs,
+      outcome: done ? ('applied' as const) : ('conflict' as const),
+    };
     return { value: done, decisions: [decision] };
   });
   if (!marked) return { outcome: 'conflict', metrics: ['skipped'] };
@@ -55,8 +62,18 @@ async function finishDeletion(run: Run, deps: SyncDeps, rowId: string, snapshotI
 }
 
 function deletedEvent(row: DeletedRow, now: Date) {
-  const data = { snapshotId: row.snapshot_id, volumeId: row.volume_id, diskName: row.disk_name, reason: row.for_deleted_disk ? ('disk-deleted' as const) : ('retention' as const), deletedAt: now.toISOString() };
-  return buildEvent(EventTypes.snapshotDeleted, data, { source: sourceFor('snapshot-sync'), subject: row.reservation_id ?? row.snapshot_id, time: now });
+  const data = {
+    snapshotId: row.snapshot_id,
+    volumeId: row.volume_id,
+    diskName: row.disk_name,
+    reason: row.for_deleted_disk ? ('disk-deleted' as const) : ('retention' as const),
+    deletedAt: now.toISOString(),
+  };
+  return buildEvent(EventTypes.snapshotDeleted, data, {
+    source: sourceFor('snapshot-sync'),
+    subject: row.reservation_id ?? row.snapshot_id,
+    time: now,
+  });
 }
 
 /** EC2 says the snapshot no longer exists: only the row changes, no DeleteSnapshot, no event. */
@@ -64,8 +81,16 @@ async function forget(run: Run, step: Step<'forget-snapshot'>): Promise<ActionRe
   const { rowId, snapshotId } = step.rule;
   const forgotten = await run.commit(async (db) => {
     const row = await markDeleted(db, rowId, 'no longer in EC2', run.now(), ['completed']);
-    const decision = { entityKind: 'snapshot' as const, entityId: snapshotId, action: step.kind, reason: step.reason, inputs: { rowId } };
+    const decision = {
+      entityKind: 'snapshot' as const,
+      entityId: snapshotId,
+      action: step.kind,
+      reason: step.reason,
+      inputs: { rowId },
+    };
     return { value: row !== undefined, decisions: row ? [decision] : [] };
   });
-  return forgotten ? { outcome: 'applied', counters: ['snapshots_forgotten'] } : { outcome: 'conflict', metrics: ['skipped'] };
+  return forgotten
+    ? { outcome: 'applied', counters: ['snapshots_forgotten'] }
+    : { outcome: 'conflict', metrics: ['skipped'] };
 }

@@ -38,14 +38,16 @@ export async function loadDeletions({ run, deps }: LoadInput<BaseOptions, SyncDe
     diskDeleted: row.disk_deleted,
     diskDeleteDate: row.disk_delete_date,
   }));
-  const retentionRows = (await retentionCandidates(deps.pool, retentionCount, limit * (retentionCount + 1))).map((row): RetentionRow => ({
-    rowId: row.id,
-    diskId: row.disk_id,
-    snapshotId: row.snapshot_id,
-    userId: row.user_id,
-    diskName: row.disk_name,
-    startedAt: row.started_at,
-  }));
+  const retentionRows = (await retentionCandidates(deps.pool, retentionCount, limit * (retentionCount + 1))).map(
+    (row): RetentionRow => ({
+      rowId: row.id,
+      diskId: row.disk_id,
+      snapshotId: row.snapshot_id,
+      userId: row.user_id,
+      diskName: row.disk_name,
+      startedAt: row.started_at,
+    }),
+  );
   return {
     now,
     deleteLimit,
@@ -58,6 +60,10 @@ export async function loadDeletions({ run, deps }: LoadInput<BaseOptions, SyncDe
 
 async function observed(run: Run, deps: SyncDeps, rows: { snapshotId: string }[]): Promise<{ observed?: Observed }> {
   if (rows.length === 0) return {};
-  const seen = await observeSnapshots(run, deps, rows.map((row) => row.snapshotId));
+  const seen = await observeSnapshots(
+    run,
+    deps,
+    rows.map((row) => row.snapshotId),
+  );
   return seen ? { observed: seen } : {};
 }

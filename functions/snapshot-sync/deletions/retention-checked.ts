@@ -13,11 +13,22 @@ import type { SyncDeps } from '../ec2-calls.js';
 
 type MarkChecked = Action & { kind: 'mark-retention-checked'; upkeep: true; retentionCount: number };
 
-export const loadRetentionCount = ({ deps }: LoadInput<BaseOptions, SyncDeps>): Promise<number> => Promise.resolve(Math.max(1, deps.config.policy.snapshotRetentionCount));
+export const loadRetentionCount = ({ deps }: LoadInput<BaseOptions, SyncDeps>): Promise<number> =>
+  Promise.resolve(Math.max(1, deps.config.policy.snapshotRetentionCount));
 
 export function decideRetentionChecked(retentionCount: number): Plan<MarkChecked> {
   const reason = `disks within the newest ${retentionCount} snapshot(s) are checked until the setting changes`;
-  return { actions: [{ kind: 'mark-retention-checked', upkeep: true, retentionCount, entity: { kind: 'function', id: 'snapshot-sync' }, reason }] };
+  return {
+    actions: [
+      {
+        kind: 'mark-retention-checked',
+        upkeep: true,
+        retentionCount,
+        entity: { kind: 'function', id: 'snapshot-sync' },
+        reason,
+      },
+    ],
+  };
 }
 
 async function markChecked(run: Run, action: MarkChecked): Promise<ActionResult> {

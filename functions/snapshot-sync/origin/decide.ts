@@ -10,7 +10,10 @@ import { trackWaits } from '../decide-waits.js';
 import type { TrackWaits, Wait } from '../decide-waits.js';
 import type { OriginLoad } from './load.js';
 
-export type ReconcileStep = Action & { kind: 'reconcile-origin-pending'; rule: Extract<OriginAction, { kind: 'reconcile' }> };
+export type ReconcileStep = Action & {
+  kind: 'reconcile-origin-pending';
+  rule: Extract<OriginAction, { kind: 'reconcile' }>;
+};
 export type OriginStep = ReconcileStep | TrackWaits;
 
 export function decideOriginStage(loaded: OriginLoad): Plan<OriginStep> {
@@ -21,11 +24,21 @@ export function decideOriginStage(loaded: OriginLoad): Plan<OriginStep> {
   const unexplained = rules.filter((rule) => rule.kind === 'unexplained');
   const waits = rules.flatMap(waitOf);
   // Not synced, and said so: a disk stays backing up until someone accounts for its snapshots.
-  const stillBackingUp = unexplained.length + reconciles.filter((reconcile) => reconcile.rule.unexplainedAfter > 0).length;
+  const stillBackingUp =
+    unexplained.length + reconciles.filter((reconcile) => reconcile.rule.unexplainedAfter > 0).length;
   return {
-    actions: [...reconciles, ...trackWaits('origin pending', waits, rules.map((rule) => waitKey(rule.disk)))],
+    actions: [
+      ...reconciles,
+      ...trackWaits(
+        'origin pending',
+        waits,
+        rules.map((rule) => waitKey(rule.disk)),
+      ),
+    ],
     counts: { disks_backing_up_unexplained: unexplained.length, waits_open: waits.length },
-    ...(stillBackingUp > 0 ? { message: `${stillBackingUp} disk(s) still backing up with snapshots nobody accounts for` } : {}),
+    ...(stillBackingUp > 0
+      ? { message: `${stillBackingUp} disk(s) still backing up with snapshots nobody accounts for` }
+      : {}),
   };
 }
 
@@ -34,12 +47,36 @@ const waitKey = (disk: BackingUpDisk) => `disk-backing-up:${disk.diskId}`;
 function waitOf(rule: OriginAction): Wait[] {
   const left = rule.kind === 'unexplained' ? rule.unexplained : rule.unexplainedAfter;
   if (rule.kind === 'reconcile' && left === 0) return [];
-  return [{ key: waitKey(rule.disk), entityKind: 'disk', entityId: rule.disk.diskId, reason: `the disk is backing up and nothing accounts for it: ${rule.reason}` }];
+  return [
+    {
+      key: waitKey(rule.disk),
+      entityKind: 'disk',
+      entityId: rule.disk.diskId,
+      reason: `the disk is backing up and nothing accounts for it: ${rule.reason}`,
+    },
+  ];
 }
 
 function step(rule: ReconcileStep['rule']): ReconcileStep {
   const { disk } = rule;
-  const item = { action: 'reconcile-origin-pending', diskId: disk.diskId, adopt: rule.adopt.length, count: rule.count.length, reason: rule.reason };
-  const inputs = { adopt: rule.adopt.map((s) => s.snapshotId), count: rule.count.map((row) => row.snapshotId), unexplainedAfter: rule.unexplainedAfter };
-  return { kind: 'reconcile-origin-pending', rule, entity: { kind: 'disk', id: disk.diskId }, reason: rule.reason, inputs, item };
+  const item = {
+    action: 'reconcile-origin-pending',
+    diskId: disk.diskId,
+    adopt: rule.adopt.length,
+    count: rule.count.length,
+    reason: rule.reason,
+  };
+  const inputs = {
+    adopt: rule.adopt.map((s) => s.snapshotId),
+    count: rule.count.map((row) => row.snapshotId),
+    unexplainedAfter: rule.unexplainedAfter,
+  };
+  return {
+    kind: 'reconcile-origin-pending',
+    rule,
+    entity: { kind: 'disk', id: disk.diskId },
+    reason: rule.reason,
+    inputs,
+    item,
+  };
 }

@@ -28,8 +28,22 @@ export async function loadOrigin({ run, deps }: LoadInput<BaseOptions, SyncDeps>
   if (disks.length === 0) return { disks, found: [], known: new Map() };
   const found = await findOriginSnapshots(run, deps, disks);
   if (!found) return { disks, known: new Map() };
-  const known = await snapshotRowsByIds(deps.pool, found.map((s) => s.snapshotId));
-  const byId = new Map(known.map((row): [string, KnownRow] => [row.snapshot_id, { rowId: row.id, snapshotId: row.snapshot_id, diskId: row.disk_id, state: row.state, counted: row.counted_on_disk }]));
+  const known = await snapshotRowsByIds(
+    deps.pool,
+    found.map((s) => s.snapshotId),
+  );
+  const byId = new Map(
+    known.map((row): [string, KnownRow] => [
+      row.snapshot_id,
+      {
+        rowId: row.id,
+        snapshotId: row.snapshot_id,
+        diskId: row.disk_id,
+        state: row.state,
+        counted: row.counted_on_disk,
+      },
+    ]),
+  );
   return { disks, found, known: byId };
 }
 
@@ -43,14 +57,20 @@ const toDisk = (row: BackingUpDiskRow): BackingUpDisk => ({
   isBackingUp: row.is_backing_up,
 });
 
-async function findOriginSnapshots(run: Run, deps: SyncDeps, disks: BackingUpDisk[]): Promise<OriginSnapshot[] | undefined> {
+async function findOriginSnapshots(
+  run: Run,
+  deps: SyncDeps,
+  disks: BackingUpDisk[],
+): Promise<OriginSnapshot[] | undefined> {
   const volumeIds = [...new Set(disks.flatMap((disk) => (disk.volumeId === null ? [] : [disk.volumeId])))];
   const found: OriginSnapshot[] = [];
   try {
     for (let i = 0; i < volumeIds.length; i += VOLUMES_PER_CALL) {
       const query = { volumeIds: volumeIds.slice(i, i + VOLUMES_PER_CALL), tagKeys: [USER_TAG] };
       const infos = await ec2Call(deps, (signal) => deps.ec2.describeSnapshots(query, signal));
-      found.push(...infos.map((info) => ({ ...snapshotSeen(info), volumeId: info.volumeId, description: info.description })));
+      found.push(
+        ...infos.map((info) => ({ ...snapshotSeen(info), volumeId: info.volumeId, description: info.description })),
+      );
     }
     return found;
   } catch (err) {

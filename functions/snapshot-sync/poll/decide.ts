@@ -15,8 +15,20 @@ export function decidePollStage(loaded: PollLoad, context: { now: Date }): Plan<
   const actions = rules.map((rule): PollStep => {
     const snapshotId = rule.kind === 'complete' ? rule.snapshot.snapshotId : rule.snapshotId;
     const kind = rule.kind === 'complete' ? 'completed-snapshot' : 'error-snapshot';
-    const item = { action: rule.kind === 'complete' ? 'complete-snapshot' : 'fail-snapshot', snapshotId, reason: rule.reason };
-    return { kind, rule, snapshotId, entity: { kind: 'snapshot', id: snapshotId }, reason: rule.reason, inputs: { rowId: rule.rowId }, item };
+    const item = {
+      action: rule.kind === 'complete' ? 'complete-snapshot' : 'fail-snapshot',
+      snapshotId,
+      reason: rule.reason,
+    };
+    return {
+      kind,
+      rule,
+      snapshotId,
+      entity: { kind: 'snapshot', id: snapshotId },
+      reason: rule.reason,
+      inputs: { rowId: rule.rowId },
+      item,
+    };
   });
   return { actions, counts: { snapshots_still_pending: loaded.pending.length - rules.length } };
 }

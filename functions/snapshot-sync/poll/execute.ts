@@ -19,11 +19,20 @@ export const pollExecutors: Executors<PollStep, SyncDeps> = { 'completed-snapsho
 
 async function finish(run: Run, step: PollStep, deps: SyncDeps): Promise<ActionResult> {
   const { rule } = step;
-  const change: Finish = rule.kind === 'complete' ? { state: 'completed', sizeGb: rule.snapshot.sizeGb } : { state: 'error', note: rule.reason };
+  const change: Finish =
+    rule.kind === 'complete'
+      ? { state: 'completed', sizeGb: rule.snapshot.sizeGb }
+      : { state: 'error', note: rule.reason };
   const finished = await run.commit(async (db) => {
     const row = await finishSnapshot(db, rule.rowId, change, run.now());
     const events = row ? await recordFinished(db, row, change, run.now()) : [];
-    const decision = { entityKind: 'snapshot' as const, entityId: step.snapshotId, action: step.kind, reason: rule.reason, outcome: row ? ('applied' as const) : ('conflict' as const) };
+    const decision = {
+      entityKind: 'snapshot' as const,
+      entityId: step.snapshotId,
+      action: step.kind,
+      reason: rule.reason,
+      outcome: row ? ('applied' as const) : ('conflict' as const),
+    };
     return { value: row !== undefined, decisions: [decision], events };
   });
   if (!finished) return { outcome: 'conflict', metrics: [] };
@@ -34,8 +43,22 @@ async function finish(run: Run, step: PollStep, deps: SyncDeps): Promise<ActionR
 async function recordFinished(db: Db, row: FinishedRow, change: Finish, now: Date): Promise<LifecycleEvent[]> {
   const completed = change.state === 'completed';
   const sizeGb = completed && change.sizeGb > 0 ? change.sizeGb : null;
-  if (row.disk_id) await countSnapshotFinished(db, row.disk_id, { wasCounted: row.was_counted, completed, sizeGb, at: now });
+  if (row.disk_id)
+    await countSnapshotFinished(db, row.disk_id, { wasCounted: row.was_counted, completed, sizeGb, at: now });
   if (!completed) return [];
-  const data = { snapshotId: row.snapshot_id, volumeId: row.volume_id, reservationId: row.reservation_id, diskName: row.disk_name, sizeGb, completedAt: now.toISOString() };
-  return [buildEvent(EventTypes.snapshotCompleted, data, { source: sourceFor('snapshot-sync'), subject: row.reservation_id ?? row.snapshot_id, time: now })];
+  const data = {
+    snapshotId: row.snapshot_id,
+    volumeId: row.volume_id,
+    reservationId: row.reservation_id,
+    diskName: row.disk_name,
+    sizeGb,
+    completedAt: now.toISOString(),
+  };
+  return [
+    buildEvent(EventTypes.snapshotCompleted, data, {
+      source: sourceFor('snapshot-sync'),
+      subject: row.reservation_id ?? row.snapshot_id,
+      time: now,
+    }),
+  ];
 }

@@ -17,6 +17,10 @@ export async function loadPolls({ run, deps }: LoadInput<BaseOptions, SyncDeps>)
   const rows = await pendingSnapshots(deps.pool, run.itemsLeft);
   if (rows.length === 0) return { pending: [] };
   const pending = rows.map((row) => ({ rowId: row.id, snapshotId: row.snapshot_id, startedAt: row.started_at }));
-  const observed = await observeSnapshots(run, deps, rows.map((row) => row.snapshot_id));
+  const observed = await observeSnapshots(
+    run,
+    deps,
+    rows.map((row) => row.snapshot_id),
+  );
   return { pending, ...(observed ? { observed } : {}) };
 }

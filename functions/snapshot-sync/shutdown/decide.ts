@@ -24,15 +24,42 @@ export type ShutdownStep =
 
 export function decideShutdownStage(loaded: ShutdownLoad, context: { now: Date }): Plan<ShutdownStep> {
   const requested = loaded.byToken ? loaded.requested : [];
-  const rules = decideShutdowns({ now: context.now, fresh: loaded.fresh, requested, volumes: loaded.volumes, byToken: loaded.byToken ?? new Map() });
+  const rules = decideShutdowns({
+    now: context.now,
+    fresh: loaded.fresh,
+    requested,
+    volumes: loaded.volumes,
+    byToken: loaded.byToken ?? new Map(),
+  });
   const waits = rules.filter((rule): rule is Of<'wait'> => rule.kind === 'wait');
-  const counts = { ...loaded.counts, awaiting_volume: waits.length, volumes_in_error: waits.filter((wait) => wait.escalate).length, waits_open: waits.flatMap(waitOf).length };
+  const counts = {
+    ...loaded.counts,
+    awaiting_volume: waits.length,
+    volumes_in_error: waits.filter((wait) => wait.escalate).length,
+    waits_open: waits.flatMap(waitOf).length,
+  };
   const steps = rules.flatMap((rule) => (rule.kind === 'wait' ? [] : [step(rule)]));
   // An event run has one target. Acted on, that action's commit is the effect and carries the inbox
   // record (a second commit racing it for the record would turn one into a duplicate); waiting, the
   // wait is the effect.
-  const tracked = loaded.event && steps.length > 0 ? [] : trackWaits('shutdown snapshots', waits.flatMap(waitOf), rules.map((rule) => waitKey(rule.target)));
-  const acknowledge: ShutdownStep[] = loaded.acknowledge ? [{ kind: 'acknowledge-event', upkeep: true, entity: { kind: 'function', id: 'snapshot-sync' }, reason: 'nothing to snapshot for this event' }] : [];
+  const tracked =
+    loaded.event && steps.length > 0
+      ? []
+      : trackWaits(
+          'shutdown snapshots',
+          waits.flatMap(waitOf),
+          rules.map((rule) => waitKey(rule.target)),
+        );
+  const acknowledge: ShutdownStep[] = loaded.acknowledge
+    ? [
+        {
+          kind: 'acknowledge-event',
+          upkeep: true,
+          entity: { kind: 'function', id: 'snapshot-sync' },
+          reason: 'nothing to snapshot for this event',
+        },
+      ]
+    : [];
   return { actions: [...steps, ...acknowledge, ...tracked], counts };
 }
 
@@ -41,11 +68,24 @@ const waitKey = (target: ShutdownTarget) => `shutdown:${target.reservationId}:${
 function waitOf(rule: Of<'wait'>): Wait[] {
   if (rule.tracked === false) return [];
   const { target } = rule;
-  return [{ key: waitKey(target), entityKind: 'volume', entityId: target.volumeId, reason: `shutdown snapshot of reservation ${target.reservationId}: ${rule.reason}`, escalateNow: rule.escalate === true }];
+  return [
+    {
+      key: waitKey(target),
+      entityKind: 'volume',
+      entityId: target.volumeId,
+      reason: `shutdown snapshot of reservation ${target.reservationId}: ${rule.reason}`,
+      escalateNow: rule.escalate === true,
+    },
+  ];
 }
 
-export const inputsOf = (target: ShutdownTarget, more: Record<string, unknown> = {}) =>
-  ({ reservationId: target.reservationId, volumeId: target.volumeId, diskId: target.diskId, diskName: target.diskName, ...more });
+export const inputsOf = (target: ShutdownTarget, more: Record<string, unknown> = {}) => ({
+  reservationId: target.reservationId,
+  volumeId: target.volumeId,
+  diskId: target.diskId,
+  diskName: target.diskName,
+  ...more,
+});
 
 function step(rule: Exclude<ShutdownAction, Of<'wait'>>): ShutdownStep {
   const { target, reason } = rule;

@@ -7,7 +7,12 @@
  */
 import { awsErrorCode } from '../../../shared/aws/errors.js';
 import { countSnapshotStarted } from '../../../shared/db/queries/disks.js';
-import { abandonRequested, claimRequested, insertShutdownRow, recordStarted } from '../../../shared/db/queries/snapshots.js';
+import {
+  abandonRequested,
+  claimRequested,
+  insertShutdownRow,
+  recordStarted,
+} from '../../../shared/db/queries/snapshots.js';
 import { Conflict, NotFound } from '../../../shared/errors.js';
 import type { ActionResult, Executors } from '../../../shared/runtime/execute.js';
 import type { Run } from '../../../shared/runtime/run.js';
@@ -36,19 +41,43 @@ export const shutdownExecutors: Executors<ShutdownStep, SyncDeps> = {
 async function recordFound(run: Run, rule: Of<'record'>, deps: SyncDeps): Promise<ActionResult> {
   const recorded = await record(run, deps, rule.rowId, rule.target, rule.snapshot, rule.reason);
   // Two snapshots for one request (a retry raced an answer EC2 had not shown yet): both are kept.
-  if (rule.duplicates.length > 0) run.log.warn({ snapshotId: rule.snapshot.snapshotId, duplicates: rule.duplicates }, 'more than one snapshot carries this request token; all are kept');
+  if (rule.duplicates.length > 0)
+    run.log.warn(
+      { snapshotId: rule.snapshot.snapshotId, duplicates: rule.duplicates },
+      'more than one snapshot carries this request token; all are kept',
+    );
   const counters = [...(recorded.counters ?? []), ...(recorded.outcome === 'applied' ? ['snapshots_recovered'] : [])];
-  return { ...recorded, counters, ...(rule.duplicates.length > 0 ? { counts: { duplicate_snapshots: rule.duplicates.length } } : {}) };
+  return {
+    ...recorded,
+    counters,
+    ...(rule.duplicates.length > 0 ? { counts: { duplicate_snapshots: rule.duplicates.length } } : {}),
+  };
 }
 
 /** requested → pending, and the disk counts one more pending snapshot, in one commit. */
-async function record(run: Run, deps: SyncDeps, rowId: string, target: ShutdownTarget, snapshot: SnapshotSeen, reason: string): Promise<ActionResult> {
+async function record(
+  run: Run,
+  deps: SyncDeps,
+  rowId: string,
+  target: ShutdownTarget,
+  snapshot: SnapshotSeen,
+  reason: string,
+): Promise<ActionResult> {
   const started = { snapshotId: snapshot.snapshotId, startTime: snapshot.startTime, sizeGb: snapshot.sizeGb };
   const recorded = await run.commit(async (db) => {
     const row = await recordStarted(db, rowId, started, run.now());
     if (row?.disk_id) await countSnapshotStarted(db, row.disk_id);
-    const decision = { entityKind: 'snapshot' as const, entityId: snapshot.snapshotId, action: 'record-snapshot', reason, inputs: inputsOf(target, { rowId }) };
-    return { value: row !== undefined, decisions: [{ ...decision, outcome: row ? ('applied' as const) : ('conflict' as const) }] };
+    const decision = {
+      entityKind: 'snapshot' as const,
+      entityId: snapshot.snapshotId,
+      action: 'record-snapshot',
+      reason,
+      inputs: inputsOf(target, { rowId }),
+    };
+    return {
+      value: row !== undefined,
+      decisions: [{ ...decision, outcome: row ? ('applied' as const) : ('conflict' as const) }],
+    };
   });
   if (!recorded) return { outcome: 'conflict', counters: ['already_recorded'] };
   deps.metrics.snapshots.inc({ state: 'pending' });
@@ -65,15 +94,29 @@ async function create(run: Run, rule: Of<'create'>, deps: SyncDeps): Promise<Act
   const description = shutdownDescription(target.userId, target.diskName);
   let info;
   try {
-    info = await ec2CallOnce(deps, (signal) => deps.ec2.createSnapshot({ volumeId: target.volumeId, description, tags }, signal));
+    info = await ec2CallOnce(deps, (signal) =>
+      deps.ec2.createSnapshot({ volumeId: target.volumeId, description, tags }, signal),
+    );
   } catch (err) {
     if (err instanceof Conflict) return refusedByEc2(run, target, request.rowId, err);
     if (!(err instanceof NotFound)) throw err;
-    return abandon(run, { kind: 'abandon', rowId: request.rowId, target, reason: 'CreateSnapshot: the volume does not exist' }, deps);
+    return abandon(
+      run,
+      { kind: 'abandon', rowId: request.rowId, target, reason: 'CreateSnapshot: the volume does not exist' },
+      deps,
+    );
   }
-  const seen = { snapshotId: info.snapshotId, state: info.state, startTime: info.startTime, sizeGb: info.volumeSizeGiB, tags: info.tags };
+  const seen = {
+    snapshotId: info.snapshotId,
+    state: info.state,
+    startTime: info.startTime,
+    sizeGb: info.volumeSizeGiB,
+    tags: info.tags,
+  };
   const recorded = await record(run, deps, request.rowId, target, seen, `created from ${target.volumeId}`);
-  return recorded.outcome === 'applied' ? { ...recorded, counters: [...(recorded.counters ?? []), 'snapshots_created'] } : recorded;
+  return recorded.outcome === 'applied'
+    ? { ...recorded, counters: [...(recorded.counters ?? []), 'snapshots_created'] }
+    : recorded;
 }
 
 interface Request {
@@ -81,7 +124,13 @@ interface Request {
   token: string;
 }
 
-async function reclaim(run: Run, deps: SyncDeps, rowId: string, updatedAt: Date, token: string): Promise<Request | undefined> {
+async function reclaim(
+  run: Run,
+  deps: SyncDeps,
+  rowId: string,
+  updatedAt: Date,
+  token: string,
+): Promise<Request | undefined> {
   const claimed = await claimRequested(deps.pool, rowId, updatedAt, run.now());
   return claimed ? { rowId, token } : undefined;
 }
@@ -91,7 +140,13 @@ async function writeRequest(run: Run, target: ShutdownTarget, reason: string): P
   return run.commit(async (db) => {
     const row = await insertShutdownRow(db, toRow(target), 'requested', null, run.now());
     if (!row) return { value: undefined };
-    const decision = { entityKind: 'volume' as const, entityId: target.volumeId, action: 'request-snapshot', reason, inputs: inputsOf(target, { rowId: row.id }) };
+    const decision = {
+      entityKind: 'volume' as const,
+      entityId: target.volumeId,
+      action: 'request-snapshot',
+      reason,
+      inputs: inputsOf(target, { rowId: row.id }),
+    };
     return { value: { rowId: row.id, token: row.request_token }, decisions: [decision] };
   });
 }
@@ -102,7 +157,19 @@ async function writeRequest(run: Run, target: ShutdownTarget, reason: string): P
  */
 async function refusedByEc2(run: Run, target: ShutdownTarget, rowId: string, err: Conflict): Promise<ActionResult> {
   const reason = `EC2 refused (${awsErrorCode(err) ?? 'conflict'}): the volume is looked at again by a later run`;
-  await run.commit(async () => ({ value: undefined, decisions: [{ entityKind: 'volume', entityId: target.volumeId, action: 'create-snapshot', reason, inputs: inputsOf(target, { rowId }), outcome: 'conflict' }] }));
+  await run.commit(async () => ({
+    value: undefined,
+    decisions: [
+      {
+        entityKind: 'volume',
+        entityId: target.volumeId,
+        action: 'create-snapshot',
+        reason,
+        inputs: inputsOf(target, { rowId }),
+        outcome: 'conflict',
+      },
+    ],
+  }));
   return { outcome: 'conflict', counters: ['snapshots_refused_by_ec2'], metrics: ['skipped'] };
 }
 
@@ -118,18 +185,29 @@ async function abandon(run: Run, rule: Of<'abandon'> | Of<'refuse'>, deps: SyncD
   const { target, reason } = rule;
   const why = NOT_TAKEN[rule.kind === 'refuse' ? rule.cause : 'abandon'];
   const applied = await run.commit(async (db) => {
-    const done = rule.rowId === null
-      ? (await insertShutdownRow(db, toRow(target), 'abandoned', reason, run.now())) !== undefined
-      : await abandonRequested(db, rule.rowId, reason, run.now());
-    const decision = { entityKind: 'volume' as const, entityId: target.volumeId, action: why.action, reason, inputs: inputsOf(target, { heldBy: target.heldBy }) };
+    const done =
+      rule.rowId === null
+        ? (await insertShutdownRow(db, toRow(target), 'abandoned', reason, run.now())) !== undefined
+        : await abandonRequested(db, rule.rowId, reason, run.now());
+    const decision = {
+      entityKind: 'volume' as const,
+      entityId: target.volumeId,
+      action: why.action,
+      reason,
+      inputs: inputsOf(target, { heldBy: target.heldBy }),
+    };
     return { value: done, decisions: done ? [decision] : [] };
   });
   if (!applied) return { outcome: 'skipped' };
   if (why.metric) {
     deps.metrics.actions.inc({ function: FN, kind: why.metric, outcome: 'skipped' });
-    run.log.warn({ reservationId: target.reservationId, volumeId: target.volumeId, reason }, 'shutdown snapshot refused');
+    run.log.warn(
+      { reservationId: target.reservationId, volumeId: target.volumeId, reason },
+      'shutdown snapshot refused',
+    );
   }
-  if (rule.kind === 'refuse' && rule.owner) deps.metrics.foreignObjects.inc({ function: FN, kind: 'volume', owner: rule.owner });
+  if (rule.kind === 'refuse' && rule.owner)
+    deps.metrics.foreignObjects.inc({ function: FN, kind: 'volume', owner: rule.owner });
   return { outcome: 'applied', counters: [why.key] };
 }
 

@@ -42,20 +42,41 @@ interface Targets {
   acknowledge?: boolean;
 }
 
-export async function loadShutdowns({ run, deps, invocation }: LoadInput<BaseOptions, SyncDeps>): Promise<ShutdownLoad> {
+export async function loadShutdowns({
+  run,
+  deps,
+  invocation,
+}: LoadInput<BaseOptions, SyncDeps>): Promise<ShutdownLoad> {
   const event = invocation.kind === 'event';
   const targets = event ? await eventTargets(run, deps, podCleanedOf(invocation.event)) : await sweepTargets(run, deps);
   const all = [...targets.fresh, ...targets.requested.map((row) => row.target)];
-  const base = { event, fresh: targets.fresh, requested: targets.requested, ...(targets.acknowledge ? { acknowledge: true } : {}) };
+  const base = {
+    event,
+    fresh: targets.fresh,
+    requested: targets.requested,
+    ...(targets.acknowledge ? { acknowledge: true } : {}),
+  };
   if (all.length === 0) return { ...base, volumes: new Map(), byToken: new Map(), counts: targets.counts };
-  const byToken = await findByToken(run, deps, targets.requested.map((row) => row.requestToken));
+  const byToken = await findByToken(
+    run,
+    deps,
+    targets.requested.map((row) => row.requestToken),
+  );
   const { volumes, malformed } = await observeVolumes(run, deps, [...new Set(all.map((target) => target.volumeId))]);
-  return { ...base, volumes, ...(byToken ? { byToken } : {}), counts: { ...targets.counts, malformed_volume_ids: malformed } };
+  return {
+    ...base,
+    volumes,
+    ...(byToken ? { byToken } : {}),
+    counts: { ...targets.counts, malformed_volume_ids: malformed },
+  };
 }
 
 /** The routing table only sends pod.cleaned here: an event run must never turn into a full sweep. */
 function podCleanedOf(event: { type: string; data: unknown }): PodCleaned {
-  if (event.type !== EventTypes.podCleaned) throw new Invalid(`snapshot-sync does not consume ${event.type}`, [{ field: 'type', message: 'not consumed by snapshot-sync' }]);
+  if (event.type !== EventTypes.podCleaned)
+    throw new Invalid(`snapshot-sync does not consume ${event.type}`, [
+      { field: 'type', message: 'not consumed by snapshot-sync' },
+    ]);
   return event.data as PodCleaned;
 }
 
@@ -68,7 +89,12 @@ const toTarget = (row: ShutdownTargetRow): ShutdownTarget => ({
   heldBy: row.held_by,
 });
 
-const toRequested = (row: RequestedDbRow): RequestedRow => ({ rowId: row.id, requestToken: row.request_token, updatedAt: row.updated_at, target: toTarget(row) });
+const toRequested = (row: RequestedDbRow): RequestedRow => ({
+  rowId: row.id,
+  requestToken: row.request_token,
+  updatedAt: row.updated_at,
+  target: toTarget(row),
+});
 
 async function sweepTargets(run: Run, deps: SyncDeps): Promise<Targets> {
   const limit = run.itemsLeft;
@@ -89,18 +115,29 @@ async function eventTargets(run: Run, deps: SyncDeps, event: PodCleaned): Promis
     return { fresh: [], requested: [], counts: { events_reservation_not_ended: 1 } };
   }
   if (row.volume_id === null || row.has_row) {
-    return { fresh: [], requested: [], counts: { [row.has_row ? 'already_requested' : 'events_without_volume']: 1 }, acknowledge: true };
+    return {
+      fresh: [],
+      requested: [],
+      counts: { [row.has_row ? 'already_requested' : 'events_without_volume']: 1 },
+      acknowledge: true,
+    };
   }
   return { fresh: [toTarget({ ...row, volume_id: row.volume_id })], requested: [], counts: {} };
 }
 
 /** Snapshots carrying each request token; undefined when EC2 could not be asked. */
-async function findByToken(run: Run, deps: SyncDeps, tokens: string[]): Promise<Map<string, SnapshotSeen[]> | undefined> {
+async function findByToken(
+  run: Run,
+  deps: SyncDeps,
+  tokens: string[],
+): Promise<Map<string, SnapshotSeen[]> | undefined> {
   const found = new Map<string, SnapshotSeen[]>();
   try {
     for (let i = 0; i < tokens.length; i += TOKENS_PER_CALL) {
       const chunk = tokens.slice(i, i + TOKENS_PER_CALL);
-      const snapshots = await ec2Call(deps, (signal) => deps.ec2.describeSnapshots({ tags: { [REQUEST_TOKEN_TAG]: chunk } }, signal));
+      const snapshots = await ec2Call(deps, (signal) =>
+        deps.ec2.describeSnapshots({ tags: { [REQUEST_TOKEN_TAG]: chunk } }, signal),
+      );
       for (const info of snapshots) {
         const token = info.tags[REQUEST_TOKEN_TAG] ?? '';
         found.set(token, [...(found.get(token) ?? []), snapshotSeen(info)]);

@@ -10,7 +10,12 @@ import type { TagAction } from '../decide-deletions.js';
 import type { SoftDeleteLoad } from './load.js';
 
 type Tag = Extract<TagAction, { kind: 'tag' }>;
-export type TagStep = Action & { kind: 'tag-for-deletion'; rule: Tag; adopt: AdoptedSnapshot[]; owner: { disk_id: string; user_id: string; disk_name: string } };
+export type TagStep = Action & {
+  kind: 'tag-for-deletion';
+  rule: Tag;
+  adopt: AdoptedSnapshot[];
+  owner: { disk_id: string; user_id: string; disk_name: string };
+};
 
 /** A snapshot found under the disk's tags has no row yet: its row id is known once adopted. */
 const PENDING_ADOPTION = '';
@@ -26,16 +31,24 @@ export function decideSoftDeleteStage(loaded: SoftDeleteLoad): Plan<TagStep> {
     const disk = byId.get(rule.diskId)!;
     const adopt = loaded.unknown.get(rule.diskId) ?? [];
     const snapshotIds = rule.rows.map((row) => row.snapshotId);
-    return [{
-      kind: 'tag-for-deletion',
-      rule,
-      adopt,
-      owner: { disk_id: disk.diskId, user_id: disk.userId, disk_name: disk.diskName },
-      entity: { kind: 'disk', id: rule.diskId },
-      reason: rule.reason,
-      inputs: { deleteDate: rule.deleteDate, snapshotIds, adopt: adopt.map((s) => s.snapshotId) },
-      item: { action: 'tag-for-deletion', diskId: rule.diskId, snapshots: snapshotIds.length, adopt: adopt.length, reason: rule.reason },
-    }];
+    return [
+      {
+        kind: 'tag-for-deletion',
+        rule,
+        adopt,
+        owner: { disk_id: disk.diskId, user_id: disk.userId, disk_name: disk.diskName },
+        entity: { kind: 'disk', id: rule.diskId },
+        reason: rule.reason,
+        inputs: { deleteDate: rule.deleteDate, snapshotIds, adopt: adopt.map((s) => s.snapshotId) },
+        item: {
+          action: 'tag-for-deletion',
+          diskId: rule.diskId,
+          snapshots: snapshotIds.length,
+          adopt: adopt.length,
+          reason: rule.reason,
+        },
+      },
+    ];
   });
   return { actions: steps, counts: { disks_without_delete_date: rules.length - steps.length } };
 }

@@ -22,7 +22,12 @@ export const softDeleteExecutors: Executors<TagStep, SyncDeps> = { 'tag-for-dele
 
 async function tagDisk(run: Run, step: TagStep, deps: SyncDeps): Promise<ActionResult> {
   const { rule } = step;
-  const adopted = step.adopt.length === 0 ? 0 : await run.commit(async (db) => ({ value: (await adoptSnapshots(db, step.owner, step.adopt, run.now())).length }));
+  const adopted =
+    step.adopt.length === 0
+      ? 0
+      : await run.commit(async (db) => ({
+          value: (await adoptSnapshots(db, step.owner, step.adopt, run.now())).length,
+        }));
   const rows = await withRowIds(deps, rule.diskId, rule.rows);
   const tags = deletionTags(rule.deleteDate, rule.markedDeletedAt);
   const tagged: DiskSnapshotRow[] = [];
@@ -30,7 +35,13 @@ async function tagDisk(run: Run, step: TagStep, deps: SyncDeps): Promise<ActionR
   for (let i = 0; i < rows.length; i += IDS_PER_CREATE_TAGS) {
     const batch = rows.slice(i, i + IDS_PER_CREATE_TAGS);
     try {
-      await ec2Call(deps, (signal) => deps.ec2.createTags(batch.map((row) => row.snapshotId), tags, signal));
+      await ec2Call(deps, (signal) =>
+        deps.ec2.createTags(
+          batch.map((row) => row.snapshotId),
+          tags,
+          signal,
+        ),
+      );
       tagged.push(...batch);
     } catch (err) {
       if (!(err instanceof NotFound)) throw err;
@@ -42,11 +53,26 @@ async function tagDisk(run: Run, step: TagStep, deps: SyncDeps): Promise<ActionR
     }
   }
   await run.commit(async (db) => {
-    await markTaggedForDeletion(db, rule.diskId, tagged.map((row) => row.rowId), rule.deleteDate, run.now());
+    await markTaggedForDeletion(
+      db,
+      rule.diskId,
+      tagged.map((row) => row.rowId),
+      rule.deleteDate,
+      run.now(),
+    );
     const inputs = { deleteDate: rule.deleteDate, snapshotIds: tagged.map((row) => row.snapshotId) };
-    return { value: undefined, decisions: [{ entityKind: 'disk' as const, entityId: rule.diskId, action: step.kind, reason: rule.reason, inputs }] };
+    return {
+      value: undefined,
+      decisions: [
+        { entityKind: 'disk' as const, entityId: rule.diskId, action: step.kind, reason: rule.reason, inputs },
+      ],
+    };
   });
-  return { outcome: 'applied', counters: ['synced_disks'], counts: { adopted_snapshots: adopted, tagged_snapshots: tagged.length, snapshots_forgotten: forgotten } };
+  return {
+    outcome: 'applied',
+    counters: ['synced_disks'],
+    counts: { adopted_snapshots: adopted, tagged_snapshots: tagged.length, snapshots_forgotten: forgotten },
+  };
 }
 
 /** The rows the rule chose, with the ids the adopted ones got (one read, only after an adoption). */
@@ -60,7 +86,12 @@ async function withRowIds(deps: SyncDeps, diskId: string, rows: DiskSnapshotRow[
 }
 
 /** EC2 no longer has the snapshot: its row is forgotten (a pending one is left to polling). */
-async function tagOne(run: Run, deps: SyncDeps, row: DiskSnapshotRow, tags: Record<string, string>): Promise<'tagged' | 'forgotten' | 'left'> {
+async function tagOne(
+  run: Run,
+  deps: SyncDeps,
+  row: DiskSnapshotRow,
+  tags: Record<string, string>,
+): Promise<'tagged' | 'forgotten' | 'left'> {
   try {
     await ec2Call(deps, (signal) => deps.ec2.createTags([row.snapshotId], tags, signal));
     return 'tagged';
@@ -69,7 +100,13 @@ async function tagOne(run: Run, deps: SyncDeps, row: DiskSnapshotRow, tags: Reco
     const reason = 'no longer in EC2 (CreateTags)';
     const gone = await run.commit(async (db) => {
       const forgotten = await markDeleted(db, row.rowId, reason, run.now(), ['completed', 'error']);
-      const decision = { entityKind: 'snapshot' as const, entityId: row.snapshotId, action: 'forget-snapshot', reason, inputs: { rowId: row.rowId } };
+      const decision = {
+        entityKind: 'snapshot' as const,
+        entityId: row.snapshotId,
+        action: 'forget-snapshot',
+        reason,
+        inputs: { rowId: row.rowId },
+      };
       return { value: forgotten !== undefined, decisions: forgotten ? [decision] : [] };
     });
     return gone ? 'forgotten' : 'left';

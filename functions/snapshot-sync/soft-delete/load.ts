@@ -25,31 +25,59 @@ export interface SoftDeleteLoad {
 export async function loadSoftDeleted({ run, deps }: LoadInput<BaseOptions, SyncDeps>): Promise<SoftDeleteLoad> {
   const disks = await softDeletedDisksToSync(deps.pool, run.itemsLeft);
   if (disks.length === 0) return { disks: [], rows: [], unknown: new Map() };
-  const rows = await snapshotsOfDisks(deps.pool, disks.map((disk) => disk.disk_id));
+  const rows = await snapshotsOfDisks(
+    deps.pool,
+    disks.map((disk) => disk.disk_id),
+  );
   const known = new Set(rows.map((row) => row.snapshot_id));
   const unsynced = disks.filter((disk) => !disk.synced && disk.delete_date !== null);
   const found = await mapWithConcurrency(unsynced, fanOut(deps), (disk) => findByTags(run, deps, disk, known));
   const unknown = new Map(unsynced.map((disk, index) => [disk.disk_id, settled(found[index])]));
   return {
-    disks: disks.map((disk) => ({ diskId: disk.disk_id, userId: disk.user_id, diskName: disk.disk_name, deleteDate: disk.delete_date, markedDeletedAt: disk.marked_deleted_at, synced: disk.synced })),
-    rows: rows.map((row) => ({ rowId: row.id, diskId: row.disk_id, snapshotId: row.snapshot_id, deleteAfter: row.delete_after })),
+    disks: disks.map((disk) => ({
+      diskId: disk.disk_id,
+      userId: disk.user_id,
+      diskName: disk.disk_name,
+      deleteDate: disk.delete_date,
+      markedDeletedAt: disk.marked_deleted_at,
+      synced: disk.synced,
+    })),
+    rows: rows.map((row) => ({
+      rowId: row.id,
+      diskId: row.disk_id,
+      snapshotId: row.snapshot_id,
+      deleteAfter: row.delete_after,
+    })),
     unknown,
   };
 }
 
-const settled = (result: PromiseSettledResult<AdoptedSnapshot[]> | undefined) => (result?.status === 'fulfilled' ? result.value : []);
+const settled = (result: PromiseSettledResult<AdoptedSnapshot[]> | undefined) =>
+  result?.status === 'fulfilled' ? result.value : [];
 
 type Adoptable = SnapshotInfo & { state: AdoptedSnapshot['state'] };
-const adoptable = (info: SnapshotInfo): info is Adoptable => info.state === 'pending' || info.state === 'completed' || info.state === 'error';
+const adoptable = (info: SnapshotInfo): info is Adoptable =>
+  info.state === 'pending' || info.state === 'completed' || info.state === 'error';
 
 /** The disk's snapshots made by anyone (the origin, say), found by its tags; none when EC2 could not be asked. */
-async function findByTags(run: Run, deps: SyncDeps, disk: SoftDeletedDiskRow, known: ReadonlySet<string>): Promise<AdoptedSnapshot[]> {
+async function findByTags(
+  run: Run,
+  deps: SyncDeps,
+  disk: SoftDeletedDiskRow,
+  known: ReadonlySet<string>,
+): Promise<AdoptedSnapshot[]> {
   try {
     const query = { tags: { [USER_TAG]: disk.user_id, [DISK_NAME_TAG]: disk.disk_name } };
     const found = await ec2Call(deps, (signal) => deps.ec2.describeSnapshots(query, signal));
     return found
       .filter((info): info is Adoptable => adoptable(info) && !known.has(info.snapshotId))
-      .map((info) => ({ snapshotId: info.snapshotId, volumeId: info.volumeId, state: info.state, sizeGb: info.volumeSizeGiB, startTime: info.startTime }));
+      .map((info) => ({
+        snapshotId: info.snapshotId,
+        volumeId: info.volumeId,
+        state: info.state,
+        sizeGb: info.volumeSizeGiB,
+        startTime: info.startTime,
+      }));
   } catch (err) {
     run.fail('adopt-snapshots', disk.disk_id, err);
     return [];

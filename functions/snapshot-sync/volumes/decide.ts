@@ -17,12 +17,28 @@ export type VolumeStep = StepOf<Settled> | TrackWaits;
 
 export function decideVolumeStage(loaded: VolumeLoad): Plan<VolumeStep> {
   const rules = decideVolumes(loaded.candidates, loaded.volumes, loaded.deleteAfterSnapshot);
-  const held = rules.filter((rule): rule is Extract<VolumeAction, { kind: 'hold-volume' }> => rule.kind === 'hold-volume');
+  const held = rules.filter(
+    (rule): rule is Extract<VolumeAction, { kind: 'hold-volume' }> => rule.kind === 'hold-volume',
+  );
   const waits = held.flatMap(waitOf);
-  const steps = rules.flatMap((rule): VolumeStep[] => (rule.kind === 'hold-volume' ? [] : [step(rule, loaded.diskOf.get(rule.candidate.rowId) ?? null)]));
+  const steps = rules.flatMap((rule): VolumeStep[] =>
+    rule.kind === 'hold-volume' ? [] : [step(rule, loaded.diskOf.get(rule.candidate.rowId) ?? null)],
+  );
   return {
-    actions: [...steps, ...trackWaits('volumes', waits, rules.map((rule) => waitKey(rule.candidate)))],
-    counts: { malformed_volume_ids: loaded.malformed, volumes_held: held.length, volumes_in_error: held.filter((rule) => rule.escalate).length, waits_open: waits.length },
+    actions: [
+      ...steps,
+      ...trackWaits(
+        'volumes',
+        waits,
+        rules.map((rule) => waitKey(rule.candidate)),
+      ),
+    ],
+    counts: {
+      malformed_volume_ids: loaded.malformed,
+      volumes_held: held.length,
+      volumes_in_error: held.filter((rule) => rule.escalate).length,
+      waits_open: waits.length,
+    },
   };
 }
 
@@ -32,7 +48,15 @@ function waitOf(rule: Extract<VolumeAction, { kind: 'hold-volume' }>): Wait[] {
   if (!rule.tracked) return [];
   const { candidate } = rule;
   const reason = `volume after shutdown snapshot ${candidate.snapshotId}: ${rule.reason}`;
-  return [{ key: waitKey(candidate), entityKind: 'volume', entityId: candidate.volumeId, reason, escalateNow: rule.escalate === true }];
+  return [
+    {
+      key: waitKey(candidate),
+      entityKind: 'volume',
+      entityId: candidate.volumeId,
+      reason,
+      escalateNow: rule.escalate === true,
+    },
+  ];
 }
 
 function step(rule: Settled, diskId: string | null): VolumeStep {
@@ -44,7 +68,13 @@ function step(rule: Settled, diskId: string | null): VolumeStep {
     entity: { kind: 'volume', id: c.volumeId },
     reason: rule.reason,
     inputs: { snapshotId: c.snapshotId, reservationId: c.reservationId, rowId: c.rowId },
-    item: { action: rule.kind, volumeId: c.volumeId, snapshotId: c.snapshotId, reservationId: c.reservationId, reason: rule.reason },
+    item: {
+      action: rule.kind,
+      volumeId: c.volumeId,
+      snapshotId: c.snapshotId,
+      reservationId: c.reservationId,
+      reason: rule.reason,
+    },
     ...(rule.kind === 'delete-volume' ? { destructive: true } : {}),
   } as VolumeStep;
 }

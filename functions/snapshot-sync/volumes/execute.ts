@@ -20,7 +20,15 @@ type Step<K extends string> = Extract<VolumeStep, { kind: K }>;
 
 export const volumeExecutors: Executors<VolumeStep, SyncDeps> = {
   'delete-volume': deleteVolume,
-  'volume-gone': (run, step) => settle(run, step.rule.candidate, 'gone', step.kind, step.reason, step.rule.candidate.heldByOther ? null : step.diskId),
+  'volume-gone': (run, step) =>
+    settle(
+      run,
+      step.rule.candidate,
+      'gone',
+      step.kind,
+      step.reason,
+      step.rule.candidate.heldByOther ? null : step.diskId,
+    ),
   'keep-volume': (run, step) => settle(run, step.rule.candidate, 'kept', step.kind, step.reason),
   'refuse-volume': refuse,
   'track-waits': executeTrackWaits,
@@ -31,9 +39,11 @@ async function deleteVolume(run: Run, step: Step<'delete-volume'>, deps: SyncDep
   try {
     await ec2Call(deps, (signal) => deps.ec2.deleteVolume(c.volumeId, signal));
   } catch (err) {
-    if (err instanceof NotFound) return settle(run, c, 'gone', 'volume-gone', 'DeleteVolume: already gone', step.diskId);
+    if (err instanceof NotFound)
+      return settle(run, c, 'gone', 'volume-gone', 'DeleteVolume: already gone', step.diskId);
     if (err instanceof Conflict && awsErrorCode(err) === 'IncorrectState') return changedUnderUs(run, c);
-    if (err instanceof Conflict) return settle(run, c, 'kept', 'keep-volume', 'DeleteVolume refused: the volume is attached again');
+    if (err instanceof Conflict)
+      return settle(run, c, 'kept', 'keep-volume', 'DeleteVolume refused: the volume is attached again');
     throw err;
   }
   return settle(run, c, 'deleted', 'delete-volume', step.reason, step.diskId);
@@ -51,19 +61,42 @@ async function changedUnderUs(run: Run, c: VolumeCandidate): Promise<ActionResul
   const reason = 'DeleteVolume refused (IncorrectState): the volume changed state; a later run looks again';
   await run.commit(async () => ({
     value: undefined,
-    decisions: [{ entityKind: 'volume', entityId: c.volumeId, action: 'delete-volume', reason, inputs: { snapshotId: c.snapshotId, rowId: c.rowId }, outcome: 'conflict' }],
+    decisions: [
+      {
+        entityKind: 'volume',
+        entityId: c.volumeId,
+        action: 'delete-volume',
+        reason,
+        inputs: { snapshotId: c.snapshotId, rowId: c.rowId },
+        outcome: 'conflict',
+      },
+    ],
   }));
   return { outcome: 'skipped', counters: ['volumes_held'] };
 }
 
-const SUMMARY_KEY: Record<VolumeOutcome, string> = { deleted: 'volumes_deleted', gone: 'volumes_gone', kept: 'volumes_kept' };
+const SUMMARY_KEY: Record<VolumeOutcome, string> = {
+  deleted: 'volumes_deleted',
+  gone: 'volumes_gone',
+  kept: 'volumes_kept',
+};
 
-async function settle(run: Run, c: VolumeCandidate, outcome: VolumeOutcome, kind: string, reason: string, diskId: string | null = null): Promise<ActionResult> {
+async function settle(
+  run: Run,
+  c: VolumeCandidate,
+  outcome: VolumeOutcome,
+  kind: string,
+  reason: string,
+  diskId: string | null = null,
+): Promise<ActionResult> {
   await run.commit(async (db) => {
     const recorded = await recordVolumeOutcome(db, c.rowId, outcome, run.now());
     if (recorded && diskId !== null) await forgetDiskVolume(db, diskId, c.volumeId);
     const inputs = { snapshotId: c.snapshotId, reservationId: c.reservationId, rowId: c.rowId };
-    return { value: recorded, decisions: [{ entityKind: 'volume' as const, entityId: c.volumeId, action: kind, reason, inputs }] };
+    return {
+      value: recorded,
+      decisions: [{ entityKind: 'volume' as const, entityId: c.volumeId, action: kind, reason, inputs }],
+    };
   });
   return { outcome: 'applied', counters: [SUMMARY_KEY[outcome]] };
 }

@@ -27,7 +27,13 @@ export async function loadVolumes({ run, deps }: LoadInput<BaseOptions, SyncDeps
   const rows = await volumesAfterSnapshot(deps.pool, run.itemsLeft);
   if (rows.length === 0) return none;
   const { volumes, malformed } = await observeVolumes(run, deps, [...new Set(rows.map((row) => row.volume_id))]);
-  return { deleteAfterSnapshot, candidates: rows.map(toCandidate), diskOf: new Map(rows.map((row) => [row.id, row.disk_id])), volumes, malformed };
+  return {
+    deleteAfterSnapshot,
+    candidates: rows.map(toCandidate),
+    diskOf: new Map(rows.map((row) => [row.id, row.disk_id])),
+    volumes,
+    malformed,
+  };
 }
 
 const toCandidate = (row: VolumeCandidateRow): VolumeCandidate => ({

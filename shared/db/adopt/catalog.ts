@@ -139,7 +139,12 @@ const FUNCTIONS_SQL = `
 /** A definition with schema qualifiers and its own name removed, so equivalent objects compare equal. */
 export function normalise(definition: string, schemas: string[], ownName?: string): string {
   let text = definition;
-  for (const schema of schemas) text = text.split(`${quoteIdent(schema)}.`).join('').split(`${schema}.`).join('');
+  for (const schema of schemas)
+    text = text
+      .split(`${quoteIdent(schema)}.`)
+      .join('')
+      .split(`${schema}.`)
+      .join('');
   if (ownName) text = text.replace(` ${quoteIdent(ownName)} `, ' ').replace(` ${ownName} `, ' ');
   return text;
 }

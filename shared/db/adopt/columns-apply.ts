@@ -14,11 +14,18 @@ export interface AdoptionLog {
   problems: string[];
 }
 
-export async function applyColumns(client: pg.ClientBase, plan: ColumnPlan, timeZone: string | undefined, log: AdoptionLog): Promise<void> {
+export async function applyColumns(
+  client: pg.ClientBase,
+  plan: ColumnPlan,
+  timeZone: string | undefined,
+  log: AdoptionLog,
+): Promise<void> {
   if (plan.convert.length > 0) await convertTimestamps(client, plan, timeZone!, log);
   for (const column of plan.add) {
     await client.query(`alter table ${q(column.table)} add column ${q(column.name)} ${columnDefinition(column)}`);
-    log.changes.push(`added ${column.table}.${column.name} ${column.type}${column.default ? ` default ${column.default}` : ''}`);
+    log.changes.push(
+      `added ${column.table}.${column.name} ${column.type}${column.default ? ` default ${column.default}` : ''}`,
+    );
   }
 }
 
@@ -28,7 +35,12 @@ function columnDefinition(column: Column): string {
   return `${column.type}${fallback}${column.notNull ? ' not null' : ''}`;
 }
 
-async function convertTimestamps(client: pg.ClientBase, plan: ColumnPlan, timeZone: string, log: AdoptionLog): Promise<void> {
+async function convertTimestamps(
+  client: pg.ClientBase,
+  plan: ColumnPlan,
+  timeZone: string,
+  log: AdoptionLog,
+): Promise<void> {
   // Values with an explicit offset keep their instant; values without one are read in the zone
   // the operator named, which is what the session time zone does for the cast below. Words the
   // input parser also accepts ('now', 'epoch', 'infinity') are not recorded instants: refused.
@@ -38,21 +50,34 @@ async function convertTimestamps(client: pg.ClientBase, plan: ColumnPlan, timeZo
   await client.query('select set_config($1, $2, true)', ['timezone', timeZone]);
   for (const { target, existing } of plan.convert) {
     const column = q(target.name);
-    const bad = await violations(client, target.table, `${column} is not null and not pg_temp.devenv_parses_as_timestamptz(${column}::text)`);
+    const bad = await violations(
+      client,
+      target.table,
+      `${column} is not null and not pg_temp.devenv_parses_as_timestamptz(${column}::text)`,
+    );
     if (bad.count > 0) {
-      log.problems.push(`${target.table}.${target.name}: ${bad.count} rows hold text that is not a timestamp, e.g. ${bad.sample}`);
+      log.problems.push(
+        `${target.table}.${target.name}: ${bad.count} rows hold text that is not a timestamp, e.g. ${bad.sample}`,
+      );
       continue;
     }
     await client.query(`alter table ${q(target.table)} alter column ${column} drop default,
       alter column ${column} type ${target.type} using ${column}::timestamptz`);
     const dropped = existing.default === null ? '' : `; dropped its default ${existing.default}`;
-    log.changes.push(`converted ${target.table}.${target.name} from ${existing.type} to ${target.type}, reading values without an offset as ${timeZone}${dropped}`);
+    log.changes.push(
+      `converted ${target.table}.${target.name} from ${existing.type} to ${target.type}, reading values without an offset as ${timeZone}${dropped}`,
+    );
   }
   await client.query('select set_config($1, $2, true)', ['timezone', previous]);
 }
 
 /** Existing columns get 0001's defaults, and its NOT NULL once no row is null. */
-export async function alignColumns(client: pg.ClientBase, reference: Column[], existing: Column[], log: AdoptionLog): Promise<void> {
+export async function alignColumns(
+  client: pg.ClientBase,
+  reference: Column[],
+  existing: Column[],
+  log: AdoptionLog,
+): Promise<void> {
   const byKey = new Map(existing.map((column) => [`${column.table}.${column.name}`, column]));
   for (const target of reference) {
     const found = byKey.get(`${target.table}.${target.name}`);
@@ -72,7 +97,9 @@ async function alignDefault(client: pg.ClientBase, target: Column, found: Column
   const where = `${q(target.table)} alter column ${q(target.name)}`;
   if (target.default !== null) {
     await client.query(`alter table ${where} set default ${target.default}`);
-    log.changes.push(`set default ${target.default} on ${target.table}.${target.name}${found.default ? ` (was ${found.default})` : ''}`);
+    log.changes.push(
+      `set default ${target.default} on ${target.table}.${target.name}${found.default ? ` (was ${found.default})` : ''}`,
+    );
   } else if (!target.notNull) {
     await client.query(`alter table ${where} drop default`);
     log.changes.push(`dropped default ${found.default} on ${target.table}.${target.name} (0001 declares none)`);
@@ -84,7 +111,9 @@ async function requireValues(client: pg.ClientBase, target: Column, log: Adoptio
   const column = q(target.name);
   const nulls = await violations(client, target.table, `${column} is null`);
   if (nulls.count > 0 && target.default === null) {
-    log.problems.push(`${target.table}.${target.name}: not null (0001) is violated by ${nulls.count} rows, e.g. ${nulls.sample}`);
+    log.problems.push(
+      `${target.table}.${target.name}: not null (0001) is violated by ${nulls.count} rows, e.g. ${nulls.sample}`,
+    );
     return;
   }
   if (nulls.count > 0) {
@@ -110,6 +139,7 @@ export async function pauseTriggers(client: pg.ClientBase, tables: string[]): Pr
   );
   for (const row of rows) await client.query(`alter table ${q(row.table)} disable trigger ${q(row.name)}`);
   return async () => {
-    for (const row of rows) await client.query(`alter table ${q(row.table)} enable ${row.always ? 'always ' : ''}trigger ${q(row.name)}`);
+    for (const row of rows)
+      await client.query(`alter table ${q(row.table)} enable ${row.always ? 'always ' : ''}trigger ${q(row.name)}`);
   };
 }

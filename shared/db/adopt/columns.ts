@@ -37,14 +37,20 @@ export function planColumns(reference: Column[], existing: Column[], assumedTime
     const found = byKey.get(`${target.table}.${target.name}`);
     const subject = `${target.table}.${target.name}`;
     if (!found) {
-      if (isRequired(target)) plan.problems.push(`${subject}: required column is missing (0001 declares it ${target.type} not null, with no default to fill existing rows)`);
+      if (isRequired(target))
+        plan.problems.push(
+          `${subject}: required column is missing (0001 declares it ${target.type} not null, with no default to fill existing rows)`,
+        );
       else plan.add.push(target);
       continue;
     }
     if (target.identity || typeAccepted(target, found)) continue;
     if (target.baseType === 'timestamp with time zone' && NAIVE_TIME_TYPES.has(found.baseType)) {
       if (assumedTimeZone) plan.convert.push({ target, existing: found });
-      else plan.problems.push(`${subject}: is ${found.type}, not timestamptz; its instants are ambiguous. Rerun with --assume-time-zone <zone> (the zone its values were written in, e.g. UTC) to convert it`);
+      else
+        plan.problems.push(
+          `${subject}: is ${found.type}, not timestamptz; its instants are ambiguous. Rerun with --assume-time-zone <zone> (the zone its values were written in, e.g. UTC) to convert it`,
+        );
       continue;
     }
     plan.problems.push(`${subject}: type ${found.type} is incompatible with ${target.type}`);

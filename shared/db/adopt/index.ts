@@ -23,7 +23,9 @@ export interface AdoptOptions {
 
 export class AdoptionRefused extends Fatal {
   constructor(readonly problems: string[]) {
-    super(`cannot adopt the existing origin tables (nothing was changed): ${problems.length} problem(s): ${problems.join('; ')}`);
+    super(
+      `cannot adopt the existing origin tables (nothing was changed): ${problems.length} problem(s): ${problems.join('; ')}`,
+    );
   }
 }
 
@@ -41,7 +43,11 @@ export async function originTablesPresent(client: pg.ClientBase): Promise<string
 }
 
 /** Runs inside the caller's transaction and under its migration lock; returns what it changed. */
-export async function adoptOrigin(client: pg.ClientBase, originMigrationSql: string, options: AdoptOptions): Promise<string[]> {
+export async function adoptOrigin(
+  client: pg.ClientBase,
+  originMigrationSql: string,
+  options: AdoptOptions,
+): Promise<string[]> {
   if (options.assumeTimeZone !== undefined) await verifyTimeZone(client, options.assumeTimeZone);
   const schema = (await client.query<{ schema: string }>('select current_schema() as schema')).rows[0]!.schema;
   const reference = await buildReference(client, originMigrationSql);
@@ -66,8 +72,14 @@ export async function adoptOrigin(client: pg.ClientBase, originMigrationSql: str
 }
 
 async function verifyTimeZone(client: pg.ClientBase, zone: string): Promise<void> {
-  const { rows } = await client.query<{ known: boolean }>('select exists (select 1 from pg_timezone_names where name = $1) as known', [zone]);
-  if (!rows[0]!.known) throw new Invalid(`--assume-time-zone: unknown time zone ${zone} (use a name such as UTC or Europe/Berlin)`, [{ field: '--assume-time-zone', message: 'unknown time zone' }]);
+  const { rows } = await client.query<{ known: boolean }>(
+    'select exists (select 1 from pg_timezone_names where name = $1) as known',
+    [zone],
+  );
+  if (!rows[0]!.known)
+    throw new Invalid(`--assume-time-zone: unknown time zone ${zone} (use a name such as UTC or Europe/Berlin)`, [
+      { field: '--assume-time-zone', message: 'unknown time zone' },
+    ]);
 }
 
 /** 0001 run in a scratch schema: the catalog of exactly what the migration would have created. */
@@ -81,7 +93,12 @@ async function buildReference(client: pg.ClientBase, originMigrationSql: string)
 }
 
 /** A team that ran only one origin system has only its tables; the others are created empty. */
-async function createMissingTables(client: pg.ClientBase, reference: Catalog, target: Catalog, log: AdoptionLog): Promise<void> {
+async function createMissingTables(
+  client: pg.ClientBase,
+  reference: Catalog,
+  target: Catalog,
+  log: AdoptionLog,
+): Promise<void> {
   for (const table of ORIGIN_TABLES.filter((name) => !target.tables.has(name))) {
     await client.query(`create table ${q(table)} (like ${q(SCRATCH_SCHEMA)}.${q(table)}
       including defaults including constraints including identity including generated)`);

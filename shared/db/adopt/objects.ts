@@ -13,21 +13,36 @@ import { duplicates, violations } from './violations.js';
 
 const CONSTRAINT_ORDER = ['p', 'u', 'c', 'f'];
 
-export async function addConstraints(client: pg.ClientBase, reference: Catalog, target: Catalog, log: AdoptionLog): Promise<void> {
-  const wanted = [...reference.constraints].sort((a, b) => CONSTRAINT_ORDER.indexOf(a.kind) - CONSTRAINT_ORDER.indexOf(b.kind));
+export async function addConstraints(
+  client: pg.ClientBase,
+  reference: Catalog,
+  target: Catalog,
+  log: AdoptionLog,
+): Promise<void> {
+  const wanted = [...reference.constraints].sort(
+    (a, b) => CONSTRAINT_ORDER.indexOf(a.kind) - CONSTRAINT_ORDER.indexOf(b.kind),
+  );
   for (const constraint of wanted) {
     const definition = normalise(constraint.definition, [reference.schema]);
     const same = target.constraints.filter((other) => other.table === constraint.table);
-    const equivalent = same.find((other) => other.kind === constraint.kind && normalise(other.definition, [target.schema]) === definition);
+    const equivalent = same.find(
+      (other) => other.kind === constraint.kind && normalise(other.definition, [target.schema]) === definition,
+    );
     if (equivalent) continue;
-    const named = same.find((other) => other.name === constraint.name || (constraint.kind === 'p' && other.kind === 'p'));
+    const named = same.find(
+      (other) => other.name === constraint.name || (constraint.kind === 'p' && other.kind === 'p'),
+    );
     if (named) {
-      log.problems.push(`${constraint.table}: ${named.name} is ${named.definition}, but 0001 declares ${constraint.name} ${definition}`);
+      log.problems.push(
+        `${constraint.table}: ${named.name} is ${named.definition}, but 0001 declares ${constraint.name} ${definition}`,
+      );
       continue;
     }
     const broken = await constraintViolations(client, constraint);
     if (broken.count > 0) {
-      log.problems.push(`${constraint.table}: ${broken.count} rows violate ${constraint.name} (${definition}), e.g. ${broken.sample}`);
+      log.problems.push(
+        `${constraint.table}: ${broken.count} rows violate ${constraint.name} (${definition}), e.g. ${broken.sample}`,
+      );
       continue;
     }
     await client.query(`alter table ${q(constraint.table)} add constraint ${q(constraint.name)} ${definition}`);
@@ -42,16 +57,27 @@ function constraintViolations(client: pg.ClientBase, constraint: Constraint): Pr
   const matches = constraint.columns
     .map((column, position) => `r.${q(constraint.refColumns[position]!)} = ${q(constraint.table)}.${q(column)}`)
     .join(' and ');
-  return violations(client, constraint.table, `${filled} and not exists (select 1 from ${q(constraint.refTable!)} r where ${matches})`);
+  return violations(
+    client,
+    constraint.table,
+    `${filled} and not exists (select 1 from ${q(constraint.refTable!)} r where ${matches})`,
+  );
 }
 
-export async function addIndexes(client: pg.ClientBase, reference: Catalog, target: Catalog, log: AdoptionLog): Promise<void> {
+export async function addIndexes(
+  client: pg.ClientBase,
+  reference: Catalog,
+  target: Catalog,
+  log: AdoptionLog,
+): Promise<void> {
   for (const index of reference.indexes.filter((candidate) => !candidate.backsConstraint)) {
     const shape = normalise(index.definition, [reference.schema], index.name);
     const same = target.indexes.filter((other) => other.table === index.table);
     if (same.some((other) => normalise(other.definition, [target.schema], other.name) === shape)) continue;
     if (same.some((other) => other.name === index.name)) {
-      log.problems.push(`${index.table}: an index named ${index.name} exists with another definition than 0001's (${shape})`);
+      log.problems.push(
+        `${index.table}: an index named ${index.name} exists with another definition than 0001's (${shape})`,
+      );
       continue;
     }
     if (await indexBlocked(client, index, log)) continue;
@@ -64,11 +90,18 @@ async function indexBlocked(client: pg.ClientBase, index: Index, log: AdoptionLo
   if (!index.unique) return false;
   const broken = await duplicates(client, index.table, index.columns, index.predicate);
   if (broken.count === 0) return false;
-  log.problems.push(`${index.table}: ${broken.count} rows violate the unique index ${index.name} (${index.columns.join(', ')}${index.predicate ? ` where ${index.predicate}` : ''}), e.g. ${broken.sample}`);
+  log.problems.push(
+    `${index.table}: ${broken.count} rows violate the unique index ${index.name} (${index.columns.join(', ')}${index.predicate ? ` where ${index.predicate}` : ''}), e.g. ${broken.sample}`,
+  );
   return true;
 }
 
-export async function addTriggers(client: pg.ClientBase, reference: Catalog, target: Catalog, log: AdoptionLog): Promise<void> {
+export async function addTriggers(
+  client: pg.ClientBase,
+  reference: Catalog,
+  target: Catalog,
+  log: AdoptionLog,
+): Promise<void> {
   for (const fn of reference.functions) {
     const existing = target.functions.find((other) => other.name === fn.name);
     if (existing?.source === fn.source) continue;
@@ -76,7 +109,9 @@ export async function addTriggers(client: pg.ClientBase, reference: Catalog, tar
       log.problems.push(`a different function named ${fn.name}() exists; 0001 needs its own`);
       continue;
     }
-    await client.query(`create function ${q(fn.name)}() returns ${fn.result} language ${fn.language} as $devenv_adopt$${fn.source}$devenv_adopt$`);
+    await client.query(
+      `create function ${q(fn.name)}() returns ${fn.result} language ${fn.language} as $devenv_adopt$${fn.source}$devenv_adopt$`,
+    );
     log.changes.push(`created function ${fn.name}()`);
   }
   for (const trigger of reference.triggers) {
@@ -84,7 +119,9 @@ export async function addTriggers(client: pg.ClientBase, reference: Catalog, tar
     const existing = target.triggers.find((other) => other.table === trigger.table && other.name === trigger.name);
     if (existing && normalise(existing.definition, [target.schema]) === definition) continue;
     if (existing) {
-      log.problems.push(`${trigger.table}: a trigger named ${trigger.name} exists with another definition than 0001's (${definition})`);
+      log.problems.push(
+        `${trigger.table}: a trigger named ${trigger.name} exists with another definition than 0001's (${definition})`,
+      );
       continue;
     }
     await client.query(definition);

@@ -22,7 +22,12 @@ export async function violations(client: pg.ClientBase, table: string, condition
 }
 
 /** Rows whose values of `columns` (all non-null, within `predicate`) occur more than once. */
-export async function duplicates(client: pg.ClientBase, table: string, columns: string[], predicate: string | null): Promise<Violations> {
+export async function duplicates(
+  client: pg.ClientBase,
+  table: string,
+  columns: string[],
+  predicate: string | null,
+): Promise<Violations> {
   const key = await rowKey(client, table);
   const list = columns.map(q).join(', ');
   const filled = columns.map((column) => `${q(column)} is not null`).join(' and ');

@@ -21,8 +21,13 @@ export async function insertShortLinks(db: Db, links: readonly ShortLinkRow[], n
     `insert into action_links (short_id, token, reservation_id, action, deadline, expires_at, created_at)
      select * , $7::timestamptz from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[])`,
     [
-      links.map((l) => l.shortId), links.map((l) => l.token), links.map((l) => l.reservationId),
-      links.map((l) => l.action), links.map((l) => l.deadline), links.map((l) => l.expiresAt), now,
+      links.map((l) => l.shortId),
+      links.map((l) => l.token),
+      links.map((l) => l.reservationId),
+      links.map((l) => l.action),
+      links.map((l) => l.deadline),
+      links.map((l) => l.expiresAt),
+      now,
     ],
   );
 }

@@ -96,12 +96,22 @@ export async function extendReservation(db: Db, request: ExtendRequest): Promise
   // The capacity rule is checked again in the statement that extends, after the extensions of this
   // GPU type have queued on one transaction-level lock: the earlier read (which gave the answer's
   // evidence) cannot be outrun by a reservation queued since.
-  if (request.capacityGpuType !== undefined) await db.query('select pg_advisory_xact_lock($1, hashtext($2))', [CAPACITY_LOCK_NAMESPACE, request.capacityGpuType]);
+  if (request.capacityGpuType !== undefined)
+    await db.query('select pg_advisory_xact_lock($1, hashtext($2))', [
+      CAPACITY_LOCK_NAMESPACE,
+      request.capacityGpuType,
+    ]);
   const { rowCount } = await db.query(
     `update reservations set expires_at = $3, duration_hours = duration_hours + $4::float / 60
      where reservation_id = $1 and status = 'active' and date_trunc('milliseconds', expires_at) = $2 and $3 > expires_at
        and ($5::text is null or not exists (select 1 from reservations w where w.gpu_type = $5 and w.status in ('queued', 'pending')))`,
-    [request.reservationId, request.expectedExpiresAt, request.newExpiresAt, request.minutes, request.capacityGpuType ?? null],
+    [
+      request.reservationId,
+      request.expectedExpiresAt,
+      request.newExpiresAt,
+      request.minutes,
+      request.capacityGpuType ?? null,
+    ],
   );
   if (rowCount !== 1) return false;
   const counted = await db.query(
@@ -118,7 +128,13 @@ export async function extendReservation(db: Db, request: ExtendRequest): Promise
  * Mark every level of this deadline as delivered (snoozed) in warn's ledger, unless it is being
  * delivered right now; warn then skips them. Returns how many levels it silenced.
  */
-export async function snoozeWarnings(db: Db, reservationId: string, expiresAt: Date, levelsMinutes: readonly number[], now: Date): Promise<number> {
+export async function snoozeWarnings(
+  db: Db,
+  reservationId: string,
+  expiresAt: Date,
+  levelsMinutes: readonly number[],
+  now: Date,
+): Promise<number> {
   const { rowCount } = await db.query(
     `insert into warning_ledger as l (reservation_id, expires_at, level_minutes, state, first_attempt_at, sent_at, snoozed_at)
      select $1, $2, level, 'sent', $4, $4, $4 from unnest($3::int[]) as level

@@ -32,7 +32,10 @@ export interface TeardownCandidateRow {
 }
 
 /** Read only: teardowns due now and not leased (or only the given ones), oldest first, through cleanup_progress_due. */
-export async function dueTeardownRows(db: Db, request: { now: Date; limit: number; reservationIds?: string[] }): Promise<TeardownCandidateRow[]> {
+export async function dueTeardownRows(
+  db: Db,
+  request: { now: Date; limit: number; reservationIds?: string[] },
+): Promise<TeardownCandidateRow[]> {
   const { rows } = await db.query<TeardownCandidateRow>(
     `select reservation_id, step, attempts, next_attempt_at from cleanup_progress
      where step <> 'done' and next_attempt_at <= $1 and (lease_expires_at is null or lease_expires_at < $1)
@@ -47,7 +50,10 @@ export async function dueTeardownRows(db: Db, request: { now: Date; limit: numbe
  * Read only: ended reservations without a teardown (a lost event leaves one behind), ended in the
  * last `sweepDays` (through reservations_terminal_since) or among the given ids, oldest first.
  */
-export async function endedWithoutTeardown(db: Db, request: { now: Date; sweepDays: number; limit: number; reservationIds?: string[] }): Promise<{ reservation_id: string; status_changed_at: Date }[]> {
+export async function endedWithoutTeardown(
+  db: Db,
+  request: { now: Date; sweepDays: number; limit: number; reservationIds?: string[] },
+): Promise<{ reservation_id: string; status_changed_at: Date }[]> {
   const { rows } = await db.query<{ reservation_id: string; status_changed_at: Date }>(
     `select r.reservation_id, r.status_changed_at from reservations r
      where r.status in ('expired', 'cancelled', 'failed')
@@ -75,7 +81,10 @@ export async function startTeardowns(db: Db, reservationIds: string[], now: Date
 }
 
 /** Lease due teardowns (or the given ones), oldest first. */
-export async function claimTeardowns(db: Db, request: { owner: string; now: Date; leaseSeconds: number; limit: number; reservationIds?: string[] }): Promise<TeardownRow[]> {
+export async function claimTeardowns(
+  db: Db,
+  request: { owner: string; now: Date; leaseSeconds: number; limit: number; reservationIds?: string[] },
+): Promise<TeardownRow[]> {
   const { rows } = await db.query<TeardownRow>(
     `with due as (
        select reservation_id from cleanup_progress
@@ -122,9 +131,20 @@ export async function saveSteps(db: Db, owner: string, now: Date, updates: StepU
      from jsonb_to_recordset($3::jsonb) as u(reservation_id text, step text, next_attempt_at timestamptz, error text, failed boolean, release boolean)
      where c.reservation_id = u.reservation_id and c.lease_owner = $1
      returning c.reservation_id`,
-    [owner, now, JSON.stringify(updates.map((u) => ({
-      reservation_id: u.reservationId, step: u.step, next_attempt_at: u.nextAttemptAt.toISOString(), error: u.error ?? null, failed: u.failedAttempt, release: u.releaseLease,
-    })))],
+    [
+      owner,
+      now,
+      JSON.stringify(
+        updates.map((u) => ({
+          reservation_id: u.reservationId,
+          step: u.step,
+          next_attempt_at: u.nextAttemptAt.toISOString(),
+          error: u.error ?? null,
+          failed: u.failedAttempt,
+          release: u.releaseLease,
+        })),
+      ),
+    ],
   );
   return new Set(rows.map((row) => row.reservation_id));
 }
@@ -132,7 +152,10 @@ export async function saveSteps(db: Db, owner: string, now: Date, updates: StepU
 /** Give back the leases of teardowns this run will not advance further (deferred, or out of rounds). */
 export async function releaseTeardownLeases(db: Db, reservationIds: string[], owner: string): Promise<void> {
   if (reservationIds.length === 0) return;
-  await db.query(`update cleanup_progress set lease_owner = null, lease_expires_at = null where reservation_id = any($1::text[]) and lease_owner = $2`, [reservationIds, owner]);
+  await db.query(
+    `update cleanup_progress set lease_owner = null, lease_expires_at = null where reservation_id = any($1::text[]) and lease_owner = $2`,
+    [reservationIds, owner],
+  );
 }
 
 export interface ReleasedDisk {
@@ -147,7 +170,10 @@ export interface ReleasedDisk {
  * ends, so a snapshot request staged in it is for a disk the reservation held when it committed.
  * A reservation whose disk has no row at all holds its volume: nothing records another holder.
  */
-export async function stillHoldDisks(db: Db, reservations: Array<{ reservationId: string; userId: string; diskName: string | null }>): Promise<Set<string>> {
+export async function stillHoldDisks(
+  db: Db,
+  reservations: Array<{ reservationId: string; userId: string; diskName: string | null }>,
+): Promise<Set<string>> {
   if (reservations.length === 0) return new Set();
   const { rows } = await db.query<{ reservation_id: string }>(
     `with r as (select * from jsonb_to_recordset($1::jsonb) as r(reservation_id text, user_id text, disk_name text)),
@@ -155,7 +181,11 @@ export async function stillHoldDisks(db: Db, reservations: Array<{ reservationId
      select r.reservation_id from r
      where r.reservation_id in (select reservation_id from held)
         or not exists (select 1 from disks d where d.user_id = r.user_id and d.disk_name = r.disk_name)`,
-    [JSON.stringify(reservations.map((r) => ({ reservation_id: r.reservationId, user_id: r.userId, disk_name: r.diskName })))],
+    [
+      JSON.stringify(
+        reservations.map((r) => ({ reservation_id: r.reservationId, user_id: r.userId, disk_name: r.diskName })),
+      ),
+    ],
   );
   return new Set(rows.map((row) => row.reservation_id));
 }

@@ -54,7 +54,12 @@ export interface DecisionRow {
 }
 
 /** "What happened to X and why", newest first. */
-export async function decisionsFor(db: Db, entityKind: EntityKind, entityId: string, limit = 50): Promise<DecisionRow[]> {
+export async function decisionsFor(
+  db: Db,
+  entityKind: EntityKind,
+  entityId: string,
+  limit = 50,
+): Promise<DecisionRow[]> {
   const { rows } = await db.query<DecisionRow>(
     `select decided_at, function, action, reason, outcome, inputs, error from decision_log
      where entity_kind = $1 and entity_id = $2 order by decided_at desc, id desc limit $3`,

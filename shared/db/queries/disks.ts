@@ -128,8 +128,18 @@ export async function adoptSnapshots(
 }
 
 /** The rows' snapshots now carry the delete-date tag; the disk is synced for that date. */
-export async function markTaggedForDeletion(db: Db, diskId: string, rowIds: string[], deleteDate: string, now: Date): Promise<void> {
-  await db.query(`update snapshots set delete_after = $2::date, updated_at = $3 where id = any($1::bigint[])`, [rowIds, deleteDate, now]);
+export async function markTaggedForDeletion(
+  db: Db,
+  diskId: string,
+  rowIds: string[],
+  deleteDate: string,
+  now: Date,
+): Promise<void> {
+  await db.query(`update snapshots set delete_after = $2::date, updated_at = $3 where id = any($1::bigint[])`, [
+    rowIds,
+    deleteDate,
+    now,
+  ]);
   await db.query(
     `insert into snapshot_disk_sync (disk_id, delete_date, synced_at) values ($1, $2::date, $3)
      on conflict (disk_id) do update set delete_date = excluded.delete_date, synced_at = excluded.synced_at`,
@@ -180,7 +190,12 @@ export async function volumesAfterSnapshot(db: Db, limit: number): Promise<Volum
 export type VolumeOutcome = 'deleted' | 'gone' | 'kept';
 
 /** What became of the volume, once (compare-and-set on it being undecided). */
-export async function recordVolumeOutcome(db: Db, snapshotRowId: string, outcome: VolumeOutcome, now: Date): Promise<boolean> {
+export async function recordVolumeOutcome(
+  db: Db,
+  snapshotRowId: string,
+  outcome: VolumeOutcome,
+  now: Date,
+): Promise<boolean> {
   const { rowCount } = await db.query(
     `update snapshots set volume_outcome = $2, volume_outcome_at = $3, updated_at = $3 where id = $1 and volume_outcome is null`,
     [snapshotRowId, outcome, now],

@@ -17,7 +17,14 @@ export interface FleetPolicy {
 
 export const WAITING_STATUSES = ['queued', 'pending', 'preparing'] as const;
 export const LIVE_STATUSES = [...WAITING_STATUSES, 'active'] as const;
-export const TEARDOWN_STEPS = ['delete_resources', 'await_gone', 'await_detach', 'request_snapshot', 'release_disk', 'verify'] as const;
+export const TEARDOWN_STEPS = [
+  'delete_resources',
+  'await_gone',
+  'await_detach',
+  'request_snapshot',
+  'release_disk',
+  'verify',
+] as const;
 
 export interface WaitingGroup {
   entity: 'reservation' | 'lab';
@@ -92,9 +99,19 @@ interface FleetRow {
   halted: Record<string, number>;
 }
 
-export async function readFleet(db: Db, now: Date, policy: FleetPolicy, functions: readonly string[]): Promise<FleetReading> {
+export async function readFleet(
+  db: Db,
+  now: Date,
+  policy: FleetPolicy,
+  functions: readonly string[],
+): Promise<FleetReading> {
   const { rows } = await db.query<FleetRow>(FLEET_SQL, [
-    now, policy.graceSeconds, policy.preparingTimeoutMinutes, policy.queueTimeoutHours, policy.watchdogOlderThanMinutes, functions,
+    now,
+    policy.graceSeconds,
+    policy.preparingTimeoutMinutes,
+    policy.queueTimeoutHours,
+    policy.watchdogOlderThanMinutes,
+    functions,
   ]);
   const r = rows[0]!;
   return {
@@ -130,11 +147,18 @@ export async function warningsSentAfter(db: Db, after: Date, limit: number): Pro
      from warning_ledger where state = 'sent' and sent_at > $1 order by sent_at limit $2`,
     [after, limit],
   );
-  return rows.map((row) => ({ key: row.key, levelMinutes: row.level_minutes, sentAt: row.sent_at, latenessSeconds: row.lateness }));
+  return rows.map((row) => ({
+    key: row.key,
+    levelMinutes: row.level_minutes,
+    sentAt: row.sent_at,
+    latenessSeconds: row.lateness,
+  }));
 }
 
 /** The newest sent time in the ledger: where a new collector starts counting. */
 export async function newestWarningSentAt(db: Db): Promise<Date | null> {
-  const { rows } = await db.query<{ at: Date | null }>(`select max(sent_at) as at from warning_ledger where state = 'sent'`);
+  const { rows } = await db.query<{ at: Date | null }>(
+    `select max(sent_at) as at from warning_ledger where state = 'sent'`,
+  );
   return rows[0]?.at ?? null;
 }

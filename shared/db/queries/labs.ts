@@ -35,7 +35,13 @@ export async function endingLabs(db: Db, query: EndingQuery): Promise<LabRow[]> 
 }
 
 /** Take a lease on labs still in ENDING and not leased by anyone else; returns the ids taken. */
-export async function claimLabs(db: Db, ids: string[], owner: string, now: Date, leaseSeconds: number): Promise<string[]> {
+export async function claimLabs(
+  db: Db,
+  ids: string[],
+  owner: string,
+  now: Date,
+  leaseSeconds: number,
+): Promise<string[]> {
   const { rows } = await db.query<{ id: string }>(
     `update labs set claimed_by = $2, claim_expires_at = $3::timestamptz + make_interval(secs => $4)
      where id = any($1::uuid[]) and status = 'ending' and (claimed_by is null or claim_expires_at < $3)
@@ -63,7 +69,10 @@ export async function finishLab(db: Db, finish: LabFinish): Promise<LabRow | und
     [finish.id, finish.owner, finish.status, finish.now, finish.evidenceExpiresAt ?? null],
   );
   if (rows.length === 1) {
-    await db.query(`update port_reservations set released_at = $2 where lab_id = $1 and released_at is null`, [finish.id, finish.now]);
+    await db.query(`update port_reservations set released_at = $2 where lab_id = $1 and released_at is null`, [
+      finish.id,
+      finish.now,
+    ]);
   }
   return rows[0];
 }
@@ -92,5 +101,8 @@ export async function recordUnknownAttempt(db: Db, attempt: UnknownAttempt): Pro
 
 /** Give a lease back without a verdict (the run ran out of time before this lab). */
 export async function releaseClaim(db: Db, id: string, owner: string): Promise<void> {
-  await db.query(`update labs set claimed_by = null, claim_expires_at = null where id = $1 and claimed_by = $2`, [id, owner]);
+  await db.query(`update labs set claimed_by = null, claim_expires_at = null where id = $1 and claimed_by = $2`, [
+    id,
+    owner,
+  ]);
 }

@@ -29,7 +29,18 @@ export async function recordOomKill(db: Db, kill: OomKillRecord, now: Date): Pro
        last_oom_at = greatest(r.last_oom_at, i.killed_at), oom_container = i.container
      from inserted i where r.reservation_id = i.reservation_id
      returning r.oom_count`,
-    [kill.podUid, kill.container, kill.ordinal, kill.reservationId, kill.podName, kill.namespace, kill.finishedAt ?? null, now, kill.detectedBy, kill.webhook],
+    [
+      kill.podUid,
+      kill.container,
+      kill.ordinal,
+      kill.reservationId,
+      kill.podName,
+      kill.namespace,
+      kill.finishedAt ?? null,
+      now,
+      kill.detectedBy,
+      kill.webhook,
+    ],
   );
   return rows[0]?.oom_count;
 }
@@ -41,7 +52,11 @@ export interface ReservationPodRef {
 }
 
 /** Active reservations matching pods by reservation id (label) or by pod name. */
-export async function activeReservationsFor(db: Db, reservationIds: string[], podNames: string[]): Promise<ReservationPodRef[]> {
+export async function activeReservationsFor(
+  db: Db,
+  reservationIds: string[],
+  podNames: string[],
+): Promise<ReservationPodRef[]> {
   const { rows } = await db.query<ReservationPodRef>(
     `select reservation_id, pod_name, namespace from reservations
      where status = 'active' and (reservation_id = any($1::text[]) or pod_name = any($2::text[]))`,
@@ -80,7 +95,9 @@ export interface ScanCursor {
 }
 
 export async function loadScanCursor(db: Db): Promise<ScanCursor | undefined> {
-  const { rows } = await db.query<{ namespace: string; continue_token: string | null }>('select namespace, continue_token from oom_scan_cursor');
+  const { rows } = await db.query<{ namespace: string; continue_token: string | null }>(
+    'select namespace, continue_token from oom_scan_cursor',
+  );
   const row = rows[0];
   return row && { namespace: row.namespace, continueToken: row.continue_token ?? undefined };
 }
@@ -131,7 +148,8 @@ const COLUMNS = {
  */
 function dueSql(channel: NoticeChannel, alias: string, maxAttempts: string, now: string): string {
   const c = COLUMNS[channel];
-  const held = channel === 'pod' ? `(${alias}.${c.lease} is null or ${alias}.${c.lease} < ${now})` : `${alias}.${c.lease} is null`;
+  const held =
+    channel === 'pod' ? `(${alias}.${c.lease} is null or ${alias}.${c.lease} < ${now})` : `${alias}.${c.lease} is null`;
   return `${alias}.${c.state} in ('pending', 'failed') and ${alias}.${c.attempts} < ${maxAttempts} and ${held}`;
 }
 
@@ -168,7 +186,12 @@ export interface NoticeClaim {
  * Claim these notices on a channel with a lease, counting the attempt, if they are still due: one
  * statement. Answers the ones won; a notice another run holds (or has sent) is not among them.
  */
-export async function claimOomNotices(db: Db, channel: NoticeChannel, notices: readonly OomKillKey[], claim: NoticeClaim): Promise<OomKillKey[]> {
+export async function claimOomNotices(
+  db: Db,
+  channel: NoticeChannel,
+  notices: readonly OomKillKey[],
+  claim: NoticeClaim,
+): Promise<OomKillKey[]> {
   const c = COLUMNS[channel];
   const { rows } = await db.query<{ pod_uid: string; container: string; restart_count: number }>(
     `update oom_kills k set ${c.attempts} = k.${c.attempts} + 1, ${c.lease} = $5::timestamptz + make_interval(secs => $6)
@@ -176,13 +199,26 @@ export async function claimOomNotices(db: Db, channel: NoticeChannel, notices: r
      where k.pod_uid = wanted.pod_uid and k.container = wanted.container and k.restart_count = wanted.restart_count
        and ${dueSql(channel, 'k', '$4', '$5')}
      returning k.pod_uid, k.container, k.restart_count`,
-    [notices.map((n) => n.podUid), notices.map((n) => n.container), notices.map((n) => n.ordinal), claim.maxAttempts, claim.now, claim.leaseSeconds],
+    [
+      notices.map((n) => n.podUid),
+      notices.map((n) => n.container),
+      notices.map((n) => n.ordinal),
+      claim.maxAttempts,
+      claim.now,
+      claim.leaseSeconds,
+    ],
   );
   return rows.map((row) => ({ podUid: row.pod_uid, container: row.container, ordinal: row.restart_count }));
 }
 
 /** Settles a claimed notice: sent, or failed with the error (released, so a later run retries it). */
-export async function markOomNotice(db: Db, channel: NoticeChannel, notice: OomKillKey, sent: boolean, error?: string): Promise<void> {
+export async function markOomNotice(
+  db: Db,
+  channel: NoticeChannel,
+  notice: OomKillKey,
+  sent: boolean,
+  error?: string,
+): Promise<void> {
   const c = COLUMNS[channel];
   await db.query(
     `update oom_kills set ${c.state} = case when $4 then 'sent' else 'failed' end, ${c.lease} = null, last_error = coalesce($5, last_error)

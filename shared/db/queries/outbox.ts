@@ -112,7 +112,14 @@ export async function releaseUnsent(db: Db, ids: string[], owner: string): Promi
 /** Why a row will never be delivered: refused for good, not expressible as HTTP, or out of attempts. */
 export type DeadReason = 'rejected' | 'unencodable' | 'exhausted' | 'knative';
 
-export async function markDead(db: Db, id: string, owner: string, reason: DeadReason, error: string, now: Date): Promise<boolean> {
+export async function markDead(
+  db: Db,
+  id: string,
+  owner: string,
+  reason: DeadReason,
+  error: string,
+  now: Date,
+): Promise<boolean> {
   const result = await db.query(
     `update event_outbox set dead_at = $4, dead_reason = $3, last_error = $5, lease_owner = null, lease_expires_at = null
      where id = $1 and lease_owner = $2 and delivered_at is null and dead_at is null`,
@@ -171,7 +178,11 @@ export async function outboxBacklog(db: Db): Promise<OutboxBacklog> {
      from event_outbox where delivered_at is null and dead_at is null`,
   );
   const row = rows[0];
-  return { undelivered: Number(row?.undelivered ?? 0), oldestCreatedAt: row?.oldest ?? null, dead: Number(row?.dead ?? 0) };
+  return {
+    undelivered: Number(row?.undelivered ?? 0),
+    oldestCreatedAt: row?.oldest ?? null,
+    dead: Number(row?.dead ?? 0),
+  };
 }
 
 const BASE_DELAY_SECONDS = 5;

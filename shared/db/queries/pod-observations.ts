@@ -57,7 +57,12 @@ export async function recordObservations(db: Db, observations: Observation[], no
          when excluded.last_error is not null then pod_observations.absent_since
          else null end,
        last_error = excluded.last_error`,
-    [JSON.stringify(observations.map((o) => ({ reservation_id: o.reservationId, kind: o.kind, error: o.error ?? null }))), now],
+    [
+      JSON.stringify(
+        observations.map((o) => ({ reservation_id: o.reservationId, kind: o.kind, error: o.error ?? null })),
+      ),
+      now,
+    ],
   );
 }
 

@@ -18,12 +18,28 @@ export interface ReservationRow {
   ebs_volume_id: string | null;
 }
 
-const COLUMN_NAMES = ['reservation_id', 'user_id', 'status', 'expires_at', 'launched_at', 'status_changed_at', 'pod_name', 'namespace', 'disk_name', 'ebs_volume_id'];
+const COLUMN_NAMES = [
+  'reservation_id',
+  'user_id',
+  'status',
+  'expires_at',
+  'launched_at',
+  'status_changed_at',
+  'pod_name',
+  'namespace',
+  'disk_name',
+  'ebs_volume_id',
+];
 const COLUMNS = COLUMN_NAMES.join(', ');
 const prefixed = (alias: string) => COLUMN_NAMES.map((name) => `${alias}.${name}`).join(', ');
 
 /** Active reservations past deadline + grace, most overdue first. */
-export async function overdueReservations(db: Db, now: Date, graceSeconds: number, limit: number): Promise<ReservationRow[]> {
+export async function overdueReservations(
+  db: Db,
+  now: Date,
+  graceSeconds: number,
+  limit: number,
+): Promise<ReservationRow[]> {
   const { rows } = await db.query<ReservationRow>(
     `select ${COLUMNS} from reservations
      where status = 'active' and expires_at < $1::timestamptz - make_interval(secs => $2)
@@ -40,7 +56,12 @@ export async function overdueReservations(db: Db, now: Date, graceSeconds: numbe
  * crowding out the ones that just crossed a level. The ledger holds deadlines as the run read them
  * (milliseconds), hence the truncation.
  */
-export async function reservationsDueForWarning(db: Db, now: Date, levelsMinutes: readonly number[], limit: number): Promise<ReservationRow[]> {
+export async function reservationsDueForWarning(
+  db: Db,
+  now: Date,
+  levelsMinutes: readonly number[],
+  limit: number,
+): Promise<ReservationRow[]> {
   const { rows } = await db.query<ReservationRow>(
     `select ${prefixed('r')} from reservations r
      cross join lateral (
@@ -171,7 +192,11 @@ export async function endReservations(db: Db, requests: EndRequest[]): Promise<R
  * its row changed, `conflict` when the compare-and-set matched nothing (an extension or another
  * runner won). One round trip for a whole batch, whatever its size.
  */
-export async function endReservationsLogged(db: Db, requests: (EndRequest & EndDecision)[], log: DecisionLogTarget): Promise<ReservationRow[]> {
+export async function endReservationsLogged(
+  db: Db,
+  requests: (EndRequest & EndDecision)[],
+  log: DecisionLogTarget,
+): Promise<ReservationRow[]> {
   if (requests.length === 0) return [];
   const { rows } = await db.query<ReservationRow>(
     `with q as (select * from ${END_RECORD}),

@@ -43,7 +43,17 @@ export async function startRun(db: Db, run: RunStart): Promise<void> {
   await db.query(
     `insert into function_runs (id, function, trigger, call_id, event_id, event_type, dry_run, started_at, source)
      values ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-    [run.id, run.fn, run.trigger, run.callId ?? null, run.eventId ?? null, run.eventType ?? null, run.dryRun, run.startedAt, run.source ?? null],
+    [
+      run.id,
+      run.fn,
+      run.trigger,
+      run.callId ?? null,
+      run.eventId ?? null,
+      run.eventType ?? null,
+      run.dryRun,
+      run.startedAt,
+      run.source ?? null,
+    ],
   );
 }
 

@@ -80,7 +80,11 @@ export interface EndedRow {
  * expired (expire), labs finished or failed after their ENDING outlasted the watchdog's limit
  * (ending-watchdog). Other functions have no ground to compare here.
  */
-export async function endedByOthers(db: Db, window: ShadowWindow, watchdogOlderThanMinutes: number): Promise<EndedRow[]> {
+export async function endedByOthers(
+  db: Db,
+  window: ShadowWindow,
+  watchdogOlderThanMinutes: number,
+): Promise<EndedRow[]> {
   if (window.fn === 'expire') {
     const { rows } = await db.query<EndedRow>(
       `select 'reservation' as entity_kind, reservation_id as entity_id, status, status_changed_at, expires_at as basis_at from reservations

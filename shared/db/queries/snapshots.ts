@@ -54,7 +54,11 @@ export interface EventTargetRow extends Omit<ShutdownTargetRow, 'volume_id'> {
 }
 
 /** The shutdown target a pod.cleaned event names; the event's volume wins over the rows'. */
-export async function shutdownTargetOf(db: Db, reservationId: string, volumeId: string | null): Promise<EventTargetRow | undefined> {
+export async function shutdownTargetOf(
+  db: Db,
+  reservationId: string,
+  volumeId: string | null,
+): Promise<EventTargetRow | undefined> {
   const { rows } = await db.query<EventTargetRow>(
     `select r.reservation_id, r.user_id, r.disk_name, d.disk_id, v.volume_id, ${HELD_BY}, r.status in ${TERMINAL} as ended,
        exists (select 1 from snapshots s where s.kind = 'shutdown' and s.reservation_id = r.reservation_id
@@ -132,7 +136,12 @@ export interface StartedSnapshot {
 }
 
 /** requested → pending with the snapshot id. Returns the disk to count it on (once), if any. */
-export async function recordStarted(db: Db, id: string, snapshot: StartedSnapshot, now: Date): Promise<{ disk_id: string | null } | undefined> {
+export async function recordStarted(
+  db: Db,
+  id: string,
+  snapshot: StartedSnapshot,
+  now: Date,
+): Promise<{ disk_id: string | null } | undefined> {
   const { rows } = await db.query<{ disk_id: string | null }>(
     `update snapshots set state = 'pending', snapshot_id = $2, started_at = $3, size_gb = $4,
        counted_on_disk = disk_id is not null, last_error = null, updated_at = $5
@@ -226,7 +235,13 @@ export async function unfinishedDeletions(db: Db, limit: number): Promise<Delete
  * deleting → deleted once EC2 confirmed it (or said it was already gone); `alsoFrom` lists other
  * states to leave for a snapshot EC2 says no longer exists.
  */
-export async function markDeleted(db: Db, id: string, note: string | null, now: Date, alsoFrom: string[] = []): Promise<DeletedRow | undefined> {
+export async function markDeleted(
+  db: Db,
+  id: string,
+  note: string | null,
+  now: Date,
+  alsoFrom: string[] = [],
+): Promise<DeletedRow | undefined> {
   const { rows } = await db.query<DeletedRow>(
     `update snapshots set state = 'deleted', deleted_at = $2, updated_at = $2, last_error = coalesce($3, last_error)
      where id = $1 and (state = 'deleting' or state = any($4::text[])) returning ${DELETED_COLUMNS}`,
@@ -237,7 +252,10 @@ export async function markDeleted(db: Db, id: string, note: string | null, now: 
 
 /** deleting → completed when EC2 refused the deletion (in use by an AMI, say). */
 export async function revertDeleting(db: Db, id: string, note: string, now: Date): Promise<void> {
-  await db.query(`update snapshots set state = 'completed', last_error = $2, updated_at = $3 where id = $1 and state = 'deleting'`, [id, note, now]);
+  await db.query(
+    `update snapshots set state = 'completed', last_error = $2, updated_at = $3 where id = $1 and state = 'deleting'`,
+    [id, note, now],
+  );
 }
 
 // ---- bounded waits (0011) ---------------------------------------------------------------------

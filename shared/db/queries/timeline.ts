@@ -146,47 +146,104 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Everything recorded about `id` as a reservation or a lab, each source read once and bounded. */
 export async function loadTimeline(db: Db, id: string, limit = TIMELINE_SOURCE_LIMIT): Promise<TimelineSources> {
-  const read = <R extends object>(sql: string, params: unknown[]) => db.query<R>(sql, [...params, limit + 1]).then((r) => r.rows);
+  const read = <R extends object>(sql: string, params: unknown[]) =>
+    db.query<R>(sql, [...params, limit + 1]).then((r) => r.rows);
   const [reservation, lab, own] = await Promise.all([
-    read<ReservationFacts>(`select reservation_id, user_id, status, created_at, launched_at, expires_at, status_changed_at, pod_name,
-       namespace, ebs_volume_id, disk_name, failure_reason from reservations where reservation_id = $1 limit $2`, [id]),
+    read<ReservationFacts>(
+      `select reservation_id, user_id, status, created_at, launched_at, expires_at, status_changed_at, pod_name,
+       namespace, ebs_volume_id, disk_name, failure_reason from reservations where reservation_id = $1 limit $2`,
+      [id],
+    ),
     UUID.test(id)
-      ? read<LabFacts>(`select id, owner_id, status, namespace, created_at, expires_at, ending_since, finished_at,
-           watchdog_unknown_attempts, watchdog_attempted_at, watchdog_last_error from labs where id = $1::uuid limit $2`, [id])
+      ? read<LabFacts>(
+          `select id, owner_id, status, namespace, created_at, expires_at, ending_since, finished_at,
+           watchdog_unknown_attempts, watchdog_attempted_at, watchdog_last_error from labs where id = $1::uuid limit $2`,
+          [id],
+        )
       : Promise.resolve([]),
-    decisionsAbout(db, [['reservation', id], ['lab', id]], new Date(0), limit + 1),
+    decisionsAbout(
+      db,
+      [
+        ['reservation', id],
+        ['lab', id],
+      ],
+      new Date(0),
+      limit + 1,
+    ),
   ]);
   const sources: TimelineSources = {
-    id, reservation: reservation[0], lab: lab[0], decisions: own, warnings: [], snapshots: [], disks: [], oomKills: [], runs: [], truncated: [],
+    id,
+    reservation: reservation[0],
+    lab: lab[0],
+    decisions: own,
+    warnings: [],
+    snapshots: [],
+    disks: [],
+    oomKills: [],
+    runs: [],
+    truncated: [],
   };
   if (sources.reservation) await addReservationSources(db, sources.reservation, sources, read, limit);
-  const runIds = [...new Set(sources.decisions.map((d) => d.run_id).filter((runId): runId is string => runId !== null))];
-  sources.runs = runIds.length === 0 ? [] : await read<RunFact>(
-    `select id, function, trigger, source, started_at, finished_at, outcome from function_runs where id = any($1::uuid[]) limit $2`, [runIds]);
+  const runIds = [
+    ...new Set(sources.decisions.map((d) => d.run_id).filter((runId): runId is string => runId !== null)),
+  ];
+  sources.runs =
+    runIds.length === 0
+      ? []
+      : await read<RunFact>(
+          `select id, function, trigger, source, started_at, finished_at, outcome from function_runs where id = any($1::uuid[]) limit $2`,
+          [runIds],
+        );
   return bound(sources, limit);
 }
 
 type Read = <R extends object>(sql: string, params: unknown[]) => Promise<R[]>;
 
-async function addReservationSources(db: Db, r: ReservationFacts, into: TimelineSources, read: Read, limit: number): Promise<void> {
+async function addReservationSources(
+  db: Db,
+  r: ReservationFacts,
+  into: TimelineSources,
+  read: Read,
+  limit: number,
+): Promise<void> {
   const id = r.reservation_id;
   const [warnings, observation, teardown, snapshots, disks, oomKills] = await Promise.all([
-    read<WarningFact>(`select expires_at, level_minutes, state, attempts, last_error, minutes_left, first_attempt_at, sent_at, webhook_state
-       from warning_ledger where reservation_id = $1 order by first_attempt_at limit $2`, [id]),
-    read<ObservationFact>('select checked_at, absent_since, last_error from pod_observations where reservation_id = $1 limit $2', [id]),
-    read<TeardownFact>(`select step, volume_id, attempts, last_error, started_at, updated_at, completed_at
-       from cleanup_progress where reservation_id = $1 limit $2`, [id]),
-    read<SnapshotFact>(`select snapshot_id, kind, volume_id, disk_id::text, user_id, state, requested_at, started_at, completed_at, deleted_at,
-       volume_outcome, volume_outcome_at, last_error from snapshots where reservation_id = $1 order by requested_at limit $2`, [id]),
+    read<WarningFact>(
+      `select expires_at, level_minutes, state, attempts, last_error, minutes_left, first_attempt_at, sent_at, webhook_state
+       from warning_ledger where reservation_id = $1 order by first_attempt_at limit $2`,
+      [id],
+    ),
+    read<ObservationFact>(
+      'select checked_at, absent_since, last_error from pod_observations where reservation_id = $1 limit $2',
+      [id],
+    ),
+    read<TeardownFact>(
+      `select step, volume_id, attempts, last_error, started_at, updated_at, completed_at
+       from cleanup_progress where reservation_id = $1 limit $2`,
+      [id],
+    ),
+    read<SnapshotFact>(
+      `select snapshot_id, kind, volume_id, disk_id::text, user_id, state, requested_at, started_at, completed_at, deleted_at,
+       volume_outcome, volume_outcome_at, last_error from snapshots where reservation_id = $1 order by requested_at limit $2`,
+      [id],
+    ),
     // The disk it holds now, and the one it named (released at teardown, so no longer held).
-    read<DiskFact>(`select disk_id::text, user_id, disk_name, in_use, reservation_id, last_used, is_deleted, marked_deleted_at from disks
-       where reservation_id = $1 or (user_id = $2 and disk_name = $3) limit $4`, [id, r.user_id, r.disk_name]),
-    read<OomFact>(`select container, restart_count, pod_name, finished_at, detected_at, detected_by, notice_state
-       from oom_kills where reservation_id = $1 order by detected_at limit $2`, [id]),
+    read<DiskFact>(
+      `select disk_id::text, user_id, disk_name, in_use, reservation_id, last_used, is_deleted, marked_deleted_at from disks
+       where reservation_id = $1 or (user_id = $2 and disk_name = $3) limit $4`,
+      [id, r.user_id, r.disk_name],
+    ),
+    read<OomFact>(
+      `select container, restart_count, pod_name, finished_at, detected_at, detected_by, notice_state
+       from oom_kills where reservation_id = $1 order by detected_at limit $2`,
+      [id],
+    ),
   ]);
   Object.assign(into, { warnings, observation: observation[0], teardown: teardown[0], snapshots, disks, oomKills });
   const related: [string, string][] = [
-    ...[r.ebs_volume_id, teardown[0]?.volume_id, ...snapshots.map((s) => s.volume_id)].filter((v): v is string => !!v).map((v) => ['volume', v] as [string, string]),
+    ...[r.ebs_volume_id, teardown[0]?.volume_id, ...snapshots.map((s) => s.volume_id)]
+      .filter((v): v is string => !!v)
+      .map((v) => ['volume', v] as [string, string]),
     ...snapshots.flatMap((s) => (s.snapshot_id ? [['snapshot', s.snapshot_id] as [string, string]] : [])),
     ...snapshots.flatMap((s) => (s.disk_id ? [['disk', s.disk_id] as [string, string]] : [])),
   ];
@@ -195,7 +252,12 @@ async function addReservationSources(db: Db, r: ReservationFacts, into: Timeline
 }
 
 /** The newest decisions about each entity (the builder puts them in time order). */
-async function decisionsAbout(db: Db, entities: [string, string][], since: Date, limit: number): Promise<DecisionFact[]> {
+async function decisionsAbout(
+  db: Db,
+  entities: [string, string][],
+  since: Date,
+  limit: number,
+): Promise<DecisionFact[]> {
   const unique = [...new Map(entities.map((e) => [e.join('\u0000'), e])).values()];
   const { rows } = await db.query<DecisionFact>(
     `select d.id::text, d.decided_at, d.run_id::text, d.function, d.entity_kind, d.entity_id, d.action, d.reason, d.inputs, d.outcome, d.error

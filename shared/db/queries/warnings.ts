@@ -57,7 +57,15 @@ export async function recordWarnings<T extends WarningOutcome>(db: Db, outcomes:
     [JSON.stringify(outcomes.map(toRecord)), now],
   );
   const written = new Set(rows.map(keyOf));
-  return outcomes.filter((outcome) => written.has(keyOf({ reservation_id: outcome.reservationId, expires_at: outcome.expiresAt, level_minutes: outcome.levelMinutes })));
+  return outcomes.filter((outcome) =>
+    written.has(
+      keyOf({
+        reservation_id: outcome.reservationId,
+        expires_at: outcome.expiresAt,
+        level_minutes: outcome.levelMinutes,
+      }),
+    ),
+  );
 }
 
 interface LedgerKey {
@@ -90,7 +98,12 @@ export interface WarningClaim extends DeadlineKey {
  * run (older than `leaseSeconds`) becomes 'sending'. Returns the claims this call won; anything
  * else is sent, or being sent by another run.
  */
-export async function claimWarnings<T extends WarningClaim>(db: Db, claims: T[], now: Date, leaseSeconds: number): Promise<T[]> {
+export async function claimWarnings<T extends WarningClaim>(
+  db: Db,
+  claims: T[],
+  now: Date,
+  leaseSeconds: number,
+): Promise<T[]> {
   if (claims.length === 0) return [];
   const { rows } = await db.query<LedgerKey>(
     `insert into warning_ledger as l (reservation_id, expires_at, level_minutes, state, minutes_left, first_attempt_at, claimed_at)
@@ -100,10 +113,25 @@ export async function claimWarnings<T extends WarningClaim>(db: Db, claims: T[],
        state = 'sending', claimed_at = excluded.claimed_at, minutes_left = excluded.minutes_left, attempts = l.attempts + 1
      where l.state = 'failed' or (l.state = 'sending' and l.claimed_at < $2::timestamptz - make_interval(secs => $3))
      returning reservation_id, expires_at, level_minutes`,
-    [JSON.stringify(claims.map((c) => ({ reservation_id: c.reservationId, expires_at: c.expiresAt.toISOString(), level_minutes: c.levelMinutes, minutes_left: c.minutesLeft }))), now, leaseSeconds],
+    [
+      JSON.stringify(
+        claims.map((c) => ({
+          reservation_id: c.reservationId,
+          expires_at: c.expiresAt.toISOString(),
+          level_minutes: c.levelMinutes,
+          minutes_left: c.minutesLeft,
+        })),
+      ),
+      now,
+      leaseSeconds,
+    ],
   );
   const won = new Set(rows.map(keyOf));
-  return claims.filter((claim) => won.has(keyOf({ reservation_id: claim.reservationId, expires_at: claim.expiresAt, level_minutes: claim.levelMinutes })));
+  return claims.filter((claim) =>
+    won.has(
+      keyOf({ reservation_id: claim.reservationId, expires_at: claim.expiresAt, level_minutes: claim.levelMinutes }),
+    ),
+  );
 }
 
 export interface LedgerRow {
@@ -137,7 +165,12 @@ export interface ClaimedReservation {
  * last (through the claims index): their run was killed between the exec and the record. Only
  * gathers candidates; decide says whether the level is delivered again.
  */
-export async function abandonedClaims(db: Db, now: Date, leaseSeconds: number, limit: number): Promise<ClaimedReservation[]> {
+export async function abandonedClaims(
+  db: Db,
+  now: Date,
+  leaseSeconds: number,
+  limit: number,
+): Promise<ClaimedReservation[]> {
   const { rows } = await db.query<ClaimedReservation>(
     `select distinct r.reservation_id, r.expires_at, r.pod_name, r.namespace
      from warning_ledger l join reservations r on r.reservation_id = l.reservation_id
@@ -173,7 +206,11 @@ export async function pendingWebhooks(db: Db, maxAttempts: number, limit: number
  * counting the attempt. Returns the ones won. A 'sending' row is never claimed again: its run may
  * have posted before it was killed, and a webhook goes out at most once.
  */
-export async function claimWebhooks(db: Db, keys: (DeadlineKey & { levelMinutes: number })[], maxAttempts: number): Promise<PendingWebhook[]> {
+export async function claimWebhooks(
+  db: Db,
+  keys: (DeadlineKey & { levelMinutes: number })[],
+  maxAttempts: number,
+): Promise<PendingWebhook[]> {
   if (keys.length === 0) return [];
   const { rows } = await db.query<PendingWebhook>(
     `update warning_ledger l set webhook_state = 'sending', webhook_attempts = l.webhook_attempts + 1
@@ -181,7 +218,16 @@ export async function claimWebhooks(db: Db, keys: (DeadlineKey & { levelMinutes:
      where l.reservation_id = k.reservation_id and l.expires_at = k.expires_at and l.level_minutes = k.level_minutes
        and l.webhook_state in ('pending', 'failed') and l.webhook_attempts < $2
      returning l.reservation_id, l.expires_at, l.level_minutes, l.minutes_left, l.webhook_attempts`,
-    [JSON.stringify(keys.map((k) => ({ reservation_id: k.reservationId, expires_at: k.expiresAt.toISOString(), level_minutes: k.levelMinutes }))), maxAttempts],
+    [
+      JSON.stringify(
+        keys.map((k) => ({
+          reservation_id: k.reservationId,
+          expires_at: k.expiresAt.toISOString(),
+          level_minutes: k.levelMinutes,
+        })),
+      ),
+      maxAttempts,
+    ],
   );
   return rows;
 }
@@ -201,6 +247,16 @@ export async function markWebhooks(db: Db, outcomes: WebhookOutcome[]): Promise<
      from jsonb_to_recordset($1::jsonb) as o(reservation_id text, expires_at timestamptz, level_minutes int, sent boolean, error text)
      where l.reservation_id = o.reservation_id and l.expires_at = o.expires_at and l.level_minutes = o.level_minutes
        and l.webhook_state = 'sending'`,
-    [JSON.stringify(outcomes.map((o) => ({ reservation_id: o.reservationId, expires_at: o.expiresAt.toISOString(), level_minutes: o.levelMinutes, sent: o.sent, error: o.error ?? null })))],
+    [
+      JSON.stringify(
+        outcomes.map((o) => ({
+          reservation_id: o.reservationId,
+          expires_at: o.expiresAt.toISOString(),
+          level_minutes: o.levelMinutes,
+          sent: o.sent,
+          error: o.error ?? null,
+        })),
+      ),
+    ],
   );
 }

@@ -27,7 +27,12 @@ export function fleetOf(actions: readonly Action[]): BreakerEvidence['fleetOf'] 
   return actions.length > 0 && actions.every((action) => action.entity.kind === 'lab') ? 'labs' : 'reservations';
 }
 
-export function breakerEvidence(destructive: readonly Action[], recentDestructive: number, size: FleetSize, settings: RailsSettings): BreakerEvidence {
+export function breakerEvidence(
+  destructive: readonly Action[],
+  recentDestructive: number,
+  size: FleetSize,
+  settings: RailsSettings,
+): BreakerEvidence {
   const of = fleetOf(destructive);
   const fleet = size[of];
   return {

@@ -36,7 +36,12 @@ export async function startRails(run: Run, services: RunServices): Promise<Clock
   return reading;
 }
 
-export async function guard<A extends Action>(run: Run, services: RunServices, actions: A[], clock: ClockReading | undefined): Promise<Guarded<A>> {
+export async function guard<A extends Action>(
+  run: Run,
+  services: RunServices,
+  actions: A[],
+  clock: ClockReading | undefined,
+): Promise<Guarded<A>> {
   const settings = services.rails;
   if (!settings || run.scope.dryRun) return { actions };
   if (settings.shadowFunctions.includes(run.fn)) return shadow(run, actions);
@@ -49,34 +54,62 @@ export async function guard<A extends Action>(run: Run, services: RunServices, a
 async function shadow<A extends Action>(run: Run, actions: A[]): Promise<Guarded<A>> {
   run.count('shadow', actions.length);
   await run.append(actions.map((action) => entry(action, 'shadow mode: decided, not acted on', 'shadow')));
-  return { actions: [], actsOnNothing: true, message: `shadow mode: ${actions.length} decision(s) recorded, nothing acted on` };
+  return {
+    actions: [],
+    actsOnNothing: true,
+    message: `shadow mode: ${actions.length} decision(s) recorded, nothing acted on`,
+  };
 }
 
-async function refuseForClock<A extends Action>(run: Run, actions: A[], clock: ClockReading, settings: RailsSettings): Promise<Guarded<A>> {
+async function refuseForClock<A extends Action>(
+  run: Run,
+  actions: A[],
+  clock: ClockReading,
+  settings: RailsSettings,
+): Promise<Guarded<A>> {
   const evidence = clockEvidence(clock, settings.clockSkewMaxSeconds);
   const reason = `clock sanity: this function's clock is ${evidence.skewSeconds} s from the database's (limit ${settings.clockSkewMaxSeconds} s); destructive actions refused until the clocks agree`;
   const refused = actions.filter((action) => action.destructive === true);
   run.count('refused_clock', refused.length);
   run.metrics.railHalts.inc({ function: run.fn, rail: 'clock' });
   run.log.error({ clock: evidence, refused: refused.length }, 'clock skew past the limit: destructive actions refused');
-  await run.append([functionEntry(run, 'clock-skew', reason, evidence, 'halted'), ...refused.map((action) => entry(action, reason, 'halted', { clock: evidence }))]);
+  await run.append([
+    functionEntry(run, 'clock-skew', reason, evidence, 'halted'),
+    ...refused.map((action) => entry(action, reason, 'halted', { clock: evidence })),
+  ]);
   return { actions: actions.filter((action) => action.destructive !== true), halted: reason };
 }
 
-async function breaker<A extends Action>(run: Run, services: RunServices, settings: RailsSettings, actions: A[], destructive: A[]): Promise<Guarded<A>> {
+async function breaker<A extends Action>(
+  run: Run,
+  services: RunServices,
+  settings: RailsSettings,
+  actions: A[],
+  destructive: A[],
+): Promise<Guarded<A>> {
   const since = new Date(run.now().getTime() - settings.breakerWindowMinutes * 60_000);
   // A function of several stages: what its earlier stages took in this run counts toward the limit too.
   const earlier = run.summary.destructive ?? 0;
   const recent = (await recentDestructive(services.pool, run.fn, since)) + earlier;
-  const evidence = breakerEvidence(destructive, recent, await fleetFor(services, settings, destructive.length + recent), settings);
+  const evidence = breakerEvidence(
+    destructive,
+    recent,
+    await fleetFor(services, settings, destructive.length + recent),
+    settings,
+  );
   run.count('destructive', destructive.length);
   if (!breakerTrips(evidence)) return { actions };
   const override = await liveOverride(services.pool, run.fn, run.now());
   if (override) {
     run.count('breaker_overridden');
     const reason = `blast-radius breaker passed by operator override #${override.id} until ${override.expires_at.toISOString()}: ${override.reason}`;
-    run.log.warn({ breaker: evidence, override: override.id }, 'breaker limit exceeded; acting under an operator override');
-    await run.append([functionEntry(run, 'breaker-override', reason, { ...evidence, overrideId: override.id }, 'applied')]);
+    run.log.warn(
+      { breaker: evidence, override: override.id },
+      'breaker limit exceeded; acting under an operator override',
+    );
+    await run.append([
+      functionEntry(run, 'breaker-override', reason, { ...evidence, overrideId: override.id }, 'applied'),
+    ]);
     return { actions, message: reason };
   }
   const reason = breakerReason(evidence, run.fn);
@@ -85,7 +118,10 @@ async function breaker<A extends Action>(run: Run, services: RunServices, settin
   run.count('withheld', actions.length);
   run.metrics.railHalts.inc({ function: run.fn, rail: 'breaker' });
   run.log.error({ breaker: evidence }, 'blast-radius breaker tripped: the run acts on nothing');
-  await run.append([functionEntry(run, 'breaker-trip', reason, evidence, 'halted'), ...actions.map((action) => entry(action, reason, 'halted', { breaker: evidence }))]);
+  await run.append([
+    functionEntry(run, 'breaker-trip', reason, evidence, 'halted'),
+    ...actions.map((action) => entry(action, reason, 'halted', { breaker: evidence })),
+  ]);
   return { actions: [], actsOnNothing: true, halted: reason };
 }
 
@@ -98,7 +134,12 @@ async function fleetFor(services: RunServices, settings: RailsSettings, actions:
   return fleetSize(services.pool, Math.ceil((actions * 100) / settings.breakerFleetPercent));
 }
 
-function entry(action: Action, reason: string, outcome: 'halted' | 'shadow', evidence: Record<string, unknown> = {}): DecisionEntry {
+function entry(
+  action: Action,
+  reason: string,
+  outcome: 'halted' | 'shadow',
+  evidence: Record<string, unknown> = {},
+): DecisionEntry {
   return {
     entityKind: action.entity.kind,
     entityId: action.entity.id,
@@ -109,6 +150,12 @@ function entry(action: Action, reason: string, outcome: 'halted' | 'shadow', evi
   };
 }
 
-function functionEntry(run: Run, action: string, reason: string, evidence: object, outcome: 'halted' | 'applied'): DecisionEntry {
+function functionEntry(
+  run: Run,
+  action: string,
+  reason: string,
+  evidence: object,
+  outcome: 'halted' | 'applied',
+): DecisionEntry {
   return { entityKind: 'function', entityId: run.fn, action, reason, inputs: { ...evidence }, outcome };
 }

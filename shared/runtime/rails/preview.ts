@@ -38,12 +38,20 @@ export interface Preview {
 export function kernelFunction(fn: FunctionDefinition<BaseOptions, never>): AnyKernelFunction {
   const candidate = fn as Partial<AnyKernelFunction>;
   if (typeof candidate.load !== 'function' || typeof candidate.decide !== 'function') {
-    throw new Invalid(`${fn.name} is not on the run kernel yet (defineFunction in shared/runtime/define-function.ts), so it cannot be previewed`, [{ field: 'fn', message: 'not on the run kernel' }]);
+    throw new Invalid(
+      `${fn.name} is not on the run kernel yet (defineFunction in shared/runtime/define-function.ts), so it cannot be previewed`,
+      [{ field: 'fn', message: 'not on the run kernel' }],
+    );
   }
   return fn as unknown as AnyKernelFunction;
 }
 
-export async function previewPolicy(fn: AnyKernelFunction, deps: PreviewDeps, changed: Config, options: Record<string, unknown> = {}): Promise<Preview> {
+export async function previewPolicy(
+  fn: AnyKernelFunction,
+  deps: PreviewDeps,
+  changed: Config,
+  options: Record<string, unknown> = {},
+): Promise<Preview> {
   const now = deps.run.clock.now();
   const current = await plan(fn, deps, now, options);
   const proposed = await plan(fn, { ...deps, config: changed }, now, options);
@@ -59,7 +67,12 @@ export async function previewPolicy(fn: AnyKernelFunction, deps: PreviewDeps, ch
   };
 }
 
-async function plan(fn: AnyKernelFunction, deps: PreviewDeps, now: Date, raw: Record<string, unknown>): Promise<Action[]> {
+async function plan(
+  fn: AnyKernelFunction,
+  deps: PreviewDeps,
+  now: Date,
+  raw: Record<string, unknown>,
+): Promise<Action[]> {
   const options = fn.optionsSchema.parse({ ...raw, dryRun: true });
   const maxItems = options.maxItems ?? deps.config.run.maxItems;
   const run = new Run(previewScope(fn, deps, now, maxItems), deps.run);
@@ -84,5 +97,11 @@ function previewScope(fn: AnyKernelFunction, deps: PreviewDeps, now: Date, maxIt
 }
 
 function shown(action: Action): PreviewedAction {
-  return { kind: action.kind, entity: action.entity, reason: action.reason, destructive: action.destructive === true, ...(action.item ? { item: action.item } : {}) };
+  return {
+    kind: action.kind,
+    entity: action.entity,
+    reason: action.reason,
+    destructive: action.destructive === true,
+    ...(action.item ? { item: action.item } : {}),
+  };
 }

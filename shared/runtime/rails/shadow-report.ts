@@ -40,7 +40,10 @@ export interface ShadowJudgement {
 }
 
 const KIND_ORDER: readonly DisagreementKind[] = ['we-would-act', 'they-acted', 'different-end', 'they-acted-later'];
-const TERMINAL: Record<string, readonly string[]> = { reservation: ['expired', 'cancelled', 'failed'], lab: ['finished', 'failed'] };
+const TERMINAL: Record<string, readonly string[]> = {
+  reservation: ['expired', 'cancelled', 'failed'],
+  lab: ['finished', 'failed'],
+};
 
 /** The statuses our action would have left the row in (any terminal one when the action does not say). */
 export function expectedStatuses(entityKind: string, action: string): readonly string[] {
@@ -50,21 +53,41 @@ export function expectedStatuses(entityKind: string, action: string): readonly s
   return TERMINAL[entityKind] ?? [];
 }
 
-export function judgeShadow(decisions: ShadowDecisionRow[], ended: EndedRow[], until: Date, toleranceSeconds: number): ShadowJudgement {
+export function judgeShadow(
+  decisions: ShadowDecisionRow[],
+  ended: EndedRow[],
+  until: Date,
+  toleranceSeconds: number,
+): ShadowJudgement {
   const judgement: ShadowJudgement = { compared: decisions.length, agreed: 0, pending: 0, disagreements: [] };
   const toleranceMs = toleranceSeconds * 1000;
   for (const row of decisions) {
     const kind = judgeOne(row, until, toleranceMs);
     if (kind === 'agreed' || kind === 'pending') judgement[kind] += 1;
-    else judgement.disagreements.push({ kind, entity: { kind: row.entity_kind, id: row.entity_id }, ours: ours(row), theirs: theirs(row.status ?? 'deleted', row.status_changed_at) });
+    else
+      judgement.disagreements.push({
+        kind,
+        entity: { kind: row.entity_kind, id: row.entity_id },
+        ours: ours(row),
+        theirs: theirs(row.status ?? 'deleted', row.status_changed_at),
+      });
   }
   const decided = new Set(decisions.map((row) => `${row.entity_kind}/${row.entity_id}`));
   for (const row of ended) {
     if (decided.has(`${row.entity_kind}/${row.entity_id}`)) continue;
-    judgement.disagreements.push({ kind: 'they-acted', entity: { kind: row.entity_kind, id: row.entity_id }, ours: null, theirs: theirs(row.status, row.status_changed_at) });
+    judgement.disagreements.push({
+      kind: 'they-acted',
+      entity: { kind: row.entity_kind, id: row.entity_id },
+      ours: null,
+      theirs: theirs(row.status, row.status_changed_at),
+    });
   }
   // Grouped by kind, so a reader sees each kind of disagreement together.
-  judgement.disagreements.sort((a, b) => KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind) || (a.entity.id < b.entity.id ? -1 : a.entity.id > b.entity.id ? 1 : 0));
+  judgement.disagreements.sort(
+    (a, b) =>
+      KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind) ||
+      (a.entity.id < b.entity.id ? -1 : a.entity.id > b.entity.id ? 1 : 0),
+  );
   return judgement;
 }
 
@@ -72,8 +95,10 @@ function judgeOne(row: ShadowDecisionRow, until: Date, toleranceMs: number): Dis
   const first = row.first_decided_at.getTime();
   const ended = row.status === null || (TERMINAL[row.entity_kind] ?? []).includes(row.status);
   if (!ended) return until.getTime() - first > toleranceMs ? 'we-would-act' : 'pending';
-  if (row.status !== null && !expectedStatuses(row.entity_kind, row.action).includes(row.status)) return 'different-end';
-  if (row.status_changed_at !== null && row.status_changed_at.getTime() - first > toleranceMs) return 'they-acted-later';
+  if (row.status !== null && !expectedStatuses(row.entity_kind, row.action).includes(row.status))
+    return 'different-end';
+  if (row.status_changed_at !== null && row.status_changed_at.getTime() - first > toleranceMs)
+    return 'they-acted-later';
   return 'agreed';
 }
 

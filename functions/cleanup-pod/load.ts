@@ -63,7 +63,9 @@ export async function loadTeardowns({
       fresh: true,
     })),
   ];
-  // An event with nothing to tear down is still consumed: its start (a no-op) records it in the inbox.
-  const toStart = ids ? (candidates.length === 0 ? ids : []) : ended.map((row) => row.reservation_id);
+  // An event's reservation is always in the upkeep: its start (a no-op when there is nothing to tear
+  // down, or when the teardown exists) records the event in the inbox even when the work itself
+  // waits for the next run, so the event is never acknowledged without a trace.
+  const toStart = ids ?? ended.map((row) => row.reservation_id);
   return { candidates, toStart };
 }

@@ -81,6 +81,10 @@ export async function executeBatches<A extends Action, D, U = never>(
     if (state.duplicate) return;
     if (run.now() >= run.scope.deadline) {
       run.count('deferred', batch.length);
+      // The upkeep goes with what the run read (and records an event run's event): written even
+      // when the work itself must wait for the next run, or that event would be lost.
+      if (start === 0 && upkeep.length > 0 && !run.scope.dryRun)
+        await executeBatch(run, [], upkeep, execute, deps, state);
       continue;
     }
     if (run.scope.dryRun) {

@@ -189,6 +189,42 @@ const fanned = defineFunction<BaseOptions, Deps, { id: string }[], Bump>({
   },
 });
 
+// The keeper's shape, but its load takes the whole budget: every batch is past the deadline.
+const latecomer = defineFunction<BaseOptions, Deps, { id: string }[], Bump, string>({
+  name: 'expire',
+  optionsSchema: baseOptionsSchema,
+  load: async ({ deps }) => {
+    h.clock.advanceSeconds(3600);
+    return (await deps.pool.query<{ id: string }>(`select id from labs where status = 'ending' order by id`)).rows;
+  },
+  decide: (labs: { id: string }[]) => ({
+    actions: labs.map((lab): Bump => ({
+      kind: 'bump',
+      labId: lab.id,
+      entity: { kind: 'lab', id: lab.id },
+      reason: 'test',
+    })),
+    upkeep: labs.slice(-1).map((lab) => lab.id),
+  }),
+  batch: {
+    size: 4,
+    execute: async (run, actions, _deps, upkeep) => {
+      await run.commit(async (db) => {
+        await db.query(
+          'update labs set watchdog_unknown_attempts = watchdog_unknown_attempts + 100 where id = any($1::uuid[])',
+          [upkeep],
+        );
+        await db.query(
+          'update labs set watchdog_unknown_attempts = watchdog_unknown_attempts + 1 where id = any($1::uuid[])',
+          [actions.map((action) => action.labId)],
+        );
+        return { value: undefined };
+      });
+      return actions.map(() => ({ outcome: 'applied' as const, counters: ['bumped'] }));
+    },
+  },
+});
+
 const ports = async () =>
   (await h.deps.pool.query<{ n: number }>('select watchdog_unknown_attempts as n from labs order by id')).rows.map(
     (row) => row.n,
@@ -297,6 +333,16 @@ describe('the run kernel', () => {
     expect((await h.event(fanned, event)).summary).toMatchObject({ duplicate_events: 1 });
     expect(await ports()).toEqual([1, 1, 1, 1]);
     expect(await inboxRows()).toBe(1);
+  });
+
+  it('an event run past its deadline defers its work but still commits its upkeep with the inbox record, so the event is not lost; a redelivery is a duplicate', async () => {
+    await labs(2);
+    const event = { id: randomUUID(), type: EventTypes.labFinished, source: '/test', data: {} } as never;
+    expect((await h.event(latecomer, event)).summary).toMatchObject({ deferred: 2 });
+    expect(await ports()).toEqual([0, 100]);
+    expect(await inboxRows()).toBe(1);
+    expect((await h.event(latecomer, event)).summary).toMatchObject({ duplicate_events: 1 });
+    expect(await ports()).toEqual([0, 100]);
   });
 
   it('set-based execution: batches in order, maxItems cuts the last one short, a failing batch fails its own actions only', async () => {

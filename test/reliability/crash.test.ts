@@ -32,10 +32,12 @@ beforeAll(async () => {
   [crashWorld, cleanWorld] = await Promise.all([startWorld(crashDb, options), startWorld(cleanDb, options)]);
   crashable = await startCrashable(replicaEnv(crashDb, crashWorld.sim, crashWorld.bus.url, PATIENT), crashDb.pool);
 }, 300_000);
+// Closing waits for the worlds' pools, which wait for any call still in flight: such a call may
+// take up to the PATIENT limits above on a loaded machine, so closing gets two of them and more.
 afterAll(async () => {
   await crashable?.close();
   await Promise.all([crashWorld?.close(), cleanWorld?.close()]);
-});
+}, 180_000);
 
 /**
  * The functions one after another in the crash process. A run is armed to be killed part-way with

@@ -16,19 +16,18 @@
  * full scan fits the budget. CPU and peak RSS are the function process's; the simulator's CPU
  * is shown beside them.
  */
-import { fork } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
 import { systemClock } from '../shared/clock.js';
 import { loadConfig } from '../shared/config.js';
 import { startBenchDatabase } from './database.js';
 import type { BenchDatabase } from './database.js';
-import type { RunFigures, RunRequest } from './oom-scan-run.js';
+import type { RunFigures, RunRequest } from './function-process.js';
 import type { SimCommand, SimStats } from './oom-scan-sim.js';
 import type { BenchContext } from './context.js';
+import { bundleWorker, startWorker } from './workers.js';
+import type { Worker } from './workers.js';
 
 const KILLED_EVERY = 200; // 0.5% of the pods
 const NAMESPACE = 'gpu-dev';
@@ -36,73 +35,6 @@ const MEMORY_LIMIT_MIB = 128;
 // A V8 old-space limit, the lever the last run tries: the heap in use after a collection stays near
 // 21 MiB (no leak); what lifts the peak is garbage that V8 collects late when nothing limits it.
 const HEAP_LIMIT = '--max-old-space-size=64';
-
-interface Worker<Ask, Answer> {
-  ready: Record<string, unknown>;
-  ask(request: Ask): Promise<Answer>;
-  stop(): void;
-}
-
-/**
- * The function's worker as a deployed bundle: ES modules, split at the lazy imports, minified. The
- * banner gives the CommonJS dependencies that the ES module output still calls `require` one.
- */
-async function bundleWorker(outdir: string): Promise<string> {
-  await build({
-    entryPoints: { 'oom-scan-run': fileURLToPath(new URL('./oom-scan-run.ts', import.meta.url)) },
-    outdir,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    splitting: true,
-    mainFields: ['module', 'main'],
-    target: 'node20',
-    minify: true,
-    keepNames: true,
-    outExtension: { '.js': '.mjs' },
-    external: ['pg-native', 'bufferutil', 'utf-8-validate'],
-    banner: {
-      js: "import { createRequire as createRequireForBundle } from 'node:module'; const require = createRequireForBundle(import.meta.url);",
-    },
-    logLevel: 'error',
-  });
-  return join(outdir, 'oom-scan-run.mjs');
-}
-
-/**
- * A child process asked over IPC (each request carries an id its answer repeats): a TypeScript
- * file runs through tsx, a bundle (.mjs) with plain node.
- */
-async function startWorker<Ask, Answer>(file: string, nodeOptions: string[] = []): Promise<Worker<Ask, Answer>> {
-  const path = file.endsWith('.mjs') ? file : fileURLToPath(new URL(file, import.meta.url));
-  const child = fork(path, [], {
-    execArgv: file.endsWith('.mjs') ? nodeOptions : ['--import', 'tsx'],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const waiting = new Map<number, (answer: Answer & { error?: string }) => void>();
-  let serial = 0;
-  const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`${file} exited (${code}) before it was ready`)));
-    child.on('message', (message: { id?: number; ready?: Record<string, unknown> } & Answer & { error?: string }) => {
-      if (message.ready) resolve(message.ready);
-      else if (message.id !== undefined) waiting.get(message.id)?.(message);
-    });
-  });
-  return {
-    ready,
-    ask: (request) =>
-      new Promise((resolve, reject) => {
-        const id = ++serial;
-        waiting.set(id, (answer) => {
-          waiting.delete(id);
-          if (answer.error !== undefined) reject(new Error(answer.error));
-          else resolve(answer);
-        });
-        child.send({ ...request, id });
-      }),
-    stop: () => child.disconnect(),
-  };
-}
 
 type SimProcess = Worker<SimCommand, { stats?: SimStats }>;
 type FunctionProcess = Worker<Omit<RunRequest, 'id'>, { figures: RunFigures }>;
@@ -165,7 +97,7 @@ export async function benchOomScan(context: BenchContext): Promise<string[]> {
   const kills = Math.ceil(fleet / KILLED_EVERY);
   const bundleDir = await mkdtemp(join(tmpdir(), 'devenv-lifecycle-bench-oom-scan-'));
   const sim: SimProcess = await startWorker('./oom-scan-sim.ts');
-  const bundle = await bundleWorker(bundleDir);
+  const bundle = await bundleWorker('oom-scan-run', bundleDir);
   const fn: FunctionProcess = await startWorker(bundle);
   const limited: FunctionProcess = await startWorker(bundle, [HEAP_LIMIT]);
   const db = await startBenchDatabase('oom-scan');

@@ -1,8 +1,8 @@
 /*
- * The child processes of snapshot-sync's fleet benchmark: the simulator (TypeScript, through tsx)
- * and the function (bundled by esbuild as build/bundle.ts does and started with plain node, so its
- * memory is the function's, not the TypeScript loader's). Asked over IPC; each request carries an
- * id its answer repeats. The same pattern as bench/oom-scan.ts.
+ * The child processes of the fleet benchmarks (oom-scan, snapshot-sync): the simulator (TypeScript,
+ * through tsx) and the function (bundled by esbuild and started with plain node, so its memory is
+ * the function's, not the TypeScript loader's). Asked over IPC; each request carries an id its
+ * answer repeats.
  */
 import { fork } from 'node:child_process';
 import { join } from 'node:path';
@@ -38,12 +38,15 @@ export async function bundleWorker(name: string, outdir: string): Promise<string
   return join(outdir, `${name}.mjs`);
 }
 
-/** A TypeScript file (relative to bench/) runs through tsx, a bundle (.mjs, absolute) with plain node. */
-export async function startWorker<Ask, Answer>(file: string): Promise<Worker<Ask, Answer>> {
+/**
+ * A TypeScript file (relative to bench/) runs through tsx, a bundle (.mjs, absolute) with plain
+ * node and `nodeOptions` (e.g. a heap limit).
+ */
+export async function startWorker<Ask, Answer>(file: string, nodeOptions: string[] = []): Promise<Worker<Ask, Answer>> {
   const bundled = file.endsWith('.mjs');
   const path = bundled ? file : fileURLToPath(new URL(file, import.meta.url));
   const child = fork(path, [], {
-    execArgv: bundled ? [] : ['--import', 'tsx'],
+    execArgv: bundled ? nodeOptions : ['--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const waiting = new Map<number, (answer: Answer & { error?: string }) => void>();

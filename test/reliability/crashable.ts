@@ -39,7 +39,13 @@ async function spawnChild(env: Record<string, string>): Promise<ChildProcess> {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
-  const [message] = (await once(child, 'message')) as [FromChild];
+  // A child that exits first (killed at the end of the file, or failing to start) must not leave
+  // this waiting for a message that never comes: that hung the closing hook.
+  const exited = once(child, 'exit').then(([code, signal]) => {
+    throw new Error(`crash child exited (${String(code ?? signal)}) before it was ready`);
+  });
+  const [message] = (await Promise.race([once(child, 'message'), exited])) as [FromChild];
+  exited.catch(() => undefined);
   if (!('ready' in message)) throw new Error('crash child did not start');
   return child;
 }
@@ -72,6 +78,8 @@ export async function startCrashable(env: Record<string, string>, db: Db): Promi
   let child = await spawnChild(env);
   // A replacement process starts while the current one works, as a platform keeps a warm replica.
   let standby = spawnChild(env);
+  // Awaited later; a standby that dies first is reported there, not as an unhandled rejection.
+  standby.catch(() => undefined);
   const run = (fn: string, at: Date, killAtStep?: number) =>
     new Promise<RunOutcome>((resolve, reject) => {
       let first: number | undefined;
@@ -105,11 +113,13 @@ export async function startCrashable(env: Record<string, string>, db: Db): Promi
         await sessionsGone(db, child.pid!);
         child = await standby;
         standby = spawnChild(env);
+        standby.catch(() => undefined);
       }
       return outcome;
     },
     close: async () => {
-      for (const process of [child, await standby]) {
+      const ready = await standby.catch(() => undefined);
+      for (const process of ready ? [child, ready] : [child]) {
         const exited = process.exitCode === null && process.signalCode === null ? once(process, 'exit') : undefined;
         process.kill('SIGKILL');
         await exited;

@@ -27,6 +27,14 @@ export interface RunFigures {
   rssPeakMiB: number;
   /** The V8 heap in use at its sampled peak: what the function's objects take, apart from code and buffers. */
   heapPeakMiB: number;
+  /** What the process's probe measured over the run, when it has one (e.g. SQL statements). */
+  probe?: Record<string, unknown>;
+}
+
+/** Measures taken inside the function process around each run (started just before, read just after). */
+export interface RunProbe {
+  start(): void;
+  stop(): Record<string, unknown>;
 }
 
 const silent = createLogger({
@@ -47,7 +55,11 @@ function depsFor(env: Record<string, string>): Deps {
   return deps;
 }
 
-async function run<O extends BaseOptions>(fn: FunctionDefinition<O, never>, request: RunRequest): Promise<RunFigures> {
+async function run<O extends BaseOptions>(
+  fn: FunctionDefinition<O, never>,
+  request: RunRequest,
+  probe?: RunProbe,
+): Promise<RunFigures> {
   const deps = depsFor(request.env);
   const rssBefore = process.memoryUsage().rss;
   let peak = rssBefore;
@@ -59,6 +71,7 @@ async function run<O extends BaseOptions>(fn: FunctionDefinition<O, never>, requ
   }, 10);
   const cpuBefore = process.cpuUsage();
   const started = process.hrtime.bigint();
+  probe?.start();
   try {
     const options = fn.optionsSchema.parse({ maxItems: request.maxItems });
     const result = await fn.handle(
@@ -66,6 +79,7 @@ async function run<O extends BaseOptions>(fn: FunctionDefinition<O, never>, requ
       deps as never,
     );
     const cpu = process.cpuUsage(cpuBefore);
+    const probed = probe?.stop();
     peak = Math.max(peak, process.memoryUsage().rss);
     return {
       result,
@@ -74,6 +88,7 @@ async function run<O extends BaseOptions>(fn: FunctionDefinition<O, never>, requ
       rssBeforeMiB: rssBefore / 2 ** 20,
       rssPeakMiB: peak / 2 ** 20,
       heapPeakMiB: heapPeak / 2 ** 20,
+      ...(probed ? { probe: probed } : {}),
     };
   } finally {
     clearInterval(sampler);
@@ -81,10 +96,10 @@ async function run<O extends BaseOptions>(fn: FunctionDefinition<O, never>, requ
 }
 
 /** Serves the parent's run requests over IPC until it disconnects. */
-export function serveRuns<O extends BaseOptions>(fn: FunctionDefinition<O, never>): void {
+export function serveRuns<O extends BaseOptions>(fn: FunctionDefinition<O, never>, probe?: RunProbe): void {
   if (!process.send) return;
   process.on('message', (request: RunRequest) => {
-    run(fn, request).then(
+    run(fn, request, probe).then(
       (figures) => process.send!({ id: request.id, figures }),
       (err: unknown) =>
         process.send!({ id: request.id, error: err instanceof Error ? (err.stack ?? err.message) : String(err) }),

@@ -21,6 +21,13 @@ export interface Statement {
 // would count overlaps.
 const tally = { statements: 0, dbMs: 0, inFlight: 0, busySince: 0 };
 let captured: Statement[] | undefined;
+let timed: StatementTime[] | undefined;
+
+/** One statement's latency as the client saw it, with its text shortened to name it. */
+export interface StatementTime {
+  text: string;
+  ms: number;
+}
 
 /** Keep the text and values of every statement from now on, until the returned function is called. */
 export function captureStatements(): () => Statement[] {
@@ -33,9 +40,11 @@ function started(): void {
   if (tally.inFlight++ === 0) tally.busySince = performance.now();
 }
 
-function finished(): void {
+function finished(text: string, since: number): void {
   tally.statements += 1;
-  if (--tally.inFlight === 0) tally.dbMs += performance.now() - tally.busySince;
+  const now = performance.now();
+  if (--tally.inFlight === 0) tally.dbMs += now - tally.busySince;
+  timed?.push({ text: text.replace(/\s+/g, ' ').trim().slice(0, 90), ms: now - since });
 }
 
 /** From now on, count every statement any pg client sends (a pool's queries go through Client#query too). */
@@ -45,15 +54,38 @@ export function countStatements(): void {
   const original = proto.query;
   proto.counted = true;
   proto.query = function (this: unknown, ...args: unknown[]) {
-    if (typeof args[0] === 'string') captured?.push({ text: args[0], values: Array.isArray(args[1]) ? args[1] : [] });
+    const first = args[0];
+    const text = typeof first === 'string' ? first : String((first as { text?: string } | undefined)?.text ?? '');
+    if (typeof first === 'string') captured?.push({ text: first, values: Array.isArray(args[1]) ? args[1] : [] });
     started();
+    const since = performance.now();
+    const done = () => finished(text, since);
     const callback = args.at(-1);
     if (typeof callback === 'function') {
-      args[args.length - 1] = (...result: unknown[]) => (finished(), callback(...result));
+      args[args.length - 1] = (...result: unknown[]) => (done(), callback(...result));
       return original.apply(this, args);
     }
     const result = original.apply(this, args) as Promise<unknown> | undefined;
-    return result && typeof result.then === 'function' ? result.finally(finished) : (finished(), result);
+    return result && typeof result.then === 'function' ? result.finally(done) : (done(), result);
+  };
+}
+
+/**
+ * For a function process (bench/function-process.ts): the statements, the DB time and each
+ * statement's latency of one run, in the order they finished.
+ */
+export function statementProbe() {
+  let before = { ...tally };
+  return {
+    start: () => {
+      before = { ...tally };
+      timed = [];
+    },
+    stop: () => {
+      const times = timed ?? [];
+      timed = undefined;
+      return { statements: tally.statements - before.statements, dbMs: tally.dbMs - before.dbMs, times };
+    },
   };
 }
 

@@ -73,6 +73,22 @@ export default tseslint.config(
     },
   },
   {
+    // A test starts processes only through the testkit (test/support/processes.ts), which ends them
+    // even when the test fails or times out; a type import (ChildProcess) starts nothing.
+    files: ['test/**/*.ts'],
+    ignores: ['test/support/**'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        ...['node:child_process', 'child_process'].map((name) => ({
+          name,
+          message: 'Start processes with spawnTracked/runTracked/execTracked from test/support/processes.ts.',
+          allowTypeImports: true,
+        })),
+      ],
+    },
+  },
+  {
     // Every decide file, a staged function's stages included. A type-only import brings no I/O
     // (the pod summary's shape lives beside the cluster code that fills it), so it is allowed.
     files: ['functions/**/decide*.ts'],

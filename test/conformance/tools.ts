@@ -3,7 +3,6 @@
  * stack runs as `npm start` does, in its own process, on free ports, with its own schedules off
  * so every tick comes from the real cron-connector.
  */
-import { execFile, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,6 +11,7 @@ import { schedulesFromStack } from '../../local/schedules.js';
 import { startEmbeddedPostgres } from '../../local/embedded-postgres.js';
 import type { EmbeddedDatabase } from '../../local/embedded-postgres.js';
 import { freePort } from '../../local/free-port.js';
+import { runTracked, spawnTracked } from '../support/processes.js';
 
 export const TOOLS_DIR = resolve(process.env.OPENFAAS_TOOLS_DIR ?? '../shared/tools/openfaas');
 export const toolsPresent = existsSync(join(TOOLS_DIR, 'faas-cli')) && existsSync(join(TOOLS_DIR, 'cron-connector'));
@@ -28,18 +28,13 @@ export interface ToolResult {
   stderr: string;
 }
 
-export function faasCli(args: string[], stdin = ''): Promise<ToolResult> {
-  return new Promise((done) => {
-    const child = execFile(
-      join(TOOLS_DIR, 'faas-cli'),
-      args,
-      { env: { PATH: process.env.PATH, HOME: home }, timeout: 30_000 },
-      (err, stdout, stderr) => {
-        done({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
-      },
-    );
-    child.stdin?.end(stdin);
+export async function faasCli(args: string[], stdin = ''): Promise<ToolResult> {
+  const { code, stdout, stderr } = await runTracked(join(TOOLS_DIR, 'faas-cli'), args, {
+    env: { PATH: process.env.PATH, HOME: home },
+    timeoutMs: 30_000,
+    input: stdin,
   });
+  return { code: code ?? 1, stdout, stderr };
 }
 
 export interface RunningStack {
@@ -57,7 +52,7 @@ export async function startStack(schedule: string): Promise<RunningStack> {
     fast: true,
   });
   const port = await freePort();
-  const child = spawn(
+  const child = spawnTracked(
     process.execPath,
     [
       '--import',
@@ -81,8 +76,8 @@ export async function startStack(schedule: string): Promise<RunningStack> {
     },
   );
   let output = '';
-  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const url = `http://127.0.0.1:${port}`;
   await untilReady(url, child, () => output);
   return {
@@ -117,13 +112,13 @@ export interface Connector {
 
 /** The unmodified cron-connector, configured only through its documented variables. */
 export function startConnector(gatewayUrl: string): Connector {
-  const child = spawn(join(TOOLS_DIR, 'cron-connector'), [], {
+  const child = spawnTracked(join(TOOLS_DIR, 'cron-connector'), [], {
     env: { PATH: process.env.PATH, HOME: home, gateway_url: gatewayUrl, rebuild_interval: '2s' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';
-  child.stdout.on('data', (chunk: Buffer) => (log += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (log += chunk.toString()));
+  child.stdout!.on('data', (chunk: Buffer) => (log += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (log += chunk.toString()));
   return { log: () => log, stop: () => stopChild(child) };
 }
 

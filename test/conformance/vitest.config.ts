@@ -8,6 +8,9 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    // Every process the tier starts (the stack, the tools) is ended by the testkit, as in `npm test`.
+    globalSetup: ['test/support/process-teardown.ts'],
+    setupFiles: ['test/support/process-guard.ts'],
     env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
   },
 });

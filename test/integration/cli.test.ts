@@ -1,18 +1,16 @@
-import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRun, finishRun } from '../../shared/db/queries/runs.js';
-import { buildCli } from '../../build/cli.js';
 import { invocationBody } from '../../local/cli-invoke.js';
+import { CLI_BIN, runCli, useBuiltCli } from '../support/cli.js';
+import type { NodeRun } from '../support/cli.js';
 import { useTestDatabase } from '../support/database.js';
 
 const db = useTestDatabase();
-const execFileAsync = promisify(execFile);
 const requests: { url: string; body: string }[] = [];
 let gatewayUrl = '';
 const gateway = http.createServer((req, res) => {
@@ -27,55 +25,38 @@ const gateway = http.createServer((req, res) => {
   });
 });
 
-// The CLI as npm ci builds it, into a folder of this file's own (two below the root, as dist/cli):
-// bin/ runs the sources through tsx instead while any source is newer than dist/cli.
-const BUILT = join('dist', `cli-test-${process.pid}`);
+// The CLI as npm ci builds it: bin/ runs the sources through tsx instead while any source is newer than dist/cli.
+const BUILT_CLI = useBuiltCli('cli-test');
 
 beforeAll(async () => {
-  await buildCli(resolve(BUILT));
   await new Promise<void>((resolve) => gateway.listen(0, '127.0.0.1', resolve));
   gatewayUrl = `http://127.0.0.1:${(gateway.address() as AddressInfo).port}`;
 });
 afterAll(async () => {
-  rmSync(BUILT, { recursive: true, force: true });
   await new Promise<void>((resolve) => gateway.close(() => resolve()));
 });
 
 const CONFIGURED = { DATABASE_URL: () => db.url, KUBE_API_SERVER: () => 'http://127.0.0.1:1' };
 
 /** Runs the CLI with a database and a cluster configured, unless `unset` leaves them out; `cwd` is where it looks for a running local stack. */
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+async function cli(...args: string[]): Promise<NodeRun> {
   return cliWith({}, ...args);
 }
 
-async function cliWith(
+function cliWith(
   how: { unset?: (keyof typeof CONFIGURED)[]; cwd?: string; entry?: string },
   ...args: string[]
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const { DATABASE_URL: _d, KUBE_API_SERVER: _k, KUBECONFIG: _c, ...inherited } = process.env;
+): Promise<NodeRun> {
   const configured = Object.entries(CONFIGURED)
     .filter(([name]) => !how.unset?.includes(name as keyof typeof CONFIGURED))
     .map(([name, value]) => [name, value()]);
-  try {
-    const { stdout, stderr } = await execFileAsync(
-      process.execPath,
-      [resolve(how.entry ?? join(BUILT, 'cli.mjs')), ...args],
-      {
-        env: {
-          ...inherited,
-          ...Object.fromEntries(configured),
-          SECRETS_DIR: join(tmpdir(), 'no-secrets'),
-          LOG_LEVEL: 'silent',
-        },
-        cwd: how.cwd ?? process.cwd(),
-        timeout: 30_000,
-      },
-    );
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const failed = err as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-  }
+  return runCli(args, {
+    entry: how.entry ?? BUILT_CLI,
+    unset: ['DATABASE_URL', 'KUBE_API_SERVER', 'KUBECONFIG'],
+    env: Object.fromEntries(configured) as Record<string, string>,
+    cwd: how.cwd,
+    timeoutMs: 30_000,
+  });
 }
 
 describe('devenv-lifecycle CLI', () => {
@@ -236,7 +217,7 @@ describe('devenv-lifecycle CLI', () => {
   });
 
   it('bin/devenv-lifecycle.mjs answers, built or (a source edited since the build) from the sources', async () => {
-    const help = await cliWith({ entry: 'bin/devenv-lifecycle.mjs' }, '--help');
+    const help = await cliWith({ entry: CLI_BIN }, '--help');
     expect([help.code, help.stdout]).toEqual([0, expect.stringMatching(/^usage: devenv-lifecycle/)]);
   }, 60_000);
 

@@ -1,28 +1,11 @@
-import { execFile } from 'node:child_process';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OriginDatabase } from '../fixtures/origin-schema/load.js';
 import { createOriginDatabase } from '../fixtures/origin-schema/load.js';
+import { runCli, runNode } from '../support/cli.js';
 
-const execFileAsync = promisify(execFile);
-
-async function run(url: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await execFileAsync(process.execPath, args, {
-      env: { ...process.env, DATABASE_URL: url, SECRETS_DIR: join(tmpdir(), 'no-secrets'), LOG_LEVEL: 'silent' },
-      timeout: 60_000,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const failed = err as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-  }
-}
-
-const npmMigrate = (url: string, ...flags: string[]) => run(url, ['--import', 'tsx', 'local/migrate.ts', ...flags]);
-const cliMigrate = (url: string, ...flags: string[]) => run(url, ['bin/devenv-lifecycle.mjs', 'migrate', ...flags]);
+const npmMigrate = (url: string, ...flags: string[]) =>
+  runNode(['--import', 'tsx', 'local/migrate.ts', ...flags], { env: { DATABASE_URL: url } });
+const cliMigrate = (url: string, ...flags: string[]) => runCli(['migrate', ...flags], { env: { DATABASE_URL: url } });
 
 describe('migrate commands on an origin database', () => {
   let origin: OriginDatabase;

@@ -1,15 +1,12 @@
-import { execFile } from 'node:child_process';
 import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Fatal } from '../../shared/errors.js';
 import { MIGRATIONS_DIR, loadMigrations, migrate } from '../../shared/db/migrate.js';
+import { runNode } from '../support/cli.js';
 import { useEmptyDatabase } from '../support/database.js';
-
-const run = promisify(execFile);
 
 async function schemaFingerprint(pool: pg.Pool): Promise<string> {
   const { rows } = await pool.query<{ f: string }>(`
@@ -65,12 +62,10 @@ describe('migrate from several processes at once', () => {
 
   it('lets 6 processes migrate the same empty database: all succeed, one schema', async () => {
     const processes = Array.from({ length: 6 }, () =>
-      run(process.execPath, ['--import', 'tsx', 'local/migrate.ts'], {
-        env: { ...process.env, DATABASE_URL: target.url, SECRETS_DIR: join(tmpdir(), 'no-secrets') },
-        timeout: 60_000,
-      }),
+      runNode(['--import', 'tsx', 'local/migrate.ts'], { env: { DATABASE_URL: target.url } }),
     );
     const outputs = await Promise.all(processes);
+    expect(outputs.map((output) => [output.code, output.stderr])).toEqual(Array(6).fill([0, '']));
     const appliers = outputs.filter((output) => !output.stdout.includes('nothing (schema is up to date)'));
     expect(appliers).toHaveLength(1);
     const pool = new pg.Pool({ connectionString: target.url, max: 1 });

@@ -2,15 +2,12 @@
  * What an operator sees of dead-lettered events (`devenv-lifecycle runs`) and how they give them
  * a fresh set of attempts (`devenv-lifecycle requeue-events`).
  */
-import { execFile } from 'node:child_process';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { enqueueEvents, leaseDueEvents, markDead, outboxBacklog } from '../../shared/db/queries/outbox.js';
 import type { DeadReason } from '../../shared/db/queries/outbox.js';
 import { Invalid } from '../../shared/errors.js';
 import { formatDeadLetters, parseRequeueArgs, requeueDeadEvents } from '../../local/cli-outbox.js';
+import { runCli } from '../support/cli.js';
 import { useTestDatabase } from '../support/database.js';
 
 const db = useTestDatabase();
@@ -94,24 +91,11 @@ describe('dead letters for the operator', () => {
 });
 
 describe('the commands', () => {
-  const execFileAsync = promisify(execFile);
   const cli = async (...args: string[]) => {
-    const env = {
-      ...process.env,
-      DATABASE_URL: db.url,
-      SECRETS_DIR: join(tmpdir(), 'no-secrets'),
-      KUBE_API_SERVER: 'http://127.0.0.1:1',
-      LOG_LEVEL: 'silent',
-    };
-    try {
-      const { stdout } = await execFileAsync(process.execPath, ['bin/devenv-lifecycle.mjs', ...args], {
-        env,
-        timeout: 60_000,
-      });
-      return { code: 0, stdout };
-    } catch (err) {
-      return { code: (err as { code: number }).code, stdout: (err as { stdout: string }).stdout };
-    }
+    const { code, stdout } = await runCli(args, {
+      env: { DATABASE_URL: db.url, KUBE_API_SERVER: 'http://127.0.0.1:1' },
+    });
+    return { code, stdout };
   };
 
   it('runs lists the dead events and requeue-events gives them back to delivery', async () => {

@@ -4,21 +4,17 @@
  * the server through OpenAPI v3), `get -w`, deletion that waits for the pod to go (by watch), and
  * exec over WebSocket. Skipped, saying so, where kubectl is not installed (apt-get install kubectl).
  */
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSim } from '../../sim/server.js';
 import type { Sim } from '../../sim/server.js';
-import { spawnTracked } from '../support/processes.js';
-
-const run = promisify(execFile);
+import { execTracked, spawnTracked } from '../support/processes.js';
 
 async function kubectlInstalled(): Promise<boolean> {
   try {
-    await run('kubectl', ['version', '--client'], { timeout: 10_000 });
+    await execTracked('kubectl', ['version', '--client'], { timeoutMs: 10_000 });
     return true;
   } catch {
     return false;
@@ -36,7 +32,7 @@ describe.skipIf(!installed)('kubectl against the simulator', () => {
   let dir: string;
   const kubectl = async (...args: string[]) => {
     const env = { ...process.env, KUBECONFIG: path.join(dir, 'kubeconfig'), KUBECACHEDIR: path.join(dir, 'cache') };
-    return run('kubectl', args, { env, timeout: 15_000 });
+    return execTracked('kubectl', args, { env, timeoutMs: 15_000 });
   };
 
   beforeAll(async () => {

@@ -3,34 +3,13 @@
  * naming the field, and no run recorded (nothing changed). One case: each spawn costs seconds, and
  * the schemas' bounds are covered in test/unit/runtime-option-bounds.test.ts.
  */
-import { execFile } from 'node:child_process';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { runCli } from '../support/cli.js';
 import { useTestDatabase } from '../support/database.js';
 
 const db = useTestDatabase();
-const execFileAsync = promisify(execFile);
-
-async function cli(...args: string[]): Promise<{ code: number; stderr: string }> {
-  try {
-    const { stderr } = await execFileAsync(process.execPath, ['bin/devenv-lifecycle.mjs', ...args], {
-      env: {
-        ...process.env,
-        DATABASE_URL: db.url,
-        SECRETS_DIR: join(tmpdir(), 'no-secrets'),
-        KUBE_API_SERVER: 'http://127.0.0.1:1',
-        LOG_LEVEL: 'silent',
-      },
-      timeout: 60_000,
-    });
-    return { code: 0, stderr };
-  } catch (err) {
-    const failed = err as { code: number; stderr: string };
-    return { code: failed.code, stderr: failed.stderr };
-  }
-}
+const cli = (...args: string[]) =>
+  runCli(args, { env: { DATABASE_URL: db.url, KUBE_API_SERVER: 'http://127.0.0.1:1' } });
 
 describe('numeric bounds on the command line', () => {
   it.each([[['ending-watchdog', '--older-than-minutes', '1e10'], 'olderThanMinutes']])(

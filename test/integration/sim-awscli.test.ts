@@ -4,17 +4,15 @@
  * delete-* with --dry-run (DryRunOperation, nothing deleted). Skipped, saying so, where the AWS
  * CLI is not installed (apt-get install awscli).
  */
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSim } from '../../sim/server.js';
 import type { Sim } from '../../sim/server.js';
-
-const run = promisify(execFile);
+import { simProductEnv } from '../../sim/product-env.js';
+import { execTracked } from '../support/processes.js';
 
 async function awsInstalled(): Promise<boolean> {
   try {
-    await run('aws', ['--version'], { timeout: 20_000 });
+    await execTracked('aws', ['--version'], { timeoutMs: 20_000 });
     return true;
   } catch {
     return false;
@@ -30,13 +28,13 @@ if (!installed)
 describe.skipIf(!installed)('the AWS CLI against the simulator', () => {
   let sim: Sim;
   const aws = (...args: string[]) =>
-    run('aws', ['ec2', ...args, '--endpoint-url', sim.url, '--output', 'json'], {
-      timeout: 30_000,
+    execTracked('aws', ['ec2', ...args, '--output', 'json'], {
+      timeoutMs: 30_000,
       env: {
         ...process.env,
-        AWS_ACCESS_KEY_ID: 'local',
-        AWS_SECRET_ACCESS_KEY: 'local',
-        AWS_DEFAULT_REGION: 'us-east-1',
+        ...simProductEnv(sim),
+        // The AWS CLI (botocore) reads the region from AWS_DEFAULT_REGION only.
+        AWS_DEFAULT_REGION: simProductEnv(sim).AWS_REGION!,
         AWS_PAGER: '',
         AWS_CONFIG_FILE: '/dev/null',
         AWS_SHARED_CREDENTIALS_FILE: '/dev/null',

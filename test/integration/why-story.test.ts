@@ -6,12 +6,7 @@
  * checked as text from the built CLI, as JSON from the CLI and from pod-watch's GET /why/<id>, with
  * the user's id masked everywhere.
  */
-import { execFile } from 'node:child_process';
-import { rmSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildCli } from '../../build/cli.js';
 import { cleanupPod } from '../../functions/cleanup-pod/handler.js';
 import { expire } from '../../functions/expire/handler.js';
 import { snapshotSync } from '../../functions/snapshot-sync/handler.js';
@@ -23,12 +18,14 @@ import type { WhyAnswer } from '../../local/why.js';
 import { loadPodWatchConfig } from '../../pod-watch/config.js';
 import { startPodWatch } from '../../pod-watch/run.js';
 import type { PodWatch } from '../../pod-watch/run.js';
+import { simProductEnv } from '../../sim/product-env.js';
+import { runCli, useBuiltCli } from '../support/cli.js';
+import type { NodeRun } from '../support/cli.js';
 import { useFunctionHarness } from '../support/function-harness.js';
 import { insertDisk, insertLab, insertReservation } from '../support/fixtures.js';
 
 const h = useFunctionHarness({ WARNING_MINUTES: '30,15,5', GRACE_PERIOD_SECONDS: '120' });
-const execFileAsync = promisify(execFile);
-const BUILT = join('dist', `why-test-${process.pid}`);
+const BUILT_CLI = useBuiltCli('why-test');
 const USER = 'dev.person@example.com';
 const id = 'a1b2c3d4-0000-4000-8000-00000000face';
 const podName = 'gpu-dev-a1b2c3d4';
@@ -36,12 +33,10 @@ const volumeId = 'vol-0a1b2c3d400000001';
 let podWatch: PodWatch;
 
 beforeAll(async () => {
-  await buildCli(resolve(BUILT));
   podWatch = await startPodWatch(
     loadPodWatchConfig({
       DATABASE_URL: dbUrl(),
-      KUBE_API_SERVER: h.sim.url,
-      KUBE_TOKEN: h.sim.token,
+      ...simProductEnv(h.sim),
       POD_WATCH_PORT: '0',
       OPENFAAS_GATEWAY_URL: 'http://127.0.0.1:1',
       LOG_LEVEL: 'silent',
@@ -51,23 +46,17 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(async () => {
   await podWatch?.stop(100);
-  rmSync(BUILT, { recursive: true, force: true });
 });
 
 const dbUrl = () => (h.deps.pool as unknown as { options: { connectionString: string } }).options.connectionString;
 
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const { DATABASE_URL: _d, ...inherited } = process.env;
-  try {
-    const { stdout, stderr } = await execFileAsync(process.execPath, [resolve(BUILT, 'cli.mjs'), ...args], {
-      env: { ...inherited, DATABASE_URL: dbUrl(), SECRETS_DIR: '/nonexistent', LOG_LEVEL: 'silent' },
-      cwd: '/',
-      timeout: 30_000,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    return err as { code: number; stdout: string; stderr: string };
-  }
+function cli(...args: string[]): Promise<NodeRun> {
+  return runCli(args, {
+    entry: BUILT_CLI,
+    env: { DATABASE_URL: dbUrl(), SECRETS_DIR: '/nonexistent' },
+    cwd: '/',
+    timeoutMs: 30_000,
+  });
 }
 
 async function liveStory(): Promise<void> {

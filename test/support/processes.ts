@@ -99,19 +99,61 @@ export interface Finished {
   stderr: string;
 }
 
+export interface RunOptions extends SpawnOptions {
+  /** Ends the whole group with SIGKILL after this long (the result then has signal SIGKILL). */
+  timeoutMs?: number;
+  /** Written to the command's standard input (closed after); without it, stdin is closed from the start. */
+  input?: string;
+}
+
 /** Runs a command to its end (tracked, so a test that times out still ends it) and collects its output. */
 export async function runTracked(
   command: string,
   args: readonly string[],
-  options: SpawnOptions = {},
+  { timeoutMs, input, ...options }: RunOptions = {},
 ): Promise<Finished> {
-  const child = spawnTracked(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawnTracked(command, args, {
+    ...options,
+    stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+  });
+  // A command may exit without reading its input: that EPIPE is not the test's failure.
+  child.stdin?.on('error', () => undefined);
+  child.stdin?.end(input);
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-  const [code, signal] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null];
-  return { code, signal, stdout, stderr };
+  const timer = timeoutMs === undefined ? undefined : setTimeout(() => killGroup(child.pid!), timeoutMs);
+  try {
+    const [code, signal] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null];
+    return { code, signal, stdout, stderr };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A command that did not exit 0, with what it printed (the shape of a failed promisified execFile). */
+export class ProcessFailed extends Error {
+  constructor(
+    readonly command: string,
+    readonly code: number | null,
+    readonly signal: NodeJS.Signals | null,
+    readonly stdout: string,
+    readonly stderr: string,
+  ) {
+    super(`${command} ended with ${signal ?? `exit code ${code}`}: ${stderr.trim().split('\n').at(-1) ?? ''}`);
+  }
+}
+
+/** runTracked, rejecting with ProcessFailed unless the command exits 0 (and with the spawn error if it cannot start). */
+export async function execTracked(
+  command: string,
+  args: readonly string[],
+  options: RunOptions = {},
+): Promise<Finished> {
+  const finished = await runTracked(command, args, options);
+  if (finished.code === 0) return finished;
+  throw new ProcessFailed(command, finished.code, finished.signal, finished.stdout, finished.stderr);
 }
 
 /** Ends every tracked group of `which` scope (or all) and waits for each leader to exit. */

@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import {
   broadcastText,
@@ -8,6 +7,7 @@ import {
   warningFileContent,
   warningFileName,
 } from '../../functions/warn/message.js';
+import { execTracked } from '../support/processes.js';
 
 const base = {
   reservationId: '0123abcd-1111-2222-3333-444455556666',
@@ -48,12 +48,12 @@ describe('ids in user-visible text (issue 14)', () => {
   const hostile = `ab'cd$(touch /tmp/x)\`id\` ;rm -rf ~\n\u001b[2Jfake line\u0007`;
   const text = { ...base, reservationId: hostile, minutesLeft: 5 };
 
-  it('quotes the id in the copy-paste extend command so the shell reads it as one literal word', () => {
+  it('quotes the id in the copy-paste extend command so the shell reads it as one literal word', async () => {
     const line = warningFileContent(text)
       .split('\n')
       .find((l) => l.includes('gpu-dev extend'))!;
     const word = line.trim().slice('gpu-dev extend '.length);
-    const echoed = execFileSync('sh', ['-c', `printf '%s|' ${word}`], { encoding: 'utf8' });
+    const { stdout: echoed } = await execTracked('sh', ['-c', `printf '%s|' ${word}`]);
     expect(echoed).toBe(`${printable(hostile)}|`);
     expect(echoed).not.toContain('\n');
   });
@@ -69,11 +69,11 @@ describe('ids in user-visible text (issue 14)', () => {
     expect(wall).toContain(`gpu-dev extend ${shellWord(hostile)}`);
   });
 
-  it('leaves an ordinary id bare, and quotes an empty or quote-only id', () => {
+  it('leaves an ordinary id bare, and quotes an empty or quote-only id', async () => {
     expect(extendCommand('0123abcd-1111-2222-3333-444455556666')).toBe(
       'gpu-dev extend 0123abcd-1111-2222-3333-444455556666',
     );
     expect(shellWord('')).toBe(`''`);
-    expect(execFileSync('sh', ['-c', `printf '%s' ${shellWord(`'`)}`], { encoding: 'utf8' })).toBe(`'`);
+    expect((await execTracked('sh', ['-c', `printf '%s' ${shellWord(`'`)}`])).stdout).toBe(`'`);
   });
 });

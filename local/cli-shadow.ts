@@ -8,10 +8,21 @@ import type pg from 'pg';
 import { systemClock } from '../shared/clock.js';
 import { loadConfig } from '../shared/config.js';
 import { createPool } from '../shared/db/pool.js';
-import { endedByOthers, firstShadowRun, shadowDecisions, shadowedFunctions } from '../shared/db/queries/shadow.js';
+import {
+  disksReleasedByOthers,
+  endedByOthers,
+  firstShadowRun,
+  shadowDecisionCount,
+  shadowDecisions,
+  shadowedFunctions,
+  teardownDecisions,
+  warnDecisions,
+  warnedByOthers,
+} from '../shared/db/queries/shadow.js';
+import type { ShadowWindow } from '../shared/db/queries/shadow.js';
 import { Invalid } from '../shared/errors.js';
-import { judgeShadow } from '../shared/runtime/rails/shadow-report.js';
-import type { Disagreement, ShadowJudgement } from '../shared/runtime/rails/shadow-report.js';
+import { groundOf, judgeShadow, judgeTeardowns, judgeWarnings } from '../shared/runtime/rails/shadow-report.js';
+import type { ShadowJudgement } from '../shared/runtime/rails/shadow-report.js';
 import { checkFunctionName, parseSpan } from './cli-breaker.js';
 import { cliEnvironment } from './cli-env.js';
 
@@ -23,10 +34,14 @@ export interface ShadowReportRequest {
   fn?: string;
   toleranceSeconds: number;
   watchdogOlderThanMinutes: number;
+  /** The least urgent warning level (WARNING_MINUTES): the earliest a warning for a deadline can go out. 30 when not given. */
+  maxWarningMinutes?: number;
 }
 
 export interface FunctionShadowReport extends ShadowJudgement {
   fn: string;
+  /** What is compared for this function, and what the origin records nothing of. */
+  ground: string;
   since: string;
   until: string;
   /** The first shadow run in the window: nothing before it is compared. */
@@ -41,30 +56,49 @@ export async function buildShadowReport(pool: pg.Pool, request: ShadowReportRequ
     const observedFrom = await firstShadowRun(pool, window);
     const base = {
       fn,
+      ground: groundOf(fn).ground,
       since: request.since.toISOString(),
       until: request.until.toISOString(),
       observedFrom: observedFrom?.toISOString() ?? null,
     };
     if (observedFrom === null) {
-      reports.push({ ...base, compared: 0, agreed: 0, pending: 0, disagreements: [] });
+      reports.push({ ...base, compared: 0, agreed: 0, pending: 0, uncompared: 0, disagreements: [] });
       continue;
     }
-    const observed = { ...window, since: observedFrom };
-    const [decisions, ended] = await Promise.all([
-      shadowDecisions(pool, observed),
-      endedByOthers(pool, observed, request.watchdogOlderThanMinutes),
-    ]);
-    reports.push({ ...base, ...judgeShadow(decisions, ended, request.until, request.toleranceSeconds) });
+    reports.push({ ...base, ...(await judge(pool, { ...window, since: observedFrom }, request)) });
   }
   return reports;
 }
 
-const LABELS: Record<Disagreement['kind'], string> = {
-  'we-would-act': 'we would have ended it; it is still live',
-  'they-acted': 'they ended it; we would not have',
-  'different-end': 'they ended it another way',
-  'they-acted-later': 'they ended it later than we would have',
-};
+/** The function's shadow decisions judged on its ground: what the origin writes when it does the same. */
+async function judge(pool: pg.Pool, observed: ShadowWindow, request: ShadowReportRequest): Promise<ShadowJudgement> {
+  const { until, toleranceSeconds } = request;
+  switch (observed.fn) {
+    case 'expire':
+    case 'ending-watchdog': {
+      const [decisions, ended] = await Promise.all([
+        shadowDecisions(pool, observed),
+        endedByOthers(pool, observed, request.watchdogOlderThanMinutes),
+      ]);
+      return judgeShadow(decisions, ended, until, toleranceSeconds);
+    }
+    case 'cleanup-pod': {
+      const [decisions, released] = await Promise.all([
+        teardownDecisions(pool, observed),
+        disksReleasedByOthers(pool, observed),
+      ]);
+      return judgeTeardowns(decisions, released, until, toleranceSeconds);
+    }
+    case 'warn': {
+      const [decisions, warned] = await Promise.all([warnDecisions(pool, observed), warnedByOthers(pool, observed)]);
+      return judgeWarnings(decisions, warned, until, toleranceSeconds, request.maxWarningMinutes ?? 30);
+    }
+    default: {
+      const uncompared = await shadowDecisionCount(pool, observed);
+      return { compared: 0, agreed: 0, pending: 0, uncompared, disagreements: [] };
+    }
+  }
+}
 
 export function formatShadowReport(reports: FunctionShadowReport[]): string {
   if (reports.length === 0) return 'no function ran in shadow mode in the window (SHADOW_FUNCTIONS)\n';
@@ -73,15 +107,21 @@ export function formatShadowReport(reports: FunctionShadowReport[]): string {
 
 function formatOne(report: FunctionShadowReport): string {
   if (report.observedFrom === null) return `${report.fn}: no shadow run between ${report.since} and ${report.until}\n`;
-  const head = `${report.fn}: shadow runs from ${report.observedFrom} to ${report.until}: ${report.compared} row(s) we would have ended, ${report.agreed} agree, ${report.pending} too recent to tell, ${report.disagreements.length} disagreement(s)`;
+  const { noun, labels } = groundOf(report.fn);
+  const runs = `${report.fn}: shadow runs from ${report.observedFrom} to ${report.until}`;
+  // Nothing of the origin's to compare with: one honest line, never "0 disagreements".
+  if (noun === undefined) return `${runs}: ${report.uncompared} shadow decision(s), none compared: ${report.ground}\n`;
+  const unmatched = report.uncompared > 0 ? `, ${report.uncompared} with nothing to compare` : '';
+  const head = `${runs}: ${report.compared} ${noun}, ${report.agreed} agree, ${report.pending} too recent to tell, ${report.disagreements.length} disagreement(s)${unmatched}`;
   const lines = report.disagreements.map((d) => {
     const ours = d.ours
       ? `ours: ${d.ours.action} first decided ${d.ours.firstDecidedAt} (${d.ours.decisions}x): ${d.ours.reason} ${JSON.stringify(d.ours.inputs)}`
       : 'ours: no decision';
-    const theirs = `theirs: ${d.theirs.status}${d.theirs.statusChangedAt ? ` since ${d.theirs.statusChangedAt}` : ''}`;
-    return `  ${d.entity.kind} ${d.entity.id}: ${LABELS[d.kind]}\n    ${ours}\n    ${theirs}`;
+    const since = d.theirs.statusChangedAt ? ` since ${d.theirs.statusChangedAt}` : '';
+    const evidence = d.theirs.evidence ? ` ${JSON.stringify(d.theirs.evidence)}` : '';
+    return `  ${d.entity.kind} ${d.entity.id}: ${labels[d.kind]}\n    ${ours}\n    theirs: ${d.theirs.status}${since}${evidence}`;
   });
-  return [head, ...lines].join('\n') + '\n';
+  return [head, `  ${report.ground}`, ...lines].join('\n') + '\n';
 }
 
 export function parseShadowArgs(args: string[]): {
@@ -126,6 +166,7 @@ export async function shadowReport(args: string[]): Promise<void> {
       fn: options.fn,
       toleranceSeconds: options.toleranceSeconds,
       watchdogOlderThanMinutes: config.policy.watchdogOlderThanMinutes,
+      maxWarningMinutes: Math.max(...config.policy.warningMinutes),
     });
     process.stdout.write(options.json ? `${JSON.stringify(reports, null, 2)}\n` : formatShadowReport(reports));
   } finally {

@@ -3,7 +3,6 @@
  * only place that knows dry run, maxItems, the budget and counters; every effect commits with its
  * decisions, its events and — for an event run — the inbox record of the CloudEvent.
  */
-import { randomUUID } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { Deps } from '../../shared/deps.js';
 import { buildEvent, sourceFor } from '../../shared/events/build.js';
@@ -11,45 +10,45 @@ import { EventTypes } from '../../shared/events/types.js';
 import { defineFunction } from '../../shared/runtime/define-function.js';
 import { baseOptionsSchema } from '../../shared/runtime/invocation.js';
 import type { BaseOptions } from '../../shared/runtime/invocation.js';
-import type { Action } from '../../shared/runtime/run.js';
 import { useFunctionHarness } from '../support/function-harness.js';
-import { insertLab } from '../support/fixtures.js';
+import {
+  bumpActions,
+  bumpLabs,
+  bumpWithUpkeep,
+  countRows,
+  insertEndingLabs,
+  isPoisoned,
+  labAttempts,
+  labDecisions,
+  labEvent,
+  loadEndingLabs,
+} from '../support/kernel-functions.js';
+import type { Bump } from '../support/kernel-functions.js';
 
 // Events are staged in the outbox; delivery to a closed port fails fast and leaves them there.
 const h = useFunctionHarness({ EVENT_DELIVERY: 'knative', K_SINK: 'http://127.0.0.1:9/' });
 
-interface Bump extends Action {
-  kind: 'bump' | 'explode';
-  labId: string;
-}
-
 const behaviour = { failInsideCommit: false, advanceClockMs: 0, inboxAfterFailedCommit: -1, batches: 0 };
-const inboxRows = async () => Number((await h.deps.pool.query('select count(*) from event_inbox')).rows[0].count);
+const inboxRows = () => countRows(h.deps.pool, 'event_inbox');
+const decide = (labs: { id: string }[]) => ({ actions: bumpActions(labs) });
+// With the plan's upkeep: the last lab gets +100 once, committed with the first batch.
+const decideWithUpkeep = (labs: { id: string }[]) => ({ ...decide(labs), upkeep: labs.slice(-1).map((lab) => lab.id) });
 
 // A function of the product's shape whose effect is countable: each action adds one to a lab's attempt count.
 const bumper = defineFunction<BaseOptions, Deps, { id: string }[], Bump>({
   name: 'ending-watchdog',
   optionsSchema: baseOptionsSchema,
   counters: ['bumped'],
-  load: async ({ deps }) =>
-    (await deps.pool.query<{ id: string }>(`select id from labs where status = 'ending' order by id`)).rows,
+  load: loadEndingLabs,
   decide: (labs: { id: string }[]) => ({
-    actions: labs.map((lab): Bump => ({
-      kind: lab.id.startsWith('0') ? 'explode' : 'bump',
-      labId: lab.id,
-      entity: { kind: 'lab', id: lab.id },
-      reason: 'test',
-      inputs: { n: 1 },
-    })),
+    actions: bumpActions(labs, { explodePoisoned: true, inputs: true }),
     counts: { seen: labs.length },
   }),
   executors: {
     bump: async (run, action) => {
       h.clock.advanceSeconds(behaviour.advanceClockMs / 1000);
       const committing = run.commit(async (db) => {
-        await db.query('update labs set watchdog_unknown_attempts = watchdog_unknown_attempts + 1 where id = $1', [
-          action.labId,
-        ]);
+        await bumpLabs(db, [action.labId]);
         if (behaviour.failInsideCommit) throw new Error('killed between the effect and its records');
         const event = buildEvent(
           EventTypes.labFinished,
@@ -81,29 +80,21 @@ const bumper = defineFunction<BaseOptions, Deps, { id: string }[], Bump>({
   },
 });
 
-// The same effect, set-based: one statement per batch; a batch holding an id starting with 0 throws.
+// The same effect, set-based: one statement per batch; a batch holding a poisoned lab throws.
 const batcher = defineFunction<BaseOptions, Deps, { id: string }[], Bump>({
   name: 'expire',
   optionsSchema: baseOptionsSchema,
-  load: async ({ deps }) =>
-    (await deps.pool.query<{ id: string }>(`select id from labs where status = 'ending' order by id`)).rows,
-  decide: (labs: { id: string }[]) => ({
-    actions: labs.map((lab): Bump => ({
-      kind: 'bump',
-      labId: lab.id,
-      entity: { kind: 'lab', id: lab.id },
-      reason: 'test',
-    })),
-  }),
+  load: loadEndingLabs,
+  decide,
   batch: {
     size: 2,
     execute: async (run, actions) => {
       behaviour.batches += 1;
-      if (actions.some((action) => action.labId.startsWith('0'))) throw new Error('batch failed');
+      if (actions.some((action) => isPoisoned(action.labId))) throw new Error('batch failed');
       await run.commit(async (db) => {
-        await db.query(
-          'update labs set watchdog_unknown_attempts = watchdog_unknown_attempts + 1 where id = any($1::uuid[])',
-          [actions.map((action) => action.labId)],
+        await bumpLabs(
+          db,
+          actions.map((action) => action.labId),
         );
         return { value: undefined };
       });
@@ -112,36 +103,19 @@ const batcher = defineFunction<BaseOptions, Deps, { id: string }[], Bump>({
   },
 });
 
-// Set-based with the plan's upkeep (the last lab gets +100 once, committed with the first batch); a
-// batch holding a poisoned lab (id starting with 0) fails inside its commit, after the upkeep's write.
+// Set-based with the plan's upkeep; a batch holding a poisoned lab fails inside its commit, after the upkeep's write.
 const keeper = defineFunction<BaseOptions, Deps, { id: string }[], Bump, string>({
   name: 'expire',
   optionsSchema: baseOptionsSchema,
-  load: async ({ deps }) =>
-    (await deps.pool.query<{ id: string }>(`select id from labs where status = 'ending' order by id`)).rows,
-  decide: (labs: { id: string }[]) => ({
-    actions: labs.map((lab): Bump => ({
-      kind: 'bump',
-      labId: lab.id,
-      entity: { kind: 'lab', id: lab.id },
-      reason: 'test',
-    })),
-    upkeep: labs.slice(-1).map((lab) => lab.id),
-  }),
+  load: loadEndingLabs,
+  decide: decideWithUpkeep,
   batch: {
     size: 4,
     execute: async (run, actions, _deps, upkeep) => {
       behaviour.batches += 1;
       await run.commit(async (db) => {
-        await db.query(
-          'update labs set watchdog_unknown_attempts = watchdog_unknown_attempts + 100 where id = any($1::uuid[])',
-          [upkeep],
-        );
-        await db.query(
-          'update labs set watchdog_unknown_attempts = watchdog_unknown_attempts + 1 where id = any($1::uuid[])',
-          [actions.map((action) => action.labId)],
-        );
-        if (actions.some((action) => action.labId.startsWith('0'))) throw new Error('poisoned row');
+        await bumpWithUpkeep(db, actions, upkeep);
+        if (actions.some((action) => isPoisoned(action.labId))) throw new Error('poisoned row');
         return {
           value: undefined,
           decisions: actions.map((action) => ({
@@ -161,24 +135,14 @@ const keeper = defineFunction<BaseOptions, Deps, { id: string }[], Bump, string>
 const fanned = defineFunction<BaseOptions, Deps, { id: string }[], Bump>({
   name: 'ending-watchdog',
   optionsSchema: baseOptionsSchema,
-  load: async ({ deps }) =>
-    (await deps.pool.query<{ id: string }>(`select id from labs where status = 'ending' order by id`)).rows,
-  decide: (labs: { id: string }[]) => ({
-    actions: labs.map((lab): Bump => ({
-      kind: 'bump',
-      labId: lab.id,
-      entity: { kind: 'lab', id: lab.id },
-      reason: 'test',
-    })),
-  }),
+  load: loadEndingLabs,
+  decide,
   fanOut: () => 4,
   executors: {
     bump: async (run, action) => {
       await run.commit(async (db) => {
         await db.query('select pg_sleep(0.05)');
-        await db.query('update labs set watchdog_unknown_attempts = watchdog_unknown_attempts + 1 where id = $1', [
-          action.labId,
-        ]);
+        await bumpLabs(db, [action.labId]);
         return { value: undefined };
       });
       return { outcome: 'applied', counters: ['bumped'] };
@@ -193,31 +157,16 @@ const fanned = defineFunction<BaseOptions, Deps, { id: string }[], Bump>({
 const latecomer = defineFunction<BaseOptions, Deps, { id: string }[], Bump, string>({
   name: 'expire',
   optionsSchema: baseOptionsSchema,
-  load: async ({ deps }) => {
+  load: async (context) => {
     h.clock.advanceSeconds(3600);
-    return (await deps.pool.query<{ id: string }>(`select id from labs where status = 'ending' order by id`)).rows;
+    return loadEndingLabs(context);
   },
-  decide: (labs: { id: string }[]) => ({
-    actions: labs.map((lab): Bump => ({
-      kind: 'bump',
-      labId: lab.id,
-      entity: { kind: 'lab', id: lab.id },
-      reason: 'test',
-    })),
-    upkeep: labs.slice(-1).map((lab) => lab.id),
-  }),
+  decide: decideWithUpkeep,
   batch: {
     size: 4,
     execute: async (run, actions, _deps, upkeep) => {
       await run.commit(async (db) => {
-        await db.query(
-          'update labs set watchdog_unknown_attempts = watchdog_unknown_attempts + 100 where id = any($1::uuid[])',
-          [upkeep],
-        );
-        await db.query(
-          'update labs set watchdog_unknown_attempts = watchdog_unknown_attempts + 1 where id = any($1::uuid[])',
-          [actions.map((action) => action.labId)],
-        );
+        await bumpWithUpkeep(db, actions, upkeep);
         return { value: undefined };
       });
       return actions.map(() => ({ outcome: 'applied' as const, counters: ['bumped'] }));
@@ -225,27 +174,10 @@ const latecomer = defineFunction<BaseOptions, Deps, { id: string }[], Bump, stri
   },
 });
 
-const ports = async () =>
-  (await h.deps.pool.query<{ n: number }>('select watchdog_unknown_attempts as n from labs order by id')).rows.map(
-    (row) => row.n,
-  );
-const decisions = async () =>
-  (
-    await h.deps.pool.query<{ action: string; outcome: string; run_id: string; function: string }>(
-      `select action, outcome, run_id, function from decision_log where entity_kind = 'lab' and entity_id in (select id::text from labs)`,
-    )
-  ).rows;
-const outbox = async () => Number((await h.deps.pool.query('select count(*) from event_outbox')).rows[0].count);
-
-// Ids starting with 0 explode; the others start with a.
-async function labs(count: number, firstExplodes = false) {
-  const made = [];
-  for (let index = 0; index < count; index++) {
-    const id = `${index === 0 && firstExplodes ? '0' : 'a'}${randomUUID().slice(1)}`;
-    made.push(await insertLab(h.deps.pool, { id, status: 'ending' }));
-  }
-  return made;
-}
+const ports = () => labAttempts(h.deps.pool);
+const decisions = () => labDecisions(h.deps.pool);
+const outbox = () => countRows(h.deps.pool, 'event_outbox');
+const labs = (count: number, firstExplodes = false) => insertEndingLabs(h.deps.pool, count, firstExplodes);
 
 beforeEach(async () => {
   behaviour.failInsideCommit = false;
@@ -310,7 +242,7 @@ describe('the run kernel', () => {
 
   it('an event run records its CloudEvent with the effect: a run killed inside the commit leaves neither, the retry does the work once, a duplicate nothing', async () => {
     await labs(1);
-    const event = { id: randomUUID(), type: EventTypes.labFinished, source: '/test', data: {} } as never;
+    const event = labEvent();
     behaviour.failInsideCommit = true;
     expect((await h.event(bumper, event)).outcome).toBe('failed');
     expect(await ports()).toEqual([0]);
@@ -328,7 +260,7 @@ describe('the run kernel', () => {
 
   it('an event run with commits in flight together records the event once and does every action (none is taken for a duplicate); a redelivery does nothing', async () => {
     await labs(4);
-    const event = { id: randomUUID(), type: EventTypes.labFinished, source: '/test', data: {} } as never;
+    const event = labEvent();
     expect(await h.event(fanned, event)).toMatchObject({ outcome: 'accepted', summary: { bumped: 4 } });
     expect((await h.event(fanned, event)).summary).toMatchObject({ duplicate_events: 1 });
     expect(await ports()).toEqual([1, 1, 1, 1]);
@@ -337,7 +269,7 @@ describe('the run kernel', () => {
 
   it('an event run past its deadline defers its work but still commits its upkeep with the inbox record, so the event is not lost; a redelivery is a duplicate', async () => {
     await labs(2);
-    const event = { id: randomUUID(), type: EventTypes.labFinished, source: '/test', data: {} } as never;
+    const event = labEvent();
     expect((await h.event(latecomer, event)).summary).toMatchObject({ deferred: 2 });
     expect(await ports()).toEqual([0, 100]);
     expect(await inboxRows()).toBe(1);
@@ -385,7 +317,7 @@ describe('the run kernel', () => {
 
   it('a duplicate delivery stops a batched run: counted once, no batch after the first, nothing done twice', async () => {
     await labs(5);
-    const event = { id: randomUUID(), type: EventTypes.labFinished, source: '/test', data: {} } as never;
+    const event = labEvent();
     expect(await h.event(batcher, event)).toMatchObject({ outcome: 'accepted', summary: { bumped: 5 } });
     expect(await inboxRows()).toBe(1);
     expect(behaviour.batches).toBe(3);

@@ -1,9 +1,12 @@
 /*
- * cleanup-pod at fleet scale: one sweep that tears down 500 ended reservations (runs that delete,
- * read the pods back after their grace period — in the same run when its budget allows — wait for
- * detach, request snapshots, release disks and verify), with the calls it makes per reservation; throughput with every simulated call held
- * 20 ms, at concurrency 1 and at the configured concurrency; and the plans of the sweep's queries
- * over a large reservations table. Real clients, the simulator over HTTP, a real PostgreSQL.
+ * cleanup-pod at fleet scale: one sweep that tears down 500 ended reservations amid an active fleet,
+ * run as deployed (bench/teardown-sweep.ts: the simulator and the function in processes of their
+ * own, the system clock), with the calls and statements it makes per reservation and its peak RSS;
+ * then, in this process on a moving clock, throughput with every simulated call held 20 ms at
+ * concurrency 1 and at the configured concurrency, and the plans of the sweep's queries over a large
+ * reservations table. The in-process helpers here (startFunctionBench, measureRun, explainQuery,
+ * indexTable) are shared with bench/snapshot-sync.ts. Real clients, the simulator over HTTP, a real
+ * PostgreSQL.
  */
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
@@ -25,6 +28,7 @@ import { startBenchDatabase } from './database.js';
 import type { BenchDatabase } from './database.js';
 import type { BenchContext } from './context.js';
 import { median } from './stats.js';
+import { sweepAsDeployed } from './teardown-sweep.js';
 
 let statements = 0;
 const clientQuery = pg.Client.prototype.query;
@@ -263,123 +267,6 @@ async function tearDown(bench: FunctionBench, deps: Deps, count: number): Promis
   return [first, second, count - cleaned];
 }
 
-const perReservation = (
-  runs: MeasuredRun[],
-  key: 'kubeCalls' | 'ec2Calls' | 'lambdaCalls' | 'statements',
-  count: number,
-) => String(Number((runs.reduce((sum, run) => sum + run[key], 0) / count).toFixed(3)));
-
-const HISTORY_DISKS = 10_000;
-const HISTORY_SNAPSHOTS = 100_000;
-
-/**
- * History a sweep must not pay for: 10,000 other disks (their volumes in EC2, available and
- * tagged) and 100,000 completed snapshots of them in EC2.
- */
-async function seedHistory(bench: FunctionBench): Promise<void> {
-  const hex = (prefix: string, n: number) => `${prefix}${n.toString(16).padStart(16, '0')}`;
-  await bench.db.pool.query(
-    `insert into disks (user_id, disk_name, in_use, ebs_volume_id, snapshot_count)
-     select 'hist-' || g || '@example.com', 'home', false, 'vol-e' || lpad(to_hex(g), 16, '0'), 10 from generate_series(1, $1) g`,
-    [HISTORY_DISKS],
-  );
-  for (let d = 1; d <= HISTORY_DISKS; d++) {
-    bench.sim.aws.addVolume({
-      volumeId: hex('vol-e', d),
-      sizeGiB: 100,
-      tags: { 'gpu-dev-user': `hist-${d}@example.com`, disk_name: 'home' },
-    });
-  }
-  for (let n = 1; n <= HISTORY_SNAPSHOTS; n++) {
-    const d = (n % HISTORY_DISKS) + 1;
-    bench.sim.aws.addSnapshot({
-      snapshotId: hex('snap-e', n),
-      volumeId: hex('vol-e', d),
-      tags: { 'gpu-dev-user': `hist-${d}@example.com`, disk_name: 'home' },
-    });
-  }
-  await bench.db.pool.query('vacuum analyze disks');
-}
-
-/** Peak RSS of this process while `work` runs, sampled every 10 ms. */
-async function peakRss<T>(work: () => Promise<T>): Promise<[T, number]> {
-  let peak = process.memoryUsage().rss;
-  const sampler = setInterval(() => {
-    peak = Math.max(peak, process.memoryUsage().rss);
-  }, 10);
-  try {
-    const result = await work();
-    return [result, Math.max(peak, process.memoryUsage().rss)];
-  } finally {
-    clearInterval(sampler);
-  }
-}
-
-const mib = (bytes: number) => `${(bytes / 1_048_576).toFixed(0)} MiB`;
-
-/** Runs 31 s apart (the pods' grace period) until every teardown is done, or 12 runs. */
-async function tearDownFully(bench: FunctionBench, deps: Deps, count: number): Promise<MeasuredRun[]> {
-  const fn = cleanupPod as unknown as FunctionDefinition<never, Deps>;
-  const runs: MeasuredRun[] = [];
-  let cleaned = 0;
-  while (cleaned < count && runs.length < 12) {
-    const run = await measureRun(bench, fn, deps, { maxItems: count });
-    runs.push(run);
-    cleaned += run.result.summary.cleaned ?? 0;
-    bench.clock.advanceSeconds(31);
-    bench.sim.kube.tick();
-  }
-  return runs;
-}
-
-async function sweepTable(bench: FunctionBench, count: number): Promise<string[]> {
-  const deps = bench.deps();
-  const rssBefore = process.memoryUsage().rss;
-  const [runs, rssPeak] = await peakRss(() => tearDownFully(bench, deps, count));
-  const cleaned = runs.reduce((sum, run) => sum + (run.result.summary.cleaned ?? 0), 0);
-  const retrying = count - cleaned;
-  const concurrency = deps.config.run.concurrency;
-  const budgetSeconds = deps.config.run.budgetSeconds;
-  const describeVolumes = runs.reduce(
-    (sum, run) => sum + run.ec2Actions.filter((action) => action === 'DescribeVolumes').length,
-    0,
-  );
-  const kubePer = Number(perReservation(runs, 'kubeCalls', count));
-  const sqlPer = Number(perReservation(runs, 'statements', count));
-  // By the run's clock: its waits for the pods' grace period count, though the benchmark skips them.
-  const longest = Math.max(...runs.map((run) => Math.max(run.ms, run.clockMs)));
-  return [
-    `### One sweep over ${count} ended reservations, with ${HISTORY_DISKS.toLocaleString('en')} other disks and ${HISTORY_SNAPSHOTS.toLocaleString('en')} snapshots of history (concurrency ${concurrency})`,
-    '',
-    'As deployed: events delivered (Knative mode, to a local sink that accepts them), the clock moving in real time during',
-    "each run (plus 31 s skipped between the runs, and a run's own wait, for the pods' grace period), the simulator over HTTP; a",
-    'run delivers its events until its deadline and leaves the rest to the next run. Not as deployed: the',
-    "simulator runs in the benchmark's process, so the peak RSS below is the function, the simulator and its history together.",
-    '',
-    'Runs follow each other 31 s apart (the grace period) until every teardown is done; a run starts no group of 50 after',
-    "80% of its budget, so under load the sweep takes more runs. Per reservation: all the runs' calls over the reservations.",
-    '',
-    `Teardowns done: ${cleaned} of ${count} after ${runs.length} runs (not done: ${retrying}).`,
-    '',
-    '| run | teardowns done | wall time (budget) | Kubernetes calls | EC2 calls | Lambda calls | SQL statements |',
-    '|---|---|---|---|---|---|---|',
-    ...runs.map(
-      (r, i) =>
-        `| ${i + 1} | ${r.result.summary.cleaned ?? 0} | ${(r.ms / 1000).toFixed(2)} s (${budgetSeconds} s) | ${r.kubeCalls} | ${r.ec2Calls} | ${r.lambdaCalls} | ${r.statements} |`,
-    ),
-    `| **per reservation** | | ${(runs.reduce((sum, r) => sum + r.ms, 0) / count).toFixed(1)} ms | ${kubePer} | ${perReservation(runs, 'ec2Calls', count)} | ${perReservation(runs, 'lambdaCalls', count)} | ${sqlPer} |`,
-    '',
-    '| figure | measured | limit | within |',
-    '|---|---|---|---|',
-    `| Kubernetes calls per reservation | ${kubePer} | ≤ 6 | ${kubePer <= 6 ? 'yes' : '**no**'} |`,
-    `| SQL statements per reservation (BEGIN/COMMIT, run bookkeeping and outbox delivery included) | ${sqlPer} | ≤ 4 | ${sqlPer <= 4 ? 'yes' : '**no**'} |`,
-    `| DescribeVolumes calls for the sweep (${count} volumes, all runs) | ${describeVolumes} | ⌈${count} / 200⌉ = ${Math.ceil(count / 200)} | ${describeVolumes <= Math.ceil(count / 200) ? 'yes' : '**no**'} |`,
-    `| longest run (by its clock, waits included) | ${(longest / 1000).toFixed(2)} s | ${budgetSeconds} s (RUN_BUDGET_SECONDS) | ${longest <= budgetSeconds * 1000 ? 'yes' : '**no**'} |`,
-    `| peak RSS of the process during the runs (function + in-process simulator with its history; ${mib(rssBefore)} before) | ${mib(rssPeak)} | ≤ 128 MiB for the function | ${rssPeak <= 128 * 1_048_576 ? 'yes (bounds the function alone)' : 'not shown: the simulator shares the process'} |`,
-    '',
-  ];
-}
-
 async function latencyTable(bench: FunctionBench, count: number, rounds: number): Promise<string[]> {
   bench.sim.faults.add({ path: /^\//, delayMs: 20 });
   const rows: string[] = [];
@@ -458,29 +345,26 @@ async function startSink(): Promise<http.Server> {
 }
 
 export async function benchTeardown(context: BenchContext): Promise<string[]> {
+  const sweep = await sweepAsDeployed(500);
   const sink = await startSink();
   const env = {
     AVAILABILITY_UPDATER_FUNCTION_NAME: UPDATER,
     EVENT_DELIVERY: 'knative',
     K_SINK: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/`,
-    // 500 teardowns with no active fleet are far past the breaker's default limit (20); the breaker has its own tests.
+    // Teardowns with no active fleet are past the breaker's default limit (20); the breaker has its own tests.
     BREAKER_MIN_ACTIONS: '100000',
   };
   const bench = await startFunctionBench('teardown', env, { movingClock: true });
   bench.sim.aws.addFunction(UPDATER);
   try {
-    const count = 500;
-    await seedHistory(bench);
-    await seedEnded(bench, 'swep', count);
-    const sweep = await sweepTable(bench, count);
     const latency = await latencyTable(bench, context.quick ? 12 : 80, context.quick ? 1 : 3);
     await seedEnded(bench, 'due0', 200);
     const plans = await explainAtScale(bench, context.quick ? 20_000 : 100_000);
     return [
-      'cleanup-pod against the simulator (real Kubernetes and AWS clients over HTTP) and an embedded PostgreSQL.',
-      'A run reads back the pods it deleted once their 30 s grace period has passed, in the same run when its budget allows (the',
-      'benchmark skips that wait, as it skips the time between runs); otherwise the next run does. The throughput and plan tables below',
-      'run on the same moving clock with events delivered.',
+      'cleanup-pod against the simulator (real Kubernetes and AWS clients over HTTP) and an embedded PostgreSQL. The sweep runs as',
+      "deployed (below); the throughput and plan tables after it run in the benchmark's process, with the simulator, on a moving",
+      "clock that skips the grace period between runs and inside them (a run's budget counts the wait, its wall time does not), with",
+      'events delivered.',
       '',
       ...sweep,
       ...latency,

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { Clock } from '../shared/clock.js';
 import { startSim } from '../sim/server.js';
 import type { Sim } from '../sim/server.js';
+import { simProductEnv } from '../sim/product-env.js';
 import { DATA_DIR } from './database.js';
 import { seedDemoCluster } from './demo-seed-cluster.js';
 
@@ -46,11 +47,7 @@ export async function localCluster(env: Record<string, string | undefined>, cloc
     simulated: true,
     description: `SIMULATED cluster (Kubernetes API, EC2 and Lambda) at ${sim.url}; kubeconfig in ${kubeconfigPath}`,
     env: {
-      KUBE_API_SERVER: sim.url,
-      KUBE_TOKEN: sim.token,
-      AWS_ENDPOINT_URL: sim.url,
-      AWS_ACCESS_KEY_ID: 'local-simulator',
-      AWS_SECRET_ACCESS_KEY: 'local-simulator',
+      ...simProductEnv(sim),
       AVAILABILITY_UPDATER_FUNCTION_NAME: AVAILABILITY_UPDATER,
     },
     sim,

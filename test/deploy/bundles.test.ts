@@ -12,6 +12,7 @@ import { FUNCTION_NAMES } from '../../shared/runtime/invocation.js';
 import type { FunctionName } from '../../shared/runtime/invocation.js';
 import { startSim } from '../../sim/server.js';
 import type { Sim } from '../../sim/server.js';
+import { simProductEnv } from '../../sim/product-env.js';
 import { loadRequestFixtures } from '../fixtures/requests/index.js';
 import { useTestDatabase } from '../support/database.js';
 import { insertReservation } from '../support/fixtures.js';
@@ -26,12 +27,7 @@ const hosted = new Map<FunctionName, HostedFunction>();
 function functionEnv(): Record<string, string> {
   return {
     DATABASE_URL: db.url,
-    KUBE_API_SERVER: sim.url,
-    KUBE_TOKEN: sim.token,
-    AWS_ENDPOINT_URL: sim.url,
-    AWS_ACCESS_KEY_ID: 'AKIDTEST',
-    AWS_SECRET_ACCESS_KEY: 'secret',
-    AWS_REGION: 'us-east-1',
+    ...simProductEnv(sim),
     EVENT_DELIVERY: 'none',
     LOG_LEVEL: 'error',
     SECRETS_DIR: '/nonexistent',

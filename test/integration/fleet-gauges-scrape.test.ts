@@ -14,6 +14,7 @@ import { ManualClock } from '../../shared/clock.js';
 import { FUNCTION_NAMES } from '../../shared/runtime/invocation.js';
 import { startSim } from '../../sim/server.js';
 import type { Sim } from '../../sim/server.js';
+import { simProductEnv } from '../../sim/product-env.js';
 import { useTestDatabase } from '../support/database.js';
 import { insertLab, insertReservation } from '../support/fixtures.js';
 
@@ -34,8 +35,7 @@ const q = async (sql: string, params: unknown[] = []) => (await db.pool.query(sq
 function start(databaseUrl: string): Promise<PodWatch> {
   const env = {
     DATABASE_URL: databaseUrl,
-    KUBE_API_SERVER: sim.url,
-    KUBE_TOKEN: sim.token,
+    ...simProductEnv(sim),
     POD_WATCH_PORT: '0',
     OPENFAAS_GATEWAY_URL: 'http://127.0.0.1:1',
     LOG_LEVEL: 'silent',

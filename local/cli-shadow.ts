@@ -10,18 +10,23 @@ import { loadConfig } from '../shared/config.js';
 import { createPool } from '../shared/db/pool.js';
 import {
   disksReleasedByOthers,
+  oomDecisions,
+  oomRecordedByOthers,
+  teardownDecisions,
+  warnDecisions,
+  warnedByOthers,
+} from '../shared/db/queries/shadow-grounds.js';
+import {
   endedByOthers,
   firstShadowRun,
   shadowDecisionCount,
   shadowDecisions,
   shadowedFunctions,
-  teardownDecisions,
-  warnDecisions,
-  warnedByOthers,
 } from '../shared/db/queries/shadow.js';
 import type { ShadowWindow } from '../shared/db/queries/shadow.js';
 import { Invalid } from '../shared/errors.js';
-import { groundOf, judgeShadow, judgeTeardowns, judgeWarnings } from '../shared/runtime/rails/shadow-report.js';
+import { judgeOomKills, judgeTeardowns, judgeWarnings } from '../shared/runtime/rails/shadow-grounds.js';
+import { groundOf, judgeShadow } from '../shared/runtime/rails/shadow-report.js';
 import type { ShadowJudgement } from '../shared/runtime/rails/shadow-report.js';
 import { checkFunctionName, parseSpan } from './cli-breaker.js';
 import { cliEnvironment } from './cli-env.js';
@@ -92,6 +97,13 @@ async function judge(pool: pg.Pool, observed: ShadowWindow, request: ShadowRepor
     case 'warn': {
       const [decisions, warned] = await Promise.all([warnDecisions(pool, observed), warnedByOthers(pool, observed)]);
       return judgeWarnings(decisions, warned, until, toleranceSeconds, request.maxWarningMinutes ?? 30);
+    }
+    case 'oom-scan': {
+      const [decisions, recorded] = await Promise.all([
+        oomDecisions(pool, observed),
+        oomRecordedByOthers(pool, observed),
+      ]);
+      return judgeOomKills(decisions, recorded, until, toleranceSeconds);
     }
     default: {
       const uncompared = await shadowDecisionCount(pool, observed);

@@ -1,11 +1,13 @@
 /*
  * The shadow report beyond ends: cleanup-pod's teardowns are compared with the disk releases the
  * origin writes (disks.in_use, reservation_id, last_used), warn's warnings with its
- * warnings_sent / last_warning_time; in shadow mode neither acts. A function whose ground the
+ * warnings_sent / last_warning_time, oom-scan's kills with its oom_count / last_oom_at; in shadow
+ * mode none of them acts. A function whose ground the
  * origin leaves no record of says so in one line instead of reporting no disagreement.
  */
 import { describe, expect, it } from 'vitest';
 import { cleanupPod } from '../../functions/cleanup-pod/handler.js';
+import { oomScan } from '../../functions/oom-scan/handler.js';
 import { snapshotSync } from '../../functions/snapshot-sync/handler.js';
 import { warn } from '../../functions/warn/handler.js';
 import { buildShadowReport, formatShadowReport } from '../../local/cli-shadow.js';
@@ -13,7 +15,7 @@ import { useFunctionHarness } from '../support/function-harness.js';
 import { insertDisk, insertReservation } from '../support/fixtures.js';
 import { seedEndedReservation } from './cleanup-pod-seed.js';
 
-const h = useFunctionHarness({ SHADOW_FUNCTIONS: 'cleanup-pod,warn,snapshot-sync' });
+const h = useFunctionHarness({ SHADOW_FUNCTIONS: 'cleanup-pod,warn,oom-scan,snapshot-sync' });
 const q = async (sql: string, params: unknown[] = []) => (await h.deps.pool.query(sql, params)).rows;
 const everything = async () => ({
   reservations: await q('select * from reservations order by reservation_id'),
@@ -178,6 +180,65 @@ describe('shadow report: warn against warnings_sent and last_warning_time', () =
     expect(text).toContain('3 warning(s) we would have sent, 1 agree, 0 too recent to tell, 3 disagreement(s)');
     expect(text).toContain('origin bug A-3');
     expect(text).toContain(`reservation ${unrecorded}: we would have warned; they recorded no warning`);
+  });
+});
+
+describe('shadow report: oom-scan against oom_count and last_oom_at', () => {
+  it('changes nothing in shadow mode and lists exactly the seeded disagreements', async () => {
+    h.clock.advanceMinutes(60);
+    const t0 = h.clock.now();
+    const at = (minutes: number) => new Date(t0.getTime() + minutes * 60_000);
+    const killed = async (name: string) => {
+      const id = `${name}-0000-4000-8000-000000000000`;
+      const pod = { namespace: 'gpu-dev', name: `gpu-dev-${name}` };
+      await insertReservation(h.deps.pool, { reservation_id: id, pod_name: pod.name });
+      h.sim.kube.addPod({ ...pod, labels: { 'reservation-id': id } });
+      h.sim.kube.oomKill(pod, 'gpu-dev');
+      return { id, pod };
+    };
+    const agreed = await killed('bbbb0001');
+    const unrecorded = await killed('bbbb0002');
+    const olderOnly = await killed('bbbb0003');
+    const theyOnly = await insertReservation(h.deps.pool, { status: 'active', pod_name: null });
+    const theyRecord = (id: string, when: Date, count: number) =>
+      q(
+        `update reservations set last_oom_at = $2, oom_count = $3, oom_container = 'gpu-dev' where reservation_id = $1`,
+        [id, when, count],
+      );
+    await theyRecord(olderOnly.id, at(-120), 1); // an earlier kill: not this one
+    const before = await everything();
+
+    const first = await h.schedule(oomScan);
+    expect(first).toMatchObject({ outcome: 'succeeded', summary: { shadow: 3 } });
+    expect(await everything()).toEqual(before);
+    expect(await q('select * from oom_kills')).toEqual([]);
+    expect(h.sim.kube.readFile(agreed.pod, '/home/dev/OOM_DETECTED.txt')).toBeUndefined();
+
+    await theyRecord(agreed.id, t0, 1);
+    // Without a finish time the origin writes its own time (and counts again every run, A-15).
+    await theyRecord(theyOnly.reservation_id, at(3), 4);
+    h.clock.set(at(20));
+    expect((await h.schedule(oomScan)).summary).toMatchObject({ shadow: 3 });
+
+    const [result] = await report('oom-scan', at(-1));
+    expect(result).toMatchObject({ fn: 'oom-scan', compared: 3, agreed: 1, pending: 0, uncompared: 0 });
+    expect(rows(result!.disagreements)).toEqual([
+      ['we-would-act', 'reservation', unrecorded.id, 'record-kill', 'no kill recorded', null],
+      ['we-would-act', 'reservation', olderOnly.id, 'record-kill', 'no kill recorded', null],
+      ['they-acted', 'reservation', theyOnly.reservation_id, null, 'kill recorded', at(3).toISOString()],
+    ]);
+    expect(result!.disagreements[1]!.theirs.evidence).toEqual({
+      oomCount: 1,
+      lastOomAt: at(-120).toISOString(),
+      oomContainer: 'gpu-dev',
+    });
+    expect(result!.disagreements[0]!.ours).toMatchObject({
+      decisions: 2,
+      inputs: { container: 'gpu-dev', finishedAt: t0.toISOString(), kills: 1 },
+    });
+    expect(formatShadowReport([result!])).toContain(
+      `reservation ${theyOnly.reservation_id}: they recorded a kill; we saw none`,
+    );
   });
 });
 

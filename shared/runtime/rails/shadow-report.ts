@@ -4,17 +4,10 @@
  * we would have acted on a row it left alone; it acted on a row on our ground we never decided to
  * act on; it ended a row another way than we would have; it acted later than we would have (past
  * the tolerance both systems' schedules need). Each function is compared on the ground the origin
- * leaves in the database (SHADOW_GROUNDS); where it leaves none, the report says so.
+ * leaves in the database (SHADOW_GROUNDS; the judges beyond ends are in shadow-grounds.ts); where it
+ * leaves none, the report says so.
  */
-import type {
-  EndedRow,
-  OriginWarningColumns,
-  ReleasedDiskRow,
-  ShadowDecisionRow,
-  TeardownDecisionRow,
-  WarnDecisionRow,
-  WarnedRow,
-} from '../../db/queries/shadow.js';
+import type { EndedRow, ShadowDecisionRow } from '../../db/queries/shadow.js';
 
 export type DisagreementKind = 'we-would-act' | 'they-acted' | 'different-end' | 'they-acted-later';
 
@@ -107,8 +100,14 @@ export const SHADOW_GROUNDS: Record<string, ShadowGround> = {
   },
   'oom-scan': {
     ground:
-      "the origin's kill records (reservations.oom_count, last_oom_at) are not compared (its count moves every run without a finish time, A-15); compared: none",
-    labels: NONE,
+      "compared: reservations.oom_count, last_oom_at and oom_container (the origin's record of a kill; it writes no time of recording, so lateness is not judged)",
+    noun: 'reservation(s) with kills we would have recorded',
+    labels: {
+      'we-would-act': 'we would have recorded a kill (and told the user); they recorded none',
+      'they-acted': 'they recorded a kill; we saw none',
+      'different-end': 'they recorded it another way',
+      'they-acted-later': 'they recorded it later than we would have',
+    },
   },
 };
 
@@ -123,7 +122,7 @@ const TERMINAL: Record<string, readonly string[]> = {
   lab: ['finished', 'failed'],
 };
 
-type Verdict = DisagreementKind | 'agreed' | 'pending';
+export type Verdict = DisagreementKind | 'agreed' | 'pending';
 
 /** The statuses our action would have left the row in (any terminal one when the action does not say). */
 export function expectedStatuses(entityKind: string, action: string): readonly string[] {
@@ -171,149 +170,11 @@ function judgeEnd(row: ShadowDecisionRow, until: Date, toleranceMs: number): Ver
   return 'agreed';
 }
 
-/**
- * cleanup-pod: a teardown releases the disk the ended reservation holds; the origin's free writes
- * in_use = false, reservation_id = NULL and last_used. A disk still held by the ended reservation
- * past the tolerance is one they left; a disk another reservation holds now was released (and
- * taken again) at a time the row no longer tells. Teardowns without a disk have nothing to compare.
- */
-export function judgeTeardowns(
-  decisions: TeardownDecisionRow[],
-  released: ReleasedDiskRow[],
-  until: Date,
-  toleranceSeconds: number,
-): ShadowJudgement {
-  const withDisk = decisions.filter((row) => row.disk_id !== null);
-  const judgement = { ...empty(withDisk.length), uncompared: decisions.length - withDisk.length };
-  const toleranceMs = toleranceSeconds * 1000;
-  for (const row of withDisk) {
-    tally(judgement, judgeTeardown(row, until, toleranceMs), row, ours(row), () => diskSide(row));
-  }
-  for (const disk of released) {
-    judgement.disagreements.push({
-      kind: 'they-acted',
-      entity: { kind: 'disk', id: disk.disk_id },
-      ours: null,
-      theirs: {
-        status: 'disk released',
-        statusChangedAt: disk.last_used.toISOString(),
-        evidence: {
-          inUse: false,
-          holder: null,
-          lastUsed: disk.last_used.toISOString(),
-          liveReservation: disk.live_reservation,
-        },
-      },
-    });
-  }
-  return sorted(judgement);
-}
-
-function judgeTeardown(row: TeardownDecisionRow, until: Date, toleranceMs: number): Verdict {
-  const first = row.first_decided_at.getTime();
-  if (row.disk_holder === row.entity_id) return until.getTime() - first > toleranceMs ? 'we-would-act' : 'pending';
-  if (row.disk_holder === null && row.disk_last_used !== null && row.disk_last_used.getTime() - first > toleranceMs)
-    return 'they-acted-later';
-  return 'agreed';
-}
-
-function diskSide(row: TeardownDecisionRow): Theirs {
-  const status =
-    row.disk_holder === row.entity_id
-      ? 'disk held'
-      : row.disk_holder === null
-        ? 'disk released'
-        : 'disk held by another reservation';
-  return {
-    status,
-    statusChangedAt: row.disk_holder === null ? (row.disk_last_used?.toISOString() ?? null) : null,
-    evidence: {
-      diskId: row.disk_id,
-      inUse: row.disk_in_use,
-      holder: row.disk_holder,
-      lastUsed: row.disk_last_used?.toISOString() ?? null,
-      reservationStatus: row.status,
-    },
-  };
-}
-
-/**
- * warn: per reservation and deadline, whether the origin recorded a warning for that deadline: a
- * last_warning_time from `maxLevelMinutes` (plus the tolerance) before the deadline up to the
- * deadline, or level flags while the deadline is still the reservation's (an extension clears
- * them). Its level picker differs from ours on purpose (A-3), so only lateness is judged, and only
- * when it recorded one level (last_warning_time is then its first warning too).
- */
-export function judgeWarnings(
-  decisions: WarnDecisionRow[],
-  warned: WarnedRow[],
-  until: Date,
-  toleranceSeconds: number,
-  maxLevelMinutes: number,
-): ShadowJudgement {
-  const judgement = empty(decisions.length);
-  const toleranceMs = toleranceSeconds * 1000;
-  for (const row of decisions) {
-    const verdict = judgeWarning(row, until, toleranceMs, maxLevelMinutes);
-    const decision: Ours = {
-      ...ours(row),
-      action: 'warn',
-      inputs: { ...row.inputs, levels: [...row.levels].sort((a, b) => b - a) },
-    };
-    tally(judgement, verdict, { entity_kind: 'reservation', entity_id: row.entity_id }, decision, () =>
-      warningSide(row, verdict === 'we-would-act' ? 'not warned' : 'warned'),
-    );
-  }
-  for (const row of warned) {
-    judgement.disagreements.push({
-      kind: 'they-acted',
-      entity: { kind: 'reservation', id: row.entity_id },
-      ours: null,
-      theirs: warningSide(row, 'warned'),
-    });
-  }
-  return sorted(judgement);
-}
-
-function judgeWarning(row: WarnDecisionRow, until: Date, toleranceMs: number, maxLevelMinutes: number): Verdict {
-  const first = row.first_decided_at.getTime();
-  const deadline = new Date(row.deadline).getTime();
-  const last = row.last_warned_at?.getTime();
-  const timed = last !== undefined && last >= deadline - maxLevelMinutes * 60_000 - toleranceMs && last <= deadline;
-  const flags = flaggedLevels(row.warnings_sent);
-  const flagged = flags.length > 0 && row.expires_at?.getTime() === deadline;
-  if (!timed && !flagged) return until.getTime() - first > toleranceMs ? 'we-would-act' : 'pending';
-  if (timed && flags.length <= 1 && last !== undefined && last - first > toleranceMs) return 'they-acted-later';
-  return 'agreed';
-}
-
-/** The levels of the origin's `<N>min_warning_sent: true` flags, most urgent last. */
-export function flaggedLevels(warningsSent: Record<string, unknown> | null): number[] {
-  return Object.entries(warningsSent ?? {})
-    .flatMap(([key, value]) => {
-      const level = /^(\d+)min_warning_sent$/.exec(key)?.[1];
-      return value === true && level !== undefined ? [Number(level)] : [];
-    })
-    .sort((a, b) => b - a);
-}
-
-function warningSide(row: OriginWarningColumns, status: string): Theirs {
-  return {
-    status,
-    statusChangedAt: status === 'warned' ? (row.last_warned_at?.toISOString() ?? null) : null,
-    evidence: {
-      warningsSent: flaggedLevels(row.warnings_sent).map((level) => `${level}min_warning_sent`),
-      lastWarningTime: row.last_warned_at?.toISOString() ?? null,
-      expiresAt: row.expires_at?.toISOString() ?? null,
-    },
-  };
-}
-
-function empty(compared: number): ShadowJudgement {
+export function empty(compared: number): ShadowJudgement {
   return { compared, agreed: 0, pending: 0, uncompared: 0, disagreements: [] };
 }
 
-function tally(
+export function tally(
   judgement: ShadowJudgement,
   verdict: Verdict,
   row: { entity_kind: string; entity_id: string },
@@ -331,7 +192,7 @@ function tally(
 }
 
 // Grouped by kind, so a reader sees each kind of disagreement together.
-function sorted(judgement: ShadowJudgement): ShadowJudgement {
+export function sorted(judgement: ShadowJudgement): ShadowJudgement {
   judgement.disagreements.sort(
     (a, b) =>
       KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind) ||
@@ -340,7 +201,7 @@ function sorted(judgement: ShadowJudgement): ShadowJudgement {
   return judgement;
 }
 
-function ours(row: {
+export function ours(row: {
   action?: string;
   reason: string;
   inputs: Record<string, unknown>;

@@ -15,12 +15,12 @@ import {
   enqueueEvents,
   leaseDueEvents,
   markDead,
-  markDelivered,
+  markDeliveredReadingBacklog,
   markFailed,
   redeliveryDelaySeconds,
   releaseUnsent,
 } from '../db/queries/outbox.js';
-import type { DeadReason, OutboxRow } from '../db/queries/outbox.js';
+import type { DeadReason, OutboxBacklog, OutboxRow } from '../db/queries/outbox.js';
 import type { LifecycleEvent } from './build.js';
 import { deliver, Undeliverable } from './deliver.js';
 import { consumersOf } from './routing.js';
@@ -37,7 +37,8 @@ function destinationsFor(event: LifecycleEvent, publish: PublishMode): string[] 
   return [...consumersOf(event.type)];
 }
 
-export async function stageEvents(db: Db, events: LifecycleEvent[], publish: PublishMode, now: Date): Promise<void> {
+/** Answers the number of outbox rows written for `events` (one per destination). */
+export async function stageEvents(db: Db, events: LifecycleEvent[], publish: PublishMode, now: Date): Promise<number> {
   const rows = events.flatMap((event) =>
     destinationsFor(event, publish).map((destination) => ({
       eventId: event.id,
@@ -50,6 +51,7 @@ export async function stageEvents(db: Db, events: LifecycleEvent[], publish: Pub
     })),
   );
   await enqueueEvents(db, rows, now);
+  return rows.length;
 }
 
 export interface FlushOptions {
@@ -62,6 +64,8 @@ export interface FlushOptions {
   concurrency: number;
   /** Only these events (the ones a run just staged); all due events when absent. */
   eventIds?: string[];
+  /** With `eventIds`: up to this many due rows of older events too, sent after them. */
+  others?: number;
   /** Dead-letter a row whose attempt number reaches this (EVENT_MAX_ATTEMPTS). */
   maxAttempts?: number;
   /**
@@ -82,19 +86,36 @@ export interface FlushReport {
   deferred?: number;
 }
 
+/** One lease's flush, with what a drain needs to go on. */
+interface Page {
+  report: FlushReport;
+  /** Rows leased, and how many of them were not among `eventIds`. */
+  leased: number;
+  others: number;
+  /** The outbox after the flush, when its last statement read it (it marked something delivered). */
+  backlog?: OutboxBacklog;
+}
+
+export async function flushOutbox(options: FlushOptions): Promise<FlushReport> {
+  return (await flushPage(options)).report;
+}
+
 /** A send not started because the flush's deadline had come. */
 const PAST_DEADLINE = new Error("not sent: the run's time ran out");
 
-export async function flushOutbox(options: FlushOptions): Promise<FlushReport> {
+async function flushPage(options: FlushOptions): Promise<Page> {
   const { db, publish } = options;
-  if (publish.mode === 'none') return { delivered: 0, failed: 0, dead: {}, errors: [] };
+  if (publish.mode === 'none')
+    return { report: { delivered: 0, failed: 0, dead: {}, errors: [] }, leased: 0, others: 0 };
+  const rows = options.limit + (options.eventIds ? (options.others ?? 0) : 0);
   const leased = await leaseDueEvents(db, {
     owner: options.owner,
     now: options.now(),
     limit: options.limit,
     // Long enough for one delivery attempt per row at the given concurrency.
-    leaseSeconds: Math.ceil((options.timeoutMs / 1000) * (options.limit / options.concurrency + 1)),
+    leaseSeconds: Math.ceil((options.timeoutMs / 1000) * (rows / options.concurrency + 1)),
     eventIds: options.eventIds,
+    others: options.others,
   });
   const { deadline } = options;
   const results = await mapWithConcurrency(leased, options.concurrency, async (row) => {
@@ -102,13 +123,29 @@ export async function flushOutbox(options: FlushOptions): Promise<FlushReport> {
     return send(row, publish, options.timeoutMs);
   });
   const report: FlushReport = { delivered: 0, failed: 0, dead: {}, errors: [] };
+  const page: Page = { report, leased: leased.length, others: leased.filter((row) => !row.own).length };
   const unsent = leased
     .filter((_, index) => (results[index] as PromiseRejectedResult).reason === PAST_DEADLINE)
     .map((row) => row.id);
   if (unsent.length > 0) report.deferred = await releaseUnsent(db, unsent, options.owner);
-  // Delivered rows are marked in one statement, whatever their number (a run's events are many).
+  await recordFailures(options, leased, results, report);
+  // Delivered rows are marked in one statement, whatever their number (a run's events are many),
+  // and last: it reads the backlog the flush leaves.
   const delivered = leased.filter((_, index) => results[index]!.status === 'fulfilled').map((row) => row.id);
-  if (delivered.length > 0) report.delivered = await markDelivered(db, delivered, options.owner, options.now());
+  if (delivered.length > 0) {
+    const marked = await markDeliveredReadingBacklog(db, delivered, options.owner, options.now());
+    report.delivered = marked.marked;
+    page.backlog = marked.backlog;
+  }
+  return page;
+}
+
+async function recordFailures(
+  options: FlushOptions,
+  leased: OutboxRow[],
+  results: PromiseSettledResult<void>[],
+  report: FlushReport,
+): Promise<void> {
   for (const [index, result] of results.entries()) {
     const row = leased[index]!;
     if (result.status === 'fulfilled' || result.reason === PAST_DEADLINE) continue;
@@ -116,15 +153,62 @@ export async function flushOutbox(options: FlushOptions): Promise<FlushReport> {
     report.errors.push(error);
     const reason = deadReason(result.reason, row.attempts, options.maxAttempts ?? DEFAULT_EVENT_MAX_ATTEMPTS);
     if (reason) {
-      if (await markDead(db, row.id, options.owner, reason, error, options.now()))
+      if (await markDead(options.db, row.id, options.owner, reason, error, options.now()))
         report.dead[reason] = (report.dead[reason] ?? 0) + 1;
       continue;
     }
     const retryAt = new Date(options.now().getTime() + redeliveryDelaySeconds(row.attempts) * 1000);
-    await markFailed(db, row.id, options.owner, error, retryAt);
+    await markFailed(options.db, row.id, options.owner, error, retryAt);
     report.failed += 1;
   }
-  return report;
+}
+
+export interface DrainOptions extends Omit<FlushOptions, 'limit' | 'others'> {
+  /** How many rows were staged for `eventIds` (one per destination): all of them go in the first lease. */
+  ownRows: number;
+  pageSize: number;
+  deadline: Date;
+}
+
+export interface DrainReport extends FlushReport {
+  /** Rows leased in all. */
+  leased: number;
+  /** The outbox as the drain left it, when its last statement read it. */
+  backlog?: OutboxBacklog;
+}
+
+/**
+ * A run's delivery: its own events (`eventIds`) with a first page of older ones in one lease, sent
+ * in that order, then further pages of older events (a backlog left by an outage) while the budget
+ * lasts. It stops at the deadline (what was leased and not sent is given back, due at once), at a
+ * page of older events that is not full, or when a page had to defer; the next run goes on from there.
+ */
+export async function drainOutbox(options: DrainOptions): Promise<DrainReport> {
+  const { ownRows, pageSize, eventIds = [], ...flush } = options;
+  const total: DrainReport = { delivered: 0, failed: 0, dead: {}, errors: [], leased: 0 };
+  const first =
+    eventIds.length > 0
+      ? { eventIds, limit: Math.max(ownRows, eventIds.length), others: pageSize }
+      : { limit: pageSize };
+  let page = await flushPage({ ...flush, ...first });
+  add(total, page);
+  while (page.others === pageSize && !page.report.deferred && options.now() < options.deadline) {
+    page = await flushPage({ ...flush, limit: pageSize });
+    add(total, page);
+  }
+  return total;
+}
+
+function add(total: DrainReport, { report, leased, backlog }: Page): void {
+  total.delivered += report.delivered;
+  total.failed += report.failed;
+  for (const [reason, count] of Object.entries(report.dead) as [DeadReason, number][])
+    total.dead[reason] = (total.dead[reason] ?? 0) + count;
+  total.errors.push(...report.errors);
+  if (report.deferred) total.deferred = (total.deferred ?? 0) + report.deferred;
+  total.leased += leased;
+  // The backlog is the last page's, when that page read it (an older reading would be stale).
+  total.backlog = backlog;
 }
 
 /** Undefined while a retry can still help. */

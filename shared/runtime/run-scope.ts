@@ -1,9 +1,11 @@
 /*
  * What every run shares, around a function's own work: a runs-table row from start to end,
- * single-flight for scheduled runs, the global pause switch, redelivery of older outbox events,
- * and delivery after commit of the events this run staged. A run whose actions failed ends
- * `failed` (SPEC 5.8), never "succeeded after swallowed errors". Each run first closes, as
- * `abandoned`, the rows its function's killed runs left `running`.
+ * single-flight for scheduled runs, the global pause switch, and after the work the delivery of
+ * the events this run staged, then of older outbox events in pages while the budget lasts. A run
+ * whose actions failed ends `failed` (SPEC 5.8), never "succeeded after swallowed errors". Each
+ * run first closes, as `abandoned`, the rows its function's killed runs left `running`. The
+ * bookkeeping costs two round trips: one statement opens the run (lock, reaping, its row, the
+ * database's clock for clock sanity), one closes it (its row and the lock).
  */
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
@@ -11,17 +13,20 @@ import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import { coerceError } from '../errors.js';
 import type { Db } from '../db/pool.js';
-import { finishRun, reapAbandonedRuns, startRun } from '../db/queries/runs.js';
+import { finishRun, openRun } from '../db/queries/runs.js';
+import type { AdvisoryKey, RunEnd } from '../db/queries/runs.js';
 import { recordProcessedEvent, releaseProcessedEvent } from '../db/queries/inbox.js';
 import { outboxBacklog } from '../db/queries/outbox.js';
-import { withSingleFlight } from '../db/single-flight.js';
+import { singleFlightKey, withHeldConnection } from '../db/single-flight.js';
 import type { LifecycleEvent } from '../events/build.js';
-import { flushOutbox, stageEvents } from '../events/outbox.js';
-import type { FlushReport, PublishMode } from '../events/outbox.js';
+import { drainOutbox, stageEvents } from '../events/outbox.js';
+import type { DrainReport, FlushReport, PublishMode } from '../events/outbox.js';
 import { runLogger } from '../log.js';
 import { sourceOf } from './classify.js';
 import type { BaseOptions, FunctionName, Invocation, RunResult } from './invocation.js';
 import type { Metrics } from './metrics.js';
+import type { ClockReading } from './rails/clock.js';
+import { clockReading } from './rails/clock.js';
 import type { RailsSettings } from './rails/settings.js';
 
 export interface RunServices {
@@ -44,6 +49,9 @@ export interface RunServices {
 /** How long past its budget a run may still be working before its row counts as abandoned. */
 export const ABANDON_MARGIN_SECONDS = 600;
 
+/** Older outbox rows leased at a time, after the run's own events. */
+export const REDELIVERY_PAGE_SIZE = 100;
+
 export interface RunScope {
   runId: string;
   fn: FunctionName;
@@ -53,6 +61,8 @@ export interface RunScope {
   /** Stop starting new work after this instant: urgent work goes first, the rest waits. */
   deadline: Date;
   now(): Date;
+  /** The function's clock against the database's, read with the statement that opened the run. */
+  clockReading?: ClockReading;
   /** Write events in the caller's transaction; they are delivered after the run's work. */
   stage(db: Db, events: LifecycleEvent[]): Promise<void>;
   /**
@@ -79,11 +89,21 @@ export async function runScoped(
   work: (scope: RunScope) => Promise<RunReport>,
 ): Promise<RunResult> {
   const dryRun = invocation.options.dryRun || services.paused;
-  // Dry runs take no locks (B-11); scheduled runs of one function never overlap.
-  if (invocation.kind !== 'schedule' || dryRun) return recorded(services, fn, invocation, dryRun, work);
-  const flight = await withSingleFlight(services.pool, fn, () => recorded(services, fn, invocation, dryRun, work));
-  if (flight.ran) return flight.value;
-  return { outcome: 'skipped', summary: {}, message: 'skipped: already running' };
+  // Dry runs take no locks (B-11); scheduled runs of one function never overlap: the lock is held
+  // by a connection of the run's own, taken with its row and released with it.
+  if (invocation.kind !== 'schedule' || dryRun)
+    return recorded(services, fn, invocation, dryRun, work, { db: services.pool });
+  return withHeldConnection(services.pool, (client, broken) =>
+    recorded(services, fn, invocation, dryRun, work, { db: client, lock: singleFlightKey(fn), broken }),
+  );
+}
+
+/** Where a run's row is written: its own connection and lock for a scheduled run, else the pool. */
+interface Bookkeeping {
+  db: Db;
+  lock?: AdvisoryKey;
+  /** The lock's connection failed to close the run: it is destroyed, which releases the lock. */
+  broken?: () => void;
 }
 
 async function recorded(
@@ -92,11 +112,30 @@ async function recorded(
   invocation: Invocation<BaseOptions>,
   dryRun: boolean,
   work: (scope: RunScope) => Promise<RunReport>,
+  book: Bookkeeping,
 ): Promise<RunResult> {
   const runId = randomUUID();
   const startedAt = services.clock.now();
+  const opened = await openRun(
+    book.db,
+    {
+      id: runId,
+      fn,
+      trigger: invocation.kind,
+      source: sourceOf(invocation),
+      ...invocationIds(invocation),
+      dryRun,
+      startedAt,
+    },
+    new Date(startedAt.getTime() - (services.budgetSeconds + ABANDON_MARGIN_SECONDS) * 1000),
+    book.lock,
+  );
+  if (!opened.locked) return { outcome: 'skipped', summary: {}, message: 'skipped: already running' };
   const log = runLogger(services.log, { fn, runId, trigger: invocation.kind });
+  if (opened.reaped > 0)
+    log.warn({ reaped: opened.reaped }, 'closed runs left running by a killed process as abandoned');
   const staged: string[] = [];
+  let stagedRows = 0;
   // When this run recorded the event: a claim made in a transaction that rolled back, and then taken
   // by a duplicate delivery, carries another time and is never released by this run.
   let claimedAt: Date | undefined;
@@ -112,9 +151,10 @@ async function recorded(
     maxItems: invocation.options.maxItems ?? services.defaultMaxItems,
     deadline: new Date(startedAt.getTime() + services.budgetSeconds * 1000),
     now: () => services.clock.now(),
+    clockReading: clockReading(startedAt, opened.databaseNow, services.clock.now()),
     stage: async (db, events) => {
       if (dryRun) return;
-      await stageEvents(db, events.map(traced), services.publish, services.clock.now());
+      stagedRows += await stageEvents(db, events.map(traced), services.publish, services.clock.now());
       staged.push(...events.map((event) => event.id));
     },
     claimEvent: async (db) => {
@@ -138,49 +178,27 @@ async function recorded(
       log.error({ err }, 'could not release the event claim; the scheduled sweep will catch up'),
     );
   };
-  const abandoned = await reapAbandoned(services, fn, startedAt, log);
-  await startRun(services.pool, {
-    id: runId,
-    fn,
-    trigger: invocation.kind,
-    source: sourceOf(invocation),
-    ...invocationIds(invocation),
-    dryRun,
-    startedAt,
-  });
+  const close = async (end: RunEnd) => {
+    try {
+      await finishRun(book.db, runId, end, book.lock);
+    } catch (err) {
+      book.broken?.();
+      throw err;
+    }
+  };
   try {
-    const redelivery = dryRun ? undefined : await deliver(services, runId);
     const report = await work(scope);
     if (report.failures.length > 0) await releaseClaim();
     // Within the run's budget: what is not sent by the deadline stays in the outbox for the next run.
-    const delivery = staged.length > 0 ? await deliver(services, runId, staged, scope.deadline) : undefined;
-    if (!dryRun) await gaugeBacklog(services);
-    if (abandoned > 0) report.summary = { ...report.summary, runs_abandoned: abandoned };
-    return await finish(services, scope, report, [redelivery, delivery], invocation.kind === 'event');
+    const delivery = dryRun ? undefined : await deliver(services, runId, staged, stagedRows, scope.deadline);
+    if (opened.reaped > 0) report.summary = { ...report.summary, runs_abandoned: opened.reaped };
+    return await finish(services, scope, report, delivery, invocation.kind === 'event', close);
   } catch (err) {
     const error = coerceError(err);
     log.error({ err: error }, 'run failed');
     await releaseClaim();
-    await finishRun(services.pool, runId, {
-      outcome: 'failed',
-      counts: {},
-      error: error.message,
-      finishedAt: services.clock.now(),
-    });
+    await close({ outcome: 'failed', counts: {}, error: error.message, finishedAt: services.clock.now() });
     throw err;
-  }
-}
-
-/** Bookkeeping only: a failure here is logged and never stops the run. */
-async function reapAbandoned(services: RunServices, fn: FunctionName, startedAt: Date, log: Logger): Promise<number> {
-  const startedBefore = new Date(startedAt.getTime() - (services.budgetSeconds + ABANDON_MARGIN_SECONDS) * 1000);
-  try {
-    const reaped = await reapAbandonedRuns(services.pool, fn, startedBefore, startedAt);
-    if (reaped > 0) log.warn({ reaped, startedBefore }, 'closed runs left running by a killed process as abandoned');
-    return reaped;
-  } catch (err) {
-    log.error({ err }, 'could not close abandoned runs; the next run tries again');
-    return 0;
   }
 }
 
@@ -190,42 +208,50 @@ function invocationIds(invocation: Invocation<BaseOptions>) {
   return { callId: invocation.callId };
 }
 
-type Delivery = FlushReport | undefined;
-
-async function deliver(services: RunServices, owner: string, eventIds?: string[], deadline?: Date): Promise<Delivery> {
-  const report = await flushOutbox({
+/**
+ * The run's own events first, then older ones in pages until the deadline. The backlog gauges are
+ * set from the last marking statement; a run that leased nothing leaves them as they are (between
+ * runs, pod-watch's fleet gauges hold the outbox's backlog).
+ */
+async function deliver(
+  services: RunServices,
+  owner: string,
+  eventIds: string[],
+  ownRows: number,
+  deadline: Date,
+): Promise<DrainReport> {
+  const report = await drainOutbox({
     db: services.pool,
     publish: services.publish,
     now: () => services.clock.now(),
     owner,
-    limit: eventIds ? Math.max(eventIds.length * 4, 10) : 100,
+    eventIds,
+    ownRows,
+    pageSize: REDELIVERY_PAGE_SIZE,
     timeoutMs: services.deliveryTimeoutMs,
     concurrency: services.concurrency,
-    eventIds,
     maxAttempts: services.eventMaxAttempts,
-    ...(deadline ? { deadline } : {}),
+    deadline,
   });
   for (const [reason, count] of Object.entries(report.dead)) services.metrics.eventsDeadLettered.inc({ reason }, count);
+  const backlog = report.backlog ?? (report.leased ? await outboxBacklog(services.pool) : undefined);
+  if (backlog) {
+    services.metrics.outboxBacklog.set(backlog.undelivered);
+    services.metrics.outboxDeadLetters.set(backlog.dead);
+  }
   return report;
-}
-
-/** Once per run, after the run's own delivery (the fleet gauges in pod-watch hold it between runs). */
-async function gaugeBacklog(services: RunServices): Promise<void> {
-  const backlog = await outboxBacklog(services.pool);
-  services.metrics.outboxBacklog.set(backlog.undelivered);
-  services.metrics.outboxDeadLetters.set(backlog.dead);
 }
 
 async function finish(
   services: RunServices,
   scope: RunScope,
   report: RunReport,
-  deliveries: Delivery[],
+  delivery: FlushReport | undefined,
   isEvent: boolean,
+  close: (end: RunEnd) => Promise<void>,
 ): Promise<RunResult> {
   const summary = { ...report.summary };
-  for (const delivery of deliveries) {
-    if (!delivery) continue;
+  if (delivery) {
     summary.events_delivered = (summary.events_delivered ?? 0) + delivery.delivered;
     // An undelivered event stays in the outbox and is retried by later runs: reported, not fatal.
     summary.events_deferred = (summary.events_deferred ?? 0) + delivery.failed + (delivery.deferred ?? 0);
@@ -239,7 +265,7 @@ async function finish(
     report.halted !== undefined ? 'halted' : report.failures.length > 0 ? 'failed' : isEvent ? 'accepted' : 'succeeded';
   const errors = [report.halted, ...report.failures.slice(0, 5)].filter((part) => part !== undefined);
   const error = errors.length > 0 ? errors.join('; ') : undefined;
-  await finishRun(services.pool, scope.runId, { outcome, counts: summary, error, finishedAt: services.clock.now() });
+  await close({ outcome, counts: summary, error, finishedAt: services.clock.now() });
   const message = [services.paused ? 'paused: decided and reported, changed nothing' : undefined, report.message, error]
     .filter((part) => part !== undefined)
     .join(' | ');

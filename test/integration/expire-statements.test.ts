@@ -2,8 +2,9 @@
  * expire at fleet scale (issue 18): a run that ends 1,000 due reservations with event delivery on
  * executes O(batches) SQL statements, not O(rows) — each batch of transitions and their decisions
  * is one statement, their outbox rows one more, and the delivered events are marked in one UPDATE.
- * Counted exactly, at the pg client: the same work twice gives the same count, and two more batches
- * add exactly their own statements.
+ * Counted exactly, at the pg client: the run's statements are named one by one (its bookkeeping is
+ * one statement to open the run and one to close it), the same work twice gives the same
+ * statements, and two more batches add exactly their own.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -69,6 +70,29 @@ async function statementsOfRun(count: number) {
 
 const marking = (texts: string[]) => texts.filter((text) => /update event_outbox set delivered_at/i.test(text)).length;
 
+const KINDS: [string, RegExp][] = [
+  ['open run (lock, reaping, its row, the clock)', /pg_try_advisory_lock[\s\S]*insert into function_runs/],
+  ['close run (its row, the lock)', /update function_runs set outcome = \$2[\s\S]*pg_advisory_unlock/],
+  ['read overdue', /where status = 'active' and expires_at < /],
+  ['read waiting', /status in \('queued', 'pending'\)|status = 'preparing'/],
+  ['read without deadline', /expires_at is null order by/],
+  ['read pod rotation', /from pod_observations o join reservations/],
+  ['breaker reads', /with recent as materialized/],
+  ['begin', /^begin$/],
+  ['commit', /^commit$/],
+  ['pod observations', /insert into pod_observations/],
+  ['compare-and-set with decisions', /update reservations r set[\s\S]*insert into decision_log/],
+  ['outbox rows', /insert into event_outbox/],
+  ['outbox lease', /update event_outbox o\s+set lease_owner/],
+  ['outbox marking with backlog', /update event_outbox set delivered_at[\s\S]*count/],
+];
+
+/** Each statement named by what it does, in a stable order (concurrent reads finish in any order). */
+const named = (texts: string[]) =>
+  texts
+    .map((text) => KINDS.find(([, pattern]) => pattern.test(text.trim()))?.[0] ?? `unexpected: ${text.slice(0, 80)}`)
+    .sort();
+
 describe('expire: statements per run are O(batches)', () => {
   it('1,000 due with delivery on: the same statements for the same work, a fixed number per batch, one UPDATE marks every delivered event', async () => {
     const first = (await statementsOfRun(1000)).texts;
@@ -85,12 +109,46 @@ describe('expire: statements per run are O(batches)', () => {
         (await h.deps.pool.query('select count(*) from event_outbox where delivered_at is not null')).rows[0].count,
       ),
     ).toBe(1000);
-    // The whole run: runs table, lock, rails, reads, one batch, delivery.
-    expect(again.length).toBeLessThanOrEqual(30);
+    // The whole run: open, four reads, the breaker's reads, one batch, one lease, one marking, close.
+    expect(named(again)).toEqual(
+      [
+        'open run (lock, reaping, its row, the clock)',
+        'read overdue',
+        'read waiting',
+        'read without deadline',
+        'read pod rotation',
+        'breaker reads',
+        'begin',
+        'pod observations',
+        'compare-and-set with decisions',
+        'outbox rows',
+        'commit',
+        'outbox lease',
+        'outbox marking with backlog',
+        'close run (its row, the lock)',
+      ].sort(),
+    );
     await h.deps.pool.query('delete from event_outbox; delete from reservations');
     const large = (await statementsOfRun(1000 + 2 * BATCH_SIZE)).texts;
     // Per extra batch: begin, the compare-and-set UPDATE with its decisions (one statement), the outbox rows, commit.
     expect(large.length - again.length).toBe(2 * 4);
     expect(marking(large)).toBe(1);
   }, 180_000);
+
+  it('a quiet run (nothing due, nothing to deliver): open, the four reads, one lease that finds nothing, close', async () => {
+    texts.length = 0;
+    const result = await h.schedule(expire);
+    expect(result).toMatchObject({ outcome: 'succeeded', summary: { expired: 0, events_delivered: 0 } });
+    expect(named(texts)).toEqual(
+      [
+        'open run (lock, reaping, its row, the clock)',
+        'read overdue',
+        'read waiting',
+        'read without deadline',
+        'read pod rotation',
+        'outbox lease',
+        'close run (its row, the lock)',
+      ].sort(),
+    );
+  });
 });

@@ -57,38 +57,84 @@ function toRecord(event: OutboxEventInput) {
 export interface LeaseRequest {
   owner: string;
   now: Date;
+  /** Rows of `eventIds` when given, else due rows of any event. */
   limit: number;
   leaseSeconds: number;
   /** Only these event ids (the events a run just wrote); all due events when absent. */
   eventIds?: string[];
+  /** With `eventIds`: up to this many due rows of other events too, in the same statement (default 0). */
+  others?: number;
 }
 
-export async function leaseDueEvents(db: Db, request: LeaseRequest): Promise<OutboxRow[]> {
-  const { rows } = await db.query<OutboxRow>(
-    `with due as (
+/** A leased row; `own` when its event is one of the request's `eventIds`. */
+export type LeasedRow = OutboxRow & { own: boolean };
+
+/** Due rows, oldest first, leased with SKIP LOCKED: a row another runner holds is left to it. */
+export async function leaseDueEvents(db: Db, request: LeaseRequest): Promise<LeasedRow[]> {
+  const eventIds = request.eventIds ?? null;
+  const { rows } = await db.query<LeasedRow>(
+    `with own as (
        select id from event_outbox
        where delivered_at is null and dead_at is null and available_at <= $1
          and (lease_expires_at is null or lease_expires_at < $1)
-         and ($5::uuid[] is null or event_id = any($5::uuid[]))
+         and $5::uuid[] is not null and event_id = any($5::uuid[])
        order by available_at, id
        limit $3
-       for update skip locked)
+       for update skip locked),
+     others as (
+       select id from event_outbox
+       where delivered_at is null and dead_at is null and available_at <= $1
+         and (lease_expires_at is null or lease_expires_at < $1)
+         and ($5::uuid[] is null or event_id <> all($5::uuid[]))
+       order by available_at, id
+       limit $6
+       for update skip locked),
+     due as (select id from own union all select id from others)
      update event_outbox o
      set lease_owner = $2, lease_expires_at = $1::timestamptz + make_interval(secs => $4), attempts = o.attempts + 1
      from due where o.id = due.id
-     returning o.id, o.event_id, o.destination, o.type, o.source, o.subject, o.data, o.traceparent, o.created_at, o.attempts`,
-    [request.now, request.owner, request.limit, request.leaseSeconds, request.eventIds ?? null],
+     returning o.id, o.event_id, o.destination, o.type, o.source, o.subject, o.data, o.traceparent, o.created_at, o.attempts,
+               coalesce(o.event_id = any($5::uuid[]), false) as own`,
+    [
+      request.now,
+      request.owner,
+      request.limit,
+      request.leaseSeconds,
+      eventIds,
+      eventIds ? (request.others ?? 0) : request.limit,
+    ],
   );
-  return rows;
+  // Oldest first, the request's own events before any other (the order they are sent in).
+  return rows.sort((a, b) => Number(b.own) - Number(a.own) || Number(a.id) - Number(b.id));
 }
 
 export async function markDelivered(db: Db, ids: string[], owner: string, now: Date): Promise<number> {
-  const result = await db.query(
-    `update event_outbox set delivered_at = $2, lease_owner = null, lease_expires_at = null, last_error = null
-     where id = any($1::bigint[]) and lease_owner = $3 and delivered_at is null`,
+  return (await markDeliveredReadingBacklog(db, ids, owner, now)).marked;
+}
+
+/**
+ * Mark delivered rows, and in the same statement read the backlog as it is after the marking (the
+ * count reads the statement's snapshot, before its own update: the rows it marked are taken off).
+ */
+export async function markDeliveredReadingBacklog(
+  db: Db,
+  ids: string[],
+  owner: string,
+  now: Date,
+): Promise<{ marked: number; backlog: OutboxBacklog }> {
+  const { rows } = await db.query<{ marked: number; undelivered: number; dead: number }>(
+    `with marked as (
+       update event_outbox set delivered_at = $2, lease_owner = null, lease_expires_at = null, last_error = null
+       where id = any($1::bigint[]) and lease_owner = $3 and delivered_at is null
+       returning dead_at)
+     select (select count(*) from marked)::int as marked,
+            ((select count(*) from event_outbox where delivered_at is null and dead_at is null)
+              - (select count(*) from marked where dead_at is null))::int as undelivered,
+            (select count(*) from event_outbox where dead_at is not null)::int as dead`,
     [ids, now, owner],
   );
-  return result.rowCount ?? 0;
+  const row = rows[0]!;
+  return { marked: row.marked, backlog: { undelivered: row.undelivered, dead: row.dead } };
 }
 
 export async function markFailed(db: Db, id: string, owner: string, error: string, availableAt: Date): Promise<void> {
@@ -167,22 +213,15 @@ export async function requeueDead(db: Db, filter: { ids?: string[]; eventIds?: s
 export interface OutboxBacklog {
   /** Waiting to be delivered (dead rows excluded: they wait for an operator, not for a retry). */
   undelivered: number;
-  oldestCreatedAt: Date | null;
   dead: number;
 }
 
 export async function outboxBacklog(db: Db): Promise<OutboxBacklog> {
-  const { rows } = await db.query<{ undelivered: string; oldest: Date | null; dead: string }>(
-    `select count(*) as undelivered, min(created_at) as oldest,
-            (select count(*) from event_outbox where dead_at is not null) as dead
-     from event_outbox where delivered_at is null and dead_at is null`,
+  const { rows } = await db.query<OutboxBacklog>(
+    `select (select count(*) from event_outbox where delivered_at is null and dead_at is null)::int as undelivered,
+            (select count(*) from event_outbox where dead_at is not null)::int as dead`,
   );
-  const row = rows[0];
-  return {
-    undelivered: Number(row?.undelivered ?? 0),
-    oldestCreatedAt: row?.oldest ?? null,
-    dead: Number(row?.dead ?? 0),
-  };
+  return rows[0]!;
 }
 
 const BASE_DELAY_SECONDS = 5;

@@ -16,13 +16,18 @@ export interface ClockReading {
 
 /**
  * The database's time is taken between two readings of the function's clock and compared with
- * their midpoint, so the round trip itself is never mistaken for skew.
+ * their midpoint, so the round trip itself is never mistaken for skew. A run takes it with the
+ * statement that opens its row (run-scope.ts); a scope without that reading reads it here.
  */
 export async function readClock(db: Db, now: () => Date): Promise<ClockReading> {
-  const before = now().getTime();
+  const before = now();
   const database = await databaseNow(db);
-  const after = now().getTime();
-  const functionNow = new Date((before + after) / 2);
+  return clockReading(before, database, now());
+}
+
+/** The reading from the function's clock before and after a statement, and the database's now() in it. */
+export function clockReading(before: Date, database: Date, after: Date): ClockReading {
+  const functionNow = new Date((before.getTime() + after.getTime()) / 2);
   return { skewSeconds: (functionNow.getTime() - database.getTime()) / 1000, functionNow, databaseNow: database };
 }
 

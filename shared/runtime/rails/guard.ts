@@ -5,8 +5,7 @@
  * without a live override, act on nothing). Whatever a rail withholds is counted and logged with
  * its evidence, and a halting rail ends the run `halted`. A dry run passes through untouched.
  */
-import { fleetSize, liveOverride, recentDestructive } from '../../db/queries/breaker.js';
-import type { FleetSize } from '../../db/queries/breaker.js';
+import { breakerReads } from '../../db/queries/breaker.js';
 import type { Action } from '../../plan.js';
 import type { DecisionEntry, Run } from '../run.js';
 import type { RunServices } from '../run-scope.js';
@@ -31,7 +30,7 @@ export interface Guarded<A extends Action> {
  */
 export async function startRails(run: Run, services: RunServices): Promise<ClockReading | undefined> {
   if (!services.rails || run.scope.dryRun || !clockRailOn(services.rails)) return undefined;
-  const reading = await readClock(services.pool, () => run.now());
+  const reading = run.scope.clockReading ?? (await readClock(services.pool, () => run.now()));
   run.metrics.clockSkewSeconds.set({ function: run.fn }, reading.skewSeconds);
   return reading;
 }
@@ -90,16 +89,20 @@ async function breaker<A extends Action>(
   const since = new Date(run.now().getTime() - settings.breakerWindowMinutes * 60_000);
   // A function of several stages: what its earlier stages took in this run counts toward the limit too.
   const earlier = run.summary.destructive ?? 0;
-  const recent = (await recentDestructive(services.pool, run.fn, since)) + earlier;
-  const evidence = breakerEvidence(
-    destructive,
-    recent,
-    await fleetFor(services, settings, destructive.length + recent),
-    settings,
-  );
+  // One round trip: the window, the fleet (only past the minimum) and any live override.
+  const reads = await breakerReads(services.pool, {
+    fn: run.fn,
+    since,
+    now: run.now(),
+    destructive: destructive.length,
+    earlier,
+    minActions: settings.breakerMinActions,
+    fleetPercent: settings.breakerFleetPercent,
+  });
+  const evidence = breakerEvidence(destructive, reads.recent, reads.fleet, settings);
   run.count('destructive', destructive.length);
   if (!breakerTrips(evidence)) return { actions };
-  const override = await liveOverride(services.pool, run.fn, run.now());
+  const { override } = reads;
   if (override) {
     run.count('breaker_overridden');
     const reason = `blast-radius breaker passed by operator override #${override.id} until ${override.expires_at.toISOString()}: ${override.reason}`;
@@ -123,15 +126,6 @@ async function breaker<A extends Action>(
     ...actions.map((action) => entry(action, reason, 'halted', { breaker: evidence })),
   ]);
   return { actions: [], actsOnNothing: true, halted: reason };
-}
-
-/**
- * The fleet only matters past BREAKER_MIN_ACTIONS, and then only up to the size at which its share
- * covers the run: counted no further (a fleet that reaches the cap is reported as the cap).
- */
-async function fleetFor(services: RunServices, settings: RailsSettings, actions: number): Promise<FleetSize> {
-  if (actions <= settings.breakerMinActions) return { reservations: 0, labs: 0 };
-  return fleetSize(services.pool, Math.ceil((actions * 100) / settings.breakerFleetPercent));
 }
 
 function entry(

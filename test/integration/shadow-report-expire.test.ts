@@ -1,0 +1,97 @@
+/*
+ * Shadow mode for expire, the cut-over's main case (beside the Python reservation-expiry job):
+ * expire in SHADOW_FUNCTIONS ends nothing, sends no event and deletes no pod; the shadow report
+ * then lists exactly the disagreements seeded between its ends and the statuses the origin wrote
+ * (here: SQL standing in for the old CronJob), and agrees where the origin ended a row the same way.
+ */
+import { describe, expect, it } from 'vitest';
+import { expire } from '../../functions/expire/handler.js';
+import { buildShadowReport, formatShadowReport } from '../../local/cli-shadow.js';
+import { useFunctionHarness } from '../support/function-harness.js';
+import { insertReservation } from '../support/fixtures.js';
+
+const h = useFunctionHarness({ SHADOW_FUNCTIONS: 'expire', GRACE_PERIOD_SECONDS: '120' });
+const q = async (sql: string, params: unknown[] = []) => (await h.deps.pool.query(sql, params)).rows;
+
+// What the old job writes when it ends a reservation: the status, and (through the trigger) its time.
+const theyEnd = (id: string, status: string, when: Date) =>
+  q(`update reservations set status = $2, status_changed_at = $3, reservation_ended = $3 where reservation_id = $1`, [
+    id,
+    status,
+    when,
+  ]);
+
+describe('shadow mode: expire', () => {
+  it('ends nothing and the report lists exactly the seeded disagreements', async () => {
+    const t0 = h.clock.now();
+    const at = (minutes: number) => new Date(t0.getTime() + minutes * 60_000);
+    const active = async (n: number, expiresInMinutes: number) => {
+      const id = `eeee000${n}-0000-4000-8000-000000000000`;
+      const podName = `gpu-dev-eeee000${n}`;
+      await insertReservation(h.deps.pool, {
+        reservation_id: id,
+        pod_name: podName,
+        launched_at: at(-240),
+        status_changed_at: at(-240),
+        expires_at: at(expiresInMinutes),
+      });
+      h.sim.kube.addPod({ name: podName, namespace: 'gpu-dev', labels: { 'reservation-id': id } });
+      return id;
+    };
+    const agreed = await active(1, -10);
+    const stillLive = await active(2, -10);
+    const otherEnd = await active(3, -10);
+    const later = await active(4, -10);
+    const theyOnly = await active(5, 60); // not due: the old job's pod check failed (A-1)
+    const stuck = (
+      await insertReservation(h.deps.pool, { status: 'preparing', status_changed_at: at(-120), expires_at: null })
+    ).reservation_id;
+    const before = await q('select * from reservations order by reservation_id');
+
+    const first = await h.schedule(expire);
+    expect(first).toMatchObject({ outcome: 'succeeded', summary: { shadow: 5 } });
+    expect(await q('select * from reservations order by reservation_id')).toEqual(before);
+    expect(await q('select * from event_outbox')).toEqual([]);
+    expect(h.sim.requests.all().filter((r) => r.method === 'DELETE')).toEqual([]);
+
+    await theyEnd(agreed, 'expired', at(3));
+    await theyEnd(otherEnd, 'failed', at(4));
+    await theyEnd(stuck, 'failed', at(5));
+    await theyEnd(theyOnly, 'expired', at(10));
+    h.clock.set(at(15));
+    expect((await h.schedule(expire)).summary).toMatchObject({ shadow: 2 }); // stillLive and later, again
+    await theyEnd(later, 'expired', at(30));
+    h.clock.set(at(40));
+
+    const [report] = await buildShadowReport(h.deps.pool, {
+      since: at(-60),
+      until: h.clock.now(),
+      toleranceSeconds: 900,
+      watchdogOlderThanMinutes: 30,
+    });
+    expect(report).toMatchObject({ fn: 'expire', compared: 5, agreed: 2, pending: 0, uncompared: 0 });
+    expect(
+      report!.disagreements.map((d) => [
+        d.kind,
+        d.entity.id,
+        d.ours?.action ?? null,
+        d.theirs.status,
+        d.theirs.statusChangedAt,
+      ]),
+    ).toEqual([
+      ['we-would-act', stillLive, 'expire', 'active', at(-240).toISOString()],
+      ['they-acted', theyOnly, null, 'expired', at(10).toISOString()],
+      ['different-end', otherEnd, 'expire', 'failed', at(4).toISOString()],
+      ['they-acted-later', later, 'expire', 'expired', at(30).toISOString()],
+    ]);
+    expect(report!.disagreements[0]!.ours).toMatchObject({
+      decisions: 2,
+      firstDecidedAt: t0.toISOString(),
+      inputs: { expiresAt: at(-10).toISOString(), destructive: true },
+    });
+    const text = formatShadowReport([report!]);
+    expect(text).toContain('5 row(s) we would have ended, 2 agree, 0 too recent to tell, 4 disagreement(s)');
+    expect(text).toContain('compared: reservations the origin expired (reservations.status, status_changed_at)');
+    expect(text).toContain(`reservation ${otherEnd}: they ended it another way`);
+  });
+});

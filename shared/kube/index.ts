@@ -156,17 +156,21 @@ export function createKube(options: KubeOptions) {
     listPods,
     /**
      * One page of a namespace's pods (`pageSize` of them at most), for callers that process a page
-     * before reading the next. `continueToken` is absent on the last page.
+     * before reading the next, each pod mapped by `project` from its JSON as the answer arrives
+     * (the client builds no model of it: shared/kube/item-projection.ts). `continueToken` is
+     * absent on the last page.
      * @throws ListExpired when the server no longer honours `continueToken` (410): list again.
      */
-    listPodsPage: async ({
+    listPodsPage: async <T>({
       namespace,
       labelSelector,
       pageSize,
       continueToken,
+      project,
       signal,
-    }: LabelledIn & { pageSize: number; continueToken?: string }) => {
+    }: LabelledIn & { pageSize: number; continueToken?: string; project: (pod: unknown) => T }) => {
       const { isGone } = await connection();
+      const taker = (await import('./item-projection.js')).takeItems(project);
       const page = await expiring(
         callApi(call(`list pods in ${namespace}`, signal), (o) =>
           core.listNamespacedPod(
@@ -176,12 +180,12 @@ export function createKube(options: KubeOptions) {
               limit: pageSize,
               ...(continueToken !== undefined && { _continue: continueToken }),
             },
-            o,
+            { ...o, middleware: [...(o.middleware ?? []), taker.middleware] },
           ),
         ),
         isGone,
       );
-      return { items: page.items, ...(page.metadata?._continue && { continueToken: page.metadata._continue }) };
+      return { items: taker.items(), ...(page.metadata?._continue && { continueToken: page.metadata._continue }) };
     },
 
     /** @throws NotFound when the API server says the pod does not exist. */

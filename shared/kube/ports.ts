@@ -60,9 +60,10 @@ export function createPodReader(kube: Kube, options: PodReaderOptions): PodReade
           labelSelector: label,
           pageSize,
           ...(continueToken !== undefined && { continueToken }),
+          project: (pod) => summarizePod(pod as PodLike),
         });
         return {
-          pods: page.items.map((pod) => summarizePod(pod as PodLike)),
+          pods: page.items,
           ...(page.continueToken !== undefined && { continueToken: page.continueToken }),
         };
       } catch (err) {

@@ -13,13 +13,14 @@ import { insertReservation } from '../support/fixtures.js';
 const h = useFunctionHarness({ SHADOW_FUNCTIONS: 'expire', GRACE_PERIOD_SECONDS: '120' });
 const q = async (sql: string, params: unknown[] = []) => (await h.deps.pool.query(sql, params)).rows;
 
-// What the old job writes when it ends a reservation: the status, and (through the trigger) its time.
-const theyEnd = (id: string, status: string, when: Date) =>
-  q(`update reservations set status = $2, status_changed_at = $3, reservation_ended = $3 where reservation_id = $1`, [
-    id,
-    status,
-    when,
-  ]);
+// What the old job writes when it ends a reservation: the status, its time, and sometimes a reason.
+const theyEnd = (id: string, status: string, when: Date, reason: string | null = null) =>
+  q(
+    `update reservations set status = $2, status_changed_at = $3, reservation_ended = $3, failure_reason = $4
+     where reservation_id = $1`,
+    [id, status, when, reason],
+  );
+const POD_GONE = 'Pod was manually deleted or removed outside of reservation system';
 
 describe('shadow mode: expire', () => {
   it('ends nothing and the report lists exactly the seeded disagreements', async () => {
@@ -57,7 +58,7 @@ describe('shadow mode: expire', () => {
     await theyEnd(agreed, 'expired', at(3));
     await theyEnd(otherEnd, 'failed', at(4));
     await theyEnd(stuck, 'failed', at(5));
-    await theyEnd(theyOnly, 'expired', at(10));
+    await theyEnd(theyOnly, 'expired', at(10), POD_GONE);
     h.clock.set(at(15));
     expect((await h.schedule(expire)).summary).toMatchObject({ shadow: 2 }); // stillLive and later, again
     await theyEnd(later, 'expired', at(30));
@@ -84,6 +85,7 @@ describe('shadow mode: expire', () => {
       ['different-end', otherEnd, 'expire', 'failed', at(4).toISOString()],
       ['they-acted-later', later, 'expire', 'expired', at(30).toISOString()],
     ]);
+    expect(report!.disagreements[1]!.theirs.evidence).toEqual({ failureReason: POD_GONE });
     expect(report!.disagreements[0]!.ours).toMatchObject({
       decisions: 2,
       firstDecidedAt: t0.toISOString(),
@@ -91,7 +93,10 @@ describe('shadow mode: expire', () => {
     });
     const text = formatShadowReport([report!]);
     expect(text).toContain('5 row(s) we would have ended, 2 agree, 0 too recent to tell, 4 disagreement(s)');
-    expect(text).toContain('compared: reservations the origin expired (reservations.status, status_changed_at)');
+    expect(text).toContain(
+      'compared: reservations the origin expired (reservations.status, status_changed_at, failure_reason)',
+    );
+    expect(text).toContain(`theirs: expired since ${at(10).toISOString()} {"failureReason":"${POD_GONE}"}`);
     expect(text).toContain(`reservation ${otherEnd}: they ended it another way`);
   });
 });

@@ -27,6 +27,8 @@ export interface ShadowDecisionRow {
   /** The entity's status now, and since when; null when the row is gone. */
   status: string | null;
   status_changed_at: Date | null;
+  /** The reason the origin wrote with a reservation's end (reservations.failure_reason); null for labs. */
+  failure_reason?: string | null;
 }
 
 /** The function's destructive shadow decisions in the window, one row per entity (the latest decision's action). */
@@ -44,7 +46,8 @@ export const DESTRUCTIVE_SHADOW = `
 export async function shadowDecisions(db: Db, window: ShadowWindow): Promise<ShadowDecisionRow[]> {
   const { rows } = await db.query<ShadowDecisionRow>(
     `with shadow as (${DESTRUCTIVE_SHADOW})
-     select s.*, coalesce(r.status, l.status) as status, coalesce(r.status_changed_at, l.status_changed_at) as status_changed_at
+     select s.*, coalesce(r.status, l.status) as status, coalesce(r.status_changed_at, l.status_changed_at) as status_changed_at,
+            r.failure_reason
      from shadow s
      left join reservations r on s.entity_kind = 'reservation' and r.reservation_id = s.entity_id
      left join labs l on s.entity_kind = 'lab' and l.id::text = s.entity_id
@@ -90,6 +93,7 @@ export interface EndedRow {
   status_changed_at: Date;
   /** What the function would have looked at: the expiry, or the time the lab entered ENDING. */
   basis_at: Date | null;
+  failure_reason?: string | null;
 }
 
 /**
@@ -104,7 +108,8 @@ export async function endedByOthers(
 ): Promise<EndedRow[]> {
   if (window.fn === 'expire') {
     const { rows } = await db.query<EndedRow>(
-      `select 'reservation' as entity_kind, reservation_id as entity_id, status, status_changed_at, expires_at as basis_at from reservations
+      `select 'reservation' as entity_kind, reservation_id as entity_id, status, status_changed_at, expires_at as basis_at, failure_reason
+       from reservations
        where status = 'expired' and status_changed_at >= $1::timestamptz and status_changed_at <= $2::timestamptz order by status_changed_at`,
       [window.since, window.until],
     );

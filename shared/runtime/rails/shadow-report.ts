@@ -63,7 +63,8 @@ const NONE = { ...ENDS };
 
 export const SHADOW_GROUNDS: Record<string, ShadowGround> = {
   expire: {
-    ground: 'compared: reservations the origin expired (reservations.status, status_changed_at)',
+    ground:
+      "compared: reservations the origin expired (reservations.status, status_changed_at, failure_reason); in shadow no pod sighting is recorded, so expire never confirms a pod gone: the origin's pod-gone expiries show as 'they ended it'",
     noun: 'row(s) we would have ended',
     labels: ENDS,
   },
@@ -143,7 +144,7 @@ export function judgeShadow(
   const toleranceMs = toleranceSeconds * 1000;
   for (const row of decisions) {
     tally(judgement, judgeEnd(row, until, toleranceMs), row, ours(row), () =>
-      theirs(row.status ?? 'deleted', row.status_changed_at),
+      theirs(row.status ?? 'deleted', row.status_changed_at, row.failure_reason),
     );
   }
   const decided = new Set(decisions.map((row) => `${row.entity_kind}/${row.entity_id}`));
@@ -153,7 +154,7 @@ export function judgeShadow(
       kind: 'they-acted',
       entity: { kind: row.entity_kind, id: row.entity_id },
       ours: null,
-      theirs: theirs(row.status, row.status_changed_at),
+      theirs: theirs(row.status, row.status_changed_at, row.failure_reason),
     });
   }
   return sorted(judgement);
@@ -219,6 +220,8 @@ export function ours(row: {
   };
 }
 
-function theirs(status: string, changedAt: Date | null): Theirs {
-  return { status, statusChangedAt: changedAt?.toISOString() ?? null };
+/** The origin's reason goes with its status: a pod-gone expiry says so (see the expire ground). */
+function theirs(status: string, changedAt: Date | null, failureReason?: string | null): Theirs {
+  const side: Theirs = { status, statusChangedAt: changedAt?.toISOString() ?? null };
+  return failureReason ? { ...side, evidence: { failureReason } } : side;
 }

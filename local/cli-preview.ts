@@ -55,7 +55,7 @@ function describe(action: PreviewedAction): string {
         .map(([key, value]) => `${key}=${String(value)}`)
         .join(' ')
     : `${action.entity.kind} ${action.entity.id}`;
-  return `  ${detail}: ${action.reason}`;
+  return `  ${action.step ? `[${action.step}] ` : ''}${detail}: ${action.reason}`;
 }
 
 function grouped(verb: string, actions: PreviewedAction[]): string[] {
@@ -74,6 +74,7 @@ export function formatPreview(preview: Preview, settings: Record<string, string>
   lines.push(...grouped('would', preview.added), ...grouped('would no longer', preview.dropped));
   if (preview.unchanged > 0 && (preview.added.length > 0 || preview.dropped.length > 0))
     lines.push(`(${preview.unchanged} action(s) the same either way)`);
+  lines.push(...preview.notes.map((note) => `note: ${note}`));
   return `${lines.join('\n')}\n`;
 }
 

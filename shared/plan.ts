@@ -28,6 +28,16 @@ export interface DecideContext<Options> {
   maxItems: number;
 }
 
+/**
+ * What one step of a run decided, executing nothing (a policy preview): the step (a stage's name),
+ * its actions, and a note on what was read (e.g. the pages of a paged scan).
+ */
+export interface PlannedStep {
+  step?: string;
+  actions: Action[];
+  note?: string;
+}
+
 /** The actions in the order they should run, and counts of what decide saw. */
 export interface Plan<A extends Action, U = never> {
   actions: A[];

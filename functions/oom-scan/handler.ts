@@ -20,17 +20,7 @@ const webhookNotices = defineStep({
 export const oomScan = definePagedFunction({
   name: 'oom-scan',
   optionsSchema: baseOptionsSchema,
-  counters: [
-    'pods_scanned',
-    'pages',
-    'relists',
-    'resumed_after_expiry',
-    'oom_seen',
-    'stopped_at_deadline',
-    'stopped_at_max_items',
-    'stopped_at_page_budget',
-    'pass_completed',
-  ],
+  counters: ['pods_scanned', 'pages', 'relists', 'resumed_after_expiry', 'oom_seen', 'pass_completed'],
   load: loadOom,
   next: nextOomPage,
   decide: decideKills,

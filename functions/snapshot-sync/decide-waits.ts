@@ -4,7 +4,6 @@
  * until it ends; the first time, it is escalated (decision log), every run it is counted (metric).
  */
 import type { EntityKind } from '../../shared/db/queries/decisions.js';
-import type { Action } from '../../shared/plan.js';
 
 export interface OpenWait {
   key: string;
@@ -37,20 +36,14 @@ export interface Wait {
   escalateNow?: boolean;
 }
 
-/** Upkeep after a stage: what it waits on now, and the waits it settled (keys). */
-export type TrackWaits = Action & { kind: 'track-waits'; upkeep: true; waits: Wait[]; settledKeys: string[] };
+/** A stage's upkeep (Plan.upkeep): what it waits on now, and the waits it settled (keys). */
+export interface TrackWaits {
+  kind: 'track-waits';
+  waits: Wait[];
+  settledKeys: string[];
+}
 
-export function trackWaits(stage: string, waits: Wait[], settledKeys: string[]): TrackWaits[] {
+export function trackWaits(waits: Wait[], settledKeys: string[]): TrackWaits[] {
   if (waits.length === 0 && settledKeys.length === 0) return [];
-  const reason = `${stage}: ${waits.length} wait(s) open, ${settledKeys.length} looked at`;
-  return [
-    {
-      kind: 'track-waits',
-      upkeep: true,
-      waits,
-      settledKeys,
-      entity: { kind: 'function', id: 'snapshot-sync' },
-      reason,
-    },
-  ];
+  return [{ kind: 'track-waits', waits, settledKeys }];
 }

@@ -10,11 +10,7 @@ import { defineStage, defineStagedFunction } from '../../shared/runtime/stages.j
 import { decideDeletionStage } from './deletions/decide.js';
 import { deletionExecutors } from './deletions/execute.js';
 import { loadDeletions } from './deletions/load.js';
-import {
-  decideRetentionChecked,
-  loadRetentionCount,
-  retentionCheckedExecutors,
-} from './deletions/retention-checked.js';
+import { decideRetentionChecked, loadRetentionCount } from './deletions/retention-checked.js';
 import { fanOut } from './ec2-calls.js';
 import type { SyncDeps } from './ec2-calls.js';
 import { decideOriginStage } from './origin/decide.js';
@@ -30,6 +26,7 @@ import { decideSoftDeleteStage } from './soft-delete/decide.js';
 import { softDeleteExecutors } from './soft-delete/execute.js';
 import { loadSoftDeleted } from './soft-delete/load.js';
 import { decideVolumeStage } from './volumes/decide.js';
+import { writeSyncUpkeep } from './upkeep.js';
 import { volumeExecutors } from './volumes/execute.js';
 import { loadVolumes } from './volumes/load.js';
 
@@ -38,6 +35,7 @@ const shutdown = defineStage({
   load: loadShutdowns,
   decide: decideShutdownStage,
   executors: shutdownExecutors,
+  upkeep: writeSyncUpkeep,
   fanOut,
 });
 
@@ -48,6 +46,7 @@ const SWEEP = [
     load: loadOrigin,
     decide: decideOriginStage,
     executors: originExecutors,
+    upkeep: writeSyncUpkeep,
     fanOut,
   }),
   defineStage({ name: 'poll-pending', load: loadPolls, decide: decidePollStage, executors: pollExecutors, fanOut }),
@@ -56,6 +55,7 @@ const SWEEP = [
     load: loadVolumes,
     decide: decideVolumeStage,
     executors: volumeExecutors,
+    upkeep: writeSyncUpkeep,
     fanOut,
   }),
   defineStage({
@@ -76,7 +76,8 @@ const SWEEP = [
     name: 'retention-checked',
     load: loadRetentionCount,
     decide: decideRetentionChecked,
-    executors: retentionCheckedExecutors,
+    executors: {},
+    upkeep: writeSyncUpkeep,
   }),
 ];
 

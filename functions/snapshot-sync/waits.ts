@@ -4,14 +4,17 @@
  * DevenvLifecycleSnapshotWaitOverdue) and written to the decision log once. One commit.
  */
 import { endWaits, markEscalated, recordWaits } from '../../shared/db/queries/snapshots.js';
-import type { ActionResult } from '../../shared/runtime/execute.js';
 import type { DecisionEntry, Run } from '../../shared/runtime/run.js';
 import { overdueWaits } from './decide-waits.js';
 import type { TrackWaits } from './decide-waits.js';
 import { FN } from './ec2-calls.js';
 import type { SyncDeps } from './ec2-calls.js';
 
-export async function executeTrackWaits(run: Run, action: TrackWaits, deps: SyncDeps): Promise<ActionResult> {
+export async function executeTrackWaits(
+  run: Run,
+  action: TrackWaits,
+  deps: SyncDeps,
+): Promise<{ counts: Record<string, number> }> {
   const { waits } = action;
   const byKey = new Map(waits.map((wait) => [wait.key, wait]));
   const overdue = await run.commit(async (db) => {
@@ -58,5 +61,5 @@ export async function executeTrackWaits(run: Run, action: TrackWaits, deps: Sync
     return { value: due.length, decisions };
   });
   if (overdue > 0) deps.metrics.actions.inc({ function: FN, kind: 'wait-overdue', outcome: 'skipped' }, overdue);
-  return { outcome: 'applied', counts: { waits_overdue: overdue }, metrics: [] };
+  return { counts: { waits_overdue: overdue } };
 }

@@ -7,32 +7,20 @@
 import type { ZodType } from 'zod';
 import { defineHandler } from './invocation.js';
 import type { BaseOptions, FunctionDefinition, FunctionName, Invocation } from './invocation.js';
-import { executeActions, executeBatches } from './execute.js';
-import type { BatchExecutor, Executors } from './execute.js';
+import { decideAndExecute, decideContext, finish } from './execute.js';
+import type { Execution, KernelDeps } from './execute.js';
 import { Run } from './run.js';
-import type { Action, DecideContext, Plan } from '../plan.js';
+import type { Action, DecideContext, Plan, PlannedStep } from '../plan.js';
 import { runScoped } from './run-scope.js';
-import { guard, startRails } from './rails/guard.js';
-import type { RunServices } from './run-scope.js';
+import { startRails } from './rails/guard.js';
+
+export type { KernelDeps } from './execute.js';
 
 export interface LoadInput<Options, D> {
   run: Run;
   deps: D;
   invocation: Invocation<Options>;
 }
-
-/**
- * One executor per action kind, or one set-based executor for batches of actions (which also takes
- * the plan's upkeep, `U`, with its first batch).
- */
-export type Execution<A extends Action, D, U = never> =
-  | { executors: Executors<A, D>; /** Actions in flight at once (default 1). */ fanOut?(deps: D): number }
-  | {
-      batch: {
-        /** Actions per batch, or read from the deps (a setting). */ size: number | ((deps: D) => number);
-        execute: BatchExecutor<A, D, U>;
-      };
-    };
 
 interface ShapeBase<Options extends BaseOptions, D, Loaded, A extends Action, U = never> {
   name: FunctionName;
@@ -52,18 +40,18 @@ export type FunctionShape<Options extends BaseOptions, D, Loaded, A extends Acti
 > &
   Execution<A, D, U>;
 
-export type KernelDeps = { run: RunServices };
-
-/** A function on the kernel: its load and decide are exposed, so a policy preview can run them alone. */
-export type KernelDefinition<Options extends BaseOptions, D, Loaded, A extends Action, U = never> = FunctionDefinition<
-  Options,
-  D
-> &
-  Pick<ShapeBase<Options, D, Loaded, A, U>, 'load' | 'decide'>;
+/**
+ * A function on the kernel: `plan` runs its load(s) and decide(s) alone and executes nothing, so a
+ * policy preview can compare two settings on the live data. Its load must be read-only (the
+ * kernel's contract for every load).
+ */
+export type KernelDefinition<Options extends BaseOptions, D> = FunctionDefinition<Options, D> & {
+  plan(input: LoadInput<Options, D>): Promise<PlannedStep[]>;
+};
 
 export function defineFunction<Options extends BaseOptions, D extends KernelDeps, Loaded, A extends Action, U = never>(
   shape: FunctionShape<Options, D, Loaded, A, U>,
-): KernelDefinition<Options, D, Loaded, A, U> {
+): KernelDefinition<Options, D> {
   const definition = defineHandler<Options, D>({
     name: shape.name,
     optionsSchema: shape.optionsSchema,
@@ -72,36 +60,14 @@ export function defineFunction<Options extends BaseOptions, D extends KernelDeps
         const run = new Run(scope, deps.run, shape.counters);
         const clock = await startRails(run, deps.run);
         const loaded = await shape.load({ run, deps, invocation });
-        const plan = shape.decide(loaded, { now: scope.now(), options: invocation.options, maxItems: scope.maxItems });
-        for (const [key, value] of Object.entries(plan.counts ?? {})) run.count(key, value);
-        const guarded = await guard(run, deps.run, plan.actions, clock);
-        // A run that acts on nothing (shadow mode, a tripped breaker) writes no upkeep either.
-        await execute(shape, run, guarded.actions, deps, guarded.actsOnNothing ? [] : (plan.upkeep ?? []));
-        const message = [plan.message, guarded.message].filter((part) => part !== undefined).join('; ');
-        return { ...run.report(message), ...(guarded.halted !== undefined ? { halted: guarded.halted } : {}) };
+        return finish(run, [await decideAndExecute(run, shape, loaded, deps, invocation.options, clock)]);
       }),
   });
-  return { ...definition, load: shape.load, decide: shape.decide };
-}
-
-function execute<A extends Action, D, U>(
-  execution: Execution<A, D, U>,
-  run: Run,
-  actions: A[],
-  deps: D,
-  upkeep: readonly U[] = [],
-): Promise<void> {
-  if ('batch' in execution) {
-    const { size } = execution.batch;
-    return executeBatches(
-      run,
-      actions,
-      execution.batch.execute,
-      deps,
-      typeof size === 'function' ? size(deps) : size,
-      upkeep,
-    );
-  }
-  if (upkeep.length > 0) throw new Error(`${run.fn}: a plan's upkeep needs a batch executor`);
-  return executeActions(run, actions, execution.executors, deps, { fanOut: execution.fanOut?.(deps) });
+  return {
+    ...definition,
+    plan: async (input) => {
+      const loaded = await shape.load(input);
+      return [{ actions: shape.decide(loaded, decideContext(input.run, input.invocation.options)).actions }];
+    },
+  };
 }

@@ -1,13 +1,21 @@
 /*
- * The only code that knows about dry run, maxItems, the time budget, counters and action metrics.
- * Actions run in the order `decide` returned them (urgent first), at most `fanOut` at a time; an
- * action past maxItems or started after the budget is deferred to the next run; a dry run lists
- * what would be done. One action's error fails that action, never the others.
+ * The only code that knows about dry run, maxItems, the time budget, counters and action metrics:
+ * `decideAndExecute` is the one path from a step's loaded data to its effects (decide → count →
+ * safety rails → execute), for single-stage, staged and paged functions alike. Actions run in the
+ * order `decide` returned them (urgent first), at most `fanOut` at a time; an action past maxItems
+ * or started after the budget is deferred to the next run; a dry run lists what would be done. One
+ * action's error fails that action, never the others.
  */
 import pLimit from 'p-limit';
 import { coerceError } from '../errors.js';
+import type { Action, DecideContext, Plan } from '../plan.js';
+import { guard } from './rails/guard.js';
+import type { ClockReading } from './rails/clock.js';
 import { DuplicateDelivery } from './run.js';
-import type { Action, Run } from './run.js';
+import type { Run } from './run.js';
+import type { RunReport, RunServices } from './run-scope.js';
+
+export type KernelDeps = { run: RunServices };
 
 export type ActionOutcome = 'applied' | 'conflict' | 'skipped' | 'unknown' | 'failed';
 
@@ -41,21 +49,124 @@ export type BatchExecutor<A extends Action, D, U = never> = (
   upkeep: readonly U[],
 ) => Promise<ActionResult[]>;
 
-export interface ExecuteOptions {
-  /** Actions in flight at once (default 1: in order). */
-  fanOut?: number;
+/** Writes one item of a plan's upkeep (per-action execution), after the actions; its counts go to the summary. */
+export type UpkeepWriter<U, D> = (run: Run, item: U, deps: D) => Promise<Pick<ActionResult, 'counters' | 'counts'>>;
+
+/**
+ * One executor per action kind (with a writer for the plan's upkeep, if it has any), or one
+ * set-based executor for batches of actions (which also takes the upkeep, with its first batch).
+ */
+export type Execution<A extends Action, D, U = never> =
+  | {
+      executors: Executors<A, D>;
+      /** Actions in flight at once (default 1). */
+      fanOut?(deps: D): number;
+      upkeep?: UpkeepWriter<U, D>;
+    }
+  | {
+      batch: {
+        /** Actions per batch, or read from the deps (a setting). */ size: number | ((deps: D) => number);
+        execute: BatchExecutor<A, D, U>;
+      };
+    };
+
+/** A decide and how its actions are carried out: what the kernel needs for one step of a run. */
+export type KernelStep<Options, D, Loaded, A extends Action, U = never> = {
+  decide(loaded: Loaded, context: DecideContext<Options>): Plan<A, U>;
+} & Execution<A, D, U>;
+
+/** What a step adds to the run's report beyond its counts. */
+export interface StepOutcome {
+  messages: string[];
+  /** Why the run ends `halted`, when a rail withheld destructive actions. */
+  halted?: string;
 }
 
-export async function executeActions<A extends Action, D>(
+/**
+ * decide → count → guard → execute, for every function on the kernel: decide sees the maxItems the
+ * run has left, its counts go to the summary, the safety rails may withhold actions (a run that acts
+ * on nothing — shadow mode, a tripped breaker — writes no upkeep either), and what remains runs.
+ */
+export async function decideAndExecute<Options, D extends KernelDeps, Loaded, A extends Action, U = never>(
+  run: Run,
+  step: KernelStep<Options, D, Loaded, A, U>,
+  loaded: Loaded,
+  deps: D,
+  options: Options,
+  clock: ClockReading | undefined,
+): Promise<StepOutcome> {
+  const plan = step.decide(loaded, decideContext(run, options));
+  for (const [key, value] of Object.entries(plan.counts ?? {})) run.count(key, value);
+  const guarded = await guard(run, deps.run, plan.actions, clock);
+  await execute(step, run, guarded.actions, deps, guarded.actsOnNothing ? [] : (plan.upkeep ?? []));
+  const messages = [plan.message, guarded.message].filter((part): part is string => part !== undefined && part !== '');
+  return { messages, ...(guarded.halted !== undefined ? { halted: guarded.halted } : {}) };
+}
+
+/** What decide sees of the run: its instant, the options and the maxItems the run has left. */
+export function decideContext<Options>(run: Run, options: Options): DecideContext<Options> {
+  return { now: run.now(), options, maxItems: run.itemsLeft };
+}
+
+/** The run's report from its steps' outcomes: their messages, and the first rail that halted it. */
+export function finish(run: Run, outcomes: readonly StepOutcome[]): RunReport {
+  const halted = outcomes.find((outcome) => outcome.halted !== undefined)?.halted;
+  return {
+    ...run.report(outcomes.flatMap((outcome) => outcome.messages).join('; ')),
+    ...(halted !== undefined ? { halted } : {}),
+  };
+}
+
+function execute<A extends Action, D, U>(
+  execution: Execution<A, D, U>,
+  run: Run,
+  actions: A[],
+  deps: D,
+  upkeep: readonly U[],
+): Promise<void> {
+  if ('batch' in execution) {
+    const { size } = execution.batch;
+    return executeBatches(
+      run,
+      actions,
+      execution.batch.execute,
+      deps,
+      typeof size === 'function' ? size(deps) : size,
+      upkeep,
+    );
+  }
+  if (upkeep.length > 0 && !execution.upkeep) throw new Error(`${run.fn}: a plan's upkeep needs an upkeep writer`);
+  return executeActions(run, actions, execution.executors, deps, execution.fanOut?.(deps) ?? 1, {
+    items: upkeep,
+    write: execution.upkeep!,
+  });
+}
+
+/**
+ * Actions one at a time (or `fanOut` at once), then the plan's upkeep, item by item: never cut by
+ * maxItems, written past the budget too (it goes with what the run read, and may carry an event
+ * run's inbox record), never by a dry run, and not after a duplicate delivery.
+ */
+async function executeActions<A extends Action, D, U>(
   run: Run,
   actions: readonly A[],
   executors: Executors<A, D>,
   deps: D,
-  options: ExecuteOptions = {},
+  fanOut: number,
+  upkeep: { items: readonly U[]; write: UpkeepWriter<U, D> },
 ): Promise<void> {
-  const limit = pLimit(Math.max(1, options.fanOut ?? 1));
+  const limit = pLimit(Math.max(1, fanOut));
   const state = { duplicate: false };
   await Promise.all(actions.map((action) => limit(() => executeOne(run, action, executors, deps, state))));
+  for (const item of upkeep.items) {
+    if (state.duplicate || run.scope.dryRun) return;
+    try {
+      addCounts(run, await upkeep.write(run, item, deps));
+    } catch (err) {
+      if (err instanceof DuplicateDelivery) return duplicate(run, state);
+      upkeepFailed(run, 1, err);
+    }
+  }
 }
 
 /**
@@ -65,7 +176,7 @@ export async function executeActions<A extends Action, D>(
  * first), down to single actions, so one bad row costs only itself and a few extra commits. A
  * DuplicateDelivery stops the run's work: the run that recorded the event did it in full.
  */
-export async function executeBatches<A extends Action, D, U = never>(
+async function executeBatches<A extends Action, D, U = never>(
   run: Run,
   actions: readonly A[],
   execute: BatchExecutor<A, D, U>,
@@ -135,13 +246,15 @@ function halves<A, U>(batch: A[], upkeep: readonly U[]): [A[], readonly U[]][] {
 }
 
 async function failBatch<A extends Action, U>(run: Run, batch: A[], upkeep: readonly U[], err: unknown): Promise<void> {
-  if (upkeep.length > 0) {
-    const error = coerceError(err);
-    run.count('upkeep_failed', upkeep.length);
-    run.failures.push(`upkeep (${upkeep.length} write(s)): ${error.message}`);
-    run.log.error({ err: error, writes: upkeep.length }, 'upkeep could not be written; a later run writes its own');
-  }
+  if (upkeep.length > 0) upkeepFailed(run, upkeep.length, err);
   for (const action of batch) await fail(run, action, err);
+}
+
+function upkeepFailed(run: Run, writes: number, err: unknown): void {
+  const error = coerceError(err);
+  run.count('upkeep_failed', writes);
+  run.failures.push(`upkeep (${writes} write(s)): ${error.message}`);
+  run.log.error({ err: error, writes }, 'upkeep could not be written; a later run writes its own');
 }
 
 /** Counted once however many actions or batches it stops. */
@@ -155,12 +268,6 @@ interface ExecutionState {
   duplicate: boolean;
 }
 
-/**
- * Per-action upkeep for executors (an action flagged `upkeep: true`): run outside maxItems and never
- * in a dry run. Batch executors take the plan's `upkeep` instead.
- */
-const isUpkeep = (action: Action): boolean => (action as { upkeep?: unknown }).upkeep === true;
-
 async function executeOne<A extends Action, D>(
   run: Run,
   action: A,
@@ -170,16 +277,12 @@ async function executeOne<A extends Action, D>(
 ): Promise<void> {
   // A duplicate delivery was already done in full by the run that recorded it.
   if (state.duplicate) return;
-  if (isUpkeep(action)) {
-    if (run.scope.dryRun || run.now() >= run.scope.deadline) return;
-  } else {
-    if (run.itemsLeft <= 0 || run.now() >= run.scope.deadline) {
-      run.count('deferred');
-      return;
-    }
-    run.started += 1;
-    if (run.scope.dryRun) return plan(run, action);
+  if (run.itemsLeft <= 0 || run.now() >= run.scope.deadline) {
+    run.count('deferred');
+    return;
   }
+  run.started += 1;
+  if (run.scope.dryRun) return plan(run, action);
   const executor = executors[action.kind as A['kind']] as unknown as Executor<A, D>;
   try {
     settle(run, action, await executor(run, action, deps));
@@ -199,9 +302,13 @@ function plan(run: Run, action: Action): void {
   run.log.info(item, `[DRY-RUN] Would ${action.kind} ${action.entity.kind} ${action.entity.id}`);
 }
 
-function settle(run: Run, action: Action, result: ActionResult): void {
+function addCounts(run: Run, result: Pick<ActionResult, 'counters' | 'counts'>): void {
   for (const counter of result.counters ?? []) run.count(counter);
   for (const [key, by] of Object.entries(result.counts ?? {})) run.count(key, by);
+}
+
+function settle(run: Run, action: Action, result: ActionResult): void {
+  addCounts(run, result);
   for (const outcome of result.metrics ?? [result.outcome])
     run.metrics.actions.inc({ function: run.fn, kind: action.kind, outcome });
   if (result.failure !== undefined) run.failures.push(`${action.entity.kind} ${action.entity.id}: ${result.failure}`);

@@ -11,28 +11,27 @@
  * commits with its first effect.
  */
 import type { ZodType } from 'zod';
-import type { Action, DecideContext, Plan } from '../plan.js';
-import type { KernelDeps, LoadInput } from './define-function.js';
-import { executeActions } from './execute.js';
-import type { ActionResult, Executors } from './execute.js';
+import type { Action, DecideContext, Plan, PlannedStep } from '../plan.js';
+import type { LoadInput } from './define-function.js';
+import { decideAndExecute, decideContext, finish } from './execute.js';
+import type { ActionResult, Executors, KernelDeps, KernelStep, StepOutcome } from './execute.js';
 import { defineHandler } from './invocation.js';
-import type { BaseOptions, FunctionDefinition, FunctionName, Invocation } from './invocation.js';
-import { guard, startRails } from './rails/guard.js';
+import type { BaseOptions, FunctionName, Invocation } from './invocation.js';
+import type { KernelDefinition } from './define-function.js';
+import { startRails } from './rails/guard.js';
 import { Run } from './run.js';
 import { runScoped } from './run-scope.js';
 
 /** One load → decide → execute after the pages. */
-export interface Step<Options extends BaseOptions, D, Loaded, A extends Action> {
+export type Step<Options extends BaseOptions, D, Loaded, A extends Action, U = never> = {
   load(input: LoadInput<Options, D>): Promise<Loaded>;
-  decide(loaded: Loaded, context: DecideContext<Options>): Plan<A>;
-  executors: Executors<A, D>;
-}
+} & KernelStep<Options, D, Loaded, A, U>;
 
 /** A step with its own types erased, so steps of different kinds fit in one list. */
-export type AnyStep<Options extends BaseOptions, D> = Step<Options, D, unknown, Action>;
+export type AnyStep<Options extends BaseOptions, D> = Step<Options, D, unknown, Action, unknown>;
 
-export function defineStep<Options extends BaseOptions, D, Loaded, A extends Action>(
-  step: Step<Options, D, Loaded, A>,
+export function defineStep<Options extends BaseOptions, D, Loaded, A extends Action, U = never>(
+  step: Step<Options, D, Loaded, A, U>,
 ): AnyStep<Options, D> {
   return step as unknown as AnyStep<Options, D>;
 }
@@ -60,20 +59,21 @@ export interface PagedShape<Options extends BaseOptions, D, Page, A extends Acti
 
 type Clock = Awaited<ReturnType<typeof startRails>>;
 
-interface Outcome {
-  messages: string[];
-  halted?: string;
-}
+/** Why the paging stopped before the end of the listing: reported even when zero. */
+const STOPS = ['stopped_at_deadline', 'stopped_at_max_items', 'stopped_at_page_budget'] as const;
+
+/** What the pages and steps said so far; the steps do not start once a rail halted the run. */
+type Outcome = StepOutcome;
 
 export function definePagedFunction<Options extends BaseOptions, D extends KernelDeps, Page, A extends Action>(
   shape: PagedShape<Options, D, Page, A>,
-): FunctionDefinition<Options, D> {
-  return defineHandler<Options, D>({
+): KernelDefinition<Options, D> {
+  const definition = defineHandler<Options, D>({
     name: shape.name,
     optionsSchema: shape.optionsSchema,
     handle: (invocation, deps) =>
       runScoped(deps.run, shape.name, invocation, async (scope) => {
-        const run = new Run(scope, deps.run, shape.counters);
+        const run = new Run(scope, deps.run, [...(shape.counters ?? []), ...STOPS]);
         const clock = await startRails(run, deps.run);
         const input = { run, deps, invocation };
         const outcome: Outcome = { messages: [] };
@@ -88,12 +88,35 @@ export function definePagedFunction<Options extends BaseOptions, D extends Kerne
           await act(run, step, loaded, input, clock, outcome);
           if (duplicate(run)) break;
         }
-        return {
-          ...run.report(outcome.messages.join('; ')),
-          ...(outcome.halted !== undefined ? { halted: outcome.halted } : {}),
-        };
+        return finish(run, [outcome]);
       }),
   });
+  return { ...definition, plan: (input) => planPaged(shape, input) };
+}
+
+/**
+ * The pages up to the page budget, each decided as read, then the steps after them, each on the
+ * data as it is now (what the pages would record is not there for them to see). Nothing executed.
+ */
+async function planPaged<Options extends BaseOptions, D extends KernelDeps, Page, A extends Action>(
+  shape: PagedShape<Options, D, Page, A>,
+  input: LoadInput<Options, D>,
+): Promise<PlannedStep[]> {
+  const context = () => decideContext(input.run, input.invocation.options);
+  const pagesPerRun = shape.pagesPerRun(input.deps);
+  const actions: Action[] = [];
+  let read = 0;
+  for (let page = await shape.load(input); page !== undefined; page = await shape.next(input, page)) {
+    read += 1;
+    actions.push(...shape.decide(page, context()).actions);
+    if (read >= pagesPerRun) break;
+  }
+  const planned: PlannedStep[] = [
+    { step: 'pages', actions, note: `${read} page(s) read (page budget ${pagesPerRun})` },
+  ];
+  for (const step of shape.then?.(input.invocation, input.deps) ?? [])
+    planned.push({ step: 'after the pages', actions: step.decide(await step.load(input), context()).actions });
+  return planned;
 }
 
 async function readPages<Options extends BaseOptions, D extends KernelDeps, Page, A extends Action>(
@@ -124,18 +147,15 @@ async function readPages<Options extends BaseOptions, D extends KernelDeps, Page
 
 async function act<Options extends BaseOptions, D extends KernelDeps, Loaded, A extends Action>(
   run: Run,
-  step: Pick<Step<Options, D, Loaded, A>, 'decide' | 'executors'>,
+  step: KernelStep<Options, D, Loaded, A, unknown>,
   loaded: Loaded,
   input: LoadInput<Options, D>,
   clock: Clock,
   outcome: Outcome,
 ): Promise<void> {
-  const plan = step.decide(loaded, { now: run.now(), options: input.invocation.options, maxItems: run.itemsLeft });
-  for (const [key, value] of Object.entries(plan.counts ?? {})) run.count(key, value);
-  const guarded = await guard(run, input.deps.run, plan.actions, clock);
-  await executeActions(run, guarded.actions, step.executors, input.deps);
-  for (const message of [plan.message, guarded.message]) if (message) outcome.messages.push(message);
-  if (guarded.halted !== undefined) outcome.halted = guarded.halted;
+  const acted = await decideAndExecute(run, step, loaded, input.deps, input.invocation.options, clock);
+  outcome.messages.push(...acted.messages);
+  if (acted.halted !== undefined) outcome.halted = acted.halted;
 }
 
 /** A duplicate delivery was done in full by the run that recorded it: nothing more to do. */

@@ -1,36 +1,33 @@
 /*
  * A function of several load → decide → execute stages on the kernel (snapshot-sync): the stages
  * share one run — its runs-table row, maxItems, budget, summary, failures and report — and each
- * stage's actions pass the safety rails and run through `executeActions` like a single-stage
- * function's. A stage is skipped (`stages_deferred`) once the stop point has passed; a stage whose
+ * stage's loaded data goes through `decideAndExecute` (decide, the safety rails, execution) like a
+ * single-stage function's. A stage is skipped (`stages_deferred`) once the stop point has passed; a stage whose
  * load or decide throws is reported as a failure, and the stages after it still run.
  */
 import type { ZodType } from 'zod';
-import type { Action, DecideContext, Plan } from '../plan.js';
-import type { KernelDeps, LoadInput } from './define-function.js';
-import { executeActions } from './execute.js';
-import type { Executors } from './execute.js';
+import type { Action, PlannedStep } from '../plan.js';
+import type { LoadInput } from './define-function.js';
+import { decideAndExecute, decideContext, finish } from './execute.js';
+import type { KernelDeps, KernelStep, StepOutcome } from './execute.js';
 import { defineHandler } from './invocation.js';
-import type { BaseOptions, FunctionDefinition, FunctionName, Invocation } from './invocation.js';
-import { guard, startRails } from './rails/guard.js';
+import type { BaseOptions, FunctionName, Invocation } from './invocation.js';
+import type { KernelDefinition } from './define-function.js';
+import { startRails } from './rails/guard.js';
 import { Run } from './run.js';
 import { runScoped } from './run-scope.js';
 import type { RunScope } from './run-scope.js';
 
-export interface Stage<Options extends BaseOptions, D, Loaded, A extends Action> {
+export type Stage<Options extends BaseOptions, D, Loaded, A extends Action, U = never> = {
   name: string;
   load(input: LoadInput<Options, D>): Promise<Loaded>;
-  decide(loaded: Loaded, context: DecideContext<Options>): Plan<A>;
-  executors: Executors<A, D>;
-  /** Actions in flight at once (default 1). */
-  fanOut?(deps: D): number;
-}
+} & KernelStep<Options, D, Loaded, A, U>;
 
 /** A stage with its own types erased, so stages of different kinds fit in one list. */
-export type AnyStage<Options extends BaseOptions, D> = Stage<Options, D, unknown, Action>;
+export type AnyStage<Options extends BaseOptions, D> = Stage<Options, D, unknown, Action, unknown>;
 
-export function defineStage<Options extends BaseOptions, D, Loaded, A extends Action>(
-  stage: Stage<Options, D, Loaded, A>,
+export function defineStage<Options extends BaseOptions, D, Loaded, A extends Action, U = never>(
+  stage: Stage<Options, D, Loaded, A, U>,
 ): AnyStage<Options, D> {
   return stage as unknown as AnyStage<Options, D>;
 }
@@ -49,15 +46,10 @@ export interface StagedShape<Options extends BaseOptions, D> {
   stopAtBudgetFraction?: number;
 }
 
-interface StageOutcome {
-  message?: string;
-  halted?: string;
-}
-
 export function defineStagedFunction<Options extends BaseOptions, D extends KernelDeps>(
   shape: StagedShape<Options, D>,
-): FunctionDefinition<Options, D> {
-  return defineHandler<Options, D>({
+): KernelDefinition<Options, D> {
+  const definition = defineHandler<Options, D>({
     name: shape.name,
     optionsSchema: shape.optionsSchema,
     handle: (invocation, deps) =>
@@ -68,7 +60,7 @@ export function defineStagedFunction<Options extends BaseOptions, D extends Kern
           shape.counters,
         );
         const clock = await startRails(run, deps.run);
-        const outcomes: StageOutcome[] = [];
+        const outcomes: StepOutcome[] = [];
         for (const stage of shape.stages(invocation)) {
           if (run.now() >= run.scope.deadline) {
             run.count('stages_deferred');
@@ -76,15 +68,30 @@ export function defineStagedFunction<Options extends BaseOptions, D extends Kern
           }
           outcomes.push(
             await runStage(stage, run, deps, invocation, clock).catch(
-              (err: unknown) => (run.fail('stage', stage.name, err), {}),
+              (err: unknown): StepOutcome => (run.fail('stage', stage.name, err), { messages: [] }),
             ),
           );
         }
-        const message = outcomes.flatMap((outcome) => (outcome.message ? [outcome.message] : [])).join('; ');
-        const halted = outcomes.find((outcome) => outcome.halted !== undefined)?.halted;
-        return { ...run.report(message), ...(halted !== undefined ? { halted } : {}) };
+        return finish(run, outcomes);
       }),
   });
+  return { ...definition, plan: (input) => planStages(shape.stages(input.invocation), input) };
+}
+
+/** Each stage's decision on its own loaded data, in order; nothing executed, so none sees another's effect. */
+async function planStages<Options extends BaseOptions, D>(
+  stages: readonly AnyStage<Options, D>[],
+  input: LoadInput<Options, D>,
+): Promise<PlannedStep[]> {
+  const planned: PlannedStep[] = [];
+  for (const stage of stages) {
+    const loaded = await stage.load(input);
+    planned.push({
+      step: stage.name,
+      actions: stage.decide(loaded, decideContext(input.run, input.invocation.options)).actions,
+    });
+  }
+  return planned;
 }
 
 async function runStage<Options extends BaseOptions, D extends KernelDeps>(
@@ -93,14 +100,9 @@ async function runStage<Options extends BaseOptions, D extends KernelDeps>(
   deps: D,
   invocation: Invocation<Options>,
   clock: Awaited<ReturnType<typeof startRails>>,
-): Promise<StageOutcome> {
+): Promise<StepOutcome> {
   const loaded = await stage.load({ run, deps, invocation });
-  const plan = stage.decide(loaded, { now: run.now(), options: invocation.options, maxItems: run.itemsLeft });
-  for (const [key, value] of Object.entries(plan.counts ?? {})) run.count(key, value);
-  const guarded = await guard(run, deps.run, plan.actions, clock);
-  await executeActions(run, guarded.actions, stage.executors, deps, { fanOut: stage.fanOut?.(deps) });
-  const message = [plan.message, guarded.message].filter((part) => part !== undefined && part !== '').join('; ');
-  return { ...(message ? { message } : {}), ...(guarded.halted !== undefined ? { halted: guarded.halted } : {}) };
+  return decideAndExecute(run, stage, loaded, deps, invocation.options, clock);
 }
 
 /** The scope with its deadline moved to `fraction` of the budget (the runs-table row keeps the whole). */

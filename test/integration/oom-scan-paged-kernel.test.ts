@@ -88,7 +88,7 @@ describe('the paged kernel', () => {
       'checkpoint 2',
     ]);
     expect(result.summary).toMatchObject({ pages: 3, touched: 5, checkpoints: 3, after_steps: 1 });
-    expect(result.summary.stopped_at_page_budget).toBeUndefined();
+    expect(result.summary.stopped_at_page_budget).toBe(0);
   });
 
   it('stops at the page budget, and at maxItems without checkpointing the page it cut', async () => {

@@ -195,11 +195,15 @@ describe('a dry run', () => {
 describe('a stage that cannot load', () => {
   it('is reported as a failure, and the other stages still run', async () => {
     const t = await seedTeardown(h, db);
-    // Only the deletion stages read snapshot_retention: their loads fail, the shutdown stage before them does not.
+    // Only the deletion stages read snapshot_retention: the deletions' load fails (an action failure) and the
+    // retention mark, upkeep, fails to be written; the shutdown stage before them does not.
     await db.pool.query('alter table snapshot_retention rename to snapshot_retention_away');
     try {
       const result = await h.run();
-      expect(result).toMatchObject({ outcome: 'failed', summary: { snapshots_created: 1, actions_failed: 2 } });
+      expect(result).toMatchObject({
+        outcome: 'failed',
+        summary: { snapshots_created: 1, actions_failed: 1, upkeep_failed: 1 },
+      });
       expect(result.message).toMatch(/stage delete-snapshots/);
       expect(h.aws.sim.snapshots().map((s) => s.volumeId)).toEqual([t.volumeId]);
     } finally {

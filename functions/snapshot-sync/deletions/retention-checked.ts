@@ -4,36 +4,26 @@
  * kept due. Its own stage, so it reads the rows as they are once every deletion has finished.
  */
 import { markRetentionChecked } from '../../../shared/db/queries/disks.js';
-import type { Action, Plan } from '../../../shared/plan.js';
-import type { ActionResult, Executors } from '../../../shared/runtime/execute.js';
+import type { Plan } from '../../../shared/plan.js';
 import type { LoadInput } from '../../../shared/runtime/define-function.js';
 import type { BaseOptions } from '../../../shared/runtime/invocation.js';
 import type { Run } from '../../../shared/runtime/run.js';
 import type { SyncDeps } from '../ec2-calls.js';
 
-type MarkChecked = Action & { kind: 'mark-retention-checked'; upkeep: true; retentionCount: number };
+/** The stage is upkeep only (Plan.upkeep): no item of work, so never cut by maxItems. */
+export interface MarkChecked {
+  kind: 'mark-retention-checked';
+  retentionCount: number;
+}
 
 export const loadRetentionCount = ({ deps }: LoadInput<BaseOptions, SyncDeps>): Promise<number> =>
   Promise.resolve(Math.max(1, deps.config.policy.snapshotRetentionCount));
 
-export function decideRetentionChecked(retentionCount: number): Plan<MarkChecked> {
-  const reason = `disks within the newest ${retentionCount} snapshot(s) are checked until the setting changes`;
-  return {
-    actions: [
-      {
-        kind: 'mark-retention-checked',
-        upkeep: true,
-        retentionCount,
-        entity: { kind: 'function', id: 'snapshot-sync' },
-        reason,
-      },
-    ],
-  };
+export function decideRetentionChecked(retentionCount: number): Plan<never, MarkChecked> {
+  return { actions: [], upkeep: [{ kind: 'mark-retention-checked', retentionCount }] };
 }
 
-async function markChecked(run: Run, action: MarkChecked): Promise<ActionResult> {
-  const checked = await run.commit(async (db) => ({ value: await markRetentionChecked(db, action.retentionCount) }));
-  return { outcome: 'applied', counts: { retention_disks_checked: checked }, metrics: [] };
+export async function markChecked(run: Run, item: MarkChecked): Promise<{ counts: Record<string, number> }> {
+  const checked = await run.commit(async (db) => ({ value: await markRetentionChecked(db, item.retentionCount) }));
+  return { counts: { retention_disks_checked: checked } };
 }
-
-export const retentionCheckedExecutors: Executors<MarkChecked, SyncDeps> = { 'mark-retention-checked': markChecked };

@@ -14,9 +14,7 @@ export type ReconcileStep = Action & {
   kind: 'reconcile-origin-pending';
   rule: Extract<OriginAction, { kind: 'reconcile' }>;
 };
-export type OriginStep = ReconcileStep | TrackWaits;
-
-export function decideOriginStage(loaded: OriginLoad): Plan<OriginStep> {
+export function decideOriginStage(loaded: OriginLoad): Plan<ReconcileStep, TrackWaits> {
   if (loaded.disks.length === 0) return { actions: [] };
   if (!loaded.found) return { actions: [], counts: { disks_backing_up_unchecked: loaded.disks.length } };
   const rules = decideOriginPending(loaded.disks, loaded.found, loaded.known);
@@ -27,14 +25,11 @@ export function decideOriginStage(loaded: OriginLoad): Plan<OriginStep> {
   const stillBackingUp =
     unexplained.length + reconciles.filter((reconcile) => reconcile.rule.unexplainedAfter > 0).length;
   return {
-    actions: [
-      ...reconciles,
-      ...trackWaits(
-        'origin pending',
-        waits,
-        rules.map((rule) => waitKey(rule.disk)),
-      ),
-    ],
+    actions: reconciles,
+    upkeep: trackWaits(
+      waits,
+      rules.map((rule) => waitKey(rule.disk)),
+    ),
     counts: { disks_backing_up_unexplained: unexplained.length, waits_open: waits.length },
     ...(stillBackingUp > 0
       ? { message: `${stillBackingUp} disk(s) still backing up with snapshots nobody accounts for` }

@@ -11,13 +11,9 @@ import { Conflict } from '../../../shared/errors.js';
 import type { ActionResult, Executors } from '../../../shared/runtime/execute.js';
 import type { Run } from '../../../shared/runtime/run.js';
 import type { SyncDeps } from '../ec2-calls.js';
-import { executeTrackWaits } from '../waits.js';
-import type { OriginStep, ReconcileStep } from './decide.js';
+import type { ReconcileStep } from './decide.js';
 
-export const originExecutors: Executors<OriginStep, SyncDeps> = {
-  'reconcile-origin-pending': reconcileDisk,
-  'track-waits': executeTrackWaits,
-};
+export const originExecutors: Executors<ReconcileStep, SyncDeps> = { 'reconcile-origin-pending': reconcileDisk };
 
 async function reconcileDisk(run: Run, step: ReconcileStep): Promise<ActionResult> {
   const { rule } = step;

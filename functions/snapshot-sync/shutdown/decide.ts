@@ -18,11 +18,17 @@ export type ShutdownStep =
   | On<'create-snapshot', Of<'create'>>
   | On<'record-snapshot', Of<'record'>>
   | On<'abandon-snapshot', Of<'abandon'>>
-  | On<'refuse-snapshot', Of<'refuse'>>
-  | (Action & { kind: 'acknowledge-event'; upkeep: true })
-  | TrackWaits;
+  | On<'refuse-snapshot', Of<'refuse'>>;
 
-export function decideShutdownStage(loaded: ShutdownLoad, context: { now: Date }): Plan<ShutdownStep> {
+/** An event run with nothing to snapshot still records its event (the inbox) in a commit of its own. */
+export interface AcknowledgeEvent {
+  kind: 'acknowledge-event';
+}
+
+export function decideShutdownStage(
+  loaded: ShutdownLoad,
+  context: { now: Date },
+): Plan<ShutdownStep, AcknowledgeEvent | TrackWaits> {
   const requested = loaded.byToken ? loaded.requested : [];
   const rules = decideShutdowns({
     now: context.now,
@@ -46,21 +52,11 @@ export function decideShutdownStage(loaded: ShutdownLoad, context: { now: Date }
     loaded.event && steps.length > 0
       ? []
       : trackWaits(
-          'shutdown snapshots',
           waits.flatMap(waitOf),
           rules.map((rule) => waitKey(rule.target)),
         );
-  const acknowledge: ShutdownStep[] = loaded.acknowledge
-    ? [
-        {
-          kind: 'acknowledge-event',
-          upkeep: true,
-          entity: { kind: 'function', id: 'snapshot-sync' },
-          reason: 'nothing to snapshot for this event',
-        },
-      ]
-    : [];
-  return { actions: [...steps, ...acknowledge, ...tracked], counts };
+  const acknowledge: AcknowledgeEvent[] = loaded.acknowledge ? [{ kind: 'acknowledge-event' }] : [];
+  return { actions: steps, upkeep: [...acknowledge, ...tracked], counts };
 }
 
 const waitKey = (target: ShutdownTarget) => `shutdown:${target.reservationId}:${target.volumeId}`;

@@ -20,7 +20,6 @@ import type { ShutdownAction, ShutdownTarget, SnapshotSeen } from '../decide.js'
 import { FN, ec2CallOnce } from '../ec2-calls.js';
 import type { SyncDeps } from '../ec2-calls.js';
 import { shutdownDescription, shutdownTags } from '../tags.js';
-import { executeTrackWaits } from '../waits.js';
 import { inputsOf } from './decide.js';
 import type { ShutdownStep } from './decide.js';
 
@@ -31,11 +30,6 @@ export const shutdownExecutors: Executors<ShutdownStep, SyncDeps> = {
   'record-snapshot': (run, step, deps) => recordFound(run, step.rule, deps),
   'abandon-snapshot': (run, step, deps) => abandon(run, step.rule, deps),
   'refuse-snapshot': (run, step, deps) => abandon(run, step.rule, deps),
-  'acknowledge-event': async (run) => {
-    await run.commit(async () => ({ value: undefined }));
-    return { outcome: 'applied', metrics: [] };
-  },
-  'track-waits': executeTrackWaits,
 };
 
 async function recordFound(run: Run, rule: Of<'record'>, deps: SyncDeps): Promise<ActionResult> {

@@ -13,9 +13,9 @@ import type { VolumeLoad } from './load.js';
 
 type Settled = Exclude<VolumeAction, { kind: 'hold-volume' }>;
 type StepOf<R> = R extends Settled ? Action & { kind: R['kind']; rule: R; diskId: string | null } : never;
-export type VolumeStep = StepOf<Settled> | TrackWaits;
+export type VolumeStep = StepOf<Settled>;
 
-export function decideVolumeStage(loaded: VolumeLoad): Plan<VolumeStep> {
+export function decideVolumeStage(loaded: VolumeLoad): Plan<VolumeStep, TrackWaits> {
   const rules = decideVolumes(loaded.candidates, loaded.volumes, loaded.deleteAfterSnapshot);
   const held = rules.filter(
     (rule): rule is Extract<VolumeAction, { kind: 'hold-volume' }> => rule.kind === 'hold-volume',
@@ -25,14 +25,11 @@ export function decideVolumeStage(loaded: VolumeLoad): Plan<VolumeStep> {
     rule.kind === 'hold-volume' ? [] : [step(rule, loaded.diskOf.get(rule.candidate.rowId) ?? null)],
   );
   return {
-    actions: [
-      ...steps,
-      ...trackWaits(
-        'volumes',
-        waits,
-        rules.map((rule) => waitKey(rule.candidate)),
-      ),
-    ],
+    actions: steps,
+    upkeep: trackWaits(
+      waits,
+      rules.map((rule) => waitKey(rule.candidate)),
+    ),
     counts: {
       malformed_volume_ids: loaded.malformed,
       volumes_held: held.length,

@@ -13,7 +13,6 @@ import type { Run } from '../../../shared/runtime/run.js';
 import type { VolumeCandidate } from '../decide.js';
 import { FN, ec2Call } from '../ec2-calls.js';
 import type { SyncDeps } from '../ec2-calls.js';
-import { executeTrackWaits } from '../waits.js';
 import type { VolumeStep } from './decide.js';
 
 type Step<K extends string> = Extract<VolumeStep, { kind: K }>;
@@ -31,7 +30,6 @@ export const volumeExecutors: Executors<VolumeStep, SyncDeps> = {
     ),
   'keep-volume': (run, step) => settle(run, step.rule.candidate, 'kept', step.kind, step.reason),
   'refuse-volume': refuse,
-  'track-waits': executeTrackWaits,
 };
 
 async function deleteVolume(run: Run, step: Step<'delete-volume'>, deps: SyncDeps): Promise<ActionResult> {

@@ -11,6 +11,7 @@ import { oomScan } from '../../functions/oom-scan/handler.js';
 import { snapshotSync } from '../../functions/snapshot-sync/handler.js';
 import { warn } from '../../functions/warn/handler.js';
 import { buildShadowReport, formatShadowReport } from '../../local/cli-shadow.js';
+import { runCli } from '../support/cli.js';
 import { useFunctionHarness } from '../support/function-harness.js';
 import { insertDisk, insertReservation } from '../support/fixtures.js';
 import { seedEndedReservation } from './cleanup-pod-seed.js';
@@ -254,4 +255,34 @@ describe('shadow report: a function the origin leaves no record of', () => {
       /^snapshot-sync: shadow runs from \S+ to \S+: \d+ shadow decision\(s\), none compared: the origin records no snapshot or volume deletion in the database \(EC2 only\); compared: none\n$/,
     );
   });
+});
+
+describe('devenv-lifecycle shadow-report', () => {
+  // The command reads up to its own wall clock: the shadow runs happen half an hour before it.
+  const dbUrl = () => (h.deps.pool as unknown as { options: { connectionString: string } }).options.connectionString;
+  const cli = (...args: string[]) =>
+    runCli(['shadow-report', ...args], { env: { DATABASE_URL: dbUrl() }, cwd: '/', timeoutMs: 60_000 });
+
+  it('prints the judgement of each shadowed function, as text and as JSON', async () => {
+    h.clock.set(new Date(Date.now() - 30 * 60_000));
+    const held = await seedEndedReservation(h);
+    expect((await h.schedule(cleanupPod)).summary).toMatchObject({ shadow: 1 });
+
+    const json = await cli('--since', '2h', '--fn', 'cleanup-pod', '--json');
+    expect(json).toMatchObject({ code: 0, stderr: '' });
+    const [parsed] = JSON.parse(json.stdout) as Awaited<ReturnType<typeof report>>;
+    expect(parsed).toMatchObject({ fn: 'cleanup-pod', compared: 1, agreed: 0, pending: 0, uncompared: 0 });
+    expect(parsed!.ground).toMatch(/^compared: disk releases/);
+    expect(rows(parsed!.disagreements)).toEqual([
+      ['we-would-act', 'reservation', held.id, 'tear-down', 'disk held', null],
+    ]);
+
+    const text = await cli('--since', '2h');
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain('cleanup-pod: shadow runs from ');
+    expect(text.stdout).toContain('1 teardown(s) with a disk, 0 agree, 0 too recent to tell, 1 disagreement(s)');
+    expect(text.stdout).toContain(
+      `reservation ${held.id}: we would have released its disk; the ended reservation still holds it`,
+    );
+  }, 120_000);
 });

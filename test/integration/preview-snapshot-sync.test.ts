@@ -1,0 +1,84 @@
+/*
+ * Policy preview of a staged function (snapshot-sync): every stage decided on the live data with the
+ * current and with changed settings; what the changed retention would delete is listed, and nothing
+ * is written — every table row-for-row the same and no EC2 call other than a Describe.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { snapshotSync } from '../../functions/snapshot-sync/handler.js';
+import { formatPreview } from '../../local/cli-preview.js';
+import type { Config } from '../../shared/config.js';
+import { kernelFunction, previewPolicy } from '../../shared/runtime/rails/preview.js';
+import { useTestDatabase } from '../support/database.js';
+import { startSyncHarness } from './snapshot-sync-harness.js';
+import type { SyncHarness } from './snapshot-sync-harness.js';
+import { seedCompleted, seedDisk } from './snapshot-sync-seed.js';
+
+const db = useTestDatabase();
+let h: SyncHarness;
+beforeAll(async () => {
+  h = await startSyncHarness(db);
+});
+afterAll(async () => {
+  await h.close();
+});
+beforeEach(() => h.reset());
+
+/** Every row of every table, in a stable order. */
+async function everything(): Promise<Record<string, string[]>> {
+  const { rows: tables } = await db.pool.query<{ name: string }>(
+    `select table_name as name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE' order by 1`,
+  );
+  const dump: Record<string, string[]> = {};
+  for (const { name } of tables)
+    dump[name] = (await db.pool.query(`select * from "${name}"`)).rows.map((row) => JSON.stringify(row)).sort();
+  return dump;
+}
+
+const ec2Writes = () => h.aws.sim.calls().filter((call) => !call.action.startsWith('Describe'));
+const retention = (count: number): Config => ({
+  ...h.deps.config,
+  policy: { ...h.deps.config.policy, snapshotRetentionCount: count },
+});
+const preview = (changed: Config) => previewPolicy(kernelFunction(snapshotSync as never), h.deps, changed);
+
+describe('policy preview of snapshot-sync (staged)', () => {
+  it('lists the snapshot a smaller retention would delete now, and writes nothing', async () => {
+    const disk = await seedDisk(h, db);
+    // Newest first: with 3 kept the 4-day-old one goes; with 2 kept the 3-day-old one goes too.
+    const ids = [];
+    for (const ageDays of [1, 2, 3, 4]) ids.push(await seedCompleted(h, db, disk, ageDays));
+    const before = await everything();
+    const writesBefore = ec2Writes();
+
+    const result = await preview(retention(2));
+
+    expect(result.added.map((a) => [a.step, a.kind, a.entity.id, a.destructive])).toEqual([
+      ['delete-snapshots', 'delete-snapshot', ids[2], true],
+    ]);
+    expect(result.dropped).toEqual([]);
+    expect(result.unchanged).toBe(1); // the 4-day-old one, deleted either way
+    expect(result.notes.join('\n')).toMatch(/each step is decided on the data as it is now/);
+    const text = formatPreview(result, { SNAPSHOT_RETENTION_COUNT: '2' });
+    expect(text).toContain('would delete-snapshot 1\n');
+    expect(text).toContain('[delete-snapshots]');
+    expect(text).toContain(ids[2]);
+    expect(text).toContain('note: each step is decided on the data as it is now');
+
+    expect(await everything()).toEqual(before);
+    expect(ec2Writes()).toEqual(writesBefore);
+    expect(ec2Writes()).toEqual([]);
+    expect(ids.every((id) => h.aws.sim.snapshot(id) !== undefined)).toBe(true);
+  });
+
+  it('lists nothing when the changed setting does not change what would happen', async () => {
+    const disk = await seedDisk(h, db);
+    for (const ageDays of [1, 2, 3, 4]) await seedCompleted(h, db, disk, ageDays);
+    const result = await preview(retention(3));
+    expect(result.added).toEqual([]);
+    expect(result.dropped).toEqual([]);
+    expect(result.unchanged).toBe(1);
+    expect(formatPreview(result, { SNAPSHOT_RETENTION_COUNT: '3' })).toContain(
+      'no difference (1 action(s) either way)',
+    );
+  });
+});

@@ -13,10 +13,29 @@ export interface SimStats {
   cpuMs: number;
   rssMiB: number;
   kubeCalls: number;
+  /** One pod's size in a list answer. */
+  podBytes: number;
 }
 
 export const podName = (i: number) => `gpu-dev-oom-${String(i).padStart(7, '0')}`;
 export const reservationId = (i: number) => `oom-${String(i).padStart(7, '0')}`;
+
+/** What `kubectl apply` leaves on a pod: its manifest, with the environment a dev pod gets. */
+const lastApplied = (i: number) =>
+  JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    spec: {
+      containers: [
+        {
+          name: 'gpu-dev',
+          image: 'registry.example.com/devenv/gpu-dev:2026.11.3',
+          env: Array.from({ length: 30 }, (_, k) => ({ name: `DEVENV_SETTING_${k}`, value: `value-${i}-${k}` })),
+          resources: { limits: { 'nvidia.com/gpu': '1', memory: '64Gi' } },
+        },
+      ],
+    },
+  });
 
 async function main(): Promise<void> {
   const sim = await startSim({});
@@ -29,12 +48,20 @@ async function main(): Promise<void> {
   };
   const counter = setInterval(countCalls, 200);
   const answer = (message: object) => process.send!(message);
+  const podBytes = () => {
+    const pod = sim.kube.list('pods')[0];
+    return pod ? Buffer.byteLength(JSON.stringify(pod)) : 0;
+  };
   process.on('message', (message: SimRequest) => {
     if (message.type === 'seed') {
       sim.kube.addNamespace(message.namespace);
       for (let i = 0; i < message.count; i++) {
         const pod = { name: podName(i), namespace: message.namespace };
-        sim.kube.addPod({ ...pod, labels: { 'reservation-id': reservationId(i) } });
+        sim.kube.addPod({
+          ...pod,
+          labels: { 'reservation-id': reservationId(i) },
+          annotations: { 'kubectl.kubernetes.io/last-applied-configuration': lastApplied(i) },
+        });
         if (i % message.killedEvery === 0) sim.kube.oomKill(pod, 'gpu-dev');
       }
       answer({ id: message.id });
@@ -47,6 +74,7 @@ async function main(): Promise<void> {
           cpuMs: (cpu.user + cpu.system) / 1000,
           rssMiB: process.memoryUsage().rss / 2 ** 20,
           kubeCalls,
+          podBytes: podBytes(),
         } satisfies SimStats,
       });
     }

@@ -10,11 +10,13 @@
  * TypeScript loader's (tsx alone held about 100 MiB before a run and another 120 MiB once the
  * Kubernetes client was loaded through it).
  *
- * The runs: a pass over the fleet at OOM_SCAN_PAGES_PER_RUN (the default) from a fresh cursor, run
- * after run until the pass completes, then the first run of the next pass (nothing new); then one
- * run that may read the whole fleet (pages per run = the fleet's pages), which shows whether a
- * full scan fits the budget. CPU and peak RSS are the function process's; the simulator's CPU
- * is shown beside them.
+ * The function process runs with the node flags of the manifests (NODE_OPTIONS in stack.yml, read
+ * from there). The runs: a pass over the fleet at OOM_SCAN_PAGES_PER_RUN (the default) from a fresh
+ * cursor, run after run until the pass completes, then the first run of the next pass (nothing
+ * new); then one run that may read the whole fleet (pages per run = the fleet's pages), which shows
+ * whether a full scan fits the budget, and the same in a process without the manifests' flags, for
+ * what they change. CPU and peak RSS are the function process's; the simulator's CPU is shown
+ * beside them.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -26,15 +28,12 @@ import type { BenchDatabase } from './database.js';
 import type { RunFigures, RunRequest } from './function-process.js';
 import type { SimCommand, SimStats } from './oom-scan-sim.js';
 import type { BenchContext } from './context.js';
-import { bundleWorker, startWorker } from './workers.js';
+import { bundleWorker, deployedNodeOptions, startWorker } from './workers.js';
 import type { Worker } from './workers.js';
 
 const KILLED_EVERY = 200; // 0.5% of the pods
 const NAMESPACE = 'gpu-dev';
 const MEMORY_LIMIT_MIB = 128;
-// A V8 old-space limit, the lever the last run tries: the heap in use after a collection stays near
-// 21 MiB (no leak); what lifts the peak is garbage that V8 collects late when nothing limits it.
-const HEAP_LIMIT = '--max-old-space-size=64';
 
 type SimProcess = Worker<SimCommand, { stats?: SimStats }>;
 type FunctionProcess = Worker<Omit<RunRequest, 'id'>, { figures: RunFigures }>;
@@ -98,8 +97,9 @@ export async function benchOomScan(context: BenchContext): Promise<string[]> {
   const bundleDir = await mkdtemp(join(tmpdir(), 'devenv-lifecycle-bench-oom-scan-'));
   const sim: SimProcess = await startWorker('./oom-scan-sim.ts');
   const bundle = await bundleWorker('oom-scan-run', bundleDir);
-  const fn: FunctionProcess = await startWorker(bundle);
-  const limited: FunctionProcess = await startWorker(bundle, [HEAP_LIMIT]);
+  const flags = deployedNodeOptions('oom-scan');
+  const fn: FunctionProcess = await startWorker(bundle, flags);
+  const unlimited: FunctionProcess = await startWorker(bundle);
   const db = await startBenchDatabase('oom-scan');
   const { url, token } = sim.ready as { url: string; token: string };
   // MAX_ITEMS caps new kills per run; raised so a run records every kill its pages show.
@@ -161,9 +161,9 @@ export async function benchOomScan(context: BenchContext): Promise<string[]> {
       ),
     );
     await db.pool.query('truncate oom_scan_cursor');
-    const heapLimited = await measureRun(
-      `whole fleet in one run, node ${HEAP_LIMIT} (not set in the manifests)`,
-      limited,
+    const withoutFlags = await measureRun(
+      `whole fleet in one run, node without the manifests' flags`,
+      unlimited,
       sim,
       { ...env, OOM_SCAN_PAGES_PER_RUN: String(fleetPages) },
       kills,
@@ -177,10 +177,11 @@ export async function benchOomScan(context: BenchContext): Promise<string[]> {
         paged.reduce((sum, f) => sum + (f.result.summary.pages ?? 0), 0),
       );
     const full = runs.at(-1)!;
-    runs.push(heapLimited);
+    runs.push(withoutFlags);
+    const flagged = `node ${flags.join(' ') || '(no flags)'}`;
     return [
-      `A fleet of ${fleet.toLocaleString('en')} active reservations in one namespace, each with its labelled pod; every ${KILLED_EVERY}th pod (${kills} pods) was OOM-killed once.`,
-      `As deployed: the simulator is its own process (seeded with the pods in ${seedSeconds.toFixed(0)} s; it then held ${simSeeded.rssMiB.toFixed(0)} MiB), reached over HTTP by the real client; the function is another process (a warm instance serving the runs in turn, bundled by esbuild as build/bundle.ts does and started with plain node), on the system clock (its deadline bites), against the embedded PostgreSQL.`,
+      `A fleet of ${fleet.toLocaleString('en')} active reservations in one namespace, each with its labelled pod; every ${KILLED_EVERY}th pod (${kills} pods) was OOM-killed once. A pod is ${(simSeeded.podBytes / 1024).toFixed(1)} KiB of JSON in a list answer (a last-applied-configuration annotation of about 2 KiB, as a pod created with kubectl apply carries; pods with managedFields are bigger still).`,
+      `As deployed: the function process runs with the manifests' NODE_OPTIONS (\`${flags.join(' ')}\`, read from stack.yml); the simulator is its own process (seeded with the pods in ${seedSeconds.toFixed(0)} s; it then held ${simSeeded.rssMiB.toFixed(0)} MiB), reached over HTTP by the real client; the function is another process (a warm instance serving the runs in turn, bundled by esbuild as build/bundle.ts does and started with plain node), on the system clock (its deadline bites), against the embedded PostgreSQL.`,
       `The scan lists ${pageSize} pods per call (OOM_SCAN_PAGE_SIZE) and reads at most ${pagesPerRun} pages per run (OOM_SCAN_PAGES_PER_RUN) from a durable cursor: the fleet's ${fleetPages} pages take ${runsPerPass} runs per pass when no run stops at its deadline, more when runs do (each resumes where the last stopped).`,
       "Each page is decided and its new kills recorded before the next is read (the kernel's paged load, shared/runtime/paged.ts); up to 50 notices per run are written into their pods by exec after the pages.",
       "CPU is the function process's user + system time during the run; \"simulator CPU\" is the simulator process's over the same run. Pods/s is pods scanned per second of the run's wall time. Peak RSS is the function process's, sampled every 10 ms, with its level before the run.",
@@ -191,12 +192,12 @@ export async function benchOomScan(context: BenchContext): Promise<string[]> {
       ...runs.map(row),
       '',
       `Pass 1 ${passCompleted ? `completed in ${passRuns.length} runs` : `was not complete after ${passRuns.length} runs`}: worst wall ${(worst((f) => f.ms) / 1000).toFixed(1)} s against the ${budgetSeconds} s budget; worst peak RSS ${worst((f) => f.rssPeakMiB).toFixed(0)} MiB against ${MEMORY_LIMIT_MIB} MiB (${worst((f) => f.rssPeakMiB) <= MEMORY_LIMIT_MIB ? 'met' : 'not met'}); ${perPage.toFixed(1)} ms of function CPU per page of ${pageSize} pods.`,
-      `Peak RSS over the runs as deployed: ${Math.max(...runs.slice(0, -1).map((f) => f.rssPeakMiB)).toFixed(0)} MiB; with ${HEAP_LIMIT}: ${heapLimited.rssPeakMiB.toFixed(0)} MiB for ${(heapLimited.cpuMs / 1000).toFixed(1)} s of CPU (as deployed: ${(full.cpuMs / 1000).toFixed(1)} s).`,
+      `Peak RSS over the runs as deployed (${flagged}): ${Math.max(...runs.slice(0, -1).map((f) => f.rssPeakMiB)).toFixed(0)} MiB against ${MEMORY_LIMIT_MIB} MiB; without the flags: ${withoutFlags.rssPeakMiB.toFixed(0)} MiB for ${(withoutFlags.cpuMs / 1000).toFixed(1)} s of CPU (as deployed: ${(full.cpuMs / 1000).toFixed(1)} s).`,
       `Whole fleet in one run: ${full.result.summary.pages ?? 0} of ${fleetPages} pages in ${(full.ms / 1000).toFixed(1)} s, ended by ${full.result.summary.pass_completed ? 'completing the pass' : full.result.summary.stopped_at_deadline ? 'the deadline' : 'something else'}.`,
     ];
   } finally {
     fn.stop();
-    limited.stop();
+    unlimited.stop();
     sim.stop();
     await db.stop();
     await rm(bundleDir, { recursive: true, force: true });

@@ -8,6 +8,7 @@ import { fork } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { readStack } from '../build/stack.js';
 
 export interface Worker<Ask, Answer> {
   ready: Record<string, unknown>;
@@ -36,6 +37,16 @@ export async function bundleWorker(name: string, outdir: string): Promise<string
     logLevel: 'error',
   });
   return join(outdir, `${name}.mjs`);
+}
+
+/**
+ * The node flags a function is deployed with (its NODE_OPTIONS in stack.yml, which the Knative
+ * Service repeats), for a function process that measures what runs.
+ */
+export function deployedNodeOptions(functionName: string): string[] {
+  const stack = readStack(fileURLToPath(new URL('..', import.meta.url)));
+  const options = stack.functions.find((fn) => fn.name === functionName)?.environment.NODE_OPTIONS ?? '';
+  return options.split(/\s+/).filter((flag) => flag !== '');
 }
 
 /**

@@ -21,8 +21,15 @@ const objects = readObjects(root);
 const stack = readStack(root);
 const functions = stack.functions.filter((fn) => (FUNCTION_NAMES as readonly string[]).includes(fn.name));
 const settings = new Set(Object.keys(EnvSchema.shape));
-// Read by the node22 template and of-watchdog, not by our code.
-const TEMPLATE_VARIABLES = new Set(['RAW_BODY', 'MAX_RAW_SIZE', 'exec_timeout', 'read_timeout', 'write_timeout']);
+// Read by the node22 template and of-watchdog, or by node itself (NODE_OPTIONS), not by our code.
+const TEMPLATE_VARIABLES = new Set([
+  'RAW_BODY',
+  'MAX_RAW_SIZE',
+  'exec_timeout',
+  'read_timeout',
+  'write_timeout',
+  'NODE_OPTIONS',
+]);
 // Settings that are credentials: only ever from a secret file, never in a manifest in clear.
 const SECRET_SETTINGS = [
   'POSTGRES_PASSWORD',

@@ -1,7 +1,9 @@
 /*
  * devenv-lifecycle shadow-report --since 24h [--fn F] [--tolerance 15m] [--json]: for each function
  * run in shadow mode (SHADOW_FUNCTIONS), its shadow decisions beside what the system still in
- * charge did to the same rows, and every disagreement with both sides' evidence. Read-only.
+ * charge did to the same rows, and every disagreement with both sides' evidence. Each function is
+ * judged on its own ground (what the origin writes when it does the same); a function whose ground
+ * the origin leaves no record of gets one line saying so. Read-only.
  */
 import { parseArgs } from 'node:util';
 import type pg from 'pg';

@@ -10,13 +10,11 @@ import { benchOomScan } from './oom-scan.js';
 import { benchSnapshotSync } from './snapshot-sync.js';
 import { benchTeardown } from './teardown.js';
 import type { BenchSection } from './context.js';
-import { benchWarnExpire } from './warn-expire.js';
 import { benchWarnDelivery } from './warn-expire-delivery.js';
 import { benchExpireOutbox } from './warn-expire-outbox.js';
 
 export const sections: BenchSection[] = [
   { id: 'database', title: 'Database foundation', run: (context) => benchDatabase(context.rounds) },
-  { id: 'warn-expire', title: 'warn and expire at fleet scale', run: benchWarnExpire },
   { id: 'warn-delivery', title: 'warn: delivery at 100 ms per pod exec, with a moving clock', run: benchWarnDelivery },
   { id: 'expire-outbox', title: 'expire: 1,000 due at 100k with event delivery on', run: benchExpireOutbox },
   { id: 'oom-scan', title: 'oom-scan: the scheduled scan over a pod for every active reservation', run: benchOomScan },

@@ -1,8 +1,8 @@
 /*
  * What one run of warn or expire costs, measured from outside: every SQL statement any pg client
- * sends (pool queries and transactions alike) and how long at least one was in flight, the rows the
- * server read, and the Kubernetes calls the simulator received. Also the plans of captured
- * statements, for the record in BENCHMARKS.md.
+ * sends (pool queries and transactions alike) and how long at least one was in flight, each one's
+ * latency, the rows the server read, and the Kubernetes calls the simulator received. Also the
+ * plans of captured statements, for the record in BENCHMARKS.md.
  */
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
@@ -148,29 +148,14 @@ async function explain(pool: pg.Pool, statement: Statement) {
   }
 }
 
-export async function plans(pool: pg.Pool, statements: Statement[]): Promise<string[]> {
-  const sweeps = [
-    {
-      name: 'warn: reservations owing a warning',
-      marker: 'cross join lateral',
-      index: 'reservations_active_expires_at',
-    },
-    {
-      name: 'expire: overdue reservations',
-      marker: "where status = 'active' and expires_at < $1::timestamptz - make_interval(secs => $2)",
-      index: 'reservations_active_expires_at',
-    },
-    {
-      name: "expire: the pod health check's rotation",
-      marker: 'from pod_observations o join reservations',
-      index: 'pod_observations_rotation',
-    },
-    {
-      name: 'expire: the batch compare-and-set (rolled back)',
-      marker: 'update reservations r set',
-      index: 'reservations_pkey',
-    },
-  ];
+/** A statement to explain: found among the captured ones by a marker in its text; the plan should use `index`. */
+export interface Sweep {
+  name: string;
+  marker: string;
+  index: string;
+}
+
+export async function plans(pool: pg.Pool, statements: Statement[], sweeps: Sweep[]): Promise<string[]> {
   const out: string[] = [];
   for (const sweep of sweeps) {
     const statement = statements.find((s) => s.text.includes(sweep.marker));

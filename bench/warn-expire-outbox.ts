@@ -19,7 +19,10 @@ import { startBenchDatabase } from './database.js';
 import type { BenchContext } from './context.js';
 import type { RunFigures, RunRequest } from './function-process.js';
 import type { ExpireSimCommand, ExpireSimStats } from './warn-expire-sim.js';
-import type { StatementTime } from './warn-expire-measure.js';
+import { captureStatements, countStatements, plans } from './warn-expire-measure.js';
+import type { StatementTime, Sweep } from './warn-expire-measure.js';
+import { reservationsToCheck } from '../shared/db/queries/pod-observations.js';
+import { endReservationsLogged, overdueReservations } from '../shared/db/queries/reservations.js';
 import { fmt, median, timeMs } from './stats.js';
 import { bundleWorker, startWorker } from './workers.js';
 import type { Worker } from './workers.js';
@@ -83,6 +86,56 @@ async function limitMs(pool: pg.Pool): Promise<number> {
   return ms;
 }
 
+const SWEEPS: Sweep[] = [
+  {
+    name: 'expire: overdue reservations',
+    marker: "where status = 'active' and expires_at < $1::timestamptz - make_interval(secs => $2)",
+    index: 'reservations_active_expires_at',
+  },
+  {
+    name: "expire: the pod health check's rotation",
+    marker: 'from pod_observations o join reservations',
+    index: 'pod_observations_rotation',
+  },
+  {
+    name: 'expire: the batch compare-and-set with its decisions (rolled back)',
+    marker: 'update reservations r set',
+    index: 'reservations_pkey',
+  },
+];
+
+/** The plans of expire's sweeps over the seeded fleet, due rows present (the statements as expire sends them). */
+async function sweepPlans(pool: pg.Pool, maxItems: number): Promise<string[]> {
+  countStatements();
+  const stop = captureStatements();
+  const now = new Date();
+  const due = await overdueReservations(pool, now, 120, maxItems + 1);
+  await reservationsToCheck(pool, 200);
+  const client = await pool.connect();
+  try {
+    await client.query('begin');
+    await endReservationsLogged(
+      client,
+      due.map((row) => ({
+        reservationId: row.reservation_id,
+        from: 'active',
+        to: 'expired',
+        reason: 'deadline',
+        expectedExpiresAt: row.expires_at!,
+        recordReason: false,
+        now,
+        action: 'expire',
+        inputs: { expiresAt: row.expires_at!.toISOString() },
+      })),
+      { runId: '00000000-0000-4000-8000-000000000000', fn: 'expire', decidedAt: now },
+    );
+  } finally {
+    await client.query('rollback');
+    client.release();
+  }
+  return plans(pool, stop(), SWEEPS);
+}
+
 interface Run {
   ms: number;
   cpuMs: number;
@@ -139,8 +192,11 @@ export async function benchExpireOutbox(context: BenchContext): Promise<string[]
     MAX_ITEMS: String(maxItems),
   };
   const rounds: Round[] = [];
+  let explained: string[];
   try {
     await Promise.all([sim.ask({ type: 'seed', namespace: NAMESPACE, count: fleet }), seed(db.pool, fleet, due)]);
+    await reset(db.pool);
+    explained = await sweepPlans(db.pool, maxItems);
     for (let r = 0; r < context.rounds; r++) {
       await reset(db.pool);
       const acceptedBefore = (await sim.ask({ type: 'stats' })).stats!.eventsAccepted;
@@ -159,7 +215,13 @@ export async function benchExpireOutbox(context: BenchContext): Promise<string[]
     await db.stop();
     await rm(bundleDir, { recursive: true, force: true });
   }
-  return report(context, fleet, due, maxItems, rounds);
+  return [
+    ...report(context, fleet, due, maxItems, rounds),
+    '',
+    `Plans at ${fleet.toLocaleString('en')} active reservations (EXPLAIN (ANALYZE, BUFFERS), due rows present):`,
+    '',
+    ...explained,
+  ];
 }
 
 /** Each statement of the median round's due run, slowest first (concurrent reads overlap). */

@@ -3,14 +3,11 @@
  * real database: links act once, only on POST, never shorten or revive, refuse by policy and
  * capacity with their rule, and refuse replayed, expired and tampered tokens, changing nothing.
  */
-import { beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { actionLinks } from '../../shared/actions/links.js';
-import { extend } from '../../functions/extend/handler.js';
-import type { Deps } from '../../shared/deps.js';
-import { createEndpoint } from '../../shared/runtime/endpoint.js';
-import type { Endpoint } from '../../shared/runtime/endpoint.js';
 import { useFunctionHarness } from '../support/function-harness.js';
 import { insertReservation } from '../support/fixtures.js';
+import { insertRunningReservation, minutesFrom, problemOf, useExtendRoutes } from '../support/extend.js';
 
 const KEY = 'k'.repeat(40);
 const BASE = 'https://actions.example/function/extend';
@@ -24,8 +21,8 @@ const h = useFunctionHarness({
   EVENT_DELIVERY: 'knative',
   K_SINK: 'http://127.0.0.1:9/sink',
 });
-const inMinutes = (minutes: number) => new Date(h.clock.now().getTime() + minutes * 60_000);
-let endpoint: Endpoint;
+const inMinutes = minutesFrom(h.clock);
+const routes = useExtendRoutes(h, { clockAt: '2026-06-01T12:00:00Z' });
 
 type Action = 'extend' | 'snooze' | 'end-now';
 
@@ -39,9 +36,7 @@ async function linkFor(id: string, action: Action, deadline?: Date): Promise<str
   return links.find((link) => link.action === action)!.url.slice(BASE.length);
 }
 
-const post = (path: string, body = '', headers: Record<string, string> = {}) =>
-  endpoint({ method: 'POST', path, headers, rawBody: body });
-const get = (path: string) => endpoint({ method: 'GET', path, headers: { accept: 'text/html' }, rawBody: '' });
+const { post, get } = routes;
 
 async function row(id: string) {
   const { rows } = await h.deps.pool.query<{ status: string; expires_at: Date }>(
@@ -63,38 +58,12 @@ async function snapshotOf(id: string) {
 }
 
 async function active(id: string, overrides: Parameters<typeof insertReservation>[1] = {}, gpuType = 'h100') {
-  await insertReservation(h.deps.pool, {
-    reservation_id: id,
-    launched_at: inMinutes(-60),
-    created_at: inMinutes(-70),
-    expires_at: inMinutes(20),
-    ...overrides,
-  });
+  await insertRunningReservation(h, id, overrides);
   await h.deps.pool.query('update reservations set gpu_type = $2, duration_hours = 1 where reservation_id = $1', [
     id,
     gpuType,
   ]);
 }
-
-const problemOf = (answer: { body: string }) =>
-  JSON.parse(answer.body) as {
-    type: string;
-    status: number;
-    rule?: string;
-    detail: string;
-    possibleAt?: string;
-    errors?: { field: string }[];
-  };
-
-beforeEach(async () => {
-  h.clock.set('2026-06-01T12:00:00Z');
-  await h.deps.pool.query('delete from reservations');
-  endpoint = createEndpoint(extend, () => h.deps as Deps, {
-    metrics: h.deps.metrics,
-    logger: h.deps.log,
-    bodyLimitBytes: 65_536,
-  });
-});
 
 describe('extend: a link acts once, on POST only', () => {
   it('GET shows a confirmation page with the deadline and the limits, and changes nothing', async () => {
@@ -330,7 +299,7 @@ describe('extend: hostile inputs', () => {
     expect([form.status, problemOf(form).errors?.[0]?.field]).toEqual([400, 'body.by']);
     expect((await post(path, '[1,2]', { 'content-type': 'application/json' })).status).toBe(400);
     expect((await post(`/a/${'x'.repeat(5000)}`)).status).toBe(401);
-    expect((await endpoint({ method: 'DELETE', path, headers: {}, rawBody: '' })).status).toBe(405);
+    expect((await routes.endpoint({ method: 'DELETE', path, headers: {}, rawBody: '' })).status).toBe(405);
     expect(await snapshotOf('ex000040-hostile')).toEqual(before);
   });
 

@@ -5,16 +5,13 @@
  * extends past the waiting reservation; with nobody waiting, concurrent extensions all go through
  * (the lock serialises, it does not refuse) and a double click still extends once.
  */
-import { beforeEach, describe, expect, it } from 'vitest';
-import { extend } from '../../functions/extend/handler.js';
+import { describe, expect, it } from 'vitest';
 import { actionLinks } from '../../shared/actions/links.js';
 import { CAPACITY_LOCK_NAMESPACE } from '../../shared/db/queries/actions.js';
-import type { Deps } from '../../shared/deps.js';
-import { createEndpoint } from '../../shared/runtime/endpoint.js';
-import type { Endpoint } from '../../shared/runtime/endpoint.js';
 import { eventually } from '../support/eventually.js';
 import { useFunctionHarness } from '../support/function-harness.js';
 import { insertReservation } from '../support/fixtures.js';
+import { insertRunningReservation, minutesFrom, useExtendRoutes } from '../support/extend.js';
 
 const KEY = 'c'.repeat(40);
 const BASE = 'https://actions.example/function/extend';
@@ -24,20 +21,14 @@ const h = useFunctionHarness({
   EXTEND_DEFAULT_MINUTES: '60',
   EXTEND_CAPACITY_RULE: 'true',
 });
-const inMinutes = (minutes: number) => new Date(h.clock.now().getTime() + minutes * 60_000);
+const inMinutes = minutesFrom(h.clock);
 const ids = ['cr000001', 'cr000002', 'cr000003', 'cr000004'];
-let endpoint: Endpoint;
-
-const post = (path: string) => endpoint({ method: 'POST', path, headers: {}, rawBody: '' });
+const routes = useExtendRoutes(h, { clockAt: '2026-06-01T12:00:00Z' });
+const post = (path: string) => routes.post(path);
 
 async function activeH100(id: string): Promise<string> {
   const deadline = inMinutes(30);
-  await insertReservation(h.deps.pool, {
-    reservation_id: id,
-    launched_at: inMinutes(-60),
-    created_at: inMinutes(-70),
-    expires_at: deadline,
-  });
+  await insertRunningReservation(h, id, { expires_at: deadline });
   await h.deps.pool.query(`update reservations set gpu_type = 'h100' where reservation_id = $1`, [id]);
   const links = await actionLinks(h.deps.config.actions, { reservationId: id, deadline, now: h.clock.now() });
   return links.find((link) => link.action === 'extend')!.url.slice(BASE.length);
@@ -58,16 +49,6 @@ async function waitingOnCapacityLock(): Promise<number> {
   );
   return rows[0]!.n;
 }
-
-beforeEach(async () => {
-  h.clock.set('2026-06-01T12:00:00Z');
-  await h.deps.pool.query('delete from reservations');
-  endpoint = createEndpoint(extend, () => h.deps as Deps, {
-    metrics: h.deps.metrics,
-    logger: h.deps.log,
-    bodyLimitBytes: 65_536,
-  });
-});
 
 describe('extend: the capacity rule holds under concurrent requests', () => {
   it('refuses every extension whose check ran before a reservation for the same GPU type was queued', async () => {

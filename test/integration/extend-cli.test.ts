@@ -2,11 +2,12 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { parseDuration, parseExtendArgs, runExtend } from '../../local/cli-extend.js';
 import { Invalid } from '../../shared/errors.js';
+import { deadlineOf as deadlineIn, minutesFrom } from '../support/extend.js';
 import { useFunctionHarness } from '../support/function-harness.js';
 import { insertReservation } from '../support/fixtures.js';
 
 const h = useFunctionHarness({ EXTEND_MAX_MINUTES: '240' });
-const inMinutes = (minutes: number) => new Date(h.clock.now().getTime() + minutes * 60_000);
+const inMinutes = minutesFrom(h.clock);
 
 function fieldOf(work: () => unknown): string | undefined {
   try {
@@ -18,13 +19,7 @@ function fieldOf(work: () => unknown): string | undefined {
   return undefined;
 }
 
-async function deadlineOf(id: string): Promise<Date> {
-  const { rows } = await h.deps.pool.query<{ expires_at: Date }>(
-    'select expires_at from reservations where reservation_id = $1',
-    [id],
-  );
-  return rows[0]!.expires_at;
-}
+const deadlineOf = (id: string) => deadlineIn(h.deps.pool, id);
 
 beforeEach(async () => {
   await h.deps.pool.query('delete from reservations');

@@ -8,13 +8,17 @@ import { Writable } from 'node:stream';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { extend } from '../../functions/extend/handler.js';
 import { actionLinks } from '../../shared/actions/links.js';
-import type { ActionLink } from '../../shared/actions/links.js';
 import { makeDeps } from '../../shared/deps.js';
 import { createLogger } from '../../shared/log.js';
-import { createEndpoint } from '../../shared/runtime/endpoint.js';
-import type { Endpoint } from '../../shared/runtime/endpoint.js';
 import { useFunctionHarness } from '../support/function-harness.js';
-import { insertReservation } from '../support/fixtures.js';
+import {
+  deadlineOf as deadlineIn,
+  insertRunningReservation,
+  linksOf,
+  minutesFrom,
+  problemOf,
+  useExtendRoutes,
+} from '../support/extend.js';
 
 const KEY = 'q'.repeat(40);
 const BASE = 'https://actions.example/function/extend';
@@ -24,55 +28,38 @@ const h = useFunctionHarness({
   EXTEND_DEFAULT_MINUTES: '120',
   ACTION_LINK_TTL_MINUTES: '60',
 });
-const inMinutes = (minutes: number) => new Date(h.clock.now().getTime() + minutes * 60_000);
-let endpoint: Endpoint;
+const inMinutes = minutesFrom(h.clock);
 let logged = '';
+// The endpoint logs into `logged`, so a test can show what reaches a log line.
+const routes = useExtendRoutes(h, {
+  clockAt: '2026-06-01T12:00:00Z',
+  make: () => {
+    const logger = createLogger({
+      level: 'trace',
+      hashSalt: 's',
+      destination: new Writable({
+        write: (chunk, _e, done) => {
+          logged += String(chunk);
+          done();
+        },
+      }),
+    });
+    return {
+      deps: makeDeps(h.deps.config, { clock: h.clock, log: logger, pool: h.deps.pool, metrics: h.deps.metrics }),
+      logger,
+    };
+  },
+});
 
-const post = (path: string) => endpoint({ method: 'POST', path, headers: {}, rawBody: '' });
-const get = (path: string) => endpoint({ method: 'GET', path, headers: { accept: 'text/html' }, rawBody: '' });
+const post = (path: string) => routes.post(path);
+const { get } = routes;
 const pathOf = (url: string) => url.slice(BASE.length);
-const problemOf = (answer: { body: string }) =>
-  JSON.parse(answer.body) as { type: string; status: number; rule?: string };
-
-async function deadlineOf(id: string): Promise<Date> {
-  const { rows } = await h.deps.pool.query<{ expires_at: Date }>(
-    'select expires_at from reservations where reservation_id = $1',
-    [id],
-  );
-  return rows[0]!.expires_at;
-}
-
-async function issue(id: string): Promise<Record<ActionLink['action'], ActionLink>> {
-  const links = await actionLinks(
-    h.deps.config.actions,
-    { reservationId: id, deadline: await deadlineOf(id), now: h.clock.now() },
-    h.deps.pool,
-  );
-  return Object.fromEntries(links.map((link) => [link.action, link])) as Record<ActionLink['action'], ActionLink>;
-}
+const deadlineOf = (id: string) => deadlineIn(h.deps.pool, id);
+const issue = async (id: string) => linksOf(h, id, await deadlineOf(id), h.deps.pool);
 
 beforeEach(async () => {
-  h.clock.set('2026-06-01T12:00:00Z');
-  await h.deps.pool.query('delete from reservations');
   logged = '';
-  const logger = createLogger({
-    level: 'trace',
-    hashSalt: 's',
-    destination: new Writable({
-      write: (chunk, _e, done) => {
-        logged += String(chunk);
-        done();
-      },
-    }),
-  });
-  const deps = makeDeps(h.deps.config, { clock: h.clock, log: logger, pool: h.deps.pool, metrics: h.deps.metrics });
-  endpoint = createEndpoint(extend, () => deps, { metrics: h.deps.metrics, logger, bodyLimitBytes: 65_536 });
-  await insertReservation(h.deps.pool, {
-    reservation_id: 'sl000001',
-    launched_at: inMinutes(-60),
-    created_at: inMinutes(-70),
-    expires_at: inMinutes(20),
-  });
+  await insertRunningReservation(h, 'sl000001');
 });
 
 describe('issuing short links', () => {

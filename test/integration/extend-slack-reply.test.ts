@@ -7,16 +7,10 @@ import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { extend } from '../../functions/extend/handler.js';
 import { postSlackReply } from '../../functions/extend/slack-reply.js';
-import { actionLinks } from '../../shared/actions/links.js';
-import { slackButtons, slackSignature } from '../../shared/actions/slack.js';
-import type { Deps } from '../../shared/deps.js';
-import { createEndpoint } from '../../shared/runtime/endpoint.js';
-import type { Endpoint } from '../../shared/runtime/endpoint.js';
 import { eventually } from '../support/eventually.js';
 import { useFunctionHarness } from '../support/function-harness.js';
-import { insertReservation } from '../support/fixtures.js';
+import { slackClickBody, slackSigned, useExtendRoutes } from '../support/extend.js';
 
 const SECRET = 'slack-signing-secret-for-replies';
 const h = useFunctionHarness({
@@ -25,7 +19,7 @@ const h = useFunctionHarness({
   SLACK_SIGNING_SECRET: SECRET,
   EXTEND_DEFAULT_MINUTES: '120',
 });
-let endpoint: Endpoint;
+const routes = useExtendRoutes(h);
 let receiver: Server;
 let receiverUrl = '';
 const received: { path: string; body: Record<string, unknown> }[] = [];
@@ -57,44 +51,12 @@ afterAll(async () => {
   await new Promise((resolve) => receiver.close(resolve));
 });
 
-beforeEach(async () => {
-  await h.deps.pool.query('delete from reservations');
+beforeEach(() => {
   received.length = 0;
-  endpoint = createEndpoint(extend, () => h.deps as Deps, {
-    metrics: h.deps.metrics,
-    logger: h.deps.log,
-    bodyLimitBytes: 65_536,
-  });
 });
 
-async function clickBody(id: string, responseUrl: string): Promise<string> {
-  const expiresAt = new Date(h.clock.now().getTime() + 20 * 60_000);
-  await insertReservation(h.deps.pool, { reservation_id: id, expires_at: expiresAt });
-  const links = await actionLinks(h.deps.config.actions, {
-    reservationId: id,
-    deadline: expiresAt,
-    now: h.clock.now(),
-  });
-  const [block] = slackButtons(links) as { elements: { action_id: string; value: string }[] }[];
-  const button = block!.elements.find((element) => element.action_id === 'devenv-lifecycle:extend')!;
-  const payload = {
-    type: 'block_actions',
-    user: { id: 'U1' },
-    response_url: responseUrl,
-    actions: [{ action_id: button.action_id, value: button.value }],
-  };
-  return `payload=${encodeURIComponent(JSON.stringify(payload))}`;
-}
-
-function signed(body: string) {
-  const timestamp = String(Math.floor(h.clock.now().getTime() / 1000));
-  const headers = {
-    'content-type': 'application/x-www-form-urlencoded',
-    'x-slack-request-timestamp': timestamp,
-    'x-slack-signature': slackSignature(SECRET, timestamp, body),
-  };
-  return endpoint({ method: 'POST', path: '/slack', headers, rawBody: body });
-}
+const clickBody = (id: string, responseUrl: string) => slackClickBody(h, id, 'extend', { response_url: responseUrl });
+const signed = (body: string) => slackSigned(routes, SECRET, body, String(Math.floor(h.clock.now().getTime() / 1000)));
 
 describe('extend: the outcome of a Slack click replaces the message through response_url', () => {
   it('posts "done" with the new deadline, replacing the original message', async () => {

@@ -2,15 +2,16 @@
  * extend's Slack interactive endpoint: a button click acts only when Slack's v0 signature over
  * the exact body checks out and the timestamp is within five minutes; otherwise 401, nothing changes.
  */
-import { beforeEach, describe, expect, it } from 'vitest';
-import { actionLinks } from '../../shared/actions/links.js';
-import { slackButtons, slackSignature } from '../../shared/actions/slack.js';
-import { extend } from '../../functions/extend/handler.js';
-import type { Deps } from '../../shared/deps.js';
-import { createEndpoint } from '../../shared/runtime/endpoint.js';
-import type { Endpoint } from '../../shared/runtime/endpoint.js';
+import { describe, expect, it } from 'vitest';
+import { slackSignature } from '../../shared/actions/slack.js';
+import {
+  deadlineOf as deadlineIn,
+  slackClickBody,
+  slackPost as post,
+  slackSigned,
+  useExtendRoutes,
+} from '../support/extend.js';
 import { useFunctionHarness } from '../support/function-harness.js';
-import { insertReservation } from '../support/fixtures.js';
 
 const SECRET = 'slack-signing-secret-for-tests';
 const h = useFunctionHarness({
@@ -18,56 +19,14 @@ const h = useFunctionHarness({
   ACTION_SIGNING_KEY: 'k'.repeat(40),
   SLACK_SIGNING_SECRET: SECRET,
 });
-let endpoint: Endpoint;
+const routes = useExtendRoutes(h);
 
-beforeEach(async () => {
-  await h.deps.pool.query('delete from reservations');
-  endpoint = createEndpoint(extend, () => h.deps as Deps, {
-    metrics: h.deps.metrics,
-    logger: h.deps.log,
-    bodyLimitBytes: 65_536,
-  });
-});
-
-async function clickBody(id: string, action: 'extend' | 'snooze'): Promise<string> {
-  const expiresAt = new Date(h.clock.now().getTime() + 20 * 60_000);
-  await insertReservation(h.deps.pool, { reservation_id: id, expires_at: expiresAt });
-  const links = await actionLinks(h.deps.config.actions, {
-    reservationId: id,
-    deadline: expiresAt,
-    now: h.clock.now(),
-  });
-  const [block] = slackButtons(links) as { elements: { action_id: string; value: string }[] }[];
-  const button = block!.elements.find((element) => element.action_id === `devenv-lifecycle:${action}`)!;
-  const payload = {
-    type: 'block_actions',
-    user: { id: 'U1' },
-    actions: [{ action_id: button.action_id, value: button.value }],
-  };
-  return `payload=${encodeURIComponent(JSON.stringify(payload))}`;
-}
-
+const clickBody = (id: string, action: 'extend' | 'snooze') => slackClickBody(h, id, action);
 const nowSeconds = () => String(Math.floor(h.clock.now().getTime() / 1000));
-const slackPost = (body: string, headers: Record<string, string>) =>
-  endpoint({
-    method: 'POST',
-    path: '/slack',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
-    rawBody: body,
-  });
+const slackPost = (body: string, headers: Record<string, string>) => post(routes, body, headers);
 const signed = (body: string, timestamp = nowSeconds(), secret = SECRET) =>
-  slackPost(body, {
-    'x-slack-request-timestamp': timestamp,
-    'x-slack-signature': slackSignature(secret, timestamp, body),
-  });
-
-async function deadlineOf(id: string): Promise<Date> {
-  const { rows } = await h.deps.pool.query<{ expires_at: Date }>(
-    'select expires_at from reservations where reservation_id = $1',
-    [id],
-  );
-  return rows[0]!.expires_at;
-}
+  slackSigned(routes, secret, body, timestamp);
+const deadlineOf = (id: string) => deadlineIn(h.deps.pool, id);
 
 describe('extend: Slack interactions', () => {
   it('a correctly signed click acts once', async () => {

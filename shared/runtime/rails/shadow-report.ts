@@ -61,7 +61,7 @@ const ENDS: Record<DisagreementKind, string> = {
 };
 const NONE = { ...ENDS };
 
-export const SHADOW_GROUNDS: Record<string, ShadowGround> = {
+const SHADOW_GROUNDS: Record<string, ShadowGround> = {
   expire: {
     ground:
       "compared: reservations the origin expired (reservations.status, status_changed_at, failure_reason); in shadow no pod sighting is recorded, so expire never confirms a pod gone: the origin's pod-gone expiries show as 'they ended it'",

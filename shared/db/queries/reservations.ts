@@ -163,8 +163,10 @@ const END_SET = `
        cancelled_at = case when q.to_status = 'cancelled' then q.now else r.cancelled_at end,
        status_history = coalesce(r.status_history, '[]'::jsonb)
          || jsonb_build_array(jsonb_build_object('status', q.to_status, 'at', q.now, 'reason', q.reason, 'by', 'devenv-lifecycle'))`;
-const END_WHERE = `
-     where r.reservation_id = q.reservation_id and r.status = q.from_status
+// The ids again as an array: the planner then reads the rows by primary key, knowing how many
+// (it takes a function scan for 100 rows and would join a sequential scan of the whole table).
+const endWhere = (ids: string) => `
+     where r.reservation_id = q.reservation_id and r.reservation_id = any(${ids}::text[]) and r.status = q.from_status
        and (q.expected_expires_at is null or date_trunc('milliseconds', r.expires_at) = q.expected_expires_at)
        and (q.expected_status_changed_at is null or date_trunc('milliseconds', r.status_changed_at) = q.expected_status_changed_at)`;
 const END_RECORD = `jsonb_to_recordset($1::jsonb) as q(reservation_id text, from_status text, to_status text, reason text,
@@ -180,9 +182,9 @@ export async function endReservations(db: Db, requests: EndRequest[]): Promise<R
   if (requests.length === 0) return [];
   const { rows } = await db.query<ReservationRow>(
     `update reservations r set ${END_SET}
-     from ${END_RECORD} ${END_WHERE}
+     from ${END_RECORD} ${endWhere('$2')}
      returning ${prefixed('r')}`,
-    [JSON.stringify(requests.map((request) => toRecord(request)))],
+    [JSON.stringify(requests.map((request) => toRecord(request))), requests.map((request) => request.reservationId)],
   );
   return rows;
 }
@@ -202,7 +204,7 @@ export async function endReservationsLogged(
     `with q as (select * from ${END_RECORD}),
      ended as (
        update reservations r set ${END_SET}
-       from q ${END_WHERE}
+       from q ${endWhere('$5')}
        returning ${prefixed('r')}),
      logged as (
        insert into decision_log (decided_at, run_id, function, entity_kind, entity_id, action, reason, inputs, outcome)
@@ -210,7 +212,13 @@ export async function endReservationsLogged(
               case when ended.reservation_id is null then 'conflict' else 'applied' end
        from q left join ended using (reservation_id))
      select * from ended`,
-    [JSON.stringify(requests.map((request) => toRecord(request, request))), log.decidedAt, log.runId, log.fn],
+    [
+      JSON.stringify(requests.map((request) => toRecord(request, request))),
+      log.decidedAt,
+      log.runId,
+      log.fn,
+      requests.map((request) => request.reservationId),
+    ],
   );
   return rows;
 }

@@ -10,19 +10,12 @@ import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../shared/clock.js';
 import { useTestDatabase } from '../support/database.js';
 import { eventually } from '../support/eventually.js';
-import {
-  AVAILABILITY_UPDATER,
-  cronTick,
-  firstRow,
-  seedTeardownCandidate,
-  untilPodDeletionRequested,
-  useLocalStack,
-} from '../support/local-stack.js';
+import { AVAILABILITY_UPDATER, useLocalStack } from '../support/local-stack.js';
 
 const db = useTestDatabase();
 const clock = new ManualClock('2026-06-01T12:00:00Z');
 const local = useLocalStack(db, { clock, lambdas: [AVAILABILITY_UPDATER] });
-const one = (sql: string, params: unknown[]) => firstRow(db, sql, params);
+const one = (sql: string, params: unknown[]) => local.one(sql, params);
 
 describe('expire → cleanup-pod → snapshot-sync in the local stack', () => {
   it('ends with the pod gone, the snapshot completed, the disk free, the volume deleted and one availability update', async () => {
@@ -30,7 +23,7 @@ describe('expire → cleanup-pod → snapshot-sync in the local stack', () => {
     const podName = 'gpu-dev-c4a10001';
     const volumeId = 'vol-0c4a1000000000001';
     const { sim } = local;
-    const disk = await seedTeardownCandidate(db, sim, {
+    const disk = await local.seedTeardownCandidate({
       id,
       podName,
       volumeId,
@@ -51,13 +44,13 @@ describe('expire → cleanup-pod → snapshot-sync in the local stack', () => {
       body: '{}',
     });
     expect(await expired.json()).toMatchObject({ outcome: 'succeeded', summary: { expired: 1, events_delivered: 1 } });
-    await untilPodDeletionRequested(db, id);
+    await local.untilPodDeletionRequested(id);
     expect(sim.kube.pod({ namespace: 'gpu-dev', name: podName })?.metadata.deletionTimestamp).toBeTruthy();
     expect(sim.aws.snapshots()).toEqual([]); // nothing is snapshotted while the pod may still write
 
     clock.advanceSeconds(31);
     sim.kube.tick();
-    expect(await cronTick(local.url, 'cleanup-pod')).toMatchObject({
+    expect(await local.tick('cleanup-pod')).toMatchObject({
       outcome: 'succeeded',
       summary: { cleaned: 1, disks_released: 1, availability_updates: 1 },
     });
@@ -69,7 +62,7 @@ describe('expire → cleanup-pod → snapshot-sync in the local stack', () => {
     expect(sim.aws.volume(volumeId)).toBeDefined(); // kept until its snapshot completed
 
     clock.advanceSeconds(61);
-    expect(await cronTick(local.url, 'snapshot-sync')).toMatchObject({
+    expect(await local.tick('snapshot-sync')).toMatchObject({
       outcome: 'succeeded',
       summary: { snapshots_completed: 1, volumes_deleted: 1 },
     });

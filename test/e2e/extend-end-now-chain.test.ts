@@ -9,14 +9,7 @@ import { actionLinks } from '../../shared/actions/links.js';
 import { ManualClock } from '../../shared/clock.js';
 import { useTestDatabase } from '../support/database.js';
 import { eventually } from '../support/eventually.js';
-import {
-  AVAILABILITY_UPDATER,
-  cronTick,
-  firstRow,
-  seedTeardownCandidate,
-  untilPodDeletionRequested,
-  useLocalStack,
-} from '../support/local-stack.js';
+import { AVAILABILITY_UPDATER, useLocalStack } from '../support/local-stack.js';
 
 const KEY = 'e2e-signing-key-'.repeat(3);
 const db = useTestDatabase();
@@ -26,7 +19,7 @@ const local = useLocalStack(db, {
   clock,
   lambdas: [AVAILABILITY_UPDATER],
 });
-const one = (sql: string, params: unknown[]) => firstRow(db, sql, params);
+const one = (sql: string, params: unknown[]) => local.one(sql, params);
 
 describe('end now → cleanup-pod → snapshot-sync in the local stack', () => {
   it('a GET changes nothing; the POST ends it and the normal teardown follows with its shutdown snapshot', async () => {
@@ -35,7 +28,7 @@ describe('end now → cleanup-pod → snapshot-sync in the local stack', () => {
     const volumeId = 'vol-0e4d000000000001';
     const deadline = new Date(clock.now().getTime() + 20 * 60_000);
     const { sim } = local;
-    await seedTeardownCandidate(db, sim, { id, podName, volumeId, expiresAt: deadline });
+    await local.seedTeardownCandidate({ id, podName, volumeId, expiresAt: deadline });
 
     const links = await actionLinks(
       { baseUrl: `${local.url}/function/extend`, signingKey: KEY, linkTtlMinutes: 60, defaultExtendMinutes: 120 },
@@ -50,12 +43,12 @@ describe('end now → cleanup-pod → snapshot-sync in the local stack', () => {
     expect(await one('select status from reservations where reservation_id = $1', [id])).toEqual({
       status: 'cancelled',
     });
-    await untilPodDeletionRequested(db, id);
+    await local.untilPodDeletionRequested(id);
     expect(sim.kube.pod({ namespace: 'gpu-dev', name: podName })?.metadata.deletionTimestamp).toBeTruthy();
 
     clock.advanceSeconds(31);
     sim.kube.tick();
-    expect(await cronTick(local.url, 'cleanup-pod')).toMatchObject({
+    expect(await local.tick('cleanup-pod')).toMatchObject({
       outcome: 'succeeded',
       summary: { cleaned: 1, disks_released: 1 },
     });
@@ -63,7 +56,7 @@ describe('end now → cleanup-pod → snapshot-sync in the local stack', () => {
       async () => (await one(`select state, kind from snapshots where reservation_id = $1`, [id]))?.state === 'pending',
     );
     clock.advanceSeconds(61);
-    expect(await cronTick(local.url, 'snapshot-sync')).toMatchObject({
+    expect(await local.tick('snapshot-sync')).toMatchObject({
       outcome: 'succeeded',
       summary: { snapshots_completed: 1 },
     });

@@ -5,16 +5,18 @@
  */
 import { describe, expect, it } from 'vitest';
 import { actionLinks } from '../../shared/actions/links.js';
-import { useFunctionHarness } from '../support/function-harness.js';
 import { insertReservation } from '../support/fixtures.js';
-import { insertRunningReservation, minutesFrom, problemOf, useExtendRoutes } from '../support/extend.js';
+import {
+  insertRunningReservation,
+  minutesFrom,
+  problemOf,
+  routeOf,
+  useExtendHarness,
+  useExtendRoutes,
+} from '../support/extend.js';
 
-const KEY = 'k'.repeat(40);
-const BASE = 'https://actions.example/function/extend';
 // Events go to a Knative sink that refuses connections: each stays in the outbox, one row per event.
-const h = useFunctionHarness({
-  ACTION_BASE_URL: BASE,
-  ACTION_SIGNING_KEY: KEY,
+const h = useExtendHarness({
   EXTEND_DEFAULT_MINUTES: '120',
   EXTEND_MAX_COUNT: '2',
   RESERVATION_MAX_LIFETIME_HOURS: '8',
@@ -33,7 +35,7 @@ async function linkFor(id: string, action: Action, deadline?: Date): Promise<str
     deadline: expiresAt,
     now: h.clock.now(),
   });
-  return links.find((link) => link.action === action)!.url.slice(BASE.length);
+  return routeOf(links.find((link) => link.action === action)!.url);
 }
 
 const { post, get } = routes;

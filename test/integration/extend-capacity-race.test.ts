@@ -9,15 +9,16 @@ import { describe, expect, it } from 'vitest';
 import { actionLinks } from '../../shared/actions/links.js';
 import { CAPACITY_LOCK_NAMESPACE } from '../../shared/db/queries/actions.js';
 import { eventually } from '../support/eventually.js';
-import { useFunctionHarness } from '../support/function-harness.js';
 import { insertReservation } from '../support/fixtures.js';
-import { insertRunningReservation, minutesFrom, useExtendRoutes } from '../support/extend.js';
+import {
+  insertRunningReservation,
+  minutesFrom,
+  routeOf,
+  useExtendHarness,
+  useExtendRoutes,
+} from '../support/extend.js';
 
-const KEY = 'c'.repeat(40);
-const BASE = 'https://actions.example/function/extend';
-const h = useFunctionHarness({
-  ACTION_BASE_URL: BASE,
-  ACTION_SIGNING_KEY: KEY,
+const h = useExtendHarness({
   EXTEND_DEFAULT_MINUTES: '60',
   EXTEND_CAPACITY_RULE: 'true',
 });
@@ -31,7 +32,7 @@ async function activeH100(id: string): Promise<string> {
   await insertRunningReservation(h, id, { expires_at: deadline });
   await h.deps.pool.query(`update reservations set gpu_type = 'h100' where reservation_id = $1`, [id]);
   const links = await actionLinks(h.deps.config.actions, { reservationId: id, deadline, now: h.clock.now() });
-  return links.find((link) => link.action === 'extend')!.url.slice(BASE.length);
+  return routeOf(links.find((link) => link.action === 'extend')!.url);
 }
 
 async function deadlines(): Promise<Date[]> {

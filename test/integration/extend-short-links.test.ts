@@ -10,21 +10,18 @@ import { extend } from '../../functions/extend/handler.js';
 import { actionLinks } from '../../shared/actions/links.js';
 import { makeDeps } from '../../shared/deps.js';
 import { createLogger } from '../../shared/log.js';
-import { useFunctionHarness } from '../support/function-harness.js';
 import {
   deadlineOf as deadlineIn,
   insertRunningReservation,
   linksOf,
   minutesFrom,
   problemOf,
+  routeOf,
+  useExtendHarness,
   useExtendRoutes,
 } from '../support/extend.js';
 
-const KEY = 'q'.repeat(40);
-const BASE = 'https://actions.example/function/extend';
-const h = useFunctionHarness({
-  ACTION_BASE_URL: BASE,
-  ACTION_SIGNING_KEY: KEY,
+const h = useExtendHarness({
   EXTEND_DEFAULT_MINUTES: '120',
   ACTION_LINK_TTL_MINUTES: '60',
 });
@@ -53,7 +50,7 @@ const routes = useExtendRoutes(h, {
 
 const post = (path: string) => routes.post(path);
 const { get } = routes;
-const pathOf = (url: string) => url.slice(BASE.length);
+const pathOf = routeOf;
 const deadlineOf = (id: string) => deadlineIn(h.deps.pool, id);
 const issue = async (id: string) => linksOf(h, id, await deadlineOf(id), h.deps.pool);
 

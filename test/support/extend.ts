@@ -14,8 +14,20 @@ import type { Deps } from '../../shared/deps.js';
 import type { Logger } from '../../shared/log.js';
 import { createEndpoint } from '../../shared/runtime/endpoint.js';
 import type { Endpoint } from '../../shared/runtime/endpoint.js';
+import { useFunctionHarness } from './function-harness.js';
 import type { FunctionHarness } from './function-harness.js';
 import { insertReservation } from './fixtures.js';
+
+/** Where extend's links point in these tests; a route's path is a link's URL after it. */
+export const EXTEND_BASE = 'https://actions.example/function/extend';
+
+/** A function harness with action links configured (EXTEND_BASE, a test signing key), and `env` over them. */
+export function useExtendHarness(env: Record<string, string> = {}): FunctionHarness {
+  return useFunctionHarness({ ACTION_BASE_URL: EXTEND_BASE, ACTION_SIGNING_KEY: 'k'.repeat(40), ...env });
+}
+
+/** The path of one of extend's URLs, for the routes. */
+export const routeOf = (url: string) => url.slice(EXTEND_BASE.length);
 
 export interface ExtendRoutes {
   /** This test's endpoint (made anew before each test). */

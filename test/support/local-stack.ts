@@ -21,6 +21,14 @@ export interface LocalStackFixture {
   sim: Sim;
   /** The stack's gateway. */
   url: string;
+  /** A cron-connector tick of `fn` (cronTick). */
+  tick(fn: string): Promise<TickAnswer>;
+  /** The first row a query of the file's database answers. */
+  one(sql: string, params?: unknown[]): Promise<Record<string, unknown> | undefined>;
+  /** seedTeardownCandidate in this stack's database and cluster. */
+  seedTeardownCandidate(candidate: TeardownCandidate): Promise<DiskFixture>;
+  /** untilPodDeletionRequested on the file's database. */
+  untilPodDeletionRequested(reservationId: string): Promise<void>;
 }
 
 export interface LocalStackFixtureOptions {
@@ -35,7 +43,12 @@ export interface LocalStackFixtureOptions {
 export const AVAILABILITY_UPDATER = 'gpu-dev-availability-updater';
 
 export function useLocalStack(db: TestDatabase, options: LocalStackFixtureOptions = {}): LocalStackFixture {
-  const fixture = {} as LocalStackFixture;
+  const fixture = {
+    tick: (fn) => cronTick(fixture.url, fn),
+    one: (sql, params) => firstRow(db, sql, params),
+    seedTeardownCandidate: (candidate) => seedTeardownCandidate(db, fixture.sim, candidate),
+    untilPodDeletionRequested: (reservationId) => untilPodDeletionRequested(db, reservationId),
+  } as LocalStackFixture;
   beforeAll(async () => {
     const env = typeof options.env === 'function' ? options.env() : options.env;
     const stack = await startLocalStack({
@@ -115,8 +128,12 @@ export async function seedTeardownCandidate(db: TestDatabase, sim: Sim, c: Teard
 }
 
 /** The first row a query answers. */
-export async function firstRow(db: TestDatabase, sql: string, params: unknown[] = []) {
-  return (await db.pool.query(sql, params)).rows[0];
+export async function firstRow(
+  db: TestDatabase,
+  sql: string,
+  params: unknown[] = [],
+): Promise<Record<string, unknown> | undefined> {
+  return (await db.pool.query(sql, params)).rows[0] as Record<string, unknown> | undefined;
 }
 
 /**

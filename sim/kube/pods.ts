@@ -10,6 +10,7 @@ import type { Pod, PodPhase, PodStatus } from './pod-status.js';
 import { podStatus } from './pod-status.js';
 import type { KubeObject, NewObject, ObjectStore } from './store.js';
 import { notFound, timestamp } from './status.js';
+import { objectKey } from './type-index.js';
 
 export interface PodRef {
   namespace: string;
@@ -28,6 +29,11 @@ export class Pods {
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly filesystems = new Map<string, MemoryFilesystem>();
   private readonly goneListeners = new Set<(pod: Pod) => void>();
+  /**
+   * Pods given a deletion deadline, by key: what tick() reads, so the end of a grace period costs
+   * the terminating pods rather than a walk over every pod (seconds at a fleet of 10,000 pods).
+   */
+  private readonly terminating = new Map<string, PodRef>();
   private addresses = 0;
   readonly broadcasts: Broadcast[] = [];
   /** Nodes whose kubelet stopped answering: nothing on them finishes terminating. */
@@ -83,7 +89,10 @@ export class Pods {
       ...pod,
       metadata: { ...pod.metadata, deletionTimestamp: timestamp(deadline), deletionGracePeriodSeconds: grace },
     }) as Pod;
-    if (!this.store.dryRunning) this.wakeAt(Math.max(0, deadline.getTime() - this.clock.now().getTime()));
+    if (!this.store.dryRunning) {
+      this.terminating.set(objectKey(ref.namespace, ref.name), { namespace: ref.namespace, name: ref.name });
+      this.wakeAt(Math.max(0, deadline.getTime() - this.clock.now().getTime()));
+    }
     return terminating;
   }
 
@@ -93,12 +102,21 @@ export class Pods {
    */
   tick(): number {
     const now = this.clock.now().getTime();
-    const due = (this.store.listShared('pods') as readonly Pod[]).filter((pod) => {
-      const at = pod.metadata.deletionTimestamp;
-      const onLostNode = pod.spec.nodeName !== undefined && this.lostNodes.has(pod.spec.nodeName);
-      return at !== undefined && Date.parse(at) <= now && !onLostNode;
-    });
-    for (const pod of due) this.removeNow({ namespace: pod.metadata.namespace!, name: pod.metadata.name });
+    const due: [string, PodRef][] = [];
+    for (const [key, ref] of this.terminating) {
+      const pod = this.store.get('pods', ref.namespace, ref.name) as Pod | undefined;
+      const at = pod?.metadata.deletionTimestamp;
+      if (at === undefined)
+        this.terminating.delete(key); // gone, or replaced by a pod not terminating
+      else if (Date.parse(at) <= now && !(pod!.spec.nodeName !== undefined && this.lostNodes.has(pod!.spec.nodeName)))
+        due.push([key, ref]);
+    }
+    // In key order, as a walk over every pod would find them.
+    due.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    for (const [key, ref] of due) {
+      this.terminating.delete(key);
+      this.removeNow(ref);
+    }
     return due.length;
   }
 

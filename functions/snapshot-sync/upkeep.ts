@@ -1,7 +1,7 @@
 /*
  * snapshot-sync's upkeep (Plan.upkeep), written by the kernel after a stage's actions: the waits a
  * stage tracks, an event run's record of an event with nothing to snapshot, and the disks found
- * within retention. Not items of work: never cut by maxItems, never written by a dry run.
+ * within retention. Not items of work: the kernel decides when upkeep is written.
  */
 import type { UpkeepWriter } from '../../shared/runtime/execute.js';
 import type { TrackWaits } from './decide-waits.js';

@@ -20,7 +20,16 @@ export interface LoadInput<Options, D> {
   run: Run;
   deps: D;
   invocation: Invocation<Options>;
+  /** The most items this step may still act on (the kernel's maxItems, less what the run started): read no more candidates. */
+  limit: number;
 }
+
+export const loadInput = <Options, D>(run: Run, deps: D, invocation: Invocation<Options>): LoadInput<Options, D> => ({
+  run,
+  deps,
+  invocation,
+  limit: run.itemsLeft,
+});
 
 interface ShapeBase<Options extends BaseOptions, D, Loaded, A extends Action, U = never> {
   name: FunctionName;
@@ -59,7 +68,7 @@ export function defineFunction<Options extends BaseOptions, D extends KernelDeps
       runScoped(deps.run, shape.name, invocation, async (scope) => {
         const run = new Run(scope, deps.run, shape.counters);
         const clock = await startRails(run, deps.run);
-        const loaded = await shape.load({ run, deps, invocation });
+        const loaded = await shape.load(loadInput(run, deps, invocation));
         return finish(run, [await decideAndExecute(run, shape, loaded, deps, invocation.options, clock)]);
       }),
   });

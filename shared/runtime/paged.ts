@@ -17,6 +17,7 @@ import { decideAndExecute, decideContext, finish } from './execute.js';
 import type { ActionResult, Executors, KernelDeps, KernelStep, StepOutcome } from './execute.js';
 import { defineHandler } from './invocation.js';
 import type { BaseOptions, FunctionName, Invocation } from './invocation.js';
+import { loadInput } from './define-function.js';
 import type { KernelDefinition } from './define-function.js';
 import { startRails } from './rails/guard.js';
 import { Run } from './run.js';
@@ -75,7 +76,7 @@ export function definePagedFunction<Options extends BaseOptions, D extends Kerne
       runScoped(deps.run, shape.name, invocation, async (scope) => {
         const run = new Run(scope, deps.run, [...(shape.counters ?? []), ...STOPS]);
         const clock = await startRails(run, deps.run);
-        const input = { run, deps, invocation };
+        const input = loadInput(run, deps, invocation);
         const outcome: Outcome = { messages: [] };
         await readPages(shape, run, input, clock, outcome);
         // The steps after the pages have maxItems of their own: what the pages did (oom-scan's
@@ -84,7 +85,7 @@ export function definePagedFunction<Options extends BaseOptions, D extends Kerne
         for (const step of duplicate(run) || outcome.halted !== undefined
           ? []
           : (shape.then?.(invocation, deps) ?? [])) {
-          const loaded = await step.load(input);
+          const loaded = await step.load(loadInput(run, deps, invocation));
           await act(run, step, loaded, input, clock, outcome);
           if (duplicate(run)) break;
         }
@@ -141,7 +142,7 @@ async function readPages<Options extends BaseOptions, D extends KernelDeps, Page
     }
     if (read >= pagesPerRun) return run.count('stopped_at_page_budget');
     if (run.now().getTime() >= stopReadingAt) return run.count('stopped_at_deadline');
-    page = await shape.next(input, page);
+    page = await shape.next(loadInput(run, input.deps, input.invocation), page);
   }
 }
 

@@ -12,6 +12,7 @@ import { decideAndExecute, decideContext, finish } from './execute.js';
 import type { KernelDeps, KernelStep, StepOutcome } from './execute.js';
 import { defineHandler } from './invocation.js';
 import type { BaseOptions, FunctionName, Invocation } from './invocation.js';
+import { loadInput } from './define-function.js';
 import type { KernelDefinition } from './define-function.js';
 import { startRails } from './rails/guard.js';
 import { Run } from './run.js';
@@ -101,7 +102,7 @@ async function runStage<Options extends BaseOptions, D extends KernelDeps>(
   invocation: Invocation<Options>,
   clock: Awaited<ReturnType<typeof startRails>>,
 ): Promise<StepOutcome> {
-  const loaded = await stage.load({ run, deps, invocation });
+  const loaded = await stage.load(loadInput(run, deps, invocation));
   return decideAndExecute(run, stage, loaded, deps, invocation.options, clock);
 }
 

@@ -22,12 +22,11 @@ export interface DeletionLoad {
   retention: { rows: RetentionRow[]; observed?: Observed };
 }
 
-export async function loadDeletions({ run, deps }: LoadInput<BaseOptions, SyncDeps>): Promise<DeletionLoad> {
+export async function loadDeletions({ run, deps, limit }: LoadInput<BaseOptions, SyncDeps>): Promise<DeletionLoad> {
   const { policy } = deps.config;
   const deleteLimit = policy.snapshotDeleteBudget;
   const retentionCount = Math.max(1, policy.snapshotRetentionCount);
   const now = run.now();
-  const limit = run.itemsLeft;
   const unfinished = deleteLimit > 0 ? await unfinishedDeletions(deps.pool, Math.min(deleteLimit, limit)) : [];
   const purgeRows = (await purgeDue(deps.pool, now.toISOString().slice(0, 10), limit)).map((row): PurgeRow => ({
     rowId: row.id,

@@ -10,7 +10,7 @@ import type { BaseOptions } from '../../../shared/runtime/invocation.js';
 import type { Run } from '../../../shared/runtime/run.js';
 import type { SyncDeps } from '../ec2-calls.js';
 
-/** The stage is upkeep only (Plan.upkeep): no item of work, so never cut by maxItems. */
+/** The stage is upkeep only (Plan.upkeep), not an item of work. */
 export interface MarkChecked {
   kind: 'mark-retention-checked';
   retentionCount: number;

@@ -23,8 +23,8 @@ export interface OriginLoad {
   known: ReadonlyMap<string, KnownRow>;
 }
 
-export async function loadOrigin({ run, deps }: LoadInput<BaseOptions, SyncDeps>): Promise<OriginLoad> {
-  const disks = (await disksBackingUpUnexplained(deps.pool, run.itemsLeft)).map(toDisk);
+export async function loadOrigin({ run, deps, limit }: LoadInput<BaseOptions, SyncDeps>): Promise<OriginLoad> {
+  const disks = (await disksBackingUpUnexplained(deps.pool, limit)).map(toDisk);
   if (disks.length === 0) return { disks, found: [], known: new Map() };
   const found = await findOriginSnapshots(run, deps, disks);
   if (!found) return { disks, known: new Map() };

@@ -13,8 +13,8 @@ export interface PollLoad {
   observed?: Observed;
 }
 
-export async function loadPolls({ run, deps }: LoadInput<BaseOptions, SyncDeps>): Promise<PollLoad> {
-  const rows = await pendingSnapshots(deps.pool, run.itemsLeft);
+export async function loadPolls({ run, deps, limit }: LoadInput<BaseOptions, SyncDeps>): Promise<PollLoad> {
+  const rows = await pendingSnapshots(deps.pool, limit);
   if (rows.length === 0) return { pending: [] };
   const pending = rows.map((row) => ({ rowId: row.id, snapshotId: row.snapshot_id, startedAt: row.started_at }));
   const observed = await observeSnapshots(

@@ -46,9 +46,12 @@ export async function loadShutdowns({
   run,
   deps,
   invocation,
+  limit,
 }: LoadInput<BaseOptions, SyncDeps>): Promise<ShutdownLoad> {
   const event = invocation.kind === 'event';
-  const targets = event ? await eventTargets(run, deps, podCleanedOf(invocation.event)) : await sweepTargets(run, deps);
+  const targets = event
+    ? await eventTargets(run, deps, podCleanedOf(invocation.event))
+    : await sweepTargets(run, deps, limit);
   const all = [...targets.fresh, ...targets.requested.map((row) => row.target)];
   const base = {
     event,
@@ -96,8 +99,7 @@ const toRequested = (row: RequestedDbRow): RequestedRow => ({
   target: toTarget(row),
 });
 
-async function sweepTargets(run: Run, deps: SyncDeps): Promise<Targets> {
-  const limit = run.itemsLeft;
+async function sweepTargets(run: Run, deps: SyncDeps, limit: number): Promise<Targets> {
   const requested = await requestedSnapshots(deps.pool, limit);
   const fresh = await shutdownsDue(deps.pool, run.now(), SWEEP_WINDOW_DAYS, limit);
   return { fresh: fresh.map(toTarget), requested: requested.map(toRequested), counts: {} };

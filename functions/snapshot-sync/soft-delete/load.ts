@@ -22,8 +22,8 @@ export interface SoftDeleteLoad {
   unknown: ReadonlyMap<string, AdoptedSnapshot[]>;
 }
 
-export async function loadSoftDeleted({ run, deps }: LoadInput<BaseOptions, SyncDeps>): Promise<SoftDeleteLoad> {
-  const disks = await softDeletedDisksToSync(deps.pool, run.itemsLeft);
+export async function loadSoftDeleted({ run, deps, limit }: LoadInput<BaseOptions, SyncDeps>): Promise<SoftDeleteLoad> {
+  const disks = await softDeletedDisksToSync(deps.pool, limit);
   if (disks.length === 0) return { disks: [], rows: [], unknown: new Map() };
   const rows = await snapshotsOfDisks(
     deps.pool,

@@ -20,11 +20,11 @@ export interface VolumeLoad {
   malformed: number;
 }
 
-export async function loadVolumes({ run, deps }: LoadInput<BaseOptions, SyncDeps>): Promise<VolumeLoad> {
+export async function loadVolumes({ run, deps, limit }: LoadInput<BaseOptions, SyncDeps>): Promise<VolumeLoad> {
   const deleteAfterSnapshot = deps.config.policy.deleteVolumeAfterSnapshot;
   const none = { deleteAfterSnapshot, candidates: [], diskOf: new Map(), volumes: new Map(), malformed: 0 };
   if (!deleteAfterSnapshot) return none;
-  const rows = await volumesAfterSnapshot(deps.pool, run.itemsLeft);
+  const rows = await volumesAfterSnapshot(deps.pool, limit);
   if (rows.length === 0) return none;
   const { volumes, malformed } = await observeVolumes(run, deps, [...new Set(rows.map((row) => row.volume_id))]);
   return {

@@ -99,7 +99,7 @@ async function plan(
   const maxItems = options.maxItems ?? deps.config.run.maxItems;
   const run = new Run(previewScope(fn, deps, now, maxItems), deps.run);
   const invocation = { kind: 'manual' as const, callId: `preview-${randomUUID()}`, options };
-  const steps = await fn.plan({ run, deps, invocation });
+  const steps = await fn.plan({ run, deps, invocation, limit: maxItems });
   const actions = steps.flatMap((step) =>
     step.actions.map((action): Planned => (step.step !== undefined ? { ...action, step: step.step } : action)),
   );

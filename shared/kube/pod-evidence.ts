@@ -97,26 +97,3 @@ function groupByNamespace(targets: readonly PodTarget[]): Map<string, PodTarget[
   for (const target of targets) groups.set(target.namespace, [...(groups.get(target.namespace) ?? []), target]);
   return groups;
 }
-
-/** warn's view of the same evidence: whether a warning may be written into the pod. */
-export type PodVerdict =
-  { kind: 'deliver' } | { kind: 'pod_missing' } | { kind: 'pod_mismatch' } | { kind: 'unknown'; error: string };
-
-/** Drop-in for warn's `podVerdicts` (same arguments, same answers), on the shared rules above. */
-export async function podVerdicts(
-  reader: PodReader,
-  label: string,
-  targets: readonly PodTarget[],
-  concurrency: number,
-): Promise<Map<string, PodVerdict>> {
-  const evidence = await podEvidence(reader, targets, { label, concurrency, withListedAs: true });
-  return new Map([...evidence].map(([id, seen]) => [id, toVerdict(seen)]));
-}
-
-function toVerdict(evidence: PodEvidence): PodVerdict {
-  if (evidence.listedAs !== undefined) return { kind: 'pod_mismatch' };
-  if (evidence.kind === 'present') return { kind: 'deliver' };
-  if (evidence.kind === 'absent') return { kind: 'pod_missing' };
-  if (evidence.owner !== undefined) return { kind: 'pod_mismatch' };
-  return { kind: 'unknown', error: evidence.error };
-}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { recordWarnings, sentLevels } from '../../shared/db/queries/warnings.js';
+import { ledgerFor, recordWarnings } from '../../shared/db/queries/warnings.js';
 import type { WarningOutcome } from '../../shared/db/queries/warnings.js';
 import { useTestDatabase } from '../support/database.js';
 import { insertReservation } from '../support/fixtures.js';
@@ -11,6 +11,11 @@ const extended = new Date('2026-06-01T14:20:00Z');
 /** One attempt on its own: true when it was written. */
 const recordWarning = async (outcome: WarningOutcome, at: Date) =>
   (await recordWarnings(db.pool, [outcome], at)).length === 1;
+/** The levels recorded as sent for one deadline, as warn's load reads the ledger (ledgerFor). */
+const sentLevels = async (reservationId: string, expiresAt: Date) =>
+  (await ledgerFor(db.pool, [{ reservationId, expiresAt }]))
+    .filter((row) => row.state === 'sent')
+    .map((row) => row.level_minutes);
 
 describe('warning ledger', () => {
   it('counts a level as sent only after a successful delivery, and never un-sends it', async () => {
@@ -30,9 +35,9 @@ describe('warning ledger', () => {
         now,
       );
     expect(await attempt(false)).toBe(true);
-    expect((await sentLevels(db.pool, [{ reservationId: id, expiresAt: deadline }])).get(id)).toBeUndefined();
+    expect(await sentLevels(id, deadline)).toEqual([]);
     expect(await attempt(true)).toBe(true);
-    expect((await sentLevels(db.pool, [{ reservationId: id, expiresAt: deadline }])).get(id)).toEqual([30]);
+    expect(await sentLevels(id, deadline)).toEqual([30]);
     expect(await attempt(false)).toBe(false);
     expect(await attempt(true)).toBe(false);
     const { rows } = await db.pool.query(
@@ -49,7 +54,7 @@ describe('warning ledger', () => {
       { reservationId: id, expiresAt: deadline, levelMinutes: 30, minutesLeft: 20, delivered: true, webhook: false },
       now,
     );
-    expect((await sentLevels(db.pool, [{ reservationId: id, expiresAt: deadline }])).get(id)).toEqual([30]);
-    expect((await sentLevels(db.pool, [{ reservationId: id, expiresAt: extended }])).get(id)).toBeUndefined();
+    expect(await sentLevels(id, deadline)).toEqual([30]);
+    expect(await sentLevels(id, extended)).toEqual([]);
   });
 });

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { NotFound, Transient } from '../../shared/errors.js';
 import type { PodSummary } from '../../shared/kube/pod-health.js';
 import type { PodReader } from '../../shared/kube/pods.js';
-import { podEvidence as observePods, podVerdicts } from '../../shared/kube/pod-evidence.js';
+import { podVerdict } from '../../functions/warn/decide.js';
+import { podEvidence as observePods } from '../../shared/kube/pod-evidence.js';
 
 const pod = (name: string): PodSummary => ({
   name,
@@ -114,7 +115,9 @@ describe('pod evidence rules (shared/kube/pod-evidence.ts)', () => {
       labelled: { r1: pod('p1') },
       byName: { p2: 'absent', p3: other, p4: new Transient('HTTP 503') },
     });
-    const verdicts = await podVerdicts(source, LABEL, four, 2);
+    // As warn reads them: its load's evidence (with where the label points), its decide's verdict.
+    const evidence = await observePods(source, four, { label: LABEL, concurrency: 2, withListedAs: true });
+    const verdicts = new Map([...evidence].map(([id, seen]) => [id, podVerdict(seen)]));
     expect(four.map((t) => verdicts.get(t.reservationId)?.kind)).toEqual([
       'deliver',
       'pod_missing',

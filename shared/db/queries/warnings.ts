@@ -12,21 +12,6 @@ export interface DeadlineKey {
   expiresAt: Date;
 }
 
-/** Levels already delivered (or being delivered) for each reservation's current deadline. */
-export async function sentLevels(db: Db, keys: DeadlineKey[]): Promise<Map<string, number[]>> {
-  const sent = new Map<string, number[]>();
-  if (keys.length === 0) return sent;
-  const { rows } = await db.query<{ reservation_id: string; level_minutes: number }>(
-    `select l.reservation_id, l.level_minutes
-     from unnest($1::text[], $2::timestamptz[]) as d(reservation_id, expires_at)
-     join warning_ledger l on l.reservation_id = d.reservation_id and l.expires_at = d.expires_at
-     where l.state in ('sent', 'sending')`,
-    [keys.map((key) => key.reservationId), keys.map((key) => key.expiresAt)],
-  );
-  for (const row of rows) sent.set(row.reservation_id, [...(sent.get(row.reservation_id) ?? []), row.level_minutes]);
-  return sent;
-}
-
 export interface WarningOutcome extends DeadlineKey {
   levelMinutes: number;
   minutesLeft: number;

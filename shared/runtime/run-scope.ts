@@ -179,11 +179,14 @@ async function recorded(
     );
   };
   const close = async (end: RunEnd) => {
+    if (!book.lock) return finishRun(book.db, runId, end);
     try {
       await finishRun(book.db, runId, end, book.lock);
     } catch (err) {
+      // The lock's session failed: destroyed, it holds no lock; the row is closed over the pool.
       book.broken?.();
-      throw err;
+      log.warn({ err }, "the run's lock connection failed at the end; closing the run row without it");
+      await finishRun(services.pool, runId, end);
     }
   };
   try {

@@ -5,10 +5,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { actionLinks } from '../../shared/actions/links.js';
-import { insertReservation } from '../support/fixtures.js';
+import type { insertReservation } from '../support/fixtures.js';
 import {
+  insertQueuedReservation,
   insertRunningReservation,
-  minutesFrom,
   problemOf,
   routeOf,
   useExtendHarness,
@@ -23,7 +23,7 @@ const h = useExtendHarness({
   EVENT_DELIVERY: 'knative',
   K_SINK: 'http://127.0.0.1:9/sink',
 });
-const inMinutes = minutesFrom(h.clock);
+const { inMinutes } = h;
 const routes = useExtendRoutes(h, { clockAt: '2026-06-01T12:00:00Z' });
 
 type Action = 'extend' | 'snooze' | 'end-now';
@@ -235,13 +235,7 @@ describe('extend: policy and capacity refuse with their rule and change nothing'
   it('capacity: refused while a reservation for the same GPU type waits, saying when a GPU frees up', async () => {
     await active('ex000022-cap');
     await active('ex000023-other', { expires_at: inMinutes(10) });
-    await insertReservation(h.deps.pool, {
-      reservation_id: 'ex000024-queued',
-      status: 'queued',
-      launched_at: null,
-      expires_at: null,
-    });
-    await h.deps.pool.query(`update reservations set gpu_type = 'h100' where reservation_id = 'ex000024-queued'`);
+    await insertQueuedReservation(h, 'ex000024-queued');
     const before = await snapshotOf('ex000022-cap');
     const answer = await post(await linkFor('ex000022-cap', 'extend'));
     expect([answer.status, problemOf(answer).rule]).toEqual([409, 'capacity']);

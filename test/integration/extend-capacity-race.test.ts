@@ -9,10 +9,9 @@ import { describe, expect, it } from 'vitest';
 import { actionLinks } from '../../shared/actions/links.js';
 import { CAPACITY_LOCK_NAMESPACE } from '../../shared/db/queries/actions.js';
 import { eventually } from '../support/eventually.js';
-import { insertReservation } from '../support/fixtures.js';
 import {
+  insertQueuedReservation,
   insertRunningReservation,
-  minutesFrom,
   routeOf,
   useExtendHarness,
   useExtendRoutes,
@@ -22,7 +21,7 @@ const h = useExtendHarness({
   EXTEND_DEFAULT_MINUTES: '60',
   EXTEND_CAPACITY_RULE: 'true',
 });
-const inMinutes = minutesFrom(h.clock);
+const { inMinutes } = h;
 const ids = ['cr000001', 'cr000002', 'cr000003', 'cr000004'];
 const routes = useExtendRoutes(h, { clockAt: '2026-06-01T12:00:00Z' });
 const post = (path: string) => routes.post(path);
@@ -65,13 +64,7 @@ describe('extend: the capacity rule holds under concurrent requests', () => {
         async () => (await waitingOnCapacityLock()) === ids.length,
         'all four requests waiting on the capacity lock',
       );
-      await insertReservation(h.deps.pool, {
-        reservation_id: 'cr-queued',
-        status: 'queued',
-        launched_at: null,
-        expires_at: null,
-      });
-      await h.deps.pool.query(`update reservations set gpu_type = 'h100' where reservation_id = 'cr-queued'`);
+      await insertQueuedReservation(h, 'cr-queued');
       await holder.query('commit');
       const settled = await answers;
       expect(settled.map((answer) => [answer.status, JSON.parse(answer.body).rule])).toEqual(

@@ -14,7 +14,6 @@ import {
   deadlineOf as deadlineIn,
   insertRunningReservation,
   linksOf,
-  minutesFrom,
   problemOf,
   routeOf,
   useExtendHarness,
@@ -25,7 +24,7 @@ const h = useExtendHarness({
   EXTEND_DEFAULT_MINUTES: '120',
   ACTION_LINK_TTL_MINUTES: '60',
 });
-const inMinutes = minutesFrom(h.clock);
+const { inMinutes } = h;
 let logged = '';
 // The endpoint logs into `logged`, so a test can show what reaches a log line.
 const routes = useExtendRoutes(h, {

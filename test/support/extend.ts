@@ -21,9 +21,15 @@ import { insertReservation } from './fixtures.js';
 /** Where extend's links point in these tests; a route's path is a link's URL after it. */
 export const EXTEND_BASE = 'https://actions.example/function/extend';
 
+export interface ExtendHarness extends FunctionHarness {
+  /** A time `minutes` from the clock's now. */
+  inMinutes(minutes: number): Date;
+}
+
 /** A function harness with action links configured (EXTEND_BASE, a test signing key), and `env` over them. */
-export function useExtendHarness(env: Record<string, string> = {}): FunctionHarness {
-  return useFunctionHarness({ ACTION_BASE_URL: EXTEND_BASE, ACTION_SIGNING_KEY: 'k'.repeat(40), ...env });
+export function useExtendHarness(env: Record<string, string> = {}): ExtendHarness {
+  const h = useFunctionHarness({ ACTION_BASE_URL: EXTEND_BASE, ACTION_SIGNING_KEY: 'k'.repeat(40), ...env });
+  return Object.assign(h, { inMinutes: minutesFrom(h.clock) });
 }
 
 /** The path of one of extend's URLs, for the routes. */
@@ -87,6 +93,12 @@ export function insertRunningReservation(
     expires_at: inMinutes(20),
     ...overrides,
   });
+}
+
+/** A queued reservation for `gpuType`: someone waiting for that capacity. */
+export async function insertQueuedReservation(h: FunctionHarness, id: string, gpuType = 'h100'): Promise<void> {
+  await insertReservation(h.deps.pool, { reservation_id: id, status: 'queued', launched_at: null, expires_at: null });
+  await h.deps.pool.query('update reservations set gpu_type = $2 where reservation_id = $1', [id, gpuType]);
 }
 
 /** The links a warning for this reservation and deadline carries, by action; short ones when given the database. */

@@ -27,7 +27,7 @@ import { startBenchDatabase } from './database.js';
 import type { BenchDatabase } from './database.js';
 import type { RunFigures as SyncRunFigures, RunRequest as SyncRunRequest } from './function-process.js';
 import type { SeededPending, SyncSimCommand, SyncSimStats } from './snapshot-sync-sim.js';
-import { bundleWorker, startWorker } from './workers.js';
+import { bundleWorker, deployedNodeOptions, startWorker } from './workers.js';
 import type { Worker } from './workers.js';
 import { median } from './stats.js';
 import { explainQuery, indexTable, measureRun, startFunctionBench } from './teardown.js';
@@ -257,11 +257,12 @@ async function fleetSection(): Promise<string[]> {
   const db = await startBenchDatabase('snapshot-sync-fleet');
   const sim: SimWorker = await startWorker('./snapshot-sync-sim.ts');
   const outdir = await mkdtemp(join(tmpdir(), 'snapshot-sync-bench-'));
+  const flags = deployedNodeOptions('snapshot-sync');
   let fn: FunctionWorker | undefined;
   try {
     const { url, token } = sim.ready as { url: string; token: string };
     await seedFleet(db, sim, systemClock.now());
-    fn = await startWorker(await bundleWorker('snapshot-sync-run', outdir));
+    fn = await startWorker(await bundleWorker('snapshot-sync-run', outdir), flags);
     const env = {
       DATABASE_URL: db.url,
       AWS_ENDPOINT_URL: url,
@@ -304,7 +305,8 @@ async function fleetSection(): Promise<string[]> {
       '',
       `As deployed: the simulator is its own process (holding the ${(FLEET_DISKS * FLEET_SNAPSHOTS_PER_DISK).toLocaleString('en')} snapshots in ${simSeeded.rssMiB.toFixed(0)} MiB), reached over HTTP`,
       'by the real EC2 client; the function is another process (a warm instance serving both runs, bundled by esbuild as',
-      'build/bundle.ts does and started with plain node), on the system clock (its stop point at 80% of the budget bites),',
+      `build/bundle.ts does and started with plain node and the manifests' NODE_OPTIONS, \`${flags.join(' ')}\`, read from stack.yml),`,
+      'on the system clock (its stop point at 80% of the budget bites),',
       'events delivered (Knative mode, to a local sink), against the embedded PostgreSQL. BREAKER_MIN_ACTIONS=1000: the fleet has no',
       'active reservation, so the blast-radius breaker would otherwise halt the 100 volume deletions.',
       `Limits: each run within its budget (RUN_BUDGET_SECONDS), no failed call (outcome succeeded), the function's peak RSS ≤ ${MEMORY_LIMIT_MIB} MiB;`,

@@ -31,10 +31,8 @@ async function heapUnder(nodeOptions: string): Promise<{ limitMiB: number }> {
   return { limitMiB: Number(stdout) / MiB };
 }
 
-it('oom-scan is deployed with a bounded heap', () => {
-  expect(functions.find((fn) => fn.name === 'oom-scan')?.ownEnvironment.NODE_OPTIONS).toMatch(
-    /--max-old-space-size=\d+/,
-  );
+it.each(['oom-scan', 'snapshot-sync'])('%s is deployed with a bounded heap', (name) => {
+  expect(functions.find((fn) => fn.name === name)?.ownEnvironment.NODE_OPTIONS).toMatch(/--max-old-space-size=\d+/);
 });
 
 describe.each(functions.filter((fn) => fn.ownEnvironment.NODE_OPTIONS !== undefined).map((fn) => [fn.name, fn]))(

@@ -20,7 +20,7 @@ export interface OomKill {
 }
 
 /** `reservationOf` maps a pod to its active reservation, or undefined when it has none. */
-export function findOomKills(pods: PodSummary[], reservationOf: (pod: PodSummary) => string | undefined): OomKill[] {
+function findOomKills(pods: PodSummary[], reservationOf: (pod: PodSummary) => string | undefined): OomKill[] {
   const kills: OomKill[] = [];
   for (const pod of pods) {
     const reservationId = reservationOf(pod);
@@ -57,7 +57,7 @@ export interface ReservationPodRow {
  * pod's name and namespace; for an unlabelled pod, a row with its name and namespace. Lookups are by
  * key, so matching a page costs O(pods + rows).
  */
-export function reservationMatcher(
+function reservationMatcher(
   rows: ReservationPodRow[],
   reservationLabel: string,
   defaultNamespace: string,

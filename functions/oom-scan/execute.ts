@@ -19,7 +19,7 @@ import type { OomKill, OomNotice, Notify, RecordKill } from './decide.js';
 import { NOTICE_MAX_ATTEMPTS } from './load.js';
 import type { OomDeps, OomPage } from './load.js';
 
-export const NOTICE_FILE = '/home/dev/OOM_DETECTED.txt';
+const NOTICE_FILE = '/home/dev/OOM_DETECTED.txt';
 
 export const killExecutors: Executors<RecordKill, OomDeps> = { 'record-kill': recordKill };
 export const noticeExecutors: Executors<Notify, OomDeps> = { notify };

@@ -8,7 +8,7 @@
 import type { Clock } from '../clock.js';
 import type { Run } from './run.js';
 
-export const GROUP_START_FRACTION = 0.8;
+const GROUP_START_FRACTION = 0.8;
 
 export interface GroupPace {
   /** Whether another group may start now. */

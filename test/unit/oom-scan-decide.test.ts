@@ -1,11 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  findOomKills,
-  oomNoticeContent,
-  reservationMatcher,
-  scanOrder,
-  showsOomKill,
-} from '../../functions/oom-scan/decide.js';
+import { decideKills, oomNoticeContent, scanOrder, showsOomKill } from '../../functions/oom-scan/decide.js';
+import type { ReservationPodRow } from '../../functions/oom-scan/decide.js';
 import type { ContainerSummary, PodSummary } from '../../shared/kube/pod-health.js';
 
 const finishedAt = new Date('2026-06-01T11:58:00Z');
@@ -19,23 +14,30 @@ const pod = (containers: ContainerSummary[], uid = 'uid-1'): PodSummary => ({
   containers,
   labels: { 'reservation-id': 'r1' },
 });
-const byLabel = (p: PodSummary) => p.labels?.['reservation-id'];
+const R1: ReservationPodRow = { reservation_id: 'r1', pod_name: 'gpu-dev-r1', namespace: 'gpu-dev' };
+/** The kills decide would record from a page of these pods, with these active reservations. */
+const findOomKills = (killed: PodSummary[], reservations: ReservationPodRow[] = [R1]) =>
+  decideKills({
+    detectedBy: 'scan',
+    killed,
+    reservations,
+    recorded: new Set(),
+    counts: {},
+    policy: { reservationLabel: 'reservation-id', reservationNamespace: 'gpu-dev' },
+  }).actions.map((action) => action.kill);
 
-describe('findOomKills', () => {
+describe('the kills of a page', () => {
   it('finds a kill in the last state after a restart', () => {
-    const kills = findOomKills(
-      [
-        pod([
-          {
-            name: 'gpu-dev',
-            running: true,
-            restartCount: 1,
-            lastTerminated: { reason: 'OOMKilled', exitCode: 137, finishedAt },
-          },
-        ]),
-      ],
-      byLabel,
-    );
+    const kills = findOomKills([
+      pod([
+        {
+          name: 'gpu-dev',
+          running: true,
+          restartCount: 1,
+          lastTerminated: { reason: 'OOMKilled', exitCode: 137, finishedAt },
+        },
+      ]),
+    ]);
     expect(kills).toEqual([
       {
         reservationId: 'r1',
@@ -50,29 +52,24 @@ describe('findOomKills', () => {
   });
 
   it('gives the same identity to a kill seen before and after the restart', () => {
-    const down = findOomKills(
-      [pod([{ name: 'gpu-dev', running: false, restartCount: 2, terminated: { reason: 'OOMKilled', finishedAt } }])],
-      byLabel,
-    );
-    const up = findOomKills(
-      [pod([{ name: 'gpu-dev', running: true, restartCount: 3, lastTerminated: { reason: 'OOMKilled', finishedAt } }])],
-      byLabel,
-    );
+    const down = findOomKills([
+      pod([{ name: 'gpu-dev', running: false, restartCount: 2, terminated: { reason: 'OOMKilled', finishedAt } }]),
+    ]);
+    const up = findOomKills([
+      pod([{ name: 'gpu-dev', running: true, restartCount: 3, lastTerminated: { reason: 'OOMKilled', finishedAt } }]),
+    ]);
     expect(down[0]!.ordinal).toBe(up[0]!.ordinal);
   });
 
   it('finds kills in several containers, and ignores other terminations', () => {
-    const kills = findOomKills(
-      [
-        pod([
-          { name: 'a', running: true, restartCount: 1, lastTerminated: { reason: 'OOMKilled' } },
-          { name: 'b', running: true, restartCount: 4, lastTerminated: { reason: 'OOMKilled' } },
-          { name: 'c', running: true, restartCount: 1, lastTerminated: { reason: 'Error', exitCode: 1 } },
-          { name: 'd', running: true, restartCount: 0 },
-        ]),
-      ],
-      byLabel,
-    );
+    const kills = findOomKills([
+      pod([
+        { name: 'a', running: true, restartCount: 1, lastTerminated: { reason: 'OOMKilled' } },
+        { name: 'b', running: true, restartCount: 4, lastTerminated: { reason: 'OOMKilled' } },
+        { name: 'c', running: true, restartCount: 1, lastTerminated: { reason: 'Error', exitCode: 1 } },
+        { name: 'd', running: true, restartCount: 0 },
+      ]),
+    ]);
     expect(kills.map((k) => [k.container, k.ordinal])).toEqual([
       ['a', 1],
       ['b', 4],
@@ -81,10 +78,7 @@ describe('findOomKills', () => {
 
   it('skips pods without a reservation', () => {
     expect(
-      findOomKills(
-        [pod([{ name: 'x', running: true, restartCount: 1, lastTerminated: { reason: 'OOMKilled' } }])],
-        () => undefined,
-      ),
+      findOomKills([pod([{ name: 'x', running: true, restartCount: 1, lastTerminated: { reason: 'OOMKilled' } }])], []),
     ).toEqual([]);
   });
 
@@ -97,15 +91,15 @@ describe('findOomKills', () => {
   });
 });
 
-describe('reservationMatcher', () => {
+describe('which reservation a killed pod belongs to', () => {
   const rows = [
     { reservation_id: 'r1', pod_name: 'gpu-dev-r1', namespace: 'gpu-dev' },
     { reservation_id: 'r2', pod_name: 'gpu-dev-r2', namespace: null },
     { reservation_id: 'r3', pod_name: 'shared-name', namespace: 'other' },
   ];
-  const match = reservationMatcher(rows, 'reservation-id', 'gpu-dev');
+  const match = (killed: PodSummary) => findOomKills([killed], rows)[0]?.reservationId;
   const at = (name: string, namespace: string, labels?: Record<string, string>): PodSummary => ({
-    ...pod([]),
+    ...pod([{ name: 'gpu-dev', running: true, restartCount: 1, lastTerminated: { reason: 'OOMKilled' } }]),
     name,
     namespace,
     ...(labels ? { labels } : { labels: undefined }),

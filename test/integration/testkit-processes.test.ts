@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { eventually } from '../support/eventually.js';
-import { isRunning, runTracked } from '../support/processes.js';
+import { execTracked, isRunning, ProcessFailed, runTracked } from '../support/processes.js';
 import { startStubbornTree } from '../support/stubborn-tree.js';
 import type { StubbornTree } from '../support/stubborn-tree.js';
 
@@ -54,4 +54,26 @@ describe('spawnTracked', () => {
     expect(`${run.stdout}${run.stderr}`).toMatch(/Test timed out in 500ms/);
     await nothingLeft(JSON.parse(readFileSync(pidsFile, 'utf8')) as StubbornTree);
   }, 120_000);
+});
+
+describe('runTracked and execTracked', () => {
+  it('ends the whole group at timeoutMs, the command and what it started', async () => {
+    const started = Date.now();
+    const run = await runTracked('sh', ['-c', 'sleep 30 & echo $!; wait'], { timeoutMs: 500 });
+    expect(run.signal).toBe('SIGKILL');
+    expect(Date.now() - started).toBeLessThan(10_000);
+    const grandchild = Number(run.stdout.trim());
+    await eventually(async () => !isRunning(grandchild), 'the sleep ended', 5_000);
+  });
+
+  it('writes `input` to standard input', async () => {
+    expect((await execTracked('cat', [], { input: 'to stdin' })).stdout).toBe('to stdin');
+  });
+
+  it('execTracked rejects a non-zero exit with its code and output, and a command that cannot start', async () => {
+    const failed = await execTracked('sh', ['-c', 'echo out; echo err >&2; exit 3']).catch((err: unknown) => err);
+    expect(failed).toBeInstanceOf(ProcessFailed);
+    expect(failed).toMatchObject({ code: 3, stdout: 'out\n', stderr: 'err\n' });
+    await expect(execTracked('no-such-command-here', [])).rejects.toMatchObject({ code: 'ENOENT' });
+  });
 });

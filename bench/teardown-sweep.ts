@@ -109,6 +109,7 @@ async function runUntilDone(fn: FunctionProcess, sim: SimProcess, env: Record<st
 }
 
 const statementsOf = (run: SweepRun) => Number(run.figures.probe?.statements ?? 0);
+const probedMiB = (run: SweepRun, key: string) => `${Number(run.figures.probe?.[key] ?? 0).toFixed(0)} MiB`;
 const per = (runs: SweepRun[], pick: (run: SweepRun) => number, count: number) =>
   Number((runs.reduce((sum, run) => sum + pick(run), 0) / count).toFixed(3));
 const ec2Of = (run: SweepRun) => Object.values(run.sim.ec2Calls).reduce((sum, n) => sum + n, 0);
@@ -138,13 +139,13 @@ function report(runs: SweepRun[], count: number, cleaned: number, fleet: number,
     '',
     `Teardowns done: ${cleaned} of ${count} after ${runs.length} runs (not done: ${count - cleaned}).`,
     '',
-    '| run | teardowns done | outcome | wall time (budget) | CPU | peak RSS | peak V8 heap used | simulator CPU | Kubernetes calls | EC2 calls (DescribeVolumes: calls / volumes) | Lambda calls | SQL statements |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| run | teardowns done | outcome | wall time (budget) | CPU | peak RSS | peak V8 heap used (reserved) | peak external memory | simulator CPU | Kubernetes calls | EC2 calls (DescribeVolumes: calls / volumes) | Lambda calls | SQL statements |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...runs.map(
       (r, i) =>
-        `| ${i + 1} | ${r.figures.result.summary.cleaned ?? 0} | ${r.figures.result.outcome} | ${(r.figures.ms / 1000).toFixed(2)} s (${budget} s) | ${(r.figures.cpuMs / 1000).toFixed(2)} s | ${r.figures.rssPeakMiB.toFixed(0)} MiB (${r.figures.rssBeforeMiB.toFixed(0)} before) | ${r.figures.heapPeakMiB.toFixed(0)} MiB | ${(r.simCpuMs / 1000).toFixed(2)} s | ${r.sim.kubeCalls} | ${ec2Of(r)} (${r.sim.describeVolumes.calls} / ${r.sim.describeVolumes.distinctIds}) | ${r.sim.lambdaCalls} | ${statementsOf(r)} |`,
+        `| ${i + 1} | ${r.figures.result.summary.cleaned ?? 0} | ${r.figures.result.outcome} | ${(r.figures.ms / 1000).toFixed(2)} s (${budget} s) | ${(r.figures.cpuMs / 1000).toFixed(2)} s | ${r.figures.rssPeakMiB.toFixed(0)} MiB (${r.figures.rssBeforeMiB.toFixed(0)} before) | ${r.figures.heapPeakMiB.toFixed(0)} MiB (${probedMiB(r, 'heapTotalPeakMiB')}) | ${probedMiB(r, 'externalPeakMiB')} | ${(r.simCpuMs / 1000).toFixed(2)} s | ${r.sim.kubeCalls} | ${ec2Of(r)} (${r.sim.describeVolumes.calls} / ${r.sim.describeVolumes.distinctIds}) | ${r.sim.lambdaCalls} | ${statementsOf(r)} |`,
     ),
-    `| **per reservation** | | | | ${per(runs, (r) => r.figures.cpuMs, count).toFixed(1)} ms | | | | ${kubePer} | ${per(runs, ec2Of, count)} | ${per(runs, (r) => r.sim.lambdaCalls, count)} | ${sqlPer} |`,
+    `| **per reservation** | | | | ${per(runs, (r) => r.figures.cpuMs, count).toFixed(1)} ms | | | | | ${kubePer} | ${per(runs, ec2Of, count)} | ${per(runs, (r) => r.sim.lambdaCalls, count)} | ${sqlPer} |`,
     '',
     '| figure | measured | limit | within |',
     '|---|---|---|---|',

@@ -11,7 +11,7 @@ import { DELETE_DATE_TAG, DISK_NAME_TAG, MANAGED_TAG, USER_TAG } from './tags.js
 const DAY_MS = 86_400_000;
 
 /** Days since 1970-01-01 of a YYYY-MM-DD calendar date; null when the text is not a real date. */
-export function calendarDay(text: string | null | undefined): number | null {
+function calendarDay(text: string | null | undefined): number | null {
   const match = /^(\d{4})-(\d{2})-(\d{2})$/.exec(text ?? '');
   if (!match) return null;
   const [year, month, day] = [Number(match[1]), Number(match[2]), Number(match[3])];

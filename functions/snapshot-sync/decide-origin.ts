@@ -100,7 +100,7 @@ function judgeDisk(disk: BackingUpDisk, found: OriginSnapshot[], known: Readonly
 }
 
 /** The origin's tags and description, naming this disk; never one of ours. */
-export function isOriginSnapshotOf(s: OriginSnapshot, disk: Pick<BackingUpDisk, 'userId' | 'diskName'>): boolean {
+function isOriginSnapshotOf(s: OriginSnapshot, disk: Pick<BackingUpDisk, 'userId' | 'diskName'>): boolean {
   if (s.tags[MANAGED_TAG] !== undefined || s.tags[USER_TAG] !== disk.userId) return false;
   if (s.tags[DISK_NAME_TAG] !== undefined && s.tags[DISK_NAME_TAG] !== disk.diskName) return false;
   const prefix = /^gpu-dev [a-z-]+ snapshot for /.exec(s.description);

@@ -1,12 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { SnapshotSeen } from '../../functions/snapshot-sync/decide.js';
-import {
-  calendarDay,
-  decideDeletionTags,
-  decidePurge,
-  decideRetention,
-} from '../../functions/snapshot-sync/decide-deletions.js';
+import { decideDeletionTags, decidePurge, decideRetention } from '../../functions/snapshot-sync/decide-deletions.js';
 import type { Observed, PurgeRow, RetentionRow } from '../../functions/snapshot-sync/decide-deletions.js';
 
 const now = new Date('2026-06-10T12:00:00Z');
@@ -25,22 +20,37 @@ const observed = (snapshots: SnapshotSeen[], missing: string[] = []): Observed =
   missing: new Set(missing),
 });
 
-describe('calendarDay', () => {
-  it.each<[string | null, number | null]>([
-    ['1970-01-01', 0],
-    ['1970-01-02', 1],
-    ['2028-02-29', calendarDay('2028-02-28')! + 1],
-    ['2026-02-29', null],
-    ['2026-02-30', null],
-    ['2026-13-01', null],
-    ['2026-00-10', null],
-    ['2026-1-5', null],
-    ['06/10/2026', null],
-    ['2026-06-10T00:00:00Z', null],
-    ['', null],
-    [null, null],
-  ])('%s → %s', (text, day) => {
-    expect(calendarDay(text)).toBe(day);
+describe('a delete date is a real YYYY-MM-DD calendar date', () => {
+  const soft = { diskId: 'd-0', markedDeletedAt: daysAgo(1), synced: false };
+  const kindFor = (deleteDate: string | null) => decideDeletionTags([{ ...soft, deleteDate }], [])[0]?.kind;
+  it.each<[string | null, 'tag' | 'no-date']>([
+    ['1970-01-01', 'tag'],
+    ['1970-01-02', 'tag'],
+    ['2028-02-29', 'tag'],
+    ['2026-02-29', 'no-date'],
+    ['2026-02-30', 'no-date'],
+    ['2026-13-01', 'no-date'],
+    ['2026-00-10', 'no-date'],
+    ['2026-1-5', 'no-date'],
+    ['06/10/2026', 'no-date'],
+    ['2026-06-10T00:00:00Z', 'no-date'],
+    ['', 'no-date'],
+    [null, 'no-date'],
+  ])('%s → %s', (text, kind) => {
+    expect(kindFor(text)).toBe(kind);
+  });
+
+  it('a snapshot already tagged with the same day is left alone, one tagged with the day before or after is not', () => {
+    const tagged = (rowId: string, deleteAfter: string) => ({
+      rowId,
+      diskId: 'd-0',
+      snapshotId: `s-${rowId}`,
+      deleteAfter,
+    });
+    const rows = [tagged('1', '2028-02-29'), tagged('2', '2028-02-28'), tagged('3', '2028-03-01')];
+    expect(decideDeletionTags([{ ...soft, deleteDate: '2028-02-29' }], rows)).toEqual([
+      expect.objectContaining({ kind: 'tag', rows: [rows[1], rows[2]] }),
+    ]);
   });
 });
 

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decideOriginPending, isOriginSnapshotOf } from '../../functions/snapshot-sync/decide-origin.js';
+import { decideOriginPending } from '../../functions/snapshot-sync/decide-origin.js';
 import type { BackingUpDisk, KnownRow, OriginSnapshot } from '../../functions/snapshot-sync/decide-origin.js';
 
 const now = new Date('2026-06-01T12:00:00Z');
@@ -107,14 +107,11 @@ describe("snapshot-sync: the origin's pending snapshots after cut-over", () => {
   });
 
   it('reads the origin\'s description exactly: "gpu-dev <type> snapshot for <user>" then a space or the end', () => {
-    const d = { userId: 'dev@example.com', diskName: 'home' };
-    expect(isOriginSnapshotOf(origin({ description: 'gpu-dev shutdown snapshot for dev@example.com' }), d)).toBe(true);
-    expect(
-      isOriginSnapshotOf(origin({ description: 'gpu-dev manual snapshot for dev@example.com (disk: home)' }), d),
-    ).toBe(true);
-    expect(isOriginSnapshotOf(origin({ description: 'xgpu-dev shutdown snapshot for dev@example.com' }), d)).toBe(
-      false,
-    );
+    const adopts = (description: string) => decide(disk(), [origin({ description })])[0]?.kind === 'reconcile';
+    expect(adopts('gpu-dev shutdown snapshot for dev@example.com')).toBe(true);
+    expect(adopts('gpu-dev manual snapshot for dev@example.com (disk: home)')).toBe(true);
+    expect(adopts('xgpu-dev shutdown snapshot for dev@example.com')).toBe(false);
+    expect(adopts('gpu-dev shutdown snapshot for dev@example.community')).toBe(false);
   });
 
   it("never accounts for more than the count nobody explains, and only with the origin's snapshots of the disk's volume (property)", () => {
@@ -153,7 +150,9 @@ describe("snapshot-sync: the origin's pending snapshots after cut-over", () => {
             );
             for (const s of action.adopt) {
               expect(s.volumeId).toBe('vol-1');
-              expect(isOriginSnapshotOf(s, d)).toBe(true);
+              // The origin's, naming this disk's user: never one of ours, never another user's.
+              expect(s.tags['devenv-lifecycle/managed']).toBeUndefined();
+              expect(s.tags['gpu-dev-user']).toBe(d.userId);
             }
           }
         },

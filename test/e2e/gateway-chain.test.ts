@@ -12,8 +12,7 @@ import type { Deps } from '../../shared/deps.js';
 import { appendDecisions } from '../../shared/db/queries/decisions.js';
 import { outboxBacklog } from '../../shared/db/queries/outbox.js';
 import { withTransaction } from '../../shared/db/transaction.js';
-import { buildEvent, sourceFor, toBinaryHttp } from '../../shared/events/build.js';
-import { EventTypes } from '../../shared/events/types.js';
+import { toBinaryHttp } from '../../shared/events/build.js';
 import { createEndpoint } from '../../shared/runtime/endpoint.js';
 import { baseOptionsSchema, defineHandler } from '../../shared/runtime/invocation.js';
 import { createMetrics } from '../../shared/runtime/metrics.js';
@@ -22,6 +21,7 @@ import type { RunServices } from '../../shared/runtime/run-scope.js';
 import { createGateway } from '../../local/gateway.js';
 import { useTestDatabase } from '../support/database.js';
 import { eventually } from '../support/eventually.js';
+import { reservationExpiredEvent } from '../support/events.js';
 import { silentLog } from '../support/world.js';
 
 const db = useTestDatabase();
@@ -42,19 +42,7 @@ const producer = defineHandler<{ dryRun: boolean; maxItems?: number }, Ctx>({
   optionsSchema: baseOptionsSchema,
   handle: (invocation, ctx) =>
     runScoped(ctx.run, 'expire', invocation, async (scope) => {
-      const event = buildEvent(
-        EventTypes.reservationExpired,
-        {
-          reservationId: `r-${scope.runId}`,
-          previousStatus: 'active',
-          reason: 'deadline',
-          podName: null,
-          namespace: null,
-          expiresAt: null,
-          endedAt: scope.now().toISOString(),
-        },
-        { source: sourceFor('expire'), subject: `r-${scope.runId}`, time: scope.now() },
-      );
+      const event = reservationExpiredEvent(`r-${scope.runId}`, scope.now());
       await withTransaction(db.pool, (client) => scope.stage(client, [event]));
       return { summary: { expired: 1 }, failures: [] };
     }),
@@ -163,19 +151,7 @@ describe('local gateway and event chaining', () => {
   });
 
   it('changes nothing when the same event is delivered twice', async () => {
-    const event = buildEvent(
-      EventTypes.reservationExpired,
-      {
-        reservationId: 'r-dup',
-        previousStatus: 'active',
-        reason: 'deadline',
-        podName: null,
-        namespace: null,
-        expiresAt: null,
-        endedAt: clock.now().toISOString(),
-      },
-      { source: sourceFor('expire'), subject: 'r-dup', time: clock.now() },
-    );
+    const event = reservationExpiredEvent('r-dup', clock.now());
     const before = await consumedCount();
     for (let delivery = 0; delivery < 2; delivery++) {
       const message = toBinaryHttp(event);

@@ -20,7 +20,11 @@ async function fleet(active: number): Promise<string[]> {
     const row = await insertReservation(h.deps.pool, {
       expires_at: new Date(h.clock.now().getTime() + 4 * 3600_000),
     });
-    h.sim.kube.addPod({ name: row.pod_name, namespace: NS, labels: { 'reservation-id': row.reservation_id } });
+    h.sim.kube.addPod({
+      name: row.pod_name ?? `gpu-dev-${index}`,
+      namespace: NS,
+      labels: { 'reservation-id': row.reservation_id },
+    });
     ids.push(row.reservation_id);
   }
   return ids;

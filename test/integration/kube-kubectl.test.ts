@@ -10,22 +10,12 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSim } from '../../sim/server.js';
 import type { Sim } from '../../sim/server.js';
-import { execTracked, spawnTracked } from '../support/processes.js';
+import { execTracked, spawnTracked, toolInstalled } from '../support/processes.js';
 
-async function kubectlInstalled(): Promise<boolean> {
-  try {
-    await execTracked('kubectl', ['version', '--client'], { timeoutMs: 10_000 });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const installed = await kubectlInstalled();
-if (!installed)
-  console.warn(
-    'kube-kubectl.test.ts: kubectl is not installed, so the kubectl checks are skipped (apt-get install kubectl)',
-  );
+const installed = await toolInstalled(
+  { command: 'kubectl', args: ['version', '--client'], timeoutMs: 10_000 },
+  'the kubectl checks of kube-kubectl.test.ts (apt-get install kubectl)',
+);
 
 describe.skipIf(!installed)('kubectl against the simulator', () => {
   let sim: Sim;

@@ -8,22 +8,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSim } from '../../sim/server.js';
 import type { Sim } from '../../sim/server.js';
 import { simProductEnv } from '../../sim/product-env.js';
-import { execTracked } from '../support/processes.js';
+import { execTracked, toolInstalled } from '../support/processes.js';
 
-async function awsInstalled(): Promise<boolean> {
-  try {
-    await execTracked('aws', ['--version'], { timeoutMs: 20_000 });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const installed = await awsInstalled();
-if (!installed)
-  console.warn(
-    'sim-awscli.test.ts: the AWS CLI is not installed, so these checks are skipped (apt-get install awscli)',
-  );
+const installed = await toolInstalled(
+  { command: 'aws', args: ['--version'], timeoutMs: 20_000 },
+  'the AWS CLI checks of sim-awscli.test.ts (apt-get install awscli)',
+);
 
 describe.skipIf(!installed)('the AWS CLI against the simulator', () => {
   let sim: Sim;

@@ -156,6 +156,22 @@ export async function execTracked(
   throw new ProcessFailed(command, finished.code, finished.signal, finished.stdout, finished.stderr);
 }
 
+/**
+ * Whether a standard tool answers `args` (its version) with exit 0 within `timeoutMs`; when it does
+ * not, says so once, naming what is skipped and how to install it.
+ */
+export async function toolInstalled(
+  tool: { command: string; args: readonly string[]; timeoutMs: number },
+  skipped: string,
+): Promise<boolean> {
+  const installed = await execTracked(tool.command, tool.args, { timeoutMs: tool.timeoutMs }).then(
+    () => true,
+    () => false,
+  );
+  if (!installed) console.warn(`${tool.command} is not installed, so ${skipped} are skipped`);
+  return installed;
+}
+
 /** Ends every tracked group of `which` scope (or all) and waits for each leader to exit. */
 export async function endTracked(which: Scope | 'all'): Promise<void> {
   const ending = [...live].filter((t) => which === 'all' || t.scope === which);

@@ -19,6 +19,8 @@
  * beside them.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { systemClock } from '../shared/clock.js';
@@ -37,6 +39,16 @@ const MEMORY_LIMIT_MIB = 128;
 
 type SimProcess = Worker<SimCommand, { stats?: SimStats }>;
 type FunctionProcess = Worker<Omit<RunRequest, 'id'>, { figures: RunFigures }>;
+
+/** Accepts every CloudEvent, as the Knative broker would: each recorded kill's event is delivered as deployed. */
+async function startSink(): Promise<http.Server> {
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(202).end());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return server;
+}
 
 async function seedReservations(db: BenchDatabase, fleet: number): Promise<void> {
   await db.pool.query(
@@ -101,6 +113,7 @@ export async function benchOomScan(context: BenchContext): Promise<string[]> {
   const fn: FunctionProcess = await startWorker(bundle, flags);
   const unlimited: FunctionProcess = await startWorker(bundle);
   const db = await startBenchDatabase('oom-scan');
+  const sink = await startSink();
   const { url, token } = sim.ready as { url: string; token: string };
   // MAX_ITEMS caps new kills per run; raised so a run records every kill its pages show.
   const env: Record<string, string> = {
@@ -111,7 +124,8 @@ export async function benchOomScan(context: BenchContext): Promise<string[]> {
     AWS_ACCESS_KEY_ID: 'AKIDBENCH',
     AWS_SECRET_ACCESS_KEY: 'bench',
     AWS_REGION: 'us-east-1',
-    EVENT_DELIVERY: 'none',
+    EVENT_DELIVERY: 'knative',
+    K_SINK: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/`,
     SECRETS_DIR: '/nonexistent',
     LOG_LEVEL: 'silent',
     MAX_ITEMS: String(Math.min(10_000, kills)),
@@ -183,7 +197,7 @@ export async function benchOomScan(context: BenchContext): Promise<string[]> {
       `A fleet of ${fleet.toLocaleString('en')} active reservations in one namespace, each with its labelled pod; every ${KILLED_EVERY}th pod (${kills} pods) was OOM-killed once. A pod is ${(simSeeded.podBytes / 1024).toFixed(1)} KiB of JSON in a list answer (a last-applied-configuration annotation of about 2 KiB, as a pod created with kubectl apply carries; pods with managedFields are bigger still).`,
       `As deployed: the function process runs with the manifests' NODE_OPTIONS (\`${flags.join(' ')}\`, read from stack.yml); the simulator is its own process (seeded with the pods in ${seedSeconds.toFixed(0)} s; it then held ${simSeeded.rssMiB.toFixed(0)} MiB), reached over HTTP by the real client; the function is another process (a warm instance serving the runs in turn, bundled by esbuild as build/bundle.ts does and started with plain node), on the system clock (its deadline bites), against the embedded PostgreSQL.`,
       `The scan lists ${pageSize} pods per call (OOM_SCAN_PAGE_SIZE) and reads at most ${pagesPerRun} pages per run (OOM_SCAN_PAGES_PER_RUN) from a durable cursor: the fleet's ${fleetPages} pages take ${runsPerPass} runs per pass when no run stops at its deadline, more when runs do (each resumes where the last stopped).`,
-      "Each page is decided and its new kills recorded before the next is read (the kernel's paged load, shared/runtime/paged.ts); up to 50 notices per run are written into their pods by exec after the pages.",
+      "Each page is decided and its new kills recorded before the next is read (the kernel's paged load, shared/runtime/paged.ts); each kill's reservation.oom event is delivered as deployed (Knative mode, to a local sink); up to 50 notices per run are written into their pods by exec after the pages.",
       "CPU is the function process's user + system time during the run; \"simulator CPU\" is the simulator process's over the same run. Pods/s is pods scanned per second of the run's wall time. Peak RSS is the function process's, sampled every 10 ms, with its level before the run.",
       `Limits compared with: the run budget (RUN_BUDGET_SECONDS = ${budgetSeconds} s; the scan stops reading pages at 80% of it) for wall time, ${MEMORY_LIMIT_MIB} MiB for peak RSS. Single runs, not medians.`,
       '',
@@ -200,6 +214,8 @@ export async function benchOomScan(context: BenchContext): Promise<string[]> {
     unlimited.stop();
     sim.stop();
     await db.stop();
+    sink.closeAllConnections();
+    await new Promise<void>((resolve) => sink.close(() => resolve()));
     await rm(bundleDir, { recursive: true, force: true });
   }
 }

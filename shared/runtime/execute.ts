@@ -135,11 +135,10 @@ function execute<A extends Action, D, U>(
       upkeep,
     );
   }
-  if (upkeep.length > 0 && !execution.upkeep) throw new Error(`${run.fn}: a plan's upkeep needs an upkeep writer`);
-  return executeActions(run, actions, execution.executors, deps, execution.fanOut?.(deps) ?? 1, {
-    items: upkeep,
-    write: execution.upkeep!,
-  });
+  const write = execution.upkeep;
+  if (upkeep.length > 0 && !write) throw new Error(`${run.fn}: a plan's upkeep needs an upkeep writer`);
+  const fanOut = execution.fanOut?.(deps) ?? 1;
+  return executeActions(run, actions, execution.executors, deps, fanOut, write ? { items: upkeep, write } : undefined);
 }
 
 /**
@@ -153,11 +152,12 @@ async function executeActions<A extends Action, D, U>(
   executors: Executors<A, D>,
   deps: D,
   fanOut: number,
-  upkeep: { items: readonly U[]; write: UpkeepWriter<U, D> },
+  upkeep?: { items: readonly U[]; write: UpkeepWriter<U, D> },
 ): Promise<void> {
   const limit = pLimit(Math.max(1, fanOut));
   const state = { duplicate: false };
   await Promise.all(actions.map((action) => limit(() => executeOne(run, action, executors, deps, state))));
+  if (!upkeep) return;
   for (const item of upkeep.items) {
     if (state.duplicate || run.scope.dryRun) return;
     try {

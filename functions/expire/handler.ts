@@ -20,4 +20,6 @@ export const expire = defineFunction({
   load: loadExpire,
   decide: decideExpire,
   batch: { size: BATCH_SIZE, execute: executeExpire },
+  // Its upkeep is the pod sightings: recorded in shadow mode too, so shadow decides pod-gone ends.
+  upkeepObservesOnly: true,
 });

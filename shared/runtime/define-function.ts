@@ -38,6 +38,8 @@ interface ShapeBase<Options extends BaseOptions, D, Loaded, A extends Action, U 
   counters?: readonly string[];
   load(input: LoadInput<Options, D>): Promise<Loaded>;
   decide(loaded: Loaded, context: DecideContext<Options>): Plan<A, U>;
+  /** See KernelStep: an upkeep that only records what the run saw is written even when nothing is acted on. */
+  upkeepObservesOnly?: true;
 }
 
 export type FunctionShape<Options extends BaseOptions, D, Loaded, A extends Action, U = never> = ShapeBase<

@@ -73,6 +73,12 @@ export type Execution<A extends Action, D, U = never> =
 /** A decide and how its actions are carried out: what the kernel needs for one step of a run. */
 export type KernelStep<Options, D, Loaded, A extends Action, U = never> = {
   decide(loaded: Loaded, context: DecideContext<Options>): Plan<A, U>;
+  /**
+   * The plan's upkeep only records what the run saw (never a step toward acting), so a run that
+   * acts on nothing still writes it: a shadow run then decides as a live run would (expire's
+   * absence rule needs the earlier sighting of a missing pod).
+   */
+  upkeepObservesOnly?: true;
 } & Execution<A, D, U>;
 
 /** What a step adds to the run's report beyond its counts. */
@@ -85,7 +91,8 @@ export interface StepOutcome {
 /**
  * decide → count → guard → execute, for every function on the kernel: decide sees the maxItems the
  * run has left, its counts go to the summary, the safety rails may withhold actions (a run that acts
- * on nothing — shadow mode, a tripped breaker — writes no upkeep either), and what remains runs.
+ * on nothing — shadow mode, a tripped breaker — writes no upkeep either, unless the upkeep only
+ * records what the run observed), and what remains runs.
  */
 export async function decideAndExecute<Options, D extends KernelDeps, Loaded, A extends Action, U = never>(
   run: Run,
@@ -98,7 +105,8 @@ export async function decideAndExecute<Options, D extends KernelDeps, Loaded, A 
   const plan = step.decide(loaded, decideContext(run, options));
   for (const [key, value] of Object.entries(plan.counts ?? {})) run.count(key, value);
   const guarded = await guard(run, deps.run, plan.actions, clock);
-  await execute(step, run, guarded.actions, deps, guarded.actsOnNothing ? [] : (plan.upkeep ?? []));
+  const upkeep = guarded.actsOnNothing && !step.upkeepObservesOnly ? [] : (plan.upkeep ?? []);
+  await execute(step, run, guarded.actions, deps, upkeep);
   const messages = [plan.message, guarded.message].filter((part): part is string => part !== undefined && part !== '');
   return { messages, ...(guarded.halted !== undefined ? { halted: guarded.halted } : {}) };
 }

@@ -99,4 +99,27 @@ describe('shadow mode: expire', () => {
     expect(text).toContain(`theirs: expired since ${at(10).toISOString()} {"failureReason":"${POD_GONE}"}`);
     expect(text).toContain(`reservation ${otherEnd}: they ended it another way`);
   });
+
+  it('records its pod sightings in shadow too, so it decides a pod-gone end as a live run would (and acts on none)', async () => {
+    await q('delete from reservations');
+    const t0 = h.clock.now();
+    const id = 'eeee0009-0000-4000-8000-000000000000';
+    await insertReservation(h.deps.pool, {
+      reservation_id: id,
+      pod_name: 'gpu-dev-eeee0009',
+      launched_at: new Date(t0.getTime() - 240 * 60_000),
+      expires_at: new Date(t0.getTime() + 120 * 60_000),
+    });
+    const before = await q('select * from reservations order by reservation_id');
+    // No pod under its name, in a namespace that exists: the first run sees it missing, the second confirms.
+    expect((await h.schedule(expire)).summary).toMatchObject({ shadow: 0 });
+    h.clock.set(new Date(t0.getTime() + 2 * 60_000));
+    const second = await h.schedule(expire);
+    expect(second.summary).toMatchObject({ shadow: 1 });
+    expect(
+      await q(`select action, outcome from decision_log where run_id = $1 and entity_id = $2`, [second.runId, id]),
+    ).toEqual([{ action: expect.stringMatching(/^expire/), outcome: 'shadow' }]);
+    expect(await q('select * from reservations order by reservation_id')).toEqual(before);
+    expect(await q('select * from event_outbox')).toEqual([]);
+  });
 });

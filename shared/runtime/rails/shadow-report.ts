@@ -64,7 +64,7 @@ const NONE = { ...ENDS };
 const SHADOW_GROUNDS: Record<string, ShadowGround> = {
   expire: {
     ground:
-      "compared: reservations the origin expired (reservations.status, status_changed_at, failure_reason); in shadow no pod sighting is recorded, so expire never confirms a pod gone: the origin's pod-gone expiries show as 'they ended it'",
+      'compared: reservations the origin expired (reservations.status, status_changed_at, failure_reason), pod-gone ends included (shadow runs record their pod sightings)',
     noun: 'row(s) we would have ended',
     labels: ENDS,
   },

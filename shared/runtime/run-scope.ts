@@ -116,6 +116,7 @@ async function recorded(
 ): Promise<RunResult> {
   const runId = randomUUID();
   const startedAt = services.clock.now();
+  // A session lock taken by a statement that then failed stays held: that connection is destroyed.
   const opened = await openRun(
     book.db,
     {
@@ -129,7 +130,10 @@ async function recorded(
     },
     new Date(startedAt.getTime() - (services.budgetSeconds + ABANDON_MARGIN_SECONDS) * 1000),
     book.lock,
-  );
+  ).catch((err: unknown) => {
+    book.broken?.();
+    throw err;
+  });
   if (!opened.locked) return { outcome: 'skipped', summary: {}, message: 'skipped: already running' };
   const log = runLogger(services.log, { fn, runId, trigger: invocation.kind });
   if (opened.reaped > 0)

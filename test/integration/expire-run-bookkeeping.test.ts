@@ -14,6 +14,7 @@ import { createMetrics } from '../../shared/runtime/metrics.js';
 import { runScoped } from '../../shared/runtime/run-scope.js';
 import type { RunServices } from '../../shared/runtime/run-scope.js';
 import { useTestDatabase } from '../support/database.js';
+import { eventually } from '../support/eventually.js';
 
 const db = useTestDatabase();
 const clock = new ManualClock('2026-06-01T12:00:00Z');
@@ -77,5 +78,31 @@ describe("a scheduled run's bookkeeping connection", () => {
     );
     // Only the run that held the lock wrote a row.
     expect(await rowsNow()).toBe(before + 1);
+  });
+
+  it('a failing open (the lock taken, the row refused) gives no held lock back to the pool', async () => {
+    // A session lock taken by a statement that then fails is still held: the connection must not be reused.
+    await db.pool.query(`create function refuse_run() returns trigger language plpgsql as $$
+      begin raise exception 'refused for the test'; end $$`);
+    await db.pool.query(
+      `create trigger refuse_run before insert on function_runs for each row execute function refuse_run()`,
+    );
+    await expect(runScoped(services(), 'expire', tick, async () => ({ summary: {}, failures: [] }))).rejects.toThrow(
+      /refused for the test/,
+    );
+    // Held by nobody (the closed session's backend may take a moment to exit): another replica's tick could take it.
+    const held = async () =>
+      (
+        await db.pool.query<{ n: number }>(
+          `select count(*)::int n from pg_locks where locktype = 'advisory' and granted`,
+        )
+      ).rows[0]!.n;
+    await eventually(async () => (await held()) === 0, 'the failed open holds no advisory lock', 5000);
+    await db.pool.query('drop trigger refuse_run on function_runs');
+    await db.pool.query('drop function refuse_run()');
+    for (let tickNumber = 0; tickNumber < 3; tickNumber++) {
+      const next = await runScoped(services(), 'expire', tick, async () => ({ summary: {}, failures: [] }));
+      expect(next.outcome).toBe('succeeded');
+    }
   });
 });

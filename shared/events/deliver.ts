@@ -6,7 +6,12 @@
  * Where to send is the outbox's concern (shared/events/outbox.ts): Knative -> the SinkBinding's
  * K_SINK (the Broker routes by type); OpenFaaS -> the gateway's /async-function/<fn> of every
  * consumer in the routing table.
+ * Sent with node:http rather than the global fetch: fetch's first use compiles undici's WebAssembly
+ * HTTP parser, 13-30 MiB outside the V8 heap for the rest of the process, enough to put a run's
+ * first delivery past a 128 MiB pod.
  */
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import type { CloudEventV1 } from 'cloudevents';
 import { Invalid, Transient } from '../errors.js';
 import { toBinaryHttp } from './build.js';
@@ -48,25 +53,41 @@ export async function deliver(
   options: DeliverOptions,
 ): Promise<void> {
   const message = encode(event);
-  let response: Response;
+  let answer: Answer;
   try {
-    response = await fetch(target.url, {
-      method: 'POST',
-      headers: message.headers,
-      body: message.body,
-      signal: AbortSignal.timeout(options.timeoutMs),
-    });
+    answer = await post(target.url, message, options.timeoutMs);
   } catch (err) {
     throw new Transient(`event ${event.id} not delivered to ${target.url}: ${describe(err)}`, undefined, {
       cause: err,
     });
   }
-  // Read the body so the connection is released; its text is not needed.
-  await response.arrayBuffer().catch(() => undefined);
-  if (response.ok) return;
-  const what = `event ${event.id} refused by ${target.url} with HTTP ${response.status}`;
-  if (response.status >= 500 || RETRYABLE_4XX.has(response.status)) throw new Transient(what, retryAfterMs(response));
+  if (answer.status >= 200 && answer.status < 300) return;
+  const what = `event ${event.id} refused by ${target.url} with HTTP ${answer.status}`;
+  if (answer.status >= 500 || RETRYABLE_4XX.has(answer.status)) throw new Transient(what, retryAfterMs(answer));
   throw new Undeliverable(what, 'rejected');
+}
+
+interface Answer {
+  status: number;
+  retryAfter: string | undefined;
+}
+
+/** One POST; the answer's body is read to its end (so the kept-alive connection is reused) and dropped. */
+function post(url: string, message: BinaryMessage, timeoutMs: number): Promise<Answer> {
+  const target = new URL(url);
+  const send = target.protocol === 'https:' ? httpsRequest : target.protocol === 'http:' ? httpRequest : undefined;
+  if (!send) return Promise.reject(new Error(`unsupported URL scheme ${target.protocol}`));
+  return new Promise((resolve, reject) => {
+    const request = send(target, { method: 'POST', headers: message.headers, signal: AbortSignal.timeout(timeoutMs) });
+    request.on('response', (response) => {
+      const retryAfter = response.headers['retry-after'];
+      response.on('error', reject);
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, retryAfter }));
+      response.resume();
+    });
+    request.on('error', reject);
+    request.end(message.body);
+  });
 }
 
 function encode(event: CloudEventV1<unknown>): BinaryMessage {
@@ -79,13 +100,18 @@ function encode(event: CloudEventV1<unknown>): BinaryMessage {
   }
 }
 
-function retryAfterMs(response: Response): number | undefined {
-  const seconds = Number(response.headers.get('retry-after'));
+function retryAfterMs(answer: Answer): number | undefined {
+  const seconds = Number(answer.retryAfter);
   return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : undefined;
 }
 
 function describe(err: unknown): string {
-  if (err instanceof Error && err.name === 'TimeoutError') return 'timed out';
+  // An aborted request's error carries the signal's reason: a TimeoutError when the time ran out.
+  if (
+    err instanceof Error &&
+    (err.name === 'TimeoutError' || (err.cause as Error | undefined)?.name === 'TimeoutError')
+  )
+    return 'timed out';
   const cause = err instanceof Error && err.cause instanceof Error ? err.cause.message : undefined;
   return cause ?? (err instanceof Error ? err.message : String(err));
 }

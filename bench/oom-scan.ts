@@ -19,8 +19,6 @@
  * beside them.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { systemClock } from '../shared/clock.js';
@@ -32,6 +30,8 @@ import type { SimCommand, SimStats } from './oom-scan-sim.js';
 import type { BenchContext } from './context.js';
 import { bundleWorker, deployedNodeOptions, startWorker } from './workers.js';
 import type { Worker } from './workers.js';
+import { simProductEnv } from '../sim/product-env.js';
+import { startSink, sinkUrl } from './sink.js';
 
 const KILLED_EVERY = 200; // 0.5% of the pods
 const NAMESPACE = 'gpu-dev';
@@ -39,16 +39,6 @@ const MEMORY_LIMIT_MIB = 128;
 
 type SimProcess = Worker<SimCommand, { stats?: SimStats }>;
 type FunctionProcess = Worker<Omit<RunRequest, 'id'>, { figures: RunFigures }>;
-
-/** Accepts every CloudEvent, as the Knative broker would: each recorded kill's event is delivered as deployed. */
-async function startSink(): Promise<http.Server> {
-  const server = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', () => res.writeHead(202).end());
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return server;
-}
 
 async function seedReservations(db: BenchDatabase, fleet: number): Promise<void> {
   await db.pool.query(
@@ -118,14 +108,9 @@ export async function benchOomScan(context: BenchContext): Promise<string[]> {
   // MAX_ITEMS caps new kills per run; raised so a run records every kill its pages show.
   const env: Record<string, string> = {
     DATABASE_URL: db.url,
-    KUBE_API_SERVER: url,
-    KUBE_TOKEN: token,
-    AWS_ENDPOINT_URL: url,
-    AWS_ACCESS_KEY_ID: 'AKIDBENCH',
-    AWS_SECRET_ACCESS_KEY: 'bench',
-    AWS_REGION: 'us-east-1',
+    ...simProductEnv({ url, token }),
     EVENT_DELIVERY: 'knative',
-    K_SINK: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/`,
+    K_SINK: sinkUrl(sink),
     SECRETS_DIR: '/nonexistent',
     LOG_LEVEL: 'silent',
     MAX_ITEMS: String(Math.min(10_000, kills)),

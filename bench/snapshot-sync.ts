@@ -10,8 +10,6 @@
  * (bench/snapshot-sync-run.ts), so the peak RSS reported is the function's alone.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type pg from 'pg';
@@ -32,18 +30,10 @@ import type { Worker } from './workers.js';
 import { median } from './stats.js';
 import { explainQuery, indexTable, measureRun, startFunctionBench } from './teardown.js';
 import type { FunctionBench, MeasuredRun } from './teardown.js';
+import { simProductEnv } from '../sim/product-env.js';
+import { startSink, sinkUrl } from './sink.js';
 
 const KEEP = 3;
-
-/** Accepts every CloudEvent, as the Knative broker would. */
-async function startSink(): Promise<http.Server> {
-  const server = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', () => res.writeHead(202).end());
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return server;
-}
 
 /**
  * History: `completed` shutdown snapshots of ended reservations (teardowns long done, volumes long
@@ -265,15 +255,10 @@ async function fleetSection(): Promise<string[]> {
     fn = await startWorker(await bundleWorker('snapshot-sync-run', outdir), flags);
     const env = {
       DATABASE_URL: db.url,
-      AWS_ENDPOINT_URL: url,
-      AWS_ACCESS_KEY_ID: 'AKIDBENCH',
-      AWS_SECRET_ACCESS_KEY: 'bench',
-      AWS_REGION: 'us-east-1',
-      KUBE_API_SERVER: url,
-      KUBE_TOKEN: token,
+      ...simProductEnv({ url, token }),
       SECRETS_DIR: '/nonexistent',
       EVENT_DELIVERY: 'knative',
-      K_SINK: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/`,
+      K_SINK: sinkUrl(sink),
       SNAPSHOT_RETENTION_COUNT: String(FLEET_SNAPSHOTS_PER_DISK),
       // 100 volume deletions in one run against a fleet with no active reservation: the breaker would halt them.
       BREAKER_MIN_ACTIONS: '1000',
@@ -340,7 +325,7 @@ export async function benchSnapshotSync(context: BenchContext): Promise<string[]
   // Up to 200 volume deletions in a run over a fleet with no active reservation: the breaker would halt them.
   const env = {
     EVENT_DELIVERY: 'knative',
-    K_SINK: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/`,
+    K_SINK: sinkUrl(sink),
     BREAKER_MIN_ACTIONS: '1000',
   };
   const bench = await startFunctionBench('snapshot-sync', env);

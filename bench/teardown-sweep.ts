@@ -8,9 +8,7 @@
  * embedded server; events go to a local sink as Knative would take them. The function's CPU, peak
  * RSS and SQL statements are measured inside its process, the calls it made by the simulator.
  */
-import http from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -21,8 +19,10 @@ import type { BenchDatabase } from './database.js';
 import type { RunFigures, RunRequest } from './function-process.js';
 import type { SeededReservation, TeardownSimCommand, TeardownSimStats } from './teardown-sim.js';
 import { NAMESPACE } from './teardown-sim.js';
-import { bundleWorker, startWorker } from './workers.js';
+import { bundleWorker, deployedNodeOptions, startWorker } from './workers.js';
 import type { Worker } from './workers.js';
+import { simProductEnv } from '../sim/product-env.js';
+import { startSink, sinkUrl } from './sink.js';
 
 type SimProcess = Worker<TeardownSimCommand, { stats?: TeardownSimStats }>;
 type FunctionProcess = Worker<Omit<RunRequest, 'id'>, { figures: RunFigures }>;
@@ -81,16 +81,6 @@ async function seedRows(db: BenchDatabase, reservations: SeededReservation[], st
     [reservations.map((r) => r.reservationId)],
   );
   await db.pool.query('vacuum analyze reservations, disks');
-}
-
-/** Accepts every CloudEvent, as the Knative broker would. */
-async function startSink(): Promise<http.Server> {
-  const server = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', () => res.writeHead(202).end());
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return server;
 }
 
 async function runUntilDone(fn: FunctionProcess, sim: SimProcess, env: Record<string, string>, count: number) {
@@ -175,19 +165,14 @@ export async function sweepAsDeployed(count: number): Promise<string[]> {
   let fn: FunctionProcess | undefined;
   const db = await startBenchDatabase('teardown-sweep');
   try {
-    fn = await startWorker(await bundleWorker('teardown-run', bundleDir));
+    fn = await startWorker(await bundleWorker('teardown-run', bundleDir), deployedNodeOptions('cleanup-pod'));
     const { url, token } = sim.ready as { url: string; token: string };
     const env: Record<string, string> = {
       DATABASE_URL: db.url,
-      KUBE_API_SERVER: url,
-      KUBE_TOKEN: token,
-      AWS_ENDPOINT_URL: url,
-      AWS_ACCESS_KEY_ID: 'AKIDBENCH',
-      AWS_SECRET_ACCESS_KEY: 'bench',
-      AWS_REGION: 'us-east-1',
+      ...simProductEnv({ url, token }),
       AVAILABILITY_UPDATER_FUNCTION_NAME: UPDATER,
       EVENT_DELIVERY: 'knative',
-      K_SINK: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/`,
+      K_SINK: sinkUrl(sink),
       SECRETS_DIR: '/nonexistent',
       LOG_LEVEL: 'silent',
     };

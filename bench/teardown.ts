@@ -9,8 +9,6 @@
  * PostgreSQL.
  */
 import { randomUUID } from 'node:crypto';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import pg from 'pg';
 import { cleanupPod } from '../functions/cleanup-pod/handler.js';
@@ -29,6 +27,8 @@ import type { BenchDatabase } from './database.js';
 import type { BenchContext } from './context.js';
 import { median } from './stats.js';
 import { sweepAsDeployed } from './teardown-sweep.js';
+import { simProductEnv } from '../sim/product-env.js';
+import { startSink, sinkUrl } from './sink.js';
 
 let statements = 0;
 const clientQuery = pg.Client.prototype.query;
@@ -109,12 +109,7 @@ export async function startFunctionBench(
     deps: (env = {}) => {
       const config = loadConfig({
         DATABASE_URL: db.url,
-        KUBE_API_SERVER: sim.url,
-        KUBE_TOKEN: sim.token,
-        AWS_ENDPOINT_URL: sim.url,
-        AWS_ACCESS_KEY_ID: 'AKIDBENCH',
-        AWS_SECRET_ACCESS_KEY: 'bench',
-        AWS_REGION: 'us-east-1',
+        ...simProductEnv(sim),
         // The benchmark's clock keeps its own time: clock sanity off.
         EVENT_DELIVERY: 'none',
         SECRETS_DIR: '/nonexistent',
@@ -334,23 +329,13 @@ async function explainAtScale(bench: FunctionBench, finished: number): Promise<s
   ];
 }
 
-/** Accepts every CloudEvent, as the Knative broker would. */
-async function startSink(): Promise<http.Server> {
-  const server = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', () => res.writeHead(202).end());
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return server;
-}
-
 export async function benchTeardown(context: BenchContext): Promise<string[]> {
   const sweep = await sweepAsDeployed(500);
   const sink = await startSink();
   const env = {
     AVAILABILITY_UPDATER_FUNCTION_NAME: UPDATER,
     EVENT_DELIVERY: 'knative',
-    K_SINK: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/`,
+    K_SINK: sinkUrl(sink),
     // Teardowns with no active fleet are past the breaker's default limit (20); the breaker has its own tests.
     BREAKER_MIN_ACTIONS: '100000',
   };

@@ -23,6 +23,7 @@ import type { BenchContext } from './context.js';
 import { countStatements, measure } from './warn-expire-measure.js';
 import type { Measure } from './warn-expire-measure.js';
 import { fmt, median } from './stats.js';
+import { simProductEnv } from '../sim/product-env.js';
 
 const START = new Date('2026-06-01T12:00:00Z');
 const EXEC_LATENCY_MS = 100;
@@ -60,12 +61,7 @@ async function seed(pool: pg.Pool, sim: Sim, clock: Clock, fleet: number, due: n
 function depsFor(db: BenchDatabase, sim: Sim, clock: Clock, due: number, fanOut?: number): Deps {
   const config = loadConfig({
     DATABASE_URL: db.url,
-    KUBE_API_SERVER: sim.url,
-    KUBE_TOKEN: sim.token,
-    AWS_ENDPOINT_URL: sim.url,
-    AWS_ACCESS_KEY_ID: 'AKIDBENCH',
-    AWS_SECRET_ACCESS_KEY: 'secret',
-    AWS_REGION: 'us-east-1',
+    ...simProductEnv(sim),
     // The benchmark's clock runs on its own calendar: clock sanity off.
     EVENT_DELIVERY: 'none',
     SECRETS_DIR: '/nonexistent',

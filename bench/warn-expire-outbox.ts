@@ -26,6 +26,7 @@ import { endReservationsLogged, overdueReservations } from '../shared/db/queries
 import { fmt, median, timeMs } from './stats.js';
 import { bundleWorker, startWorker } from './workers.js';
 import type { Worker } from './workers.js';
+import { simProductEnv } from '../sim/product-env.js';
 
 // The target of issue 18: expire's DB time within 1.5× the single statement.
 const TARGET = 1.5;
@@ -179,12 +180,7 @@ export async function benchExpireOutbox(context: BenchContext): Promise<string[]
   const { url, token, sinkUrl } = sim.ready as { url: string; token: string; sinkUrl: string };
   const env: Record<string, string> = {
     DATABASE_URL: db.url,
-    KUBE_API_SERVER: url,
-    KUBE_TOKEN: token,
-    AWS_ENDPOINT_URL: url,
-    AWS_ACCESS_KEY_ID: 'AKIDBENCH',
-    AWS_SECRET_ACCESS_KEY: 'bench',
-    AWS_REGION: 'us-east-1',
+    ...simProductEnv({ url, token }),
     EVENT_DELIVERY: 'knative',
     K_SINK: sinkUrl,
     SECRETS_DIR: '/nonexistent',

@@ -11,7 +11,6 @@
  * first delivery past a 128 MiB pod.
  */
 import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import type { CloudEventV1 } from 'cloudevents';
 import { Invalid, Transient } from '../errors.js';
 import { toBinaryHttp } from './build.js';
@@ -73,10 +72,16 @@ interface Answer {
 }
 
 /** One POST; the answer's body is read to its end (so the kept-alive connection is reused) and dropped. */
-function post(url: string, message: BinaryMessage, timeoutMs: number): Promise<Answer> {
+async function post(url: string, message: BinaryMessage, timeoutMs: number): Promise<Answer> {
   const target = new URL(url);
-  const send = target.protocol === 'https:' ? httpsRequest : target.protocol === 'http:' ? httpRequest : undefined;
-  if (!send) return Promise.reject(new Error(`unsupported URL scheme ${target.protocol}`));
+  // node:https (and TLS with it) is loaded only for an https sink, so a bundle's start-up does not parse it.
+  const send =
+    target.protocol === 'http:'
+      ? httpRequest
+      : target.protocol === 'https:'
+        ? (await import('node:https')).request
+        : undefined;
+  if (!send) throw new Error(`unsupported URL scheme ${target.protocol}`);
   return new Promise((resolve, reject) => {
     const request = send(target, { method: 'POST', headers: message.headers, signal: AbortSignal.timeout(timeoutMs) });
     request.on('response', (response) => {

@@ -35,11 +35,12 @@ export async function loadTeardowns({
   run,
   deps,
   invocation,
+  limit,
 }: LoadInput<BaseOptions, CleanupDeps>): Promise<TeardownLoad> {
   const now = run.now();
   const ids = invocation.kind === 'event' ? [invocation.event.subject ?? ''] : undefined;
   const [due, ended] = await Promise.all([
-    dueTeardownRows(deps.pool, { now, limit: run.itemsLeft, reservationIds: ids }),
+    dueTeardownRows(deps.pool, { now, limit, reservationIds: ids }),
     endedWithoutTeardown(deps.pool, {
       now,
       sweepDays: SWEEP_DAYS,

@@ -20,9 +20,10 @@ export async function loadWatchdog({
   run,
   deps,
   invocation,
+  limit,
 }: LoadInput<WatchdogOptions, WatchdogDeps>): Promise<WatchdogLoad> {
   const { policy } = deps.config;
-  const chosen = selection(invocation.options, policy, run.scope.maxItems);
+  const chosen = selection(invocation.options, policy, limit);
   const olderThan = new Date(run.now().getTime() - chosen.olderThanMinutes * 60_000);
   const rows = await endingLabs(deps.pool, { labId: chosen.labId, olderThan, limit: chosen.maxLabs });
   return { labs: rows.map((row) => toLab(row, policy.labNamespace)), policy };

@@ -39,14 +39,14 @@ export interface ExpireDeps extends KernelDeps {
 // Enough to say how far behind a run is without counting a whole table.
 const BACKLOG_COUNT_CAP = 100_000;
 
-export function loadExpire({ run, deps, invocation }: LoadInput<BaseOptions, ExpireDeps>): Promise<ExpireLoad> {
-  return invocation.kind === 'event' ? loadPodEvent(deps, invocation.event) : loadSweep(run, deps);
+export function loadExpire({ run, deps, invocation, limit }: LoadInput<BaseOptions, ExpireDeps>): Promise<ExpireLoad> {
+  return invocation.kind === 'event' ? loadPodEvent(deps, invocation.event) : loadSweep(run, deps, limit + 1);
 }
 
-async function loadSweep(run: Run, deps: ExpireDeps): Promise<ExpireLoad> {
+/** `limit`: one more than the run may act on, so a full read says more wait. */
+async function loadSweep(run: Run, deps: ExpireDeps, limit: number): Promise<ExpireLoad> {
   const { policy } = deps.config;
   const now = run.now();
-  const limit = run.scope.maxItems + 1;
   const waitLimits = { preparingMinutes: policy.preparingTimeoutMinutes, queueHours: policy.queueTimeoutHours };
   const [overdue, waiting, noDeadline, checkable] = await Promise.all([
     overdueReservations(deps.pool, now, policy.gracePeriodSeconds, limit),

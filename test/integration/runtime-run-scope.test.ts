@@ -6,7 +6,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../shared/clock.js';
 import { recentRuns, startRun } from '../../shared/db/queries/runs.js';
 import { withTransaction } from '../../shared/db/transaction.js';
-import { buildEvent, sourceFor } from '../../shared/events/build.js';
 import { EventTypes } from '../../shared/events/types.js';
 import { createLogger } from '../../shared/log.js';
 import type { Invocation, BaseOptions } from '../../shared/runtime/invocation.js';
@@ -14,6 +13,7 @@ import { createMetrics } from '../../shared/runtime/metrics.js';
 import { ABANDON_MARGIN_SECONDS, runScoped } from '../../shared/runtime/run-scope.js';
 import type { RunServices } from '../../shared/runtime/run-scope.js';
 import { useTestDatabase } from '../support/database.js';
+import { reservationExpiredEvent } from '../support/events.js';
 
 const db = useTestDatabase();
 const clock = new ManualClock('2026-06-01T12:00:00Z');
@@ -56,21 +56,7 @@ const manual = (options: Partial<BaseOptions> = {}): Invocation<BaseOptions> => 
   options: { dryRun: false, ...options },
 });
 
-function expiredEvent(reservationId: string) {
-  return buildEvent(
-    EventTypes.reservationExpired,
-    {
-      reservationId,
-      previousStatus: 'active',
-      reason: 'deadline',
-      podName: null,
-      namespace: null,
-      expiresAt: null,
-      endedAt: clock.now().toISOString(),
-    },
-    { source: sourceFor('expire'), subject: reservationId, time: clock.now() },
-  );
-}
+const expiredEvent = (reservationId: string) => reservationExpiredEvent(reservationId, clock.now());
 
 describe('run scope', () => {
   it('records a run with its counts and delivers the events it staged after the work', async () => {

@@ -17,6 +17,8 @@ export interface RunRequest {
   id: number;
   env: Record<string, string>;
   maxItems: number;
+  /** Which function runs, for a process serving one of several (serveNamedRuns). */
+  fn?: string;
 }
 
 export interface RunFigures {
@@ -95,15 +97,37 @@ async function run<O extends BaseOptions>(
   }
 }
 
+type AnyFunction = FunctionDefinition<BaseOptions, never>;
+
 /** Serves the parent's run requests over IPC until it disconnects. */
 export function serveRuns<O extends BaseOptions>(fn: FunctionDefinition<O, never>, probe?: RunProbe): void {
+  serve(async () => fn as unknown as AnyFunction, probe);
+}
+
+/**
+ * Serves runs of the function each request names, imported on its first request: a bundle split
+ * at those imports loads only that function's code, so a process that serves one of them measures
+ * what that function's deployment loads.
+ */
+export function serveNamedRuns(loaders: Record<string, () => Promise<AnyFunction>>, probe?: RunProbe): void {
+  serve((name) => {
+    const load = name === undefined ? undefined : loaders[name];
+    if (!load) throw new Error(`no function "${name}" here; known: ${Object.keys(loaders).join(', ')}`);
+    return load();
+  }, probe);
+}
+
+function serve(functionFor: (name: string | undefined) => Promise<AnyFunction>, probe?: RunProbe): void {
   if (!process.send) return;
   process.on('message', (request: RunRequest) => {
-    run(fn, request, probe).then(
-      (figures) => process.send!({ id: request.id, figures }),
-      (err: unknown) =>
-        process.send!({ id: request.id, error: err instanceof Error ? (err.stack ?? err.message) : String(err) }),
-    );
+    Promise.resolve()
+      .then(() => functionFor(request.fn))
+      .then((fn) => run(fn, request, probe))
+      .then(
+        (figures) => process.send!({ id: request.id, figures }),
+        (err: unknown) =>
+          process.send!({ id: request.id, error: err instanceof Error ? (err.stack ?? err.message) : String(err) }),
+      );
   });
   process.once('disconnect', () => {
     void Promise.all([...instances.values()].map((deps) => deps.close())).then(() => process.exit(0));

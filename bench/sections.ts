@@ -12,11 +12,17 @@ import { benchTeardown } from './teardown.js';
 import type { BenchSection } from './context.js';
 import { benchWarnDelivery } from './warn-expire-delivery.js';
 import { benchExpireOutbox } from './warn-expire-outbox.js';
+import { benchFleetMemory } from './fleet-memory.js';
 
 export const sections: BenchSection[] = [
   { id: 'database', title: 'Database foundation', run: (context) => benchDatabase(context.rounds) },
   { id: 'warn-delivery', title: 'warn: delivery at 100 ms per pod exec, with a moving clock', run: benchWarnDelivery },
   { id: 'expire-outbox', title: 'expire: 1,000 due at 100k with event delivery on', run: benchExpireOutbox },
+  {
+    id: 'fleet-memory',
+    title: 'warn, expire and ending-watchdog at 100k: run budget and memory as deployed',
+    run: benchFleetMemory,
+  },
   { id: 'oom-scan', title: 'oom-scan: the scheduled scan over a pod for every active reservation', run: benchOomScan },
   { id: 'teardown', title: 'cleanup-pod: teardown of 500 reservations in one sweep', run: benchTeardown },
   {

@@ -31,6 +31,12 @@ export const DEMO_LAB_NAMESPACE = 'octolab-labs';
 
 const id = (n: number) => `demo${String(n).padStart(4, '0')}-0000-4000-8000-${String(n).padStart(12, '0')}`;
 
+/**
+ * The reservation whose whole story the demo shows an operator (`why <id>`): warned at start, then
+ * expired, torn down and its disk snapshotted within a quarter of an hour, on the stack.yml schedules.
+ */
+export const DEMO_STORY_RESERVATION_ID = id(1);
+
 export const demoReservations: DemoReservation[] = [
   {
     id: id(1),
@@ -41,7 +47,7 @@ export const demoReservations: DemoReservation[] = [
     pod: 'running',
     diskName: 'ada-home',
     volumeId: 'vol-0a1b2c3d4e5f60001',
-    story: 'expires in 4 minutes: gets the 5-minute warning',
+    story: 'expires in 4 minutes: gets the 5-minute warning, then expires, is torn down and its disk snapshotted',
   },
   {
     id: id(2),

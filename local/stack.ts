@@ -109,7 +109,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   });
   ready.listener = gateway.listener;
   const served = new Set(allFunctions.map((fn) => fn.name as string));
-  const podWatch = options.podWatch === true ? await startLocalPodWatch(options, cluster.env, url, deps) : undefined;
+  // The embedded database too: pod-watch serves the fleet gauges and /why from it.
+  const podWatchEnv = { ...cluster.env, ...(database.url ? { DATABASE_URL: database.url } : {}) };
+  const podWatch = options.podWatch === true ? await startLocalPodWatch(options, podWatchEnv, url, deps) : undefined;
   const scheduler = options.schedules
     ? startSchedules(
         schedules.filter((schedule) => served.has(schedule.fn)),
@@ -151,13 +153,13 @@ function overridden(schedules: FunctionSchedule[], cron: string | undefined): Fu
 /** The same source the cluster runs beside the gateway, pointed at this gateway; health on a free loopback port. */
 function startLocalPodWatch(
   options: LocalStackOptions,
-  clusterEnv: Record<string, string>,
+  stackEnv: Record<string, string>,
   gatewayUrl: string,
   deps: { clock: Clock; log: Logger },
 ): Promise<PodWatch> {
   const config = loadPodWatchConfig({
     ...options.env,
-    ...clusterEnv,
+    ...stackEnv,
     OPENFAAS_GATEWAY_URL: gatewayUrl,
     POD_WATCH_PORT: '0',
   });

@@ -1,9 +1,9 @@
 /*
  * A test file's local stack (local/stack.ts, what `npm start` runs) on the file's own database and
- * the simulated cluster, driven by hand: no demo, no schedules, the file's clock. Started in
- * beforeAll and stopped in afterAll; read its members inside tests and hooks. With it, what the
- * end-to-end chains do to it: a cron-connector tick, a reservation whose teardown has something to
- * do, and waiting for cleanup-pod's event run to ask the cluster to delete the pod.
+ * the simulated cluster, driven by hand: no schedules, no demo unless asked, the file's clock.
+ * Started in beforeAll and stopped in afterAll; read its members inside tests and hooks. With it,
+ * what the end-to-end chains do to it: a cron-connector tick, a reservation whose teardown has
+ * something to do, and waiting for cleanup-pod's event run to ask the cluster to delete the pod.
  */
 import { afterAll, beforeAll } from 'vitest';
 import { startLocalStack } from '../../local/stack.js';
@@ -36,6 +36,8 @@ export interface LocalStackFixtureOptions {
   env?: Record<string, string> | (() => Record<string, string>);
   clock?: Clock;
   podWatch?: boolean;
+  /** Seed the demo fleet as `npm start` does (local/demo-plan.ts), at the clock's time; off when absent. */
+  demo?: boolean;
   /** Lambda functions the simulated cloud must have (the availability updater a teardown invokes). */
   lambdas?: string[];
 }
@@ -54,7 +56,7 @@ export function useLocalStack(db: TestDatabase, options: LocalStackFixtureOption
     const stack = await startLocalStack({
       env: { DATABASE_URL: db.url, SECRETS_DIR: '/nonexistent', LOG_LEVEL: 'silent', ...env },
       port: 0,
-      demo: false,
+      demo: options.demo === true,
       schedules: false,
       ...(options.clock && { clock: options.clock }),
       ...(options.podWatch && { podWatch: true }),

@@ -48,5 +48,10 @@ export interface Plan<A extends Action, U = never> {
    */
   upkeep?: U[];
   counts?: Record<string, number>;
+  /**
+   * Work decide knows is due but load did not read (its reads stop at maxItems): the kernel counts
+   * it as deferred, with the actions it does not start.
+   */
+  backlog?: number;
   message?: string;
 }

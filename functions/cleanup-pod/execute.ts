@@ -90,12 +90,13 @@ export async function executeTeardowns(
     const counted = [
       ...(started.has(action.reservationId) ? ['started'] : []),
       ...(index === 0 ? runTally : []),
-      ...(t ? ['claimed', ...t.tally, ...(!t.settled && t.step !== 'done' ? ['deferred'] : [])] : []),
+      ...(t ? ['claimed', ...t.tally] : []),
     ];
     return {
       outcome: !t ? 'skipped' : failure ? 'failed' : 'applied',
       counters: counted,
       metrics: [],
+      ...(t && !t.settled && t.step !== 'done' ? { deferred: true as const } : {}),
       ...(failure ? { failure } : {}),
     };
   });

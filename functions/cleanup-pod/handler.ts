@@ -11,16 +11,7 @@ import { loadTeardowns } from './load.js';
 export const cleanupPod = defineFunction({
   name: 'cleanup-pod',
   optionsSchema: baseOptionsSchema,
-  counters: [
-    'started',
-    'claimed',
-    'resources_deleted',
-    'pods_gone',
-    'cleaned',
-    'disks_released',
-    'retrying',
-    'deferred',
-  ],
+  counters: ['started', 'claimed', 'resources_deleted', 'pods_gone', 'cleaned', 'disks_released', 'retrying'],
   load: loadTeardowns,
   decide: decideTeardowns,
   batch: { size: SWEEP_SIZE, execute: executeTeardowns },

@@ -1,15 +1,15 @@
-/* ending-watchdog: every trigger runs the same selection; it consumes no events. */
+/* ending-watchdog: every trigger runs the same selection; it consumes no events; labs go in batches (execute.ts). */
 import { defineFunction } from '../../shared/runtime/define-function.js';
 import { decideWatchdog } from './decide.js';
-import { watchdogExecutors } from './execute.js';
+import { BATCH_SIZE, executeWatchdog } from './execute.js';
 import { loadWatchdog } from './load.js';
 import { watchdogOptionsSchema } from './options.js';
 
 export const endingWatchdog = defineFunction({
   name: 'ending-watchdog',
   optionsSchema: watchdogOptionsSchema,
-  counters: ['selected', 'claimed', 'finished', 'failed', 'unknown', 'conflicts', 'deferred'],
+  counters: ['selected', 'claimed', 'finished', 'failed', 'unknown', 'conflicts'],
   load: loadWatchdog,
   decide: decideWatchdog,
-  executors: watchdogExecutors,
+  batch: { size: BATCH_SIZE, execute: executeWatchdog },
 });

@@ -102,9 +102,11 @@ export function decide(input: ExpireInput): Plan<ExpireAction, SeenPod> {
     if (end) ends.push(end);
   }
   const ordered = ends.sort((a, b) => urgency(a) - urgency(b) || overdueFirst(a, b));
-  const counts: Record<string, number> = { ...input.counts, deferred: unloadedBacklog(input) };
+  const counts: Record<string, number> = { ...input.counts };
   if (invalid > 0) counts.skipped_null_expiry = (counts.skipped_null_expiry ?? 0) + invalid;
-  return { actions: ordered, upkeep: seen(input), counts };
+  // Only decide can tell which loaded rows are due (the grace rule), so it reports the due rows the
+  // reads left out; the kernel counts them as deferred.
+  return { actions: ordered, upkeep: seen(input), counts, backlog: unloadedBacklog(input) };
 }
 
 /** The deadline rule: past deadline + grace, to the millisecond. */

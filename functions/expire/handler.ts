@@ -15,7 +15,6 @@ export const expire = defineFunction({
     'failed_stuck_preparing',
     'stale_cancelled',
     'conflicts',
-    'deferred',
   ],
   load: loadExpire,
   decide: decideExpire,

@@ -16,7 +16,6 @@ export const warn = defineFunction({
     'pod_mismatch',
     'claimed_elsewhere',
     'redelivered',
-    'deferred',
   ],
   load: loadWarn,
   decide: decideWarn,

@@ -7,14 +7,16 @@
 import type { ZodType } from 'zod';
 import { defineHandler } from './invocation.js';
 import type { BaseOptions, FunctionDefinition, FunctionName, Invocation } from './invocation.js';
-import { decideAndExecute, decideContext, finish } from './execute.js';
-import type { Execution, KernelDeps } from './execute.js';
+import { decideAndExecute, decideContext, finish } from './decide-and-execute.js';
+import type { KernelDeps } from './decide-and-execute.js';
+import { DEFERRED } from './deferred.js';
+import type { Execution } from './execute.js';
 import { Run } from './run.js';
 import type { Action, DecideContext, Plan, PlannedStep } from '../plan.js';
 import { runScoped } from './run-scope.js';
 import { startRails } from './rails/guard.js';
 
-export type { KernelDeps } from './execute.js';
+export type { KernelDeps } from './decide-and-execute.js';
 
 export interface LoadInput<Options, D> {
   run: Run;
@@ -34,7 +36,7 @@ export const loadInput = <Options, D>(run: Run, deps: D, invocation: Invocation<
 interface ShapeBase<Options extends BaseOptions, D, Loaded, A extends Action, U = never> {
   name: FunctionName;
   optionsSchema: ZodType<Options, unknown>;
-  /** Summary keys reported even when zero. */
+  /** Summary keys reported even when zero (the kernel adds `deferred`, its own). */
   counters?: readonly string[];
   load(input: LoadInput<Options, D>): Promise<Loaded>;
   decide(loaded: Loaded, context: DecideContext<Options>): Plan<A, U>;
@@ -68,7 +70,7 @@ export function defineFunction<Options extends BaseOptions, D extends KernelDeps
     optionsSchema: shape.optionsSchema,
     handle: (invocation, deps) =>
       runScoped(deps.run, shape.name, invocation, async (scope) => {
-        const run = new Run(scope, deps.run, shape.counters);
+        const run = new Run(scope, deps.run, [...(shape.counters ?? []), DEFERRED]);
         const clock = await startRails(run, deps.run);
         const loaded = await shape.load(loadInput(run, deps, invocation));
         return finish(run, [await decideAndExecute(run, shape, loaded, deps, invocation.options, clock)]);

@@ -13,8 +13,10 @@
 import type { ZodType } from 'zod';
 import type { Action, DecideContext, Plan, PlannedStep } from '../plan.js';
 import type { LoadInput } from './define-function.js';
-import { decideAndExecute, decideContext, finish } from './execute.js';
-import type { ActionResult, Executors, KernelDeps, KernelStep, StepOutcome } from './execute.js';
+import { decideAndExecute, decideContext, finish } from './decide-and-execute.js';
+import type { KernelDeps, KernelStep, StepOutcome } from './decide-and-execute.js';
+import { deferredSoFar } from './deferred.js';
+import type { ActionResult, Executors } from './execute.js';
 import { defineHandler } from './invocation.js';
 import type { BaseOptions, FunctionName, Invocation } from './invocation.js';
 import { loadInput } from './define-function.js';
@@ -132,10 +134,10 @@ async function readPages<Options extends BaseOptions, D extends KernelDeps, Page
   const pagesPerRun = shape.pagesPerRun(input.deps);
   let page = await shape.load(input);
   for (let read = 1; page !== undefined; read++) {
-    const deferredBefore = run.summary.deferred ?? 0;
+    const deferredBefore = deferredSoFar(run);
     await act(run, shape, page, input, clock, outcome);
     if (duplicate(run) || outcome.halted !== undefined) return;
-    if ((run.summary.deferred ?? 0) > deferredBefore)
+    if (deferredSoFar(run) > deferredBefore)
       return run.count(run.itemsLeft <= 0 ? 'stopped_at_max_items' : 'stopped_at_deadline');
     if (shape.checkpoint && !run.scope.dryRun && run.failures.length === 0) {
       for (const counter of (await shape.checkpoint(run, page, input.deps)).counters ?? []) run.count(counter);

@@ -3,7 +3,7 @@
  * commit path. A commit writes the state change, its decision-log entries and its events (outbox)
  * in one transaction — and, for an event run, the inbox record of the CloudEvent with the first
  * effect, so a run killed between the two cannot exist. Functions never see dry run, maxItems,
- * the time budget or metrics: `decideAndExecute` (execute.ts) owns those.
+ * the time budget or metrics: `decideAndExecute` (decide-and-execute.ts) owns those.
  */
 import type pg from 'pg';
 import type { Decision } from '../db/queries/decisions.js';
@@ -99,7 +99,7 @@ export class Run {
   /**
    * One transaction: `work`'s writes, then its decisions and events. For an event run the first
    * commit also records the CloudEvent in the inbox; a duplicate delivery rolls the commit back
-   * and throws DuplicateDelivery, which the kernel (execute.ts) counts and which stops the run's work.
+   * and throws DuplicateDelivery, which the kernel (execute-actions.ts, execute-batches.ts) counts and which stops the run's work.
    */
   async commit<T>(work: (db: Db) => Promise<Committed<T>>): Promise<T> {
     // Commits in flight together (a fan-out) must not both try to record the event: the second

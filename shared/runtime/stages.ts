@@ -8,8 +8,8 @@
 import type { ZodType } from 'zod';
 import type { Action, PlannedStep } from '../plan.js';
 import type { LoadInput } from './define-function.js';
-import { decideAndExecute, decideContext, finish } from './execute.js';
-import type { KernelDeps, KernelStep, StepOutcome } from './execute.js';
+import { decideAndExecute, decideContext, finish } from './decide-and-execute.js';
+import type { KernelDeps, KernelStep, StepOutcome } from './decide-and-execute.js';
 import { defineHandler } from './invocation.js';
 import type { BaseOptions, FunctionName, Invocation } from './invocation.js';
 import { loadInput } from './define-function.js';

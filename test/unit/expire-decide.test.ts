@@ -259,8 +259,8 @@ describe('expire: order', () => {
   });
 
   it('counts as deferred the due rows the reads did not return', () => {
-    const result = decide(input({ active: [active({ expiresAt: at(-10) })], due: { active: 5, waiting: 2 } }));
-    expect(result.counts.deferred).toBe(4 + 2);
+    const plan = decidePlan(input({ active: [active({ expiresAt: at(-10) })], due: { active: 5, waiting: 2 } }));
+    expect(plan.backlog).toBe(4 + 2);
   });
 });
 

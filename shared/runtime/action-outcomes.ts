@@ -1,0 +1,73 @@
+/*
+ * How what happened to an action lands in the run, whichever way it was executed: its result
+ * (counters, metrics, a failure, deferred), an error (counted, logged and written to the decision
+ * log), a dry run's listing, a failed upkeep write, and a duplicate delivery (which stops the
+ * run's work, counted once).
+ */
+import { coerceError } from '../errors.js';
+import type { Action } from '../plan.js';
+import { defer } from './deferred.js';
+import type { ActionResult } from './execute.js';
+import type { Run } from './run.js';
+
+/** Shared by the actions or batches of one step: whether a duplicate delivery stopped its work. */
+export interface ExecutionState {
+  duplicate: boolean;
+}
+
+export function settle(run: Run, action: Action, result: ActionResult): void {
+  addCounts(run, result);
+  if (result.deferred) defer(run);
+  for (const outcome of result.metrics ?? [result.outcome])
+    run.metrics.actions.inc({ function: run.fn, kind: action.kind, outcome });
+  if (result.failure !== undefined) run.failures.push(`${action.entity.kind} ${action.entity.id}: ${result.failure}`);
+}
+
+export function addCounts(run: Run, result: Pick<ActionResult, 'counters' | 'counts'>): void {
+  for (const counter of result.counters ?? []) run.count(counter);
+  for (const [key, by] of Object.entries(result.counts ?? {})) run.count(key, by);
+}
+
+export async function fail(run: Run, action: Action, err: unknown): Promise<void> {
+  const error = coerceError(err);
+  run.count('actions_failed');
+  run.metrics.actions.inc({ function: run.fn, kind: action.kind, outcome: 'failed' });
+  run.failures.push(`${action.kind} ${action.entity.kind} ${action.entity.id}: ${error.message}`);
+  run.log.error({ err: error, kind: action.kind, entity: action.entity }, 'action failed; a later run retries it');
+  await run.record([
+    {
+      entityKind: action.entity.kind,
+      entityId: action.entity.id,
+      action: action.kind,
+      reason: 'the action failed; a later run retries it',
+      inputs: action.inputs,
+      outcome: 'failed',
+      error: error.message,
+    },
+  ]);
+}
+
+/** A dry run lists what it would do instead of doing it. */
+export function listDryRun(run: Run, action: Action): void {
+  const item = action.item ?? {
+    action: action.kind,
+    [`${action.entity.kind}Id`]: action.entity.id,
+    reason: action.reason,
+  };
+  run.items.push(item);
+  run.log.info(item, `[DRY-RUN] Would ${action.kind} ${action.entity.kind} ${action.entity.id}`);
+}
+
+export function upkeepFailed(run: Run, writes: number, err: unknown): void {
+  const error = coerceError(err);
+  run.count('upkeep_failed', writes);
+  run.failures.push(`upkeep (${writes} write(s)): ${error.message}`);
+  run.log.error({ err: error, writes }, 'upkeep could not be written; a later run writes its own');
+}
+
+/** Counted once however many actions or batches it stops. */
+export function duplicate(run: Run, state: ExecutionState): void {
+  if (state.duplicate) return;
+  state.duplicate = true;
+  run.count('duplicate_events');
+}

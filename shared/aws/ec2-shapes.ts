@@ -3,6 +3,7 @@
  * field EC2 leaves out is caught here once instead of as `undefined` deep in a function.
  */
 import type { Filter, Snapshot, Tag, Volume } from '@aws-sdk/client-ec2';
+import { chunks } from '../chunks.js';
 import { Fatal } from '../errors.js';
 
 export type SnapshotState = 'pending' | 'completed' | 'error' | 'recoverable' | 'recovering';
@@ -101,6 +102,31 @@ export function tagFilters(query: TagQuery): Filter[] {
   }));
   const byKey = (query.tagKeys ?? []).map((key) => ({ Name: 'tag-key', Values: [literal(key)] }));
   return [...byValue, ...byKey];
+}
+
+/**
+ * EC2 refuses a Describe call whose filters carry more than this many values in all, whatever
+ * filters they are in (FilterLimitExceeded, HTTP 400: "The maximum number of filter values
+ * specified on a single call is 200").
+ */
+export const FILTER_VALUES_PER_CALL = 200;
+
+/**
+ * `filters` as the calls EC2 accepts: one call when their values fit, else the filter with the most
+ * values is split across calls, each carrying the other filters whole. A filter's values are ORed,
+ * so the union of the calls' answers is the answer to `filters`.
+ */
+export function splitFilters(filters: Filter[]): Filter[][] {
+  const sizes = filters.map((filter) => filter.Values?.length ?? 0);
+  const total = sizes.reduce((sum, size) => sum + size, 0);
+  if (total <= FILTER_VALUES_PER_CALL) return [filters];
+  const widest = sizes.indexOf(Math.max(...sizes));
+  const room = FILTER_VALUES_PER_CALL - (total - sizes[widest]!);
+  if (room < 1)
+    throw new Fatal(`${total} EC2 filter values cannot be split into calls of ${FILTER_VALUES_PER_CALL} values`);
+  return chunks(filters[widest]!.Values!, room).map((part) =>
+    filters.map((filter, index) => (index === widest ? { ...filter, Values: part } : filter)),
+  );
 }
 
 export function snapshotFilters(query: SnapshotQuery): Filter[] {

@@ -17,7 +17,15 @@ import type { EC2Client, Filter } from '@aws-sdk/client-ec2';
 import { NotFound } from '../errors.js';
 import { callAws } from './errors.js';
 import type { SnapshotInfo, SnapshotQuery, VolumeInfo, VolumeQuery } from './ec2-shapes.js';
-import { recordToTags, snapshotFilters, toSnapshotInfo, toVolumeInfo, volumeFilters } from './ec2-shapes.js';
+import {
+  FILTER_VALUES_PER_CALL,
+  recordToTags,
+  snapshotFilters,
+  splitFilters,
+  toSnapshotInfo,
+  toVolumeInfo,
+  volumeFilters,
+} from './ec2-shapes.js';
 import { chunks } from '../chunks.js';
 
 /** Ids asked for, split into what EC2 returned and what it says does not exist. */
@@ -40,13 +48,17 @@ export interface Ec2Api {
   /** @throws NotFound when the volume does not exist */
   createSnapshot(input: CreateSnapshotInput, signal?: AbortSignal): Promise<SnapshotInfo>;
   describeSnapshotsByIds(snapshotIds: readonly string[], signal?: AbortSignal): Promise<ByIds<SnapshotInfo>>;
-  /** Our account's snapshots (never public ones) matching every criterion, all pages. */
+  /**
+   * Our account's snapshots (never public ones) matching every criterion, all pages; criteria with
+   * more values than one call may carry (FILTER_VALUES_PER_CALL) are asked in several calls.
+   */
   describeSnapshots(query: SnapshotQuery, signal?: AbortSignal): Promise<SnapshotInfo[]>;
   /** @throws NotFound when it is already gone; callers deleting idempotently treat that as done */
   deleteSnapshot(snapshotId: string, signal?: AbortSignal): Promise<void>;
   /** Adds or overwrites tags on snapshots and volumes. @throws NotFound if any resource is gone */
   createTags(resourceIds: readonly string[], tags: Record<string, string>, signal?: AbortSignal): Promise<void>;
   describeVolumesByIds(volumeIds: readonly string[], signal?: AbortSignal): Promise<ByIds<VolumeInfo>>;
+  /** Volumes matching every criterion, all pages, in as many calls as describeSnapshots' criteria. */
   describeVolumes(query: VolumeQuery, signal?: AbortSignal): Promise<VolumeInfo[]>;
   /** @throws Conflict while the volume is attached; NotFound when it is already gone */
   deleteVolume(volumeId: string, signal?: AbortSignal): Promise<void>;
@@ -57,8 +69,26 @@ export interface Ec2Tuning {
   pageSize?: number;
 }
 
-/** EC2 refuses MaxResults together with ids, so id lists are sent in bounded chunks instead. */
-const idsPerCall = 200;
+/**
+ * EC2 refuses MaxResults together with ids, so id lists are sent in bounded chunks instead; a chunk
+ * asked again as an id filter must fit EC2's filter value limit.
+ */
+const idsPerCall = FILTER_VALUES_PER_CALL;
+
+/**
+ * Every page of every call `filters` needs (splitFilters: EC2's filter value limit), each resource
+ * once: a resource matching values in two calls is listed by both.
+ */
+async function listAll<T>(
+  filters: Filter[],
+  idOf: (item: T) => string,
+  pagesOf: (Filters: Filter[]) => AsyncIterable<T[]>,
+): Promise<T[]> {
+  const found = new Map<string, T>();
+  for (const part of splitFilters(filters))
+    for await (const page of pagesOf(part)) for (const item of page) found.set(idOf(item), item);
+  return [...found.values()];
+}
 
 /**
  * Describes ids chunk by chunk. A chunk with an unknown id fails as a whole (NotFound), so it is
@@ -93,13 +123,21 @@ type VolumeOps = Pick<Ec2Api, 'describeVolumesByIds' | 'describeVolumes' | 'dele
 
 function snapshotOps(client: EC2Client, pageSize: number): SnapshotOps {
   // Always our own account: without OwnerIds, DescribeSnapshots also lists every public snapshot.
-  const listSnapshots = (Filters: Filter[], signal?: AbortSignal) =>
-    callAws('EC2 DescribeSnapshots', async () => {
-      const found: SnapshotInfo[] = [];
-      const pages = paginateDescribeSnapshots({ client, pageSize }, { OwnerIds: ['self'], Filters }, signalOf(signal));
-      for await (const page of pages) found.push(...(page.Snapshots ?? []).map(toSnapshotInfo));
-      return found;
-    });
+  const listSnapshots = (filters: Filter[], signal?: AbortSignal) =>
+    callAws('EC2 DescribeSnapshots', () =>
+      listAll<SnapshotInfo>(
+        filters,
+        (s) => s.snapshotId,
+        async function* (Filters) {
+          const pages = paginateDescribeSnapshots(
+            { client, pageSize },
+            { OwnerIds: ['self'], Filters },
+            signalOf(signal),
+          );
+          for await (const page of pages) yield (page.Snapshots ?? []).map(toSnapshotInfo);
+        },
+      ),
+    );
   const exactSnapshots = (SnapshotIds: string[], signal?: AbortSignal) =>
     callAws('EC2 DescribeSnapshots', async () => {
       const out = await client.send(
@@ -138,14 +176,17 @@ function snapshotOps(client: EC2Client, pageSize: number): SnapshotOps {
 }
 
 function volumeOps(client: EC2Client, pageSize: number): VolumeOps {
-  const listVolumes = (Filters: Filter[], signal?: AbortSignal) =>
-    callAws('EC2 DescribeVolumes', async () => {
-      const found: VolumeInfo[] = [];
-      for await (const page of paginateDescribeVolumes({ client, pageSize }, { Filters }, signalOf(signal))) {
-        found.push(...(page.Volumes ?? []).map(toVolumeInfo));
-      }
-      return found;
-    });
+  const listVolumes = (filters: Filter[], signal?: AbortSignal) =>
+    callAws('EC2 DescribeVolumes', () =>
+      listAll<VolumeInfo>(
+        filters,
+        (v) => v.volumeId,
+        async function* (Filters) {
+          for await (const page of paginateDescribeVolumes({ client, pageSize }, { Filters }, signalOf(signal)))
+            yield (page.Volumes ?? []).map(toVolumeInfo);
+        },
+      ),
+    );
   const exactVolumes = (VolumeIds: string[], signal?: AbortSignal) =>
     callAws('EC2 DescribeVolumes', async () => {
       const out = await client.send(new DescribeVolumesCommand({ VolumeIds }), signalOf(signal));

@@ -1,7 +1,8 @@
 /*
  * The EC2 actions the functions use, with the validation the real service applies where our code
  * could get it wrong: id formats, unknown ids, MaxResults ranges and the MaxResults + ids ban,
- * unknown filter names, deleting an attached volume.
+ * unknown filter names, too many filter values (FilterLimitExceeded), deleting an attached volume.
+ * Id lists (VolumeId.N, SnapshotId.N) have no documented limit and none is applied here.
  */
 import { Ec2Error } from './ec2-error.js';
 import type { Ec2State, SimSnapshot, SimVolume } from './ec2-state.js';
@@ -86,12 +87,13 @@ const snapshotFields = (state: Ec2State): FilterFields<SimSnapshot> => ({
 const describeSnapshots: Ec2Action = (state, params) => {
   const ids = idsWithoutMaxResults(params, 'SnapshotId', 'snap');
   const owners = list(params, 'Owner');
-  const matches = filterPredicate(filters(params), snapshotFields(state), (s) => s.tags);
+  const given = filters(params);
+  const matches = filterPredicate(given, snapshotFields(state), (s) => s.tags);
   const ownedBySelf = owners.length === 0 || owners.some((o) => o === 'self' || o === simAccountId);
   const found =
     ids.length > 0
       ? ids.map((id) => state.snapshot(id))
-      : candidates(state.snapshots, filters(params), 'snapshot-id', ['volume-id']);
+      : candidates(state.snapshots, given, 'snapshot-id', ['volume-id']);
   state.examined += found.length;
   const page = paginate(ownedBySelf ? found.filter(matches) : [], (s) => s.snapshotId, params, [5, 1000]);
   unlessDryRun(params);
@@ -162,9 +164,9 @@ const volumeFields: FilterFields<SimVolume> = {
 
 const describeVolumes: Ec2Action = (state, params) => {
   const ids = idsWithoutMaxResults(params, 'VolumeId', 'vol');
-  const matches = filterPredicate(filters(params), volumeFields, (v) => v.tags);
-  const found =
-    ids.length > 0 ? ids.map((id) => state.volume(id)) : candidates(state.volumes, filters(params), 'volume-id', []);
+  const given = filters(params);
+  const matches = filterPredicate(given, volumeFields, (v) => v.tags);
+  const found = ids.length > 0 ? ids.map((id) => state.volume(id)) : candidates(state.volumes, given, 'volume-id', []);
   state.examined += found.length;
   const page = paginate(found.filter(matches), (v) => v.volumeId, params, [5, 500]);
   unlessDryRun(params);

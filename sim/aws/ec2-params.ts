@@ -38,8 +38,38 @@ export function required(params: Ec2Params, name: string): string {
   return value;
 }
 
+/**
+ * EC2's limits on a Describe call's filters, counted over the whole call rather than per filter:
+ * more than 200 values in all, or a value longer than 255 characters, is FilterLimitExceeded (HTTP
+ * 400). The messages are the service's, as reported against DescribeInstances and DescribeTags
+ * (e.g. 201 `instance-id` values in one filter fail; ansible/ansible#16184 hit it with values
+ * spread over filters).
+ */
+export const FILTER_VALUES_PER_CALL = 200;
+const FILTER_VALUE_MAX_LENGTH = 255;
+
+function withinFilterLimits(given: Ec2Filter[]): Ec2Filter[] {
+  const values = given.flatMap((filter) => filter.values);
+  if (values.length > FILTER_VALUES_PER_CALL) {
+    throw new Ec2Error(
+      'FilterLimitExceeded',
+      `The maximum number of filter values specified on a single call is ${FILTER_VALUES_PER_CALL}`,
+    );
+  }
+  if (values.some((value) => value.length > FILTER_VALUE_MAX_LENGTH)) {
+    throw new Ec2Error(
+      'FilterLimitExceeded',
+      `The maximum length for a filter value is ${FILTER_VALUE_MAX_LENGTH} characters`,
+    );
+  }
+  return given;
+}
+
+/** The call's `Filter.N` entries; @throws FilterLimitExceeded past EC2's limits. */
 export function filters(params: Ec2Params): Ec2Filter[] {
-  return list(params, 'Filter', '.Name').map((name, i) => ({ name, values: list(params, `Filter.${i + 1}.Value`) }));
+  return withinFilterLimits(
+    list(params, 'Filter', '.Name').map((name, i) => ({ name, values: list(params, `Filter.${i + 1}.Value`) })),
+  );
 }
 
 export function tags(params: Ec2Params, prefix: string): Ec2Tag[] {

@@ -43,10 +43,11 @@ describe('shadow mode', () => {
 
     const first = await h.schedule(endingWatchdog);
     expect(first).toMatchObject({ outcome: 'succeeded', summary: { selected: 4, shadow: 4, finished: 0, claimed: 0 } });
-    expect(first.message).toMatch(/shadow mode: 4 decision\(s\) recorded, nothing acted on/);
+    expect(first.message).toMatch(/shadow mode: 4 decision\(s\), 4 new recorded, nothing acted on/);
     h.clock.advanceMinutes(1);
     const byHand = await h.manual(endingWatchdog, { labId: otherEnd, action: 'fail' });
-    expect(byHand.summary).toMatchObject({ shadow: 1 });
+    // fail where the scheduled run decided force: a different decision, recorded.
+    expect(byHand.summary).toMatchObject({ shadow: 1, shadow_recorded: 1 });
     // Nothing changed: every lab row as it was (no claim, no status), every pod still there.
     expect(await snapshot()).toEqual(before);
     expect(h.sim.kube.list('pods', NS)).toHaveLength(5);
@@ -61,7 +62,8 @@ describe('shadow mode', () => {
     await theyEnd(otherEnd, 'finished', minutes(5));
     await theyEnd(theyOnly, 'finished', minutes(12));
     h.clock.set(minutes(15));
-    expect((await h.schedule(endingWatchdog)).summary).toMatchObject({ shadow: 2 }); // stillLive and later, again
+    // stillLive and later again, 15 minutes older: the same decisions (only the age in the reason moved), not recorded.
+    expect((await h.schedule(endingWatchdog)).summary).toMatchObject({ shadow: 2, shadow_recorded: 0 });
     await theyEnd(later, 'finished', minutes(30));
     h.clock.set(minutes(40));
 
@@ -95,9 +97,9 @@ describe('shadow mode', () => {
     ]);
     const live = report!.disagreements[0]!;
     expect(live.ours).toMatchObject({
-      decisions: 2,
+      decisions: 1,
       firstDecidedAt: t0.toISOString(),
-      reason: 'in ENDING for 75.0 minutes',
+      reason: 'in ENDING for 60.0 minutes',
       inputs: { namespace: NS, destructive: true },
     });
 

@@ -60,7 +60,8 @@ describe('shadow mode: expire', () => {
     await theyEnd(stuck, 'failed', at(5));
     await theyEnd(theyOnly, 'expired', at(10), POD_GONE);
     h.clock.set(at(15));
-    expect((await h.schedule(expire)).summary).toMatchObject({ shadow: 2 }); // stillLive and later, again
+    // stillLive and later, decided again the same way: not recorded again.
+    expect((await h.schedule(expire)).summary).toMatchObject({ shadow: 2, shadow_recorded: 0 });
     await theyEnd(later, 'expired', at(30));
     h.clock.set(at(40));
 
@@ -87,7 +88,7 @@ describe('shadow mode: expire', () => {
     ]);
     expect(report!.disagreements[1]!.theirs.evidence).toEqual({ failureReason: POD_GONE });
     expect(report!.disagreements[0]!.ours).toMatchObject({
-      decisions: 2,
+      decisions: 1,
       firstDecidedAt: t0.toISOString(),
       inputs: { expiresAt: at(-10).toISOString(), destructive: true },
     });

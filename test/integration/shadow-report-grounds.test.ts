@@ -83,7 +83,7 @@ describe('shadow report: cleanup-pod against the disk releases', () => {
 
     const first = await h.schedule(cleanupPod);
     expect(first).toMatchObject({ outcome: 'succeeded', summary: { shadow: 5 } });
-    expect(first.message).toMatch(/shadow mode: 5 decision\(s\) recorded/);
+    expect(first.message).toMatch(/shadow mode: 5 decision\(s\), 5 new recorded, nothing acted on/);
     // Nothing acted on: no row changed, no teardown started, no delete sent, every pod still there.
     expect(await everything()).toEqual(before);
     expect(await q('select * from cleanup_progress')).toEqual([]);
@@ -93,7 +93,8 @@ describe('shadow report: cleanup-pod against the disk releases', () => {
     await theyRelease(agreed.diskId, at(2));
     await theyRelease(liveDisk.disk_id, at(5));
     h.clock.set(at(15));
-    expect((await h.schedule(cleanupPod)).summary).toMatchObject({ shadow: 5 });
+    // The same five again: a shadow run records only what changed since an entity's last shadow record.
+    expect((await h.schedule(cleanupPod)).summary).toMatchObject({ shadow: 5, shadow_recorded: 0 });
     await theyRelease(later.diskId, at(30));
     h.clock.set(at(40));
 
@@ -112,7 +113,11 @@ describe('shadow report: cleanup-pod against the disk releases', () => {
       reservationStatus: 'expired',
     });
     expect(result!.disagreements[1]!.theirs.evidence).toMatchObject({ liveReservation: live.reservation_id });
-    expect(result!.disagreements[0]!.ours).toMatchObject({ decisions: 2, firstDecidedAt: t0.toISOString() });
+    expect(result!.disagreements[0]!.ours).toMatchObject({
+      decisions: 1,
+      firstDecidedAt: t0.toISOString(),
+      lastDecidedAt: t0.toISOString(),
+    });
 
     const text = formatShadowReport([result!]);
     expect(text).toContain(
@@ -160,7 +165,8 @@ describe('shadow report: warn against warnings_sent and last_warning_time', () =
     await theyWarn(agreed, 30, at(1));
     await theyWarn(theyOnly, 30, at(3));
     h.clock.set(at(15));
-    expect((await h.schedule(warn)).summary).toMatchObject({ shadow: 3 }); // the 15-minute and 5-minute levels now
+    // The 15-minute and 5-minute levels now: new decisions, recorded.
+    expect((await h.schedule(warn)).summary).toMatchObject({ shadow: 3, shadow_recorded: 3 });
     await theyWarn(late, 15, at(20));
     h.clock.set(at(40));
 
@@ -219,7 +225,7 @@ describe('shadow report: oom-scan against oom_count and last_oom_at', () => {
     // Without a finish time the origin writes its own time (and counts again every run, A-15).
     await theyRecord(theyOnly.reservation_id, at(3), 4);
     h.clock.set(at(20));
-    expect((await h.schedule(oomScan)).summary).toMatchObject({ shadow: 3 });
+    expect((await h.schedule(oomScan)).summary).toMatchObject({ shadow: 3, shadow_recorded: 0 });
 
     const [result] = await report('oom-scan', at(-1));
     expect(result).toMatchObject({ fn: 'oom-scan', compared: 3, agreed: 1, pending: 0, uncompared: 0 });
@@ -234,7 +240,7 @@ describe('shadow report: oom-scan against oom_count and last_oom_at', () => {
       oomContainer: 'gpu-dev',
     });
     expect(result!.disagreements[0]!.ours).toMatchObject({
-      decisions: 2,
+      decisions: 1,
       inputs: { container: 'gpu-dev', finishedAt: t0.toISOString(), kills: 1 },
     });
     expect(formatShadowReport([result!])).toContain(

@@ -5,8 +5,8 @@
  * acted on in the window that no shadow decision of ours covers.
  */
 import type { Db } from '../pool.js';
-import { DESTRUCTIVE_SHADOW } from './shadow.js';
-import type { ShadowDecisionRow, ShadowWindow } from './shadow.js';
+import { DECISION_SUMMARY, DESTRUCTIVE, DESTRUCTIVE_SHADOW, SHADOW_DECIDED, STANDING } from './shadow.js';
+import type { DecisionSummary, ShadowDecisionRow, ShadowWindow } from './shadow.js';
 
 /** A teardown cleanup-pod decided in shadow, with the disk it would have released as that disk is now. */
 export interface TeardownDecisionRow extends ShadowDecisionRow {
@@ -32,6 +32,7 @@ export async function teardownDecisions(db: Db, window: ShadowWindow): Promise<T
        order by reservation_id is not distinct from s.entity_id desc
        limit 1) d on true
      where s.entity_kind = 'reservation'
+       and (${STANDING} or d.reservation_id = s.entity_id or d.last_used >= $2::timestamptz)
      order by s.first_decided_at, s.entity_id`,
     [window.fn, window.since, window.until],
   );
@@ -47,7 +48,8 @@ export interface ReleasedDiskRow {
 
 /**
  * Disks the system in charge released in the window (in_use false, no holder, last_used in the
- * window) that no teardown of ours covers, or that a live reservation still names (origin bug A-4).
+ * window: disks_released_last_used, 0030) that no teardown of ours covers, or that a live
+ * reservation still names (origin bug A-4). A teardown covers a disk when its reservation names it.
  */
 export async function disksReleasedByOthers(db: Db, window: ShadowWindow): Promise<ReleasedDiskRow[]> {
   const { rows } = await db.query<ReleasedDiskRow>(
@@ -60,10 +62,11 @@ export async function disksReleasedByOthers(db: Db, window: ShadowWindow): Promi
      where not d.in_use and d.reservation_id is null
        and d.last_used >= $2::timestamptz and d.last_used <= $3::timestamptz
        and (live.reservation_id is not null or not exists (
-         select 1 from decision_log l join reservations r on r.reservation_id = l.entity_id
-         where l.outcome = 'shadow' and l.function = $1 and l.decided_at >= $2::timestamptz and l.decided_at <= $3::timestamptz
-           and l.entity_kind = 'reservation' and l.inputs ->> 'destructive' = 'true'
-           and r.user_id = d.user_id and r.disk_name = d.disk_name))
+         select 1 from reservations r cross join lateral (
+           select 1 from decision_log l
+           where l.entity_id = r.reservation_id and l.entity_kind = 'reservation' and ${SHADOW_DECIDED} and ${DESTRUCTIVE}
+           limit 1) covered
+         where r.user_id = d.user_id and r.disk_name = d.disk_name))
      order by d.last_used, d.disk_id`,
     [window.fn, window.since, window.until],
   );
@@ -79,32 +82,24 @@ export interface OriginWarningColumns {
 }
 
 /** Warnings warn decided in shadow, one row per reservation and deadline, beside the origin's columns. */
-export interface WarnDecisionRow extends OriginWarningColumns {
+export interface WarnDecisionRow extends OriginWarningColumns, Omit<DecisionSummary, 'action'> {
   entity_id: string;
   deadline: string;
   levels: number[];
-  reason: string;
-  inputs: Record<string, unknown>;
-  first_decided_at: Date;
-  last_decided_at: Date;
-  decisions: number;
   status: string | null;
 }
 
 export async function warnDecisions(db: Db, window: ShadowWindow): Promise<WarnDecisionRow[]> {
   const { rows } = await db.query<WarnDecisionRow>(
     `with shadow as (
-       select entity_id, inputs ->> 'expiresAt' as deadline,
-              min(decided_at) as first_decided_at, max(decided_at) as last_decided_at, count(*)::int as decisions,
-              array_agg(distinct (inputs ->> 'levelMinutes')::int) as levels,
-              (array_agg(reason order by decided_at desc, id desc))[1] as reason,
-              (array_agg(inputs order by decided_at desc, id desc))[1] as inputs
-       from decision_log
-       where outcome = 'shadow' and function = $1 and decided_at >= $2::timestamptz and decided_at <= $3::timestamptz
-         and entity_kind = 'reservation' and action = 'warn' and inputs ? 'expiresAt'
-       group by entity_id, inputs ->> 'expiresAt')
+       select l.entity_id, l.inputs ->> 'expiresAt' as deadline, ${DECISION_SUMMARY},
+              array_agg(distinct (l.inputs ->> 'levelMinutes')::int) as levels
+       from decision_log l
+       where ${SHADOW_DECIDED} and l.entity_kind = 'reservation' and l.action = 'warn' and l.inputs ? 'expiresAt'
+       group by l.entity_id, l.inputs ->> 'expiresAt')
      select s.*, r.status, r.expires_at, r.warnings_sent, to_timestamp(r.last_warning_time) as last_warned_at
      from shadow s left join reservations r on r.reservation_id = s.entity_id
+     where ${STANDING} or s.deadline::timestamptz >= $2::timestamptz
      order by s.first_decided_at, s.entity_id, s.deadline`,
     [window.fn, window.since, window.until],
   );
@@ -116,20 +111,39 @@ export interface WarnedRow extends OriginWarningColumns {
   status: string;
 }
 
-/** Reservations the system in charge warned in the window (last_warning_time) that warn never decided to warn. */
-export async function warnedByOthers(db: Db, window: ShadowWindow): Promise<WarnedRow[]> {
-  const { rows } = await db.query<WarnedRow>(
-    `select r.reservation_id as entity_id, r.status, r.expires_at, r.warnings_sent, to_timestamp(r.last_warning_time) as last_warned_at
+/**
+ * Reservations the system in charge acted on in the window that no shadow decision of ours with
+ * `action` covers: `acted` says where, over reservations r ($2 since, $3 until), through an index of
+ * 0030. `columns` are the origin's columns to show beside the status.
+ */
+async function actedOnByOthers<T>(
+  db: Db,
+  window: ShadowWindow,
+  query: { columns: string; acted: string; order: string; action: string },
+): Promise<T[]> {
+  const { rows } = await db.query<T & Record<string, unknown>>(
+    `select r.reservation_id as entity_id, r.status, ${query.columns}
      from reservations r
-     where r.last_warning_time >= extract(epoch from $2::timestamptz) and r.last_warning_time <= extract(epoch from $3::timestamptz)
+     where ${query.acted}
        and not exists (
          select 1 from decision_log l
-         where l.outcome = 'shadow' and l.function = $1 and l.decided_at >= $2::timestamptz and l.decided_at <= $3::timestamptz
-           and l.entity_kind = 'reservation' and l.entity_id = r.reservation_id and l.action = 'warn')
-     order by r.last_warning_time, r.reservation_id`,
-    [window.fn, window.since, window.until],
+         where ${SHADOW_DECIDED} and l.entity_kind = 'reservation' and l.entity_id = r.reservation_id and l.action = $4)
+     order by ${query.order}, r.reservation_id`,
+    [window.fn, window.since, window.until, query.action],
   );
   return rows;
+}
+
+/** Reservations the system in charge warned in the window (last_warning_time) that warn never decided to warn. */
+export function warnedByOthers(db: Db, window: ShadowWindow): Promise<WarnedRow[]> {
+  return actedOnByOthers<WarnedRow>(db, window, {
+    columns: 'r.expires_at, r.warnings_sent, to_timestamp(r.last_warning_time) as last_warned_at',
+    // Whole seconds, as the column holds them: comparing the bigint with a numeric would not use its index.
+    acted:
+      'r.last_warning_time >= ceil(extract(epoch from $2::timestamptz))::bigint and r.last_warning_time <= floor(extract(epoch from $3::timestamptz))::bigint',
+    order: 'r.last_warning_time',
+    action: 'warn',
+  });
 }
 
 /** The origin's record of a reservation's OOM kills: the count, and the finish time of the last one it saw. */
@@ -140,14 +154,8 @@ export interface OriginOomColumns {
 }
 
 /** The kills oom-scan decided in shadow to record, one row per reservation, beside the origin's columns. */
-export interface OomDecisionRow extends OriginOomColumns {
+export interface OomDecisionRow extends OriginOomColumns, DecisionSummary {
   entity_id: string;
-  action: string;
-  reason: string;
-  inputs: Record<string, unknown>;
-  first_decided_at: Date;
-  last_decided_at: Date;
-  decisions: number;
   /** Distinct kills (pod, container, termination) we would have recorded. */
   kills: number;
   /** The latest of their finish times; null when none was known. */
@@ -158,18 +166,15 @@ export interface OomDecisionRow extends OriginOomColumns {
 export async function oomDecisions(db: Db, window: ShadowWindow): Promise<OomDecisionRow[]> {
   const { rows } = await db.query<OomDecisionRow>(
     `with shadow as (
-       select entity_id, min(decided_at) as first_decided_at, max(decided_at) as last_decided_at, count(*)::int as decisions,
-              count(distinct concat_ws('/', inputs ->> 'podUid', inputs ->> 'container', inputs ->> 'ordinal'))::int as kills,
-              max((inputs ->> 'finishedAt')::timestamptz) as latest_finished_at,
-              (array_agg(action order by decided_at desc, id desc))[1] as action,
-              (array_agg(reason order by decided_at desc, id desc))[1] as reason,
-              (array_agg(inputs order by decided_at desc, id desc))[1] as inputs
-       from decision_log
-       where outcome = 'shadow' and function = $1 and decided_at >= $2::timestamptz and decided_at <= $3::timestamptz
-         and entity_kind = 'reservation' and action = 'record-kill'
-       group by entity_id)
+       select l.entity_id, ${DECISION_SUMMARY},
+              count(distinct concat_ws('/', l.inputs ->> 'podUid', l.inputs ->> 'container', l.inputs ->> 'ordinal'))::int as kills,
+              max((l.inputs ->> 'finishedAt')::timestamptz) as latest_finished_at
+       from decision_log l
+       where ${SHADOW_DECIDED} and l.entity_kind = 'reservation' and l.action = 'record-kill'
+       group by l.entity_id)
      select s.*, r.status, r.oom_count, r.last_oom_at, r.oom_container
      from shadow s left join reservations r on r.reservation_id = s.entity_id
+     where ${STANDING} or r.last_oom_at is null or r.last_oom_at >= $2::timestamptz or r.last_oom_at < s.latest_finished_at
      order by s.first_decided_at, s.entity_id`,
     [window.fn, window.since, window.until],
   );
@@ -182,17 +187,11 @@ export interface OomRecordedRow extends OriginOomColumns {
 }
 
 /** Reservations whose last_oom_at the origin set in the window that oom-scan never decided to record a kill for. */
-export async function oomRecordedByOthers(db: Db, window: ShadowWindow): Promise<OomRecordedRow[]> {
-  const { rows } = await db.query<OomRecordedRow>(
-    `select r.reservation_id as entity_id, r.status, r.oom_count, r.last_oom_at, r.oom_container
-     from reservations r
-     where r.last_oom_at >= $2::timestamptz and r.last_oom_at <= $3::timestamptz
-       and not exists (
-         select 1 from decision_log l
-         where l.outcome = 'shadow' and l.function = $1 and l.decided_at >= $2::timestamptz and l.decided_at <= $3::timestamptz
-           and l.entity_kind = 'reservation' and l.entity_id = r.reservation_id and l.action = 'record-kill')
-     order by r.last_oom_at, r.reservation_id`,
-    [window.fn, window.since, window.until],
-  );
-  return rows;
+export function oomRecordedByOthers(db: Db, window: ShadowWindow): Promise<OomRecordedRow[]> {
+  return actedOnByOthers<OomRecordedRow>(db, window, {
+    columns: 'r.oom_count, r.last_oom_at, r.oom_container',
+    acted: 'r.last_oom_at >= $2::timestamptz and r.last_oom_at <= $3::timestamptz',
+    order: 'r.last_oom_at',
+    action: 'record-kill',
+  });
 }

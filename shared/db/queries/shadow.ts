@@ -8,6 +8,7 @@
  * reservations.oom_count, last_oom_at and oom_container.
  */
 import type { Db } from '../pool.js';
+import { SHADOW_RECORD_AGAIN_HOURS } from './decisions.js';
 
 export interface ShadowWindow {
   fn: string;
@@ -15,15 +16,36 @@ export interface ShadowWindow {
   until: Date;
 }
 
-export interface ShadowDecisionRow {
-  entity_kind: 'reservation' | 'lab';
-  entity_id: string;
+/**
+ * The function's shadow decisions the report reads ($1 the function, $2 since, $3 until; alias l):
+ * those recorded in the window, and before it as far back as the last record of a decision still
+ * standing in the window can be: an unchanged decision is recorded again only every
+ * SHADOW_RECORD_AGAIN_HOURS (decisions.ts), one hour more covers a run's schedule. So a decision
+ * made days ago and made again all through the window is in it, with its first record of those
+ * hours as the time we would have acted. Read through decision_log_shadow (0022).
+ */
+export const SHADOW_DECIDED = `l.outcome = 'shadow' and l.function = $1
+  and l.decided_at >= $2::timestamptz - interval '${SHADOW_RECORD_AGAIN_HOURS + 1} hours' and l.decided_at <= $3::timestamptz`;
+
+/** One entity's shadow decisions in a group: when first and last recorded, how many, and the latest. */
+export interface DecisionSummary {
   action: string;
   reason: string;
   inputs: Record<string, unknown>;
   first_decided_at: Date;
   last_decided_at: Date;
   decisions: number;
+}
+
+export const DECISION_SUMMARY = `min(l.decided_at) as first_decided_at, max(l.decided_at) as last_decided_at,
+  count(*)::int as decisions,
+  (array_agg(l.action order by l.decided_at desc, l.id desc))[1] as action,
+  (array_agg(l.reason order by l.decided_at desc, l.id desc))[1] as reason,
+  (array_agg(l.inputs order by l.decided_at desc, l.id desc))[1] as inputs`;
+
+export interface ShadowDecisionRow extends DecisionSummary {
+  entity_kind: 'reservation' | 'lab';
+  entity_id: string;
   /** The entity's status now, and since when; null when the row is gone. */
   status: string | null;
   status_changed_at: Date | null;
@@ -31,18 +53,23 @@ export interface ShadowDecisionRow {
   failure_reason?: string | null;
 }
 
-/** The function's destructive shadow decisions in the window, one row per entity (the latest decision's action). */
-export const DESTRUCTIVE_SHADOW = `
-  select entity_kind, entity_id, min(decided_at) as first_decided_at, max(decided_at) as last_decided_at, count(*)::int as decisions,
-         (array_agg(action order by decided_at desc, id desc))[1] as action,
-         (array_agg(reason order by decided_at desc, id desc))[1] as reason,
-         (array_agg(inputs order by decided_at desc, id desc))[1] as inputs
-  from decision_log
-  where outcome = 'shadow' and function = $1 and decided_at >= $2::timestamptz and decided_at <= $3::timestamptz
-    and entity_kind in ('reservation', 'lab') and inputs ->> 'destructive' = 'true'
-  group by entity_kind, entity_id`;
+/**
+ * Of the entities decided, those recorded in the window (alias s); the report's queries add those
+ * decided before it whose row is not yet settled (a decision that may still stand) or that the
+ * origin acted on in the window, and leave out the ones settled before it.
+ */
+export const STANDING = 's.last_decided_at >= $2::timestamptz';
 
-/** Destructive shadow decisions only: a shadow run's bookkeeping (observations) has no counterpart to compare. */
+/** A destructive shadow decision (alias l): a shadow run's bookkeeping (observations) has no counterpart to compare. */
+export const DESTRUCTIVE = `l.entity_kind in ('reservation', 'lab') and l.inputs ->> 'destructive' = 'true'`;
+
+/** The function's destructive shadow decisions, one row per entity (the latest decision's action). */
+export const DESTRUCTIVE_SHADOW = `
+  select l.entity_kind, l.entity_id, ${DECISION_SUMMARY}
+  from decision_log l
+  where ${SHADOW_DECIDED} and ${DESTRUCTIVE}
+  group by l.entity_kind, l.entity_id`;
+
 export async function shadowDecisions(db: Db, window: ShadowWindow): Promise<ShadowDecisionRow[]> {
   const { rows } = await db.query<ShadowDecisionRow>(
     `with shadow as (${DESTRUCTIVE_SHADOW})
@@ -51,6 +78,8 @@ export async function shadowDecisions(db: Db, window: ShadowWindow): Promise<Sha
      from shadow s
      left join reservations r on s.entity_kind = 'reservation' and r.reservation_id = s.entity_id
      left join labs l on s.entity_kind = 'lab' and l.id::text = s.entity_id
+     where ${STANDING} or coalesce(r.status, l.status) not in ('expired', 'cancelled', 'failed', 'finished')
+        or coalesce(r.status_changed_at, l.status_changed_at) >= $2::timestamptz
      order by s.first_decided_at, s.entity_id`,
     [window.fn, window.since, window.until],
   );

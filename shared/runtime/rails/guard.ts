@@ -6,6 +6,7 @@
  * its evidence, and a halting rail ends the run `halted`. A dry run passes through untouched.
  */
 import { breakerReads } from '../../db/queries/breaker.js';
+import { appendDecisions } from '../../db/queries/decisions.js';
 import type { Action } from '../../plan.js';
 import type { DecisionEntry, Run } from '../run.js';
 import type { RunServices } from '../run-scope.js';
@@ -43,20 +44,29 @@ export async function guard<A extends Action>(
 ): Promise<Guarded<A>> {
   const settings = services.rails;
   if (!settings || run.scope.dryRun) return { actions };
-  if (settings.shadowFunctions.includes(run.fn)) return shadow(run, actions);
+  if (settings.shadowFunctions.includes(run.fn)) return shadow(run, services, actions);
   const destructive = actions.filter((action) => action.destructive === true);
   if (destructive.length === 0) return { actions };
   if (clock && clockRefuses(clock, settings.clockSkewMaxSeconds)) return refuseForClock(run, actions, clock, settings);
   return breaker(run, services, settings, actions, destructive);
 }
 
-async function shadow<A extends Action>(run: Run, actions: A[]): Promise<Guarded<A>> {
+async function shadow<A extends Action>(run: Run, services: RunServices, actions: A[]): Promise<Guarded<A>> {
   run.count('shadow', actions.length);
-  await run.append(actions.map((action) => entry(action, 'shadow mode: decided, not acted on', 'shadow')));
+  // Written here rather than through run.append for the count: a decision unchanged since its
+  // entity's last shadow record is not recorded again (appendDecisions).
+  const decisions = actions.map((action) => ({
+    ...entry(action, 'shadow mode: decided, not acted on', 'shadow'),
+    outcome: 'shadow' as const,
+    runId: run.scope.runId,
+    fn: run.fn,
+  }));
+  const recorded = await appendDecisions(services.pool, decisions, run.now());
+  run.count('shadow_recorded', recorded);
   return {
     actions: [],
     actsOnNothing: true,
-    message: `shadow mode: ${actions.length} decision(s) recorded, nothing acted on`,
+    message: `shadow mode: ${actions.length} decision(s), ${recorded} new recorded, nothing acted on`,
   };
 }
 

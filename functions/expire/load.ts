@@ -16,7 +16,7 @@ import {
   overdueReservations,
   overdueWaiting,
 } from '../../shared/db/queries/reservations.js';
-import type { ReservationRow } from '../../shared/db/queries/reservations.js';
+import type { CandidateRow } from '../../shared/db/queries/reservations.js';
 import type { ParsedEvent } from '../../shared/events/parse.js';
 import { EventTypes } from '../../shared/events/types.js';
 import { podEvidence } from '../../shared/kube/pod-evidence.js';
@@ -122,7 +122,7 @@ function policyOf(config: Config): ExpirePolicy {
   };
 }
 
-function podTarget(row: ReservationRow, defaultNamespace: string): PodTarget {
+function podTarget(row: CandidateRow, defaultNamespace: string): PodTarget {
   return {
     reservationId: row.reservation_id,
     namespace: row.namespace ?? defaultNamespace,
@@ -130,7 +130,7 @@ function podTarget(row: ReservationRow, defaultNamespace: string): PodTarget {
   };
 }
 
-function toActive(row: ReservationRow): ActiveReservation {
+function toActive(row: CandidateRow): ActiveReservation {
   return {
     reservationId: row.reservation_id,
     expiresAt: row.expires_at,
@@ -140,11 +140,11 @@ function toActive(row: ReservationRow): ActiveReservation {
   };
 }
 
-function uniqueActive(rows: ReservationRow[]): ActiveReservation[] {
+function uniqueActive(rows: CandidateRow[]): ActiveReservation[] {
   return [...new Map(rows.map((row) => [row.reservation_id, toActive(row)])).values()];
 }
 
-function toWaiting(row: ReservationRow): WaitingReservation {
+function toWaiting(row: CandidateRow): WaitingReservation {
   return {
     reservationId: row.reservation_id,
     status: row.status as WaitingReservation['status'],

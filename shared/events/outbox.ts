@@ -1,6 +1,7 @@
 /*
  * Publishing through the outbox (SPEC section 3: nothing that changed state is ever without its
- * event). `stageEvents` runs inside the transaction of the state change; `flushOutbox` runs after
+ * event). `stageEvents` runs inside the transaction of the state change (a run's rows are born
+ * leased to it, so it sends them after commit without leasing them again); `flushOutbox` runs after
  * commit and again at the start of later runs, so an event whose delivery failed is retried with
  * backoff until a consumer takes it. An event no retry can deliver (refused with a permanent 4xx,
  * not writable as HTTP, or out of attempts) is dead-lettered instead, on its own: the others in
@@ -20,7 +21,7 @@ import {
   redeliveryDelaySeconds,
   releaseUnsent,
 } from '../db/queries/outbox.js';
-import type { DeadReason, OutboxBacklog, OutboxRow } from '../db/queries/outbox.js';
+import type { DeadReason, InsertLease, OutboxBacklog, OutboxRow } from '../db/queries/outbox.js';
 import type { LifecycleEvent } from './build.js';
 import { deliver, Undeliverable } from './deliver.js';
 import { consumersOf } from './routing.js';
@@ -37,8 +38,17 @@ function destinationsFor(event: LifecycleEvent, publish: PublishMode): string[] 
   return [...consumersOf(event.type)];
 }
 
-/** Answers the number of outbox rows written for `events` (one per destination). */
-export async function stageEvents(db: Db, events: LifecycleEvent[], publish: PublishMode, now: Date): Promise<number> {
+/**
+ * Answers the number of outbox rows written for `events` (one per destination). With a lease, the
+ * rows are the writer's to send after commit (see enqueueEvents); without, any flush may take them.
+ */
+export async function stageEvents(
+  db: Db,
+  events: LifecycleEvent[],
+  publish: PublishMode,
+  now: Date,
+  lease?: InsertLease,
+): Promise<number> {
   const rows = events.flatMap((event) =>
     destinationsFor(event, publish).map((destination) => ({
       eventId: event.id,
@@ -50,7 +60,7 @@ export async function stageEvents(db: Db, events: LifecycleEvent[], publish: Pub
       traceparent: typeof event.traceparent === 'string' ? event.traceparent : undefined,
     })),
   );
-  await enqueueEvents(db, rows, now);
+  await enqueueEvents(db, rows, now, lease);
   return rows.length;
 }
 
@@ -178,9 +188,9 @@ export interface DrainReport extends FlushReport {
 }
 
 /**
- * A run's delivery: its own events (`eventIds`) with a first page of older ones in one lease, sent
- * in that order, then further pages of older events (a backlog left by an outage) while the budget
- * lasts. It stops at the deadline (what was leased and not sent is given back, due at once), at a
+ * A run's delivery: its own events (`eventIds`, held since they were inserted or leased now) with a
+ * first page of older ones in one statement, sent in that order, then further pages of older events
+ * (a backlog left by an outage) while the budget lasts. It stops at the deadline (what was leased and not sent is given back, due at once), at a
  * page of older events that is not full, or when a page had to defer; the next run goes on from there.
  */
 export async function drainOutbox(options: DrainOptions): Promise<DrainReport> {

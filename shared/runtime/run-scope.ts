@@ -158,7 +158,11 @@ async function recorded(
     clockReading: clockReading(startedAt, opened.databaseNow, services.clock.now()),
     stage: async (db, events) => {
       if (dryRun) return;
-      stagedRows += await stageEvents(db, events.map(traced), services.publish, services.clock.now());
+      const now = services.clock.now();
+      stagedRows += await stageEvents(db, events.map(traced), services.publish, now, {
+        owner: runId,
+        until: heldUntil(now, scope.deadline, services.deliveryTimeoutMs),
+      });
       staged.push(...events.map((event) => event.id));
     },
     claimEvent: async (db) => {
@@ -207,6 +211,15 @@ async function recorded(
     await close({ outcome: 'failed', counts: {}, error: error.message, finishedAt: services.clock.now() });
     throw err;
   }
+}
+
+/**
+ * How long a run holds the events it stages: no send starts at or after its deadline, and one in
+ * flight then ends within the delivery timeout; a margin of one more timeout covers the marking.
+ * A run killed before sending leaves them to any later run after that.
+ */
+function heldUntil(now: Date, deadline: Date, deliveryTimeoutMs: number): Date {
+  return new Date(Math.max(now.getTime(), deadline.getTime()) + 2 * deliveryTimeoutMs);
 }
 
 function invocationIds(invocation: Invocation<BaseOptions>) {

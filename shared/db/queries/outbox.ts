@@ -1,6 +1,6 @@
 /*
- * The event outbox. Rows are written in the same transaction as the state change they announce,
- * leased with SKIP LOCKED so two runners never send the same row at once, and released with a
+ * The event outbox. Rows are written in the same transaction as the state change they announce
+ * (a run's own rows already leased to it), leased with SKIP LOCKED so two runners never send the same row at once, and released with a
  * backoff when delivery fails. A lease that outlives a crashed runner simply expires. A row that
  * can never be delivered is dead-lettered: kept with its reason, never retried until requeued.
  */
@@ -29,15 +29,34 @@ export interface OutboxRow {
   attempts: number;
 }
 
-/** Insert events (one row per destination); a repeated (event, destination) is ignored. */
-export async function enqueueEvents(db: Db, events: OutboxEventInput[], now: Date): Promise<number> {
+/** A lease taken with the insert: the run that wrote the rows sends them, nobody else before `until`. */
+export interface InsertLease {
+  owner: string;
+  until: Date;
+}
+
+/**
+ * Insert events (one row per destination); a repeated (event, destination) is ignored. With a lease
+ * the rows are born leased to the writer, their first attempt counted: in the transaction of the
+ * state change, so a rolled-back batch leaves no row to send, and after commit the writer sends them
+ * without leasing them again. A writer killed before sending leaves them to the next runner once
+ * the lease expires.
+ */
+export async function enqueueEvents(
+  db: Db,
+  events: OutboxEventInput[],
+  now: Date,
+  lease?: InsertLease,
+): Promise<number> {
   if (events.length === 0) return 0;
   const result = await db.query(
-    `insert into event_outbox (event_id, destination, type, source, subject, data, traceparent, created_at, available_at)
-     select e.event_id, e.destination, e.type, e.source, e.subject, e.data, e.traceparent, $2, $2
+    `insert into event_outbox (event_id, destination, type, source, subject, data, traceparent, created_at, available_at,
+                               lease_owner, lease_expires_at, attempts)
+     select e.event_id, e.destination, e.type, e.source, e.subject, e.data, e.traceparent, $2, $2,
+            $3::text, $4::timestamptz, case when $3::text is null then 0 else 1 end
      from jsonb_to_recordset($1::jsonb) as e(event_id uuid, destination text, type text, source text, subject text, data jsonb, traceparent text)
      on conflict (event_id, destination) do nothing`,
-    [JSON.stringify(events.map(toRecord)), now],
+    [JSON.stringify(events.map(toRecord)), now, lease?.owner ?? null, lease?.until ?? null],
   );
   return result.rowCount ?? 0;
 }
@@ -69,11 +88,22 @@ export interface LeaseRequest {
 /** A leased row; `own` when its event is one of the request's `eventIds`. */
 export type LeasedRow = OutboxRow & { own: boolean };
 
-/** Due rows, oldest first, leased with SKIP LOCKED: a row another runner holds is left to it. */
+const LEASED_COLUMNS = `o.id, o.event_id, o.destination, o.type, o.source, o.subject, o.data, o.traceparent, o.created_at,
+       o.attempts, coalesce(o.event_id = any($5::uuid[]), false) as own`;
+
+/**
+ * Due rows, oldest first, leased with SKIP LOCKED: a row another runner holds is left to it. Rows of
+ * `eventIds` the owner already holds (leased when they were inserted) come back as they are, neither
+ * leased again nor counted as another attempt: only rows that exist, i.e. were committed.
+ */
 export async function leaseDueEvents(db: Db, request: LeaseRequest): Promise<LeasedRow[]> {
   const eventIds = request.eventIds ?? null;
   const { rows } = await db.query<LeasedRow>(
-    `with own as (
+    `with held as (
+       select id from event_outbox
+       where $5::uuid[] is not null and event_id = any($5::uuid[])
+         and lease_owner = $2 and lease_expires_at >= $1 and delivered_at is null and dead_at is null),
+     own as (
        select id from event_outbox
        where delivered_at is null and dead_at is null and available_at <= $1
          and (lease_expires_at is null or lease_expires_at < $1)
@@ -89,12 +119,15 @@ export async function leaseDueEvents(db: Db, request: LeaseRequest): Promise<Lea
        order by available_at, id
        limit $6
        for update skip locked),
-     due as (select id from own union all select id from others)
-     update event_outbox o
-     set lease_owner = $2, lease_expires_at = $1::timestamptz + make_interval(secs => $4), attempts = o.attempts + 1
-     from due where o.id = due.id
-     returning o.id, o.event_id, o.destination, o.type, o.source, o.subject, o.data, o.traceparent, o.created_at, o.attempts,
-               coalesce(o.event_id = any($5::uuid[]), false) as own`,
+     due as (select id from own union all select id from others),
+     leased as (
+       update event_outbox o
+       set lease_owner = $2, lease_expires_at = $1::timestamptz + make_interval(secs => $4), attempts = o.attempts + 1
+       from due where o.id = due.id
+       returning ${LEASED_COLUMNS})
+     select * from leased
+     union all
+     select ${LEASED_COLUMNS} from event_outbox o where o.id in (select id from held)`,
     [
       request.now,
       request.owner,

@@ -4,9 +4,10 @@
  * a row (a trigger adds it, never checked, when the reservation becomes active).
  */
 import type { Db } from '../pool.js';
-import type { ReservationRow } from './reservations.js';
+import { CANDIDATE_COLUMNS } from './reservations.js';
+import type { CandidateRow } from './reservations.js';
 
-export interface CheckCandidate extends ReservationRow {
+export interface CheckCandidate extends CandidateRow {
   absent_since: Date | null;
 }
 
@@ -17,8 +18,7 @@ export interface CheckCandidate extends ReservationRow {
  */
 export async function reservationsToCheck(db: Db, limit: number): Promise<CheckCandidate[]> {
   const { rows } = await db.query<CheckCandidate>(
-    `select r.reservation_id, r.user_id, r.status, r.expires_at, r.launched_at, r.status_changed_at, r.pod_name,
-            r.namespace, r.disk_name, r.ebs_volume_id, o.absent_since
+    `select ${CANDIDATE_COLUMNS}, o.absent_since
      from pod_observations o join reservations r using (reservation_id)
      where r.status = 'active' and r.pod_name is not null and r.expires_at is not null
      order by o.checked_at nulls first, o.reservation_id

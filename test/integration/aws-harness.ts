@@ -11,6 +11,7 @@ import type { AwsOptions } from '../../shared/aws/clients.js';
 import { createEc2Client, createLambdaClient } from '../../shared/aws/clients.js';
 import { createAwsSim } from '../../sim/aws/index.js';
 import type { AwsSim } from '../../sim/aws/index.js';
+import { simProductEnv } from '../../sim/product-env.js';
 
 export interface AwsHarness {
   sim: AwsSim;
@@ -44,10 +45,12 @@ export async function startAwsHarness(settings: { requestTimeoutMs?: number } = 
   const server = serve(sim);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
+  // The simulator's own product settings (region, static keys), pointed at this server.
+  const env = simProductEnv({ url: `http://127.0.0.1:${port}`, token: '' });
   const options: AwsOptions = {
-    region: 'us-east-1',
-    endpoint: `http://127.0.0.1:${port}`,
-    credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'test-secret' },
+    region: env.AWS_REGION!,
+    endpoint: env.AWS_ENDPOINT_URL!,
+    credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID!, secretAccessKey: env.AWS_SECRET_ACCESS_KEY! },
     requestTimeoutMs: settings.requestTimeoutMs ?? 2_000,
   };
   const ec2Client = createEc2Client(options);

@@ -8,33 +8,19 @@
 import { describe, expect, it } from 'vitest';
 import { oomScan } from '../../functions/oom-scan/handler.js';
 import { formatPreview } from '../../local/cli-preview.js';
-import type { Config } from '../../shared/config.js';
-import { kernelFunction, previewPolicy } from '../../shared/runtime/rails/preview.js';
 import { useFunctionHarness } from '../support/function-harness.js';
 import { insertReservation } from '../support/fixtures.js';
+import { everyRow, previewOf, withPolicy } from '../support/preview.js';
 
 const h = useFunctionHarness({ OOM_SCAN_PAGE_SIZE: '10', OOM_SCAN_PAGES_PER_RUN: '1' });
 const namespace = 'preview-oom';
 const podOf = (i: number) => ({ namespace, name: `gpu-dev-prev${String(i).padStart(4, '0')}` });
 const idOf = (i: number) => `prev-${String(i).padStart(4, '0')}`;
 
-/** Every row of every table, in a stable order. */
-async function everything(): Promise<Record<string, string[]>> {
-  const { rows: tables } = await h.deps.pool.query<{ name: string }>(
-    `select table_name as name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE' order by 1`,
-  );
-  const dump: Record<string, string[]> = {};
-  for (const { name } of tables)
-    dump[name] = (await h.deps.pool.query(`select * from "${name}"`)).rows.map((row) => JSON.stringify(row)).sort();
-  return dump;
-}
-
 const clusterWrites = () => h.sim.requests.all().filter((request) => request.method !== 'GET');
-const pagesPerRun = (pages: number): Config => ({
-  ...h.deps.config,
-  policy: { ...h.deps.config.policy, oomScanPagesPerRun: pages },
-});
-const preview = (changed: Config) => previewPolicy(kernelFunction(oomScan as never), h.deps, changed);
+const everything = () => everyRow(h.deps.pool);
+const pagesPerRun = (pages: number) => withPolicy(h.deps.config, { oomScanPagesPerRun: pages });
+const preview = previewOf(oomScan, () => h.deps);
 
 describe('policy preview of oom-scan (paged)', () => {
   it('lists the kill a larger page budget would record now, and writes nothing', async () => {

@@ -6,9 +6,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { snapshotSync } from '../../functions/snapshot-sync/handler.js';
 import { formatPreview } from '../../local/cli-preview.js';
-import type { Config } from '../../shared/config.js';
-import { kernelFunction, previewPolicy } from '../../shared/runtime/rails/preview.js';
 import { useTestDatabase } from '../support/database.js';
+import { everyRow, previewOf, withPolicy } from '../support/preview.js';
 import { startSyncHarness } from './snapshot-sync-harness.js';
 import type { SyncHarness } from './snapshot-sync-harness.js';
 import { seedCompleted, seedDisk } from './snapshot-sync-seed.js';
@@ -23,23 +22,10 @@ afterAll(async () => {
 });
 beforeEach(() => h.reset());
 
-/** Every row of every table, in a stable order. */
-async function everything(): Promise<Record<string, string[]>> {
-  const { rows: tables } = await db.pool.query<{ name: string }>(
-    `select table_name as name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE' order by 1`,
-  );
-  const dump: Record<string, string[]> = {};
-  for (const { name } of tables)
-    dump[name] = (await db.pool.query(`select * from "${name}"`)).rows.map((row) => JSON.stringify(row)).sort();
-  return dump;
-}
-
 const ec2Writes = () => h.aws.sim.calls().filter((call) => !call.action.startsWith('Describe'));
-const retention = (count: number): Config => ({
-  ...h.deps.config,
-  policy: { ...h.deps.config.policy, snapshotRetentionCount: count },
-});
-const preview = (changed: Config) => previewPolicy(kernelFunction(snapshotSync as never), h.deps, changed);
+const everything = () => everyRow(db.pool);
+const retention = (count: number) => withPolicy(h.deps.config, { snapshotRetentionCount: count });
+const preview = previewOf(snapshotSync, () => h.deps);
 
 describe('policy preview of snapshot-sync (staged)', () => {
   it('lists the snapshot a smaller retention would delete now, and writes nothing', async () => {

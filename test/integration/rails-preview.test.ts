@@ -8,9 +8,10 @@ import { endingWatchdog } from '../../functions/ending-watchdog/handler.js';
 import { formatPreview, parsePreviewArgs } from '../../local/cli-preview.js';
 import { baseOptionsSchema } from '../../shared/runtime/invocation.js';
 import type { FunctionDefinition, BaseOptions } from '../../shared/runtime/invocation.js';
-import { kernelFunction, previewPolicy } from '../../shared/runtime/rails/preview.js';
+import { kernelFunction } from '../../shared/runtime/rails/preview.js';
 import { useFunctionHarness } from '../support/function-harness.js';
 import { insertLab } from '../support/fixtures.js';
+import { everyRow, previewOf, withPolicy } from '../support/preview.js';
 
 const h = useFunctionHarness({ WATCHDOG_OLDER_THAN_MINUTES: '30' });
 const NS = 'octolab-labs';
@@ -27,18 +28,9 @@ async function endingLab(minutes: number): Promise<string> {
   return lab.id;
 }
 
-/** Every row of every table, in a stable order. */
-async function everything(): Promise<Record<string, string[]>> {
-  const { rows: tables } = await h.deps.pool.query<{ name: string }>(
-    `select table_name as name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE' order by 1`,
-  );
-  const dump: Record<string, string[]> = {};
-  for (const { name } of tables)
-    dump[name] = (await h.deps.pool.query(`select * from "${name}"`)).rows.map((row) => JSON.stringify(row)).sort();
-  return dump;
-}
-
-const fifteen = () => ({ ...h.deps.config, policy: { ...h.deps.config.policy, watchdogOlderThanMinutes: 15 } });
+const everything = () => everyRow(h.deps.pool);
+const preview = previewOf(endingWatchdog, () => h.deps);
+const olderThan = (minutes: number) => withPolicy(h.deps.config, { watchdogOlderThanMinutes: minutes });
 
 describe('policy preview', () => {
   it('lists what the changed policy would do now that the current one does not, and writes nothing', async () => {
@@ -51,12 +43,12 @@ describe('policy preview', () => {
     await holder.query(`select pg_advisory_lock(7326002, hashtext('ending-watchdog'))`);
     try {
       expect((await h.schedule(endingWatchdog)).outcome).toBe('skipped');
-      const preview = await previewPolicy(kernelFunction(endingWatchdog as never), h.deps, fifteen());
-      expect(preview.added.map((a) => [a.kind, a.entity.id, a.destructive])).toEqual([['force', middle, true]]);
-      expect(preview.dropped).toEqual([]);
-      expect(preview.unchanged).toBe(1);
-      expect(preview.added[0]!.reason).toBe('in ENDING for 20.0 minutes');
-      const text = formatPreview(preview, { WATCHDOG_OLDER_THAN_MINUTES: '15' });
+      const result = await preview(olderThan(15));
+      expect(result.added.map((a) => [a.kind, a.entity.id, a.destructive])).toEqual([['force', middle, true]]);
+      expect(result.dropped).toEqual([]);
+      expect(result.unchanged).toBe(1);
+      expect(result.added[0]!.reason).toBe('in ENDING for 20.0 minutes');
+      const text = formatPreview(result, { WATCHDOG_OLDER_THAN_MINUTES: '15' });
       expect(text).toContain(
         'with WATCHDOG_OLDER_THAN_MINUTES=15, compared with the current settings:\nwould force 1\n',
       );
@@ -74,13 +66,10 @@ describe('policy preview', () => {
   });
 
   it('lists what a stricter policy would no longer do', async () => {
-    const preview = await previewPolicy(kernelFunction(endingWatchdog as never), h.deps, {
-      ...h.deps.config,
-      policy: { ...h.deps.config.policy, watchdogOlderThanMinutes: 120 },
-    });
-    expect(preview.added).toEqual([]);
-    expect(preview.dropped.map((a) => a.kind)).toEqual(['force']);
-    expect(formatPreview(preview, { WATCHDOG_OLDER_THAN_MINUTES: '120' })).toContain('would no longer force 1');
+    const result = await preview(olderThan(120));
+    expect(result.added).toEqual([]);
+    expect(result.dropped.map((a) => a.kind)).toEqual(['force']);
+    expect(formatPreview(result, { WATCHDOG_OLDER_THAN_MINUTES: '120' })).toContain('would no longer force 1');
   });
 
   it('a function not on the run kernel answers a clear error', () => {

@@ -1,30 +1,28 @@
 /*
- * snapshot-sync against the real things: the function's Deps built by makeDeps from a parsed
- * configuration, so the real EC2 client talks to the AWS simulator over HTTP; the test's own
- * database; Knative-style delivery to a local sink that records the CloudEvents it receives.
+ * snapshot-sync against the real things: the testkit's world (test/support/world.ts) with its
+ * configuration pointed at the simulator, so the real EC2 client talks to the AWS simulator over
+ * HTTP; the test's own database; Knative-style delivery to a local sink that records the
+ * CloudEvents it receives.
  */
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
 import { snapshotSync } from '../../functions/snapshot-sync/handler.js';
-import type { ManualClock } from '../../shared/clock.js';
-import { loadConfig } from '../../shared/config.js';
-import { makeDeps } from '../../shared/deps.js';
+import { ManualClock } from '../../shared/clock.js';
 import type { Deps } from '../../shared/deps.js';
 import { buildEvent, sourceFor } from '../../shared/events/build.js';
 import type { ParsedEvent } from '../../shared/events/parse.js';
 import type { EventData } from '../../shared/events/schemas.js';
 import { EventTypes } from '../../shared/events/types.js';
-import { createLogger } from '../../shared/log.js';
 import type { BaseOptions, Invocation, RunResult } from '../../shared/runtime/invocation.js';
-import type { AwsHarness } from './aws-harness.js';
-import { startAwsHarness } from './aws-harness.js';
+import type { AwsSim } from '../../sim/aws/index.js';
 import type { TestDatabase } from '../support/database.js';
 import { insertDisk, insertReservation } from '../support/fixtures.js';
+import { startWorld } from '../support/world.js';
 
 export interface SyncHarness {
-  aws: AwsHarness;
+  /** The simulated AWS (the world's simulator serves it). */
+  aws: { sim: AwsSim };
   clock: ManualClock;
   deps: Deps;
   /** CloudEvents delivered to the sink: type and data. */
@@ -38,11 +36,8 @@ export interface SyncHarness {
 
 export type PodCleanedData = EventData<typeof EventTypes.podCleaned>;
 
-const silent = createLogger({
-  level: 'silent',
-  hashSalt: 's',
-  destination: new Writable({ write: (_c, _e, done) => done() }),
-});
+/** Where the snapshot-sync tests' clock starts (their fixtures are relative to it). */
+const SYNC_START = '2026-03-01T12:00:00Z';
 
 function startSink(delivered: SyncHarness['delivered']): Promise<http.Server> {
   const server = http.createServer((req, res) => {
@@ -64,36 +59,26 @@ export async function startSyncHarness(
   env: Record<string, string> = {},
   requestTimeoutMs = 2_000,
 ): Promise<SyncHarness> {
-  const aws = await startAwsHarness({ requestTimeoutMs });
   const delivered: SyncHarness['delivered'] = [];
   const sink = await startSink(delivered);
-  const config = loadConfig(
-    {
-      DATABASE_URL: db.url,
-      AWS_REGION: aws.options.region,
-      AWS_ENDPOINT_URL: aws.options.endpoint!,
-      AWS_ACCESS_KEY_ID: 'AKIDTEST',
-      AWS_SECRET_ACCESS_KEY: 'test-secret',
+  const world = await startWorld(db, {
+    clock: new ManualClock(SYNC_START),
+    env: {
       AWS_REQUEST_TIMEOUT_MS: String(requestTimeoutMs),
       K_SINK: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/`,
       EVENT_DELIVERY: 'knative',
-      // snapshot-sync never calls Kubernetes; the composition root still builds a client.
-      KUBE_API_SERVER: 'http://127.0.0.1:1',
-      // The simulator's manual clock keeps its own time: clock sanity off.
-      CLOCK_SKEW_MAX_SECONDS: '0',
       ...env,
     },
-    { secretsDir: '/nonexistent' },
-  );
-  const deps = makeDeps(config, { pool: db.pool, clock: aws.clock, log: silent });
+  });
+  const { deps, clock } = world;
   const invoke = (invocation: Invocation<BaseOptions>) => snapshotSync.handle(invocation, deps);
   return {
-    aws,
-    clock: aws.clock,
+    aws: { sim: world.sim.aws },
+    clock,
     deps,
     delivered,
     reset: async () => {
-      aws.sim.reset();
+      world.sim.aws.reset();
       delivered.length = 0;
       await db.pool
         .query(`truncate snapshots, snapshot_disk_sync, snapshot_sync_waits, cleanup_progress, disks, reservations, event_inbox,
@@ -111,7 +96,7 @@ export async function startSyncHarness(
         source: sourceFor('cleanup-pod'),
         subject: data.reservationId,
         id: eventId,
-        time: aws.clock.now(),
+        time: clock.now(),
       });
       const event = {
         type: built.type,
@@ -123,8 +108,7 @@ export async function startSyncHarness(
       return invoke({ kind: 'event', callId: eventId, event, options: { dryRun: false, ...options } });
     },
     close: async () => {
-      await deps.close();
-      await aws.close();
+      await world.close();
       sink.closeAllConnections();
       await new Promise<void>((resolve) => sink.close(() => resolve()));
     },

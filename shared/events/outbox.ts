@@ -21,7 +21,7 @@ import {
   redeliveryDelaySeconds,
   releaseUnsent,
 } from '../db/queries/outbox.js';
-import type { DeadReason, InsertLease, OutboxBacklog, OutboxRow } from '../db/queries/outbox.js';
+import type { DeadReason, HeldEvent, InsertLease, OutboxBacklog, OutboxRow } from '../db/queries/outbox.js';
 import type { LifecycleEvent } from './build.js';
 import { deliver, Undeliverable } from './deliver.js';
 import { consumersOf } from './routing.js';
@@ -53,15 +53,22 @@ export async function stageEvents(
     destinationsFor(event, publish).map((destination) => ({
       eventId: event.id,
       destination,
-      type: event.type,
-      source: event.source,
-      subject: event.subject,
-      data: event.data,
-      traceparent: typeof event.traceparent === 'string' ? event.traceparent : undefined,
+      ...outboxContent(event),
     })),
   );
   await enqueueEvents(db, rows, now, lease);
   return rows.length;
+}
+
+/** What an outbox row holds of its event (and what a run that staged it sends, see `held`). */
+export function outboxContent(event: LifecycleEvent): HeldEvent {
+  return {
+    type: event.type,
+    source: event.source,
+    subject: event.subject,
+    data: event.data,
+    traceparent: typeof event.traceparent === 'string' ? event.traceparent : undefined,
+  };
 }
 
 export interface FlushOptions {
@@ -74,6 +81,8 @@ export interface FlushOptions {
   concurrency: number;
   /** Only these events (the ones a run just staged); all due events when absent. */
   eventIds?: string[];
+  /** Of those, the ones staged leased to `owner`, by id, as staged (see LeaseRequest.held). */
+  held?: ReadonlyMap<string, HeldEvent>;
   /** With `eventIds`: up to this many due rows of older events too, sent after them. */
   others?: number;
   /** Dead-letter a row whose attempt number reaches this (EVENT_MAX_ATTEMPTS). */
@@ -126,6 +135,7 @@ async function flushPage(options: FlushOptions): Promise<Page> {
     leaseSeconds: Math.ceil((options.timeoutMs / 1000) * (rows / options.concurrency + 1)),
     eventIds: options.eventIds,
     others: options.others,
+    held: options.held,
   });
   const { deadline } = options;
   const results = await mapWithConcurrency(leased, options.concurrency, async (row) => {
@@ -194,11 +204,11 @@ export interface DrainReport extends FlushReport {
  * page of older events that is not full, or when a page had to defer; the next run goes on from there.
  */
 export async function drainOutbox(options: DrainOptions): Promise<DrainReport> {
-  const { ownRows, pageSize, eventIds = [], ...flush } = options;
+  const { ownRows, pageSize, eventIds = [], held, ...flush } = options;
   const total: DrainReport = { delivered: 0, failed: 0, dead: {}, errors: [], leased: 0 };
   const first =
     eventIds.length > 0
-      ? { eventIds, limit: Math.max(ownRows, eventIds.length), others: pageSize }
+      ? { eventIds, held, limit: Math.max(ownRows, eventIds.length), others: pageSize }
       : { limit: pageSize };
   let page = await flushPage({ ...flush, ...first });
   add(total, page);

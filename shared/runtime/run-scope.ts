@@ -17,10 +17,11 @@ import { finishRun, openRun } from '../db/queries/runs.js';
 import type { AdvisoryKey, RunEnd } from '../db/queries/runs.js';
 import { recordProcessedEvent, releaseProcessedEvent } from '../db/queries/inbox.js';
 import { outboxBacklog } from '../db/queries/outbox.js';
+import type { HeldEvent } from '../db/queries/outbox.js';
 import { singleFlightKey, withHeldConnection } from '../db/single-flight.js';
 import type { LifecycleEvent } from '../events/build.js';
-import { drainOutbox, stageEvents } from '../events/outbox.js';
-import type { DrainReport, FlushReport, PublishMode } from '../events/outbox.js';
+import { drainOutbox, outboxContent, stageEvents } from '../events/outbox.js';
+import type { DrainOptions, DrainReport, FlushReport, PublishMode } from '../events/outbox.js';
 import { runLogger } from '../log.js';
 import { sourceOf } from './classify.js';
 import type { BaseOptions, FunctionName, Invocation, RunResult } from './invocation.js';
@@ -140,6 +141,8 @@ async function recorded(
     log.warn({ reaped: opened.reaped }, 'closed runs left running by a killed process as abandoned');
   const staged: string[] = [];
   let stagedRows = 0;
+  // What this run staged, as staged: it sends its committed rows from here, not read back.
+  const held = new Map<string, HeldEvent>();
   // When this run recorded the event: a claim made in a transaction that rolled back, and then taken
   // by a duplicate delivery, carries another time and is never released by this run.
   let claimedAt: Date | undefined;
@@ -159,11 +162,13 @@ async function recorded(
     stage: async (db, events) => {
       if (dryRun) return;
       const now = services.clock.now();
-      stagedRows += await stageEvents(db, events.map(traced), services.publish, now, {
+      const outgoing = events.map(traced);
+      stagedRows += await stageEvents(db, outgoing, services.publish, now, {
         owner: runId,
         until: heldUntil(now, scope.deadline, services.deliveryTimeoutMs),
       });
       staged.push(...events.map((event) => event.id));
+      for (const event of outgoing) held.set(event.id, outboxContent(event));
     },
     claimEvent: async (db) => {
       if (invocation.kind !== 'event') return true;
@@ -201,7 +206,9 @@ async function recorded(
     const report = await work(scope);
     if (report.failures.length > 0) await releaseClaim();
     // Within the run's budget: what is not sent by the deadline stays in the outbox for the next run.
-    const delivery = dryRun ? undefined : await deliver(services, runId, staged, stagedRows, scope.deadline);
+    const delivery = dryRun
+      ? undefined
+      : await deliver(services, runId, { eventIds: staged, held, ownRows: stagedRows }, scope.deadline);
     if (opened.reaped > 0) report.summary = { ...report.summary, runs_abandoned: opened.reaped };
     return await finish(services, scope, report, delivery, invocation.kind === 'event', close);
   } catch (err) {
@@ -236,8 +243,7 @@ function invocationIds(invocation: Invocation<BaseOptions>) {
 async function deliver(
   services: RunServices,
   owner: string,
-  eventIds: string[],
-  ownRows: number,
+  own: Pick<DrainOptions, 'eventIds' | 'held' | 'ownRows'>,
   deadline: Date,
 ): Promise<DrainReport> {
   const report = await drainOutbox({
@@ -245,8 +251,7 @@ async function deliver(
     publish: services.publish,
     now: () => services.clock.now(),
     owner,
-    eventIds,
-    ownRows,
+    ...own,
     pageSize: REDELIVERY_PAGE_SIZE,
     timeoutMs: services.deliveryTimeoutMs,
     concurrency: services.concurrency,

@@ -24,11 +24,23 @@ const db = useTestDatabase();
 const clock = new ManualClock('2026-06-01T12:00:00Z');
 const BUDGET_SECONDS = 50;
 const DELIVERY_TIMEOUT_MS = 2000;
-/** ce-id of every event the sink accepted. */
+/** ce-id of every event the sink accepted, and what it carried. */
 const received: string[] = [];
+const bodies: { type: string; subject: string; traceparent: string; data: unknown }[] = [];
 const sink = http.createServer((req, res) => {
   received.push(String(req.headers['ce-id']));
-  req.resume().on('end', () => res.writeHead(202).end());
+  let body = '';
+  req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+  req.on('end', () => {
+    const header = (name: string) => String(req.headers[name]);
+    bodies.push({
+      type: header('ce-type'),
+      subject: header('ce-subject'),
+      traceparent: header('traceparent'),
+      data: JSON.parse(body),
+    });
+    res.writeHead(202).end();
+  });
 });
 let services: RunServices;
 
@@ -51,8 +63,10 @@ afterAll(() => new Promise<void>((resolve) => sink.close(() => resolve())));
 beforeEach(async () => {
   await db.pool.query('delete from event_outbox; delete from function_runs');
   received.length = 0;
+  bodies.length = 0;
 });
 
+const TRACEPARENT = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
 const manual: Invocation<BaseOptions> = { kind: 'manual', callId: 'c-1', options: { dryRun: false } };
 
 function expired(reservationId: string) {
@@ -107,7 +121,7 @@ describe('events leased to their run when inserted', () => {
   it('rows held by a run are born leased to it, one attempt counted, and no other runner takes them meanwhile', async () => {
     const event = expired('r-held');
     let runId = '';
-    await runScoped(services, 'expire', manual, async (scope) => {
+    await runScoped(services, 'expire', { ...manual, traceparent: TRACEPARENT }, async (scope) => {
       runId = scope.runId;
       await stage(scope, [event]);
       expect(await outbox()).toEqual([{ event_id: event.id, lease_owner: runId, attempts: 1, delivered: false }]);
@@ -116,6 +130,8 @@ describe('events leased to their run when inserted', () => {
       return { summary: {}, failures: [] };
     });
     expect(received).toEqual([event.id]);
+    // Sent as staged, the trace of the invocation included.
+    expect(bodies).toEqual([{ type: event.type, subject: 'r-held', traceparent: TRACEPARENT, data: event.data }]);
     expect(await outbox()).toEqual([{ event_id: event.id, lease_owner: null, attempts: 1, delivered: true }]);
   });
 

@@ -83,26 +83,31 @@ export interface LeaseRequest {
   eventIds?: string[];
   /** With `eventIds`: up to this many due rows of other events too, in the same statement (default 0). */
   others?: number;
+  /**
+   * Events the owner staged with a lease (enqueueEvents), by id, as it staged them: their rows it
+   * still holds come back with this content rather than read back (parsing a thousand rows' data
+   * costs more than the rest of the statement), and only rows that exist, i.e. were committed.
+   */
+  held?: ReadonlyMap<string, HeldEvent>;
 }
 
-/** A leased row; `own` when its event is one of the request's `eventIds`. */
-export type LeasedRow = OutboxRow & { own: boolean };
+export type HeldEvent = Omit<OutboxEventInput, 'eventId' | 'destination'>;
 
-const LEASED_COLUMNS = `o.id, o.event_id, o.destination, o.type, o.source, o.subject, o.data, o.traceparent, o.created_at,
-       o.attempts, coalesce(o.event_id = any($5::uuid[]), false) as own`;
+/** A leased row; `own` when its event is one of the request's `eventIds` or `held`. */
+export type LeasedRow = OutboxRow & { own: boolean };
 
 /**
  * Due rows, oldest first, leased with SKIP LOCKED: a row another runner holds is left to it. Rows of
- * `eventIds` the owner already holds (leased when they were inserted) come back as they are, neither
- * leased again nor counted as another attempt: only rows that exist, i.e. were committed.
+ * `held` events the owner still holds (leased when they were inserted) come back in the same
+ * statement, neither leased again nor counted as another attempt.
  */
 export async function leaseDueEvents(db: Db, request: LeaseRequest): Promise<LeasedRow[]> {
   const eventIds = request.eventIds ?? null;
-  const { rows } = await db.query<LeasedRow>(
+  const { rows } = await db.query<LeasedRow & { held: boolean }>(
     `with held as (
-       select id from event_outbox
-       where $5::uuid[] is not null and event_id = any($5::uuid[])
-         and lease_owner = $2 and lease_expires_at >= $1 and delivered_at is null and dead_at is null),
+       select id, event_id, destination, created_at, attempts from event_outbox
+       where event_id = any($7::uuid[]) and lease_owner = $2 and lease_expires_at >= $1
+         and delivered_at is null and dead_at is null),
      own as (
        select id from event_outbox
        where delivered_at is null and dead_at is null and available_at <= $1
@@ -124,10 +129,11 @@ export async function leaseDueEvents(db: Db, request: LeaseRequest): Promise<Lea
        update event_outbox o
        set lease_owner = $2, lease_expires_at = $1::timestamptz + make_interval(secs => $4), attempts = o.attempts + 1
        from due where o.id = due.id
-       returning ${LEASED_COLUMNS})
+       returning o.id, o.event_id, o.destination, o.type, o.source, o.subject, o.data, o.traceparent, o.created_at,
+                 o.attempts, coalesce(o.event_id = any($5::uuid[]), false) as own, false as held)
      select * from leased
      union all
-     select ${LEASED_COLUMNS} from event_outbox o where o.id in (select id from held)`,
+     select id, event_id, destination, null, null, null, null, null, created_at, attempts, true, true from held`,
     [
       request.now,
       request.owner,
@@ -135,10 +141,19 @@ export async function leaseDueEvents(db: Db, request: LeaseRequest): Promise<Lea
       request.leaseSeconds,
       eventIds,
       eventIds ? (request.others ?? 0) : request.limit,
+      [...(request.held?.keys() ?? [])],
     ],
   );
+  const filled = rows.map(({ held, ...row }) =>
+    held ? { ...row, ...heldContent(request.held!.get(row.event_id)!) } : row,
+  );
   // Oldest first, the request's own events before any other (the order they are sent in).
-  return rows.sort((a, b) => Number(b.own) - Number(a.own) || Number(a.id) - Number(b.id));
+  return filled.sort((a, b) => Number(b.own) - Number(a.own) || Number(a.id) - Number(b.id));
+}
+
+function heldContent(event: HeldEvent) {
+  const { subject = null, traceparent = null, ...rest } = event;
+  return { ...rest, subject, traceparent };
 }
 
 export async function markDelivered(db: Db, ids: string[], owner: string, now: Date): Promise<number> {

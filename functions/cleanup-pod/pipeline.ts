@@ -6,6 +6,9 @@
  * continues. A pod this run deleted is read back once its grace period has passed, in this run
  * when the pace allows waiting for it (the other teardowns go first), so most teardowns finish in
  * the run that started them; otherwise it is saved as terminating and the next run reads it.
+ * Pods whose grace periods end apart are read back in waves, so teardowns reach the detach wait at
+ * different moments of a run: the volumes there are read once all of them have arrived (or the
+ * waiting is over), together, so a run pays ⌈its volumes / 200⌉ DescribeVolumes calls.
  */
 import { coerceError } from '../../shared/errors.js';
 import type { GroupPace } from '../../shared/runtime/groups.js';
@@ -19,6 +22,7 @@ import type { CleanupDeps } from './load.js';
 import { performStep } from './steps.js';
 import type { Observed, StepDeps, StepState } from './steps.js';
 import type { Step, Target } from './types.js';
+import { readsVolume } from './volume-read.js';
 import type { TeardownRow } from '../../shared/db/queries/cleanup.js';
 
 const ORDER: Step[] = ['delete_resources', 'await_gone', 'await_detach', 'request_snapshot', 'release_disk', 'verify'];
@@ -63,20 +67,33 @@ export async function advanceTeardowns(context: PipelineContext, teardowns: Tear
   const unread = teardowns.filter((t) => !t.settled && t.readAfter);
   for (const t of unread) t.readAfter = undefined;
   await runStep(context, 'await_gone', unread);
+  // The teardowns held at the detach wait for those pods: nothing more will join them in this run.
+  // Not a pass of its own: the passes above would have carried them had they not been held.
+  await pass(
+    context,
+    teardowns.filter((t) => !t.settled && t.step === 'await_detach'),
+  );
 }
 
 /** One pass over the steps in order; true if any teardown moved to another step. */
 async function pass(context: PipelineContext, teardowns: Teardown[]): Promise<boolean> {
   let moved = false;
   for (const step of ORDER) {
-    moved =
-      (await runStep(
-        context,
-        step,
-        teardowns.filter((t) => !t.settled && t.step === step && !t.readAfter),
-      )) || moved;
+    const due = teardowns.filter((t) => !t.settled && t.step === step && !t.readAfter);
+    moved = (await runStep(context, step, step === 'await_detach' ? notHeld(due, teardowns) : due)) || moved;
   }
   return moved;
+}
+
+/**
+ * The teardowns at the detach wait that go on now. While pods still to be read back in this run
+ * will bring volumes to the detach wait, the teardowns there whose volume is read wait for them, so
+ * the run reads all its volumes together (a read now and another after the read back would pay a
+ * DescribeVolumes call per wave). Waiting costs the volume nothing: it keeps detaching meanwhile.
+ */
+function notHeld(atDetach: Teardown[], teardowns: Teardown[]): Teardown[] {
+  const moreToCome = teardowns.some((t) => !t.settled && t.readAfter && readsVolume(t.target));
+  return moreToCome ? atDetach.filter((t) => !readsVolume(t.target)) : atDetach;
 }
 
 async function runStep(context: PipelineContext, step: Step, batch: Teardown[]): Promise<boolean> {

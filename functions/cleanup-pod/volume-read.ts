@@ -35,9 +35,12 @@ async function describeChunk(ec2: Ec2Api, ids: string[], answers: Map<string, An
   }
 }
 
+/** Whether await_detach reads the target's volume: only a volume the reservation holds is waited on. */
+export const readsVolume = (target: Target): boolean => target.disk.holds && target.volumeId !== null;
+
 /** What await_detach sees for each target, in order. */
 export async function volumeViews(targets: Target[], ec2: Ec2Api): Promise<VolumeView[]> {
-  const ids = [...new Set(targets.filter((t) => t.disk.holds && t.volumeId).map((t) => t.volumeId!))];
+  const ids = [...new Set(targets.filter(readsVolume).map((t) => t.volumeId!))];
   const answers = new Map<string, Answer>();
   for (let i = 0; i < ids.length; i += IDS_PER_CALL) await describeChunk(ec2, ids.slice(i, i + IDS_PER_CALL), answers);
   return targets.map((target): VolumeView => {

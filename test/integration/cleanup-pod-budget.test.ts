@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { cleanupPod } from '../../functions/cleanup-pod/handler.js';
 import { useFunctionHarness } from '../support/function-harness.js';
-import { seedEndedReservation } from './cleanup-pod-seed.js';
+import { seedEndedReservation, withClockJumpAtFirstRequest } from './cleanup-pod-seed.js';
 
 const h = useFunctionHarness({ RUN_BUDGET_SECONDS: '10', MAX_ITEMS: '100' });
 
@@ -20,17 +20,10 @@ const steps = async () =>
 describe('cleanup-pod run budget', () => {
   it('starts no group of teardowns after 80% of the budget; the rest waits, unleased, for the next run', async () => {
     for (let i = 0; i < 60; i++) await seedEndedReservation(h, { volume: false });
-    const requestsBefore = h.sim.requests.all().length;
     const base = h.clock.now().getTime();
-    const tick = h.clock.now.bind(h.clock);
     // The clock moves 9 s as soon as the sweep has sent its first request to the cluster.
-    h.clock.now = () => new Date(tick().getTime() + (h.sim.requests.all().length > requestsBefore ? 9_000 : 0));
-    try {
-      const result = await h.schedule(cleanupPod);
-      expect(result.summary).toMatchObject({ claimed: 60, resources_deleted: 50, deferred: 60 });
-    } finally {
-      h.clock.now = tick;
-    }
+    const result = await withClockJumpAtFirstRequest(h, 9, () => h.schedule(cleanupPod));
+    expect(result.summary).toMatchObject({ claimed: 60, resources_deleted: 50, deferred: 60 });
     expect(h.clock.now().getTime()).toBe(base);
     expect(await steps()).toEqual([
       { step: 'await_gone', n: 50, leased: 0 },

@@ -10,7 +10,13 @@ import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { cleanupPod } from '../../functions/cleanup-pod/handler.js';
 import { useFunctionHarness } from '../support/function-harness.js';
-import { diskOf, seedEndedReservation, teardownOf, transitionsOf } from './cleanup-pod-seed.js';
+import {
+  diskOf,
+  seedEndedReservation,
+  teardownOf,
+  transitionsOf,
+  withClockJumpAtFirstRequest,
+} from './cleanup-pod-seed.js';
 
 const h = useFunctionHarness();
 const NS = 'gpu-dev';
@@ -97,16 +103,9 @@ describe('cleanup-pod reads back the pod it deleted in the same run', () => {
 
   it('does not wait for a grace period that ends past the point where the run stops starting groups', async () => {
     const r = await seedEndedReservation(h, { volume: false });
-    const requestsBefore = h.sim.requests.all().length;
-    const tick = h.clock.now.bind(h.clock);
     // 10 s of the 50 s budget pass as soon as the run reaches the cluster: 10 + 32 s is past 80%.
-    h.clock.now = () => new Date(tick().getTime() + (h.sim.requests.all().length > requestsBefore ? 10_000 : 0));
-    try {
-      const result = await h.schedule(cleanupPod);
-      expect(result.summary).toMatchObject({ resources_deleted: 1, pods_gone: 0, retrying: 1 });
-    } finally {
-      h.clock.now = tick;
-    }
+    const result = await withClockJumpAtFirstRequest(h, 10, () => h.schedule(cleanupPod));
+    expect(result.summary).toMatchObject({ resources_deleted: 1, pods_gone: 0, retrying: 1 });
     expect(waits).toEqual([]);
     expect(podReads(r.podName)).toEqual([]);
     expect(await teardownOf(h, r.id)).toMatchObject({ step: 'await_gone', last_error: 'pod still terminating' });

@@ -61,6 +61,25 @@ export async function seedEndedReservation(
   return { id, podName, volumeId, diskId: disk.disk_id };
 }
 
+/**
+ * Runs `run` on a clock that jumps `seconds` ahead as soon as a request reaches the simulator: the
+ * run's start is read before, so that much of its budget is gone once it works on the cluster.
+ */
+export async function withClockJumpAtFirstRequest<T>(
+  h: FunctionHarness,
+  seconds: number,
+  run: () => Promise<T>,
+): Promise<T> {
+  const requestsBefore = h.sim.requests.all().length;
+  const tick = h.clock.now.bind(h.clock);
+  h.clock.now = () => new Date(tick().getTime() + (h.sim.requests.all().length > requestsBefore ? seconds * 1000 : 0));
+  try {
+    return await run();
+  } finally {
+    h.clock.now = tick;
+  }
+}
+
 export const teardownOf = async (h: FunctionHarness, id: string) =>
   (await h.deps.pool.query('select step, attempts, last_error from cleanup_progress where reservation_id = $1', [id]))
     .rows[0];

@@ -1,153 +1,193 @@
 /*
- * ending-watchdog's executor: claim the lab with a committed lease, tear down without holding any
- * lock, verify, then a compare-and-set final write with its event and decision. Ambiguous evidence
- * never reaches a terminal state: the lab stays ENDING and the attempt is counted.
+ * ending-watchdog's set-based executor, a batch of labs at a time: claim them all with one
+ * committed lease, tear down without holding any lock (per namespace, one labelled listing per
+ * kind for the whole batch, then the deletes, then one verifying listing per kind), then one
+ * commit holding every final state and every unknown attempt (each a compare-and-set on ENDING and
+ * the lease), with their decisions and events. Ambiguous evidence never reaches a terminal state:
+ * the lab stays ENDING and the attempt is counted. A batch whose commit throws is split and
+ * retried by the kernel; the retry takes back its own lease and tears down again (idempotent).
  */
-import { claimLabs, finishLab, recordUnknownAttempt } from '../../shared/db/queries/labs.js';
+import { claimLabs, finishLabs, recordUnknownAttempts } from '../../shared/db/queries/labs.js';
 import { buildEvent, sourceFor } from '../../shared/events/build.js';
 import { EventTypes } from '../../shared/events/types.js';
-import { coerceError } from '../../shared/errors.js';
-import type { NamedResources } from '../../shared/kube/labelled-resources.js';
-import type { ActionResult, Executors } from '../../shared/runtime/execute.js';
-import type { Run } from '../../shared/runtime/run.js';
+import type { ActionResult } from '../../shared/runtime/execute.js';
+import type { DecisionEntry, Run } from '../../shared/runtime/run.js';
+import type { LifecycleEvent } from '../../shared/events/build.js';
 import { ageMinutes, unknownAttemptsAlert, verdict } from './decide.js';
-import type { EndingLab, LabAction, TeardownEvidence, Verdict, WatchdogAction } from './decide.js';
+import type { EndingLab, LabAction, Verdict, WatchdogAction } from './decide.js';
 import type { WatchdogDeps } from './load.js';
+import { teardownLabs } from './teardown.js';
 
-export const watchdogExecutors: Executors<LabAction, WatchdogDeps> = { force: processLab, fail: processLab };
+/*
+ * Labs per batch: the owners one labelled listing covers (shared/kube/owned-resources.ts), so a
+ * batch costs one listing per kind and namespace to delete and one to verify, two commits, and
+ * the deletes themselves.
+ */
+export const BATCH_SIZE = 50;
 
-async function processLab(run: Run, action: LabAction, deps: WatchdogDeps): Promise<ActionResult> {
-  const { lab } = action;
-  const claimed = await run.commit(async (db) => ({
-    value: (await claimLabs(db, [lab.id], run.scope.runId, run.now(), deps.config.policy.labLeaseSeconds)).length === 1,
+// Another run holds the lease, or the lab left ENDING since it was read: nothing to do here.
+const NOT_CLAIMED: ActionResult = { outcome: 'skipped', metrics: [] };
+
+type FinalVerdict = Exclude<Verdict, { status: 'unknown' }>;
+type UnknownVerdict = Verdict & { status: 'unknown' };
+
+interface Judged {
+  action: LabAction;
+  outcome: Verdict;
+}
+
+/** Results in the order of `actions`; throws (the kernel splits and retries) when a commit fails. */
+export async function executeWatchdog(run: Run, actions: LabAction[], deps: WatchdogDeps): Promise<ActionResult[]> {
+  const claimed = await claim(run, deps, actions);
+  const taken = actions.filter((action) => claimed.has(action.lab.id));
+  if (taken.length === 0) return actions.map(() => NOT_CLAIMED);
+  for (const action of taken)
+    run.log.info(
+      {
+        labId: action.lab.id,
+        ownerId: action.lab.ownerId,
+        ageMinutes: ageMinutes(action.lab, run.now()),
+        action: action.kind,
+      },
+      'processing lab',
+    );
+  const forced = taken.filter((action) => action.kind === 'force').map((action) => action.lab);
+  const evidence = await teardownLabs(deps.resources, forced, deps.config.policy.labLabel, deps.config.run.concurrency);
+  const judged = taken.map((action): Judged => ({
+    action,
+    outcome: verdict(action.kind, evidence.get(action.lab.id)),
   }));
-  // Another run holds the lease, or the lab left ENDING since it was read: nothing to do here.
-  if (!claimed) return { outcome: 'skipped', metrics: [] };
-  run.log.info(
-    { labId: lab.id, ownerId: lab.ownerId, ageMinutes: ageMinutes(lab, run.now()), action: action.kind },
-    'processing lab',
+  const results = await record(run, deps, judged);
+  return actions.map((action) => results.get(action.lab.id) ?? NOT_CLAIMED);
+}
+
+async function claim(run: Run, deps: WatchdogDeps, actions: LabAction[]): Promise<Set<string>> {
+  const ids = actions.map((action) => action.lab.id);
+  const lease = deps.config.policy.labLeaseSeconds;
+  return new Set(
+    await run.commit(async (db) => ({ value: await claimLabs(db, ids, run.scope.runId, run.now(), lease) })),
   );
-  const evidence =
-    action.kind === 'force' ? await teardown(deps.resources, lab, deps.config.policy.labLabel) : undefined;
-  const outcome = verdict(action.kind, evidence);
-  if (outcome.status === 'unknown') return recordUnknown(run, deps, action, outcome);
-  return recordFinal(run, deps, action, outcome);
+}
+
+/** One commit for the whole batch: final states, unknown attempts, their decisions and events. */
+async function record(run: Run, deps: WatchdogDeps, judged: Judged[]): Promise<Map<string, ActionResult>> {
+  const now = run.now();
+  const owner = run.scope.runId;
+  const evidenceExpiresAt = new Date(now.getTime() + deps.config.policy.evidenceRetentionHours * 3_600_000);
+  const finals = judged.filter(
+    (entry): entry is Judged & { outcome: FinalVerdict } => entry.outcome.status !== 'unknown',
+  );
+  const unknowns = judged.filter(
+    (entry): entry is Judged & { outcome: UnknownVerdict } => entry.outcome.status === 'unknown',
+  );
+  const threshold = deps.config.policy.watchdogUnknownAttemptsAlert;
+  const results = await run.commit(async (db) => {
+    const written = await finishLabs(
+      db,
+      owner,
+      now,
+      finals.map(({ action, outcome }) => ({
+        id: action.lab.id,
+        status: outcome.status,
+        ...(outcome.status === 'finished' && { evidenceExpiresAt }),
+      })),
+    );
+    const attempts = await recordUnknownAttempts(
+      db,
+      owner,
+      now,
+      unknowns.map(({ action, outcome }) => ({ id: action.lab.id, error: outcome.reason.slice(0, 1000) })),
+    );
+    const finished = new Set(written.map((row) => row.id));
+    const settled = [
+      ...finals.map((entry) => settleFinal(entry, finished.has(entry.action.lab.id), now, evidenceExpiresAt)),
+      ...unknowns.map((entry) => settleUnknown(entry, attempts.get(entry.action.lab.id), threshold)),
+    ];
+    return {
+      value: new Map(settled.map((entry) => [entry.labId, entry])),
+      decisions: settled.map((entry) => entry.decision),
+      events: settled.flatMap((entry) => entry.events),
+    };
+  });
+  for (const entry of results.values())
+    if (entry.alert) run.log.error(entry.alert, 'lab teardown unverified after repeated attempts; it stays ENDING');
+  return new Map([...results].map(([labId, entry]) => [labId, entry.result]));
+}
+
+interface Settled {
+  labId: string;
+  result: ActionResult;
+  decision: DecisionEntry;
+  events: LifecycleEvent[];
+  alert?: { labId: string; attempts: number; reason: string };
+}
+
+/** A final state written (applied, with its event) or refused by the compare-and-set (a conflict). */
+function settleFinal(
+  { action, outcome }: Judged & { outcome: FinalVerdict },
+  written: boolean,
+  now: Date,
+  evidenceExpiresAt: Date,
+): Settled {
+  const reason =
+    outcome.status === 'failed' ? outcome.reason : 'teardown verified: nothing labelled with the lab remains';
+  return {
+    labId: action.lab.id,
+    decision: {
+      entityKind: 'lab',
+      entityId: action.lab.id,
+      action: `${action.kind}:${outcome.status}`,
+      reason,
+      inputs: action.inputs,
+      outcome: written ? 'applied' : 'conflict',
+    },
+    events: written ? [labEvent(action.lab, action.kind, outcome, now, evidenceExpiresAt)] : [],
+    result: written
+      ? { outcome: 'applied', counters: ['claimed', outcome.status], metrics: [outcome.status] }
+      : { outcome: 'conflict', counters: ['claimed', 'conflicts'], metrics: ['conflict'] },
+  };
 }
 
 /**
  * Ambiguous evidence: no terminal state. The lab stays ENDING, the attempt is counted durably and
  * the lease released for a later run; from the configured number of attempts on, each one also
  * raises the alert (metric outcome `unknown_alert`, decision `<action>:unknown-alert`).
+ * `attempts` is undefined when the lease was lost meanwhile (a conflict).
  */
-async function recordUnknown(
-  run: Run,
-  deps: WatchdogDeps,
-  action: LabAction,
-  outcome: Verdict & { status: 'unknown' },
-): Promise<ActionResult> {
-  const threshold = deps.config.policy.watchdogUnknownAttemptsAlert;
-  const attempts = await run.commit(async (db) => {
-    const counted = await recordUnknownAttempt(db, {
-      id: action.lab.id,
-      owner: run.scope.runId,
-      now: run.now(),
-      error: outcome.reason.slice(0, 1000),
-    });
-    const raise = counted !== undefined && unknownAttemptsAlert(counted, threshold);
-    const decision = {
-      entityKind: 'lab' as const,
+function settleUnknown(
+  { action, outcome }: Judged & { outcome: UnknownVerdict },
+  attempts: number | undefined,
+  threshold: number,
+): Settled {
+  const raise = attempts !== undefined && unknownAttemptsAlert(attempts, threshold);
+  return {
+    labId: action.lab.id,
+    decision: {
+      entityKind: 'lab',
       entityId: action.lab.id,
       action: `${action.kind}:${raise ? 'unknown-alert' : 'unknown'}`,
-      reason: `${outcome.reason} (unknown attempt ${counted ?? '?'}, alert at ${threshold}); the lab stays ENDING`,
-      inputs: { ...action.inputs, attempts: counted ?? null },
-      outcome: counted === undefined ? ('conflict' as const) : ('skipped' as const),
-    };
-    return { value: counted, decisions: [decision] };
-  });
-  const alert = attempts !== undefined && unknownAttemptsAlert(attempts, threshold);
-  if (alert)
-    run.log.error(
-      { labId: action.lab.id, attempts, reason: outcome.reason },
-      'lab teardown unverified after repeated attempts; it stays ENDING',
-    );
-  return {
-    outcome: 'unknown',
-    counters: ['claimed', attempts === undefined ? 'conflicts' : 'unknown', ...(alert ? ['unknown_alerts'] : [])],
-    metrics: [attempts === undefined ? 'conflict' : 'unknown', ...(alert ? ['unknown_alert'] : [])],
-    failure: `stays ENDING, retried later: ${outcome.reason}`,
+      reason: `${outcome.reason} (unknown attempt ${attempts ?? '?'}, alert at ${threshold}); the lab stays ENDING`,
+      inputs: { ...action.inputs, attempts: attempts ?? null },
+      outcome: attempts === undefined ? 'conflict' : 'skipped',
+    },
+    events: [],
+    result: {
+      outcome: 'unknown',
+      counters: ['claimed', attempts === undefined ? 'conflicts' : 'unknown', ...(raise ? ['unknown_alerts'] : [])],
+      metrics: [attempts === undefined ? 'conflict' : 'unknown', ...(raise ? ['unknown_alert'] : [])],
+      failure: `stays ENDING, retried later: ${outcome.reason}`,
+    },
+    ...(raise && { alert: { labId: action.lab.id, attempts, reason: outcome.reason } }),
   };
 }
 
-type FinalVerdict = Exclude<Verdict, { status: 'unknown' }>;
-
-async function recordFinal(
-  run: Run,
-  deps: WatchdogDeps,
-  action: LabAction,
-  outcome: FinalVerdict,
-): Promise<ActionResult> {
-  const now = run.now();
-  const evidenceExpiresAt =
-    outcome.status === 'finished'
-      ? new Date(now.getTime() + deps.config.policy.evidenceRetentionHours * 3_600_000)
-      : undefined;
-  const finished = await run.commit(async (db) => {
-    const row = await finishLab(db, {
-      id: action.lab.id,
-      owner: run.scope.runId,
-      status: outcome.status,
-      now,
-      evidenceExpiresAt,
-    });
-    const reason =
-      outcome.status === 'failed' ? outcome.reason : 'teardown verified: nothing labelled with the lab remains';
-    const decision = {
-      entityKind: 'lab' as const,
-      entityId: action.lab.id,
-      action: `${action.kind}:${outcome.status}`,
-      reason,
-      inputs: action.inputs,
-      outcome: row ? ('applied' as const) : ('conflict' as const),
-    };
-    return {
-      value: row !== undefined,
-      decisions: [decision],
-      events: row ? [labEvent(action.lab, action.kind, outcome, now, evidenceExpiresAt)] : [],
-    };
-  });
-  if (!finished) return { outcome: 'conflict', counters: ['claimed', 'conflicts'], metrics: ['conflict'] };
-  return { outcome: 'applied', counters: ['claimed', outcome.status], metrics: [outcome.status] };
-}
-
-/**
- * Delete what provably belongs to the lab (its label, each object deleted with its uid as a
- * precondition), then list what is left. The ownership rule is shared with cleanup-pod; lab ids are
- * uuids (labs.id), so they always travel in the label selector.
- */
-async function teardown(resources: NamedResources, lab: EndingLab, labLabel: string): Promise<TeardownEvidence> {
-  const owner = { key: labLabel, id: lab.id };
-  const deleted = await resources
-    .deleteOwned(lab.namespace, owner, {}, 0)
-    .catch((err: unknown) => ({ errors: [coerceError(err).message] }));
-  try {
-    const remaining = await resources.listOwned(lab.namespace, owner, {});
-    return { deletesSucceeded: deleted.errors.length === 0, remaining, errors: deleted.errors };
-  } catch (err) {
-    return {
-      deletesSucceeded: deleted.errors.length === 0,
-      remaining: null,
-      errors: [...deleted.errors, coerceError(err).message],
-    };
-  }
-}
-
-function labEvent(lab: EndingLab, action: WatchdogAction, outcome: FinalVerdict, now: Date, evidenceExpiresAt?: Date) {
+function labEvent(lab: EndingLab, action: WatchdogAction, outcome: FinalVerdict, now: Date, evidenceExpiresAt: Date) {
   const base = { labId: lab.id, endingSince: lab.endingSince?.toISOString() ?? null, finishedAt: now.toISOString() };
   const options = { source: sourceFor('ending-watchdog'), subject: lab.id, time: now };
   if (outcome.status === 'finished') {
     return buildEvent(
       EventTypes.labFinished,
-      { ...base, action: 'force', evidenceExpiresAt: evidenceExpiresAt!.toISOString() },
+      { ...base, action: 'force', evidenceExpiresAt: evidenceExpiresAt.toISOString() },
       options,
     );
   }

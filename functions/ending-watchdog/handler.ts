@@ -1,7 +1,7 @@
-/* ending-watchdog: every trigger runs the same selection; it consumes no events. */
+/* ending-watchdog: every trigger runs the same selection; it consumes no events; labs go in batches (execute.ts). */
 import { defineFunction } from '../../shared/runtime/define-function.js';
 import { decideWatchdog } from './decide.js';
-import { watchdogExecutors } from './execute.js';
+import { BATCH_SIZE, executeWatchdog } from './execute.js';
 import { loadWatchdog } from './load.js';
 import { watchdogOptionsSchema } from './options.js';
 
@@ -11,5 +11,5 @@ export const endingWatchdog = defineFunction({
   counters: ['selected', 'claimed', 'finished', 'failed', 'unknown', 'conflicts'],
   load: loadWatchdog,
   decide: decideWatchdog,
-  executors: watchdogExecutors,
+  batch: { size: BATCH_SIZE, execute: executeWatchdog },
 });

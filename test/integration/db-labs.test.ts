@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { claimLabs, endingLabs, finishLab } from '../../shared/db/queries/labs.js';
+import { claimLabs, endingLabs, finishLabs, recordUnknownAttempts } from '../../shared/db/queries/labs.js';
 import { useTestDatabase } from '../support/database.js';
 import { insertLab } from '../support/fixtures.js';
 
 const db = useTestDatabase();
 const now = new Date('2026-06-01T12:00:00Z');
 const ago = (minutes: number) => new Date(now.getTime() - minutes * 60_000);
+const ending = () => insertLab(db.pool, { status: 'ending', ending_since: ago(60), status_changed_at: ago(60) });
 
 describe('labs for the watchdog', () => {
   it('selects by ending_since, not by updated_at (B-6), oldest first', async () => {
@@ -45,6 +46,14 @@ describe('labs for the watchdog', () => {
     expect(await claimLabs(db.pool, [lab.id], 'run-b', new Date(now.getTime() + 301_000), 300)).toEqual([lab.id]);
   });
 
+  it('lets the lease holder take its own lease again (a retried batch), and extends it', async () => {
+    const lab = await insertLab(db.pool, { status: 'ending', ending_since: ago(60), status_changed_at: ago(60) });
+    expect(await claimLabs(db.pool, [lab.id], 'run-a', now, 300)).toEqual([lab.id]);
+    expect(await claimLabs(db.pool, [lab.id], 'run-a', new Date(now.getTime() + 60_000), 300)).toEqual([lab.id]);
+    const { rows } = await db.pool.query('select claimed_by, claim_expires_at from labs where id = $1', [lab.id]);
+    expect(rows[0]).toEqual({ claimed_by: 'run-a', claim_expires_at: new Date(now.getTime() + 360_000) });
+  });
+
   it('finishes only as the lease holder and only from ENDING, releasing the noVNC port (B-2, B-5)', async () => {
     const lab = await insertLab(db.pool, {
       status: 'ending',
@@ -57,15 +66,11 @@ describe('labs for the watchdog', () => {
       ago(120),
     ]);
     await claimLabs(db.pool, [lab.id], 'run-a', now, 300);
-    expect(await finishLab(db.pool, { id: lab.id, owner: 'run-b', status: 'finished', now })).toBeUndefined();
-    const finished = await finishLab(db.pool, {
-      id: lab.id,
-      owner: 'run-a',
-      status: 'finished',
-      now,
-      evidenceExpiresAt: new Date(now.getTime() + 86_400_000),
-    });
-    expect(finished?.id).toBe(lab.id);
+    expect(await finishLabs(db.pool, 'run-b', now, [{ id: lab.id, status: 'finished' }])).toEqual([]);
+    const finished = await finishLabs(db.pool, 'run-a', now, [
+      { id: lab.id, status: 'finished', evidenceExpiresAt: new Date(now.getTime() + 86_400_000) },
+    ]);
+    expect(finished.map((row) => row.id)).toEqual([lab.id]);
     const { rows } = await db.pool.query(
       'select status, finished_at, evidence_expires_at, novnc_host_port, claimed_by from labs where id = $1',
       [lab.id],
@@ -79,13 +84,67 @@ describe('labs for the watchdog', () => {
     });
     const ports = await db.pool.query('select released_at from port_reservations where lab_id = $1', [lab.id]);
     expect(ports.rows).toEqual([{ released_at: now }]);
-    expect(await finishLab(db.pool, { id: lab.id, owner: 'run-a', status: 'failed', now })).toBeUndefined();
+    expect(await finishLabs(db.pool, 'run-a', now, [{ id: lab.id, status: 'failed' }])).toEqual([]);
   });
 
   it('does not overwrite a lab the normal teardown finished meanwhile', async () => {
     const lab = await insertLab(db.pool, { status: 'ending', ending_since: ago(60), status_changed_at: ago(60) });
     await claimLabs(db.pool, [lab.id], 'run-a', now, 300);
     await db.pool.query(`update labs set status = 'finished' where id = $1`, [lab.id]);
-    expect(await finishLab(db.pool, { id: lab.id, owner: 'run-a', status: 'failed', now })).toBeUndefined();
+    expect(await finishLabs(db.pool, 'run-a', now, [{ id: lab.id, status: 'failed' }])).toEqual([]);
+  });
+
+  it('writes many final states in one statement, each its own compare-and-set', async () => {
+    const [held, failed, lost, left] = [await ending(), await ending(), await ending(), await ending()];
+    await claimLabs(db.pool, [held.id, failed.id, lost.id, left.id], 'run-a', now, 300);
+    await db.pool.query(`update labs set claimed_by = 'run-b' where id = $1`, [lost.id]);
+    await db.pool.query(`update labs set status = 'ready' where id = $1`, [left.id]);
+    const written = await finishLabs(db.pool, 'run-a', now, [
+      { id: held.id, status: 'finished', evidenceExpiresAt: new Date(now.getTime() + 86_400_000) },
+      { id: failed.id, status: 'failed' },
+      { id: lost.id, status: 'finished' },
+      { id: left.id, status: 'failed' },
+    ]);
+    expect(new Set(written.map((row) => row.id))).toEqual(new Set([held.id, failed.id]));
+    const { rows } = await db.pool.query<{ id: string; status: string; evidence_expires_at: Date | null }>(
+      'select id, status, evidence_expires_at from labs where id = any($1::uuid[])',
+      [[held.id, failed.id, lost.id, left.id]],
+    );
+    const byId = new Map(rows.map((row) => [row.id, row]));
+    expect(byId.get(held.id)).toMatchObject({
+      status: 'finished',
+      evidence_expires_at: new Date('2026-06-02T12:00:00Z'),
+    });
+    expect(byId.get(failed.id)).toMatchObject({ status: 'failed', evidence_expires_at: null });
+    expect(byId.get(lost.id)!.status).toBe('ending');
+    expect(byId.get(left.id)!.status).toBe('ready');
+  });
+
+  it('counts many unknown attempts in one statement, giving each lease back; a lost lease is not counted', async () => {
+    const [once, twice, lost] = [await ending(), await ending(), await ending()];
+    await db.pool.query(`update labs set watchdog_unknown_attempts = 1 where id = $1`, [twice.id]);
+    await claimLabs(db.pool, [once.id, twice.id, lost.id], 'run-a', now, 300);
+    await db.pool.query(`update labs set claimed_by = 'run-b' where id = $1`, [lost.id]);
+    const attempts = await recordUnknownAttempts(db.pool, 'run-a', now, [
+      { id: once.id, error: 'listing failed' },
+      { id: twice.id, error: 'delete failed' },
+      { id: lost.id, error: 'listing failed' },
+    ]);
+    expect(attempts).toEqual(
+      new Map([
+        [once.id, 1],
+        [twice.id, 2],
+      ]),
+    );
+    const { rows } = await db.pool.query(
+      'select status, claimed_by, watchdog_last_error, watchdog_attempted_at from labs where id = $1',
+      [twice.id],
+    );
+    expect(rows[0]).toEqual({
+      status: 'ending',
+      claimed_by: null,
+      watchdog_last_error: 'delete failed',
+      watchdog_attempted_at: now,
+    });
   });
 });

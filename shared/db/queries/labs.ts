@@ -34,7 +34,11 @@ export async function endingLabs(db: Db, query: EndingQuery): Promise<LabRow[]> 
   return rows;
 }
 
-/** Take a lease on labs still in ENDING and not leased by anyone else; returns the ids taken. */
+/**
+ * Take a lease on labs still in ENDING and not leased by anyone else; returns the ids taken. A
+ * lease `owner` already holds is taken again (and extended): a batch retried after its final
+ * commit failed claims its own labs once more, while another run's live lease stays untouched.
+ */
 export async function claimLabs(
   db: Db,
   ids: string[],
@@ -44,7 +48,8 @@ export async function claimLabs(
 ): Promise<string[]> {
   const { rows } = await db.query<{ id: string }>(
     `update labs set claimed_by = $2, claim_expires_at = $3::timestamptz + make_interval(secs => $4)
-     where id = any($1::uuid[]) and status = 'ending' and (claimed_by is null or claim_expires_at < $3)
+     where id = any($1::uuid[]) and status = 'ending'
+       and (claimed_by is null or claimed_by = $2 or claim_expires_at < $3)
      returning id`,
     [ids, owner, now, leaseSeconds],
   );
@@ -53,50 +58,69 @@ export async function claimLabs(
 
 export interface LabFinish {
   id: string;
-  owner: string;
   status: 'finished' | 'failed';
-  now: Date;
   evidenceExpiresAt?: Date;
 }
 
-export async function finishLab(db: Db, finish: LabFinish): Promise<LabRow | undefined> {
+/**
+ * Final states for many labs in one statement, each a compare-and-set on status = 'ending' and the
+ * lease `owner` holds; the labs written release their noVNC ports. Returns the labs written: one
+ * missing from the answer left ENDING or lost its lease meanwhile (a conflict).
+ */
+export async function finishLabs(db: Db, owner: string, now: Date, labs: LabFinish[]): Promise<LabRow[]> {
+  if (labs.length === 0) return [];
   const { rows } = await db.query<LabRow>(
-    `update labs set status = $3::text, finished_at = $4, status_changed_at = $4,
-       evidence_expires_at = coalesce($5, evidence_expires_at),
-       novnc_host_port = null, claimed_by = null, claim_expires_at = null
-     where id = $1 and status = 'ending' and claimed_by = $2
-     returning id, owner_id, ending_since, namespace`,
-    [finish.id, finish.owner, finish.status, finish.now, finish.evidenceExpiresAt ?? null],
+    `with input as (
+       select * from unnest($1::uuid[], $2::text[], $3::timestamptz[]) as i(id, status, evidence_expires_at)
+     ), finished as (
+       update labs l set status = i.status, finished_at = $5, status_changed_at = $5,
+         evidence_expires_at = coalesce(i.evidence_expires_at, l.evidence_expires_at),
+         novnc_host_port = null, claimed_by = null, claim_expires_at = null
+       from input i
+       where l.id = i.id and l.status = 'ending' and l.claimed_by = $4
+       returning l.id, l.owner_id, l.ending_since, l.namespace
+     ), ports as (
+       update port_reservations p set released_at = $5
+       from finished f where p.lab_id = f.id and p.released_at is null
+     )
+     select id, owner_id, ending_since, namespace from finished`,
+    [
+      labs.map((lab) => lab.id),
+      labs.map((lab) => lab.status),
+      labs.map((lab) => lab.evidenceExpiresAt ?? null),
+      owner,
+      now,
+    ],
   );
-  if (rows.length === 1) {
-    await db.query(`update port_reservations set released_at = $2 where lab_id = $1 and released_at is null`, [
-      finish.id,
-      finish.now,
-    ]);
-  }
-  return rows[0];
+  return rows;
 }
 
 export interface UnknownAttempt {
   id: string;
-  owner: string;
-  now: Date;
   error: string;
 }
 
 /**
- * The teardown could not be verified: the lab stays ENDING, the attempt is counted and the lease
- * given back so a later run retries. Returns the attempts so far, or undefined if the lease was lost.
+ * Teardowns that could not be verified, in one statement: each lab stays ENDING, its attempt is
+ * counted and the lease given back so a later run retries. Returns the attempts so far per lab id;
+ * a lab missing from the answer lost its lease or left ENDING meanwhile.
  */
-export async function recordUnknownAttempt(db: Db, attempt: UnknownAttempt): Promise<number | undefined> {
-  const { rows } = await db.query<{ attempts: number }>(
-    `update labs set watchdog_unknown_attempts = watchdog_unknown_attempts + 1, watchdog_attempted_at = $3,
-       watchdog_last_error = $4, claimed_by = null, claim_expires_at = null
-     where id = $1 and status = 'ending' and claimed_by = $2
-     returning watchdog_unknown_attempts as attempts`,
-    [attempt.id, attempt.owner, attempt.now, attempt.error],
+export async function recordUnknownAttempts(
+  db: Db,
+  owner: string,
+  now: Date,
+  attempts: UnknownAttempt[],
+): Promise<Map<string, number>> {
+  if (attempts.length === 0) return new Map();
+  const { rows } = await db.query<{ id: string; attempts: number }>(
+    `update labs l set watchdog_unknown_attempts = l.watchdog_unknown_attempts + 1, watchdog_attempted_at = $4,
+       watchdog_last_error = i.error, claimed_by = null, claim_expires_at = null
+     from unnest($1::uuid[], $2::text[]) as i(id, error)
+     where l.id = i.id and l.status = 'ending' and l.claimed_by = $3
+     returning l.id, l.watchdog_unknown_attempts as attempts`,
+    [attempts.map((attempt) => attempt.id), attempts.map((attempt) => attempt.error), owner, now],
   );
-  return rows[0]?.attempts;
+  return new Map(rows.map((row) => [row.id, row.attempts]));
 }
 
 /** Give a lease back without a verdict (the run ran out of time before this lab). */

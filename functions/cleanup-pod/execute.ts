@@ -96,7 +96,7 @@ export async function executeTeardowns(
       outcome: !t ? 'skipped' : failure ? 'failed' : 'applied',
       counters: counted,
       metrics: [],
-      ...(t && !t.settled && t.step !== 'done' ? { deferred: true as const } : {}),
+      ...(t && !t.settled && t.step !== 'done' ? { unfinished: true as const } : {}),
       ...(failure ? { failure } : {}),
     };
   });

@@ -105,7 +105,7 @@ export function decide(input: ExpireInput): Plan<ExpireAction, SeenPod> {
   const counts: Record<string, number> = { ...input.counts };
   if (invalid > 0) counts.skipped_null_expiry = (counts.skipped_null_expiry ?? 0) + invalid;
   // Only decide can tell which loaded rows are due (the grace rule), so it reports the due rows the
-  // reads left out; the kernel counts them as deferred.
+  // reads left out; the kernel counts them with the work it leaves for the next run.
   return { actions: ordered, upkeep: seen(input), counts, backlog: unloadedBacklog(input) };
 }
 

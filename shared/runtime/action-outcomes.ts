@@ -1,6 +1,6 @@
 /*
  * How what happened to an action lands in the run, whichever way it was executed: its result
- * (counters, metrics, a failure, deferred), an error (counted, logged and written to the decision
+ * (counters, metrics, a failure, work left unfinished), an error (counted, logged and written to the decision
  * log), a dry run's listing, a failed upkeep write, and a duplicate delivery (which stops the
  * run's work, counted once).
  */
@@ -17,7 +17,7 @@ export interface ExecutionState {
 
 export function settle(run: Run, action: Action, result: ActionResult): void {
   addCounts(run, result);
-  if (result.deferred) defer(run);
+  if (result.unfinished) defer(run);
   for (const outcome of result.metrics ?? [result.outcome])
     run.metrics.actions.inc({ function: run.fn, kind: action.kind, outcome });
   if (result.failure !== undefined) run.failures.push(`${action.entity.kind} ${action.entity.id}: ${result.failure}`);

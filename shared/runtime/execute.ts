@@ -23,7 +23,7 @@ export interface ActionResult {
    * The action was taken up but left unfinished for a later run (its share of the budget ran
    * out): the kernel counts it as deferred, as it does the actions it never started.
    */
-  deferred?: true;
+  unfinished?: true;
 }
 
 export type Executor<A extends Action, D> = (run: Run, action: A, deps: D) => Promise<ActionResult>;

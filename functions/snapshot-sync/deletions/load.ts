@@ -52,17 +52,29 @@ export async function loadDeletions({ run, deps, limit }: LoadInput<BaseOptions,
     deleteLimit,
     retentionCount,
     unfinished,
-    purge: { rows: purgeRows, ...(await observed(run, deps, purgeRows)) },
-    retention: { rows: retentionRows, ...(await observed(run, deps, retentionRows)) },
+    purge: await observedRows(run, deps, purgeRows, (row) => row.rowId),
+    // Retention keeps the newest of a disk: a disk is decided on all its rows or not at all.
+    retention: await observedRows(run, deps, retentionRows, (row) => row.diskId),
   };
 }
 
-async function observed(run: Run, deps: SyncDeps, rows: { snapshotId: string }[]): Promise<{ observed?: Observed }> {
-  if (rows.length === 0) return {};
+/**
+ * The rows with what EC2 said of their snapshots. A row whose snapshot was not asked for (the run's
+ * pace stopped the reads) is left for a later run, with every row of its `groupOf`.
+ */
+async function observedRows<R extends { snapshotId: string }>(
+  run: Run,
+  deps: SyncDeps,
+  rows: R[],
+  groupOf: (row: R) => string,
+): Promise<{ rows: R[]; observed?: Observed }> {
+  if (rows.length === 0) return { rows };
   const seen = await observeSnapshots(
     run,
     deps,
     rows.map((row) => row.snapshotId),
   );
-  return seen ? { observed: seen } : {};
+  if (!seen) return { rows };
+  const unread = new Set(rows.filter((row) => seen.unread.has(row.snapshotId)).map(groupOf));
+  return { rows: rows.filter((row) => !unread.has(groupOf(row))), observed: seen };
 }

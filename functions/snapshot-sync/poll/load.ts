@@ -16,11 +16,13 @@ export interface PollLoad {
 export async function loadPolls({ run, deps, limit }: LoadInput<BaseOptions, SyncDeps>): Promise<PollLoad> {
   const rows = await pendingSnapshots(deps.pool, limit);
   if (rows.length === 0) return { pending: [] };
-  const pending = rows.map((row) => ({ rowId: row.id, snapshotId: row.snapshot_id, startedAt: row.started_at }));
   const observed = await observeSnapshots(
     run,
     deps,
     rows.map((row) => row.snapshot_id),
   );
+  const pending = rows
+    .filter((row) => !observed?.unread.has(row.snapshot_id))
+    .map((row) => ({ rowId: row.id, snapshotId: row.snapshot_id, startedAt: row.started_at }));
   return { pending, ...(observed ? { observed } : {}) };
 }

@@ -14,6 +14,7 @@ import type { RequestedRow, ShutdownTarget, SnapshotSeen, VolumeSeen } from '../
 import { ec2Call } from '../ec2-calls.js';
 import type { SyncDeps } from '../ec2-calls.js';
 import { observeVolumes, snapshotSeen } from '../observe.js';
+import { readPaced } from '../pace.js';
 import { REQUEST_TOKEN_TAG } from '../tags.js';
 
 type PodCleaned = EventData<typeof EventTypes.podCleaned>;
@@ -52,24 +53,35 @@ export async function loadShutdowns({
   const targets = event
     ? await eventTargets(run, deps, podCleanedOf(invocation.event))
     : await sweepTargets(run, deps, limit);
-  const all = [...targets.fresh, ...targets.requested.map((row) => row.target)];
   const base = {
     event,
     fresh: targets.fresh,
     requested: targets.requested,
     ...(targets.acknowledge ? { acknowledge: true } : {}),
   };
-  if (all.length === 0) return { ...base, volumes: new Map(), byToken: new Map(), counts: targets.counts };
-  const byToken = await findByToken(
+  if (targets.fresh.length + targets.requested.length === 0)
+    return { ...base, volumes: new Map(), byToken: new Map(), counts: targets.counts };
+  const tokens = await findByToken(
     run,
     deps,
     targets.requested.map((row) => row.requestToken),
   );
-  const { volumes, malformed } = await observeVolumes(run, deps, [...new Set(all.map((target) => target.volumeId))]);
+  // A row whose token was not looked for is left for a later run: not finding its snapshot here
+  // would read as "never created" and make a second one.
+  const requested = tokens
+    ? targets.requested.filter((row) => !tokens.unread.has(row.requestToken))
+    : targets.requested;
+  const targeted = [...targets.fresh, ...requested.map((row) => row.target)];
+  const { volumes, malformed, unread } = await observeVolumes(run, deps, [
+    ...new Set(targeted.map((target) => target.volumeId)),
+  ]);
+  const read = (target: ShutdownTarget) => !unread.has(target.volumeId);
   return {
     ...base,
+    fresh: targets.fresh.filter(read),
+    requested: requested.filter((row) => read(row.target)),
     volumes,
-    ...(byToken ? { byToken } : {}),
+    ...(tokens ? { byToken: tokens.found } : {}),
     counts: { ...targets.counts, malformed_volume_ids: malformed },
   };
 }
@@ -127,16 +139,18 @@ async function eventTargets(run: Run, deps: SyncDeps, event: PodCleaned): Promis
   return { fresh: [toTarget({ ...row, volume_id: row.volume_id })], requested: [], counts: {} };
 }
 
-/** Snapshots carrying each request token; undefined when EC2 could not be asked. */
+/**
+ * Snapshots carrying each request token, and the tokens not looked for (the run's pace stopped the
+ * reads); undefined when EC2 could not be asked.
+ */
 async function findByToken(
   run: Run,
   deps: SyncDeps,
   tokens: string[],
-): Promise<Map<string, SnapshotSeen[]> | undefined> {
+): Promise<{ found: Map<string, SnapshotSeen[]>; unread: ReadonlySet<string> } | undefined> {
   const found = new Map<string, SnapshotSeen[]>();
   try {
-    for (let i = 0; i < tokens.length; i += TOKENS_PER_CALL) {
-      const chunk = tokens.slice(i, i + TOKENS_PER_CALL);
+    const unread = await readPaced(run, tokens, TOKENS_PER_CALL, async (chunk) => {
       const snapshots = await ec2Call(deps, (signal) =>
         deps.ec2.describeSnapshots({ tags: { [REQUEST_TOKEN_TAG]: chunk } }, signal),
       );
@@ -144,8 +158,8 @@ async function findByToken(
         const token = info.tags[REQUEST_TOKEN_TAG] ?? '';
         found.set(token, [...(found.get(token) ?? []), snapshotSeen(info)]);
       }
-    }
-    return found;
+    });
+    return { found, unread };
   } catch (err) {
     run.fail('find-by-request-token', `${tokens.length} requested row(s)`, err);
     return undefined;

@@ -1,7 +1,8 @@
 /*
  * Soft-deleted disks, read-only: the disks with something to do (not every soft-deleted disk each
  * run), their snapshot rows, and for a disk not yet synced the snapshots EC2 holds under its tags
- * that our table does not know yet (the origin's), to be adopted before tagging.
+ * that our table does not know yet (the origin's), to be adopted before tagging. A disk not yet
+ * synced whose tags EC2 was not asked about (a failed call, or the run's pace) waits for a later run.
  */
 import type { SnapshotInfo } from '../../../shared/aws/ec2-shapes.js';
 import { snapshotsOfDisks, softDeletedDisksToSync } from '../../../shared/db/queries/disks.js';
@@ -13,6 +14,7 @@ import type { Run } from '../../../shared/runtime/run.js';
 import type { DiskSnapshotRow, SoftDeletedDisk } from '../decide-deletions.js';
 import { ec2Call, fanOut } from '../ec2-calls.js';
 import type { SyncDeps } from '../ec2-calls.js';
+import { deferReads, mayRead } from '../pace.js';
 import { DISK_NAME_TAG, USER_TAG } from '../tags.js';
 
 export interface SoftDeleteLoad {
@@ -32,9 +34,13 @@ export async function loadSoftDeleted({ run, deps, limit }: LoadInput<BaseOption
   const known = new Set(rows.map((row) => row.snapshot_id));
   const unsynced = disks.filter((disk) => !disk.synced && disk.delete_date !== null);
   const found = await mapWithConcurrency(unsynced, fanOut(deps), (disk) => findByTags(run, deps, disk, known));
-  const unknown = new Map(unsynced.map((disk, index) => [disk.disk_id, settled(found[index])]));
+  const unknown = new Map(unsynced.flatMap((disk, index) => answered(disk, found[index])));
+  // A disk EC2 was not asked about is left for a later run: tagging it now would mark it synced
+  // without the origin's snapshots, which no later run would then look for.
+  const unasked = new Set(unsynced.filter((disk) => !unknown.has(disk.disk_id)));
+  const ready = disks.filter((disk) => !unasked.has(disk));
   return {
-    disks: disks.map((disk) => ({
+    disks: ready.map((disk) => ({
       diskId: disk.disk_id,
       userId: disk.user_id,
       diskName: disk.disk_name,
@@ -52,20 +58,27 @@ export async function loadSoftDeleted({ run, deps, limit }: LoadInput<BaseOption
   };
 }
 
-const settled = (result: PromiseSettledResult<AdoptedSnapshot[]> | undefined) =>
-  result?.status === 'fulfilled' ? result.value : [];
+const answered = (disk: SoftDeletedDiskRow, result: PromiseSettledResult<AdoptedSnapshot[] | undefined> | undefined) =>
+  result?.status === 'fulfilled' && result.value ? [[disk.disk_id, result.value] as const] : [];
 
 type Adoptable = SnapshotInfo & { state: AdoptedSnapshot['state'] };
 const adoptable = (info: SnapshotInfo): info is Adoptable =>
   info.state === 'pending' || info.state === 'completed' || info.state === 'error';
 
-/** The disk's snapshots made by anyone (the origin, say), found by its tags; none when EC2 could not be asked. */
+/**
+ * The disk's snapshots made by anyone (the origin, say), found by its tags; undefined when EC2 was
+ * not asked (the call failed, or the run's pace stopped the reads).
+ */
 async function findByTags(
   run: Run,
   deps: SyncDeps,
   disk: SoftDeletedDiskRow,
   known: ReadonlySet<string>,
-): Promise<AdoptedSnapshot[]> {
+): Promise<AdoptedSnapshot[] | undefined> {
+  if (!mayRead(run)) {
+    deferReads(run, 1);
+    return undefined;
+  }
   try {
     const query = { tags: { [USER_TAG]: disk.user_id, [DISK_NAME_TAG]: disk.disk_name } };
     const found = await ec2Call(deps, (signal) => deps.ec2.describeSnapshots(query, signal));
@@ -80,6 +93,6 @@ async function findByTags(
       }));
   } catch (err) {
     run.fail('adopt-snapshots', disk.disk_id, err);
-    return [];
+    return undefined;
   }
 }

@@ -26,11 +26,14 @@ export async function loadVolumes({ run, deps, limit }: LoadInput<BaseOptions, S
   if (!deleteAfterSnapshot) return none;
   const rows = await volumesAfterSnapshot(deps.pool, limit);
   if (rows.length === 0) return none;
-  const { volumes, malformed } = await observeVolumes(run, deps, [...new Set(rows.map((row) => row.volume_id))]);
+  const { volumes, malformed, unread } = await observeVolumes(run, deps, [
+    ...new Set(rows.map((row) => row.volume_id)),
+  ]);
+  const read = rows.filter((row) => !unread.has(row.volume_id));
   return {
     deleteAfterSnapshot,
-    candidates: rows.map(toCandidate),
-    diskOf: new Map(rows.map((row) => [row.id, row.disk_id])),
+    candidates: read.map(toCandidate),
+    diskOf: new Map(read.map((row) => [row.id, row.disk_id])),
     volumes,
     malformed,
   };

@@ -53,7 +53,7 @@ export async function appendDecisions(db: Db, decisions: Decision[], now: Date):
     `with batch as (
        select * from jsonb_to_recordset($1::jsonb)
          as d(run_id uuid, fn text, entity_kind text, entity_id text, action text, reason text, inputs jsonb, outcome text, error text)),
-     latest as (
+     latest as materialized (
        select e.fn, e.entity_kind, e.entity_id, last.decided_at
        from (select distinct fn, entity_kind, entity_id from batch where outcome = 'shadow') e
        cross join lateral (
@@ -61,23 +61,23 @@ export async function appendDecisions(db: Db, decisions: Decision[], now: Date):
          where outcome = 'shadow' and function = e.fn and entity_kind = e.entity_kind and entity_id = e.entity_id
          order by decided_at desc limit 1) last
        where last.decided_at > $2::timestamptz - make_interval(hours => $3)),
-     standing as (
+     standing as materialized (
        select l.function as fn, l.entity_kind, l.entity_id, l.action, l.reason, l.inputs
        from latest e join decision_log l
          on l.outcome = 'shadow' and l.function = e.fn and l.entity_kind = e.entity_kind and l.entity_id = e.entity_id
         and l.decided_at = e.decided_at),
-     changed as (
-       select distinct b.fn, b.entity_kind, b.entity_id from batch b
-       where b.outcome = 'shadow' and not exists (
-         select 1 from standing s
-         where s.fn = b.fn and s.entity_kind = b.entity_kind and s.entity_id = b.entity_id and s.action = b.action
-           and s.inputs - $4::text[] = b.inputs - $4::text[]
-           and regexp_replace(s.reason, '[0-9]+', '#', 'g') = regexp_replace(b.reason, '[0-9]+', '#', 'g')))
+     changed as materialized (
+       select distinct fn, entity_kind, entity_id from (
+         select fn, entity_kind, entity_id, action, inputs - $4::text[], regexp_replace(reason, '[0-9]+', '#', 'g')
+         from batch where outcome = 'shadow'
+         except
+         select fn, entity_kind, entity_id, action, inputs - $4::text[], regexp_replace(reason, '[0-9]+', '#', 'g')
+         from standing) differing)
      insert into decision_log (decided_at, run_id, function, entity_kind, entity_id, action, reason, inputs, outcome, error)
      select $2, d.run_id, d.fn, d.entity_kind, d.entity_id, d.action, d.reason, d.inputs, d.outcome, d.error
      from batch d
      where d.outcome <> 'shadow'
-        or exists (select 1 from changed c where c.fn = d.fn and c.entity_kind = d.entity_kind and c.entity_id = d.entity_id)`,
+        or (d.fn, d.entity_kind, d.entity_id) in (select fn, entity_kind, entity_id from changed)`,
     [JSON.stringify(decisions.map(toRecord)), now, SHADOW_RECORD_AGAIN_HOURS, CLOCK_INPUTS],
   );
   return rowCount ?? 0;

@@ -8,6 +8,7 @@ import { fork } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { DEPLOYED_PLUGINS } from '../build/bundle.js';
 import { readStack } from '../build/stack.js';
 
 export interface Worker<Ask, Answer> {
@@ -16,7 +17,12 @@ export interface Worker<Ask, Answer> {
   stop(): void;
 }
 
-/** bench/<name>.ts as a deployed bundle in `outdir`: ES modules, split at the lazy imports, minified. */
+/**
+ * bench/<name>.ts as a deployed bundle in `outdir`: ES modules, split at the lazy imports, minified,
+ * with the deployed bundles' plugins (build/bundle.ts), so names are kept in the project's own code
+ * only, as deployed: esbuild's keepNames would define `name` on every library function at start-up.
+ * The target stays this machine's Node, which runs the worker.
+ */
 export async function bundleWorker(name: string, outdir: string): Promise<string> {
   await build({
     entryPoints: { [name]: fileURLToPath(new URL(`./${name}.ts`, import.meta.url)) },
@@ -28,7 +34,7 @@ export async function bundleWorker(name: string, outdir: string): Promise<string
     mainFields: ['module', 'main'],
     target: 'node20',
     minify: true,
-    keepNames: true,
+    plugins: [...DEPLOYED_PLUGINS],
     outExtension: { '.js': '.mjs' },
     external: ['pg-native', 'bufferutil', 'utf-8-validate'],
     banner: {

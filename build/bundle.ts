@@ -283,6 +283,16 @@ const promClientParts: Plugin = {
   },
 };
 
+/** The plugins every deployed bundle is built with (bench/workers.ts builds its workers with them too). */
+export const DEPLOYED_PLUGINS: readonly Plugin[] = [
+  zodEnglishOnly,
+  zodUnusedParts,
+  pgOnNode,
+  promClientParts,
+  pinoWithoutTransports,
+  ownNames,
+];
+
 /** One ES module output as CommonJS; the entry's default export becomes module.exports itself. */
 async function asCommonJs(file: OutputFile, isEntry: boolean): Promise<string> {
   const { code } = await transform(file.text, {
@@ -376,15 +386,7 @@ export async function bundleAll(
     absWorkingDir: ROOT,
     outdir: staging,
     entryPoints: Object.fromEntries(names.map((name) => [name, `entry:${name}`])),
-    plugins: [
-      virtualEntries(entries),
-      zodEnglishOnly,
-      zodUnusedParts,
-      pgOnNode,
-      promClientParts,
-      pinoWithoutTransports,
-      ownNames,
-    ],
+    plugins: [virtualEntries(entries), ...DEPLOYED_PLUGINS],
   });
   const files = new Map(result.outputFiles!.map((file) => [relative(ROOT, file.path), file]));
   const converted = new Map<string, Promise<string>>();

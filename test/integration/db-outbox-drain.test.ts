@@ -8,19 +8,17 @@
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../shared/clock.js';
 import { enqueueEvents } from '../../shared/db/queries/outbox.js';
 import { withTransaction } from '../../shared/db/transaction.js';
 import { buildEvent, sourceFor } from '../../shared/events/build.js';
 import { EventTypes } from '../../shared/events/types.js';
-import { createLogger } from '../../shared/log.js';
 import type { BaseOptions, Invocation } from '../../shared/runtime/invocation.js';
-import { createMetrics } from '../../shared/runtime/metrics.js';
 import { REDELIVERY_PAGE_SIZE, runScoped } from '../../shared/runtime/run-scope.js';
 import type { RunServices } from '../../shared/runtime/run-scope.js';
 import { useTestDatabase } from '../support/database.js';
+import { sinkRunServices } from '../support/run-services.js';
 
 const db = useTestDatabase();
 const clock = new ManualClock('2026-06-01T12:00:00Z');
@@ -38,18 +36,8 @@ let services: RunServices;
 
 beforeAll(async () => {
   await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
-  services = {
-    pool: db.pool,
-    clock,
-    log: createLogger({ level: 'silent', hashSalt: 's', destination: new Writable({ write: (_c, _e, d) => d() }) }),
-    metrics: createMetrics(),
-    publish: { mode: 'knative', sinkUrl: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/` },
-    paused: false,
-    defaultMaxItems: 50,
-    budgetSeconds: BUDGET_SECONDS,
-    deliveryTimeoutMs: 2000,
-    concurrency: 4,
-  };
+  const sinkUrl = `http://127.0.0.1:${(sink.address() as AddressInfo).port}/`;
+  services = sinkRunServices(db.pool, clock, sinkUrl, { budgetSeconds: BUDGET_SECONDS, deliveryTimeoutMs: 2000 });
 });
 afterAll(() => new Promise<void>((resolve) => sink.close(() => resolve())));
 beforeEach(async () => {

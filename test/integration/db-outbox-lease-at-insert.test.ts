@@ -7,18 +7,15 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../shared/clock.js';
 import { withTransaction } from '../../shared/db/transaction.js';
-import { buildEvent, sourceFor } from '../../shared/events/build.js';
-import { EventTypes } from '../../shared/events/types.js';
-import { createLogger } from '../../shared/log.js';
 import type { BaseOptions, Invocation } from '../../shared/runtime/invocation.js';
-import { createMetrics } from '../../shared/runtime/metrics.js';
 import { runScoped } from '../../shared/runtime/run-scope.js';
 import type { RunScope, RunServices } from '../../shared/runtime/run-scope.js';
 import { useTestDatabase } from '../support/database.js';
+import { reservationExpiredEvent } from '../support/events.js';
+import { sinkRunServices } from '../support/run-services.js';
 
 const db = useTestDatabase();
 const clock = new ManualClock('2026-06-01T12:00:00Z');
@@ -46,18 +43,11 @@ let services: RunServices;
 
 beforeAll(async () => {
   await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
-  services = {
-    pool: db.pool,
-    clock,
-    log: createLogger({ level: 'silent', hashSalt: 's', destination: new Writable({ write: (_c, _e, d) => d() }) }),
-    metrics: createMetrics(),
-    publish: { mode: 'knative', sinkUrl: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/` },
-    paused: false,
-    defaultMaxItems: 50,
+  const sinkUrl = `http://127.0.0.1:${(sink.address() as AddressInfo).port}/`;
+  services = sinkRunServices(db.pool, clock, sinkUrl, {
     budgetSeconds: BUDGET_SECONDS,
     deliveryTimeoutMs: DELIVERY_TIMEOUT_MS,
-    concurrency: 4,
-  };
+  });
 });
 afterAll(() => new Promise<void>((resolve) => sink.close(() => resolve())));
 beforeEach(async () => {
@@ -69,21 +59,7 @@ beforeEach(async () => {
 const TRACEPARENT = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
 const manual: Invocation<BaseOptions> = { kind: 'manual', callId: 'c-1', options: { dryRun: false } };
 
-function expired(reservationId: string) {
-  return buildEvent(
-    EventTypes.reservationExpired,
-    {
-      reservationId,
-      previousStatus: 'active',
-      reason: 'deadline',
-      podName: null,
-      namespace: null,
-      expiresAt: null,
-      endedAt: clock.now().toISOString(),
-    },
-    { source: sourceFor('expire'), subject: reservationId, time: clock.now() },
-  );
-}
+const expired = (reservationId: string) => reservationExpiredEvent(reservationId, clock.now());
 
 const stage = (scope: RunScope, events: ReturnType<typeof expired>[]) =>
   withTransaction(db.pool, (client) => scope.stage(client, events));

@@ -1,7 +1,9 @@
 /*
  * expire at fleet scale (issue 18): a run that ends 1,000 due reservations with event delivery on
  * executes O(batches) SQL statements, not O(rows) — each batch of transitions and their decisions
- * is one statement, their outbox rows one more, and the delivered events are marked in one UPDATE.
+ * is one statement, their outbox rows one more (born leased to the run), one statement then leases
+ * older due events and reads back which of its own rows were committed, and the delivered events
+ * are marked in one UPDATE.
  * Counted exactly, at the pg client: the run's statements are named one by one (its bookkeeping is
  * one statement to open the run and one to close it), the same work twice gives the same
  * statements, and two more batches add exactly their own.
@@ -83,6 +85,7 @@ const KINDS: [string, RegExp][] = [
   ['pod observations', /insert into pod_observations/],
   ['compare-and-set with decisions', /update reservations r set[\s\S]*insert into decision_log/],
   ['outbox rows', /insert into event_outbox/],
+  // Leases older due events; the run's own rows are held since their insert and only read back.
   ['outbox lease', /update event_outbox o\s+set lease_owner/],
   ['outbox marking with backlog', /update event_outbox set delivered_at[\s\S]*count/],
 ];
@@ -109,6 +112,10 @@ describe('expire: statements per run are O(batches)', () => {
         (await h.deps.pool.query('select count(*) from event_outbox where delivered_at is not null')).rows[0].count,
       ),
     ).toBe(1000);
+    // Sent as held since their insert: one attempt each, none leased a second time.
+    expect(
+      (await h.deps.pool.query('select attempts, count(*)::int as rows from event_outbox group by attempts')).rows,
+    ).toEqual([{ attempts: 1, rows: 1000 }]);
     // The whole run: open, four reads, the breaker's reads, one batch, one lease, one marking, close.
     expect(named(again)).toEqual(
       [

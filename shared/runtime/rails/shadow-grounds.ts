@@ -13,7 +13,7 @@ import type {
   WarnDecisionRow,
   WarnedRow,
 } from '../../db/queries/shadow-grounds.js';
-import { empty, ours, sorted, tally } from './shadow-report.js';
+import { empty, ours, tally, theyActed } from './shadow-report.js';
 import type { Ours, ShadowJudgement, Theirs, Verdict } from './shadow-report.js';
 
 /**
@@ -34,25 +34,24 @@ export function judgeTeardowns(
   for (const row of withDisk) {
     tally(judgement, judgeTeardown(row, until, toleranceMs), row, ours(row), () => diskSide(row));
   }
-  for (const disk of released) {
-    judgement.disagreements.push({
-      kind: 'they-acted',
-      entity: { kind: 'disk', id: disk.disk_id },
-      ours: null,
-      theirs: {
-        status: 'disk released',
-        statusChangedAt: disk.last_used.toISOString(),
-        evidence: {
-          inUse: false,
-          holder: null,
-          lastUsed: disk.last_used.toISOString(),
-          liveReservation: disk.live_reservation,
-        },
+  return theyActed(
+    judgement,
+    released,
+    (disk) => ({ kind: 'disk', id: disk.disk_id }),
+    (disk) => ({
+      status: 'disk released',
+      statusChangedAt: disk.last_used.toISOString(),
+      evidence: {
+        inUse: false,
+        holder: null,
+        lastUsed: disk.last_used.toISOString(),
+        liveReservation: disk.live_reservation,
       },
-    });
-  }
-  return sorted(judgement);
+    }),
+  );
 }
+
+const reservation = (row: { entity_id: string }) => ({ kind: 'reservation', id: row.entity_id });
 
 function judgeTeardown(row: TeardownDecisionRow, until: Date, toleranceMs: number): Verdict {
   const first = row.first_decided_at.getTime();
@@ -109,15 +108,7 @@ export function judgeWarnings(
       warningSide(row, verdict === 'we-would-act' ? 'not warned' : 'warned'),
     );
   }
-  for (const row of warned) {
-    judgement.disagreements.push({
-      kind: 'they-acted',
-      entity: { kind: 'reservation', id: row.entity_id },
-      ours: null,
-      theirs: warningSide(row, 'warned'),
-    });
-  }
-  return sorted(judgement);
+  return theyActed(judgement, warned, reservation, (row) => warningSide(row, 'warned'));
 }
 
 function judgeWarning(row: WarnDecisionRow, until: Date, toleranceMs: number, maxLevelMinutes: number): Verdict {
@@ -175,15 +166,7 @@ export function judgeOomKills(
       oomSide(row, verdict === 'we-would-act' ? 'no kill recorded' : 'kill recorded'),
     );
   }
-  for (const row of recorded) {
-    judgement.disagreements.push({
-      kind: 'they-acted',
-      entity: { kind: 'reservation', id: row.entity_id },
-      ours: null,
-      theirs: oomSide(row, 'kill recorded'),
-    });
-  }
-  return sorted(judgement);
+  return theyActed(judgement, recorded, reservation, (row) => oomSide(row, 'kill recorded'));
 }
 
 function judgeOomKill(row: OomDecisionRow, until: Date, toleranceMs: number): Verdict {

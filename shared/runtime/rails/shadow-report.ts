@@ -148,14 +148,24 @@ export function judgeShadow(
     );
   }
   const decided = new Set(decisions.map((row) => `${row.entity_kind}/${row.entity_id}`));
-  for (const row of ended) {
-    if (decided.has(`${row.entity_kind}/${row.entity_id}`)) continue;
-    judgement.disagreements.push({
-      kind: 'they-acted',
-      entity: { kind: row.entity_kind, id: row.entity_id },
-      ours: null,
-      theirs: theirs(row.status, row.status_changed_at, row.failure_reason),
-    });
+  const alone = ended.filter((row) => !decided.has(`${row.entity_kind}/${row.entity_id}`));
+  return theyActed(
+    judgement,
+    alone,
+    (row) => ({ kind: row.entity_kind, id: row.entity_id }),
+    (row) => theirs(row.status, row.status_changed_at, row.failure_reason),
+  );
+}
+
+/** The rows the origin acted on that no decision of ours covers, each a `they-acted` disagreement; then sorted. */
+export function theyActed<T>(
+  judgement: ShadowJudgement,
+  rows: T[],
+  entity: (row: T) => { kind: string; id: string },
+  side: (row: T) => Theirs,
+): ShadowJudgement {
+  for (const row of rows) {
+    judgement.disagreements.push({ kind: 'they-acted', entity: entity(row), ours: null, theirs: side(row) });
   }
   return sorted(judgement);
 }

@@ -10,6 +10,7 @@
  *   start-up leaves out), and peak RSS after that run, through the template port in test/deploy.
  * - What the bundle reads at start-up (handler.js and the chunks it requires) against all of it.
  */
+import { simProductEnv } from '../sim/product-env.js';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -132,12 +133,7 @@ export async function benchColdStart(context: BenchContext): Promise<string[]> {
   ]);
   const env = {
     DATABASE_URL: db.url,
-    KUBE_API_SERVER: sim.url,
-    KUBE_TOKEN: sim.token,
-    AWS_ENDPOINT_URL: sim.url,
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'bench',
-    AWS_SECRET_ACCESS_KEY: 'bench',
+    ...simProductEnv(sim),
     EVENT_DELIVERY: 'none',
     LOG_LEVEL: 'warn',
     SECRETS_DIR: '/nonexistent',

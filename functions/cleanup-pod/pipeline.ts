@@ -63,16 +63,17 @@ export async function advanceTeardowns(context: PipelineContext, teardowns: Tear
     if (await pass(context, teardowns)) passes += 1;
     else if (!(await readBackWhenGraceEnds(context, teardowns))) break;
   }
-  // Pods whose grace could not be waited out here: saved as terminating (not read), for the next run.
-  const unread = teardowns.filter((t) => !t.settled && t.readAfter);
-  for (const t of unread) t.readAfter = undefined;
-  await runStep(context, 'await_gone', unread);
-  // The teardowns held at the detach wait for those pods: nothing more will join them in this run.
-  // Not a pass of its own: the passes above would have carried them had they not been held.
+  // Held at the detach wait for read backs this run will not make: read now, before the pods below
+  // are saved, while the pace may still let groups start. Not a pass of its own: the passes above
+  // would have carried them had they not been held (none of them waits for a read back).
   await pass(
     context,
     teardowns.filter((t) => !t.settled && t.step === 'await_detach'),
   );
+  // Pods whose grace could not be waited out here: saved as terminating (not read), for the next run.
+  const unread = teardowns.filter((t) => !t.settled && t.readAfter);
+  for (const t of unread) t.readAfter = undefined;
+  await runStep(context, 'await_gone', unread);
 }
 
 /** One pass over the steps in order; true if any teardown moved to another step. */

@@ -126,4 +126,32 @@ describe('cleanup-pod reads the volumes waiting for detach once per run', () => 
     for (const r of fresh)
       expect(await teardownOf(h, r.id)).toMatchObject({ step: 'await_gone', last_error: 'pod still terminating' });
   });
+
+  it('reads the waves its passes carried before saving the pods it will not read back, while it may still start groups', async () => {
+    const seeded = await seed(150);
+    // Three groups of 50 deleted 1 s apart: three read-back waves, more than the run's passes carry.
+    secondsBeforeDeletes = [0, 1, 1];
+    // Saving the pods not read back (a step that reads nothing) takes the run past its stop point.
+    const podsEvidence = h.deps.resources.podsEvidence;
+    h.deps.resources.podsEvidence = (namespace, pods, concurrency) => {
+      if (pods.length === 0) h.clock.advanceSeconds(20);
+      return podsEvidence.call(h.deps.resources, namespace, pods, concurrency);
+    };
+    h.sim.aws.clear();
+    try {
+      const result = await h.schedule(cleanupPod);
+      expect(result.summary).toMatchObject({ claimed: 150, cleaned: 100, disks_released: 100 });
+    } finally {
+      h.deps.resources.podsEvidence = podsEvidence;
+    }
+    expect(waits).toHaveLength(2);
+    const calls = describeVolumesCalls();
+    expect(calls).toHaveLength(1);
+    const steps = await Promise.all(seeded.map(async (r) => ({ r, ...(await teardownOf(h, r.id)) })));
+    const done = steps.filter((t) => t.step === 'done').map((t) => t.r.volumeId);
+    expect(new Set(calls[0])).toEqual(new Set(done));
+    const saved = steps.filter((t) => t.step !== 'done');
+    expect(saved).toHaveLength(50);
+    for (const t of saved) expect(t).toMatchObject({ step: 'await_gone', last_error: 'pod still terminating' });
+  });
 });

@@ -24,7 +24,7 @@ import type { StatementTime, Sweep } from './warn-expire-measure.js';
 import { reservationsToCheck } from '../shared/db/queries/pod-observations.js';
 import { endReservationsLogged, overdueReservations } from '../shared/db/queries/reservations.js';
 import { fmt, median, timeMs } from './stats.js';
-import { bundleWorker, startWorker } from './workers.js';
+import { bundleWorker, deployedNodeOptions, startWorker } from './workers.js';
 import type { Worker } from './workers.js';
 import { simProductEnv } from '../sim/product-env.js';
 
@@ -175,7 +175,10 @@ export async function benchExpireOutbox(context: BenchContext): Promise<string[]
   const maxItems = Math.max(200, due);
   const bundleDir = await mkdtemp(join(tmpdir(), 'devenv-lifecycle-bench-expire-'));
   const sim: SimProcess = await startWorker('./warn-expire-sim.ts');
-  const fn: FunctionProcess = await startWorker(await bundleWorker('warn-expire-run', bundleDir));
+  const fn: FunctionProcess = await startWorker(
+    await bundleWorker('warn-expire-run', bundleDir),
+    deployedNodeOptions('expire'),
+  );
   const db = await startBenchDatabase('expire-outbox');
   const { url, token, sinkUrl } = sim.ready as { url: string; token: string; sinkUrl: string };
   const env: Record<string, string> = {
@@ -245,7 +248,7 @@ function report(context: BenchContext, fleet: number, due: number, maxItems: num
     : `the issue's fleet`;
   return [
     `${fleet.toLocaleString('en')} active reservations with a pod in the simulator for every one; ${due.toLocaleString('en')} are past deadline + grace (${fleetNote}). One scheduled expire run, then the quiet run that follows (nothing due), through the real handler, event delivery ON (Knative mode, a sink answering 202), MAX_ITEMS ${maxItems}, the rails at their defaults, on the system clock.`,
-    `As deployed: the simulator and the sink are a process of their own, reached over HTTP; the function is another (bundled by esbuild as build/bundle.ts does, plain node, a warm instance serving the runs in turn, one unrecorded round first) and counts its own statements, so nothing else runs in its event loop; PostgreSQL is the embedded server.`,
+    `As deployed: the simulator and the sink are a process of their own, reached over HTTP; the function is another (bundled by esbuild as build/bundle.ts does, plain node with its stack.yml NODE_OPTIONS, a warm instance serving the runs in turn, one unrecorded round first) and counts its own statements, so nothing else runs in its event loop; PostgreSQL is the embedded server.`,
     `SQL statements count every statement of the run (runs table, single-flight lock, rails, reads, transactions, outbox lease and marking); DB time is how long at least one was in flight, as the function's client saw it. The limit is one statement doing the same writes for the same rows (\`WITH ended AS (UPDATE … RETURNING), outbox AS (INSERT INTO event_outbox …) INSERT INTO decision_log …\`), timed from the benchmark process on the same data in the same round; it marks nothing delivered. Medians of ${context.rounds} rounds.`,
     '',
     '| active | due | expired | events delivered (sink accepted) | wall | SQL statements | DB time | limit | × limit | quiet run: statements, DB time, wall |',

@@ -50,9 +50,14 @@ export async function bundleWorker(name: string, outdir: string): Promise<string
  * Service repeats), for a function process that measures what runs.
  */
 export function deployedNodeOptions(functionName: string): string[] {
-  const stack = readStack(fileURLToPath(new URL('..', import.meta.url)));
-  const options = stack.functions.find((fn) => fn.name === functionName)?.environment.NODE_OPTIONS ?? '';
+  const options = deployedEnvironment(functionName).NODE_OPTIONS ?? '';
   return options.split(/\s+/).filter((flag) => flag !== '');
+}
+
+/** A function's environment as stack.yml deploys it (its own settings and the shared file's). */
+export function deployedEnvironment(functionName: string): Record<string, string> {
+  const stack = readStack(fileURLToPath(new URL('..', import.meta.url)));
+  return stack.functions.find((fn) => fn.name === functionName)?.environment ?? {};
 }
 
 /**

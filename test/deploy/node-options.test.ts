@@ -31,7 +31,7 @@ async function heapUnder(nodeOptions: string): Promise<{ limitMiB: number }> {
   return { limitMiB: Number(stdout) / MiB };
 }
 
-it.each(['oom-scan', 'snapshot-sync'])('%s is deployed with a bounded heap', (name) => {
+it.each(['oom-scan', 'snapshot-sync', 'warn', 'expire'])('%s is deployed with a bounded heap', (name) => {
   expect(functions.find((fn) => fn.name === name)?.ownEnvironment.NODE_OPTIONS).toMatch(/--max-old-space-size=\d+/);
 });
 

@@ -12,11 +12,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type pg from 'pg';
-import { simProductEnv } from '../sim/product-env.js';
 import type { BenchContext } from './context.js';
 import { startBenchDatabase } from './database.js';
 import type { RunFigures, RunRequest } from './function-process.js';
 import { fmt } from './stats.js';
+import { functionEnv } from './warn-expire-sim.js';
 import type { ExpireSimCommand, ExpireSimStats } from './warn-expire-sim.js';
 import { bundleWorker, deployedEnvironment, deployedNodeOptions, startWorker } from './workers.js';
 import type { Worker } from './workers.js';
@@ -104,17 +104,7 @@ export async function benchFleetMemory(context: BenchContext): Promise<string[]>
   try {
     const bundle = await bundleWorker('fleet-memory-run', bundleDir);
     for (const name of FUNCTIONS) processes.set(name, await startWorker(bundle, deployedNodeOptions(name)));
-    const { url, token, sinkUrl } = sim.ready as { url: string; token: string; sinkUrl: string };
-    const env: Record<string, string> = {
-      DATABASE_URL: db.url,
-      ...simProductEnv({ url, token }),
-      EVENT_DELIVERY: 'knative',
-      K_SINK: sinkUrl,
-      SECRETS_DIR: '/nonexistent',
-      LOG_LEVEL: 'silent',
-      MAX_ITEMS: String(Math.max(200, due)),
-      WATCHDOG_MAX_LABS: String(STUCK_LABS),
-    };
+    const env = { ...functionEnv(sim.ready, db.url, Math.max(200, due)), WATCHDOG_MAX_LABS: String(STUCK_LABS) };
     await sim.ask({ type: 'seed', namespace: 'octolab-labs', count: 0 });
     await Promise.all([sim.ask({ type: 'seed', namespace: 'gpu-dev', count: fleet }), seed(db.pool, fleet, due)]);
     // Round 0 warms each instance (a deployed function has served runs before) and is not shown.

@@ -18,6 +18,7 @@ import { BATCH_SIZE } from '../functions/expire/execute.js';
 import { startBenchDatabase } from './database.js';
 import type { BenchContext } from './context.js';
 import type { RunFigures, RunRequest } from './function-process.js';
+import { functionEnv } from './warn-expire-sim.js';
 import type { ExpireSimCommand, ExpireSimStats } from './warn-expire-sim.js';
 import { captureStatements, countStatements, plans } from './warn-expire-measure.js';
 import type { StatementTime, Sweep } from './warn-expire-measure.js';
@@ -26,7 +27,6 @@ import { endReservationsLogged, overdueReservations } from '../shared/db/queries
 import { fmt, median, timeMs } from './stats.js';
 import { bundleWorker, deployedNodeOptions, startWorker } from './workers.js';
 import type { Worker } from './workers.js';
-import { simProductEnv } from '../sim/product-env.js';
 
 // The target of issue 18: expire's DB time within 1.5× the single statement.
 const TARGET = 1.5;
@@ -180,16 +180,7 @@ export async function benchExpireOutbox(context: BenchContext): Promise<string[]
     deployedNodeOptions('expire'),
   );
   const db = await startBenchDatabase('expire-outbox');
-  const { url, token, sinkUrl } = sim.ready as { url: string; token: string; sinkUrl: string };
-  const env: Record<string, string> = {
-    DATABASE_URL: db.url,
-    ...simProductEnv({ url, token }),
-    EVENT_DELIVERY: 'knative',
-    K_SINK: sinkUrl,
-    SECRETS_DIR: '/nonexistent',
-    LOG_LEVEL: 'silent',
-    MAX_ITEMS: String(maxItems),
-  };
+  const env = functionEnv(sim.ready, db.url, maxItems);
   const rounds: Round[] = [];
   let explained: string[];
   try {

@@ -7,6 +7,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { simProductEnv } from '../sim/product-env.js';
 import { startSim } from '../sim/server.js';
 
 export type ExpireSimCommand = { type: 'seed'; namespace: string; count: number } | { type: 'stats' };
@@ -16,6 +17,27 @@ export interface ExpireSimStats {
   cpuMs: number;
   kubeCalls: number;
   eventsAccepted: number;
+}
+
+/**
+ * A function's environment against this process as a deployment's against its cluster and Broker:
+ * the simulator, event delivery on to the sink, no secrets, silent logs.
+ */
+export function functionEnv(
+  ready: Record<string, unknown>,
+  databaseUrl: string,
+  maxItems: number,
+): Record<string, string> {
+  const { url, token, sinkUrl } = ready as { url: string; token: string; sinkUrl: string };
+  return {
+    DATABASE_URL: databaseUrl,
+    ...simProductEnv({ url, token }),
+    EVENT_DELIVERY: 'knative',
+    K_SINK: sinkUrl,
+    SECRETS_DIR: '/nonexistent',
+    LOG_LEVEL: 'silent',
+    MAX_ITEMS: String(maxItems),
+  };
 }
 
 /** The names bench/warn-expire-outbox.ts seeds in the database: reservation i and its pod. */

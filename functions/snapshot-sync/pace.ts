@@ -1,7 +1,7 @@
 /*
- * The run's pace inside a stage's load. The kernel starts no stage and no action after the run's
- * stop point (80% of the budget, run.scope.deadline), and a load's EC2 reads stop there too, between
- * calls: at 10,000 disks the reads alone could outlast the budget. What a load did not read is left
+ * The run's pace inside a stage's load. The kernel starts no stage and no action once the run's
+ * budget is spent (run.pastDeadline), and a load's EC2 reads stop there too, between calls: at
+ * 10,000 disks the reads alone could outlast the budget. What a load did not read is left
  * out of what it hands to decide, counted (reads_deferred) and read by a later run; it is never
  * taken to mean that EC2 has nothing.
  */
@@ -10,7 +10,7 @@ import type { Run } from '../../shared/runtime/run.js';
 
 /** Whether a load may start another EC2 read now. */
 export function mayRead(run: Run): boolean {
-  return run.now() < run.scope.deadline;
+  return !run.pastDeadline;
 }
 
 /** Counts the items a load leaves for a later run because the run's pace stopped its reads. */

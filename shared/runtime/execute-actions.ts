@@ -50,7 +50,7 @@ async function executeOne<A extends Action, D>(
 ): Promise<void> {
   // A duplicate delivery was already done in full by the run that recorded it.
   if (state.duplicate) return;
-  if (run.itemsLeft <= 0 || run.now() >= run.scope.deadline) return defer(run);
+  if (run.itemsLeft <= 0 || run.pastDeadline) return defer(run);
   run.started += 1;
   if (run.scope.dryRun) return listDryRun(run, action);
   const executor = executors[action.kind as A['kind']] as unknown as Executor<A, D>;

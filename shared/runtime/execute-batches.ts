@@ -31,7 +31,7 @@ export async function executeBatches<A extends Action, D, U = never>(
   for (let start = 0; start < taken.length || (start === 0 && upkeep.length > 0); start += size) {
     const batch = taken.slice(start, start + size);
     if (state.duplicate) return;
-    if (run.now() >= run.scope.deadline) {
+    if (run.pastDeadline) {
       defer(run, batch.length);
       // The upkeep goes with what the run read (and records an event run's event): written even
       // when the work itself must wait for the next run, or that event would be lost.

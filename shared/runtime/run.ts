@@ -79,6 +79,14 @@ export class Run {
     this.summary[key] = (this.summary[key] ?? 0) + by;
   }
 
+  /**
+   * Whether the run's budget is spent (scope.deadline): from then on nothing new starts, neither an
+   * action, a batch, a stage nor a load's further read; what is in flight ends and the run closes.
+   */
+  get pastDeadline(): boolean {
+    return this.now() >= this.scope.deadline;
+  }
+
   /** How many more actions maxItems lets this run start. */
   get itemsLeft(): number {
     return Math.max(0, this.scope.maxItems - this.started);

@@ -63,7 +63,7 @@ export function defineStagedFunction<Options extends BaseOptions, D extends Kern
         const clock = await startRails(run, deps.run);
         const outcomes: StepOutcome[] = [];
         for (const stage of shape.stages(invocation)) {
-          if (run.now() >= run.scope.deadline) {
+          if (run.pastDeadline) {
             run.count('stages_deferred');
             continue;
           }

@@ -16,7 +16,7 @@ import type { BenchContext } from './context.js';
 import { startBenchDatabase } from './database.js';
 import type { RunFigures, RunRequest } from './function-process.js';
 import { fmt } from './stats.js';
-import { functionEnv } from './warn-expire-sim.js';
+import { functionEnv, seedReservations } from './warn-expire-sim.js';
 import type { ExpireSimCommand, ExpireSimStats } from './warn-expire-sim.js';
 import { bundleWorker, deployedEnvironment, deployedNodeOptions, startWorker } from './workers.js';
 import type { Worker } from './workers.js';
@@ -33,23 +33,9 @@ const budgetSeconds = (name: Name) => Number(deployedEnvironment(name).RUN_BUDGE
 type SimProcess = Worker<ExpireSimCommand, { stats?: ExpireSimStats }>;
 type FunctionProcess = Worker<Omit<RunRequest, 'id'>, { figures: RunFigures }>;
 
-/**
- * Reservation i has pod gpu-dev-bench-i (the names bench/warn-expire-sim.ts seeds): [0, due) are
- * 10-20 minutes past their deadline, [due, 2 due) end in 25-30 minutes (the 30-minute warning is
- * owed), the rest end hours from now. Labs: the first STUCK_LABS (by id) entered ENDING two hours ago.
- */
+/** `due` reservations overdue and `due` owing a warning; the first STUCK_LABS labs (by id) in ENDING for two hours. */
 async function seed(pool: pg.Pool, fleet: number, due: number): Promise<void> {
-  await pool.query(
-    `insert into reservations (reservation_id, user_id, status, created_at, launched_at, status_changed_at, expires_at, pod_name, namespace)
-     select 'bench-' || lpad(i::text, 7, '0'), 'user-' || (i % 5000), 'active', $1::timestamptz - interval '3 hours',
-            $1::timestamptz - interval '3 hours', $1::timestamptz - interval '3 hours',
-            case when i < $3 then $1::timestamptz - interval '10 minutes' - (i % 600) * interval '1 second'
-                 when i < 2 * $3 then $1::timestamptz + interval '25 minutes' + (i % 300) * interval '1 second'
-                 else $1::timestamptz + interval '2 hours' + (i % 10000) * interval '1 minute' end,
-            'gpu-dev-bench-' || lpad(i::text, 7, '0'), 'gpu-dev'
-     from generate_series(0, $2 - 1) as i`,
-    [new Date(), fleet, due],
-  );
+  await seedReservations(pool, fleet, due, due);
   await pool.query(
     `insert into labs (id, owner_id, status, runtime, created_at, updated_at, status_changed_at, ending_since)
      select ('00000000-0000-4000-8000-' || lpad(i::text, 12, '0'))::uuid, gen_random_uuid(), case when i < $2 then 'ending' else 'ready' end, 'k8s',

@@ -18,7 +18,7 @@ import { BATCH_SIZE } from '../functions/expire/execute.js';
 import { startBenchDatabase } from './database.js';
 import type { BenchContext } from './context.js';
 import type { RunFigures, RunRequest } from './function-process.js';
-import { functionEnv } from './warn-expire-sim.js';
+import { functionEnv, seedReservations } from './warn-expire-sim.js';
 import type { ExpireSimCommand, ExpireSimStats } from './warn-expire-sim.js';
 import { captureStatements, countStatements, plans } from './warn-expire-measure.js';
 import type { StatementTime, Sweep } from './warn-expire-measure.js';
@@ -39,20 +39,6 @@ interface Probed {
   statements: number;
   dbMs: number;
   times: StatementTime[];
-}
-
-/** [0, due) are 10-20 minutes past their deadline, the rest hours ahead; their pods are the simulator's. */
-async function seed(pool: pg.Pool, fleet: number, due: number): Promise<void> {
-  await pool.query(
-    `insert into reservations (reservation_id, user_id, status, created_at, launched_at, status_changed_at, expires_at, pod_name, namespace)
-     select 'bench-' || lpad(i::text, 7, '0'), 'user-' || (i % 5000), 'active', $1::timestamptz - interval '3 hours',
-            $1::timestamptz - interval '3 hours', $1::timestamptz - interval '3 hours',
-            case when i < $3 then $1::timestamptz - interval '10 minutes' - (i % 600) * interval '1 second'
-                 else $1::timestamptz + interval '2 hours' + (i % 10000) * interval '1 minute' end,
-            'gpu-dev-bench-' || lpad(i::text, 7, '0'), $4
-     from generate_series(0, $2 - 1) as i`,
-    [new Date(), fleet, due, NAMESPACE],
-  );
 }
 
 async function reset(pool: pg.Pool): Promise<void> {
@@ -184,7 +170,10 @@ export async function benchExpireOutbox(context: BenchContext): Promise<string[]
   const rounds: Round[] = [];
   let explained: string[];
   try {
-    await Promise.all([sim.ask({ type: 'seed', namespace: NAMESPACE, count: fleet }), seed(db.pool, fleet, due)]);
+    await Promise.all([
+      sim.ask({ type: 'seed', namespace: NAMESPACE, count: fleet }),
+      seedReservations(db.pool, fleet, due),
+    ]);
     await reset(db.pool);
     explained = await sweepPlans(db.pool, maxItems);
     // A warm instance has served runs before: one round first, not recorded.

@@ -6,6 +6,7 @@
  * sink accepted, so the function's DB time is not inflated by their work in its event loop.
  */
 import http from 'node:http';
+import type pg from 'pg';
 import type { AddressInfo } from 'node:net';
 import { simProductEnv } from '../sim/product-env.js';
 import { startSim } from '../sim/server.js';
@@ -38,6 +39,25 @@ export function functionEnv(
     LOG_LEVEL: 'silent',
     MAX_ITEMS: String(maxItems),
   };
+}
+
+/**
+ * The fleet in the database, active reservation i with pod gpu-dev-bench-i in gpu-dev (the pods
+ * this process seeds): [0, overdue) are 10-20 minutes past their deadline, the next
+ * `owingWarning` end in 25-30 minutes (their 30-minute warning is owed), the rest hours from now.
+ */
+export async function seedReservations(pool: pg.Pool, fleet: number, overdue: number, owingWarning = 0): Promise<void> {
+  await pool.query(
+    `insert into reservations (reservation_id, user_id, status, created_at, launched_at, status_changed_at, expires_at, pod_name, namespace)
+     select 'bench-' || lpad(i::text, 7, '0'), 'user-' || (i % 5000), 'active', $1::timestamptz - interval '3 hours',
+            $1::timestamptz - interval '3 hours', $1::timestamptz - interval '3 hours',
+            case when i < $3 then $1::timestamptz - interval '10 minutes' - (i % 600) * interval '1 second'
+                 when i < $3 + $4 then $1::timestamptz + interval '25 minutes' + (i % 300) * interval '1 second'
+                 else $1::timestamptz + interval '2 hours' + (i % 10000) * interval '1 minute' end,
+            'gpu-dev-bench-' || lpad(i::text, 7, '0'), 'gpu-dev'
+     from generate_series(0, $2 - 1) as i`,
+    [new Date(), fleet, overdue, owingWarning],
+  );
 }
 
 /** The names bench/warn-expire-outbox.ts seeds in the database: reservation i and its pod. */

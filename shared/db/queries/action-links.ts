@@ -4,6 +4,7 @@
  * statement per warning; looked up by primary key.
  */
 import type { Db } from '../pool.js';
+import type { PrunableRow } from './actions.js';
 
 export interface ShortLinkRow {
   shortId: string;
@@ -38,11 +39,22 @@ export async function tokenForShortId(db: Db, shortId: string): Promise<string |
   return rows[0]?.token;
 }
 
-/** Forget short ids whose token expired long enough ago (the token alone refuses them by then). */
-export async function pruneShortLinks(db: Db, expiredBefore: Date, limit: number): Promise<number> {
-  const { rowCount } = await db.query(
-    `delete from action_links where short_id in (select short_id from action_links where expires_at < $1 order by expires_at limit $2)`,
+/** Short links whose token expired before `expiredBefore`, oldest first, through the expiry index. */
+export async function expiredShortLinks(db: Db, expiredBefore: Date, limit: number): Promise<PrunableRow[]> {
+  const { rows } = await db.query<PrunableRow>(
+    `select short_id as "key", reservation_id as "reservationId", expires_at as "expiresAt" from action_links
+     where expires_at < $1 order by expires_at limit $2`,
     [expiredBefore, limit],
   );
-  return rowCount ?? 0;
+  return rows;
+}
+
+/** Forget these short ids if their token expired before `expiredBefore` (it alone refuses them then); answers the ones deleted. */
+export async function deleteShortLinks(db: Db, shortIds: readonly string[], expiredBefore: Date): Promise<string[]> {
+  if (shortIds.length === 0) return [];
+  const { rows } = await db.query<{ short_id: string }>(
+    'delete from action_links where short_id = any($1::text[]) and expires_at < $2 returning short_id',
+    [shortIds, expiredBefore],
+  );
+  return rows.map((row) => row.short_id);
 }

@@ -145,13 +145,34 @@ export async function snoozeWarnings(
   return rowCount ?? 0;
 }
 
-/** Forget used tokens that expired long enough ago: their signature check refuses them anyway. */
-export async function pruneUsedTokens(db: Db, expiredBefore: Date, limit: number): Promise<number> {
-  const { rowCount } = await db.query(
-    `delete from action_tokens where jti in (select jti from action_tokens where token_expires_at < $1 order by token_expires_at limit $2)`,
+/** A used token or a short link that may be forgotten: its key, its reservation and when it expired. */
+export interface PrunableRow {
+  key: string;
+  reservationId: string;
+  expiresAt: Date;
+}
+
+/** Used tokens that expired before `expiredBefore`, oldest first, through the expiry index. */
+export async function expiredUsedTokens(db: Db, expiredBefore: Date, limit: number): Promise<PrunableRow[]> {
+  const { rows } = await db.query<PrunableRow>(
+    `select jti as "key", reservation_id as "reservationId", token_expires_at as "expiresAt" from action_tokens
+     where token_expires_at < $1 order by token_expires_at limit $2`,
     [expiredBefore, limit],
   );
-  return rowCount ?? 0;
+  return rows;
+}
+
+/**
+ * Forget these used tokens if they expired before `expiredBefore` (their signature check refuses
+ * them by then); answers the ones deleted.
+ */
+export async function deleteUsedTokens(db: Db, jtis: readonly string[], expiredBefore: Date): Promise<string[]> {
+  if (jtis.length === 0) return [];
+  const { rows } = await db.query<{ jti: string }>(
+    'delete from action_tokens where jti = any($1::text[]) and token_expires_at < $2 returning jti',
+    [jtis, expiredBefore],
+  );
+  return rows.map((row) => row.jti);
 }
 
 /** Lock the reservation if it is still active with this deadline (snooze's compare-and-set). */

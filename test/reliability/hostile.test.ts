@@ -6,9 +6,9 @@
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Db } from '../../shared/db/pool.js';
 import { allFunctions } from '../../functions/index.js';
 import { useFunctionHarness } from '../support/function-harness.js';
+import { everyRow } from '../support/preview.js';
 import { planFleet, seedFleet } from './fleet.js';
 import { serveGateway } from './gateway.js';
 import type { ServedGateway } from './gateway.js';
@@ -37,17 +37,6 @@ afterAll(async () => {
   await gateway?.close();
 });
 
-/** Every row of every table, as sorted JSON lines per table. */
-async function databaseSnapshot(db: Db): Promise<Record<string, string[]>> {
-  const { rows: tables } = await db.query<{ name: string }>(
-    `select table_name as name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE' order by 1`,
-  );
-  const snapshot: Record<string, string[]> = {};
-  for (const { name } of tables)
-    snapshot[name] = (await db.query(`select * from "${name}"`)).rows.map((row) => JSON.stringify(row)).sort();
-  return snapshot;
-}
-
 async function send(
   fn: string,
   request: HostileRequest,
@@ -64,7 +53,7 @@ describe(`hostile input (seed ${settings.seed})`, () => {
   it.each(allFunctions.map((fn) => fn.name))(
     '%s answers every malformed or adversarial request with 400 or 413 and changes nothing',
     async (fn) => {
-      const before = await databaseSnapshot(h.deps.pool);
+      const before = await everyRow(h.deps.pool);
       await fc.assert(
         fc.asyncProperty(hostileRequests(fn, LIMIT_BYTES), async (request) => {
           tried.set(request.family, (tried.get(request.family) ?? 0) + 1);
@@ -75,7 +64,7 @@ describe(`hostile input (seed ${settings.seed})`, () => {
         }),
         { numRuns: settings.hostileRuns, seed: settings.seed },
       );
-      expect(await databaseSnapshot(h.deps.pool)).toEqual(before);
+      expect(await everyRow(h.deps.pool)).toEqual(before);
       expect((await fetch(`${baseUrl}/healthz`)).status).toBe(200);
       const dryRun = await fetch(`${baseUrl}/function/${fn}`, {
         method: 'POST',

@@ -9,7 +9,7 @@ import type { Deps } from '../../shared/deps.js';
 import { kernelFunction, previewPolicy } from '../../shared/runtime/rails/preview.js';
 import type { Preview } from '../../shared/runtime/rails/preview.js';
 
-/** Every row of every table, as sorted JSON lines per table. */
+/** Every row of every table, as sorted JSON lines per table (also hostile input's proof that nothing changed). */
 export async function everyRow(db: Db): Promise<Record<string, string[]>> {
   const { rows: tables } = await db.query<{ name: string }>(
     `select table_name as name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE' order by 1`,

@@ -56,12 +56,20 @@ export interface BenchDatabase {
   stop(): Promise<void>;
 }
 
-/** One embedded server on tmpfs with a migrated database, for a benchmark section to fill. */
-export async function startBenchDatabase(name: string): Promise<BenchDatabase> {
+/**
+ * One embedded server on tmpfs with a migrated database, for a benchmark section to fill. With
+ * `statementStatistics` the server keeps pg_stat_statements, so a section can read how long its
+ * statements ran in the server (without the client's parsing and pauses).
+ */
+export async function startBenchDatabase(
+  name: string,
+  options: { statementStatistics?: boolean } = {},
+): Promise<BenchDatabase> {
   const server = await startEmbeddedPostgres({
     dataDir: `/dev/shm/devenv-lifecycle-bench-${name}-${process.pid}`,
     persistent: false,
     fast: true,
+    settings: options.statementStatistics ? { shared_preload_libraries: 'pg_stat_statements' } : undefined,
   });
   await admin(server.url('postgres'), 'create database bench');
   const url = server.url('bench');
@@ -71,6 +79,7 @@ export async function startBenchDatabase(name: string): Promise<BenchDatabase> {
   pool.on('error', () => undefined);
   pool.on('connect', (client) => client.on('error', () => undefined));
   await migrate(pool);
+  if (options.statementStatistics) await pool.query('create extension pg_stat_statements');
   return {
     url,
     pool,

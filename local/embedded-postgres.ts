@@ -34,6 +34,8 @@ export interface EmbeddedOptions {
   port?: number;
   /** Throughput over durability: for throw-away test servers only. */
   fast?: boolean;
+  /** More server settings (`-c name=value`), e.g. a benchmark's statement statistics. */
+  settings?: Record<string, string>;
 }
 
 const USER = 'postgres';
@@ -52,7 +54,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     persistent: options.persistent,
     createPostgresUser: process.getuid?.() === 0,
     initdbFlags: ['--no-sync', '--encoding=UTF8', '--locale=C'],
-    postgresFlags: serverFlags(options.fast === true),
+    postgresFlags: serverFlags(options.fast === true, options.settings),
     onLog: () => undefined,
     onError: (message) => errors.push(String(message)),
   });
@@ -78,8 +80,9 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   };
 }
 
-function serverFlags(fast: boolean): string[] {
+function serverFlags(fast: boolean, settings: Record<string, string> = {}): string[] {
   const flags = ['-c', 'max_connections=300', '-c', 'listen_addresses=127.0.0.1'];
   if (fast) flags.push('-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off');
+  for (const [name, value] of Object.entries(settings)) flags.push('-c', `${name}=${value}`);
   return flags;
 }

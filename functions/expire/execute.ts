@@ -8,7 +8,7 @@
 import type { Db } from '../../shared/db/pool.js';
 import { recordObservations } from '../../shared/db/queries/pod-observations.js';
 import { endReservationsLogged } from '../../shared/db/queries/reservations.js';
-import type { EndDecision, EndRequest, ReservationRow } from '../../shared/db/queries/reservations.js';
+import type { EndDecision, EndedRow, EndRequest } from '../../shared/db/queries/reservations.js';
 import { buildEvent, sourceFor } from '../../shared/events/build.js';
 import { EventTypes } from '../../shared/events/types.js';
 import type { ActionResult } from '../../shared/runtime/execute.js';
@@ -115,7 +115,7 @@ const EVENT_FOR = {
   cancelled: EventTypes.reservationCancelled,
 } as const;
 
-function endedEvent(row: ReservationRow, request: EndRequest) {
+function endedEvent(row: EndedRow, request: EndRequest) {
   const data = {
     reservationId: row.reservation_id,
     previousStatus: request.from as 'active' | 'preparing' | 'queued' | 'pending',

@@ -201,6 +201,13 @@ export async function endReservations(db: Db, requests: EndRequest[]): Promise<R
 }
 
 /**
+ * What a batch end returns of each row it changed: what its event announces. A batch returns up to
+ * a thousand rows, and the client parses every column of each (a Date per timestamp).
+ */
+export type EndedRow = Pick<ReservationRow, 'reservation_id' | 'pod_name' | 'namespace' | 'expires_at'>;
+const ENDED_COLUMNS = 'r.reservation_id, r.pod_name, r.namespace, r.expires_at';
+
+/**
  * endReservations and, in the same statement, one decision-log entry per request: `applied` when
  * its row changed, `conflict` when the compare-and-set matched nothing (an extension or another
  * runner won). One round trip for a whole batch, whatever its size.
@@ -209,14 +216,14 @@ export async function endReservationsLogged(
   db: Db,
   requests: (EndRequest & EndDecision)[],
   log: DecisionLogTarget,
-): Promise<ReservationRow[]> {
+): Promise<EndedRow[]> {
   if (requests.length === 0) return [];
-  const { rows } = await db.query<ReservationRow>(
+  const { rows } = await db.query<EndedRow>(
     `with q as (select * from ${END_RECORD}),
      ended as (
        update reservations r set ${END_SET}
        from q ${endWhere('$5')}
-       returning ${prefixed('r')}),
+       returning ${ENDED_COLUMNS}),
      logged as (
        insert into decision_log (decided_at, run_id, function, entity_kind, entity_id, action, reason, inputs, outcome)
        select $2, $3::uuid, $4, 'reservation', q.reservation_id, q.action, q.reason, coalesce(q.inputs, '{}'::jsonb),

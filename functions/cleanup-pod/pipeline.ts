@@ -9,6 +9,9 @@
  * Pods whose grace periods end apart are read back in waves, so teardowns reach the detach wait at
  * different moments of a run: the volumes there are read once all of them have arrived (or the
  * waiting is over), together, so a run pays ⌈its volumes / 200⌉ DescribeVolumes calls.
+ * A run goes on as long as something moves or a grace period it can wait for ends: however many
+ * waves its read backs come in, only its pace stops it. What could loop, a teardown that starts
+ * over (leftovers found, a delete that never took), is bounded per teardown.
  */
 import { coerceError } from '../../shared/errors.js';
 import type { GroupPace } from '../../shared/runtime/groups.js';
@@ -27,8 +30,12 @@ import type { TeardownRow } from '../../shared/db/queries/cleanup.js';
 
 const ORDER: Step[] = ['delete_resources', 'await_gone', 'await_detach', 'request_snapshot', 'release_disk', 'verify'];
 const groupSize = (step: Step) => (step === 'await_detach' ? 200 : 50);
-/** A verification that finds leftovers starts over; a run makes at most this many passes that move something. */
-const MAX_PASSES = 3;
+/**
+ * A verification that finds leftovers (or a pod whose delete never took) starts the teardown over;
+ * a run starts one teardown over at most this many times, then leaves it at its first step for the
+ * next run, so leftovers that keep coming back cannot hold a run in a loop or hold the others up.
+ */
+const MAX_RESTARTS = 3;
 /** After the grace period the kubelet still reports the end and the API server removes the pod. */
 const READ_BACK_MARGIN_SECONDS = 2;
 
@@ -43,6 +50,8 @@ export interface Teardown {
   justDeleted: boolean;
   /** When this run may read back the pod it deleted (its grace period has passed). */
   readAfter?: Date;
+  /** How many times this run started it over (see MAX_RESTARTS). */
+  restarts?: number;
   /** Saved as waiting, done, or failed: this run does nothing more with it. */
   settled: boolean;
   /** What it did, in the run's summary terms (one entry per occurrence). */
@@ -58,14 +67,18 @@ export interface PipelineContext {
   pace: GroupPace;
 }
 
+/**
+ * Passes over the steps until nothing moves and no read back is due, then what is left over.
+ * Bounded without a count of passes: a pass that returns true moved a teardown on (at most six
+ * steps) or back (at most MAX_RESTARTS times each), a read back that returns true made at least
+ * one waiting pod readable, and the pace stops both at its stop point.
+ */
 export async function advanceTeardowns(context: PipelineContext, teardowns: Teardown[]): Promise<void> {
-  for (let passes = 0; passes < MAX_PASSES;) {
-    if (await pass(context, teardowns)) passes += 1;
-    else if (!(await readBackWhenGraceEnds(context, teardowns))) break;
-  }
-  // Held at the detach wait for read backs this run will not make: read now, before the pods below
-  // are saved, while the pace may still let groups start. Not a pass of its own: the passes above
-  // would have carried them had they not been held (none of them waits for a read back).
+  let progressing = true;
+  while (progressing)
+    progressing = (await pass(context, teardowns)) || (await readBackWhenGraceEnds(context, teardowns));
+  // Held at the detach wait for read backs this run will not make: carried now, in one more pass,
+  // before the pods below are saved, while the pace may still let groups start.
   await pass(
     context,
     teardowns.filter((t) => !t.settled && t.step === 'await_detach'),
@@ -80,11 +93,14 @@ export async function advanceTeardowns(context: PipelineContext, teardowns: Tear
 async function pass(context: PipelineContext, teardowns: Teardown[]): Promise<boolean> {
   let moved = false;
   for (const step of ORDER) {
-    const due = teardowns.filter((t) => !t.settled && t.step === step && !t.readAfter);
+    const due = teardowns.filter((t) => carried(t) && t.step === step && !t.readAfter);
     moved = (await runStep(context, step, step === 'await_detach' ? notHeld(due, teardowns) : due)) || moved;
   }
   return moved;
 }
+
+/** Still carried in this run: not saved for good, and not started over too often already. */
+const carried = (t: Teardown) => !t.settled && (t.restarts ?? 0) < MAX_RESTARTS;
 
 /**
  * The teardowns at the detach wait that go on now. While pods still to be read back in this run
@@ -153,6 +169,7 @@ async function advanceGroup(context: PipelineContext, step: Step, batch: Teardow
     if (t.justDeleted)
       t.readAfter = new Date(run.now().getTime() + (stepDeps.podDeleteGraceSeconds + READ_BACK_MARGIN_SECONDS) * 1000);
     if (outcome.transition.kind === 'retry' || outcome.to === 'done') t.settled = true;
+    if (outcome.transition.kind === 'restart') t.restarts = (t.restarts ?? 0) + 1;
     if (outcome.to !== step) {
       t.step = outcome.to;
       t.enteredAt = run.now();

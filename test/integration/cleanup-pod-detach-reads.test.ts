@@ -7,38 +7,16 @@
  * finishes the pods whose grace ended. The clock moves before a delete call when told, so groups of
  * teardowns deleted one after the other have grace periods that end apart.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { cleanupPod } from '../../functions/cleanup-pod/handler.js';
 import { useFunctionHarness } from '../support/function-harness.js';
+import { useGraceClock } from './cleanup-pod-grace-clock.js';
 import { seedEndedReservation, teardownOf, withClockJumpAtFirstRequest } from './cleanup-pod-seed.js';
 import type { EndedReservation } from './cleanup-pod-seed.js';
 
 const h = useFunctionHarness({ MAX_ITEMS: '1000' });
 
-const waits: Date[] = [];
-/** Seconds the clock moves before each delete call (one per group of 50), in order; 0 past the end. */
-let secondsBeforeDeletes: number[] = [];
-let deleteOwnedMany: typeof h.deps.resources.deleteOwnedMany;
-beforeEach(() => {
-  deleteOwnedMany = h.deps.resources.deleteOwnedMany;
-  waits.length = 0;
-  secondsBeforeDeletes = [];
-  Object.assign(h.clock, {
-    waitUntil: async (at: Date) => {
-      waits.push(at);
-      h.clock.set(at);
-      h.sim.kube.tick();
-    },
-  });
-  h.deps.resources.deleteOwnedMany = (...args) => {
-    h.clock.advanceSeconds(secondsBeforeDeletes.shift() ?? 0);
-    return deleteOwnedMany.apply(h.deps.resources, args);
-  };
-});
-afterEach(() => {
-  delete (h.clock as { waitUntil?: unknown }).waitUntil;
-  h.deps.resources.deleteOwnedMany = deleteOwnedMany;
-});
+const { waits, secondsBeforeDeletes } = useGraceClock(h);
 
 /** The volume ids of each DescribeVolumes call since the simulator's calls were last cleared. */
 const describeVolumesCalls = () =>
@@ -61,7 +39,7 @@ describe('cleanup-pod reads the volumes waiting for detach once per run', () => 
   it('reads teardowns that reach the detach wait in two read-back waves with one DescribeVolumes', async () => {
     const seeded = await seed(60);
     // The first group of 50 is deleted 2 s before the second: its pods' grace periods end first.
-    secondsBeforeDeletes = [0, 2];
+    secondsBeforeDeletes.push(0, 2);
     h.sim.aws.clear();
     const result = await h.schedule(cleanupPod);
     expect(result.summary).toMatchObject({ claimed: 60, cleaned: 60, disks_released: 60 });
@@ -80,7 +58,7 @@ describe('cleanup-pod reads the volumes waiting for detach once per run', () => 
     async () => {
       const seeded = await seed(260);
       // Five groups of 50 are deleted, then the clock moves 2 s before the last group.
-      secondsBeforeDeletes = [0, 0, 0, 0, 0, 2];
+      secondsBeforeDeletes.push(0, 0, 0, 0, 0, 2);
       h.sim.aws.clear();
       const result = await h.schedule(cleanupPod);
       expect(result.summary).toMatchObject({ claimed: 260, cleaned: 260, disks_released: 260 });
@@ -129,8 +107,9 @@ describe('cleanup-pod reads the volumes waiting for detach once per run', () => 
 
   it('reads the waves its passes carried before saving the pods it will not read back, while it may still start groups', async () => {
     const seeded = await seed(150);
-    // Three groups of 50 deleted 1 s apart: three read-back waves, more than the run's passes carry.
-    secondsBeforeDeletes = [0, 1, 1];
+    // Three groups of 50, the last deleted 10 s after the second: its pods' grace (10 + 1 + 32 s)
+    // ends past the stop point (40 s), so two read-back waves are carried and the third is not.
+    secondsBeforeDeletes.push(0, 1, 10);
     // Saving the pods not read back (a step that reads nothing) takes the run past its stop point.
     const podsEvidence = h.deps.resources.podsEvidence;
     h.deps.resources.podsEvidence = (namespace, pods, concurrency) => {

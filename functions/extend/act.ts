@@ -13,6 +13,7 @@ import type { ActionSettings } from '../../shared/config.js';
 import type { Clock } from '../../shared/clock.js';
 import { tokenUsed } from '../../shared/db/queries/actions.js';
 import { appendDecisions } from '../../shared/db/queries/decisions.js';
+import { baseOptionsSchema } from '../../shared/runtime/invocation.js';
 import type { Metrics } from '../../shared/runtime/metrics.js';
 import { runScoped } from '../../shared/runtime/run-scope.js';
 import type { RunReport, RunServices } from '../../shared/runtime/run-scope.js';
@@ -148,7 +149,13 @@ export async function act(
   claims?: ActionClaims,
 ): Promise<Answer> {
   let answer: Answer | undefined;
-  const invocation = { kind: 'manual' as const, callId: randomUUID(), options: { dryRun: false }, caller: request.by };
+  // The default options: a request acts (the operator's pause below is the only thing that holds it).
+  const invocation = {
+    kind: 'manual' as const,
+    callId: randomUUID(),
+    options: baseOptionsSchema.parse({}),
+    caller: request.by,
+  };
   const result = await runScoped(deps.run, 'extend', invocation, async (scope): Promise<RunReport> => {
     const policy = policyOf(deps.config.actions);
     const loaded = await loadFor(deps.pool, reservationId, request, policy);
@@ -168,7 +175,9 @@ export async function act(
       };
       return { summary: { refused: 1 }, failures: [] };
     }
-    if (scope.dryRun) {
+    // The operator's pause (LIFECYCLE_PAUSED) holds every change; a person who clicked is told so
+    // and may try again later.
+    if (deps.run.paused) {
       answer = {
         kind: 'refused',
         status: 503,

@@ -18,7 +18,7 @@ import type { RunFigures, RunRequest } from './function-process.js';
 import { fmt } from './stats.js';
 import { functionEnv, seedReservations } from './warn-expire-sim.js';
 import type { ExpireSimCommand, ExpireSimStats } from './warn-expire-sim.js';
-import { bundleWorker, deployedEnvironment, deployedNodeOptions, startWorker } from './workers.js';
+import { bundleWorker, deployedEnvironment, deployedNodeOptions, functionNodeNote, startWorker } from './workers.js';
 import type { Worker } from './workers.js';
 
 const MEMORY_LIMIT_MIB = 128;
@@ -135,7 +135,7 @@ function report(
   return [
     `${fleet.toLocaleString('en')} active reservations, each with its pod in the simulator; ${due.toLocaleString('en')} past deadline + grace and ${due.toLocaleString('en')} owing their 30-minute warning; ${LABS.toLocaleString('en')} labs, ${STUCK_LABS} of them in ENDING for two hours (${fleetNote}). Each round resets the same work to due and runs warn, expire and ending-watchdog once, in that order, through the real handlers, with MAX_ITEMS ${Math.max(200, due)}, WATCHDOG_MAX_LABS ${STUCK_LABS}, the rails at their defaults and the system clock; ${rounds} round(s) after one unrecorded warm-up round.`,
     `As deployed: the simulator and the Knative sink (answering 202) are a process of their own, reached over HTTP, pod execs included; each function is a process of its own (bundled by esbuild, a warm instance, plain node with its stack.yml NODE_OPTIONS: ${FUNCTIONS.map((name) => `${name} ${flags(name)}`).join('; ')}); event delivery is on; PostgreSQL is the embedded server. What differs: pod execs answer at the simulator's speed, not a kubelet's (the warn-delivery section models 100 ms per exec).`,
-    `Peak RSS is the function process's, sampled every 10 ms, with its level before the run; CPU is its user + system time; SQL statements every statement of the run.`,
+    `Peak RSS is the function process's, sampled every 10 ms, with its level before the run; CPU is its user + system time; SQL statements every statement of the run. The ${functionNodeNote()}.`,
     '',
     '| function | round | wall (budget) | CPU | peak RSS (before) | peak V8 heap used | SQL statements | outcome | what it did |',
     '|---|---|---|---|---|---|---|---|---|',

@@ -28,7 +28,7 @@ import type { BenchDatabase } from './database.js';
 import type { RunFigures, RunRequest } from './function-process.js';
 import type { SimCommand, SimStats } from './oom-scan-sim.js';
 import type { BenchContext } from './context.js';
-import { bundleWorker, deployedNodeOptions, startWorker } from './workers.js';
+import { bundleWorker, deployedNodeOptions, functionNodeNote, startWorker } from './workers.js';
 import type { Worker } from './workers.js';
 import { simProductEnv } from '../sim/product-env.js';
 import { startSink, sinkUrl } from './sink.js';
@@ -184,6 +184,7 @@ export async function benchOomScan(context: BenchContext): Promise<string[]> {
       `The scan lists ${pageSize} pods per call (OOM_SCAN_PAGE_SIZE) and reads at most ${pagesPerRun} pages per run (OOM_SCAN_PAGES_PER_RUN) from a durable cursor: the fleet's ${fleetPages} pages take ${runsPerPass} runs per pass when no run stops at its deadline, more when runs do (each resumes where the last stopped).`,
       "Each page is decided and its new kills recorded before the next is read (the kernel's paged load, shared/runtime/paged.ts); each kill's reservation.oom event is delivered as deployed (Knative mode, to a local sink); up to 50 notices per run are written into their pods by exec after the pages.",
       "CPU is the function process's user + system time during the run; \"simulator CPU\" is the simulator process's over the same run. Pods/s is pods scanned per second of the run's wall time. Peak RSS is the function process's, sampled every 10 ms, with its level before the run.",
+      `The ${functionNodeNote()}.`,
       `Limits compared with: the run budget (RUN_BUDGET_SECONDS = ${budgetSeconds} s; the scan stops reading pages at 80% of it) for wall time, ${MEMORY_LIMIT_MIB} MiB for peak RSS. Single runs, not medians.`,
       '',
       '| run | pages | pods scanned | ended by | kills recorded | notices written | wall | pods/s | CPU | CPU per page | peak RSS | peak V8 heap used | simulator CPU | Kubernetes calls | outcome |',

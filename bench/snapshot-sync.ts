@@ -25,7 +25,7 @@ import { startBenchDatabase } from './database.js';
 import type { BenchDatabase } from './database.js';
 import type { RunFigures as SyncRunFigures, RunRequest as SyncRunRequest } from './function-process.js';
 import type { SeededPending, SyncSimCommand, SyncSimStats } from './snapshot-sync-sim.js';
-import { bundleWorker, deployedNodeOptions, startWorker } from './workers.js';
+import { bundleWorker, deployedNodeOptions, functionNodeNote, startWorker } from './workers.js';
 import type { Worker } from './workers.js';
 import { median } from './stats.js';
 import { explainQuery, indexTable, measureRun, startFunctionBench } from './teardown.js';
@@ -297,6 +297,7 @@ async function fleetSection(): Promise<string[]> {
       `Limits: each run within its budget (RUN_BUDGET_SECONDS), no failed call (outcome succeeded), the function's peak RSS ≤ ${MEMORY_LIMIT_MIB} MiB;`,
       'EC2 calls follow what is due (the pending snapshots, one DescribeSnapshots per newly soft-deleted disk, CreateTags per 100 snapshots), not the history.',
       'CPU and peak RSS (sampled every 10 ms) are the function process\'s; "simulator CPU" is the simulator process\'s over the same run. Single runs.',
+      `The ${functionNodeNote()}.`,
       '',
       '| run | wall time (budget) | CPU | EC2 calls (by action) | outcome | peak RSS | peak V8 heap used | simulator CPU |',
       '|---|---|---|---|---|---|---|---|',

@@ -19,7 +19,7 @@ import type { BenchDatabase } from './database.js';
 import type { RunFigures, RunRequest } from './function-process.js';
 import type { SeededReservation, TeardownSimCommand, TeardownSimStats } from './teardown-sim.js';
 import { NAMESPACE } from './teardown-sim.js';
-import { bundleWorker, deployedNodeOptions, startWorker } from './workers.js';
+import { bundleWorker, deployedNodeOptions, functionNodeNote, startWorker } from './workers.js';
 import type { Worker } from './workers.js';
 import { simProductEnv } from '../sim/product-env.js';
 import { startSink, sinkUrl } from './sink.js';
@@ -126,6 +126,7 @@ function report(runs: SweepRun[], count: number, cleaned: number, fleet: number,
     'period has passed, in the same run when its budget allows; a run starts no group after 80% of its budget and leaves the rest to the',
     `next. Runs follow each other ${PAUSE_BETWEEN_RUNS_MS / 1000} s apart (the schedule is every 5 minutes) until every teardown is done, at most ${MAX_RUNS}.`,
     "Kubernetes, EC2 and Lambda calls are counted by the simulator; SQL statements (BEGIN/COMMIT, run bookkeeping and outbox delivery included), CPU and peak RSS (sampled every 10 ms) inside the function's process.",
+    `The ${functionNodeNote()}.`,
     '',
     `Teardowns done: ${cleaned} of ${count} after ${runs.length} runs (not done: ${count - cleaned}).`,
     '',

@@ -2,9 +2,10 @@
  * The child processes of the fleet benchmarks (oom-scan, snapshot-sync): the simulator (TypeScript,
  * through tsx) and the function (bundled by esbuild and started with plain node, so its memory is
  * the function's, not the TypeScript loader's). Asked over IPC; each request carries an id its
- * answer repeats.
+ * answer repeats. BENCH_NODE (a node binary) runs the functions under another node than this one,
+ * e.g. the production runtime's major; the simulator and the benchmark itself stay on this one.
  */
-import { fork } from 'node:child_process';
+import { execFileSync, fork } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -60,14 +61,28 @@ export function deployedEnvironment(functionName: string): Record<string, string
   return stack.functions.find((fn) => fn.name === functionName)?.environment ?? {};
 }
 
+/** The node binary the bundled functions run under: BENCH_NODE when set, else this process's. */
+const functionNode = process.env.BENCH_NODE || process.execPath;
+
+/**
+ * Which node ran the functions, for a section that reports their memory (it depends on the node:
+ * V8's heap and the binary itself): "functions ran on node v22.23.5 (BENCH_NODE)".
+ */
+export function functionNodeNote(): string {
+  if (!process.env.BENCH_NODE) return `functions ran on node ${process.version} (this machine's)`;
+  const version = execFileSync(functionNode, ['--version'], { encoding: 'utf8' }).trim();
+  return `functions ran on node ${version} (BENCH_NODE)`;
+}
+
 /**
  * A TypeScript file (relative to bench/) runs through tsx, a bundle (.mjs, absolute) with plain
- * node and `nodeOptions` (e.g. a heap limit).
+ * node (BENCH_NODE's when set) and `nodeOptions` (e.g. a heap limit).
  */
 export async function startWorker<Ask, Answer>(file: string, nodeOptions: string[] = []): Promise<Worker<Ask, Answer>> {
   const bundled = file.endsWith('.mjs');
   const path = bundled ? file : fileURLToPath(new URL(file, import.meta.url));
   const child = fork(path, [], {
+    execPath: bundled ? functionNode : process.execPath,
     execArgv: bundled ? nodeOptions : ['--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
@@ -75,6 +90,7 @@ export async function startWorker<Ask, Answer>(file: string, nodeOptions: string
   let serial = 0;
   const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`${file} exited (${code}) before it was ready`)));
+    child.once('error', reject); // e.g. a BENCH_NODE that is not there
     child.on('message', (message: { id?: number; ready?: Record<string, unknown> } & Answer & { error?: string }) => {
       if (message.ready) resolve(message.ready);
       else if (message.id !== undefined) waiting.get(message.id)?.(message);

@@ -1,7 +1,7 @@
 /*
- * cleanup-pod's sweep as deployed: 500 ended reservations torn down amid an active fleet (10,000
- * active reservations, each with its labelled pod, `-ssh` service and attached disk, and 100,000
- * snapshots of those disks). The simulator is a process of its own (bench/teardown-sim.ts), reached
+ * cleanup-pod's sweep as deployed: 500 ended reservations torn down amid an active fleet (100,000
+ * active reservations, quick: 10,000, each with its labelled pod, `-ssh` service and attached
+ * disk, and 100,000 snapshots of those disks). The simulator is a process of its own (bench/teardown-sim.ts), reached
  * over HTTP by the real clients; the function is another (bench/teardown-run.ts, a warm instance
  * bundled by esbuild as build/bundle.ts does and started with plain node) on the system clock, so
  * the pods' 30 s grace period, the run budget and the deadline are real time; PostgreSQL is the
@@ -157,8 +157,7 @@ function report(runs: SweepRun[], count: number, cleaned: number, fleet: number,
 }
 
 /** The sweep in its own processes; answers the section's lines for it. */
-export async function sweepAsDeployed(count: number): Promise<string[]> {
-  const fleet = 10_000;
+export async function sweepAsDeployed(count: number, fleet: number): Promise<string[]> {
   const snapshots = 100_000;
   const bundleDir = await mkdtemp(join(tmpdir(), 'devenv-lifecycle-bench-teardown-'));
   const sim: SimProcess = await startWorker('./teardown-sim.ts');

@@ -330,7 +330,8 @@ async function explainAtScale(bench: FunctionBench, finished: number): Promise<s
 }
 
 export async function benchTeardown(context: BenchContext): Promise<string[]> {
-  const sweep = await sweepAsDeployed(500);
+  // The fleet is 100,000 active reservations with a pod each; quick mode sweeps amid 10,000.
+  const sweep = await sweepAsDeployed(500, context.quick ? 10_000 : 100_000);
   const sink = await startSink();
   const env = {
     AVAILABILITY_UPDATER_FUNCTION_NAME: UPDATER,

@@ -9,9 +9,10 @@
  * Pods whose grace periods end apart are read back in waves, so teardowns reach the detach wait at
  * different moments of a run: the volumes there are read once all of them have arrived (or the
  * waiting is over), together, so a run pays ⌈its volumes / 200⌉ DescribeVolumes calls.
- * A run goes on as long as something moves or a grace period it can wait for ends: however many
- * waves its read backs come in, only its pace stops it. What could loop, a teardown that starts
- * over (leftovers found, a delete that never took), is bounded per teardown.
+ * A run goes on as long as something moves or a wave it can wait for comes: however many waves
+ * its read backs come in, only its pace stops it, and it stops waiting for waves in time to carry
+ * the teardowns held for them. What could loop, a teardown that starts over (leftovers found, a
+ * delete that never took), is bounded per teardown.
  */
 import { coerceError } from '../../shared/errors.js';
 import type { GroupPace } from '../../shared/runtime/groups.js';
@@ -74,9 +75,9 @@ export interface PipelineContext {
  * one waiting pod readable, and the pace stops both at its stop point.
  */
 export async function advanceTeardowns(context: PipelineContext, teardowns: Teardown[]): Promise<void> {
+  const readBackWhenGraceEnds = readBackInWaves(context, teardowns);
   let progressing = true;
-  while (progressing)
-    progressing = (await pass(context, teardowns)) || (await readBackWhenGraceEnds(context, teardowns));
+  while (progressing) progressing = (await pass(context, teardowns)) || (await readBackWhenGraceEnds());
   // Held at the detach wait for read backs this run will not make: carried now, in one more pass,
   // before the pods below are saved, while the pace may still let groups start.
   await pass(
@@ -121,18 +122,29 @@ async function runStep(context: PipelineContext, step: Step, batch: Teardown[]):
   return moved;
 }
 
-/** Waits for the first postponed pod's grace to end when the pace allows; true if some may be read now. */
-async function readBackWhenGraceEnds({ run, pace }: PipelineContext, teardowns: Teardown[]): Promise<boolean> {
-  const waiting = teardowns.filter((t) => !t.settled && t.readAfter);
-  if (waiting.length === 0) return false;
-  const first = Math.min(...waiting.map((t) => t.readAfter!.getTime()));
-  if (!(await pace.waitUntil(new Date(first)))) return false;
-  const ready = waiting.filter((t) => t.readAfter!.getTime() <= run.now().getTime());
-  for (const t of ready) {
-    t.readAfter = undefined;
-    t.justDeleted = false;
-  }
-  return ready.length > 0;
+/**
+ * Each call waits for the next wave (the earliest grace end still ahead) when the pace allows;
+ * true if some pods may be read now. The teardowns held at the detach wait for the waves go on only
+ * after the last wave the run waits for, so a later wave is waited for only while as much time as
+ * the waves have taken since the first is left after it before the stop point: the waves end as
+ * far apart as their groups were deleted, and carrying a group on from its read back takes about as
+ * long as deleting it did. Waiting to the stop point would leave every held teardown for the next run.
+ */
+function readBackInWaves({ run, pace }: PipelineContext, teardowns: Teardown[]): () => Promise<boolean> {
+  let firstWave: number | undefined;
+  return async () => {
+    const waiting = teardowns.filter((t) => !t.settled && t.readAfter);
+    if (waiting.length === 0) return false;
+    const wave = Math.min(...waiting.map((t) => t.readAfter!.getTime()));
+    firstWave ??= wave;
+    if (!pace.mayStartAt(new Date(2 * wave - firstWave)) || !(await pace.waitUntil(new Date(wave)))) return false;
+    const ready = waiting.filter((t) => t.readAfter!.getTime() <= run.now().getTime());
+    for (const t of ready) {
+      t.readAfter = undefined;
+      t.justDeleted = false;
+    }
+    return ready.length > 0;
+  };
 }
 
 /** Carry out one step for every teardown of the group, decide, and save; true if any moved on. */

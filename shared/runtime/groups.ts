@@ -13,6 +13,8 @@ const GROUP_START_FRACTION = 0.8;
 export interface GroupPace {
   /** Whether another group may start now. */
   mayStart(): boolean;
+  /** Whether a group could still start at `at`, a moment to come (nothing waits for it). */
+  mayStartAt(at: Date): boolean;
   /**
    * Wait, by the run's clock, until `at`: true once there. False at once when a group could not
    * start at `at`, or when the clock cannot be waited on (a manual clock: only its test moves it).
@@ -26,6 +28,7 @@ export function groupPace(run: Run, clock: Clock): GroupPace {
   const stopAt = start + (run.scope.deadline.getTime() - start) * GROUP_START_FRACTION;
   return {
     mayStart: () => run.now().getTime() < stopAt,
+    mayStartAt: (at) => at.getTime() < stopAt,
     waitUntil: async (at) => {
       if (!clock.waitUntil || at.getTime() >= stopAt) return false;
       if (run.now() < at) await clock.waitUntil(at);

@@ -1,7 +1,8 @@
 /*
  * A run carries its teardowns for as long as its pace allows, however many waves the read backs of
  * the pods it deleted come in (issue 18): waiting for a grace period to end is not a pass that
- * uses up the run. What is bounded is starting over: a teardown whose verification keeps finding
+ * uses up the run; it stops waiting for waves while there is time to carry what it held for them.
+ * What is bounded is starting over: a teardown whose verification keeps finding
  * leftovers starts over a few times in a run, then waits for the next one, and holds no other
  * teardown up. The clock here can be waited on and moves before delete calls when told
  * (cleanup-pod-grace-clock.ts), so groups of teardowns deleted apart are read back in waves.
@@ -71,7 +72,7 @@ describe('cleanup-pod read-back waves do not use up the run', () => {
     expect(await leaseOf(stuck!.id)).toEqual({ lease_owner: null });
 
     h.deps.resources.listOwnedMany = listOwnedMany;
-    expect((await h.schedule(cleanupPod)).summary).toMatchObject({ claimed: 1, cleaned: 1 });
+    await h.schedule(cleanupPod);
     expect(await teardownOf(h, stuck!.id)).toMatchObject({ step: 'done' });
     expect(await restartsOf(stuck!.id)).toBe(3);
   });
@@ -87,5 +88,26 @@ describe('cleanup-pod read-back waves do not use up the run', () => {
     expect(waits).toHaveLength(3);
     expect(await restartsOf(stuck!.id)).toBe(3);
     for (const r of others) expect(await teardownOf(h, r.id)).toMatchObject({ step: 'done' });
+
+    h.deps.resources.listOwnedMany = listOwnedMany;
+    await h.schedule(cleanupPod);
+    expect(await teardownOf(h, stuck!.id)).toMatchObject({ step: 'done' });
+  });
+
+  it('stops waiting for waves while it has the time to carry the teardowns held for them', async () => {
+    const seeded = await seed(150);
+    // Waves at 32, 34 and 39 s of the run: the last is before the stop point (40 s), but 7 s after
+    // the first, leaving 1 s to carry all 150 (held at the detach wait until then).
+    secondsBeforeDeletes.push(0, 2, 5);
+    h.sim.aws.clear();
+    const result = await h.schedule(cleanupPod);
+    expect(result.summary).toMatchObject({ claimed: 150, cleaned: 100, disks_released: 100 });
+    expect(waits).toHaveLength(2);
+    const steps = await Promise.all(seeded.map((r) => teardownOf(h, r.id)));
+    expect(steps.filter((t) => t.step === 'done')).toHaveLength(100);
+    const saved = steps.filter((t) => t.step !== 'done');
+    expect(saved).toHaveLength(50);
+    for (const t of saved) expect(t).toMatchObject({ step: 'await_gone', last_error: 'pod still terminating' });
+    expect(h.sim.aws.calls().filter((c) => c.action === 'DescribeVolumes')).toHaveLength(1);
   });
 });

@@ -10,7 +10,6 @@
  * HTTP parser, 13-30 MiB outside the V8 heap for the rest of the process, enough to put a run's
  * first delivery past a 128 MiB pod.
  */
-import { request as httpRequest } from 'node:http';
 import type { CloudEventV1 } from 'cloudevents';
 import { Invalid, Transient } from '../errors.js';
 import { toBinaryHttp } from './build.js';
@@ -74,12 +73,14 @@ interface Answer {
 /** One POST; the answer's body is read to its end (so the kept-alive connection is reused) and dropped. */
 async function post(url: string, message: BinaryMessage, timeoutMs: number): Promise<Answer> {
   const target = new URL(url);
-  // node:https (and TLS with it) is loaded only for an https sink, so a bundle's start-up does not parse it.
+  // Taken with getBuiltinModule, never imported: Node 22 builds an ES import's namespace from every
+  // export, and node:http's WebSocket getter then loads undici, the parser the comment above avoids
+  // (about 11 MiB). node:https (and TLS with it) is loaded only for an https sink.
   const send =
     target.protocol === 'http:'
-      ? httpRequest
+      ? process.getBuiltinModule('node:http').request
       : target.protocol === 'https:'
-        ? (await import('node:https')).request
+        ? process.getBuiltinModule('node:https').request
         : undefined;
   if (!send) throw new Error(`unsupported URL scheme ${target.protocol}`);
   return new Promise((resolve, reject) => {

@@ -1,10 +1,10 @@
 /*
  * One action, end to end: verify the token (links and Slack) or take the operator's word, read,
- * decide, execute, and say what happened. Each acting request is a run (runs table, outbox
+ * decide, execute, and say what happened. Each acting request is a run of the kernel's request
+ * path (shared/runtime/request-run.ts: the runs table, counts, metric, pause, decision log, outbox
  * delivery after commit); every answer about a genuine request is in the decision log. A preview
  * (the GET confirmation page) reads and decides but never writes.
  */
-import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { TokenRejected, verifyActionToken } from '../../shared/actions/token.js';
@@ -12,22 +12,19 @@ import type { ActionClaims } from '../../shared/actions/token.js';
 import type { ActionSettings } from '../../shared/config.js';
 import type { Clock } from '../../shared/clock.js';
 import { tokenUsed } from '../../shared/db/queries/actions.js';
-import { appendDecisions } from '../../shared/db/queries/decisions.js';
-import { baseOptionsSchema } from '../../shared/runtime/invocation.js';
-import type { Metrics } from '../../shared/runtime/metrics.js';
-import { runScoped } from '../../shared/runtime/run-scope.js';
-import type { RunReport, RunServices } from '../../shared/runtime/run-scope.js';
+import { refuseBeforeRun, runRequest } from '../../shared/runtime/request-run.js';
+import type { Explanation, RequestStep } from '../../shared/runtime/request-run.js';
+import type { RunServices } from '../../shared/runtime/run-scope.js';
 import { decide, needsCapacity } from './decide.js';
-import type { ActionPolicy, ActionRequest, Decision, RefusalRule } from './decide.js';
+import type { ActionPolicy, ActionRequest, Decision, RefusalRule, Subject } from './decide.js';
 import { execute } from './execute.js';
-import type { ExecuteOutcome } from './execute.js';
+import type { Accepted, ExecuteOutcome } from './execute.js';
 import { loadFor } from './load.js';
 
 export interface ActDeps {
   pool: pg.Pool;
   clock: Clock;
   log: Logger;
-  metrics: Metrics;
   run: RunServices;
   config: { actions: ActionSettings; policy: { warningMinutes: readonly number[] } };
 }
@@ -91,8 +88,7 @@ export async function checkToken(
     claims = await verifyActionToken(key, token, deps.clock.now());
   } catch (err) {
     if (!(err instanceof TokenRejected)) throw err;
-    deps.metrics.actions.inc({
-      function: 'extend',
+    await refuseBeforeRun(deps.run, 'extend', {
       kind: 'link',
       outcome: err.reason === 'expired' ? 'expired' : 'invalid',
     });
@@ -142,78 +138,70 @@ export async function preview(deps: ActDeps, claims: ActionClaims): Promise<Prev
   return { kind: 'preview', reservationId: claims.reservationId, request, decision, policy };
 }
 
+type Refusal = Extract<Decision, { verdict: 'refuse' }>;
+/** An accepted action and the reservation it was decided on. */
+type Chosen = { decision: Accepted; subject: Subject };
+
 export async function act(
   deps: ActDeps,
   reservationId: string,
   request: ActionRequest,
   claims?: ActionClaims,
 ): Promise<Answer> {
-  let answer: Answer | undefined;
-  // The default options: a request acts (the operator's pause below is the only thing that holds it).
-  const invocation = {
-    kind: 'manual' as const,
-    callId: randomUUID(),
-    options: baseOptionsSchema.parse({}),
-    caller: request.by,
-  };
-  const result = await runScoped(deps.run, 'extend', invocation, async (scope): Promise<RunReport> => {
-    const policy = policyOf(deps.config.actions);
-    const loaded = await loadFor(deps.pool, reservationId, request, policy);
-    const decision = decide({ request, subject: loaded.subject, capacity: loaded.capacity, policy, now: scope.now() });
-    const count = (outcome: string) => deps.metrics.actions.inc({ function: 'extend', kind: request.kind, outcome });
-    if (decision.verdict === 'refuse') {
-      count('refused');
-      if (loaded.subject)
-        await appendDecisions(deps.pool, [decisionEntry(scope.runId, reservationId, request, decision)], scope.now());
-      answer = {
-        kind: 'refused',
-        status: decision.rule === 'not-found' ? 404 : 409,
-        rule: decision.rule,
-        detail: decision.reason,
-        reservationId,
-        possibleAt: decision.possibleAt,
-      };
-      return { summary: { refused: 1 }, failures: [] };
-    }
-    // The operator's pause (LIFECYCLE_PAUSED) holds every change; a person who clicked is told so
-    // and may try again later.
-    if (deps.run.paused) {
-      answer = {
-        kind: 'refused',
-        status: 503,
-        rule: 'paused',
-        detail: 'the lifecycle is paused (LIFECYCLE_PAUSED): nothing is changed; try again later',
-        reservationId,
-      };
-      return { summary: { paused: 1 }, failures: [] };
-    }
-    const token =
-      claims && request.by !== 'operator'
-        ? { jti: claims.jti, channel: request.by, tokenExpiresAt: claims.expiresAt }
-        : undefined;
-    const outcome = await execute(scope, deps.pool, {
+  const result = await runRequest(deps.run, 'extend', request.by, actionStep(deps, reservationId, request, claims));
+  if ('refused' in result) return refusalAnswer(result.refused, reservationId);
+  // The operator's pause (LIFECYCLE_PAUSED) holds every change; a person who clicked is told so
+  // and may try again later.
+  if (result.outcome === 'paused')
+    return {
+      kind: 'refused',
+      status: 503,
+      rule: 'paused',
+      detail: 'the lifecycle is paused (LIFECYCLE_PAUSED): nothing is changed; try again later',
       reservationId,
-      request,
-      decision,
-      token,
-      extensionsBefore: loaded.subject!.extensions,
-      warningLevels: deps.config.policy.warningMinutes,
-      capacityGpuType: needsCapacity(request, loaded.subject, policy) ? loaded.subject!.gpuType! : undefined,
-    });
-    count(outcome);
-    answer = answerFor(outcome, reservationId, request, decision);
-    return { summary: { [outcome]: 1 }, failures: [] };
-  });
-  if (!answer) throw new Error('extend run ended without an answer');
+    };
+  const answer = answerFor(result.outcome, reservationId, request, result.accepted.decision);
   return answer.kind === 'done' ? { ...answer, runId: result.runId } : answer;
 }
 
-function answerFor(
-  outcome: ExecuteOutcome,
+/** load → decide → execute for one request; the kernel (runRequest) runs it as a run. */
+function actionStep(
+  deps: ActDeps,
   reservationId: string,
   request: ActionRequest,
-  decision: Exclude<Decision, { verdict: 'refuse' }>,
-): Answer {
+  claims: ActionClaims | undefined,
+): RequestStep<Refusal, Chosen, ExecuteOutcome> {
+  const policy = policyOf(deps.config.actions);
+  return {
+    asked: { kind: request.kind, entity: { kind: 'reservation', id: reservationId } },
+    decide: async (run) => {
+      const { subject, capacity } = await loadFor(deps.pool, reservationId, request, policy);
+      const decision = decide({ request, subject, capacity, policy, now: run.now() });
+      if (decision.verdict === 'refuse')
+        return { refused: decision, explanation: subject ? explanationOf(decision) : undefined };
+      return { accepted: { decision, subject: subject! } };
+    },
+    execute: (run, { decision, subject }) =>
+      execute(run, {
+        reservationId,
+        request,
+        decision,
+        token:
+          claims && request.by !== 'operator'
+            ? { jti: claims.jti, channel: request.by, tokenExpiresAt: claims.expiresAt }
+            : undefined,
+        extensionsBefore: subject.extensions,
+        warningLevels: deps.config.policy.warningMinutes,
+        capacityGpuType: needsCapacity(request, subject, policy) ? subject.gpuType! : undefined,
+      }),
+  };
+}
+
+function refusalAnswer({ rule, reason, possibleAt }: Refusal, reservationId: string): Refused {
+  return { kind: 'refused', status: rule === 'not-found' ? 404 : 409, rule, detail: reason, reservationId, possibleAt };
+}
+
+function answerFor(outcome: ExecuteOutcome, reservationId: string, request: ActionRequest, decision: Accepted): Answer {
   if (outcome === 'replay')
     return {
       kind: 'refused',
@@ -263,39 +251,22 @@ function answerFor(
   };
 }
 
-function decisionEntry(
-  runId: string | undefined,
-  reservationId: string,
-  request: ActionRequest,
-  decision: Extract<Decision, { verdict: 'refuse' }>,
-) {
+/** Why the decision log says a request was refused, with the rule and when it would be possible. */
+function explanationOf(decision: Refusal): Explanation {
   return {
-    runId,
-    fn: 'extend',
-    entityKind: 'reservation' as const,
-    entityId: reservationId,
-    action: request.kind,
     reason: `refused (${decision.rule}): ${decision.reason}`,
     inputs: { ...decision.inputs, rule: decision.rule, possibleAt: decision.possibleAt?.toISOString() ?? null },
-    outcome: 'skipped' as const,
   };
 }
 
 async function recordReplay(deps: ActDeps, claims: ActionClaims): Promise<void> {
-  deps.metrics.actions.inc({ function: 'extend', kind: claims.action, outcome: 'replay' });
-  await appendDecisions(
-    deps.pool,
-    [
-      {
-        fn: 'extend',
-        entityKind: 'reservation',
-        entityId: claims.reservationId,
-        action: claims.action,
-        reason: 'refused (replay): the link was used already',
-        inputs: { issuedForDeadline: claims.deadline.toISOString() },
-        outcome: 'skipped',
-      },
-    ],
-    deps.clock.now(),
-  );
+  await refuseBeforeRun(deps.run, 'extend', {
+    kind: claims.action,
+    outcome: 'replay',
+    about: {
+      entity: { kind: 'reservation', id: claims.reservationId },
+      reason: 'refused (replay): the link was used already',
+      inputs: { issuedForDeadline: claims.deadline.toISOString() },
+    },
+  });
 }

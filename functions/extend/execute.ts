@@ -1,11 +1,9 @@
 /*
- * Carry out one accepted action in one transaction: the token's jti recorded as used, the change
- * under compare-and-set (status and the deadline it was decided on), the decision-log entry and
- * the CloudEvent staged in the outbox. If any part finds the state changed, nothing is written
+ * Carry out one accepted action in one commit of the run: the token's jti recorded as used, the
+ * change under compare-and-set (status and the deadline it was decided on), the decision-log entry
+ * and the CloudEvent staged in the outbox. If any part finds the state changed, nothing is written
  * but a decision saying so.
  */
-import type pg from 'pg';
-import { appendDecisions } from '../../shared/db/queries/decisions.js';
 import type { DecisionOutcome } from '../../shared/db/queries/decisions.js';
 import {
   extendReservation,
@@ -17,11 +15,10 @@ import {
 import type { TokenUse } from '../../shared/db/queries/actions.js';
 import { endReservations } from '../../shared/db/queries/reservations.js';
 import type { Db } from '../../shared/db/pool.js';
-import { withTransaction } from '../../shared/db/transaction.js';
 import { buildEvent, sourceFor } from '../../shared/events/build.js';
 import type { LifecycleEvent } from '../../shared/events/build.js';
 import { EventTypes } from '../../shared/events/types.js';
-import type { RunScope } from '../../shared/runtime/run-scope.js';
+import type { DecisionEntry, Run } from '../../shared/runtime/run.js';
 import type { ActionRequest, Decision } from './decide.js';
 
 export type Accepted = Exclude<Decision, { verdict: 'refuse' }>;
@@ -47,14 +44,14 @@ class Lost extends Error {
 
 const OUTCOME_OF = { extend: 'extended', snooze: 'snoozed', end: 'ended' } as const;
 
-export async function execute(scope: RunScope, pool: pg.Pool, ex: Execution): Promise<ExecuteOutcome> {
+export async function execute(run: Run, ex: Execution): Promise<ExecuteOutcome> {
   try {
-    await withTransaction(pool, async (client) => {
-      const now = scope.now();
+    await run.commit(async (db) => {
+      const now = run.now();
       if (
         ex.token &&
         !(await useToken(
-          client,
+          db,
           {
             ...ex.token,
             reservationId: ex.reservationId,
@@ -66,24 +63,18 @@ export async function execute(scope: RunScope, pool: pg.Pool, ex: Execution): Pr
       ) {
         throw new Lost('replay');
       }
-      const events = await apply(client, ex, now);
+      const events = await apply(db, ex, now);
       if (!events) throw new Lost('conflict');
-      if (events.length > 0) await scope.stage(client, events);
-      await appendDecisions(client, [decisionOf(scope, ex, 'applied')], now);
+      return { value: undefined, events, decisions: [decisionOf(ex, 'applied')] };
     });
     return 'applied';
   } catch (err) {
     if (!(err instanceof Lost)) throw err;
-    await appendDecisions(
-      pool,
-      [
-        {
-          ...decisionOf(scope, ex, err.outcome === 'conflict' ? 'conflict' : 'skipped'),
-          reason: LOST_REASON[err.outcome],
-        },
-      ],
-      scope.now(),
-    );
+    const lost = {
+      ...decisionOf(ex, err.outcome === 'conflict' ? 'conflict' : 'skipped'),
+      reason: LOST_REASON[err.outcome],
+    };
+    await run.commit(async () => ({ value: undefined, decisions: [lost] }));
     return err.outcome;
   }
 }
@@ -166,11 +157,9 @@ async function apply(client: Db, ex: Execution, now: Date): Promise<LifecycleEve
   ];
 }
 
-function decisionOf(scope: RunScope, ex: Execution, outcome: DecisionOutcome) {
+function decisionOf(ex: Execution, outcome: DecisionOutcome): DecisionEntry {
   return {
-    runId: scope.runId,
-    fn: 'extend',
-    entityKind: 'reservation' as const,
+    entityKind: 'reservation',
     entityId: ex.reservationId,
     action: ex.request.kind,
     reason: ex.decision.reason,

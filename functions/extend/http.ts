@@ -12,6 +12,7 @@ import { tokenForShortId } from '../../shared/db/queries/action-links.js';
 import type { OwnRoutes } from '../../shared/runtime/endpoint.js';
 import { jsonAnswer } from '../../shared/runtime/problem.js';
 import type { HttpAnswer } from '../../shared/runtime/problem.js';
+import { refuseBeforeRun } from '../../shared/runtime/request-run.js';
 import { normalizeHeaders } from '../../shared/runtime/request.js';
 import type { RawRequest } from '../../shared/runtime/request.js';
 import { act, checkToken, preview, requestOf } from './act.js';
@@ -82,7 +83,7 @@ async function slackRoute(request: RawRequest, deps: ActDeps): Promise<HttpAnswe
   const body = rawText(request);
   const verdict = verifySlackRequest(secret, headers, body, deps.clock.now());
   if (verdict !== 'ok') {
-    deps.metrics.actions.inc({ function: 'extend', kind: 'slack', outcome: 'unauthenticated' });
+    await refuseBeforeRun(deps.run, 'extend', { kind: 'slack', outcome: 'unauthenticated' });
     const detail =
       verdict === 'stale'
         ? 'the request timestamp is missing or more than 5 minutes away'

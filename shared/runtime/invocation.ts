@@ -68,9 +68,9 @@ export interface FunctionDefinition<Options extends BaseOptions = BaseOptions, C
 
 /**
  * The low-level definition the run kernel wraps (shared/runtime/define-function.ts: a function is
- * its `defineFunction`), and what a function with its own HTTP routes (extend) uses for its scheduled
- * entry. Its consumed types come from the one routing table, so a function can never accept an
- * event the Triggers and the gateway would not route to it.
+ * its `defineFunction`; no function uses this directly). Its consumed types come from the one
+ * routing table, so a function can never accept an event the Triggers and the gateway would not
+ * route to it.
  */
 export function defineHandler<Options extends BaseOptions, Context>(
   definition: Omit<FunctionDefinition<Options, Context>, 'consumes'>,

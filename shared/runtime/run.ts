@@ -3,7 +3,8 @@
  * commit path. A commit writes the state change, its decision-log entries and its events (outbox)
  * in one transaction — and, for an event run, the inbox record of the CloudEvent with the first
  * effect, so a run killed between the two cannot exist. Functions never see dry run, maxItems,
- * the time budget or metrics: `decideAndExecute` (decide-and-execute.ts) owns those.
+ * the time budget or metrics: `decideAndExecute` (decide-and-execute.ts) owns those for a sweep,
+ * `runRequest` (request-run.ts) for one request a caller waits on.
  */
 import type pg from 'pg';
 import type { Decision } from '../db/queries/decisions.js';

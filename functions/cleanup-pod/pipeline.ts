@@ -117,7 +117,8 @@ function notHeld(atDetach: Teardown[], teardowns: Teardown[]): Teardown[] {
 async function runStep(context: PipelineContext, step: Step, batch: Teardown[]): Promise<boolean> {
   let moved = false;
   for (let i = 0; i < batch.length && context.pace.mayStart(); i += groupSize(step)) {
-    moved = (await advanceGroup(context, step, batch.slice(i, i + groupSize(step)))) || moved;
+    const group = batch.slice(i, i + groupSize(step));
+    moved = (await context.pace.timed(() => advanceGroup(context, step, group))) || moved;
   }
   return moved;
 }

@@ -3,7 +3,9 @@
  * clock. Snapshot progress is computed on every read from `startTime` and the clock rather than by
  * timers, so a ManualClock moved by a test is all it takes to complete a snapshot. Timed volume
  * transitions (a `deleting` volume vanishing, a `detaching` attachment ending) are applied by
- * `settle()`, which every action and every inspection calls first, for the same reason.
+ * `settle()`, which every action and every inspection calls first, for the same reason. It looks
+ * only at the volumes with a transition under way, as EC2 itself keeps no per-request sweep of the
+ * account: a settle costs the volumes detaching or deleting, not every volume of a large fleet.
  */
 import type { Clock } from '../../shared/clock.js';
 import { Ec2Error, notFound } from './ec2-error.js';
@@ -86,6 +88,11 @@ export class Ec2State {
   readonly volumeTimings: VolumeTimings = { deleteSeconds: 0, detachSeconds: 0 };
   /** When CreateSnapshot last succeeded for each volume, for the per-volume rate limit. */
   private readonly lastSnapshotAt = new Map<string, number>();
+  /**
+   * Volumes given a timed transition (a `goneAt`, an attachment's `endsAt`) since `settle` last
+   * found them without one; an entry whose transition was scripted away since is dropped there.
+   */
+  private readonly timed = new Set<string>();
   private nextId = 1;
 
   constructor(
@@ -96,10 +103,13 @@ export class Ec2State {
   /** Applies the timed transitions that are due by the clock. */
   settle(): void {
     const now = this.clock.now().getTime();
-    for (const [volumeId, volume] of this.volumes) {
-      if (volume.goneAt !== undefined && volume.goneAt.getTime() <= now) this.volumes.delete(volumeId);
-      const endsAt = volume.attachment?.endsAt;
-      if (endsAt !== undefined && endsAt.getTime() <= now) delete volume.attachment;
+    for (const volumeId of this.timed) {
+      const volume = this.volumes.get(volumeId);
+      if (volume?.goneAt !== undefined && volume.goneAt.getTime() <= now) this.volumes.delete(volumeId);
+      const endsAt = volume?.attachment?.endsAt;
+      if (volume && endsAt !== undefined && endsAt.getTime() <= now) delete volume.attachment;
+      const pending = volume?.goneAt !== undefined || volume?.attachment?.endsAt !== undefined;
+      if (!this.volumes.has(volumeId) || !pending) this.timed.delete(volumeId);
     }
   }
 
@@ -182,6 +192,7 @@ export class Ec2State {
     if (seconds <= 0 || attachment.state === 'detached') return void delete volume.attachment;
     attachment.state = 'detaching';
     attachment.endsAt = new Date(this.clock.now().getTime() + seconds * 1000);
+    this.timed.add(volumeId);
   }
 
   /** DeleteVolume accepted: `deleting` for `deleteSeconds`, then gone. */
@@ -190,6 +201,7 @@ export class Ec2State {
     if (seconds <= 0) return void this.volumes.delete(volume.volumeId);
     volume.lifecycle = 'deleting';
     volume.goneAt = new Date(this.clock.now().getTime() + seconds * 1000);
+    this.timed.add(volume.volumeId);
   }
 
   /**
@@ -240,6 +252,7 @@ export class Ec2State {
     this.volumes.clear();
     this.snapshots.clear();
     this.lastSnapshotAt.clear();
+    this.timed.clear();
     this.nextId = 1;
   }
 }

@@ -91,6 +91,24 @@ describe('detach takes time on the clock (VolumeAttachment.State detaching → v
     expect(h.sim.volume(volumeId)).toBeUndefined();
   });
 
+  it('a detach scripted away holds; a later detach and a delete of another volume still end on time', async () => {
+    h.sim.setVolumeTimings({ detachSeconds: 10, deleteSeconds: 20 });
+    const { volumeId } = h.sim.addVolume({ sizeGiB: 50, attachedTo: 'i-0abc' });
+    const { volumeId: spare } = h.sim.addVolume({ sizeGiB: 8 });
+    h.sim.detachVolume(volumeId);
+    h.sim.setAttachmentState(volumeId, 'attached'); // the scripted state holds: no detach under way
+    await deleteVolume(spare);
+    h.clock.advanceSeconds(10);
+    expect(await describeOne(volumeId)).toMatchObject({ State: 'in-use', Attachments: [{ State: 'attached' }] });
+    h.sim.detachVolume(volumeId);
+    h.clock.advanceSeconds(9);
+    expect((await describeOne(volumeId))?.State).toBe('in-use');
+    expect((await describeOne(spare))?.State).toBe('deleting');
+    h.clock.advanceSeconds(1);
+    expect(await describeOne(volumeId)).toMatchObject({ State: 'available', Attachments: [] });
+    expect(await errorName(describeOne(spare))).toBe('InvalidVolume.NotFound');
+  });
+
   it('is instant by default: detachVolume leaves the volume available at once', async () => {
     const { volumeId } = h.sim.addVolume({ sizeGiB: 50, attachedTo: 'i-0abc' });
     h.sim.detachVolume(volumeId);

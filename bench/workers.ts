@@ -9,6 +9,7 @@ import { execFileSync, fork } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import type { Plugin } from 'esbuild';
 import { DEPLOYED_PLUGINS } from '../build/bundle.js';
 import { readStack } from '../build/stack.js';
 
@@ -17,6 +18,29 @@ export interface Worker<Ask, Answer> {
   ask(request: Ask): Promise<Answer>;
   stop(): void;
 }
+
+/*
+ * The deployed bundle is CommonJS (build/bundle.ts turns each ES module output into it), so every
+ * node:http and node:https import in it is a require(). An ES module import of them instead makes
+ * Node 22 build the module's namespace, whose WebSocket getter loads undici and compiles its
+ * WebAssembly parser (about 11 MiB the deployed functions never pay). The worker, an ES module,
+ * takes them by require as the deployed bundle does.
+ */
+const httpByRequire: Plugin = {
+  name: 'http-by-require',
+  setup(b) {
+    // The module's own require() stays the runtime's (external), everyone else's import comes here.
+    b.onResolve({ filter: /^(node:)?https?$/ }, (args) =>
+      args.namespace === 'http-by-require'
+        ? { path: args.path, external: true }
+        : { path: args.path.replace(/^node:/, ''), namespace: 'http-by-require' },
+    );
+    b.onLoad({ filter: /.*/, namespace: 'http-by-require' }, (args) => ({
+      contents: `module.exports = require('node:${args.path}');`,
+      loader: 'js',
+    }));
+  },
+};
 
 /**
  * bench/<name>.ts as a deployed bundle in `outdir`: ES modules, split at the lazy imports, minified,
@@ -35,7 +59,7 @@ export async function bundleWorker(name: string, outdir: string): Promise<string
     mainFields: ['module', 'main'],
     target: 'node20',
     minify: true,
-    plugins: [...DEPLOYED_PLUGINS],
+    plugins: [...DEPLOYED_PLUGINS, httpByRequire],
     outExtension: { '.js': '.mjs' },
     external: ['pg-native', 'bufferutil', 'utf-8-validate'],
     banner: {

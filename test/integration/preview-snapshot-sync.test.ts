@@ -3,24 +3,14 @@
  * current and with changed settings; what the changed retention would delete is listed, and nothing
  * is written — every table row-for-row the same and no EC2 call other than a Describe.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { snapshotSync } from '../../functions/snapshot-sync/handler.js';
 import { formatPreview } from '../../local/cli-preview.js';
-import { useTestDatabase } from '../support/database.js';
 import { everyRow, previewOf, withPolicy } from '../support/preview.js';
-import { startSyncHarness } from './snapshot-sync-harness.js';
-import type { SyncHarness } from './snapshot-sync-harness.js';
+import { useSyncHarness } from './snapshot-sync-harness.js';
 import { seedCompleted, seedDisk } from './snapshot-sync-seed.js';
 
-const db = useTestDatabase();
-let h: SyncHarness;
-beforeAll(async () => {
-  h = await startSyncHarness(db);
-});
-afterAll(async () => {
-  await h.close();
-});
-beforeEach(() => h.reset());
+const { db, h } = useSyncHarness();
 
 const ec2Writes = () => h.aws.sim.calls().filter((call) => !call.action.startsWith('Describe'));
 const everything = () => everyRow(db.pool);

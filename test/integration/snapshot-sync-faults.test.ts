@@ -4,23 +4,13 @@
  * nothing, maxItems and the time budget leave work for the next run.
  */
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { snapshotSync } from '../../functions/snapshot-sync/handler.js';
 import { ManualClock } from '../../shared/clock.js';
 import { decisionsFor } from '../../shared/db/queries/decisions.js';
-import { useTestDatabase } from '../support/database.js';
-import { seedTeardown, snapshotRows, startSyncHarness } from './snapshot-sync-harness.js';
-import type { SyncHarness } from './snapshot-sync-harness.js';
+import { seedTeardown, snapshotRows, useSyncHarness, useSyncHarnessOn } from './snapshot-sync-harness.js';
 
-const db = useTestDatabase();
-let h: SyncHarness;
-beforeAll(async () => {
-  h = await startSyncHarness(db);
-});
-afterAll(async () => {
-  await h.close();
-});
-beforeEach(() => h.reset());
+const { db, h } = useSyncHarness();
 
 /** A clock whose readings the test scripts (a ManualClock, so the rails leave it alone). */
 class ScriptedClock extends ManualClock {
@@ -118,13 +108,7 @@ describe('throttling', () => {
 });
 
 describe('a hanging EC2 call (A-21: no overall timeout in the origin)', () => {
-  let slow: SyncHarness;
-  beforeAll(async () => {
-    slow = await startSyncHarness(db, {}, 250);
-  });
-  afterAll(async () => {
-    await slow.close();
-  });
+  const slow = useSyncHarnessOn(db, {}, 250);
 
   it('is cut off by the per-call timeout and reported; the run ends promptly and deletes nothing', async () => {
     const t = await seedTeardown(slow, db);

@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { snapshotSync } from '../../functions/snapshot-sync/handler.js';
 import { ManualClock } from '../../shared/clock.js';
 import type { Deps } from '../../shared/deps.js';
@@ -16,6 +17,7 @@ import type { EventData } from '../../shared/events/schemas.js';
 import { EventTypes } from '../../shared/events/types.js';
 import type { BaseOptions, Invocation, RunResult } from '../../shared/runtime/invocation.js';
 import type { AwsSim } from '../../sim/aws/index.js';
+import { useTestDatabase } from '../support/database.js';
 import type { TestDatabase } from '../support/database.js';
 import { insertDisk, insertReservation } from '../support/fixtures.js';
 import { startWorld } from '../support/world.js';
@@ -113,6 +115,33 @@ export async function startSyncHarness(
       await new Promise<void>((resolve) => sink.close(() => resolve()));
     },
   };
+}
+
+/**
+ * A harness on `db`, started before the tests of the file or describe block that calls this and
+ * closed after them. It is filled in when started, so read its fields inside hooks and tests only.
+ */
+export function useSyncHarnessOn(
+  db: TestDatabase,
+  env: Record<string, string> = {},
+  requestTimeoutMs?: number,
+): SyncHarness {
+  const h = {} as SyncHarness;
+  beforeAll(async () => {
+    Object.assign(h, await startSyncHarness(db, env, requestTimeoutMs));
+  });
+  afterAll(async () => {
+    await h.close();
+  });
+  return h;
+}
+
+/** The file's own database and its harness, emptied before each test so each sees only what it seeds. */
+export function useSyncHarness(env: Record<string, string> = {}): { db: TestDatabase; h: SyncHarness } {
+  const db = useTestDatabase();
+  const h = useSyncHarnessOn(db, env);
+  beforeEach(() => h.reset());
+  return { db, h };
 }
 
 export interface Teardown {

@@ -3,23 +3,13 @@
  * description, on the disk's volume) and none in our table. Through the real EC2 client against the
  * simulator and a real database.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { decisionsFor } from '../../shared/db/queries/decisions.js';
 import type { RunResult } from '../../shared/runtime/invocation.js';
-import { useTestDatabase } from '../support/database.js';
 import { insertDisk } from '../support/fixtures.js';
-import { diskCounters, snapshotRows, startSyncHarness } from './snapshot-sync-harness.js';
-import type { SyncHarness } from './snapshot-sync-harness.js';
+import { diskCounters, snapshotRows, useSyncHarness } from './snapshot-sync-harness.js';
 
-const db = useTestDatabase();
-let h: SyncHarness;
-beforeAll(async () => {
-  h = await startSyncHarness(db);
-});
-afterAll(async () => {
-  await h.close();
-});
-beforeEach(() => h.reset());
+const { db, h } = useSyncHarness();
 
 const USER = 'dev@example.com';
 const summaryOf = (result: RunResult): Record<string, number> => ({

@@ -6,24 +6,14 @@
  * failed or completed, no wait written for them. A later run with time reads them and acts.
  */
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { AwsCall } from '../../sim/aws/index.js';
-import { useTestDatabase } from '../support/database.js';
-import { seedTeardown, startSyncHarness } from './snapshot-sync-harness.js';
-import type { SyncHarness } from './snapshot-sync-harness.js';
+import { seedTeardown, useSyncHarness } from './snapshot-sync-harness.js';
 import { SLOW_TEST_MS, callsOf, listParam, runOnSlowEc2, syncState } from './snapshot-sync-pace-support.js';
 
-const db = useTestDatabase();
-let h: SyncHarness;
-beforeAll(async () => {
-  // More rows than one read takes (200 ids), all in one run: the run's item limit and the
-  // breaker's allow them, so only the run's pace can leave any out.
-  h = await startSyncHarness(db, { MAX_ITEMS: '300', BREAKER_MIN_ACTIONS: '1000' });
-});
-afterAll(async () => {
-  await h.close();
-});
-beforeEach(() => h.reset());
+// More rows than one read takes (200 ids), all in one run: the run's item limit and the
+// breaker's allow them, so only the run's pace can leave any out.
+const { db, h } = useSyncHarness({ MAX_ITEMS: '300', BREAKER_MIN_ACTIONS: '1000' });
 
 const ROWS = 250; // two reads by id: 200 ids, then 50
 const IDS_PER_READ = 200;

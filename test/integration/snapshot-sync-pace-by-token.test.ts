@@ -5,23 +5,13 @@
  * deferred, never read as "EC2 never made it" (that would make a second snapshot), and a later run
  * with time finds every snapshot the earlier attempts made and makes only the missing ones.
  */
-import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { REQUEST_TOKEN_TAG } from '../../functions/snapshot-sync/tags.js';
 import type { AwsCall } from '../../sim/aws/index.js';
-import { useTestDatabase } from '../support/database.js';
-import { seedTeardown, startSyncHarness } from './snapshot-sync-harness.js';
-import type { SyncHarness } from './snapshot-sync-harness.js';
+import { seedTeardown, useSyncHarness } from './snapshot-sync-harness.js';
 import { SLOW_TEST_MS, callsOf, listParam, runOnSlowEc2, syncState } from './snapshot-sync-pace-support.js';
 
-const db = useTestDatabase();
-let h: SyncHarness;
-beforeAll(async () => {
-  h = await startSyncHarness(db);
-});
-afterAll(async () => {
-  await h.close();
-});
-beforeEach(() => h.reset());
+const { db, h } = useSyncHarness();
 
 const REQUESTED = 150; // two token lookups: 100 tokens, then 50
 const TOKENS_PER_CALL = 100;

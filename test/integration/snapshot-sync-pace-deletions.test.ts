@@ -5,25 +5,15 @@
  * splits is left whole for a later run, as are the disks never read. No snapshot is deleted on an
  * answer EC2 was not asked for, and a later run with time brings every disk down to its newest 3.
  */
-import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import type { AwsCall } from '../../sim/aws/index.js';
-import { useTestDatabase } from '../support/database.js';
-import { startSyncHarness } from './snapshot-sync-harness.js';
-import type { SyncHarness } from './snapshot-sync-harness.js';
+import { useSyncHarness } from './snapshot-sync-harness.js';
 import { SLOW_TEST_MS, callsOf, listParam, runOnSlowEc2, syncState } from './snapshot-sync-pace-support.js';
 import { seedCompleted, seedDisk } from './snapshot-sync-seed.js';
 
-const db = useTestDatabase();
-let h: SyncHarness;
-beforeAll(async () => {
-  // Every retention deletion fits one run (the deletion limit, the breaker's, the run's items), so
-  // only the run's pace can leave any for later. Retention keeps the default 3.
-  h = await startSyncHarness(db, { MAX_ITEMS: '300', BREAKER_MIN_ACTIONS: '1000', SNAPSHOT_DELETE_BUDGET: '1000' });
-});
-afterAll(async () => {
-  await h.close();
-});
-beforeEach(() => h.reset());
+// Every retention deletion fits one run (the deletion limit, the breaker's, the run's items), so
+// only the run's pace can leave any for later. Retention keeps the default 3.
+const { db, h } = useSyncHarness({ MAX_ITEMS: '300', BREAKER_MIN_ACTIONS: '1000', SNAPSHOT_DELETE_BUDGET: '1000' });
 
 const DISKS = 36;
 const SNAPSHOTS_PER_DISK = 7; // 4 over retention each

@@ -4,23 +4,13 @@
  * not read are left out of the plan — no snapshot made, no wait on an "unknown" volume recorded
  * for them — and a later run with time snapshots every one.
  */
-import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import type { AwsCall } from '../../sim/aws/index.js';
-import { useTestDatabase } from '../support/database.js';
-import { seedTeardown, startSyncHarness } from './snapshot-sync-harness.js';
-import type { SyncHarness } from './snapshot-sync-harness.js';
+import { seedTeardown, useSyncHarness } from './snapshot-sync-harness.js';
 import { SLOW_TEST_MS, callsOf, listParam, runOnSlowEc2, syncState } from './snapshot-sync-pace-support.js';
 
-const db = useTestDatabase();
-let h: SyncHarness;
-beforeAll(async () => {
-  // More teardowns than one read takes (200 ids), all within the run's item limit.
-  h = await startSyncHarness(db, { MAX_ITEMS: '300' });
-});
-afterAll(async () => {
-  await h.close();
-});
-beforeEach(() => h.reset());
+// More teardowns than one read takes (200 ids), all within the run's item limit.
+const { db, h } = useSyncHarness({ MAX_ITEMS: '300' });
 
 const TEARDOWNS = 250; // two reads by id: 200 volumes, then 50
 const IDS_PER_READ = 200;

@@ -5,25 +5,15 @@
  * reads it and acts on what EC2 really holds.
  */
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { insertDisk } from '../support/fixtures.js';
 import { snapshotSync } from '../../functions/snapshot-sync/handler.js';
 import { ManualClock } from '../../shared/clock.js';
-import { useTestDatabase } from '../support/database.js';
-import { startSyncHarness } from './snapshot-sync-harness.js';
-import type { SyncHarness } from './snapshot-sync-harness.js';
+import { useSyncHarness } from './snapshot-sync-harness.js';
 import { DAY_MS, seedCompleted, seedDisk } from './snapshot-sync-seed.js';
 
-const db = useTestDatabase();
-let h: SyncHarness;
-beforeAll(async () => {
-  // One read at a time, so the reads made before the stop point are a count, not a race.
-  h = await startSyncHarness(db, { CONCURRENCY: '1' });
-});
-afterAll(async () => {
-  await h.close();
-});
-beforeEach(() => h.reset());
+// One read at a time, so the reads made before the stop point are a count, not a race.
+const { db, h } = useSyncHarness({ CONCURRENCY: '1' });
 
 const describeSnapshotCalls = () => h.aws.sim.calls().filter((call) => call.action === 'DescribeSnapshots');
 

@@ -3,23 +3,14 @@
  * shutdown snapshot: deleted only once the snapshot completed, only while detached, never when a
  * newer reservation may use it.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { decisionsFor } from '../../shared/db/queries/decisions.js';
 import { EventTypes } from '../../shared/events/types.js';
-import { useTestDatabase } from '../support/database.js';
 import { insertReservation } from '../support/fixtures.js';
-import { diskCounters, seedTeardown, snapshotRows, startSyncHarness } from './snapshot-sync-harness.js';
-import type { SyncHarness, Teardown } from './snapshot-sync-harness.js';
+import { diskCounters, seedTeardown, snapshotRows, useSyncHarness, useSyncHarnessOn } from './snapshot-sync-harness.js';
+import type { Teardown } from './snapshot-sync-harness.js';
 
-const db = useTestDatabase();
-let h: SyncHarness;
-beforeAll(async () => {
-  h = await startSyncHarness(db);
-});
-afterAll(async () => {
-  await h.close();
-});
-beforeEach(() => h.reset());
+const { db, h } = useSyncHarness();
 
 const rowsOf = (t: Teardown) => snapshotRows(db, 'reservation_id = $1', [t.reservationId]);
 
@@ -212,13 +203,7 @@ describe('the volume after its shutdown snapshot', () => {
 });
 
 describe('with DELETE_VOLUME_AFTER_SNAPSHOT=false', () => {
-  let off: SyncHarness;
-  beforeAll(async () => {
-    off = await startSyncHarness(db, { DELETE_VOLUME_AFTER_SNAPSHOT: 'false' });
-  });
-  afterAll(async () => {
-    await off.close();
-  });
+  const off = useSyncHarnessOn(db, { DELETE_VOLUME_AFTER_SNAPSHOT: 'false' });
 
   it('keeps every volume and leaves its fate undecided', async () => {
     const t = await seedTeardown(off, db);

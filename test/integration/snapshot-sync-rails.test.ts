@@ -5,23 +5,13 @@
  * the limit the same deletions go ahead.
  */
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { snapshotSync } from '../../functions/snapshot-sync/handler.js';
 import type { Deps } from '../../shared/deps.js';
-import { useTestDatabase } from '../support/database.js';
-import { seedTeardown, snapshotRows, startSyncHarness } from './snapshot-sync-harness.js';
-import type { SyncHarness } from './snapshot-sync-harness.js';
+import { seedTeardown, snapshotRows, useSyncHarness } from './snapshot-sync-harness.js';
 import { seedCompleted, seedDisk } from './snapshot-sync-seed.js';
 
-const db = useTestDatabase();
-let h: SyncHarness;
-beforeAll(async () => {
-  h = await startSyncHarness(db);
-});
-afterAll(async () => {
-  await h.close();
-});
-beforeEach(() => h.reset());
+const { db, h } = useSyncHarness();
 
 type Rails = NonNullable<Deps['run']['rails']>;
 

@@ -3,22 +3,12 @@
  * until one of its snapshots completes, or the count is lowered (migration 0006). Its cost follows
  * what changed, not the history, and nothing that needs trimming is ever skipped.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { retentionCandidates } from '../../shared/db/queries/disks.js';
-import { useTestDatabase } from '../support/database.js';
-import { startSyncHarness } from './snapshot-sync-harness.js';
-import type { SyncHarness } from './snapshot-sync-harness.js';
+import { useSyncHarness } from './snapshot-sync-harness.js';
 import { seedCompleted, seedDisk } from './snapshot-sync-seed.js';
 
-const db = useTestDatabase();
-let h: SyncHarness;
-beforeAll(async () => {
-  h = await startSyncHarness(db);
-});
-afterAll(async () => {
-  await h.close();
-});
-beforeEach(() => h.reset());
+const { db, h } = useSyncHarness();
 
 async function diskWithSnapshots(ages: number[]) {
   const disk = await seedDisk(h, db);

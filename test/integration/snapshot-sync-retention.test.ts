@@ -2,24 +2,14 @@
  * Deleting snapshots: retention per disk (never another disk's, never one that is not ours, never
  * the newest) and the purge of soft-deleted disks (tagged first, deleted only after the date).
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { EventTypes } from '../../shared/events/types.js';
-import { useTestDatabase } from '../support/database.js';
 import { insertDisk } from '../support/fixtures.js';
-import { snapshotRows, startSyncHarness } from './snapshot-sync-harness.js';
-import type { SyncHarness } from './snapshot-sync-harness.js';
+import { snapshotRows, useSyncHarness, useSyncHarnessOn } from './snapshot-sync-harness.js';
 import { DAY_MS, seedCompleted, seedDisk } from './snapshot-sync-seed.js';
 import type { SeededDisk } from './snapshot-sync-seed.js';
 
-const db = useTestDatabase();
-let h: SyncHarness;
-beforeAll(async () => {
-  h = await startSyncHarness(db);
-});
-afterAll(async () => {
-  await h.close();
-});
-beforeEach(() => h.reset());
+const { db, h } = useSyncHarness();
 
 const day = (offsetDays: number) => new Date(h.clock.now().getTime() + offsetDays * DAY_MS).toISOString().slice(0, 10);
 const disk = (userId?: string) => seedDisk(h, db, userId);
@@ -84,13 +74,7 @@ describe('retention per disk', () => {
 });
 
 describe('retention within the deletion budget', () => {
-  let small: SyncHarness;
-  beforeAll(async () => {
-    small = await startSyncHarness(db, { SNAPSHOT_DELETE_BUDGET: '2', SNAPSHOT_RETENTION_COUNT: '1' });
-  });
-  afterAll(async () => {
-    await small.close();
-  });
+  const small = useSyncHarnessOn(db, { SNAPSHOT_DELETE_BUDGET: '2', SNAPSHOT_RETENTION_COUNT: '1' });
 
   it('deletes at most the budget per run, oldest first, and says how many wait', async () => {
     const { volumeId } = small.aws.sim.addVolume({ sizeGiB: 8 });

@@ -2,21 +2,11 @@
  * Shutdown snapshots end to end: pod.cleaned events and the sweep, through the real EC2 client to
  * the simulator and a real database. One snapshot per (reservation, volume), whatever happens.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { decisionsFor } from '../../shared/db/queries/decisions.js';
-import { useTestDatabase } from '../support/database.js';
-import { diskCounters, seedTeardown, snapshotRows, startSyncHarness } from './snapshot-sync-harness.js';
-import type { SyncHarness } from './snapshot-sync-harness.js';
+import { diskCounters, seedTeardown, snapshotRows, useSyncHarness } from './snapshot-sync-harness.js';
 
-const db = useTestDatabase();
-let h: SyncHarness;
-beforeAll(async () => {
-  h = await startSyncHarness(db);
-});
-afterAll(async () => {
-  await h.close();
-});
-beforeEach(() => h.reset());
+const { db, h } = useSyncHarness();
 
 const snapshotsOf = (volumeId: string) => h.aws.sim.snapshots().filter((s) => s.volumeId === volumeId);
 const rowsOf = (reservationId: string) => snapshotRows(db, 'reservation_id = $1', [reservationId]);

@@ -4,23 +4,14 @@
  * disk is never snapshotted or deleted, and a reservation whose disk moved to another gets no
  * shutdown snapshot.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { decisionsFor } from '../../shared/db/queries/decisions.js';
 import type { RunResult } from '../../shared/runtime/invocation.js';
-import { useTestDatabase } from '../support/database.js';
 import { insertReservation } from '../support/fixtures.js';
-import { diskCounters, seedTeardown, snapshotRows, startSyncHarness } from './snapshot-sync-harness.js';
-import type { SyncHarness, Teardown } from './snapshot-sync-harness.js';
+import { diskCounters, seedTeardown, snapshotRows, useSyncHarness } from './snapshot-sync-harness.js';
+import type { Teardown } from './snapshot-sync-harness.js';
 
-const db = useTestDatabase();
-let h: SyncHarness;
-beforeAll(async () => {
-  h = await startSyncHarness(db);
-});
-afterAll(async () => {
-  await h.close();
-});
-beforeEach(() => h.reset());
+const { db, h } = useSyncHarness();
 
 const snapshotsOf = (volumeId: string) => h.aws.sim.snapshots().filter((s) => s.volumeId === volumeId);
 const rowsOf = (reservationId: string) => snapshotRows(db, 'reservation_id = $1', [reservationId]);

@@ -38,7 +38,9 @@ export interface StepOutcome {
  * decide → count → guard → execute, for every function on the kernel: decide sees the maxItems the
  * run has left, its counts go to the summary (its backlog as deferred), the safety rails may
  * withhold actions (a run that acts on nothing — shadow mode, a tripped breaker — writes no upkeep
- * either, unless the upkeep only records what the run observed), and what remains runs.
+ * either, unless the upkeep only records what the run observed), and what remains runs. An event
+ * run the breaker holds so records no inbox entry: run-scope.ts then leaves its event
+ * unacknowledged, for the platform to deliver again.
  */
 export async function decideAndExecute<Options, D extends KernelDeps, Loaded, A extends Action, U = never>(
   run: Run,

@@ -55,6 +55,11 @@ export interface RunResult {
   runId?: string;
   /** What a dry run would do, one flat record per entity (ids masked by the function). */
   items?: Record<string, JsonScalar>[];
+  /**
+   * An event run that a safety rail halted before the event was recorded in the function's inbox:
+   * the event is not acknowledged (HTTP 503), so the platform delivers it again.
+   */
+  eventHeld?: true;
 }
 
 export interface FunctionDefinition<Options extends BaseOptions = BaseOptions, Context = unknown> {

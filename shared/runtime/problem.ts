@@ -53,6 +53,11 @@ export function answerResult(result: RunResult, meta: RunMeta): HttpAnswer {
     const detail = result.message ?? 'some actions failed; the next run retries them';
     return problem({ slug: 'run-failed', title: 'Run failed', status: 500, detail, ...report });
   }
+  // Not acknowledged, so the platform delivers the event again (run-scope.ts, EventAnswer).
+  if (result.eventHeld) {
+    const detail = result.message ?? 'a safety rail held the run before it recorded the event';
+    return problem({ slug: 'event-held', title: 'Event held by a safety rail', status: 503, detail, ...report });
+  }
   return {
     status: STATUS_BY_OUTCOME[result.outcome],
     headers: { 'content-type': JSON_TYPE },

@@ -2,7 +2,8 @@
  * What every run shares, around a function's own work: a runs-table row from start to end,
  * single-flight for scheduled runs, the global pause switch, and after the work the delivery of
  * the events this run staged, then of older outbox events in pages while the budget lasts. A run
- * whose actions failed ends `failed` (SPEC 5.8), never "succeeded after swallowed errors". Each
+ * whose actions failed ends `failed` (SPEC 5.8), never "succeeded after swallowed errors"; an
+ * event run a safety rail halted before the event was recorded does not acknowledge it. Each
  * run first closes, as `abandoned`, the rows its function's killed runs left `running`. The
  * bookkeeping costs two round trips: one statement opens the run (lock, reaping, its row, the
  * database's clock for clock sanity), one closes it (its row and the lock).
@@ -15,7 +16,7 @@ import { coerceError } from '../errors.js';
 import type { Db } from '../db/pool.js';
 import { finishRun, openRun } from '../db/queries/runs.js';
 import type { AdvisoryKey, RunEnd } from '../db/queries/runs.js';
-import { recordProcessedEvent, releaseProcessedEvent } from '../db/queries/inbox.js';
+import { isEventRecorded, recordProcessedEvent, releaseProcessedEvent } from '../db/queries/inbox.js';
 import { outboxBacklog } from '../db/queries/outbox.js';
 import type { HeldEvent } from '../db/queries/outbox.js';
 import { singleFlightKey, withHeldConnection } from '../db/single-flight.js';
@@ -191,6 +192,11 @@ async function recorded(
       log.error({ err }, 'could not release the event claim; the scheduled sweep will catch up'),
     );
   };
+  // Read back rather than trusted from this run's claim: a duplicate delivery may have recorded the
+  // event, and a claim this run made may have rolled back or been given back since.
+  const eventRecorded = async () =>
+    invocation.kind !== 'event' ||
+    isEventRecorded(services.pool, { consumer: fn, source: invocation.event.source, eventId: invocation.event.id });
   const close = async (end: RunEnd) => {
     if (!book.lock) return finishRun(book.db, runId, end);
     try {
@@ -210,7 +216,9 @@ async function recorded(
       ? undefined
       : await deliver(services, runId, { eventIds: staged, held, ownRows: stagedRows }, scope.deadline);
     if (opened.reaped > 0) report.summary = { ...report.summary, runs_abandoned: opened.reaped };
-    return await finish(services, scope, report, delivery, invocation.kind === 'event', close);
+    const eventHeld = report.halted !== undefined && !(await eventRecorded());
+    const event = { isEvent: invocation.kind === 'event', held: eventHeld };
+    return await finish(services, scope, report, delivery, event, close);
   } catch (err) {
     const error = coerceError(err);
     log.error({ err: error }, 'run failed');
@@ -218,6 +226,17 @@ async function recorded(
     await close({ outcome: 'failed', counts: {}, error: error.message, finishedAt: services.clock.now() });
     throw err;
   }
+}
+
+/**
+ * How the run answers the event it consumes, if any: `held` when a safety rail halted it before the
+ * event was recorded in the inbox. Such an event is not acknowledged (RunResult.eventHeld, HTTP
+ * 503), so the platform delivers it again: answered 2xx, it would be dropped with no trace in the
+ * inbox, its work left to whatever sweep might find it.
+ */
+interface EventAnswer {
+  isEvent: boolean;
+  held: boolean;
 }
 
 /**
@@ -272,7 +291,7 @@ async function finish(
   scope: RunScope,
   report: RunReport,
   delivery: FlushReport | undefined,
-  isEvent: boolean,
+  { isEvent, held }: EventAnswer,
   close: (end: RunEnd) => Promise<void>,
 ): Promise<RunResult> {
   const summary = { ...report.summary };
@@ -291,7 +310,12 @@ async function finish(
   const errors = [report.halted, ...report.failures.slice(0, 5)].filter((part) => part !== undefined);
   const error = errors.length > 0 ? errors.join('; ') : undefined;
   await close({ outcome, counts: summary, error, finishedAt: services.clock.now() });
-  const message = [services.paused ? 'paused: decided and reported, changed nothing' : undefined, report.message, error]
+  const message = [
+    services.paused ? 'paused: decided and reported, changed nothing' : undefined,
+    report.message,
+    error,
+    held ? 'event not acknowledged: deliver it again once the rail lets the run act' : undefined,
+  ]
     .filter((part) => part !== undefined)
     .join(' | ');
   scope.log.info({ outcome, summary }, 'run finished');
@@ -301,5 +325,6 @@ async function finish(
     runId: scope.runId,
     ...(message ? { message } : {}),
     ...(report.items ? { items: report.items } : {}),
+    ...(held ? { eventHeld: true as const } : {}),
   };
 }

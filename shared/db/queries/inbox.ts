@@ -32,3 +32,12 @@ export async function releaseProcessedEvent(db: Db, entry: Omit<InboxEntry, 'typ
     [entry.consumer, entry.source, entry.eventId, processedAt],
   );
 }
+
+/** Whether `consumer` holds a record of the CloudEvent (source, id), whichever delivery wrote it. */
+export async function isEventRecorded(db: Db, entry: Omit<InboxEntry, 'type'>): Promise<boolean> {
+  const result = await db.query(
+    `select exists (select 1 from event_inbox where consumer = $1 and source = $2 and event_id = $3) as recorded`,
+    [entry.consumer, entry.source, entry.eventId],
+  );
+  return (result.rows[0] as { recorded: boolean }).recorded;
+}

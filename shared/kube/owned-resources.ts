@@ -127,10 +127,12 @@ export function createOwnedResources(kube: Kube): NamedResources {
     ]);
     return { pods, services, ingresses };
   };
-  const podsOf = (namespace: string, listed: Listed<V1Pod>, owner: Owner, name: string | undefined) =>
+  // Async, so a failed listing rejects rather than throws: each kind's `.catch` below then blinds
+  // only that kind, and the kinds whose listings answered are still torn down in this run.
+  const podsOf = async (namespace: string, listed: Listed<V1Pod>, owner: Owner, name: string | undefined) =>
     ownedOfKind<V1Pod>('pod', listedFor(listed, owner), name, (n) => kube.getPod({ namespace, name: n }), owner);
   /** `ownedPod`: the pod under the expected name, proven the owner's in this same step, if any. */
-  const servicesOf = (
+  const servicesOf = async (
     namespace: string,
     listed: Listed<V1Service>,
     owner: Owner,

@@ -15,7 +15,21 @@ export interface ExecutionState {
   duplicate: boolean;
 }
 
+/**
+ * The window the blast-radius breaker reads counts what runs took up, not what they decided: an
+ * action another runner already held (skipped), or whose compare-and-set another writer won
+ * (conflict), destroyed nothing, and counting it would let replicas racing for the same work trip
+ * the breaker on a fleet far below its limit. Anything else (applied, unknown, failed, left
+ * unfinished) may have destroyed something and counts: for a safety rail, too many beats too few.
+ */
+const DESTROYED_NOTHING: ReadonlySet<ActionResult['outcome']> = new Set(['skipped', 'conflict']);
+
+function countDestructive(run: Run, action: Action, outcome: ActionResult['outcome']): void {
+  if (action.destructive === true && !DESTROYED_NOTHING.has(outcome)) run.count('destructive');
+}
+
 export function settle(run: Run, action: Action, result: ActionResult): void {
+  countDestructive(run, action, result.outcome);
   addCounts(run, result);
   if (result.unfinished) defer(run);
   for (const outcome of result.metrics ?? [result.outcome])
@@ -30,6 +44,7 @@ export function addCounts(run: Run, result: Pick<ActionResult, 'counters' | 'cou
 
 export async function fail(run: Run, action: Action, err: unknown): Promise<void> {
   const error = coerceError(err);
+  countDestructive(run, action, 'failed');
   run.count('actions_failed');
   run.metrics.actions.inc({ function: run.fn, kind: action.kind, outcome: 'failed' });
   run.failures.push(`${action.kind} ${action.entity.kind} ${action.entity.id}: ${error.message}`);

@@ -110,7 +110,7 @@ async function breaker<A extends Action>(
     fleetPercent: settings.breakerFleetPercent,
   });
   const evidence = breakerEvidence(destructive, reads.recent, reads.fleet, settings);
-  run.count('destructive', destructive.length);
+  // The run's own count grows as its actions settle (action-outcomes.ts): only what it took up.
   if (!breakerTrips(evidence)) return { actions };
   const { override } = reads;
   if (override) {
@@ -126,7 +126,7 @@ async function breaker<A extends Action>(
     return { actions, message: reason };
   }
   const reason = breakerReason(evidence, run.fn);
-  // Nothing was done: the window must not count what the breaker withheld.
+  // Nothing is done: the window counts none of what the breaker withheld (the key says it weighed them).
   run.summary.destructive = earlier;
   run.count('withheld', actions.length);
   run.metrics.railHalts.inc({ function: run.fn, rail: 'breaker' });

@@ -72,6 +72,12 @@ export interface RunScope {
    * caller's transaction with its effect. False means a duplicate delivery: skip the effect.
    */
   claimEvent(db: Db): Promise<boolean>;
+  /**
+   * The transaction of the claim just made committed: only now is the inbox record this run's to
+   * give back if the run fails. A claim rolled back with its transaction never is, so a release can
+   * never remove the record a duplicate delivery made meanwhile, at the same instant or not.
+   */
+  claimCommitted(): void;
 }
 
 export interface RunReport {
@@ -144,8 +150,9 @@ async function recorded(
   let stagedRows = 0;
   // What this run staged, as staged: it sends its committed rows from here, not read back.
   const held = new Map<string, HeldEvent>();
-  // When this run recorded the event: a claim made in a transaction that rolled back, and then taken
-  // by a duplicate delivery, carries another time and is never released by this run.
+  // When this run recorded the event, once the claim's transaction committed (claimCommitted): the
+  // record a failed run gives back. A claim still pending may yet roll back.
+  let claimPending: Date | undefined;
   let claimedAt: Date | undefined;
   // The trace that reached this run continues in every event it publishes (W3C traceparent).
   const traceparent = invocation.kind === 'event' ? invocation.event.traceparent : invocation.traceparent;
@@ -177,8 +184,11 @@ async function recorded(
       const { source, id, type } = invocation.event;
       const at = services.clock.now();
       const inserted = await recordProcessedEvent(db, { consumer: fn, source, eventId: id, type }, at);
-      if (inserted) claimedAt = at;
+      if (inserted) claimPending = at;
       return inserted;
+    },
+    claimCommitted: () => {
+      claimedAt = claimPending;
     },
   };
   // A failed event run gives its claim back: the platform retries a 5xx, and that retry must work.

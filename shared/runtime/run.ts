@@ -140,7 +140,10 @@ export class Run {
       if (events.length > 0) await this.scope.stage(db, events);
       return result;
     });
-    if (claim) this.inboxRecorded = true;
+    if (claim) {
+      this.inboxRecorded = true;
+      this.scope.claimCommitted();
+    }
     return value;
   }
 

@@ -11,7 +11,7 @@ import { createLogger } from '../../shared/log.js';
 import type { Invocation, BaseOptions } from '../../shared/runtime/invocation.js';
 import { createMetrics } from '../../shared/runtime/metrics.js';
 import { ABANDON_MARGIN_SECONDS, runScoped } from '../../shared/runtime/run-scope.js';
-import type { RunServices } from '../../shared/runtime/run-scope.js';
+import type { RunScope, RunServices } from '../../shared/runtime/run-scope.js';
 import { useTestDatabase } from '../support/database.js';
 import { reservationExpiredEvent } from '../support/events.js';
 
@@ -210,11 +210,19 @@ describe('run scope for events', () => {
     } as never,
   });
 
+  /** A claim in its own committed statement, confirmed as the kernel confirms a committed claim (Run.commit). */
+  const claimCommitted = async (scope: RunScope) => {
+    const claimed = await scope.claimEvent(db.pool);
+    if (claimed) scope.claimCommitted();
+    return claimed;
+  };
+
   it('answers accepted and claims each CloudEvent once per consumer', async () => {
     const claims: boolean[] = [];
     for (let delivery = 0; delivery < 2; delivery++) {
       const result = await runScoped(services, 'cleanup-pod', eventInvocation('ev-1'), async (scope) => {
         claims.push(await withTransaction(db.pool, (client) => scope.claimEvent(client)));
+        scope.claimCommitted();
         return { summary: {}, failures: [] };
       });
       expect(result.outcome).toBe('accepted');
@@ -225,31 +233,31 @@ describe('run scope for events', () => {
   it('gives the claim back when the run fails, so the retry by the platform does the work', async () => {
     const claims: boolean[] = [];
     const failing = await runScoped(services, 'cleanup-pod', eventInvocation('ev-2'), async (scope) => {
-      claims.push(await scope.claimEvent(db.pool));
+      claims.push(await claimCommitted(scope));
       return { summary: {}, failures: ['pod delete: 503'] };
     });
     expect(failing.outcome).toBe('failed');
     await expect(
       runScoped(services, 'cleanup-pod', eventInvocation('ev-2'), async (scope) => {
-        claims.push(await scope.claimEvent(db.pool));
+        claims.push(await claimCommitted(scope));
         throw new Error('database went away');
       }),
     ).rejects.toThrow('database went away');
     const retried = await runScoped(services, 'cleanup-pod', eventInvocation('ev-2'), async (scope) => {
-      claims.push(await scope.claimEvent(db.pool));
+      claims.push(await claimCommitted(scope));
       return { summary: {}, failures: [] };
     });
     expect(retried.outcome).toBe('accepted');
     expect(claims).toEqual([true, true, true]);
     const duplicate = await runScoped(services, 'cleanup-pod', eventInvocation('ev-2'), async (scope) => {
-      claims.push(await scope.claimEvent(db.pool));
+      claims.push(await claimCommitted(scope));
       return { summary: {}, failures: [] };
     });
     expect(duplicate.outcome).toBe('accepted');
     expect(claims).toEqual([true, true, true, false]);
   });
 
-  it('a run whose claim rolled back with its transaction never releases the claim a duplicate delivery made meanwhile', async () => {
+  it('a run whose claim rolled back with its transaction never releases the claim a duplicate delivery made meanwhile, at the same instant', async () => {
     const inboxRows = async () =>
       (await db.pool.query(`select 1 from event_inbox where consumer = 'cleanup-pod' and event_id = 'ev-5'`)).rowCount;
     const failing = await runScoped(services, 'cleanup-pod', eventInvocation('ev-5'), async (scope) => {
@@ -257,9 +265,9 @@ describe('run scope for events', () => {
         expect(await scope.claimEvent(client)).toBe(true);
         throw new Error('the effect failed');
       }).catch(() => undefined);
-      clock.advanceSeconds(1);
+      // The clock does not move: the duplicate's record carries the very instant of the rolled-back claim.
       const duplicate = await runScoped(services, 'cleanup-pod', eventInvocation('ev-5'), async (other) => {
-        expect(await other.claimEvent(db.pool)).toBe(true);
+        expect(await claimCommitted(other)).toBe(true);
         return { summary: {}, failures: [] };
       });
       expect(duplicate.outcome).toBe('accepted');
@@ -273,7 +281,7 @@ describe('run scope for events', () => {
     const claims: boolean[] = [];
     const claimAnd = (failures: string[]) =>
       runScoped(services, 'cleanup-pod', eventInvocation('ev-3'), async (scope) => {
-        claims.push(await scope.claimEvent(db.pool));
+        claims.push(await claimCommitted(scope));
         return { summary: {}, failures };
       });
     expect((await claimAnd([])).outcome).toBe('accepted');

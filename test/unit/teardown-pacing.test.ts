@@ -33,6 +33,7 @@ function runOn(clock: Clock, budgetSeconds = 50): Run {
     now: () => clock.now(),
     stage: async () => {},
     claimEvent: async () => true,
+    claimCommitted: () => undefined,
   };
   return new Run(scope, { pool: undefined as never, metrics: createMetrics() });
 }

@@ -118,6 +118,7 @@ function previewScope(fn: AnyKernelFunction, deps: PreviewDeps, now: Date, maxIt
     now: () => now,
     stage: async () => {},
     claimEvent: async () => true,
+    claimCommitted: () => undefined,
   };
 }
 

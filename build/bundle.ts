@@ -58,6 +58,10 @@ const common: BuildOptions = {
   minify: true,
   legalComments: 'external',
   external: ['pg-native', 'bufferutil', 'utf-8-validate'],
+  // client-node's fetch (node-fetch → whatwg-url, tr46) requires `punycode`, which resolves to
+  // Node's own module: deprecated, it prints DEP0040 in every function process on node 22. The
+  // package of the same name (the one Node's module was copied from) is bundled instead.
+  alias: { punycode: 'punycode/' },
   metafile: true,
   write: false,
   logLevel: 'error',

@@ -94,6 +94,17 @@ describe('npm run build', () => {
       }
     }
   });
+
+  it("bundles the punycode package for client-node's fetch instead of requiring Node's deprecated module (DEP0040 on node 22)", () => {
+    for (const bundle of built.bundles) {
+      expect(
+        bundle.inputs.some((input) => input.startsWith('node_modules/punycode/')),
+        bundle.name,
+      ).toBe(true);
+      for (const file of bundle.files)
+        expect(readFileSync(file, 'utf8'), file).not.toMatch(/require\("(node:)?punycode"\)/);
+    }
+  });
 });
 
 // The esbuild metafile says which sources end up in the files a bundle reads before its first answer.

@@ -9,16 +9,22 @@ import type { Action, DecideContext, Plan } from '../../shared/plan.js';
 import { podHealth } from '../../shared/kube/pod-health.js';
 import type { PodSummary } from '../../shared/kube/pod-health.js';
 
-export interface ActiveReservation {
+/** The row's pod and deadline as read: what an end's event announces (the end applies only while the row still says so). */
+export interface RowFacts {
+  podName: string | null;
+  namespace: string | null;
+  expiresAt: Date | null;
+}
+
+export interface ActiveReservation extends RowFacts {
   reservationId: string;
   /** null (or an invalid Date) when the column is NULL or unreadable: the row is skipped. */
   expiresAt: Date | null;
   launchedAt: Date | null;
   statusChangedAt: Date;
-  podName: string | null;
 }
 
-export interface WaitingReservation {
+export interface WaitingReservation extends RowFacts {
   reservationId: string;
   status: 'queued' | 'pending' | 'preparing';
   statusChangedAt: Date;
@@ -63,7 +69,7 @@ export type ExpireInput = ExpireLoad & { now: Date };
 
 export const POD_GONE_REASON = 'Pod was manually deleted or removed outside of reservation system';
 
-type EndBase = Action & { reservationId: string; reason: string };
+type EndBase = Action & { reservationId: string; reason: string; announced: RowFacts };
 export type EndAction =
   | (EndBase & { kind: 'expire' | 'expire-pod-gone' | 'fail-dead-pod'; expectedExpiresAt: Date })
   | (EndBase & { kind: 'fail-stuck-preparing'; expectedStatusChangedAt: Date })
@@ -137,7 +143,7 @@ function judgeActive(reservation: Deadlined, input: ExpireInput): EndAction | un
   if (pastGrace(expiresAt, now, policy)) {
     return end(
       'expire',
-      reservationId,
+      reservation,
       `Reservation expired at ${expiresAt.toISOString()} (grace ${policy.gracePeriodSeconds} s)`,
       { expectedExpiresAt: expiresAt },
     );
@@ -145,9 +151,7 @@ function judgeActive(reservation: Deadlined, input: ExpireInput): EndAction | un
   const observation = input.pods.get(reservationId) ?? { kind: 'unknown', error: 'not observed' };
   if (observation.kind === 'present') {
     const health = podHealth(observation.pod, policy.mainContainer);
-    return health.dead
-      ? end('fail-dead-pod', reservationId, health.reason, { expectedExpiresAt: expiresAt })
-      : undefined;
+    return health.dead ? end('fail-dead-pod', reservation, health.reason, { expectedExpiresAt: expiresAt }) : undefined;
   }
   if (observation.kind === 'absent') return judgeAbsentPod(reservation, input);
   return undefined;
@@ -158,7 +162,7 @@ function judgeAbsentPod(reservation: Deadlined, input: ExpireInput): EndAction |
   const { reservationId, expiresAt } = reservation;
   const launchedAt = reservation.launchedAt ?? reservation.statusChangedAt;
   if (now.getTime() - launchedAt.getTime() < policy.launchGraceMinutes * MINUTE_MS) return undefined;
-  const gone = end('expire-pod-gone', reservationId, POD_GONE_REASON, { expectedExpiresAt: expiresAt });
+  const gone = end('expire-pod-gone', reservation, POD_GONE_REASON, { expectedExpiresAt: expiresAt });
   if (input.deletedByEvent?.has(reservationId)) return gone;
   const since = absentSince(input.absentSince.get(reservationId), 'absent', now)!;
   // The first 404 only starts the clock: a second one at least a minute later confirms it.
@@ -168,15 +172,15 @@ function judgeAbsentPod(reservation: Deadlined, input: ExpireInput): EndAction |
 
 function judgeWaiting(reservation: WaitingReservation, now: Date, policy: ExpirePolicy): EndAction | undefined {
   const waitedMs = now.getTime() - reservation.statusChangedAt.getTime();
-  const { reservationId, statusChangedAt } = reservation;
+  const { statusChangedAt } = reservation;
   if (reservation.status === 'preparing') {
     if (waitedMs <= policy.preparingTimeoutMinutes * MINUTE_MS) return undefined;
     const reason = `Reservation stuck in preparing state for more than ${describeMinutes(policy.preparingTimeoutMinutes)}`;
-    return end('fail-stuck-preparing', reservationId, reason, { expectedStatusChangedAt: statusChangedAt });
+    return end('fail-stuck-preparing', reservation, reason, { expectedStatusChangedAt: statusChangedAt });
   }
   if (waitedMs <= policy.queueTimeoutHours * 60 * MINUTE_MS) return undefined;
   const reason = `Stale reservation - exceeded ${policy.queueTimeoutHours} hour queue time`;
-  return end('cancel-stale', reservationId, reason, {
+  return end('cancel-stale', reservation, reason, {
     expectedStatus: reservation.status,
     expectedStatusChangedAt: statusChangedAt,
   });
@@ -184,7 +188,13 @@ function judgeWaiting(reservation: WaitingReservation, now: Date, policy: Expire
 
 type Expected = { expectedExpiresAt: Date } | { expectedStatusChangedAt: Date; expectedStatus?: 'queued' | 'pending' };
 
-function end(kind: EndAction['kind'], reservationId: string, reason: string, expected: Expected): EndAction {
+function end(
+  kind: EndAction['kind'],
+  row: RowFacts & { reservationId: string },
+  reason: string,
+  expected: Expected,
+): EndAction {
+  const { reservationId } = row;
   const inputs =
     'expectedExpiresAt' in expected
       ? { expiresAt: expected.expectedExpiresAt.toISOString() }
@@ -196,6 +206,7 @@ function end(kind: EndAction['kind'], reservationId: string, reason: string, exp
     reservationId,
     reason,
     ...expected,
+    announced: { podName: row.podName, namespace: row.namespace, expiresAt: row.expiresAt },
     entity,
     inputs,
     destructive: true,

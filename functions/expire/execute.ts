@@ -1,14 +1,15 @@
 /*
- * expire's set-based executor: one commit per batch holds the batch's compare-and-set transitions
- * and their decision-log entries (one statement for all its rows), their events (one INSERT into
- * the outbox) and, with the first batch, the pod observations the run made (the plan's upkeep). A
- * compare-and-set that matches nothing is a conflict (an extension or another runner won), not a
- * failure. A batch that throws is split and retried by the kernel, so one bad row costs only itself.
+ * expire's set-based executor: one commit per batch holds, in one statement for all its rows, the
+ * batch's compare-and-set transitions, their decision-log entries and the events of the ends that
+ * applied (outbox rows), plus, with the first batch, the pod observations the run made (the plan's
+ * upkeep). A compare-and-set that matches nothing is a conflict (an extension or another runner
+ * won), not a failure. A batch that throws is split and retried by the kernel, so one bad row costs
+ * only itself.
  */
 import type { Db } from '../../shared/db/pool.js';
 import { recordObservations } from '../../shared/db/queries/pod-observations.js';
 import { endReservationsLogged } from '../../shared/db/queries/reservations.js';
-import type { EndDecision, EndedRow, EndRequest } from '../../shared/db/queries/reservations.js';
+import type { EndRequest } from '../../shared/db/queries/reservations.js';
 import { buildEvent, sourceFor } from '../../shared/events/build.js';
 import { EventTypes } from '../../shared/events/types.js';
 import type { ActionResult } from '../../shared/runtime/execute.js';
@@ -49,28 +50,31 @@ async function write(
 ): Promise<Committed<ActionResult[]>> {
   const now = run.now();
   await recordObservations(db, [...seen], now);
-  const requests = new Map(actions.map((action) => [action, toRequest(action, now)]));
-  const logged = [...requests].map(([action, request]): EndRequest & EndDecision => ({
-    ...request,
-    action: action.kind,
-    inputs: action.inputs,
-  }));
-  const rows = await endReservationsLogged(db, logged, { runId: run.scope.runId, fn: run.fn, decidedAt: now });
-  const ended = new Map(rows.map((row) => [row.reservation_id, row]));
-  const events = actions.flatMap((action) => {
-    const row = ended.get(action.reservationId);
-    return row ? [endedEvent(row, requests.get(action)!)] : [];
+  // Each end's event is made before the statement and written by it only if the end applied: the
+  // compare-and-set holds the row to what the event announces, so one round trip does it all.
+  const planned = actions.map((action) => {
+    const request = toRequest(action, now);
+    const decided = { ...request, action: action.kind, inputs: action.inputs };
+    return { id: action.reservationId, request: decided, event: endedEvent(action, request) };
   });
+  const ended = new Set(
+    await endReservationsLogged(
+      db,
+      planned.map(({ request }) => request),
+      { runId: run.scope.runId, fn: run.fn, decidedAt: now },
+      run.outboxRecords(planned.map(({ event }) => event)),
+    ),
+  );
   const value = actions.map((action): ActionResult =>
     ended.has(action.reservationId)
       ? { outcome: 'applied', counters: [COUNTER[action.kind]] }
       : { outcome: 'conflict', counters: ['conflicts'] },
   );
-  return { value, events };
+  return { value, staged: planned.filter(({ id }) => ended.has(id)).map(({ event }) => event) };
 }
 
 function toRequest(action: EndAction, now: Date): EndRequest {
-  const base = { reservationId: action.reservationId, reason: action.reason, now };
+  const base = { reservationId: action.reservationId, reason: action.reason, now, announced: action.announced };
   switch (action.kind) {
     case 'expire':
       return {
@@ -115,19 +119,19 @@ const EVENT_FOR = {
   cancelled: EventTypes.reservationCancelled,
 } as const;
 
-function endedEvent(row: EndedRow, request: EndRequest) {
+function endedEvent(action: EndAction, request: EndRequest) {
   const data = {
-    reservationId: row.reservation_id,
+    reservationId: action.reservationId,
     previousStatus: request.from as 'active' | 'preparing' | 'queued' | 'pending',
-    reason: request.reason,
-    podName: row.pod_name,
-    namespace: row.namespace,
-    expiresAt: row.expires_at?.toISOString() ?? null,
+    reason: action.reason,
+    podName: action.announced.podName,
+    namespace: action.announced.namespace,
+    expiresAt: action.announced.expiresAt?.toISOString() ?? null,
     endedAt: request.now.toISOString(),
   };
   return buildEvent(EVENT_FOR[request.to], data, {
     source: sourceFor('expire'),
-    subject: row.reservation_id,
+    subject: action.reservationId,
     time: request.now,
   });
 }

@@ -137,6 +137,7 @@ function toActive(row: CandidateRow): ActiveReservation {
     launchedAt: row.launched_at,
     statusChangedAt: row.status_changed_at,
     podName: row.pod_name,
+    namespace: row.namespace,
   };
 }
 
@@ -149,6 +150,9 @@ function toWaiting(row: CandidateRow): WaitingReservation {
     reservationId: row.reservation_id,
     status: row.status as WaitingReservation['status'],
     statusChangedAt: row.status_changed_at,
+    podName: row.pod_name,
+    namespace: row.namespace,
+    expiresAt: row.expires_at,
   };
 }
 

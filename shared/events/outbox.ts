@@ -21,7 +21,14 @@ import {
   redeliveryDelaySeconds,
   releaseUnsent,
 } from '../db/queries/outbox.js';
-import type { DeadReason, HeldEvent, InsertLease, OutboxBacklog, OutboxRow } from '../db/queries/outbox.js';
+import type {
+  DeadReason,
+  HeldEvent,
+  InsertLease,
+  OutboxBacklog,
+  OutboxEventInput,
+  OutboxRow,
+} from '../db/queries/outbox.js';
 import type { LifecycleEvent } from './build.js';
 import { deliver, Undeliverable } from './deliver.js';
 import { consumersOf } from './routing.js';
@@ -49,15 +56,20 @@ export async function stageEvents(
   now: Date,
   lease?: InsertLease,
 ): Promise<number> {
-  const rows = events.flatMap((event) =>
+  const rows = outboxRowsFor(events, publish);
+  await enqueueEvents(db, rows, now, lease);
+  return rows.length;
+}
+
+/** The outbox rows of `events`: one per destination the publish mode sends each event to. */
+export function outboxRowsFor(events: LifecycleEvent[], publish: PublishMode): OutboxEventInput[] {
+  return events.flatMap((event) =>
     destinationsFor(event, publish).map((destination) => ({
       eventId: event.id,
       destination,
       ...outboxContent(event),
     })),
   );
-  await enqueueEvents(db, rows, now, lease);
-  return rows.length;
 }
 
 /** What an outbox row holds of its event (and what a run that staged it sends, see `held`). */

@@ -17,11 +17,11 @@ import type { Db } from '../db/pool.js';
 import { finishRun, openRun } from '../db/queries/runs.js';
 import type { AdvisoryKey, RunEnd } from '../db/queries/runs.js';
 import { isEventRecorded, recordProcessedEvent, releaseProcessedEvent } from '../db/queries/inbox.js';
-import { outboxBacklog } from '../db/queries/outbox.js';
-import type { HeldEvent } from '../db/queries/outbox.js';
+import { insertOutboxRecords, outboxBacklog, outboxRecords } from '../db/queries/outbox.js';
+import type { HeldEvent, OutboxRecords } from '../db/queries/outbox.js';
 import { singleFlightKey, withHeldConnection } from '../db/single-flight.js';
 import type { LifecycleEvent } from '../events/build.js';
-import { drainOutbox, outboxContent, stageEvents } from '../events/outbox.js';
+import { drainOutbox, outboxContent, outboxRowsFor } from '../events/outbox.js';
 import type { DrainOptions, DrainReport, FlushReport, PublishMode } from '../events/outbox.js';
 import { runLogger } from '../log.js';
 import { sourceOf } from './classify.js';
@@ -67,6 +67,13 @@ export interface RunScope {
   clockReading?: ClockReading;
   /** Write events in the caller's transaction; they are delivered after the run's work. */
   stage(db: Db, events: LifecycleEvent[]): Promise<void>;
+  /**
+   * What `stage` would write for `events`, for a write that inserts them itself within its own
+   * statement (outboxInsertSql), so a state change and its events cost one round trip. Undefined in
+   * a dry run, which writes nothing. `staged` then tells the run which of them that statement wrote.
+   */
+  outboxRecords(events: LifecycleEvent[]): OutboxRecords | undefined;
+  staged(events: LifecycleEvent[]): void;
   /**
    * For an event run: record the CloudEvent (source, id) as processed by this function, in the
    * caller's transaction with its effect. False means a duplicate delivery: skip the effect.
@@ -168,13 +175,22 @@ async function recorded(
     now: () => services.clock.now(),
     clockReading: clockReading(startedAt, opened.databaseNow, services.clock.now()),
     stage: async (db, events) => {
-      if (dryRun) return;
+      const records = scope.outboxRecords(events);
+      if (!records) return;
+      await insertOutboxRecords(db, records);
+      scope.staged(events);
+    },
+    outboxRecords: (events) => {
+      if (dryRun) return undefined;
       const now = services.clock.now();
-      const outgoing = events.map(traced);
-      stagedRows += await stageEvents(db, outgoing, services.publish, now, {
+      return outboxRecords(outboxRowsFor(events.map(traced), services.publish), now, {
         owner: runId,
         until: heldUntil(now, scope.deadline, services.deliveryTimeoutMs),
       });
+    },
+    staged: (events) => {
+      const outgoing = events.map(traced);
+      stagedRows += outboxRowsFor(outgoing, services.publish).length;
       staged.push(...events.map((event) => event.id));
       for (const event of outgoing) held.set(event.id, outboxContent(event));
     },

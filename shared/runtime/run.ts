@@ -10,6 +10,7 @@ import type pg from 'pg';
 import type { Decision } from '../db/queries/decisions.js';
 import { appendDecisions } from '../db/queries/decisions.js';
 import type { Db } from '../db/pool.js';
+import type { OutboxRecords } from '../db/queries/outbox.js';
 import { withTransaction } from '../db/transaction.js';
 import { coerceError } from '../errors.js';
 import type { LifecycleEvent } from '../events/build.js';
@@ -26,6 +27,8 @@ export interface Committed<T> {
   value: T;
   decisions?: DecisionEntry[];
   events?: LifecycleEvent[];
+  /** Events whose outbox rows the work wrote itself, from `run.outboxRecords`, in its own statement. */
+  staged?: LifecycleEvent[];
 }
 
 export interface KernelServices {
@@ -131,13 +134,14 @@ export class Run {
   private async transact<T>(work: (db: Db) => Promise<Committed<T>>, claim: boolean): Promise<T> {
     const value = await withTransaction(this.services.pool, async (db) => {
       if (claim && !(await this.scope.claimEvent(db))) throw new DuplicateDelivery();
-      const { value: result, decisions = [], events = [] } = await work(db);
+      const { value: result, decisions = [], events = [], staged = [] } = await work(db);
       await appendDecisions(
         db,
         decisions.map((entry) => this.decision(entry)),
         this.now(),
       );
       if (events.length > 0) await this.scope.stage(db, events);
+      if (staged.length > 0) this.scope.staged(staged);
       return result;
     });
     if (claim) {
@@ -145,6 +149,15 @@ export class Run {
       this.scope.claimCommitted();
     }
     return value;
+  }
+
+  /**
+   * The outbox rows of `events`, for a commit's work that writes its state change and their events
+   * in one statement (outboxInsertSql) and returns the ones it wrote as `staged`; undefined in a
+   * dry run.
+   */
+  outboxRecords(events: LifecycleEvent[]): OutboxRecords | undefined {
+    return this.scope.outboxRecords(events);
   }
 
   /** Decisions outside any state change (a failure's record): best effort, never fatal. */

@@ -59,6 +59,7 @@ describe('expire rules: SQL and decide agree', () => {
         launchedAt: row.launched_at,
         statusChangedAt: row.status_changed_at,
         podName: row.pod_name,
+        namespace: row.namespace,
       })),
       waiting: [],
       pods: new Map(),

@@ -27,9 +27,9 @@ const policy = {
 function decide(given: ExpireInput) {
   const plan = decidePlan(given);
   const ends = plan.actions.flatMap((action) => {
-    const { entity: _entity, inputs: _inputs, item: _item, destructive, ...end } = action;
+    const { entity: _entity, inputs: _inputs, item: _item, announced: _announced, destructive, ...end } = action;
     if (destructive !== true) throw new Error(`end action ${end.kind} is not marked destructive`);
-    return [end as Omit<EndAction, 'entity' | 'inputs' | 'item' | 'destructive'>];
+    return [end as Omit<EndAction, 'entity' | 'inputs' | 'item' | 'announced' | 'destructive'>];
   });
   return { ends, counts: plan.counts ?? {}, records: plan.upkeep ?? [] };
 }
@@ -40,6 +40,7 @@ const active = (overrides: Partial<ActiveReservation> = {}): ActiveReservation =
   launchedAt: at(-60),
   statusChangedAt: at(-60),
   podName: 'gpu-dev-r1',
+  namespace: 'gpu-dev',
   ...overrides,
 });
 
@@ -74,6 +75,11 @@ describe('expire: deadlines', () => {
   it('carries the deadline it read, for the compare-and-set', () => {
     const result = decide(input({ active: [active({ expiresAt: at(-10) })] }));
     expect(result.ends[0]).toMatchObject({ kind: 'expire', expectedExpiresAt: at(-10) });
+  });
+
+  it('carries the pod and deadline it read, which the end event announces and the compare-and-set holds', () => {
+    const result = decidePlan(input({ active: [active({ expiresAt: at(-10) })] }));
+    expect(result.actions[0]!.announced).toEqual({ podName: 'gpu-dev-r1', namespace: 'gpu-dev', expiresAt: at(-10) });
   });
 
   it('expires on the deadline even when the pod state is unknown', () => {
@@ -217,6 +223,9 @@ describe('expire: waiting reservations', () => {
     reservationId: `${status}-${minutesAgo}`,
     status,
     statusChangedAt: at(-minutesAgo),
+    podName: null,
+    namespace: null,
+    expiresAt: null,
   });
 
   it('fails preparing after an hour in preparing, not after an hour since creation (A-13)', () => {
@@ -252,7 +261,16 @@ describe('expire: order', () => {
           active({ reservationId: 'late', expiresAt: at(-10) }),
           active({ reservationId: 'later', expiresAt: at(-60) }),
         ],
-        waiting: [{ reservationId: 'stale', status: 'queued', statusChangedAt: at(-50 * 60) }],
+        waiting: [
+          {
+            reservationId: 'stale',
+            status: 'queued',
+            statusChangedAt: at(-50 * 60),
+            podName: null,
+            namespace: null,
+            expiresAt: null,
+          },
+        ],
       }),
     );
     expect(result.ends.map((end) => end.reservationId)).toEqual(['later', 'late', 'stale']);

@@ -32,6 +32,8 @@ function runOn(clock: Clock, budgetSeconds = 50): Run {
     deadline: new Date(START.getTime() + budgetSeconds * 1000),
     now: () => clock.now(),
     stage: async () => {},
+    outboxRecords: () => undefined,
+    staged: () => undefined,
     claimEvent: async () => true,
     claimCommitted: () => undefined,
   };

@@ -49,16 +49,55 @@ export async function enqueueEvents(
   lease?: InsertLease,
 ): Promise<number> {
   if (events.length === 0) return 0;
-  const result = await db.query(
-    `insert into event_outbox (event_id, destination, type, source, subject, data, traceparent, created_at, available_at,
-                               lease_owner, lease_expires_at, attempts)
-     select e.event_id, e.destination, e.type, e.source, e.subject, e.data, e.traceparent, $2, $2,
-            $3::text, $4::timestamptz, case when $3::text is null then 0 else 1 end
-     from jsonb_to_recordset($1::jsonb) as e(event_id uuid, destination text, type text, source text, subject text, data jsonb, traceparent text)
-     on conflict (event_id, destination) do nothing`,
-    [JSON.stringify(events.map(toRecord)), now, lease?.owner ?? null, lease?.until ?? null],
-  );
+  return insertOutboxRecords(db, outboxRecords(events, now, lease));
+}
+
+/** enqueueEvents for rows already made into records; answers how many rows were new. */
+export async function insertOutboxRecords(db: Db, staged: OutboxRecords): Promise<number> {
+  const result = await db.query(outboxInsertSql({ records: '$1', now: '$2', owner: '$3', until: '$4' }), [
+    staged.records,
+    staged.now,
+    staged.owner,
+    staged.until,
+  ]);
   return result.rowCount ?? 0;
+}
+
+/** Outbox rows as the parameters of an insert (enqueueEvents', or one inside a caller's statement). */
+export interface OutboxRecords {
+  /** The rows as one JSON array (a single parameter, whatever their number). */
+  records: string;
+  now: Date;
+  owner: string | null;
+  until: Date | null;
+}
+
+export function outboxRecords(events: OutboxEventInput[], now: Date, lease?: InsertLease): OutboxRecords {
+  return {
+    records: JSON.stringify(events.map(toRecord)),
+    now,
+    owner: lease?.owner ?? null,
+    until: lease?.until ?? null,
+  };
+}
+
+/**
+ * The outbox insert over OutboxRecords bound to the placeholders named, for enqueueEvents and for a
+ * statement that writes a state change and its events in one round trip. `narrow` (a join or a
+ * where clause on the records, aliased `e`) keeps only the rows the caller's change calls for.
+ */
+export function outboxInsertSql(
+  params: { records: string; now: string; owner: string; until: string },
+  narrow = '',
+): string {
+  const { records, now, owner, until } = params;
+  return `insert into event_outbox (event_id, destination, type, source, subject, data, traceparent, created_at, available_at,
+                               lease_owner, lease_expires_at, attempts)
+     select e.event_id, e.destination, e.type, e.source, e.subject, e.data, e.traceparent, ${now}::timestamptz, ${now}::timestamptz,
+            ${owner}::text, ${until}::timestamptz, case when ${owner}::text is null then 0 else 1 end
+     from jsonb_to_recordset(${records}::jsonb) as e(event_id uuid, destination text, type text, source text, subject text, data jsonb, traceparent text)
+     ${narrow}
+     on conflict (event_id, destination) do nothing`;
 }
 
 function toRecord(event: OutboxEventInput) {

@@ -4,6 +4,8 @@
  * means someone else changed the row first (an extension, a cancellation, another runner).
  */
 import type { Db } from '../pool.js';
+import { outboxInsertSql } from './outbox.js';
+import type { OutboxRecords } from './outbox.js';
 
 export interface ReservationRow {
   reservation_id: string;
@@ -153,6 +155,18 @@ export interface EndRequest {
   /** Write the reason to failure_reason (not for a plain deadline expiry). */
   recordReason: boolean;
   now: Date;
+  /**
+   * What the end's event announces of the row, as it was read: the end applies only while the row
+   * still says so (a pod renamed or moved in between is another decision), so an event written in
+   * the same statement never describes a row other than the one that ended.
+   */
+  announced?: Announced;
+}
+
+export interface Announced {
+  podName: string | null;
+  namespace: string | null;
+  expiresAt: Date | null;
 }
 
 /** What each end is recorded as in the decision log (applied when its row changed, conflict when not). */
@@ -179,10 +193,12 @@ const END_SET = `
 const endWhere = (ids: string) => `
      where r.reservation_id = q.reservation_id and r.reservation_id = any(${ids}::text[]) and r.status = q.from_status
        and (q.expected_expires_at is null or date_trunc('milliseconds', r.expires_at) = q.expected_expires_at)
-       and (q.expected_status_changed_at is null or date_trunc('milliseconds', r.status_changed_at) = q.expected_status_changed_at)`;
+       and (q.expected_status_changed_at is null or date_trunc('milliseconds', r.status_changed_at) = q.expected_status_changed_at)
+       and (q.announced is not true or (r.pod_name is not distinct from q.pod_name and r.namespace is not distinct from q.namespace
+            and date_trunc('milliseconds', r.expires_at) is not distinct from q.expires_at))`;
 const END_RECORD = `jsonb_to_recordset($1::jsonb) as q(reservation_id text, from_status text, to_status text, reason text,
        expected_expires_at timestamptz, expected_status_changed_at timestamptz, record_reason boolean, now timestamptz,
-       action text, inputs jsonb)`;
+       action text, inputs jsonb, announced boolean, pod_name text, namespace text, expires_at timestamptz)`;
 
 /**
  * End many reservations in one statement, each under its own compare-and-set; returns the rows that
@@ -201,44 +217,44 @@ export async function endReservations(db: Db, requests: EndRequest[]): Promise<R
 }
 
 /**
- * What a batch end returns of each row it changed: what its event announces. A batch returns up to
- * a thousand rows, and the client parses every column of each (a Date per timestamp).
- */
-export type EndedRow = Pick<ReservationRow, 'reservation_id' | 'pod_name' | 'namespace' | 'expires_at'>;
-const ENDED_COLUMNS = 'r.reservation_id, r.pod_name, r.namespace, r.expires_at';
-
-/**
- * endReservations and, in the same statement, one decision-log entry per request: `applied` when
- * its row changed, `conflict` when the compare-and-set matched nothing (an extension or another
- * runner won). One round trip for a whole batch, whatever its size.
+ * endReservations and, in the same statement, one decision-log entry per request (`applied` when its
+ * row changed, `conflict` when the compare-and-set matched nothing: an extension or another runner
+ * won) and the outbox rows of the ends that applied (`outbox`: records whose subject is the
+ * reservation id). One round trip for a whole batch, whatever its size; answers the ids that ended.
  */
 export async function endReservationsLogged(
   db: Db,
   requests: (EndRequest & EndDecision)[],
   log: DecisionLogTarget,
-): Promise<EndedRow[]> {
+  outbox?: OutboxRecords,
+): Promise<string[]> {
   if (requests.length === 0) return [];
-  const { rows } = await db.query<EndedRow>(
+  const { rows } = await db.query<{ reservation_id: string }>(
     `with q as (select * from ${END_RECORD}),
      ended as (
        update reservations r set ${END_SET}
        from q ${endWhere('$5')}
-       returning ${ENDED_COLUMNS}),
+       returning r.reservation_id),
      logged as (
        insert into decision_log (decided_at, run_id, function, entity_kind, entity_id, action, reason, inputs, outcome)
        select $2, $3::uuid, $4, 'reservation', q.reservation_id, q.action, q.reason, coalesce(q.inputs, '{}'::jsonb),
               case when ended.reservation_id is null then 'conflict' else 'applied' end
-       from q left join ended using (reservation_id))
-     select * from ended`,
+       from q left join ended using (reservation_id)),
+     staged as (${outboxInsertSql({ records: '$6', now: '$7', owner: '$8', until: '$9' }, 'join ended on ended.reservation_id = e.subject')})
+     select reservation_id from ended`,
     [
       JSON.stringify(requests.map((request) => toRecord(request, request))),
       log.decidedAt,
       log.runId,
       log.fn,
       requests.map((request) => request.reservationId),
+      outbox?.records ?? '[]',
+      outbox?.now ?? log.decidedAt,
+      outbox?.owner ?? null,
+      outbox?.until ?? null,
     ],
   );
-  return rows;
+  return rows.map((row) => row.reservation_id);
 }
 
 function toRecord(request: EndRequest, decision?: EndDecision) {
@@ -253,6 +269,10 @@ function toRecord(request: EndRequest, decision?: EndDecision) {
     now: request.now.toISOString(),
     action: decision?.action ?? null,
     inputs: decision?.inputs ?? null,
+    announced: request.announced !== undefined,
+    pod_name: request.announced?.podName ?? null,
+    namespace: request.announced?.namespace ?? null,
+    expires_at: request.announced?.expiresAt?.toISOString() ?? null,
   };
 }
 

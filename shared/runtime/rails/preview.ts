@@ -117,6 +117,8 @@ function previewScope(fn: AnyKernelFunction, deps: PreviewDeps, now: Date, maxIt
     deadline: new Date(now.getTime() + deps.run.budgetSeconds * 1000),
     now: () => now,
     stage: async () => {},
+    outboxRecords: () => undefined,
+    staged: () => undefined,
     claimEvent: async () => true,
     claimCommitted: () => undefined,
   };

@@ -59,17 +59,21 @@ export interface BenchDatabase {
 /**
  * One embedded server on tmpfs with a migrated database, for a benchmark section to fill. With
  * `statementStatistics` the server keeps pg_stat_statements, so a section can read how long its
- * statements ran in the server (without the client's parsing and pauses).
+ * statements ran in the server (without the client's parsing and pauses). `autovacuum: false` is
+ * for a section whose rounds vacuum and analyze what they rewrite themselves.
  */
 export async function startBenchDatabase(
   name: string,
-  options: { statementStatistics?: boolean } = {},
+  options: { statementStatistics?: boolean; autovacuum?: boolean } = {},
 ): Promise<BenchDatabase> {
+  const settings: Record<string, string> = {};
+  if (options.statementStatistics) settings.shared_preload_libraries = 'pg_stat_statements';
+  if (options.autovacuum === false) settings.autovacuum = 'off';
   const server = await startEmbeddedPostgres({
     dataDir: `/dev/shm/devenv-lifecycle-bench-${name}-${process.pid}`,
     persistent: false,
     fast: true,
-    settings: options.statementStatistics ? { shared_preload_libraries: 'pg_stat_statements' } : undefined,
+    settings,
   });
   await admin(server.url('postgres'), 'create database bench');
   const url = server.url('bench');

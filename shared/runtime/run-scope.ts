@@ -69,8 +69,9 @@ export interface RunScope {
   stage(db: Db, events: LifecycleEvent[]): Promise<void>;
   /**
    * What `stage` would write for `events`, for a write that inserts them itself within its own
-   * statement (outboxInsertSql), so a state change and its events cost one round trip. Undefined in
-   * a dry run, which writes nothing. `staged` then tells the run which of them that statement wrote.
+   * statement (outboxInsertSql), so a state change and its events cost one round trip. Undefined
+   * when there is nothing to write: in a dry run, or with publishing off. `staged` then tells the
+   * run which of the events that statement wrote.
    */
   outboxRecords(events: LifecycleEvent[]): OutboxRecords | undefined;
   staged(events: LifecycleEvent[]): void;
@@ -175,15 +176,16 @@ async function recorded(
     now: () => services.clock.now(),
     clockReading: clockReading(startedAt, opened.databaseNow, services.clock.now()),
     stage: async (db, events) => {
+      if (dryRun) return;
       const records = scope.outboxRecords(events);
-      if (!records) return;
-      await insertOutboxRecords(db, records);
+      if (records) await insertOutboxRecords(db, records);
       scope.staged(events);
     },
     outboxRecords: (events) => {
-      if (dryRun) return undefined;
+      const rows = outboxRowsFor(events.map(traced), services.publish);
+      if (dryRun || rows.length === 0) return undefined;
       const now = services.clock.now();
-      return outboxRecords(outboxRowsFor(events.map(traced), services.publish), now, {
+      return outboxRecords(rows, now, {
         owner: runId,
         until: heldUntil(now, scope.deadline, services.deliveryTimeoutMs),
       });

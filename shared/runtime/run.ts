@@ -153,8 +153,8 @@ export class Run {
 
   /**
    * The outbox rows of `events`, for a commit's work that writes its state change and their events
-   * in one statement (outboxInsertSql) and returns the ones it wrote as `staged`; undefined in a
-   * dry run.
+   * in one statement (outboxInsertSql) and returns the ones it wrote as `staged`; undefined when
+   * there is nothing to write (a dry run, publishing off).
    */
   outboxRecords(events: LifecycleEvent[]): OutboxRecords | undefined {
     return this.scope.outboxRecords(events);

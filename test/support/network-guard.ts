@@ -24,11 +24,19 @@ function hostOf(args: unknown[]): string | undefined {
   return typeof args[1] === 'string' ? args[1] : undefined;
 }
 
-const originalConnect = net.Socket.prototype.connect;
-net.Socket.prototype.connect = function guardedConnect(this: net.Socket, ...args: unknown[]) {
-  const host = hostOf(args);
-  if (!isLoopback(host)) {
-    throw new Error(`network guard: blocked connection to ${host} (tests may only reach loopback)`);
-  }
-  return (originalConnect as (...a: unknown[]) => net.Socket).apply(this, args);
-} as typeof net.Socket.prototype.connect;
+// Test files share a worker's modules (isolate: false) and each runs this setup file again: patch once.
+const GUARDED = Symbol.for('devenv-lifecycle.network-guard');
+const prototype = net.Socket.prototype as typeof net.Socket.prototype & { [GUARDED]?: true };
+if (!prototype[GUARDED]) guardConnect();
+
+function guardConnect(): void {
+  prototype[GUARDED] = true;
+  const originalConnect = net.Socket.prototype.connect;
+  net.Socket.prototype.connect = function guardedConnect(this: net.Socket, ...args: unknown[]) {
+    const host = hostOf(args);
+    if (!isLoopback(host)) {
+      throw new Error(`network guard: blocked connection to ${host} (tests may only reach loopback)`);
+    }
+    return (originalConnect as (...a: unknown[]) => net.Socket).apply(this, args);
+  } as typeof net.Socket.prototype.connect;
+}

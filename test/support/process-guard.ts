@@ -4,7 +4,7 @@
  * when the file ends; any still there when the worker exits, at exit.
  */
 import { afterAll, afterEach, beforeEach, inject } from 'vitest';
-import { endTracked, endTrackedNow, enterScope, useRegistry } from './processes.js';
+import { endTracked, endTrackedAtExit, enterScope, useRegistry } from './processes.js';
 
 useRegistry(inject('processRegistry'));
 beforeEach(() => enterScope('test'));
@@ -13,4 +13,4 @@ afterEach(async () => {
   await endTracked('test');
 });
 afterAll(() => endTracked('all'));
-process.once('exit', endTrackedNow);
+endTrackedAtExit();

@@ -30,6 +30,15 @@ export function useRegistry(dir: string | undefined): void {
   if (dir) mkdirSync(dir, { recursive: true });
 }
 
+let exitHookInstalled = false;
+
+/** At the worker's exit, end what is still tracked: once per worker, whichever test files it runs. */
+export function endTrackedAtExit(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', endTrackedNow);
+}
+
 /** Processes spawned from now on belong to the running test (`test`) or to the file (`file`). */
 export function enterScope(next: Scope): void {
   scope = next;

@@ -175,7 +175,10 @@ export async function benchExpireOutbox(context: BenchContext): Promise<string[]
   const due = fleet / 100;
   const maxItems = Math.max(200, due);
   const bundleDir = await mkdtemp(join(tmpdir(), 'devenv-lifecycle-bench-expire-'));
-  const sim: SimProcess = await startWorker('./warn-expire-sim.ts');
+  // The simulator stands in for the API server and the broker, which in service run elsewhere. Its
+  // heap holds 100,000 pods; collected by parallel threads it would take both of the machine's
+  // cores from PostgreSQL at random moments of the measured runs, so it collects on one thread.
+  const sim: SimProcess = await startWorker('./warn-expire-sim.ts', ['--single-threaded-gc']);
   const fn: FunctionProcess = await startWorker(
     await bundleWorker('warn-expire-run', bundleDir),
     deployedNodeOptions('expire'),
@@ -273,7 +276,7 @@ function report(context: BenchContext, fleet: number, due: number, maxItems: num
     : `the issue's fleet`;
   return [
     `${fleet.toLocaleString('en')} active reservations with a pod in the simulator for every one; ${due.toLocaleString('en')} are past deadline + grace (${fleetNote}). One scheduled expire run, then the quiet run that follows (nothing due), through the real handler, event delivery ON (Knative mode, a sink answering 202), MAX_ITEMS ${maxItems}, the rails at their defaults, on the system clock.`,
-    `As deployed: the simulator and the sink are a process of their own, reached over HTTP; the function is another (bundled by esbuild as build/bundle.ts does, plain node with its stack.yml NODE_OPTIONS, a warm instance serving the runs in turn, one unrecorded round first) and counts its own statements, so nothing else runs in its event loop; PostgreSQL is the embedded server.`,
+    `As deployed: the simulator and the sink are a process of their own (its garbage collection on one thread, so that it cannot take both cores from PostgreSQL), reached over HTTP; the function is another (bundled by esbuild as build/bundle.ts does, plain node with its stack.yml NODE_OPTIONS, a warm instance serving the runs in turn, one unrecorded round first) and counts its own statements, so nothing else runs in its event loop; PostgreSQL is the embedded server.`,
     `SQL statements count every statement of the run (runs table, single-flight lock, rails, reads, transactions, outbox lease and marking); DB time is how long at least one was in flight, as the function's client saw it. The limit is one statement doing the same writes for the same rows (\`WITH ended AS (UPDATE … RETURNING), outbox AS (INSERT INTO event_outbox …) INSERT INTO decision_log …\`), timed from the benchmark process on the same data in the same round; it marks nothing delivered. Medians of ${rounds.length} rounds; "× limit" is the median of each round's own ratio (its run against the limit timed right after it), not the ratio of the two medians. Autovacuum is off in this server: each round vacuums and analyzes the tables it reset itself, and autovacuum would otherwise wake on those nearly empty tables inside measured runs.`,
     '',
     '| active | due | expired | events delivered (sink accepted) | wall | SQL statements | DB time (client) | limit | × limit | server time | limit (server) | × limit (server) | quiet run: statements, DB time, wall |',

@@ -100,14 +100,14 @@ export function functionNodeNote(): string {
 
 /**
  * A TypeScript file (relative to bench/) runs through tsx, a bundle (.mjs, absolute) with plain
- * node (BENCH_NODE's when set) and `nodeOptions` (e.g. a heap limit).
+ * node (BENCH_NODE's when set); either with `nodeOptions` (e.g. a heap limit).
  */
 export async function startWorker<Ask, Answer>(file: string, nodeOptions: string[] = []): Promise<Worker<Ask, Answer>> {
   const bundled = file.endsWith('.mjs');
   const path = bundled ? file : fileURLToPath(new URL(file, import.meta.url));
   const child = fork(path, [], {
     execPath: bundled ? functionNode : process.execPath,
-    execArgv: bundled ? nodeOptions : ['--import', 'tsx'],
+    execArgv: bundled ? nodeOptions : [...nodeOptions, '--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const waiting = new Map<number, (answer: Answer & { error?: string }) => void>();

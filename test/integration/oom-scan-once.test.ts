@@ -4,20 +4,20 @@
  * one kill seen before its restart and after it, by events (some duplicated) and by scans, is one
  * record; two containers killed in one pod are two records; a notice is written by one run at a time.
  */
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { oomScan } from '../../functions/oom-scan/handler.js';
 import { EventTypes } from '../../shared/events/types.js';
 import { useFunctionHarness } from '../support/function-harness.js';
 import { insertReservation } from '../support/fixtures.js';
 
-const h = useFunctionHarness();
+const ZONE = 'America/Los_Angeles';
+// Every session of this file's database, from its first statement, runs in a non-UTC zone.
+const h = useFunctionHarness({}, { timeZone: ZONE });
 const id = 'oooo0002-res';
 const pod = { namespace: 'gpu-dev', name: 'gpu-dev-oooo0002' };
-const ZONE = 'America/Los_Angeles';
 
-beforeAll(() => {
-  // Every session of this file's pool, from its first statement, runs in a non-UTC zone.
-  h.deps.pool.on('connect', (client) => void client.query(`set time zone '${ZONE}'`));
+it('runs its sessions in the non-UTC zone', async () => {
+  expect((await h.deps.pool.query('show timezone')).rows[0].TimeZone).toBe(ZONE);
 });
 
 const podEvent = (data: object, eventId?: string) =>

@@ -19,6 +19,8 @@ export interface TestDatabaseOptions {
   /** Defaults that bound a hung test; a test under deliberate load raises them (see load.test.ts). */
   statementTimeoutMs?: number;
   lockTimeoutMs?: number;
+  /** Every session of the database runs in this time zone from its first statement (default the server's, UTC). */
+  timeZone?: string;
 }
 
 export function useTestDatabase(options: TestDatabaseOptions = {}): TestDatabase {
@@ -27,6 +29,7 @@ export function useTestDatabase(options: TestDatabaseOptions = {}): TestDatabase
   const ctx = { name, url: withDatabase(adminUrl, name) } as TestDatabase;
   beforeAll(async () => {
     await adminQuery(adminUrl, `create database ${name} template ${template} strategy file_copy`);
+    if (options.timeZone) await adminQuery(adminUrl, `alter database ${name} set timezone to '${options.timeZone}'`);
     ctx.pool = createPool({
       connectionString: ctx.url,
       poolMax: options.poolMax ?? 10,

@@ -17,11 +17,11 @@ import type { Db } from '../db/pool.js';
 import { finishRun, openRun } from '../db/queries/runs.js';
 import type { AdvisoryKey, RunEnd } from '../db/queries/runs.js';
 import { isEventRecorded, recordProcessedEvent, releaseProcessedEvent } from '../db/queries/inbox.js';
-import { insertOutboxRecords, outboxBacklog, outboxRecords } from '../db/queries/outbox.js';
+import { outboxBacklog, outboxRecords } from '../db/queries/outbox.js';
 import type { HeldEvent, OutboxRecords } from '../db/queries/outbox.js';
 import { singleFlightKey, withHeldConnection } from '../db/single-flight.js';
 import type { LifecycleEvent } from '../events/build.js';
-import { drainOutbox, outboxContent, outboxRowsFor } from '../events/outbox.js';
+import { drainOutbox, outboxContent, outboxRowsFor, stageEvents } from '../events/outbox.js';
 import type { DrainOptions, DrainReport, FlushReport, PublishMode } from '../events/outbox.js';
 import { runLogger } from '../log.js';
 import { sourceOf } from './classify.js';
@@ -166,6 +166,16 @@ async function recorded(
   const traceparent = invocation.kind === 'event' ? invocation.event.traceparent : invocation.traceparent;
   const traced = (event: LifecycleEvent): LifecycleEvent =>
     event.traceparent || !traceparent ? event : { ...event, traceparent };
+  // The rows this run stages are born leased to it (see heldUntil), and it sends them as staged.
+  const leaseFrom = (now: Date) => ({
+    owner: runId,
+    until: heldUntil(now, scope.deadline, services.deliveryTimeoutMs),
+  });
+  const remember = (outgoing: LifecycleEvent[], rows: number) => {
+    stagedRows += rows;
+    staged.push(...outgoing.map((event) => event.id));
+    for (const event of outgoing) held.set(event.id, outboxContent(event));
+  };
   const scope: RunScope = {
     runId,
     fn,
@@ -177,24 +187,20 @@ async function recorded(
     clockReading: clockReading(startedAt, opened.databaseNow, services.clock.now()),
     stage: async (db, events) => {
       if (dryRun) return;
-      const records = scope.outboxRecords(events);
-      if (records) await insertOutboxRecords(db, records);
-      scope.staged(events);
+      const now = services.clock.now();
+      const outgoing = events.map(traced);
+      remember(outgoing, await stageEvents(db, outgoing, services.publish, now, leaseFrom(now)));
     },
     outboxRecords: (events) => {
+      if (dryRun) return undefined;
       const rows = outboxRowsFor(events.map(traced), services.publish);
-      if (dryRun || rows.length === 0) return undefined;
+      if (rows.length === 0) return undefined;
       const now = services.clock.now();
-      return outboxRecords(rows, now, {
-        owner: runId,
-        until: heldUntil(now, scope.deadline, services.deliveryTimeoutMs),
-      });
+      return outboxRecords(rows, now, leaseFrom(now));
     },
     staged: (events) => {
       const outgoing = events.map(traced);
-      stagedRows += outboxRowsFor(outgoing, services.publish).length;
-      staged.push(...events.map((event) => event.id));
-      for (const event of outgoing) held.set(event.id, outboxContent(event));
+      remember(outgoing, outboxRowsFor(outgoing, services.publish).length);
     },
     claimEvent: async (db) => {
       if (invocation.kind !== 'event') return true;

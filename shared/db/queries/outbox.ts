@@ -49,11 +49,7 @@ export async function enqueueEvents(
   lease?: InsertLease,
 ): Promise<number> {
   if (events.length === 0) return 0;
-  return insertOutboxRecords(db, outboxRecords(events, now, lease));
-}
-
-/** enqueueEvents for rows already made into records; answers how many rows were new. */
-export async function insertOutboxRecords(db: Db, staged: OutboxRecords): Promise<number> {
+  const staged = outboxRecords(events, now, lease);
   const result = await db.query(outboxInsertSql({ records: '$1', now: '$2', owner: '$3', until: '$4' }), [
     staged.records,
     staged.now,

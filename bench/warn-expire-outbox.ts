@@ -10,6 +10,7 @@
  * rows in the same database (the transitions, their outbox rows and their decisions), timed from
  * the benchmark process in the same round. Then the quiet run that follows (nothing due).
  */
+import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +25,9 @@ import { captureStatements, countStatements, plans } from './warn-expire-measure
 import type { StatementTime, Sweep } from './warn-expire-measure.js';
 import { reservationsToCheck } from '../shared/db/queries/pod-observations.js';
 import { endReservationsLogged, overdueReservations } from '../shared/db/queries/reservations.js';
+import { outboxRecords } from '../shared/db/queries/outbox.js';
+import { sourceFor } from '../shared/events/build.js';
+import { EventTypes } from '../shared/events/types.js';
 import { serverTime } from './server-time.js';
 import type { ServerStatement } from './server-time.js';
 import { fmt, median, timeMs } from './stats.js';
@@ -89,7 +93,7 @@ const SWEEPS: Sweep[] = [
     index: 'pod_observations_rotation',
   },
   {
-    name: 'expire: the batch compare-and-set with its decisions (rolled back)',
+    name: 'expire: the batch compare-and-set with its decisions and events (rolled back)',
     marker: 'update reservations r set',
     index: 'reservations_pkey',
   },
@@ -105,6 +109,16 @@ async function sweepPlans(pool: pg.Pool, maxItems: number): Promise<string[]> {
   const client = await pool.connect();
   try {
     await client.query('begin');
+    const runId = '00000000-0000-4000-8000-000000000000';
+    // As expire sends it: each end held to the facts its event announces, the events in the statement.
+    const events = due.map((row) => ({
+      eventId: randomUUID(),
+      destination: 'sink',
+      type: EventTypes.reservationExpired,
+      source: sourceFor('expire'),
+      subject: row.reservation_id,
+      data: { reservationId: row.reservation_id, podName: row.pod_name, namespace: row.namespace },
+    }));
     await endReservationsLogged(
       client,
       due.map((row) => ({
@@ -115,10 +129,12 @@ async function sweepPlans(pool: pg.Pool, maxItems: number): Promise<string[]> {
         expectedExpiresAt: row.expires_at!,
         recordReason: false,
         now,
+        announced: { podName: row.pod_name, namespace: row.namespace, expiresAt: row.expires_at },
         action: 'expire',
         inputs: { expiresAt: row.expires_at!.toISOString() },
       })),
-      { runId: '00000000-0000-4000-8000-000000000000', fn: 'expire', decidedAt: now },
+      { runId, fn: 'expire', decidedAt: now },
+      outboxRecords(events, now, { owner: runId, until: new Date(now.getTime() + 60_000) }),
     );
   } finally {
     await client.query('rollback');
